@@ -1,0 +1,33 @@
+# Two entry points for a fresh machine (README.md): `make report` and `make test`.
+# Both create .venv with a Python >= 3.12 found by tools/find_python.sh and install the project.
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: report test test-all install lint bench clean-venv
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || "$$(tools/find_python.sh)" -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+report: $(STAMP)
+	$(VENV)/bin/rebayes report
+
+test: $(STAMP)
+	$(PY) -m pytest -m "not slow"
+
+test-all: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests models benchmarks
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_fit.py
+
+clean-venv:
+	rm -rf $(VENV)
