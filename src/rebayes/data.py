@@ -20,6 +20,8 @@ from typing import Any
 
 import pandas as pd
 
+from rebayes.errors import RebayesError
+
 __all__ = [
     "COUNT_COLUMNS",
     "DataError",
@@ -46,7 +48,7 @@ LABELS: dict[str, tuple[str, ...]] = {
 DEFAULT_DATASET = "ivig_rsa"
 
 
-class DataError(ValueError):
+class DataError(RebayesError):
     """A trial table, a variant file or a dataset name is invalid (one-line message)."""
 
 

@@ -1,0 +1,72 @@
+"""The ``rebayes`` command: a thin layer over the package, one module per subcommand.
+
+Each subcommand module defines ``register(subparsers)`` (adds its parser and sets
+``func``) and a ``run(args) -> int``. Errors a user can fix (bad data, unknown names) are
+printed as one line on stderr with exit status 2; nothing is written in that case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from rebayes.errors import RebayesError
+
+# Order = order in --help, which follows the workflow a user goes through.
+SUBCOMMANDS = ("audit", "frequentist", "fit", "compare", "report")
+
+EPILOG = """\
+Workflow:
+  rebayes audit                      the paper's figures vs recomputed, with verdicts
+  rebayes frequentist --by timing    RevMan 5.3 tables (MH/IV/DL, RR/OR) for any split
+  rebayes fit models/timing.py       one analysis under its priors (posterior RR, P(benefit))
+  rebayes compare models/timing.py   posteriors across priors and data variants
+  rebayes report                     every analysis -> reports/ (HTML, markdown, PNG)
+
+Data: --data takes a shipped dataset name (ivig_rsa) or a path to any CSV with columns
+study,events_treat,n_treat,events_control,n_control (plus optional covariates);
+--variant picks a data variant (published, seed_fit, itt, ...; compose with '+').
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser with every available subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="rebayes",
+        description="Audit a published meta-analysis and re-analyse it in Bayesian terms.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"rebayes.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"rebayes.cli.{name}":
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``rebayes`` command and return its exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except RebayesError as exc:
+        print(f"rebayes {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # Unwritable output directory, missing script file, full disk: one line, no traceback.
+        print(f"rebayes {args.command}: error: {exc.strerror or exc}: {exc.filename}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
