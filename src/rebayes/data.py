@@ -33,6 +33,7 @@ __all__ = [
     "load_dataset",
     "load_trials",
     "trial_totals",
+    "variant_combinations",
 ]
 
 COUNT_COLUMNS: tuple[str, ...] = ("events_treat", "n_treat", "events_control", "n_control")
@@ -82,6 +83,37 @@ class Dataset:
             except tomllib.TOMLDecodeError as exc:
                 raise DataError(f"{self.variants_path}: not valid TOML: {exc}") from None
         return found
+
+
+def variant_combinations(dataset: Dataset) -> list[str]:
+    """Every variant and every composition of variants that override disjoint rows.
+
+    Parameters
+    ----------
+    dataset : Dataset
+
+    Returns
+    -------
+    list of str
+        Names usable as ``variant=`` (``"published"`` first, compositions joined by ``+``),
+        e.g. ``seed_fit+itt``; two variants that set the same study x stratum row never
+        compose.
+    """
+    from itertools import combinations
+
+    specs = {k: v for k, v in dataset.variants().items() if k != "published"}
+    touched = {
+        name: {(e.get("study"), e.get("stratum", "mixed")) for e in (*spec.get("set", []),
+                                                                    *spec.get("drop", []))}
+        for name, spec in specs.items()
+    }
+    names = ["published"]
+    for size in range(1, len(specs) + 1):
+        for combo in combinations(specs, size):
+            keys = [touched[n] for n in combo]
+            if sum(map(len, keys)) == len(set().union(*keys)):
+                names.append("+".join(combo))
+    return names
 
 
 def data_root() -> Path:
