@@ -202,7 +202,7 @@ def load_trials(
     rows, lines, columns = _read_csv(dataset.trials_path)
     label = _display(dataset.trials_path)
     locs = [f"{label}:{line}" for line in lines]
-    records = [_validate_row(loc, row, columns) for row, loc in zip(rows, locs)]
+    records = [_validate_row(loc, row, columns) for row, loc in zip(rows, locs, strict=True)]
     known = dataset.variants()
     for name in variant.split("+"):
         if name not in known:
@@ -303,9 +303,9 @@ def _read_csv(path: Path) -> tuple[list[dict[str, str]], list[int], list[str]]:
                 continue
             if len(values) != len(columns):
                 raise DataError(
-                    f"{loc}: expected {len(columns)} fields, found {len(values)}"
+                    f"{label}:{line}: expected {len(columns)} fields, found {len(values)}"
                 )
-            rows.append({c: v.strip() for c, v in zip(columns, values)})
+            rows.append({c: v.strip() for c, v in zip(columns, values, strict=True)})
             lines.append(line)
     except csv.Error as exc:
         raise DataError(f"{label}:{reader.line_num}: malformed CSV ({exc})") from None
@@ -377,7 +377,7 @@ def _validate_row(loc: str, row: Mapping[str, Any], columns: list[str]) -> dict[
 def _check_table(records: list[dict[str, Any]], locs: list[str]) -> None:
     seen: dict[tuple[str, str], str] = {}
     trial_values: dict[tuple[str, str], tuple[Any, str]] = {}
-    for record, loc in zip(records, locs):
+    for record, loc in zip(records, locs, strict=True):
         key = (record["study"], record["stratum"])
         if key in seen:
             raise DataError(

@@ -64,7 +64,7 @@ class ReportedFigure:
     note: str
 
     def number(self, name: str) -> float | None:
-        """The printed number of ``name`` as a float, or None when not printed."""
+        """Return the printed number of ``name`` as a float, or None when not printed."""
         text = self.numbers.get(name, "")
         return float(text) if text else None
 

@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as exc:
         # Unwritable output directory, missing script file, full disk: one line, no traceback.
-        print(f"rebayes {args.command}: error: {exc.strerror or exc}: {exc.filename}", file=sys.stderr)
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"rebayes {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
 
 

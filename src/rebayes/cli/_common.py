@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
-from pathlib import Path
 
+from rebayes.atomic import write_text_atomic as write_atomic
 from rebayes.errors import RebayesError
+
+__all__ = ["add_data_options", "parse_where", "print_json", "write_atomic"]
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -30,22 +30,6 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
 def print_json(payload: object) -> None:
     """Print JSON with a stable layout (sorted keys are not used: the order is meaningful)."""
     print(json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False))
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same directory and a rename.
-
-    A failure leaves any previous file untouched and no partial file behind.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def parse_where(items: list[str] | None) -> dict[str, str]:

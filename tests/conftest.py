@@ -1,0 +1,23 @@
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_DATA = Path(__file__).resolve().parent / "data"
+
+HEADER = (
+    "study,year,stratum,timing,placebo,events_treat,n_treat,events_control,n_control,"
+    "confidence,source"
+)
+
+
+@pytest.fixture
+def write_csv(tmp_path):
+    """Write CSV text to tmp_path/trials.csv and return the path."""
+
+    def _write(text: str, name: str = "t.csv") -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return _write

@@ -1,0 +1,96 @@
+"""The audit establishes the paper's inconsistencies with numbers.
+
+Hand calculations in comments use the paper's own printed figures.
+"""
+
+import math
+
+import pytest
+from scipy import stats
+
+from rebayes.paper import audit, compare, load_reported
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return {row.id: row for row in audit("ivig_rsa")}
+
+
+def test_reported_table_covers_the_paper():
+    figures = load_reported("ivig_rsa")
+    assert len(figures) >= 20
+    locations = " ".join(f.location for f in figures)
+    for place in ("Abstract", "3.1", "3.3.1", "3.3.2", "Figure 2", "Figure 3", "Figure 4",
+                  "Figure 5", "Figure 6"):
+        assert place in locations
+
+
+def test_headline_rr_is_the_rr_of_no_live_birth(rows):
+    row = rows["overall_rr"]
+    assert row.verdict == "differs"
+    # Live birth 149/246 vs 138/250: RR = 0.60569/0.552 = 1.0973 -> the printed 0.88 is not it.
+    assert row.from_paper.value == pytest.approx((149 / 246) / (138 / 250), rel=1e-9)
+    # No live birth 97/246 vs 112/250: RR = 0.39431/0.448 = 0.8802,
+    # SE(log RR) = sqrt(1/97 - 1/246 + 1/112 - 1/250) = 0.10570 -> CI 0.715-1.083, P = 0.227.
+    se = math.sqrt(1 / 97 - 1 / 246 + 1 / 112 - 1 / 250)
+    rr = (97 / 246) / (112 / 250)
+    assert f"RR {rr:.3f} ({rr * math.exp(-1.959964 * se):.3f}-" in row.explanation
+    assert "NO live birth" in row.explanation
+    assert round(2 * stats.norm.sf(abs(math.log(rr) / se)), 2) == 0.23
+
+
+@pytest.mark.parametrize(
+    ("figure", "subgroups", "pooled", "pooled_p"),
+    [
+        # Primary 0.88 (0.71-1.07) vs secondary 1.24 (0.98-1.57); pooled 1.05 (0.90-1.22).
+        ("type_p", ((0.88, 0.71, 1.07), (1.24, 0.98, 1.57)), (1.05, 0.90, 1.22), 0.53),
+        # Pre 1.38 (1.03-1.86) vs post 1.00 (0.84-1.18); pooled 1.09 (0.95-1.27).
+        ("timing_p", ((1.38, 1.03, 1.86), (1.00, 0.84, 1.18)), (1.09, 0.95, 1.27), 0.24),
+    ],
+)
+def test_p_values_beside_pooled_rrs_are_subgroup_difference_tests(
+    rows, figure, subgroups, pooled, pooled_p
+):
+    def log_se(rr, lo, hi):
+        return math.log(rr), (math.log(hi) - math.log(lo)) / (2 * 1.959964)
+
+    (y1, s1), (y2, s2) = (log_se(*g) for g in subgroups)
+    z_between = (y1 - y2) / math.hypot(s1, s2)
+    p_between = 2 * stats.norm.sf(abs(z_between))  # = chi2 test with 1 df
+    row = rows[figure]
+    assert row.verdict == "reproduced"
+    assert row.from_paper.p == pytest.approx(p_between, rel=1e-9)
+    y, s = log_se(*pooled)
+    assert round(2 * stats.norm.sf(abs(y / s)), 2) == pooled_p
+    assert f"Z-test P = {pooled_p:.2f}" in row.explanation
+
+
+def test_pre_conception_reproduces_exactly_only_with_seed_fit(rows):
+    for figure in ("pre_rr", "pre_counts", "n_pre_women"):
+        assert "seed_fit" in rows[figure].variants_reproducing
+        assert "published" not in rows[figure].variants_reproducing
+        assert all(v.startswith("seed_fit") for v in rows[figure].variants_reproducing)
+
+
+def test_post_conception_totals_cannot_be_rebuilt(rows):
+    row = rows["post_counts"]
+    assert row.verdict == "differs"
+    assert row.from_trials.counts == "121/199 vs 114/199"
+    assert row.variants_reproducing == ()
+
+
+def test_comparison_rounds_like_the_paper():
+    fig = next(f for f in load_reported("ivig_rsa") if f.id == "pre_rr")
+    from rebayes.paper import Recomputed
+
+    assert compare(fig, Recomputed("x", 1.3849, 1.0302, 1.8626, 0.031)) == "exact"
+    assert compare(fig, Recomputed("x", 1.378, 1.023, 1.855, 0.035)) == "last digit"
+    assert compare(fig, Recomputed("x", 1.29, 0.97, 1.72, 0.08)) is None
+    count = next(f for f in load_reported("ivig_rsa") if f.id == "n_primary_only")
+    assert compare(count, Recomputed("x", 1.0)) is None  # counts never match "nearly"
+
+
+def test_every_figure_gets_a_verdict_and_explanation(rows):
+    for row in rows.values():
+        assert row.verdict in ("reproduced", "differs", "not_recomputable")
+        assert row.explanation
