@@ -346,7 +346,9 @@ def meta_analysis(
     centre = log_iv if (heterogeneity == "iv" or method == "IV") else log_fixed
     q = float((w_iv * (yi - centre) ** 2).sum())
     df = k - 1
-    i2 = max(0.0, (q - df) / q) * 100 if q > 0 else 0.0
+    # One study has no heterogeneity to measure (RevMan: "Not applicable"); without the df
+    # guard a round-off Q of 1e-30 would give I2 = 100%.
+    i2 = max(0.0, (q - df) / q) * 100 if q > 0 and df > 0 else 0.0
     c_dl = w_iv.sum() - (w_iv**2).sum() / w_iv.sum()
     tau2 = max(0.0, (q - df) / c_dl) if df > 0 else 0.0
     if method == "DL":
