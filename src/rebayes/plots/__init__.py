@@ -1,0 +1,5 @@
+"""Figures for the report: matplotlib, rendered headless (Agg)."""
+
+from rebayes.plots.forest import SummaryRow, forest_plot
+
+__all__ = ["SummaryRow", "forest_plot"]

@@ -1,0 +1,149 @@
+"""RevMan-style forest plot: observed and shrunken per-trial RRs, pooled and predictive rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import matplotlib
+
+matplotlib.use("Agg")  # reports are rendered headless; no display is ever needed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+__all__ = ["SummaryRow", "forest_plot"]
+
+OBSERVED = "#1f4e79"
+SHRUNKEN = "#c0504d"
+POOLED = "#222222"
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """A pooled row under the trials: a diamond (pooled) or a bar (prediction interval)."""
+
+    label: str
+    estimate: float
+    low: float
+    high: float
+    kind: str = "diamond"  # "diamond" or "interval"
+    text: str = ""
+
+
+def _fmt_ci(est: float, low: float, high: float) -> str:
+    return f"{est:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def forest_plot(
+    trials: pd.DataFrame,
+    summaries: Sequence[SummaryRow] = (),
+    title: str = "",
+    treatment: str = "IVIG",
+    control: str = "placebo",
+    favours: tuple[str, str] = ("favours placebo", "favours IVIG"),
+    xlim: tuple[float, float] = (0.2, 5.0),
+) -> Figure:
+    """Draw a forest plot on a log RR axis.
+
+    Parameters
+    ----------
+    trials : pandas.DataFrame
+        One row per trial (or stratum) with ``label, events_treat, n_treat, events_control,
+        n_control, rr, rr_low, rr_high``; optional ``post_rr, post_low, post_high`` (shrunken
+        posterior median and 95% interval, drawn in a second colour just below the observed
+        one) and ``weight`` (percent; sets the marker size).
+    summaries : sequence of SummaryRow
+        Pooled rows (diamonds) and prediction rows (bars) drawn below the trials.
+    title : str
+    treatment, control : str
+        Column headers for the events/total columns.
+    favours : tuple of str
+        Labels under the axis, left and right of RR = 1.
+    xlim : tuple of float
+        Axis limits (ratio scale); intervals beyond them end in an arrow.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    n_rows = len(trials) + len(summaries) + 1
+    fig = plt.figure(figsize=(11.5, 0.42 * n_rows + 1.6))
+    grid = fig.add_gridspec(1, 3, width_ratios=[3.4, 3.6, 2.6], wspace=0.02)
+    text_ax, ax, est_ax = (fig.add_subplot(grid[0, i]) for i in range(3))
+    y_trials = np.arange(len(trials))[::-1] + len(summaries) + 1
+    y_summary = np.arange(len(summaries))[::-1] + 0.3
+    has_post = {"post_rr", "post_low", "post_high"} <= set(trials.columns)
+    weights = trials["weight"].to_numpy(float) if "weight" in trials else np.full(len(trials), 5)
+    for y, row, weight in zip(y_trials, trials.itertuples(index=False), weights, strict=True):
+        offset = 0.17 if has_post else 0.0
+        _interval(ax, row.rr, row.rr_low, row.rr_high, y + offset, OBSERVED, xlim)
+        ax.plot(row.rr, y + offset, "s", color=OBSERVED, ms=4 + 8 * np.sqrt(weight / 100))
+        if has_post:
+            _interval(ax, row.post_rr, row.post_low, row.post_high, y - offset, SHRUNKEN, xlim)
+            ax.plot(row.post_rr, y - offset, "o", color=SHRUNKEN, ms=5)
+        text_ax.text(0.0, y, str(row.label), va="center", fontsize=9)
+        text_ax.text(0.64, y, f"{row.events_treat}/{row.n_treat}", va="center", ha="right",
+                     fontsize=9)
+        text_ax.text(0.95, y, f"{row.events_control}/{row.n_control}", va="center", ha="right",
+                     fontsize=9)
+        est_ax.text(0.02, y + (0.17 if has_post else 0), _fmt_ci(row.rr, row.rr_low,
+                    row.rr_high), va="center", fontsize=9, color=OBSERVED)
+        if has_post:
+            est_ax.text(0.02, y - 0.17, _fmt_ci(row.post_rr, row.post_low, row.post_high),
+                        va="center", fontsize=9, color=SHRUNKEN)
+    for y, row in zip(y_summary, summaries, strict=True):
+        if row.kind == "diamond":
+            ax.fill([row.low, row.estimate, row.high, row.estimate], [y, y + 0.25, y, y - 0.25],
+                    color=POOLED)
+        else:
+            _interval(ax, row.estimate, row.low, row.high, y, POOLED, xlim, lw=3)
+        text_ax.text(0.0, y, row.label, va="center", fontsize=9, fontweight="bold")
+        est_ax.text(0.02, y, row.text or _fmt_ci(row.estimate, row.low, row.high),
+                    va="center", fontsize=9, fontweight="bold")
+    top = n_rows + 0.2
+    text_ax.text(0.0, top, "Study", fontweight="bold", fontsize=9, va="center")
+    text_ax.text(0.64, top, treatment, fontweight="bold", fontsize=9, ha="right", va="center")
+    text_ax.text(0.95, top, control, fontweight="bold", fontsize=9, ha="right", va="center")
+    est_ax.text(0.02, top, "RR [95% interval]", fontweight="bold", fontsize=9, va="center")
+    ax.axvline(1.0, color="#888888", lw=0.8)
+    if summaries:
+        ax.axvline(summaries[0].estimate, color=POOLED, lw=0.6, ls=":")
+    ax.set_xscale("log")
+    ax.set_xlim(*xlim)
+    ticks = [t for t in (0.1, 0.2, 0.5, 1, 2, 5, 10) if xlim[0] <= t <= xlim[1]]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel(f"Risk ratio (log scale)\n\u2190 {favours[0]}    |    {favours[1]} \u2192",
+                  fontsize=9)
+    for a in (text_ax, ax, est_ax):
+        a.set_ylim(-0.5, n_rows + 0.7)
+        a.set_yticks([])
+        for side in ("top", "right", "left"):
+            a.spines[side].set_visible(False)
+    for a in (text_ax, est_ax):
+        a.set_xlim(0, 1)
+        a.set_xticks([])
+        a.spines["bottom"].set_visible(False)
+    if has_post:
+        ax.plot([], [], "s", color=OBSERVED, label="observed (95% CI)")
+        ax.plot([], [], "o", color=SHRUNKEN, label="shrunken posterior (95% CrI)")
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8,
+                  frameon=False, handletextpad=0.3, columnspacing=1.0)
+    if title:
+        fig.suptitle(title, fontsize=11, fontweight="bold", x=0.02, ha="left")
+    fig.subplots_adjust(left=0.02, right=0.99, top=1 - 0.75 / (0.42 * n_rows + 1.6),
+                        bottom=1.25 / (0.42 * n_rows + 1.6))
+    return fig
+
+
+def _interval(ax, est, low, high, y, color, xlim, lw=1.4):
+    lo, hi = max(low, xlim[0]), min(high, xlim[1])
+    ax.plot([lo, hi], [y, y], color=color, lw=lw)
+    if low < xlim[0]:
+        ax.annotate("", (xlim[0], y), (xlim[0] * 1.6, y),
+                    arrowprops=dict(arrowstyle="->", color=color, lw=lw))
+    if high > xlim[1]:
+        ax.annotate("", (xlim[1], y), (xlim[1] / 1.6, y),
+                    arrowprops=dict(arrowstyle="->", color=color, lw=lw))
