@@ -1,0 +1,563 @@
+"""What a fit reports: risk ratios, decision probabilities, NNT and convergence, from draws.
+
+Every function takes the fit's DataTree (``posterior`` + ``constant_data`` +
+``observed_data``) and works per posterior draw; nothing is re-sampled except the new-trial
+effect of :func:`predictive_rr`, drawn from a generator seeded with the fit's seed.
+
+Conventions (the binomial model works on the log-odds scale):
+
+- **Typical control risk** p0: per draw, the mean of the control-arm live-birth
+  probabilities ``expit(alpha[s])`` over the analysed rows. (Normal model: the mean observed
+  control risk over the rows, a constant.)
+- **Pooled effect**: the average over the analysed rows of each row's expected effect
+  ``mu[s] = d[group(s)] + X[s] @ beta`` -- plain ``d`` for a common-effect model, the
+  covariate mix of the analysed rows for a meta-regression.
+- **Pooled RR** at p0: ``expit(logit(p0) + theta) / p0``; pooled OR ``exp(theta)``. (Normal
+  model: RR ``exp(theta)``, no OR.)
+- **Subgroup RR**: the same, with theta the average expected effect of the subgroup's rows,
+  at the *same* p0 for every subgroup, so that a ratio of subgroup RRs reflects the effect
+  difference and not different baseline risks.
+- **Trial-specific (shrunken) RR**: at each row's own baseline, ``expit(alpha + theta) /
+  expit(alpha)`` with ``theta[s]`` including the trial's random effect.
+- **Predictive RR**: for a new trial, ``theta_new = pooled + tau * eps``, eps ~ N(0, 1), at p0.
+- **Benefit** means more live births: P(benefit) = P(pooled RR > 1).
+- **NNT**: risk difference RD = p0 * (RR - 1) at p0; NNT = 1 / RD (NNT-benefit when RD > 0,
+  NNT-harm when RD < 0). Its interval comes from RD's interval; when that includes 0 the NNT
+  interval runs through infinity (Altman DG. Confidence intervals for the number needed to
+  treat. BMJ 1998;317:1309-12).
+- Intervals: 95% equal-tailed (``ci_low``, ``ci_high``) and 95% highest-density (``hdi_*``),
+  each computed on the scale reported.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import arviz_stats as azs
+import numpy as np
+import xarray as xr
+from arviz_stats.base import array_stats
+from scipy import special
+
+from rebayes.model import linear_predictor
+
+__all__ = [
+    "Diagnostics",
+    "Estimate",
+    "FitSummary",
+    "NNT",
+    "SubgroupEffect",
+    "SubgroupRatio",
+    "TrialEffect",
+    "diagnostics",
+    "estimate",
+    "pooled_effect",
+    "pooled_or",
+    "pooled_rr",
+    "predictive_rr",
+    "subgroup_ratios",
+    "subgroup_rrs",
+    "summarize",
+    "trial_rrs",
+    "typical_control_risk",
+]
+
+PROB = 0.95
+SAMPLE_DIMS = ("chain", "draw")
+# Stream of the fit's seed used for the new-trial draws (the fit itself uses 1-3).
+_PREDICTIVE_STREAM = 4
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Posterior summary of one quantity: median, mean, 95% equal-tailed and HDI intervals."""
+
+    median: float
+    mean: float
+    ci_low: float
+    ci_high: float
+    hdi_low: float
+    hdi_high: float
+
+    def to_dict(self) -> dict[str, float]:
+        """``{median, mean, ci_low, ci_high, hdi_low, hdi_high}``."""
+        return {
+            "median": self.median,
+            "mean": self.mean,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "hdi_low": self.hdi_low,
+            "hdi_high": self.hdi_high,
+        }
+
+    def format(self, digits: int = 2) -> str:
+        """``median (ci_low to ci_high)``."""
+        return f"{self.median:.{digits}f} ({self.ci_low:.{digits}f} to {self.ci_high:.{digits}f})"
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def estimate(values: xr.DataArray | np.ndarray) -> Estimate:
+    """Summarise draws (all of them, whatever their dims) as an :class:`Estimate`."""
+    flat = np.asarray(values, dtype=float).ravel()
+    lo, med, hi = np.quantile(flat, [(1 - PROB) / 2, 0.5, (1 + PROB) / 2])
+    hdi = array_stats.hdi(flat, PROB)
+    return Estimate(
+        median=float(med),
+        mean=float(flat.mean()),
+        ci_low=float(lo),
+        ci_high=float(hi),
+        hdi_low=float(hdi[0]),
+        hdi_high=float(hdi[1]),
+    )
+
+
+@dataclass(frozen=True)
+class NNT:
+    """Number needed to treat from the risk difference at the typical control risk.
+
+    Attributes
+    ----------
+    risk_difference : Estimate
+        RD = treated minus control live-birth risk at p0 (positive = benefit).
+    value : float
+        ``1 / |median RD|`` (infinite if the median RD is 0).
+    kind : {"benefit", "harm"}
+        NNT-benefit (NNTB) when the median RD > 0, NNT-harm (NNTH) otherwise.
+    """
+
+    risk_difference: Estimate
+    value: float
+    kind: Literal["benefit", "harm"]
+
+    @property
+    def interval(self) -> str:
+        """Altman's (1998) interval: ``NNTB 5 to 40``, or ``NNTH 30 to inf to NNTB 6``."""
+        lo, hi = self.risk_difference.ci_low, self.risk_difference.ci_high
+
+        def fmt(rd: float) -> str:
+            return f"{1 / abs(rd):.1f}"
+
+        if lo > 0:
+            return f"NNTB {fmt(hi)} to {fmt(lo)}"
+        if hi < 0:
+            return f"NNTH {fmt(lo)} to {fmt(hi)}"
+        return f"NNTH {fmt(lo) if lo < 0 else 'inf'} to inf to NNTB {fmt(hi) if hi > 0 else 'inf'}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{risk_difference {...}, nnt, kind, interval}``."""
+        return {
+            "risk_difference": self.risk_difference.to_dict(),
+            "nnt": self.value if math.isfinite(self.value) else None,
+            "kind": self.kind,
+            "interval": self.interval,
+        }
+
+    def __str__(self) -> str:
+        label = "NNTB" if self.kind == "benefit" else "NNTH"
+        return f"{label} {self.value:.1f} ({self.interval})"
+
+
+@dataclass(frozen=True)
+class SubgroupEffect:
+    """Pooled RR of one subgroup (at the overall typical control risk) and P(RR > 1)."""
+
+    name: str
+    rr: Estimate
+    p_benefit: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{rr {...}, p_benefit}``."""
+        return {"rr": self.rr.to_dict(), "p_benefit": self.p_benefit}
+
+
+@dataclass(frozen=True)
+class SubgroupRatio:
+    """Ratio of two subgroups' RRs (``numerator`` over ``denominator``) and P(ratio > 1)."""
+
+    name: str
+    numerator: str
+    denominator: str
+    ratio: Estimate
+    p_gt_1: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{numerator, denominator, ratio {...}, p_gt_1}``."""
+        return {
+            "numerator": self.numerator,
+            "denominator": self.denominator,
+            "ratio": self.ratio.to_dict(),
+            "p_gt_1": self.p_gt_1,
+        }
+
+
+@dataclass(frozen=True)
+class TrialEffect:
+    """Shrunken RR of one analysed row (trial, or trial x stratum) at its own baseline."""
+
+    row: str
+    rr: Estimate
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{rr {...}}``."""
+        return {"rr": self.rr.to_dict()}
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Convergence over every posterior parameter and every reported quantity.
+
+    Attributes
+    ----------
+    rhat_max : float
+        Largest rank-normalised split R-hat.
+    ess_bulk_min, ess_tail_min : float
+        Smallest bulk and tail effective sample sizes.
+    divergences : int
+        Divergent transitions after warm-up.
+    lowest_ess : str
+        The quantity with the smallest bulk ESS.
+    """
+
+    rhat_max: float
+    ess_bulk_min: float
+    ess_tail_min: float
+    divergences: int
+    lowest_ess: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """R-hat <= 1.01, bulk and tail ESS >= 400, no divergences (Vehtari et al. 2021)."""
+        return (
+            self.rhat_max <= 1.01
+            and self.ess_bulk_min >= 400
+            and self.ess_tail_min >= 400
+            and self.divergences == 0
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{rhat_max, ess_bulk_min, ess_tail_min, divergences}``."""
+        return {
+            "rhat_max": self.rhat_max,
+            "ess_bulk_min": self.ess_bulk_min,
+            "ess_tail_min": self.ess_tail_min,
+            "divergences": self.divergences,
+        }
+
+    def __str__(self) -> str:
+        return (
+            f"R-hat max {self.rhat_max:.3f}, ESS bulk min {self.ess_bulk_min:.0f} "
+            f"({self.lowest_ess}), ESS tail min {self.ess_tail_min:.0f}, "
+            f"divergences {self.divergences}"
+        )
+
+
+# --- quantities per draw --------------------------------------------------------------------
+
+
+def _is_binomial(tree: xr.DataTree) -> bool:
+    return "alpha" in tree["posterior"].data_vars
+
+
+def _posterior(tree: xr.DataTree) -> xr.Dataset:
+    return tree["posterior"].to_dataset()
+
+
+def _constant(tree: xr.DataTree) -> xr.Dataset:
+    return tree["constant_data"].to_dataset()
+
+
+def typical_control_risk(tree: xr.DataTree) -> xr.DataArray:
+    """p0 per draw: mean control-arm live-birth risk over the analysed rows."""
+    post = _posterior(tree)
+    if _is_binomial(tree):
+        return special.expit(post["alpha"]).mean("row")
+    # Normal model: no baseline parameters; the rows' observed control risks (the counts are
+    # constant data there).
+    constant = _constant(tree)
+    control = constant.sel(arm="control")
+    risk = float((control["events"] / control["n"]).mean())
+    return xr.full_like(post["tau"], risk)
+
+
+def pooled_effect(tree: xr.DataTree) -> xr.DataArray:
+    """Pooled effect per draw on the model scale: mean over rows of ``mu[s]``."""
+    return linear_predictor(_posterior(tree), _constant(tree), random=False).mean("row")
+
+
+def _rr_at(theta: xr.DataArray, p0: xr.DataArray, binomial: bool) -> xr.DataArray:
+    """RR of an effect ``theta`` (log OR or log RR) at control risk ``p0``."""
+    if binomial:
+        return special.expit(special.logit(p0) + theta) / p0
+    return np.exp(theta)
+
+
+def pooled_rr(tree: xr.DataTree) -> xr.DataArray:
+    """Pooled RR per draw at the typical control risk (per draw)."""
+    return _rr_at(pooled_effect(tree), typical_control_risk(tree), _is_binomial(tree))
+
+
+def pooled_or(tree: xr.DataTree) -> xr.DataArray | None:
+    """Pooled OR per draw (binomial model); None for the normal (log RR) model."""
+    return np.exp(pooled_effect(tree)) if _is_binomial(tree) else None
+
+
+def predictive_rr(tree: xr.DataTree) -> xr.DataArray:
+    """RR of a new trial per draw: ``theta_new = pooled + tau * eps`` at the typical risk."""
+    post = _posterior(tree)
+    rng = np.random.default_rng([int(tree.attrs.get("seed", 0)), _PREDICTIVE_STREAM])
+    eps = xr.DataArray(rng.standard_normal(post["tau"].shape), dims=post["tau"].dims)
+    theta_new = pooled_effect(tree) + post["tau"] * eps
+    return _rr_at(theta_new, typical_control_risk(tree), _is_binomial(tree))
+
+
+def trial_rrs(tree: xr.DataTree) -> xr.DataArray:
+    """Shrunken RR per draw and row, at the row's own baseline risk."""
+    post, constant = _posterior(tree), _constant(tree)
+    theta = linear_predictor(post, constant, random=True)
+    if _is_binomial(tree):
+        alpha = post["alpha"]
+        return special.expit(alpha + theta) / special.expit(alpha)
+    return np.exp(theta)
+
+
+def _subgroup_thetas(tree: xr.DataTree) -> dict[str, xr.DataArray]:
+    names = json.loads(tree.attrs.get("subgroups_json", "[]"))
+    if not names:
+        return {}
+    mu = linear_predictor(_posterior(tree), _constant(tree), random=False)
+    labels = np.asarray(_constant(tree)["row_subgroup"].values).astype(str)
+    return {name: mu.isel(row=np.flatnonzero(labels == name)).mean("row") for name in names}
+
+
+def subgroup_rrs(tree: xr.DataTree) -> dict[str, xr.DataArray]:
+    """RR per draw of each reported subgroup, at the overall typical control risk."""
+    p0, binomial = typical_control_risk(tree), _is_binomial(tree)
+    return {name: _rr_at(theta, p0, binomial) for name, theta in _subgroup_thetas(tree).items()}
+
+
+def subgroup_ratios(tree: xr.DataTree) -> dict[str, tuple[str, str, xr.DataArray]]:
+    """Ratio of subgroup RRs per draw: name -> (numerator, denominator, ratio)."""
+    rrs = subgroup_rrs(tree)
+    return {
+        name: (num, den, rrs[num] / rrs[den])
+        for name, num, den in json.loads(tree.attrs.get("ratios_json", "[]"))
+    }
+
+
+def risk_difference(tree: xr.DataTree) -> xr.DataArray:
+    """Treated minus control live-birth risk per draw, at the typical control risk."""
+    p0 = typical_control_risk(tree)
+    return p0 * (pooled_rr(tree) - 1)
+
+
+def number_needed_to_treat(rd: xr.DataArray) -> NNT:
+    """NNT from risk-difference draws (Altman 1998): 1 / median RD, interval via RD."""
+    summary = estimate(rd)
+    value = 1 / abs(summary.median) if summary.median != 0 else math.inf
+    return NNT(summary, value, "benefit" if summary.median > 0 else "harm")
+
+
+def _probability(values: xr.DataArray, threshold: float, above: bool = True) -> float:
+    return float((values > threshold).mean() if above else (values < threshold).mean())
+
+
+def diagnostics(tree: xr.DataTree, reported: dict[str, xr.DataArray] | None = None) -> Diagnostics:
+    """R-hat, bulk/tail ESS (over parameters and ``reported`` quantities), divergences."""
+    quantities = dict(_posterior(tree).data_vars)
+    for name, values in (reported or {}).items():
+        quantities[f"reported:{name}"] = values.drop_vars(
+            [c for c in values.coords if c not in values.dims], errors="ignore"
+        )
+    data = xr.Dataset(quantities)
+    rhat = azs.rhat(data, sample_dims=list(SAMPLE_DIMS))
+    bulk = azs.ess(data, sample_dims=list(SAMPLE_DIMS), method="bulk")
+    tail = azs.ess(data, sample_dims=list(SAMPLE_DIMS), method="tail")
+    bulk_min = {name: float(bulk[name].min()) for name in bulk.data_vars}
+    lowest = min(bulk_min, key=bulk_min.__getitem__)
+    divergences = int(tree["sample_stats"]["diverging"].sum())
+    return Diagnostics(
+        rhat_max=float(max(float(rhat[v].max()) for v in rhat.data_vars)),
+        ess_bulk_min=bulk_min[lowest],
+        ess_tail_min=float(min(float(tail[v].min()) for v in tail.data_vars)),
+        divergences=divergences,
+        lowest_ess=lowest.removeprefix("reported:"),
+    )
+
+
+# --- the summary object ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FitSummary:
+    """Everything one fit reports; ``to_dict()`` is the ``rebayes fit --json`` record.
+
+    RRs are risk ratios of live birth (IVIG over placebo); > 1 is benefit. Pooled, subgroup
+    and predictive RRs are at the typical control risk of each draw (see module docstring).
+    """
+
+    analysis: str
+    title: str
+    prior: str
+    prior_summary: str
+    variant: str
+    seed: int
+    likelihood: str
+    effect_scale: str
+    draws: int
+    chains: int
+    typical_control_risk: Estimate
+    pooled_rr: Estimate
+    pooled_or: Estimate | None
+    predictive_rr: Estimate
+    tau: Estimate
+    p_benefit: float
+    p_rr_gt_1_1: float
+    p_rr_gt_1_25: float
+    p_rr_lt_1: float
+    nnt: NNT
+    subgroups: tuple[SubgroupEffect, ...]
+    ratios: tuple[SubgroupRatio, ...]
+    trials: tuple[TrialEffect, ...]
+    diagnostics: Diagnostics
+    notes: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready record (the keys the issue lists, plus context)."""
+        return {
+            "analysis": self.analysis,
+            "prior": self.prior,
+            "prior_summary": self.prior_summary,
+            "variant": self.variant,
+            "seed": self.seed,
+            "likelihood": self.likelihood,
+            "effect_scale": self.effect_scale,
+            "pooled_rr": self.pooled_rr.to_dict(),
+            "pooled_or": self.pooled_or.to_dict() if self.pooled_or is not None else None,
+            "predictive_rr": self.predictive_rr.to_dict(),
+            "tau": self.tau.to_dict(),
+            "p_benefit": self.p_benefit,
+            "p_rr_gt_1_1": self.p_rr_gt_1_1,
+            "p_rr_gt_1_25": self.p_rr_gt_1_25,
+            "p_rr_lt_1": self.p_rr_lt_1,
+            "typical_control_risk": self.typical_control_risk.to_dict(),
+            "nnt": self.nnt.to_dict(),
+            "subgroups": {s.name: s.to_dict() for s in self.subgroups},
+            "subgroup_ratios": {r.name: r.to_dict() for r in self.ratios},
+            "trials": {t.row: t.to_dict() for t in self.trials},
+            "diagnostics": self.diagnostics.to_dict(),
+            "notes": list(self.notes),
+        }
+
+    def __str__(self) -> str:
+        head = f"{self.analysis}" + (f": {self.title}" if self.title else "")
+        table: list[tuple[str, Estimate, int]] = [("Pooled RR*", self.pooled_rr, 2)]
+        if self.pooled_or is not None:
+            table.append(("Pooled OR", self.pooled_or, 2))
+        table += [
+            ("Predictive RR (new trial)*", self.predictive_rr, 2),
+            (f"tau ({self.effect_scale})", self.tau, 2),
+            ("Typical control risk", self.typical_control_risk, 2),
+            ("Risk difference*", self.nnt.risk_difference, 3),
+        ]
+        table += [(f"RR* {s.name}", s.rr, 2) for s in self.subgroups]
+        table += [(f"RR ratio {r.name}", r.ratio, 2) for r in self.ratios]
+        width = max(len(label) for label, _, _ in table) + 2
+        lines = [
+            head,
+            f"prior {self.prior} ({self.prior_summary})",
+            f"variant {self.variant}; {self.likelihood} likelihood ({self.effect_scale} scale); "
+            f"{self.chains} chains x {self.draws} draws; seed {self.seed}",
+            "",
+            f"{'':{width}}{'median':>8}  {'95% CrI':>16}  {'95% HDI':>16}",
+        ]
+        for label, e, digits in table:
+            ci = f"{e.ci_low:.{digits}f} to {e.ci_high:.{digits}f}"
+            hdi = f"{e.hdi_low:.{digits}f} to {e.hdi_high:.{digits}f}"
+            lines.append(f"{label:{width}}{e.median:>8.{digits}f}  {ci:>16}  {hdi:>16}")
+        lines += [
+            "",
+            f"P(RR > 1) = {self.p_benefit:.3f}   P(RR > 1.1) = {self.p_rr_gt_1_1:.3f}   "
+            f"P(RR > 1.25) = {self.p_rr_gt_1_25:.3f}   P(RR < 1) = {self.p_rr_lt_1:.3f}",
+            f"NNT: {self.nnt}",
+        ]
+        for s in self.subgroups:
+            lines.append(f"P(RR > 1 | {s.name}) = {s.p_benefit:.3f}")
+        for r in self.ratios:
+            lines.append(f"P(RR ratio > 1 | {r.name}) = {r.p_gt_1:.3f}")
+        lines += ["", "Trial-specific (shrunken) RR at the trial's own baseline risk:"]
+        width = max((len(t.row) for t in self.trials), default=0) + 2
+        for t in self.trials:
+            lines.append(f"  {t.row:{width}}{t.rr.format()}")
+        lines += [
+            "",
+            "* at the typical control risk: the mean control-arm risk over the analysed rows, "
+            "per draw.",
+            f"Diagnostics: {self.diagnostics}"
+            + ("" if self.diagnostics.ok else "  -- CHECK: below the usual thresholds"),
+        ]
+        lines += [f"Note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+
+def summarize(tree: xr.DataTree) -> FitSummary:
+    """Summarise a fit (a DataTree from :func:`rebayes.fit`).
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+
+    Returns
+    -------
+    FitSummary
+    """
+    attrs = tree.attrs
+    rr = pooled_rr(tree)
+    odds = pooled_or(tree)
+    pred = predictive_rr(tree)
+    tau = _posterior(tree)["tau"]
+    trials = trial_rrs(tree)
+    subgroups = subgroup_rrs(tree)
+    ratios = subgroup_ratios(tree)
+    rd = risk_difference(tree)
+    reported: dict[str, xr.DataArray] = {"pooled_rr": rr, "trial_rr": trials, "risk_difference": rd}
+    reported.update({f"subgroup_rr[{k}]": v for k, v in subgroups.items()})
+    reported.update({f"ratio[{k}]": v for k, (_, _, v) in ratios.items()})
+    return FitSummary(
+        analysis=str(attrs.get("analysis", "")),
+        title=str(attrs.get("title", "")),
+        prior=str(attrs.get("prior", "")),
+        prior_summary=str(attrs.get("prior_summary", "")),
+        variant=str(attrs.get("variant", "")),
+        seed=int(attrs.get("seed", 0)),
+        likelihood=str(attrs.get("likelihood", "")),
+        effect_scale=str(attrs.get("effect_scale", "")),
+        draws=int(tau.sizes["draw"]),
+        chains=int(tau.sizes["chain"]),
+        typical_control_risk=estimate(typical_control_risk(tree)),
+        pooled_rr=estimate(rr),
+        pooled_or=estimate(odds) if odds is not None else None,
+        predictive_rr=estimate(pred),
+        tau=estimate(tau),
+        p_benefit=_probability(rr, 1.0),
+        p_rr_gt_1_1=_probability(rr, 1.1),
+        p_rr_gt_1_25=_probability(rr, 1.25),
+        p_rr_lt_1=_probability(rr, 1.0, above=False),
+        nnt=number_needed_to_treat(rd),
+        subgroups=tuple(
+            SubgroupEffect(name, estimate(v), _probability(v, 1.0)) for name, v in subgroups.items()
+        ),
+        ratios=tuple(
+            SubgroupRatio(name, num, den, estimate(v), _probability(v, 1.0))
+            for name, (num, den, v) in ratios.items()
+        ),
+        trials=tuple(
+            TrialEffect(str(row), estimate(trials.sel(row=row))) for row in trials["row"].values
+        ),
+        diagnostics=diagnostics(tree, reported),
+        notes=tuple(json.loads(attrs.get("notes_json", "[]"))),
+    )
