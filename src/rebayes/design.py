@@ -10,7 +10,7 @@ with the reference level first:
   ``mixed_secondary_share`` table).
 - ``timing``: 1 for pre-conception, 0 for post-conception IVIG.
 - ``placebo``: indicators for saline and multivitamin; albumin is the reference.
-- Any other column: numeric as is, text as indicators against its first level.
+- Any other column: numbers as they are, text as indicators against its first level.
 - ``"a:b"``: the products of a's and b's columns.
 
 A column that is constant, or collinear with the intercept and earlier columns in the analysed
@@ -280,8 +280,10 @@ def _main_effect(frame: pd.DataFrame, term: str, spec: AnalysisSpec) -> dict[str
     if values.isna().any():
         row = frame.loc[values.isna(), "row"].iloc[0]
         raise SpecError(f"spec '{spec.name}': covariate {term!r} is missing for {row}")
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        return {term: values.to_numpy(float)}
+    # The loader keeps extra columns as text: a column whose every value is a number is numeric.
+    numbers = pd.to_numeric(values, errors="coerce")
+    if not numbers.isna().any() and not pd.api.types.is_bool_dtype(values):
+        return {term: numbers.to_numpy(float)}
     text = values.astype(str)
     levels = _levels(term, text)
     named = term in REFERENCE_LEVELS

@@ -368,13 +368,18 @@ def fit_priors(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=per_fit * len(prior_sets), unit="draw", desc=spec.name, leave=False)
+        bar = tqdm(
+            total=per_fit * len(prior_sets), unit="draw", desc=spec.name, leave=False, disable=None
+        )
     fits = []
     try:
         for i, prior_set in enumerate(prior_sets):
             on_progress = None
             if bar is not None:
-                bar.set_postfix_str(prior_set.name)
+                compiling = structure_key(design) not in _COMPILED
+                bar.set_postfix_str(
+                    prior_set.name + (" (compiling the model once)" if compiling else "")
+                )
                 done_before = i * per_fit
 
                 def on_progress(done: int, _base: int = done_before) -> None:

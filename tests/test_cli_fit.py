@@ -1,0 +1,134 @@
+"""``rebayes fit`` and model scripts run directly: JSON layout, text, one-line errors."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rebayes.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = sorted((ROOT / "models").glob("*.py"))
+ESTIMATE_KEYS = {"median", "mean", "ci_low", "ci_high"}
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("REBAYES_CACHE", str(tmp_path / "cache"))
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_fit_json_layout(capsys):
+    code, out, _ = run(
+        capsys, "fit", str(ROOT / "models/timing.py"), "--prior", "skeptical", "--json"
+    )
+    assert code == 0
+    payload = json.loads(out)
+    assert payload["analysis"] == "timing" and payload["variant"] == "published"
+    record = payload["priors"]["skeptical"]
+    for key in ("pooled_rr", "pooled_or", "predictive_rr", "tau"):
+        assert ESTIMATE_KEYS <= set(record[key]), key
+    for key in ("p_benefit", "p_rr_gt_1_1", "p_rr_gt_1_25"):
+        assert 0 <= record[key] <= 1
+    assert record["p_rr_gt_1_25"] <= record["p_rr_gt_1_1"] <= record["p_benefit"]
+    assert set(record["subgroups"]) == {"post_conception", "pre_conception"}
+    assert set(record["subgroups"]["pre_conception"]) == {"rr", "p_benefit"}
+    assert set(record["diagnostics"]) == {"rhat_max", "ess_bulk_min", "ess_tail_min", "divergences"}
+    assert "pre_conception vs post_conception" in record["subgroup_ratios"]
+
+
+def test_fit_text_compares_priors(capsys):
+    code, out, _ = run(
+        capsys, "fit", str(ROOT / "models/overall.py"), "--prior", "vague", "--prior", "skeptical"
+    )
+    assert code == 0
+    assert "Sensitivity to the prior (overall" in out
+    assert "P(RR > 1) =" in out and "typical control risk" in out
+    assert out.count("Pooled RR*") == 2
+
+
+def test_variant_and_seed_reach_the_fit(capsys):
+    code, out, _ = run(
+        capsys,
+        "fit",
+        str(ROOT / "models/normal_approximation.py"),
+        "--prior",
+        "weakly_informative",
+        "--variant",
+        "seed_fit",
+        "--seed",
+        "11",
+        "--json",
+    )
+    assert code == 0
+    payload = json.loads(out)
+    assert (payload["variant"], payload["seed"]) == ("seed_fit", 11)
+    assert payload["priors"]["weakly_informative"]["pooled_or"] is None  # log RR model
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["fit", "models/nope.py"], "models/nope.py: no such model script"),
+        (["fit", "{tests}/test_cli_fit.py"], "defines no SPEC"),
+        (["fit", "{models}/overall.py", "--prior", "flat"], "unknown prior set 'flat'"),
+        (["fit", "{models}/overall.py", "--variant", "nope"], "unknown variant 'nope'"),
+        (
+            ["fit", "{models}/overall.py", "--prior-file", "none.toml"],
+            "none.toml: no such prior file",
+        ),
+        (["fit", "{models}/overall.py", "--seed", "-3"], "--seed -3 must be a non-negative"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(capsys, argv, message):
+    argv = [a.format(tests=ROOT / "tests", models=ROOT / "models") for a in argv]
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("rebayes fit: error: ")
+    assert message in err
+
+
+def test_model_script_help_runs_without_sampling():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "models/timing.py"), "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert "--prior" in result.stdout and "timing" in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_every_model_script_under_every_prior_meets_the_targets(capsys, script):
+    code, out, _ = run(capsys, "fit", str(script), "--all-priors", "--json")
+    assert code == 0
+    priors = json.loads(out)["priors"]
+    assert len(priors) == 7
+    for name, record in priors.items():
+        diag = record["diagnostics"]
+        assert diag["divergences"] == 0, name
+        assert diag["rhat_max"] < 1.01, name
+        assert diag["ess_bulk_min"] >= 1000, name
+
+
+@pytest.mark.slow
+def test_model_script_runs_as_a_program(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "models/overall.py"), "--prior", "skeptical", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**__import__("os").environ, "REBAYES_CACHE": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "skeptical" in json.loads(result.stdout)["priors"]

@@ -1,0 +1,260 @@
+"""Effects as pure functions of draws, checked by hand on small hand-made DataTrees."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import xarray as xr
+from scipy.special import expit, logit
+
+from rebayes.effects import (
+    NNT,
+    estimate,
+    number_needed_to_treat,
+    pooled_or,
+    pooled_rr,
+    predictive_rr,
+    subgroup_ratios,
+    subgroup_rrs,
+    summarize,
+    trial_rrs,
+    typical_control_risk,
+)
+
+CHAINS, DRAWS = 2, 50
+ISSUE_KEYS = {
+    "pooled_rr",
+    "pooled_or",
+    "predictive_rr",
+    "tau",
+    "p_benefit",
+    "p_rr_gt_1_1",
+    "p_rr_gt_1_25",
+    "subgroups",
+    "diagnostics",
+}
+
+
+def const(value, *shape):
+    return np.full((CHAINS, DRAWS, *shape), value, dtype=float)
+
+
+def make_tree(
+    d,
+    tau,
+    z,
+    alpha=None,
+    *,
+    study_index,
+    beta=None,
+    X=None,
+    groups=None,
+    group_index=None,
+    row_subgroup=None,
+    subgroups=(),
+    ratios=(),
+    events=None,
+    n=None,
+    diverging=0,
+    seed=1,
+):
+    """A fit-shaped DataTree: posterior, constant_data, observed_data, sample_stats, attrs."""
+    n_rows = len(study_index)
+    rows = [f"r{i}" for i in range(n_rows)]
+    posterior = {"tau": (("chain", "draw"), tau), "z": (("chain", "draw", "study"), z)}
+    posterior["d"] = (("chain", "draw", "subgroup"), d) if groups else (("chain", "draw"), d)
+    if beta is not None:
+        posterior["beta"] = (("chain", "draw", "coef"), beta)
+    if alpha is not None:
+        posterior["alpha"] = (("chain", "draw", "row"), alpha)
+    coords = {
+        "row": rows,
+        "study": [f"s{i}" for i in range(z.shape[-1])],
+        "arm": ["control", "treat"],
+    }
+    if groups:
+        coords["subgroup"] = list(groups)
+    constant = {"study_index": ("row", np.asarray(study_index))}
+    if group_index is not None:
+        constant["group_index"] = ("row", np.asarray(group_index))
+    if X is not None:
+        constant["X"] = (("row", "coef"), np.asarray(X, float))
+    n = np.full((n_rows, 2), 100) if n is None else np.asarray(n)
+    events = np.full((n_rows, 2), 50) if events is None else np.asarray(events)
+    constant["n"] = (("row", "arm"), n)
+    observed = {}
+    if alpha is None:
+        constant["events"] = (("row", "arm"), events)
+        observed["log_rr"] = ("row", np.zeros(n_rows))
+    else:
+        observed["events"] = (("row", "arm"), events)
+    labels = list(row_subgroup) if row_subgroup is not None else [""] * n_rows
+    constant_ds = xr.Dataset(constant, coords={**coords, "row_subgroup": ("row", labels)})
+    diverging_arr = np.zeros((CHAINS, DRAWS), bool)
+    diverging_arr.flat[:diverging] = True
+    tree = xr.DataTree.from_dict(
+        {
+            "posterior": xr.Dataset(posterior, coords=coords),
+            "constant_data": constant_ds,
+            "observed_data": xr.Dataset(observed, coords={"row": rows, "arm": coords["arm"]}),
+            "sample_stats": xr.Dataset({"diverging": (("chain", "draw"), diverging_arr)}),
+        }
+    )
+    tree.attrs = {
+        "seed": seed,
+        "analysis": "hand",
+        "subgroups_json": json.dumps(list(subgroups)),
+        "ratios_json": json.dumps([list(r) for r in ratios]),
+    }
+    return tree
+
+
+def two_row_tree(**kwargs):
+    # Row 0: control risk 0.5; row 1: control risk 0.6. d = log 2 in every draw.
+    alpha = np.stack([const(0.0), const(logit(0.6))], axis=-1)
+    return make_tree(
+        const(math.log(2)),
+        kwargs.pop("tau", const(0.5)),
+        np.stack([const(1.0), const(-1.0)], axis=-1),
+        alpha,
+        study_index=[0, 1],
+        **kwargs,
+    )
+
+
+def test_pooled_rr_at_the_typical_control_risk_by_hand():
+    tree = two_row_tree()
+    p0 = (0.5 + 0.6) / 2
+    odds = p0 / (1 - p0) * 2  # OR 2
+    expected = odds / (1 + odds) / p0  # 1.29032...
+    np.testing.assert_allclose(typical_control_risk(tree), p0)
+    np.testing.assert_allclose(pooled_rr(tree), expected)
+    np.testing.assert_allclose(pooled_or(tree), 2.0)
+    assert expected == pytest.approx(1.290322580645161)
+
+
+def test_trial_rrs_use_each_rows_own_baseline_and_random_effect():
+    tree = two_row_tree()
+    rr = trial_rrs(tree)
+    theta0, theta1 = math.log(2) + 0.5 * 1.0, math.log(2) + 0.5 * -1.0
+    np.testing.assert_allclose(rr.sel(row="r0"), expit(theta0) / 0.5)
+    np.testing.assert_allclose(rr.sel(row="r1"), expit(logit(0.6) + theta1) / 0.6)
+
+
+def test_predictive_equals_pooled_when_tau_is_zero_and_spreads_otherwise():
+    tree = two_row_tree(tau=const(0.0))
+    np.testing.assert_allclose(predictive_rr(tree), pooled_rr(tree))
+    wide = predictive_rr(two_row_tree(tau=const(1.0)))
+    assert float(wide.std()) > 0.05
+    # Same seed, same new-trial draws.
+    np.testing.assert_array_equal(wide, predictive_rr(two_row_tree(tau=const(1.0))))
+
+
+def test_separate_subgroups_and_their_ratio():
+    # Three rows in two subgroups: a (rows 0, 1) with d_a = 0, b (row 2) with d_b = log 3.
+    d = np.stack([const(0.0), const(math.log(3))], axis=-1)
+    alpha = np.stack([const(0.0), const(0.0), const(0.0)], axis=-1)  # p0 = 0.5
+    tree = make_tree(
+        d,
+        const(0.3),
+        np.zeros((CHAINS, DRAWS, 3)),
+        alpha,
+        study_index=[0, 1, 2],
+        groups=("a", "b"),
+        group_index=[0, 0, 1],
+        row_subgroup=["a", "a", "b"],
+        subgroups=("a", "b"),
+        ratios=[("b vs a", "b", "a")],
+    )
+    rrs = subgroup_rrs(tree)
+    np.testing.assert_allclose(rrs["a"], 1.0)
+    np.testing.assert_allclose(rrs["b"], 0.75 / 0.5)  # odds 1 x 3 -> risk 0.75
+    name, (num, den, ratio) = next(iter(subgroup_ratios(tree).items()))
+    assert (name, num, den) == ("b vs a", "b", "a")
+    np.testing.assert_allclose(ratio, 1.5)
+    # Pooled effect: average of the rows' expected effects, (0 + 0 + log 3) / 3.
+    np.testing.assert_allclose(pooled_or(tree), 3 ** (1 / 3))
+
+
+def test_contrast_subgroups_average_their_rows_design():
+    # d = 0.2, beta = 0.5 on an indicator: subgroup "x" (X = 1) has log OR 0.7.
+    alpha = np.stack([const(0.0), const(0.0)], axis=-1)
+    tree = make_tree(
+        const(0.2),
+        const(0.0),
+        np.zeros((CHAINS, DRAWS, 2)),
+        alpha,
+        study_index=[0, 1],
+        beta=const(0.5, 1),
+        X=[[0.0], [1.0]],
+        row_subgroup=["ref", "x"],
+        subgroups=("ref", "x"),
+    )
+    rrs = subgroup_rrs(tree)
+    np.testing.assert_allclose(rrs["ref"], expit(0.2) / 0.5)
+    np.testing.assert_allclose(rrs["x"], expit(0.7) / 0.5)
+    np.testing.assert_allclose(pooled_or(tree), math.exp(0.2 + 0.5 / 2))
+
+
+def test_normal_model_reports_rr_directly_and_no_or():
+    tree = make_tree(
+        const(math.log(1.2)),
+        const(0.0),
+        np.zeros((CHAINS, DRAWS, 2)),
+        study_index=[0, 1],
+        events=[[30, 40], [45, 50]],
+        n=[[60, 60], [90, 100]],
+    )
+    np.testing.assert_allclose(pooled_rr(tree), 1.2)
+    assert pooled_or(tree) is None
+    np.testing.assert_allclose(typical_control_risk(tree), (30 / 60 + 45 / 90) / 2)
+
+
+def test_estimate_quantiles_and_hdi_by_hand():
+    values = np.arange(1001) / 1000  # quantiles are exact
+    e = estimate(values)
+    assert (e.median, e.mean) == pytest.approx((0.5, 0.5))
+    assert (e.ci_low, e.ci_high) == pytest.approx((0.025, 0.975))
+    # Skewed: 96% of the draws at 0, so the 95% HDI is [0, 0] while the ETI is not.
+    skewed = estimate(np.concatenate([np.zeros(960), np.arange(1, 41)]))
+    assert (skewed.hdi_low, skewed.hdi_high) == (0.0, 0.0)
+    assert skewed.ci_high > 0
+
+
+def test_nnt_follows_altman():
+    benefit = number_needed_to_treat(xr.DataArray(np.linspace(0.05, 0.15, 1001)))
+    assert benefit.kind == "benefit"
+    assert benefit.value == pytest.approx(10.0)
+    assert benefit.interval.startswith("NNTB ") and "inf" not in benefit.interval
+    spanning = number_needed_to_treat(xr.DataArray(np.linspace(-0.05, 0.15, 1001)))
+    assert spanning.kind == "benefit" and spanning.value == pytest.approx(20.0)
+    lo, hi = spanning.risk_difference.ci_low, spanning.risk_difference.ci_high
+    assert spanning.interval == f"NNTH {1 / -lo:.1f} to inf to NNTB {1 / hi:.1f}"
+    harm = number_needed_to_treat(xr.DataArray(np.linspace(-0.3, -0.1, 1001)))
+    assert harm.kind == "harm" and str(harm).startswith("NNTH 5.0")
+    assert isinstance(harm, NNT)
+
+
+def test_summary_json_layout_and_text():
+    rng = np.random.default_rng(0)
+    alpha = np.stack([const(0.0), const(logit(0.6))], axis=-1)
+    tree = make_tree(
+        rng.normal(0.2, 0.1, (CHAINS, DRAWS)),
+        np.abs(rng.normal(0, 0.2, (CHAINS, DRAWS))),
+        rng.normal(size=(CHAINS, DRAWS, 2)),
+        alpha + rng.normal(0, 0.05, alpha.shape),
+        study_index=[0, 1],
+        diverging=3,
+    )
+    summary = summarize(tree)
+    record = summary.to_dict()
+    assert ISSUE_KEYS <= set(record)
+    assert set(record["pooled_rr"]) >= {"median", "mean", "ci_low", "ci_high"}
+    assert set(record["diagnostics"]) == {"rhat_max", "ess_bulk_min", "ess_tail_min", "divergences"}
+    assert record["diagnostics"]["divergences"] == 3
+    assert record["p_benefit"] + record["p_rr_lt_1"] == pytest.approx(1.0)
+    assert record["p_rr_gt_1_1"] <= record["p_benefit"]
+    json.dumps(record, allow_nan=False)
+    text = str(summary)
+    assert "typical control risk" in text and "Pooled RR*" in text and "CHECK" in text

@@ -1,0 +1,195 @@
+"""Sampling against exact answers, reproducibility, prior sensitivity, the fit cache."""
+
+import math
+from pathlib import Path
+
+import arviz_stats as azs
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+from rebayes.design import build_design
+from rebayes.effects import summarize
+from rebayes.errors import RebayesError
+from rebayes.inference import SamplerSettings, fit, fit_priors, flush_cache, load_fit
+from rebayes.priors import get_prior
+from rebayes.spec import load_script
+
+ROOT = Path(__file__).resolve().parents[1]
+OVERALL = load_script(ROOT / "models/overall.py")
+NORMAL = load_script(ROOT / "models/normal_approximation.py")
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("REBAYES_CACHE", str(tmp_path / "cache"))
+
+
+def exact_normal_normal(yi, vi, prior):
+    """Posterior means of d and tau in the normal-normal model, by numerical integration.
+
+    Given tau, d is conjugate: y ~ N(m0 1, diag(vi + tau^2) + s0^2 1 1'), and d | tau, y is
+    normal. The tau margin is integrated with scipy's adaptive quadrature (as bayesmeta does).
+    """
+    m0, s0 = prior.effect.mu, prior.effect.sigma
+    tau_pdf = prior.tau.frozen().pdf
+    k = len(yi)
+
+    def log_marginal(tau):
+        cov = np.diag(vi + tau**2) + s0**2 * np.ones((k, k))
+        return stats.multivariate_normal(np.full(k, m0), cov).logpdf(yi)
+
+    ref = log_marginal(0.1)  # scale factor against underflow
+
+    def weight(tau):
+        return tau_pdf(tau) * math.exp(log_marginal(tau) - ref)
+
+    def d_mean(tau):
+        w = 1 / (vi + tau**2)
+        return (m0 / s0**2 + (w * yi).sum()) / (1 / s0**2 + w.sum())
+
+    def quad(f):
+        parts = [(0, 0.5), (0.5, 2), (2, np.inf)]
+        return sum(integrate.quad(f, a, b, limit=200, epsabs=1e-13)[0] for a, b in parts)
+
+    norm = quad(weight)
+    return {
+        "d": quad(lambda t: d_mean(t) * weight(t)) / norm,
+        "tau": quad(lambda t: t * weight(t)) / norm,
+    }
+
+
+@pytest.mark.parametrize("prior_name", ["weakly_informative", "heavy_tailed", "turner_obstetric"])
+def test_normal_normal_posterior_matches_numerical_integration(prior_name):
+    prior = get_prior(prior_name)
+    result = fit(NORMAL, prior, cache=False)
+    design = result.design
+    exact = exact_normal_normal(design.yi, design.vi, prior)
+    posterior = result.tree["posterior"]
+    for name in ("d", "tau"):
+        draws = posterior[name]
+        mcse = float(azs.mcse(draws, method="mean"))
+        estimate = float(draws.mean())
+        assert abs(estimate - exact[name]) < 3 * mcse, (name, estimate, exact[name], mcse)
+
+
+def test_same_seed_same_numbers_different_seed_different_draws():
+    first = fit(OVERALL, "skeptical", cache=False).summary().to_dict()
+    again = fit(OVERALL, "skeptical", cache=False).summary().to_dict()
+    assert first == again
+    other = fit(OVERALL, "skeptical", cache=False, seed=7)
+    assert other.summary().to_dict()["pooled_rr"] != first["pooled_rr"]
+    # ... but it estimates the same posterior.
+    assert other.summary().pooled_rr.median == pytest.approx(first["pooled_rr"]["median"], abs=0.02)
+
+
+def test_priors_move_the_posterior_where_they_should():
+    fits = {
+        f.prior.name: f
+        for f in fit_priors(
+            OVERALL,
+            [
+                "skeptical",
+                "enthusiastic",
+                "conservative_heterogeneity",
+                "turner_obstetric",
+                "vague",
+            ],
+            cache=False,
+        )
+    }
+    d = {name: float(f.tree["posterior"]["d"].median()) for name, f in fits.items()}
+    tau = {name: float(f.tree["posterior"]["tau"].median()) for name, f in fits.items()}
+    # Effect priors: centred on OR 1.5 vs on OR 1 with the same spread of belief.
+    assert d["enthusiastic"] > d["skeptical"] + 0.05
+    assert (
+        summarize(fits["enthusiastic"].tree).p_benefit > summarize(fits["skeptical"].tree).p_benefit
+    )
+    # Heterogeneity priors: Turner's (median tau 0.17, most mass below 0.5) vs HalfNormal(1).
+    assert tau["turner_obstetric"] < tau["conservative_heterogeneity"]
+    assert tau["vague"] > tau["turner_obstetric"]
+
+
+def test_fit_is_cached_as_netcdf_with_the_groups_issue_4_needs():
+    result = fit(OVERALL, "weakly_informative", settings=SamplerSettings(draws=300, min_ess=0))
+    flush_cache()
+    assert result.path is not None and result.path.is_file() and not result.from_cache
+    assert result.path.suffix == ".nc"
+    tree = load_fit(result.path)
+    groups = set(tree.children)
+    assert {
+        "posterior",
+        "posterior_predictive",
+        "prior",
+        "prior_predictive",
+        "log_likelihood",
+        "log_prior",
+        "sample_stats",
+        "observed_data",
+        "constant_data",
+    } <= groups
+    assert tree["log_likelihood"]["events"].dims == ("chain", "draw", "row", "arm")
+    assert tree["posterior_predictive"]["events"].dims == ("chain", "draw", "row", "arm")
+    assert {"diverging", "energy"} <= set(tree["sample_stats"].data_vars)
+    assert list(tree["log_likelihood"]["row_study"].values) == list(result.design.row_study)
+    assert set(tree["prior"].data_vars) >= {"d", "tau"}
+    # Read back: same numbers, no sampling.
+    again = fit(OVERALL, "weakly_informative", settings=SamplerSettings(draws=300, min_ess=0))
+    assert again.from_cache and again.key == result.key
+    assert again.summary().to_dict() == result.summary().to_dict()
+    # The key covers prior, seed and variant.
+    keys = {
+        fit(OVERALL, p, seed=s, variant=v, settings=SamplerSettings(draws=100, min_ess=0)).key
+        for p, s, v in [
+            ("vague", None, None),
+            ("weakly_informative", 1, None),
+            ("weakly_informative", None, "itt"),
+        ]
+    }
+    assert len(keys | {result.key}) == 4
+    flush_cache()
+
+
+# Pareto k > 0.7 for some arm/stratum cells is a finding about this model (issue 4's business).
+@pytest.mark.filterwarnings("ignore:Estimated shape parameter of Pareto")
+def test_fit_tree_works_with_arviz_stats_loo_psense_and_bayes_factor():
+    tree = fit(OVERALL, "weakly_informative", cache=False).tree
+    loo = azs.loo(tree, var_name="events")
+    assert np.isfinite(loo.elpd)
+    sensitivity = azs.psense(tree, var_names=["d", "tau"], group="prior")
+    assert set(sensitivity.data_vars) == {"d", "tau"}
+    bf = azs.bayes_factor(tree, var_names="d", ref_vals=0)
+    assert float(bf["d"].sel(bf_type="BF10")) > 0
+
+
+def test_draws_are_extended_until_the_ess_target():
+    settings = SamplerSettings(draws=50, tune=100, min_ess=10**6, max_draws=200)
+    assert [d for d, _ in settings.attempts()] == [50, 100, 200]
+    result = fit(OVERALL, "vague", cache=False, settings=settings)
+    assert result.tree["posterior"].sizes["draw"] == 200
+    assert result.tree.attrs["attempts"] == 3
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(draws=0), "draws=0 must be a positive integer"),
+        (dict(chains=1), "chains must be at least 2"),
+        (dict(target_accept=1.0), "target_accept=1.0 is not in (0, 1)"),
+    ],
+)
+def test_bad_sampler_settings(kwargs, message):
+    with pytest.raises(RebayesError) as info:
+        SamplerSettings(**kwargs)
+    assert message in str(info.value)
+
+
+def test_design_reuse_and_variant_change_keep_one_compilation():
+    from rebayes.inference import _COMPILED
+    from rebayes.model import structure_key
+
+    fit(OVERALL, "vague", cache=False, variant="seed_fit+itt", settings=SamplerSettings(min_ess=0))
+    assert structure_key(build_design(OVERALL, variant="seed_fit+itt")) in _COMPILED
+    assert structure_key(build_design(OVERALL)) == structure_key(
+        build_design(OVERALL, variant="seed_fit+itt")
+    )
