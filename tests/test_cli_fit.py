@@ -46,7 +46,7 @@ def test_fit_json_layout(capsys):
 
 def test_fit_text_compares_priors(capsys):
     code, out, _ = run(
-        capsys, "fit", str(ROOT / "models/overall.py"), "--prior", "vague", "--prior", "skeptical"
+        capsys, "fit", str(ROOT / "models/overall.py"), "--prior", "vague", "skeptical"
     )
     assert code == 0
     assert "Sensitivity to the prior (overall" in out
@@ -71,6 +71,25 @@ def test_variant_and_seed_reach_the_fit(capsys):
     payload = json.loads(out)
     assert (payload["variant"], payload["seed"]) == ("seed_fit", 11)
     assert payload["priors"]["weakly_informative"]["pooled_or"] is None  # log RR model
+
+
+def test_user_prior_file(capsys, tmp_path):
+    priors = tmp_path / "mine.toml"
+    priors.write_text('[tight]\ntau = { family = "half_normal", sigma = 0.1 }\n', encoding="utf-8")
+    code, out, _ = run(
+        capsys,
+        "fit",
+        str(ROOT / "models/overall.py"),
+        "--prior-file",
+        str(priors),
+        "--prior",
+        "tight",
+        "--json",
+    )
+    assert code == 0
+    record = json.loads(out)["priors"]["tight"]
+    assert "HalfNormal(0.1)" in record["prior_summary"]
+    assert record["tau"]["ci_high"] < 0.3  # 97.5% of HalfNormal(0.1) is below 0.23
 
 
 @pytest.mark.parametrize(

@@ -95,6 +95,23 @@ def test_bad_model_scripts(tmp_path, text, message):
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
+def test_relative_paths_in_a_script_resolve_next_to_it(tmp_path, monkeypatch):
+    (tmp_path / "trials.csv").write_text(
+        "study,events_treat,n_treat,events_control,n_control\nA,5,10,4,10\n", encoding="utf-8"
+    )
+    (tmp_path / "p.toml").write_text('[x]\ntau = { family = "half_normal", sigma = 1 }\n')
+    script = tmp_path / "s.py"
+    script.write_text(
+        "import rebayes as rb\n"
+        "SPEC = rb.AnalysisSpec('s', data='trials.csv', prior_file='p.toml', priors=['x'])\n"
+    )
+    monkeypatch.chdir(ROOT)
+    spec = load_script(script)
+    assert spec.data == str(tmp_path / "trials.csv")
+    assert spec.prior_file == str(tmp_path / "p.toml")
+    assert build_design(spec).rows == ("A",)
+
+
 def test_missing_model_script(tmp_path):
     with pytest.raises(SpecError, match="no such model script"):
         load_script(tmp_path / "nope.py")

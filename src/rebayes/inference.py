@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -534,7 +535,7 @@ def _save_atomic(tree: xr.DataTree, path: Path) -> None:
 # background writer keeps that off the path of the next fit. Its thread is joined when the
 # interpreter exits, and flush_cache() waits for it.
 _WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebayes-cache")
-_PENDING: list[Future[None]] = []
+_PENDING: list[tuple[Path, Future[None]]] = []
 
 
 def _save_in_background(tree: xr.DataTree, path: Path) -> None:
@@ -542,13 +543,20 @@ def _save_in_background(tree: xr.DataTree, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SamplingError(f"cannot create the fit cache {path.parent}: {exc.strerror}") from None
-    _PENDING.append(_WRITER.submit(_save_atomic, tree, path))
+    _PENDING.append((path, _WRITER.submit(_save_atomic, tree, path)))
 
 
 def flush_cache() -> None:
-    """Wait until every fit queued for the cache is written (raises the first write error)."""
+    """Wait until every fit queued for the cache is written.
+
+    A failed write only costs a refit later, so it is a warning, not an error.
+    """
     while _PENDING:
-        _PENDING.pop(0).result()
+        path, future = _PENDING.pop(0)
+        try:
+            future.result()
+        except OSError as exc:
+            warnings.warn(f"fit not cached at {path}: {exc}", RuntimeWarning, stacklevel=2)
 
 
 def load_fit(path: str | Path) -> xr.DataTree:

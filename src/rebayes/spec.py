@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -244,4 +244,13 @@ def load_script(path: str | Path) -> AnalysisSpec:
         raise SpecError(f"{path}: defines no SPEC (an rebayes.AnalysisSpec)")
     if not isinstance(spec, AnalysisSpec):
         raise SpecError(f"{path}: SPEC is a {type(spec).__name__}, not an rebayes.AnalysisSpec")
-    return spec
+    # A relative data or prior-file path in a script means "next to the script" when such a
+    # file exists there, so a script runs the same from any working directory.
+    moved = {
+        name: str(path.parent / value)
+        for name in ("data", "prior_file")
+        if (value := getattr(spec, name)) is not None
+        and not Path(value).is_absolute()
+        and (path.parent / value).is_file()
+    }
+    return replace(spec, **moved) if moved else spec

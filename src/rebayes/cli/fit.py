@@ -30,6 +30,7 @@ EPILOG = """\
 Examples:
   rebayes fit models/overall.py                       the script's priors (default: all)
   rebayes fit models/timing.py --prior skeptical      one prior set
+  rebayes fit models/timing.py --prior vague skeptical --prior-file my_priors.toml
   rebayes fit models/timing.py --variant seed_fit     another data variant
   rebayes fit models/rsa_type.py --json > rsa.json    machine-readable, one record per prior
 """
@@ -39,9 +40,11 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     which = parser.add_mutually_exclusive_group()
     which.add_argument(
         "--prior",
-        action="append",
+        action="extend",
+        nargs="+",
         metavar="NAME",
-        help="prior set to fit (repeatable); default: the script's priors",
+        help="prior set(s) to fit; default: the script's priors (all built-in sets unless it "
+        "names some)",
     )
     which.add_argument(
         "--all-priors",
@@ -54,7 +57,11 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, help="sampler seed (default: the script's)")
     parser.add_argument(
-        "--draws", type=int, default=1000, help="draws per chain, 4 chains (default 1000)"
+        "--draws",
+        type=int,
+        default=1000,
+        help="draws per chain, 4 chains (default 1000; doubled, up to 4000, while any "
+        "parameter's bulk ESS is below 1000 or a transition diverged)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
