@@ -116,7 +116,7 @@ def main() -> int:
     )
     print(
         f"ESS bulk min per second of fit (warm)    {statistics.median(ess_per_s):6.0f}"
-        f"   (median over fits; brms at its ESS ~ draws: ~{4000 / BRMS['warm']:.0f})"
+        "   (median over fits: smallest ESS of any reported quantity / wall time of the fit)"
     )
     print(f"ESS bulk min over every reported qty     {min(r['ess_bulk'] for r in rows):6.0f}")
     print(f"ESS tail min                             {min(r['ess_tail'] for r in rows):6.0f}")
