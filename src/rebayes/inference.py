@@ -3,10 +3,12 @@
 - Compilation: :func:`compiled_model` keeps one nutpie-compiled model per
   :func:`~rebayes.model.structure_key` for the life of the process; a further prior or data
   variant of the same shape only swaps ``pm.Data`` values (``with_data``), which takes
-  microseconds instead of the ~5 s numba compilation.
-- Sampling: nutpie's NUTS, 4 chains x 1000 draws after 1000 tuning steps by default, seeded;
-  the same seed gives the same draws, and everything derived from them (prior draws,
-  replicated data) uses numpy generators seeded from it, so a fit is reproducible bit for bit.
+  microseconds instead of the 5-10 s numba compilation.
+- Sampling: nutpie's NUTS, 4 chains x 1000 draws after 1000 tuning steps, target acceptance
+  0.9; draws are doubled (up to 4000) while a parameter's bulk ESS is below 1000 or a
+  transition diverged (:class:`SamplerSettings`). Seeded: the same seed gives the same draws,
+  and everything derived from them (prior draws, replicated data) uses numpy generators
+  seeded from it, so a fit is reproducible bit for bit.
 - Fits: an ArviZ DataTree with the groups issue 4 needs (``posterior``, ``sample_stats``,
   ``log_likelihood``, ``log_prior``, ``prior``, ``prior_predictive``,
   ``posterior_predictive``, ``observed_data``, ``constant_data``), saved as NetCDF under
