@@ -1,15 +1,26 @@
-"""The frequentist (RevMan 5.3) tables of the re-analysis, as markdown."""
+"""The frequentist (RevMan 5.3) tables of the re-analysis, as markdown or HTML."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from html import escape
 
 import pandas as pd
 
-from rebayes.frequentist import MetaResult, SubgroupAnalysis, analyze
+from rebayes.frequentist import MetaResult, analyze
+from rebayes.report_html import markdown_table, table
 
-__all__ = ["STANDARD_ANALYSES", "FrequentistAnalysis", "frequentist_markdown"]
+__all__ = [
+    "STANDARD_ANALYSES",
+    "FrequentistAnalysis",
+    "FrequentistTable",
+    "frequentist_html",
+    "frequentist_markdown",
+    "frequentist_tables",
+]
+
+HEADERS = ("", "k", "IVIG", "placebo", "RR [95% CI]", "P", "I²")
 
 
 @dataclass(frozen=True)
@@ -19,6 +30,16 @@ class FrequentistAnalysis:
     title: str
     by: str | None = None
     where: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FrequentistTable:
+    """One rendered analysis: its rows and the notes printed under it."""
+
+    variant: str
+    title: str
+    rows: tuple[tuple[object, ...], ...]
+    notes: tuple[str, ...]
 
 
 # The paper's analyses (figures 2-6), in its order.
@@ -36,38 +57,24 @@ STANDARD_ANALYSES: tuple[FrequentistAnalysis, ...] = (
 )
 
 
-def _row(label: str, res: MetaResult) -> str:
+def _row(label: str, res: MetaResult) -> tuple[object, ...]:
     return (
-        f"| {label} | {res.k} | {res.events_treat}/{res.n_treat} | "
-        f"{res.events_control}/{res.n_control} | {res.estimate:.2f} "
-        f"[{res.ci_low:.2f}, {res.ci_high:.2f}] | {res.p:.3f} | {res.i2:.0f}% |"
+        label,
+        res.k,
+        f"{res.events_treat}/{res.n_treat}",
+        f"{res.events_control}/{res.n_control}",
+        f"{res.estimate:.2f} [{res.ci_low:.2f}, {res.ci_high:.2f}]",
+        f"{res.p:.3f}",
+        f"{res.i2:.0f}%",
     )
 
 
-def _section(title: str, result: SubgroupAnalysis) -> list[str]:
-    lines = [
-        f"### {title}",
-        "",
-        "| | k | IVIG | placebo | RR [95% CI] | P | I² |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for name, res in result.subgroups.items():
-        lines.append(_row(name, res))
-    lines.append(_row("**Total**", result.overall))
-    lines.append("")
-    if result.test is not None:
-        lines.append(f"{result.test}.")
-    if result.left_out:
-        lines.append(f"Left out (no published {result.by} split): {', '.join(result.left_out)}.")
-    return [*lines, ""]
-
-
-def frequentist_markdown(
+def frequentist_tables(
     tables: Mapping[str, pd.DataFrame],
     analyses: Sequence[FrequentistAnalysis] = STANDARD_ANALYSES,
     method: str = "MH",
-) -> str:
-    """Render RevMan-style tables for several data variants.
+) -> list[FrequentistTable]:
+    """Run each analysis on each variant's table.
 
     Parameters
     ----------
@@ -79,19 +86,53 @@ def frequentist_markdown(
 
     Returns
     -------
-    str
+    list of FrequentistTable
     """
-    out = [
-        "# Frequentist re-analysis (RevMan 5.3 formulas)",
-        "",
-        f"{method} risk ratios of live birth, IVIG vs placebo (RR > 1 favours IVIG); "
-        "fixed effect, Greenland-Robins variance, Q centred on the MH estimate. "
-        "Trials are summed over strata unless the analysis splits by RSA type.",
-        "",
-    ]
+    out = []
     for variant, trials in tables.items():
-        out += [f"## Data variant `{variant}`", ""]
         for analysis in analyses:
             result = analyze(trials, by=analysis.by, where=analysis.where, method=method)
-            out += _section(analysis.title, result)
+            rows = [_row(name, res) for name, res in result.subgroups.items()]
+            rows.append(_row("Total", result.overall))
+            notes = []
+            if result.test is not None:
+                notes.append(f"{result.test}.")
+            if result.left_out:
+                notes.append(
+                    f"Left out (no published {result.by} split): {', '.join(result.left_out)}."
+                )
+            out.append(FrequentistTable(variant, analysis.title, tuple(rows), tuple(notes)))
+    return out
+
+
+INTRO = (
+    "Mantel-Haenszel risk ratios of live birth, IVIG vs placebo (RR > 1 favours IVIG); fixed "
+    "effect, Greenland-Robins variance, Q centred on the MH estimate, as RevMan 5.3 computes "
+    "them. Trials are summed over strata unless the analysis splits by RSA type."
+)
+
+
+def frequentist_markdown(results: Sequence[FrequentistTable]) -> str:
+    """Render the tables as a markdown document."""
+    out = ["# Frequentist re-analysis (RevMan 5.3 formulas)", "", INTRO, ""]
+    variant = None
+    for res in results:
+        if res.variant != variant:
+            variant = res.variant
+            out += [f"## Data variant `{variant}`", ""]
+        out += [f"### {res.title}", "", markdown_table(HEADERS, res.rows), ""]
+        out += [*res.notes, ""] if res.notes else []
+    return "\n".join(out)
+
+
+def frequentist_html(results: Sequence[FrequentistTable]) -> str:
+    """Render the tables as an HTML fragment."""
+    out = [f"<p>{escape(INTRO)}</p>"]
+    variant = None
+    for res in results:
+        if res.variant != variant:
+            variant = res.variant
+            out.append(f"<h2>Data variant <code>{escape(variant)}</code></h2>")
+        out += [f"<h3>{escape(res.title)}</h3>", table(HEADERS, res.rows)]
+        out += [f"<p>{escape(note)}</p>" for note in res.notes]
     return "\n".join(out)

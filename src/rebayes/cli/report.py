@@ -18,11 +18,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--output", type=Path, default=Path("reports"), metavar="DIR")
     parser.add_argument("--data", default="ivig_rsa", metavar="NAME|DIR")
+    parser.add_argument(
+        "--models", type=Path, default=None, metavar="DIR", help="model scripts (default models/)"
+    )
+    parser.add_argument("--prior", nargs="+", default=None, metavar="NAME",
+                        help="prior sets (default: every built-in set)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the report and list what was written."""
-    for path in build_report(args.output, args.data):
-        print(path)
+    from rebayes.report import model_scripts
+
+    scripts = model_scripts(args.models) if args.models else None
+    written = build_report(args.output, args.data, scripts=scripts, priors=args.prior)
+    print(f"wrote {len(written)} files to {args.output}/ (open {args.output}/index.html)")
     return 0

@@ -1,0 +1,300 @@
+"""One analysis in the report: its fits under every prior, figures, and its HTML page.
+
+The statistics come from :mod:`rebayes.effects` (posterior summaries), :mod:`rebayes.frequentist`
+(observed per-trial RRs and RevMan's pooled row) and, where present, :mod:`rebayes.diagnostics`
+and :mod:`rebayes.compare`; this module only arranges them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from rebayes.effects import FitSummary
+from rebayes.frequentist import meta_analysis, study_effects
+from rebayes.inference import Fit
+from rebayes.plots import SummaryRow, forest_plot
+from rebayes.report_html import Cell, figure, markdown_table, table
+from rebayes.spec import AnalysisSpec
+
+__all__ = ["AnalysisReport", "key_sentence", "model_formula", "results_rows", "save_figure"]
+
+RESULT_HEADERS = (
+    "prior", "pooled RR (95% CrI)", "P(RR>1)", "P(RR>1.1)", "P(RR>1.25)", "tau (95% CrI)",
+    "predictive RR (95% PrI)", "R-hat max", "ESS bulk min", "divergences",
+)
+
+
+@dataclass(frozen=True)
+class AnalysisReport:
+    """What the report shows of one analysis (one model script).
+
+    Attributes
+    ----------
+    spec : AnalysisSpec
+    fits : tuple of Fit
+        One per prior set, in registry order; the first is the default prior's.
+    figures : dict
+        Figure key -> file name (relative to the report directory).
+    sections : tuple of (str, str)
+        Extra HTML sections (title, body) added by the diagnostics and comparison steps.
+    gates_ok : bool
+        Every diagnostic gate passed for every prior.
+    """
+
+    spec: AnalysisSpec
+    fits: tuple[Fit, ...]
+    figures: Mapping[str, str] = field(default_factory=dict)
+    sections: tuple[tuple[str, str], ...] = ()
+    gates_ok: bool = True
+    markdown_extra: str = ""
+
+    @property
+    def summaries(self) -> dict[str, FitSummary]:
+        """Prior name -> posterior summary."""
+        return {f.prior.name: f.summary() for f in self.fits}
+
+    @property
+    def default(self) -> FitSummary:
+        """The summary under the first (default) prior."""
+        return self.fits[0].summary()
+
+
+def _fmt_est(est, digits: int = 2) -> str:
+    return f"{est.median:.{digits}f} ({est.ci_low:.{digits}f} to {est.ci_high:.{digits}f})"
+
+
+def _gate_cell(value: float, ok: bool, fmt: str) -> Cell:
+    return Cell(format(value, fmt), "num pass" if ok else "num fail")
+
+
+def results_rows(summaries: Mapping[str, FitSummary]) -> list[list[object]]:
+    """One row per prior: pooled RR, decision probabilities, tau, predictive RR, convergence."""
+    rows: list[list[object]] = []
+    for name, s in summaries.items():
+        d = s.diagnostics
+        rows.append(
+            [
+                name,
+                _fmt_est(s.pooled_rr),
+                Cell(f"{s.p_benefit:.3f}", "num"),
+                Cell(f"{s.p_rr_gt_1_1:.3f}", "num"),
+                Cell(f"{s.p_rr_gt_1_25:.3f}", "num"),
+                _fmt_est(s.tau),
+                _fmt_est(s.predictive_rr),
+                _gate_cell(d.rhat_max, d.rhat_max <= 1.01, ".3f"),
+                _gate_cell(min(d.ess_bulk_min, d.ess_tail_min),
+                           min(d.ess_bulk_min, d.ess_tail_min) >= 400, ".0f"),
+                _gate_cell(d.divergences, d.divergences == 0, "d"),
+            ]
+        )
+    return rows
+
+
+def key_sentence(s: FitSummary) -> str:
+    """The analysis's answer in one sentence, with its probability."""
+    base = (
+        f"Under the {s.prior.replace('_', ' ')} prior, IVIG's pooled risk ratio of live birth "
+        f"is {s.pooled_rr.median:.2f} (95% CrI {s.pooled_rr.ci_low:.2f} to "
+        f"{s.pooled_rr.ci_high:.2f}); P(any benefit) = {s.p_benefit:.2f}, "
+        f"P(RR > 1.1) = {s.p_rr_gt_1_1:.2f}"
+    )
+    if s.ratios:
+        r = s.ratios[0]
+        base += (
+            f"; the RR in {r.numerator.replace('_', ' ')} is {r.ratio.median:.2f} times that in "
+            f"{r.denominator.replace('_', ' ')} (95% CrI {r.ratio.ci_low:.2f} to "
+            f"{r.ratio.ci_high:.2f}), P(ratio > 1) = {r.p_gt_1:.2f}"
+        )
+    return base + "."
+
+
+def model_formula(fit: Fit) -> str:
+    """The model in formulas (plain text, rendered in a monospace block)."""
+    spec, design = fit.spec, fit.design
+    group = "[g(s)]" if spec.effect == "separate" else ""
+    xb = " + X[s]·β" if design.coefs else ""
+    if spec.likelihood == "normal":
+        lines = [
+            "y[s] ~ Normal(θ[s], v[s])          y = observed log RR, v = RevMan variance",
+            f"θ[s] = d{group}{xb} + τ·z[k(s)]",
+        ]
+    else:
+        lines = [
+            "r_C[s] ~ Binomial(n_C[s], logit⁻¹(α[s]))",
+            "r_T[s] ~ Binomial(n_T[s], logit⁻¹(α[s] + θ[s]))",
+            f"θ[s] = d{group}{xb} + τ·z[k(s)]        (log odds ratio)",
+        ]
+    lines += [
+        "z[k] ~ Normal(0, 1)                 (non-centred trial effect, shared by a trial's strata)",
+        f"priors ({fit.prior.name}): {fit.prior.summary}",
+        "",
+        f"s = {design.n_rows} analysed rows ({'study × stratum' if spec.split_by_stratum else 'trials, strata summed'}),"
+        f" k(s) = trial of row s ({len(design.studies)} trials)",
+    ]
+    if design.coefs:
+        lines.append(f"X columns: {', '.join(design.coefs)} (reference levels are 0)")
+    if spec.effect == "separate":
+        lines.append(f"g(s) = subgroup of row s: {', '.join(design.groups)}")
+    return "\n".join(lines)
+
+
+def save_figure(fig: plt.Figure, directory: Path, name: str) -> str:
+    """Save a figure as PNG in ``directory`` and close it; return the file name."""
+    path = directory / name
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return name
+
+
+def forest_figure(fit: Fit) -> plt.Figure:
+    """Forest plot of one fit: observed RR per analysed row, shrunken RR, pooled rows."""
+    design = fit.design
+    rows = design.table()
+    observed = study_effects(rows.assign(study=rows["row"]))
+    s = fit.summary()
+    post = {t.row: t.rr for t in s.trials}
+    frame = pd.DataFrame(
+        {
+            "label": rows["row"],
+            "events_treat": rows["events_treat"],
+            "n_treat": rows["n_treat"],
+            "events_control": rows["events_control"],
+            "n_control": rows["n_control"],
+        }
+    )
+    se = np.sqrt(observed["vi"].to_numpy())
+    frame["rr"] = np.exp(observed["yi"].to_numpy())
+    frame["rr_low"] = np.exp(observed["yi"].to_numpy() - 1.959964 * se)
+    frame["rr_high"] = np.exp(observed["yi"].to_numpy() + 1.959964 * se)
+    frame["post_rr"] = [post[r].median for r in rows["row"]]
+    frame["post_low"] = [post[r].ci_low for r in rows["row"]]
+    frame["post_high"] = [post[r].ci_high for r in rows["row"]]
+    mh = meta_analysis(rows.assign(study=rows["row"]))
+    summaries = [
+        SummaryRow("Pooled RR (posterior)", s.pooled_rr.median, s.pooled_rr.ci_low,
+                   s.pooled_rr.ci_high, "diamond",
+                   f"{_fmt_est(s.pooled_rr)}  P(RR>1) {s.p_benefit:.2f}"),
+        *[
+            SummaryRow(f"  {g.name}", g.rr.median, g.rr.ci_low, g.rr.ci_high, "diamond",
+                       f"{_fmt_est(g.rr)}  P(RR>1) {g.p_benefit:.2f}")
+            for g in s.subgroups
+        ],
+        SummaryRow("Predictive RR, new trial", s.predictive_rr.median, s.predictive_rr.ci_low,
+                   s.predictive_rr.ci_high, "interval"),
+        SummaryRow("RevMan MH, fixed (for reference)", mh.estimate, mh.ci_low, mh.ci_high,
+                   "interval"),
+    ]
+    return forest_plot(
+        frame,
+        summaries,
+        title=f"{fit.spec.title} — prior: {fit.prior.name}",
+    )
+
+
+def results_markdown(summaries: Mapping[str, FitSummary]) -> str:
+    """The per-prior results table in markdown."""
+    return markdown_table(RESULT_HEADERS, results_rows(summaries))
+
+
+def analysis_page_body(
+    report: AnalysisReport,
+    environment: Sequence[tuple[str, str]],
+    prior_notes: Mapping[str, str],
+    figure_caption: Callable[[str], str] | None = None,
+) -> str:
+    """The body of one analysis page (everything but the navigation)."""
+    spec, first = report.spec, report.fits[0]
+    s = first.summary()
+    parts = [
+        f"<h1>{escape(spec.title or spec.name)}</h1>",
+        f'<p class="muted">Analysis <code>{escape(spec.name)}</code> · data '
+        f"<code>{escape(first.design.dataset)}</code>, variant "
+        f"<code>{escape(first.design.variant)}</code> · {escape(s.likelihood)} likelihood"
+        f" ({escape(s.effect_scale)} scale)</p>",
+        f'<div class="key">{escape(key_sentence(s))}</div>',
+    ]
+    if not report.gates_ok:
+        parts.append(
+            '<div class="failbox">A diagnostic gate failed for at least one prior: see the '
+            "red cells below. Do not trust those numbers.</div>"
+        )
+    parts += ["<h2>Model</h2>", f'<div class="formula">{escape(model_formula(first))}</div>']
+    if first.design.notes:
+        parts.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in first.design.notes)
+                     + "</ul>")
+    parts += [
+        "<p>RRs are risk ratios of live birth, IVIG over placebo (RR &gt; 1 = more live births "
+        "with IVIG). The pooled, subgroup and predictive RRs are evaluated per posterior draw at "
+        "the <em>typical control risk</em>: the mean control-arm risk over the analysed rows in "
+        "that draw. P(benefit) = P(pooled RR &gt; 1).</p>",
+        "<h2>Priors</h2>",
+        table(
+            ("prior set", "distributions", "why / source"),
+            [(f.prior.name, f.prior.summary, prior_notes.get(f.prior.name, ""))
+             for f in report.fits],
+        ),
+        "<h2>Results under every prior</h2>",
+        table(RESULT_HEADERS, results_rows(report.summaries)),
+        "<p class=\"muted\">Gates (Vehtari et al. 2021): R-hat ≤ 1.01, bulk and tail ESS ≥ 400,"
+        " no divergent transitions. Green passes, red fails.</p>",
+    ]
+    if s.subgroups:
+        parts += [
+            f"<h3>Subgroups ({escape(s.prior)} prior)</h3>",
+            table(
+                ("subgroup", "RR (95% CrI)", "P(RR>1)"),
+                [(g.name, _fmt_est(g.rr), Cell(f"{g.p_benefit:.3f}", "num"))
+                 for g in s.subgroups],
+            ),
+        ]
+    if s.ratios:
+        parts.append(
+            table(
+                ("contrast", "ratio of RRs (95% CrI)", "P(ratio>1)"),
+                [(f"{r.numerator} vs {r.denominator}", _fmt_est(r.ratio),
+                  Cell(f"{r.p_gt_1:.3f}", "num")) for r in s.ratios],
+            )
+        )
+    parts += [
+        f"<h3>Effect size and decision ({escape(s.prior)} prior)</h3>",
+        table(
+            ("quantity", "value"),
+            [
+                ("typical control risk", _fmt_est(s.typical_control_risk)),
+                ("pooled OR", _fmt_est(s.pooled_or) if s.pooled_or else "n/a (log RR model)"),
+                ("risk difference at the typical control risk",
+                 _fmt_est(s.nnt.risk_difference, 3)),
+                ("number needed to treat (Altman 1998)", str(s.nnt)),
+                ("P(RR < 1) (harm)", f"{s.p_rr_lt_1:.3f}"),
+            ],
+        ),
+    ]
+    if "forest" in report.figures:
+        parts += [
+            "<h2>Forest plot</h2>",
+            figure(report.figures["forest"],
+                   "Observed RR per analysed row (blue, 95% CI, RevMan's 0.5 correction) and "
+                   "the shrunken posterior RR at the row's own baseline risk (red, 95% CrI); "
+                   "pooled and predictive rows at the typical control risk."),
+        ]
+    for title, body in report.sections:
+        parts += [f"<h2>{escape(title)}</h2>", body]
+    parts += [
+        "<h2>Reproducibility</h2>",
+        table(("item", "value"), [
+            ("seed", str(first.seed)),
+            ("sampler", f"nutpie NUTS, {s.chains} chains × {s.draws} draws after "
+                        f"{first.settings.tune} tuning steps, target acceptance "
+                        f"{first.settings.target_accept}"),
+            ("data hash (SHA-256 of the analysed table)", first.design.data_hash),
+            *environment,
+        ]),
+    ]
+    return "\n".join(parts)
