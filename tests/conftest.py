@@ -21,3 +21,17 @@ def write_csv(tmp_path):
         return path
 
     return _write
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_fit_cache(tmp_path_factory):
+    """Keep test fits out of the repository's .cache (and away from a developer's fits)."""
+    import os
+
+    old = os.environ.get("REBAYES_CACHE")
+    os.environ["REBAYES_CACHE"] = str(tmp_path_factory.mktemp("fit-cache"))
+    yield
+    if old is None:
+        os.environ.pop("REBAYES_CACHE", None)
+    else:
+        os.environ["REBAYES_CACHE"] = old
