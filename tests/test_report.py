@@ -71,25 +71,27 @@ def test_failure_leaves_the_previous_report(report_dir, tmp_path):
     assert not [p for p in report_dir.parent.iterdir() if ".staging." in p.name]
 
 
+APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
+
+
+def _apt(*args: str) -> bool:
+    try:
+        subprocess.run(["apt-get", *args], check=True, capture_output=True, timeout=900,
+                       env=APT_ENV)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return True
+
+
 def _chromium() -> str | None:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found:
         return found
-    # The test set-up installs Debian's chromium when it can (root, package registry reachable).
-    try:
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True,
-                       capture_output=True, timeout=600,
-                       env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"})
-    except (OSError, subprocess.SubprocessError):
-        try:
-            subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True,
-                           timeout=600)
-            subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True,
-                           capture_output=True, timeout=900,
-                           env={"DEBIAN_FRONTEND": "noninteractive",
-                                "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"})
-        except (OSError, subprocess.SubprocessError):
-            return None
+    # The test set-up installs Debian's chromium when it can (root, registry reachable); a
+    # fresh machine has no package lists yet, hence the update before the second try.
+    if not _apt("install", "-y", "-qq", "chromium"):
+        _apt("update", "-qq")
+        _apt("install", "-y", "-qq", "chromium")
     return shutil.which("chromium")
 
 

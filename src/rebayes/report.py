@@ -43,7 +43,7 @@ PACKAGES = ("numpy", "scipy", "pandas", "pymc", "pytensor", "nutpie", "arviz-bas
 
 
 def model_scripts(directory: Path | None = None) -> list[Path]:
-    """The model scripts under ``models/``, in :data:`ANALYSIS_ORDER` then by name."""
+    """Return the model scripts under ``models/``, in :data:`ANALYSIS_ORDER` then by name."""
     directory = directory or data_root().parent / "models"
     scripts = sorted(directory.glob("*.py"))
     if not scripts:
@@ -66,7 +66,7 @@ def environment(data_hash: str = "") -> list[tuple[str, str]]:
 
 
 def _justification(description: str) -> str:
-    """A prior set's reasoning and sources from its docstring, as one paragraph."""
+    """Return a prior set's reasoning and sources from its docstring, as one paragraph."""
     paragraphs = [p.strip() for p in description.strip().split("\n\n") if p.strip()]
     why = [p for p in paragraphs[1:] if not p.startswith("References")]
     refs = [p.split("----------", 1)[1] for p in paragraphs if p.startswith("References")]

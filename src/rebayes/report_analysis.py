@@ -98,7 +98,7 @@ def results_rows(summaries: Mapping[str, FitSummary]) -> list[list[object]]:
 
 
 def key_sentence(s: FitSummary) -> str:
-    """The analysis's answer in one sentence, with its probability."""
+    """Return the analysis's answer in one sentence, with its probability."""
     base = (
         f"Under the {s.prior.replace('_', ' ')} prior, IVIG's pooled risk ratio of live birth "
         f"is {s.pooled_rr.median:.2f} (95% CrI {s.pooled_rr.ci_low:.2f} to "
@@ -116,8 +116,9 @@ def key_sentence(s: FitSummary) -> str:
 
 
 def model_formula(fit: Fit) -> str:
-    """The model in formulas (plain text, rendered in a monospace block)."""
+    """Return the model in formulas (plain text, rendered in a monospace block)."""
     spec, design = fit.spec, fit.design
+    rows = "study × stratum" if spec.split_by_stratum else "trials, strata summed"
     group = "[g(s)]" if spec.effect == "separate" else ""
     xb = " + X[s]·β" if design.coefs else ""
     if spec.likelihood == "normal":
@@ -132,11 +133,11 @@ def model_formula(fit: Fit) -> str:
             f"θ[s] = d{group}{xb} + τ·z[k(s)]        (log odds ratio)",
         ]
     lines += [
-        "z[k] ~ Normal(0, 1)                 (non-centred trial effect, shared by a trial's strata)",
+        "z[k] ~ Normal(0, 1)                 (non-centred trial effect, shared by its strata)",
         f"priors ({fit.prior.name}): {fit.prior.summary}",
         "",
-        f"s = {design.n_rows} analysed rows ({'study × stratum' if spec.split_by_stratum else 'trials, strata summed'}),"
-        f" k(s) = trial of row s ({len(design.studies)} trials)",
+        f"s = {design.n_rows} analysed rows ({rows}), k(s) = trial of row s "
+        f"({len(design.studies)} trials)",
     ]
     if design.coefs:
         lines.append(f"X columns: {', '.join(design.coefs)} (reference levels are 0)")
@@ -199,7 +200,7 @@ def forest_figure(fit: Fit) -> plt.Figure:
 
 
 def results_markdown(summaries: Mapping[str, FitSummary]) -> str:
-    """The per-prior results table in markdown."""
+    """Return the per-prior results table in markdown."""
     return markdown_table(RESULT_HEADERS, results_rows(summaries))
 
 
@@ -209,7 +210,7 @@ def analysis_page_body(
     prior_notes: Mapping[str, str],
     figure_caption: Callable[[str], str] | None = None,
 ) -> str:
-    """The body of one analysis page (everything but the navigation)."""
+    """Return the body of one analysis page (everything but the navigation)."""
     spec, first = report.spec, report.fits[0]
     s = first.summary()
     parts = [
