@@ -1,11 +1,13 @@
 """Leave-one-trial-out influence, checked against statsmodels' MH risk ratio."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 from statsmodels.stats.contingency_tables import StratifiedTable
 
 import rebayes as rb
+from conftest import ROOT
 from rebayes.influence import leave_one_out, leave_one_out_frequentist
 
 
@@ -41,3 +43,42 @@ def test_generic_leave_one_out_drops_every_stratum_of_a_trial():
 @pytest.mark.parametrize("method", ["IV", "DL"])
 def test_other_methods_run(method):
     assert len(leave_one_out_frequentist(rb.load_trials(), method)) == 11
+
+
+def test_influence_table_flags_moves_beyond_the_threshold():
+    from rebayes.influence import influence_table, influential_trials
+
+    bayes = pd.DataFrame({"left_out": ["(none)", "A", "B", "C"],
+                          "rr_median": 1.0, "rr_low": 0.9, "rr_high": 1.1, "tau_median": 0.1,
+                          "p_benefit": [0.90, 0.96, 0.849, 0.87]})
+    freq = pd.DataFrame({"left_out": ["(none)", "A", "B", "C"], "estimate": 1.0, "ci_low": 0.9,
+                         "ci_high": 1.1, "p": 0.5, "i2": 0.0, "tau2": 0.0, "k": 3})
+    table = influence_table(bayes, freq)
+    # |0.96-0.90| = 0.06 and |0.849-0.90| = 0.051 exceed 0.05; |0.87-0.90| = 0.03 does not.
+    assert influential_trials(table) == ["A", "B"]
+    assert_allclose(table.delta_p_benefit, [0.0, 0.06, -0.051, -0.03], atol=1e-12)
+
+
+def test_bayesian_refit_without_a_trial_equals_a_fit_on_the_reduced_table():
+    import rebayes as rb
+    from rebayes.design import build_design
+    from rebayes.inference import SamplerSettings, fit
+    from rebayes.influence import leave_one_out_bayesian
+
+    spec = rb.load_script(ROOT / "models" / "overall.py")
+    quick = SamplerSettings(draws=300, tune=300, chains=2, min_ess=0)
+    trials = rb.load_trials()
+    subset = trials[trials.study.isin(["Coulam 1995", "Perino 1997", "Qatar 2003"])]
+    subset = subset.reset_index(drop=True)
+    subset.attrs = dict(trials.attrs)
+    loo = leave_one_out_bayesian(subset, spec, settings=quick).set_index("left_out")
+    # Second path to the same number: drop the trial by hand, build the design, fit directly.
+    reduced = rb.load_trials("ivig_rsa")
+    reduced = reduced[reduced.study.isin(["Perino 1997", "Qatar 2003"])]
+    direct = fit(spec, settings=quick, cache=False,
+                 design=build_design(spec, reduced)).summary()
+    assert loo.loc["Coulam 1995", "p_benefit"] == pytest.approx(direct.p_benefit, abs=1e-12)
+    assert loo.loc["Coulam 1995", "rr_median"] == pytest.approx(direct.pooled_rr.median,
+                                                                 rel=1e-12)
+    # The full-table fit is not reused for the reduced tables (distinct cache keys).
+    assert loo.loc["(none)", "rr_median"] != loo.loc["Coulam 1995", "rr_median"]

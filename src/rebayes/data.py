@@ -32,6 +32,7 @@ __all__ = [
     "list_datasets",
     "load_dataset",
     "load_trials",
+    "table_hash",
     "trial_totals",
     "variant_combinations",
 ]
@@ -222,7 +223,7 @@ def load_trials(
         path=str(dataset.trials_path),
         variant=variant,
         meta=dataset.meta,
-        data_hash=_hash(frame),
+        data_hash=table_hash(frame),
     )
     return frame
 
@@ -444,6 +445,7 @@ def _apply_variant(
     return records, locs
 
 
-def _hash(frame: pd.DataFrame) -> str:
+def table_hash(frame: pd.DataFrame) -> str:
+    """SHA-256 of a trial table's contents (what the fit cache keys a table by)."""
     payload = frame.to_csv(index=False).encode("utf-8")
     return hashlib.sha256(payload).hexdigest()
