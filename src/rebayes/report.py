@@ -76,6 +76,49 @@ def _justification(description: str) -> str:
     return " ".join(text.split())
 
 
+def _influence_verdict(table_: object) -> str:
+    """Say in one sentence which trials move P(benefit) by more than the threshold."""
+    from rebayes.influence import INFLUENCE_THRESHOLD
+
+    base = table_["p_benefit"].iloc[0]
+    moved = [r for r in table_.itertuples() if r.influential]
+    if not moved:
+        return (f"No single trial moves P(benefit) ({base:.3f}) by more than "
+                f"{INFLUENCE_THRESHOLD} when left out.")
+    lines = "; ".join(f"{r.left_out} (to {r.p_benefit:.3f}, {r.delta_p_benefit:+.3f})"
+                      for r in moved)
+    return (f"Leaving out a single trial moves P(benefit) from {base:.3f} by more than "
+            f"{INFLUENCE_THRESHOLD} for: {lines}.")
+
+
+def _influence_html(table_: object, figures: Path, prior: str) -> str:
+    from rebayes.influence import INFLUENCE_THRESHOLD
+    from rebayes.plots import influence_plot
+    from rebayes.report_analysis import save_figure
+
+    name = save_figure(influence_plot(table_, INFLUENCE_THRESHOLD,
+                                      "Leave one trial out: overall analysis"),
+                       figures, "overall_influence.png")
+    verdict = _influence_verdict(table_)
+    rows = [
+        (r.left_out, f"{r.rr_median:.2f} ({r.rr_low:.2f} to {r.rr_high:.2f})",
+         Cell(f"{r.p_benefit:.3f}", "num fail" if r.influential else "num"),
+         Cell(f"{r.delta_p_benefit:+.3f}", "num"), f"{r.tau_median:.2f}",
+         f"{r.mh_rr:.2f} [{r.mh_low:.2f}, {r.mh_high:.2f}]", Cell(f"{r.mh_p:.3f}", "num"))
+        for r in table_.itertuples()
+    ]
+    return "\n".join([
+        f'<div class="key">{escape(verdict)}</div>',
+        f"<p>Bayesian refits use the {escape(prior)} prior and the compiled model; RevMan's MH "
+        "fixed-effect estimate is recomputed beside each.</p>",
+        table(("left out", "posterior RR (95% CrI)", "P(benefit)", "change", "tau median",
+               "RevMan MH RR [95% CI]", "MH P"), rows),
+        f'<figure><img src="figures/{name}" alt="influence plot"><figcaption>Pooled RR and '
+        f"P(benefit) without each trial; red: moves P(benefit) by more than "
+        f"{INFLUENCE_THRESHOLD}.</figcaption></figure>",
+    ])
+
+
 def _nav(analyses: Sequence[str]) -> list[tuple[str, str]]:
     return [("Summary", "index.html"), ("Audit", "audit.html"),
             ("RevMan tables", "frequentist.html"), *[(a, f"{a}.html") for a in analyses]]
@@ -165,6 +208,23 @@ def build_report(
                           settings=settings, progress=progress)
         analyses.append(AnalysisReport(spec=spec, fits=tuple(fits)))
 
+    influence = None
+    overall = next((a for a in analyses if a.spec.name == "overall"), None)
+    if overall is not None:
+        from rebayes.influence import (
+            influence_table,
+            leave_one_out_bayesian,
+            leave_one_out_frequentist,
+        )
+
+        log("influence: refitting the overall analysis without each trial")
+        trials = tables[variants[0]]
+        influence = influence_table(
+            leave_one_out_bayesian(trials, overall.spec, overall.fits[0].prior,
+                                   settings=settings),
+            leave_one_out_frequentist(trials),
+        )
+
     env = environment(tables[variants[0]].attrs["data_hash"])
     names = [a.spec.name for a in analyses]
     nav = _nav(names)
@@ -178,6 +238,12 @@ def build_report(
             name = report.spec.name
             forest = save_figure(forest_figure(report.fits[0]), figures, f"{name}_forest.png")
             report = replace(report, figures={"forest": f"figures/{forest}"})
+            if name == "overall" and influence is not None:
+                report = replace(report, sections=(
+                    *report.sections,
+                    ("Influence: leave one trial out",
+                     _influence_html(influence, figures, report.fits[0].prior.name)),
+                ))
             analyses[i] = report
             prior_notes = {f.prior.name: _justification(f.prior.description) for f in report.fits}
             pages[f"{name}.html"] = page(
@@ -202,6 +268,9 @@ def build_report(
                 for a in analyses
             ) + "</ul>",
         ]
+        if influence is not None:
+            index.append(f'<p><a href="overall.html">Influence</a>: '
+                         f"{escape(_influence_verdict(influence))}</p>")
         for a in analyses:
             index += [
                 f'<h3><a href="{a.spec.name}.html">{escape(a.spec.title)}</a></h3>',
@@ -246,6 +315,8 @@ def build_report(
             *[f"- **{a.spec.title}**: {key_sentence(a.default)}" for a in analyses],
             "",
         ]
+        if influence is not None:
+            summary_md += [f"Influence (overall analysis): {_influence_verdict(influence)}", ""]
         for a in analyses:
             summary_md += [f"### {a.spec.title}", "", results_markdown(a.summaries), ""]
         summary_md += [
@@ -269,7 +340,12 @@ def build_report(
                                        n_variants=len(variant_combinations(meta))),
             "frequentist.md": frequentist_markdown(freq),
             "results.json": json.dumps(
-                {"analyses": results, "audit": [r.to_dict() for r in audit_rows]},
+                {
+                    "analyses": results,
+                    "influence": (influence.to_dict(orient="records")
+                                  if influence is not None else None),
+                    "audit": [r.to_dict() for r in audit_rows],
+                },
                 indent=2, allow_nan=False,
             ) + "\n",
         }
