@@ -1,0 +1,259 @@
+"""Figures of how the answer moves with the prior and the data variant.
+
+- :func:`posterior_overlay`: the posterior density of the pooled RR under each prior (solid)
+  with the RR density that prior implies before seeing the data (dashed), on a log axis.
+- :func:`sensitivity_plot`: forest-like rows prior x variant with the pooled RR's median
+  and 95% interval (and any subgroup ratio), with P(benefit) printed.
+
+Both take a :class:`rebayes.compare.Comparison`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+matplotlib.use("Agg")  # reports are rendered headless; no display is ever needed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from arviz_stats.base import array_stats  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import FixedLocator, NullFormatter  # noqa: E402
+
+from rebayes.compare import implied_prior_rr  # noqa: E402
+from rebayes.effects import pooled_rr  # noqa: E402
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from rebayes.compare import Comparison
+
+__all__ = ["posterior_overlay", "sensitivity_plot"]
+
+RR_TICKS = (0.25, 0.33, 0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0)
+INTERVAL = "#1f4e79"
+PREDICTIVE = "#9dc3e6"
+
+
+def _log_axis(ax: Axes, low: float, high: float, axis: str = "x") -> None:
+    """Log-scaled ratio axis between ``low`` and ``high`` with round tick labels."""
+    set_scale = ax.set_xscale if axis == "x" else ax.set_yscale
+    set_lim = ax.set_xlim if axis == "x" else ax.set_ylim
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    set_scale("log")
+    set_lim(low, high)
+    ticks = [t for t in RR_TICKS if low <= t <= high]
+    target.set_major_locator(FixedLocator(ticks))
+    target.set_major_formatter(matplotlib.ticker.FixedFormatter([f"{t:g}" for t in ticks]))
+    target.set_minor_formatter(NullFormatter())
+
+
+def _density_on_log_scale(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """KDE of log(values), returned against values: density per unit log RR."""
+    grid, pdf, _ = array_stats.kde(np.log(values[np.isfinite(values) & (values > 0)]))
+    return np.exp(grid), pdf
+
+
+def posterior_overlay(comparison: Comparison, title: str = "") -> Figure:
+    """Posterior pooled-RR densities under each prior (solid), prior-implied RR dashed.
+
+    Parameters
+    ----------
+    comparison : Comparison
+        From :func:`rebayes.compare.compare_posteriors`; one panel per data variant.
+    title : str
+        Overrides the default title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Log RR axis with a line at RR = 1; densities are per unit log RR, so areas compare
+        across the axis. The legend gives each prior's P(RR > 1).
+    """
+    variants = comparison.variants
+    fig, axes = plt.subplots(
+        1, len(variants), figsize=(6.4 * len(variants) + 3.6, 5.0), squeeze=False, sharey=True
+    )
+    priors = comparison.priors
+    colors = {p: f"C{i % 10}" for i, p in enumerate(priors)}
+    posteriors = {
+        (f.prior, f.variant): np.asarray(pooled_rr(f.tree)).ravel() for f in comparison.fits
+    }
+    everything = np.concatenate(list(posteriors.values()))
+    low, high = np.quantile(everything, [0.0005, 0.9995])
+    low, high = min(low / 1.15, 0.8), max(high * 1.15, 1.25)
+    top = 0.0
+    handles = []
+    for ax, variant in zip(axes[0], variants, strict=True):
+        labelled = not handles
+        for f in (f for f in comparison.fits if f.variant == variant):
+            color = colors[f.prior]
+            x, y = _density_on_log_scale(posteriors[(f.prior, f.variant)])
+            ax.plot(x, y, color=color, lw=2)
+            top = max(top, float(y.max()))
+            px, py = _density_on_log_scale(np.asarray(implied_prior_rr(f.tree)).ravel())
+            keep = (px >= low) & (px <= high)
+            ax.plot(px[keep], py[keep], color=color, lw=1.3, ls="--", alpha=0.8)
+            if labelled:
+                # With one variant the legend can carry each prior's P(RR > 1).
+                extra = f", P(RR>1) = {f.summary.p_benefit:.3f}" if len(variants) == 1 else ""
+                handles.append(Line2D([], [], color=color, lw=2, label=f"{f.prior}{extra}"))
+        ax.axvline(1.0, color="#444444", lw=1)
+        _log_axis(ax, low, high)
+        ax.set_xlabel("pooled risk ratio of live birth, IVIG / placebo (log scale)")
+        ax.set_title(f"{variant} data", fontsize=10)
+        ax.text(
+            0.01,
+            0.98,
+            "favours placebo",
+            transform=ax.transAxes,
+            va="top",
+            fontsize=8,
+            color="#666666",
+        )
+        ax.text(
+            0.99,
+            0.98,
+            "favours IVIG",
+            transform=ax.transAxes,
+            va="top",
+            ha="right",
+            fontsize=8,
+            color="#666666",
+        )
+        ax.grid(axis="x", alpha=0.3)
+    axes[0][0].set_ylabel("density per unit log RR")
+    axes[0][0].set_ylim(0, top * 1.1)
+    handles += [
+        Line2D([], [], color="black", lw=2, label="posterior"),
+        Line2D([], [], color="black", lw=1.3, ls="--", label="prior (implied RR)"),
+    ]
+    fig.legend(handles=handles, fontsize=9, frameon=False, loc="center right", title="prior set")
+    heading = title or (
+        f"{comparison.analysis}: pooled RR under each prior (at the typical control risk)"
+    )
+    fig.suptitle(heading, fontsize=11)
+    legend_width = (3.8 if len(variants) == 1 else 2.6) / fig.get_figwidth()
+    fig.tight_layout(rect=(0, 0, 1 - legend_width, 0.97))
+    return fig
+
+
+def _interval_panel(
+    ax: Axes,
+    y: np.ndarray,
+    median: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    pred: tuple[np.ndarray, np.ndarray] | None = None,
+) -> None:
+    if pred is not None:
+        ax.hlines(y, pred[0], pred[1], color=PREDICTIVE, lw=1.5, zorder=1)
+    ax.hlines(y, low, high, color=INTERVAL, lw=2.5, zorder=2)
+    ax.scatter(median, y, color=INTERVAL, marker="s", s=30, zorder=3)
+    ax.axvline(1.0, color="#444444", lw=1)
+    ax.grid(axis="x", alpha=0.3)
+
+
+def sensitivity_plot(comparison: Comparison, title: str = "") -> Figure:
+    """Forest-like plot of the pooled RR (and subgroup ratios) per prior x data variant.
+
+    Parameters
+    ----------
+    comparison : Comparison
+    title : str
+        Overrides the default title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One row per prior x variant: median and 95% credible interval (dark), 95% predictive
+        interval for a new trial (light); the numbers and P(RR > 1) are printed at the right.
+        A second panel shows each subgroup ratio when the analysis has one.
+    """
+    table = comparison.table
+    ratio_names = [c[len("ratio_median[") : -1] for c in table if c.startswith("ratio_median[")]
+    n = len(table)
+    y = np.arange(n)[::-1].astype(float)
+    panels = 1 + len(ratio_names)
+    widths = [4.6] * panels + [2.4 + 1.0 * bool(ratio_names)]
+    height = 0.42 * n + 1.6
+    fig = plt.figure(figsize=(2.8 + sum(widths), height))
+    grid = fig.add_gridspec(1, panels + 1, width_ratios=widths, wspace=0.08)
+    axes = [fig.add_subplot(grid[0, i]) for i in range(panels + 1)]
+    text_ax = axes[-1]
+
+    rr_low = min(table["rr_low"].min(), table["pred_low"].min())
+    rr_high = max(table["rr_high"].max(), table["pred_high"].max())
+    _interval_panel(
+        axes[0],
+        y,
+        table["rr_median"].to_numpy(),
+        table["rr_low"].to_numpy(),
+        table["rr_high"].to_numpy(),
+        (table["pred_low"].to_numpy(), table["pred_high"].to_numpy()),
+    )
+    _log_axis(axes[0], min(rr_low / 1.1, 0.8), max(rr_high * 1.1, 1.25))
+    axes[0].set_xlabel("pooled RR of live birth (log scale)")
+    axes[0].set_title("pooled RR: 95% CrI (dark), 95% predictive (light)", fontsize=9)
+    labels = (
+        table["prior"]
+        if table["variant"].nunique() == 1
+        else table["prior"] + " | " + table["variant"]
+    )
+    axes[0].set_yticks(y, labels, fontsize=9)
+    for i, name in enumerate(ratio_names, start=1):
+        med, lo, hi = (table[f"ratio_{k}[{name}]"].to_numpy() for k in ("median", "low", "high"))
+        _interval_panel(axes[i], y, med, lo, hi)
+        _log_axis(axes[i], min(lo.min() / 1.1, 0.8), max(hi.max() * 1.1, 1.25))
+        axes[i].set_yticks(y, [""] * n)
+        axes[i].set_xlabel("ratio of subgroup RRs (log scale)")
+        axes[i].set_title(f"RR ratio {name}", fontsize=9)
+    variants = table["variant"].tolist()
+    for ax in axes[:-1]:
+        ax.set_ylim(-0.7, n - 0.3)
+        # A rule between the blocks of one data variant and the next.
+        for i in range(1, n):
+            if variants[i] != variants[i - 1]:
+                ax.axhline(y[i] + 0.5, color="#bbbbbb", lw=0.8)
+
+    text_ax.set_ylim(-0.7, n - 0.3)
+    text_ax.axis("off")
+    text_ax.text(0.0, n - 0.3, "RR (95% CrI)", fontsize=9, weight="bold", va="bottom")
+    columns = (0.0, 0.55, 0.8) if ratio_names else (0.0, 0.78)
+    text_ax.text(columns[1], n - 0.3, "P(RR>1)", fontsize=9, weight="bold", va="bottom")
+    if ratio_names:
+        text_ax.text(columns[2], n - 0.3, "P(ratio>1)", fontsize=9, weight="bold", va="bottom")
+    for yi, (_, row) in zip(y, table.iterrows(), strict=True):
+        text_ax.text(
+            0.0,
+            yi,
+            f"{row['rr_median']:.2f} ({row['rr_low']:.2f}-{row['rr_high']:.2f})",
+            fontsize=9,
+            va="center",
+        )
+        strong = row["p_benefit"] > 0.95
+        text_ax.text(
+            columns[1],
+            yi,
+            f"{row['p_benefit']:.3f}",
+            fontsize=9,
+            va="center",
+            weight="bold" if strong else "normal",
+        )
+        if ratio_names:
+            p = row[f"p_ratio_gt_1[{ratio_names[0]}]"]
+            text = "" if math.isnan(p) else f"{p:.3f}"
+            text_ax.text(columns[2], yi, text, fontsize=9, va="center")
+    heading = title or (
+        f"{comparison.analysis}: sensitivity of the posterior to the prior and the data "
+        "(P(RR>1) > 0.95 in bold)"
+    )
+    fig.suptitle(heading, fontsize=11)
+    # Margins in inches, whatever the number of rows.
+    fig.subplots_adjust(
+        left=2.8 / fig.get_figwidth(), right=0.98, top=1 - 0.75 / height, bottom=0.6 / height
+    )
+    return fig
