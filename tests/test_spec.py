@@ -97,7 +97,8 @@ def test_bad_model_scripts(tmp_path, text, message):
 
 def test_relative_paths_in_a_script_resolve_next_to_it(tmp_path, monkeypatch):
     (tmp_path / "trials.csv").write_text(
-        "study,events_treat,n_treat,events_control,n_control\nA,5,10,4,10\n", encoding="utf-8"
+        "study,events_treat,n_treat,events_control,n_control\nA,5,10,4,10\nB,3,9,2,9\n",
+        encoding="utf-8",
     )
     (tmp_path / "p.toml").write_text('[x]\ntau = { family = "half_normal", sigma = 1 }\n')
     script = tmp_path / "s.py"
@@ -109,7 +110,7 @@ def test_relative_paths_in_a_script_resolve_next_to_it(tmp_path, monkeypatch):
     spec = load_script(script)
     assert spec.data == str(tmp_path / "trials.csv")
     assert spec.prior_file == str(tmp_path / "p.toml")
-    assert build_design(spec).rows == ("A",)
+    assert build_design(spec).rows == ("A", "B")
 
 
 def test_missing_model_script(tmp_path):

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["staging_directory", "write_text_atomic"]
+__all__ = ["check_writable", "staging_directory", "write_text_atomic"]
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -32,6 +32,22 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
+def check_writable(target: Path) -> None:
+    """Fail early, with one line, when ``target`` (a file or directory) cannot be written.
+
+    Creates missing parent directories like the writers do; raises :class:`OSError` with the
+    offending path when that or writing beside ``target`` is impossible.
+    """
+    parent = Path(target).resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.mkdtemp(dir=parent, prefix=f".{Path(target).name}.probe.")
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot write output {target}: {exc.strerror}",
+                      str(parent)) from None
+    os.rmdir(probe)
+
+
 @contextmanager
 def staging_directory(target: Path) -> Iterator[Path]:
     """Yield an empty directory beside ``target`` that replaces it when the block succeeds.
@@ -45,10 +61,8 @@ def staging_directory(target: Path) -> Iterator[Path]:
     target : Path
         The directory to (re)create, e.g. ``reports/``.
     """
+    check_writable(target)
     target = Path(target).resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not os.access(target.parent, os.W_OK):
-        raise PermissionError(13, "output directory is not writable", str(target.parent))
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.staging."))
     staging.chmod(0o755)  # mkdtemp makes it private; a report directory is for reading
     try:

@@ -195,6 +195,13 @@ def build_design(
         if frame.empty:
             raise SpecError(f"{where}: no row has an estimable log RR")
 
+    n_trials = frame["study"].nunique()
+    if n_trials < 2:
+        # With one trial the between-trial SD is pure prior: not a meta-analysis.
+        raise SpecError(
+            f"{where}: a random-effects meta-analysis needs at least 2 trials, the analysed "
+            f"rows hold {n_trials} (rebayes frequentist summarises a single trial)"
+        )
     coefs, X = _design_matrix(frame, spec, notes)
     row_subgroup, subgroups, ratios = _subgroups(frame, spec)
     if spec.effect == "separate":

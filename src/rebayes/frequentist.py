@@ -126,6 +126,8 @@ class MetaResult:
             f"{self.events_control}/{self.n_control}  "
             f"Chi2={self.q:.2f}, df={self.df} (P={_fmt_p(self.p_q)}); I2={self.i2:.0f}%"
             + (f"; Tau2={self.tau2:.2f}" if self.method == "DL" else "")
+            + (f"  (left out, not estimable: {', '.join(self.excluded)})" if self.excluded
+               else "")
         )
 
 

@@ -20,7 +20,7 @@ from html import escape
 from importlib import metadata
 from pathlib import Path
 
-from rebayes.atomic import staging_directory
+from rebayes.atomic import check_writable, staging_directory
 from rebayes.data import data_root, load_dataset, load_trials, variant_combinations
 from rebayes.errors import RebayesError
 from rebayes.paper import AuditRow, audit, audit_markdown
@@ -192,6 +192,7 @@ def build_report(
     )
     from rebayes.spec import load_script
 
+    check_writable(output)  # before minutes of fitting, not after
     meta = load_dataset(dataset)
     citation = meta.meta.get("citation", {}).get("text", "")
     tables = {v: load_trials(dataset, v) for v in variants}

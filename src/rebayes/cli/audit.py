@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rebayes.atomic import check_writable
 from rebayes.cli._common import print_json, write_atomic
 from rebayes.data import load_dataset, variant_combinations
 from rebayes.paper import audit, audit_markdown
@@ -32,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the audit and print it."""
+    if args.output is not None:
+        check_writable(args.output)
     rows = audit(args.data, args.variant)
     dataset = load_dataset(args.data)
     variant = args.variant or dataset.meta.get("default_variant", "published")
