@@ -241,7 +241,7 @@ def load_script(path: str | Path) -> AnalysisSpec:
         sys.modules.pop(module_name, None)
     spec = getattr(module, "SPEC", None)
     if spec is None:
-        raise SpecError(f"{path}: defines no SPEC (an rebayes.AnalysisSpec)")
+        raise SpecError(f"{path}: defines no SPEC (a rebayes.AnalysisSpec)")
     if not isinstance(spec, AnalysisSpec):
         raise SpecError(f"{path}: SPEC is a {type(spec).__name__}, not an rebayes.AnalysisSpec")
     # A relative data or prior-file path in a script means "next to the script" when such a
