@@ -1,0 +1,319 @@
+"""Comparison across priors and variants: Bayes factors against the conjugate normal model,
+power-scaling on known cases, flip sentences on hand-made tables, the CLI's exit codes and JSON."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from scipy import stats
+
+from conftest import ROOT
+from rebayes.cli import main
+from rebayes.compare import (
+    Comparison,
+    Rule,
+    assess,
+    compare_posteriors,
+    default_rules,
+    find_flips,
+    prior_sensitivity,
+    savage_dickey,
+)
+from rebayes.errors import RebayesError
+from rebayes.inference import SamplerSettings
+from rebayes.spec import load_script
+
+QUICK = SamplerSettings(draws=300, tune=300, chains=2, min_ess=0)
+OVERALL = ROOT / "models" / "overall.py"
+CHAINS, DRAWS = 4, 5000
+
+
+# --- Savage-Dickey against the conjugate normal model ---------------------------------------
+
+
+def normal_tree(prior_sd, y, sigma, seed=0, *, dims=()):
+    """d ~ N(0, prior_sd), y ~ N(d, sigma): exact prior and posterior draws."""
+    v = 1 / (1 / prior_sd**2 + 1 / sigma**2)
+    m = v * y / sigma**2
+    rng = np.random.default_rng(seed)
+    shape = (CHAINS, DRAWS, *(len(c) for _, c in dims))
+    names = ("chain", "draw", *(n for n, _ in dims))
+    coords = dict(dims)
+    post = rng.normal(m, math.sqrt(v), shape)
+    prior = rng.normal(0, prior_sd, shape)
+    return xr.DataTree.from_dict(
+        {
+            "posterior": xr.Dataset({"d": (names, post)}, coords=coords),
+            "prior": xr.Dataset({"d": (names, prior)}, coords=coords),
+        }
+    ), (m, v)
+
+
+@pytest.mark.parametrize("prior_sd,y", [(1.0, 0.5), (10.0, 0.3), (0.5, -0.4)])
+def test_savage_dickey_matches_the_exact_density_ratio(prior_sd, y):
+    sigma = 0.5
+    tree, (m, v) = normal_tree(prior_sd, y, sigma)
+    (bf,) = savage_dickey(tree, ["d"])
+    # Exact: BF01 = N(0; m, v) / N(0; 0, prior_sd^2) (Wagenmakers et al. 2010, eq. 3).
+    exact = stats.norm.pdf(0, m, math.sqrt(v)) / stats.norm.pdf(0, 0, prior_sd)
+    assert bf.bf01 == pytest.approx(exact, rel=0.06)
+    assert bf.bf10 == pytest.approx(1 / bf.bf01)
+    assert bf.parameter == "d" and bf.note == ""
+
+
+def test_savage_dickey_per_element_and_far_reference_note():
+    tree, _ = normal_tree(1.0, 0.2, 0.5, dims=(("subgroup", ["a", "b"]),))
+    labels = [bf.parameter for bf in savage_dickey(tree, ["d"])]
+    assert labels == ["d[a]", "d[b]"]
+    far, _ = normal_tree(1.0, 4.0, 0.05)  # posterior N(~4, 0.05): 0 is outside every draw
+    (bf,) = savage_dickey(far, ["d"])
+    assert "outside the posterior range" in bf.note
+    assert "against" in bf.verdict
+
+
+def test_bayes_factor_words_follow_lee_and_wagenmakers():
+    tree, _ = normal_tree(10.0, 0.1, 0.5)  # vague prior, data near 0: evidence for d = 0
+    (bf,) = savage_dickey(tree, ["d"])
+    assert 10 < bf.bf01 < 30 and bf.verdict.startswith("strong evidence for")
+
+
+# --- power-scaling sensitivity --------------------------------------------------------------
+
+
+def psense_tree(prior_sd, seed=0):
+    """20 observations y ~ N(d, 1) with mean 1 and d ~ N(0, prior_sd), exact posterior draws."""
+    rng = np.random.default_rng(seed)
+    y = rng.normal(1.0, 1.0, 20)
+    y = y - y.mean() + 1.0
+    precision = 1 / prior_sd**2 + len(y)
+    d = rng.normal(y.sum() / precision, precision**-0.5, (4, 1000))
+    return xr.DataTree.from_dict(
+        {
+            "posterior": xr.Dataset({"d": (("chain", "draw"), d)}),
+            "log_prior": xr.Dataset({"d": (("chain", "draw"), stats.norm.logpdf(d, 0, prior_sd))}),
+            "log_likelihood": xr.Dataset(
+                {"y": (("chain", "draw", "obs"), stats.norm.logpdf(y, d[..., None], 1.0))}
+            ),
+        }
+    )
+
+
+def test_psense_flags_a_dominant_prior_and_not_a_vague_one():
+    # Prior sd 0.05 vs likelihood sd 1/sqrt(20) = 0.22: the prior decides the posterior.
+    strong = prior_sensitivity(psense_tree(0.05))
+    assert strong.table.loc["d", "prior"] > 0.05
+    assert strong.prior_sensitive == ("d",)
+    assert "prior" in strong.sentence()
+    vague = prior_sensitivity(psense_tree(100.0))
+    assert vague.table.loc["d", "prior"] < 0.01 < 0.05 < vague.table.loc["d", "likelihood"]
+    assert vague.prior_sensitive == () and "No quantity is prior-sensitive" in vague.sentence()
+    json.dumps(vague.to_dict(), allow_nan=False)
+
+
+# --- flips on hand-made tables -----------------------------------------------------------------
+
+P_BENEFIT = Rule("P(benefit) > 0.95", "p_benefit", 0.95)
+
+
+def table(rows, columns=("prior", "variant", "p_benefit")):
+    return pd.DataFrame(rows, columns=list(columns))
+
+
+def test_flip_sentence_of_the_issue():
+    t = table([("weakly_informative", "published", 0.961), ("skeptical", "published", 0.93)])
+    assert find_flips(t, [P_BENEFIT]) == (
+        "P(benefit) > 0.95 under weakly_informative (0.961) but not under skeptical (0.930).",
+    )
+
+
+def test_no_flip_gives_a_stable_sentence():
+    t = table([("a", "published", 0.96), ("b", "published", 0.99)])
+    assert find_flips(t, [P_BENEFIT]) == ()
+    (conclusion,) = assess(t, [P_BENEFIT])
+    assert conclusion.sentence() == "P(benefit) > 0.95 under every prior (0.960 to 0.990)."
+    t = table([("a", "published", 0.90), ("b", "published", 0.91)])
+    assert assess(t, [P_BENEFIT])[0].sentence().startswith("P(benefit) > 0.95 under no prior")
+
+
+def test_flip_driven_by_the_data_variant():
+    t = table([("a", "published", 0.94), ("b", "published", 0.93),
+               ("a", "seed_fit", 0.97), ("b", "seed_fit", 0.96)])
+    assert find_flips(t, [P_BENEFIT]) == (
+        "P(benefit) > 0.95 with the seed_fit (0.960 to 0.970) data but not with the published "
+        "(0.930 to 0.940) data, whichever the prior.",
+    )
+
+
+def test_flip_driven_by_the_prior_across_variants():
+    t = table([("a", "published", 0.97), ("b", "published", 0.93),
+               ("a", "seed_fit", 0.97), ("b", "seed_fit", 0.92)])
+    assert find_flips(t, [P_BENEFIT]) == (
+        "P(benefit) > 0.95 under a (0.970) but not under b (0.920 to 0.930), whichever the data "
+        "variant.",
+    )
+
+
+def test_flip_driven_by_both_names_each_row():
+    t = table([("a", "published", 0.97), ("b", "published", 0.93),
+               ("a", "seed_fit", 0.94), ("b", "seed_fit", 0.96)])
+    (sentence,) = find_flips(t, [P_BENEFIT])
+    assert sentence == (
+        "P(benefit) > 0.95 under a (published data) (0.970), b (seed_fit data) (0.960) but not "
+        "under b (published data) (0.930), a (seed_fit data) (0.940)."
+    )
+
+
+def test_values_within_monte_carlo_error_are_called_out():
+    rule = Rule("P(benefit) > 0.95", "p_benefit", 0.95, "p_benefit_mcse")
+    t = pd.DataFrame({"prior": ["a", "b"], "variant": ["v", "v"], "p_benefit": [0.952, 0.99],
+                      "p_benefit_mcse": [0.003, 0.001]})
+    assert assess(t, [rule])[0].sentence() == (
+        "P(benefit) > 0.95 under every prior (0.952 to 0.990; a within Monte Carlo error of 0.95)."
+    )
+    t.loc[1, "p_benefit"] = 0.94
+    assert "a (0.952, within Monte Carlo error) but not under b (0.940)" in find_flips(t, [rule])[0]
+
+
+def test_missing_values_do_not_count_as_flips():
+    t = table([("a", "v", 0.97), ("b", "v", float("nan"))])
+    assert find_flips(t, [P_BENEFIT]) == ()
+
+
+def test_default_rules_follow_the_columns():
+    t = pd.DataFrame({"prior": ["a"], "variant": ["v"], "p_benefit": [0.9],
+                      "p_ratio_gt_1[pre vs post]": [0.97]})
+    labels = [r.label for r in default_rules(t)]
+    assert labels == ["P(benefit) > 0.95", "P(RR ratio pre vs post > 1) > 0.95"]
+
+
+# --- the real analysis, sampled briefly ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def comparison():
+    spec = load_script(OVERALL)
+    return compare_posteriors(
+        spec, ["weakly_informative", "vague"], ["published", "seed_fit"], settings=QUICK
+    )
+
+
+def test_comparison_rows_are_prior_by_variant(comparison):
+    assert isinstance(comparison, Comparison)
+    t = comparison.table
+    assert list(zip(t["prior"], t["variant"], strict=True)) == [
+        ("weakly_informative", "published"), ("vague", "published"),
+        ("weakly_informative", "seed_fit"), ("vague", "seed_fit"),
+    ]
+    for column in ("rr_median", "rr_low", "rr_high", "p_benefit", "p_rr_gt_1_1", "tau_median",
+                   "pred_low", "pred_high", "bf01_d", "bf10_d", "diagnostics_ok"):
+        assert column in t
+    assert (t["rr_low"] < t["rr_median"]).all() and (t["rr_median"] < t["rr_high"]).all()
+    # The predictive interval for a new trial is wider than the pooled interval.
+    assert (t["pred_low"] < t["rr_low"]).all() and (t["pred_high"] > t["rr_high"]).all()
+    assert set(comparison.psense) == set(comparison.bayes_factor) == {
+        (p, v) for p in ("weakly_informative", "vague") for v in ("published", "seed_fit")
+    }
+
+
+def test_vaguer_prior_gives_larger_bf01(comparison):
+    # Lindley: with similar posteriors, the N(0, 10) prior has 10x less density at d = 0 than
+    # N(0, 1), so BF01 = posterior / prior density at 0 is about 10x larger.
+    t = comparison.table.set_index(["prior", "variant"])
+    for variant in ("published", "seed_fit"):
+        ratio = t.loc[("vague", variant), "bf01_d"] / t.loc[("weakly_informative", variant),
+                                                           "bf01_d"]
+        assert 4 < ratio < 25
+
+
+def test_comparison_outputs(comparison):
+    record = json.loads(json.dumps(comparison.to_dict(), allow_nan=False))
+    assert {"table", "flips", "stable", "conclusions", "fits", "diagnostics_ok"} <= set(record)
+    assert len(record["table"]) == len(record["fits"]) == 4
+    assert all(isinstance(s, str) for s in (*comparison.flips, *comparison.stable))
+    assert len(comparison.flips) + len(comparison.stable) == len(comparison.conclusions)
+    text = str(comparison)
+    assert "pooled RR (95% CrI)" in text and "vague" in text
+    md = comparison.to_markdown()
+    assert md.startswith("| prior | variant |") and "Savage-Dickey" in md
+
+
+def test_compare_user_errors():
+    spec = load_script(OVERALL)
+    with pytest.raises(RebayesError, match="unknown prior set"):
+        compare_posteriors(spec, ["no_such_prior"], settings=QUICK)
+    with pytest.raises(RebayesError, match="variant"):
+        compare_posteriors(spec, ["vague"], ["no_such_variant"], settings=QUICK)
+    with pytest.raises(RebayesError, match="no data variant"):
+        compare_posteriors(spec, ["vague"], [], settings=QUICK)
+
+
+# --- CLI ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def quick_cli(monkeypatch):
+    """`rebayes compare` with a short sampler (2 chains, 300 tuning steps, no extension)."""
+    import rebayes.inference
+
+    monkeypatch.setattr(
+        rebayes.inference,
+        "SamplerSettings",
+        lambda draws: SamplerSettings(draws=draws, tune=300, chains=2, min_ess=0),
+    )
+
+
+def test_cli_json_layout_and_figures(quick_cli, capsys, tmp_path):
+    out = tmp_path / "figs"
+    code = main(["compare", str(OVERALL), "--priors", "weakly_informative", "skeptical",
+                 "--draws", "300", "--json", "--output", str(out)])
+    assert code == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["analysis"] == "overall"
+    assert record["priors"] == ["weakly_informative", "skeptical"]
+    assert record["variants"] == ["published"]
+    assert [r["prior"] for r in record["table"]] == ["weakly_informative", "skeptical"]
+    assert {"rr_median", "p_benefit", "tau_median", "pred_low", "bf01_d"} <= set(record["table"][0])
+    fit = record["fits"][0]
+    assert {"summary", "diagnostics", "psense", "bayes_factors"} <= set(fit)
+    assert set(fit["diagnostics"]["gates"]) == {"rhat", "ess_bulk", "ess_tail", "divergences",
+                                                "ebfmi"}
+    assert sorted(p.name for p in out.iterdir()) == ["overall_posteriors.png",
+                                                     "overall_sensitivity.png"]
+    assert record["figures"] == [str(out / "overall_posteriors.png"),
+                                 str(out / "overall_sensitivity.png")]
+    for path in out.iterdir():
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_strict_exits_3_when_a_gate_fails(quick_cli, capsys):
+    # 2 chains x 40 draws cannot reach ESS 400.
+    argv = ["compare", str(OVERALL), "--priors", "vague", "--draws", "40"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main([*argv, "--strict"]) == 3
+    err = capsys.readouterr().err
+    assert "diagnostic check failed" in err and "ESS" in err
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["compare", "models/nothing.py"], "no such model script"),
+        (["compare", str(OVERALL), "--priors", "nope"], "unknown prior set"),
+        (["compare", str(OVERALL), "--seed", "-1"], "--seed"),
+    ],
+)
+def test_cli_user_errors_exit_2_with_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_cli_output_must_be_a_directory(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["compare", str(OVERALL), "--output", str(blocker)]) == 2
+    assert "--output" in capsys.readouterr().err
