@@ -197,7 +197,7 @@ def savage_dickey(
             tree, var_names=names, ref_vals=[reference] * len(names), return_ref_vals=True
         )
     notes = {
-        name: str(w.message).split(".")[0]
+        name: str(w.message).split(". ")[0]
         for w in caught
         for name in names
         if f"'{name}'" in str(w.message)
@@ -348,7 +348,8 @@ def prior_sensitivity(tree: xr.DataTree, threshold: float = PSENSE_THRESHOLD) ->
         if group not in tree.children:
             raise RebayesError(f"power-scaling sensitivity needs the fit's '{group}' group")
     posterior = tree["posterior"].to_dataset()
-    derived = reported_quantities(tree)
+    # Derived RRs need a fit's constant data; a bare tree is checked on its parameters.
+    derived = reported_quantities(tree) if "constant_data" in tree.children else xr.Dataset()
     keep = [v for v in ("d", "beta", "tau") if v in posterior]
     wanted = ("pooled_rr", "predictive_rr", "subgroup_rr", "subgroup_ratio")
     quantities = xr.merge(

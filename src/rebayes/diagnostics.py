@@ -163,14 +163,17 @@ def reported_quantities(tree: xr.DataTree) -> xr.Dataset:
 
 def _quantity_table(data: xr.Dataset, kind: str, thresholds: Thresholds) -> pd.DataFrame:
     """arviz-stats summary of each quantity, with the per-quantity gates."""
-    table = azs.summary(
-        data,
-        kind="all",
-        ci_kind="eti",
-        ci_prob=0.95,
-        sample_dims=list(SAMPLE_DIMS),
-        round_to="none",
-    )
+    with warnings.catch_warnings():
+        # A constant quantity has no R-hat (0 / 0); it is handled below, not warned about.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        table = azs.summary(
+            data,
+            kind="all",
+            ci_kind="eti",
+            ci_prob=0.95,
+            sample_dims=list(SAMPLE_DIMS),
+            round_to="none",
+        )
     table = pd.DataFrame(table).rename(
         columns={"r_hat": "rhat", "eti95_lb": "ci_low", "eti95_ub": "ci_high"}
     )
