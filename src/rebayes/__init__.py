@@ -38,3 +38,15 @@ def __getattr__(name: str):  # noqa: D103 - module-level lazy attribute access
 
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'rebayes' has no attribute {name!r}")
+
+
+# --- diagnostics and comparison across priors (issue 4); lazy like the sampling parts.
+_DIAGNOSTICS = {
+    **dict.fromkeys(
+        ("DiagnosticReport", "diagnose", "loo_by_trial", "loo_compare", "ppc_table"),
+        "rebayes.diagnostics",
+    ),
+    **dict.fromkeys(("Comparison", "compare_fits", "compare_posteriors"), "rebayes.compare"),
+}
+_LAZY.update(_DIAGNOSTICS)
+__all__ += [*_DIAGNOSTICS]
