@@ -432,7 +432,8 @@ def default_rules(table: pd.DataFrame) -> tuple[Rule, ...]:
     for column in table.columns:
         if column.startswith("p_ratio_gt_1[") and column.endswith("]"):
             name = column[len("p_ratio_gt_1[") : -1]
-            rules.append(Rule(f"P(RR ratio {name} > 1) > 0.95", column, 0.95))
+            mcse = f"p_ratio_gt_1_mcse[{name}]"
+            rules.append(Rule(f"P(RR ratio {name} > 1) > 0.95", column, 0.95, mcse))
     return tuple(r for r in rules if r.column in table.columns)
 
 
@@ -691,6 +692,9 @@ def _row(compared: ComparedFit) -> dict[str, Any]:
         row[f"ratio_low[{ratio.name}]"] = ratio.ratio.ci_low
         row[f"ratio_high[{ratio.name}]"] = ratio.ratio.ci_high
         row[f"p_ratio_gt_1[{ratio.name}]"] = ratio.p_gt_1
+        row[f"p_ratio_gt_1_mcse[{ratio.name}]"] = float(
+            mcse.get(f"p_ratio_gt_1[{ratio.name}]", math.nan)
+        )
     by_name = {bf.parameter: bf for bf in compared.bayes_factors}
     if "d" in by_name:
         row["bf01_d"] = by_name["d"].bf01
@@ -714,8 +718,8 @@ class Comparison:
         its ``p_benefit_mcse``, ``p_rr_gt_1_1`` (and MCSE), ``tau_median``, ``pred_low``,
         ``pred_high`` (95% predictive RR interval), per subgroup ratio
         ``ratio_median[name]``, ``ratio_low[name]``, ``ratio_high[name]``,
-        ``p_ratio_gt_1[name]``, then ``bf01_d``, ``bf10_d`` (Savage-Dickey, d = 0) and
-        ``diagnostics_ok``.
+        ``p_ratio_gt_1[name]`` and its ``p_ratio_gt_1_mcse[name]``, then ``bf01_d``,
+        ``bf10_d`` (Savage-Dickey, d = 0; only when d is a scalar) and ``diagnostics_ok``.
     fits : tuple of ComparedFit
         The rows' fits, in table order.
     conclusions : tuple of Conclusion
@@ -802,9 +806,10 @@ class Comparison:
         for name in self._ratio_names():
             cells.append(
                 f"{row[f'ratio_median[{name}]']:.2f} ({row[f'ratio_low[{name}]']:.2f} to "
-                f"{row[f'ratio_high[{name}]']:.2f}); P(>1) {row[f'p_ratio_gt_1[{name}]']:.2f}"
+                f"{row[f'ratio_high[{name}]']:.2f}); P(>1) {row[f'p_ratio_gt_1[{name}]']:.3f}"
             )
-        cells.append(f"{row['bf01_d']:.2f}" if "bf01_d" in row else "")
+        if "bf01_d" in self.table:
+            cells.append(f"{row['bf01_d']:.2f}")
         cells.append("ok" if row["diagnostics_ok"] else "FAIL")
         return cells
 
@@ -818,7 +823,7 @@ class Comparison:
             "tau",
             "predictive RR 95%",
             *[f"RR ratio {name}" for name in self._ratio_names()],
-            "BF01 (d=0)",
+            *(["BF01 (d=0)"] if "bf01_d" in self.table else []),
             "diagnostics",
         ]
 

@@ -133,7 +133,8 @@ def reported_quantities(tree: xr.DataTree) -> xr.Dataset:
         ``risk_difference``, the indicators ``p_benefit`` = 1[RR > 1] and ``p_rr_gt_1_1`` =
         1[RR > 1.1] (their means are the reported probabilities, their MCSEs the Monte Carlo
         errors of those probabilities), ``subgroup_rr[subgroup]`` and
-        ``subgroup_ratio[ratio]`` where the analysis has subgroups, and ``trial_rr[row]``.
+        ``subgroup_ratio[ratio]`` with its indicator ``p_ratio_gt_1[ratio]`` where the analysis
+        has subgroups, and ``trial_rr[row]``.
     """
     rr = effects.pooled_rr(tree)
     out: dict[str, xr.DataArray] = {
@@ -157,6 +158,7 @@ def reported_quantities(tree: xr.DataTree) -> xr.Dataset:
         out["subgroup_ratio"] = xr.concat(
             [_plain(v) for _, _, v in ratios.values()], dim=xr.Variable("ratio", list(ratios))
         )
+        out["p_ratio_gt_1"] = (out["subgroup_ratio"] > 1.0).astype(float)
     out["trial_rr"] = effects.trial_rrs(tree)
     return xr.Dataset({name: _plain(value) for name, value in out.items()})
 
