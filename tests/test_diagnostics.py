@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 import xarray as xr
-from scipy import stats
+from scipy import integrate, stats
 
 from rebayes.diagnostics import (
     DiagnosticReport,
@@ -14,6 +14,7 @@ from rebayes.diagnostics import (
     diagnose,
     loo_by_trial,
     loo_compare,
+    marginal_log_likelihood,
     ppc_table,
     reported_quantities,
 )
@@ -84,8 +85,19 @@ def test_iid_draws_have_ess_near_the_number_of_draws_and_rhat_near_one(iid_repor
 
 def test_every_parameter_and_reported_quantity_is_a_row(iid_report):
     index = set(iid_report.table.index)
-    for name in ("d", "tau", "z[r0]", "alpha[r2]", "pooled_rr", "pooled_or", "p_benefit",
-                 "p_rr_gt_1_1", "predictive_rr", "risk_difference", "trial_rr[r1]"):
+    for name in (
+        "d",
+        "tau",
+        "z[r0]",
+        "alpha[r2]",
+        "pooled_rr",
+        "pooled_or",
+        "p_benefit",
+        "p_rr_gt_1_1",
+        "predictive_rr",
+        "risk_difference",
+        "trial_rr[r1]",
+    ):
         assert name in index
     assert set(iid_report.table["kind"]) == {"parameter", "derived"}
 
@@ -115,8 +127,13 @@ def test_shifted_chain_fails_the_rhat_gate():
 def test_injected_divergences_fail_the_divergence_gate():
     report = diagnose(fit_tree(diverging=[(0, 5), (1, 7), (3, 999)]))
     assert report.divergences == 3
-    assert report.gates == {"rhat": True, "ess_bulk": True, "ess_tail": True,
-                            "divergences": False, "ebfmi": True}
+    assert report.gates == {
+        "rhat": True,
+        "ess_bulk": True,
+        "ess_tail": True,
+        "divergences": False,
+        "ebfmi": True,
+    }
     assert "3 of 4000 transitions" in report.failures[0]
 
 
@@ -203,8 +220,9 @@ def test_ppc_table_against_known_replicates():
             "observed_data": xr.Dataset(
                 {"events": (("row", "arm"), [[90, 50], [99, 0]])}, coords=coords
             ),
-            "constant_data": xr.Dataset({"n": (("row", "arm"), [[100, 100], [100, 100]])},
-                                        coords=coords),
+            "constant_data": xr.Dataset(
+                {"n": (("row", "arm"), [[100, 100], [100, 100]])}, coords=coords
+            ),
         }
     )
     table = ppc_table(tree).set_index(["row", "arm"])
@@ -236,8 +254,9 @@ def conjugate_tree(prior_sd, seed=0, draws=2000):
     return xr.DataTree.from_dict(
         {
             "posterior": xr.Dataset({"mu": (("chain", "draw"), mu)}),
-            "log_likelihood": xr.Dataset({"log_rr": (("chain", "draw", "row"), loglik)},
-                                         coords=coords),
+            "log_likelihood": xr.Dataset(
+                {"log_rr": (("chain", "draw", "row"), loglik)}, coords=coords
+            ),
             "observed_data": xr.Dataset({"log_rr": ("row", Y)}, coords=coords),
         }
     )
@@ -256,7 +275,8 @@ def exact_loo(prior_sd):
 
 
 def test_loo_by_trial_matches_exact_leave_one_trial_out():
-    loo = loo_by_trial(conjugate_tree(prior_sd=1.0))
+    # No trial-level parameters here, so the plain per-trial sum is the right likelihood.
+    loo = loo_by_trial(conjugate_tree(prior_sd=1.0), marginal=False)
     exact = exact_loo(1.0)
     assert list(loo.table.index) == ["t2", "t1", "t4", "t3"]
     for trial, value in exact.items():
@@ -268,7 +288,7 @@ def test_loo_by_trial_matches_exact_leave_one_trial_out():
 
 
 def test_high_pareto_k_is_flagged():
-    loo = loo_by_trial(conjugate_tree(prior_sd=1.0), Thresholds(pareto_k_max=-1.0))
+    loo = loo_by_trial(conjugate_tree(prior_sd=1.0), Thresholds(pareto_k_max=-1.0), marginal=False)
     assert loo.high_k_trials == ("t2", "t1", "t4", "t3")
     assert "unreliable" in str(loo)
 
@@ -276,7 +296,7 @@ def test_high_pareto_k_is_flagged():
 def test_loo_compare_orders_analyses_as_exact_loo_does():
     # A prior far too narrow (sd 0.1 around 0) predicts left-out trials worse.
     trees = {"wide": conjugate_tree(1.0), "narrow": conjugate_tree(0.1, seed=1)}
-    result = loo_compare(trees)
+    result = loo_compare(trees, marginal=False)
     exact = {name: sum(exact_loo(sd).values()) for name, sd in (("wide", 1.0), ("narrow", 0.1))}
     assert list(result.table.index) == ["wide", "narrow"]
     assert result.table.loc["narrow", "elpd_diff"] == pytest.approx(
@@ -293,6 +313,125 @@ def test_loo_compare_refuses_different_rows():
         other["observed_data"].to_dataset().assign(log_rr=lambda ds: ds["log_rr"] + 1)
     )
     with pytest.raises(RebayesError, match="same rows"):
-        loo_compare({"a": conjugate_tree(1.0), "b": other})
+        loo_compare({"a": conjugate_tree(1.0), "b": other}, marginal=False)
     with pytest.raises(RebayesError, match="at least two"):
         loo_compare({"a": conjugate_tree(1.0)})
+
+
+# --- marginal (integrated) leave-one-trial-out -----------------------------------------------
+
+
+def hierarchical_normal_tree(tau, seed=0, draws=2000):
+    """log_rr_t ~ N(d + tau z_t, v_t), z_t ~ N(0, 1), d ~ N(0, 1), tau known: exact draws of d."""
+    v = SIGMA**2
+    total = v + tau**2  # the marginal variance of a trial's log RR given d
+    precision = 1.0 + np.sum(1 / total)
+    rng = np.random.default_rng(seed)
+    d = rng.normal(np.sum(Y / total) / precision, precision**-0.5, (CHAINS, draws))
+    rows = [f"t{i}" for i in range(len(Y))]
+    coords = {"row": rows, "row_study": ("row", rows)}
+    posterior = xr.Dataset(
+        {
+            "d": (("chain", "draw"), d),
+            # tau is known; a 1e-9 jitter keeps its ESS defined for PSIS's relative efficiency.
+            "tau": (("chain", "draw"), tau + 1e-9 * rng.standard_normal((CHAINS, draws))),
+            "z": (("chain", "draw", "study"), rng.normal(size=(CHAINS, draws, len(Y)))),
+        },
+        coords={"study": rows},
+    )
+    theta = d[..., None]  # the fit's pointwise log likelihood conditions on z; unused here
+    tree = xr.DataTree.from_dict(
+        {
+            "posterior": posterior,
+            "log_likelihood": xr.Dataset(
+                {"log_rr": (("chain", "draw", "row"), stats.norm.logpdf(Y, theta, SIGMA))},
+                coords=coords,
+            ),
+            "constant_data": xr.Dataset(
+                {"study_index": ("row", np.arange(len(Y))), "vi": ("row", v)},
+                coords={**coords, "study": rows},
+            ),
+            "observed_data": xr.Dataset({"log_rr": ("row", Y)}, coords=coords),
+        }
+    )
+    return tree, total
+
+
+def test_marginal_loo_matches_exact_loo_of_the_hierarchical_normal_model():
+    tau = 0.4
+    tree, total = hierarchical_normal_tree(tau)
+    loo = loo_by_trial(tree)
+    assert loo.method == "marginal"
+    for i, trial in enumerate(loo.table.index):
+        keep = np.arange(len(Y)) != i
+        precision = 1.0 + np.sum(1 / total[keep])
+        mean = np.sum(Y[keep] / total[keep]) / precision
+        exact = stats.norm.logpdf(Y[i], mean, math.sqrt(total[i] + 1 / precision))
+        assert loo.table.loc[trial, "elpd_i"] == pytest.approx(exact, abs=0.02)
+    assert loo.high_k_trials == ()
+
+
+def test_marginal_likelihood_of_a_two_stratum_trial_is_bivariate_normal():
+    tau = 0.5
+    tree, _ = hierarchical_normal_tree(tau, draws=5)
+    constant = tree["constant_data"].to_dataset()
+    studies = ["a", "a", "b", "b", "c", "c", "d", "d"]  # two strata per trial share z
+    constant = constant.assign_coords(row_study=("row", studies))
+    tree["constant_data"] = xr.DataTree(constant)
+    ll = marginal_log_likelihood(tree)["log_rr"]
+    d = tree["posterior"]["d"].values
+    for trial, rows in (("a", [0, 1]), ("d", [6, 7])):
+        cov = np.diag(SIGMA[rows] ** 2) + tau**2
+        for chain, draw in ((0, 0), (3, 4)):
+            exact = stats.multivariate_normal(np.full(2, d[chain, draw]), cov).logpdf(Y[rows])
+            assert float(ll.sel(trial=trial)[chain, draw]) == pytest.approx(exact, abs=1e-4)
+
+
+def test_marginal_likelihood_of_a_binomial_trial_against_quadrature():
+    tree = fit_tree(rows=2)
+    tree.attrs["prior_json"] = json.dumps(
+        {
+            "name": "p",
+            "effect": {"family": "normal", "mu": 0.0, "sigma": 1.0},
+            "tau": {"family": "half_normal", "sigma": 0.5},
+            "baseline": {"family": "normal", "mu": 0.0, "sigma": 2.0},
+            "covariate": {"family": "normal", "mu": 0.0, "sigma": 1.0},
+        }
+    )
+    observed = xr.Dataset(
+        {"events": (("row", "arm"), [[11, 18], [0, 3]])},
+        coords={
+            "row": ["r0", "r1"],
+            "row_study": ("row", ["r0", "r1"]),
+            "arm": ["control", "treat"],
+        },
+    )
+    tree["observed_data"] = xr.DataTree(observed)
+    constant = tree["constant_data"].to_dataset()
+    constant["n"] = xr.DataArray([[32, 29], [17, 17]], dims=("row", "arm"))
+    tree["constant_data"] = xr.DataTree(constant)
+    ll = marginal_log_likelihood(tree)["events"]
+    post = tree["posterior"]
+    for row, (yc, yt), (nc, nt) in ((0, (11, 18), (32, 29)), (1, (0, 3), (17, 17))):
+        for chain, draw in ((0, 0), (2, 7)):
+            d, tau = float(post["d"][chain, draw]), float(post["tau"][chain, draw])
+
+            def integrand(a, z, yc=yc, yt=yt, nc=nc, nt=nt, d=d, tau=tau):
+                pc = 1 / (1 + math.exp(-a))
+                pt = 1 / (1 + math.exp(-(a + d + tau * z)))
+                return (
+                    math.comb(nc, yc)
+                    * pc**yc
+                    * (1 - pc) ** (nc - yc)
+                    * math.comb(nt, yt)
+                    * pt**yt
+                    * (1 - pt) ** (nt - yt)
+                    * math.exp(-a * a / 8)
+                    / math.sqrt(8 * math.pi)  # N(a; 0, 2)
+                    * math.exp(-z * z / 2)
+                    / math.sqrt(2 * math.pi)  # N(z; 0, 1)
+                )
+
+            value, _ = integrate.dblquad(integrand, -8, 8, -9, 9, epsabs=1e-14)
+            got = float(ll.sel(trial=f"r{row}")[chain, draw])
+            assert got == pytest.approx(math.log(value), abs=2e-3)

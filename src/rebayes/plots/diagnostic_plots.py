@@ -8,7 +8,6 @@ axes carry units. Every function returns a :class:`matplotlib.figure.Figure`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +22,8 @@ from arviz_stats.base import array_stats  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from rebayes.diagnostics import ppc_table, reported_quantities  # noqa: E402
-from rebayes.priors import HalfCauchy, HalfNormal, LogNormalTau2, Normal, PriorSet  # noqa: E402
+from rebayes.diagnostics import ppc_table, prior_from_tree, reported_quantities  # noqa: E402
+from rebayes.priors import PriorSet  # noqa: E402
 
 if TYPE_CHECKING:
     from rebayes.diagnostics import TrialLOO
@@ -43,7 +42,6 @@ PRIOR = "#7f7f7f"
 OBSERVED = "#111111"
 BAD = "#c00000"
 ARM_NAMES = {"control": "placebo", "treat": "IVIG"}
-_FAMILIES = {cls.family: cls for cls in (Normal, HalfNormal, HalfCauchy, LogNormalTau2)}
 RATIO_TICKS = (0.1, 0.2, 0.25, 0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0, 4.0, 5.0, 10.0, 20.0)
 
 
@@ -266,16 +264,6 @@ def ppc_plot(tree: xr.DataTree, prob: float = 0.95) -> Figure:
     )
     fig.tight_layout(rect=(0, 0.07, 1, 0.98))
     return fig
-
-
-def prior_from_tree(tree: xr.DataTree) -> PriorSet:
-    """Rebuild the fit's prior set from the tree's ``prior_json`` attribute."""
-    record = json.loads(tree.attrs["prior_json"])
-    slots = {}
-    for slot in ("effect", "tau", "baseline", "covariate"):
-        entry = dict(record[slot])
-        slots[slot] = _FAMILIES[entry.pop("family")](**entry)
-    return PriorSet(record["name"], **slots)
 
 
 def _panels(tree: xr.DataTree, prior: PriorSet) -> list[tuple[str, np.ndarray, Any, str]]:
