@@ -312,6 +312,9 @@ class PriorSensitivity:
                 for q, row in self.table.iterrows()
             },
             "prior_sensitive": list(self.prior_sensitive),
+            "likelihood_sensitive": list(self.likelihood_sensitive),
+            "weak_likelihood": list(self.weak_likelihood),
+            "conflict": list(self.conflict),
             "sentence": self.sentence(),
         }
 

@@ -340,18 +340,18 @@ class DiagnosticReport:
             },
         }
 
-    def _gate_lines(self) -> list[tuple[str, str, str]]:
+    def gate_rows(self) -> list[tuple[str, bool, str]]:
+        """(label, passed, observed) per gate, in report order, e.g. for an HTML table."""
         details = self.gate_details()
         return [
-            (self.gate_label(name), "pass" if passed else "FAIL", details[name])
-            for name, passed in self.gates.items()
+            (self.gate_label(name), passed, details[name]) for name, passed in self.gates.items()
         ]
 
     def __str__(self) -> str:
         head = f"Diagnostics: {self.analysis}, prior {self.prior}, variant {self.variant}"
         lines = [head + (" -- all gates pass" if self.ok else " -- GATES FAIL")]
-        for label, verdict, detail in self._gate_lines():
-            lines.append(f"  {label:<22}{verdict:<6}{detail}")
+        for label, passed, detail in self.gate_rows():
+            lines.append(f"  {label:<22}{'pass' if passed else 'FAIL':<6}{detail}")
         shown = self.reported()
         width = max(len(str(n)) for n in shown.index) + 2
         lines += [
@@ -377,9 +377,8 @@ class DiagnosticReport:
     def to_markdown(self) -> str:
         """Gates and reported quantities as markdown tables (failing gates in bold)."""
         lines = ["| Gate | Result | Observed |", "|---|---|---|"]
-        for label, verdict, detail in self._gate_lines():
-            verdict = verdict if verdict == "pass" else f"**{verdict}**"
-            lines.append(f"| {label} | {verdict} | {detail} |")
+        for label, passed, detail in self.gate_rows():
+            lines.append(f"| {label} | {'pass' if passed else '**FAIL**'} | {detail} |")
         lines += [
             "",
             "| Quantity | Mean | MCSE | R-hat | ESS bulk | ESS tail |",

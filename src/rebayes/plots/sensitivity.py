@@ -178,7 +178,7 @@ def sensitivity_plot(comparison: Comparison, title: str = "") -> Figure:
     n = len(table)
     y = np.arange(n)[::-1].astype(float)
     panels = 1 + len(ratio_names)
-    widths = [4.6] * panels + [2.4 + 1.0 * bool(ratio_names)]
+    widths = [4.6] * panels + [2.2 + 0.8 * len(ratio_names)]
     height = 0.42 * n + 1.6
     fig = plt.figure(figsize=(2.8 + sum(widths), height))
     grid = fig.add_gridspec(1, panels + 1, width_ratios=widths, wspace=0.08)
@@ -210,7 +210,8 @@ def sensitivity_plot(comparison: Comparison, title: str = "") -> Figure:
         _log_axis(axes[i], min(lo.min() / 1.1, 0.8), max(hi.max() * 1.1, 1.25))
         axes[i].set_yticks(y, [""] * n)
         axes[i].set_xlabel("ratio of subgroup RRs (log scale)")
-        axes[i].set_title(f"RR ratio {name}", fontsize=9)
+        number = f"#{i}: " if len(ratio_names) > 1 else ""
+        axes[i].set_title(f"{number}RR ratio {name}", fontsize=9)
     variants = table["variant"].tolist()
     for ax in axes[:-1]:
         ax.set_ylim(-0.7, n - 0.3)
@@ -221,32 +222,25 @@ def sensitivity_plot(comparison: Comparison, title: str = "") -> Figure:
 
     text_ax.set_ylim(-0.7, n - 0.3)
     text_ax.axis("off")
-    text_ax.text(0.0, n - 0.3, "RR (95% CrI)", fontsize=9, weight="bold", va="bottom")
-    columns = (0.0, 0.55, 0.8) if ratio_names else (0.0, 0.78)
-    text_ax.text(columns[1], n - 0.3, "P(RR>1)", fontsize=9, weight="bold", va="bottom")
-    if ratio_names:
-        text_ax.text(columns[2], n - 0.3, "P(ratio>1)", fontsize=9, weight="bold", va="bottom")
+    # Text columns at fixed offsets in inches: RR (95% CrI), P(RR>1), one P(ratio>1) per ratio.
+    inches = [0.0, 1.45, *(2.25 + 0.8 * i for i in range(len(ratio_names)))]
+    columns = [x / widths[-1] for x in inches]
+    ratio_headers = (
+        ["P(ratio>1)"]
+        if len(ratio_names) == 1
+        else [f"P(#{i}>1)" for i in range(1, len(ratio_names) + 1)]
+    )
+    for x, header in zip(columns, ["RR (95% CrI)", "P(RR>1)", *ratio_headers], strict=True):
+        text_ax.text(x, n - 0.3, header, fontsize=9, weight="bold", va="bottom")
     for yi, (_, row) in zip(y, table.iterrows(), strict=True):
-        text_ax.text(
-            0.0,
-            yi,
-            f"{row['rr_median']:.2f} ({row['rr_low']:.2f}-{row['rr_high']:.2f})",
-            fontsize=9,
-            va="center",
-        )
-        strong = row["p_benefit"] > 0.95
-        text_ax.text(
-            columns[1],
-            yi,
-            f"{row['p_benefit']:.3f}",
-            fontsize=9,
-            va="center",
-            weight="bold" if strong else "normal",
-        )
-        if ratio_names:
-            p = row[f"p_ratio_gt_1[{ratio_names[0]}]"]
-            text = "" if math.isnan(p) else f"{p:.3f}"
-            text_ax.text(columns[2], yi, text, fontsize=9, va="center")
+        cells = [f"{row['rr_median']:.2f} ({row['rr_low']:.2f}-{row['rr_high']:.2f})"]
+        cells.append(f"{row['p_benefit']:.3f}")
+        for name in ratio_names:
+            p = row[f"p_ratio_gt_1[{name}]"]
+            cells.append("" if math.isnan(p) else f"{p:.3f}")
+        for j, (x, cell) in enumerate(zip(columns, cells, strict=True)):
+            bold = j == 1 and row["p_benefit"] > 0.95
+            text_ax.text(x, yi, cell, fontsize=9, va="center", weight="bold" if bold else "normal")
     heading = title or (
         f"{comparison.analysis}: sensitivity of the posterior to the prior and the data "
         "(P(RR>1) > 0.95 in bold)"
