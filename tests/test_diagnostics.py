@@ -17,6 +17,7 @@ from rebayes.diagnostics import (
     marginal_log_likelihood,
     ppc_table,
     reported_quantities,
+    shared_data_groups,
 )
 from rebayes.errors import RebayesError
 
@@ -305,6 +306,16 @@ def test_loo_compare_orders_analyses_as_exact_loo_does():
     assert result.table["weight"].sum() == pytest.approx(1.0)
     assert "narrow" in str(result) and "| wide |" in result.to_markdown()
     json.dumps(result.to_dict(), allow_nan=False)
+
+
+def test_shared_data_groups():
+    other = conjugate_tree(1.0)
+    other["observed_data"] = xr.DataTree(
+        other["observed_data"].to_dataset().assign(log_rr=lambda ds: ds["log_rr"] + 1)
+    )
+    trees = {"a": conjugate_tree(1.0), "odd": other, "b": conjugate_tree(0.5), "c": other}
+    assert shared_data_groups(trees) == [["a", "b"], ["odd", "c"]]
+    assert shared_data_groups({"a": conjugate_tree(1.0), "odd": other}) == []
 
 
 def test_loo_compare_refuses_different_rows():

@@ -43,7 +43,14 @@ def __getattr__(name: str):  # noqa: D103 - module-level lazy attribute access
 # --- diagnostics and comparison across priors (issue 4); lazy like the sampling parts.
 _DIAGNOSTICS = {
     **dict.fromkeys(
-        ("DiagnosticReport", "diagnose", "loo_by_trial", "loo_compare", "ppc_table"),
+        (
+            "DiagnosticReport",
+            "diagnose",
+            "loo_by_trial",
+            "loo_compare",
+            "ppc_table",
+            "shared_data_groups",
+        ),
         "rebayes.diagnostics",
     ),
     **dict.fromkeys(("Comparison", "compare_fits", "compare_posteriors"), "rebayes.compare"),

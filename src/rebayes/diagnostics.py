@@ -63,6 +63,7 @@ __all__ = [
     "ppc_table",
     "prior_from_tree",
     "reported_quantities",
+    "shared_data_groups",
 ]
 
 SAMPLE_DIMS = ("chain", "draw")
@@ -825,6 +826,36 @@ def _same_rows(a: xr.DataTree, b: xr.DataTree) -> bool:
         and np.array_equal(da[v].values, db[v].values)
         for v in da.data_vars
     )
+
+
+def shared_data_groups(trees: Mapping[str, xr.DataTree]) -> list[list[str]]:
+    """Group analyses fitted to the same rows and data (the ones LOO can compare).
+
+    Parameters
+    ----------
+    trees : mapping of str to xarray.DataTree
+
+    Returns
+    -------
+    list of list of str
+        Groups of two or more analysis names, in the order first met; analyses whose data no
+        other analysis shares are left out.
+
+    Examples
+    --------
+    >>> groups = shared_data_groups({"overall": a, "timing": b, "rsa_type": c})  # doctest: +SKIP
+    >>> groups                                                                   # doctest: +SKIP
+    [['overall', 'timing']]
+    """
+    groups: list[list[str]] = []
+    for name, tree in trees.items():
+        for group in groups:
+            if _same_rows(trees[group[0]], tree):
+                group.append(name)
+                break
+        else:
+            groups.append([name])
+    return [g for g in groups if len(g) > 1]
 
 
 def loo_compare(
