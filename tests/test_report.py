@@ -49,6 +49,16 @@ def test_every_link_and_figure_exists(report_dir):
             assert (report_dir / target).is_file(), f"{html.name} links to missing {target}"
 
 
+def test_every_page_records_versions_and_data_hash(report_dir):
+    import rebayes as rb
+
+    data_hash = rb.load_trials().attrs["data_hash"]
+    for html in report_dir.glob("*.html"):
+        text = html.read_text(encoding="utf-8")
+        assert data_hash in text, html.name
+        assert "pymc" in text and "nutpie" in text, html.name
+
+
 def test_pages_carry_reproducibility_and_the_paper_findings(report_dir):
     page = (report_dir / "timing.html").read_text(encoding="utf-8")
     for item in ("seed", "data hash", "pymc", "nutpie", "arviz-stats", "Model", "Priors"):

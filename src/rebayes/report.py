@@ -29,7 +29,8 @@ from rebayes.report_frequentist import (
     frequentist_markdown,
     frequentist_tables,
 )
-from rebayes.report_html import Cell, markdown_table, page, table
+from rebayes.report_html import Cell, markdown_table, table
+from rebayes.report_html import page as html_page
 
 __all__ = ["ANALYSIS_ORDER", "build_report", "environment", "model_scripts"]
 
@@ -229,6 +230,11 @@ def build_report(
     env = environment(tables[variants[0]].attrs["data_hash"])
     names = [a.spec.name for a in analyses]
     nav = _nav(names)
+    footer = "Reproducibility: " + "; ".join(f"{k} {v}" for k, v in env)
+
+    def page(title: str, body: str, nav_: Sequence[tuple[str, str]]) -> str:
+        return html_page(title, body, nav_, footer)
+
     written: list[Path] = []
     with staging_directory(output) as staging:
         figures = staging / "figures"

@@ -83,14 +83,23 @@ def figure(src: str, caption: str, alt: str = "") -> str:
     )
 
 
-def page(title: str, body: str, nav: Sequence[tuple[str, str]] = ()) -> str:
-    """Return a complete HTML document with the report's stylesheet inline."""
+def page(
+    title: str, body: str, nav: Sequence[tuple[str, str]] = (), footer: str = ""
+) -> str:
+    """Return a complete HTML document with the report's stylesheet inline.
+
+    ``footer`` (plain text) is printed small under the body: the report puts the package
+    versions and the data hash on every page.
+    """
+    foot = ""
+    if footer:
+        foot = f'<footer><p class="muted"><small>{escape(footer)}</small></p></footer>'
     links = "".join(f'<a href="{escape(href)}">{escape(label)}</a>' for label, href in nav)
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         f"<title>{escape(title)}</title><style>{CSS}</style></head>"
-        f"<body><nav>{links}</nav><main>{body}</main></body></html>\n"
+        f"<body><nav>{links}</nav><main>{body}{foot}</main></body></html>\n"
     )
 
 
