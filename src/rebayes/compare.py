@@ -40,12 +40,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import arviz_stats as azs
-import numpy as np
 import pandas as pd
 import xarray as xr
 
 from rebayes import effects
-from rebayes.diagnostics import DiagnosticReport, diagnose, reported_quantities
+from rebayes.diagnostics import DiagnosticReport, _finite, diagnose, reported_quantities
 from rebayes.errors import RebayesError
 from rebayes.priors import PriorSet
 from rebayes.spec import AnalysisSpec
@@ -71,7 +70,6 @@ __all__ = [
     "savage_dickey",
 ]
 
-SAMPLE_DIMS = ("chain", "draw")
 PSENSE_THRESHOLD = 0.05  # Kallioinen et al. (2024): CJS distance above 0.05 is sensitive
 
 
@@ -305,8 +303,8 @@ class PriorSensitivity:
             "threshold": self.threshold,
             "quantities": {
                 str(q): {
-                    "prior": float(row["prior"]),
-                    "likelihood": float(row["likelihood"]),
+                    "prior": _finite(row["prior"]),
+                    "likelihood": _finite(row["likelihood"]),
                     "diagnosis": str(row["diagnosis"]),
                 }
                 for q, row in self.table.iterrows()
@@ -774,8 +772,7 @@ class Comparison:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: table rows, flips, stable conclusions and each fit's details."""
         records = [
-            {k: _json_value(v) for k, v in row.items()}
-            for row in self.table.to_dict(orient="records")
+            {k: _finite(v) for k, v in row.items()} for row in self.table.to_dict(orient="records")
         ]
         return {
             "analysis": self.analysis,
@@ -889,16 +886,6 @@ class Comparison:
             bfs = "; ".join(str(bf) for bf in f.bayes_factors)
             lines.append(f"- *{f.prior} / {f.variant}*: {f.sensitivity.sentence()} {bfs}")
         return "\n".join(lines)
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
 
 
 def compare_fits(fits: Sequence[Fit], rules: Sequence[Rule] | None = None) -> Comparison:

@@ -112,13 +112,14 @@ GATES: dict[str, str] = {
 
 
 def _finite(value: Any) -> Any:
-    """JSON-safe number: NaN and infinities become None."""
+    """JSON-safe value: numpy scalars become Python ones, NaN and infinities None."""
     if isinstance(value, bool | np.bool_):
         return bool(value)
     if isinstance(value, int | np.integer):
         return int(value)
-    value = float(value)
-    return value if math.isfinite(value) else None
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    return value
 
 
 def _plain(values: xr.DataArray) -> xr.DataArray:
@@ -336,7 +337,7 @@ class DiagnosticReport:
             "ebfmi": [_finite(v) for v in self.ebfmi],
             "treedepth_saturated": self.treedepth_saturated,
             "quantities": {
-                str(name): {c: (row[c] if c == "kind" else _finite(row[c])) for c in columns}
+                str(name): {c: _finite(row[c]) for c in columns}
                 for name, row in self.table.iterrows()
             },
         }
