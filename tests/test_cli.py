@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import TEST_DATA
+from conftest import ROOT, TEST_DATA
 from rebayes.cli import main
 
 
@@ -88,3 +88,23 @@ def test_help_teaches_the_workflow(capsys):
     code, out, _ = run(capsys)
     assert code == 1
     assert "rebayes audit" in out and "rebayes report" in out
+
+
+def test_fit_strict_exits_3_when_a_gate_fails(capsys, monkeypatch):
+    import rebayes.diagnostics as diagnostics
+
+    class Failing:
+        failures = ("R-hat <= 1.01 fails: max 1.200 (tau)",)
+        ok = False
+
+    # A real gate failure needs a broken sampler; the strict flag's job is the exit status.
+    monkeypatch.setattr(diagnostics, "diagnose", lambda tree: Failing())
+    argv = ("fit", str(ROOT / "models" / "overall.py"), "--prior", "weakly_informative", "--draws", "200",
+            "--strict", "--json")
+    code, out, err = run(capsys, *argv)
+    assert code == 3
+    assert "diagnostic gate failed (weakly_informative): R-hat <= 1.01 fails" in err
+    assert json.loads(out)["priors"]["weakly_informative"]["p_benefit"] > 0
+    monkeypatch.undo()
+    code, _, err = run(capsys, *argv)
+    assert code == 0 and "gate failed" not in err

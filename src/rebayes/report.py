@@ -14,8 +14,7 @@ import json
 import platform
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
 from html import escape
 from importlib import metadata
 from pathlib import Path
@@ -32,7 +31,7 @@ from rebayes.report_frequentist import (
 from rebayes.report_html import Cell, markdown_table, table
 from rebayes.report_html import page as html_page
 
-__all__ = ["ANALYSIS_ORDER", "build_report", "environment", "model_scripts"]
+__all__ = ["ANALYSIS_ORDER", "BuiltReport", "build_report", "environment", "model_scripts"]
 
 DEFAULT_VARIANTS = ("published", "seed_fit")
 # Reading order of the analyses: the overall answer first, the sensitivity checks last.
@@ -41,6 +40,19 @@ ANALYSIS_ORDER = (
 )
 PACKAGES = ("numpy", "scipy", "pandas", "pymc", "pytensor", "nutpie", "arviz-base",
             "arviz-stats", "arviz-plots", "xarray", "matplotlib")
+
+
+@dataclass(frozen=True)
+class BuiltReport:
+    """What :func:`build_report` wrote, and whether every diagnostic gate passed."""
+
+    files: tuple[Path, ...]
+    gate_failures: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Whether every fit of every analysis passed every gate."""
+        return not self.gate_failures
 
 
 def model_scripts(directory: Path | None = None) -> list[Path]:
@@ -120,6 +132,34 @@ def _influence_html(table_: object, figures: Path, prior: str) -> str:
     ])
 
 
+def _loo_html(analyses: Sequence[object]) -> str:
+    """LOO comparison of the analyses fitted to the same rows (default prior)."""
+    from rebayes.diagnostics import loo_compare, shared_data_groups
+
+    trees = {a.spec.name: a.fits[0].tree for a in analyses}
+    parts = []
+    for group in shared_data_groups(trees):
+        if len(group) < 2:
+            continue
+        result = loo_compare({name: trees[name] for name in group})
+        parts.append(table(
+            ("analysis", "elpd_loo", "elpd difference", "SE of difference", "weight",
+             "trials with Pareto k > 0.7"),
+            [
+                (str(name), Cell(f"{row['elpd']:.2f}", "num"),
+                 Cell(f"{row['elpd_diff']:.2f}", "num"), Cell(f"{row['dse']:.2f}", "num"),
+                 Cell(f"{row['weight']:.2f}", "num"),
+                 ", ".join(result.loos[name].high_k_trials) or "none")
+                for name, row in result.table.iterrows()
+            ],
+        ))
+    if not parts:
+        return "<p>No two analyses share their rows.</p>"
+    return ("<p>Analyses fitted to the same rows, compared by their expected log predictive "
+            "density for a left-out trial (higher is better); a difference smaller than about "
+            "twice its standard error is no evidence for either model.</p>" + "".join(parts))
+
+
 def _nav(analyses: Sequence[str]) -> list[tuple[str, str]]:
     return [("Summary", "index.html"), ("Audit", "audit.html"),
             ("RevMan tables", "frequentist.html"), *[(a, f"{a}.html") for a in analyses]]
@@ -153,7 +193,7 @@ def build_report(
     settings: object | None = None,
     progress: bool = True,
     log: Callable[[str], None] = lambda message: print(message, file=sys.stderr),
-) -> list[Path]:
+) -> BuiltReport:
     """Run the audit and every analysis, and write the report.
 
     Parameters
@@ -178,11 +218,13 @@ def build_report(
 
     Returns
     -------
-    list of Path
-        The files written, inside ``output``.
+    BuiltReport
+        The files written (inside ``output``) and the failing diagnostic gates, if any.
     """
+    from rebayes.compare import compare_fits
     from rebayes.inference import fit_priors
     from rebayes.report_analysis import (
+        RESULT_HEADERS,
         AnalysisReport,
         analysis_page_body,
         forest_figure,
@@ -191,6 +233,7 @@ def build_report(
         results_rows,
         save_figure,
     )
+    from rebayes.report_sections import diagnostics_section, sensitivity_section
     from rebayes.spec import load_script
 
     check_writable(output)  # before minutes of fitting, not after
@@ -206,9 +249,17 @@ def build_report(
         if spec.data == "ivig_rsa" and dataset != "ivig_rsa":
             spec = replace(spec, data=str(dataset))
         log(f"fit: {spec.name} ({script})")
-        fits = fit_priors(spec, priors, variant=variants[0] if spec.variant is None else None,
-                          settings=settings, progress=progress)
-        analyses.append(AnalysisReport(spec=spec, fits=tuple(fits)))
+        # A script that fixes its variant is fitted on that one only.
+        fit_variants = list(variants) if spec.variant is None else [None]
+        by_variant = {
+            v: fit_priors(spec, priors, variant=v, settings=settings, progress=progress)
+            for v in fit_variants
+        }
+        fits = by_variant[fit_variants[0]]
+        log(f"compare: {spec.name} across priors and variants (diagnostics, psense, BF)")
+        comparison = compare_fits([f for group in by_variant.values() for f in group])
+        analyses.append(AnalysisReport(spec=spec, fits=tuple(fits), comparison=comparison,
+                                       gates_ok=comparison.diagnostics_ok))
 
     influence = None
     overall = next((a for a in analyses if a.spec.name == "overall"), None)
@@ -235,7 +286,6 @@ def build_report(
     def page(title: str, body: str, nav_: Sequence[tuple[str, str]]) -> str:
         return html_page(title, body, nav_, footer)
 
-    written: list[Path] = []
     with staging_directory(output) as staging:
         figures = staging / "figures"
         figures.mkdir()
@@ -244,7 +294,15 @@ def build_report(
         for i, report in enumerate(analyses):
             name = report.spec.name
             forest = save_figure(forest_figure(report.fits[0]), figures, f"{name}_forest.png")
-            report = replace(report, figures={"forest": f"figures/{forest}"})
+            report = replace(
+                report,
+                figures={"forest": f"figures/{forest}"},
+                sections=(
+                    ("Prior sensitivity and data variants",
+                     sensitivity_section(report.comparison, figures)),
+                    ("Diagnostics", diagnostics_section(report.comparison, figures)),
+                ),
+            )
             if name == "overall" and influence is not None:
                 report = replace(report, sections=(
                     *report.sections,
@@ -261,13 +319,15 @@ def build_report(
             results[name] = {
                 "title": report.spec.title,
                 "priors": {n: s.to_dict() for n, s in report.summaries.items()},
+                "comparison": report.comparison.to_dict(),
             }
         index = [
             "<h1>Bayesian re-analysis: IVIG for recurrent spontaneous abortion</h1>",
             f"<p>{escape(citation)}</p>",
-            f"<p class=\"muted\">Generated {datetime.now(UTC):%Y-%m-%d %H:%M UTC} by rebayes "
-            f"{escape(dict(env).get('rebayes', ''))}; data variant "
-            f"<code>{escape(variants[0])}</code>.</p>",
+            f"<p class=\"muted\">Generated by rebayes {escape(dict(env).get('rebayes', ''))} "
+            f"(no timestamp, so that the same code and seed give the same files); data "
+            f"variant <code>{escape(variants[0])}</code>, sensitivity variants "
+            f"{escape(', '.join(variants[1:]) or 'none')}.</p>",
             "<h2>What each analysis says</h2>",
             "<ul>" + "".join(
                 f'<li><a href="{a.spec.name}.html"><strong>{escape(a.spec.title)}</strong></a>: '
@@ -278,16 +338,25 @@ def build_report(
         if influence is not None:
             index.append(f'<p><a href="overall.html">Influence</a>: '
                          f"{escape(_influence_verdict(influence))}</p>")
+        failing = [a.spec.name for a in analyses if not a.gates_ok]
+        if failing:
+            index.append('<div class="failbox">Diagnostic gates fail in: '
+                         f"{escape(', '.join(failing))} (red cells on their pages).</div>")
+        else:
+            index.append("<p>Every fit of every analysis passes every diagnostic gate "
+                         "(R-hat ≤ 1.01, bulk and tail ESS ≥ 400, no divergences, "
+                         "E-BFMI ≥ 0.3).</p>")
         for a in analyses:
             index += [
                 f'<h3><a href="{a.spec.name}.html">{escape(a.spec.title)}</a></h3>',
-                table(
-                    ("prior", "pooled RR (95% CrI)", "P(RR>1)", "P(RR>1.1)", "P(RR>1.25)",
-                     "tau (95% CrI)", "predictive RR (95% PrI)", "R-hat max", "ESS min",
-                     "divergences"),
-                    results_rows(a.summaries),
-                ),
+                table((*RESULT_HEADERS, "all gates"), results_rows(a.summaries, a.comparison)),
             ]
+            if a.comparison is not None and a.comparison.flips:
+                index.append("<p><strong>Depends on the prior or data variant:</strong></p><ul>"
+                             + "".join(f"<li>{escape(x)}</li>" for x in a.comparison.flips)
+                             + "</ul>")
+        index += ["<h2>Model comparison (PSIS-LOO, one observation per trial)</h2>",
+                  _loo_html(analyses)]
         counts = {v: sum(r.verdict == v for r in audit_rows)
                   for v in ("reproduced", "differs", "not_recomputable")}
         index += [
@@ -360,4 +429,9 @@ def build_report(
             (staging / name).write_text(text, encoding="utf-8")
         written = [Path(output) / p.relative_to(staging) for p in sorted(staging.rglob("*"))
                    if p.is_file()]
-    return written
+    failures = tuple(
+        f"{a.spec.name}: {failure}"
+        for a in analyses if a.comparison is not None
+        for failure in a.comparison.diagnostic_failures
+    )
+    return BuiltReport(tuple(written), failures)

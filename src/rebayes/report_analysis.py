@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from rebayes.compare import Comparison
 from rebayes.effects import FitSummary
 from rebayes.frequentist import meta_analysis, study_effects
 from rebayes.inference import Fit
@@ -40,6 +41,9 @@ class AnalysisReport:
     spec : AnalysisSpec
     fits : tuple of Fit
         One per prior set, in registry order; the first is the default prior's.
+    comparison : Comparison, optional
+        The fits under every prior and data variant with their diagnostics, power-scaling
+        sensitivity and Bayes factors (:func:`rebayes.compare.compare_fits`).
     figures : dict
         Figure key -> file name (relative to the report directory).
     sections : tuple of (str, str)
@@ -50,6 +54,7 @@ class AnalysisReport:
 
     spec: AnalysisSpec
     fits: tuple[Fit, ...]
+    comparison: Comparison | None = None
     figures: Mapping[str, str] = field(default_factory=dict)
     sections: tuple[tuple[str, str], ...] = ()
     gates_ok: bool = True
@@ -74,11 +79,24 @@ def _gate_cell(value: float, ok: bool, fmt: str) -> Cell:
     return Cell(format(value, fmt), "num pass" if ok else "num fail")
 
 
-def results_rows(summaries: Mapping[str, FitSummary]) -> list[list[object]]:
-    """One row per prior: pooled RR, decision probabilities, tau, predictive RR, convergence."""
+def results_rows(
+    summaries: Mapping[str, FitSummary], comparison: Comparison | None = None
+) -> list[list[object]]:
+    """One row per prior: pooled RR, decision probabilities, tau, predictive RR, convergence.
+
+    With a comparison, the last column is the verdict of every diagnostic gate of that fit
+    (:func:`rebayes.diagnostics.diagnose`, derived quantities and E-BFMI included).
+    """
+    gates = {}
+    if comparison is not None:
+        first_variant = comparison.variants[0]
+        gates = {f.prior: f.diagnostics for f in comparison.fits if f.variant == first_variant}
     rows: list[list[object]] = []
     for name, s in summaries.items():
         d = s.diagnostics
+        report = gates.get(name)
+        verdict = (Cell("all pass", "pass") if report.ok else
+                   Cell("FAIL: " + "; ".join(report.failures), "fail")) if report else ""
         rows.append(
             [
                 name,
@@ -92,6 +110,7 @@ def results_rows(summaries: Mapping[str, FitSummary]) -> list[list[object]]:
                 _gate_cell(min(d.ess_bulk_min, d.ess_tail_min),
                            min(d.ess_bulk_min, d.ess_tail_min) >= 400, ".0f"),
                 _gate_cell(d.divergences, d.divergences == 0, "d"),
+                *([verdict] if gates else []),
             ]
         )
     return rows
@@ -242,7 +261,8 @@ def analysis_page_body(
              for f in report.fits],
         ),
         "<h2>Results under every prior</h2>",
-        table(RESULT_HEADERS, results_rows(report.summaries)),
+        table((*RESULT_HEADERS, "all gates") if report.comparison else RESULT_HEADERS,
+              results_rows(report.summaries, report.comparison)),
         "<p class=\"muted\">Gates (Vehtari et al. 2021): R-hat ≤ 1.01, bulk and tail ESS ≥ 400,"
         " no divergent transitions. Green passes, red fails.</p>",
     ]

@@ -65,6 +65,11 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit with status 3 when a diagnostic gate fails (R-hat, ESS, divergences, E-BFMI)",
+    )
 
 
 def register(subparsers: Any) -> None:
@@ -87,7 +92,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
-    """Fit ``spec`` as the options in ``args`` say and print the result; return 0."""
+    """Fit ``spec`` as the options in ``args`` say and print the result.
+
+    Returns 0, or 3 with ``--strict`` when a diagnostic gate fails.
+    """
     from rebayes.inference import SamplerSettings, fit_priors, flush_cache
 
     if args.prior_file:
@@ -106,6 +114,14 @@ def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
     )
     summaries = [f.summary() for f in fits]
     flush_cache()
+    code = 0
+    if getattr(args, "strict", False):
+        from rebayes.diagnostics import diagnose
+
+        for f in fits:
+            for failure in diagnose(f.tree).failures:
+                print(f"diagnostic gate failed ({f.prior.name}): {failure}", file=sys.stderr)
+                code = 3
     if args.json:
         record = {
             "analysis": spec.name,
@@ -115,11 +131,11 @@ def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
             "priors": {s.prior: s.to_dict() for s in summaries},
         }
         print(json.dumps(record, indent=2, allow_nan=False, default=_json_default))
-        return 0
+        return code
     print("\n\n".join(str(s) for s in summaries))
     if len(summaries) > 1:
         print("\n" + _comparison(summaries))
-    return 0
+    return code
 
 
 def _json_default(value: Any) -> Any:

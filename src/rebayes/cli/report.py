@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from rebayes.report import build_report
@@ -23,6 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--prior", nargs="+", default=None, metavar="NAME",
                         help="prior sets (default: every built-in set)")
+    parser.add_argument(
+        "--strict", action="store_true",
+        help="exit with status 3 when any diagnostic gate fails (the report is still written)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -31,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
     from rebayes.report import model_scripts
 
     scripts = model_scripts(args.models) if args.models else None
-    written = build_report(args.output, args.data, scripts=scripts, priors=args.prior)
-    print(f"wrote {len(written)} files to {args.output}/ (open {args.output}/index.html)")
+    built = build_report(args.output, args.data, scripts=scripts, priors=args.prior)
+    print(f"wrote {len(built.files)} files to {args.output}/ (open {args.output}/index.html)")
+    for failure in built.gate_failures:
+        print(f"diagnostic gate failed: {failure}", file=sys.stderr)
+    if args.strict and not built.ok:
+        return 3
     return 0

@@ -1,0 +1,187 @@
+"""HTML sections of an analysis page from :mod:`rebayes.compare` and :mod:`rebayes.diagnostics`.
+
+Prior sensitivity, convergence gates, posterior predictive check and PSIS-LOO. Each function
+saves its figures into the report's ``figures/`` directory and returns HTML.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+
+from rebayes.compare import Comparison
+from rebayes.diagnostics import loo_by_trial, ppc_table
+from rebayes.report_analysis import save_figure
+from rebayes.report_html import Cell, figure, table
+
+__all__ = ["diagnostics_section", "sensitivity_section"]
+
+
+def _fig(fig, figures: Path, name: str, caption: str) -> str:
+    return figure(f"figures/{save_figure(fig, figures, name)}", caption)
+
+
+def sensitivity_section(comparison: Comparison, figures: Path) -> str:
+    """Posteriors across priors and data variants, flips in words, psense, Bayes factors."""
+    from rebayes.plots import posterior_overlay, prior_posterior_plot, sensitivity_plot
+
+    name = comparison.analysis
+    t = comparison.table
+    ratio_names = [c[len("p_ratio_gt_1["):-1] for c in t.columns
+                   if c.startswith("p_ratio_gt_1[") and not c.startswith("p_ratio_gt_1_mcse")]
+    headers = ["prior", "variant", "pooled RR (95% CrI)", "P(RR>1)", "P(RR>1.1)", "tau median",
+               "predictive RR (95% PrI)"]
+    headers += [f"ratio {r} (95% CrI)" for r in ratio_names]
+    headers += [f"P(ratio {r} > 1)" for r in ratio_names]
+    headers += ["BF01 (d = 0)", "gates"]
+    rows = []
+    for row in t.to_dict(orient="records"):
+        cells: list[object] = [
+            row["prior"], row["variant"],
+            f"{row['rr_median']:.2f} ({row['rr_low']:.2f} to {row['rr_high']:.2f})",
+            Cell(f"{row['p_benefit']:.3f}", "num"), Cell(f"{row['p_rr_gt_1_1']:.3f}", "num"),
+            Cell(f"{row['tau_median']:.2f}", "num"),
+            f"{row['pred_low']:.2f} to {row['pred_high']:.2f}",
+        ]
+        cells += [f"{row[f'ratio_median[{r}]']:.2f} ({row[f'ratio_low[{r}]']:.2f} to "
+                  f"{row[f'ratio_high[{r}]']:.2f})" for r in ratio_names]
+        cells += [Cell(f"{row[f'p_ratio_gt_1[{r}]']:.3f}", "num") for r in ratio_names]
+        bf = row.get("bf01_d")
+        cells.append(Cell(f"{bf:.2f}" if bf is not None and bf == bf else "-", "num"))
+        ok = bool(row["diagnostics_ok"])
+        cells.append(Cell("pass" if ok else "FAIL", "pass" if ok else "fail"))
+        rows.append(cells)
+    flips = comparison.flips
+    parts = [
+        "<p>Every prior set, on the trial reports' numbers (<code>published</code>) and on the "
+        "variant that reproduces the paper's pre-conception totals (<code>seed_fit</code>). "
+        "A conclusion <em>flips</em> when it holds under some rows and not others.</p>",
+        table(headers, rows),
+    ]
+    if flips:
+        parts.append('<div class="warn"><strong>Conclusions that depend on the prior or the '
+                     "data variant:</strong><ul>"
+                     + "".join(f"<li>{escape(s)}</li>" for s in flips) + "</ul></div>")
+    if comparison.stable:
+        parts.append("<p><strong>Conclusions that hold under every prior and variant:</strong>"
+                     "</p><ul>" + "".join(f"<li>{escape(s)}</li>" for s in comparison.stable)
+                     + "</ul>")
+    parts.append(_fig(posterior_overlay(comparison), figures, f"{name}_posteriors.png",
+                      "Posterior densities of the pooled RR under each prior (solid) and the "
+                      "RR each prior implies before seeing data (dashed), per data variant."))
+    parts.append(_fig(sensitivity_plot(comparison), figures, f"{name}_sensitivity.png",
+                      "Pooled RR (95% CrI; thin: 95% predictive interval) under each prior and "
+                      "data variant, with P(RR > 1)."))
+    first = comparison.fits[0]
+    parts.append(_fig(prior_posterior_plot(first.fit.tree), figures,
+                      f"{name}_prior_posterior.png",
+                      f"Prior (dashed) and posterior (filled) of the effect and tau under the "
+                      f"{first.prior} prior."))
+    psense_rows = [
+        (f.prior, f.variant, f.sensitivity.sentence())
+        for f in comparison.fits
+    ]
+    parts += [
+        "<h3>Power-scaling sensitivity (arviz-stats <code>psense</code>)</h3>",
+        "<p>How much each quantity moves when the prior (or the likelihood) is raised to a "
+        "power near 1; above 0.05 a quantity is called sensitive (Kallioinen et al. 2024).</p>",
+        table(("prior", "variant", "what the prior drives"), psense_rows),
+        "<h3>Savage-Dickey Bayes factors</h3>",
+        table(
+            ("prior", "variant", "hypothesis", "BF01", "BF10", "in words"),
+            [
+                (f.prior, f.variant, bf.meaning, Cell(f"{bf.bf01:.2f}", "num"),
+                 Cell(f"{bf.bf10:.2f}", "num"), bf.verdict + (f" ({bf.note})" if bf.note else ""))
+                for f in comparison.fits if f.variant == comparison.variants[0]
+                for bf in f.bayes_factors
+            ],
+        ),
+        "<p class=\"muted\">BF01 &gt; 1 favours the point hypothesis. A Bayes factor depends "
+        "on the prior's width (a vague prior favours 'no effect' by construction: Lindley's "
+        "paradox), so read it beside the posterior probabilities above.</p>",
+    ]
+    return "\n".join(parts)
+
+
+def diagnostics_section(comparison: Comparison, figures: Path) -> str:
+    """Convergence gates of every fit, the default fit's details, PPC and PSIS-LOO."""
+    from rebayes.plots import pareto_k_plot, ppc_plot, rank_plot, trace_plot
+
+    name = comparison.analysis
+    first = comparison.fits[0]
+    gate_names = list(first.diagnostics.gates)
+    headers = ["prior", "variant", *[first.diagnostics.gate_label(g) for g in gate_names]]
+    rows = []
+    for f in comparison.fits:
+        details = f.diagnostics.gate_details()
+        rows.append([
+            f.prior, f.variant,
+            *[Cell(details[g], "pass" if f.diagnostics.gates[g] else "fail") for g in gate_names],
+        ])
+    failures = comparison.diagnostic_failures
+    parts = [
+        "<p>Gates (Vehtari et al. 2021) over every posterior parameter and every reported "
+        "quantity, derived ones included (pooled RR, P(benefit) as an indicator, predictive and "
+        "subgroup RRs, ratios, trial RRs). Green passes, red fails.</p>",
+        table(headers, rows),
+    ]
+    if failures:
+        parts.append('<div class="failbox"><strong>Failing gates:</strong><ul>'
+                     + "".join(f"<li>{escape(s)}</li>" for s in failures) + "</ul></div>")
+    reported = first.diagnostics.reported()
+    parts += [
+        f"<h3>Reported quantities ({escape(first.prior)} prior, {escape(first.variant)})</h3>",
+        table(
+            ("quantity", "mean", "sd", "95% interval", "MCSE", "ESS bulk", "ESS tail", "R-hat"),
+            [
+                (q, Cell(f"{r['mean']:.4g}", "num"), Cell(f"{r['sd']:.3g}", "num"),
+                 f"{r['ci_low']:.3g} to {r['ci_high']:.3g}",
+                 Cell(f"{r['mcse_mean']:.2g}", "num"),
+                 Cell(f"{r['ess_bulk']:.0f}", "num" if r["ess_bulk_ok"] else "num fail"),
+                 Cell(f"{r['ess_tail']:.0f}", "num" if r["ess_tail_ok"] else "num fail"),
+                 Cell(f"{r['rhat']:.3f}", "num" if r["rhat_ok"] else "num fail"))
+                for q, r in reported.iterrows()
+            ],
+        ),
+        f"<p>E-BFMI per chain: {', '.join(f'{v:.2f}' for v in first.diagnostics.ebfmi)}; "
+        f"divergent transitions: {first.diagnostics.divergences} of "
+        f"{first.diagnostics.n_draws}.</p>",
+    ]
+    tree = first.fit.tree
+    parts.append(_fig(rank_plot(tree), figures, f"{name}_rank.png",
+                      "Rank plots: each chain's ranks should be uniform."))
+    parts.append(_fig(trace_plot(tree), figures, f"{name}_trace.png", "Trace plots."))
+    ppc = ppc_table(tree)
+    outside = ppc.loc[~ppc["within"]]
+    sentence = (
+        f"{len(ppc) - len(outside)} of {len(ppc)} observed arm counts lie inside their 95% "
+        "posterior predictive interval"
+        + (f"; outside: {', '.join(f'{r.row} ({r.arm})' for r in outside.itertuples())}."
+           if len(outside) else ".")
+    )
+    parts += [
+        "<h3>Posterior predictive check</h3>",
+        f"<p>{escape(sentence)}</p>",
+        _fig(ppc_plot(tree), figures, f"{name}_ppc.png",
+             "Observed live births per arm (points) against replicated data (95% and 50% "
+             "intervals); red: outside the 95% interval."),
+    ]
+    loo = loo_by_trial(tree)
+    high = loo.high_k_trials
+    parts += [
+        "<h3>PSIS-LOO by trial</h3>",
+        f"<p>elpd_loo = {loo.elpd:.2f} (SE {loo.se:.2f}), p_loo = {loo.p:.2f}; one observation "
+        f"per trial, its own baselines and random effect integrated out ({escape(loo.method)} "
+        "likelihood). "
+        + (f"Pareto k above {loo.pareto_k_max}: {escape(', '.join(high))}."
+           if high else f"Every trial has Pareto k below {loo.pareto_k_max}.")
+        + "</p>",
+        table(("trial", "elpd_i", "Pareto k"),
+              [(trial, Cell(f"{r['elpd_i']:.2f}", "num"),
+                Cell(f"{r['pareto_k']:.2f}", "num fail" if r["high_k"] else "num"))
+               for trial, r in loo.table.iterrows()]),
+        _fig(pareto_k_plot(loo, f"Pareto k by trial: {name}"), figures,
+             f"{name}_pareto_k.png", "Pareto k per trial; above 0.7 the LOO estimate of that "
+             "trial is unreliable."),
+    ]
+    return "\n".join(parts)
