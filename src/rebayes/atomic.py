@@ -49,7 +49,7 @@ def check_writable(target: Path) -> None:
 
 
 @contextmanager
-def staging_directory(target: Path) -> Iterator[Path]:
+def staging_directory(target: Path, keep: tuple[str, ...] = ()) -> Iterator[Path]:
     """Yield an empty directory beside ``target`` that replaces it when the block succeeds.
 
     On an exception the staging directory is removed and ``target`` is untouched. The swap is
@@ -60,6 +60,9 @@ def staging_directory(target: Path) -> Iterator[Path]:
     ----------
     target : Path
         The directory to (re)create, e.g. ``reports/``.
+    keep : tuple of str
+        Entries of the old directory that another program writes (e.g. ``calibration``);
+        they are copied into the new directory unless the block wrote its own.
     """
     check_writable(target)
     target = Path(target).resolve()
@@ -70,6 +73,13 @@ def staging_directory(target: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    for name in keep:
+        source = target / name
+        if source.exists() and not (staging / name).exists():
+            if source.is_dir():
+                shutil.copytree(source, staging / name)
+            else:
+                shutil.copy2(source, staging / name)
     old = None
     if target.exists():
         old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old."))

@@ -286,7 +286,10 @@ def build_report(
     def page(title: str, body: str, nav_: Sequence[tuple[str, str]]) -> str:
         return html_page(title, body, nav_, footer)
 
-    with staging_directory(output) as staging:
+    # reports/calibration/ is written by benchmarks/sbc.py (minutes of simulation): keep it.
+    calibration = Path(output) / "calibration" / "summary.md"
+    has_calibration = calibration.is_file()
+    with staging_directory(output, keep=("calibration",)) as staging:
         figures = staging / "figures"
         figures.mkdir()
         pages: dict[str, str] = {}
@@ -357,6 +360,15 @@ def build_report(
                              + "</ul>")
         index += ["<h2>Model comparison (PSIS-LOO, one observation per trial)</h2>",
                   _loo_html(analyses)]
+        if has_calibration:
+            index += [
+                "<h2>Calibration of the model</h2>",
+                "<p>Simulation-based calibration (Talts et al. 2018) of the binomial model "
+                "under the default priors: "
+                '<a href="calibration/summary.md">summary</a>, '
+                '<a href="calibration/rank_histogram.png">rank histograms</a> '
+                "(written by <code>benchmarks/sbc.py</code>).</p>",
+            ]
         counts = {v: sum(r.verdict == v for r in audit_rows)
                   for v in ("reproduced", "differs", "not_recomputable")}
         index += [
