@@ -43,9 +43,14 @@ def sensitivity_section(comparison: Comparison, figures: Path) -> str:
             Cell(f"{row['tau_median']:.2f}", "num"),
             f"{row['pred_low']:.2f} to {row['pred_high']:.2f}",
         ]
-        cells += [f"{row[f'ratio_median[{r}]']:.2f} ({row[f'ratio_low[{r}]']:.2f} to "
-                  f"{row[f'ratio_high[{r}]']:.2f})" for r in ratio_names]
-        cells += [Cell(f"{row[f'p_ratio_gt_1[{r}]']:.3f}", "num") for r in ratio_names]
+        for r in ratio_names:
+            # NaN: the variant has no trial in one of the ratio's cells.
+            identified = row[f"ratio_median[{r}]"] == row[f"ratio_median[{r}]"]
+            cells.append(f"{row[f'ratio_median[{r}]']:.2f} ({row[f'ratio_low[{r}]']:.2f} to "
+                         f"{row[f'ratio_high[{r}]']:.2f})" if identified else "not identified")
+        cells += [Cell(f"{row[f'p_ratio_gt_1[{r}]']:.3f}", "num")
+                  if row[f"p_ratio_gt_1[{r}]"] == row[f"p_ratio_gt_1[{r}]"] else "-"
+                  for r in ratio_names]
         bf = row.get("bf01_d")
         cells.append(Cell(f"{bf:.2f}" if bf is not None and bf == bf else "-", "num"))
         ok = bool(row["diagnostics_ok"])

@@ -206,8 +206,16 @@ def sensitivity_plot(comparison: Comparison, title: str = "") -> Figure:
     axes[0].set_yticks(y, labels, fontsize=9)
     for i, name in enumerate(ratio_names, start=1):
         med, lo, hi = (table[f"ratio_{k}[{name}]"].to_numpy() for k in ("median", "low", "high"))
-        _interval_panel(axes[i], y, med, lo, hi)
-        _log_axis(axes[i], min(lo.min() / 1.1, 0.8), max(hi.max() * 1.1, 1.25))
+        # A ratio a data variant cannot identify (no trial in one of its cells) is NaN in
+        # that variant's rows: draw the rows that have it and mark the others.
+        have = ~np.isnan(med)
+        _interval_panel(axes[i], y[have], med[have], lo[have], hi[have])
+        for yy in y[~have]:
+            axes[i].text(1.0, yy, "not identified", fontsize=8, color="#777777",
+                         ha="center", va="center")
+        low_lim = np.nanmin(lo) / 1.1 if have.any() else 0.8
+        high_lim = np.nanmax(hi) * 1.1 if have.any() else 1.25
+        _log_axis(axes[i], min(low_lim, 0.8), max(high_lim, 1.25))
         axes[i].set_yticks(y, [""] * n)
         axes[i].set_xlabel("ratio of subgroup RRs (log scale)")
         number = f"#{i}: " if len(ratio_names) > 1 else ""
