@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: report test test-all install lint bench clean-venv
+.PHONY: report test test-all install lint bench sbc clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || "$$(tools/find_python.sh)" -m venv $(VENV)
@@ -28,6 +28,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_fit.py
+
+sbc: $(STAMP)
+	$(PY) benchmarks/sbc.py --sims 200 --seed 20230113
 
 clean-venv:
 	rm -rf $(VENV)
