@@ -63,7 +63,7 @@ __all__ = [
 ]
 
 #: Bump when the model or the saved groups change: cached fits of older versions are ignored.
-MODEL_VERSION = "1"
+MODEL_VERSION = "2"  # 2: compiled without numba fastmath (different draws for a seed)
 
 
 # Sampler statistics kept in a fit (nutpie records more; these are what diagnostics use, and
