@@ -9,8 +9,8 @@ import re
 import shlex
 
 import pytest
-from conftest import ROOT
 
+from conftest import ROOT
 from rebayes.cli import main
 
 HEAD = "study,events_treat,n_treat,events_control,n_control"

@@ -99,8 +99,8 @@ def test_fit_strict_exits_3_when_a_gate_fails(capsys, monkeypatch):
 
     # A real gate failure needs a broken sampler; the strict flag's job is the exit status.
     monkeypatch.setattr(diagnostics, "diagnose", lambda tree: Failing())
-    argv = ("fit", str(ROOT / "models" / "overall.py"), "--prior", "weakly_informative", "--draws", "200",
-            "--strict", "--json")
+    argv = ("fit", str(ROOT / "models" / "overall.py"), "--prior", "weakly_informative",
+            "--draws", "200", "--strict", "--json")
     code, out, err = run(capsys, *argv)
     assert code == 3
     assert "diagnostic gate failed (weakly_informative): R-hat <= 1.01 fails" in err

@@ -8,7 +8,10 @@ import json
 from rebayes.atomic import write_text_atomic as write_atomic
 from rebayes.errors import RebayesError
 
-__all__ = ["add_data_options", "parse_where", "print_json", "write_atomic"]
+__all__ = ["EXIT_GATE_FAILED", "add_data_options", "parse_where", "print_json", "write_atomic"]
+
+#: Exit status of ``--strict`` (fit, compare, report) when a diagnostic gate fails.
+EXIT_GATE_FAILED = 3
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:

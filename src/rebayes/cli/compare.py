@@ -6,11 +6,12 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from rebayes.atomic import atomic_path
+from rebayes.cli._common import EXIT_GATE_FAILED
 from rebayes.errors import RebayesError
 from rebayes.spec import load_script
 
@@ -37,8 +38,8 @@ Examples:
 Exit status: 0 ok, 2 user error (one line on stderr), 3 a diagnostic gate failed (--strict).
 """
 
-#: Exit status of ``--strict`` when a convergence gate fails.
-EXIT_DIAGNOSTICS = 3
+
+EXIT_DIAGNOSTICS = EXIT_GATE_FAILED
 
 
 def register(subparsers: Any) -> None:
@@ -96,15 +97,8 @@ def register(subparsers: Any) -> None:
 
 def _save_png_atomic(figure: Any, path: Path) -> None:
     """Write a figure as PNG through a temporary file and a rename (no partial files)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=110)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a figure is for reading
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _check_output(directory: str) -> Path:

@@ -12,6 +12,7 @@ import sys
 from dataclasses import replace
 from typing import Any
 
+from rebayes.cli._common import EXIT_GATE_FAILED
 from rebayes.errors import RebayesError
 from rebayes.spec import AnalysisSpec, load_script
 
@@ -121,7 +122,7 @@ def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
         for f in fits:
             for failure in diagnose(f.tree).failures:
                 print(f"diagnostic gate failed ({f.prior.name}): {failure}", file=sys.stderr)
-                code = 3
+                code = EXIT_GATE_FAILED
     if args.json:
         record = {
             "analysis": spec.name,

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from rebayes.cli._common import EXIT_GATE_FAILED
 from rebayes.report import build_report
 
 
@@ -41,5 +42,5 @@ def run(args: argparse.Namespace) -> int:
     for failure in built.gate_failures:
         print(f"diagnostic gate failed: {failure}", file=sys.stderr)
     if args.strict and not built.ok:
-        return 3
+        return EXIT_GATE_FAILED
     return 0
