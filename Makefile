@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: report test test-all install lint bench sbc clean-venv
+.PHONY: report test test-slow test-all install lint bench sbc clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || "$$(tools/find_python.sh)" -m venv $(VENV)
@@ -19,6 +19,9 @@ report: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow"
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -m slow
 
 test-all: $(STAMP)
 	$(PY) -m pytest
