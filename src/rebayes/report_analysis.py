@@ -7,7 +7,7 @@ and :mod:`rebayes.compare`; this module only arranges them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -227,7 +227,6 @@ def analysis_page_body(
     report: AnalysisReport,
     environment: Sequence[tuple[str, str]],
     prior_notes: Mapping[str, str],
-    figure_caption: Callable[[str], str] | None = None,
 ) -> str:
     """Return the body of one analysis page (everything but the navigation)."""
     spec, first = report.spec, report.fits[0]
