@@ -18,7 +18,7 @@ the Cochrane Handbook 5.1, section 9.4. Conventions RevMan follows, and this mod
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -35,6 +35,7 @@ __all__ = [
     "SubgroupTest",
     "Z95",
     "analyze",
+    "difference_test",
     "meta_analysis",
     "study_effects",
     "subgroup_difference_test",
@@ -348,9 +349,7 @@ def meta_analysis(
     centre = log_iv if (heterogeneity == "iv" or method == "IV") else log_fixed
     q = float((w_iv * (yi - centre) ** 2).sum())
     df = k - 1
-    # One study has no heterogeneity to measure (RevMan: "Not applicable"); without the df
-    # guard a round-off Q of 1e-30 would give I2 = 100%.
-    i2 = max(0.0, (q - df) / q) * 100 if q > 0 and df > 0 else 0.0
+    i2 = _i_squared(q, df)
     c_dl = w_iv.sum() - (w_iv**2).sum() / w_iv.sum()
     tau2 = max(0.0, (q - df) / c_dl) if df > 0 else 0.0
     if method == "DL":
@@ -393,8 +392,41 @@ def meta_analysis(
     )
 
 
+def _i_squared(q: float, df: int) -> float:
+    """I^2 = max(0, (Q - df) / Q) in percent; 0 with no degrees of freedom.
+
+    One study has no heterogeneity to measure (RevMan: "Not applicable"); without the df
+    guard a round-off Q of 1e-30 would give I2 = 100%.
+    """
+    return max(0.0, (q - df) / q) * 100 if q > 0 and df > 0 else 0.0
+
+
+def difference_test(
+    log_estimates: Sequence[float], standard_errors: Sequence[float]
+) -> SubgroupTest:
+    """Q test between independent log-scale estimates, each weighted by 1 / SE^2 (RevMan 5).
+
+    Parameters
+    ----------
+    log_estimates, standard_errors : sequence of float
+        One pair per subgroup (at least two).
+
+    Returns
+    -------
+    SubgroupTest
+    """
+    if len(log_estimates) < 2:
+        raise AnalysisError("a test for subgroup differences needs at least two subgroups")
+    y = np.asarray(log_estimates, dtype=float)
+    w = 1 / np.asarray(standard_errors, dtype=float) ** 2
+    mean = (w * y).sum() / w.sum()
+    q = float((w * (y - mean) ** 2).sum())
+    df = len(y) - 1
+    return SubgroupTest(q=q, df=df, p=float(stats.chi2.sf(q, df)), i2=_i_squared(q, df))
+
+
 def subgroup_difference_test(results: Mapping[str, MetaResult]) -> SubgroupTest:
-    """Q test between subgroup estimates, each weighted by 1 / SE^2 (RevMan 5).
+    """Test for subgroup differences between separately pooled subgroups (RevMan 5).
 
     Parameters
     ----------
@@ -404,16 +436,11 @@ def subgroup_difference_test(results: Mapping[str, MetaResult]) -> SubgroupTest:
     Returns
     -------
     SubgroupTest
+        :func:`difference_test` on the subgroups' log estimates and standard errors.
     """
-    if len(results) < 2:
-        raise AnalysisError("a test for subgroup differences needs at least two subgroups")
-    y = np.array([r.log_estimate for r in results.values()])
-    w = np.array([1 / r.se**2 for r in results.values()])
-    mean = (w * y).sum() / w.sum()
-    q = float((w * (y - mean) ** 2).sum())
-    df = len(y) - 1
-    i2 = max(0.0, (q - df) / q) * 100 if q > 0 else 0.0
-    return SubgroupTest(q=q, df=df, p=float(stats.chi2.sf(q, df)), i2=i2)
+    return difference_test(
+        [r.log_estimate for r in results.values()], [r.se for r in results.values()]
+    )
 
 
 def _select(trials: pd.DataFrame, where: Mapping[str, str]) -> pd.DataFrame:

@@ -27,13 +27,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from scipy import stats
 
 from rebayes.data import load_dataset, load_trials, variant_combinations
 from rebayes.errors import RebayesError
-from rebayes.frequentist import Z95, analyze, meta_analysis
+from rebayes.frequentist import Z95, analyze, difference_test, meta_analysis
 
 __all__ = [
     "AuditRow",
@@ -244,15 +243,8 @@ def _from_paper(
         label = " and ".join(o.counts for o in others)
         return _rr_from_table(table, f"MH over the paper's subgroup totals {label}", event)
     if kind == "ci":
-        y, w = [], []
-        for other in others:
-            log_rr, se = _log_ci(other)
-            y.append(log_rr)
-            w.append(1 / se**2)
-        y_arr, w_arr = np.array(y), np.array(w)
-        mean = (w_arr * y_arr).sum() / w_arr.sum()
-        q = float((w_arr * (y_arr - mean) ** 2).sum())
-        p = float(stats.chi2.sf(q, len(y) - 1))
+        log_rrs, ses = zip(*(_log_ci(other) for other in others), strict=True)
+        p = difference_test(log_rrs, ses).p
         label = " vs ".join(o.reported for o in others)
         return Recomputed(f"test for subgroup differences from the printed {label}", p=p)
     raise AuditError(f"{fig.id}: unknown paper_basis {basis!r}")
@@ -462,12 +454,12 @@ def audit(
     """
     figures = load_reported(dataset)
     by_id = {f.id: f for f in figures}
-    table = load_trials(dataset, variant)
-    variant = table.attrs["variant"]
     names = list(variants) if variants is not None else variant_combinations(
         load_dataset(dataset)
     )
     others = {name: load_trials(dataset, name) for name in names}
+    table = others[variant] if variant in others else load_trials(dataset, variant)
+    variant = table.attrs["variant"]
     rows = []
     for fig in figures:
         for ref in re.findall(r"[A-Za-z_][\w]*", fig.paper_basis.partition(":")[2]):

@@ -18,7 +18,7 @@ import pandas as pd
 
 from rebayes.compare import Comparison
 from rebayes.effects import FitSummary
-from rebayes.frequentist import meta_analysis, study_effects
+from rebayes.frequentist import Z95, meta_analysis, study_effects
 from rebayes.inference import Fit
 from rebayes.plots import SummaryRow, forest_plot
 from rebayes.report_html import Cell, figure, markdown_table, table
@@ -191,8 +191,8 @@ def forest_figure(fit: Fit) -> plt.Figure:
     )
     se = np.sqrt(observed["vi"].to_numpy())
     frame["rr"] = np.exp(observed["yi"].to_numpy())
-    frame["rr_low"] = np.exp(observed["yi"].to_numpy() - 1.959964 * se)
-    frame["rr_high"] = np.exp(observed["yi"].to_numpy() + 1.959964 * se)
+    frame["rr_low"] = np.exp(observed["yi"].to_numpy() - Z95 * se)
+    frame["rr_high"] = np.exp(observed["yi"].to_numpy() + Z95 * se)
     frame["post_rr"] = [post[r].median for r in rows["row"]]
     frame["post_low"] = [post[r].ci_low for r in rows["row"]]
     frame["post_high"] = [post[r].ci_high for r in rows["row"]]
