@@ -27,7 +27,7 @@ test-all: $(STAMP)
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests models benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_fit.py

@@ -99,7 +99,7 @@ def test_fit_strict_exits_3_when_a_gate_fails(capsys, monkeypatch):
 
     # A real gate failure needs a broken sampler; the strict flag's job is the exit status.
     monkeypatch.setattr(diagnostics, "diagnose", lambda tree: Failing())
-    argv = ("fit", str(ROOT / "models" / "overall.py"), "--prior", "weakly_informative",
+    argv = ("fit", str(ROOT / "src/rebayes/datasets/ivig_rsa/models" / "overall.py"), "--prior", "weakly_informative",
             "--draws", "200", "--strict", "--json")
     code, out, err = run(capsys, *argv)
     assert code == 3

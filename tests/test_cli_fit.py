@@ -10,7 +10,7 @@ import pytest
 from rebayes.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = sorted((ROOT / "models").glob("*.py"))
+SCRIPTS = sorted((ROOT / "src/rebayes/datasets/ivig_rsa/models").glob("*.py"))
 ESTIMATE_KEYS = {"median", "mean", "ci_low", "ci_high"}
 
 
@@ -27,7 +27,7 @@ def run(capsys, *argv):
 
 def test_fit_json_layout(capsys):
     code, out, _ = run(
-        capsys, "fit", str(ROOT / "models/timing.py"), "--prior", "skeptical", "--json"
+        capsys, "fit", str(ROOT / "src/rebayes/datasets/ivig_rsa/models/timing.py"), "--prior", "skeptical", "--json"
     )
     assert code == 0
     payload = json.loads(out)
@@ -46,7 +46,7 @@ def test_fit_json_layout(capsys):
 
 def test_fit_text_compares_priors(capsys):
     code, out, _ = run(
-        capsys, "fit", str(ROOT / "models/overall.py"), "--prior", "vague", "skeptical"
+        capsys, "fit", str(ROOT / "src/rebayes/datasets/ivig_rsa/models/overall.py"), "--prior", "vague", "skeptical"
     )
     assert code == 0
     assert "Sensitivity to the prior (overall" in out
@@ -58,7 +58,7 @@ def test_variant_and_seed_reach_the_fit(capsys):
     code, out, _ = run(
         capsys,
         "fit",
-        str(ROOT / "models/normal_approximation.py"),
+        str(ROOT / "src/rebayes/datasets/ivig_rsa/models/normal_approximation.py"),
         "--prior",
         "weakly_informative",
         "--variant",
@@ -79,7 +79,7 @@ def test_user_prior_file(capsys, tmp_path):
     code, out, _ = run(
         capsys,
         "fit",
-        str(ROOT / "models/overall.py"),
+        str(ROOT / "src/rebayes/datasets/ivig_rsa/models/overall.py"),
         "--prior-file",
         str(priors),
         "--prior",
@@ -107,7 +107,7 @@ def test_user_prior_file(capsys, tmp_path):
     ],
 )
 def test_user_errors_exit_2_with_one_line(capsys, argv, message):
-    argv = [a.format(tests=ROOT / "tests", models=ROOT / "models") for a in argv]
+    argv = [a.format(tests=ROOT / "tests", models=ROOT / "src/rebayes/datasets/ivig_rsa/models") for a in argv]
     code, out, err = run(capsys, *argv)
     assert code == 2
     assert out == ""
@@ -117,7 +117,7 @@ def test_user_errors_exit_2_with_one_line(capsys, argv, message):
 
 def test_model_script_help_runs_without_sampling():
     result = subprocess.run(
-        [sys.executable, str(ROOT / "models/timing.py"), "--help"],
+        [sys.executable, str(ROOT / "src/rebayes/datasets/ivig_rsa/models/timing.py"), "--help"],
         capture_output=True,
         text=True,
         check=False,
@@ -143,7 +143,7 @@ def test_every_model_script_under_every_prior_meets_the_targets(capsys, script):
 @pytest.mark.slow
 def test_model_script_runs_as_a_program(tmp_path):
     result = subprocess.run(
-        [sys.executable, str(ROOT / "models/overall.py"), "--prior", "skeptical", "--json"],
+        [sys.executable, str(ROOT / "src/rebayes/datasets/ivig_rsa/models/overall.py"), "--prior", "skeptical", "--json"],
         capture_output=True,
         text=True,
         check=False,

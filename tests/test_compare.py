@@ -27,7 +27,7 @@ from rebayes.inference import SamplerSettings
 from rebayes.spec import load_script
 
 QUICK = SamplerSettings(draws=300, tune=300, chains=2, min_ess=0)
-OVERALL = ROOT / "models" / "overall.py"
+OVERALL = ROOT / "src/rebayes/datasets/ivig_rsa/models" / "overall.py"
 CHAINS, DRAWS = 4, 5000
 
 

@@ -16,8 +16,8 @@ from rebayes.priors import get_prior
 from rebayes.spec import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
-OVERALL = load_script(ROOT / "models/overall.py")
-NORMAL = load_script(ROOT / "models/normal_approximation.py")
+OVERALL = load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models/overall.py")
+NORMAL = load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models/normal_approximation.py")
 
 
 @pytest.fixture(autouse=True)

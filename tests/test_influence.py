@@ -65,7 +65,7 @@ def test_bayesian_refit_without_a_trial_equals_a_fit_on_the_reduced_table():
     from rebayes.inference import SamplerSettings, fit
     from rebayes.influence import leave_one_out_bayesian
 
-    spec = rb.load_script(ROOT / "models" / "overall.py")
+    spec = rb.load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models" / "overall.py")
     quick = SamplerSettings(draws=300, tune=300, chains=2, min_ess=0)
     trials = rb.load_trials()
     subset = trials[trials.study.isin(["Coulam 1995", "Perino 1997", "Qatar 2003"])]

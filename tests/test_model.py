@@ -21,7 +21,7 @@ from rebayes.priors import HalfCauchy, HalfNormal, LogNormalTau2, get_prior
 from rebayes.spec import AnalysisSpec, load_script
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = sorted((ROOT / "models").glob("*.py"))
+SCRIPTS = sorted((ROOT / "src/rebayes/datasets/ivig_rsa/models").glob("*.py"))
 
 
 def test_all_analyses_share_one_compiled_structure_per_likelihood():
@@ -36,7 +36,7 @@ def test_all_analyses_share_one_compiled_structure_per_likelihood():
 
 
 def test_padding_adds_only_empty_rows_and_zero_columns():
-    design = build_design(load_script(ROOT / "models/timing.py"))
+    design = build_design(load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models/timing.py"))
     data = model_data(design, get_prior("weakly_informative"))
     cap = structure_key(design)
     assert data["n"].shape == (cap.rows, 2) and cap.rows > design.n_rows
@@ -58,7 +58,7 @@ def _random_point(model, rng):
 )
 def test_numpy_log_likelihood_equals_pymc(script):
     """The numpy companions (used for the saved log_likelihood) match PyMC's own logp."""
-    design = build_design(load_script(ROOT / "models" / script))
+    design = build_design(load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models" / script))
     prior = get_prior("weakly_informative")
     model = build_model(design, prior)
     rng = np.random.default_rng(3)
@@ -90,7 +90,7 @@ def test_numpy_log_likelihood_equals_pymc(script):
 )
 def test_one_graph_gives_each_tau_family_its_scipy_density(tau_prior):
     """The one-hot potential reproduces each family's density (scipy as the reference)."""
-    design = build_design(load_script(ROOT / "models/overall.py"))
+    design = build_design(load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models/overall.py"))
     base = get_prior("weakly_informative")
     model = build_model(design, base)
     import pymc as pm
@@ -139,7 +139,7 @@ def test_parameter_recovery_with_large_trials(write_csv):
 
 
 def test_log_prior_is_the_prior_density():
-    design = build_design(load_script(ROOT / "models/timing.py"))
+    design = build_design(load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models/timing.py"))
     prior = get_prior("turner_obstetric")
     draws = xr.Dataset(
         {

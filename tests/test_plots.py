@@ -27,7 +27,7 @@ QUICK = SamplerSettings(draws=300, tune=300, chains=2, min_ess=0)
 
 @pytest.fixture(scope="module")
 def comparison():
-    spec = load_script(ROOT / "models" / "timing.py")
+    spec = load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models" / "timing.py")
     return compare_posteriors(
         spec, ["weakly_informative", "skeptical"], ["published", "seed_fit"], settings=QUICK
     )

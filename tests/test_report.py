@@ -22,7 +22,7 @@ def report_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "reports"
     build_report(
         out,
-        scripts=[ROOT / "models" / "overall.py", ROOT / "models" / "timing.py"],
+        scripts=[ROOT / "src/rebayes/datasets/ivig_rsa/models" / "overall.py", ROOT / "src/rebayes/datasets/ivig_rsa/models" / "timing.py"],
         priors=["weakly_informative", "skeptical"],
         settings=QUICK,
         progress=False,

@@ -8,7 +8,7 @@ from conftest import ROOT
 
 def fit_json(tmp_path, seed: str, cache: str) -> bytes:
     env_cache = tmp_path / cache
-    cmd = [sys.executable, "-m", "rebayes", "fit", str(ROOT / "models" / "timing.py"),
+    cmd = [sys.executable, "-m", "rebayes", "fit", str(ROOT / "src/rebayes/datasets/ivig_rsa/models" / "timing.py"),
            "--prior", "weakly_informative", "skeptical", "--seed", seed, "--draws", "400",
            "--json"]
     result = subprocess.run(cmd, capture_output=True, check=True, timeout=600,

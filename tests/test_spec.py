@@ -11,7 +11,7 @@ from rebayes.design import build_design
 from rebayes.spec import AnalysisSpec, SpecError, load_script
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = sorted((ROOT / "models").glob("*.py"))
+SCRIPTS = sorted((ROOT / "src/rebayes/datasets/ivig_rsa/models").glob("*.py"))
 
 
 @pytest.mark.parametrize(
@@ -122,7 +122,7 @@ def test_missing_model_script(tmp_path):
 
 
 def test_overall_design_sums_strata_like_trial_totals():
-    design = build_design(load_script(ROOT / "models/overall.py"))
+    design = build_design(load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models/overall.py"))
     totals = rb.trial_totals(rb.load_trials())
     assert design.rows == tuple(totals["study"])
     assert design.studies == design.rows
@@ -132,7 +132,7 @@ def test_overall_design_sums_strata_like_trial_totals():
 
 
 def test_timing_design_codes_pre_conception_as_one():
-    design = build_design(load_script(ROOT / "models/timing.py"))
+    design = build_design(load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models/timing.py"))
     assert design.coefs == ("pre_conception",)
     pre = {row for row, x in zip(design.rows, design.X[:, 0], strict=True) if x == 1}
     # The three trials that started IVIG before conception (trials.csv, timing column).
@@ -144,7 +144,7 @@ def test_timing_design_codes_pre_conception_as_one():
 
 
 def test_rsa_type_excludes_mixed_strata_and_splits_trials():
-    design = build_design(load_script(ROOT / "models/rsa_type.py"))
+    design = build_design(load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models/rsa_type.py"))
     assert "mixed" not in design.row_stratum
     assert "Jablonowska 1999 (primary)" in design.rows
     assert "Jablonowska 1999 (secondary)" in design.rows
@@ -177,7 +177,7 @@ def test_rsa_type_share_uses_known_share_and_drops_unknown():
 
 
 def test_timing_within_type_drops_the_unidentified_interaction_only_when_unidentified():
-    spec = load_script(ROOT / "models/timing_within_type.py")
+    spec = load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models/timing_within_type.py")
     published = build_design(spec)
     # No primary-RSA stratum received IVIG before conception in the published table.
     assert published.coefs == ("secondary", "pre_conception")
@@ -193,7 +193,7 @@ def test_timing_within_type_drops_the_unidentified_interaction_only_when_unident
 
 
 def test_placebo_separate_groups():
-    design = build_design(load_script(ROOT / "models/placebo.py"))
+    design = build_design(load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models/placebo.py"))
     assert design.groups == ("albumin", "saline", "multivitamin")
     qatar = design.rows.index("Qatar 2003")
     assert design.groups[design.group_index[qatar]] == "multivitamin"
@@ -201,7 +201,7 @@ def test_placebo_separate_groups():
 
 
 def test_normal_design_log_rr_by_hand():
-    design = build_design(load_script(ROOT / "models/normal_approximation.py"))
+    design = build_design(load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models/normal_approximation.py"))
     row = design.rows.index("Stephenson 2010")  # 16/23 vs 15/24, no zero cell
     assert design.yi[row] == pytest.approx(math.log((16 / 23) / (15 / 24)))
     assert design.vi[row] == pytest.approx(1 / 16 - 1 / 23 + 1 / 15 - 1 / 24)

@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import tomllib
+from importlib import resources
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,8 +119,10 @@ def variant_combinations(dataset: Dataset) -> list[str]:
 
 
 def data_root() -> Path:
-    """Return the directory holding the shipped datasets (the repository's ``data/``)."""
-    return Path(__file__).resolve().parents[2] / "data"
+    """Return the directory holding the shipped datasets (``rebayes/datasets`` in the package)."""
+    # importlib.resources finds the folder in an editable and in a wheel install alike; the
+    # package is never zipped (setuptools installs it as files), so a real path exists.
+    return Path(str(resources.files("rebayes") / "datasets"))
 
 
 def list_datasets() -> list[str]:

@@ -57,7 +57,7 @@ class BuiltReport:
 
 def model_scripts(directory: Path | None = None) -> list[Path]:
     """Return the model scripts under ``models/``, in :data:`ANALYSIS_ORDER` then by name."""
-    directory = directory or data_root().parent / "models"
+    directory = directory or data_root() / "ivig_rsa" / "models"
     scripts = sorted(directory.glob("*.py"))
     if not scripts:
         raise RebayesError(f"{directory}: no model scripts (*.py)")
