@@ -1,31 +1,151 @@
-"""Atomic writes: a failure leaves the previous version, kept entries survive a rebuild."""
+"""Atomic writes: a failure leaves the previous version; a report never touches foreign files."""
+
+import json
+import os
+import subprocess
+import sys
 
 import pytest
 
-from rebayes.atomic import check_writable, staging_directory, write_text_atomic
+from rebayes.atomic import (
+    MANIFEST_FORMAT,
+    REPORT_MANIFEST,
+    OutputDirectoryError,
+    check_output_directory,
+    check_writable,
+    staging_directory,
+    write_text_atomic,
+)
 
 
-def test_staging_replaces_the_directory_and_keeps_named_entries(tmp_path):
+def build(target, files):
+    """A fast fake report builder: write ``files`` ({relative path: text}) via staging."""
+    with staging_directory(target) as staging:
+        for relative, text in files.items():
+            path = staging / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+
+
+def tree(directory):
+    """Every file under ``directory`` as {relative path: text}."""
+    return {
+        p.relative_to(directory).as_posix(): p.read_text()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+def manifest(directory):
+    return json.loads((directory / REPORT_MANIFEST).read_text())
+
+
+def test_a_new_directory_gets_the_report_and_its_manifest(tmp_path):
+    target = tmp_path / "a" / "reports"
+    build(target, {"index.html": "new", "figures/f.png": "png"})
+    assert manifest(target)["format"] == MANIFEST_FORMAT
+    assert manifest(target)["files"] == ["figures/f.png", "index.html"]
+    assert set(tree(target)) == {"index.html", "figures/f.png", REPORT_MANIFEST}
+
+
+def test_user_files_survive_a_rebuild(tmp_path):
     target = tmp_path / "reports"
-    (target / "calibration").mkdir(parents=True)
+    build(target, {"index.html": "v1", "figures/f.png": "png1"})
+    (target / "notes.txt").write_text("mine")
+    (target / "calibration").mkdir()
     (target / "calibration" / "summary.md").write_text("sbc")
-    (target / "old.html").write_text("old")
-    with staging_directory(target, keep=("calibration",)) as staging:
-        (staging / "index.html").write_text("new")
-    assert sorted(p.name for p in target.iterdir()) == ["calibration", "index.html"]
-    assert (target / "calibration" / "summary.md").read_text() == "sbc"
-    assert [p.name for p in tmp_path.iterdir()] == ["reports"]  # no staging or old copy left
+    (target / "figures" / "mine.png").write_text("my figure")
+    build(target, {"index.html": "v2", "figures/f.png": "png2"})
+    assert tree(target) == {
+        "index.html": "v2",
+        "figures/f.png": "png2",
+        "figures/mine.png": "my figure",
+        "notes.txt": "mine",
+        "calibration/summary.md": "sbc",
+        REPORT_MANIFEST: (target / REPORT_MANIFEST).read_text(),
+    }
+    assert [p.name for p in tmp_path.iterdir()] == ["reports"]  # no staging copy left
 
 
-def test_failure_inside_the_block_changes_nothing(tmp_path):
-    target = tmp_path / "reports"
+def test_a_non_empty_directory_without_manifest_is_refused_untouched(tmp_path):
+    target = tmp_path / "mine"
     target.mkdir()
-    (target / "index.html").write_text("old")
+    (target / "thesis.tex").write_text("years of work")
+    with pytest.raises(OutputDirectoryError, match="not empty and holds no rebayes report"):
+        build(target, {"index.html": "new"})
+    assert tree(target) == {"thesis.tex": "years of work"}
+    assert [p.name for p in target.iterdir()] == ["thesis.tex"]
+
+
+def test_files_dropped_from_the_report_are_removed_only_when_listed(tmp_path):
+    target = tmp_path / "reports"
+    build(target, {"index.html": "v1", "old.html": "old", "figures/gone.png": "g"})
+    (target / "unlisted.html").write_text("user")
+    build(target, {"index.html": "v2"})
+    assert set(tree(target)) == {"index.html", "unlisted.html", REPORT_MANIFEST}
+    assert not (target / "figures").exists()  # emptied folder of the old report removed
+    assert manifest(target)["files"] == ["index.html"]
+
+
+def test_a_failing_build_leaves_the_old_report_intact(tmp_path):
+    target = tmp_path / "reports"
+    build(target, {"index.html": "v1", "figures/f.png": "png1"})
+    before = tree(target)
     with pytest.raises(RuntimeError), staging_directory(target) as staging:
         (staging / "index.html").write_text("half")
         raise RuntimeError("fit failed")
-    assert (target / "index.html").read_text() == "old"
-    assert [p.name for p in tmp_path.iterdir()] == ["reports"]
+    assert tree(target) == before
+    assert sorted(p.name for p in target.iterdir()) == [REPORT_MANIFEST, "figures", "index.html"]
+
+
+def test_a_failing_build_into_a_new_directory_leaves_nothing(tmp_path):
+    with pytest.raises(RuntimeError), staging_directory(tmp_path / "new") as staging:
+        (staging / "index.html").write_text("half")
+        raise RuntimeError("fit failed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_report_file_colliding_with_a_user_file_is_refused_before_any_change(tmp_path):
+    target = tmp_path / "reports"
+    build(target, {"index.html": "v1"})
+    (target / "audit.html").write_text("the user's own")
+    with pytest.raises(OutputDirectoryError, match="audit.html was not written by rebayes"):
+        build(target, {"index.html": "v2", "audit.html": "report's"})
+    assert tree(target)["index.html"] == "v1"
+    assert tree(target)["audit.html"] == "the user's own"
+    assert manifest(target)["files"] == ["index.html"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "not json",
+        json.dumps({"format": "something-else/1", "files": []}),
+        json.dumps({"format": MANIFEST_FORMAT, "files": ["../outside.txt"]}),
+        json.dumps({"format": MANIFEST_FORMAT, "files": ["/etc/passwd"]}),
+    ],
+)
+def test_a_manifest_not_ours_is_refused(tmp_path, payload):
+    target = tmp_path / "reports"
+    target.mkdir()
+    (target / REPORT_MANIFEST).write_text(payload)
+    (tmp_path / "outside.txt").write_text("keep")
+    with pytest.raises(OutputDirectoryError, match=REPORT_MANIFEST.replace(".", r"\.")):
+        check_output_directory(target)
+    assert (tmp_path / "outside.txt").read_text() == "keep"
+
+
+def test_a_file_as_output_is_refused(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(OutputDirectoryError, match="is a file, not a directory"):
+        check_output_directory(tmp_path / "f")
+
+
+def test_an_empty_directory_or_a_leftover_staging_folder_is_fine(tmp_path):
+    assert check_output_directory(tmp_path) == ()
+    (tmp_path / ".rebayes-staging.abc123").mkdir()  # left by a killed run
+    build(tmp_path, {"index.html": "new"})
+    assert (tmp_path / "index.html").read_text() == "new"
 
 
 def test_write_text_atomic_and_unwritable_places(tmp_path):
@@ -37,3 +157,24 @@ def test_write_text_atomic_and_unwritable_places(tmp_path):
     blocker.write_text("")
     with pytest.raises(OSError, match="cannot write output"):
         check_writable(blocker / "out")
+
+
+def test_report_cli_refuses_the_current_directory_when_it_holds_a_file(tmp_path):
+    """`rebayes report --output .` in a directory with a user's file: one line, exit 2."""
+    (tmp_path / "notes.txt").write_text("mine")
+    env = {**os.environ, "REBAYES_CACHE": str(tmp_path / "cache")}
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "rebayes", "report", "--output", ".", "--prior", "skeptical"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "not empty and holds no rebayes report" in result.stderr
+    assert str(tmp_path.resolve()) in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    assert (tmp_path / "notes.txt").read_text() == "mine"

@@ -1,15 +1,45 @@
-"""Write files and whole directories so that a failure leaves the previous version in place."""
+"""Write files and report directories so that a failure leaves the previous version in place.
+
+A report directory is never taken over wholesale: :func:`staging_directory` builds the new
+report in a hidden staging folder, and then replaces exactly the files
+the previous report listed in its manifest (:data:`REPORT_MANIFEST`). Files the user put there
+(notes, ``calibration/`` from ``benchmarks/sbc.py``) are never read, moved or deleted, and a
+non-empty directory without a manifest is refused before anything is computed.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-__all__ = ["atomic_path", "check_writable", "staging_directory", "write_text_atomic"]
+from rebayes.errors import RebayesError
+
+__all__ = [
+    "MANIFEST_FORMAT",
+    "REPORT_MANIFEST",
+    "OutputDirectoryError",
+    "atomic_path",
+    "check_output_directory",
+    "check_writable",
+    "staging_directory",
+    "write_text_atomic",
+]
+
+#: File in a report directory listing every file the report wrote (paths relative to it).
+REPORT_MANIFEST = ".rebayes-report.json"
+#: Format tag of the manifest; a manifest with another tag is not ours to act on.
+MANIFEST_FORMAT = "rebayes-report/1"
+# Hidden folder inside the output directory where a report is built before it is published.
+_STAGING_PREFIX = ".rebayes-staging."
+
+
+class OutputDirectoryError(RebayesError):
+    """The output directory holds files rebayes did not write (one-line message)."""
 
 
 @contextmanager
@@ -38,59 +68,192 @@ def write_text_atomic(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def _probe(directory: Path, target: Path) -> None:
+    """Create and remove a directory inside ``directory``, or raise a one-line OSError."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.mkdtemp(dir=directory, prefix=f".{target.name or 'output'}.probe.")
+    except OSError as exc:
+        raise OSError(
+            exc.errno, f"cannot write output {target}: {exc.strerror}", str(directory)
+        ) from None
+    os.rmdir(probe)
+
+
 def check_writable(target: Path) -> None:
     """Fail early, with one line, when ``target`` (a file or directory) cannot be written.
 
     Creates missing parent directories like the writers do; raises :class:`OSError` with the
     offending path when that or writing beside ``target`` is impossible.
     """
-    parent = Path(target).resolve().parent
+    _probe(Path(target).resolve().parent, Path(target))
+
+
+def _manifest_files(target: Path) -> tuple[str, ...]:
+    """Return the files listed in ``target``'s manifest, or refuse a manifest not ours."""
+    path = target / REPORT_MANIFEST
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.mkdtemp(dir=parent, prefix=f".{Path(target).name}.probe.")
-    except OSError as exc:
-        raise OSError(exc.errno, f"cannot write output {target}: {exc.strerror}",
-                      str(parent)) from None
-    os.rmdir(probe)
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        why = getattr(exc, "strerror", None) or "not valid JSON"
+        raise OutputDirectoryError(
+            f"output directory {target}: cannot read {REPORT_MANIFEST} ({why}); "
+            "refusing to write into it"
+        ) from None
+    files = payload.get("files") if isinstance(payload, dict) else None
+    if (
+        not isinstance(payload, dict)
+        or payload.get("format") != MANIFEST_FORMAT
+        or not isinstance(files, list)
+        or not all(isinstance(f, str) and _is_inside(f) for f in files)
+    ):
+        raise OutputDirectoryError(
+            f"output directory {target}: {REPORT_MANIFEST} is not a {MANIFEST_FORMAT} "
+            "manifest; refusing to write into it"
+        )
+    return tuple(files)
+
+
+def _is_inside(relative: str) -> bool:
+    """Whether a manifest entry names a file strictly inside the directory."""
+    parts = PurePosixPath(relative).parts
+    return (
+        bool(parts)
+        and not PurePosixPath(relative).is_absolute()
+        and "\\" not in relative
+        and all(p not in ("", ".", "..") for p in parts)
+        and relative != REPORT_MANIFEST
+    )
+
+
+def check_output_directory(target: Path) -> tuple[str, ...]:
+    """Check that a report may be written into ``target``; return the files it may replace.
+
+    ``target`` may be missing, empty, or hold a previous report (a :data:`REPORT_MANIFEST`);
+    then the files that manifest lists are returned (empty for a new directory). Call it
+    before minutes of fitting, so a refusal comes first.
+
+    Raises
+    ------
+    OutputDirectoryError
+        ``target`` is a file, or a non-empty directory without a rebayes manifest (one line).
+    OSError
+        ``target`` cannot be created or written.
+    """
+    target = Path(target).resolve()
+    if not target.exists():
+        check_writable(target)
+        return ()
+    if not target.is_dir():
+        raise OutputDirectoryError(f"output {target} is a file, not a directory")
+    _probe(target, target)
+    # A staging folder left by a killed run is ours: it does not make the directory foreign.
+    entries = [p for p in target.iterdir() if not p.name.startswith(_STAGING_PREFIX)]
+    if not entries:
+        return ()
+    if not (target / REPORT_MANIFEST).is_file():
+        raise OutputDirectoryError(
+            f"output directory {target} is not empty and holds no rebayes report "
+            f"(no {REPORT_MANIFEST}); refusing to write into it: give an empty or new "
+            "directory"
+        )
+    return _manifest_files(target)
+
+
+def _write_manifest(target: Path, files: list[str]) -> None:
+    payload = {
+        "format": MANIFEST_FORMAT,
+        "note": "Files written by `rebayes report`; a rebuild replaces exactly these and "
+        "leaves every other file alone.",
+        "files": sorted(files),
+    }
+    write_text_atomic(target / REPORT_MANIFEST, json.dumps(payload, indent=1) + "\n")
+
+
+def _publish(staging: Path, target: Path) -> None:
+    """Move the staged files into ``target``, replacing and removing only listed files.
+
+    Every file rebayes puts in ``target`` is listed in the manifest before it arrives (the
+    union of old and new lists while files move), so an interrupted publish still leaves a
+    directory the next run may rebuild.
+    """
+    old = set(check_output_directory(target))  # again: it may have changed while fitting
+    new = sorted(
+        p.relative_to(staging).as_posix()
+        for p in staging.rglob("*")
+        if p.is_file() or p.is_symlink()
+    )
+    root = target.resolve()
+    for relative in new:
+        dest = target / relative
+        if relative not in old and (dest.exists() or dest.is_symlink()):
+            raise OutputDirectoryError(
+                f"output directory {target}: {relative} was not written by rebayes (not in "
+                f"{REPORT_MANIFEST}); refusing to replace it"
+            )
+        for parent in PurePosixPath(relative).parents:
+            folder = target / parent
+            if folder.exists() and not (folder.is_dir() and folder.resolve().is_relative_to(root)):
+                raise OutputDirectoryError(
+                    f"output directory {target}: {parent} is in the way of {relative} "
+                    "(not a folder of this report); refusing to replace it"
+                )
+    _write_manifest(target, sorted(old | set(new)))
+    for relative in new:
+        dest = target / relative
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / relative, dest)
+    for relative in sorted(old - set(new)):
+        dest = target / relative
+        if dest.is_symlink() or dest.is_file():
+            dest.unlink()
+        for parent in PurePosixPath(relative).parents:
+            if parent == PurePosixPath("."):
+                break
+            try:
+                (target / parent).rmdir()  # only when empty: a user's file keeps it
+            except OSError:
+                break
+    _write_manifest(target, new)
 
 
 @contextmanager
-def staging_directory(target: Path, keep: tuple[str, ...] = ()) -> Iterator[Path]:
-    """Yield an empty directory beside ``target`` that replaces it when the block succeeds.
+def staging_directory(target: Path) -> Iterator[Path]:
+    """Yield an empty directory whose files replace the previous report in ``target``.
 
-    On an exception the staging directory is removed and ``target`` is untouched. The swap is
-    two renames on the same file system (old aside, new in place), then the old copy is
-    deleted.
+    The block writes the whole report into the staging directory (a hidden folder inside
+    ``target``). When it succeeds, each file is moved into ``target`` (a rename, atomic per
+    file), files of the previous report that the new one no longer writes are removed, and
+    the manifest :data:`REPORT_MANIFEST` lists the new files. Nothing else in ``target`` is
+    touched. On an exception nothing in ``target`` changes (a ``target`` created for the
+    report is removed again).
 
     Parameters
     ----------
     target : Path
-        The directory to (re)create, e.g. ``reports/``.
-    keep : tuple of str
-        Entries of the old directory that another program writes (e.g. ``calibration``);
-        they are copied into the new directory unless the block wrote its own.
+        The report directory: missing, empty, or holding a previous report.
+
+    Raises
+    ------
+    OutputDirectoryError
+        ``target`` holds files rebayes did not write (see :func:`check_output_directory`), or
+        the new report would overwrite one of them.
     """
-    check_writable(target)
     target = Path(target).resolve()
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.staging."))
+    check_output_directory(target)
+    created = not target.exists()
+    target.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target, prefix=_STAGING_PREFIX))
     staging.chmod(0o755)  # mkdtemp makes it private; a report directory is for reading
+    published = False
     try:
         yield staging
-    except BaseException:
+        _publish(staging, target)
+        published = True
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
-        raise
-    for name in keep:
-        source = target / name
-        if source.exists() and not (staging / name).exists():
-            if source.is_dir():
-                shutil.copytree(source, staging / name)
-            else:
-                shutil.copy2(source, staging / name)
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old."))
-        old.rmdir()
-        target.rename(old)
-    staging.rename(target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        if created and not published:
+            try:
+                target.rmdir()  # only when still empty
+            except OSError:
+                pass

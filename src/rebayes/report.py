@@ -19,7 +19,7 @@ from html import escape
 from importlib import metadata
 from pathlib import Path
 
-from rebayes.atomic import check_writable, staging_directory
+from rebayes.atomic import check_output_directory, staging_directory
 from rebayes.data import data_root, load_dataset, load_trials, variant_combinations
 from rebayes.errors import RebayesError
 from rebayes.paper import AuditRow, audit, audit_markdown
@@ -236,7 +236,7 @@ def build_report(
     from rebayes.report_sections import diagnostics_section, sensitivity_section
     from rebayes.spec import load_script
 
-    check_writable(output)  # before minutes of fitting, not after
+    check_output_directory(output)  # refuse a directory not ours before minutes of fitting
     meta = load_dataset(dataset)
     citation = meta.meta.get("citation", {}).get("text", "")
     tables = {v: load_trials(dataset, v) for v in variants}
@@ -286,10 +286,10 @@ def build_report(
     def page(title: str, body: str, nav_: Sequence[tuple[str, str]]) -> str:
         return html_page(title, body, nav_, footer)
 
-    # reports/calibration/ is written by benchmarks/sbc.py (minutes of simulation): keep it.
+    # reports/calibration/ is benchmarks/sbc.py's (never touched here); the index links it.
     calibration = Path(output) / "calibration" / "summary.md"
     has_calibration = calibration.is_file()
-    with staging_directory(output, keep=("calibration",)) as staging:
+    with staging_directory(output) as staging:  # replaces only the old report's own files
         figures = staging / "figures"
         figures.mkdir()
         pages: dict[str, str] = {}
