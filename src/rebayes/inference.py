@@ -12,8 +12,10 @@
 - Fits: an ArviZ DataTree with the groups issue 4 needs (``posterior``, ``sample_stats``,
   ``log_likelihood``, ``log_prior``, ``prior``, ``prior_predictive``,
   ``posterior_predictive``, ``observed_data``, ``constant_data``), saved as NetCDF under
-  ``${REBAYES_CACHE:-<repo>/.cache}/fits/<hash>.nc``, the hash covering data, variant, spec,
-  prior, seed, sampler settings and :data:`MODEL_VERSION`.
+  ``<cache>/fits/<key>.nc`` (:func:`rebayes.cache.cache_dir`: ``$REBAYES_CACHE`` or the user
+  cache directory). The key (:func:`fit_key`) hashes the analysed rows themselves, never the
+  dataset's name, with the model-relevant spec fields, prior, seed, sampler settings and
+  :data:`MODEL_VERSION`; names and titles are re-stamped on a cached fit when it is read.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
 
+from rebayes.cache import cache_dir, fits_dir
 from rebayes.design import ARMS, Design, build_design
 from rebayes.errors import RebayesError
 from rebayes.model import (
@@ -182,12 +185,6 @@ class Fit:
         return summarize(self.tree)
 
 
-def cache_dir() -> Path:
-    """Return ``$REBAYES_CACHE`` or ``<repository>/.cache``."""
-    env = os.environ.get("REBAYES_CACHE")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / ".cache"
-
-
 # One compiled model per structure, for the life of the process.
 _COMPILED: dict[tuple[Any, ...], Any] = {}
 _COMPILE_LOCK = threading.Lock()
@@ -224,20 +221,74 @@ def compiled_model(design: Design, prior: PriorSet) -> Any:
     return _COMPILED[key].with_data(**model_data(design, prior))
 
 
+# Design fields naming where the rows came from; the rows themselves are keyed instead.
+_PROVENANCE_FIELDS = frozenset({"spec", "dataset", "variant", "data_hash"})
+# Spec fields that only name or locate things: the design's rows, the prior's parameters and
+# the seed (keyed on their own) carry what they change.
+_NAMING_SPEC_FIELDS = frozenset(
+    {"name", "title", "data", "variant", "priors", "prior_file", "seed"}
+)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready form of a design field; arrays keep their dtype and shape.
+
+    A dataclass (the dataset's schema: labels, direction, covariate coding) is keyed by its
+    content except its ``title``, which is the dataset's name.
+    """
+    if isinstance(value, np.ndarray):
+        return {"dtype": value.dtype.str, "shape": list(value.shape), "values": value.tolist()}
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value) if f.name != "title"}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
 def fit_key(design: Design, prior: PriorSet, seed: int, settings: SamplerSettings) -> str:
-    """Hash of everything a fit depends on (data, variant, spec, prior, seed, settings)."""
+    """Hash of everything that changes a fit's numbers or its reported rows and labels.
+
+    Keyed: every array and label of the design (counts, log RRs and variances, design matrix,
+    study and subgroup indices, row labels, coefficient and subgroup names, ratios, notes),
+    the spec fields that shape the model (likelihood, effect, strata, covariates, ...), the
+    prior's parameters, the seed, the sampler settings and :data:`MODEL_VERSION`. Not keyed:
+    the dataset's name or path, the variant's name, the table's hash and the spec's name and
+    title, so the same rows share one fit whatever they are called, and two different tables
+    never do (those names are re-stamped on a fit read from the cache).
+    """
     payload = {
         "model_version": MODEL_VERSION,
-        "dataset": design.dataset,
-        "data_hash": design.data_hash,
-        "variant": design.variant,
-        "spec": {k: v for k, v in design.spec.to_dict().items() if k not in ("priors", "seed")},
+        "design": {
+            f.name: _plain(getattr(design, f.name))
+            for f in fields(design)
+            if f.name not in _PROVENANCE_FIELDS
+        },
+        "spec": {k: v for k, v in design.spec.to_dict().items() if k not in _NAMING_SPEC_FIELDS},
         "prior": prior.to_dict(),
         "seed": seed,
         "settings": asdict(settings),
     }
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _provenance(design: Design, prior: PriorSet, key: str) -> dict[str, Any]:
+    """Attributes naming a fit's inputs, stamped on every fit, sampled or read from the cache."""
+    spec = design.spec
+    return {
+        "analysis": spec.name,
+        "title": spec.title,
+        "prior": prior.name,
+        "prior_summary": prior.summary,
+        "prior_json": json.dumps(prior.to_dict()),
+        "spec_json": json.dumps(spec.to_dict()),
+        "dataset": design.dataset,
+        "variant": design.variant,
+        "data_hash": design.data_hash,
+        "fit_key": key,
+    }
 
 
 def fit(
@@ -291,13 +342,15 @@ def fit(
     if design is None:
         design = build_design(spec, variant=variant)
     key = fit_key(design, prior, seed, settings)
-    path = cache_dir() / "fits" / f"{key}.nc" if cache else None
+    path = fits_dir() / f"{key}.nc" if cache else None
     if path is not None and path.is_file():
         try:
             tree = load_fit(path)
         except (OSError, ValueError):
             tree = None  # unreadable (e.g. a partial file from an older version): refit
         if tree is not None:
+            # The same rows may have been fitted under other names: name them as asked now.
+            tree.attrs.update(_provenance(design, prior, key))
             return Fit(spec, prior, design, tree, seed, settings, key, path, True)
 
     compiled = compiled_model(design, prior)
@@ -512,18 +565,10 @@ def assemble_tree(
     )
     spec = design.spec
     tree.attrs = {
-        "analysis": spec.name,
-        "title": spec.title,
+        **_provenance(design, prior, key),
         "likelihood": design.likelihood,
         "effect_scale": "log OR" if design.likelihood == "binomial" else "log RR",
         "effect": spec.effect,
-        "prior": prior.name,
-        "prior_summary": prior.summary,
-        "prior_json": json.dumps(prior.to_dict()),
-        "spec_json": json.dumps(spec.to_dict()),
-        "dataset": design.dataset,
-        "variant": design.variant,
-        "data_hash": design.data_hash,
         "seed": seed,
         "draws": int(posterior.sizes["draw"]),
         "tune": settings.tune,
@@ -531,7 +576,6 @@ def assemble_tree(
         "target_accept": float(raw.attrs.get("target_accept", settings.target_accept)),
         "attempts": int(raw.attrs.get("attempt", 1)),
         "model_version": MODEL_VERSION,
-        "fit_key": key,
         "subgroups_json": json.dumps(list(design.subgroups)),
         "ratios_json": json.dumps([list(r) for r in design.ratios]),
         "notes_json": json.dumps(list(design.notes)),

@@ -14,7 +14,7 @@ import sys
 from rebayes.errors import RebayesError
 
 # Order = order in --help, which follows the workflow a user goes through.
-SUBCOMMANDS = ("audit", "frequentist", "fit", "compare", "report")
+SUBCOMMANDS = ("audit", "frequentist", "fit", "compare", "report", "cache")
 
 EPILOG = """\
 Workflow:
