@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 report: $(STAMP)
-	$(VENV)/bin/rebayes report
+	$(VENV)/bin/rebayes report --data ivig_rsa
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow"

@@ -18,7 +18,7 @@ def arm_totals(frame: pd.DataFrame) -> tuple[int, int, int, int]:
 
 
 def test_published_table_shape_and_totals():
-    trials = rb.load_trials()
+    trials = rb.load_trials("ivig_rsa")
     assert list(trials.columns) == [
         "study", "stratum", "events_treat", "n_treat", "events_control", "n_control",
         "year", "timing", "placebo", "confidence", "source",
@@ -43,7 +43,7 @@ def test_published_table_shape_and_totals():
     ],
 )
 def test_strata_sum_to_the_published_trial_totals(study, expected):
-    totals = rb.trial_totals(rb.load_trials())
+    totals = rb.trial_totals(rb.load_trials("ivig_rsa"))
     assert arm_totals(totals[totals.study == study]) == expected
 
 
@@ -89,7 +89,7 @@ def test_variants_compose_and_hash_differs():
     assert arm_totals(pre) == (46, 92, 37, 98)  # Coulam 47/48 instead of 29/32
     hashes = {rb.load_trials(variant=v).attrs["data_hash"] for v in ("published", "seed_fit")}
     assert len(hashes) == 2
-    assert rb.load_trials().attrs["data_hash"] == rb.load_trials().attrs["data_hash"]
+    assert rb.load_trials("ivig_rsa").attrs["data_hash"] == rb.load_trials("ivig_rsa").attrs["data_hash"]
 
 
 def test_variant_combinations_never_join_conflicting_variants():

@@ -21,7 +21,7 @@ def mh_rr_statsmodels(totals):
 
 
 def test_each_row_is_the_mh_rr_without_that_trial():
-    trials = rb.load_trials()
+    trials = rb.load_trials("ivig_rsa")
     loo = leave_one_out_frequentist(trials).set_index("left_out")
     totals = rb.trial_totals(trials)
     assert list(loo.index[1:]) == list(totals.study)
@@ -33,7 +33,7 @@ def test_each_row_is_the_mh_rr_without_that_trial():
 
 
 def test_generic_leave_one_out_drops_every_stratum_of_a_trial():
-    trials = rb.load_trials()
+    trials = rb.load_trials("ivig_rsa")
     out = leave_one_out(trials, lambda t: {"rows": len(t), "women": int(t.n_treat.sum())})
     row = out.set_index("left_out").loc["Qatar 2003"]
     assert row.rows == len(trials) - 2  # both Qatar strata go
@@ -42,7 +42,7 @@ def test_generic_leave_one_out_drops_every_stratum_of_a_trial():
 
 @pytest.mark.parametrize("method", ["IV", "DL"])
 def test_other_methods_run(method):
-    assert len(leave_one_out_frequentist(rb.load_trials(), method)) == 11
+    assert len(leave_one_out_frequentist(rb.load_trials("ivig_rsa"), method)) == 11
 
 
 def test_influence_table_flags_moves_beyond_the_threshold():
@@ -67,7 +67,7 @@ def test_bayesian_refit_without_a_trial_equals_a_fit_on_the_reduced_table():
 
     spec = rb.load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models" / "overall.py")
     quick = SamplerSettings(draws=300, tune=300, chains=2, min_ess=0)
-    trials = rb.load_trials()
+    trials = rb.load_trials("ivig_rsa")
     subset = trials[trials.study.isin(["Coulam 1995", "Perino 1997", "Qatar 2003"])]
     subset = subset.reset_index(drop=True)
     subset.attrs = dict(trials.attrs)

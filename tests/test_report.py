@@ -52,7 +52,7 @@ def test_every_link_and_figure_exists(report_dir):
 def test_every_page_records_versions_and_data_hash(report_dir):
     import rebayes as rb
 
-    data_hash = rb.load_trials().attrs["data_hash"]
+    data_hash = rb.load_trials("ivig_rsa").attrs["data_hash"]
     for html in report_dir.glob("*.html"):
         text = html.read_text(encoding="utf-8")
         assert data_hash in text, html.name

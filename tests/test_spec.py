@@ -123,7 +123,7 @@ def test_missing_model_script(tmp_path):
 
 def test_overall_design_sums_strata_like_trial_totals():
     design = build_design(load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models/overall.py"))
-    totals = rb.trial_totals(rb.load_trials())
+    totals = rb.trial_totals(rb.load_trials("ivig_rsa"))
     assert design.rows == tuple(totals["study"])
     assert design.studies == design.rows
     np.testing.assert_array_equal(design.events[:, 1], totals["events_treat"])

@@ -1,10 +1,13 @@
-"""Load and validate a binary-outcome trial table (one row per study x stratum).
+"""Load and validate a binary-outcome trial table (one row per study, or per study x stratum).
 
 The format is a CSV with at least ``study, events_treat, n_treat, events_control, n_control``;
-the IVIG-RSA table adds ``year, stratum, timing, placebo, confidence, source``. Any other
-column is kept as a covariate. Every validation error is a :class:`DataError` whose message is
-one line naming the file, the 1-based line number and the field, e.g.
-``trials.csv:7: events_treat=31 exceeds n_treat=29``.
+any other column is kept as a covariate. What the columns mean comes from the dataset folder's
+``dataset.toml`` (:mod:`rebayes.schema`): which column names a trial's strata, which columns
+are categorical with which labels, which must agree within a trial. A bare CSV gets the
+defaults: every row is a study of its own (a repeated study name is a second row, as RevMan
+treats a multi-arm trial's second comparison), no label checks. Every validation error is a
+:class:`DataError` whose message is one line naming the file, the 1-based line number and the
+field, e.g. ``trials.csv:7: events_treat=31 exceeds n_treat=29``.
 """
 
 from __future__ import annotations
@@ -12,27 +15,30 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
 import tomllib
-from importlib import resources
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from rebayes.errors import RebayesError
+from rebayes.schema import DatasetSchema, SchemaError, schema_of
 
 __all__ = [
     "COUNT_COLUMNS",
     "DataError",
     "Dataset",
-    "LABELS",
+    "MAX_COUNT",
     "REQUIRED_COLUMNS",
     "data_root",
     "list_datasets",
     "load_dataset",
     "load_trials",
+    "row_labels",
     "table_hash",
     "trial_totals",
     "variant_combinations",
@@ -40,15 +46,9 @@ __all__ = [
 
 COUNT_COLUMNS: tuple[str, ...] = ("events_treat", "n_treat", "events_control", "n_control")
 REQUIRED_COLUMNS: tuple[str, ...] = ("study", *COUNT_COLUMNS)
-# Columns describing the whole trial: every stratum row of one study must agree on them.
-TRIAL_COLUMNS: tuple[str, ...] = ("year", "timing", "placebo")
-LABELS: dict[str, tuple[str, ...]] = {
-    "stratum": ("primary", "secondary", "mixed"),
-    "timing": ("pre_conception", "post_conception"),
-    "placebo": ("albumin", "saline", "multivitamin"),
-    "confidence": ("verified", "derived", "uncertain"),
-}
-DEFAULT_DATASET = "ivig_rsa"
+#: Largest count accepted: beyond it a count is a typing error, and products of counts would
+#: overflow 64-bit integers in the MH sums (10^9 x 10^9 < 2^63).
+MAX_COUNT = 10**9
 
 
 class DataError(RebayesError):
@@ -57,24 +57,42 @@ class DataError(RebayesError):
 
 @dataclass(frozen=True)
 class Dataset:
-    """A named dataset directory: the table, its variants and its description.
+    """A dataset: the table, its variants, its schema and what else its folder holds.
 
     Attributes
     ----------
     name : str
-        Directory name (``ivig_rsa``) or the CSV's stem for a bare CSV path.
+        Folder name (``bcg``) or the CSV's stem for a bare CSV path.
     trials_path : Path
         The trial table.
     variants_path : Path or None
         ``variants.toml`` beside the table, if any.
+    schema : DatasetSchema
+        ``dataset.toml`` parsed (defaults for a bare CSV).
+    directory : Path or None
+        The dataset folder (None for a bare CSV).
     meta : dict
-        Contents of ``dataset.toml`` (empty for a bare CSV).
+        ``dataset.toml`` as loaded (empty for a bare CSV).
     """
 
     name: str
     trials_path: Path
     variants_path: Path | None
+    schema: DatasetSchema = field(default_factory=DatasetSchema.defaults)
+    directory: Path | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reported_path(self) -> Path | None:
+        """``reported.csv`` (the published figures to audit), if the folder has one."""
+        path = self.directory / "reported.csv" if self.directory else None
+        return path if path is not None and path.is_file() else None
+
+    @property
+    def models_dir(self) -> Path | None:
+        """The folder's ``models/`` (analysis scripts), if it has one with scripts."""
+        path = self.directory / "models" if self.directory else None
+        return path if path is not None and any(path.glob("*.py")) else None
 
     def variants(self) -> dict[str, dict[str, Any]]:
         """Return the variant table (``published`` always exists)."""
@@ -87,6 +105,11 @@ class Dataset:
         return found
 
 
+def _row_key(schema: DatasetSchema, entry: Mapping[str, Any]) -> tuple[Any, Any]:
+    """(study, stratum) naming a row in a variant entry; stratum None when not declared."""
+    return entry.get("study"), entry.get(schema.strata) if schema.strata else None
+
+
 def variant_combinations(dataset: Dataset) -> list[str]:
     """Every variant and every composition of variants that override disjoint rows.
 
@@ -97,16 +120,16 @@ def variant_combinations(dataset: Dataset) -> list[str]:
     Returns
     -------
     list of str
-        Names usable as ``variant=`` (``"published"`` first, compositions joined by ``+``),
-        e.g. ``seed_fit+itt``; two variants that set the same study x stratum row never
-        compose.
+        Names usable as ``variant=`` (``"published"`` first, compositions joined by ``+``);
+        two variants that set the same row never compose.
     """
     from itertools import combinations
 
     specs = {k: v for k, v in dataset.variants().items() if k != "published"}
     touched = {
-        name: {(e.get("study"), e.get("stratum", "mixed")) for e in (*spec.get("set", []),
-                                                                    *spec.get("drop", []))}
+        name: {
+            _row_key(dataset.schema, e) for e in (*spec.get("set", []), *spec.get("drop", []))
+        }
         for name, spec in specs.items()
     }
     names = ["published"]
@@ -126,68 +149,93 @@ def data_root() -> Path:
 
 
 def list_datasets() -> list[str]:
-    """Names of the datasets under :func:`data_root`."""
+    """Names of the shipped datasets."""
     return sorted(p.parent.name for p in data_root().glob("*/trials.csv"))
 
 
-def load_dataset(path_or_name: str | Path = DEFAULT_DATASET) -> Dataset:
-    """Resolve a dataset name, a dataset directory or a CSV path.
+def load_dataset(path_or_name: str | Path | None) -> Dataset:
+    """Resolve a shipped dataset's name, a dataset folder or a CSV path.
 
     Parameters
     ----------
     path_or_name : str or Path
-        ``"ivig_rsa"`` (a directory under ``data/``), a directory holding ``trials.csv``,
-        or a path to any CSV in the trial-table format.
+        A shipped dataset's name (see :func:`list_datasets`), a folder holding ``trials.csv`` (and
+        ``dataset.toml``), or a path to any CSV in the trial-table format.
 
     Returns
     -------
     Dataset
+
+    Raises
+    ------
+    DataError
+        No such file, folder or dataset; an invalid ``dataset.toml`` (one line).
     """
+    if path_or_name is None or str(path_or_name) == "":
+        known = ", ".join(list_datasets()) or "none"
+        raise DataError(f"no dataset given: use --data NAME|DIR|CSV|RM5 (shipped: {known})")
     candidate = Path(path_or_name)
+    shipped = data_root() / str(path_or_name)
     if candidate.is_file():
-        directory, trials = candidate.parent, candidate
-        name = candidate.stem if candidate.name != "trials.csv" else directory.name
-    elif candidate.is_dir() and (candidate / "trials.csv").is_file():
-        directory, trials, name = candidate, candidate / "trials.csv", candidate.name
-    elif (data_root() / str(path_or_name) / "trials.csv").is_file():
-        directory = data_root() / str(path_or_name)
-        trials, name = directory / "trials.csv", str(path_or_name)
+        trials = candidate
+        directory = candidate.parent if candidate.name == "trials.csv" else None
+    elif candidate.is_dir():
+        if not (candidate / "trials.csv").is_file():
+            raise DataError(
+                f"{path_or_name}: a folder without trials.csv (a dataset folder holds "
+                "trials.csv and dataset.toml)"
+            )
+        directory, trials = candidate, candidate / "trials.csv"
+    elif str(path_or_name) and "/" not in str(path_or_name) and (shipped / "trials.csv").is_file():
+        directory, trials = shipped, shipped / "trials.csv"
     else:
         known = ", ".join(list_datasets()) or "none"
         raise DataError(f"{path_or_name}: no such file or dataset (shipped datasets: {known})")
+    name = directory.resolve().name if directory is not None else candidate.stem
     meta: dict[str, Any] = {}
-    # Only a table named trials.csv owns the directory's description and variants; a bare CSV
-    # elsewhere is read alone.
-    if trials.name == "trials.csv" and (directory / "dataset.toml").is_file():
+    schema = DatasetSchema.defaults(title=name)
+    toml_path = directory / "dataset.toml" if directory is not None else None
+    if toml_path is not None and toml_path.is_file():
+        where = _display(toml_path)
         try:
-            meta = tomllib.loads((directory / "dataset.toml").read_text(encoding="utf-8"))
+            meta = tomllib.loads(toml_path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
-            raise DataError(f"{directory / 'dataset.toml'}: not valid TOML: {exc}") from None
-    variants = directory / "variants.toml"
-    has_variants = trials.name == "trials.csv" and variants.is_file()
-    return Dataset(name, trials, variants if has_variants else None, meta)
+            raise DataError(f"{where}: not valid TOML: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{where}: not UTF-8 text ({exc.reason})") from None
+        try:
+            schema = DatasetSchema.from_dict(meta, where)
+        except SchemaError as exc:
+            raise DataError(str(exc)) from None
+        if not schema.title:
+            schema = replace(schema, title=name)
+    variants = directory / "variants.toml" if directory is not None else None
+    has_variants = variants is not None and variants.is_file()
+    return Dataset(
+        name, trials, variants if has_variants else None, schema, directory, meta
+    )
 
 
 def load_trials(
-    path_or_name: str | Path = DEFAULT_DATASET, variant: str | None = None
+    path_or_name: str | Path | Dataset | None, variant: str | None = None
 ) -> pd.DataFrame:
     """Load a trial table, apply a data variant and validate it.
 
     Parameters
     ----------
-    path_or_name : str or Path
-        Dataset name (``"ivig_rsa"``), dataset directory, or path to a CSV.
+    path_or_name : str, Path or Dataset
+        Shipped dataset name, dataset folder, or path to a CSV.
     variant : str, optional
         Name of a variant in the dataset's ``variants.toml``; several compose with ``+``
-        (``"seed_fit+itt"`` applies ``seed_fit`` then ``itt``). Default: the dataset's
-        ``default_variant``, else ``"published"``.
+        (``"a+b"`` applies ``a`` then ``b``). Default: the dataset's ``default_variant``.
 
     Returns
     -------
     pandas.DataFrame
-        One row per study x stratum, counts as int64. ``attrs`` holds ``dataset``, ``path``,
-        ``variant``, ``meta`` (the dataset description) and ``data_hash`` (SHA-256 of the
-        table after the variant, so two loads that give the same numbers share a hash).
+        One row per study (or study x stratum), counts as int64. ``attrs`` holds
+        ``dataset``, ``path``, ``variant``, ``schema`` (a :class:`~rebayes.schema.DatasetSchema`),
+        ``notes`` (one-line remarks, e.g. repeated study names) and ``data_hash`` (SHA-256 of
+        the table after the variant).
 
     Raises
     ------
@@ -197,16 +245,18 @@ def load_trials(
     Examples
     --------
     >>> import rebayes as rb
-    >>> trials = rb.load_trials("ivig_rsa", variant="seed_fit")
-    >>> int(trials.loc[trials.study == "Stephenson 2010", "n_control"].iloc[0])
-    29
+    >>> trials = rb.load_trials("tests/data/bcg.csv")          # doctest: +SKIP
+    >>> int(trials["n_treat"].sum())                             # doctest: +SKIP
+    191064
     """
-    dataset = load_dataset(path_or_name)
-    variant = variant or dataset.meta.get("default_variant", "published")
+    dataset = path_or_name if isinstance(path_or_name, Dataset) else load_dataset(path_or_name)
+    schema = dataset.schema
+    variant = variant or schema.default_variant
     rows, lines, columns = _read_csv(dataset.trials_path)
     label = _display(dataset.trials_path)
+    _check_declared_columns(schema, columns, label)
     locs = [f"{label}:{line}" for line in lines]
-    records = [_validate_row(loc, row, columns) for row, loc in zip(rows, locs, strict=True)]
+    records = [_validate_row(loc, row, schema) for row, loc in zip(rows, locs, strict=True)]
     known = dataset.variants()
     for name in variant.split("+"):
         if name not in known:
@@ -215,27 +265,68 @@ def load_trials(
                 f"(known: {', '.join(sorted(known))})"
             )
         records, locs = _apply_variant(dataset, name, known[name], records, locs, columns)
-    _check_table(records, locs)
-    frame = pd.DataFrame.from_records(records, columns=_output_columns(columns))
+    notes = _check_table(records, locs, schema)
+    frame = pd.DataFrame.from_records(records, columns=_output_columns(columns, schema))
     for col in COUNT_COLUMNS:
         frame[col] = frame[col].astype("int64")
-    if "year" in frame:
-        frame["year"] = frame["year"].astype("Int64")
+    for cov in (*schema.covariates.values(), *schema.columns.values()):
+        if cov.kind == "continuous" and cov.column in frame:
+            frame[cov.column] = pd.to_numeric(frame[cov.column])
     frame.attrs.update(
         dataset=dataset.name,
         path=str(dataset.trials_path),
         variant=variant,
-        meta=dataset.meta,
+        schema=schema,
+        notes=tuple(notes),
         data_hash=table_hash(frame),
     )
     return frame
 
 
-def trial_totals(trials: pd.DataFrame) -> pd.DataFrame:
-    """Sum each study's stratum rows into one row per study (as RevMan sees a trial).
+def row_labels(trials: pd.DataFrame, split: bool | None = None) -> list[str]:
+    """Return a unique label per row: the study, its stratum where split, a number if repeated.
 
-    Columns other than the counts keep their value when all strata agree; ``stratum``
-    becomes the single stratum when there is one, else ``"mixed"``.
+    Parameters
+    ----------
+    trials : pandas.DataFrame
+    split : bool, optional
+        Whether the rows are a trial's strata shown separately (default: whether the dataset
+        declares a strata column and a study has several rows).
+
+    Returns
+    -------
+    list of str
+        ``"Smith 2001"``; ``"Smith 2001 (b)"`` for its stratum ``b``; ``"Smith 2001 #2"``
+        for the second row of a repeated study name (RevMan's multi-arm convention).
+    """
+    strata = schema_of(trials).strata
+    studies = trials["study"].astype(str).tolist()
+    counts = pd.Series(studies).value_counts()
+    labels: list[str] = []
+    seen: dict[str, int] = {}
+    use_strata = strata is not None and strata in trials and split is not False
+    for i, study in enumerate(studies):
+        if use_strata and split is True:
+            labels.append(f"{study} ({trials[strata].iloc[i]})")
+            continue
+        if counts[study] == 1:
+            labels.append(study)
+            continue
+        if use_strata:
+            labels.append(f"{study} ({trials[strata].iloc[i]})")
+            continue
+        seen[study] = seen.get(study, 0) + 1
+        labels.append(study if seen[study] == 1 else f"{study} #{seen[study]}")
+    return labels
+
+
+def trial_totals(trials: pd.DataFrame) -> pd.DataFrame:
+    """Sum each trial's strata rows into one row per trial (as RevMan sees a trial).
+
+    Only a dataset that declares a ``strata`` column has strata: without one, every row is a
+    study of its own and the table is returned as it is. Columns other than the counts keep
+    their value when all strata agree; the strata column becomes the single stratum when there
+    is one, else the pooled level its covariate declares (``"all"`` if none).
 
     Parameters
     ----------
@@ -245,30 +336,38 @@ def trial_totals(trials: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        One row per study, in first-appearance order, with the same ``attrs``.
+        One row per trial, in first-appearance order, with the same ``attrs``.
     """
+    schema = schema_of(trials)
+    strata = schema.strata
+    if strata is None or strata not in trials or not trials["study"].duplicated().any():
+        out = trials.copy()
+        out.attrs = dict(trials.attrs)
+        return out
+    pooled = next(
+        (c.pooled for c in schema.covariates.values() if c.column == strata and c.pooled), "all"
+    )
     grouped = trials.groupby("study", sort=False)
     totals = grouped[list(COUNT_COLUMNS)].sum()
     others = [c for c in trials.columns if c not in COUNT_COLUMNS and c != "study"]
     for col in others:
         first = grouped[col].first()
         agrees = grouped[col].nunique(dropna=False) <= 1
-        if col == "stratum":
-            totals[col] = first.where(agrees, "mixed")
-        elif col in ("source", "confidence"):
-            totals[col] = grouped[col].agg(_join_unique)
-        else:
+        if col == strata:
+            totals[col] = first.where(agrees, pooled)
+        elif agrees.all():
+            totals[col] = first
+        elif pd.api.types.is_numeric_dtype(trials[col]):
             totals[col] = first.where(agrees)
+        else:
+            # Text that differs between strata (sources, provenance labels): keep every value.
+            totals[col] = grouped[col].agg(_join_unique)
     totals = totals.reset_index()[list(trials.columns)]
     totals.attrs = dict(trials.attrs)
     return totals
 
 
 def _join_unique(values: pd.Series) -> str:
-    if values.name == "confidence":
-        # A trial is only as certain as its least certain stratum.
-        order = {label: i for i, label in enumerate(LABELS["confidence"])}
-        return max(values, key=lambda v: order.get(v, -1))
     return " | ".join(dict.fromkeys(str(v) for v in values))
 
 
@@ -285,6 +384,8 @@ def _read_csv(path: Path) -> tuple[list[dict[str, str]], list[int], list[str]]:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"{label}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except IsADirectoryError:
+        raise DataError(f"{label}: a folder, not a CSV file") from None
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
@@ -318,12 +419,24 @@ def _read_csv(path: Path) -> tuple[list[dict[str, str]], list[int], list[str]]:
     return rows, lines, columns
 
 
-def _output_columns(columns: list[str]) -> list[str]:
-    """Study and stratum first, counts next, then covariates, provenance last."""
-    extra = [c for c in columns if c not in REQUIRED_COLUMNS and c != "stratum"]
+def _check_declared_columns(schema: DatasetSchema, columns: list[str], label: str) -> None:
+    declared = [c.column for c in (*schema.covariates.values(), *schema.columns.values())]
+    if schema.strata:
+        declared.append(schema.strata)
+    for column in declared:
+        if column not in columns:
+            raise DataError(
+                f"{label}:1: dataset.toml declares column '{column}', the table has none"
+            )
+
+
+def _output_columns(columns: list[str], schema: DatasetSchema) -> list[str]:
+    """Study (and strata) first, counts next, then covariates, provenance last."""
+    lead = ["study", *([schema.strata] if schema.strata else [])]
+    extra = [c for c in columns if c not in REQUIRED_COLUMNS and c not in lead]
     tail = [c for c in ("confidence", "source") if c in extra]
     middle = [c for c in extra if c not in tail]
-    return ["study", "stratum", *COUNT_COLUMNS, *middle, *tail]
+    return [*lead, *COUNT_COLUMNS, *middle, *tail]
 
 
 def _parse_count(loc: str, name: str, raw: Any) -> int:
@@ -338,20 +451,32 @@ def _parse_count(loc: str, name: str, raw: Any) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise DataError(f"{loc}: {name}={text!r} is not a whole number") from None
+            # "12.0" is how pandas writes an integer column that once held a missing value.
+            try:
+                number = float(text)
+            except ValueError:
+                raise DataError(f"{loc}: {name}={text!r} is not a whole number") from None
+            if not math.isfinite(number) or not number.is_integer():
+                raise DataError(f"{loc}: {name}={text!r} is not a whole number") from None
+            if abs(number) > MAX_COUNT:
+                raise DataError(
+                    f"{loc}: {name}={text} exceeds the largest count accepted (10^9)"
+                ) from None
+            value = int(number)
     if value < 0:
         raise DataError(f"{loc}: {name}={value} is negative")
+    if value > MAX_COUNT:
+        digits = str(value)
+        shown = digits if len(digits) <= 20 else f"{digits[:12]}... ({len(digits)} digits)"
+        raise DataError(f"{loc}: {name}={shown} exceeds the largest count accepted (10^9)")
     return value
 
 
-def _validate_row(loc: str, row: Mapping[str, Any], columns: list[str]) -> dict[str, Any]:
+def _validate_row(loc: str, row: Mapping[str, Any], schema: DatasetSchema) -> dict[str, Any]:
     record: dict[str, Any] = dict(row)
     if not str(record.get("study", "")).strip():
         raise DataError(f"{loc}: study is empty")
     record["study"] = str(record["study"]).strip()
-    record.setdefault("stratum", "mixed")
-    if record["stratum"] in ("", None):
-        record["stratum"] = "mixed"
     for name in COUNT_COLUMNS:
         record[name] = _parse_count(loc, name, record.get(name))
     for arm in ("treat", "control"):
@@ -360,36 +485,63 @@ def _validate_row(loc: str, row: Mapping[str, Any], columns: list[str]) -> dict[
             raise DataError(f"{loc}: n_{arm}=0 must be positive")
         if events > n:
             raise DataError(f"{loc}: events_{arm}={events} exceeds n_{arm}={n}")
-    for name, allowed in LABELS.items():
-        if name in record and name in (*columns, "stratum"):
-            value = str(record[name]).strip()
-            if value not in allowed:
-                raise DataError(
-                    f"{loc}: {name}={value!r} is not one of {', '.join(allowed)}"
-                )
-            record[name] = value
-    if "year" in record and str(record["year"]).strip() != "":
-        raw_year = str(record["year"]).strip()
-        if not raw_year.isdigit():
-            raise DataError(f"{loc}: year={raw_year!r} is not a whole number")
-        record["year"] = int(raw_year)
-    elif "year" in record:
-        record["year"] = None
+    if schema.strata and schema.strata in record:
+        record[schema.strata] = str(record[schema.strata] or "").strip()
+    for cov in schema.checked_columns():
+        if cov.column not in record:
+            continue
+        value = str(record[cov.column] if record[cov.column] is not None else "").strip()
+        if value == "" and cov.column != schema.strata:
+            record[cov.column] = None
+            continue
+        if value not in cov.levels:
+            raise DataError(f"{loc}: {cov.column}={value!r} is not one of {', '.join(cov.levels)}")
+        record[cov.column] = value
+    for cov in (*schema.covariates.values(), *schema.columns.values()):
+        if cov.kind != "continuous" or cov.column not in record:
+            continue
+        raw = record[cov.column]
+        text = "" if raw is None else str(raw).strip()
+        if text == "":
+            record[cov.column] = None
+            continue
+        try:
+            number = float(text)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number):
+            raise DataError(f"{loc}: {cov.column}={text!r} is not a number")
+        record[cov.column] = int(number) if number.is_integer() and "." not in text else number
     return record
 
 
-def _check_table(records: list[dict[str, Any]], locs: list[str]) -> None:
+def _check_table(
+    records: list[dict[str, Any]], locs: list[str], schema: DatasetSchema
+) -> list[str]:
+    """Check strata and trial-level columns; return notes (repeated study names)."""
+    notes: list[str] = []
+    strata = schema.strata
+    if strata is None:
+        repeated = sorted({r["study"] for r in records if sum(
+            1 for o in records if o["study"] == r["study"]) > 1})
+        if repeated:
+            notes.append(
+                "study names that repeat are separate rows (as RevMan treats them): "
+                + ", ".join(repeated)
+            )
+        return notes
     seen: dict[tuple[str, str], str] = {}
     trial_values: dict[tuple[str, str], tuple[Any, str]] = {}
+    trial_columns = schema.trial_columns()
     for record, loc in zip(records, locs, strict=True):
-        key = (record["study"], record["stratum"])
+        key = (record["study"], record.get(strata, ""))
         if key in seen:
             raise DataError(
-                f"{loc}: stratum={key[1]!r} repeats study {key[0]!r} "
-                f"(first at {seen[key]})"
+                f"{loc}: {strata}={key[1]!r} repeats study {key[0]!r} "
+                f"(first at {seen[key]}); a trial's rows must differ in {strata}"
             )
         seen[key] = loc
-        for col in TRIAL_COLUMNS:
+        for col in trial_columns:
             if col not in record:
                 continue
             first = trial_values.setdefault((record["study"], col), (record[col], loc))
@@ -398,6 +550,7 @@ def _check_table(records: list[dict[str, Any]], locs: list[str]) -> None:
                     f"{loc}: {col}={record[col]!r} differs from {first[0]!r} "
                     f"at {first[1]} for study {record['study']!r}"
                 )
+    return notes
 
 
 def _apply_variant(
@@ -409,25 +562,44 @@ def _apply_variant(
     columns: list[str],
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Return the records with the variant's ``set`` and ``drop`` entries applied."""
+    schema = dataset.schema
+    strata = schema.strata
     where = f"{_display(dataset.variants_path or dataset.trials_path)}: [{name}]"
     records = [dict(r) for r in records]
     locs = list(locs)
+
+    def find(key: tuple[Any, Any], entry_where: str) -> list[int]:
+        hits = [
+            j
+            for j, r in enumerate(records)
+            if r["study"] == key[0] and (key[1] is None or r.get(strata) == key[1])
+        ]
+        if len(hits) > 1 and key[1] is None:
+            raise DataError(
+                f"{entry_where}: study {key[0]!r} has {len(hits)} rows; name the row's "
+                f"{strata or 'stratum column (declare strata in dataset.toml)'}"
+            )
+        return hits
+
+    def describe(key: tuple[Any, Any]) -> str:
+        return f"study={key[0]!r}" + (f" {strata}={key[1]!r}" if key[1] is not None else "")
+
     for i, drop in enumerate(spec.get("drop", []), start=1):
-        key = (drop.get("study"), drop.get("stratum", "mixed"))
-        hits = [j for j, r in enumerate(records) if (r["study"], r["stratum"]) == key]
+        key = _row_key(schema, drop)
+        hits = find(key, f"{where} drop #{i}")
         if not hits:
-            raise DataError(f"{where} drop #{i}: no row study={key[0]!r} stratum={key[1]!r}")
+            raise DataError(f"{where} drop #{i}: no row {describe(key)}")
         del records[hits[0]], locs[hits[0]]
     for i, entry in enumerate(spec.get("set", []), start=1):
         entry_where = f"{where} set #{i}"
-        unknown = set(entry) - set(columns) - {"stratum"}
+        unknown = set(entry) - set(columns)
         if unknown:
             raise DataError(f"{entry_where}: unknown field '{sorted(unknown)[0]}'")
-        key = (entry.get("study"), entry.get("stratum", "mixed"))
-        hits = [j for j, r in enumerate(records) if (r["study"], r["stratum"]) == key]
+        key = _row_key(schema, entry)
+        hits = find(key, entry_where)
         if hits:
             merged = {**records[hits[0]], **entry}
-            records[hits[0]] = _validate_row(entry_where, merged, columns)
+            records[hits[0]] = _validate_row(entry_where, merged, schema)
             locs[hits[0]] = entry_where
             continue
         siblings = [r for r in records if r["study"] == key[0]]
@@ -435,20 +607,20 @@ def _apply_variant(
             raise DataError(f"{entry_where}: no study {key[0]!r} in the table")
         missing = [c for c in COUNT_COLUMNS if c not in entry]
         if missing:
-            raise DataError(
-                f"{entry_where}: new row study={key[0]!r} stratum={key[1]!r} needs {missing[0]}"
-            )
-        new = {c: siblings[0].get(c) for c in columns}
-        new.update({"confidence": "uncertain"} if "confidence" in columns else {})
+            raise DataError(f"{entry_where}: new row {describe(key)} needs {missing[0]}")
+        # A new stratum row inherits the trial-level columns only; the rest (provenance,
+        # row-level covariates) it must give itself.
+        inherited = set(schema.trial_columns())
+        new = {c: siblings[0].get(c) if c in inherited else None for c in columns}
         new.update(entry)
         # Insert after the study's last row so the table keeps studies together.
         at = max(j for j, r in enumerate(records) if r["study"] == key[0]) + 1
-        records.insert(at, _validate_row(entry_where, new, columns))
+        records.insert(at, _validate_row(entry_where, new, schema))
         locs.insert(at, entry_where)
     return records, locs
 
 
 def table_hash(frame: pd.DataFrame) -> str:
-    """SHA-256 of a trial table's contents (what the fit cache keys a table by)."""
+    """SHA-256 of a trial table's contents."""
     payload = frame.to_csv(index=False).encode("utf-8")
     return hashlib.sha256(payload).hexdigest()

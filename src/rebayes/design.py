@@ -1,16 +1,17 @@
 """From a trial table and an analysis spec to the arrays the model needs.
 
-:func:`build_design` picks the rows (strata, mixed-strata handling, summing a trial's strata),
-codes the covariates as a design matrix, assigns rows to subgroups and, for the normal
-likelihood, computes each row's observed log RR and its RevMan variance. Covariate coding,
-with the reference level first:
+:func:`build_design` picks the rows (strata, pooled rows, summing a trial's strata), codes the
+covariates as a design matrix, assigns rows to subgroups and, for the normal likelihood,
+computes each row's observed log RR and its RevMan variance. Covariate coding, with the
+reference level first:
 
-- ``rsa_type``: 0 primary, 1 secondary; a ``mixed`` stratum is left out (``mixed="exclude"``)
-  or coded with its known share of secondary RSA (``mixed="share"``, from the dataset's
-  ``mixed_secondary_share`` table).
-- ``timing``: 1 for pre-conception, 0 for post-conception IVIG.
-- ``placebo``: indicators for saline and multivitamin; albumin is the reference.
-- Any other column: numbers as they are, text as indicators against its first level.
+- A categorical covariate declared in ``dataset.toml``: one indicator per non-reference level,
+  named after the level. A row at the covariate's ``pooled`` level (a trial that did not
+  report the split) is left out (``mixed="exclude"``) or, for a two-level covariate, coded with
+  its known share of the other level (``mixed="share"``, from the covariate's ``shares``).
+- A continuous covariate, or any undeclared column of numbers: its values (the slope is per
+  unit).
+- Any other undeclared column: indicators ``column[level]`` against its first level.
 - ``"a:b"``: the products of a's and b's columns.
 
 A column that is constant, or collinear with the intercept and earlier columns in the analysed
@@ -21,24 +22,19 @@ say so.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from rebayes.data import LABELS, load_trials, trial_totals
+from rebayes.data import load_trials, row_labels, trial_totals
 from rebayes.frequentist import study_effects
-from rebayes.spec import RSA_TYPE, AnalysisSpec, SpecError
+from rebayes.schema import Covariate, DatasetSchema, schema_of
+from rebayes.spec import AnalysisSpec, SpecError
 
-__all__ = ["ARMS", "REFERENCE_LEVELS", "Design", "build_design"]
+__all__ = ["ARMS", "Design", "build_design"]
 
 ARMS: tuple[str, ...] = ("control", "treat")
-REFERENCE_LEVELS: dict[str, str] = {
-    RSA_TYPE: "primary",
-    "timing": "post_conception",
-    "placebo": "albumin",
-}
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,28 +47,32 @@ class Design:
     variant, data_hash, dataset : str
         Where the rows come from (``data_hash`` identifies the table after the variant).
     rows : tuple of str
-        Row labels: the study, or ``"study (stratum)"`` when split by stratum.
+        Row labels: the study, ``"study (stratum)"`` when split by stratum, ``"study #2"``
+        for a repeated study name.
     row_study, row_stratum : tuple of str
-        Each row's study and stratum (``mixed`` for a summed multi-stratum trial).
+        Each row's study and stratum (the strata column's value; ``""`` without strata).
     studies : tuple of str
-        Distinct studies in order of appearance; the random effect is per study.
+        Distinct trials in order of appearance; the random effect is per trial (a trial's
+        declared strata share it; rows of a repeated study name without declared strata are
+        trials of their own).
     study_index : ndarray of int, shape (row,)
         Position of each row's study in ``studies``.
     events, n : ndarray of int, shape (row, arm)
-        Live births and women per arm, arms ordered as :data:`ARMS` (control, treat).
+        Events and participants per arm, arms ordered as :data:`ARMS` (control, treat).
     yi, vi : ndarray, shape (row,), or None
         Observed log RR and its variance (RevMan's 0.5 correction); normal likelihood only.
     coefs : tuple of str
-        Names of the design-matrix columns (``secondary``, ``pre_conception``, ...).
+        Names of the design-matrix columns (a declared covariate's level, ``ablat``,
+        ``alloc[systematic]``, ...).
     X : ndarray, shape (row, coef)
     groups : tuple of str
         Subgroups with their own ``d`` (effect ``separate``); empty otherwise.
     group_index : ndarray of int, shape (row,)
         Each row's position in ``groups`` (zeros when there are none).
     row_subgroup : tuple of str
-        Each row's reporting subgroup (``""`` for a row in none, e.g. a mixed stratum).
+        Each row's reporting subgroup (``""`` for a row in none, e.g. a pooled row).
     subgroups : tuple of str
-        Reported subgroups, reference level first (``post_conception``, ``pre_conception``).
+        Reported subgroups, reference level first.
     ratios : tuple of (name, numerator, denominator)
         Subgroup RR ratios to report: each level of the last subgroup column against its
         reference level, within each level of the other subgroup columns.
@@ -101,6 +101,7 @@ class Design:
     subgroups: tuple[str, ...]
     ratios: tuple[tuple[str, str, str], ...]
     notes: tuple[str, ...]
+    schema: DatasetSchema = DatasetSchema()
 
     @property
     def likelihood(self) -> str:
@@ -147,7 +148,8 @@ def build_design(
     ----------
     spec : AnalysisSpec
     trials : pandas.DataFrame, optional
-        A table from :func:`rebayes.load_trials`; default: load ``spec.data``.
+        A table from :func:`rebayes.load_trials` (or any DataFrame with the count columns);
+        default: load ``spec.data``.
     variant : str, optional
         Data variant when loading (overrides ``spec.variant``).
 
@@ -160,27 +162,51 @@ def build_design(
     SpecError
         The spec asks for something the table cannot give (one line).
     """
+    where = f"spec '{spec.name}'"
     if trials is None:
+        if spec.data is None:
+            raise SpecError(f"{where}: names no dataset (give --data, or data= in the spec)")
         trials = load_trials(spec.data, variant or spec.variant)
     attrs = dict(trials.attrs)
-    meta: dict[str, Any] = attrs.get("meta", {}) or {}
-    where = f"spec '{spec.name}'"
+    schema = schema_of(trials)
+    if spec.higher_is_better is not None:
+        schema = replace(schema, higher_is_better=spec.higher_is_better, direction_declared=True)
+        attrs["schema"] = schema
     notes: list[str] = []
+    strata = schema.strata if schema.strata in trials else None
 
-    frame = trials[trials["stratum"].isin(spec.strata)].copy()
-    if frame.empty:
-        raise SpecError(f"{where}: the table has no rows in strata {', '.join(spec.strata)}")
-    frame["secondary_share"] = frame["stratum"].map({"primary": 0.0, "secondary": 1.0})
-    if spec.uses_rsa_type:
-        frame = _handle_mixed(frame, spec, meta, notes)
+    frame = trials.copy()
+    if spec.strata is not None:
+        if strata is None:
+            raise SpecError(f"{where}: strata= needs a dataset that declares a strata column")
+        frame = frame[frame[strata].isin(spec.strata)]
         if frame.empty:
-            raise SpecError(f"{where}: no rows left once mixed strata are handled")
+            raise SpecError(f"{where}: the table has no rows in strata {', '.join(spec.strata)}")
+    if spec.split_by_stratum and strata is None:
+        raise SpecError(f"{where}: split_by_stratum needs a dataset that declares strata")
+    frame.attrs = attrs
+    pooled_values: dict[str, pd.Series] = {}
+    for term in spec.terms:
+        cov = schema.covariates.get(term)
+        if cov is None or cov.pooled is None or cov.column not in frame:
+            continue
+        if cov.column == strata and not spec.split_by_stratum:
+            raise SpecError(
+                f"{where}: {term} varies within trials: set split_by_stratum=True to use it"
+            )
+        frame, pooled_values[term] = _handle_pooled(frame, spec, cov, notes)
+        if frame.empty:
+            raise SpecError(f"{where}: no rows left once rows pooling {term} are handled")
     if not spec.split_by_stratum:
-        frame = trial_totals(frame.drop(columns="secondary_share"))
-        rows = frame["study"].tolist()
-    else:
-        rows = [f"{s} ({t})" for s, t in zip(frame["study"], frame["stratum"], strict=True)]
-    frame = frame.reset_index(drop=True).assign(row=rows)
+        frame = trial_totals(frame)
+    labels = row_labels(frame, split=spec.split_by_stratum)
+    trial_ids = (
+        frame["study"].tolist()
+        if strata is not None
+        else row_labels(frame, split=False)  # without declared strata every row is a trial
+    )
+    frame = frame.reset_index(drop=True).assign(row=labels, trial=trial_ids)
+    shares = {term: values.reindex(frame.index) for term, values in pooled_values.items()}
 
     yi = vi = None
     if spec.likelihood == "normal":
@@ -188,36 +214,37 @@ def build_design(
         keep = effects["estimable"].to_numpy(bool)
         if not keep.all():
             left = ", ".join(frame.loc[~keep, "row"])
-            notes.append(f"no live births in either arm, left out of the log RR model: {left}")
+            notes.append(f"no events in either arm, left out of the log RR model: {left}")
         frame = frame[keep].reset_index(drop=True)
+        shares = {t: v[keep].reset_index(drop=True) for t, v in shares.items()}
         yi = effects.loc[keep, "yi"].to_numpy(float)
         vi = effects.loc[keep, "vi"].to_numpy(float)
         if frame.empty:
             raise SpecError(f"{where}: no row has an estimable log RR")
 
-    n_trials = frame["study"].nunique()
+    n_trials = frame["trial"].nunique()
     if n_trials < 2:
         # With one trial the between-trial SD is pure prior: not a meta-analysis.
         raise SpecError(
             f"{where}: a random-effects meta-analysis needs at least 2 trials, the analysed "
             f"rows hold {n_trials} (rebayes frequentist summarises a single trial)"
         )
-    coefs, X = _design_matrix(frame, spec, notes)
-    row_subgroup, subgroups, ratios = _subgroups(frame, spec)
+    coefs, X = _design_matrix(frame, spec, schema, shares, notes)
+    row_subgroup, subgroups, ratios = _subgroups(frame, spec, schema)
     if spec.effect == "separate":
         groups = subgroups
         group_index = np.array([groups.index(g) for g in row_subgroup], dtype=np.int64)
     else:
         groups, group_index = (), np.zeros(len(frame), dtype=np.int64)
-    codes, studies = pd.factorize(frame["study"])
+    codes, studies = pd.factorize(frame["trial"])
     return Design(
         spec=spec,
-        dataset=str(attrs.get("dataset", spec.data)),
+        dataset=str(attrs.get("dataset", spec.data or "")),
         variant=str(attrs.get("variant", variant or spec.variant or "published")),
         data_hash=str(attrs.get("data_hash", "")),
         rows=tuple(frame["row"]),
-        row_study=tuple(frame["study"]),
-        row_stratum=tuple(frame["stratum"]),
+        row_study=tuple(frame["trial"]),
+        row_stratum=tuple(frame[strata].astype(str)) if strata else ("",) * len(frame),
         studies=tuple(studies),
         study_index=codes.astype(np.int64),
         events=frame[["events_control", "events_treat"]].to_numpy(np.int64),
@@ -232,79 +259,117 @@ def build_design(
         subgroups=subgroups,
         ratios=ratios,
         notes=tuple(notes),
+        schema=schema,
     )
 
 
-def _handle_mixed(
-    frame: pd.DataFrame, spec: AnalysisSpec, meta: dict[str, Any], notes: list[str]
-) -> pd.DataFrame:
-    """Drop mixed strata, or give them their known share of secondary RSA."""
-    mixed = frame["stratum"] == "mixed"
-    if not mixed.any():
-        return frame
-    if spec.mixed == "exclude":
+def _handle_pooled(
+    frame: pd.DataFrame, spec: AnalysisSpec, cov: Covariate, notes: list[str]
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Drop rows at the covariate's pooled level, or give them their known share.
+
+    Returns the kept rows and, per kept row, the share of the non-reference level (NaN for a
+    row at a real level).
+    """
+    pooled = frame[cov.column].astype(str) == cov.pooled
+    share = pd.Series(np.nan, index=frame.index)
+    if not pooled.any():
+        return frame, share
+    label = cov.title
+    if spec.mixed == "exclude" or cov.name not in spec.covariates:
         notes.append(
-            "mixed strata left out of the RSA-type analysis: "
-            + ", ".join(frame.loc[mixed, "study"])
+            f"rows not split by {label} left out of the {label} analysis: "
+            + ", ".join(frame.loc[pooled, "study"])
         )
-        return frame[~mixed]
-    shares = meta.get("mixed_secondary_share", {}) or {}
-    share = frame["study"].map(lambda s: shares.get(s, np.nan)).astype(float)
-    known = mixed & share.between(0, 1)
-    bad = list(frame.loc[mixed & ~known, "study"])
+        return frame[~pooled], share[~pooled]
+    real = [lv for lv in cov.levels if lv != cov.pooled]
+    if len(real) != 2:
+        raise SpecError(
+            f"spec '{spec.name}': mixed='share' needs a two-level covariate; {cov.name} has "
+            f"{len(real)} levels"
+        )
+    share = frame["study"].map(lambda s: cov.shares.get(s, np.nan)).astype(float).where(pooled)
+    known = pooled & share.between(0, 1)
+    unknown = list(frame.loc[pooled & ~known, "study"])
     if known.any():
         notes.append(
-            "mixed strata entered with their share of secondary RSA: "
+            f"rows not split by {label} entered with their share of "
+            f"{cov.level_title(_other_level(cov))}: "
             + ", ".join(
                 f"{s} ({v:g})" for s, v in zip(frame.loc[known, "study"], share[known], strict=True)
             )
         )
-    if bad:
-        notes.append("mixed strata left out (share of secondary RSA unknown): " + ", ".join(bad))
-    frame = frame.assign(secondary_share=frame["secondary_share"].where(~known, share))
-    return frame[~mixed | known]
+    if unknown:
+        notes.append(f"rows not split by {label} left out (share unknown): " + ", ".join(unknown))
+    keep = ~pooled | known
+    return frame[keep], share[keep]
 
 
-def _levels(column: str, values: pd.Series) -> list[str]:
-    """Levels present, reference first, then the vocabulary's order (else sorted)."""
+def _other_level(cov: Covariate) -> str:
+    real = [lv for lv in cov.levels if lv != cov.pooled]
+    return next(lv for lv in real if lv != cov.reference_level)
+
+
+def _levels(cov: Covariate | None, values: pd.Series) -> list[str]:
+    """Levels present, reference first, then the declared order (else sorted)."""
     present = set(values)
-    vocabulary = list(LABELS.get("stratum" if column == RSA_TYPE else column, ()))
+    vocabulary = list(cov.levels) if cov is not None else []
     ordered = [v for v in vocabulary if v in present] + sorted(present - set(vocabulary))
-    reference = REFERENCE_LEVELS.get(column)
+    reference = cov.reference_level if cov is not None else None
     if reference in ordered:
         ordered.remove(reference)
         ordered.insert(0, reference)
     return ordered
 
 
-def _main_effect(frame: pd.DataFrame, term: str, spec: AnalysisSpec) -> dict[str, np.ndarray]:
+def _main_effect(
+    frame: pd.DataFrame,
+    term: str,
+    spec: AnalysisSpec,
+    schema: DatasetSchema,
+    shares: dict[str, pd.Series],
+) -> dict[str, np.ndarray]:
     """Design columns of one main effect, by name."""
-    if term == RSA_TYPE:
-        return {"secondary": frame["secondary_share"].to_numpy(float)}
-    if term not in frame.columns:
+    cov = schema.covariates.get(term)
+    column = cov.column if cov is not None else term
+    if column not in frame.columns:
         raise SpecError(f"spec '{spec.name}': covariate {term!r} is not a column of the table")
-    values = frame[term]
+    values = frame[column]
     if values.isna().any():
         row = frame.loc[values.isna(), "row"].iloc[0]
         raise SpecError(f"spec '{spec.name}': covariate {term!r} is missing for {row}")
-    # The loader keeps extra columns as text: a column whose every value is a number is numeric.
     numbers = pd.to_numeric(values, errors="coerce")
-    if not numbers.isna().any() and not pd.api.types.is_bool_dtype(values):
+    continuous = cov.kind == "continuous" if cov is not None else not numbers.isna().any()
+    if continuous and not pd.api.types.is_bool_dtype(values):
+        if numbers.isna().any():
+            row = frame.loc[numbers.isna(), "row"].iloc[0]
+            raise SpecError(f"spec '{spec.name}': covariate {term!r} is not a number for {row}")
         return {term: numbers.to_numpy(float)}
     text = values.astype(str)
-    levels = _levels(term, text)
-    named = term in REFERENCE_LEVELS
+    if cov is not None and term in shares:
+        # Rows at the pooled level carry their share of the non-reference level.
+        other = _other_level(cov)
+        share = shares[term].to_numpy(float)
+        x = np.where(np.isnan(share), (text == other).to_numpy(float), share)
+        return {other: x}
+    levels = _levels(cov, text)
     return {
-        (level if named else f"{term}[{level}]"): (text == level).to_numpy(float)
+        (level if cov is not None else f"{term}[{level}]"): (text == level).to_numpy(float)
         for level in levels[1:]
     }
 
 
 def _design_matrix(
-    frame: pd.DataFrame, spec: AnalysisSpec, notes: list[str]
+    frame: pd.DataFrame,
+    spec: AnalysisSpec,
+    schema: DatasetSchema,
+    shares: dict[str, pd.Series],
+    notes: list[str],
 ) -> tuple[tuple[str, ...], np.ndarray]:
     columns: dict[str, np.ndarray] = {}
-    mains = {t: _main_effect(frame, t, spec) for t in spec.covariates if ":" not in t}
+    mains = {
+        t: _main_effect(frame, t, spec, schema, shares) for t in spec.covariates if ":" not in t
+    }
     for term in spec.covariates:
         if ":" not in term:
             columns.update(mains[term])
@@ -316,7 +381,7 @@ def _design_matrix(
     # the columns kept so far; otherwise its coefficient is informed by the prior alone.
     n = len(frame)
     if spec.effect == "separate":
-        row_subgroup, subgroups, _ = _subgroups(frame, spec)
+        row_subgroup, subgroups, _ = _subgroups(frame, spec, schema)
         base = np.array([[float(g == s) for s in subgroups] for g in row_subgroup])
     else:
         base = np.ones((n, 1))
@@ -339,7 +404,7 @@ def _design_matrix(
 
 
 def _subgroups(
-    frame: pd.DataFrame, spec: AnalysisSpec
+    frame: pd.DataFrame, spec: AnalysisSpec, schema: DatasetSchema
 ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str, str], ...]]:
     """Each row's subgroup label, the ordered subgroups, and the ratios to report."""
     if not spec.subgroup:
@@ -347,17 +412,18 @@ def _subgroups(
     per_column: list[list[str]] = []
     levels: list[list[str]] = []
     for column in spec.subgroup:
-        source = "stratum" if column == RSA_TYPE else column
+        cov = schema.covariates.get(column)
+        source = cov.column if cov is not None else column
         if source not in frame.columns:
             raise SpecError(
                 f"spec '{spec.name}': subgroup column {column!r} is not a column of the table"
             )
         values = frame[source].astype(str).tolist()
-        if column == RSA_TYPE:
-            # A mixed stratum belongs to neither RSA type.
-            values = ["" if v == "mixed" else v for v in values]
+        if cov is not None and cov.pooled is not None:
+            # A row pooling several levels belongs to none of them.
+            values = ["" if v == cov.pooled else v for v in values]
         per_column.append(values)
-        levels.append(_levels(column, pd.Series([v for v in values if v])))
+        levels.append(_levels(cov, pd.Series([v for v in values if v])))
     labels = tuple(
         "" if any(v == "" for v in combo) else "/".join(combo)
         for combo in zip(*per_column, strict=True)

@@ -20,10 +20,11 @@ from importlib import metadata
 from pathlib import Path
 
 from rebayes.atomic import check_output_directory, staging_directory
-from rebayes.data import data_root, load_dataset, load_trials, variant_combinations
+from rebayes.data import load_dataset, load_trials, variant_combinations
 from rebayes.errors import RebayesError
 from rebayes.paper import AuditRow, audit, audit_markdown
 from rebayes.report_frequentist import (
+    analyses_of,
     frequentist_html,
     frequentist_markdown,
     frequentist_tables,
@@ -31,13 +32,8 @@ from rebayes.report_frequentist import (
 from rebayes.report_html import Cell, markdown_table, table
 from rebayes.report_html import page as html_page
 
-__all__ = ["ANALYSIS_ORDER", "BuiltReport", "build_report", "environment", "model_scripts"]
+__all__ = ["BuiltReport", "build_report", "environment", "model_scripts"]
 
-DEFAULT_VARIANTS = ("published", "seed_fit")
-# Reading order of the analyses: the overall answer first, the sensitivity checks last.
-ANALYSIS_ORDER = (
-    "overall", "rsa_type", "timing", "timing_within_type", "placebo", "normal_approximation",
-)
 PACKAGES = ("numpy", "scipy", "pandas", "pymc", "pytensor", "nutpie", "arviz-base",
             "arviz-stats", "arviz-plots", "xarray", "matplotlib")
 
@@ -55,14 +51,12 @@ class BuiltReport:
         return not self.gate_failures
 
 
-def model_scripts(directory: Path | None = None) -> list[Path]:
-    """Return the model scripts under ``models/``, in :data:`ANALYSIS_ORDER` then by name."""
-    directory = directory or data_root() / "ivig_rsa" / "models"
-    scripts = sorted(directory.glob("*.py"))
+def model_scripts(directory: Path) -> list[Path]:
+    """Return the model scripts (``*.py``) in ``directory``, by name."""
+    scripts = sorted(Path(directory).glob("*.py"))
     if not scripts:
         raise RebayesError(f"{directory}: no model scripts (*.py)")
-    rank = {name: i for i, name in enumerate(ANALYSIS_ORDER)}
-    return sorted(scripts, key=lambda p: (rank.get(p.stem, len(rank)), p.stem))
+    return scripts
 
 
 def environment(data_hash: str = "") -> list[tuple[str, str]]:
@@ -160,15 +154,16 @@ def _loo_html(analyses: Sequence[object]) -> str:
             "twice its standard error is no evidence for either model.</p>" + "".join(parts))
 
 
-def _nav(analyses: Sequence[str]) -> list[tuple[str, str]]:
-    return [("Summary", "index.html"), ("Audit", "audit.html"),
+def _nav(analyses: Sequence[str], audited: bool = True) -> list[tuple[str, str]]:
+    audit_link = [("Audit", "audit.html")] if audited else []
+    return [("Summary", "index.html"), *audit_link,
             ("RevMan tables", "frequentist.html"), *[(a, f"{a}.html") for a in analyses]]
 
 
 def _audit_html(rows: Sequence[AuditRow], variant: str) -> str:
     body = [
-        "<h1>Audit of the paper's reported figures</h1>",
-        f"<p>Each figure recomputed from the paper's own stated totals and from the trial "
+        "<h1>Audit of the published figures</h1>",
+        f"<p>Each figure recomputed from the publication's own stated totals and from the trial "
         f"table (variant <code>{escape(variant)}</code>) with RevMan 5.3's formulas; every "
         f"data variant tried. A figure is reproduced when the recomputed numbers, rounded as "
         f"the paper rounds, equal the printed ones.</p>",
@@ -185,28 +180,30 @@ def _audit_html(rows: Sequence[AuditRow], variant: str) -> str:
 
 
 def build_report(
-    output: Path = Path("reports"),
-    dataset: str = "ivig_rsa",
-    variants: Sequence[str] = DEFAULT_VARIANTS,
+    output: Path,
+    dataset: str | Path,
+    variants: Sequence[str] | None = None,
     scripts: Sequence[Path] | None = None,
     priors: Sequence[str] | None = None,
     settings: object | None = None,
     progress: bool = True,
     log: Callable[[str], None] = lambda message: print(message, file=sys.stderr),
+    higher_is_better: bool | None = None,
 ) -> BuiltReport:
-    """Run the audit and every analysis, and write the report.
+    """Run the audit (where the dataset has ``reported.csv``) and every analysis; write the report.
 
     Parameters
     ----------
     output : Path
-        Directory to (re)create.
-    dataset : str
-        Dataset name or directory.
-    variants : sequence of str
+        Directory to write (only files a previous report wrote are replaced).
+    dataset : str or Path
+        Shipped dataset name, dataset folder or CSV.
+    variants : sequence of str, optional
         Data variants for the frequentist tables and the prior x variant comparison; the
-        first is the audit's and the analyses'.
+        first is the audit's and the analyses'. Default: the dataset's ``report_variants``.
     scripts : sequence of Path, optional
-        Model scripts (default: every script under ``models/``).
+        Model scripts (default: the dataset's ``models/``, else the default analyses of
+        :mod:`rebayes.analyses`).
     priors : sequence of str, optional
         Prior sets (default: each spec's own list, else every built-in set).
     settings : SamplerSettings, optional
@@ -215,12 +212,15 @@ def build_report(
         Show progress bars on stderr.
     log : callable
         Receives one line per step.
+    higher_is_better : bool, optional
+        Overrides the dataset's direction of benefit.
 
     Returns
     -------
     BuiltReport
         The files written (inside ``output``) and the failing diagnostic gates, if any.
     """
+    from rebayes.analyses import analysis_specs
     from rebayes.compare import compare_fits
     from rebayes.inference import fit_priors
     from rebayes.report_analysis import (
@@ -238,17 +238,24 @@ def build_report(
 
     check_output_directory(output)  # refuse a directory not ours before minutes of fitting
     meta = load_dataset(dataset)
-    citation = meta.meta.get("citation", {}).get("text", "")
-    tables = {v: load_trials(dataset, v) for v in variants}
-    log("audit: recomputing the paper's figures")
-    audit_rows = audit(dataset, variants[0])
-    freq = frequentist_tables(tables)
+    schema = meta.schema
+    data = str(meta.directory or meta.trials_path)
+    citation = schema.citation.get("text", "")
+    variants = list(variants or schema.report_variants)
+    tables = {v: load_trials(meta, v) for v in variants}
+    audit_rows: list[AuditRow] = []
+    if meta.reported_path is not None:
+        log("audit: recomputing the published figures")
+        audit_rows = audit(dataset, variants[0])
+    freq = frequentist_tables(tables, analyses_of(schema))
+    specs = [load_script(s) for s in scripts] if scripts else analysis_specs(meta)
     analyses: list[AnalysisReport] = []
-    for script in scripts or model_scripts():
-        spec = load_script(script)
-        if spec.data == "ivig_rsa" and dataset != "ivig_rsa":
-            spec = replace(spec, data=str(dataset))
-        log(f"fit: {spec.name} ({script})")
+    for spec in specs:
+        # Every analysis of the report runs on the report's dataset.
+        spec = replace(spec, data=data)
+        if higher_is_better is not None:
+            spec = replace(spec, higher_is_better=higher_is_better)
+        log(f"fit: {spec.name}")
         # A script that fixes its variant is fitted on that one only.
         fit_variants = list(variants) if spec.variant is None else [None]
         by_variant = {
@@ -280,7 +287,7 @@ def build_report(
 
     env = environment(tables[variants[0]].attrs["data_hash"])
     names = [a.spec.name for a in analyses]
-    nav = _nav(names)
+    nav = _nav(names, audited=bool(audit_rows))
     footer = "Reproducibility: " + "; ".join(f"{k} {v}" for k, v in env)
 
     def page(title: str, body: str, nav_: Sequence[tuple[str, str]]) -> str:
@@ -324,9 +331,12 @@ def build_report(
                 "priors": {n: s.to_dict() for n, s in report.summaries.items()},
                 "comparison": report.comparison.to_dict(),
             }
+        notes = (*schema.notes, *tables[variants[0]].attrs.get("notes", ()))
         index = [
-            "<h1>Bayesian re-analysis: IVIG for recurrent spontaneous abortion</h1>",
-            f"<p>{escape(citation)}</p>",
+            f"<h1>Bayesian re-analysis: {escape(schema.title)}</h1>",
+            f"<p>{escape(citation)}</p>" if citation else "",
+            *[f"<p>{escape(note)}</p>" for note in notes],
+            f"<p>{escape(schema.direction_sentence())}</p>",
             f"<p class=\"muted\">Generated by rebayes {escape(dict(env).get('rebayes', ''))} "
             f"(no timestamp, so that the same code and seed give the same files); data "
             f"variant <code>{escape(variants[0])}</code>, sensitivity variants "
@@ -334,7 +344,7 @@ def build_report(
             "<h2>What each analysis says</h2>",
             "<ul>" + "".join(
                 f'<li><a href="{a.spec.name}.html"><strong>{escape(a.spec.title)}</strong></a>: '
-                f"{escape(key_sentence(a.default))}</li>"
+                f"{escape(key_sentence(a.default, schema))}</li>"
                 for a in analyses
             ) + "</ul>",
         ]
@@ -371,51 +381,63 @@ def build_report(
             ]
         counts = {v: sum(r.verdict == v for r in audit_rows)
                   for v in ("reproduced", "differs", "not_recomputable")}
+        if audit_rows:
+            index += [
+                "<h2>Audit of the published figures</h2>",
+                f"<p>{counts['reproduced']} figures reproduced, {counts['differs']} differ, "
+                f"{counts['not_recomputable']} not recomputable. "
+                '<a href="audit.html">Full audit with explanations</a>.</p>',
+                table(
+                    ("id", "reported", "recomputed", "verdict"),
+                    [(r.id, r.reported, r.recomputed, Cell(r.verdict, r.verdict))
+                     for r in audit_rows],
+                ),
+            ]
         index += [
-            "<h2>Audit of the paper</h2>",
-            f"<p>{counts['reproduced']} figures reproduced, {counts['differs']} differ, "
-            f"{counts['not_recomputable']} not recomputable. "
-            '<a href="audit.html">Full audit with explanations</a>.</p>',
-            table(
-                ("id", "reported", "recomputed", "verdict"),
-                [(r.id, r.reported, r.recomputed, Cell(r.verdict, r.verdict))
-                 for r in audit_rows],
-            ),
             "<h2>Reproducibility</h2>",
             table(("item", "value"), env),
         ]
         pages["index.html"] = page("rebayes: summary", "\n".join(index), nav)
-        pages["audit.html"] = page("rebayes: audit", _audit_html(audit_rows, variants[0]), nav)
+        if audit_rows:
+            pages["audit.html"] = page(
+                "rebayes: audit", _audit_html(audit_rows, variants[0]), nav
+            )
         pages["frequentist.html"] = page(
             "rebayes: RevMan tables",
-            "<h1>Frequentist re-analysis (RevMan 5.3)</h1>" + frequentist_html(freq),
+            "<h1>Frequentist re-analysis (RevMan 5 formulas)</h1>"
+            + frequentist_html(freq, schema),
             nav,
         )
         summary_md = [
-            "# rebayes: summary of the re-analysis",
+            f"# rebayes: {schema.title}",
             "",
             citation,
+            "",
+            schema.direction_sentence(),
             "",
             "Open `index.html` for the full report (figures, diagnostics, every prior).",
             "",
             "## What each analysis says",
             "",
-            *[f"- **{a.spec.title}**: {key_sentence(a.default)}" for a in analyses],
+            *[f"- **{a.spec.title}**: {key_sentence(a.default, schema)}" for a in analyses],
             "",
         ]
         if influence is not None:
             summary_md += [f"Influence (overall analysis): {_influence_verdict(influence)}", ""]
         for a in analyses:
             summary_md += [f"### {a.spec.title}", "", results_markdown(a.summaries), ""]
+        if audit_rows:
+            summary_md += [
+                "## Audit of the published figures",
+                "",
+                f"{counts['reproduced']} reproduced, {counts['differs']} differ, "
+                f"{counts['not_recomputable']} not recomputable (details: `audit.md`).",
+                "",
+                markdown_table(("id", "reported", "recomputed", "verdict"),
+                               [(r.id, r.reported, r.recomputed, r.verdict) for r in audit_rows]),
+                "",
+            ]
         summary_md += [
-            "## Audit of the paper",
-            "",
-            f"{counts['reproduced']} reproduced, {counts['differs']} differ, "
-            f"{counts['not_recomputable']} not recomputable (details: `audit.md`).",
-            "",
-            markdown_table(("id", "reported", "recomputed", "verdict"),
-                           [(r.id, r.reported, r.recomputed, r.verdict) for r in audit_rows]),
-            "",
             "## Reproducibility",
             "",
             markdown_table(("item", "value"), env),
@@ -424,11 +446,10 @@ def build_report(
         files = {
             **pages,
             "SUMMARY.md": "\n".join(summary_md),
-            "audit.md": audit_markdown(audit_rows, variants[0], citation,
-                                       n_variants=len(variant_combinations(meta))),
-            "frequentist.md": frequentist_markdown(freq),
+            "frequentist.md": frequentist_markdown(freq, schema),
             "results.json": json.dumps(
                 {
+                    "dataset": {**schema.to_dict(), "variants": variants},
                     "analyses": results,
                     "influence": (influence.to_dict(orient="records")
                                   if influence is not None else None),
@@ -437,6 +458,9 @@ def build_report(
                 indent=2, allow_nan=False,
             ) + "\n",
         }
+        if audit_rows:
+            files["audit.md"] = audit_markdown(audit_rows, variants[0], citation,
+                                               n_variants=len(variant_combinations(meta)))
         for name, text in files.items():
             (staging / name).write_text(text, encoding="utf-8")
         written = [Path(output) / p.relative_to(staging) for p in sorted(staging.rglob("*"))

@@ -22,6 +22,7 @@ from rebayes.frequentist import Z95, meta_analysis, study_effects
 from rebayes.inference import Fit
 from rebayes.plots import SummaryRow, forest_plot
 from rebayes.report_html import Cell, figure, markdown_table, table
+from rebayes.schema import DatasetSchema
 from rebayes.spec import AnalysisSpec
 
 __all__ = ["AnalysisReport", "key_sentence", "model_formula", "results_rows", "save_figure"]
@@ -116,13 +117,19 @@ def results_rows(
     return rows
 
 
-def key_sentence(s: FitSummary) -> str:
+def key_sentence(s: FitSummary, schema: DatasetSchema | None = None) -> str:
     """Return the analysis's answer in one sentence, with its probability."""
+    schema = schema or DatasetSchema()
+    threshold = "RR > 1.1" if schema.higher_is_better else "RR < 1/1.1"
+    important = getattr(s, "p_benefit_gt_10pct", None)
+    if important is None:
+        important = s.p_rr_gt_1_1
     base = (
-        f"Under the {s.prior.replace('_', ' ')} prior, IVIG's pooled risk ratio of live birth "
+        f"Under the {s.prior.replace('_', ' ')} prior, the pooled risk ratio of "
+        f"{schema.outcome} ({schema.treatment} vs {schema.control}) "
         f"is {s.pooled_rr.median:.2f} (95% CrI {s.pooled_rr.ci_low:.2f} to "
-        f"{s.pooled_rr.ci_high:.2f}); P(any benefit) = {s.p_benefit:.2f}, "
-        f"P(RR > 1.1) = {s.p_rr_gt_1_1:.2f}"
+        f"{s.pooled_rr.ci_high:.2f}); P(any benefit, {schema.benefit_word}) = "
+        f"{s.p_benefit:.2f}, P({threshold}) = {important:.2f}"
     )
     if s.ratios:
         r = s.ratios[0]
@@ -230,6 +237,7 @@ def analysis_page_body(
 ) -> str:
     """Return the body of one analysis page (everything but the navigation)."""
     spec, first = report.spec, report.fits[0]
+    schema = first.design.schema
     s = first.summary()
     parts = [
         f"<h1>{escape(spec.title or spec.name)}</h1>",
@@ -237,7 +245,7 @@ def analysis_page_body(
         f"<code>{escape(first.design.dataset)}</code>, variant "
         f"<code>{escape(first.design.variant)}</code> · {escape(s.likelihood)} likelihood"
         f" ({escape(s.effect_scale)} scale)</p>",
-        f'<div class="key">{escape(key_sentence(s))}</div>',
+        f'<div class="key">{escape(key_sentence(s, schema))}</div>',
     ]
     if not report.gates_ok:
         parts.append(
@@ -249,10 +257,11 @@ def analysis_page_body(
         parts.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in first.design.notes)
                      + "</ul>")
     parts += [
-        "<p>RRs are risk ratios of live birth, IVIG over placebo (RR &gt; 1 = more live births "
-        "with IVIG). The pooled, subgroup and predictive RRs are evaluated per posterior draw at "
+        f"<p>RRs are risk ratios of {escape(schema.outcome)}, {escape(schema.treatment)} over "
+        f"{escape(schema.control)}. {escape(schema.direction_sentence())} The pooled, subgroup "
+        "and predictive RRs are evaluated per posterior draw at "
         "the <em>typical control risk</em>: the mean control-arm risk over the analysed rows in "
-        "that draw. P(benefit) = P(pooled RR &gt; 1).</p>",
+        f"that draw. P(benefit) = P(pooled {escape(schema.benefit_word)}).</p>",
         "<h2>Priors</h2>",
         table(
             ("prior set", "distributions", "why / source"),

@@ -10,17 +10,17 @@ import pandas as pd
 
 from rebayes.frequentist import MetaResult, analyze
 from rebayes.report_html import markdown_table, table
+from rebayes.schema import DatasetSchema
 
 __all__ = [
-    "STANDARD_ANALYSES",
     "FrequentistAnalysis",
+    "analyses_of",
     "FrequentistTable",
     "frequentist_html",
     "frequentist_markdown",
     "frequentist_tables",
 ]
 
-HEADERS = ("", "k", "IVIG", "placebo", "RR [95% CI]", "P", "I²")
 
 
 @dataclass(frozen=True)
@@ -42,19 +42,45 @@ class FrequentistTable:
     notes: tuple[str, ...]
 
 
-# The paper's analyses (figures 2-6), in its order.
-STANDARD_ANALYSES: tuple[FrequentistAnalysis, ...] = (
-    FrequentistAnalysis("Overall (Figure 2)"),
-    FrequentistAnalysis("Primary vs secondary RSA (Figure 3)", by="stratum"),
-    FrequentistAnalysis("Pre- vs post-conception (Figure 4)", by="timing"),
-    FrequentistAnalysis(
-        "Primary RSA: pre vs post (Figure 5)", by="timing", where={"stratum": "primary"}
-    ),
-    FrequentistAnalysis(
-        "Secondary RSA: pre vs post (Figure 6)", by="timing", where={"stratum": "secondary"}
-    ),
-    FrequentistAnalysis("Placebo type (sensitivity)", by="placebo"),
-)
+def analyses_of(schema: DatasetSchema) -> tuple[FrequentistAnalysis, ...]:
+    """Return the RevMan analyses to tabulate: the dataset's list, else overall and per covariate.
+
+    Parameters
+    ----------
+    schema : DatasetSchema
+
+    Returns
+    -------
+    tuple of FrequentistAnalysis
+    """
+    if schema.frequentist:
+        return tuple(
+            FrequentistAnalysis(a["title"], a.get("by"), dict(a.get("where", {})))
+            for a in schema.frequentist
+        )
+    return (
+        FrequentistAnalysis("Overall"),
+        *(
+            FrequentistAnalysis(f"Subgroups by {c.title}", by=c.column)
+            for c in schema.covariates.values()
+            if c.kind == "categorical" and c.analyse
+        ),
+    )
+
+
+def _headers(schema: DatasetSchema) -> tuple[str, ...]:
+    return ("", "k", schema.treatment, schema.control, "RR [95% CI]", "P", "I²")
+
+
+def _intro(schema: DatasetSchema) -> str:
+    favours = schema.treatment if schema.higher_is_better else schema.control
+    return (
+        f"Mantel-Haenszel risk ratios of {schema.outcome}, {schema.treatment} vs "
+        f"{schema.control} (RR > 1 favours {favours}); fixed effect, Greenland-Robins variance, "
+        "Q centred on the MH estimate, as RevMan 5 computes them."
+        + (" A trial's strata are summed unless the analysis splits by them." if schema.strata
+           else "")
+    )
 
 
 def _row(label: str, res: MetaResult) -> tuple[object, ...]:
@@ -71,7 +97,7 @@ def _row(label: str, res: MetaResult) -> tuple[object, ...]:
 
 def frequentist_tables(
     tables: Mapping[str, pd.DataFrame],
-    analyses: Sequence[FrequentistAnalysis] = STANDARD_ANALYSES,
+    analyses: Sequence[FrequentistAnalysis] = (FrequentistAnalysis("Overall"),),
     method: str = "MH",
 ) -> list[FrequentistTable]:
     """Run each analysis on each variant's table.
@@ -99,40 +125,35 @@ def frequentist_tables(
                 notes.append(f"{result.test}.")
             if result.left_out:
                 notes.append(
-                    f"Left out (no published {result.by} split): {', '.join(result.left_out)}."
+                    f"Left out (in no {result.by} subgroup): {', '.join(result.left_out)}."
                 )
             out.append(FrequentistTable(variant, analysis.title, tuple(rows), tuple(notes)))
     return out
 
 
-INTRO = (
-    "Mantel-Haenszel risk ratios of live birth, IVIG vs placebo (RR > 1 favours IVIG); fixed "
-    "effect, Greenland-Robins variance, Q centred on the MH estimate, as RevMan 5.3 computes "
-    "them. Trials are summed over strata unless the analysis splits by RSA type."
-)
-
-
-def frequentist_markdown(results: Sequence[FrequentistTable]) -> str:
+def frequentist_markdown(results: Sequence[FrequentistTable], schema: DatasetSchema) -> str:
     """Render the tables as a markdown document."""
-    out = ["# Frequentist re-analysis (RevMan 5.3 formulas)", "", INTRO, ""]
+    out = ["# Frequentist re-analysis (RevMan 5 formulas)", "", _intro(schema), ""]
+    headers = _headers(schema)
     variant = None
     for res in results:
         if res.variant != variant:
             variant = res.variant
             out += [f"## Data variant `{variant}`", ""]
-        out += [f"### {res.title}", "", markdown_table(HEADERS, res.rows), ""]
+        out += [f"### {res.title}", "", markdown_table(headers, res.rows), ""]
         out += [*res.notes, ""] if res.notes else []
     return "\n".join(out)
 
 
-def frequentist_html(results: Sequence[FrequentistTable]) -> str:
+def frequentist_html(results: Sequence[FrequentistTable], schema: DatasetSchema) -> str:
     """Render the tables as an HTML fragment."""
-    out = [f"<p>{escape(INTRO)}</p>"]
+    out = [f"<p>{escape(_intro(schema))}</p>"]
+    headers = _headers(schema)
     variant = None
     for res in results:
         if res.variant != variant:
             variant = res.variant
             out.append(f"<h2>Data variant <code>{escape(variant)}</code></h2>")
-        out += [f"<h3>{escape(res.title)}</h3>", table(HEADERS, res.rows)]
+        out += [f"<h3>{escape(res.title)}</h3>", table(headers, res.rows)]
         out += [f"<p>{escape(note)}</p>" for note in res.notes]
     return "\n".join(out)

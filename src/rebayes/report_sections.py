@@ -27,6 +27,7 @@ def sensitivity_section(comparison: Comparison, figures: Path) -> str:
 
     name = comparison.analysis
     t = comparison.table
+    variants = list(dict.fromkeys(t["variant"])) if "variant" in t else []
     ratio_names = [c[len("p_ratio_gt_1["):-1] for c in t.columns
                    if c.startswith("p_ratio_gt_1[") and not c.startswith("p_ratio_gt_1_mcse")]
     headers = ["prior", "variant", "pooled RR (95% CrI)", "P(RR>1)", "P(RR>1.1)", "tau median",
@@ -58,8 +59,8 @@ def sensitivity_section(comparison: Comparison, figures: Path) -> str:
         rows.append(cells)
     flips = comparison.flips
     parts = [
-        "<p>Every prior set, on the trial reports' numbers (<code>published</code>) and on the "
-        "variant that reproduces the paper's pre-conception totals (<code>seed_fit</code>). "
+        f"<p>Every prior set, on every data variant the report shows "
+        f"({escape(', '.join(f'{v}' for v in variants))}). "
         "A conclusion <em>flips</em> when it holds under some rows and not others.</p>",
         table(headers, rows),
     ]
@@ -168,7 +169,7 @@ def diagnostics_section(comparison: Comparison, figures: Path) -> str:
         "<h3>Posterior predictive check</h3>",
         f"<p>{escape(sentence)}</p>",
         _fig(ppc_plot(tree), figures, f"{name}_ppc.png",
-             "Observed live births per arm (points) against replicated data (95% and 50% "
+             "Observed events per arm (points) against replicated data (95% and 50% "
              "intervals); red: outside the 95% interval."),
     ]
     loo = loo_by_trial(tree)

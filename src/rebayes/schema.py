@@ -36,8 +36,8 @@ and how the columns are to be read, so the code never needs to know the paper::
 Only the declared columns get label checks. A bare CSV gets :meth:`DatasetSchema.defaults`:
 no strata, higher is better, every extra column read as a covariate by its values.
 
-A categorical covariate may name another ``column`` (an RSA-type covariate read from the
-stratum column), declare a ``pooled`` level (a row that pools several levels, left out of
+A categorical covariate may name another ``column`` (a covariate read from the strata
+column), declare a ``pooled`` level (a row that pools several levels, left out of
 contrasts on the covariate, or entered with a known ``shares`` of the non-reference level) and
 ``scope = "trial"`` (every stratum row of one trial must agree).
 """
@@ -69,7 +69,7 @@ OUTCOME_TYPES = (
 _TOP_KEYS = {
     "name", "title", "citation", "outcome", "treatment", "control", "higher_is_better",
     "measure", "method", "model", "ci_level", "outcome_type", "strata", "default_variant",
-    "report_variants", "analysis_order", "covariates", "columns", "notes",
+    "report_variants", "analysis_order", "covariates", "columns", "notes", "frequentist",
 }
 _COVARIATE_KEYS = {
     "kind", "label", "description", "levels", "level_labels", "reference", "column", "pooled",
@@ -93,7 +93,7 @@ class Covariate:
         The table column holding its values (usually ``name``).
     kind : {"categorical", "continuous"}
     label : str
-        Reader-facing name ("RSA type", "absolute latitude").
+        Reader-facing name ("absolute latitude").
     description : str
     levels : tuple of str
         Allowed values of a categorical column, in reading order (checked on load); empty:
@@ -179,6 +179,10 @@ class DatasetSchema:
     analysis_order : tuple of str
     notes : tuple of str
         Sentences the report shows under the title.
+    frequentist : tuple of dict
+        The RevMan analyses the report tabulates (``title``, optional ``by`` column and
+        ``where`` filters), e.g. the paper's figures in its order; empty: the overall analysis
+        and one per declared categorical covariate.
     extra : dict
         Keys the schema does not read (kept for the dataset's own text).
     """
@@ -202,11 +206,12 @@ class DatasetSchema:
     report_variants: tuple[str, ...] = ("published",)
     analysis_order: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    frequentist: tuple[Mapping[str, Any], ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def defaults(cls, title: str = "") -> DatasetSchema:
-        """The schema of a bare CSV: no strata, higher is better (not declared)."""
+        """Return the schema of a bare CSV: no strata, higher is better (not declared)."""
         return cls(title=title)
 
     @classmethod
@@ -270,6 +275,17 @@ class DatasetSchema:
         notes = raw.get("notes", [])
         if isinstance(notes, str):
             notes = [notes]
+        frequentist = raw.get("frequentist", [])
+        if not isinstance(frequentist, list) or not all(
+            isinstance(a, dict) and isinstance(a.get("title"), str) for a in frequentist
+        ):
+            raise fail("frequentist", "must be a list of tables with a title ([[frequentist]])")
+        for i, analysis in enumerate(frequentist, start=1):
+            unknown = sorted(set(analysis) - {"title", "by", "where"})
+            if unknown:
+                raise fail(
+                    f"frequentist #{i}", f"unknown key '{unknown[0]}' (known: by, title, where)"
+                )
         return cls(
             title=text("title"),
             outcome=text("outcome", "event"),
@@ -290,17 +306,18 @@ class DatasetSchema:
             report_variants=names("report_variants", ("published",)),
             analysis_order=names("analysis_order", ()),
             notes=tuple(str(n) for n in notes),
+            frequentist=tuple(frequentist),
             extra={k: v for k, v in raw.items() if k not in _TOP_KEYS},
         )
 
     # --- what the rest of the package asks --------------------------------------------------
 
     def declared(self, name: str) -> Covariate | None:
-        """The covariate or checked column called ``name`` (None if undeclared)."""
+        """Return the covariate or checked column called ``name`` (None if undeclared)."""
         return self.covariates.get(name) or self.columns.get(name)
 
     def checked_columns(self) -> list[Covariate]:
-        """Declared categorical columns whose values are checked on load."""
+        """Return the declared categorical columns whose values are checked on load."""
         seen: dict[str, Covariate] = {}
         for cov in (*self.covariates.values(), *self.columns.values()):
             if cov.kind == "categorical" and cov.levels and cov.column not in seen:
@@ -406,7 +423,7 @@ def _parse_columns(raw: Any, where: str, analysed: bool) -> dict[str, Covariate]
 
 
 def schema_of(trials: Any) -> DatasetSchema:
-    """The schema a loaded table carries in ``attrs["schema"]`` (defaults when it has none).
+    """Return the schema a table carries in ``attrs["schema"]`` (defaults when it has none).
 
     Parameters
     ----------

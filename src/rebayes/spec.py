@@ -5,11 +5,10 @@ A model script holds one :class:`AnalysisSpec` named ``SPEC``::
     import rebayes as rb
 
     SPEC = rb.AnalysisSpec(
-        name="timing",
-        title="IVIG before vs after conception",
-        covariates=("timing",),
+        name="latitude",
+        title="Does the effect change with latitude?",
+        covariates=("ablat",),
         effect="contrast",
-        subgroup="timing",
     )
 
     if __name__ == "__main__":
@@ -37,10 +36,6 @@ Likelihood = Literal["binomial", "normal"]
 EffectStructure = Literal["common", "contrast", "separate"]
 MixedHandling = Literal["exclude", "share"]
 
-STRATA: tuple[str, ...] = ("primary", "secondary", "mixed")
-# Covariate derived from the stratum label rather than read from a column.
-RSA_TYPE = "rsa_type"
-
 
 class SpecError(RebayesError):
     """An analysis spec or model script is invalid (one-line message)."""
@@ -64,47 +59,53 @@ class AnalysisSpec:
         Short identifier (``"timing"``); names the fit in reports and the cache.
     title : str
         One line for humans.
-    data : str
-        Dataset name (``"ivig_rsa"``) or path to a trial-table CSV.
+    data : str, optional
+        Shipped dataset name, dataset folder or CSV path. None: the dataset given on the
+        command line (``--data``), or the dataset folder whose ``models/`` holds the script.
     variant : str, optional
-        Data variant (``"seed_fit"``, ``"seed_fit+itt"``); None = the dataset's default.
+        Data variant (``"a"``, ``"a+b"``); None = the dataset's default.
     likelihood : {"binomial", "normal"}
         Exact binomial per arm and row (log OR scale), or normal on each row's observed log RR
         with its RevMan variance (the normal-normal model of bayesmeta; log RR scale).
     split_by_stratum : bool
-        True: one row per study x stratum; False: a trial's strata are summed into one row
-        (as RevMan sees a trial).
-    strata : tuple of str
-        Which strata rows to use (before summing): any of primary, secondary, mixed.
+        True: one row per study x stratum (the dataset's declared ``strata`` column); False:
+        a trial's strata are summed into one row (as RevMan sees a trial).
+    strata : tuple of str, optional
+        Which values of the strata column to use (before summing); None: every row.
     covariates : tuple of str
-        Meta-regression terms: ``rsa_type`` (secondary vs primary), ``timing`` (pre vs post
-        conception), ``placebo`` (saline and multivitamin vs albumin), any other column of the
-        table, and interactions written ``"rsa_type:timing"`` (both main effects required).
+        Meta-regression terms: a covariate declared in ``dataset.toml`` (coded with its
+        reference level) or any other column of the table (numbers as they are, text as
+        indicators against its first level), and interactions written ``"a:b"`` (both main
+        effects required).
     effect : {"common", "contrast", "separate"}
         ``common``: theta = d + tau z. ``contrast``: theta = d + X beta + tau z.
         ``separate``: one d per subgroup, common tau.
     mixed : {"exclude", "share"}
-        How ``mixed`` strata enter an analysis using ``rsa_type``: left out, or with their
-        known share of secondary RSA as the covariate value (rows with no known share are left
+        How rows at a covariate's ``pooled`` level (a trial that did not report the split)
+        enter an analysis using that covariate: left out, or with the share of the
+        non-reference level that ``dataset.toml`` gives (rows with no known share are left
         out; the design's notes say which).
     subgroup : str or tuple of str
         Columns whose levels define the reported subgroups (and the groups of ``separate``).
-        Two columns (``("rsa_type", "timing")``) give their crossed cells.
+        Two columns give their crossed cells.
     priors : tuple of str, optional
         Prior sets to fit by default; None = every built-in set.
     prior_file : str, optional
         TOML file with user prior sets (relative paths: to the working directory).
     seed : int
         Sampler seed; the same seed gives the same numbers.
+    higher_is_better : bool, optional
+        Overrides the dataset's direction of benefit (``--lower-is-better`` on a bare CSV);
+        None: the dataset's declaration (higher is better when it declares none).
     """
 
     name: str
     title: str = ""
-    data: str = "ivig_rsa"
+    data: str | None = None
     variant: str | None = None
     likelihood: Likelihood = "binomial"
     split_by_stratum: bool = False
-    strata: tuple[str, ...] = STRATA
+    strata: tuple[str, ...] | None = None
     covariates: tuple[str, ...] = ()
     effect: EffectStructure = "common"
     mixed: MixedHandling = "exclude"
@@ -112,10 +113,13 @@ class AnalysisSpec:
     priors: tuple[str, ...] | None = None
     prior_file: str | None = None
     seed: int = 20230113
+    higher_is_better: bool | None = None
 
     def __post_init__(self) -> None:
-        for name in ("strata", "covariates", "subgroup"):
+        for name in ("covariates", "subgroup"):
             object.__setattr__(self, name, _as_tuple(getattr(self, name)))
+        if self.strata is not None:
+            object.__setattr__(self, "strata", _as_tuple(self.strata))
         if self.priors is not None:
             object.__setattr__(self, "priors", _as_tuple(self.priors))
         self._validate()
@@ -134,11 +138,8 @@ class AnalysisSpec:
             value = getattr(self, attr)
             if value not in allowed:
                 raise self._fail(f"{attr}={value!r} is not one of {', '.join(allowed)}")
-        if not self.strata:
-            raise self._fail("strata is empty")
-        bad = [s for s in self.strata if s not in STRATA]
-        if bad:
-            raise self._fail(f"stratum {bad[0]!r} is not one of {', '.join(STRATA)}")
+        if self.strata is not None and not self.strata:
+            raise self._fail("strata is empty (leave it out to use every row)")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise self._fail(f"seed={self.seed!r} must be a non-negative integer")
         if not isinstance(self.split_by_stratum, bool):
@@ -166,16 +167,8 @@ class AnalysisSpec:
             raise self._fail("effect='contrast' needs at least one covariate")
         if self.effect == "separate" and not self.subgroup:
             raise self._fail("effect='separate' needs a subgroup column (one d per subgroup)")
-        if self.uses_rsa_type and not self.split_by_stratum:
-            raise self._fail("rsa_type varies within trials: set split_by_stratum=True to use it")
-        if self.mixed == "share":
-            if RSA_TYPE not in self.covariates:
-                raise self._fail("mixed='share' sets the rsa_type covariate: add it to covariates")
-            if self.effect == "separate" and RSA_TYPE in self.subgroup:
-                raise self._fail(
-                    "mixed='share' cannot place a mixed row in one rsa_type subgroup "
-                    "(use effect='contrast' or mixed='exclude')"
-                )
+        if self.mixed == "share" and not self.covariates:
+            raise self._fail("mixed='share' sets a covariate's value: name it in covariates")
         if self.priors is not None:
             if not self.priors:
                 raise self._fail("priors is empty (leave it out to use every built-in set)")
@@ -188,11 +181,10 @@ class AnalysisSpec:
                     )
 
     @property
-    def uses_rsa_type(self) -> bool:
-        """Whether the analysis needs each row's RSA type (covariate or subgroup)."""
-        return RSA_TYPE in self.subgroup or any(
-            RSA_TYPE in term.split(":") for term in self.covariates
-        )
+    def terms(self) -> tuple[str, ...]:
+        """Every column the analysis reads: covariate main effects and subgroup columns."""
+        mains = [part for term in self.covariates for part in term.split(":")]
+        return tuple(dict.fromkeys([*mains, *self.subgroup]))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (JSON friendly); it also keys the fit cache."""
@@ -209,7 +201,7 @@ def load_script(path: str | Path) -> AnalysisSpec:
     Parameters
     ----------
     path : str or Path
-        A Python file under ``models/`` (or anywhere) that defines ``SPEC``.
+        A Python file (in a dataset folder's ``models/``, or anywhere) that defines ``SPEC``.
 
     Returns
     -------
@@ -251,6 +243,10 @@ def load_script(path: str | Path) -> AnalysisSpec:
         for name in ("data", "prior_file")
         if (value := getattr(spec, name)) is not None
         and not Path(value).is_absolute()
-        and (path.parent / value).is_file()
+        and (path.parent / value).exists()
     }
+    # A script in a dataset folder's models/ analyses that dataset unless it names another.
+    folder = path.resolve().parent.parent
+    if spec.data is None and path.parent.name == "models" and (folder / "trials.csv").is_file():
+        moved["data"] = str(folder)
     return replace(spec, **moved) if moved else spec

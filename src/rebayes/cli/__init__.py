@@ -18,15 +18,18 @@ SUBCOMMANDS = ("audit", "frequentist", "fit", "compare", "report", "cache")
 
 EPILOG = """\
 Workflow:
-  rebayes audit                      the paper's figures vs recomputed, with verdicts
-  rebayes frequentist --by timing    RevMan 5.3 tables (MH/IV/DL, RR/OR) for any split
-  rebayes fit models/timing.py       one analysis under its priors (posterior RR, P(benefit))
-  rebayes compare models/timing.py   posteriors across priors and data variants
-  rebayes report                     every analysis -> reports/ (HTML, markdown, PNG)
+  rebayes import review.rm5 review/       one dataset folder per dichotomous outcome
+  rebayes init my.csv my/                 or: a dataset folder from a CSV (edit dataset.toml)
+  rebayes audit --data review/1.1         published figures vs recomputed, with verdicts
+  rebayes frequentist --data my/ --by C   RevMan 5 tables (MH/IV/Peto, RR/OR/RD) for any split
+  rebayes fit --data my/                  overall analysis under every prior (P(benefit), ...)
+  rebayes compare C --data my/            one analysis across priors and data variants
+  rebayes report --data my/ --output R/   everything -> R/ (HTML, markdown, PNG)
 
-Data: --data takes a shipped dataset name (ivig_rsa) or a path to any CSV with columns
-study,events_treat,n_treat,events_control,n_control (plus optional covariates);
---variant picks a data variant (published, seed_fit, itt, ...; compose with '+').
+Data: --data takes a shipped dataset's name, a dataset folder (trials.csv + dataset.toml:
+rebayes init writes one), a bare CSV with columns study,events_treat,n_treat,events_control,
+n_control (plus optional covariates), or a RevMan 5 file (rebayes import splits it into
+folders); --variant picks a data variant from the folder's variants.toml (compose with '+').
 """
 
 

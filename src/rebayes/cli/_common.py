@@ -8,7 +8,11 @@ import json
 from rebayes.atomic import write_text_atomic as write_atomic
 from rebayes.errors import RebayesError
 
-__all__ = ["EXIT_GATE_FAILED", "add_data_options", "parse_where", "print_json", "write_atomic"]
+__all__ = [
+    "EXIT_GATE_FAILED",
+    "add_data_option",
+    "add_data_options",
+    "add_direction_options", "parse_where", "print_json", "write_atomic"]
 
 #: Exit status of ``--strict`` (fit, compare, report) when a diagnostic gate fails.
 EXIT_GATE_FAILED = 3
@@ -16,17 +20,24 @@ EXIT_GATE_FAILED = 3
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
     """Add ``--data`` and ``--variant``."""
-    parser.add_argument(
-        "--data",
-        default="ivig_rsa",
-        metavar="NAME|PATH",
-        help="dataset name (default: ivig_rsa) or path to a trial-table CSV",
-    )
+    add_data_option(parser)
     parser.add_argument(
         "--variant",
         default=None,
         metavar="V",
-        help="data variant: published (default), seed_fit, itt, ...; compose with '+'",
+        help="data variant from the dataset's variants.toml (default: the dataset's default); "
+        "compose with '+'",
+    )
+
+
+def add_data_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--data NAME|DIR|CSV|RM5``."""
+    parser.add_argument(
+        "--data",
+        default=None,
+        metavar="NAME|DIR|CSV|RM5",
+        help="a shipped dataset's name, a dataset folder (trials.csv + dataset.toml), a bare "
+        "trial-table CSV, or a RevMan 5 file",
     )
 
 
@@ -44,3 +55,17 @@ def parse_where(items: list[str] | None) -> dict[str, str]:
             raise RebayesError(f"--where {item!r}: expected COLUMN=VALUE")
         where[column.strip()] = value.strip()
     return where
+
+
+def add_direction_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--lower-is-better`` / ``--higher-is-better`` (override the dataset's direction)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--lower-is-better", dest="higher_is_better", action="store_false", default=None,
+        help="fewer events is benefit (e.g. deaths); default: the dataset's declaration, "
+        "else higher is better",
+    )
+    group.add_argument(
+        "--higher-is-better", dest="higher_is_better", action="store_true", default=None,
+        help="more events is benefit (e.g. cures)",
+    )

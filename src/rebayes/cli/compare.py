@@ -1,4 +1,4 @@
-"""``rebayes compare MODEL_SCRIPT``: one analysis under several priors and data variants."""
+"""``rebayes compare [ANALYSIS] --data X``: one analysis under several priors and data variants."""
 
 from __future__ import annotations
 
@@ -10,18 +10,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from rebayes.analyses import resolve_spec
 from rebayes.atomic import atomic_path
-from rebayes.cli._common import EXIT_GATE_FAILED
+from rebayes.cli._common import EXIT_GATE_FAILED, add_data_option, add_direction_options
 from rebayes.errors import RebayesError
-from rebayes.spec import load_script
 
 DESCRIPTION = """\
-Fit one analysis (a model script under models/) under several prior sets and data variants and
-compare the posteriors: one table (rows prior x variant: pooled RR median and 95% interval,
-P(RR > 1), P(RR > 1.1), tau, the predictive RR interval for a new trial, subgroup ratios where
-the analysis has them, the Savage-Dickey Bayes factor for d = 0, convergence), the
-conclusions that change with the prior or the data ("P(benefit) > 0.95 under A but not
-under B"), and per fit the power-scaling prior sensitivity (arviz-stats psense).
+Fit one analysis of a dataset (a model script, or an analysis name: overall by default) under
+several prior sets and data variants and compare the posteriors: one table (rows prior x
+variant: pooled RR median and 95% interval, P(benefit), P(RR > 1.1), tau, the predictive RR
+interval for a new trial, subgroup ratios where the analysis has them, the Savage-Dickey
+Bayes factor for d = 0, convergence), the conclusions that change with the prior or the
+data ("P(benefit) > 0.95 under A but not under B"), and per fit the power-scaling prior
+sensitivity (arviz-stats psense).
 
 Each fit is checked against R-hat <= 1.01, bulk and tail ESS >= 400, no divergences and
 E-BFMI >= 0.3; --strict makes a failing check exit with status 3.
@@ -29,11 +30,11 @@ E-BFMI >= 0.3; --strict makes a failing check exit with status 3.
 
 EPILOG = """\
 Examples:
-  rebayes compare models/timing.py                         every built-in prior set
-  rebayes compare models/overall.py --priors weakly_informative skeptical vague
-  rebayes compare models/timing.py --variants published seed_fit
-  rebayes compare models/overall.py --output figures/      PNG: posterior overlay + sensitivity
-  rebayes compare models/overall.py --json --strict        JSON; exit 3 if a diagnostic fails
+  rebayes compare --data my.csv                            overall, every built-in prior set
+  rebayes compare --data mydata/ --priors weakly_informative skeptical vague
+  rebayes compare latitude --data mydata/ --variants published itt
+  rebayes compare --data mydata/ --output figures/         PNG: posterior overlay + sensitivity
+  rebayes compare --data mydata/ --json --strict           JSON; exit 3 if a diagnostic fails
 
 Exit status: 0 ok, 2 user error (one line on stderr), 3 a diagnostic gate failed (--strict).
 """
@@ -51,7 +52,12 @@ def register(subparsers: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("script", metavar="MODEL_SCRIPT", help="e.g. models/timing.py")
+    parser.add_argument(
+        "script", nargs="?", default=None, metavar="ANALYSIS",
+        help="model script or analysis name (default: overall)",
+    )
+    add_data_option(parser)
+    add_direction_options(parser)
     parser.add_argument(
         "--priors",
         "--prior",
@@ -70,7 +76,7 @@ def register(subparsers: Any) -> None:
         action="extend",
         nargs="+",
         metavar="V",
-        help="data variants to compare (published, seed_fit, itt, ...; join with +); "
+        help="data variants to compare (names from the dataset's variants.toml; join with +); "
         "default: the script's",
     )
     parser.add_argument("--seed", type=int, help="sampler seed (default: the script's)")
@@ -118,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     from rebayes.compare import compare_posteriors
     from rebayes.inference import SamplerSettings
 
-    spec = load_script(args.script)
+    spec = resolve_spec(args.script, args.data, args.higher_is_better)
     if args.prior_file:
         spec = replace(spec, prior_file=args.prior_file)
     if args.seed is not None and args.seed < 0:

@@ -1,6 +1,6 @@
-"""``rebayes fit MODEL_SCRIPT``: fit one analysis under its priors and print the posterior.
+"""``rebayes fit [ANALYSIS] --data X``: fit one analysis under its priors, print the posterior.
 
-The same options work when a model script is run directly (``python models/timing.py
+The same options work when a model script is run directly (``python my_models/slope.py
 --prior skeptical``), through :func:`run_script`.
 """
 
@@ -12,28 +12,35 @@ import sys
 from dataclasses import replace
 from typing import Any
 
-from rebayes.cli._common import EXIT_GATE_FAILED
+from rebayes.analyses import resolve_spec
+from rebayes.cli._common import EXIT_GATE_FAILED, add_data_option, add_direction_options
 from rebayes.errors import RebayesError
 from rebayes.spec import AnalysisSpec, load_script
 
 DESCRIPTION = """\
-Fit one analysis, declared in a model script under models/, under one or more named prior
-sets, and print for each: the pooled RR (at the typical control risk) and OR, the predictive
-RR for a new trial, tau, P(RR > 1), P(RR > 1.1), P(RR > 1.25), the NNT, subgroup RRs and their
-ratios, trial-specific shrunken RRs, and convergence diagnostics.
+Fit one analysis of a dataset under one or more named prior sets, and print for each: the
+pooled RR (at the typical control risk) and OR, the predictive RR for a new trial, tau,
+P(benefit) and the other decision probabilities (in the direction the dataset declares), the
+NNT, subgroup RRs and their ratios, meta-regression slopes, trial-specific shrunken RRs, and
+convergence diagnostics.
+
+ANALYSIS is a model script (a .py file defining SPEC) or the name of one of the dataset's
+analyses: its models/ scripts, or the defaults (overall, normal_approximation, one per
+declared covariate). Without ANALYSIS: the overall analysis.
 
 The model is compiled once per structure; each further prior takes well under a second.
-Fits are cached under ${REBAYES_CACHE:-.cache}/fits/ (NetCDF), keyed by data, variant, spec,
-prior and seed: the same command twice reads the second result from the cache.
+Fits are cached (rebayes cache info), keyed by the analysed rows and every setting: the same
+command twice reads the second result from the cache.
 """
 
 EPILOG = """\
 Examples:
-  rebayes fit models/overall.py                       the script's priors (default: all)
-  rebayes fit models/timing.py --prior skeptical      one prior set
-  rebayes fit models/timing.py --prior vague skeptical --prior-file my_priors.toml
-  rebayes fit models/timing.py --variant seed_fit     another data variant
-  rebayes fit models/rsa_type.py --json > rsa.json    machine-readable, one record per prior
+  rebayes fit --data my.csv                           overall analysis, every built-in prior
+  rebayes fit --data mydata/ --prior skeptical        one prior set
+  rebayes fit latitude --data mydata/                 a declared covariate's meta-regression
+  rebayes fit my_model.py --data mydata/ --prior vague skeptical --prior-file my_priors.toml
+  rebayes fit --data mydata/ --variant itt            another data variant
+  rebayes fit --data mydata/ --json > fit.json        machine-readable, one record per prior
 """
 
 
@@ -54,7 +61,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--prior-file", metavar="TOML", help="TOML file with your own prior sets")
     parser.add_argument(
-        "--variant", help="data variant (published, seed_fit, itt, ...; join with +)"
+        "--variant", help="data variant from the dataset's variants.toml (join with +)"
     )
     parser.add_argument("--seed", type=int, help="sampler seed (default: the script's)")
     parser.add_argument(
@@ -82,14 +89,19 @@ def register(subparsers: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("script", metavar="MODEL_SCRIPT", help="e.g. models/timing.py")
+    parser.add_argument(
+        "script", nargs="?", default=None, metavar="ANALYSIS",
+        help="model script or analysis name (default: overall)",
+    )
+    add_data_option(parser)
+    add_direction_options(parser)
     _add_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``rebayes fit``."""
-    return fit_and_print(load_script(args.script), args)
+    return fit_and_print(resolve_spec(args.script, args.data, args.higher_is_better), args)
 
 
 def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
@@ -174,9 +186,18 @@ def run_script(spec: AnalysisSpec, argv: list[str] | None = None) -> None:
         prog=f"python {sys.argv[0]}" if sys.argv and sys.argv[0] else "rebayes-model",
         description=f"Fit the analysis '{spec.name}'" + (f": {spec.title}" if spec.title else ""),
     )
+    add_data_option(parser)
+    add_direction_options(parser)
     _add_options(parser)
     args = parser.parse_args(argv)
     try:
+        if args.higher_is_better is not None:
+            spec = replace(spec, higher_is_better=args.higher_is_better)
+        if args.data is not None:
+            spec = replace(spec, data=args.data)
+        elif spec.data is None and sys.argv and sys.argv[0].endswith(".py"):
+            # A script in a dataset folder's models/ analyses that dataset.
+            spec = replace(spec, data=load_script(sys.argv[0]).data)
         code = fit_and_print(spec, args)
     except RebayesError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from rebayes.cli._common import EXIT_GATE_FAILED
+from rebayes.cli._common import EXIT_GATE_FAILED, add_data_option, add_direction_options
 from rebayes.report import build_report
 
 
@@ -18,10 +18,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run the audit and every analysis; replace the output directory only "
         "when everything succeeded.",
     )
-    parser.add_argument("--output", type=Path, default=Path("reports"), metavar="DIR")
-    parser.add_argument("--data", default="ivig_rsa", metavar="NAME|DIR")
+    parser.add_argument("--output", type=Path, default=Path("reports"), metavar="DIR",
+                        help="output directory (default reports/); a non-empty directory must "
+                        "hold a previous rebayes report")
+    add_data_option(parser)
+    add_direction_options(parser)
     parser.add_argument(
-        "--models", type=Path, default=None, metavar="DIR", help="model scripts (default models/)"
+        "--models", type=Path, default=None, metavar="DIR",
+        help="model scripts (default: the dataset's models/, else the default analyses)",
     )
     parser.add_argument("--prior", nargs="+", default=None, metavar="NAME",
                         help="prior sets (default: every built-in set)")
@@ -37,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     from rebayes.report import model_scripts
 
     scripts = model_scripts(args.models) if args.models else None
-    built = build_report(args.output, args.data, scripts=scripts, priors=args.prior)
+    built = build_report(args.output, args.data, scripts=scripts, priors=args.prior,
+                         higher_is_better=args.higher_is_better)
     print(f"wrote {len(built.files)} files to {args.output}/ (open {args.output}/index.html)")
     for failure in built.gate_failures:
         print(f"diagnostic gate failed: {failure}", file=sys.stderr)
