@@ -139,10 +139,10 @@ def test_single_study_mh_equals_iv():
     assert_allclose(meta_analysis(one, "MH").se, meta_analysis(one, "IV").se)
 
 
-def test_no_live_direction_counts_the_complement():
-    # 97/246 vs 112/250 no live births = 149/246 vs 138/250 live births (the paper's arms).
-    live = meta_analysis(table((149, 246, 138, 250)), "MH", "RR", "live")
-    none = meta_analysis(table((149, 246, 138, 250)), "MH", "RR", "no_live")
+def test_non_events_direction_counts_the_complement():
+    # 97/246 vs 112/250 non-events = 149/246 vs 138/250 events.
+    live = meta_analysis(table((149, 246, 138, 250)), "MH", "RR", "events")
+    none = meta_analysis(table((149, 246, 138, 250)), "MH", "RR", "non_events")
     assert_allclose(none.estimate, (97 / 246) / (112 / 250))
     assert_allclose(live.estimate, (149 / 246) / (138 / 250))
 
@@ -163,7 +163,7 @@ def test_subgroup_difference_test_from_the_papers_timing_subgroups():
 
 
 def test_seed_fit_pre_conception_subgroup_reproduces_the_paper():
-    res = analyze(rb.load_trials(variant="seed_fit"), by="timing").subgroups["pre_conception"]
+    res = analyze(rb.load_trials("ivig_rsa", variant="seed_fit"), by="timing").subgroups["pre_conception"]
     # Paper: 46/74 vs 37/82, RR 1.38 (1.03-1.86), P = 0.03.
     assert (res.events_treat, res.n_treat, res.events_control, res.n_control) == (46, 74, 37, 82)
     assert (round(res.estimate, 2), round(res.ci_low, 2), round(res.ci_high, 2)) == (
@@ -173,7 +173,7 @@ def test_seed_fit_pre_conception_subgroup_reproduces_the_paper():
 
 
 def test_stratum_split_leaves_mixed_rows_out():
-    res = analyze(rb.load_trials(), by="stratum")
+    res = analyze(rb.load_trials("ivig_rsa"), by="stratum")
     assert set(res.subgroups) == {"primary", "secondary"}
     assert set(res.left_out) == {"Christiansen 1995", "Coulam 1995", "Perino 1997"}
     # Secondary strata: 7+8+6+15+16+23 = 75 / 10+11+12+24+23+42 = 122 vs
@@ -183,7 +183,7 @@ def test_stratum_split_leaves_mixed_rows_out():
 
 
 def test_analysis_sums_strata_unless_split_by_stratum():
-    res = analyze(rb.load_trials())
+    res = analyze(rb.load_trials("ivig_rsa"))
     assert res.overall.k == 10  # ten trials, not thirteen rows
     assert (res.overall.events_treat, res.overall.n_treat) == (162, 261)
 
@@ -194,10 +194,13 @@ def test_analysis_sums_strata_unless_split_by_stratum():
         ({"by": "colour"}, "--by colour: no column 'colour'"),
         ({"where": {"timing": "during"}}, "--where timing=during: unknown value"),
         ({"method": "REML"}, "unknown method 'REML'"),
-        ({"measure": "RD"}, "unknown measure 'RD'"),
+        ({"measure": "HR"}, "unknown measure 'HR'"),
+        ({"model": "bayes"}, "unknown model 'bayes'"),
+        ({"method": "PETO", "measure": "RR"}, "Peto's method pools odds ratios only"),
+        ({"method": "PETO", "measure": "OR", "model": "random"}, "Peto's method is fixed-effect only"),
         ({"event": "death"}, "unknown event direction 'death'"),
     ],
 )
 def test_bad_analysis_requests(kwargs, message):
     with pytest.raises(AnalysisError, match=message):
-        analyze(rb.load_trials(), **kwargs)
+        analyze(rb.load_trials("ivig_rsa"), **kwargs)

@@ -1,16 +1,22 @@
-"""The paper's reported figures, their recomputation, and a verdict for each (the audit).
+"""The published figures, their recomputation, and a verdict for each (the audit).
 
-The figures live in ``data/<dataset>/reported.csv`` as data: where the paper prints them, what
-statistic they are, the numbers as printed, and two recipes for recomputing them:
+The figures live in the dataset folder's ``reported.csv`` as data: where the paper prints
+them, what statistic they are, the numbers as printed, and two recipes for recomputing them:
 
+``statistic``
+    ``count``, ``rate``, ``counts`` (``a/n vs c/m``), ``rr`` or ``effect`` (pooled effect
+    and CI), ``z``, ``p`` (the effect's Z test), ``chi2``, ``df``, ``p_chi2``, ``i2``,
+    ``tau2`` (heterogeneity), ``subgroup_chi2``, ``subgroup_df``, ``subgroup_p``,
+    ``subgroup_i2`` (test for subgroup differences), ``i2_below_50``.
 ``analysis``
     A query on the trial table: an optional leading kind (``n_trials``, ``n_women``,
-    ``arm_rate``, ``overall``) followed by ``column=value`` filters and ``by=column``; e.g.
-    ``stratum=primary by=timing``. ``population=primary`` selects trials whose every stratum
-    row is primary RSA.
+    ``arm_rate``, ``overall``) followed by ``column=value`` filters, ``by=column`` and the
+    analysis options ``measure=``, ``method=``, ``model=``, ``ci=`` (default: the dataset's);
+    e.g. ``stratum=primary by=timing``. ``population=LEVEL`` selects trials whose every strata
+    row has that level (datasets with a ``strata`` column).
 ``paper_basis``
     How to recompute from the paper's own stated figures: ``counts`` (a 2x2 table built from
-    the row's ``counts``), ``sum:ID+ID`` (add the women in other rows' counts),
+    the row's ``counts``), ``sum:ID+ID`` (add the participants in other rows' counts),
     ``strata:ID+ID`` (Mantel-Haenszel over other rows' counts as strata), or ``ci:ID+ID``
     (test for subgroup differences from other rows' reported RRs and CIs).
 
@@ -21,6 +27,7 @@ printed ones (``exact``) or differ by one unit in the last printed digit (``last
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -32,7 +39,17 @@ from scipy import stats
 
 from rebayes.data import load_dataset, load_trials, variant_combinations
 from rebayes.errors import RebayesError
-from rebayes.frequentist import Z95, analyze, difference_test, meta_analysis
+from rebayes.frequentist import (
+    MEASURES,
+    METHODS,
+    MODELS,
+    Z95,
+    AnalysisError,
+    analyze,
+    difference_test,
+    meta_analysis,
+)
+from rebayes.schema import DatasetSchema, schema_of
 
 __all__ = [
     "AuditRow",
@@ -44,7 +61,15 @@ __all__ = [
 ]
 
 NUMERIC_FIELDS = ("value", "ci_low", "ci_high", "p")
-STATISTICS = ("count", "rate", "rr", "subgroup_p", "counts", "i2_below_50")
+STATISTICS = (
+    "count", "rate", "rr", "effect", "counts", "z", "p", "chi2", "df", "p_chi2", "i2", "tau2",
+    "subgroup_chi2", "subgroup_df", "subgroup_p", "subgroup_i2", "i2_below_50",
+)
+#: Statistics that match only exactly (whole numbers).
+WHOLE_NUMBERS = ("count", "df", "subgroup_df")
+REQUIRED_FIELDS = ("id", "location", "statistic", "reported")
+#: Keys of an ``analysis`` query that choose the analysis rather than filter rows.
+OPTION_KEYS = ("measure", "method", "model", "ci", "event")
 VERDICTS = ("reproduced", "differs", "not_recomputable")
 
 
@@ -78,20 +103,30 @@ class Recomputed:
     ci_high: float | None = None
     p: float | None = None
     counts: str = ""
+    measure: str = "RR"
 
     def text(self, statistic: str) -> str:
         """Render like the paper prints that statistic."""
         if statistic == "counts":
             return self.counts
-        if statistic == "subgroup_p":
-            return f"P = {self.p:.3f}" if self.p is not None else "-"
-        if statistic == "count":
+        if statistic in ("subgroup_p", "p", "p_chi2"):
+            return f"P = {self.p:.4g}" if self.p is not None else "-"
+        if self.value is None:
+            return "-"
+        if statistic in WHOLE_NUMBERS:
             return f"{self.value:.0f}"
         if statistic == "rate":
             return f"{self.value:.2f}%"
-        if statistic == "i2_below_50":
+        if statistic in ("i2_below_50", "i2", "subgroup_i2"):
             return f"I2 = {self.value:.1f}%"
-        out = f"RR {self.value:.3f} ({self.ci_low:.3f}-{self.ci_high:.3f})"
+        if statistic in ("z", "chi2", "tau2", "subgroup_chi2"):
+            name = {"z": "Z", "tau2": "Tau2"}.get(statistic, "Chi2")
+            return f"{name} = {self.value:.4f}"
+        digits = 4 if statistic == "effect" else 3
+        out = (
+            f"{self.measure} {self.value:.{digits}f} "
+            f"({self.ci_low:.{digits}f}-{self.ci_high:.{digits}f})"
+        )
         if self.p is not None:
             out += f", P = {self.p:.3f}"
         if self.counts:
@@ -132,51 +167,114 @@ class AuditError(RebayesError):
     """``reported.csv`` is malformed or names an unknown figure, statistic or recipe."""
 
 
-def load_reported(path_or_name: str | Path = "ivig_rsa") -> list[ReportedFigure]:
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def load_reported(path_or_name: str | Path) -> list[ReportedFigure]:
     """Read and validate ``reported.csv`` of a dataset.
 
     Parameters
     ----------
     path_or_name : str or Path
-        A dataset name or directory, or the path of a ``reported.csv``.
+        A dataset name or folder, or the path of a ``reported.csv``.
 
     Returns
     -------
     list of ReportedFigure
+
+    Raises
+    ------
+    AuditError
+        One line naming the file, the line and the field; or saying there is nothing to
+        audit (a bare CSV, or a folder without ``reported.csv``).
     """
-    path = Path(path_or_name)
-    if path.suffix != ".csv":
-        path = load_dataset(path_or_name).trials_path.parent / "reported.csv"
-    if not path.is_file():
-        raise AuditError(f"{path}: no reported.csv for this dataset")
-    figures: list[ReportedFigure] = []
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        for row in reader:
-            line = reader.line_num
-            if row["statistic"] not in STATISTICS:
-                raise AuditError(
-                    f"{path.name}:{line}: statistic={row['statistic']!r} is not one of "
-                    f"{', '.join(STATISTICS)}"
-                )
-            for name in NUMERIC_FIELDS:
-                text = row.get(name, "") or ""
-                if text and not re.fullmatch(r"-?\d+(\.\d+)?", text):
-                    raise AuditError(f"{path.name}:{line}: {name}={text!r} is not a number")
-            figures.append(
-                ReportedFigure(
-                    id=row["id"],
-                    location=row["location"],
-                    statistic=row["statistic"],
-                    reported=row["reported"],
-                    numbers={n: row.get(n, "") or "" for n in NUMERIC_FIELDS},
-                    counts=row.get("counts", "") or "",
-                    analysis=row.get("analysis", "") or "",
-                    paper_basis=row.get("paper_basis", "") or "",
-                    note=row.get("note", "") or "",
-                )
+    path = Path(path_or_name or "")
+    if path.name != "reported.csv":
+        dataset = load_dataset(path_or_name)
+        if dataset.directory is None:
+            raise AuditError(
+                f"{_display(dataset.trials_path)}: nothing to audit (a bare CSV has no "
+                "reported.csv; give a dataset folder that holds one)"
             )
+        path = dataset.directory / "reported.csv"
+    label = _display(path)
+    if not path.is_file():
+        raise AuditError(f"{label}: nothing to audit (no such file)")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise AuditError(f"{label}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    figures: list[ReportedFigure] = []
+    seen: dict[str, int] = {}
+    try:
+        header = next(reader, None)
+        if header is None or not any(h.strip() for h in header):
+            raise AuditError(f"{label}: empty file (no header line)")
+        columns = [h.strip() for h in header]
+        for name in REQUIRED_FIELDS:
+            if name not in columns:
+                raise AuditError(f"{label}:1: missing required column '{name}'")
+        line = reader.line_num + 1
+        for values in reader:
+            where, line = f"{label}:{line}", reader.line_num + 1
+            if not values or all(not v.strip() for v in values):
+                continue
+            if len(values) != len(columns):
+                raise AuditError(
+                    f"{where}: expected {len(columns)} fields, found {len(values)}"
+                )
+            row = {c: v.strip() for c, v in zip(columns, values, strict=True)}
+            figures.append(_figure(where, row, seen))
+    except csv.Error as exc:
+        raise AuditError(f"{label}:{reader.line_num}: malformed CSV ({exc})") from None
+    if not figures:
+        raise AuditError(f"{label}: nothing to audit (no data rows)")
     return figures
+
+
+def _figure(where: str, row: Mapping[str, str], seen: dict[str, int]) -> ReportedFigure:
+    """Check one row of ``reported.csv`` (``where`` is ``file:line``)."""
+    if not row["id"]:
+        raise AuditError(f"{where}: id is empty")
+    if row["id"] in seen:
+        raise AuditError(f"{where}: id={row['id']!r} repeats line {seen[row['id']]}")
+    seen[row["id"]] = int(where.rpartition(":")[2])
+    if row["statistic"] not in STATISTICS:
+        raise AuditError(
+            f"{where}: statistic={row['statistic']!r} is not one of {', '.join(STATISTICS)}"
+        )
+    for name in NUMERIC_FIELDS:
+        text = row.get(name, "")
+        if text and not re.fullmatch(r"-?\d+(\.\d+)?", text):
+            raise AuditError(f"{where}: {name}={text!r} is not a number")
+    if row.get("counts") and not _COUNTS.match(row["counts"]):
+        raise AuditError(f"{where}: counts={row['counts']!r} is not 'a/n' or 'a/n vs c/m'")
+    try:
+        _parse_analysis(row.get("analysis", ""))
+    except AuditError as exc:
+        raise AuditError(f"{where}: analysis: {exc}") from None
+    basis = row.get("paper_basis", "")
+    if basis and basis.partition(":")[0] not in ("counts", "sum", "strata", "ci"):
+        raise AuditError(
+            f"{where}: paper_basis={basis!r} is not one of counts, sum:ID+ID, strata:ID+ID, "
+            "ci:ID+ID"
+        )
+    return ReportedFigure(
+        id=row["id"],
+        location=row["location"],
+        statistic=row["statistic"],
+        reported=row["reported"],
+        numbers={n: row.get(n, "") for n in NUMERIC_FIELDS},
+        counts=row.get("counts", ""),
+        analysis=row.get("analysis", ""),
+        paper_basis=basis,
+        note=row.get("note", ""),
+    )
 
 
 # --- recomputation from the paper's own figures -------------------------------------------
@@ -201,7 +299,7 @@ def _two_by_two(rows: Iterable[tuple[str, tuple[int, ...]]]) -> pd.DataFrame:
     )
 
 
-def _rr_from_table(table: pd.DataFrame, basis: str, event: str = "live") -> Recomputed:
+def _rr_from_table(table: pd.DataFrame, basis: str, event: str = "events") -> Recomputed:
     res = meta_analysis(table, "MH", "RR", event)  # type: ignore[arg-type]
     counts = f"{res.events_treat}/{res.n_treat} vs {res.events_control}/{res.n_control}"
     return Recomputed(basis, res.estimate, res.ci_low, res.ci_high, res.p, counts)
@@ -222,7 +320,7 @@ def _z_test_p(fig: ReportedFigure) -> float:
 
 
 def _from_paper(
-    fig: ReportedFigure, figures: Mapping[str, ReportedFigure], event: str = "live"
+    fig: ReportedFigure, figures: Mapping[str, ReportedFigure], event: str = "events"
 ) -> Recomputed | None:
     basis = fig.paper_basis
     if not basis:
@@ -256,29 +354,56 @@ _TOKEN = re.compile(r"(\w+)=(.+?)(?=\s+\w+=|$)")
 _KINDS = ("n_trials", "n_women", "arm_rate", "overall")
 
 
-def _parse_analysis(text: str) -> tuple[str, dict[str, str], str | None]:
+def _parse_analysis(text: str) -> tuple[str, dict[str, str], str | None, dict[str, str]]:
+    """Split a query into (kind, column filters, by column, analysis options)."""
     text = text.strip()
     kind = "overall"
     first = text.split(" ", 1)[0] if text else ""
     if first in _KINDS:
         kind, text = first, text[len(first):].strip()
     pairs = dict(_TOKEN.findall(text))
+    if text and not pairs:
+        raise AuditError(f"{text!r} is not KIND, COLUMN=VALUE, by=COLUMN or OPTION=VALUE")
     by = pairs.pop("by", None)
-    return kind, pairs, by
+    options = {key: pairs.pop(key) for key in OPTION_KEYS if key in pairs}
+    allowed = {"measure": MEASURES, "method": METHODS, "model": MODELS,
+               "event": ("events", "non_events")}
+    for key, value in options.items():
+        if key == "ci":
+            if not re.fullmatch(r"\d+(\.\d+)?", value) or not 50 <= float(value) < 100:
+                raise AuditError(f"ci={value!r} is not a percentage in [50, 100)")
+        elif value not in allowed[key]:
+            raise AuditError(f"{key}={value!r} is not one of {', '.join(allowed[key])}")
+    return kind, pairs, by, options
 
 
-def _with_population(trials: pd.DataFrame) -> pd.DataFrame:
-    strata = trials.groupby("study", sort=False)["stratum"].agg(lambda s: set(s))
-    population = strata.map(lambda s: next(iter(s)) if len(s) == 1 else "mixed")
+def _with_population(trials: pd.DataFrame, strata: str | None) -> pd.DataFrame:
+    """Add ``population``: a trial's single strata level, or its covariate's pooled level."""
+    if strata is None or strata not in trials.columns:
+        return trials
+    pooled = next(
+        (c.pooled for c in schema_of(trials).covariates.values()
+         if c.column == strata and c.pooled),
+        "mixed",
+    )
+    levels = trials.groupby("study", sort=False)[strata].agg(lambda s: set(s))
+    population = levels.map(lambda s: next(iter(s)) if len(s) == 1 else pooled)
     return trials.assign(population=trials["study"].map(population))
+
+
+def _counts_text(rows: pd.DataFrame) -> str:
+    sums = [int(rows[c].sum()) for c in ("events_treat", "n_treat", "events_control",
+                                          "n_control")]
+    return f"{sums[0]}/{sums[1]} vs {sums[2]}/{sums[3]}"
 
 
 def _from_trials(fig: ReportedFigure, trials: pd.DataFrame, variant: str) -> Recomputed | None:
     if not fig.analysis:
         return None
-    kind, where, by = _parse_analysis(fig.analysis)
+    kind, where, by, options = _parse_analysis(fig.analysis)
     arm = where.pop("arm", None)
-    table = _with_population(trials)
+    strata = schema_of(trials).strata
+    table = _with_population(trials, strata)
     for column, value in where.items():
         if column not in table.columns:
             raise AuditError(f"{fig.id}: analysis filters on unknown column {column!r}")
@@ -293,23 +418,59 @@ def _from_trials(fig: ReportedFigure, trials: pd.DataFrame, variant: str) -> Rec
     if kind == "arm_rate":
         events, n = table[f"events_{arm}"].sum(), table[f"n_{arm}"].sum()
         return Recomputed(label, 100 * events / n, counts=f"{events}/{n}")
-    base = trials[trials["study"].isin(table["study"])]
-    if "stratum" in where:
-        base = base[base["stratum"] == where["stratum"]]
-    result = analyze(base, by=by, where={"stratum": where["stratum"]} if "stratum" in where
-                     else None)
-    if fig.statistic == "subgroup_p":
-        if result.test is None:
-            return None
-        return Recomputed(f"{label}: MH test for subgroup differences", p=result.test.p)
-    if fig.statistic == "i2_below_50":
-        return Recomputed(label, result.overall.i2)
-    total = result.overall
-    counts = f"{total.events_treat}/{total.n_treat} vs {total.events_control}/{total.n_control}"
+    if strata is not None:
+        # Filters select whole trials; only a filter on the strata column selects rows.
+        base = trials[trials["study"].isin(table["study"])]
+        if strata in where:
+            base = base[base[strata].astype(str) == where[strata]]
+        keep = {strata: where[strata]} if strata in where else None
+    else:
+        base, keep = trials.loc[table.index], None
     if fig.statistic == "counts":
-        return Recomputed(label, counts=counts)
-    note = f"{label}: MH over {total.k} {'strata' if by == 'stratum' else 'trials'}"
-    return Recomputed(note, total.estimate, total.ci_low, total.ci_high, total.p, counts)
+        # Every study in scope, estimable or not, as RevMan's total rows count them.
+        return Recomputed(label, counts=_counts_text(base))
+    try:
+        result = analyze(
+            base, by=by, where=keep,
+            measure=options.get("measure"),  # type: ignore[arg-type]
+            method=options.get("method"),  # type: ignore[arg-type]
+            model=options.get("model"),  # type: ignore[arg-type]
+            ci_level=float(options["ci"]) / 100 if "ci" in options else None,
+            event=options.get("event", "events"),  # type: ignore[arg-type]
+        )
+    except AnalysisError as exc:
+        if str(exc).startswith("no estimable study"):
+            return None
+        raise
+    total = result.overall
+    if fig.statistic.startswith("subgroup_"):
+        test = result.test
+        if test is None:
+            return None
+        name = f"{label}: {total.label} test for subgroup differences"
+        return {
+            "subgroup_chi2": Recomputed(name, test.q),
+            "subgroup_df": Recomputed(name, float(test.df)),
+            "subgroup_p": Recomputed(name, p=test.p),
+            "subgroup_i2": Recomputed(name, test.i2),
+        }[fig.statistic]
+    if fig.statistic == "i2_below_50":
+        return Recomputed(label, total.i2)
+    note = f"{label}: {total.label} over {total.k} {'strata' if keep else 'studies'}"
+    single = {
+        "z": Recomputed(note, abs(total.z)),
+        "p": Recomputed(note, p=total.p),
+        "chi2": Recomputed(note, total.q),
+        "df": Recomputed(note, float(total.df)),
+        "p_chi2": Recomputed(note, p=total.p_q),
+        "i2": Recomputed(note, total.i2),
+        "tau2": Recomputed(note, total.tau2),
+    }
+    if fig.statistic in single:
+        return single[fig.statistic]
+    counts = f"{total.events_treat}/{total.n_treat} vs {total.events_control}/{total.n_control}"
+    return Recomputed(note, total.estimate, total.ci_low, total.ci_high, total.p, counts,
+                      total.measure)
 
 
 # --- comparison ---------------------------------------------------------------------------
@@ -357,7 +518,7 @@ def compare(fig: ReportedFigure, rec: Recomputed | None) -> str | None:
         return None
     if worst == 0:
         return "exact"
-    return "last digit" if worst <= 1 and fig.statistic != "count" else None
+    return "last digit" if worst <= 1 and fig.statistic not in WHOLE_NUMBERS else None
 
 
 def _fmt(rec: Recomputed | None, statistic: str) -> str:
@@ -374,17 +535,18 @@ def _explain(
     reproducing: tuple[str, ...],
     variant: str,
     by_variant: Mapping[str, Recomputed | None],
+    outcome: str = "event",
 ) -> str:
     parts: list[str] = []
     if paper is not None:
         status = f"matches ({paper_match})" if paper_match else "does not match"
         parts.append(f"From {paper.basis}: {_fmt(paper, fig.statistic)}, {status}.")
         if not paper_match and fig.statistic == "rr":
-            flipped = _from_paper(fig, figures, event="no_live")
+            flipped = _from_paper(fig, figures, event="non_events")
             if compare(fig, flipped):
                 parts.append(
-                    f"The printed value is the RR of NO live birth: {_fmt(flipped, 'rr')} "
-                    f"matches; the RR of live birth is {paper.value:.2f}, pointing the other way."
+                    f"The printed value is the RR of NO {outcome}: {_fmt(flipped, 'rr')} "
+                    f"matches; the RR of {outcome} is {paper.value:.2f}, pointing the other way."
                 )
     if fig.statistic == "subgroup_p":
         total = next(
@@ -426,7 +588,7 @@ def _explain(
 
 
 def audit(
-    dataset: str | Path = "ivig_rsa",
+    dataset: str | Path,
     variant: str | None = None,
     variants: Iterable[str] | None = None,
 ) -> list[AuditRow]:
@@ -454,9 +616,9 @@ def audit(
     """
     figures = load_reported(dataset)
     by_id = {f.id: f for f in figures}
-    names = list(variants) if variants is not None else variant_combinations(
-        load_dataset(dataset)
-    )
+    found = load_dataset(dataset)
+    outcome = found.schema.outcome
+    names = list(variants) if variants is not None else variant_combinations(found)
     others = {name: load_trials(dataset, name) for name in names}
     table = others[variant] if variant in others else load_trials(dataset, variant)
     variant = table.attrs["variant"]
@@ -481,7 +643,7 @@ def audit(
         best = paper if paper is not None else trials
         explanation = _explain(
             fig, by_id, paper, trials, paper_match, trials_match, reproducing, variant,
-            by_variant,
+            by_variant, outcome,
         )
         rows.append(
             AuditRow(
@@ -509,7 +671,11 @@ def _variant_list(names: tuple[str, ...], n_variants: int) -> str:
 
 
 def audit_markdown(
-    rows: list[AuditRow], variant: str, citation: str = "", n_variants: int = 0
+    rows: list[AuditRow],
+    variant: str,
+    citation: str = "",
+    n_variants: int = 0,
+    schema: DatasetSchema | None = None,
 ) -> str:
     """Render the audit as a markdown document (``reports/audit.md``).
 
@@ -522,18 +688,23 @@ def audit_markdown(
         The paper's citation, printed under the title.
     n_variants : int
         How many variants were tried (a figure every one reproduces is marked ``all``).
+    schema : DatasetSchema, optional
+        The dataset's schema: the published analysis the recomputation follows.
 
     Returns
     -------
     str
     """
+    schema = schema or DatasetSchema.defaults()
+    method = {"MH": "M-H", "IV": "IV", "PETO": "Peto"}[schema.method]
+    analysis = f"{method}, {schema.model.capitalize()} {schema.measure}"
     counts = {v: sum(r.verdict == v for r in rows) for v in VERDICTS}
     out = [
         "# Audit of the paper's reported figures",
         "",
         citation,
         "",
-        f"Recomputed with RevMan 5.3's formulas (Mantel-Haenszel RR, Greenland-Robins variance). "
+        f"Recomputed with RevMan 5's formulas (the published analysis: {analysis}). "
         f"Trial table variant: `{variant}`. Verdicts: {counts['reproduced']} reproduced, "
         f"{counts['differs']} differ, {counts['not_recomputable']} not recomputable.",
         "",

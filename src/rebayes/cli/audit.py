@@ -1,4 +1,4 @@
-"""``rebayes audit``: the paper's reported figures against their recomputation."""
+"""``rebayes audit``: the published figures against their recomputation."""
 
 from __future__ import annotations
 
@@ -15,14 +15,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``audit`` subcommand."""
     parser = subparsers.add_parser(
         "audit",
-        help="check every figure the paper reports: reported vs recomputed, with a verdict",
+        help="check every published figure: reported vs recomputed, with a verdict",
         description=(
-            "Recompute each figure in data/<dataset>/reported.csv from the paper's own "
+            "Recompute each figure in the dataset folder's reported.csv from the paper's own "
             "aggregates and from the trial table, try every data variant, and give a verdict: "
-            "reproduced, differs (with the likely explanation) or not_recomputable."
+            "reproduced, differs (with the likely explanation) or not_recomputable. A folder "
+            "written by 'rebayes import' holds every figure RevMan stored in the .rm5 file."
         ),
     )
-    parser.add_argument("--data", default="ivig_rsa", metavar="NAME|DIR", help="dataset")
+    parser.add_argument(
+        "--data", default=None, metavar="NAME|DIR",
+        help="dataset: a shipped name or a folder holding trials.csv and reported.csv",
+    )
     parser.add_argument("--variant", default=None, metavar="V", help="data variant to report")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument(
@@ -37,10 +41,11 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.output)
     rows = audit(args.data, args.variant)
     dataset = load_dataset(args.data)
-    variant = args.variant or dataset.meta.get("default_variant", "published")
-    citation = dataset.meta.get("citation", {}).get("text", "")
+    variant = args.variant or dataset.schema.default_variant
+    citation = dataset.schema.citation.get("text", "")
     markdown = audit_markdown(
-        rows, variant, citation, n_variants=len(variant_combinations(dataset))
+        rows, variant, citation, n_variants=len(variant_combinations(dataset)),
+        schema=dataset.schema,
     )
     if args.output is not None:
         write_atomic(args.output, markdown)

@@ -1,4 +1,4 @@
-"""``rebayes frequentist``: RevMan 5.3 analyses of a trial table."""
+"""``rebayes frequentist``: RevMan 5 analyses of a trial table."""
 
 from __future__ import annotations
 
@@ -6,30 +6,57 @@ import argparse
 
 from rebayes.cli._common import add_data_options, parse_where, print_json
 from rebayes.data import load_trials
-from rebayes.frequentist import EVENTS, MEASURES, METHODS, analyze
+from rebayes.errors import RebayesError
+from rebayes.frequentist import EVENTS, MEASURES, METHODS, MODELS, analyze
+
+
+def _ci_level(text: str) -> float:
+    """``--ci 99`` (percent) or ``--ci 0.99`` -> 0.99."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (e.g. 95)") from None
+    level = value / 100 if value > 1 else value
+    if not 0.5 <= level < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a confidence level in [50, 100)")
+    return level
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``frequentist`` subcommand."""
     parser = subparsers.add_parser(
         "frequentist",
-        help="RevMan 5.3 meta-analysis: MH/IV/DL, RR/OR, subgroups, heterogeneity",
+        help="RevMan 5 meta-analysis: MH/IV/Peto, RR/OR/RD, fixed/random, subgroups",
         description=(
-            "Pool the trial table as Review Manager 5.3 would: Mantel-Haenszel (MH), "
-            "inverse-variance fixed effect (IV) or DerSimonian-Laird random effects (DL; Q "
-            "centred on the MH estimate, as RevMan's 'M-H, Random'). A trial's strata are summed "
-            "unless the analysis splits or filters by stratum."
+            "Pool the trial table as Review Manager 5 would: Mantel-Haenszel (MH), inverse "
+            "variance (IV) or Peto (PETO), fixed effect or DerSimonian-Laird random effects "
+            "(Q centred on the MH estimate for 'M-H, Random', on the IV estimate for 'IV, "
+            "Random'); --method DL is 'M-H, Random'. Defaults come from the dataset's "
+            "dataset.toml (measure, method, model, ci_level). A trial's strata are summed "
+            "unless the analysis splits or filters by the strata column."
         ),
     )
     add_data_options(parser)
-    parser.add_argument("--by", metavar="COL", help="subgroups by column (stratum, timing, ...)")
+    parser.add_argument("--by", metavar="COL", help="subgroups by column or covariate")
     parser.add_argument(
         "--where", action="append", metavar="COL=VALUE", help="filter rows first (repeatable)"
     )
-    parser.add_argument("--method", default="MH", type=str.upper, choices=METHODS)
-    parser.add_argument("--measure", default="RR", type=str.upper, choices=MEASURES)
     parser.add_argument(
-        "--event", default="live", choices=EVENTS, help="count live births or their complement"
+        "--method", type=str.upper, choices=METHODS, help="default: the dataset's method"
+    )
+    parser.add_argument(
+        "--model", type=str.lower, choices=MODELS, help="default: the dataset's model"
+    )
+    parser.add_argument(
+        "--measure", type=str.upper, choices=MEASURES, help="default: the dataset's measure"
+    )
+    parser.add_argument(
+        "--ci", type=_ci_level, metavar="LEVEL",
+        help="confidence level in percent, e.g. 99 (default: the dataset's ci_level, 95)",
+    )
+    parser.add_argument(
+        "--event", default="events", choices=EVENTS,
+        help="count the events column (default) or its complement",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(func=run)
@@ -38,13 +65,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the analysis and print it."""
     trials = load_trials(args.data, args.variant)
+    if args.method == "DL" and args.model == "fixed":
+        raise RebayesError("--method DL is 'M-H, Random': it takes no --model fixed")
+    measure = args.measure
+    if args.method == "PETO" and measure is None:
+        measure = "PETO_OR"  # Peto's method has one measure
     result = analyze(
         trials,
         by=args.by,
         where=parse_where(args.where),
         method=args.method,
-        measure=args.measure,
+        measure=measure,
         event=args.event,
+        model=args.model,
+        ci_level=args.ci,
     )
     if args.json:
         payload = result.to_dict()
