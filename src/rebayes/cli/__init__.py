@@ -14,7 +14,11 @@ import sys
 from rebayes.errors import RebayesError
 
 # Order = order in --help, which follows the workflow a user goes through.
-SUBCOMMANDS = ("audit", "frequentist", "fit", "compare", "report", "cache")
+SUBCOMMANDS = (
+    "import", "init", "audit", "frequentist", "fit", "compare", "report", "cache",
+)
+# "import" is a Python keyword: its module is import_.
+_MODULES = {"import": "import_"}
 
 EPILOG = """\
 Workflow:
@@ -44,9 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         try:
-            module = importlib.import_module(f"rebayes.cli.{name}")
+            module = importlib.import_module(f"rebayes.cli.{_MODULES.get(name, name)}")
         except ModuleNotFoundError as exc:
-            if exc.name != f"rebayes.cli.{name}":
+            if exc.name != f"rebayes.cli.{_MODULES.get(name, name)}":
                 raise
             continue
         module.register(subparsers)
