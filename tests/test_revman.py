@@ -1,0 +1,234 @@
+"""RevMan 5 import: the files' own stored results are the reference.
+
+References
+----------
+- ``tests/data/Fleiss1993.rm5``: the RevMan 5.0 file R's meta package ships (Fleiss 1993,
+  aspirin after myocardial infarction). RevMan stored for analysis 1.1 (M-H, Fixed OR):
+  OR 0.8968655609130709 [0.8405144008917793, 0.9569947088336491], Z 3.287633061337987,
+  P 0.0010103343130005407, Chi2 9.946055983220074, df 6, P(Chi2) 0.1269422521561745,
+  I2 39.67458045558399%. Its analysis 1.2 is continuous (skipped).
+- ``tests/data/synthetic_subgroups.rm5``: written by ``tests/data/make_synthetic_rm5.py``,
+  whose stored numbers come from statsmodels' ``combine_effects`` (DerSimonian-Laird) on log
+  RRs computed by hand there, not from rebayes.
+"""
+
+import math
+import tomllib
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+import rebayes as rb
+from conftest import TEST_DATA
+from rebayes.cli import main
+from rebayes.frequentist import analyze, meta_analysis
+from rebayes.paper import audit
+from rebayes.revman import MARKER, RevManError, import_rm5, read_rm5
+
+FLEISS = TEST_DATA / "Fleiss1993.rm5"
+SYNTHETIC = TEST_DATA / "synthetic_subgroups.rm5"
+
+
+@pytest.fixture
+def fleiss(tmp_path):
+    import_rm5(FLEISS, tmp_path / "fleiss")
+    return tmp_path / "fleiss" / "1.1"
+
+
+@pytest.fixture
+def synthetic(tmp_path):
+    import_rm5(SYNTHETIC, tmp_path / "synthetic")
+    return tmp_path / "synthetic" / "1.1"
+
+
+def test_fleiss_reads_one_dichotomous_outcome_and_skips_the_continuous_one():
+    review = read_rm5(FLEISS)
+    assert review.title == "Examples from Fleiss 1993"
+    assert [o.number for o in review.outcomes] == ["1.1"]
+    assert review.skipped == (
+        "skipped outcome 1.2 'Mental Health Treatment versus Control' (continuous; only "
+        "dichotomous outcomes are imported)",
+    )
+    outcome = review.outcomes[0]
+    assert (outcome.measure, outcome.method, outcome.model, outcome.ci_level) == (
+        "OR", "MH", "fixed", 0.95,
+    )
+    assert (outcome.treatment, outcome.control) == ("Aspirin", "Control")
+    # RevMan's default labels "Favours experimental" | "Favours control" say nothing.
+    assert outcome.higher_is_better is None
+
+
+def test_fleiss_folder_reproduces_what_revman_stored(fleiss):
+    trials = rb.load_trials(fleiss)
+    assert list(trials.study) == ["MRC-1", "CDP", "MRC-2", "GASP", "PARIS", "AMIS", "ISIS-2"]
+    assert (trials.events_treat.sum(), trials.n_treat.sum()) == (2128, 14186)
+    res = meta_analysis(trials, "MH", "OR")
+    assert_allclose(
+        (res.estimate, res.ci_low, res.ci_high),
+        (0.8968655609130709, 0.8405144008917793, 0.9569947088336491), rtol=1e-6,
+    )
+    assert_allclose(abs(res.z), 3.287633061337987, rtol=1e-6)
+    assert_allclose(res.p, 0.0010103343130005407, rtol=1e-5)
+    assert_allclose(res.q, 9.946055983220074, rtol=1e-6)
+    assert res.df == 6
+    assert_allclose(res.p_q, 0.1269422521561745, rtol=1e-5)
+    assert_allclose(res.i2, 39.67458045558399, rtol=1e-6)
+    # analyze() takes measure/method/model from dataset.toml.
+    assert_allclose(analyze(trials).overall.estimate, 0.8968655609130709, rtol=1e-6)
+    rows = audit(fleiss)
+    assert {r.statistic for r in rows} == {
+        "counts", "effect", "z", "p", "chi2", "p_chi2", "i2", "df",
+    }
+    assert all(r.verdict == "reproduced" for r in rows)
+
+
+def test_fleiss_dataset_toml(fleiss):
+    text = (fleiss / "dataset.toml").read_text(encoding="utf-8")
+    meta = tomllib.loads(text)
+    assert meta["title"] == (
+        "Examples from Fleiss (1993): Aspirin for Preventing Death after Myocardial Infarction"
+    )
+    assert (meta["measure"], meta["method"], meta["model"], meta["ci_level"]) == (
+        "OR", "MH", "fixed", 0.95,
+    )
+    assert "higher_is_better" not in meta
+    assert "# higher_is_better is not set" in text
+    assert meta["citation"]["text"] == "Examples from Fleiss 1993"
+    schema = rb.load_trials(fleiss).attrs["schema"]
+    assert not schema.direction_declared
+
+
+def test_synthetic_subgroups_random_effects_match_the_stored_numbers(synthetic):
+    trials = rb.load_trials(synthetic)
+    # The trial "Smith 2001" appears in two subgroups: two rows, as RevMan stores it.
+    assert list(trials.study).count("Smith 2001") == 2
+    res = analyze(trials, by="subgroup")
+    assert list(res.subgroups) == ["Adults", "Children"]
+    assert set(res.not_estimable) == {"Neonates"}  # its one trial is 0/14 vs 0/19
+    assert res.overall.label == "IV, Random"
+    # Stored total (statsmodels DL): RR 0.677559448126222 [0.4504084078657171,
+    # 1.019267841647354], tau2 0.07026557703609977, Chi2 6.045173803240813, I2 33.8315%.
+    total = res.overall
+    assert_allclose((total.estimate, total.ci_low, total.ci_high),
+                    (0.677559448126222, 0.4504084078657171, 1.019267841647354), rtol=1e-6)
+    assert_allclose((total.tau2, total.q, total.i2),
+                    (0.07026557703609977, 6.045173803240813, 33.83151369683361), rtol=1e-6)
+    # Adults, stored: RR 0.7585916337526126, tau2 0.05633043303134739.
+    adults = res.subgroups["Adults"]
+    assert_allclose((adults.estimate, adults.tau2),
+                    (0.7585916337526126, 0.05633043303134739), rtol=1e-6)
+    # Test for subgroup differences over the two estimable subgroups, stored:
+    # Q 1.4970731737717529, P 0.22112225169366534, I2 33.202997854768704%.
+    assert res.test.df == 1
+    assert_allclose((res.test.q, res.test.p, res.test.i2),
+                    (1.4970731737717529, 0.22112225169366534, 33.202997854768704), rtol=1e-6)
+
+
+def test_synthetic_children_subgroup_by_hand(synthetic):
+    # Children: 5/30 vs 11/31, and 0/20 vs 4/21 with 0.5 added to each cell (0.5/21 vs 4.5/22).
+    # Q = 0.83 < df = 1, so tau2 = 0 and the random-effects estimate is the IV one.
+    y = np.array([math.log((5 / 30) / (11 / 31)), math.log((0.5 / 21) / (4.5 / 22))])
+    v = np.array([1 / 5 - 1 / 30 + 1 / 11 - 1 / 31, 1 / 0.5 - 1 / 21 + 1 / 4.5 - 1 / 22])
+    w = 1 / v
+    est, se = (w * y).sum() / w.sum(), w.sum() ** -0.5
+    res = analyze(rb.load_trials(synthetic), where={"subgroup": "Children"})
+    assert res.overall.tau2 == 0.0
+    assert_allclose(res.overall.estimate, math.exp(est), rtol=1e-12)
+    assert_allclose(res.overall.ci_high, math.exp(est + 1.959964 * se), rtol=1e-12)
+
+
+def test_synthetic_audit_checks_every_stored_figure(synthetic):
+    rows = audit(synthetic)
+    assert len(rows) == 31
+    assert all(r.verdict == "reproduced" for r in rows), [
+        (r.id, r.recomputed) for r in rows if r.verdict != "reproduced"
+    ]
+    ids = {r.id for r in rows}
+    assert {"subgroup_chi2", "subgroup_p", "subgroup_i2", "total_tau2",
+            "subgroup3_counts"} <= ids
+    assert "subgroup3_effect" not in ids  # RevMan: not estimable
+
+
+def test_synthetic_dataset_toml_declares_subgroups_and_direction(synthetic):
+    meta = tomllib.loads((synthetic / "dataset.toml").read_text(encoding="utf-8"))
+    assert meta["covariates"]["subgroup"]["levels"] == ["Adults", "Children", "Neonates"]
+    assert meta["covariates"]["subgroup"]["kind"] == "categorical"
+    # "Favours drug" on the left (fewer relapses with the drug): fewer events is better.
+    assert meta["higher_is_better"] is False
+    assert (meta["method"], meta["model"], meta["measure"]) == ("IV", "random", "RR")
+    assert meta["citation"]["doi"] == "10.0000/synthetic.rm5"
+    header = (synthetic / "trials.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert header == "study,events_treat,n_treat,events_control,n_control,subgroup,year"
+
+
+def test_refuses_a_folder_it_did_not_write(tmp_path):
+    foreign = tmp_path / "out" / "1.1"
+    foreign.mkdir(parents=True)
+    (foreign / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(RevManError, match="was not written by rebayes import"):
+        import_rm5(FLEISS, tmp_path / "out")
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+
+
+def test_reimport_replaces_its_own_folder(tmp_path):
+    import_rm5(FLEISS, tmp_path)
+    (tmp_path / "1.1" / "trials.csv").write_text("stale", encoding="utf-8")
+    import_rm5(FLEISS, tmp_path)
+    assert (tmp_path / "1.1" / "trials.csv").read_text(encoding="utf-8").startswith("study,")
+    assert (tmp_path / "1.1" / MARKER).is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["1.1"]
+
+
+def test_a_failed_write_leaves_no_partial_folder(tmp_path, monkeypatch):
+    import rebayes.revman as revman
+
+    real = revman.write_text_atomic
+
+    def failing(path, text):
+        if path.name == "reported.csv":
+            raise OSError(28, "No space left on device", str(path))
+        real(path, text)
+
+    monkeypatch.setattr(revman, "write_text_atomic", failing)
+    with pytest.raises(OSError):
+        import_rm5(FLEISS, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_import_notes_skipped_outcomes(tmp_path, capsys):
+    code = main(["import", str(FLEISS), str(tmp_path / "out")])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert out.strip() == str(tmp_path / "out" / "1.1")
+    assert err == (
+        "rebayes import: note: skipped outcome 1.2 'Mental Health Treatment versus Control' "
+        "(continuous; only dichotomous outcomes are imported)\n"
+    )
+    code = main(["audit", "--data", str(tmp_path / "out" / "1.1"), "--json"])
+    assert code == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("not xml at all", "bad.rm5: not a RevMan 5 file (XML error: syntax error: line 1, "
+                           "column 0)"),
+        ("<REVIEW/>", "bad.rm5: not a RevMan 5 file (root element <REVIEW>)"),
+        ("<COCHRANE_REVIEW><ANALYSES_AND_DATA/></COCHRANE_REVIEW>",
+         "bad.rm5: no dichotomous outcome to import"),
+        ('<COCHRANE_REVIEW><ANALYSES_AND_DATA><COMPARISON NO="1"><DICH_OUTCOME NO="2" '
+         'EFFECT_MEASURE="OR" METHOD="MH"><DICH_DATA STUDY_ID="S" EVENTS_1="x" TOTAL_1="3" '
+         'EVENTS_2="1" TOTAL_2="3"/></DICH_OUTCOME></COMPARISON></ANALYSES_AND_DATA>'
+         "</COCHRANE_REVIEW>",
+         "bad.rm5: outcome 1.2, study 'S': EVENTS_1='x' is not a whole number"),
+    ],
+)
+def test_bad_rm5_is_one_line(tmp_path, capsys, content, message):
+    bad = tmp_path / "bad.rm5"
+    bad.write_text(content, encoding="utf-8")
+    code = main(["import", str(bad), str(tmp_path / "out")])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert err == f"rebayes import: error: {message}\n"
+    assert not (tmp_path / "out").exists()
