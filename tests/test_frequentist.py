@@ -204,3 +204,90 @@ def test_analysis_sums_strata_unless_split_by_stratum():
 def test_bad_analysis_requests(kwargs, message):
     with pytest.raises(AnalysisError, match=message):
         analyze(rb.load_trials("ivig_rsa"), **kwargs)
+
+
+def test_iv_random_is_metafor_dl(bcg):
+    # "IV, Random": Q centred on the IV estimate, as metafor's rma(method="DL").
+    res = meta_analysis(bcg, "IV", "RR", model="random")
+    assert res.label == "IV, Random"
+    assert_allclose(res.estimate, 0.4896, atol=5e-5)
+    assert_allclose((res.ci_low, res.ci_high), (0.3449, 0.6950), atol=5e-5)
+    assert_allclose(res.tau2, 0.3088, atol=5e-5)
+    # "M-H, Random" (the DL name kept) centres Q on the MH estimate: a larger Q and tau2.
+    mh = meta_analysis(bcg, "DL", "RR")
+    assert mh.label == "M-H, Random" and mh.tau2 > res.tau2
+
+
+def test_peto_odds_ratio_by_hand():
+    # Study 1: 10/20 vs 5/20 -> O-E = 10 - 20*15/40 = 2.5, V = 20*20*15*25/(40^2*39).
+    # Study 2: 6/10 vs 3/10  -> O-E = 6 - 10*9/20 = 1.5,  V = 10*10*9*11/(20^2*19).
+    v1, v2 = 20 * 20 * 15 * 25 / (40**2 * 39), 10 * 10 * 9 * 11 / (20**2 * 19)
+    log_or = (2.5 + 1.5) / (v1 + v2)
+    q = 2.5**2 / v1 + 1.5**2 / v2 - 4**2 / (v1 + v2)
+    res = meta_analysis(table((10, 20, 5, 20), (6, 10, 3, 10)), "PETO", "OR")
+    assert (res.measure, res.label) == ("PETO_OR", "Peto, Fixed")
+    assert_allclose(res.log_estimate, log_or, rtol=1e-12)
+    assert_allclose(res.se, (v1 + v2) ** -0.5, rtol=1e-12)
+    assert_allclose(res.q, q, rtol=1e-10)
+    assert_allclose(res.studies.weight, [100 * v1 / (v1 + v2), 100 * v2 / (v1 + v2)])
+    # A zero cell needs no correction: 0/10 vs 3/10 -> O-E = -1.5, V = 10*10*3*17/(400*19).
+    one = meta_analysis(table((0, 10, 3, 10)), "PETO", "OR")
+    assert_allclose(one.log_estimate, -1.5 / (10 * 10 * 3 * 17 / (400 * 19)), rtol=1e-12)
+
+
+def test_mh_risk_difference_by_hand():
+    # RD 10/20 - 5/20 = 0.25 (w = 20*20/40 = 10) and 6/10 - 3/10 = 0.3 (w = 10*10/20 = 5):
+    # RD_MH = (10*0.25 + 5*0.3)/15 = 4/15.
+    # Var = sum((a b n2^3 + c d n1^3)/(n1 n2 N^2)) / (sum w)^2
+    #     = ((10*10*20^3 + 5*15*20^3)/(20*20*40^2) + (6*4*10^3 + 3*7*10^3)/(10*10*20^2)) / 15^2
+    #     = (2.1875 + 1.125) / 225.
+    res = meta_analysis(table((10, 20, 5, 20), (6, 10, 3, 10)), "MH", "RD")
+    assert_allclose(res.estimate, 4 / 15, rtol=1e-12)
+    assert_allclose(res.se**2, 3.3125 / 225, rtol=1e-12)
+    assert_allclose(res.ci_low, 4 / 15 - 1.959964 * math.sqrt(3.3125 / 225), rtol=1e-12)
+    # IV: weights 1 / (p1 q1/n1 + p2 q2/n2): 1/(0.25/20 + 0.1875/20) and 1/(0.024 + 0.021).
+    w = np.array([1 / (0.25 / 20 + 0.1875 / 20), 1 / (0.24 / 10 + 0.21 / 10)])
+    iv = meta_analysis(table((10, 20, 5, 20), (6, 10, 3, 10)), "IV", "RD")
+    assert_allclose(iv.estimate, (w * [0.25, 0.3]).sum() / w.sum(), rtol=1e-12)
+    # The RD keeps double-zero studies (RD = 0; variance from the 0.5-corrected cells).
+    dz = meta_analysis(table((0, 10, 0, 12), (3, 10, 6, 10)), "IV", "RD")
+    assert dz.k == 2 and dz.excluded == ()
+
+
+def test_ci_level_99():
+    # 16/23 vs 15/24: log OR = log(16*9/(7*15)), SE = sqrt(1/16 + 1/7 + 1/15 + 1/9);
+    # the 99% interval uses z = 2.5758293035489.
+    log_or = math.log(16 * 9 / (7 * 15))
+    se = math.sqrt(1 / 16 + 1 / 7 + 1 / 15 + 1 / 9)
+    res = meta_analysis(table((16, 23, 15, 24)), "MH", "OR", ci_level=0.99)
+    assert_allclose(res.ci_low, math.exp(log_or - 2.5758293035489 * se), rtol=1e-10)
+    assert_allclose(res.studies.ci_high, [math.exp(log_or + 2.5758293035489 * se)])
+
+
+def test_subgroup_without_an_estimable_study_is_reported_not_aborted():
+    trials = table((10, 20, 5, 20), (6, 10, 3, 10), (0, 14, 0, 19), (4, 12, 8, 12))
+    trials["group"] = ["a", "a", "b", "c"]
+    res = analyze(trials, by="group")
+    assert list(res.subgroups) == ["a", "c"]
+    assert res.not_estimable == {"b": "every study has no events in either arm"}
+    assert res.test.df == 1  # between a and c only
+    assert "b: not estimable (every study has no events in either arm)" in str(res)
+
+
+def test_all_events_in_both_arms():
+    # RR: the study stays (both risks are 1); 0.5 is added to every cell, as RevMan 5 does for
+    # any zero cell (meta's RR.Cochrane): RR = (10.5/11)/(12.5/13).
+    res = meta_analysis(table((10, 10, 12, 12)), "MH", "RR")
+    assert res.k == 1
+    assert_allclose(res.estimate, (10.5 / 11) / (12.5 / 13), rtol=1e-12)
+    # Equal arms: exactly 1.
+    assert_allclose(meta_analysis(table((10, 10, 10, 10)), "MH", "RR").estimate, 1.0)
+    # OR: not estimable, and the message says why.
+    with pytest.raises(AnalysisError, match=r"^no estimable study \(every participant had the "
+                       r"event in both arms of every study\)$"):
+        meta_analysis(table((10, 10, 12, 12)), "MH", "OR")
+
+
+def test_description_uses_the_dataset_outcome():
+    res = analyze(rb.load_trials(TEST_DATA / "bcg.csv"), event="non_events")
+    assert res.description.startswith("M-H, Fixed RR of no event, all trials")

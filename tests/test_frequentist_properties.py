@@ -100,3 +100,31 @@ def test_heterogeneity_statistics_are_in_range(t, method, measure):
     assert 0.0 <= res.p <= 1.0 and 0.0 <= res.p_q <= 1.0
     assert res.ci_low <= res.estimate <= res.ci_high
     assert np.isclose(res.studies.weight.sum(), 100.0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(tables(), st.sampled_from(["MH", "IV"]), st.sampled_from(["fixed", "random"]))
+def test_swapping_arms_negates_the_risk_difference(t, method, model):
+    res = meta_analysis(t, method, "RD", model=model)
+    swapped = meta_analysis(swap_arms(t), method, "RD", model=model)
+    assert_allclose(swapped.estimate, -res.estimate, rtol=1e-9, atol=1e-12)
+    assert_allclose((swapped.ci_low, swapped.ci_high), (-res.ci_high, -res.ci_low),
+                    rtol=1e-9, atol=1e-12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(tables())
+def test_peto_swapping_arms_inverts_the_odds_ratio(t):
+    res = meta_analysis(t, "PETO", "OR")
+    swapped = meta_analysis(swap_arms(t), "PETO", "OR")
+    assert_allclose(swapped.estimate, 1 / res.estimate, rtol=1e-9)
+    assert_allclose(swapped.q, res.q, rtol=1e-9, atol=1e-12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(tables(), METHODS, MEASURES, st.sampled_from([0.9, 0.95, 0.99]))
+def test_wider_level_wider_interval_same_estimate(t, method, measure, level):
+    base = meta_analysis(t, method, measure, ci_level=level)
+    wider = meta_analysis(t, method, measure, ci_level=0.999)
+    assert_allclose(wider.estimate, base.estimate, rtol=1e-12)
+    assert wider.ci_low < base.ci_low and wider.ci_high > base.ci_high

@@ -94,3 +94,67 @@ def test_every_figure_gets_a_verdict_and_explanation(rows):
     for row in rows.values():
         assert row.verdict in ("reproduced", "differs", "not_recomputable")
         assert row.explanation
+
+
+def test_verdict_counts(rows):
+    verdicts = [row.verdict for row in rows.values()]
+    assert (verdicts.count("reproduced"), verdicts.count("differs"),
+            verdicts.count("not_recomputable")) == (16, 10, 1)
+
+
+HEADER = "id,location,statistic,reported,value,ci_low,ci_high,p,counts,analysis,paper_basis,note"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("id,location,reported\nx,y,z\n", "reported.csv:1: missing required column 'statistic'"),
+        (f"{HEADER}\nr1,Fig 1,rr,RR 1.2,1.2,,,\n", "reported.csv:2: expected 12 fields, found 8"),
+        (f"{HEADER}\nr1,Fig 1,hr,HR 1.2,1.2,,,,,overall,,\n",
+         "reported.csv:2: statistic='hr' is not one of count, rate, rr, effect, counts, z, p, "),
+        (f"{HEADER}\nr1,Fig 1,rr,RR 1.2,1.2x,,,,,overall,,\n",
+         "reported.csv:2: value='1.2x' is not a number"),
+        (f"{HEADER}\nr1,Fig 1,rr,RR 1.2,1.2,,,,,overall,,\nr1,Fig 2,z,Z 2,2,,,,,overall,,\n",
+         "reported.csv:3: id='r1' repeats line 2"),
+        (f"{HEADER}\nr1,Fig 1,rr,RR 1.2,1.2,,,,,overall method=REML,,\n",
+         "reported.csv:2: analysis: method='REML' is not one of MH, IV, PETO, DL"),
+        (f"{HEADER}\nr1,Fig 1,counts,a,,,,,12 of 30,overall,,\n",
+         "reported.csv:2: counts='12 of 30' is not 'a/n' or 'a/n vs c/m'"),
+        (f'{HEADER}\nr1,"Fig 1,rr,RR 1.2,1.2,,,,,overall,,\n', "reported.csv:2: malformed CSV"),
+        (f"{HEADER}\n", "reported.csv: nothing to audit (no data rows)"),
+    ],
+)
+def test_malformed_reported_csv_is_one_line_naming_file_line_and_field(
+    tmp_path, monkeypatch, body, message
+):
+    from rebayes.paper import AuditError
+
+    (tmp_path / "trials.csv").write_text(
+        "study,events_treat,n_treat,events_control,n_control\nA,1,10,2,10\n", encoding="utf-8"
+    )
+    (tmp_path / "reported.csv").write_text(body, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(AuditError) as info:
+        audit(tmp_path)
+    assert str(info.value).startswith(message)
+    assert "\n" not in str(info.value)
+
+
+def test_bare_csv_has_nothing_to_audit(tmp_path, monkeypatch, capsys):
+    from rebayes.cli import main
+
+    (tmp_path / "some.csv").write_text(
+        "study,events_treat,n_treat,events_control,n_control\nA,1,10,2,10\n", encoding="utf-8"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["audit", "--data", "some.csv"]) == 2
+    assert capsys.readouterr().err == (
+        "rebayes audit: error: some.csv: nothing to audit (a bare CSV has no reported.csv; "
+        "give a dataset folder that holds one)\n"
+    )
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "some.csv").rename(tmp_path / "folder" / "trials.csv")
+    assert main(["audit", "--data", "folder"]) == 2
+    assert capsys.readouterr().err == (
+        "rebayes audit: error: folder/reported.csv: nothing to audit (no such file)\n"
+    )
