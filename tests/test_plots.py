@@ -66,10 +66,13 @@ def test_trace_plot_has_units(tree, tmp_path):
 
 def test_ppc_plot_has_one_panel_per_arm_and_every_trial(tree, tmp_path):
     fig = saved(ppc_plot(tree), tmp_path, "ppc")
-    assert titles(fig) == ["placebo arm", "IVIG arm"]
+    # The arms and the outcome are named from the fit's attrs (the dataset's labels).
+    assert titles(fig) == [f"{tree.attrs['control']} arm", f"{tree.attrs['treatment']} arm"]
     rows = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert rows == list(tree["observed_data"]["row"].values)
-    assert fig.axes[0].get_xlabel() == "live births / women in the arm"
+    assert fig.axes[0].get_xlabel() == (
+        f"participants with {tree.attrs['outcome']} / participants in the arm"
+    )
 
 
 def test_ppc_plot_of_the_normal_model(tmp_path):

@@ -5,8 +5,9 @@ compiled model is reused: only the data and hyperparameters change) and returns 
 :class:`Comparison`:
 
 - ``table``: one row per prior x variant with the pooled RR (median, 95% interval),
-  P(RR > 1), P(RR > 1.1), tau, the predictive RR interval, subgroup ratios, the
-  Savage-Dickey Bayes factor for ``d = 0`` and whether the convergence gates pass;
+  P(benefit), P(benefit beyond RR 1.1), P(RR > 1.1), tau, the predictive RR interval,
+  subgroup ratios, the Savage-Dickey Bayes factor for ``d = 0`` and whether the convergence
+  gates pass;
 - ``psense``: power-scaling sensitivity (Kallioinen et al. 2024) of each fit, from its
   ``log_prior`` and ``log_likelihood`` groups: which quantities move when the prior, or the
   likelihood, is made slightly stronger or weaker;
@@ -15,6 +16,10 @@ compiled model is reused: only the data and hyperparameters change) and returns 
   the same for each meta-regression coefficient (``beta = 0``: no subgroup difference);
 - ``flips``: plain sentences saying where a conclusion (P(benefit) > 0.95, ...) holds under
   some priors or variants and not others.
+
+Benefit follows the dataset's direction (:class:`rebayes.direction.Direction`, stamped on
+every fit): when fewer events is better, P(benefit) = P(RR < 1), the benefit beyond 1.1 is
+RR < 1/1.1 and the interval rule asks for a pooled RR interval below 1.
 
 References
 ----------
@@ -37,7 +42,7 @@ import math
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import arviz_stats as azs
 import pandas as pd
@@ -45,6 +50,7 @@ import xarray as xr
 
 from rebayes import effects
 from rebayes.diagnostics import DiagnosticReport, _finite, diagnose, reported_quantities
+from rebayes.direction import Direction
 from rebayes.errors import RebayesError
 from rebayes.priors import PriorSet
 from rebayes.spec import AnalysisSpec
@@ -401,6 +407,8 @@ def implied_prior_rr(tree: xr.DataTree) -> xr.DataArray:
 class Rule:
     """A conclusion drawn from one column of the comparison table: ``column > threshold``.
 
+    With ``sense="below"`` the conclusion is ``column < threshold`` instead.
+
     Attributes
     ----------
     label : str
@@ -413,6 +421,8 @@ class Rule:
         the threshold is called out.
     digits : int
         Decimals when printing values.
+    sense : {"above", "below"}
+        Whether the conclusion holds above the threshold or below it.
     """
 
     label: str
@@ -420,14 +430,44 @@ class Rule:
     threshold: float
     mcse_column: str | None = None
     digits: int = 3
+    sense: Literal["above", "below"] = "above"
+
+    def holds(self, value: float) -> bool:
+        """Whether the conclusion holds for a value of the column."""
+        return bool(value > self.threshold if self.sense == "above" else value < self.threshold)
 
 
-def default_rules(table: pd.DataFrame) -> tuple[Rule, ...]:
-    """Return the conclusions a reader of a meta-analysis draws, for the table's columns."""
+def default_rules(table: pd.DataFrame, direction: Direction | None = None) -> tuple[Rule, ...]:
+    """Return the conclusions a reader of a meta-analysis draws, for the table's columns.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A comparison table (or any table with some of its columns).
+    direction : Direction, optional
+        Which side of RR = 1 is benefit; default ``table.attrs["direction"]``, else higher
+        is better. It sets the rules on the benefit beyond RR 1.1 (column
+        ``p_benefit_beyond_1_1``; a table without it falls back on ``p_rr_gt_1_1`` when
+        higher is better) and on the pooled RR's interval (above 1, or below 1).
+    """
+    direction = direction or table.attrs.get("direction") or Direction()
+    beyond = "p_benefit_beyond_1_1"
+    if beyond not in table.columns and direction.higher_is_better:
+        beyond = "p_rr_gt_1_1"
+    if direction.higher_is_better:
+        interval = Rule("the 95% interval of the pooled RR lies above 1", "rr_low", 1.0, digits=2)
+    else:
+        interval = Rule(
+            "the 95% interval of the pooled RR lies below 1",
+            "rr_high",
+            1.0,
+            digits=2,
+            sense="below",
+        )
     rules = [
         Rule("P(benefit) > 0.95", "p_benefit", 0.95, "p_benefit_mcse"),
-        Rule("P(RR > 1.1) > 0.5", "p_rr_gt_1_1", 0.5, "p_rr_gt_1_1_mcse"),
-        Rule("the 95% interval of the pooled RR lies above 1", "rr_low", 1.0, digits=2),
+        Rule(f"P({direction.beyond(1.1)}) > 0.5", beyond, 0.5, f"{beyond}_mcse"),
+        interval,
         Rule("the Bayes factor favours an effect (BF10 for d != 0 > 1)", "bf10_d", 1.0, digits=2),
     ]
     for column in table.columns:
@@ -569,7 +609,11 @@ class Conclusion:
         }
 
 
-def assess(table: pd.DataFrame, rules: Sequence[Rule] | None = None) -> tuple[Conclusion, ...]:
+def assess(
+    table: pd.DataFrame,
+    rules: Sequence[Rule] | None = None,
+    direction: Direction | None = None,
+) -> tuple[Conclusion, ...]:
     """Evaluate each rule in each row of a comparison table.
 
     Parameters
@@ -578,13 +622,15 @@ def assess(table: pd.DataFrame, rules: Sequence[Rule] | None = None) -> tuple[Co
         Rows prior x variant with columns ``prior``, ``variant`` (optional) and the rules'
         columns.
     rules : sequence of Rule, optional
-        Default :func:`default_rules`.
+        Default :func:`default_rules` (for ``direction``).
+    direction : Direction, optional
+        Which side of RR = 1 is benefit, for the default rules.
 
     Returns
     -------
     tuple of Conclusion
     """
-    rules = default_rules(table) if rules is None else tuple(rules)
+    rules = default_rules(table, direction) if rules is None else tuple(rules)
     out = []
     for rule in rules:
         rows = []
@@ -600,7 +646,7 @@ def assess(table: pd.DataFrame, rules: Sequence[Rule] | None = None) -> tuple[Co
                     prior=str(record["prior"]),
                     variant=str(record.get("variant", "")),
                     value=value,
-                    holds=bool(value > rule.threshold),
+                    holds=rule.holds(value),
                     near=math.isfinite(mcse) and abs(value - rule.threshold) < 2 * mcse,
                 )
             )
@@ -682,6 +728,8 @@ def _row(compared: ComparedFit) -> dict[str, Any]:
         "rr_high": s.pooled_rr.ci_high,
         "p_benefit": s.p_benefit,
         "p_benefit_mcse": float(mcse.get("p_benefit", math.nan)),
+        "p_benefit_beyond_1_1": s.p_benefit_beyond_1_1,
+        "p_benefit_beyond_1_1_mcse": float(mcse.get("p_benefit_beyond_1_1", math.nan)),
         "p_rr_gt_1_1": s.p_rr_gt_1_1,
         "p_rr_gt_1_1_mcse": float(mcse.get("p_rr_gt_1_1", math.nan)),
         "tau_median": s.tau.median,
@@ -715,8 +763,10 @@ class Comparison:
         In the order fitted.
     table : pandas.DataFrame
         One row per prior x variant: ``prior``, ``variant``, ``rr_median``, ``rr_low``,
-        ``rr_high`` (pooled RR at the typical control risk), ``p_benefit`` (P(RR > 1)) and
-        its ``p_benefit_mcse``, ``p_rr_gt_1_1`` (and MCSE), ``tau_median``, ``pred_low``,
+        ``rr_high`` (pooled RR at the typical control risk), ``p_benefit`` (P(benefit):
+        P(RR > 1), or P(RR < 1) when lower is better) and its ``p_benefit_mcse``,
+        ``p_benefit_beyond_1_1`` (P(RR > 1.1), or P(RR < 1/1.1)) and its MCSE,
+        ``p_rr_gt_1_1`` (literally P(RR > 1.1); and MCSE), ``tau_median``, ``pred_low``,
         ``pred_high`` (95% predictive RR interval), per subgroup ratio
         ``ratio_median[name]``, ``ratio_low[name]``, ``ratio_high[name]``,
         ``p_ratio_gt_1[name]`` and its ``p_ratio_gt_1_mcse[name]``, then ``bf01_d``,
@@ -725,6 +775,8 @@ class Comparison:
         The rows' fits, in table order.
     conclusions : tuple of Conclusion
         Each rule evaluated in each row.
+    direction : Direction
+        Which side of RR = 1 is benefit, and the labels of outcome and arms.
     """
 
     analysis: str
@@ -734,6 +786,7 @@ class Comparison:
     table: pd.DataFrame
     fits: tuple[ComparedFit, ...]
     conclusions: tuple[Conclusion, ...]
+    direction: Direction = field(default=Direction())
 
     @property
     def flips(self) -> tuple[str, ...]:
@@ -777,6 +830,7 @@ class Comparison:
         return {
             "analysis": self.analysis,
             "title": self.title,
+            "direction": self.direction.to_dict(),
             "priors": list(self.priors),
             "variants": list(self.variants),
             "table": records,
@@ -799,7 +853,7 @@ class Comparison:
             str(row["variant"]),
             f"{row['rr_median']:.2f} ({row['rr_low']:.2f} to {row['rr_high']:.2f})",
             f"{row['p_benefit']:.3f}",
-            f"{row['p_rr_gt_1_1']:.3f}",
+            f"{row[self._beyond_column]:.3f}",
             f"{row['tau_median']:.2f}",
             f"{row['pred_low']:.2f} to {row['pred_high']:.2f}",
         ]
@@ -813,13 +867,21 @@ class Comparison:
         cells.append("ok" if row["diagnostics_ok"] else "FAIL")
         return cells
 
+    @property
+    def _beyond_column(self) -> str:
+        """The column of P(benefit beyond RR 1.1) (older tables: ``p_rr_gt_1_1``)."""
+        if "p_benefit_beyond_1_1" in self.table:
+            return "p_benefit_beyond_1_1"
+        return "p_rr_gt_1_1"
+
     def _headers(self) -> list[str]:
+        d = self.direction
         return [
             "prior",
             "variant",
             "pooled RR (95% CrI)",
-            "P(RR>1)",
-            "P(RR>1.1)",
+            f"P({d.benefit})".replace(" ", ""),
+            f"P({d.beyond(1.1)})".replace(" ", ""),
             "tau",
             "predictive RR 95%",
             *[f"RR ratio {name}" for name in self._ratio_names()],
@@ -827,14 +889,20 @@ class Comparison:
             "diagnostics",
         ]
 
+    def _what(self) -> str:
+        """``RR of tuberculosis, BCG over no vaccine (benefit: RR < 1)``."""
+        d = self.direction
+        return f"RR of {d.outcome}, {d.treatment} over {d.control} (benefit: {d.benefit})"
+
     def __str__(self) -> str:
         headers = self._headers()
         rows = [self._cells(r) for _, r in self.table.iterrows()]
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
         lines = [
             f"{self.analysis}" + (f": {self.title}" if self.title else ""),
-            "Posterior across priors and data variants (RR of live birth, IVIG over placebo, at "
-            "the typical control risk; tau on the model's effect scale)",
+            f"Posterior across priors and data variants ({self._what()}, at the typical "
+            "control risk; tau on the model's effect scale)",
+            self.direction.sentence(),
             "",
             "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(),
         ]
@@ -865,9 +933,9 @@ class Comparison:
             lines.append("| " + " | ".join(cells) + " |")
         lines += [
             "",
-            "RR: risk ratio of live birth (IVIG over placebo) at the typical control "
-            "risk; CrI: equal-tailed credible interval; BF01: Savage-Dickey Bayes factor "
-            "for d = 0 (> 1 favours no effect).",
+            f"RR: {self.direction.ratio_label} at the typical control risk; "
+            f"{self.direction.sentence()} CrI: equal-tailed credible interval; BF01: "
+            "Savage-Dickey Bayes factor for d = 0 (> 1 favours no effect).",
             "",
         ]
         if self.flips:
@@ -920,7 +988,15 @@ def compare_fits(fits: Sequence[Fit], rules: Sequence[Rule] | None = None) -> Co
                 bayes_factors=savage_dickey(f.tree),
             )
         )
+    directions = {Direction.of(f.tree) for f in fits}
+    if len(directions) > 1:
+        raise RebayesError(
+            "the fits disagree on the direction of benefit or its labels: "
+            + "; ".join(sorted(d.sentence() for d in directions))
+        )
+    (direction,) = directions
     table = pd.DataFrame([_row(c) for c in compared])
+    table.attrs["direction"] = direction
     spec = fits[0].spec
     return Comparison(
         analysis=spec.name,
@@ -929,7 +1005,8 @@ def compare_fits(fits: Sequence[Fit], rules: Sequence[Rule] | None = None) -> Co
         variants=tuple(dict.fromkeys(c.variant for c in compared)),
         table=table,
         fits=tuple(compared),
-        conclusions=assess(table, rules),
+        conclusions=assess(table, rules, direction),
+        direction=direction,
     )
 
 
@@ -952,8 +1029,7 @@ def compare_posteriors(
     priors : iterable of str or PriorSet, optional
         Default: the spec's priors (every built-in set unless it names some).
     variants : iterable of str, optional
-        Data variants (``published``, ``seed_fit``, ``seed_fit+itt``, ...); default: the
-        spec's own.
+        Data variants (``published``, ``a``, ``a+b``, ...); default: the spec's own.
     seed : int, optional
         Default ``spec.seed``; the same seed for every fit.
     settings : rebayes.SamplerSettings, optional

@@ -5,13 +5,14 @@ against which threshold, and lays the results out for people:
 
 - **Convergence** (:func:`diagnose`), for every posterior parameter *and* every reported
   quantity, computed per draw with the functions of :mod:`rebayes.effects` (pooled RR at the
-  typical control risk, P(benefit) as the indicator 1[RR > 1], predictive RR, subgroup RRs
+  typical control risk, P(benefit) as the indicator 1[benefit] (1[RR > 1], or 1[RR < 1]
+  when the dataset's lower is better), predictive RR, subgroup RRs
   and their ratios, trial-specific RRs): rank-normalised split R-hat <= 1.01, bulk and tail
   ESS >= 400 (Vehtari et al. 2021), no divergent transitions, E-BFMI >= 0.3 in every chain
   (Betancourt 2016). The MCSE of an indicator's mean is the Monte Carlo error of the
   probability, which is why P(benefit) is checked as an indicator.
-- **Posterior predictive check** (:func:`ppc_table`): observed vs replicated live births per
-  row (trial or stratum) and arm.
+- **Posterior predictive check** (:func:`ppc_table`): observed vs replicated event counts
+  per row (trial or stratum) and arm.
 - **PSIS-LOO per trial** (:func:`loo_by_trial`): the pointwise log likelihood summed over a
   trial's arms and strata, so that a trial is one observation; Pareto k per trial, flagged
   above 0.7 (Vehtari et al. 2017, 2024). :func:`loo_compare` compares analyses of the same
@@ -46,6 +47,7 @@ import xarray as xr
 from scipy import special, stats
 
 from rebayes import effects
+from rebayes.direction import Direction
 from rebayes.errors import RebayesError
 from rebayes.model import linear_predictor
 from rebayes.priors import HalfCauchy, HalfNormal, LogNormalTau2, Normal, PriorSet
@@ -139,16 +141,20 @@ def reported_quantities(tree: xr.DataTree) -> xr.Dataset:
     -------
     xarray.Dataset
         ``pooled_rr``, ``pooled_or`` (binomial model), ``predictive_rr``,
-        ``risk_difference``, the indicators ``p_benefit`` = 1[RR > 1] and ``p_rr_gt_1_1`` =
-        1[RR > 1.1] (their means are the reported probabilities, their MCSEs the Monte Carlo
-        errors of those probabilities), ``subgroup_rr[subgroup]`` and
+        ``risk_difference``, the indicators ``p_benefit`` = 1[benefit] (RR > 1, or RR < 1
+        when lower is better: :class:`rebayes.direction.Direction`), ``p_benefit_beyond_1_1``
+        = 1[benefit beyond RR 1.1] (RR > 1.1, or RR < 1/1.1) and ``p_rr_gt_1_1`` = 1[RR > 1.1]
+        (their means are the reported probabilities, their MCSEs the Monte Carlo errors of
+        those probabilities), ``subgroup_rr[subgroup]`` and
         ``subgroup_ratio[ratio]`` with its indicator ``p_ratio_gt_1[ratio]`` where the analysis
         has subgroups, and ``trial_rr[row]``.
     """
     rr = effects.pooled_rr(tree)
+    direction = Direction.of(tree)
     out: dict[str, xr.DataArray] = {
         "pooled_rr": rr,
-        "p_benefit": (rr > 1.0).astype(float),
+        "p_benefit": direction.is_benefit(rr),
+        "p_benefit_beyond_1_1": direction.is_benefit(rr, 1.1),
         "p_rr_gt_1_1": (rr > 1.1).astype(float),
         "predictive_rr": effects.predictive_rr(tree),
         "risk_difference": effects.risk_difference(tree),
@@ -189,7 +195,7 @@ def _quantity_table(data: xr.Dataset, kind: str, thresholds: Thresholds) -> pd.D
         columns={"r_hat": "rhat", "eti95_lb": "ci_low", "eti95_ub": "ci_high"}
     )
     table.insert(0, "kind", kind)
-    # A quantity that never varies (e.g. P(benefit) when every draw has RR > 1) has no R-hat
+    # A quantity that never varies (e.g. P(benefit) when every draw is a benefit) has no R-hat
     # or ESS; it cannot fail to converge, so it passes.
     constant = table["sd"].to_numpy(float) == 0
     table["constant"] = constant
@@ -466,8 +472,8 @@ def ppc_table(tree: xr.DataTree, prob: float = 0.95, inner_prob: float = 0.5) ->
     -------
     pandas.DataFrame
         One row per analysed row (trial or stratum) and arm: ``row``, ``arm`` (``control`` /
-        ``treat``; ``log_rr`` for the normal model), ``observed``, ``n`` (women; NaN for log
-        RRs), ``rep_median``, ``rep_low``, ``rep_high`` (replicated live births, or log RR),
+        ``treat``; ``log_rr`` for the normal model), ``observed``, ``n`` (participants; NaN for
+        log RRs), ``rep_median``, ``rep_low``, ``rep_high`` (replicated events, or log RR),
         ``p_rep_ge_obs`` = P(y_rep >= y_obs), and ``within`` (observed inside the interval).
     """
     for group in ("posterior_predictive", "observed_data"):
@@ -724,7 +730,7 @@ def loo_by_trial(
         parameters (d, beta, tau). False: the fit's pointwise log likelihood summed over the
         trial's arms and strata; then the trial's own parameters jump from posterior to prior
         when it is left out, and PSIS is unreliable for most trials (Pareto k > 0.7 for 7 to 9
-        of the 10 IVIG trials).
+        of 10 trials in a small meta-analysis).
 
     Returns
     -------
@@ -844,7 +850,7 @@ def shared_data_groups(trees: Mapping[str, xr.DataTree]) -> list[list[str]]:
 
     Examples
     --------
-    >>> groups = shared_data_groups({"overall": a, "timing": b, "rsa_type": c})  # doctest: +SKIP
+    >>> groups = shared_data_groups({"overall": a, "timing": b, "by_dose": c})   # doctest: +SKIP
     >>> groups                                                                   # doctest: +SKIP
     [['overall', 'timing']]
     """
@@ -870,7 +876,7 @@ def loo_compare(
     ----------
     trees : mapping of str to xarray.DataTree
         Analysis name -> fit; at least two, all with the same observed data on the same rows
-        (e.g. ``overall``, ``timing`` and ``placebo``, which all sum a trial's strata).
+        (e.g. ``overall`` and a subgroup analysis that both sum a trial's strata).
     thresholds : Thresholds
     marginal : bool
         As for :func:`loo_by_trial`.

@@ -6,8 +6,8 @@ effect of :func:`predictive_rr`, drawn from a generator seeded with the fit's se
 
 Conventions (the binomial model works on the log-odds scale):
 
-- **Typical control risk** p0: per draw, the mean of the control-arm live-birth
-  probabilities ``expit(alpha[s])`` over the analysed rows. (Normal model: the mean observed
+- **Typical control risk** p0: per draw, the mean of the control-arm event probabilities
+  ``expit(alpha[s])`` over the analysed rows. (Normal model: the mean observed
   control risk over the rows, a constant.)
 - **Pooled effect**: the average over the analysed rows of each row's expected effect
   ``mu[s] = d[group(s)] + X[s] @ beta`` -- plain ``d`` for a common-effect model, the
@@ -20,11 +20,15 @@ Conventions (the binomial model works on the log-odds scale):
 - **Trial-specific (shrunken) RR**: at each row's own baseline, ``expit(alpha + theta) /
   expit(alpha)`` with ``theta[s]`` including the trial's random effect.
 - **Predictive RR**: for a new trial, ``theta_new = pooled + tau * eps``, eps ~ N(0, 1), at p0.
-- **Benefit** means more live births: P(benefit) = P(pooled RR > 1).
-- **NNT**: risk difference RD = p0 * (RR - 1) at p0; NNT = 1 / RD (NNT-benefit when RD > 0,
-  NNT-harm when RD < 0). Its interval comes from RD's interval; when that includes 0 the NNT
-  interval runs through infinity (Altman DG. Confidence intervals for the number needed to
-  treat. BMJ 1998;317:1309-12).
+- **Benefit** follows the dataset's direction (:class:`rebayes.direction.Direction`, read
+  from the fit's attrs): more events with treatment when higher is better, P(benefit) =
+  P(pooled RR > 1); fewer when lower is better, P(benefit) = P(pooled RR < 1). Benefit
+  *beyond* a ratio r is RR > r, or RR < 1/r (thresholds symmetric on the ratio scale).
+- **NNT**: risk difference RD = p0 * (RR - 1) (treated minus control) at p0; NNT = 1 / |RD|,
+  NNT-benefit (NNTB) when RD lies in the direction of benefit, NNT-harm (NNTH) otherwise. Its
+  interval comes from RD's interval; when that includes 0 the NNT interval runs through
+  infinity (Altman DG. Confidence intervals for the number needed to treat. BMJ
+  1998;317:1309-12).
 - Intervals: 95% equal-tailed (``ci_low``, ``ci_high``) and 95% highest-density (``hdi_*``),
   each computed on the scale reported.
 """
@@ -42,6 +46,7 @@ import xarray as xr
 from arviz_stats.base import array_stats
 from scipy import special
 
+from rebayes.direction import Direction
 from rebayes.model import linear_predictor
 
 __all__ = [
@@ -123,21 +128,27 @@ class NNT:
     Attributes
     ----------
     risk_difference : Estimate
-        RD = treated minus control live-birth risk at p0 (positive = benefit).
+        RD = treated minus control risk of the event at p0.
     value : float
         ``1 / |median RD|`` (infinite if the median RD is 0).
     kind : {"benefit", "harm"}
-        NNT-benefit (NNTB) when the median RD > 0, NNT-harm (NNTH) otherwise.
+        NNT-benefit (NNTB) when the median RD lies in the direction of benefit (RD > 0 when
+        higher is better, RD < 0 when lower is better), NNT-harm (NNTH) otherwise.
+    higher_is_better : bool
+        The direction the RD is read in.
     """
 
     risk_difference: Estimate
     value: float
     kind: Literal["benefit", "harm"]
+    higher_is_better: bool = True
 
     @property
     def interval(self) -> str:
         """Altman's (1998) interval: ``NNTB 5 to 40``, or ``NNTH 30 to inf to NNTB 6``."""
-        lo, hi = self.risk_difference.ci_low, self.risk_difference.ci_high
+        # The RD interval signed so that positive is benefit.
+        rd = self.risk_difference
+        lo, hi = (rd.ci_low, rd.ci_high) if self.higher_is_better else (-rd.ci_high, -rd.ci_low)
 
         def fmt(rd: float) -> str:
             return f"{1 / abs(rd):.1f}"
@@ -164,7 +175,7 @@ class NNT:
 
 @dataclass(frozen=True)
 class SubgroupEffect:
-    """Pooled RR of one subgroup (at the overall typical control risk) and P(RR > 1)."""
+    """Pooled RR of one subgroup (at the overall typical control risk) and P(benefit)."""
 
     name: str
     rr: Estimate
@@ -272,7 +283,7 @@ def _constant(tree: xr.DataTree) -> xr.Dataset:
 
 
 def typical_control_risk(tree: xr.DataTree) -> xr.DataArray:
-    """p0 per draw: mean control-arm live-birth risk over the analysed rows."""
+    """p0 per draw: mean control-arm event risk over the analysed rows."""
     post = _posterior(tree)
     if _is_binomial(tree):
         return special.expit(post["alpha"]).mean("row")
@@ -350,16 +361,26 @@ def subgroup_ratios(tree: xr.DataTree) -> dict[str, tuple[str, str, xr.DataArray
 
 
 def risk_difference(tree: xr.DataTree) -> xr.DataArray:
-    """Treated minus control live-birth risk per draw, at the typical control risk."""
+    """Treated minus control event risk per draw, at the typical control risk."""
     p0 = typical_control_risk(tree)
     return p0 * (pooled_rr(tree) - 1)
 
 
-def number_needed_to_treat(rd: xr.DataArray) -> NNT:
-    """NNT from risk-difference draws (Altman 1998): 1 / median RD, interval via RD."""
+def number_needed_to_treat(rd: xr.DataArray, higher_is_better: bool = True) -> NNT:
+    """NNT from risk-difference draws (Altman 1998): 1 / median RD, interval via RD.
+
+    Parameters
+    ----------
+    rd : xarray.DataArray
+        Treated minus control risk per draw.
+    higher_is_better : bool
+        Whether a positive RD (more events with treatment) is benefit; False: a negative RD
+        is, so that fewer events with treatment gives an NNTB.
+    """
     summary = estimate(rd)
     value = 1 / abs(summary.median) if summary.median != 0 else math.inf
-    return NNT(summary, value, "benefit" if summary.median > 0 else "harm")
+    toward_benefit = summary.median > 0 if higher_is_better else summary.median < 0
+    return NNT(summary, value, "benefit" if toward_benefit else "harm", higher_is_better)
 
 
 def _probability(values: xr.DataArray, threshold: float, above: bool = True) -> float:
@@ -396,8 +417,16 @@ def diagnostics(tree: xr.DataTree, reported: dict[str, xr.DataArray] | None = No
 class FitSummary:
     """Everything one fit reports; ``to_dict()`` is the ``rebayes fit --json`` record.
 
-    RRs are risk ratios of live birth (IVIG over placebo); > 1 is benefit. Pooled, subgroup
-    and predictive RRs are at the typical control risk of each draw (see module docstring).
+    RRs are risk ratios of the dataset's outcome, treatment over control; ``direction`` says
+    which side of 1 is benefit. Pooled, subgroup and predictive RRs are at the typical control
+    risk of each draw (see module docstring).
+
+    Probabilities of the pooled RR. Literal, whatever the direction: ``p_rr_gt_1_1`` =
+    P(RR > 1.1), ``p_rr_gt_1_25`` = P(RR > 1.25), ``p_rr_lt_1`` = P(RR < 1). In the direction
+    of benefit: ``p_benefit`` = P(benefit) (P(RR > 1), or P(RR < 1) when lower is better),
+    ``p_harm`` (the other side of 1), ``p_benefit_beyond_1_1`` = P(benefit beyond RR 1.1)
+    (P(RR > 1.1), or P(RR < 1/1.1) when lower is better) and ``p_benefit_beyond_1_25``
+    likewise with 1.25 (P(RR < 0.8) when lower is better).
     """
 
     analysis: str
@@ -419,12 +448,16 @@ class FitSummary:
     p_rr_gt_1_1: float
     p_rr_gt_1_25: float
     p_rr_lt_1: float
+    p_harm: float
+    p_benefit_beyond_1_1: float
+    p_benefit_beyond_1_25: float
     nnt: NNT
     subgroups: tuple[SubgroupEffect, ...]
     ratios: tuple[SubgroupRatio, ...]
     trials: tuple[TrialEffect, ...]
     diagnostics: Diagnostics
     notes: tuple[str, ...] = field(default=())
+    direction: Direction = field(default=Direction())
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready record (the keys the issue lists, plus context)."""
@@ -444,6 +477,10 @@ class FitSummary:
             "p_rr_gt_1_1": self.p_rr_gt_1_1,
             "p_rr_gt_1_25": self.p_rr_gt_1_25,
             "p_rr_lt_1": self.p_rr_lt_1,
+            "p_harm": self.p_harm,
+            "p_benefit_beyond_1_1": self.p_benefit_beyond_1_1,
+            "p_benefit_beyond_1_25": self.p_benefit_beyond_1_25,
+            "direction": self.direction.to_dict(),
             "typical_control_risk": self.typical_control_risk.to_dict(),
             "nnt": self.nnt.to_dict(),
             "subgroups": {s.name: s.to_dict() for s in self.subgroups},
@@ -479,14 +516,18 @@ class FitSummary:
             ci = f"{e.ci_low:.{digits}f} to {e.ci_high:.{digits}f}"
             hdi = f"{e.hdi_low:.{digits}f} to {e.hdi_high:.{digits}f}"
             lines.append(f"{label:{width}}{e.median:>8.{digits}f}  {ci:>16}  {hdi:>16}")
+        d = self.direction
         lines += [
             "",
-            f"P(RR > 1) = {self.p_benefit:.3f}   P(RR > 1.1) = {self.p_rr_gt_1_1:.3f}   "
-            f"P(RR > 1.25) = {self.p_rr_gt_1_25:.3f}   P(RR < 1) = {self.p_rr_lt_1:.3f}",
+            d.sentence(),
+            f"P(benefit) = P({d.benefit}) = {self.p_benefit:.3f}   "
+            f"P({d.beyond(1.1)}) = {self.p_benefit_beyond_1_1:.3f}   "
+            f"P({d.beyond(1.25)}) = {self.p_benefit_beyond_1_25:.3f}   "
+            f"P(harm) = P({d.harm}) = {self.p_harm:.3f}",
             f"NNT: {self.nnt}",
         ]
         for s in self.subgroups:
-            lines.append(f"P(RR > 1 | {s.name}) = {s.p_benefit:.3f}")
+            lines.append(f"P({d.benefit} | {s.name}) = {s.p_benefit:.3f}")
         for r in self.ratios:
             lines.append(f"P(RR ratio > 1 | {r.name}) = {r.p_gt_1:.3f}")
         lines += ["", "Trial-specific (shrunken) RR at the trial's own baseline risk:"]
@@ -516,6 +557,7 @@ def summarize(tree: xr.DataTree) -> FitSummary:
     FitSummary
     """
     attrs = tree.attrs
+    direction = Direction.of(tree)
     rr = pooled_rr(tree)
     odds = pooled_or(tree)
     pred = predictive_rr(tree)
@@ -543,13 +585,17 @@ def summarize(tree: xr.DataTree) -> FitSummary:
         pooled_or=estimate(odds) if odds is not None else None,
         predictive_rr=estimate(pred),
         tau=estimate(tau),
-        p_benefit=_probability(rr, 1.0),
+        p_benefit=direction.p_benefit(rr),
         p_rr_gt_1_1=_probability(rr, 1.1),
         p_rr_gt_1_25=_probability(rr, 1.25),
         p_rr_lt_1=_probability(rr, 1.0, above=False),
-        nnt=number_needed_to_treat(rd),
+        p_harm=direction.p_harm(rr),
+        p_benefit_beyond_1_1=direction.p_benefit(rr, 1.1),
+        p_benefit_beyond_1_25=direction.p_benefit(rr, 1.25),
+        nnt=number_needed_to_treat(rd, direction.higher_is_better),
         subgroups=tuple(
-            SubgroupEffect(name, estimate(v), _probability(v, 1.0)) for name, v in subgroups.items()
+            SubgroupEffect(name, estimate(v), direction.p_benefit(v))
+            for name, v in subgroups.items()
         ),
         ratios=tuple(
             SubgroupRatio(name, num, den, estimate(v), _probability(v, 1.0))
@@ -560,4 +606,5 @@ def summarize(tree: xr.DataTree) -> FitSummary:
         ),
         diagnostics=diagnostics(tree, reported),
         notes=tuple(json.loads(attrs.get("notes_json", "[]"))),
+        direction=direction,
     )

@@ -533,8 +533,12 @@ def assemble_tree(
     """Build the saved DataTree from nutpie's output: relabel, then add the derived groups.
 
     The compiled model is padded and may come from another design of the same shape, so the
-    padding is stripped and the coordinates are taken from ``design``.
+    padding is stripped and the coordinates are taken from ``design``. The attrs carry the
+    dataset's direction of benefit and labels (``higher_is_better``, ``direction_declared``,
+    ``outcome``, ``treatment``, ``control``; see :class:`rebayes.direction.Direction`).
     """
+    from rebayes.direction import Direction
+
     posterior = unpad_posterior(raw["posterior"].to_dataset(), design)
     posterior.attrs = {"sample_dims": ["chain", "draw"]}
     stats = raw["sample_stats"].to_dataset()[list(SAMPLE_STATS)]
@@ -579,6 +583,7 @@ def assemble_tree(
         "subgroups_json": json.dumps(list(design.subgroups)),
         "ratios_json": json.dumps([list(r) for r in design.ratios]),
         "notes_json": json.dumps(list(design.notes)),
+        **Direction.from_schema(design.schema).attrs(),
     }
     return tree
 

@@ -23,6 +23,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from rebayes.diagnostics import ppc_table, prior_from_tree, reported_quantities  # noqa: E402
+from rebayes.direction import Direction  # noqa: E402
+from rebayes.plots.forest import ratio_ticks  # noqa: E402
 from rebayes.priors import PriorSet  # noqa: E402
 
 if TYPE_CHECKING:
@@ -41,8 +43,6 @@ POSTERIOR = "#1f4e79"
 PRIOR = "#7f7f7f"
 OBSERVED = "#111111"
 BAD = "#c00000"
-ARM_NAMES = {"control": "placebo", "treat": "IVIG"}
-RATIO_TICKS = (0.1, 0.2, 0.25, 0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0, 4.0, 5.0, 10.0, 20.0)
 
 
 def _safe_log(x: Any) -> Any:
@@ -50,25 +50,15 @@ def _safe_log(x: Any) -> Any:
     return np.log(np.clip(x, 1e-12, None))
 
 
-def _ratio_ticks(lo: float, hi: float, n: int = 7) -> list[float]:
-    """Round ratios inside [exp(lo), exp(hi)], at least (hi - lo) / n apart on the log scale."""
-    gap = (hi - lo) / n
-    inside = [r for r in RATIO_TICKS if lo <= np.log(r) <= hi]
-    kept: list[float] = [1.0] if 1.0 in inside else []
-    for r in sorted(inside, key=lambda r: abs(np.log(r))):
-        if all(abs(np.log(r) - np.log(k)) >= gap for k in kept):
-            kept.append(r)
-    return sorted(kept)
-
-
 def _units(tree: xr.DataTree) -> dict[str, str]:
     """Axis labels with units for the quantities of rank and trace plots."""
     scale = str(tree.attrs.get("effect_scale", "log OR"))
+    direction = Direction.of(tree)
     return {
         "d": f"d ({scale})",
         "beta": f"beta (log ratio of {'ORs' if scale == 'log OR' else 'RRs'})",
         "tau": f"tau ({scale} scale)",
-        "pooled_rr": "pooled RR (IVIG / placebo)",
+        "pooled_rr": f"pooled RR ({direction.treatment} / {direction.control})",
     }
 
 
@@ -193,7 +183,7 @@ def trace_plot(tree: xr.DataTree, var_names: Sequence[str] | None = None) -> Fig
 
 
 def ppc_plot(tree: xr.DataTree, prob: float = 0.95) -> Figure:
-    """Posterior predictive check per row and arm: observed vs replicated live births.
+    """Posterior predictive check per row and arm: observed vs replicated event counts.
 
     Parameters
     ----------
@@ -204,12 +194,15 @@ def ppc_plot(tree: xr.DataTree, prob: float = 0.95) -> Figure:
     Returns
     -------
     matplotlib.figure.Figure
-        Binomial model: one panel per arm (placebo, IVIG), one line per analysed row, on the
-        scale of the live-birth proportion, with the observed count printed. Normal model:
+        Binomial model: one panel per arm (control, then treatment, titled with the
+        dataset's labels), one line per analysed row, on the scale of the proportion with the
+        event, with the observed count printed. Normal model:
         one panel of observed vs replicated log RR per row. An observation outside its
         replication interval is drawn in red.
     """
     table = ppc_table(tree, prob=prob)
+    direction = Direction.of(tree)
+    arm_names = {"control": direction.control, "treat": direction.treatment}
     name = "events" if (table["arm"] != "log_rr").any() else "log_rr"
     rows = list(dict.fromkeys(table["row"]))
     arms = list(dict.fromkeys(table["arm"]))
@@ -245,10 +238,10 @@ def ppc_plot(tree: xr.DataTree, prob: float = 0.95) -> Figure:
                     color=OBSERVED if r["within"] else BAD,
                 )
             ax.set_xlim(-0.02, 1.02)
-            ax.set_xlabel("live births / women in the arm")
-            ax.set_title(f"{ARM_NAMES.get(arm, arm)} arm", fontsize=10)
+            ax.set_xlabel(f"participants with {direction.outcome} / participants in the arm")
+            ax.set_title(f"{arm_names.get(arm, arm)} arm", fontsize=10)
         else:
-            ax.set_xlabel("observed log RR of live birth")
+            ax.set_xlabel(f"observed log RR of {direction.outcome}")
             ax.set_title("log RR per row", fontsize=10)
         ax.grid(axis="x", alpha=0.3)
     axes[0][0].set_yticks(y, rows, fontsize=9)
@@ -333,7 +326,7 @@ def prior_posterior_plot(tree: xr.DataTree, prior: PriorSet | None = None) -> Fi
         if not positive:
             ax.axvline(0, color="#999999", lw=0.8)
             top = ax.secondary_xaxis("top", functions=(np.exp, _safe_log))
-            ratios = _ratio_ticks(lo, hi)
+            ratios = ratio_ticks(lo, hi)
             top.set_xticks(ratios, [f"{r:g}" for r in ratios])
             top.set_xlabel("ratio scale (exp)", fontsize=8)
             top.tick_params(labelsize=8)

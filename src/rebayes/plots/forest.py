@@ -13,11 +13,15 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from rebayes.direction import Direction  # noqa: E402
+
 __all__ = ["SummaryRow", "forest_plot"]
 
 OBSERVED = "#1f4e79"
 SHRUNKEN = "#c0504d"
 POOLED = "#222222"
+# Round ratios for log-scaled RR axes.
+RATIO_TICKS = (0.1, 0.2, 0.25, 0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0, 4.0, 5.0, 10.0, 20.0)
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,17 @@ class SummaryRow:
     text: str = ""
 
 
+def ratio_ticks(lo: float, hi: float, n: int = 7) -> list[float]:
+    """Round ratios inside [exp(lo), exp(hi)], at least (hi - lo) / n apart on the log scale."""
+    gap = (hi - lo) / n
+    inside = [r for r in RATIO_TICKS if lo <= np.log(r) <= hi]
+    kept: list[float] = [1.0] if 1.0 in inside else []
+    for r in sorted(inside, key=lambda r: abs(np.log(r))):
+        if all(abs(np.log(r) - np.log(k)) >= gap for k in kept):
+            kept.append(r)
+    return sorted(kept)
+
+
 def _fmt_ci(est: float, low: float, high: float) -> str:
     return f"{est:.2f} [{low:.2f}, {high:.2f}]"
 
@@ -40,10 +55,11 @@ def forest_plot(
     trials: pd.DataFrame,
     summaries: Sequence[SummaryRow] = (),
     title: str = "",
-    treatment: str = "IVIG",
-    control: str = "placebo",
-    favours: tuple[str, str] = ("favours placebo", "favours IVIG"),
+    treatment: str | None = None,
+    control: str | None = None,
+    favours: tuple[str, str] | None = None,
     xlim: tuple[float, float] = (0.2, 5.0),
+    direction: Direction | None = None,
 ) -> Figure:
     """Draw a forest plot on a log RR axis.
 
@@ -57,17 +73,26 @@ def forest_plot(
     summaries : sequence of SummaryRow
         Pooled rows (diamonds) and prediction rows (bars) drawn below the trials.
     title : str
-    treatment, control : str
-        Column headers for the events/total columns.
-    favours : tuple of str
-        Labels under the axis, left and right of RR = 1.
+    treatment, control : str, optional
+        Column headers for the events/total columns; default: the direction's labels.
+    favours : tuple of str, optional
+        Labels under the axis, left and right of RR = 1; default ``direction.favours``
+        (``favours <control>`` left and ``favours <treatment>`` right when higher is better,
+        the other way round when lower is better).
     xlim : tuple of float
         Axis limits (ratio scale); intervals beyond them end in an arrow.
+    direction : Direction, optional
+        The dataset's direction of benefit and labels (``Direction.of(fit.tree)``); default:
+        higher is better, ``treatment`` / ``control``.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
+    direction = direction or Direction()
+    treatment = treatment or direction.treatment
+    control = control or direction.control
+    favours = favours or direction.favours
     n_rows = len(trials) + len(summaries) + 1
     fig = plt.figure(figsize=(11.5, 0.42 * n_rows + 1.6))
     grid = fig.add_gridspec(1, 3, width_ratios=[3.4, 3.6, 2.6], wspace=0.02)
@@ -84,24 +109,47 @@ def forest_plot(
             _interval(ax, row.post_rr, row.post_low, row.post_high, y - offset, SHRUNKEN, xlim)
             ax.plot(row.post_rr, y - offset, "o", color=SHRUNKEN, ms=5)
         text_ax.text(0.0, y, str(row.label), va="center", fontsize=9)
-        text_ax.text(0.64, y, f"{row.events_treat}/{row.n_treat}", va="center", ha="right",
-                     fontsize=9)
-        text_ax.text(0.95, y, f"{row.events_control}/{row.n_control}", va="center", ha="right",
-                     fontsize=9)
-        est_ax.text(0.02, y + (0.17 if has_post else 0), _fmt_ci(row.rr, row.rr_low,
-                    row.rr_high), va="center", fontsize=9, color=OBSERVED)
+        text_ax.text(
+            0.64, y, f"{row.events_treat}/{row.n_treat}", va="center", ha="right", fontsize=9
+        )
+        text_ax.text(
+            0.95, y, f"{row.events_control}/{row.n_control}", va="center", ha="right", fontsize=9
+        )
+        est_ax.text(
+            0.02,
+            y + (0.17 if has_post else 0),
+            _fmt_ci(row.rr, row.rr_low, row.rr_high),
+            va="center",
+            fontsize=9,
+            color=OBSERVED,
+        )
         if has_post:
-            est_ax.text(0.02, y - 0.17, _fmt_ci(row.post_rr, row.post_low, row.post_high),
-                        va="center", fontsize=9, color=SHRUNKEN)
+            est_ax.text(
+                0.02,
+                y - 0.17,
+                _fmt_ci(row.post_rr, row.post_low, row.post_high),
+                va="center",
+                fontsize=9,
+                color=SHRUNKEN,
+            )
     for y, row in zip(y_summary, summaries, strict=True):
         if row.kind == "diamond":
-            ax.fill([row.low, row.estimate, row.high, row.estimate], [y, y + 0.25, y, y - 0.25],
-                    color=POOLED)
+            ax.fill(
+                [row.low, row.estimate, row.high, row.estimate],
+                [y, y + 0.25, y, y - 0.25],
+                color=POOLED,
+            )
         else:
             _interval(ax, row.estimate, row.low, row.high, y, POOLED, xlim, lw=3)
         text_ax.text(0.0, y, row.label, va="center", fontsize=9, fontweight="bold")
-        est_ax.text(0.02, y, row.text or _fmt_ci(row.estimate, row.low, row.high),
-                    va="center", fontsize=9, fontweight="bold")
+        est_ax.text(
+            0.02,
+            y,
+            row.text or _fmt_ci(row.estimate, row.low, row.high),
+            va="center",
+            fontsize=9,
+            fontweight="bold",
+        )
     top = n_rows + 0.2
     text_ax.text(0.0, top, "Study", fontweight="bold", fontsize=9, va="center")
     text_ax.text(0.64, top, treatment, fontweight="bold", fontsize=9, ha="right", va="center")
@@ -115,8 +163,9 @@ def forest_plot(
     ticks = [t for t in (0.1, 0.2, 0.5, 1, 2, 5, 10) if xlim[0] <= t <= xlim[1]]
     ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.minorticks_off()
-    ax.set_xlabel(f"Risk ratio (log scale)\n\u2190 {favours[0]}    |    {favours[1]} \u2192",
-                  fontsize=9)
+    ax.set_xlabel(
+        f"Risk ratio (log scale)\n\u2190 {favours[0]}    |    {favours[1]} \u2192", fontsize=9
+    )
     for a in (text_ax, ax, est_ax):
         a.set_ylim(-0.5, n_rows + 0.7)
         a.set_yticks([])
@@ -129,12 +178,23 @@ def forest_plot(
     if has_post:
         ax.plot([], [], "s", color=OBSERVED, label="observed (95% CI)")
         ax.plot([], [], "o", color=SHRUNKEN, label="shrunken posterior (95% CrI)")
-        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8,
-                  frameon=False, handletextpad=0.3, columnspacing=1.0)
+        ax.legend(
+            loc="lower center",
+            bbox_to_anchor=(0.5, 1.0),
+            ncol=2,
+            fontsize=8,
+            frameon=False,
+            handletextpad=0.3,
+            columnspacing=1.0,
+        )
     if title:
         fig.suptitle(title, fontsize=11, fontweight="bold", x=0.02, ha="left")
-    fig.subplots_adjust(left=0.02, right=0.99, top=1 - 0.75 / (0.42 * n_rows + 1.6),
-                        bottom=1.25 / (0.42 * n_rows + 1.6))
+    fig.subplots_adjust(
+        left=0.02,
+        right=0.99,
+        top=1 - 0.75 / (0.42 * n_rows + 1.6),
+        bottom=1.25 / (0.42 * n_rows + 1.6),
+    )
     return fig
 
 
@@ -142,8 +202,16 @@ def _interval(ax, est, low, high, y, color, xlim, lw=1.4):
     lo, hi = max(low, xlim[0]), min(high, xlim[1])
     ax.plot([lo, hi], [y, y], color=color, lw=lw)
     if low < xlim[0]:
-        ax.annotate("", (xlim[0], y), (xlim[0] * 1.6, y),
-                    arrowprops=dict(arrowstyle="->", color=color, lw=lw))
+        ax.annotate(
+            "",
+            (xlim[0], y),
+            (xlim[0] * 1.6, y),
+            arrowprops=dict(arrowstyle="->", color=color, lw=lw),
+        )
     if high > xlim[1]:
-        ax.annotate("", (xlim[1], y), (xlim[1] / 1.6, y),
-                    arrowprops=dict(arrowstyle="->", color=color, lw=lw))
+        ax.annotate(
+            "",
+            (xlim[1], y),
+            (xlim[1] / 1.6, y),
+            arrowprops=dict(arrowstyle="->", color=color, lw=lw),
+        )

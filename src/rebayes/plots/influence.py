@@ -10,12 +10,18 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from rebayes.plots.forest import OBSERVED, SHRUNKEN  # noqa: E402
+from rebayes.direction import Direction  # noqa: E402
+from rebayes.plots.forest import OBSERVED, SHRUNKEN, ratio_ticks  # noqa: E402
 
 __all__ = ["influence_plot"]
 
 
-def influence_plot(table: pd.DataFrame, threshold: float = 0.05, title: str = "") -> Figure:
+def influence_plot(
+    table: pd.DataFrame,
+    threshold: float = 0.05,
+    title: str = "",
+    direction: Direction | None = None,
+) -> Figure:
     """Plot an :func:`rebayes.influence.influence_table`.
 
     Parameters
@@ -26,40 +32,55 @@ def influence_plot(table: pd.DataFrame, threshold: float = 0.05, title: str = ""
     threshold : float
         Band drawn around P(benefit) with all trials.
     title : str
+    direction : Direction, optional
+        The dataset's direction of benefit and labels (``Direction.of(fit.tree)``), for the
+        axis labels; default: higher is better.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
+    direction = direction or Direction()
     n = len(table)
     y = np.arange(n)[::-1]
-    fig, (ax_rr, ax_p) = plt.subplots(1, 2, figsize=(11, 0.38 * n + 1.8), sharey=True,
-                                      gridspec_kw={"width_ratios": [3, 2]})
+    fig, (ax_rr, ax_p) = plt.subplots(
+        1, 2, figsize=(11, 0.38 * n + 1.8), sharey=True, gridspec_kw={"width_ratios": [3, 2]}
+    )
     off = 0.15
     ax_rr.hlines(y + off, table["rr_low"], table["rr_high"], color=SHRUNKEN)
-    ax_rr.plot(table["rr_median"], y + off, "o", color=SHRUNKEN,
-               label="Bayesian posterior RR (95% CrI)")
+    ax_rr.plot(
+        table["rr_median"], y + off, "o", color=SHRUNKEN, label="Bayesian posterior RR (95% CrI)"
+    )
     ax_rr.hlines(y - off, table["mh_low"], table["mh_high"], color=OBSERVED)
     ax_rr.plot(table["mh_rr"], y - off, "s", color=OBSERVED, label="RevMan MH RR (95% CI)")
     ax_rr.axvline(1.0, color="#888888", lw=0.8)
     ax_rr.axvline(table["rr_median"].iloc[0], color=SHRUNKEN, lw=0.6, ls=":")
     ax_rr.set_xscale("log")
-    ticks = [0.8, 0.9, 1.0, 1.1, 1.25, 1.5]
+    low = min(table["rr_low"].min(), table["mh_low"].min(), 1.0)
+    high = max(table["rr_high"].max(), table["mh_high"].max(), 1.0)
+    ticks = ratio_ticks(np.log(low), np.log(high))
     ax_rr.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax_rr.minorticks_off()
-    ax_rr.set_xlabel("Pooled risk ratio of live birth (log scale; > 1 favours IVIG)")
+    ax_rr.set_xlabel(
+        f"Pooled {direction.ratio_label} (log scale; {direction.benefit} favours "
+        f"{direction.treatment})"
+    )
     labels = ["all trials" if v == "(none)" else f"without {v}" for v in table["left_out"]]
     ax_rr.set_yticks(y, labels, fontsize=9)
-    ax_rr.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8,
-                 frameon=False)
+    ax_rr.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8, frameon=False)
     base = table["p_benefit"].iloc[0]
-    ax_p.axvspan(base - threshold, base + threshold, color="#dddddd", alpha=0.7,
-                 label=f"all trials ± {threshold}")
+    ax_p.axvspan(
+        base - threshold,
+        base + threshold,
+        color="#dddddd",
+        alpha=0.7,
+        label=f"all trials ± {threshold}",
+    )
     colors = [SHRUNKEN if flag else "#555555" for flag in table["influential"]]
     ax_p.scatter(table["p_benefit"], y, c=colors, zorder=3)
     for yy, p in zip(y, table["p_benefit"], strict=True):
         ax_p.text(p, yy + 0.25, f"{p:.3f}", ha="center", fontsize=8)
-    ax_p.set_xlabel("P(benefit) = P(RR > 1)")
+    ax_p.set_xlabel(f"P(benefit) = P({direction.benefit})")
     lo = min(table["p_benefit"].min(), base - threshold) - 0.03
     hi = min(1.0, max(table["p_benefit"].max(), base + threshold) + 0.03)
     ax_p.set_xlim(lo, hi)

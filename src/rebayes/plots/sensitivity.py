@@ -5,7 +5,8 @@
 - :func:`sensitivity_plot`: forest-like rows prior x variant with the pooled RR's median
   and 95% interval (and any subgroup ratio), with P(benefit) printed.
 
-Both take a :class:`rebayes.compare.Comparison`.
+Both take a :class:`rebayes.compare.Comparison`; its ``direction`` gives the labels and the
+side of RR = 1 that is benefit.
 """
 
 from __future__ import annotations
@@ -71,9 +72,12 @@ def posterior_overlay(comparison: Comparison, title: str = "") -> Figure:
     -------
     matplotlib.figure.Figure
         Log RR axis with a line at RR = 1; densities are per unit log RR, so areas compare
-        across the axis. The legend gives each prior's P(RR > 1).
+        across the axis. The legend gives each prior's P(benefit).
     """
     variants = comparison.variants
+    direction = comparison.direction
+    left, right = direction.favours
+    p_label = f"P({direction.benefit})".replace(" ", "")
     fig, axes = plt.subplots(
         1, len(variants), figsize=(6.4 * len(variants) + 3.6, 5.0), squeeze=False, sharey=True
     )
@@ -98,17 +102,17 @@ def posterior_overlay(comparison: Comparison, title: str = "") -> Figure:
             keep = (px >= low) & (px <= high)
             ax.plot(px[keep], py[keep], color=color, lw=1.3, ls="--", alpha=0.8)
             if labelled:
-                # With one variant the legend can carry each prior's P(RR > 1).
-                extra = f", P(RR>1) = {f.summary.p_benefit:.3f}" if len(variants) == 1 else ""
+                # With one variant the legend can carry each prior's P(benefit).
+                extra = f", {p_label} = {f.summary.p_benefit:.3f}" if len(variants) == 1 else ""
                 handles.append(Line2D([], [], color=color, lw=2, label=f"{f.prior}{extra}"))
         ax.axvline(1.0, color="#444444", lw=1)
         _log_axis(ax, low, high)
-        ax.set_xlabel("pooled risk ratio of live birth, IVIG / placebo (log scale)")
+        ax.set_xlabel(f"pooled {direction.ratio_label} (log scale)")
         ax.set_title(f"{variant} data", fontsize=10)
         ax.text(
             0.01,
             0.98,
-            "favours placebo",
+            left,
             transform=ax.transAxes,
             va="top",
             fontsize=8,
@@ -117,7 +121,7 @@ def posterior_overlay(comparison: Comparison, title: str = "") -> Figure:
         ax.text(
             0.99,
             0.98,
-            "favours IVIG",
+            right,
             transform=ax.transAxes,
             va="top",
             ha="right",
@@ -170,10 +174,12 @@ def sensitivity_plot(comparison: Comparison, title: str = "") -> Figure:
     -------
     matplotlib.figure.Figure
         One row per prior x variant: median and 95% credible interval (dark), 95% predictive
-        interval for a new trial (light); the numbers and P(RR > 1) are printed at the right.
+        interval for a new trial (light); the numbers and P(benefit) are printed at the right.
         A second panel shows each subgroup ratio when the analysis has one.
     """
     table = comparison.table
+    direction = comparison.direction
+    p_label = f"P({direction.benefit})".replace(" ", "")
     ratio_names = [c[len("ratio_median[") : -1] for c in table if c.startswith("ratio_median[")]
     n = len(table)
     y = np.arange(n)[::-1].astype(float)
@@ -196,7 +202,7 @@ def sensitivity_plot(comparison: Comparison, title: str = "") -> Figure:
         (table["pred_low"].to_numpy(), table["pred_high"].to_numpy()),
     )
     _log_axis(axes[0], min(rr_low / 1.1, 0.8), max(rr_high * 1.1, 1.25))
-    axes[0].set_xlabel("pooled RR of live birth (log scale)")
+    axes[0].set_xlabel(f"pooled RR of {direction.outcome} (log scale)")
     axes[0].set_title("pooled RR: 95% CrI (dark), 95% predictive (light)", fontsize=9)
     labels = (
         table["prior"]
@@ -211,8 +217,9 @@ def sensitivity_plot(comparison: Comparison, title: str = "") -> Figure:
         have = ~np.isnan(med)
         _interval_panel(axes[i], y[have], med[have], lo[have], hi[have])
         for yy in y[~have]:
-            axes[i].text(1.0, yy, "not identified", fontsize=8, color="#777777",
-                         ha="center", va="center")
+            axes[i].text(
+                1.0, yy, "not identified", fontsize=8, color="#777777", ha="center", va="center"
+            )
         low_lim = np.nanmin(lo) / 1.1 if have.any() else 0.8
         high_lim = np.nanmax(hi) * 1.1 if have.any() else 1.25
         _log_axis(axes[i], min(low_lim, 0.8), max(high_lim, 1.25))
@@ -230,7 +237,8 @@ def sensitivity_plot(comparison: Comparison, title: str = "") -> Figure:
 
     text_ax.set_ylim(-0.7, n - 0.3)
     text_ax.axis("off")
-    # Text columns at fixed offsets in inches: RR (95% CrI), P(RR>1), one P(ratio>1) per ratio.
+    # Text columns at fixed offsets in inches: RR (95% CrI), P(benefit), one P(ratio>1) per
+    # ratio.
     inches = [0.0, 1.45, *(2.25 + 0.8 * i for i in range(len(ratio_names)))]
     columns = [x / widths[-1] for x in inches]
     ratio_headers = (
@@ -238,7 +246,7 @@ def sensitivity_plot(comparison: Comparison, title: str = "") -> Figure:
         if len(ratio_names) == 1
         else [f"P(#{i}>1)" for i in range(1, len(ratio_names) + 1)]
     )
-    for x, header in zip(columns, ["RR (95% CrI)", "P(RR>1)", *ratio_headers], strict=True):
+    for x, header in zip(columns, ["RR (95% CrI)", p_label, *ratio_headers], strict=True):
         text_ax.text(x, n - 0.3, header, fontsize=9, weight="bold", va="bottom")
     for yi, (_, row) in zip(y, table.iterrows(), strict=True):
         cells = [f"{row['rr_median']:.2f} ({row['rr_low']:.2f}-{row['rr_high']:.2f})"]
@@ -251,7 +259,7 @@ def sensitivity_plot(comparison: Comparison, title: str = "") -> Figure:
             text_ax.text(x, yi, cell, fontsize=9, va="center", weight="bold" if bold else "normal")
     heading = title or (
         f"{comparison.analysis}: sensitivity of the posterior to the prior and the data "
-        "(P(RR>1) > 0.95 in bold)"
+        f"({p_label} > 0.95 in bold)"
     )
     fig.suptitle(heading, fontsize=11)
     # Margins in inches, whatever the number of rows.
