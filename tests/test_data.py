@@ -48,7 +48,7 @@ def test_strata_sum_to_the_published_trial_totals(study, expected):
 
 
 def test_seed_fit_reproduces_the_papers_pre_conception_totals():
-    trials = rb.load_trials(variant="seed_fit")
+    trials = rb.load_trials("ivig_rsa", variant="seed_fit")
     pre = trials[trials.timing == "pre_conception"]
     assert arm_totals(pre) == (46, 74, 37, 82)  # paper abstract: 46/74 vs 37/82
     st98 = rb.trial_totals(trials).set_index("study").loc["Stephenson 1998"]
@@ -58,7 +58,7 @@ def test_seed_fit_reproduces_the_papers_pre_conception_totals():
 
 
 def test_itt_variant_uses_randomised_denominators():
-    trials = rb.load_trials(variant="itt").set_index("study")
+    trials = rb.load_trials("ivig_rsa", variant="itt").set_index("study")
     assert tuple(trials.loc["Coulam 1995", ["events_treat", "n_treat", "events_control",
                                             "n_control"]]) == (18, 47, 11, 48)
     assert tuple(trials.loc["German RSA/IVIG Group 1994", ["events_treat", "n_treat",
@@ -74,7 +74,7 @@ def test_itt_variant_uses_randomised_denominators():
     ],
 )
 def test_christiansen_2002_split_variants(variant, secondary, primary):
-    trials = rb.load_trials(variant=variant)
+    trials = rb.load_trials("ivig_rsa", variant=variant)
     rows = trials[trials.study == "Christiansen 2002"].set_index("stratum")
     cols = ["events_treat", "n_treat", "events_control", "n_control"]
     assert tuple(rows.loc["secondary", cols]) == secondary
@@ -83,11 +83,11 @@ def test_christiansen_2002_split_variants(variant, secondary, primary):
 
 
 def test_variants_compose_and_hash_differs():
-    both = rb.load_trials(variant="seed_fit+itt")
+    both = rb.load_trials("ivig_rsa", variant="seed_fit+itt")
     assert both.attrs["variant"] == "seed_fit+itt"
     pre = both[both.timing == "pre_conception"]
     assert arm_totals(pre) == (46, 92, 37, 98)  # Coulam 47/48 instead of 29/32
-    hashes = {rb.load_trials(variant=v).attrs["data_hash"] for v in ("published", "seed_fit")}
+    hashes = {rb.load_trials("ivig_rsa", variant=v).attrs["data_hash"] for v in ("published", "seed_fit")}
     assert len(hashes) == 2
     assert rb.load_trials("ivig_rsa").attrs["data_hash"] == rb.load_trials("ivig_rsa").attrs["data_hash"]
 
@@ -103,11 +103,12 @@ def test_variant_combinations_never_join_conflicting_variants():
 def test_any_table_in_the_format_loads_and_keeps_covariates():
     bcg = rb.load_trials(TEST_DATA / "bcg.csv")
     assert len(bcg) == 13
-    assert "ablat" in bcg.columns and bcg.loc[0, "ablat"] == "44"
-    assert set(bcg["stratum"]) == {"mixed"}  # no stratum column: every row is unsplit
+    assert "ablat" in bcg.columns and bcg.loc[0, "ablat"] == "44"  # undeclared: kept as text
+    assert "stratum" not in bcg.columns  # a bare CSV has no strata: every row is a study
 
 
 ROW = "A 2000,2000,primary,pre_conception,saline,{},{},{},{},verified,x"
+IVIG_TOML = (load_dataset("ivig_rsa").directory / "dataset.toml").read_text(encoding="utf-8")
 
 
 def _table(*rows: str) -> str:
@@ -116,37 +117,38 @@ def _table(*rows: str) -> str:
 
 BAD = [
     ("events over total", _table(ROW.format(31, 29, 1, 2)),
-     "t.csv:2: events_treat=31 exceeds n_treat=29"),
-    ("negative count", _table(ROW.format(1, 2, -1, 2)), "t.csv:2: events_control=-1 is negative"),
-    ("zero n", _table(ROW.format(0, 0, 1, 2)), "t.csv:2: n_treat=0 must be positive"),
+     "trials.csv:2: events_treat=31 exceeds n_treat=29"),
+    ("negative count", _table(ROW.format(1, 2, -1, 2)), "trials.csv:2: events_control=-1 is negative"),
+    ("zero n", _table(ROW.format(0, 0, 1, 2)), "trials.csv:2: n_treat=0 must be positive"),
     ("text in a count", _table(ROW.format("abc", 2, 1, 2)),
-     "t.csv:2: events_treat='abc' is not a whole number"),
+     "trials.csv:2: events_treat='abc' is not a whole number"),
     ("decimal count", _table(ROW.format("3.5", 5, 1, 2)),
-     "t.csv:2: events_treat='3.5' is not a whole number"),
-    ("empty count", _table(ROW.format("", 5, 1, 2)), "t.csv:2: events_treat is empty"),
+     "trials.csv:2: events_treat='3.5' is not a whole number"),
+    ("empty count", _table(ROW.format("", 5, 1, 2)), "trials.csv:2: events_treat is empty"),
     ("unknown stratum", _table(ROW.replace("primary", "tertiary").format(1, 2, 1, 2)),
-     "t.csv:2: stratum='tertiary' is not one of primary, secondary, mixed"),
+     "trials.csv:2: stratum='tertiary' is not one of primary, secondary, mixed"),
     ("unknown timing", _table(ROW.replace("pre_conception", "during").format(1, 2, 1, 2)),
-     "t.csv:2: timing='during' is not one of pre_conception, post_conception"),
+     "trials.csv:2: timing='during' is not one of pre_conception, post_conception"),
     ("unknown placebo", _table(ROW.replace("saline", "water").format(1, 2, 1, 2)),
-     "t.csv:2: placebo='water' is not one of albumin, saline, multivitamin"),
+     "trials.csv:2: placebo='water' is not one of albumin, saline, multivitamin"),
     ("duplicate study x stratum", _table(ROW.format(1, 2, 1, 2), ROW.format(1, 3, 1, 3)),
-     "t.csv:3: stratum='primary' repeats study 'A 2000' (first at t.csv:2)"),
+     "trials.csv:3: stratum='primary' repeats study 'A 2000' (first at trials.csv:2); a "
+     "trial's rows must differ in stratum"),
     ("inconsistent timing",
      _table(ROW.format(1, 2, 1, 2),
             ROW.replace("primary", "secondary").replace("pre_", "post_").format(1, 2, 1, 2)),
-     "t.csv:3: timing='post_conception' differs from 'pre_conception' at t.csv:2 for study "
+     "trials.csv:3: timing='post_conception' differs from 'pre_conception' at trials.csv:2 for study "
      "'A 2000'"),
     ("missing column", "study,events_treat,n_treat,events_control\nA,1,2,1\n",
-     "t.csv:1: missing required column 'n_control'"),
+     "trials.csv:1: missing required column 'n_control'"),
     ("wrong field count", _table("A 2000,2000,primary,pre_conception,saline,1,2"),
-     "t.csv:2: expected 11 fields, found 7"),
-    ("empty file", "", "t.csv: empty file (no header line)"),
-    ("header only", HEADER + "\n", "t.csv: no data rows"),
+     "trials.csv:2: expected 11 fields, found 7"),
+    ("empty file", "", "trials.csv: empty file (no header line)"),
+    ("header only", HEADER + "\n", "trials.csv: no data rows"),
     ("unterminated quote", _table(ROW.format(1, 2, 1, 2) + ',"oops'),
-     "t.csv:2: malformed CSV (unexpected end of data)"),
+     "trials.csv:2: malformed CSV (unexpected end of data)"),
     ("empty study", _table(ROW.replace("A 2000", "").format(1, 2, 1, 2)),
-     "t.csv:2: study is empty"),
+     "trials.csv:2: study is empty"),
 ]
 
 
@@ -154,7 +156,9 @@ BAD = [
 def test_bad_input_gives_one_line_naming_file_line_and_field(
     case, text, message, write_csv, monkeypatch
 ):
-    path = write_csv(text)
+    # A dataset folder whose dataset.toml declares the IVIG labels, so they are checked.
+    path = write_csv(text, "trials.csv")
+    (path.parent / "dataset.toml").write_text(IVIG_TOML, encoding="utf-8")
     monkeypatch.chdir(path.parent)
     with pytest.raises(rb.DataError) as info:
         rb.load_trials(path)
@@ -168,11 +172,12 @@ def test_unknown_dataset_and_variant():
         rb.load_trials("nope")
     with pytest.raises(rb.DataError, match=r"^unknown variant 'seedfit' for dataset ivig_rsa "
                                            r"\(known: christiansen2002_7_14, "):
-        rb.load_trials(variant="seedfit")
+        rb.load_trials("ivig_rsa", variant="seedfit")
 
 
 def test_bad_variant_entries_are_reported(tmp_path):
     (tmp_path / "trials.csv").write_text(_table(ROW.format(1, 2, 1, 2)), encoding="utf-8")
+    (tmp_path / "dataset.toml").write_text('strata = "stratum"\n', encoding="utf-8")
     (tmp_path / "variants.toml").write_text(
         '[a]\n[[a.set]]\nstudy = "A 2000"\nstratum = "primary"\nn_treat = 0\n'
         '[b]\n[[b.set]]\nstudy = "A 2000"\nstratum = "secondary"\nn_treat = 3\n'

@@ -21,20 +21,11 @@ SCRIPTS = sorted((ROOT / "src/rebayes/datasets/ivig_rsa/models").glob("*.py"))
         (dict(subgroup="timing"), "a subgroup needs effect='contrast' or 'separate'"),
         (dict(effect="contrast"), "effect='contrast' needs at least one covariate"),
         (dict(effect="separate"), "effect='separate' needs a subgroup column"),
-        (dict(effect="contrast", covariates=("rsa_type",)), "set split_by_stratum=True"),
-        (
-            dict(effect="contrast", covariates=("timing",), mixed="share"),
-            "mixed='share' sets the rsa_type covariate",
-        ),
+        (dict(mixed="share"), "mixed='share' sets a covariate's value: name it in covariates"),
         (
             dict(effect="contrast", covariates=("rsa_type:timing",), split_by_stratum=True),
             "interaction 'rsa_type:timing' needs its main effect 'rsa_type'",
         ),
-        (
-            dict(effect="separate", subgroup="rsa_type", split_by_stratum=True, mixed="share"),
-            "mixed='share' sets the rsa_type covariate",
-        ),
-        (dict(strata=("tertiary",)), "stratum 'tertiary' is not one of primary, secondary, mixed"),
         (dict(strata=()), "strata is empty"),
         (dict(likelihood="poisson"), "likelihood='poisson' is not one of binomial, normal"),
         (dict(effect="random"), "effect='random' is not one of common, contrast, separate"),
@@ -165,14 +156,15 @@ def test_rsa_type_share_uses_known_share_and_drops_unknown():
         effect="contrast",
         mixed="share",
         subgroup="rsa_type",
+        data="ivig_rsa",
     )
     design = build_design(spec)
     row = design.rows.index("Christiansen 1995 (mixed)")
-    assert design.X[row, 0] == pytest.approx(0.76)  # dataset.toml mixed_secondary_share
+    assert design.X[row, 0] == pytest.approx(0.76)  # dataset.toml: rsa_type shares
     assert design.row_subgroup[row] == ""  # in neither RSA-type subgroup
     assert "Coulam 1995 (mixed)" not in design.rows
     assert any(
-        "share of secondary RSA unknown): Coulam 1995, Perino 1997" in n for n in design.notes
+        "left out (share unknown): Coulam 1995, Perino 1997" in n for n in design.notes
     )
 
 
@@ -213,7 +205,13 @@ def test_design_errors_name_the_problem(write_csv):
     )
     with pytest.raises(SpecError, match="covariate 'weight' is not a column of the table"):
         build_design(AnalysisSpec("x", data=str(path), effect="contrast", covariates="weight"))
-    with pytest.raises(SpecError, match="no rows in strata primary"):
+    with pytest.raises(SpecError, match="strata= needs a dataset that declares a strata column"):
         build_design(AnalysisSpec("x", data=str(path), strata="primary"))
+    with pytest.raises(SpecError, match="no rows in strata tertiary"):
+        build_design(AnalysisSpec("x", data="ivig_rsa", strata="tertiary"))
+    with pytest.raises(SpecError, match="rsa_type varies within trials: set split_by_stratum"):
+        build_design(
+            AnalysisSpec("x", data="ivig_rsa", effect="contrast", covariates="rsa_type")
+        )
     numeric = build_design(AnalysisSpec("x", data=str(path), effect="contrast", covariates="dose"))
     assert numeric.coefs == ("dose",) and numeric.X[:, 0].tolist() == [1.0, 2.0]

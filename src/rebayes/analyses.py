@@ -87,8 +87,15 @@ def default_specs(dataset: Dataset) -> list[AnalysisSpec]:
 
 
 def _ordered(paths: list[Path], order: tuple[str, ...]) -> list[Path]:
+    # Without a declared order: the overall answer first, the sensitivity analysis last.
+    order = order or ("overall",)
     rank = {name: i for i, name in enumerate(order)}
-    return sorted(paths, key=lambda p: (rank.get(p.stem, len(rank)), p.stem))
+
+    def key(p: Path) -> tuple[int, int, str]:
+        last = p.stem == "normal_approximation" and p.stem not in rank
+        return (int(last), rank.get(p.stem, len(rank)), p.stem)
+
+    return sorted(paths, key=key)
 
 
 def analysis_specs(dataset: Dataset | str | Path) -> list[AnalysisSpec]:

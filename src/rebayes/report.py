@@ -221,6 +221,7 @@ def build_report(
         The files written (inside ``output``) and the failing diagnostic gates, if any.
     """
     from rebayes.analyses import analysis_specs
+    from rebayes.coefficients import coefficients
     from rebayes.compare import compare_fits
     from rebayes.inference import fit_priors
     from rebayes.report_analysis import (
@@ -328,7 +329,13 @@ def build_report(
             )
             results[name] = {
                 "title": report.spec.title,
-                "priors": {n: s.to_dict() for n, s in report.summaries.items()},
+                "priors": {
+                    f.prior.name: {
+                        **report.summaries[f.prior.name].to_dict(),
+                        "coefficients": {c.name: c.to_dict() for c in coefficients(f.tree)},
+                    }
+                    for f in report.fits
+                },
                 "comparison": report.comparison.to_dict(),
             }
         notes = (*schema.notes, *tables[variants[0]].attrs.get("notes", ()))

@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from rebayes.coefficients import coefficients
 from rebayes.compare import Comparison
 from rebayes.effects import FitSummary
 from rebayes.frequentist import Z95, meta_analysis, study_effects
@@ -274,6 +275,21 @@ def analysis_page_body(
         "<p class=\"muted\">Gates (Vehtari et al. 2021): R-hat ≤ 1.01, bulk and tail ESS ≥ 400,"
         " no divergent transitions. Green passes, red fails.</p>",
     ]
+    coefs = coefficients(first.tree)
+    if coefs:
+        units = {c.name: c.unit for c in schema.covariates.values()}
+        parts += [
+            f"<h3>Meta-regression coefficients ({escape(s.prior)} prior)</h3>",
+            f"<p>exp(β): the factor by which the {coefs[0].scale} changes per unit of a "
+            "continuous covariate, or between a level and the reference level.</p>",
+            table(
+                ("coefficient", f"ratio of {coefs[0].scale}s (95% CrI)",
+                 "P(towards benefit)"),
+                [(c.name + (f" (per {units[c.name]})" if units.get(c.name) else ""),
+                  f"{c.median:.3f} ({c.ci_low:.3f} to {c.ci_high:.3f})",
+                  Cell(f"{c.p_towards_benefit:.3f}", "num")) for c in coefs],
+            ),
+        ]
     if s.subgroups:
         parts += [
             f"<h3>Subgroups ({escape(s.prior)} prior)</h3>",

@@ -109,6 +109,7 @@ def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
 
     Returns 0, or 3 with ``--strict`` when a diagnostic gate fails.
     """
+    from rebayes.coefficients import coefficients
     from rebayes.inference import SamplerSettings, fit_priors, flush_cache
 
     if args.prior_file:
@@ -141,11 +142,24 @@ def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
             "title": spec.title,
             "variant": fits[0].design.variant,
             "seed": fits[0].seed,
-            "priors": {s.prior: s.to_dict() for s in summaries},
+            "priors": {
+                s.prior: {
+                    **s.to_dict(),
+                    "coefficients": {c.name: c.to_dict() for c in coefficients(f.tree)},
+                }
+                for s, f in zip(summaries, fits, strict=True)
+            },
         }
         print(json.dumps(record, indent=2, allow_nan=False, default=_json_default))
         return code
-    print("\n\n".join(str(s) for s in summaries))
+    texts = []
+    for s, f in zip(summaries, fits, strict=True):
+        coefs = coefficients(f.tree)
+        units = {c.name: c.unit for c in f.design.schema.covariates.values()}
+        lines = [c.sentence(units.get(c.name, "")) for c in coefs]
+        texts.append(str(s) + ("\nMeta-regression coefficients:\n  " + "\n  ".join(lines)
+                               if lines else ""))
+    print("\n\n".join(texts))
     if len(summaries) > 1:
         print("\n" + _comparison(summaries))
     return code
