@@ -14,8 +14,26 @@ from conftest import ROOT
 from rebayes.cli import main
 
 HEAD = "study,events_treat,n_treat,events_control,n_control"
-FULL = "study,stratum,timing,events_treat,n_treat,events_control,n_control"
+FULL = "study,arm_group,timing,events_treat,n_treat,events_control,n_control"
 GOOD_ROWS = "A,5,10,3,10\nB,4,9,2,8\n"
+# dataset.toml of the folders below: strata, a trial-level covariate with two labels.
+LABELLED = (
+    'strata = "arm_group"\n'
+    '[covariates.timing]\nlevels = ["pre", "post"]\nscope = "trial"\n'
+)
+# Dataset folders (name -> files), made when a command names the folder.
+FOLDERS = {
+    "bad_label": {"trials.csv": f"{FULL}\nA,a,during,5,10,3,10\n", "dataset.toml": LABELLED},
+    "duplicate_stratum": {
+        "trials.csv": f"{FULL}\nA,a,pre,5,10,3,10\nA,a,pre,4,9,2,8\n", "dataset.toml": LABELLED,
+    },
+    "mixed_timing": {
+        "trials.csv": f"{FULL}\nA,a,pre,5,10,3,10\nA,b,post,4,9,2,8\n", "dataset.toml": LABELLED,
+    },
+    "undeclared": {"trials.csv": f"{HEAD}\n{GOOD_ROWS}", "dataset.toml": LABELLED},
+    "bad_toml": {"trials.csv": f"{HEAD}\n{GOOD_ROWS}", "dataset.toml": 'measure = "HR"\n'},
+    "no_table": {},
+}
 
 FILES = {
     "unclosed_quote.csv": f'{HEAD}\n"A,5,10,3,10\n',
@@ -25,11 +43,8 @@ FILES = {
     "events_over_n.csv": f"{HEAD}\nA,12,10,3,10\n",
     "negative.csv": f"{HEAD}\nA,5,10,3,10\nB,4,9,-1,8\n",
     "zero_n.csv": f"{HEAD}\nA,0,0,3,10\n",
-    "bad_stratum.csv": f"{FULL}\nA,tertiary,pre_conception,5,10,3,10\n",
-    "bad_timing.csv": f"{FULL}\nA,primary,during,5,10,3,10\n",
-    "duplicate.csv": f"{HEAD}\nA,5,10,3,10\nA,4,9,2,8\n",
-    "mixed_timing.csv": (f"{FULL}\nA,primary,pre_conception,5,10,3,10\n"
-                         "A,secondary,post_conception,4,9,2,8\n"),
+    "huge.csv": f"{HEAD}\nA,1e29,1e29,3,10\n",
+    "decimal.csv": f"{HEAD}\nA,12.5,20,3,10\n",
     "header_only.csv": f"{HEAD}\n",
     "empty.csv": "",
     "single_trial.csv": f"{HEAD}\nA,5,10,3,10\n",
@@ -62,10 +77,11 @@ def test_the_catalogue_is_complete():
     kinds = {row[0] for row in ROWS}
     assert len(ROWS) >= 15
     for required in ("malformed CSV", "missing column", "text in a count", "events > total",
-                     "negative count", "zero n", "unknown stratum", "unknown timing",
-                     "duplicate study", "inconsistent timing", "empty table", "single trial",
+                     "negative count", "zero n", "unknown label", "count too large",
+                     "duplicate study", "inconsistent trial", "empty table", "single trial",
                      "double-zero", "unknown prior name", "negative prior scale",
-                     "unknown model script", "unknown variant", "unwritable output"):
+                     "unknown model script", "unknown variant", "unwritable output",
+                     "no dataset", "folder without", "invalid dataset.toml"):
         assert any(required in kind for kind in kinds), required
 
 
@@ -76,6 +92,11 @@ def test_bad_input_row(kind, command, message, tmp_path, monkeypatch, capsys):
     cache = tmp_path / "cache"
     monkeypatch.setenv("REBAYES_CACHE", str(cache))
     monkeypatch.chdir(work)
+    for word in shlex.split(command):
+        if word in FOLDERS:
+            (work / word).mkdir()
+            for name, text in FOLDERS[word].items():
+                (work / word / name).write_text(text, encoding="utf-8")
     for name in set(re.findall(r"[\w.]+\.(?:csv|py|toml)", command)):
         if name in FILES:
             (work / name).write_text(FILES[name], encoding="utf-8")
@@ -83,7 +104,7 @@ def test_bad_input_row(kind, command, message, tmp_path, monkeypatch, capsys):
             (work / "single_trial.csv").write_text(FILES["single_trial.csv"], encoding="utf-8")
         if name == "good.py":
             (work / "good.csv").write_text(FILES["good.csv"], encoding="utf-8")
-    before = sorted(p.name for p in work.iterdir())
+    before = sorted(str(p.relative_to(work)) for p in work.rglob("*"))
     code = main(shlex.split(command)[1:])
     out, err = capsys.readouterr()
     assert code == 2, err
@@ -97,5 +118,5 @@ def test_bad_input_row(kind, command, message, tmp_path, monkeypatch, capsys):
         assert got.startswith(head), got
     else:
         assert got == message
-    assert sorted(p.name for p in work.iterdir()) == before  # nothing written here
+    assert sorted(str(p.relative_to(work)) for p in work.rglob("*")) == before  # nothing new
     assert not cache.exists() or not any(cache.rglob("*.nc"))  # and no fit cached

@@ -2,8 +2,16 @@
 
 from rebayes.data import DataError, load_dataset, load_trials, trial_totals
 from rebayes.errors import RebayesError
+from rebayes.schema import DatasetSchema
 
-__all__ = ["DataError", "RebayesError", "load_dataset", "load_trials", "trial_totals"]
+__all__ = [
+    "DataError",
+    "DatasetSchema",
+    "RebayesError",
+    "load_dataset",
+    "load_trials",
+    "trial_totals",
+]
 __version__ = "0.1.0"
 
 # --- Bayesian core (issue 3). Specs and priors are light; fitting imports PyMC and nutpie,
@@ -19,6 +27,9 @@ _LAZY = {
     "build_design": "rebayes.design",
     "summarize": "rebayes.effects",
     "run_script": "rebayes.cli.fit",
+    "resolve_spec": "rebayes.analyses",
+    "analysis_specs": "rebayes.analyses",
+    "coefficients": "rebayes.coefficients",
 }
 __all__ += [
     "AnalysisSpec",

@@ -151,6 +151,8 @@ def resolve_spec(
     SpecError
         Neither a script nor an analysis of the dataset (one line, listing the analyses).
     """
+    if script_or_name is None and data is None:
+        load_dataset(None)  # raises: no dataset given
     spec = _find_spec(script_or_name or "overall", data)
     if higher_is_better is None:
         return spec

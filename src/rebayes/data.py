@@ -174,6 +174,9 @@ def load_dataset(path_or_name: str | Path | None) -> Dataset:
     if path_or_name is None or str(path_or_name) == "":
         known = ", ".join(list_datasets()) or "none"
         raise DataError(f"no dataset given: use --data NAME|DIR|CSV|RM5 (shipped: {known})")
+    rm5, _, outcome = str(path_or_name).partition(".rm5:")
+    if str(path_or_name).lower().endswith(".rm5") or outcome:
+        return load_dataset(_rm5_folder(rm5 + ".rm5" if outcome else str(path_or_name), outcome))
     candidate = Path(path_or_name)
     shipped = data_root() / str(path_or_name)
     if candidate.is_file():
@@ -214,6 +217,34 @@ def load_dataset(path_or_name: str | Path | None) -> Dataset:
     return Dataset(
         name, trials, variants if has_variants else None, schema, directory, meta
     )
+
+
+def _rm5_folder(path: str, outcome: str) -> Path:
+    """Import a RevMan 5 file once (into the cache) and return one outcome's dataset folder."""
+    from rebayes.cache import cache_dir
+    from rebayes.revman import import_rm5, read_rm5
+
+    source = Path(path)
+    if not source.is_file():
+        raise DataError(f"{path}: no such file")
+    review = read_rm5(source)
+    numbers = [o.number for o in review.outcomes]
+    if not outcome:
+        if len(numbers) != 1:
+            raise DataError(
+                f"{path}: holds {len(numbers)} dichotomous outcomes; name one as "
+                f"{path}:NUMBER ({', '.join(numbers) or 'none'}), or run rebayes import"
+            )
+        outcome = numbers[0]
+    if outcome not in numbers:
+        raise DataError(
+            f"{path}: no dichotomous outcome {outcome} (outcomes: {', '.join(numbers)})"
+        )
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    folder = cache_dir() / "rm5" / digest
+    if not (folder / outcome / "trials.csv").is_file():
+        import_rm5(source, folder)
+    return folder / outcome
 
 
 def load_trials(
