@@ -7,16 +7,17 @@ posterior is computed correctly, the rank is uniform on 0..L for every quantity,
 x% posterior intervals contain the true value in x% of the simulations. Ranks piling up at both
 ends mean posteriors that are too narrow; a hump in the middle, too wide; a slope, bias.
 
-What is simulated here, to look like the IVIG meta-analysis (10 trials, arm sizes 9-47, control
-risks 0.3-0.8):
+What is simulated here, to look like a small meta-analysis (10 trials, 9-47 participants per
+arm, control risks 0.3-0.8):
 
 - ``d``, ``tau``: from the default prior set ``weakly_informative`` (d ~ N(0, 1),
   tau ~ HalfNormal(0.5));
 - ``z`` ~ N(0, 1) per trial, so the trial effect is ``theta = d + tau * z`` (the model's
   non-centred form);
 - ``alpha`` (control log odds) per trial: from N(0.27, 0.57) -- see :func:`calibration_prior`;
-- women per arm: uniform on 9..47, each arm drawn independently;
-- live births per arm: Binomial(n, expit(alpha)) and Binomial(n, expit(alpha + theta)).
+- participants per arm: uniform on 9..47, each arm drawn independently;
+- events per arm: Binomial(n, expit(alpha)) and Binomial(n, expit(alpha + theta)) (control,
+  treatment).
 
 SBC is valid only when the simulation draws from the prior the model is fitted with. The
 default baseline prior alpha ~ N(0, 2) puts control risks anywhere in 0.02-0.98, not in
@@ -24,8 +25,8 @@ default baseline prior alpha ~ N(0, 2) puts control risks anywhere in 0.02-0.98,
 different model. So the calibrated prior set, :func:`calibration_prior`, is the default set
 with one change: alpha ~ N(0.27, 0.57), which puts 95% of control risks in 0.30-0.80 (logit
 0.3 = -0.85 and logit 0.8 = 1.39 are 0.27 -/+ 1.96 x 0.57). Simulation and fit both use it, so
-d, tau and the pooled RR are calibrated under the default d and tau priors on data shaped like
-the IVIG trials. Any other :class:`~rebayes.priors.PriorSet` (including the unmodified
+d, tau and the pooled RR are calibrated under the default d and tau priors on data of that
+shape. Any other :class:`~rebayes.priors.PriorSet` (including the unmodified
 default) can be passed to :func:`run_sbc` instead; the simulation then draws from that set.
 
 Quantities checked (:data:`QUANTITIES`): ``d`` (pooled log OR), ``tau``, and the pooled RR at
@@ -99,7 +100,7 @@ COVERAGE_PROBS: tuple[float, ...] = (0.5, 0.9)
 #: Thinned posterior draws per rank (ranks run 0..N_RANKS); Talts et al. use 99 or 999 so that
 #: L + 1 = 100 splits evenly into bins.
 N_RANKS = 99
-#: Simulated meta-analyses: trials and the range of women per arm (the IVIG trials' shape).
+#: Simulated meta-analyses: trials and the range of participants per arm.
 N_TRIALS = 10
 ARM_SIZES: tuple[int, int] = (9, 47)
 #: Control-risk range the calibration baseline prior covers with 95% probability.
@@ -117,7 +118,7 @@ SBC_SETTINGS = SamplerSettings(draws=500, tune=500, chains=4, min_ess=N_RANKS + 
 
 
 def calibration_prior(base: str | PriorSet = DEFAULT_PRIOR) -> PriorSet:
-    """Return the default prior set with a baseline prior matching the IVIG control risks.
+    """Return the default prior set with a baseline prior matching the simulated control risks.
 
     alpha ~ N(m, s) with m and s chosen so that expit(alpha) falls in
     :data:`CONTROL_RISKS` (0.3-0.8) with 95% probability: m = 0.27, s = 0.57. d, tau and beta
@@ -131,7 +132,7 @@ def calibration_prior(base: str | PriorSet = DEFAULT_PRIOR) -> PriorSet:
     Returns
     -------
     PriorSet
-        Named ``<base>+ivig_baseline``.
+        Named ``<base>+calibration_baseline``.
 
     Examples
     --------
@@ -146,11 +147,11 @@ def calibration_prior(base: str | PriorSet = DEFAULT_PRIOR) -> PriorSet:
     sigma = round(float((high - low) / (2 * stats.norm.ppf(0.975))), 2)
     return replace(
         base,
-        name=f"{base.name}+ivig_baseline",
+        name=f"{base.name}+calibration_baseline",
         baseline=Normal(mu, sigma),
         description=(
             f"{base.name}, but alpha ~ N({mu:g}, {sigma:g}): 95% of control risks in "
-            f"{CONTROL_RISKS[0]:g}-{CONTROL_RISKS[1]:g}, as in the IVIG trials. Used for "
+            f"{CONTROL_RISKS[0]:g}-{CONTROL_RISKS[1]:g}, as in the simulated trials. Used for "
             "simulation-based calibration (rebayes.calibration)."
         ),
     )
@@ -167,7 +168,7 @@ class SimulatedData:
     z, alpha : ndarray, shape (trial,)
         Standardised trial effects and control log odds.
     n, events : ndarray of int, shape (trial, arm)
-        Women and live births per arm, arms ordered control, treatment.
+        Participants and events per arm, arms ordered control, treatment.
     """
 
     d: float
@@ -194,7 +195,7 @@ def simulate_dataset(
     n_trials : int
         Trials, one row each.
     arm_sizes : (int, int)
-        Smallest and largest number of women per arm (inclusive), drawn uniformly.
+        Smallest and largest number of participants per arm (inclusive), drawn uniformly.
 
     Returns
     -------
@@ -220,8 +221,8 @@ SPEC = AnalysisSpec(
 def simulation_design(data: SimulatedData, spec: AnalysisSpec = SPEC) -> Design:
     """Return the :class:`~rebayes.design.Design` of a simulated meta-analysis (row per trial).
 
-    Ten trials fit in the same padded shape as the IVIG analyses, so every simulated data
-    set reuses one compiled model.
+    Ten trials fit in one padded shape (rows are padded to a multiple of 16), so every
+    simulated data set reuses one compiled model.
     """
     k = len(data.alpha)
     names = tuple(f"sim{i + 1:02d}" for i in range(k))
@@ -701,7 +702,7 @@ class SBCResult:
         lines = [
             f"Simulation-based calibration: {self.n} simulated meta-analyses, seed {self.seed}",
             f"prior {self.prior.name}: {self.prior.summary}",
-            f"{N_TRIALS} trials, {ARM_SIZES[0]}-{ARM_SIZES[1]} women per arm; ranks among "
+            f"{N_TRIALS} trials, {ARM_SIZES[0]}-{ARM_SIZES[1]} participants per arm; ranks among "
             f"L = {self.n_ranks} thinned draws; sampler {s.chains} chains x {s.draws} draws "
             f"({s.tune} tuning)",
             "",

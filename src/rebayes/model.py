@@ -20,7 +20,7 @@ project's 2-core machine; sampling it takes ~0.15 s. So:
   graph: tau has a flat prior on (0, inf) plus a potential equal to the selected family's log
   density, picked by a one-hot ``tau_family`` vector;
 - parameter vectors are padded to multiples of 16 rows/studies and 4 coefficients
-  (:func:`structure_key`): padded rows hold no women, padded design columns are zero, so
+  (:func:`structure_key`): padded rows hold no participants, padded design columns are zero, so
   padded parameters only carry their prior and are dropped from the output
   (:func:`unpad_posterior`). Every analysis of a small meta-analysis then shares one
   compilation per likelihood, instead of one per analysis and tau family.
@@ -120,7 +120,7 @@ def _tau_data(tau: TauPrior) -> tuple[np.ndarray, np.ndarray]:
 def model_data(design: Design, prior: PriorSet) -> dict[str, np.ndarray]:
     """Values of every ``pm.Data`` of :func:`build_model` for this design and prior.
 
-    Arrays are padded to the design's :func:`structure_key`: padded rows have no women
+    Arrays are padded to the design's :func:`structure_key`: padded rows have no participants
     (binomial: ``n = 0``, a likelihood of 1) or a zero mask (normal), padded design columns
     are zero, so padded parameters keep their prior and touch nothing else.
     """
@@ -279,7 +279,7 @@ def linear_predictor(draws: xr.Dataset, constant: xr.Dataset, random: bool = Tru
 
 
 def _logit_p(draws: xr.Dataset, constant: xr.Dataset) -> xr.DataArray:
-    """Log odds of a live birth per draw, row and arm (control: alpha; IVIG: alpha + theta)."""
+    """Log odds of the event per draw, row and arm (control: alpha; treatment: alpha + theta)."""
     theta = linear_predictor(draws, constant)
     alpha = draws["alpha"]
     return xr.concat([alpha, alpha + theta], dim=xr.Variable("arm", list(ARMS))).transpose(
@@ -309,7 +309,7 @@ def pointwise_log_likelihood(
 def predictive_draws(
     draws: xr.Dataset, constant: xr.Dataset, rng: np.random.Generator
 ) -> xr.Dataset:
-    """Replicated data per draw: live births per row and arm, or observed log RR per row."""
+    """Replicated data per draw: events per row and arm, or observed log RR per row."""
     if "n" in constant and "alpha" in draws:
         x = _logit_p(draws, constant)
         n = constant["n"].broadcast_like(x)
