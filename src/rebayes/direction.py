@@ -1,7 +1,7 @@
 """Which way is benefit: the direction of a dataset's outcome, carried by every fit.
 
 A risk ratio is treated over control risk of the counted event (``outcome``). When more
-events is the good direction (a live birth, a cure) benefit is RR > 1; when fewer is (a
+events is the good direction (a cure, a healed ulcer) benefit is RR > 1; when fewer is (a
 death, a tuberculosis case) benefit is RR < 1. :class:`Direction` holds that choice and the
 dataset's labels, and turns draws of a ratio into the direction-aware probabilities every
 report quotes:

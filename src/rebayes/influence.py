@@ -111,7 +111,9 @@ def leave_one_out_bayesian(
     Returns
     -------
     pandas.DataFrame
-        ``left_out, rr_median, rr_low, rr_high, p_benefit, tau_median``.
+        ``left_out, rr_median, rr_low, rr_high, p_benefit, tau_median``; ``p_benefit`` is
+        P(benefit) in the dataset's direction (P(RR > 1), or P(RR < 1) when lower is better;
+        :class:`rebayes.direction.Direction`).
     """
     from rebayes.design import build_design
     from rebayes.inference import fit
