@@ -38,7 +38,7 @@ IMPORT_S = time.perf_counter() - T_START
 
 BRMS = {"cold": 83.0, "warm": 3.6}
 PM_NUTPIE = {"cold": 14.0, "warm": 6.0}
-MODELS = Path(__file__).resolve().parents[1] / "models"
+MODELS = Path(__file__).resolve().parents[1] / "src/rebayes/datasets/ivig_rsa/models"
 SCRIPTS = (
     "overall.py",
     "rsa_type.py",

@@ -2,8 +2,10 @@
 leave the previous report in place."""
 
 import json
+import os
 import re
 import shutil
+import tempfile
 import subprocess
 from pathlib import Path
 
@@ -126,5 +128,7 @@ def test_html_renders_in_headless_chromium(report_dir, tmp_path):
     assert pixels[..., :3].std() > 0.05
     nav = pixels[5, 5, :3]
     assert nav[2] > nav[0]  # blue bar on top: the stylesheet was applied
-    Path(ROOT / ".cache").mkdir(exist_ok=True)
-    shutil.copy(shot, ROOT / ".cache" / "report_screenshot.png")
+    # Kept for a person to look at (outside the source tree).
+    keep = Path(os.environ.get("REBAYES_SCREENSHOTS", tempfile.gettempdir()))
+    keep.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, keep / "rebayes_report_screenshot.png")

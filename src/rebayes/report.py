@@ -1,11 +1,12 @@
-"""Assemble the whole re-analysis into ``reports/``.
+"""Assemble the whole re-analysis of one dataset into an output directory.
 
-``reports/`` gets: ``index.html`` (audit, one results row and key sentence per analysis,
-links), one ``<analysis>.html`` per model script, ``audit.html``/``audit.md``,
-``frequentist.html``/``frequentist.md``, ``SUMMARY.md`` (for the repository page),
-``results.json`` (every number) and ``figures/*.png``. The HTML is self-contained (inline CSS,
-no scripts, no CDN). Everything is written into a staging directory that replaces
-``reports/`` only when every part succeeded (:func:`rebayes.atomic.staging_directory`).
+The directory gets: ``index.html`` (one results row and key sentence per analysis, the audit
+where the dataset has ``reported.csv``, links), one ``<analysis>.html`` per analysis,
+``audit.html``/``audit.md`` (with ``reported.csv``), ``frequentist.html``/``frequentist.md``,
+``SUMMARY.md``, ``results.json`` (every number) and ``figures/*.png``. The HTML is
+self-contained (inline CSS, no scripts, no CDN). Everything is built in a staging directory
+first; only when every part succeeded are the files moved in, replacing only files a previous
+report listed in its manifest (:func:`rebayes.atomic.staging_directory`).
 """
 
 from __future__ import annotations

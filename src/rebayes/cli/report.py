@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "report",
         help="run every analysis and write reports/ (markdown, HTML, PNG)",
-        description="Run the audit and every analysis; replace the output directory only "
+        description="Run the audit (where the dataset has reported.csv) and every analysis; "
+        "replace only the files a previous report wrote, and only "
         "when everything succeeded.",
     )
     parser.add_argument("--output", type=Path, default=Path("reports"), metavar="DIR",
