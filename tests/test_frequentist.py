@@ -163,7 +163,8 @@ def test_subgroup_difference_test_from_the_papers_timing_subgroups():
 
 
 def test_seed_fit_pre_conception_subgroup_reproduces_the_paper():
-    res = analyze(rb.load_trials("ivig_rsa", variant="seed_fit"), by="timing").subgroups["pre_conception"]
+    trials = rb.load_trials("ivig_rsa", variant="seed_fit")
+    res = analyze(trials, by="timing").subgroups["pre_conception"]
     # Paper: 46/74 vs 37/82, RR 1.38 (1.03-1.86), P = 0.03.
     assert (res.events_treat, res.n_treat, res.events_control, res.n_control) == (46, 74, 37, 82)
     assert (round(res.estimate, 2), round(res.ci_low, 2), round(res.ci_high, 2)) == (
@@ -197,7 +198,8 @@ def test_analysis_sums_strata_unless_split_by_stratum():
         ({"measure": "HR"}, "unknown measure 'HR'"),
         ({"model": "bayes"}, "unknown model 'bayes'"),
         ({"method": "PETO", "measure": "RR"}, "Peto's method pools odds ratios only"),
-        ({"method": "PETO", "measure": "OR", "model": "random"}, "Peto's method is fixed-effect only"),
+        ({"method": "PETO", "measure": "OR", "model": "random"},
+         "Peto's method is fixed-effect only"),
         ({"event": "death"}, "unknown event direction 'death'"),
     ],
 )

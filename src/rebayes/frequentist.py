@@ -73,7 +73,7 @@ class AnalysisError(RebayesError):
 
 
 def z_quantile(ci_level: float = 0.95) -> float:
-    """Normal quantile for a two-sided ``ci_level`` interval (RevMan's 1.959964 at 0.95)."""
+    """Return the normal quantile of a two-sided ``ci_level`` interval (1.959964 at 0.95)."""
     if not 0.5 <= ci_level < 1:
         raise AnalysisError(f"ci_level={ci_level!r} must be in [0.5, 1), e.g. 0.95")
     if abs(ci_level - 0.95) < 1e-12:

@@ -371,7 +371,7 @@ def _num(value: float) -> str:
 
 
 def trials_csv(outcome: DichotomousOutcome) -> str:
-    """The outcome's ``trials.csv`` text."""
+    """Return the outcome's ``trials.csv`` text."""
     years = [r.year for r in outcome.rows]
     columns = ["study", "events_treat", "n_treat", "events_control", "n_control"]
     if outcome.subgroups:
@@ -392,7 +392,7 @@ def trials_csv(outcome: DichotomousOutcome) -> str:
 
 
 def dataset_toml(outcome: DichotomousOutcome, review: Review) -> str:
-    """The outcome's ``dataset.toml`` text (checked against :mod:`rebayes.schema`)."""
+    """Return the outcome's ``dataset.toml`` text (checked against :mod:`rebayes.schema`)."""
     q = _toml_string
     lines = [
         f"# Written by `rebayes import` from {review.path.name}, analysis {outcome.number}.",
@@ -508,7 +508,7 @@ def _figures(
 
 
 def reported_csv(outcome: DichotomousOutcome) -> str:
-    """The outcome's ``reported.csv``: every figure RevMan stored, with its query."""
+    """Return the outcome's ``reported.csv``: every figure RevMan stored, with its query."""
     where = f"Analysis {outcome.number}"
     random = outcome.model == "random"
     rows: list[dict[str, str]] = []

@@ -45,7 +45,7 @@ def pooled(rows):
     counts = np.sum([r[1:] for r in rows], axis=0)
     if not effects:
         return None, counts
-    y, v = map(np.array, zip(*effects))
+    y, v = map(np.array, zip(*effects, strict=True))
     res = combine_effects(y, v, method_re="chi2", use_t=False)
     frame = res.summary_frame()
     # DerSimonian-Laird truncates tau^2 at 0; statsmodels reports the raw moment estimate,
@@ -93,9 +93,9 @@ def main():
     out += ["</INCLUDED_STUDIES></STUDIES></STUDIES_AND_REFERENCES>",
             '<ANALYSES_AND_DATA CALCULATED_DATA="YES">',
             '<COMPARISON ID="CMP-001" NO="1"><NAME>Drug versus placebo</NAME>',
-            f'<DICH_OUTCOME CI_STUDY="95" CI_TOTAL="95" EFFECT_MEASURE="RR" ID="CMP-001.01" '
-            f'METHOD="IV" NO="1" RANDOM="YES" SUBGROUPS="YES" SUBGROUP_TEST="YES" '
-            f'SWAP_EVENTS="NO" TOTALS="YES" '
+            '<DICH_OUTCOME CI_STUDY="95" CI_TOTAL="95" EFFECT_MEASURE="RR" ID="CMP-001.01" '
+            'METHOD="IV" NO="1" RANDOM="YES" SUBGROUPS="YES" SUBGROUP_TEST="YES" '
+            'SWAP_EVENTS="NO" TOTALS="YES" '
             + " ".join(f'{k}="{v}"' for k, v in test.items()) + " "
             + attrs(total, total_counts) + ">",
             "<NAME>Relapse</NAME>",
