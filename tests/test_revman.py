@@ -232,3 +232,55 @@ def test_bad_rm5_is_one_line(tmp_path, capsys, content, message):
     assert code == 2
     assert err == f"rebayes import: error: {message}\n"
     assert not (tmp_path / "out").exists()
+
+
+def _one_outcome(tmp_path, labels, swap="NO", extra=""):
+    body = (
+        '<COCHRANE_REVIEW><STUDIES_AND_REFERENCES><STUDIES><INCLUDED_STUDIES>'
+        '<STUDY ID="S1" NAME="Lee 2003" YEAR="2003"/></INCLUDED_STUDIES></STUDIES>'
+        '</STUDIES_AND_REFERENCES><ANALYSES_AND_DATA><COMPARISON NO="2"><NAME>A vs B</NAME>'
+        f'<DICH_OUTCOME NO="3" EFFECT_MEASURE="RR" METHOD="MH" RANDOM="NO" SWAP_EVENTS="{swap}"'
+        f' TOTALS="YES" SUBGROUPS="NO" CI_TOTAL="95" DF="0" {extra}>'
+        "<NAME>Cure</NAME><GROUP_LABEL_1>Drug A</GROUP_LABEL_1>"
+        "<GROUP_LABEL_2>Drug B</GROUP_LABEL_2>"
+        f"<GRAPH_LABEL_1>{labels[0]}</GRAPH_LABEL_1><GRAPH_LABEL_2>{labels[1]}</GRAPH_LABEL_2>"
+        '<DICH_DATA STUDY_ID="S1" EVENTS_1="10" TOTAL_1="20" EVENTS_2="5" TOTAL_2="20"/>'
+        "</DICH_OUTCOME></COMPARISON></ANALYSES_AND_DATA></COCHRANE_REVIEW>"
+    )
+    path = tmp_path / "one.rm5"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        (("Favours [experimental]", "Favours [control]"), None),  # RevMan 5.3's defaults
+        (("Favours experimental", "Favours control"), None),  # RevMan 5.0's defaults
+        (("Favours Drug B", "Favours Drug A"), True),  # more cures with A drawn on the right
+        (("Favours Drug A", "Favours control"), False),
+        (("Favours control", "Favours experimental"), True),  # defaults swapped on purpose
+        (("Lower", "Higher"), None),
+    ],
+)
+def test_direction_only_from_labels_that_say_it(tmp_path, labels, expected):
+    assert read_rm5(_one_outcome(tmp_path, labels)).outcomes[0].higher_is_better is expected
+
+
+def test_swapped_events_are_imported_as_the_non_events_revman_analysed(tmp_path):
+    # SWAP_EVENTS: RevMan analysed non-cures, 10/20 vs 15/20: RR = 0.5/0.75 = 2/3,
+    # SE = sqrt(1/10 - 1/20 + 1/15 - 1/20) (values written into the file by hand here).
+    se = math.sqrt(1 / 10 - 1 / 20 + 1 / 15 - 1 / 20)
+    stored = (f'EFFECT_SIZE="{2 / 3}" CI_START="{2 / 3 * math.exp(-1.959964 * se)}" '
+              f'CI_END="{2 / 3 * math.exp(1.959964 * se)}" ESTIMABLE="YES" EVENTS_1="10" '
+              'TOTAL_1="20" EVENTS_2="5" TOTAL_2="20"')
+    path = _one_outcome(tmp_path, ("Favours Drug A", "Favours Drug B"), "YES", stored)
+    import_rm5(path, tmp_path / "out")
+    folder = tmp_path / "out" / "2.3"
+    trials = rb.load_trials(folder)
+    assert (trials.events_treat[0], trials.events_control[0]) == (10, 15)
+    assert "non-events" in (folder / "dataset.toml").read_text(encoding="utf-8")
+    rows = audit(folder)
+    assert {r.id: r.verdict for r in rows} == {
+        "total_counts": "reproduced", "total_effect": "reproduced",
+    }

@@ -58,9 +58,6 @@ OUTCOME_KINDS = {
     "IPD_OUTCOME": "O - E and variance",
     "OE_OUTCOME": "O - E and variance",
 }
-# RevMan's own default graph labels: they say nothing about which direction is good.
-_DEFAULT_LABELS = {"favours experimental", "favours control", "favours [experimental]",
-                   "favours [control]", "experimental", "control", ""}
 
 
 class RevManError(RebayesError):
@@ -124,14 +121,16 @@ class DichotomousOutcome:
 
     @property
     def higher_is_better(self) -> bool | None:
-        """Direction inferred from customised graph labels, else None.
+        """Direction inferred from the graph labels, else None.
 
-        RevMan draws ratios below 1 (fewer events with the experimental intervention) on the
-        left, under ``GRAPH_LABEL_1``. Only labels the authors changed from RevMan's defaults
-        and that name the two groups say which side is good.
+        RevMan draws effects below the null (fewer events with the experimental intervention)
+        on the left, under ``GRAPH_LABEL_1``. RevMan's default pair ("Favours experimental" |
+        "Favours control") is kept by authors whatever the outcome, so it says nothing; labels
+        that differ from it and name the two groups (or the generic words) say which side is
+        good.
         """
         left, right = (_favoured(label) for label in self.graph_labels)
-        if {left, right} & _DEFAULT_LABELS:
+        if left in ("experimental", "") and right in ("control", ""):
             return None
         treat = {self.treatment.lower(), "experimental", "treatment", "intervention"}
         control = {self.control.lower(), "control", "placebo"}
