@@ -7,6 +7,8 @@ import pytest
 from conftest import ROOT, TEST_DATA
 from rebayes.cli import main
 
+IVIG_MODELS = ROOT / "src/rebayes/datasets/ivig_rsa/models"
+
 
 def run(capsys, *argv):
     code = main(list(argv))
@@ -15,29 +17,66 @@ def run(capsys, *argv):
 
 
 def test_frequentist_json_layout(capsys):
-    code, out, _ = run(capsys, "frequentist", "--by", "timing", "--variant", "seed_fit", "--json")
+    code, out, _ = run(
+        capsys,
+        "frequentist",
+        "--data",
+        "ivig_rsa",
+        "--by",
+        "timing",
+        "--variant",
+        "seed_fit",
+        "--json",
+    )
     assert code == 0
     payload = json.loads(out)
-    fields = {"estimate", "ci_low", "ci_high", "z", "p", "q", "df", "i2", "tau2", "k",
-              "events_treat", "n_treat", "events_control", "n_control"}
+    fields = {
+        "estimate",
+        "ci_low",
+        "ci_high",
+        "z",
+        "p",
+        "q",
+        "df",
+        "i2",
+        "tau2",
+        "k",
+        "events_treat",
+        "n_treat",
+        "events_control",
+        "n_control",
+    }
     assert fields <= set(payload["overall"])
     pre = payload["subgroups"]["pre_conception"]
     assert fields <= set(pre)
     assert (pre["events_treat"], pre["n_treat"], pre["events_control"], pre["n_control"]) == (
-        46, 74, 37, 82,
+        46,
+        74,
+        37,
+        82,
     )
     assert set(payload["test_for_subgroup_differences"]) == {"q", "df", "p", "i2"}
 
 
 def test_frequentist_takes_any_csv(capsys):
-    code, out, _ = run(capsys, "frequentist", "--data", str(TEST_DATA / "bcg.csv"),
-                       "--method", "DL", "--json")
+    code, out, _ = run(
+        capsys, "frequentist", "--data", str(TEST_DATA / "bcg.csv"), "--method", "DL", "--json"
+    )
     assert code == 0
     assert json.loads(out)["overall"]["k"] == 13
 
 
 def test_frequentist_table_output(capsys):
-    code, out, _ = run(capsys, "frequentist", "--where", "stratum=secondary", "--by", "timing")
+    code, out, _ = run(
+        capsys,
+        "frequentist",
+        "--data",
+        "ivig_rsa",
+        "--where",
+        "stratum=secondary",
+        "--by",
+        "timing",
+    )
     assert code == 0
     assert "Test for subgroup differences" in out
 
@@ -45,11 +84,17 @@ def test_frequentist_table_output(capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (("frequentist", "--variant", "nope"), "unknown variant 'nope'"),
+        (("frequentist", "--data", "ivig_rsa", "--variant", "nope"), "unknown variant 'nope'"),
         (("frequentist", "--data", "missing.csv"), "missing.csv: no such file or dataset"),
-        (("frequentist", "--where", "timing"), "--where 'timing': expected COLUMN=VALUE"),
-        (("frequentist", "--by", "colour"), "--by colour: no column 'colour'"),
-        (("audit", "--variant", "nope"), "unknown variant 'nope'"),
+        (
+            ("frequentist", "--data", "ivig_rsa", "--where", "timing"),
+            "--where 'timing': expected COLUMN=VALUE",
+        ),
+        (
+            ("frequentist", "--data", "ivig_rsa", "--by", "colour"),
+            "--by colour: no column 'colour'",
+        ),
+        (("audit", "--data", "ivig_rsa", "--variant", "nope"), "unknown variant 'nope'"),
     ],
 )
 def test_user_errors_are_one_line_with_exit_2(capsys, argv, message):
@@ -68,11 +113,18 @@ def test_bad_csv_names_file_line_and_field(capsys, write_csv):
 
 def test_audit_json_and_markdown_file(capsys, tmp_path):
     target = tmp_path / "out" / "audit.md"
-    code, out, _ = run(capsys, "audit", "--json", "--output", str(target))
+    code, out, _ = run(capsys, "audit", "--data", "ivig_rsa", "--json", "--output", str(target))
     assert code == 0
     rows = json.loads(out)
-    assert {"id", "location", "statistic", "reported", "recomputed", "verdict",
-            "explanation"} <= set(rows[0])
+    assert {
+        "id",
+        "location",
+        "statistic",
+        "reported",
+        "recomputed",
+        "verdict",
+        "explanation",
+    } <= set(rows[0])
     assert "| overall_rr |" in target.read_text(encoding="utf-8")
     assert not list(target.parent.glob(".*.tmp"))
 
@@ -80,7 +132,9 @@ def test_audit_json_and_markdown_file(capsys, tmp_path):
 def test_audit_output_to_unwritable_place_fails_cleanly(capsys, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    code, out, err = run(capsys, "audit", "--output", str(blocker / "audit.md"))
+    code, out, err = run(
+        capsys, "audit", "--data", "ivig_rsa", "--output", str(blocker / "audit.md")
+    )
     assert code == 2 and err.count("\n") == 1
 
 
@@ -99,8 +153,16 @@ def test_fit_strict_exits_3_when_a_gate_fails(capsys, monkeypatch):
 
     # A real gate failure needs a broken sampler; the strict flag's job is the exit status.
     monkeypatch.setattr(diagnostics, "diagnose", lambda tree: Failing())
-    argv = ("fit", str(ROOT / "src/rebayes/datasets/ivig_rsa/models" / "overall.py"), "--prior", "weakly_informative",
-            "--draws", "200", "--strict", "--json")
+    argv = (
+        "fit",
+        str(IVIG_MODELS / "overall.py"),
+        "--prior",
+        "weakly_informative",
+        "--draws",
+        "200",
+        "--strict",
+        "--json",
+    )
     code, out, err = run(capsys, *argv)
     assert code == 3
     assert "diagnostic gate failed (weakly_informative): R-hat <= 1.01 fails" in err

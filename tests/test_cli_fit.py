@@ -27,7 +27,12 @@ def run(capsys, *argv):
 
 def test_fit_json_layout(capsys):
     code, out, _ = run(
-        capsys, "fit", str(ROOT / "src/rebayes/datasets/ivig_rsa/models/timing.py"), "--prior", "skeptical", "--json"
+        capsys,
+        "fit",
+        str(ROOT / "src/rebayes/datasets/ivig_rsa/models/timing.py"),
+        "--prior",
+        "skeptical",
+        "--json",
     )
     assert code == 0
     payload = json.loads(out)
@@ -46,7 +51,12 @@ def test_fit_json_layout(capsys):
 
 def test_fit_text_compares_priors(capsys):
     code, out, _ = run(
-        capsys, "fit", str(ROOT / "src/rebayes/datasets/ivig_rsa/models/overall.py"), "--prior", "vague", "skeptical"
+        capsys,
+        "fit",
+        str(ROOT / "src/rebayes/datasets/ivig_rsa/models/overall.py"),
+        "--prior",
+        "vague",
+        "skeptical",
     )
     assert code == 0
     assert "Sensitivity to the prior (overall" in out
@@ -107,7 +117,10 @@ def test_user_prior_file(capsys, tmp_path):
     ],
 )
 def test_user_errors_exit_2_with_one_line(capsys, argv, message):
-    argv = [a.format(tests=ROOT / "tests", models=ROOT / "src/rebayes/datasets/ivig_rsa/models") for a in argv]
+    argv = [
+        a.format(tests=ROOT / "tests", models=ROOT / "src/rebayes/datasets/ivig_rsa/models")
+        for a in argv
+    ]
     code, out, err = run(capsys, *argv)
     assert code == 2
     assert out == ""
@@ -143,7 +156,13 @@ def test_every_model_script_under_every_prior_meets_the_targets(capsys, script):
 @pytest.mark.slow
 def test_model_script_runs_as_a_program(tmp_path):
     result = subprocess.run(
-        [sys.executable, str(ROOT / "src/rebayes/datasets/ivig_rsa/models/overall.py"), "--prior", "skeptical", "--json"],
+        [
+            sys.executable,
+            str(ROOT / "src/rebayes/datasets/ivig_rsa/models/overall.py"),
+            "--prior",
+            "skeptical",
+            "--json",
+        ],
         capture_output=True,
         text=True,
         check=False,

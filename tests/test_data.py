@@ -20,8 +20,17 @@ def arm_totals(frame: pd.DataFrame) -> tuple[int, int, int, int]:
 def test_published_table_shape_and_totals():
     trials = rb.load_trials("ivig_rsa")
     assert list(trials.columns) == [
-        "study", "stratum", "events_treat", "n_treat", "events_control", "n_control",
-        "year", "timing", "placebo", "confidence", "source",
+        "study",
+        "stratum",
+        "events_treat",
+        "n_treat",
+        "events_control",
+        "n_control",
+        "year",
+        "timing",
+        "placebo",
+        "confidence",
+        "source",
     ]
     assert trials["study"].nunique() == 10
     # Post-conception trials as reported: 20+9+15+17+13+24+23 = 121 / 27+17+22+22+29+40+42 = 199
@@ -53,16 +62,23 @@ def test_seed_fit_reproduces_the_papers_pre_conception_totals():
     assert arm_totals(pre) == (46, 74, 37, 82)  # paper abstract: 46/74 vs 37/82
     st98 = rb.trial_totals(trials).set_index("study").loc["Stephenson 1998"]
     assert (st98.events_treat, st98.n_treat, st98.events_control, st98.n_control) == (
-        12, 22, 11, 21,
+        12,
+        22,
+        11,
+        21,
     )
 
 
 def test_itt_variant_uses_randomised_denominators():
     trials = rb.load_trials("ivig_rsa", variant="itt").set_index("study")
-    assert tuple(trials.loc["Coulam 1995", ["events_treat", "n_treat", "events_control",
-                                            "n_control"]]) == (18, 47, 11, 48)
-    assert tuple(trials.loc["German RSA/IVIG Group 1994", ["events_treat", "n_treat",
-                 "events_control", "n_control"]]) == (20, 33, 21, 31)
+    assert tuple(
+        trials.loc["Coulam 1995", ["events_treat", "n_treat", "events_control", "n_control"]]
+    ) == (18, 47, 11, 48)
+    assert tuple(
+        trials.loc[
+            "German RSA/IVIG Group 1994", ["events_treat", "n_treat", "events_control", "n_control"]
+        ]
+    ) == (20, 33, 21, 31)
 
 
 @pytest.mark.parametrize(
@@ -87,9 +103,14 @@ def test_variants_compose_and_hash_differs():
     assert both.attrs["variant"] == "seed_fit+itt"
     pre = both[both.timing == "pre_conception"]
     assert arm_totals(pre) == (46, 92, 37, 98)  # Coulam 47/48 instead of 29/32
-    hashes = {rb.load_trials("ivig_rsa", variant=v).attrs["data_hash"] for v in ("published", "seed_fit")}
+    hashes = {
+        rb.load_trials("ivig_rsa", variant=v).attrs["data_hash"] for v in ("published", "seed_fit")
+    }
     assert len(hashes) == 2
-    assert rb.load_trials("ivig_rsa").attrs["data_hash"] == rb.load_trials("ivig_rsa").attrs["data_hash"]
+    assert (
+        rb.load_trials("ivig_rsa").attrs["data_hash"]
+        == rb.load_trials("ivig_rsa").attrs["data_hash"]
+    )
 
 
 def test_variant_combinations_never_join_conflicting_variants():
@@ -116,39 +137,80 @@ def _table(*rows: str) -> str:
 
 
 BAD = [
-    ("events over total", _table(ROW.format(31, 29, 1, 2)),
-     "trials.csv:2: events_treat=31 exceeds n_treat=29"),
-    ("negative count", _table(ROW.format(1, 2, -1, 2)), "trials.csv:2: events_control=-1 is negative"),
+    (
+        "events over total",
+        _table(ROW.format(31, 29, 1, 2)),
+        "trials.csv:2: events_treat=31 exceeds n_treat=29",
+    ),
+    (
+        "negative count",
+        _table(ROW.format(1, 2, -1, 2)),
+        "trials.csv:2: events_control=-1 is negative",
+    ),
     ("zero n", _table(ROW.format(0, 0, 1, 2)), "trials.csv:2: n_treat=0 must be positive"),
-    ("text in a count", _table(ROW.format("abc", 2, 1, 2)),
-     "trials.csv:2: events_treat='abc' is not a whole number"),
-    ("decimal count", _table(ROW.format("3.5", 5, 1, 2)),
-     "trials.csv:2: events_treat='3.5' is not a whole number"),
+    (
+        "text in a count",
+        _table(ROW.format("abc", 2, 1, 2)),
+        "trials.csv:2: events_treat='abc' is not a whole number",
+    ),
+    (
+        "decimal count",
+        _table(ROW.format("3.5", 5, 1, 2)),
+        "trials.csv:2: events_treat='3.5' is not a whole number",
+    ),
     ("empty count", _table(ROW.format("", 5, 1, 2)), "trials.csv:2: events_treat is empty"),
-    ("unknown stratum", _table(ROW.replace("primary", "tertiary").format(1, 2, 1, 2)),
-     "trials.csv:2: stratum='tertiary' is not one of primary, secondary, mixed"),
-    ("unknown timing", _table(ROW.replace("pre_conception", "during").format(1, 2, 1, 2)),
-     "trials.csv:2: timing='during' is not one of pre_conception, post_conception"),
-    ("unknown placebo", _table(ROW.replace("saline", "water").format(1, 2, 1, 2)),
-     "trials.csv:2: placebo='water' is not one of albumin, saline, multivitamin"),
-    ("duplicate study x stratum", _table(ROW.format(1, 2, 1, 2), ROW.format(1, 3, 1, 3)),
-     "trials.csv:3: stratum='primary' repeats study 'A 2000' (first at trials.csv:2); a "
-     "trial's rows must differ in stratum"),
-    ("inconsistent timing",
-     _table(ROW.format(1, 2, 1, 2),
-            ROW.replace("primary", "secondary").replace("pre_", "post_").format(1, 2, 1, 2)),
-     "trials.csv:3: timing='post_conception' differs from 'pre_conception' at trials.csv:2 for study "
-     "'A 2000'"),
-    ("missing column", "study,events_treat,n_treat,events_control\nA,1,2,1\n",
-     "trials.csv:1: missing required column 'n_control'"),
-    ("wrong field count", _table("A 2000,2000,primary,pre_conception,saline,1,2"),
-     "trials.csv:2: expected 11 fields, found 7"),
+    (
+        "unknown stratum",
+        _table(ROW.replace("primary", "tertiary").format(1, 2, 1, 2)),
+        "trials.csv:2: stratum='tertiary' is not one of primary, secondary, mixed",
+    ),
+    (
+        "unknown timing",
+        _table(ROW.replace("pre_conception", "during").format(1, 2, 1, 2)),
+        "trials.csv:2: timing='during' is not one of pre_conception, post_conception",
+    ),
+    (
+        "unknown placebo",
+        _table(ROW.replace("saline", "water").format(1, 2, 1, 2)),
+        "trials.csv:2: placebo='water' is not one of albumin, saline, multivitamin",
+    ),
+    (
+        "duplicate study x stratum",
+        _table(ROW.format(1, 2, 1, 2), ROW.format(1, 3, 1, 3)),
+        "trials.csv:3: stratum='primary' repeats study 'A 2000' (first at trials.csv:2); a "
+        "trial's rows must differ in stratum",
+    ),
+    (
+        "inconsistent timing",
+        _table(
+            ROW.format(1, 2, 1, 2),
+            ROW.replace("primary", "secondary").replace("pre_", "post_").format(1, 2, 1, 2),
+        ),
+        "trials.csv:3: timing='post_conception' differs from 'pre_conception' at trials.csv:2 for study "
+        "'A 2000'",
+    ),
+    (
+        "missing column",
+        "study,events_treat,n_treat,events_control\nA,1,2,1\n",
+        "trials.csv:1: missing required column 'n_control'",
+    ),
+    (
+        "wrong field count",
+        _table("A 2000,2000,primary,pre_conception,saline,1,2"),
+        "trials.csv:2: expected 11 fields, found 7",
+    ),
     ("empty file", "", "trials.csv: empty file (no header line)"),
     ("header only", HEADER + "\n", "trials.csv: no data rows"),
-    ("unterminated quote", _table(ROW.format(1, 2, 1, 2) + ',"oops'),
-     "trials.csv:2: malformed CSV (unexpected end of data)"),
-    ("empty study", _table(ROW.replace("A 2000", "").format(1, 2, 1, 2)),
-     "trials.csv:2: study is empty"),
+    (
+        "unterminated quote",
+        _table(ROW.format(1, 2, 1, 2) + ',"oops'),
+        "trials.csv:2: malformed CSV (unexpected end of data)",
+    ),
+    (
+        "empty study",
+        _table(ROW.replace("A 2000", "").format(1, 2, 1, 2)),
+        "trials.csv:2: study is empty",
+    ),
 ]
 
 
@@ -167,11 +229,17 @@ def test_bad_input_gives_one_line_naming_file_line_and_field(
 
 
 def test_unknown_dataset_and_variant():
-    with pytest.raises(rb.DataError, match=r"^nope: no such file or dataset \(shipped datasets: "
-                                           r"ivig_rsa\)$"):
+    with pytest.raises(
+        rb.DataError,
+        match=r"^nope: no such file or dataset \(shipped datasets: "
+        r"ivig_rsa\)$",
+    ):
         rb.load_trials("nope")
-    with pytest.raises(rb.DataError, match=r"^unknown variant 'seedfit' for dataset ivig_rsa "
-                                           r"\(known: christiansen2002_7_14, "):
+    with pytest.raises(
+        rb.DataError,
+        match=r"^unknown variant 'seedfit' for dataset ivig_rsa "
+        r"\(known: christiansen2002_7_14, ",
+    ):
         rb.load_trials("ivig_rsa", variant="seedfit")
 
 
@@ -184,11 +252,17 @@ def test_bad_variant_entries_are_reported(tmp_path):
         '[c]\n[[c.set]]\nstudy = "A 2000"\nstratum = "primary"\ncolour = 3\n',
         encoding="utf-8",
     )
-    with pytest.raises(rb.DataError, match=r"variants.toml: \[a\] set #1: n_treat=0 must be "
-                                           r"positive$"):
+    with pytest.raises(
+        rb.DataError,
+        match=r"variants.toml: \[a\] set #1: n_treat=0 must be "
+        r"positive$",
+    ):
         rb.load_trials(tmp_path, variant="a")
-    with pytest.raises(rb.DataError, match=r"\[b\] set #1: new row study='A 2000' "
-                                           r"stratum='secondary' needs events_treat$"):
+    with pytest.raises(
+        rb.DataError,
+        match=r"\[b\] set #1: new row study='A 2000' "
+        r"stratum='secondary' needs events_treat$",
+    ):
         rb.load_trials(tmp_path, variant="b")
     with pytest.raises(rb.DataError, match=r"\[c\] set #1: unknown field 'colour'$"):
         rb.load_trials(tmp_path, variant="c")

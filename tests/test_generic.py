@@ -239,3 +239,22 @@ def test_shipped_dataset_loads_from_the_package():
     ds = load_dataset("ivig_rsa")
     assert ds.directory is not None and ds.directory.parent.name == "datasets"
     assert Path(rb.__file__).parent in ds.directory.parents
+
+
+def test_audit_of_a_rare_event_meta_analysis_reproduces_the_published_peto_or(capsys):
+    # Nissen & Wolski 2007 abstract: OR for myocardial infarction 1.43 (95% CI 1.03-1.98),
+    # P = 0.03, 42 trials; the Peto method leaves out the 4 trials without any infarction.
+    assert main(["audit", "--data", str(TEST_DATA / "rosiglitazone"), "--json"]) == 0
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    assert {r["verdict"] for r in rows.values()} == {"reproduced"}
+    assert "PETO_OR 1.4283 (1.0309-1.9788), P = 0.032" in rows["mi_or"]["recomputed"]
+
+
+def test_compare_on_bcg_states_the_direction(capsys):
+    code = main(["compare", "--data", str(TEST_DATA / "bcg"), "--priors", "weakly_informative",
+                 "skeptical", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["direction"]["higher_is_better"] is False
+    p = [row["p_benefit"] for row in out["table"]]
+    assert min(p) > 0.99  # both priors: BCG protects (metafor DL RR 0.49)

@@ -5,8 +5,8 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -22,9 +22,11 @@ QUICK = SamplerSettings(draws=300, tune=300, chains=2, min_ess=0)
 @pytest.fixture(scope="module")
 def report_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "reports"
+    models = ROOT / "src/rebayes/datasets/ivig_rsa/models"
     build_report(
         out,
-        scripts=[ROOT / "src/rebayes/datasets/ivig_rsa/models" / "overall.py", ROOT / "src/rebayes/datasets/ivig_rsa/models" / "timing.py"],
+        "ivig_rsa",
+        scripts=[models / "overall.py", models / "timing.py"],
         priors=["weakly_informative", "skeptical"],
         settings=QUICK,
         progress=False,
@@ -34,9 +36,19 @@ def report_dir(tmp_path_factory):
 
 
 def test_expected_files(report_dir):
-    for name in ("index.html", "overall.html", "timing.html", "audit.html", "audit.md",
-                 "frequentist.html", "frequentist.md", "SUMMARY.md", "results.json",
-                 "figures/overall_forest.png", "figures/timing_forest.png"):
+    for name in (
+        "index.html",
+        "overall.html",
+        "timing.html",
+        "audit.html",
+        "audit.md",
+        "frequentist.html",
+        "frequentist.md",
+        "SUMMARY.md",
+        "results.json",
+        "figures/overall_forest.png",
+        "figures/timing_forest.png",
+    ):
         assert (report_dir / name).is_file(), name
     results = json.loads((report_dir / "results.json").read_text())
     assert set(results["analyses"]) == {"overall", "timing"}
@@ -68,7 +80,7 @@ def test_pages_carry_reproducibility_and_the_paper_findings(report_dir):
     index = (report_dir / "index.html").read_text(encoding="utf-8")
     assert "overall_rr" in index and "differs" in index
     summary = (report_dir / "SUMMARY.md").read_text(encoding="utf-8")
-    assert "P(any benefit)" in summary
+    assert "P(any benefit, RR > 1)" in summary
 
 
 def test_failure_leaves_the_previous_report(report_dir, tmp_path):
@@ -76,8 +88,15 @@ def test_failure_leaves_the_previous_report(report_dir, tmp_path):
     bad = tmp_path / "broken.py"
     bad.write_text("SPEC = 3\n")
     with pytest.raises(RebayesError):
-        build_report(report_dir, scripts=[bad], priors=["weakly_informative"], settings=QUICK,
-                     progress=False, log=lambda _: None)
+        build_report(
+            report_dir,
+            "ivig_rsa",
+            scripts=[bad],
+            priors=["weakly_informative"],
+            settings=QUICK,
+            progress=False,
+            log=lambda _: None,
+        )
     after = {p: p.read_bytes() for p in report_dir.rglob("*") if p.is_file()}
     assert after == before
     assert not [p for p in report_dir.parent.iterdir() if ".staging." in p.name]
@@ -88,8 +107,9 @@ APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/bin:/bin:/usr/sbin
 
 def _apt(*args: str) -> bool:
     try:
-        subprocess.run(["apt-get", *args], check=True, capture_output=True, timeout=900,
-                       env=APT_ENV)
+        subprocess.run(
+            ["apt-get", *args], check=True, capture_output=True, timeout=900, env=APT_ENV
+        )
     except (OSError, subprocess.SubprocessError):
         return False
     return True
@@ -114,11 +134,24 @@ def test_html_renders_in_headless_chromium(report_dir, tmp_path):
         pytest.skip("Debian's chromium is not installed and could not be installed here")
     shot = tmp_path / "index.png"
     subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,1600",
-         f"--screenshot={shot}", (report_dir / "timing.html").as_uri()],
-        check=True, capture_output=True, timeout=120,
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=1280,1600",
+            f"--screenshot={shot}",
+            (report_dir / "timing.html").as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     from matplotlib.image import imread
 

@@ -8,12 +8,28 @@ from conftest import ROOT
 
 def fit_json(tmp_path, seed: str, cache: str) -> bytes:
     env_cache = tmp_path / cache
-    cmd = [sys.executable, "-m", "rebayes", "fit", str(ROOT / "src/rebayes/datasets/ivig_rsa/models" / "timing.py"),
-           "--prior", "weakly_informative", "skeptical", "--seed", seed, "--draws", "400",
-           "--json"]
-    result = subprocess.run(cmd, capture_output=True, check=True, timeout=600,
-                            env={"REBAYES_CACHE": str(env_cache), "PATH": "/usr/bin:/bin",
-                                 "HOME": str(tmp_path)})
+    cmd = [
+        sys.executable,
+        "-m",
+        "rebayes",
+        "fit",
+        str(ROOT / "src/rebayes/datasets/ivig_rsa/models" / "timing.py"),
+        "--prior",
+        "weakly_informative",
+        "skeptical",
+        "--seed",
+        seed,
+        "--draws",
+        "400",
+        "--json",
+    ]
+    result = subprocess.run(
+        cmd,
+        capture_output=True,
+        check=True,
+        timeout=600,
+        env={"REBAYES_CACHE": str(env_cache), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
     return result.stdout
 
 

@@ -163,9 +163,7 @@ def test_rsa_type_share_uses_known_share_and_drops_unknown():
     assert design.X[row, 0] == pytest.approx(0.76)  # dataset.toml: rsa_type shares
     assert design.row_subgroup[row] == ""  # in neither RSA-type subgroup
     assert "Coulam 1995 (mixed)" not in design.rows
-    assert any(
-        "left out (share unknown): Coulam 1995, Perino 1997" in n for n in design.notes
-    )
+    assert any("left out (share unknown): Coulam 1995, Perino 1997" in n for n in design.notes)
 
 
 def test_timing_within_type_drops_the_unidentified_interaction_only_when_unidentified():
@@ -193,7 +191,9 @@ def test_placebo_separate_groups():
 
 
 def test_normal_design_log_rr_by_hand():
-    design = build_design(load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models/normal_approximation.py"))
+    design = build_design(
+        load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models/normal_approximation.py")
+    )
     row = design.rows.index("Stephenson 2010")  # 16/23 vs 15/24, no zero cell
     assert design.yi[row] == pytest.approx(math.log((16 / 23) / (15 / 24)))
     assert design.vi[row] == pytest.approx(1 / 16 - 1 / 23 + 1 / 15 - 1 / 24)
@@ -210,8 +210,6 @@ def test_design_errors_name_the_problem(write_csv):
     with pytest.raises(SpecError, match="no rows in strata tertiary"):
         build_design(AnalysisSpec("x", data="ivig_rsa", strata="tertiary"))
     with pytest.raises(SpecError, match="rsa_type varies within trials: set split_by_stratum"):
-        build_design(
-            AnalysisSpec("x", data="ivig_rsa", effect="contrast", covariates="rsa_type")
-        )
+        build_design(AnalysisSpec("x", data="ivig_rsa", effect="contrast", covariates="rsa_type"))
     numeric = build_design(AnalysisSpec("x", data=str(path), effect="contrast", covariates="dose"))
     assert numeric.coefs == ("dose",) and numeric.X[:, 0].tolist() == [1.0, 2.0]

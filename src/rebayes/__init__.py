@@ -1,12 +1,14 @@
 """rebayes: re-analyse a published meta-analysis in Bayesian terms and audit its numbers."""
 
 from rebayes.data import DataError, load_dataset, load_trials, trial_totals
+from rebayes.direction import Direction
 from rebayes.errors import RebayesError
 from rebayes.schema import DatasetSchema
 
 __all__ = [
     "DataError",
     "DatasetSchema",
+    "Direction",
     "RebayesError",
     "load_dataset",
     "load_trials",

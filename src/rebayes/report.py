@@ -99,13 +99,13 @@ def _influence_verdict(table_: object) -> str:
             f"{INFLUENCE_THRESHOLD} for: {lines}.")
 
 
-def _influence_html(table_: object, figures: Path, prior: str) -> str:
+def _influence_html(table_: object, figures: Path, prior: str, direction: object = None) -> str:
     from rebayes.influence import INFLUENCE_THRESHOLD
     from rebayes.plots import influence_plot
     from rebayes.report_analysis import save_figure
 
     name = save_figure(influence_plot(table_, INFLUENCE_THRESHOLD,
-                                      "Leave one trial out: overall analysis"),
+                                      "Leave one trial out: overall analysis", direction),
                        figures, "overall_influence.png")
     verdict = _influence_verdict(table_)
     rows = [
@@ -226,11 +226,11 @@ def build_report(
     from rebayes.compare import compare_fits
     from rebayes.inference import fit_priors
     from rebayes.report_analysis import (
-        RESULT_HEADERS,
         AnalysisReport,
         analysis_page_body,
         forest_figure,
         key_sentence,
+        result_headers,
         results_markdown,
         results_rows,
         save_figure,
@@ -319,7 +319,8 @@ def build_report(
                 report = replace(report, sections=(
                     *report.sections,
                     ("Influence: leave one trial out",
-                     _influence_html(influence, figures, report.fits[0].prior.name)),
+                     _influence_html(influence, figures, report.fits[0].prior.name,
+                                     report.default.direction)),
                 ))
             analyses[i] = report
             prior_notes = {f.prior.name: _justification(f.prior.description) for f in report.fits}
@@ -370,7 +371,8 @@ def build_report(
         for a in analyses:
             index += [
                 f'<h3><a href="{a.spec.name}.html">{escape(a.spec.title)}</a></h3>',
-                table((*RESULT_HEADERS, "all gates"), results_rows(a.summaries, a.comparison)),
+                table((*result_headers(a.default.direction), "all gates"),
+                      results_rows(a.summaries, a.comparison)),
             ]
             if a.comparison is not None and a.comparison.flips:
                 index.append("<p><strong>Depends on the prior or data variant:</strong></p><ul>"

@@ -18,6 +18,7 @@ import pandas as pd
 
 from rebayes.coefficients import coefficients
 from rebayes.compare import Comparison
+from rebayes.direction import Direction
 from rebayes.effects import FitSummary
 from rebayes.frequentist import Z95, meta_analysis, study_effects
 from rebayes.inference import Fit
@@ -26,12 +27,25 @@ from rebayes.report_html import Cell, figure, markdown_table, table
 from rebayes.schema import DatasetSchema
 from rebayes.spec import AnalysisSpec
 
-__all__ = ["AnalysisReport", "key_sentence", "model_formula", "results_rows", "save_figure"]
+__all__ = [
+    "AnalysisReport",
+    "key_sentence",
+    "model_formula",
+    "result_headers",
+    "results_rows",
+    "save_figure",
+]
 
-RESULT_HEADERS = (
-    "prior", "pooled RR (95% CrI)", "P(RR>1)", "P(RR>1.1)", "P(RR>1.25)", "tau (95% CrI)",
-    "predictive RR (95% PrI)", "R-hat max", "ESS bulk min", "divergences",
-)
+def result_headers(direction: Direction) -> tuple[str, ...]:
+    """Column headers of :func:`results_rows`, in the dataset's direction of benefit."""
+    d = direction
+    return (
+        "prior", "pooled RR (95% CrI)", f"P({d.benefit})", f"P({d.beyond(1.1)})",
+        f"P({d.beyond(1.25)})", "tau (95% CrI)", "predictive RR (95% PrI)", "R-hat max",
+        "ESS min (bulk, tail)", "divergences",
+    )
+
+
 
 
 @dataclass(frozen=True)
@@ -104,8 +118,8 @@ def results_rows(
                 name,
                 _fmt_est(s.pooled_rr),
                 Cell(f"{s.p_benefit:.3f}", "num"),
-                Cell(f"{s.p_rr_gt_1_1:.3f}", "num"),
-                Cell(f"{s.p_rr_gt_1_25:.3f}", "num"),
+                Cell(f"{s.p_benefit_beyond_1_1:.3f}", "num"),
+                Cell(f"{s.p_benefit_beyond_1_25:.3f}", "num"),
                 _fmt_est(s.tau),
                 _fmt_est(s.predictive_rr),
                 _gate_cell(d.rhat_max, d.rhat_max <= 1.01, ".3f"),
@@ -121,10 +135,8 @@ def results_rows(
 def key_sentence(s: FitSummary, schema: DatasetSchema | None = None) -> str:
     """Return the analysis's answer in one sentence, with its probability."""
     schema = schema or DatasetSchema()
-    threshold = "RR > 1.1" if schema.higher_is_better else "RR < 1/1.1"
-    important = getattr(s, "p_benefit_gt_10pct", None)
-    if important is None:
-        important = s.p_rr_gt_1_1
+    threshold = s.direction.beyond(1.1)
+    important = s.p_benefit_beyond_1_1
     base = (
         f"Under the {s.prior.replace('_', ' ')} prior, the pooled risk ratio of "
         f"{schema.outcome} ({schema.treatment} vs {schema.control}) "
@@ -204,14 +216,15 @@ def forest_figure(fit: Fit) -> plt.Figure:
     frame["post_rr"] = [post[r].median for r in rows["row"]]
     frame["post_low"] = [post[r].ci_low for r in rows["row"]]
     frame["post_high"] = [post[r].ci_high for r in rows["row"]]
-    mh = meta_analysis(rows.assign(study=rows["row"]))
+    mh = meta_analysis(rows.assign(study=rows["row"]), measure="RR", method="MH")
+    d = s.direction
     summaries = [
         SummaryRow("Pooled RR (posterior)", s.pooled_rr.median, s.pooled_rr.ci_low,
                    s.pooled_rr.ci_high, "diamond",
-                   f"{_fmt_est(s.pooled_rr)}  P(RR>1) {s.p_benefit:.2f}"),
+                   f"{_fmt_est(s.pooled_rr)}  P({d.benefit}) {s.p_benefit:.2f}"),
         *[
             SummaryRow(f"  {g.name}", g.rr.median, g.rr.ci_low, g.rr.ci_high, "diamond",
-                       f"{_fmt_est(g.rr)}  P(RR>1) {g.p_benefit:.2f}")
+                       f"{_fmt_est(g.rr)}  P({d.benefit}) {g.p_benefit:.2f}")
             for g in s.subgroups
         ],
         SummaryRow("Predictive RR, new trial", s.predictive_rr.median, s.predictive_rr.ci_low,
@@ -223,12 +236,14 @@ def forest_figure(fit: Fit) -> plt.Figure:
         frame,
         summaries,
         title=f"{fit.spec.title} — prior: {fit.prior.name}",
+        direction=d,
     )
 
 
 def results_markdown(summaries: Mapping[str, FitSummary]) -> str:
     """Return the per-prior results table in markdown."""
-    return markdown_table(RESULT_HEADERS, results_rows(summaries))
+    direction = next(iter(summaries.values())).direction
+    return markdown_table(result_headers(direction), results_rows(summaries))
 
 
 def analysis_page_body(
@@ -270,7 +285,8 @@ def analysis_page_body(
              for f in report.fits],
         ),
         "<h2>Results under every prior</h2>",
-        table((*RESULT_HEADERS, "all gates") if report.comparison else RESULT_HEADERS,
+        table((*result_headers(s.direction), "all gates") if report.comparison
+              else result_headers(s.direction),
               results_rows(report.summaries, report.comparison)),
         "<p class=\"muted\">Gates (Vehtari et al. 2021): R-hat ≤ 1.01, bulk and tail ESS ≥ 400,"
         " no divergent transitions. Green passes, red fails.</p>",
@@ -294,7 +310,7 @@ def analysis_page_body(
         parts += [
             f"<h3>Subgroups ({escape(s.prior)} prior)</h3>",
             table(
-                ("subgroup", "RR (95% CrI)", "P(RR>1)"),
+                ("subgroup", "RR (95% CrI)", f"P({s.direction.benefit})"),
                 [(g.name, _fmt_est(g.rr), Cell(f"{g.p_benefit:.3f}", "num"))
                  for g in s.subgroups],
             ),
@@ -317,7 +333,7 @@ def analysis_page_body(
                 ("risk difference at the typical control risk",
                  _fmt_est(s.nnt.risk_difference, 3)),
                 ("number needed to treat (Altman 1998)", str(s.nnt)),
-                ("P(RR < 1) (harm)", f"{s.p_rr_lt_1:.3f}"),
+                (f"P({s.direction.harm}) (harm)", f"{s.p_harm:.3f}"),
             ],
         ),
     ]

@@ -30,8 +30,9 @@ def sensitivity_section(comparison: Comparison, figures: Path) -> str:
     variants = list(dict.fromkeys(t["variant"])) if "variant" in t else []
     ratio_names = [c[len("p_ratio_gt_1["):-1] for c in t.columns
                    if c.startswith("p_ratio_gt_1[") and not c.startswith("p_ratio_gt_1_mcse")]
-    headers = ["prior", "variant", "pooled RR (95% CrI)", "P(RR>1)", "P(RR>1.1)", "tau median",
-               "predictive RR (95% PrI)"]
+    d = comparison.direction
+    headers = ["prior", "variant", "pooled RR (95% CrI)", f"P({d.benefit})",
+               f"P({d.beyond(1.1)})", "tau median", "predictive RR (95% PrI)"]
     headers += [f"ratio {r} (95% CrI)" for r in ratio_names]
     headers += [f"P(ratio {r} > 1)" for r in ratio_names]
     headers += ["BF01 (d = 0)", "gates"]
@@ -40,7 +41,8 @@ def sensitivity_section(comparison: Comparison, figures: Path) -> str:
         cells: list[object] = [
             row["prior"], row["variant"],
             f"{row['rr_median']:.2f} ({row['rr_low']:.2f} to {row['rr_high']:.2f})",
-            Cell(f"{row['p_benefit']:.3f}", "num"), Cell(f"{row['p_rr_gt_1_1']:.3f}", "num"),
+            Cell(f"{row['p_benefit']:.3f}", "num"),
+            Cell(f"{row['p_benefit_beyond_1_1']:.3f}", "num"),
             Cell(f"{row['tau_median']:.2f}", "num"),
             f"{row['pred_low']:.2f} to {row['pred_high']:.2f}",
         ]

@@ -170,18 +170,19 @@ def _json_default(value: Any) -> Any:
 
 
 def _comparison(summaries: list[Any]) -> str:
-    """One line per prior: pooled RR, P(RR > 1), P(RR > 1.1), tau, diagnostics."""
+    """One line per prior: pooled RR, P(benefit), P(benefit beyond 1.1), tau, diagnostics."""
     width = max(len(s.prior) for s in summaries) + 2
+    d = summaries[0].direction
     lines = [
         f"Sensitivity to the prior ({summaries[0].analysis}; RR at the typical control risk)",
-        f"{'prior':{width}}{'pooled RR (95% CrI)':>24}{'P(RR>1)':>9}{'P(RR>1.1)':>11}"
-        f"{'tau':>7}  diagnostics",
+        f"{'prior':{width}}{'pooled RR (95% CrI)':>24}{f'P({d.benefit})':>11}"
+        f"{f'P({d.beyond(1.1)})':>14}{'tau':>7}  diagnostics",
     ]
     for s in summaries:
         ok = "ok" if s.diagnostics.ok else f"CHECK ({s.diagnostics})"
         lines.append(
-            f"{s.prior:{width}}{s.pooled_rr.format():>24}{s.p_benefit:>9.3f}"
-            f"{s.p_rr_gt_1_1:>11.3f}{s.tau.median:>7.2f}  {ok}"
+            f"{s.prior:{width}}{s.pooled_rr.format():>24}{s.p_benefit:>11.3f}"
+            f"{s.p_benefit_beyond_1_1:>14.3f}{s.tau.median:>7.2f}  {ok}"
         )
     return "\n".join(lines)
 
