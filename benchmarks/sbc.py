@@ -192,15 +192,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="output directory")
     parser.add_argument(
         "--prior",
-        default="ivig_baseline",
-        choices=["ivig_baseline", *PRIOR_SETS],
-        help="prior of simulation and fit: ivig_baseline (default d/tau priors, control "
+        default="calibration_baseline",
+        choices=["calibration_baseline", *PRIOR_SETS],
+        help="prior of simulation and fit: calibration_baseline (default d/tau priors, control "
         "risks 0.3-0.8) or a built-in set as it is",
     )
     args = parser.parse_args(argv)
     if args.sims < 2:
         parser.error("--sims must be at least 2")
-    prior = calibration_prior() if args.prior == "ivig_baseline" else PRIOR_SETS[args.prior]
+    prior = calibration_prior() if args.prior == "calibration_baseline" else PRIOR_SETS[args.prior]
     started = time.perf_counter()
 
     def progress(sim: SimulationResult) -> None:

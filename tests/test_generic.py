@@ -258,3 +258,17 @@ def test_compare_on_bcg_states_the_direction(capsys):
     assert out["direction"]["higher_is_better"] is False
     p = [row["p_benefit"] for row in out["table"]]
     assert min(p) > 0.99  # both priors: BCG protects (metafor DL RR 0.49)
+
+
+def test_an_enthusiastic_prior_expects_benefit_in_the_declared_direction():
+    import math
+
+    from rebayes.model import model_data
+    from rebayes.priors import PRIOR_SETS
+
+    enthusiastic = PRIOR_SETS["enthusiastic"]
+    bcg = build_design(rb.AnalysisSpec("o", data=str(TEST_DATA / "bcg")))  # fewer is better
+    ivig = build_design(rb.AnalysisSpec("o", data="ivig_rsa"))  # more is better
+    assert float(model_data(bcg, enthusiastic)["d_mu"]) == pytest.approx(-math.log(1.5))
+    assert float(model_data(ivig, enthusiastic)["d_mu"]) == pytest.approx(math.log(1.5))
+    assert float(model_data(bcg, PRIOR_SETS["skeptical"])["d_mu"]) == 0.0

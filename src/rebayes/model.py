@@ -123,8 +123,13 @@ def model_data(design: Design, prior: PriorSet) -> dict[str, np.ndarray]:
     Arrays are padded to the design's :func:`structure_key`: padded rows have no participants
     (binomial: ``n = 0``, a likelihood of 1) or a zero mask (normal), padded design columns
     are zero, so padded parameters keep their prior and touch nothing else.
+
+    An effect prior's mean points towards benefit (an enthusiastic prior expects a benefit of
+    OR 1.5): where the dataset declares fewer events better, its sign is turned so that the
+    prior expects OR 1/1.5. Priors centred on no effect are unchanged.
     """
     cap = structure_key(design)
+    towards_benefit = 1.0 if design.schema.higher_is_better else -1.0
     family, params = _tau_data(prior.tau)
     X = np.zeros((design.n_rows, cap.coefs))
     X[:, : len(design.coefs)] = design.X
@@ -132,7 +137,7 @@ def model_data(design: Design, prior: PriorSet) -> dict[str, np.ndarray]:
         "study_index": _pad(design.study_index.astype(np.int64), cap.rows),
         "group_index": _pad(design.group_index.astype(np.int64), cap.rows),
         "X": _pad(X, cap.rows),
-        "d_mu": np.asarray(prior.effect.mu, dtype=float),
+        "d_mu": towards_benefit * np.asarray(prior.effect.mu, dtype=float),
         "d_sigma": np.asarray(prior.effect.sigma, dtype=float),
         "beta_mu": np.asarray(prior.covariate.mu, dtype=float),
         "beta_sigma": np.asarray(prior.covariate.sigma, dtype=float),
