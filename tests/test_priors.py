@@ -7,6 +7,7 @@ from scipy import stats
 
 from rebayes.errors import RebayesError
 from rebayes.priors import (
+    DEFAULT_PRIOR,
     PRIOR_SETS,
     HalfCauchy,
     HalfNormal,
@@ -16,6 +17,8 @@ from rebayes.priors import (
     PriorSet,
     get_prior,
     load_prior_file,
+    median_control_risk,
+    priors_for,
     resolve_priors,
 )
 
@@ -24,6 +27,9 @@ ISSUE_SETS = [
     "conservative_heterogeneity",
     "heavy_tailed",
     "turner_obstetric",
+    "turner_mortality",
+    "turner_semi_objective",
+    "turner_subjective",
     "vague",
     "skeptical",
     "enthusiastic",
@@ -55,14 +61,114 @@ def test_issue_parameters():
         HalfNormal(5),
         Normal(0, 10),
     )
-    assert PRIOR_SETS["skeptical"].effect == Normal(0, 0.354)
-    assert PRIOR_SETS["enthusiastic"].effect == Normal(math.log(1.5), 0.246)
+    # Spiegelhalter, Freedman & Parmar 1994; Spiegelhalter, Abrams & Myles 2004, 5.5.
+    sd = math.log(1.5) / stats.norm.ppf(0.95)
+    assert PRIOR_SETS["skeptical"].effect == Normal(0, sd)
+    assert PRIOR_SETS["enthusiastic"].effect == Normal(math.log(1.5), sd)
+    assert sd == pytest.approx(0.2465, abs=5e-5)
 
 
-def test_skeptical_puts_95_percent_on_or_between_half_and_two():
+def test_skeptical_gives_5_percent_to_an_or_beyond_1_5_either_way():
     d = PRIOR_SETS["skeptical"].effect.frozen()
-    mass = d.cdf(math.log(2)) - d.cdf(math.log(0.5))
-    assert mass == pytest.approx(0.95, abs=0.001)
+    assert d.sf(math.log(1.5)) == pytest.approx(0.05, abs=1e-12)
+    assert d.cdf(-math.log(1.5)) == pytest.approx(0.05, abs=1e-12)
+
+
+# R bayesmeta 3.4 (cran/bayesmeta, R/bayesmeta.R, commit e7eaba2a), TurnerEtAlParameters,
+# column "pharmacological vs. placebo / control" = Turner et al. 2015 Stat Med 34:984, Table IV:
+# meanmat[, 1] and sdmat[, 1] (tau^2 ~ log-normal(mu, sigma)).
+BAYESMETA_TURNER_PHARMA_VS_CONTROL = {
+    "all-cause mortality": (-3.95, 1.34),
+    "obstetric outcomes": (-3.52, 1.74),
+    "cause-specific mortality / major morbidity event / composite (mortality or morbidity)": (
+        -3.71,
+        1.74,
+    ),
+    "subjective outcomes (various)": (-2.70, 1.52),
+}
+
+
+@pytest.mark.parametrize(
+    "name, row",
+    [
+        ("turner_mortality", "all-cause mortality"),
+        ("turner_obstetric", "obstetric outcomes"),
+        (
+            "turner_semi_objective",
+            "cause-specific mortality / major morbidity event / composite (mortality or morbidity)",
+        ),
+        ("turner_subjective", "subjective outcomes (various)"),
+    ],
+)
+def test_turner_sets_equal_bayesmeta_table(name, row):
+    prior = PRIOR_SETS[name]
+    mu, sigma = BAYESMETA_TURNER_PHARMA_VS_CONTROL[row]
+    assert prior.tau == LogNormalTau2(mu, sigma)
+    assert prior.effect == Normal(0, 1)
+    assert "Table IV" in prior.description and row.split(" /")[0] in prior.description
+
+
+def test_priors_for_offers_the_matching_turner_set_only():
+    obstetric = priors_for("obstetric")
+    assert "turner_obstetric" in obstetric and "turner_mortality" not in obstetric
+    assert [n for n in priors_for("all_cause_mortality") if n.startswith("turner")] == [
+        "turner_mortality"
+    ]
+    assert [n for n in priors_for("semi_objective") if n.startswith("turner")] == [
+        "turner_semi_objective"
+    ]
+    assert [n for n in priors_for("subjective") if n.startswith("turner")] == [
+        "turner_subjective"
+    ]
+    generic = priors_for("unspecified")
+    assert DEFAULT_PRIOR in generic and not any(n.startswith("turner") for n in generic)
+    names = [p.name for p in resolve_priors(None, outcome_type="all_cause_mortality")]
+    assert names == priors_for("all_cause_mortality")
+    with pytest.raises(PriorError, match="unknown outcome type"):
+        priors_for("surrogate")
+
+
+def test_outcome_types_match_the_schema():
+    from rebayes.schema import OUTCOME_TYPES as SCHEMA_TYPES
+    from rebayes.priors import OUTCOME_TYPES
+
+    assert set(OUTCOME_TYPES) == set(SCHEMA_TYPES)
+
+
+def test_on_scale_log_rr_scales_by_one_minus_p0():
+    base = PRIOR_SETS["turner_obstetric"]
+    assert base.on_scale("log OR") is base
+    rr = base.on_scale("log RR", 0.55)
+    assert rr.effect.mu == 0 and rr.effect.sigma == pytest.approx(0.45)
+    assert rr.scale == "log RR" and rr.control_risk == 0.55
+    # tau_RR = 0.45 tau_OR: every quantile of tau scales by 0.45.
+    for q in (0.1, 0.5, 0.9):
+        assert rr.tau.frozen().ppf(q) == pytest.approx(0.45 * base.tau.frozen().ppf(q))
+    hn = PRIOR_SETS["weakly_informative"].on_scale("log RR", 0.2)
+    assert hn.tau.sigma == pytest.approx(0.4) and hn.covariate.sigma == pytest.approx(0.8)
+    assert hn.baseline == Normal(0, 2)
+    assert "log RR scale at control risk 0.2" in hn.summary
+    assert hn.to_dict()["scale"] == "log RR" and "scale" not in base.to_dict()
+    # The approximation it rests on: d log RR / d log OR = 1 - p0 at OR = 1 (Zhang & Yu 1998).
+    p0, h = 0.55, 1e-6
+    p1 = 1 / (1 + math.exp(-(math.log(p0 / (1 - p0)) + h)))
+    assert math.log(p1 / p0) / h == pytest.approx(1 - p0, rel=1e-5)
+    # N(0, 1) on the log RR put 27% of its mass on RR > 1 / p0; the mapped prior 9%.
+    limit = -math.log(p0)
+    assert stats.norm(0, 1).sf(limit) == pytest.approx(0.275, abs=0.001)
+    assert PRIOR_SETS[DEFAULT_PRIOR].on_scale("log RR", p0).effect.frozen().sf(limit) < 0.1
+
+
+@pytest.mark.parametrize("p0", [None, 0.0, 1.0, 1.5])
+def test_on_scale_needs_a_control_risk_in_0_1(p0):
+    with pytest.raises(PriorError, match="typical control risk"):
+        PRIOR_SETS[DEFAULT_PRIOR].on_scale("log RR", p0)
+
+
+def test_median_control_risk():
+    assert median_control_risk([1, 5, 9], [10, 10, 10]) == pytest.approx(0.5)
+    assert median_control_risk([0, 0], [10, 20]) == pytest.approx(0.5 / 20)
+    assert median_control_risk([3, 0], [10, 0]) == pytest.approx(0.3)
 
 
 def test_enthusiastic_gives_5_percent_to_no_benefit():
@@ -137,11 +243,12 @@ covariate = { family = "normal", mu = 0.0, sigma = 0.5 }
     found = load_prior_file(path)
     assert found["narrow_tau"].tau == HalfNormal(0.25)
     assert found["narrow_tau"].effect == Normal(0, 1)  # from the default base
-    assert found["sceptic_cauchy"].effect == Normal(0, 0.354)
+    assert found["sceptic_cauchy"].effect == PRIOR_SETS["skeptical"].effect
     assert found["sceptic_cauchy"].covariate == Normal(0, 0.5)
     assert get_prior("narrow_tau", found).description.startswith("Default with")
     names = [p.name for p in resolve_priors(None, path)]
-    assert names == [*PRIOR_SETS, "narrow_tau", "sceptic_cauchy"]
+    # Without the outcome type: the sets offered before outcome types existed.
+    assert names == [*priors_for("obstetric"), "narrow_tau", "sceptic_cauchy"]
     assert [p.name for p in resolve_priors(["sceptic_cauchy"], path)] == ["sceptic_cauchy"]
 
 

@@ -47,12 +47,20 @@ __all__ = [
     "PRIOR_SETS",
     "PriorError",
     "PriorSet",
+    "SCALES",
     "get_prior",
     "load_prior_file",
+    "median_control_risk",
+    "OUTCOME_TYPES",
+    "TURNER_BY_OUTCOME",
+    "priors_for",
     "resolve_priors",
 ]
 
 DEFAULT_PRIOR = "weakly_informative"
+
+#: Effect scales a prior set can be put on: the binomial model's and the normal model's.
+SCALES: tuple[str, ...] = ("log OR", "log RR")
 
 
 class PriorError(RebayesError):
@@ -182,6 +190,11 @@ class PriorSet:
         Prior of each meta-regression coefficient ``beta``.
     description : str
         What the set is and where it comes from.
+    scale : {"log OR", "log RR"}
+        The effect scale ``effect``, ``tau`` and ``covariate`` are on. Every built-in and user
+        set is stated on the log OR scale; :meth:`on_scale` maps it to the log RR.
+    control_risk : float or None
+        The typical control risk p0 the log RR version was mapped at (None on the log OR).
     """
 
     name: str
@@ -190,6 +203,8 @@ class PriorSet:
     baseline: Normal = field(default_factory=lambda: Normal(0.0, 2.0))
     covariate: Normal = field(default_factory=lambda: Normal(0.0, 1.0))
     description: str = ""
+    scale: str = "log OR"
+    control_risk: float | None = None
 
     def __post_init__(self) -> None:
         for slot, allowed in SLOTS.items():
@@ -200,28 +215,157 @@ class PriorSet:
                     f"prior set '{self.name}': {slot} must be one of {names}, "
                     f"not {type(value).__name__}"
                 )
+        if self.scale not in SCALES:
+            raise PriorError(
+                f"prior set '{self.name}': scale {self.scale!r} is not one of {', '.join(SCALES)}"
+            )
+        if self.scale == "log RR" and self.control_risk is None:
+            raise PriorError(f"prior set '{self.name}': a log RR prior needs its control_risk")
 
     @property
     def summary(self) -> str:
-        """One line: ``d ~ N(0, 1); tau ~ HalfNormal(0.5); alpha ~ N(0, 2); beta ~ N(0, 1)``."""
+        """One line: ``d ~ N(0, 1); tau ~ HalfNormal(0.5); alpha ~ N(0, 2); beta ~ N(0, 1)``.
+
+        A set mapped to the log RR scale says so and names its control risk:
+        ``d ~ N(0, 0.45); ... [log RR scale at control risk 0.55: log OR priors x 0.45]``.
+        """
         tau = "tau^2" if isinstance(self.tau, LogNormalTau2) else "tau"
-        return (
+        line = (
             f"d ~ {self.effect}; {tau} ~ {self.tau}; alpha ~ {self.baseline}; "
             f"beta ~ {self.covariate}"
         )
+        if self.scale == "log RR":
+            assert self.control_risk is not None
+            line += (
+                f" [log RR scale at control risk {self.control_risk:.3g}: log OR priors x "
+                f"{1 - self.control_risk:.3g}]"
+            )
+        return line
+
+    def on_scale(self, scale: str, typical_control_risk: float | None = None) -> PriorSet:
+        """Return this set with the meaning it has on another effect scale.
+
+        The built-in sets are stated for the log odds ratio. On the log risk ratio the same
+        numbers mean much larger effects when events are common: at a control risk p0 the
+        treatment risk is at most 1, so log RR <= -log p0, and N(0, 1) on the log RR at
+        p0 = 0.55 puts 27% of its mass on impossible RRs above 1 / p0. This maps the set by
+        the first-order (delta-method) relation between the two scales at p0: with
+        logit p1 = logit p0 + d,
+
+            log RR = log(p1 / p0) = (1 - p0) d + O(d^2),
+
+        so every log OR scale parameter (the effect's mean and SD, tau, and the
+        meta-regression coefficients) is multiplied by k = 1 - p0; for tau^2 ~ LogNormal(mu,
+        sigma) that is mu + 2 log k. The approximation is exact as d -> 0 and good for the
+        modest effects and heterogeneity these priors expect; it does not bound the log RR
+        (it makes impossible RRs rare, not impossible). The baseline prior (log odds of the
+        control arm) is not an effect and is kept.
+
+        Parameters
+        ----------
+        scale : {"log OR", "log RR"}
+            The model's effect scale: ``"log OR"`` (binomial likelihood) returns the set as
+            it is; ``"log RR"`` (normal likelihood) maps it.
+        typical_control_risk : float, optional
+            p0 in (0, 1), required for ``"log RR"``: the dataset's median observed control
+            risk (:func:`median_control_risk`).
+
+        Returns
+        -------
+        PriorSet
+            Same name; ``scale`` and ``control_risk`` set, and the summary says both.
+
+        References
+        ----------
+        Zhang J, Yu KF. What's the relative risk? A method of correcting the odds ratio in
+        cohort studies of common outcomes. JAMA. 1998;280:1690-1691.
+        doi:10.1001/jama.280.19.1690 (RR = OR / (1 - p0 + p0 OR), whose derivative in log OR
+        at OR = 1 is 1 - p0).
+
+        Examples
+        --------
+        >>> from rebayes.priors import get_prior
+        >>> rr = get_prior("weakly_informative").on_scale("log RR", 0.55)
+        >>> round(rr.effect.sigma, 3), round(rr.tau.sigma, 4)
+        (0.45, 0.225)
+        """
+        if scale not in SCALES:
+            raise PriorError(f"unknown effect scale {scale!r} (known: {', '.join(SCALES)})")
+        if self.scale != "log OR":
+            raise PriorError(f"prior set '{self.name}' is already on the {self.scale} scale")
+        if scale == "log OR":
+            return self
+        p0 = typical_control_risk
+        if p0 is None or not (isinstance(p0, int | float) and 0 < p0 < 1):
+            raise PriorError(
+                f"prior set '{self.name}': the log RR scale needs a typical control risk in "
+                f"(0, 1), not {p0!r}"
+            )
+        k = 1.0 - float(p0)
+        return replace(
+            self,
+            effect=Normal(self.effect.mu * k, self.effect.sigma * k),
+            tau=_scaled_tau(self.tau, k),
+            covariate=Normal(self.covariate.mu * k, self.covariate.sigma * k),
+            scale="log RR",
+            control_risk=float(p0),
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-data form (JSON/TOML friendly); it also keys the fit cache."""
+        """Plain-data form (JSON/TOML friendly); it also keys the fit cache.
+
+        ``scale`` and ``control_risk`` appear only for a set mapped to the log RR, so a log
+        OR set keeps the form (and the cache key) it always had.
+        """
         out: dict[str, Any] = {"name": self.name}
         for slot in SLOTS:
             dist = getattr(self, slot)
             params = {f.name: getattr(dist, f.name) for f in fields(dist)}
             out[slot] = {"family": dist.family, **params}
+        if self.scale != "log OR":
+            out["scale"] = self.scale
+            out["control_risk"] = self.control_risk
         return out
 
     def __str__(self) -> str:
         first = self.description.strip().splitlines()[0] if self.description.strip() else ""
         return f"{self.name}: {self.summary}" + (f"\n  {first}" if first else "")
+
+
+def _scaled_tau(tau: TauPrior, k: float) -> TauPrior:
+    """The prior of k * tau (k > 0), in the same family."""
+    if isinstance(tau, HalfNormal):
+        return HalfNormal(tau.sigma * k)
+    if isinstance(tau, HalfCauchy):
+        return HalfCauchy(tau.scale * k)
+    # (k tau)^2 = k^2 tau^2: log tau^2 shifts by 2 log k, its SD is unchanged.
+    return LogNormalTau2(tau.mu + 2 * math.log(k), tau.sigma)
+
+
+def median_control_risk(events_control: Any, n_control: Any) -> float:
+    """The typical control risk p0 for :meth:`PriorSet.on_scale`: the median observed risk.
+
+    Parameters
+    ----------
+    events_control, n_control : array-like
+        Control-arm events and participants per row (rows with no participants are left out).
+
+    Returns
+    -------
+    float
+        The median of ``events_control / n_control``, clipped to [0.5 / n, 1 - 0.5 / n] of the
+        largest arm so that the log RR mapping's factor 1 - p0 stays positive.
+    """
+    import numpy as np
+
+    events = np.asarray(events_control, dtype=float).ravel()
+    n = np.asarray(n_control, dtype=float).ravel()
+    keep = n > 0
+    if not keep.any():
+        raise PriorError("no control-arm participants: the typical control risk is undefined")
+    risk = float(np.median(events[keep] / n[keep]))
+    half = 0.5 / float(n[keep].max())
+    return min(max(risk, half), 1.0 - half)
 
 
 _BUILTIN: dict[str, PriorSet] = {}
@@ -289,23 +433,97 @@ def heavy_tailed() -> PriorSet:
     return PriorSet("heavy_tailed", effect=Normal(0.0, 1.0), tau=HalfCauchy(0.5))
 
 
+def _turner(name: str, mu: float, sigma: float) -> PriorSet:
+    return PriorSet(name, effect=Normal(0.0, 1.0), tau=LogNormalTau2(mu, sigma))
+
+
 @_builtin
 def turner_obstetric() -> PriorSet:
-    """Empirical heterogeneity prior: tau^2 ~ LogNormal(mu=-3.52, sigma=1.74).
+    """Empirical heterogeneity prior, obstetric outcomes: tau^2 ~ LogNormal(-3.52, 1.74).
 
-    Turner et al. (2015), Table IV: predictive distribution of tau^2 (log OR scale) for
-    obstetric outcomes in pharmacological vs placebo/control comparisons, from the Cochrane
-    Database of Systematic Reviews. Median tau = exp(-3.52 / 2) = 0.17. Effect, baseline and
-    covariate priors as the default. In the normal (log RR) model it is used on the log RR
-    scale, which Turner et al. did not derive it for.
+    Turner et al. (2015), Table IV, row "obstetric outcomes", column "pharmacological vs.
+    placebo / control": predictive distribution of tau^2 (log OR scale) from meta-analyses
+    in the Cochrane Database of Systematic Reviews. Median tau = exp(-3.52 / 2) = 0.17.
+    Effect, baseline and covariate priors as the default. For datasets declaring
+    ``outcome_type = "obstetric"``. On the normal (log RR) model it is mapped to the log RR
+    scale at the dataset's typical control risk (:meth:`PriorSet.on_scale`): Turner et al.
+    derived it for the log OR only.
 
     References
     ----------
     Turner RM, Jackson D, Wei Y, Thompson SG, Higgins JPT. Predictive distributions for
     between-study heterogeneity and simple methods for their application in Bayesian
     meta-analysis. Stat Med. 2015;34:984-998. doi:10.1002/sim.6381.
+    Values as in R bayesmeta 3.4, ``TurnerEtAlParameters`` (Röver C. J Stat Softw.
+    2020;93(6):1-51. doi:10.18637/jss.v093.i06).
     """
-    return PriorSet("turner_obstetric", effect=Normal(0.0, 1.0), tau=LogNormalTau2(-3.52, 1.74))
+    return _turner("turner_obstetric", -3.52, 1.74)
+
+
+@_builtin
+def turner_mortality() -> PriorSet:
+    """Empirical heterogeneity prior, all-cause mortality: tau^2 ~ LogNormal(-3.95, 1.34).
+
+    Turner et al. (2015), Table IV, row "all-cause mortality", column "pharmacological vs.
+    placebo / control" (log OR scale). Median tau = exp(-3.95 / 2) = 0.14. Effect, baseline
+    and covariate priors as the default. For datasets declaring
+    ``outcome_type = "all_cause_mortality"``; mapped to the log RR like the other sets.
+
+    References
+    ----------
+    Turner RM, Jackson D, Wei Y, Thompson SG, Higgins JPT. Predictive distributions for
+    between-study heterogeneity and simple methods for their application in Bayesian
+    meta-analysis. Stat Med. 2015;34:984-998. doi:10.1002/sim.6381.
+    Values as in R bayesmeta 3.4, ``TurnerEtAlParameters`` (Röver C. J Stat Softw.
+    2020;93(6):1-51. doi:10.18637/jss.v093.i06).
+    """
+    return _turner("turner_mortality", -3.95, 1.34)
+
+
+@_builtin
+def turner_semi_objective() -> PriorSet:
+    """Empirical heterogeneity prior, semi-objective outcomes: tau^2 ~ LogNormal(-3.71, 1.74).
+
+    Turner et al. (2015), Table IV, row "cause-specific mortality / major morbidity event /
+    composite (mortality or morbidity)", column "pharmacological vs. placebo / control" (log
+    OR scale). Table IV splits the semi-objective outcomes into six rows that share
+    sigma = 1.74 and differ in mu (obstetric -3.52, cause-specific mortality / major
+    morbidity -3.71, resource use -2.34, surgical / device success -2.14, withdrawals -2.99,
+    internal / structure-related -2.71); this set takes the row of the prototypical
+    semi-objective outcome, an adjudicated clinical event. A dataset whose outcome is one of
+    the other rows should give that row in a prior file (obstetric outcomes have their own
+    set). Median tau = exp(-3.71 / 2) = 0.16. For ``outcome_type = "semi_objective"``.
+
+    References
+    ----------
+    Turner RM, Jackson D, Wei Y, Thompson SG, Higgins JPT. Predictive distributions for
+    between-study heterogeneity and simple methods for their application in Bayesian
+    meta-analysis. Stat Med. 2015;34:984-998. doi:10.1002/sim.6381.
+    Values as in R bayesmeta 3.4, ``TurnerEtAlParameters`` (Röver C. J Stat Softw.
+    2020;93(6):1-51. doi:10.18637/jss.v093.i06).
+    """
+    return _turner("turner_semi_objective", -3.71, 1.74)
+
+
+@_builtin
+def turner_subjective() -> PriorSet:
+    """Empirical heterogeneity prior, subjective outcomes: tau^2 ~ LogNormal(-2.70, 1.52).
+
+    Turner et al. (2015), Table IV, row "subjective outcomes (various)", column
+    "pharmacological vs. placebo / control" (log OR scale). Median tau = exp(-2.70 / 2) =
+    0.26: subjectively assessed outcomes are more heterogeneous. The other subjective rows
+    of Table IV (pain, quality of life, mental health, ...) have mu from -2.29 to -1.77 and
+    sigma 1.51-1.54. For ``outcome_type = "subjective"``.
+
+    References
+    ----------
+    Turner RM, Jackson D, Wei Y, Thompson SG, Higgins JPT. Predictive distributions for
+    between-study heterogeneity and simple methods for their application in Bayesian
+    meta-analysis. Stat Med. 2015;34:984-998. doi:10.1002/sim.6381.
+    Values as in R bayesmeta 3.4, ``TurnerEtAlParameters`` (Röver C. J Stat Softw.
+    2020;93(6):1-51. doi:10.18637/jss.v093.i06).
+    """
+    return _turner("turner_subjective", -2.70, 1.52)
 
 
 @_builtin
@@ -326,12 +544,21 @@ def vague() -> PriorSet:
     )
 
 
+# Spiegelhalter et al.'s pair: the enthusiastic prior is centred on the clinically hoped-for
+# effect (OR 1.5) with 5% probability of no benefit; the sceptical prior is centred on no
+# effect with the same SD, so 5% probability of an effect at least that large.
+_SPIEGELHALTER_SD = math.log(1.5) / stats.norm.ppf(0.95)  # 0.2465
+
+
 @_builtin
 def skeptical() -> PriorSet:
-    """Sceptical: d ~ N(0, 0.354), 95% prior mass on ORs between 0.5 and 2; tau HalfNormal(0.5).
+    """Sceptical: d ~ N(0, log(1.5) / 1.645 = 0.2465), P(OR > 1.5) = 0.05; tau HalfNormal(0.5).
 
-    A prior centred on no effect that a sceptic would hold: large effects in either direction
-    are unlikely (exp(1.96 x 0.354) = 2.0).
+    Spiegelhalter et al.'s sceptical prior: centred on no effect, with the SD of the paired
+    enthusiastic prior, so that a benefit at least as large as the hoped-for OR of 1.5 has
+    prior probability 5% (and likewise a harm of OR 1 / 1.5). 95% of its mass lies on ORs
+    between 0.62 and 1.62. Until issue 9 this set used SD 0.354 (95% of ORs in 0.5-2), which
+    is not Spiegelhalter's construction.
 
     References
     ----------
@@ -340,15 +567,15 @@ def skeptical() -> PriorSet:
     Spiegelhalter DJ, Abrams KR, Myles JP. Bayesian Approaches to Clinical Trials and
     Health-Care Evaluation. Wiley; 2004. Section 5.5.
     """
-    return PriorSet("skeptical", effect=Normal(0.0, 0.354), tau=HalfNormal(0.5))
+    return PriorSet("skeptical", effect=Normal(0.0, _SPIEGELHALTER_SD), tau=HalfNormal(0.5))
 
 
 @_builtin
 def enthusiastic() -> PriorSet:
-    """Enthusiastic: d ~ N(log 1.5, 0.246), 5% prior probability of no benefit; tau HN(0.5).
+    """Enthusiastic: d ~ N(log 1.5, 0.2465), 5% prior probability of no benefit; tau HN(0.5).
 
-    Centred on the OR of 1.5 an advocate expects, with P(OR < 1) = Phi(-log 1.5 / 0.246)
-    = 0.05.
+    Centred on the OR of 1.5 an advocate expects, with P(OR < 1) = Phi(-log 1.5 / 0.2465)
+    = 0.05 exactly (SD = log(1.5) / 1.645; the sceptical prior has the same SD).
 
     References
     ----------
@@ -357,11 +584,61 @@ def enthusiastic() -> PriorSet:
     Spiegelhalter DJ, Abrams KR, Myles JP. Bayesian Approaches to Clinical Trials and
     Health-Care Evaluation. Wiley; 2004. Section 5.5.
     """
-    return PriorSet("enthusiastic", effect=Normal(math.log(1.5), 0.246), tau=HalfNormal(0.5))
+    return PriorSet(
+        "enthusiastic", effect=Normal(math.log(1.5), _SPIEGELHALTER_SD), tau=HalfNormal(0.5)
+    )
 
 
 #: Built-in prior sets by name, in the order they are reported.
 PRIOR_SETS: Mapping[str, PriorSet] = MappingProxyType(_BUILTIN)
+
+#: The Turner et al. (2015) set for each declared ``outcome_type`` (DatasetSchema).
+TURNER_BY_OUTCOME: Mapping[str, str] = MappingProxyType(
+    {
+        "all_cause_mortality": "turner_mortality",
+        "semi_objective": "turner_semi_objective",
+        "subjective": "turner_subjective",
+        "obstetric": "turner_obstetric",
+    }
+)
+#: Outcome types :func:`priors_for` knows (those of ``dataset.toml``).
+OUTCOME_TYPES: tuple[str, ...] = (*TURNER_BY_OUTCOME, "unspecified")
+# Sets that fit any outcome, in report order; the matching Turner set goes after heavy_tailed.
+_GENERIC = ("weakly_informative", "conservative_heterogeneity", "heavy_tailed")
+_EFFECT_SENSITIVITY = ("vague", "skeptical", "enthusiastic")
+
+
+def priors_for(outcome_type: str) -> list[str]:
+    """Names of the built-in prior sets that fit a dataset's declared outcome type.
+
+    Every outcome gets the generic heterogeneity priors and the effect-prior sensitivity
+    sets; an outcome type Turner et al. (2015) tabulate gets its own empirical tau prior
+    (and no other outcome's). ``"unspecified"`` gets the generic sets only.
+
+    Parameters
+    ----------
+    outcome_type : {"all_cause_mortality", "semi_objective", "subjective", "obstetric", \
+"unspecified"}
+        ``DatasetSchema.outcome_type``.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> from rebayes.priors import priors_for
+    >>> priors_for("obstetric")  # doctest: +NORMALIZE_WHITESPACE
+    ['weakly_informative', 'conservative_heterogeneity', 'heavy_tailed', 'turner_obstetric',
+     'vague', 'skeptical', 'enthusiastic']
+    """
+    if outcome_type not in OUTCOME_TYPES:
+        raise PriorError(
+            f"unknown outcome type {outcome_type!r} (known: {', '.join(OUTCOME_TYPES)})"
+        )
+    turner = TURNER_BY_OUTCOME.get(outcome_type)
+    return [*_GENERIC, *([turner] if turner else []), *_EFFECT_SENSITIVITY]
+
 
 _FAMILIES: dict[str, type] = {cls.family: cls for cls in (*EFFECT_FAMILIES, *TAU_FAMILIES)}
 
@@ -453,7 +730,7 @@ def get_prior(name: str | PriorSet, extra: Mapping[str, PriorSet] | None = None)
     --------
     >>> from rebayes.priors import get_prior
     >>> get_prior("skeptical").summary
-    'd ~ N(0, 0.354); tau ~ HalfNormal(0.5); alpha ~ N(0, 2); beta ~ N(0, 1)'
+    'd ~ N(0, 0.246505); tau ~ HalfNormal(0.5); alpha ~ N(0, 2); beta ~ N(0, 1)'
     """
     if isinstance(name, PriorSet):
         return name
@@ -463,17 +740,29 @@ def get_prior(name: str | PriorSet, extra: Mapping[str, PriorSet] | None = None)
     return known[name]
 
 
+# What ``resolve_priors(None)`` gave before the outcome-specific Turner sets existed; kept
+# for callers that do not say the dataset's outcome type.
+_LEGACY_DEFAULT = (*_GENERIC, "turner_obstetric", *_EFFECT_SENSITIVITY)
+
+
 def resolve_priors(
-    names: Iterable[str | PriorSet] | None, prior_file: str | Path | None = None
+    names: Iterable[str | PriorSet] | None,
+    prior_file: str | Path | None = None,
+    outcome_type: str | None = None,
 ) -> list[PriorSet]:
-    """Resolve prior names (None = every built-in and user set) into prior sets.
+    """Resolve prior names (None = the dataset's built-in sets and every user set).
 
     Parameters
     ----------
     names : iterable of str or PriorSet, or None
-        The sets to use, in order; None means all built-ins, then all sets in ``prior_file``.
+        The sets to use, in order. None means the built-in sets that fit ``outcome_type``
+        (:func:`priors_for`), then all sets in ``prior_file``.
     prior_file : str or Path, optional
         TOML file with user sets.
+    outcome_type : str, optional
+        The dataset's ``DatasetSchema.outcome_type``, used when ``names`` is None. Not given:
+        the sets offered before outcome types existed (the generic sets and
+        ``turner_obstetric``), for backward compatibility; pass it.
 
     Returns
     -------
@@ -481,7 +770,11 @@ def resolve_priors(
     """
     extra = load_prior_file(prior_file) if prior_file is not None else {}
     if names is None:
-        return [*PRIOR_SETS.values(), *(v for k, v in extra.items() if k not in PRIOR_SETS)]
+        builtin = priors_for(outcome_type) if outcome_type is not None else _LEGACY_DEFAULT
+        return [
+            *(PRIOR_SETS[k] for k in builtin),
+            *(v for k, v in extra.items() if k not in PRIOR_SETS),
+        ]
     resolved = [get_prior(name, extra) for name in names]
     seen: set[str] = set()
     for prior in resolved:
