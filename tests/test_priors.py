@@ -117,9 +117,7 @@ def test_priors_for_offers_the_matching_turner_set_only():
     assert [n for n in priors_for("semi_objective") if n.startswith("turner")] == [
         "turner_semi_objective"
     ]
-    assert [n for n in priors_for("subjective") if n.startswith("turner")] == [
-        "turner_subjective"
-    ]
+    assert [n for n in priors_for("subjective") if n.startswith("turner")] == ["turner_subjective"]
     generic = priors_for("unspecified")
     assert DEFAULT_PRIOR in generic and not any(n.startswith("turner") for n in generic)
     names = [p.name for p in resolve_priors(None, outcome_type="all_cause_mortality")]
@@ -129,8 +127,8 @@ def test_priors_for_offers_the_matching_turner_set_only():
 
 
 def test_outcome_types_match_the_schema():
-    from rebayes.schema import OUTCOME_TYPES as SCHEMA_TYPES
     from rebayes.priors import OUTCOME_TYPES
+    from rebayes.schema import OUTCOME_TYPES as SCHEMA_TYPES
 
     assert set(OUTCOME_TYPES) == set(SCHEMA_TYPES)
 

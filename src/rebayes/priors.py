@@ -333,7 +333,7 @@ class PriorSet:
 
 
 def _scaled_tau(tau: TauPrior, k: float) -> TauPrior:
-    """The prior of k * tau (k > 0), in the same family."""
+    """Return the prior of k * tau (k > 0), in the same family."""
     if isinstance(tau, HalfNormal):
         return HalfNormal(tau.sigma * k)
     if isinstance(tau, HalfCauchy):
@@ -343,7 +343,7 @@ def _scaled_tau(tau: TauPrior, k: float) -> TauPrior:
 
 
 def median_control_risk(events_control: Any, n_control: Any) -> float:
-    """The typical control risk p0 for :meth:`PriorSet.on_scale`: the median observed risk.
+    """Return the typical control risk p0 for :meth:`PriorSet.on_scale`: the median risk.
 
     Parameters
     ----------
