@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-__all__ = ["Coefficient", "coefficients"]
+__all__ = ["OR_THRESHOLDS", "Coefficient", "coefficients", "pooled_or_probabilities"]
 
 
 @dataclass(frozen=True)
@@ -87,3 +87,24 @@ def coefficients(tree: xr.DataTree) -> list[Coefficient]:
         towards = float(np.mean(draws > 0)) if higher else float(np.mean(draws < 0))
         out.append(Coefficient(str(name), scale, float(mid), float(low), float(high), towards))
     return out
+
+
+#: Pooled-OR thresholds whose posterior probabilities ``rebayes fit --json`` reports.
+OR_THRESHOLDS: tuple[float, ...] = (1.0, 1.25, 1.5, 2.0)
+
+
+def pooled_or_probabilities(
+    tree: xr.DataTree, thresholds: tuple[float, ...] = OR_THRESHOLDS
+) -> dict[str, float]:
+    """P(pooled OR > t) for each threshold (binomial model; empty for the normal model).
+
+    The pooled OR is the model's own scale (``exp(d)``), so these need no control risk; a
+    published pooled OR (e.g. "1.69 (0.72-3.96)") is compared with them directly.
+    """
+    from rebayes.effects import pooled_or
+
+    odds = pooled_or(tree)
+    if odds is None:
+        return {}
+    draws = np.asarray(odds).ravel()
+    return {f"{t:g}": float(np.mean(draws > t)) for t in thresholds}

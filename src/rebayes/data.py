@@ -71,6 +71,8 @@ class Dataset:
         ``dataset.toml`` parsed (defaults for a bare CSV).
     directory : Path or None
         The dataset folder (None for a bare CSV).
+    source : Dataset or None
+        The dataset whose rows this one takes by reference (``[source]`` in dataset.toml).
     meta : dict
         ``dataset.toml`` as loaded (empty for a bare CSV).
     """
@@ -81,6 +83,7 @@ class Dataset:
     schema: DatasetSchema = field(default_factory=DatasetSchema.defaults)
     directory: Path | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    source: Dataset | None = None
 
     @property
     def reported_path(self) -> Path | None:
@@ -126,10 +129,16 @@ def variant_combinations(dataset: Dataset) -> list[str]:
     from itertools import combinations
 
     specs = {k: v for k, v in dataset.variants().items() if k != "published"}
+    source = dataset.source.variants() if dataset.source is not None else {}
+
+    def rows_of(spec: Mapping[str, Any], schema: DatasetSchema) -> set[tuple[Any, Any]]:
+        return {_row_key(schema, e) for e in (*spec.get("set", []), *spec.get("drop", []))}
+
     touched = {
-        name: {
-            _row_key(dataset.schema, e) for e in (*spec.get("set", []), *spec.get("drop", []))
-        }
+        # A variant that picks a source variant touches that variant's rows too.
+        name: rows_of(spec, dataset.schema)
+        | (rows_of(source.get(spec["source_variant"], {}), dataset.source.schema)
+           if dataset.source is not None and "source_variant" in spec else set())
         for name, spec in specs.items()
     }
     names = ["published"]
@@ -150,7 +159,7 @@ def data_root() -> Path:
 
 def list_datasets() -> list[str]:
     """Names of the shipped datasets."""
-    return sorted(p.parent.name for p in data_root().glob("*/trials.csv"))
+    return sorted(p.parent.name for p in data_root().glob("*/dataset.toml"))
 
 
 def load_dataset(path_or_name: str | Path | None) -> Dataset:
@@ -183,13 +192,15 @@ def load_dataset(path_or_name: str | Path | None) -> Dataset:
         trials = candidate
         directory = candidate.parent if candidate.name == "trials.csv" else None
     elif candidate.is_dir():
-        if not (candidate / "trials.csv").is_file():
+        if not (candidate / "trials.csv").is_file() and (candidate / "dataset.toml").is_file():
+            directory, trials = candidate, candidate / "trials.csv"  # rows from its [source]
+        elif not (candidate / "trials.csv").is_file():
             raise DataError(
                 f"{path_or_name}: a folder without trials.csv (a dataset folder holds "
                 "trials.csv and dataset.toml)"
             )
         directory, trials = candidate, candidate / "trials.csv"
-    elif str(path_or_name) and "/" not in str(path_or_name) and (shipped / "trials.csv").is_file():
+    elif "/" not in str(path_or_name) and (shipped / "dataset.toml").is_file():
         directory, trials = shipped, shipped / "trials.csv"
     else:
         known = ", ".join(list_datasets()) or "none"
@@ -214,8 +225,21 @@ def load_dataset(path_or_name: str | Path | None) -> Dataset:
             schema = replace(schema, title=name)
     variants = directory / "variants.toml" if directory is not None else None
     has_variants = variants is not None and variants.is_file()
+    source = None
+    if schema.source:
+        assert directory is not None
+        where = f"{_display(directory / 'dataset.toml')}: source"
+        name_or_path = str(schema.source["dataset"])
+        relative = directory / name_or_path
+        source = load_dataset(relative if relative.is_dir() else name_or_path)
+        if source.source is not None:
+            raise DataError(f"{where}: {name_or_path} takes its rows from another dataset too")
+        trials = source.trials_path
+    elif not trials.is_file():
+        raise DataError(f"{path_or_name}: a folder without trials.csv (a dataset folder holds "
+                        "trials.csv and dataset.toml)")
     return Dataset(
-        name, trials, variants if has_variants else None, schema, directory, meta
+        name, trials, variants if has_variants else None, schema, directory, meta, source
     )
 
 
@@ -283,18 +307,41 @@ def load_trials(
     dataset = path_or_name if isinstance(path_or_name, Dataset) else load_dataset(path_or_name)
     schema = dataset.schema
     variant = variant or schema.default_variant
-    rows, lines, columns = _read_csv(dataset.trials_path)
-    label = _display(dataset.trials_path)
-    _check_declared_columns(schema, columns, label)
-    locs = [f"{label}:{line}" for line in lines]
-    records = [_validate_row(loc, row, schema) for row, loc in zip(rows, locs, strict=True)]
     known = dataset.variants()
-    for name in variant.split("+"):
+    names = variant.split("+")
+    for name in names:
         if name not in known:
             raise DataError(
                 f"unknown variant '{name}' for dataset {dataset.name} "
                 f"(known: {', '.join(sorted(known))})"
             )
+    if dataset.source is not None:
+        # Rows by reference: the source's table under the source variants these variants
+        # name, then only the listed studies.
+        source_variant = "+".join(
+            v for n in names if (v := known[n].get("source_variant"))
+        ) or None
+        base = load_trials(dataset.source, source_variant)
+        studies = list(schema.source.get("studies", [])) or list(dict.fromkeys(base["study"]))
+        missing = [s for s in studies if s not in set(base["study"])]
+        if missing:
+            raise DataError(
+                f"{_display(dataset.directory / 'dataset.toml')}: source: no study "  # type: ignore[operator]
+                f"{missing[0]!r} in {dataset.source.name}"
+            )
+        base = base[base["study"].isin(studies)]
+        columns = [c for c in base.columns]
+        label = f"{_display(dataset.trials_path)} (via {dataset.name})"
+        locs = [f"{label}: {s}" for s in base["study"]]
+        rows = base.astype(object).where(base.notna(), None).to_dict(orient="records")
+    else:
+        raw_rows, lines, columns = _read_csv(dataset.trials_path)
+        label = _display(dataset.trials_path)
+        locs = [f"{label}:{line}" for line in lines]
+        rows = raw_rows
+    _check_declared_columns(schema, columns, label)
+    records = [_validate_row(loc, row, schema) for row, loc in zip(rows, locs, strict=True)]
+    for name in names:
         records, locs = _apply_variant(dataset, name, known[name], records, locs, columns)
     notes = _check_table(records, locs, schema)
     frame = pd.DataFrame.from_records(records, columns=_output_columns(columns, schema))

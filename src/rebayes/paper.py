@@ -63,8 +63,11 @@ __all__ = [
 NUMERIC_FIELDS = ("value", "ci_low", "ci_high", "p")
 STATISTICS = (
     "count", "rate", "rr", "effect", "counts", "z", "p", "chi2", "df", "p_chi2", "i2", "tau2",
-    "subgroup_chi2", "subgroup_df", "subgroup_p", "subgroup_i2", "i2_below_50",
+    "subgroup_chi2", "subgroup_df", "subgroup_p", "subgroup_i2", "i2_below_50", "significance",
 )
+#: Statistics whose recomputation carries a pooled estimate and CI (their range over the data
+#: variants is worth stating).
+ESTIMATES = ("rr", "effect")
 #: Statistics that match only exactly (whole numbers).
 WHOLE_NUMBERS = ("count", "df", "subgroup_df")
 REQUIRED_FIELDS = ("id", "location", "statistic", "reported")
@@ -111,6 +114,10 @@ class Recomputed:
             return self.counts
         if statistic in ("subgroup_p", "p", "p_chi2"):
             return f"P = {self.p:.4g}" if self.p is not None else "-"
+        if statistic == "significance":
+            if self.p is None:
+                return "-"
+            return f"P = {self.p:.3f} ({'' if self.p < 0.05 else 'not '}significant at 5%)"
         if self.value is None:
             return "-"
         if statistic in WHOLE_NUMBERS:
@@ -460,6 +467,7 @@ def _from_trials(fig: ReportedFigure, trials: pd.DataFrame, variant: str) -> Rec
     single = {
         "z": Recomputed(note, abs(total.z)),
         "p": Recomputed(note, p=total.p),
+        "significance": Recomputed(note, p=total.p),
         "chi2": Recomputed(note, total.q),
         "df": Recomputed(note, float(total.df)),
         "p_chi2": Recomputed(note, p=total.p_q),
@@ -502,6 +510,12 @@ def compare(fig: ReportedFigure, rec: Recomputed | None) -> str | None:
         return "exact" if rec.counts.replace(" ", "") == fig.counts.replace(" ", "") else None
     if fig.statistic == "i2_below_50":
         return "exact" if rec.value is not None and rec.value < 50 else None
+    if fig.statistic == "significance":
+        # The claim "(not) significant" is about the two-sided test at 5%.
+        if rec.p is None:
+            return None
+        claims_significant = "not" not in fig.reported.lower()
+        return "exact" if (rec.p < 0.05) == claims_significant else None
     worst = 0.0
     compared = 0
     for name in NUMERIC_FIELDS:
@@ -566,6 +580,14 @@ def _explain(
         parts.append(f"From the {trials.basis}: {_fmt(trials, fig.statistic)}, {status}.")
     elif fig.analysis:
         parts.append(f"The trial table ({variant}) has no rows for this analysis.")
+    estimates = [r for r in by_variant.values() if r is not None and r.value is not None]
+    if fig.statistic in ESTIMATES and len(estimates) > 1:
+        low = min(estimates, key=lambda r: r.value or 0.0)
+        high = max(estimates, key=lambda r: r.value or 0.0)
+        parts.append(
+            f"Across the {len(estimates)} data variants the pooled estimate ranges from "
+            f"{_fmt(low, fig.statistic)} to {_fmt(high, fig.statistic)}."
+        )
     if reproducing and len(reproducing) == len(by_variant):
         parts.append(f"All {len(by_variant)} data variants reproduce it exactly.")
     elif reproducing:

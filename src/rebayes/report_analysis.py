@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from rebayes.coefficients import coefficients
+from rebayes.coefficients import coefficients, pooled_or_probabilities
 from rebayes.compare import Comparison
 from rebayes.direction import Direction
 from rebayes.effects import FitSummary
@@ -334,6 +334,8 @@ def analysis_page_body(
                  _fmt_est(s.nnt.risk_difference, 3)),
                 ("number needed to treat (Altman 1998)", str(s.nnt)),
                 (f"P({s.direction.harm}) (harm)", f"{s.p_harm:.3f}"),
+                *[(f"P(pooled OR > {t})", f"{p:.3f}")
+                  for t, p in pooled_or_probabilities(first.tree).items()],
             ],
         ),
     ]

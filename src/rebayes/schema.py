@@ -70,6 +70,7 @@ _TOP_KEYS = {
     "name", "title", "citation", "outcome", "treatment", "control", "higher_is_better",
     "measure", "method", "model", "ci_level", "outcome_type", "strata", "default_variant",
     "report_variants", "analysis_order", "covariates", "columns", "notes", "frequentist",
+    "source", "links",
 }
 _COVARIATE_KEYS = {
     "kind", "label", "description", "levels", "level_labels", "reference", "column", "pooled",
@@ -179,6 +180,13 @@ class DatasetSchema:
     analysis_order : tuple of str
     notes : tuple of str
         Sentences the report shows under the title.
+    links : tuple of dict
+        ``text`` and ``href`` of related reports the index links (e.g. a second dataset's
+        report in a subfolder).
+    source : dict
+        ``dataset`` (a shipped dataset's name, or a folder relative to this one) and
+        ``studies``: the table is those studies' rows of that dataset's table, by reference,
+        not a copy (empty: the folder has its own ``trials.csv``).
     frequentist : tuple of dict
         The RevMan analyses the report tabulates (``title``, optional ``by`` column and
         ``where`` filters), e.g. the paper's figures in its order; empty: the overall analysis
@@ -207,6 +215,8 @@ class DatasetSchema:
     analysis_order: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     frequentist: tuple[Mapping[str, Any], ...] = ()
+    source: Mapping[str, Any] = field(default_factory=dict)
+    links: tuple[Mapping[str, str], ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -286,6 +296,18 @@ class DatasetSchema:
                 raise fail(
                     f"frequentist #{i}", f"unknown key '{unknown[0]}' (known: by, title, where)"
                 )
+        source = raw.get("source", {})
+        if not isinstance(source, dict) or (
+            source and (not isinstance(source.get("dataset"), str)
+                        or not isinstance(source.get("studies", []), list))
+        ):
+            raise fail("source", "must be a table with dataset = NAME and studies = [...]")
+        links = raw.get("links", [])
+        if not isinstance(links, list) or not all(
+            isinstance(x, dict) and isinstance(x.get("text"), str)
+            and isinstance(x.get("href"), str) for x in links
+        ):
+            raise fail("links", "must be a list of tables with text and href ([[links]])")
         return cls(
             title=text("title"),
             outcome=text("outcome", "event"),
@@ -307,6 +329,8 @@ class DatasetSchema:
             analysis_order=names("analysis_order", ()),
             notes=tuple(str(n) for n in notes),
             frequentist=tuple(frequentist),
+            source=source,
+            links=tuple(links),
             extra={k: v for k, v in raw.items() if k not in _TOP_KEYS},
         )
 

@@ -109,7 +109,7 @@ def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
 
     Returns 0, or 3 with ``--strict`` when a diagnostic gate fails.
     """
-    from rebayes.coefficients import coefficients
+    from rebayes.coefficients import coefficients, pooled_or_probabilities
     from rebayes.inference import SamplerSettings, fit_priors, flush_cache
 
     if args.prior_file:
@@ -146,6 +146,7 @@ def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
                 s.prior: {
                     **s.to_dict(),
                     "coefficients": {c.name: c.to_dict() for c in coefficients(f.tree)},
+                    "p_pooled_or_gt": pooled_or_probabilities(f.tree),
                 }
                 for s, f in zip(summaries, fits, strict=True)
             },
