@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 report: $(STAMP)
-	$(VENV)/bin/rebayes report --data ivig_rsa
+	$(VENV)/bin/rebayes report --data ivig_rsa --output reports
+	$(VENV)/bin/rebayes report --data ivig_secondary_review --output reports/ivig_secondary_review
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow"

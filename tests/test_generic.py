@@ -65,7 +65,7 @@ def test_schema_errors_are_one_line(toml, message):
 def test_bare_csv_gets_defaults_and_says_so():
     schema = rb.load_trials(TEST_DATA / "bcg.csv").attrs["schema"]
     assert schema.higher_is_better and not schema.direction_declared and schema.strata is None
-    assert "not declared" in schema.direction_sentence()
+    assert "not declared" in schema.direction.sentence()
 
 
 # --- the loader on real, messy tables -------------------------------------------------------

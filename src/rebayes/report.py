@@ -346,7 +346,7 @@ def build_report(
             f"<h1>Bayesian re-analysis: {escape(schema.title)}</h1>",
             f"<p>{escape(citation)}</p>" if citation else "",
             *[f"<p>{escape(note)}</p>" for note in notes],
-            f"<p>{escape(schema.direction_sentence())}</p>",
+            f"<p>{escape(schema.direction.sentence())}</p>",
             *(["<p>Related: " + ", ".join(
                 f'<a href="{escape(x["href"])}">{escape(x["text"])}</a>' for x in schema.links
             ) + "</p>"] if schema.links else []),
@@ -427,7 +427,7 @@ def build_report(
             "",
             citation,
             "",
-            schema.direction_sentence(),
+            schema.direction.sentence(),
             "",
             "Open `index.html` for the full report (figures, diagnostics, every prior).",
             "",

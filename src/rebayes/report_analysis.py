@@ -141,7 +141,7 @@ def key_sentence(s: FitSummary, schema: DatasetSchema | None = None) -> str:
         f"Under the {s.prior.replace('_', ' ')} prior, the pooled risk ratio of "
         f"{schema.outcome} ({schema.treatment} vs {schema.control}) "
         f"is {s.pooled_rr.median:.2f} (95% CrI {s.pooled_rr.ci_low:.2f} to "
-        f"{s.pooled_rr.ci_high:.2f}); P(any benefit, {schema.benefit_word}) = "
+        f"{s.pooled_rr.ci_high:.2f}); P(any benefit, {schema.direction.benefit}) = "
         f"{s.p_benefit:.2f}, P({threshold}) = {important:.2f}"
     )
     if s.ratios:
@@ -274,10 +274,10 @@ def analysis_page_body(
                      + "</ul>")
     parts += [
         f"<p>RRs are risk ratios of {escape(schema.outcome)}, {escape(schema.treatment)} over "
-        f"{escape(schema.control)}. {escape(schema.direction_sentence())} The pooled, subgroup "
+        f"{escape(schema.control)}. {escape(schema.direction.sentence())} The pooled, subgroup "
         "and predictive RRs are evaluated per posterior draw at "
         "the <em>typical control risk</em>: the mean control-arm risk over the analysed rows in "
-        f"that draw. P(benefit) = P(pooled {escape(schema.benefit_word)}).</p>",
+        f"that draw. P(benefit) = P(pooled {escape(schema.direction.benefit)}).</p>",
         "<h2>Priors</h2>",
         table(
             ("prior set", "distributions", "why / source"),

@@ -49,6 +49,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from rebayes.direction import Direction
 from rebayes.errors import RebayesError
 
 __all__ = ["Covariate", "DatasetSchema", "SchemaError", "schema_of"]
@@ -359,21 +360,9 @@ class DatasetSchema:
         )
 
     @property
-    def benefit_word(self) -> str:
-        """``"RR > 1"`` or ``"RR < 1"``: what benefit means on the ratio scale."""
-        return "RR > 1" if self.higher_is_better else "RR < 1"
-
-    def direction_sentence(self) -> str:
-        """One sentence saying which direction is benefit, and whether it was declared."""
-        more = "higher" if self.higher_is_better else "lower"
-        sentence = (
-            f"Benefit means a {more} risk of {self.outcome} with {self.treatment} than with "
-            f"{self.control}"
-        )
-        if not self.direction_declared:
-            flag = "--lower-is-better" if self.higher_is_better else "--higher-is-better"
-            sentence += f" (not declared: the default; {flag} or higher_is_better in dataset.toml)"
-        return sentence + "."
+    def direction(self) -> Direction:
+        """The direction of benefit and the labels (one home: :class:`rebayes.Direction`)."""
+        return Direction.from_schema(self)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly summary (what the JSON outputs state about the dataset)."""
