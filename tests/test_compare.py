@@ -2,7 +2,6 @@
 power-scaling on known cases, flip sentences on hand-made tables, the CLI's exit codes and JSON."""
 
 import json
-import math
 
 import numpy as np
 import pandas as pd
@@ -20,7 +19,6 @@ from rebayes.compare import (
     default_rules,
     find_flips,
     prior_sensitivity,
-    savage_dickey,
 )
 from rebayes.errors import RebayesError
 from rebayes.inference import SamplerSettings
@@ -28,56 +26,9 @@ from rebayes.spec import load_script
 
 QUICK = SamplerSettings(draws=300, tune=300, chains=2, min_ess=0)
 OVERALL = ROOT / "src/rebayes/datasets/ivig_rsa/models" / "overall.py"
-CHAINS, DRAWS = 4, 5000
 
 
-# --- Savage-Dickey against the conjugate normal model ---------------------------------------
-
-
-def normal_tree(prior_sd, y, sigma, seed=0, *, dims=()):
-    """d ~ N(0, prior_sd), y ~ N(d, sigma): exact prior and posterior draws."""
-    v = 1 / (1 / prior_sd**2 + 1 / sigma**2)
-    m = v * y / sigma**2
-    rng = np.random.default_rng(seed)
-    shape = (CHAINS, DRAWS, *(len(c) for _, c in dims))
-    names = ("chain", "draw", *(n for n, _ in dims))
-    coords = dict(dims)
-    post = rng.normal(m, math.sqrt(v), shape)
-    prior = rng.normal(0, prior_sd, shape)
-    return xr.DataTree.from_dict(
-        {
-            "posterior": xr.Dataset({"d": (names, post)}, coords=coords),
-            "prior": xr.Dataset({"d": (names, prior)}, coords=coords),
-        }
-    ), (m, v)
-
-
-@pytest.mark.parametrize("prior_sd,y", [(1.0, 0.5), (10.0, 0.3), (0.5, -0.4)])
-def test_savage_dickey_matches_the_exact_density_ratio(prior_sd, y):
-    sigma = 0.5
-    tree, (m, v) = normal_tree(prior_sd, y, sigma)
-    (bf,) = savage_dickey(tree, ["d"])
-    # Exact: BF01 = N(0; m, v) / N(0; 0, prior_sd^2) (Wagenmakers et al. 2010, eq. 3).
-    exact = stats.norm.pdf(0, m, math.sqrt(v)) / stats.norm.pdf(0, 0, prior_sd)
-    assert bf.bf01 == pytest.approx(exact, rel=0.06)
-    assert bf.bf10 == pytest.approx(1 / bf.bf01)
-    assert bf.parameter == "d" and bf.note == ""
-
-
-def test_savage_dickey_per_element_and_far_reference_note():
-    tree, _ = normal_tree(1.0, 0.2, 0.5, dims=(("subgroup", ["a", "b"]),))
-    labels = [bf.parameter for bf in savage_dickey(tree, ["d"])]
-    assert labels == ["d[a]", "d[b]"]
-    far, _ = normal_tree(1.0, 4.0, 0.05)  # posterior N(~4, 0.05): 0 is outside every draw
-    (bf,) = savage_dickey(far, ["d"])
-    assert "outside the posterior range" in bf.note
-    assert "against" in bf.verdict
-
-
-def test_bayes_factor_words_follow_lee_and_wagenmakers():
-    tree, _ = normal_tree(10.0, 0.1, 0.5)  # vague prior, data near 0: evidence for d = 0
-    (bf,) = savage_dickey(tree, ["d"])
-    assert 10 < bf.bf01 < 30 and bf.verdict.startswith("strong evidence for")
+# --- Savage-Dickey: the conjugate checks are in test_bayes_factor.py ----------------------
 
 
 # --- power-scaling sensitivity --------------------------------------------------------------
@@ -208,8 +159,11 @@ def test_comparison_rows_are_prior_by_variant(comparison):
         ("weakly_informative", "seed_fit"), ("vague", "seed_fit"),
     ]
     for column in ("rr_median", "rr_low", "rr_high", "p_benefit", "p_rr_gt_1_1", "tau_median",
-                   "pred_low", "pred_high", "bf01_d", "bf10_d", "diagnostics_ok"):
+                   "pred_low", "pred_high", "bf01_d", "bf01_d_mcse", "bf01_d_low",
+                   "bf01_d_high", "diagnostics_ok"):
         assert column in t
+    assert "bf10_d" not in t  # one direction, BF01, in every table
+    assert (t["bf01_d_low"] <= t["bf01_d"]).all() and (t["bf01_d"] <= t["bf01_d_high"]).all()
     assert (t["rr_low"] < t["rr_median"]).all() and (t["rr_median"] < t["rr_high"]).all()
     # The predictive interval for a new trial is wider than the pooled interval.
     assert (t["pred_low"] < t["rr_low"]).all() and (t["pred_high"] > t["rr_high"]).all()

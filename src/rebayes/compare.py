@@ -11,9 +11,11 @@ compiled model is reused: only the data and hyperparameters change) and returns 
 - ``psense``: power-scaling sensitivity (Kallioinen et al. 2024) of each fit, from its
   ``log_prior`` and ``log_likelihood`` groups: which quantities move when the prior, or the
   likelihood, is made slightly stronger or weaker;
-- ``bayes_factor``: Savage-Dickey density ratios BF01 = p(d = 0 | y) / p(d = 0) and BF10 =
-  1 / BF01 from the fit's ``posterior`` and ``prior`` groups (Wagenmakers et al. 2010), and
-  the same for each meta-regression coefficient (``beta = 0``: no subgroup difference);
+- ``bayes_factor``: Savage-Dickey BF01 = p(d = 0 | y) / p(d = 0) (Wagenmakers et al. 2010),
+  the prior density exact and the posterior density a kernel estimate with its Monte Carlo
+  interval (:mod:`rebayes.bayes_factor`), and the same for each meta-regression coefficient
+  (``beta = 0``: no subgroup difference); reported as BF01 only, and only among fits of one
+  likelihood;
 - ``flips``: plain sentences saying where a conclusion (P(benefit) > 0.95, ...) holds under
   some priors or variants and not others.
 
@@ -36,10 +38,8 @@ Lee MD, Wagenmakers E-J. Bayesian Cognitive Modeling. Cambridge University Press
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
-import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -49,6 +49,7 @@ import pandas as pd
 import xarray as xr
 
 from rebayes import effects
+from rebayes.bayes_factor import BayesFactor, check_one_likelihood, savage_dickey
 from rebayes.diagnostics import DiagnosticReport, _finite, diagnose, reported_quantities
 from rebayes.direction import Direction
 from rebayes.errors import RebayesError
@@ -77,164 +78,6 @@ __all__ = [
 ]
 
 PSENSE_THRESHOLD = 0.05  # Kallioinen et al. (2024): CJS distance above 0.05 is sensitive
-
-
-# --- Savage-Dickey Bayes factors -----------------------------------------------------------
-
-
-def _evidence_words(bf: float) -> str:
-    """Lee & Wagenmakers' (2013) category of a Bayes factor >= 1."""
-    for bound, word in ((3, "anecdotal"), (10, "moderate"), (30, "strong"), (100, "very strong")):
-        if bf < bound:
-            return word
-    return "extreme"
-
-
-@dataclass(frozen=True)
-class BayesFactor:
-    """Savage-Dickey Bayes factor for ``parameter = reference`` against ``!= reference``.
-
-    Attributes
-    ----------
-    parameter : str
-        ``d``, ``d[subgroup]`` or ``beta[coef]``.
-    meaning : str
-        What the point hypothesis says, in words.
-    reference : float
-    bf01 : float
-        Evidence for the point hypothesis: posterior density / prior density at the reference.
-    bf10 : float
-        1 / bf01: evidence for a non-zero value.
-    posterior_density, prior_density : float
-        The two KDE densities at the reference value.
-    note : str
-        Why the number may be imprecise (reference outside the draws), or empty.
-    """
-
-    parameter: str
-    meaning: str
-    reference: float
-    bf01: float
-    bf10: float
-    posterior_density: float
-    prior_density: float
-    note: str = ""
-
-    @property
-    def verdict(self) -> str:
-        """Plain words: ``moderate evidence for no effect (BF01 = 4.1)``."""
-        if self.bf01 >= 1:
-            words = _evidence_words(self.bf01)
-            return f"{words} evidence for {self.meaning} (BF01 = {self.bf01:.2f})"
-        return (
-            f"{_evidence_words(self.bf10)} evidence against {self.meaning} (BF10 = {self.bf10:.2f})"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """All fields plus ``verdict``."""
-        return {
-            "parameter": self.parameter,
-            "meaning": self.meaning,
-            "reference": self.reference,
-            "bf01": self.bf01,
-            "bf10": self.bf10,
-            "posterior_density": self.posterior_density,
-            "prior_density": self.prior_density,
-            "verdict": self.verdict,
-            "note": self.note,
-        }
-
-    def __str__(self) -> str:
-        return f"{self.parameter} = {self.reference:g}: {self.verdict}" + (
-            f" [{self.note}]" if self.note else ""
-        )
-
-
-def _meanings(tree: xr.DataTree) -> dict[str, str]:
-    """Say in words what ``d = 0`` and ``beta = 0`` mean in this analysis."""
-    scale = str(tree.attrs.get("effect_scale", "log OR"))
-    subgroups = json.loads(tree.attrs.get("subgroups_json", "[]"))
-    effect = str(tree.attrs.get("effect", "common"))
-    if effect == "contrast" and subgroups:
-        d = f"no effect in the reference subgroup {subgroups[0]} (d = 0, {scale})"
-    elif effect == "contrast":
-        d = f"no effect at the reference covariate values (d = 0, {scale})"
-    else:
-        d = f"no effect (d = 0, {scale})"
-    return {"d": d, "beta": "no difference between subgroups (beta = 0, log ratio of ORs)"}
-
-
-def savage_dickey(
-    tree: xr.DataTree, var_names: Sequence[str] | None = None, reference: float = 0.0
-) -> tuple[BayesFactor, ...]:
-    """Savage-Dickey Bayes factors from a fit's ``posterior`` and ``prior`` groups.
-
-    Parameters
-    ----------
-    tree : xarray.DataTree
-    var_names : sequence of str, optional
-        Parameters to test; default ``d`` and, in a meta-regression, ``beta``. A parameter
-        with a dimension (``d[subgroup]``, ``beta[coef]``) gives one factor per element.
-    reference : float
-        The point hypothesis (0: no effect / no difference).
-
-    Returns
-    -------
-    tuple of BayesFactor
-
-    Notes
-    -----
-    arviz-stats estimates both densities at the reference by KDE of the draws; the ratio is
-    valid because the other parameters' priors do not depend on the tested one (Wagenmakers
-    et al. 2010).
-    """
-    for group in ("posterior", "prior"):
-        if group not in tree.children:
-            raise RebayesError(f"a Bayes factor needs the fit's '{group}' group")
-    posterior = tree["posterior"].to_dataset()
-    names = (
-        list(var_names) if var_names is not None else [v for v in ("d", "beta") if v in posterior]
-    )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        bf, densities = azs.bayes_factor(
-            tree, var_names=names, ref_vals=[reference] * len(names), return_ref_vals=True
-        )
-    notes = {
-        name: str(w.message).split(". ")[0]
-        for w in caught
-        for name in names
-        if f"'{name}'" in str(w.message)
-    }
-    meanings = _meanings(tree)
-    out = []
-    for name in names:
-        ratio, dens = bf[name], densities[name]
-        extra = [d for d in ratio.dims if d != "bf_type"]
-        stacked = ratio.stack(element=extra) if extra else ratio.expand_dims(element=[None])
-        dens_stacked = dens.stack(element=extra) if extra else dens.expand_dims(element=[None])
-        for i in range(stacked.sizes["element"]):
-            label_value = stacked["element"].values[i]
-            if extra:
-                key = label_value if isinstance(label_value, tuple) else (label_value,)
-                label = f"{name}[{', '.join(str(k) for k in key)}]"
-            else:
-                label = name
-            one = stacked.isel(element=i)
-            d_one = dens_stacked.isel(element=i)
-            out.append(
-                BayesFactor(
-                    parameter=label,
-                    meaning=meanings.get(name, f"{name} = {reference:g}"),
-                    reference=float(reference),
-                    bf01=float(one.sel(bf_type="BF01")),
-                    bf10=float(one.sel(bf_type="BF10")),
-                    posterior_density=float(d_one.sel(density_type="posterior")),
-                    prior_density=float(d_one.sel(density_type="prior")),
-                    note=notes.get(name, ""),
-                )
-            )
-    return tuple(out)
 
 
 # --- power-scaling sensitivity -------------------------------------------------------------
@@ -468,7 +311,14 @@ def default_rules(table: pd.DataFrame, direction: Direction | None = None) -> tu
         Rule("P(benefit) > 0.95", "p_benefit", 0.95, "p_benefit_mcse"),
         Rule(f"P({direction.beyond(1.1)}) > 0.5", beyond, 0.5, f"{beyond}_mcse"),
         interval,
-        Rule("the Bayes factor favours an effect (BF10 for d != 0 > 1)", "bf10_d", 1.0, digits=2),
+        Rule(
+            "the Bayes factor favours an effect (BF01 for d = 0 below 1)",
+            "bf01_d",
+            1.0,
+            "bf01_d_mcse",
+            digits=2,
+            sense="below",
+        ),
     ]
     for column in table.columns:
         if column.startswith("p_ratio_gt_1[") and column.endswith("]"):
@@ -746,8 +596,11 @@ def _row(compared: ComparedFit) -> dict[str, Any]:
         )
     by_name = {bf.parameter: bf for bf in compared.bayes_factors}
     if "d" in by_name:
-        row["bf01_d"] = by_name["d"].bf01
-        row["bf10_d"] = by_name["d"].bf10
+        bf = by_name["d"]
+        row["bf01_d"] = bf.bf01
+        row["bf01_d_mcse"] = bf.bf01_mcse
+        row["bf01_d_low"] = bf.bf01_low
+        row["bf01_d_high"] = bf.bf01_high
     row["diagnostics_ok"] = diag.ok
     return row
 
@@ -770,7 +623,8 @@ class Comparison:
         ``pred_high`` (95% predictive RR interval), per subgroup ratio
         ``ratio_median[name]``, ``ratio_low[name]``, ``ratio_high[name]``,
         ``p_ratio_gt_1[name]`` and its ``p_ratio_gt_1_mcse[name]``, then ``bf01_d``,
-        ``bf10_d`` (Savage-Dickey, d = 0; only when d is a scalar) and ``diagnostics_ok``.
+        ``bf01_d_mcse``, ``bf01_d_low``, ``bf01_d_high`` (Savage-Dickey BF01 for d = 0 and
+        its Monte Carlo interval; only when d is a scalar) and ``diagnostics_ok``.
     fits : tuple of ComparedFit
         The rows' fits, in table order.
     conclusions : tuple of Conclusion
@@ -863,7 +717,9 @@ class Comparison:
                 f"{row[f'ratio_high[{name}]']:.2f}); P(>1) {row[f'p_ratio_gt_1[{name}]']:.3f}"
             )
         if "bf01_d" in self.table:
-            cells.append(f"{row['bf01_d']:.2f}")
+            cells.append(
+                f"{row['bf01_d']:.2f} ({row['bf01_d_low']:.2f} to {row['bf01_d_high']:.2f})"
+            )
         cells.append("ok" if row["diagnostics_ok"] else "FAIL")
         return cells
 
@@ -885,9 +741,15 @@ class Comparison:
             "tau",
             "predictive RR 95%",
             *[f"RR ratio {name}" for name in self._ratio_names()],
-            *(["BF01 (d=0)"] if "bf01_d" in self.table else []),
+            *([f"BF01 (d=0, {self._effect_scale})"] if "bf01_d" in self.table else []),
             "diagnostics",
         ]
+
+    @property
+    def _effect_scale(self) -> str:
+        """The one effect scale of the fits' Bayes factors (``log OR`` or ``log RR``)."""
+        scales = {bf.effect_scale for f in self.fits for bf in f.bayes_factors}
+        return next(iter(scales)) if len(scales) == 1 else "log OR"
 
     def _what(self) -> str:
         """``RR of tuberculosis, BCG over no vaccine (benefit: RR < 1)``."""
@@ -935,7 +797,9 @@ class Comparison:
             "",
             f"RR: {self.direction.ratio_label} at the typical control risk; "
             f"{self.direction.sentence()} CrI: equal-tailed credible interval; BF01: "
-            "Savage-Dickey Bayes factor for d = 0 (> 1 favours no effect).",
+            f"Savage-Dickey Bayes factor for d = 0 on the {self._effect_scale} scale (> 1 "
+            "favours no effect), with its Monte Carlo interval (+- 2 MCSE); evidence words "
+            "only when the whole interval lies in one band.",
             "",
         ]
         if self.flips:
@@ -988,6 +852,7 @@ def compare_fits(fits: Sequence[Fit], rules: Sequence[Rule] | None = None) -> Co
                 bayes_factors=savage_dickey(f.tree),
             )
         )
+    check_one_likelihood(bf for c in compared for bf in c.bayes_factors)
     directions = {Direction.of(f.tree) for f in fits}
     if len(directions) > 1:
         raise RebayesError(

@@ -327,6 +327,20 @@ class PriorSet:
             out["control_risk"] = self.control_risk
         return out
 
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> PriorSet:
+        """Rebuild a set from :meth:`to_dict` (e.g. a fit's ``prior_json`` attribute)."""
+        name = str(record.get("name", "prior"))
+        slots = {
+            slot: _parse_distribution(f"prior set '{name}'", slot, record[slot])
+            for slot in SLOTS
+            if slot in record
+        }
+        extra: dict[str, Any] = {}
+        if "scale" in record:
+            extra = {"scale": record["scale"], "control_risk": record.get("control_risk")}
+        return cls(name=name, **slots, **extra)
+
     def __str__(self) -> str:
         first = self.description.strip().splitlines()[0] if self.description.strip() else ""
         return f"{self.name}: {self.summary}" + (f"\n  {first}" if first else "")
