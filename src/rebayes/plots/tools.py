@@ -1,0 +1,161 @@
+"""Figures of the decision tools: absolute effects, cumulative meta-analysis, credibility, planning.
+
+Each function takes a result object and returns a matplotlib Figure built without pyplot
+(no global state is touched; save it with ``fig.savefig``). :func:`section_html` renders
+a report fragment (title, sentence, table, figure) from a jinja2 template.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from rebayes.absolute import AbsoluteEffects
+    from rebayes.credibility import Credibility
+    from rebayes.cumulative import CumulativeAnalysis
+    from rebayes.planning import TrialPlan
+
+__all__ = [
+    "absolute_plot",
+    "credibility_plot",
+    "cumulative_plot",
+    "plan_plot",
+    "section_html",
+]
+
+BAYES = "#1f4e79"
+FREQ = "#b03a2e"
+
+_SECTION = """\
+<section class="tool">
+<h3>{{ title }}</h3>
+<p>{{ sentence }}</p>
+{{ table }}
+{% if figure %}<figure><img src="{{ figure }}" alt="{{ title }}"></figure>{% endif %}
+</section>
+"""
+
+
+def section_html(title: str, sentence: str, table: pd.DataFrame, figure: str | None) -> str:
+    """Return an HTML fragment: a heading, one sentence, a table and an optional figure path."""
+    import jinja2
+    from markupsafe import Markup
+
+    env = jinja2.Environment(autoescape=True)
+    html = table.to_html(index=False, float_format=lambda x: f"{x:.3g}", border=0)
+    return env.from_string(_SECTION).render(
+        title=title, sentence=sentence, table=Markup(html), figure=figure
+    )
+
+
+def absolute_plot(result: AbsoluteEffects) -> Figure:
+    """Events per 1000: assumed control risk and treated risk (95% CrI), one row per risk."""
+    frame = result.to_dataframe()
+    fig = Figure(figsize=(7, 0.6 * len(frame) + 1.6))
+    ax = fig.add_subplot()
+    y = np.arange(len(frame))[::-1]
+    ax.scatter(frame["control_per_1000"], y, marker="s", color="grey",
+               label=result.direction.control)
+    ax.errorbar(
+        frame["treatment_per_1000"], y,
+        xerr=[frame["treatment_per_1000"] - frame["treatment_low"],
+              frame["treatment_high"] - frame["treatment_per_1000"]],
+        fmt="o", color=BAYES, capsize=3, label=f"{result.direction.treatment} (95% CrI)",
+    )
+    ax.set_yticks(y, [f"{r:.3f} ({lab})" for r, lab in zip(frame["control_risk"],
+                                                             frame["label"], strict=True)])
+    ax.set_xlabel(f"{result.direction.outcome} per 1000")
+    ax.set_ylabel("control risk")
+    ax.legend(loc="best", fontsize="small")
+    ax.set_title("Absolute effects")
+    fig.tight_layout()
+    return fig
+
+
+def _log_axis(ax: Any) -> None:
+    ax.set_xscale("log")
+    ax.axvline(1.0, color="black", lw=0.8)
+
+
+def cumulative_plot(result: CumulativeAnalysis) -> Figure:
+    """Pooled RR after each trial (Bayesian 95% CrI and MH 95% CI) and P(benefit)."""
+    frame = result.to_dataframe()
+    fig = Figure(figsize=(9, 0.35 * len(frame) + 1.8))
+    ax, axp = fig.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [3, 1]})
+    y = np.arange(len(frame))[::-1].astype(float)
+    ax.errorbar(frame["rr_median"], y + 0.12,
+                xerr=[frame["rr_median"] - frame["rr_low"], frame["rr_high"] - frame["rr_median"]],
+                fmt="o", color=BAYES, capsize=2, label="Bayesian (95% CrI)")
+    ax.errorbar(frame["mh_rr"], y - 0.12,
+                xerr=[frame["mh_rr"] - frame["mh_low"], frame["mh_high"] - frame["mh_rr"]],
+                fmt="s", color=FREQ, capsize=2, label=f"RevMan {result.frequentist_label} (95% CI)")
+    _log_axis(ax)
+    left, right = result.direction.favours
+    ax.set_xlabel(f"pooled RR   <- {left} | {right} ->")
+    ax.set_yticks(y, [f"+ {s} ({o})" for s, o in zip(frame["added"], frame["order_value"],
+                                                     strict=True)])
+    ax.legend(loc="best", fontsize="small")
+    axp.plot(frame["p_benefit"], y, "o-", color=BAYES)
+    axp.axvline(0.95, color="grey", ls=":", lw=0.8)
+    axp.set_xlim(0, 1)
+    axp.set_xlabel(f"P({result.direction.benefit})")
+    fig.suptitle(f"Cumulative meta-analysis by {result.order_by}")
+    fig.tight_layout()
+    return fig
+
+
+def credibility_plot(result: Credibility) -> Figure:
+    """Each interval with its sceptical (and advocacy) prior interval on the ratio scale."""
+    rows = result.rows
+    fig = Figure(figsize=(7, 0.9 * len(rows) + 1.6))
+    ax = fig.add_subplot()
+    for i, r in enumerate(rows[::-1]):
+        ax.errorbar([r.estimate], [i + 0.15], xerr=[[r.estimate - r.ci_low],
+                                                     [r.ci_high - r.estimate]],
+                    fmt="o", color=BAYES if r.source == "bayesian" else FREQ, capsize=3)
+        if r.sceptical_limit is not None:
+            lo, hi = sorted((1 / r.sceptical_limit, r.sceptical_limit))
+            ax.plot([lo, hi], [i - 0.15] * 2, color="grey", lw=4, alpha=0.6,
+                    label="sceptical prior 95%" if i == 0 else None)
+        if r.advocacy_limit is not None:
+            lo, hi = sorted((1.0, r.advocacy_limit))
+            ax.plot([lo, hi], [i - 0.15] * 2, color="tab:green", lw=4, alpha=0.6,
+                    label="advocacy prior 95%" if i == 0 else None)
+    ax.set_yticks(range(len(rows)), [r.label for r in rows[::-1]])
+    _log_axis(ax)
+    ax.set_xlabel("risk ratio")
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(loc="best", fontsize="small")
+    ax.set_title("Analysis of credibility (reverse-Bayes)")
+    fig.tight_layout()
+    return fig
+
+
+def plan_plot(result: TrialPlan) -> Figure:
+    """Probability of each outcome of the next trial against its size per arm."""
+    frame = result.to_dataframe()
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.add_subplot()
+    labels = {
+        "p_conclusive": "meta-analysis reaches P(benefit) > 0.95",
+        "p_significant_benefit": "new trial significant, in benefit's direction",
+        "p_significant": "new trial significant (two-sided 5%)",
+        "p_futile": f"meta-analysis rules out benefit beyond RR {result.threshold:g}",
+    }
+    for key, label in labels.items():
+        ax.plot(frame["n_per_arm"], frame[key], "o-", label=label)
+    ax.axhline(0.8, color="grey", ls=":", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xticks(frame["n_per_arm"], [str(n) for n in frame["n_per_arm"]])
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("new trial: participants per arm")
+    ax.set_ylabel("probability")
+    ax.legend(loc="best", fontsize="small")
+    ax.set_title("The next trial (posterior predictive simulation)")
+    fig.tight_layout()
+    return fig

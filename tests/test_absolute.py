@@ -1,0 +1,77 @@
+"""Absolute effects per 1000 (GRADE summary of findings; Guyatt et al. 2013 J Clin Epidemiol
+66:158): hand calculations on known posteriors, and the direction of benefit on BCG."""
+
+import math
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+import rebayes as rb
+from conftest import TEST_DATA
+from rebayes.absolute import absolute_effects, absolute_effects_from_draws
+from rebayes.direction import Direction
+
+QUICK = dict(draws=300, tune=300, chains=2, min_ess=0)
+
+
+def test_a_point_posterior_gives_the_hand_calculation():
+    # OR 0.5 at a control risk of 0.2: odds 0.25 -> 0.125, risk 0.125 / 1.125 = 1/9.
+    out = absolute_effects_from_draws(np.full(100, math.log(0.5)), [("given", 0.2)])
+    row = out.rows[0]
+    assert row.control_per_1000 == pytest.approx(200.0)
+    assert row.treatment_per_1000.median == pytest.approx(1000 / 9, rel=1e-12)
+    assert row.difference_per_1000.median == pytest.approx(1000 / 9 - 200, rel=1e-12)
+    assert row.treatment_per_1000.ci_low == pytest.approx(row.treatment_per_1000.ci_high)
+
+
+def test_interval_ends_are_the_transformed_posterior_quantiles():
+    # Half the draws at OR 0.5, half at OR 2: at p0 = 0.2 the treated risk is 1/9 or 1/3
+    # (odds 0.5 -> 0.5 / 1.5), so the 2.5% and 97.5% quantiles are exactly those.
+    draws = np.r_[np.full(500, math.log(0.5)), np.full(500, math.log(2.0))]
+    lower_better = Direction(higher_is_better=False)
+    row = absolute_effects_from_draws(draws, [("given", 0.2)], lower_better).rows[0]
+    assert_allclose([row.treatment_per_1000.ci_low, row.treatment_per_1000.ci_high],
+                    [1000 / 9, 1000 / 3], rtol=1e-12)
+    assert_allclose([row.difference_per_1000.ci_low, row.difference_per_1000.ci_high],
+                    [1000 / 9 - 200, 1000 / 3 - 200], rtol=1e-12)
+    assert row.p_benefit == pytest.approx(0.5)  # fewer events is benefit: the OR 0.5 half
+
+
+def test_log_rr_scale_multiplies_the_risk():
+    row = absolute_effects_from_draws(np.full(10, math.log(1.5)), [("given", 0.1)],
+                                      effect_scale="log RR").rows[0]
+    assert row.treatment_per_1000.median == pytest.approx(150.0)
+
+
+def test_a_control_risk_outside_0_1_is_a_user_error():
+    with pytest.raises(rb.RebayesError, match="between 0 and 1"):
+        absolute_effects_from_draws(np.zeros(3), [("given", 1.2)])
+
+
+@pytest.fixture(scope="module")
+def bcg_fit():
+    from rebayes.inference import SamplerSettings
+
+    spec = rb.resolve_spec("overall", TEST_DATA / "bcg")
+    return rb.fit(spec, seed=1, settings=SamplerSettings(**QUICK), cache=False)
+
+
+def test_bcg_fewer_tb_cases_read_as_benefit(bcg_fit):
+    out = absolute_effects(bcg_fit.tree, risks=[0.01, 0.05])
+    trials = rb.trial_totals(rb.load_trials(TEST_DATA / "bcg"))
+    median = float(np.median(trials.events_control / trials.n_control))
+    assert out.rows[0].control_risk == pytest.approx(median, rel=1e-12)
+    assert [r.control_risk for r in out.rows[1:]] == [0.01, 0.05]
+    for row in out.rows:
+        assert row.difference_per_1000.median < 0
+        assert out.reading(row) == "benefit"
+        assert row.p_benefit > 0.95
+    record = out.to_dict()
+    assert record["rows"][0]["reading"] == "benefit"
+    assert record["direction"]["higher_is_better"] is False
+    assert "fewer tuberculosis" in out.sentence()
+    assert len(out.to_dataframe()) == 3
+    assert "per 1000" in str(out)
+    assert out.plot().axes
+    assert "<table" in out.to_html("absolute.png")
