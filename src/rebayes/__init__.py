@@ -16,7 +16,7 @@ __all__ = [
 ]
 __version__ = "0.1.0"
 
-# --- Bayesian core (issue 3). Specs and priors are light; fitting imports PyMC and nutpie,
+# --- Bayesian core. Specs and priors are light; fitting imports PyMC and nutpie,
 # so those names load on first use and `import rebayes` stays fast.
 from rebayes.priors import PRIOR_SETS, PriorSet, get_prior, load_prior_file  # noqa: E402
 from rebayes.spec import AnalysisSpec, SpecError, load_script  # noqa: E402
@@ -53,7 +53,7 @@ def __getattr__(name: str):  # noqa: D103 - module-level lazy attribute access
     raise AttributeError(f"module 'rebayes' has no attribute {name!r}")
 
 
-# --- diagnostics and comparison across priors (issue 4); lazy like the sampling parts.
+# --- diagnostics and comparison across priors; lazy like the sampling parts.
 _DIAGNOSTICS = {
     **dict.fromkeys(
         (

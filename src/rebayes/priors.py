@@ -571,7 +571,7 @@ def skeptical() -> PriorSet:
     Spiegelhalter et al.'s sceptical prior: centred on no effect, with the SD of the paired
     enthusiastic prior, so that a benefit at least as large as the hoped-for OR of 1.5 has
     prior probability 5% (and likewise a harm of OR 1 / 1.5). 95% of its mass lies on ORs
-    between 0.62 and 1.62. Until issue 9 this set used SD 0.354 (95% of ORs in 0.5-2), which
+    between 0.62 and 1.62. Earlier versions used SD 0.354 (95% of ORs in 0.5-2), which
     is not Spiegelhalter's construction.
 
     References

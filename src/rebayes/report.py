@@ -357,7 +357,7 @@ def build_report(
             "<h2>What each analysis says</h2>",
             "<ul>" + "".join(
                 f'<li><a href="{a.spec.name}.html"><strong>{escape(a.spec.title)}</strong></a>: '
-                f"{escape(key_sentence(a.default, schema))}</li>"
+                f"{escape(key_sentence(a.default, schema, coefficients(a.fits[0].tree)))}</li>"
                 for a in analyses
             ) + "</ul>",
         ]
@@ -433,7 +433,9 @@ def build_report(
             "",
             "## What each analysis says",
             "",
-            *[f"- **{a.spec.title}**: {key_sentence(a.default, schema)}" for a in analyses],
+            *[f"- **{a.spec.title}**: "
+              f"{key_sentence(a.default, schema, coefficients(a.fits[0].tree))}"
+              for a in analyses],
             "",
         ]
         if influence is not None:

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from rebayes.coefficients import coefficients, pooled_or_probabilities
+from rebayes.coefficients import Coefficient, coefficients, pooled_or_probabilities
 from rebayes.compare import Comparison
 from rebayes.direction import Direction
 from rebayes.effects import FitSummary
@@ -132,14 +132,44 @@ def results_rows(
     return rows
 
 
-def key_sentence(s: FitSummary, schema: DatasetSchema | None = None) -> str:
-    """Return the analysis's answer in one sentence, with its probability."""
+def key_sentence(
+    s: FitSummary,
+    schema: DatasetSchema | None = None,
+    coefs: Sequence[Coefficient] = (),
+) -> str:
+    """Return the analysis's answer in one sentence, with its probability.
+
+    A meta-regression leads with what it estimates (the subgroup RRs and their ratio, or the
+    slope per unit); its "pooled" RR is only an average over the analysed rows and is named
+    so.
+    """
     schema = schema or DatasetSchema()
     threshold = s.direction.beyond(1.1)
     important = s.p_benefit_beyond_1_1
+    prior = f"Under the {s.prior.replace('_', ' ')} prior"
+    what = f"{schema.outcome} ({schema.treatment} vs {schema.control})"
+    units = {c.name: c.unit for c in schema.covariates.values()}
+    if coefs and not s.subgroups:
+        c = coefs[0]
+        return (
+            f"{prior}, the {c.scale} of {what} is multiplied by {c.median:.3f} per "
+            f"{units.get(c.name) or 'unit'} of {c.name} (95% CrI {c.ci_low:.3f} to "
+            f"{c.ci_high:.3f}); P(towards benefit) = {c.p_towards_benefit:.3f}."
+        )
+    if s.subgroups and s.ratios:
+        groups = "; ".join(
+            f"{g.name.replace('_', ' ')}: RR {g.rr.median:.2f} ({g.rr.ci_low:.2f} to "
+            f"{g.rr.ci_high:.2f}), P(benefit) = {g.p_benefit:.2f}" for g in s.subgroups
+        )
+        r = s.ratios[0]
+        return (
+            f"{prior}, the risk ratio of {what} by subgroup is {groups}; the RR in "
+            f"{r.numerator.replace('_', ' ')} is {r.ratio.median:.2f} times that in "
+            f"{r.denominator.replace('_', ' ')} (95% CrI {r.ratio.ci_low:.2f} to "
+            f"{r.ratio.ci_high:.2f}), P(ratio > 1) = {r.p_gt_1:.2f}."
+        )
     base = (
-        f"Under the {s.prior.replace('_', ' ')} prior, the pooled risk ratio of "
-        f"{schema.outcome} ({schema.treatment} vs {schema.control}) "
+        f"{prior}, the pooled risk ratio of {what} "
         f"is {s.pooled_rr.median:.2f} (95% CrI {s.pooled_rr.ci_low:.2f} to "
         f"{s.pooled_rr.ci_high:.2f}); P(any benefit, {schema.direction.benefit}) = "
         f"{s.p_benefit:.2f}, P({threshold}) = {important:.2f}"
@@ -261,7 +291,7 @@ def analysis_page_body(
         f"<code>{escape(first.design.dataset)}</code>, variant "
         f"<code>{escape(first.design.variant)}</code> · {escape(s.likelihood)} likelihood"
         f" ({escape(s.effect_scale)} scale)</p>",
-        f'<div class="key">{escape(key_sentence(s, schema))}</div>',
+        f'<div class="key">{escape(key_sentence(s, schema, coefficients(first.tree)))}</div>',
     ]
     if not report.gates_ok:
         parts.append(
