@@ -96,15 +96,19 @@ def sensitivity_section(comparison: Comparison, figures: Path) -> str:
         table(("prior", "variant", "what the prior drives"), psense_rows),
         "<h3>Savage-Dickey Bayes factors</h3>",
         table(
-            ("prior", "variant", "hypothesis", "BF01", "BF10", "in words"),
+            ("prior", "variant", "hypothesis", "BF01", "Monte Carlo interval", "in words"),
             [
                 (f.prior, f.variant, bf.meaning, Cell(f"{bf.bf01:.2f}", "num"),
-                 Cell(f"{bf.bf10:.2f}", "num"), bf.verdict + (f" ({bf.note})" if bf.note else ""))
+                 Cell(f"{bf.bf01_low:.2f} to {bf.bf01_high:.2f}", "num"),
+                 bf.verdict + (f" ({bf.note})" if bf.note else ""))
                 for f in comparison.fits if f.variant == comparison.variants[0]
                 for bf in f.bayes_factors
             ],
         ),
-        "<p class=\"muted\">BF01 &gt; 1 favours the point hypothesis. A Bayes factor depends "
+        "<p class=\"muted\">BF01 &gt; 1 favours the point hypothesis (BF01 throughout; the "
+        "prior's density at the null is exact, the posterior's a kernel estimate with its "
+        "Monte Carlo interval, and words are given only when that interval lies in one band). "
+        "A Bayes factor depends "
         "on the prior's width (a vague prior favours 'no effect' by construction: Lindley's "
         "paradox), so read it beside the posterior probabilities above.</p>",
     ]
