@@ -15,7 +15,8 @@ from rebayes.errors import RebayesError
 
 # Order = order in --help, which follows the workflow a user goes through.
 SUBCOMMANDS = (
-    "import", "init", "audit", "frequentist", "fit", "compare", "report", "cache",
+    "import", "init", "audit", "frequentist", "fit", "compare",
+    "cumulative", "credibility", "plan", "report", "cache",
 )
 # "import" is a Python keyword: its module is import_.
 _MODULES = {"import": "import_"}

@@ -76,9 +76,17 @@ def absolute_plot(result: AbsoluteEffects) -> Figure:
     return fig
 
 
+_TICKS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0)
+
+
 def _log_axis(ax: Any) -> None:
+    """Log ratio axis with plain tick labels and a line at no effect."""
     ax.set_xscale("log")
     ax.axvline(1.0, color="black", lw=0.8)
+    lo, hi = ax.get_xlim()
+    ticks = [t for t in _TICKS if lo <= t <= hi] or [1.0]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
 
 
 def cumulative_plot(result: CumulativeAnalysis) -> Figure:
@@ -98,7 +106,8 @@ def cumulative_plot(result: CumulativeAnalysis) -> Figure:
     ax.set_xlabel(f"pooled RR   <- {left} | {right} ->")
     ax.set_yticks(y, [f"+ {s} ({o})" for s, o in zip(frame["added"], frame["order_value"],
                                                      strict=True)])
-    ax.legend(loc="best", fontsize="small")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize="small",
+              frameon=False)
     axp.plot(frame["p_benefit"], y, "o-", color=BAYES)
     axp.axvline(0.95, color="grey", ls=":", lw=0.8)
     axp.set_xlim(0, 1)
