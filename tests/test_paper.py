@@ -158,3 +158,13 @@ def test_bare_csv_has_nothing_to_audit(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().err == (
         "rebayes audit: error: folder/reported.csv: nothing to audit (no such file)\n"
     )
+
+
+def test_verdicts_say_what_a_figure_was_reproduced_from():
+    rows = {r.id: r for r in audit("ivig_rsa")}
+    # rate_ivig: 149/246 from the paper's own subgroup totals (46/74 + 103/172).
+    assert rows["rate_ivig"].basis == "consistent with the publication's own totals"
+    # n_trials: 10, recomputed only from the trial table.
+    assert rows["n_trials"].basis == "reproduced from the trial reports (our reconstruction)"
+    assert rows["overall_rr"].basis == ""  # differs
+    assert "matches the RR of NO live birth" in rows["overall_rr"].explanation

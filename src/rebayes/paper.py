@@ -156,12 +156,31 @@ class AuditRow:
     from_trials: Recomputed | None = field(default=None, repr=False)
     variants_reproducing: tuple[str, ...] = ()
 
+    @property
+    def basis(self) -> str:
+        """What a reproduced figure was reproduced from ('' unless reproduced).
+
+        A figure that follows from the publication's own stated totals is only *consistent*
+        with them; one rebuilt from the trial table is reproduced from the trial reports,
+        through our reconstruction of them.
+        """
+        if self.verdict != "reproduced":
+            return ""
+        if self.from_paper is not None:
+            return "consistent with the publication's own totals"
+        return "reproduced from the trial reports (our reconstruction)"
+
+    @property
+    def verdict_text(self) -> str:
+        """The verdict with its basis, for tables ("reproduced: consistent with ...")."""
+        return f"{self.verdict}: {self.basis}" if self.basis else self.verdict
+
     def to_dict(self) -> dict[str, object]:
-        """JSON layout: id, location, statistic, reported, recomputed, verdict, explanation."""
+        """JSON layout: id, location, statistic, reported, recomputed, verdict, basis, ..."""
         out: dict[str, object] = {
             key: getattr(self, key)
             for key in (
-                "id location statistic reported recomputed verdict explanation".split()
+                "id location statistic reported recomputed verdict basis explanation".split()
             )
         }
         out["from_paper"] = asdict(self.from_paper) if self.from_paper else None
@@ -559,8 +578,9 @@ def _explain(
             flipped = _from_paper(fig, figures, event="non_events")
             if compare(fig, flipped):
                 parts.append(
-                    f"The printed value is the RR of NO {outcome}: {_fmt(flipped, 'rr')} "
-                    f"matches; the RR of {outcome} is {paper.value:.2f}, pointing the other way."
+                    f"The printed value matches the RR of NO {outcome}: {_fmt(flipped, 'rr')}; "
+                    f"the RR of {outcome} from the same totals is {paper.value:.2f}, pointing "
+                    "the other way."
                 )
     if fig.statistic == "subgroup_p":
         total = next(
@@ -722,7 +742,7 @@ def audit_markdown(
     analysis = f"{method}, {schema.model.capitalize()} {schema.measure}"
     counts = {v: sum(r.verdict == v for r in rows) for v in VERDICTS}
     out = [
-        "# Audit of the paper's reported figures",
+        "# Audit of the published figures",
         "",
         citation,
         "",
@@ -736,7 +756,7 @@ def audit_markdown(
     for r in rows:
         out.append(
             f"| {r.id} | {r.location} | {r.reported} | {r.recomputed} | "
-            f"{_fmt(r.from_trials, r.statistic)} | **{r.verdict}** | "
+            f"{_fmt(r.from_trials, r.statistic)} | **{r.verdict_text}** | "
             f"{_variant_list(r.variants_reproducing, n_variants)} |"
         )
     out += ["", "## Explanations", ""]

@@ -171,7 +171,7 @@ def _audit_html(rows: Sequence[AuditRow], variant: str) -> str:
         table(
             ("id", "where", "reported", "recomputed", "verdict", "explanation"),
             [
-                (r.id, r.location, r.reported, r.recomputed, Cell(r.verdict, r.verdict),
+                (r.id, r.location, r.reported, r.recomputed, Cell(r.verdict_text, r.verdict),
                  r.explanation)
                 for r in rows
             ],
