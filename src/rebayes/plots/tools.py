@@ -129,17 +129,19 @@ def credibility_plot(result: Credibility) -> Figure:
         if r.sceptical_limit is not None:
             lo, hi = sorted((1 / r.sceptical_limit, r.sceptical_limit))
             ax.plot([lo, hi], [i - 0.15] * 2, color="grey", lw=4, alpha=0.6,
-                    label="sceptical prior 95%" if i == 0 else None)
+                    label="sceptical prior 95%")
         if r.advocacy_limit is not None:
             lo, hi = sorted((1.0, r.advocacy_limit))
             ax.plot([lo, hi], [i - 0.15] * 2, color="tab:green", lw=4, alpha=0.6,
-                    label="advocacy prior 95%" if i == 0 else None)
+                    label="advocacy prior 95%")
     ax.set_yticks(range(len(rows)), [r.label for r in rows[::-1]])
     _log_axis(ax)
     ax.set_xlabel("risk ratio")
+    ax.set_ylim(-0.6, len(rows) - 0.4)
     handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        ax.legend(loc="best", fontsize="small")
+    unique = dict(zip(labels, handles, strict=True))
+    if unique:
+        ax.legend(unique.values(), unique.keys(), loc="best", fontsize="small")
     ax.set_title("Analysis of credibility (reverse-Bayes)")
     fig.tight_layout()
     return fig
