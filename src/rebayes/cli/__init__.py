@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from rebayes.errors import RebayesError
@@ -16,7 +17,7 @@ from rebayes.errors import RebayesError
 # Order = order in --help, which follows the workflow a user goes through.
 SUBCOMMANDS = (
     "import", "init", "audit", "frequentist", "fit", "compare",
-    "cumulative", "credibility", "plan", "report", "cache",
+    "cumulative", "credibility", "plan", "report", "cache", "batch",
 )
 # "import" is a Python keyword: its module is import_.
 _MODULES = {"import": "import_"}
@@ -60,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``rebayes`` command and return its exit status."""
+    # The command draws figures into files only; the library never picks a backend (a
+    # notebook keeps its own), but the command owns its process.
+    os.environ.setdefault("MPLBACKEND", "Agg")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

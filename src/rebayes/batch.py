@@ -1,0 +1,709 @@
+"""Many meta-analyses at once: the overall analysis of every input, one summary table.
+
+Meta-research re-analyses hundreds to tens of thousands of meta-analyses. :func:`run_batch`
+takes dataset folders, CSVs and RevMan 5 files (one task per dichotomous outcome,
+``review.rm5:1.1``), fits each one's overall analysis under the requested priors, and writes
+
+- ``DIR/results/<safe id>.json``: one record per meta-analysis (every FitSummary, the RevMan
+  result, a hash of what produced it), written atomically as each task finishes;
+- ``DIR/summary.csv`` and ``DIR/summary.parquet``: one row per (meta-analysis, prior)
+  (:data:`SUMMARY_COLUMNS`), rebuilt from the JSONs at the end.
+
+A failure of one input (a bad CSV, a single trial, only double-zero trials) is a ``failed``
+row with its one-line message, never a stop. A rerun skips every task whose JSON holds the
+same key (:func:`task_key`: the analysed rows and the dataset's declarations, the priors, the
+seed, the sampler settings, the model version), so an interrupted run loses at most the tasks
+in flight.
+
+Each task's seed is derived from the batch seed and the task's rows (:func:`task_seed`), so
+the numbers do not depend on the number of workers, their order, or the file's name. Tasks
+run in a long-lived pool of local worker processes or on a Dask cluster; either way a worker
+compiles each model structure once (:func:`rebayes.inference.compiled_model`) and reuses it
+for every later task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from rebayes.atomic import atomic_path, write_text_atomic
+from rebayes.errors import RebayesError
+
+__all__ = [
+    "BATCH_FORMAT",
+    "BATCH_MARKER",
+    "SUMMARY_COLUMNS",
+    "BatchError",
+    "BatchResult",
+    "BatchTask",
+    "expand_inputs",
+    "run_batch",
+    "run_task",
+    "safe_name",
+    "summary_table",
+    "task_key",
+    "task_seed",
+]
+
+#: Format tag of the per-task JSON and of the output directory's marker file.
+BATCH_FORMAT = "rebayes-batch/1"
+#: File marking a directory as a batch output (a rerun may write into it).
+BATCH_MARKER = ".rebayes-batch.json"
+
+#: Columns of ``summary.csv`` / ``summary.parquet``, one row per (meta-analysis, prior).
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "id",
+    "prior",
+    "status",
+    "message",
+    "k",
+    "events_treat",
+    "n_treat",
+    "events_control",
+    "n_control",
+    "pooled_rr",
+    "pooled_rr_low",
+    "pooled_rr_high",
+    "pooled_or",
+    "pooled_or_low",
+    "pooled_or_high",
+    "p_benefit",
+    "direction",
+    "tau",
+    "tau_low",
+    "tau_high",
+    "rhat_max",
+    "ess_bulk_min",
+    "ess_tail_min",
+    "divergences",
+    "gates_ok",
+    "revman_measure",
+    "revman_method",
+    "revman_model",
+    "revman_estimate",
+    "revman_ci_low",
+    "revman_ci_high",
+    "seed",
+    "seconds",
+)
+
+
+class BatchError(RebayesError):
+    """A batch cannot start: unknown input, output directory not ours (one line)."""
+
+
+@dataclass(frozen=True)
+class BatchTask:
+    """One meta-analysis of a batch.
+
+    Attributes
+    ----------
+    id : str
+        The input as named: a folder or CSV path, or ``file.rm5:NUMBER``.
+    source : str
+        What :func:`rebayes.load_trials` reads (an absolute path, ``:NUMBER`` for RevMan).
+    key : str
+        :func:`task_key`; empty until computed.
+    seed : int
+        :func:`task_seed`; 0 for an input that does not load.
+    error : str
+        One-line message when the input itself cannot be read (the task fails without fitting).
+    """
+
+    id: str
+    source: str
+    key: str = ""
+    seed: int = 0
+    error: str = ""
+
+    @property
+    def file_name(self) -> str:
+        """Name of the task's JSON in ``DIR/results/``."""
+        return safe_name(self.id) + ".json"
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a batch run did.
+
+    Attributes
+    ----------
+    output : Path
+    tasks : tuple of BatchTask
+    fitted, skipped, failed : int
+        Tasks run now, tasks whose JSON was up to date, tasks whose record is ``failed``.
+    seconds : float
+        Wall time of the run.
+    summary : pandas.DataFrame
+        The table written to ``summary.csv``.
+    """
+
+    output: Path
+    tasks: tuple[BatchTask, ...]
+    fitted: int
+    skipped: int
+    failed: int
+    seconds: float
+    summary: pd.DataFrame
+
+    def __repr__(self) -> str:
+        return (
+            f"BatchResult({len(self.tasks)} meta-analyses in {self.output}: {self.fitted} run, "
+            f"{self.skipped} up to date, {self.failed} failed, {self.seconds:.1f} s)"
+        )
+
+
+def safe_name(task_id: str) -> str:
+    """File-system-safe, collision-free name for a task id (its readable tail plus a hash)."""
+    tail = re.sub(r"[^A-Za-z0-9._-]+", "_", task_id.replace(".rm5:", "_")).strip("._")[-60:]
+    digest = hashlib.sha256(task_id.encode("utf-8")).hexdigest()[:10]
+    return f"{tail or 'input'}-{digest}"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    message = text[0] if text else ""
+    if isinstance(exc, RebayesError):
+        return message or type(exc).__name__
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+# --- inputs --------------------------------------------------------------------------------
+
+
+def expand_inputs(inputs: Iterable[str | Path]) -> list[BatchTask]:
+    """One task per input; a RevMan 5 file gives one task per dichotomous outcome.
+
+    Raises
+    ------
+    BatchError
+        An input that does not exist (nothing has been run yet).
+    """
+    from rebayes.revman import read_rm5
+
+    tasks: dict[str, BatchTask] = {}
+    for raw in inputs:
+        text = os.path.normpath(str(raw))
+        path_text, sep, number = text.partition(".rm5:")
+        path = Path(path_text + ".rm5" if sep else text)
+        if not path.exists():
+            raise BatchError(f"{raw}: no such file or folder")
+        if not (path.is_dir() or path.is_file()):
+            raise BatchError(f"{raw}: not a file or folder")
+        if path.suffix.lower() == ".rm5" and not sep:
+            try:
+                numbers = [o.number for o in read_rm5(path).outcomes]
+            except RebayesError as exc:
+                tasks.setdefault(text, BatchTask(text, str(path.resolve()), error=_one_line(exc)))
+                continue
+            if not numbers:
+                tasks.setdefault(
+                    text,
+                    BatchTask(text, str(path.resolve()), error=f"{raw}: no dichotomous outcome"),
+                )
+            for n in numbers:
+                tasks.setdefault(f"{text}:{n}", BatchTask(f"{text}:{n}", f"{path.resolve()}:{n}"))
+        elif sep:
+            tasks.setdefault(text, BatchTask(text, f"{path.resolve()}:{number}"))
+        else:
+            tasks.setdefault(text, BatchTask(text, str(path.resolve())))
+    return list(tasks.values())
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready form of a schema or prior (dataclasses by field; its title is a name)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: _plain(v) for k, v in asdict(value).items() if k != "title"}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _rows_hash(source: str) -> str:
+    """Hash of the rows a task analyses and the dataset's declarations (not its name)."""
+    from rebayes.data import load_trials
+
+    trials = load_trials(source)
+    payload = {"rows": trials.attrs["data_hash"], "schema": _plain(trials.attrs["schema"])}
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def task_seed(seed: int, rows_hash: str) -> int:
+    """Return the task's sampler seed: a stable hash of the batch seed and its rows."""
+    digest = hashlib.sha256(f"{seed}:{rows_hash}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def task_key(rows_hash: str, priors: Sequence[Any], seed: int, settings: Any) -> str:
+    """Hash of everything that changes a task's record: rows, priors, seed, settings, model."""
+    from rebayes import __version__
+    from rebayes.inference import MODEL_VERSION
+
+    payload = {
+        "format": BATCH_FORMAT,
+        "rebayes": __version__,
+        "model_version": MODEL_VERSION,
+        "rows": rows_hash,
+        "priors": [p.to_dict() for p in priors],
+        "seed": seed,
+        "settings": asdict(settings),
+    }
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _prepare(
+    tasks: list[BatchTask], priors: Sequence[Any], seed: int, settings: Any
+) -> list[BatchTask]:
+    """Give every task its key and seed; an input that does not load keeps its message."""
+    out = []
+    for task in tasks:
+        if task.error:
+            rows = "error:" + task.error
+        else:
+            try:
+                rows = _rows_hash(task.source)
+            except RebayesError as exc:
+                task = BatchTask(task.id, task.source, error=_one_line(exc))
+                rows = "error:" + task.error
+        s = task_seed(seed, rows) if not task.error else 0
+        out.append(
+            BatchTask(task.id, task.source, task_key(rows, priors, seed, settings), s, task.error)
+        )
+    return out
+
+
+# --- one task -------------------------------------------------------------------------------
+
+
+def _finite(value: Any) -> Any:
+    """Replace NaN and infinities by None, so the JSON is standard."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _revman(trials: pd.DataFrame) -> dict[str, Any]:
+    """RevMan's pooled estimate with the dataset's declared method, else MH RR."""
+    from rebayes.frequentist import AnalysisError, analyze
+
+    try:
+        return analyze(trials).overall.to_dict()
+    except AnalysisError:
+        return analyze(trials, method="MH", measure="RR", model="fixed").overall.to_dict()
+
+
+def run_task(
+    task: BatchTask, priors: Sequence[Any], settings: Any, batch_seed: int
+) -> dict[str, Any]:
+    """Analyse one meta-analysis and return its JSON record (never raises for bad data).
+
+    Runs in a worker process: the compiled model stays in the process for the next task.
+    """
+    start = time.perf_counter()
+    record: dict[str, Any] = {
+        "format": BATCH_FORMAT,
+        "id": task.id,
+        "source": task.source,
+        "key": task.key,
+        "batch_seed": batch_seed,
+        "seed": task.seed,
+        "priors": [p.name for p in priors],
+        "settings": asdict(settings),
+        "status": "failed",
+        "message": task.error,
+        "retry": False,
+        "totals": None,
+        "revman": None,
+        "fits": {},
+    }
+    if task.error:
+        record["seconds"] = 0.0
+        return record
+    try:
+        record.update(_analyse(task, priors, settings))
+        record["status"], record["message"] = "ok", ""
+    except RebayesError as exc:
+        record["message"] = _one_line(exc)
+    except Exception as exc:  # noqa: BLE001 - one input's crash must not stop the batch
+        # Not a data problem (memory, a bug): record it, and let the next run try again.
+        record["message"], record["retry"] = _one_line(exc), True
+    record["seconds"] = round(time.perf_counter() - start, 3)
+    return _finite(record)
+
+
+def _analyse(task: BatchTask, priors: Sequence[Any], settings: Any) -> dict[str, Any]:
+    from rebayes.analyses import resolve_spec
+    from rebayes.data import load_trials, trial_totals
+    from rebayes.diagnostics import diagnose
+    from rebayes.inference import fit_priors
+
+    trials = load_trials(task.source)
+    totals_table = trial_totals(trials)
+    totals = {"k": len(totals_table)}
+    for column in ("events_treat", "n_treat", "events_control", "n_control"):
+        totals[column] = int(totals_table[column].sum())
+    out: dict[str, Any] = {"totals": totals, "fits": {}}
+    # A table RevMan cannot pool (only double-zero trials) has no effect to estimate.
+    out["revman"] = _revman(trials)
+    spec = resolve_spec(None, task.source)
+    fits = fit_priors(spec, list(priors), seed=task.seed, settings=settings, cache=False)
+    for f in fits:
+        summary = f.summary().to_dict()
+        report = diagnose(f.tree)
+        summary["gates"] = dict(report.gates)
+        summary["gates_ok"] = bool(report.ok)
+        out["fits"][f.prior.name] = summary
+    return out
+
+
+# --- output ---------------------------------------------------------------------------------
+
+
+def _check_output(output: Path) -> None:
+    """Refuse a file, or a non-empty directory a batch did not write (one line)."""
+    from rebayes.atomic import check_writable
+
+    if output.exists() and not output.is_dir():
+        raise BatchError(f"output {output} is a file, not a directory")
+    if output.is_dir() and any(output.iterdir()) and not (output / BATCH_MARKER).is_file():
+        raise BatchError(
+            f"output directory {output} is not empty and holds no rebayes batch "
+            f"(no {BATCH_MARKER}); refusing to write into it: give an empty or new directory"
+        )
+    check_writable(output / "results")
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("format") == BATCH_FORMAT else None
+
+
+def _up_to_date(path: Path, task: BatchTask) -> bool:
+    record = _read_record(path)
+    return record is not None and record.get("key") == task.key and not record.get("retry")
+
+
+def _write_record(path: Path, record: dict[str, Any]) -> None:
+    write_text_atomic(path, json.dumps(record, indent=1, allow_nan=False) + "\n")
+
+
+def _rows_of(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """Summary rows of one task's record: one per prior."""
+    base: dict[str, Any] = {
+        "id": record["id"],
+        "seed": record.get("seed"),
+        "seconds": record.get("seconds"),
+    }
+    base.update(record.get("totals") or {})
+    revman = record.get("revman") or {}
+    for key in ("measure", "method", "model"):
+        base[f"revman_{key}"] = revman.get(key)
+    base["revman_estimate"] = revman.get("estimate")
+    base["revman_ci_low"] = revman.get("ci_low")
+    base["revman_ci_high"] = revman.get("ci_high")
+    rows = []
+    fits = record.get("fits") or {}
+    for prior in record.get("priors") or [""]:
+        row = {
+            **base,
+            "prior": prior,
+            "status": record["status"],
+            "message": record.get("message") or "",
+        }
+        s = fits.get(prior)
+        if s is not None:
+            pooled_or = s.get("pooled_or") or {}
+            direction = s.get("direction") or {}
+            diag = s.get("diagnostics") or {}
+            row.update(
+                pooled_rr=s["pooled_rr"]["median"],
+                pooled_rr_low=s["pooled_rr"]["ci_low"],
+                pooled_rr_high=s["pooled_rr"]["ci_high"],
+                pooled_or=pooled_or.get("median"),
+                pooled_or_low=pooled_or.get("ci_low"),
+                pooled_or_high=pooled_or.get("ci_high"),
+                p_benefit=s.get("p_benefit"),
+                direction="higher_is_better"
+                if direction.get("higher_is_better")
+                else "lower_is_better",
+                tau=s["tau"]["median"],
+                tau_low=s["tau"]["ci_low"],
+                tau_high=s["tau"]["ci_high"],
+                rhat_max=diag.get("rhat_max"),
+                ess_bulk_min=diag.get("ess_bulk_min"),
+                ess_tail_min=diag.get("ess_tail_min"),
+                divergences=diag.get("divergences"),
+                gates_ok=s.get("gates_ok"),
+            )
+        rows.append(row)
+    return rows
+
+
+def summary_table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """One row per (meta-analysis, prior), columns :data:`SUMMARY_COLUMNS`."""
+    rows = [row for record in records for row in _rows_of(record)]
+    frame = pd.DataFrame.from_records(rows, columns=list(SUMMARY_COLUMNS))
+    for column in (
+        "k",
+        "events_treat",
+        "n_treat",
+        "events_control",
+        "n_control",
+        "divergences",
+        "seed",
+    ):
+        frame[column] = frame[column].astype("Int64")
+    frame["gates_ok"] = frame["gates_ok"].astype("boolean")
+    for column in (
+        "id",
+        "prior",
+        "status",
+        "message",
+        "direction",
+        "revman_measure",
+        "revman_method",
+        "revman_model",
+    ):
+        frame[column] = frame[column].astype("string")
+    return frame
+
+
+def _write_summary(output: Path, tasks: Sequence[BatchTask]) -> pd.DataFrame:
+    records = []
+    for task in tasks:
+        record = _read_record(output / "results" / task.file_name)
+        if record is not None:
+            records.append(record)
+    frame = summary_table(records)
+    write_text_atomic(output / "summary.csv", frame.to_csv(index=False))
+    with atomic_path(output / "summary.parquet") as tmp:
+        frame.to_parquet(tmp, index=False)
+    return frame
+
+
+# --- execution ------------------------------------------------------------------------------
+
+
+def _progress_line(done: int, total: int, record: dict[str, Any]) -> str:
+    head = f"[{done}/{total}] {record['id']}"
+    if record["status"] != "ok":
+        return f"{head}: failed: {record['message']}"
+    parts = []
+    for prior, s in record["fits"].items():
+        rr = s["pooled_rr"]
+        gates = "" if s.get("gates_ok") else ", CHECK diagnostics"
+        parts.append(
+            f"{prior} RR {rr['median']:.2f} ({rr['ci_low']:.2f} to {rr['ci_high']:.2f}), "
+            f"P(benefit) {s['p_benefit']:.3f}{gates}"
+        )
+    return f"{head}: {'; '.join(parts)} ({record['seconds']:.1f} s)"
+
+
+def _run_local(
+    todo: list[BatchTask],
+    priors: Sequence[Any],
+    settings: Any,
+    seed: int,
+    workers: int,
+    on_record: Callable[[dict[str, Any]], None],
+) -> None:
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    # spawn: workers start clean (no copied threads or locks of the parent), import rebayes
+    # once, and keep their compiled models for every task they receive.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(run_task, t, priors, settings, seed): t for t in todo}
+        try:
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    on_record(_collect(future, futures[future], priors, settings, seed))
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def _collect(
+    future: Any, task: BatchTask, priors: Sequence[Any], settings: Any, seed: int
+) -> dict[str, Any]:
+    """Return a finished future's record (a dead worker: a failed, retryable record)."""
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001 - a dead worker fails its task, not the batch
+        record = run_task(
+            BatchTask(
+                task.id, task.source, task.key, task.seed, f"worker failed: {_one_line(exc)}"
+            ),
+            priors,
+            settings,
+            seed,
+        )
+        record["retry"] = True
+        return record
+
+
+def _run_dask(
+    todo: list[BatchTask],
+    priors: Sequence[Any],
+    settings: Any,
+    seed: int,
+    scheduler: str,
+    on_record: Callable[[dict[str, Any]], None],
+) -> None:
+    try:
+        from dask.distributed import Client, as_completed
+    except ImportError:
+        raise BatchError(
+            "--scheduler needs dask.distributed: pip install 'dask[distributed]'"
+        ) from None
+    try:
+        client = Client(scheduler, timeout="20s")
+    except (OSError, TimeoutError) as exc:
+        raise BatchError(f"--scheduler {scheduler}: cannot connect ({_one_line(exc)})") from None
+    with client:
+        futures = client.map(
+            run_task,
+            todo,
+            priors=priors,
+            settings=settings,
+            batch_seed=seed,
+            key=[f"rebayes-batch-{t.key}-{safe_name(t.id)}" for t in todo],
+            pure=False,
+        )
+        by_key = {f.key: t for f, t in zip(futures, todo, strict=True)}
+        try:
+            for future in as_completed(futures):
+                on_record(_collect(future, by_key[future.key], priors, settings, seed))
+        except BaseException:
+            client.cancel(futures)
+            raise
+
+
+def run_batch(
+    inputs: Iterable[str | Path],
+    output: str | Path,
+    priors: Sequence[str] | None = None,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    seed: int = 0,
+    settings: Any = None,
+    progress: Callable[[str], None] | None = None,
+) -> BatchResult:
+    """Run the overall analysis of every input under each prior; write the table and JSONs.
+
+    Parameters
+    ----------
+    inputs : iterable of str or Path
+        Dataset folders, CSVs, RevMan 5 files (every dichotomous outcome) or ``file.rm5:N``.
+    output : str or Path
+        Output directory: new, empty, or a previous batch's.
+    priors : sequence of str, optional
+        Prior set names; default the default prior only.
+    workers : int, optional
+        Local worker processes (default ``os.cpu_count()``); ignored with ``scheduler``.
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``) to run the tasks on.
+    seed : int
+        Batch seed; each task's seed is derived from it and the task's rows.
+    settings : SamplerSettings, optional
+    progress : callable, optional
+        Called with one line per finished task (e.g. ``print`` to stderr).
+
+    Returns
+    -------
+    BatchResult
+
+    Raises
+    ------
+    BatchError
+        Unknown input, unknown prior, an output directory not ours; nothing is run.
+    """
+    from rebayes.inference import SamplerSettings
+    from rebayes.priors import DEFAULT_PRIOR, resolve_priors
+
+    start = time.perf_counter()
+    settings = settings or SamplerSettings()
+    if not isinstance(seed, int) or seed < 0:
+        raise BatchError(f"--seed {seed} must be a non-negative integer")
+    if workers is not None and workers < 1:
+        raise BatchError(f"--workers {workers} must be at least 1")
+    prior_sets = resolve_priors(list(priors) if priors else [DEFAULT_PRIOR])
+    output = Path(output).resolve()
+    tasks = expand_inputs(inputs)
+    if not tasks:
+        raise BatchError("no inputs given")
+    _check_output(output)
+    output.mkdir(parents=True, exist_ok=True)
+    results = output / "results"
+    results.mkdir(exist_ok=True)
+    write_text_atomic(
+        output / BATCH_MARKER,
+        json.dumps(
+            {
+                "format": BATCH_FORMAT,
+                "note": "Written by `rebayes batch`: summary.csv, "
+                "summary.parquet and results/*.json; a rerun replaces only those.",
+            },
+            indent=1,
+        )
+        + "\n",
+    )
+    tasks = _prepare(tasks, prior_sets, seed, settings)
+    todo = [t for t in tasks if not _up_to_date(results / t.file_name, t)]
+    skipped = len(tasks) - len(todo)
+    state = {"done": 0, "failed": 0}
+
+    def on_record(record: dict[str, Any]) -> None:
+        task_file = results / safe_name(record["id"])
+        _write_record(task_file.with_name(task_file.name + ".json"), record)
+        state["done"] += 1
+        if progress is not None:
+            progress(_progress_line(state["done"] + skipped, len(tasks), record))
+
+    if progress is not None and skipped:
+        progress(f"{skipped} of {len(tasks)} meta-analyses up to date in {results}")
+    # Inputs that do not load fail here, without a worker.
+    runnable = []
+    for task in todo:
+        if task.error:
+            on_record(run_task(task, prior_sets, settings, seed))
+        else:
+            runnable.append(task)
+    try:
+        if runnable and scheduler:
+            _run_dask(runnable, prior_sets, settings, seed, scheduler, on_record)
+        elif runnable:
+            n = min(workers or os.cpu_count() or 1, len(runnable))
+            _run_local(runnable, prior_sets, settings, seed, n, on_record)
+    finally:
+        summary = _write_summary(output, tasks)
+    failed = int((summary.drop_duplicates("id")["status"] != "ok").sum())
+    return BatchResult(
+        output, tuple(tasks), state["done"], skipped, failed, time.perf_counter() - start, summary
+    )

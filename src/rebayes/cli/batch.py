@@ -1,0 +1,103 @@
+"""``rebayes batch INPUTS... --output DIR``: the overall analysis of many meta-analyses."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+DESCRIPTION = """\
+Run the overall analysis (binomial model, trial random effects) of many meta-analyses under
+one or more prior sets, on local worker processes or a Dask cluster, and write one summary
+table (DIR/summary.csv and DIR/summary.parquet, one row per meta-analysis and prior: k,
+totals per arm, pooled RR and OR, P(benefit), tau, diagnostics, RevMan's estimate, status)
+and one JSON per meta-analysis (DIR/results/).
+
+INPUTS are dataset folders, CSVs and RevMan 5 files (each of a file's dichotomous outcomes is
+one meta-analysis; file.rm5:1.1 picks one). An input that fails (a bad CSV, a single trial,
+only double-zero trials) is a 'failed' row with its message; the batch goes on.
+
+A rerun with the same inputs, priors, seed and settings skips every meta-analysis whose JSON
+is up to date, so an interrupted batch resumes where it stopped. Each meta-analysis's seed is
+derived from --seed and its rows: the numbers do not depend on --workers or the order.
+"""
+
+EPILOG = """\
+Examples:
+  rebayes batch reviews/*.rm5 --output batch/                 every dichotomous outcome
+  rebayes batch data/*.csv --output batch/ --priors weakly_informative skeptical
+  rebayes batch reviews/ --output batch/ --scheduler tcp://10.0.0.5:8786
+"""
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``batch`` subcommand."""
+    parser = subparsers.add_parser(
+        "batch",
+        help="overall analysis of many meta-analyses -> one summary table",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="dataset folder, CSV, RevMan 5 file or file.rm5:NUMBER",
+    )
+    parser.add_argument(
+        "--output",
+        "-o",
+        required=True,
+        metavar="DIR",
+        help="output directory (new, empty, or a previous batch's)",
+    )
+    parser.add_argument(
+        "--priors", nargs="+", metavar="NAME", help="prior sets (default: the default prior only)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="local worker processes (default: the number of CPUs)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on an existing Dask cluster (e.g. tcp://host:8786)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="batch seed (default 0)")
+    parser.add_argument("--quiet", action="store_true", help="no line per finished task")
+    # Shorter sampling for tests and benchmarks; not part of the documented interface.
+    parser.add_argument("--draws", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--tune", type=int, default=None, help=argparse.SUPPRESS)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``rebayes batch``; exit status 0 even when some meta-analyses failed."""
+    from rebayes.batch import run_batch
+    from rebayes.inference import SamplerSettings
+
+    overrides = {k: v for k, v in (("draws", args.draws), ("tune", args.tune)) if v is not None}
+    settings = SamplerSettings(**overrides)
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    result = run_batch(
+        args.inputs,
+        args.output,
+        args.priors,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        seed=args.seed,
+        settings=settings,
+        progress=None if args.quiet else progress,
+    )
+    print(
+        f"{len(result.tasks)} meta-analyses: {result.fitted} run, {result.skipped} up to date, "
+        f"{result.failed} failed ({result.seconds:.1f} s); {result.output / 'summary.csv'}"
+    )
+    return 0
