@@ -111,8 +111,10 @@ def make_tree(
 
 
 def two_row_tree(**kwargs):
-    # Row 0: control risk 0.5; row 1: control risk 0.6. d = log 2 in every draw.
-    alpha = np.stack([const(0.0), const(logit(0.6))], axis=-1)
+    # Row 0: control risk 0.5; row 1: control risk 0.6. d = log 2 in every draw. The arms are
+    # coded -+1/2 (control log odds alpha - theta / 2): alpha adds half of each row's theta.
+    theta = [math.log(2) + 0.5, math.log(2) - 0.5]  # tau 0.5, z = +1, -1
+    alpha = np.stack([const(0.0 + theta[0] / 2), const(logit(0.6) + theta[1] / 2)], axis=-1)
     return make_tree(
         const(math.log(2)),
         kwargs.pop("tau", const(0.5)),
@@ -154,7 +156,8 @@ def test_predictive_equals_pooled_when_tau_is_zero_and_spreads_otherwise():
 def test_separate_subgroups_and_their_ratio():
     # Three rows in two subgroups: a (rows 0, 1) with d_a = 0, b (row 2) with d_b = log 3.
     d = np.stack([const(0.0), const(math.log(3))], axis=-1)
-    alpha = np.stack([const(0.0), const(0.0), const(0.0)], axis=-1)  # p0 = 0.5
+    # Control risks 0.5 (p0 = 0.5): alpha = control log odds + theta / 2 (arms coded -+1/2).
+    alpha = np.stack([const(0.0), const(0.0), const(math.log(3) / 2)], axis=-1)
     tree = make_tree(
         d,
         const(0.3),
@@ -179,7 +182,7 @@ def test_separate_subgroups_and_their_ratio():
 
 def test_contrast_subgroups_average_their_rows_design():
     # d = 0.2, beta = 0.5 on an indicator: subgroup "x" (X = 1) has log OR 0.7.
-    alpha = np.stack([const(0.0), const(0.0)], axis=-1)
+    alpha = np.stack([const(0.2 / 2), const(0.7 / 2)], axis=-1)  # control risks 0.5
     tree = make_tree(
         const(0.2),
         const(0.0),

@@ -7,7 +7,8 @@ effect of :func:`predictive_rr`, drawn from a generator seeded with the fit's se
 Conventions (the binomial model works on the log-odds scale):
 
 - **Typical control risk** p0: per draw, the mean of the control-arm event probabilities
-  ``expit(alpha[s])`` over the analysed rows. (Normal model: the mean observed
+  ``expit(alpha[s] - theta[s] / 2)`` over the analysed rows (the arms are coded -+1/2,
+  :func:`rebayes.model.arm_log_odds`). (Normal model: the mean observed
   control risk over the rows, a constant.)
 - **Pooled effect**: the average over the analysed rows of each row's expected effect
   ``mu[s] = d[group(s)] + X[s] @ beta`` -- plain ``d`` for a common-effect model, the
@@ -17,8 +18,8 @@ Conventions (the binomial model works on the log-odds scale):
 - **Subgroup RR**: the same, with theta the average expected effect of the subgroup's rows,
   at the *same* p0 for every subgroup, so that a ratio of subgroup RRs reflects the effect
   difference and not different baseline risks.
-- **Trial-specific (shrunken) RR**: at each row's own baseline, ``expit(alpha + theta) /
-  expit(alpha)`` with ``theta[s]`` including the trial's random effect.
+- **Trial-specific (shrunken) RR**: at each row's own baseline, ``expit(alpha + theta / 2) /
+  expit(alpha - theta / 2)`` with ``theta[s]`` including the trial's random effect.
 - **Predictive RR**: for a new trial, ``theta_new = pooled + tau * eps``, eps ~ N(0, 1), at p0.
 - **Benefit** follows the dataset's direction (:class:`rebayes.direction.Direction`, read
   from the fit's attrs): more events with treatment when higher is better, P(benefit) =
@@ -47,7 +48,7 @@ from arviz_stats.base import array_stats
 from scipy import special
 
 from rebayes.direction import Direction
-from rebayes.model import linear_predictor
+from rebayes.model import arm_risks, linear_predictor
 
 __all__ = [
     "Diagnostics",
@@ -286,7 +287,9 @@ def typical_control_risk(tree: xr.DataTree) -> xr.DataArray:
     """p0 per draw: mean control-arm event risk over the analysed rows."""
     post = _posterior(tree)
     if _is_binomial(tree):
-        return special.expit(post["alpha"]).mean("row")
+        # The arms are coded -+1/2: the control arm's log odds is alpha - theta / 2 per row,
+        # with the row's own effect theta (rebayes.model.arm_log_odds).
+        return arm_risks(post, _constant(tree)).sel(arm="control", drop=True).mean("row")
     # Normal model: no baseline parameters; the rows' observed control risks (the counts are
     # constant data there).
     constant = _constant(tree)
@@ -329,11 +332,10 @@ def predictive_rr(tree: xr.DataTree) -> xr.DataArray:
 def trial_rrs(tree: xr.DataTree) -> xr.DataArray:
     """Shrunken RR per draw and row, at the row's own baseline risk."""
     post, constant = _posterior(tree), _constant(tree)
-    theta = linear_predictor(post, constant, random=True)
     if _is_binomial(tree):
-        alpha = post["alpha"]
-        return special.expit(alpha + theta) / special.expit(alpha)
-    return np.exp(theta)
+        risks = arm_risks(post, constant)
+        return risks.sel(arm="treat", drop=True) / risks.sel(arm="control", drop=True)
+    return np.exp(linear_predictor(post, constant, random=True))
 
 
 def _subgroup_thetas(tree: xr.DataTree) -> dict[str, xr.DataArray]:
@@ -458,11 +460,39 @@ class FitSummary:
     diagnostics: Diagnostics
     notes: tuple[str, ...] = field(default=())
     direction: Direction = field(default=Direction())
+    target_accept: float = 0.9
+
+    @property
+    def divergences(self) -> int:
+        """Divergent transitions after warm-up in the kept run."""
+        return self.diagnostics.divergences
+
+    @property
+    def reliable(self) -> bool:
+        """False when the fit still diverged after the sampler's remedies (issue 9).
+
+        :func:`rebayes.inference.fit` re-runs a diverging fit at target acceptance 0.99 and
+        with more draws; divergences that remain mean the sampler missed part of the
+        posterior, and its intervals can be too narrow (seen: a 95% CrI 30% too narrow).
+        """
+        return self.diagnostics.divergences == 0
+
+    def unreliable_message(self) -> str:
+        """Return the warning line of an unreliable fit ("" when the fit is reliable)."""
+        if self.reliable:
+            return ""
+        return (
+            f"UNRELIABLE: {self.divergences} divergent transitions (target acceptance "
+            f"{self.target_accept:g}, {self.chains} chains x {self.draws} draws); the sampler "
+            "did not explore the whole posterior and the intervals may be too narrow"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready record (the keys the issue lists, plus context)."""
         return {
             "analysis": self.analysis,
+            "reliable": self.reliable,
+            "divergences": self.divergences,
             "prior": self.prior,
             "prior_summary": self.prior_summary,
             "variant": self.variant,
@@ -504,7 +534,8 @@ class FitSummary:
         table += [(f"RR* {s.name}", s.rr, 2) for s in self.subgroups]
         table += [(f"RR ratio {r.name}", r.ratio, 2) for r in self.ratios]
         width = max(len(label) for label, _, _ in table) + 2
-        lines = [
+        lines = [self.unreliable_message()] if not self.reliable else []
+        lines += [
             head,
             f"prior {self.prior} ({self.prior_summary})",
             f"variant {self.variant}; {self.likelihood} likelihood ({self.effect_scale} scale); "
@@ -607,4 +638,5 @@ def summarize(tree: xr.DataTree) -> FitSummary:
         diagnostics=diagnostics(tree, reported),
         notes=tuple(json.loads(attrs.get("notes_json", "[]"))),
         direction=direction,
+        target_accept=float(attrs.get("target_accept", 0.9)),
     )

@@ -5,11 +5,35 @@ For row s (a study, or a study x stratum) of a :class:`~rebayes.design.Design`::
     theta[s] = mu[s] + tau * z[study(s)],         z ~ Normal(0, 1)   (non-centred)
     mu[s]    = d[group(s)] + X[s] @ beta          (d scalar unless effect="separate")
 
-    binomial:  events_control[s] ~ Binomial(n_control[s], logit^-1(alpha[s]))
-               events_treat[s]   ~ Binomial(n_treat[s],   logit^-1(alpha[s] + theta[s]))
+    binomial:  events_control[s] ~ Binomial(n_control[s], logit^-1(alpha[s] - theta[s] / 2))
+               events_treat[s]   ~ Binomial(n_treat[s],   logit^-1(alpha[s] + theta[s] / 2))
     normal:    log_rr[s] ~ Normal(theta[s], sqrt(vi[s]))     (bayesmeta's normal-normal model)
 
 so the random effect is per trial and shared by its strata.
+
+The arms are coded -1/2 and +1/2 (:func:`arm_log_odds`), not 0 and 1: ``alpha[s]`` is the
+mean of the two arms' log odds, and swapping the arms' labels turns the posterior of the log
+OR into its mirror image. With the 0/1 coding the control arm carries the baseline alone, so
+the baseline prior pulls only the control risk towards 1/2, which with rare events makes the
+arm called "treatment" look better whichever arm it is (issue 9: a review with 8/660 vs
+1/660 events gave a pooled OR of 0.61 either way round). The +-1/2 coding is the one Jackson
+et al. compare (Jackson D, Law M, Stijnen T, Viechtbauer W, White IR. A comparison of seven
+random-effects models for meta-analyses that estimate the summary odds ratio. Stat Med
+2018;37:1059-85; after Turner RM et al. 2000, Stat Med 19:3417-32), and the one that makes
+the model symmetric in the arms.
+
+The baseline prior ``alpha ~ N(0, 2)`` (:class:`rebayes.priors.PriorSet`) is kept: on the
+mean log odds of the two arms it puts 95% of the average arm risk in 0.02-0.98. Below about 2%
+it pulls both arms' risks up by the same amount on the log-odds scale, which leaves the log OR
+unbiased in direction (it can only shrink it slightly towards 0 when an arm has no events).
+
+For the normal likelihood, a trial whose data pin its effect down far more tightly than the
+heterogeneity prior's scale gets a centred random effect (:func:`centred_studies`), the
+standard remedy for the divergences of non-centred effects under very informative data
+(Betancourt M, Girolami M. Hamiltonian Monte Carlo for hierarchical models. 2015; Papaspiliopoulos
+O, Roberts GO, Skold M. Stat Sci 2007;22:59-73). The choice depends only on the data and the
+prior, so a seed still gives the same draws, and ``z`` is reported as the standardised effect
+in both forms.
 
 Compile once, sample many times. Compiling the graph with numba takes 5-9 s on this
 project's 2-core machine; sampling it takes ~0.15 s. So:
@@ -46,7 +70,10 @@ from rebayes.design import ARMS, Design
 from rebayes.priors import HalfCauchy, HalfNormal, LogNormalTau2, PriorSet, TauPrior
 
 __all__ = [
+    "arm_log_odds",
+    "arm_risks",
     "build_model",
+    "centred_studies",
     "linear_predictor",
     "log_prior",
     "model_data",
@@ -117,6 +144,50 @@ def _tau_data(tau: TauPrior) -> tuple[np.ndarray, np.ndarray]:
     return family, np.asarray(params, dtype=float)
 
 
+#: A trial's random effect is centred when its data's standard error is below this share of
+#: the heterogeneity prior's scale (normal likelihood; see :func:`centred_studies`).
+CENTRED_SE_SHARE = 0.25
+
+
+def tau_prior_scale(tau: TauPrior) -> float:
+    """Return the heterogeneity prior's scale: sigma, the Cauchy scale, or tau's median."""
+    if isinstance(tau, HalfNormal):
+        return float(tau.sigma)
+    if isinstance(tau, HalfCauchy):
+        return float(tau.scale)
+    return float(math.exp(tau.mu / 2))  # tau^2 ~ LogNormal(mu, s): median tau = exp(mu / 2)
+
+
+def centred_studies(design: Design, prior: PriorSet) -> np.ndarray:
+    """Which trials get a centred random effect (1.0) rather than a non-centred one (0.0).
+
+    Normal likelihood only: a trial is centred when the standard error of its pooled log RR
+    (``1 / sqrt(sum of 1 / vi)`` over its rows) is below :data:`CENTRED_SE_SHARE` times the
+    heterogeneity prior's scale (:func:`tau_prior_scale`). Such a trial's effect is fixed by
+    its data, and a non-centred ``z = (theta - mu) / tau`` then forms a funnel with ``tau``
+    that NUTS cannot enter (divergences, intervals too narrow; issue 9). The rule reads only
+    the data and the prior, so a seed still gives the same draws. Binomial fits stay
+    non-centred (all zeros).
+    """
+    out = np.zeros(len(design.studies))
+    if design.likelihood != "normal" or design.vi is None:
+        return out
+    precision = np.zeros(len(design.studies))
+    np.add.at(precision, design.study_index, 1.0 / np.asarray(design.vi, dtype=float))
+    se = 1.0 / np.sqrt(precision)
+    out[se < CENTRED_SE_SHARE * tau_prior_scale(prior.tau)] = 1.0
+    return out
+
+
+def _study_means(design: Design, rows: int, studies: int) -> np.ndarray:
+    """(studies x rows) matrix averaging a row vector over each trial's rows."""
+    out = np.zeros((studies, rows))
+    counts = np.bincount(design.study_index, minlength=len(design.studies))
+    for s, k in enumerate(design.study_index):
+        out[k, s] = 1.0 / counts[k]
+    return out
+
+
 def model_data(design: Design, prior: PriorSet) -> dict[str, np.ndarray]:
     """Values of every ``pm.Data`` of :func:`build_model` for this design and prior.
 
@@ -154,6 +225,8 @@ def model_data(design: Design, prior: PriorSet) -> dict[str, np.ndarray]:
         data["observed_log_rr"] = _pad(design.yi.astype(float), cap.rows)
         data["vi"] = _pad(design.vi.astype(float), cap.rows, fill=1.0)
         data["row_mask"] = _pad(np.ones(design.n_rows), cap.rows)
+        data["centred"] = _pad(centred_studies(design, prior), cap.studies)
+        data["study_mean"] = _study_means(design, cap.rows, cap.studies)
     return data
 
 
@@ -164,6 +237,32 @@ def _tau_log_density(tau: Any, family: Any, params: Any) -> Any:
     # tau^2 ~ LogNormal(m, s)  <=>  tau ~ LogNormal(m / 2, s / 2).
     lognormal = pm.logp(pm.LogNormal.dist(mu=params[1] / 2, sigma=params[2] / 2), tau)
     return family[0] * half_normal + family[1] * half_cauchy + family[2] * lognormal
+
+
+def arm_log_odds(alpha: Any, theta: Any) -> tuple[Any, Any]:
+    """Log odds of the event in the (control, treatment) arm: ``alpha -+ theta / 2``.
+
+    The one place the arm coding lives (see the module docstring: Jackson et al. 2018's
+    symmetric +-1/2 coding). Works on PyTensor tensors, numpy arrays and xarray objects.
+    """
+    return alpha - theta / 2, alpha + theta / 2
+
+
+def _standardised_effects(mu: Any, tau: Any, centred: Any, study_mean: Any) -> Any:
+    """Each trial's standardised random effect ``z``, centred or not as ``centred`` says.
+
+    The free variable ``w`` is, per trial, either ``z`` itself (non-centred, ``w ~ N(0, 1)``)
+    or the trial's effect ``eta = mean of mu over its rows + tau z`` (centred,
+    ``w ~ N(mean mu, tau)``). Both forms give ``z`` the same N(0, 1) prior; ``z`` is recorded
+    as a deterministic, so the output has the same variables either way.
+    """
+    w = pm.Flat("w", dims="study")
+    mbar = pt.dot(study_mean, mu)
+    log_density = centred * pm.logp(pm.Normal.dist(mbar, tau), w) + (1 - centred) * pm.logp(
+        pm.Normal.dist(0.0, 1.0), w
+    )
+    pm.Potential("z_prior", log_density.sum())
+    return pm.Deterministic("z", centred * (w - mbar) / tau + (1 - centred) * w, dims="study")
 
 
 def build_model(design: Design, prior: PriorSet) -> pm.Model:
@@ -180,8 +279,10 @@ def build_model(design: Design, prior: PriorSet) -> pm.Model:
     -------
     pymc.Model
         Free variables ``d[group]``, ``beta[coef]``, ``tau``, ``z[study]`` and, for the
-        binomial likelihood, ``alpha[row]``, each padded to :func:`structure_key`; observed
-        ``events[row, arm]`` or ``log_rr[row]``. :func:`unpad_posterior` strips the padding.
+        binomial likelihood, ``alpha[row]`` (for the normal likelihood ``w[study]``, with
+        ``z`` a deterministic: see :func:`_standardised_effects`), each padded to
+        :func:`structure_key`; observed ``events[row, arm]`` or ``log_rr[row]``.
+        :func:`unpad_posterior` strips the padding.
     """
     cap = structure_key(design)
     coords: dict[str, Any] = {
@@ -197,12 +298,15 @@ def build_model(design: Design, prior: PriorSet) -> pm.Model:
         beta = pm.Normal("beta", data["beta_mu"], data["beta_sigma"], dims="coef")
         tau = pm.HalfFlat("tau")
         pm.Potential("tau_prior", _tau_log_density(tau, data["tau_family"], data["tau_params"]))
-        z = pm.Normal("z", 0.0, 1.0, dims="study")
         mu = d[data["group_index"]] + pt.dot(data["X"], beta)
+        if design.likelihood == "binomial":
+            z = pm.Normal("z", 0.0, 1.0, dims="study")
+        else:
+            z = _standardised_effects(mu, tau, data["centred"], data["study_mean"])
         theta = mu + tau * z[data["study_index"]]
         if design.likelihood == "binomial":
             alpha = pm.Normal("alpha", data["alpha_mu"], data["alpha_sigma"], dims="row")
-            logit_p = pt.stack([alpha, alpha + theta], axis=1)
+            logit_p = pt.stack(arm_log_odds(alpha, theta), axis=1)
             pm.Binomial(
                 "events",
                 n=data["n"],
@@ -284,12 +388,15 @@ def linear_predictor(draws: xr.Dataset, constant: xr.Dataset, random: bool = Tru
 
 
 def _logit_p(draws: xr.Dataset, constant: xr.Dataset) -> xr.DataArray:
-    """Log odds of the event per draw, row and arm (control: alpha; treatment: alpha + theta)."""
+    """Log odds of the event per draw, row and arm (:func:`arm_log_odds`)."""
     theta = linear_predictor(draws, constant)
-    alpha = draws["alpha"]
-    return xr.concat([alpha, alpha + theta], dim=xr.Variable("arm", list(ARMS))).transpose(
-        ..., "row", "arm"
-    )
+    arms = arm_log_odds(draws["alpha"], theta)
+    return xr.concat(arms, dim=xr.Variable("arm", list(ARMS))).transpose(..., "row", "arm")
+
+
+def arm_risks(draws: xr.Dataset, constant: xr.Dataset) -> xr.DataArray:
+    """Event risk per draw, row and arm, each row at its own effect ``theta[s]``."""
+    return special.expit(_logit_p(draws, constant))
 
 
 def pointwise_log_likelihood(

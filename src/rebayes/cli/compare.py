@@ -36,7 +36,8 @@ Examples:
   rebayes compare --data mydata/ --output figures/         PNG: posterior overlay + sensitivity
   rebayes compare --data mydata/ --json --strict           JSON; exit 3 if a diagnostic fails
 
-Exit status: 0 ok, 2 user error (one line on stderr), 3 a diagnostic gate failed (--strict).
+Exit status: 0 ok, 2 user error (one line on stderr), 3 a diagnostic gate failed (--strict)
+or a fit still diverged after the sampler's re-runs (unless --allow-divergences).
 """
 
 
@@ -96,6 +97,12 @@ def register(subparsers: Any) -> None:
         "--strict",
         action="store_true",
         help=f"exit with status {EXIT_DIAGNOSTICS} when any convergence check fails",
+    )
+    parser.add_argument(
+        "--allow-divergences",
+        action="store_true",
+        help=f"exit with status 0 even when a fit still diverged after the sampler's re-runs "
+        f"(without this option the exit status is {EXIT_DIAGNOSTICS})",
     )
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     parser.set_defaults(func=run)
@@ -161,8 +168,17 @@ def run(args: argparse.Namespace) -> int:
         print(comparison)
         for path in written:
             print(f"wrote {path}")
+    unreliable = [f for f in comparison.fits if not f.summary.reliable]
+    for f in unreliable:
+        print(
+            f"rebayes compare: {f.prior} / {f.variant}: {f.summary.unreliable_message()}",
+            file=sys.stderr,
+        )
     if args.strict and not comparison.diagnostics_ok:
         for failure in comparison.diagnostic_failures:
             print(f"rebayes compare: diagnostic check failed: {failure}", file=sys.stderr)
+        return EXIT_DIAGNOSTICS
+    if unreliable and not getattr(args, "allow_divergences", False):
+        # A fit that still diverges is not a result (issue 9): fail unless asked not to.
         return EXIT_DIAGNOSTICS
     return 0

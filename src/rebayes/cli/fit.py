@@ -31,6 +31,10 @@ declared covariate). Without ANALYSIS: the overall analysis.
 The model is compiled once per structure; each further prior takes well under a second.
 Fits are cached (rebayes cache info), keyed by the analysed rows and every setting: the same
 command twice reads the second result from the cache.
+
+A fit that diverges is re-run at target acceptance 0.99, then with more draws; one that still
+diverges is printed with a first line "UNRELIABLE: ..." ("reliable": false in --json) and
+the exit status is 3, unless --allow-divergences is given.
 """
 
 EPILOG = """\
@@ -68,8 +72,9 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         "--draws",
         type=int,
         default=1000,
-        help="draws per chain, 4 chains (default 1000; doubled, up to 4000, while any "
-        "parameter's bulk ESS is below 1000 or a transition diverged)",
+        help="draws per chain, 4 chains (default 1000; re-run at target acceptance 0.99 "
+        "after divergences, doubled, up to 4000, while any parameter's bulk ESS is below 1000 "
+        "or a transition diverged)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
@@ -77,6 +82,12 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         "--strict",
         action="store_true",
         help="exit with status 3 when a diagnostic gate fails (R-hat, ESS, divergences, E-BFMI)",
+    )
+    parser.add_argument(
+        "--allow-divergences",
+        action="store_true",
+        help="exit with status 0 even when a fit still diverged after the sampler's re-runs "
+        "(it is printed as UNRELIABLE either way; without this option the exit status is 3)",
     )
 
 
@@ -107,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
 def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
     """Fit ``spec`` as the options in ``args`` say and print the result.
 
-    Returns 0, or 3 with ``--strict`` when a diagnostic gate fails.
+    Returns 0; 3 when a fit still diverged after the sampler's re-runs (unless
+    ``--allow-divergences``), or with ``--strict`` when a diagnostic gate fails.
     """
     from rebayes.coefficients import coefficients, pooled_or_probabilities
     from rebayes.inference import SamplerSettings, fit_priors, flush_cache
@@ -129,6 +141,11 @@ def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
     summaries = [f.summary() for f in fits]
     flush_cache()
     code = 0
+    for s in summaries:
+        if not s.reliable:
+            print(f"{s.analysis} ({s.prior}): {s.unreliable_message()}", file=sys.stderr)
+            if not getattr(args, "allow_divergences", False):
+                code = EXIT_GATE_FAILED
     if getattr(args, "strict", False):
         from rebayes.diagnostics import diagnose
 
