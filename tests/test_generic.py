@@ -41,6 +41,15 @@ def test_generic_code_names_no_paper():
     assert not hits, "\n".join(hits)
 
 
+def test_library_code_never_switches_the_matplotlib_backend():
+    # A notebook user's backend is theirs: only the command (cli/__init__) may choose one.
+    hits = [
+        str(p.relative_to(ROOT)) for p in SRC.rglob("*.py")
+        if re.search(r"matplotlib\.use\(|\bmpl\.use\(", p.read_text(encoding="utf-8"))
+    ]
+    assert not hits, hits
+
+
 # --- dataset.toml ---------------------------------------------------------------------------
 
 

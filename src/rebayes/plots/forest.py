@@ -5,9 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import matplotlib
-
-matplotlib.use("Agg")  # reports are rendered headless; no display is ever needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -58,7 +55,7 @@ def forest_plot(
     treatment: str | None = None,
     control: str | None = None,
     favours: tuple[str, str] | None = None,
-    xlim: tuple[float, float] = (0.2, 5.0),
+    xlim: tuple[float, float] | None = None,
     direction: Direction | None = None,
 ) -> Figure:
     """Draw a forest plot on a log RR axis.
@@ -90,6 +87,7 @@ def forest_plot(
     matplotlib.figure.Figure
     """
     direction = direction or Direction()
+    xlim = xlim or _axis_limits(trials, summaries)
     treatment = treatment or direction.treatment
     control = control or direction.control
     favours = favours or direction.favours
@@ -160,7 +158,7 @@ def forest_plot(
         ax.axvline(summaries[0].estimate, color=POOLED, lw=0.6, ls=":")
     ax.set_xscale("log")
     ax.set_xlim(*xlim)
-    ticks = [t for t in (0.1, 0.2, 0.5, 1, 2, 5, 10) if xlim[0] <= t <= xlim[1]]
+    ticks = [t for t in _TICKS if xlim[0] <= t <= xlim[1]]
     ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.minorticks_off()
     ax.set_xlabel(
@@ -196,6 +194,27 @@ def forest_plot(
         bottom=1.25 / (0.42 * n_rows + 1.6),
     )
     return fig
+
+
+_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
+
+
+def _axis_limits(
+    trials: pd.DataFrame, summaries: Sequence[SummaryRow]
+) -> tuple[float, float]:
+    """Log-axis limits that hold the point estimates and the pooled intervals.
+
+    From the tick below the smallest to the tick above the largest of the trials' estimates
+    and the summary rows' intervals (never narrower than 0.5-2, never wider than 0.01-100);
+    a trial's wider interval is drawn with an arrow.
+    """
+    values = [v for c in ("rr", "post_rr") if c in trials for v in trials[c]]
+    values += [v for row in summaries for v in (row.estimate, row.low, row.high)]
+    finite = [v for v in values if np.isfinite(v) and v > 0] or [1.0]
+    low, high = min(min(finite), 0.5), max(max(finite), 2.0)
+    lower = max((t for t in _TICKS if t <= low), default=_TICKS[0])
+    upper = min((t for t in _TICKS if t >= high), default=_TICKS[-1])
+    return lower, upper
 
 
 def _interval(ax, est, low, high, y, color, xlim, lw=1.4):

@@ -15,8 +15,6 @@ import math
 from typing import TYPE_CHECKING
 
 import matplotlib
-
-matplotlib.use("Agg")  # reports are rendered headless; no display is ever needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from arviz_stats.base import array_stats  # noqa: E402
