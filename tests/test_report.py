@@ -127,11 +127,40 @@ def _chromium() -> str | None:
     return shutil.which("chromium")
 
 
+def _cjk_font() -> bool:
+    """Whether a font with Chinese glyphs is installed (Debian's WenQuanYi Zen Hei if not)."""
+
+    def present() -> bool:
+        try:
+            out = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True,
+                                 text=True, timeout=60).stdout
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return bool(out.strip())
+
+    if present():
+        return True
+    if not _apt("install", "-y", "-qq", "fonts-wqy-zenhei"):
+        _apt("update", "-qq")
+        _apt("install", "-y", "-qq", "fonts-wqy-zenhei")
+    return present()
+
+
+@pytest.mark.browser
+def test_cjk_citation_has_a_font_named_in_the_page(report_dir):
+    # The citation holds the journal's Chinese name; without a CJK font it renders as boxes.
+    if not _cjk_font():
+        pytest.skip("no CJK font could be installed here")
+    page = (report_dir / "index.html").read_text(encoding="utf-8")
+    assert "临床医学进展" in page and "WenQuanYi Zen Hei" in page
+
+
 @pytest.mark.browser
 def test_html_renders_in_headless_chromium(report_dir, tmp_path):
     chromium = _chromium()
     if chromium is None:
         pytest.skip("Debian's chromium is not installed and could not be installed here")
+    _cjk_font()
     shot = tmp_path / "index.png"
     subprocess.run(
         [

@@ -290,7 +290,8 @@ def build_report(
     env = environment(tables[variants[0]].attrs["data_hash"])
     names = [a.spec.name for a in analyses]
     nav = _nav(names, audited=bool(audit_rows))
-    footer = "Reproducibility: " + "; ".join(f"{k} {v}" for k, v in env)
+    # The data hash is in each page's reproducibility table; the footer names versions only.
+    footer = "Reproducibility: " + "; ".join(f"{k} {v}" for k, v in env if "hash" not in k)
 
     def page(title: str, body: str, nav_: Sequence[tuple[str, str]]) -> str:
         return html_page(title, body, nav_, footer)

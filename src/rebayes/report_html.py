@@ -8,7 +8,8 @@ from html import escape
 __all__ = ["Cell", "figure", "markdown_table", "page", "table"]
 
 CSS = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0;
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, "Noto Sans CJK SC",
+  "WenQuanYi Zen Hei", "Microsoft YaHei", "PingFang SC", sans-serif; margin: 0;
        color: #1d1d1f; line-height: 1.45; }
 main { max-width: 1180px; margin: 0 auto; padding: 1.2rem 1.6rem 3rem; }
 nav { background: #1f4e79; padding: 0.55rem 1.6rem; }
