@@ -45,6 +45,7 @@ __all__ = [
     "absolute_effects",
     "absolute_effects_from_draws",
     "median_control_risk",
+    "observed_control_risks",
 ]
 
 PER = 1000
@@ -255,8 +256,8 @@ def absolute_effects_from_draws(
     return AbsoluteEffects(tuple(rows), direction, effect_scale, prior, analysis)
 
 
-def median_control_risk(tree: xr.DataTree) -> float:
-    """Median over trials of the observed control risk (each trial's strata summed)."""
+def observed_control_risks(tree: xr.DataTree) -> np.ndarray:
+    """Observed control risk of each trial of a fit (each trial's strata summed)."""
     groups = [tree[g].to_dataset() for g in ("observed_data", "constant_data")]
     events = next(g["events"] for g in groups if "events" in g)
     n = tree["constant_data"].to_dataset()["n"]
@@ -268,7 +269,12 @@ def median_control_risk(tree: xr.DataTree) -> float:
         }
     )
     totals = frame.groupby("study", sort=False)[["events", "n"]].sum()
-    return float(np.median(totals["events"] / totals["n"]))
+    return (totals["events"] / totals["n"]).to_numpy()
+
+
+def median_control_risk(tree: xr.DataTree) -> float:
+    """Median over trials of the observed control risk (each trial's strata summed)."""
+    return float(np.median(observed_control_risks(tree)))
 
 
 def absolute_effects(tree: xr.DataTree, risks: Sequence[float] = ()) -> AbsoluteEffects:

@@ -156,13 +156,14 @@ def plan_plot(result: TrialPlan) -> Figure:
         "p_conclusive": "meta-analysis reaches P(benefit) > 0.95",
         "p_significant_benefit": "new trial significant, in benefit's direction",
         "p_significant": "new trial significant (two-sided 5%)",
-        "p_futile": f"meta-analysis rules out benefit beyond RR {result.threshold:g}",
+        "p_futile": f"meta-analysis rules out {result.direction.beyond(result.threshold)}",
     }
     for key, label in labels.items():
         ax.plot(frame["n_per_arm"], frame[key], "o-", label=label)
     ax.axhline(0.8, color="grey", ls=":", lw=0.8)
     ax.set_xscale("log")
     ax.set_xticks(frame["n_per_arm"], [str(n) for n in frame["n_per_arm"]])
+    ax.minorticks_off()
     ax.set_ylim(0, 1)
     ax.set_xlabel("new trial: participants per arm")
     ax.set_ylabel("probability")

@@ -1,0 +1,61 @@
+"""``rebayes plan --data X --n 50 100 200 400 800``: what the next trial would probably do."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rebayes.cli.cumulative import add_tool_options, check_output, emit, fit_overall
+from rebayes.errors import RebayesError
+
+DESCRIPTION = """\
+Simulate a new two-arm trial of each size (participants per arm) from the posterior
+predictive distribution of the overall analysis (its true effect d + tau * eps, its control
+risk one of the trials' observed control risks), update the meta-analysis with it (normal
+approximation of the pooled log OR, random-effects weight), and print the probability that
+  - the updated meta-analysis reaches P(benefit) > 0.95,
+  - the new trial alone is significant at 5% (two-sided; and in the direction of benefit),
+  - the updated meta-analysis rules out a benefit beyond --threshold (futility),
+with the smallest size reaching 80% (Sutton et al. Stat Med 2007;26:2479-500). Seeded.
+"""
+
+EPILOG = """\
+Examples:
+  rebayes plan --data ivig_rsa --n 50 100 200 400 800
+  rebayes plan --data my/ --n 100 300 1000 --sims 10000 --output plan.png
+  rebayes plan --data my/ --prior skeptical --threshold 1.25 --json
+"""
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``plan`` subcommand."""
+    parser = subparsers.add_parser(
+        "plan",
+        help="the next trial: probability of a conclusive update, by trial size",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_tool_options(parser)
+    parser.add_argument("--n", type=int, nargs="+", default=[50, 100, 200, 400, 800],
+                        metavar="N", help="participants per arm (default 50 100 200 400 800)")
+    parser.add_argument("--sims", type=int, default=4000,
+                        help="simulated trials per size (default 4000)")
+    parser.add_argument("--threshold", type=float, default=1.1,
+                        help="futility: rule out benefit beyond this RR (default 1.1)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``rebayes plan``."""
+    from rebayes.inference import flush_cache
+    from rebayes.planning import plan_next_trial
+
+    output = check_output(args.output)
+    if args.threshold <= 1:
+        raise RebayesError(f"--threshold {args.threshold:g}: give a ratio above 1 (e.g. 1.1)")
+    result = fit_overall(args)
+    flush_cache()
+    plan = plan_next_trial(result.tree, args.n, threshold=args.threshold, n_sim=args.sims,
+                           seed=args.seed)
+    return emit(plan, args, output)

@@ -1,0 +1,85 @@
+"""The next trial: posterior predictive simulation of a new trial and the updated evidence.
+
+Reference: at tau = 0 the probability that the updated meta-analysis reaches P(benefit) >
+0.95 has the closed form of the normal-approximation power calculation for an updated
+fixed-effect meta-analysis (Sutton et al. Stat Med 2007;26:2479-500), averaged over the
+current posterior; the simulation must match it within Monte Carlo error.
+"""
+
+import numpy as np
+import pytest
+from scipy import special
+
+import rebayes as rb
+from conftest import TEST_DATA
+from rebayes.direction import Direction
+from rebayes.planning import analytic_p_conclusive, plan_next_trial, simulate_next_trial
+
+
+@pytest.fixture(scope="module")
+def posterior_draws():
+    rng = np.random.default_rng(11)
+    return rng.normal(0.1, 0.15, 100_000)
+
+
+@pytest.mark.parametrize("n", [400, 1000])
+@pytest.mark.parametrize("higher_is_better", [True, False])
+def test_simulation_matches_the_closed_form_at_tau_0(posterior_draws, n, higher_is_better):
+    effect = posterior_draws if higher_is_better else -posterior_draws
+    plan = simulate_next_trial(effect, np.zeros_like(effect), [0.4], [n], n_sim=20_000,
+                               seed=7, direction=Direction(higher_is_better=higher_is_better))
+    mean, sd = plan.current["mean"], plan.current["sd"]
+    # The new trial's variance at the expected risks (Woolf).
+    p_t = special.expit(special.logit(0.4) + mean)
+    v = (1 / p_t + 1 / (1 - p_t) + 1 / 0.4 + 1 / 0.6) / n
+    expected = analytic_p_conclusive(mean, sd, v, higher_is_better)
+    row = plan.rows[0]
+    assert abs(row.p_conclusive - expected) < 3.5 * row.mc_se
+
+
+def test_seeded_and_reproducible(posterior_draws):
+    tau = np.full_like(posterior_draws, 0.1)
+    args = (posterior_draws, tau, [0.2, 0.4, 0.5], [50, 200])
+    a = simulate_next_trial(*args, n_sim=2000, seed=3)
+    b = simulate_next_trial(*args, n_sim=2000, seed=3)
+    c = simulate_next_trial(*args, n_sim=2000, seed=4)
+    assert a.to_dict() == b.to_dict()
+    assert a.to_dict()["rows"] != c.to_dict()["rows"]
+
+
+def test_bigger_trials_are_more_often_significant(posterior_draws):
+    plan = simulate_next_trial(posterior_draws + 0.3, np.full_like(posterior_draws, 0.05),
+                               [0.3], [50, 200, 800, 3200], n_sim=4000, seed=1)
+    sig = [r.p_significant for r in plan.rows]
+    assert sig == sorted(sig)
+    assert all(r.p_significant_benefit <= r.p_significant for r in plan.rows)
+    assert plan.n_for_80["p_significant"] in (800, 3200)
+    assert plan.n_for_80["p_futile"] is None
+
+
+def test_user_errors(posterior_draws):
+    tau = np.zeros_like(posterior_draws)
+    with pytest.raises(rb.RebayesError, match="at least 2"):
+        simulate_next_trial(posterior_draws, tau, [0.3], [1])
+    with pytest.raises(rb.RebayesError, match="not a risk"):
+        simulate_next_trial(posterior_draws, tau, [0.95], [10], threshold=1.1)
+
+
+def test_bcg_plan_from_a_fit():
+    from rebayes.inference import SamplerSettings
+
+    spec = rb.resolve_spec("overall", TEST_DATA / "bcg")
+    fit = rb.fit(spec, seed=2, settings=SamplerSettings(draws=300, tune=300, chains=2,
+                                                        min_ess=0), cache=False)
+    plan = plan_next_trial(fit.tree, [100, 1000], n_sim=1000)
+    assert plan.direction.higher_is_better is False
+    assert plan.current["threshold_log_or"] < 0  # RR < 1/1.1 is benefit beyond 1.1
+    assert plan.seed == fit.seed
+    record = plan.to_dict()
+    assert [r["n_per_arm"] for r in record["rows"]] == [100, 1000]
+    assert set(record["n_for_80"]) == {"p_conclusive", "p_significant",
+                                       "p_significant_benefit", "p_futile"}
+    assert "n per arm for 80%" in str(plan)
+    assert len(plan.to_dataframe()) == 2
+    assert plan.plot().axes
+    assert "<table" in plan.to_html("plan.png")
