@@ -290,8 +290,10 @@ def build_report(
     env = environment(tables[variants[0]].attrs["data_hash"])
     names = [a.spec.name for a in analyses]
     nav = _nav(names, audited=bool(audit_rows))
-    # The data hash is in each page's reproducibility table; the footer names versions only.
-    footer = "Reproducibility: " + "; ".join(f"{k} {v}" for k, v in env if "hash" not in k)
+    # Every page's footer carries the versions and the data hash, once; the pages'
+    # reproducibility tables list the rest.
+    footer = "Reproducibility: " + "; ".join(f"{k} {v}" for k, v in env)
+    versions = [(k, v) for k, v in env if "hash" not in k]
 
     def page(title: str, body: str, nav_: Sequence[tuple[str, str]]) -> str:
         return html_page(title, body, nav_, footer)
@@ -410,7 +412,7 @@ def build_report(
             ]
         index += [
             "<h2>Reproducibility</h2>",
-            table(("item", "value"), env),
+            table(("item", "value"), versions),
         ]
         pages["index.html"] = page("rebayes: summary", "\n".join(index), nav)
         if audit_rows:

@@ -387,7 +387,7 @@ def analysis_page_body(
                         f"{first.settings.tune} tuning steps, target acceptance "
                         f"{first.settings.target_accept}"),
             ("data hash (SHA-256 of the analysed table)", first.design.data_hash),
-            *environment,
+            *[(k, v) for k, v in environment if "hash" not in k],  # the footer has it
         ]),
     ]
     return "\n".join(parts)
