@@ -69,7 +69,7 @@ def environment(data_hash: str = "") -> list[tuple[str, str]]:
         except metadata.PackageNotFoundError:
             rows.append((name, "not installed"))
     if data_hash:
-        rows.append(("trial table hash (SHA-256, after variant)", data_hash))
+        rows.append(("data hash (SHA-256 of the trial table, after variant)", data_hash))
     return rows
 
 

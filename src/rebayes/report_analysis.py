@@ -386,7 +386,6 @@ def analysis_page_body(
             ("sampler", f"nutpie NUTS, {s.chains} chains × {s.draws} draws after "
                         f"{first.settings.tune} tuning steps, target acceptance "
                         f"{first.settings.target_accept}"),
-            ("data hash (SHA-256 of the analysed table)", first.design.data_hash),
             *[(k, v) for k, v in environment if "hash" not in k],  # the footer has it
         ]),
     ]
