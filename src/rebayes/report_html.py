@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from html import escape
 
-__all__ = ["Cell", "figure", "markdown_table", "page", "table"]
+__all__ = [
+    "Cell",
+    "figure",
+    "is_indicator",
+    "markdown_table",
+    "page",
+    "reader_label",
+    "readable",
+    "table",
+]
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, "Noto Sans CJK SC",
@@ -114,3 +124,62 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> 
     out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     out += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(out)
+
+
+_LABELS = {
+    "pooled_rr": "pooled RR",
+    "pooled_or": "pooled OR",
+    "predictive_rr": "predictive RR (new trial)",
+    "risk_difference": "risk difference",
+    "p_benefit": "P(benefit) indicator",
+    "p_benefit_beyond_1_1": "P(benefit beyond RR 1.1) indicator",
+    "p_benefit_beyond_1_25": "P(benefit beyond RR 1.25) indicator",
+    "typical_control_risk": "typical control risk",
+    "tau": "τ",
+    "d": "d (pooled log effect)",
+}
+_INDEXED = {
+    "subgroup_rr": "RR in {}",
+    "subgroup_ratio": "RR ratio {}",
+    "ratio": "RR ratio {}",
+    "p_ratio_gt_1": "P(RR ratio {} > 1) indicator",
+    "trial_rr": "RR in {}",
+    "beta": "β[{}]",
+    "d": "d[{}]",
+}
+_TOKEN = re.compile(r"\b([a-z_][a-z0-9_]*)(?:\[([^\]]+)\])?")
+
+
+def reader_label(name: str) -> str:
+    """Return the reader-facing name of a reported quantity (``subgroup_rr[a]`` -> ``RR in a``).
+
+    Names that are not internal quantity names come back unchanged.
+    """
+    match = _TOKEN.fullmatch(name.strip())
+    if not match:
+        return name
+    base, index = match.groups()
+    if index is not None and base in _INDEXED:
+        return _INDEXED[base].format(index.replace("_", " "))
+    if index is None and base in _LABELS:
+        return _LABELS[base]
+    return name
+
+
+def readable(text: str) -> str:
+    """Replace the internal quantity names inside a sentence with reader-facing ones."""
+
+    def swap(match: re.Match[str]) -> str:
+        whole = match.group(0)
+        label = reader_label(whole)
+        # A bare word that merely looks like a name (e.g. "d" inside prose) stays unless indexed.
+        if label == whole or (match.group(2) is None and match.group(1) in ("d", "tau")):
+            return whole
+        return label
+
+    return _TOKEN.sub(swap, text)
+
+
+def is_indicator(name: str) -> bool:
+    """Whether a reported quantity is a 0/1 indicator (its interval says nothing)."""
+    return name.startswith("p_")

@@ -12,7 +12,7 @@ from pathlib import Path
 from rebayes.compare import Comparison
 from rebayes.diagnostics import loo_by_trial, ppc_table
 from rebayes.report_analysis import save_figure
-from rebayes.report_html import Cell, figure, table
+from rebayes.report_html import Cell, figure, is_indicator, readable, reader_label, table
 
 __all__ = ["diagnostics_section", "sensitivity_section"]
 
@@ -86,7 +86,7 @@ def sensitivity_section(comparison: Comparison, figures: Path) -> str:
                       f"Prior (dashed) and posterior (filled) of the effect and tau under the "
                       f"{first.prior} prior."))
     psense_rows = [
-        (f.prior, f.variant, f.sensitivity.sentence())
+        (f.prior, f.variant, readable(f.sensitivity.sentence()))
         for f in comparison.fits
     ]
     parts += [
@@ -139,15 +139,16 @@ def diagnostics_section(comparison: Comparison, figures: Path) -> str:
     ]
     if failures:
         parts.append('<div class="failbox"><strong>Failing gates:</strong><ul>'
-                     + "".join(f"<li>{escape(s)}</li>" for s in failures) + "</ul></div>")
+                     + "".join(f"<li>{escape(readable(s))}</li>" for s in failures)
+                     + "</ul></div>")
     reported = first.diagnostics.reported()
     parts += [
         f"<h3>Reported quantities ({escape(first.prior)} prior, {escape(first.variant)})</h3>",
         table(
             ("quantity", "mean", "sd", "95% interval", "MCSE", "ESS bulk", "ESS tail", "R-hat"),
             [
-                (q, Cell(f"{r['mean']:.4g}", "num"), Cell(f"{r['sd']:.3g}", "num"),
-                 f"{r['ci_low']:.3g} to {r['ci_high']:.3g}",
+                (reader_label(q), Cell(f"{r['mean']:.4g}", "num"), Cell(f"{r['sd']:.3g}", "num"),
+                 "-" if is_indicator(q) else f"{r['ci_low']:.3g} to {r['ci_high']:.3g}",
                  Cell(f"{r['mcse_mean']:.2g}", "num"),
                  Cell(f"{r['ess_bulk']:.0f}", "num" if r["ess_bulk_ok"] else "num fail"),
                  Cell(f"{r['ess_tail']:.0f}", "num" if r["ess_tail_ok"] else "num fail"),
