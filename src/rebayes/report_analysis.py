@@ -184,6 +184,17 @@ def key_sentence(
     return base + "."
 
 
+def _used_priors(fit: Fit) -> str:
+    """The prior set's distributions that this model uses (no beta without covariates)."""
+    unused = set()
+    if not fit.design.coefs:
+        unused.add("beta")
+    if fit.design.likelihood == "normal":
+        unused.add("alpha")  # the normal model has no baseline
+    parts = [p for p in fit.prior.summary.split("; ") if p.split(" ~ ")[0].strip() not in unused]
+    return "; ".join(parts)
+
+
 def model_formula(fit: Fit) -> str:
     """Return the model in formulas (plain text, rendered in a monospace block)."""
     spec, design = fit.spec, fit.design
@@ -311,7 +322,7 @@ def analysis_page_body(
         "<h2>Priors</h2>",
         table(
             ("prior set", "distributions", "why / source"),
-            [(f.prior.name, f.prior.summary, prior_notes.get(f.prior.name, ""))
+            [(f.prior.name, _used_priors(f), prior_notes.get(f.prior.name, ""))
              for f in report.fits],
         ),
         "<h2>Results under every prior</h2>",
