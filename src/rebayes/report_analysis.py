@@ -185,7 +185,7 @@ def key_sentence(
 
 
 def _used_priors(fit: Fit) -> str:
-    """The prior set's distributions that this model uses (no beta without covariates)."""
+    """Return the prior distributions this model uses (no beta without covariates)."""
     unused = set()
     if not fit.design.coefs:
         unused.add("beta")
