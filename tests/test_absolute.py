@@ -75,3 +75,20 @@ def test_bcg_fewer_tb_cases_read_as_benefit(bcg_fit):
     assert "per 1000" in str(out)
     assert out.plot().axes
     assert "<table" in out.to_html("absolute.png")
+
+
+def test_cli_json_and_user_errors(tmp_path, capsys):
+    import json
+
+    from rebayes.cli import main
+
+    bad = tmp_path / "a.pdf"
+    assert main(["absolute", "--data", "ivig_rsa", "--output", str(bad)]) == 2
+    assert main(["absolute", "--data", "ivig_rsa", "--risk", "1.5"]) == 2
+    assert not list(tmp_path.iterdir())
+    capsys.readouterr()
+    assert main(["absolute", "--data", "ivig_rsa", "--risk", "0.3", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert [r["label"] for r in record["rows"]] == ["median control risk", "given"]
+    assert record["direction"]["higher_is_better"] is True
+    assert not list(tmp_path.iterdir())  # nothing written without --output

@@ -105,3 +105,16 @@ def test_sentences_and_outputs():
     assert "sceptical" in str(result)
     assert result.plot().axes
     assert "<table" in result.to_html("c.png")
+
+
+def test_cli_writes_the_figure_only_when_asked(tmp_path, capsys):
+    import json
+
+    from rebayes.cli import main
+
+    out = tmp_path / "credibility.png"
+    assert main(["credibility", "--data", "ivig_rsa", "--json", "--output", str(out)]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert [r["source"] for r in record["rows"]] == ["bayesian", "frequentist"]
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["credibility.png"]

@@ -73,3 +73,11 @@ def test_outputs(bcg_cumulative):
     assert "Cumulative meta-analysis by year" in str(cum)
     assert cum.plot().axes
     assert "<table" in cum.to_html()
+
+
+def test_cli_unknown_order_column_is_one_line(capsys):
+    from rebayes.cli import main
+
+    assert main(["cumulative", "--data", str(BCG), "--order-by", "nope"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rebayes cumulative: error: --order-by nope") and "\n" not in err

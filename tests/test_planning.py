@@ -83,3 +83,17 @@ def test_bcg_plan_from_a_fit():
     assert len(plan.to_dataframe()) == 2
     assert plan.plot().axes
     assert "<table" in plan.to_html("plan.png")
+
+
+def test_cli_json(capsys):
+    import json
+
+    from rebayes.cli import main
+
+    assert main(["plan", "--data", "ivig_rsa", "--threshold", "0.9"]) == 2
+    capsys.readouterr()
+    assert main(["plan", "--data", "ivig_rsa", "--n", "50", "100", "--sims", "500",
+                 "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert [r["n_per_arm"] for r in record["rows"]] == [50, 100]
+    assert record["n_sim"] == 500
