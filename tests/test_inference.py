@@ -193,3 +193,51 @@ def test_design_reuse_and_variant_change_keep_one_compilation():
     assert structure_key(build_design(OVERALL)) == structure_key(
         build_design(OVERALL, variant="seed_fit+itt")
     )
+
+
+def _diverged(result, n=7):
+    """The fit with ``n`` of its transitions marked divergent (a fit that still diverged)."""
+    stats = result.tree["sample_stats"].to_dataset()
+    flags = np.zeros(stats["diverging"].shape, bool)
+    flags.flat[:n] = True
+    result.tree["sample_stats"] = stats.assign(diverging=stats["diverging"].copy(data=flags))
+    return result
+
+
+BCG = ROOT / "tests/data/bcg.csv"
+QUICK = SamplerSettings(draws=200, tune=300, chains=2, min_ess=0)
+
+
+def test_a_fit_that_still_diverges_is_marked_unreliable():
+    import rebayes as rb
+
+    spec = rb.AnalysisSpec(name="bcg", data=str(BCG))
+    good = fit(spec, "weakly_informative", settings=QUICK, cache=False)
+    assert good.summary().reliable and good.summary().to_dict()["reliable"] is True
+    summary = _diverged(good).summary()
+    assert not summary.reliable and summary.divergences == 7
+    record = summary.to_dict()
+    assert record["reliable"] is False and record["divergences"] == 7
+    assert str(summary).splitlines()[0].startswith("UNRELIABLE: 7 divergent transitions")
+
+
+@pytest.mark.parametrize("command", ["fit", "compare"])
+def test_cli_exits_3_on_a_diverged_fit_unless_allowed(command, monkeypatch, capsys):
+    import rebayes.inference
+    from rebayes.cli import main
+
+    real = rebayes.inference.fit_priors
+
+    def fit_priors(*args, **kwargs):
+        kwargs["settings"] = QUICK
+        return [_diverged(f) for f in real(*args, **kwargs)]
+
+    monkeypatch.setattr(rebayes.inference, "fit_priors", fit_priors)
+    argv = [command, "--data", str(BCG), "--no-cache", "--json"]
+    argv += ["--prior", "weakly_informative"] if command == "fit" else []
+    assert main(argv) == 3
+    out, err = capsys.readouterr()
+    assert "UNRELIABLE: 7 divergent transitions" in err
+    if command == "fit":
+        assert '"reliable": false' in out
+    assert main([*argv, "--allow-divergences"]) == 0
