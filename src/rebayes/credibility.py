@@ -159,7 +159,8 @@ class CredibilityRow:
         return (
             f"{ci} includes no effect: to conclude {side} one would need prior evidence "
             f"putting 95% of its mass on RRs between {lo:.2f} and {hi:.2f} (advocacy limit "
-            f"{al:.2f}); with independent prior evidence supporting RRs in that range the "
+            f"{al:.2f}; a narrower range inside it also suffices); with independent prior "
+            f"evidence supporting RRs in that range the "
             f"result becomes credible evidence of {side}; without it, it is not."
         )
 

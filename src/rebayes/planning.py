@@ -106,7 +106,8 @@ class TrialPlan:
         The futility ratio (benefit beyond it is "worthwhile").
     current : dict
         The normal approximation used: ``mean``, ``sd`` (pooled log OR), ``tau`` (posterior
-        median), ``p_benefit`` now, ``typical_control_risk``, ``threshold_log_or``.
+        median), ``p_benefit`` now (from the draws) and ``p_benefit_normal`` (under the
+        normal approximation), ``typical_control_risk``, ``threshold_log_or``.
     n_sim, seed : int
     prior, analysis : str
     """
@@ -126,7 +127,9 @@ class TrialPlan:
         """Return the headline: the n at which the meta-analysis becomes conclusive."""
         d = self.direction
         n = self.n_for_80["p_conclusive"]
-        now = f"P({d.benefit}) is {self.current['p_benefit']:.3f} now"
+        now = (f"P({d.benefit}) is {self.current['p_benefit']:.3f} now "
+               f"({self.current['p_benefit_normal']:.3f} under the normal approximation "
+               f"the update uses)")
         if n is None:
             top = self.rows[-1]
             return (f"{now}; even a trial of {top.n_per_arm} per arm brings it above 0.95 "
@@ -266,7 +269,8 @@ def simulate_next_trial(
     p_typical = float(np.median(risks) if typical_control_risk is None else typical_control_risk)
     thr = _threshold_log_or(p_typical, threshold, direction)
     sign = 1.0 if direction.higher_is_better else -1.0
-    p_now = float(stats.norm.sf(-sign * mean / sd))
+    p_now = direction.p_benefit(np.exp(effect))  # OR > 1 exactly when RR > 1
+    p_now_normal = float(stats.norm.sf(-sign * mean / sd))
 
     rows = []
     for n in sizes:
@@ -300,6 +304,7 @@ def simulate_next_trial(
         for key in OUTCOMES
     }
     current = {"mean": mean, "sd": sd, "tau": tau_hat, "p_benefit": p_now,
+               "p_benefit_normal": p_now_normal,
                "typical_control_risk": p_typical, "threshold_log_or": thr}
     return TrialPlan(tuple(rows), n_for_80, direction, threshold, current, n_sim, seed,
                      prior, analysis)
