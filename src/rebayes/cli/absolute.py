@@ -17,7 +17,7 @@ overall analysis under --prior: risk with treatment = expit(logit(p0) + d).
 
 EPILOG = """\
 Examples:
-  rebayes absolute --data ivig_rsa
+  rebayes absolute --data tests/data/bcg
   rebayes absolute --data my/ --risk 0.1 0.3 --json
   rebayes absolute --data my/ --prior skeptical --output absolute.png
 """

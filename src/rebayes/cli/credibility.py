@@ -19,7 +19,7 @@ approximation; also Held's (2019) intrinsic-credibility p value.
 
 EPILOG = """\
 Examples:
-  rebayes credibility --data ivig_rsa
+  rebayes credibility --data tests/data/bcg
   rebayes credibility --data my/ --prior skeptical --json
   rebayes credibility --data my/ --output credibility.png
 """

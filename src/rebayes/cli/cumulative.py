@@ -26,7 +26,7 @@ last step is the full analysis.
 
 EPILOG = """\
 Examples:
-  rebayes cumulative --data ivig_rsa
+  rebayes cumulative --data tests/data/bcg
   rebayes cumulative --data tests/data/bcg --order-by year --output cumulative.png
   rebayes cumulative --data my/ --prior skeptical --json
 """

@@ -21,7 +21,7 @@ with the smallest size reaching 80% (Sutton et al. Stat Med 2007;26:2479-500). S
 
 EPILOG = """\
 Examples:
-  rebayes plan --data ivig_rsa --n 50 100 200 400 800
+  rebayes plan --data tests/data/bcg --n 50 100 200 400 800
   rebayes plan --data my/ --n 100 300 1000 --sims 10000 --output plan.png
   rebayes plan --data my/ --prior skeptical --threshold 1.25 --json
 """
