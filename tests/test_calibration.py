@@ -184,8 +184,9 @@ def test_simulated_data_have_the_ivig_shape_and_are_reproducible():
 def test_true_pooled_rr_by_hand():
     data = simulate_dataset(np.random.default_rng(1), calibration_prior())
     truth = true_quantities(data, simulation_design(data))
-    # Typical control risk p0 = mean expit(alpha); RR = expit(logit(p0) + d) / p0.
-    p0 = special.expit(data.alpha).mean()
+    # Typical control risk p0 = mean expit(alpha - theta / 2) (arms coded -+1/2, theta the
+    # trial's effect); RR = expit(logit(p0) + d) / p0.
+    p0 = special.expit(data.alpha - (data.d + data.tau * data.z) / 2).mean()
     assert truth["pooled_rr"] == pytest.approx(special.expit(special.logit(p0) + data.d) / p0)
     assert truth["d"] == data.d and truth["tau"] == data.tau
 

@@ -16,8 +16,8 @@ arm, control risks 0.3-0.8):
   non-centred form);
 - ``alpha`` (control log odds) per trial: from N(0.27, 0.57) -- see :func:`calibration_prior`;
 - participants per arm: uniform on 9..47, each arm drawn independently;
-- events per arm: Binomial(n, expit(alpha)) and Binomial(n, expit(alpha + theta)) (control,
-  treatment).
+- events per arm: Binomial(n, expit(alpha - theta / 2)) and Binomial(n, expit(alpha + theta / 2))
+  (control, treatment; the model's arm coding, :func:`rebayes.model.arm_log_odds`).
 
 SBC is valid only when the simulation draws from the prior the model is fitted with. The
 default baseline prior alpha ~ N(0, 2) puts control risks anywhere in 0.02-0.98, not in
@@ -64,6 +64,7 @@ from scipy import special, stats
 from rebayes.design import Design
 from rebayes.effects import pooled_rr
 from rebayes.inference import SamplerSettings, fit
+from rebayes.model import arm_log_odds
 from rebayes.priors import DEFAULT_PRIOR, Normal, PriorSet, get_prior
 from rebayes.spec import AnalysisSpec
 
@@ -206,7 +207,7 @@ def simulate_dataset(
     z = rng.standard_normal(n_trials)
     alpha = np.asarray(prior.baseline.frozen().rvs(size=n_trials, random_state=rng), dtype=float)
     n = rng.integers(arm_sizes[0], arm_sizes[1] + 1, size=(n_trials, 2))
-    logit_p = np.column_stack([alpha, alpha + d + tau * z])
+    logit_p = np.column_stack(arm_log_odds(alpha, d + tau * z))  # the model's -+1/2 coding
     events = rng.binomial(n, special.expit(logit_p))
     return SimulatedData(d, tau, z, alpha, n.astype(np.int64), events.astype(np.int64))
 
