@@ -19,6 +19,9 @@ from dataclasses import dataclass, replace
 from html import escape
 from importlib import metadata
 from pathlib import Path
+from typing import Any
+
+import pandas as pd
 
 from rebayes.atomic import check_output_directory, staging_directory
 from rebayes.data import load_dataset, load_trials, variant_combinations
@@ -155,6 +158,37 @@ def _loo_html(analyses: Sequence[object]) -> str:
             "twice its standard error is no evidence for either model.</p>" + "".join(parts))
 
 
+def _decision_tools(
+    trials: pd.DataFrame, overall: Any, settings: Any
+) -> list[tuple[tuple[str, str], Any]]:
+    """Run the tools that tell a doubter more (overall analysis, default prior).
+
+    Absolute effects per 1000, the analysis of credibility, the cumulative analysis (when
+    the table has a numeric ``year``) and the next trial's chances (binomial model).
+    """
+    from rebayes.absolute import absolute_effects
+    from rebayes.credibility import credibility
+    from rebayes.cumulative import cumulative_meta_analysis
+    from rebayes.frequentist import analyze
+    from rebayes.planning import plan_next_trial
+
+    fit = overall.fits[0]
+    out: list[tuple[tuple[str, str], Any]] = [
+        (("Absolute effects (GRADE summary of findings)", "absolute"),
+         absolute_effects(fit.tree)),
+        (("Credibility (reverse-Bayes)", "credibility"),
+         credibility(fit.summary(), analyze(trials, measure="RR", method="MH").overall)),
+    ]
+    if "year" in trials and pd.api.types.is_numeric_dtype(trials["year"]):
+        out.append((("Cumulative meta-analysis by year", "cumulative"),
+                    cumulative_meta_analysis(trials, fit.spec, fit.prior, "year",
+                                             settings=settings)))
+    if fit.design.likelihood == "binomial":
+        out.append((("The next trial: what would it settle?", "plan"),
+                    plan_next_trial(fit.tree, [50, 100, 200, 400, 800, 1600])))
+    return out
+
+
 def _nav(analyses: Sequence[str], audited: bool = True) -> list[tuple[str, str]]:
     audit_link = [("Audit", "audit.html")] if audited else []
     return [("Summary", "index.html"), *audit_link,
@@ -271,6 +305,7 @@ def build_report(
                                        gates_ok=comparison.diagnostics_ok))
 
     influence = None
+    tools: list[tuple[tuple[str, str], Any]] = []
     overall = next((a for a in analyses if a.spec.name == "overall"), None)
     if overall is not None:
         from rebayes.influence import (
@@ -286,6 +321,8 @@ def build_report(
                                    settings=settings),
             leave_one_out_frequentist(trials),
         )
+        log("decision tools: absolute effects, credibility, cumulative analysis, the next trial")
+        tools = _decision_tools(trials, overall, settings)
 
     env = environment(tables[variants[0]].attrs["data_hash"])
     names = [a.spec.name for a in analyses]
@@ -324,6 +361,9 @@ def build_report(
                     ("Influence: leave one trial out",
                      _influence_html(influence, figures, report.fits[0].prior.name,
                                      report.default.direction)),
+                    *[(title, result.to_html(
+                        f"figures/{save_figure(result.plot(), figures, f'overall_{key}.png')}"))
+                      for (title, key), result in tools],
                 ))
             analyses[i] = report
             prior_notes = {f.prior.name: _justification(f.prior.description) for f in report.fits}
@@ -367,6 +407,9 @@ def build_report(
         if influence is not None:
             index.append(f'<p><a href="overall.html">Influence</a>: '
                          f"{escape(_influence_verdict(influence))}</p>")
+        for (title, _), result in tools:
+            index.append(f'<p><a href="overall.html">{escape(title)}</a>: '
+                         f"{escape(result.sentence())}</p>")
         failing = [a.spec.name for a in analyses if not a.gates_ok]
         if failing:
             index.append('<div class="failbox">Diagnostic gates fail in: '
