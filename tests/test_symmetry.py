@@ -6,18 +6,20 @@ the old 0/1 coding the baseline prior acted on the control arm alone, and with r
 both labellings said the arm called "treatment" had fewer events.
 """
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from scipy.special import log_expit, logsumexp
 
 import rebayes as rb
 from rebayes.design import build_design
 from rebayes.inference import DIVERGENCE_TARGET_ACCEPT, SamplerSettings, fit
 from rebayes.model import build_model, centred_studies
-from rebayes.priors import get_prior
+from rebayes.priors import HalfNormal, get_prior
 
 TEST_DATA = Path(__file__).resolve().parent / "data"
 # 12 small trials, 55 women per arm: 8 events among 660 treated, 1 among 660 controls (the
@@ -152,3 +154,44 @@ def test_very_precise_trials_sample_without_divergences(tmp_path):
     np.testing.assert_allclose(np.quantile(draws, probs), exact, atol=0.04)
     width, exact_width = np.subtract(*np.quantile(draws, [0.975, 0.025])), exact[2] - exact[0]
     assert width == pytest.approx(exact_width, rel=0.1)
+
+
+def _exact_common_effect_log_or(table: pd.DataFrame, prior, probs):
+    """Quantiles of d's posterior with tau = 0: each trial's baseline integrated out exactly.
+
+    p(d | y) is proportional to N(d | 0, 1) prod_k int N(a | 0, 2) Bin(c_k | expit(a - d / 2))
+    Bin(t_k | expit(a + d / 2)) da; one grid over d and one over each trial's a (the arms
+    coded -+1/2, as in the model).
+    """
+    d = np.linspace(-4.0, 6.0, 1001)[:, None]
+    a = np.linspace(-12.0, 4.0, 1201)[None, :]
+    log_post = prior.effect.frozen().logpdf(d[:, 0])
+
+    def log_binomial(k, n, x):  # without the binomial coefficient, a constant here
+        return k * log_expit(x) + (n - k) * log_expit(-x)
+
+    for row in table.itertuples():
+        inner = (
+            prior.baseline.frozen().logpdf(a)
+            + log_binomial(row.events_control, row.n_control, a - d / 2)
+            + log_binomial(row.events_treat, row.n_treat, a + d / 2)
+        )
+        log_post = log_post + logsumexp(inner, axis=1)
+    weights = np.exp(log_post - log_post.max())
+    return np.interp(probs, np.cumsum(weights) / weights.sum(), d[:, 0])
+
+
+def test_rare_event_posterior_matches_exact_quadrature_when_tau_is_near_zero():
+    """With tau ~ HalfNormal(0.01) the model is a common-effect model: compare with quadrature."""
+    prior = replace(get_prior("weakly_informative"), name="tiny_tau", tau=HalfNormal(0.01))
+    probs = [0.05, 0.5, 0.95]
+    exact = _exact_common_effect_log_or(pd.read_csv(RARE), prior, probs)
+    result = fit(
+        rb.AnalysisSpec(name="rare", data=str(RARE)),
+        prior,
+        settings=SamplerSettings(draws=1000, tune=500, chains=2, min_ess=0),
+        cache=False,
+    )
+    draws = result.tree["posterior"]["d"].values.ravel()
+    assert exact[1] > 0  # the exact posterior points the way the data do, too
+    np.testing.assert_allclose(np.quantile(draws, probs), exact, atol=0.08)
