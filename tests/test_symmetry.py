@@ -195,3 +195,18 @@ def test_rare_event_posterior_matches_exact_quadrature_when_tau_is_near_zero():
     draws = result.tree["posterior"]["d"].values.ravel()
     assert exact[1] > 0  # the exact posterior points the way the data do, too
     np.testing.assert_allclose(np.quantile(draws, probs), exact, atol=0.08)
+
+
+def test_trials_are_centred_only_when_their_data_beat_the_expected_heterogeneity():
+    """IVIG's trials (SE 0.17-0.44, DL tau 0) stay non-centred even under a vague tau prior."""
+    spec = rb.load_script(
+        Path(__file__).resolve().parents[1]
+        / "src/rebayes/datasets/ivig_rsa/models/normal_approximation.py"
+    )
+    design = build_design(spec)
+    for name in ("weakly_informative", "vague", "turner_obstetric"):
+        assert not centred_studies(design, get_prior(name)).any(), name
+    # Binomial fits are never centred.
+    assert not centred_studies(
+        build_design(rb.AnalysisSpec(name="s", data=str(RARE))), get_prior("vague")
+    ).any()

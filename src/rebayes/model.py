@@ -27,8 +27,8 @@ mean log odds of the two arms it puts 95% of the average arm risk in 0.02-0.98. 
 it pulls both arms' risks up by the same amount on the log-odds scale, which leaves the log OR
 unbiased in direction (it can only shrink it slightly towards 0 when an arm has no events).
 
-For the normal likelihood, a trial whose data pin its effect down far more tightly than the
-heterogeneity prior's scale gets a centred random effect (:func:`centred_studies`), the
+For the normal likelihood, a trial whose data pin its effect down more tightly than the
+expected heterogeneity gets a centred random effect (:func:`centred_studies`), the
 standard remedy for the divergences of non-centred effects under very informative data
 (Betancourt M, Girolami M. Hamiltonian Monte Carlo for hierarchical models. 2015; Papaspiliopoulos
 O, Roberts GO, Skold M. Stat Sci 2007;22:59-73). The choice depends only on the data and the
@@ -145,8 +145,8 @@ def _tau_data(tau: TauPrior) -> tuple[np.ndarray, np.ndarray]:
 
 
 #: A trial's random effect is centred when its data's standard error is below this share of
-#: the heterogeneity prior's scale (normal likelihood; see :func:`centred_studies`).
-CENTRED_SE_SHARE = 0.25
+#: the expected heterogeneity (normal likelihood; see :func:`centred_studies`).
+CENTRED_SE_SHARE = 0.5
 
 
 def tau_prior_scale(tau: TauPrior) -> float:
@@ -158,24 +158,43 @@ def tau_prior_scale(tau: TauPrior) -> float:
     return float(math.exp(tau.mu / 2))  # tau^2 ~ LogNormal(mu, s): median tau = exp(mu / 2)
 
 
+def heterogeneity_estimate(yi: np.ndarray, vi: np.ndarray) -> float:
+    """Return the DerSimonian-Laird tau of the rows (no covariates), 0 for a single row.
+
+    Only a data-based yardstick for :func:`centred_studies`; the reported tau is the posterior's.
+    """
+    w = 1.0 / vi
+    if len(w) < 2:
+        return 0.0
+    mean = (w * yi).sum() / w.sum()
+    q = (w * (yi - mean) ** 2).sum()
+    tau2 = (q - (len(w) - 1)) / (w.sum() - (w**2).sum() / w.sum())
+    return float(math.sqrt(max(tau2, 0.0)))
+
+
 def centred_studies(design: Design, prior: PriorSet) -> np.ndarray:
     """Which trials get a centred random effect (1.0) rather than a non-centred one (0.0).
 
     Normal likelihood only: a trial is centred when the standard error of its pooled log RR
     (``1 / sqrt(sum of 1 / vi)`` over its rows) is below :data:`CENTRED_SE_SHARE` times the
-    heterogeneity prior's scale (:func:`tau_prior_scale`). Such a trial's effect is fixed by
-    its data, and a non-centred ``z = (theta - mu) / tau`` then forms a funnel with ``tau``
-    that NUTS cannot enter (divergences, intervals too narrow; issue 9). The rule reads only
-    the data and the prior, so a seed still gives the same draws. Binomial fits stay
-    non-centred (all zeros).
+    expected heterogeneity, the smaller of the heterogeneity prior's scale
+    (:func:`tau_prior_scale`) and the rows' DerSimonian-Laird tau
+    (:func:`heterogeneity_estimate`). Such a trial's effect is fixed by its data, and a
+    non-centred ``z = (theta - mu) / tau`` then forms a funnel with ``tau`` that NUTS cannot
+    enter (divergences, intervals too narrow; issue 9); when the data say little about a
+    trial, or the trials agree (tau near 0), the non-centred form is the better one. The rule
+    reads only the data and the prior, so a seed still gives the same draws. Binomial fits
+    stay non-centred (all zeros).
     """
     out = np.zeros(len(design.studies))
-    if design.likelihood != "normal" or design.vi is None:
+    if design.likelihood != "normal" or design.vi is None or design.yi is None:
         return out
+    vi, yi = np.asarray(design.vi, dtype=float), np.asarray(design.yi, dtype=float)
     precision = np.zeros(len(design.studies))
-    np.add.at(precision, design.study_index, 1.0 / np.asarray(design.vi, dtype=float))
+    np.add.at(precision, design.study_index, 1.0 / vi)
     se = 1.0 / np.sqrt(precision)
-    out[se < CENTRED_SE_SHARE * tau_prior_scale(prior.tau)] = 1.0
+    scale = min(tau_prior_scale(prior.tau), heterogeneity_estimate(yi, vi))
+    out[se < CENTRED_SE_SHARE * scale] = 1.0
     return out
 
 
