@@ -148,7 +148,7 @@ class SamplerSettings:
             raise RebayesError(f"sampler setting min_ess={self.min_ess!r} is negative")
 
     def attempts(self) -> list[tuple[int, float]]:
-        """(draws, target_accept) of each allowed attempt before divergence adjustments."""
+        """(draws, target_accept) of each ESS extension; a divergence re-run comes on top."""
         out, draws = [(self.draws, self.target_accept)], self.draws * 2
         while self.min_ess and draws <= self.max_draws:
             out.append((draws, self.target_accept))
