@@ -535,7 +535,13 @@ def _run_local(
     # spawn: workers start clean (no copied threads or locks of the parent), import rebayes
     # once, and keep their compiled models for every task they receive.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    counter = context.Value("i", 0)
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=_pin_worker,
+        initargs=(counter, workers),
+    ) as pool:
         futures = {pool.submit(run_task, t, priors, settings, seed): t for t in todo}
         try:
             pending = set(futures)
@@ -546,6 +552,28 @@ def _run_local(
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
+
+
+def _pin_worker(counter: Any, workers: int) -> None:
+    """Give each local worker its own share of the CPUs.
+
+    nutpie runs a fit's chains on as many threads as the machine has CPUs (it reads
+    ``os.cpu_count()``, not the affinity), so N workers would each start that many threads:
+    pinned, the workers share the machine instead of contending for every core. A chain's
+    draws do not depend on its thread, so the numbers stay the same.
+    """
+    if workers < 2 or not hasattr(os, "sched_setaffinity"):
+        return
+    with counter.get_lock():
+        index = counter.value
+        counter.value += 1
+    cpus = sorted(os.sched_getaffinity(0))
+    share = max(len(cpus) // workers, 1)
+    start = (index * share) % len(cpus)
+    try:
+        os.sched_setaffinity(0, cpus[start : start + share])
+    except OSError:
+        pass  # not allowed here: the workers share every CPU
 
 
 def _collect(

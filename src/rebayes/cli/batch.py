@@ -86,16 +86,25 @@ def run(args: argparse.Namespace) -> int:
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    result = run_batch(
-        args.inputs,
-        args.output,
-        args.priors,
-        workers=args.workers,
-        scheduler=args.scheduler,
-        seed=args.seed,
-        settings=settings,
-        progress=None if args.quiet else progress,
-    )
+    try:
+        result = run_batch(
+            args.inputs,
+            args.output,
+            args.priors,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            seed=args.seed,
+            settings=settings,
+            progress=None if args.quiet else progress,
+        )
+    except KeyboardInterrupt:
+        # Every finished meta-analysis has its JSON, and summary.csv lists them.
+        print(
+            f"rebayes batch: interrupted; finished meta-analyses are in {args.output}/results "
+            "and summary.csv; run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
     print(
         f"{len(result.tasks)} meta-analyses: {result.fitted} run, {result.skipped} up to date, "
         f"{result.failed} failed ({result.seconds:.1f} s); {result.output / 'summary.csv'}"
