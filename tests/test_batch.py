@@ -167,6 +167,10 @@ def test_user_errors_are_one_line(tmp_path, capsys, bad_csv):
     assert main(["batch", bad_csv, "--output", str(tmp_path / "o"), "--priors", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nope" in err
+    assert main(["batch", bad_csv, "--output", str(tmp_path / "o"), "--scheduler", "bad://x"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "rebayes batch: error: --scheduler bad://x: cannot connect (ValueError: unknown address"
+    )
     with pytest.raises(BatchError, match="no such file"):
         run_batch([str(missing)], tmp_path / "o")
     assert not (tmp_path / "o").exists()

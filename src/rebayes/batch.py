@@ -389,7 +389,7 @@ def _check_output(output: Path) -> None:
             f"output directory {output} is not empty and holds no rebayes batch "
             f"(no {BATCH_MARKER}); refusing to write into it: give an empty or new directory"
         )
-    check_writable(output / "results")
+    check_writable(output)
 
 
 def _read_record(path: Path) -> dict[str, Any] | None:
@@ -595,41 +595,46 @@ def _collect(
         return record
 
 
-def _run_dask(
-    todo: list[BatchTask],
-    priors: Sequence[Any],
-    settings: Any,
-    seed: int,
-    scheduler: str,
-    on_record: Callable[[dict[str, Any]], None],
-) -> None:
+def _connect(scheduler: str) -> Any:
+    """Return a Dask client of the scheduler at ``scheduler``, or a one-line BatchError."""
     try:
-        from dask.distributed import Client, as_completed
+        from dask.distributed import Client
     except ImportError:
         raise BatchError(
             "--scheduler needs dask.distributed: pip install 'dask[distributed]'"
         ) from None
     try:
-        client = Client(scheduler, timeout="20s")
-    except (OSError, TimeoutError) as exc:
+        return Client(scheduler, timeout="20s")
+    except (OSError, TimeoutError, ValueError) as exc:
         raise BatchError(f"--scheduler {scheduler}: cannot connect ({_one_line(exc)})") from None
-    with client:
-        futures = client.map(
-            run_task,
-            todo,
-            priors=priors,
-            settings=settings,
-            batch_seed=seed,
-            key=[f"rebayes-batch-{t.key}-{safe_name(t.id)}" for t in todo],
-            pure=False,
-        )
-        by_key = {f.key: t for f, t in zip(futures, todo, strict=True)}
-        try:
-            for future in as_completed(futures):
-                on_record(_collect(future, by_key[future.key], priors, settings, seed))
-        except BaseException:
-            client.cancel(futures)
-            raise
+
+
+def _run_dask(
+    todo: list[BatchTask],
+    priors: Sequence[Any],
+    settings: Any,
+    seed: int,
+    client: Any,
+    on_record: Callable[[dict[str, Any]], None],
+) -> None:
+    from dask.distributed import as_completed
+
+    futures = client.map(
+        run_task,
+        todo,
+        priors=priors,
+        settings=settings,
+        batch_seed=seed,
+        key=[f"rebayes-batch-{t.key}-{safe_name(t.id)}" for t in todo],
+        pure=False,
+    )
+    by_key = {f.key: t for f, t in zip(futures, todo, strict=True)}
+    try:
+        for future in as_completed(futures):
+            on_record(_collect(future, by_key[future.key], priors, settings, seed))
+    except BaseException:
+        client.cancel(futures)
+        raise
 
 
 def run_batch(
@@ -670,7 +675,19 @@ def run_batch(
     Raises
     ------
     BatchError
-        Unknown input, unknown prior, an output directory not ours; nothing is run.
+        Unknown input, unknown prior, an output directory not ours, an unreachable
+        scheduler; nothing is run or written.
+
+    Notes
+    -----
+    Local workers are started with ``spawn`` (a clean interpreter each): a script that calls
+    this function needs the ``if __name__ == "__main__":`` guard.
+
+    Examples
+    --------
+    >>> from rebayes.batch import run_batch
+    >>> result = run_batch(["reviews/a.rm5", "data/b.csv"], "batch-out")  # doctest: +SKIP
+    >>> result.summary[["id", "pooled_rr", "p_benefit", "revman_estimate"]]  # doctest: +SKIP
     """
     from rebayes.inference import SamplerSettings
     from rebayes.priors import DEFAULT_PRIOR, resolve_priors
@@ -687,6 +704,26 @@ def run_batch(
     if not tasks:
         raise BatchError("no inputs given")
     _check_output(output)
+    # Connect first: an unreachable scheduler is a user error, and nothing is written.
+    client = _connect(scheduler) if scheduler else None
+    try:
+        return _run(tasks, output, prior_sets, settings, seed, workers, client, progress, start)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _run(
+    tasks: list[BatchTask],
+    output: Path,
+    prior_sets: Sequence[Any],
+    settings: Any,
+    seed: int,
+    workers: int | None,
+    client: Any,
+    progress: Callable[[str], None] | None,
+    start: float,
+) -> BatchResult:
     output.mkdir(parents=True, exist_ok=True)
     results = output / "results"
     results.mkdir(exist_ok=True)
@@ -724,8 +761,8 @@ def run_batch(
         else:
             runnable.append(task)
     try:
-        if runnable and scheduler:
-            _run_dask(runnable, prior_sets, settings, seed, scheduler, on_record)
+        if runnable and client is not None:
+            _run_dask(runnable, prior_sets, settings, seed, client, on_record)
         elif runnable:
             n = min(workers or os.cpu_count() or 1, len(runnable))
             _run_local(runnable, prior_sets, settings, seed, n, on_record)
