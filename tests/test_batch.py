@@ -213,3 +213,17 @@ def test_dask_scheduler(tmp_path):
         rtol=0,
         atol=0,
     )
+
+
+def test_folder_of_inputs_expands(tmp_path):
+    from rebayes.batch import expand_inputs
+
+    ids = [t.id for t in expand_inputs([str(DATA)])]
+    assert f"{DATA / 'Fleiss1993.rm5'}:1.1" in ids  # every dichotomous outcome of a .rm5
+    assert str(DATA / "bcg") in ids and str(DATA / "bcg.csv") in ids  # folders and CSVs
+    assert ids == sorted(ids)
+    # The same input twice is one task.
+    assert [t.id for t in expand_inputs([BCG_CSV, BCG_CSV])] == [BCG_CSV]
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(BatchError, match="a folder with no dataset, CSV or .rm5 file"):
+        expand_inputs([tmp_path])

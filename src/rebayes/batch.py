@@ -185,6 +185,9 @@ def _one_line(exc: BaseException) -> str:
 def expand_inputs(inputs: Iterable[str | Path]) -> list[BatchTask]:
     """One task per input; a RevMan 5 file gives one task per dichotomous outcome.
 
+    A folder that is not a dataset folder stands for its CSVs, .rm5 files and dataset
+    folders (one level).
+
     Raises
     ------
     BatchError
@@ -193,7 +196,7 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[BatchTask]:
     from rebayes.revman import read_rm5
 
     tasks: dict[str, BatchTask] = {}
-    for raw in inputs:
+    for raw in _expand_folders(inputs):
         text = os.path.normpath(str(raw))
         path_text, sep, number = text.partition(".rm5:")
         path = Path(path_text + ".rm5" if sep else text)
@@ -219,6 +222,40 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[BatchTask]:
         else:
             tasks.setdefault(text, BatchTask(text, str(path.resolve())))
     return list(tasks.values())
+
+
+def _is_dataset_folder(path: Path) -> bool:
+    return (path / "trials.csv").is_file() or (path / "dataset.toml").is_file()
+
+
+def _expand_folders(inputs: Iterable[str | Path]) -> list[str]:
+    """Replace a folder that is not a dataset folder by its CSVs, .rm5 files and datasets.
+
+    ``rebayes import review.rm5 DIR`` writes one dataset folder per outcome into ``DIR``:
+    ``rebayes batch DIR`` then runs them all (one level, sorted by name).
+    """
+    out: list[str] = []
+    for raw in inputs:
+        path = Path(str(raw))
+        if not path.is_dir() or _is_dataset_folder(path):
+            out.append(str(raw))
+            continue
+        children = sorted(
+            p
+            for p in path.iterdir()
+            if not p.name.startswith(".")
+            and (
+                (p.is_file() and p.suffix.lower() in (".csv", ".rm5"))
+                or (p.is_dir() and _is_dataset_folder(p))
+            )
+        )
+        if not children:
+            raise BatchError(
+                f"{raw}: a folder with no dataset, CSV or .rm5 file (a dataset folder holds "
+                "trials.csv and dataset.toml)"
+            )
+        out.extend(str(p) for p in children)
+    return out
 
 
 def _plain(value: Any) -> Any:
@@ -277,7 +314,7 @@ def _prepare(
         else:
             try:
                 rows = _rows_hash(task.source)
-            except RebayesError as exc:
+            except Exception as exc:  # noqa: BLE001 - an unreadable input is a failed row
                 task = BatchTask(task.id, task.source, error=_one_line(exc))
                 rows = "error:" + task.error
         s = task_seed(seed, rows) if not task.error else 0
