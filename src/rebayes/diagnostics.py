@@ -637,23 +637,24 @@ def prior_from_tree(tree: xr.DataTree) -> PriorSet:
 def _baseline_integral(
     events: np.ndarray, n: np.ndarray, baseline: Normal, theta: np.ndarray
 ) -> np.ndarray:
-    """Integrate a row's two arms over its baseline log odds ``a`` (its prior), at each theta.
+    """Integrate a row's two arms over its baseline ``alpha`` (its prior), at each theta.
 
-    Returns log of E_a[Bin(events_c | n_c, expit(a)) Bin(events_t | n_t, expit(a + theta))].
+    Returns log of E_alpha[Bin(events_c | n_c, expit(alpha - theta / 2))
+    Bin(events_t | n_t, expit(alpha + theta / 2))] (arms coded -+1/2,
+    :func:`rebayes.model.arm_log_odds`). The integral runs over the control log odds
+    ``c = alpha - theta / 2`` (unit Jacobian at fixed theta), which the control arm's data pin
+    down whatever theta is; the baseline prior is then evaluated at ``c + theta / 2``.
     """
     (yc, yt), (nc, nt) = events, n
     # Centre the grid on the control arm's log odds (0.5 added so that 0 and n are finite).
     p = (yc + 0.5) / (nc + 1.0)
     se = 1.0 / math.sqrt(max(nc, 1) * p * (1 - p))
-    a = special.logit(p) + np.linspace(-BASELINE_SPAN, BASELINE_SPAN, BASELINE_POINTS) * se
-    log_a = (
-        stats.binom.logpmf(yc, nc, special.expit(a))
-        + stats.norm.logpdf(a, baseline.mu, baseline.sigma)
-        + np.log(a[1] - a[0])
-    )
+    c = special.logit(p) + np.linspace(-BASELINE_SPAN, BASELINE_SPAN, BASELINE_POINTS) * se
+    log_c = stats.binom.logpmf(yc, nc, special.expit(c)) + np.log(c[1] - c[0])
     grid = np.arange(theta.min() - THETA_STEP, theta.max() + 2 * THETA_STEP, THETA_STEP)
-    log_t = stats.binom.logpmf(yt, nt, special.expit(a[None, :] + grid[:, None]))
-    table = special.logsumexp(log_a[None, :] + log_t, axis=1)
+    log_t = stats.binom.logpmf(yt, nt, special.expit(c[None, :] + grid[:, None]))
+    log_prior = stats.norm.logpdf(c[None, :] + grid[:, None] / 2, baseline.mu, baseline.sigma)
+    table = special.logsumexp(log_c[None, :] + log_prior + log_t, axis=1)
     return np.interp(theta, grid, table)
 
 
