@@ -48,7 +48,14 @@ from rebayes.model import (
     structure_key,
     unpad_posterior,
 )
-from rebayes.priors import DEFAULT_PRIOR, PriorSet, get_prior, load_prior_file, resolve_priors
+from rebayes.priors import (
+    DEFAULT_PRIOR,
+    PriorSet,
+    get_prior,
+    load_prior_file,
+    median_control_risk,
+    resolve_priors,
+)
 from rebayes.spec import AnalysisSpec
 
 if TYPE_CHECKING:
@@ -301,6 +308,18 @@ def _provenance(design: Design, prior: PriorSet, key: str) -> dict[str, Any]:
     }
 
 
+def prior_on_model_scale(prior: PriorSet, design: Design) -> PriorSet:
+    """Return the prior set as the model uses it: on the log RR for the normal likelihood.
+
+    The built-in sets speak of log odds ratios; the normal model works on the log RR, where
+    the same numbers would mean larger effects. They are mapped at the design's median
+    observed control risk (:meth:`rebayes.priors.PriorSet.on_scale`).
+    """
+    if design.likelihood != "normal" or prior.scale != "log OR":
+        return prior
+    return prior.on_scale("log RR", median_control_risk(design.events[:, 0], design.n[:, 0]))
+
+
 def fit(
     spec: AnalysisSpec,
     prior: str | PriorSet = DEFAULT_PRIOR,
@@ -351,6 +370,7 @@ def fit(
         prior = get_prior(prior, extra)
     if design is None:
         design = build_design(spec, variant=variant)
+    prior = prior_on_model_scale(prior, design)
     key = fit_key(design, prior, seed, settings)
     path = fits_dir() / f"{key}.nc" if cache else None
     if path is not None and path.is_file():
@@ -446,8 +466,9 @@ def fit_priors(
     """
     settings = settings or SamplerSettings()
     names = priors if priors is not None else spec.priors
-    prior_sets = resolve_priors(names, spec.prior_file)
     design = build_design(spec, variant=variant)
+    # Without names: the sets that fit the dataset's outcome type (its Turner set only).
+    prior_sets = resolve_priors(names, spec.prior_file, outcome_type=design.schema.outcome_type)
     bar = None
     per_fit = settings.chains * (settings.tune + settings.draws)
     if progress:

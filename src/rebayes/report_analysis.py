@@ -115,7 +115,7 @@ def results_rows(
                    Cell("FAIL: " + "; ".join(report.failures), "fail")) if report else ""
         rows.append(
             [
-                name,
+                name if s.reliable else Cell(f"{name}: UNRELIABLE (divergences)", "fail"),
                 _fmt_est(s.pooled_rr),
                 Cell(f"{s.p_benefit:.3f}", "num"),
                 Cell(f"{s.p_benefit_beyond_1_1:.3f}", "num"),
@@ -147,6 +147,8 @@ def key_sentence(
     threshold = s.direction.beyond(1.1)
     important = s.p_benefit_beyond_1_1
     prior = f"Under the {s.prior.replace('_', ' ')} prior"
+    if not s.reliable:
+        prior = f"UNRELIABLE ({s.divergences} divergent transitions). {prior}"
     what = f"{schema.outcome} ({schema.treatment} vs {schema.control})"
     units = {c.name: c.unit for c in schema.covariates.values()}
     if coefs and not s.subgroups:
@@ -208,13 +210,14 @@ def model_formula(fit: Fit) -> str:
         ]
     else:
         lines = [
-            "r_C[s] ~ Binomial(n_C[s], logit⁻¹(α[s]))",
-            "r_T[s] ~ Binomial(n_T[s], logit⁻¹(α[s] + θ[s]))",
-            f"θ[s] = d{group}{xb} + τ·z[k(s)]        (log odds ratio)",
+            "r_C[s] ~ Binomial(n_C[s], logit⁻¹(α[s] − θ[s]/2))    control arm",
+            "r_T[s] ~ Binomial(n_T[s], logit⁻¹(α[s] + θ[s]/2))    treatment arm",
+            f"θ[s] = d{group}{xb} + τ·z[k(s)]        (log odds ratio; α = mean log odds of the "
+            "two arms, so swapping the arms mirrors the posterior)",
         ]
     lines += [
-        "z[k] ~ Normal(0, 1)                 (non-centred trial effect, shared by its strata)",
-        f"priors ({fit.prior.name}): {fit.prior.summary}",
+        "z[k] ~ Normal(0, 1)                 (trial effect, shared by its strata)",
+        f"priors ({fit.prior.name}): {_used_priors(fit)}",
         "",
         f"s = {design.n_rows} analysed rows ({rows}), k(s) = trial of row s "
         f"({len(design.studies)} trials)",
@@ -309,6 +312,10 @@ def analysis_page_body(
             '<div class="failbox">A diagnostic gate failed for at least one prior: see the '
             "red cells below. Do not trust those numbers.</div>"
         )
+    for name, summary in report.summaries.items():
+        if not summary.reliable:
+            parts.append(f'<div class="failbox">{escape(name)}: '
+                         f"{escape(summary.unreliable_message())}</div>")
     parts += ["<h2>Model</h2>", f'<div class="formula">{escape(model_formula(first))}</div>']
     if first.design.notes:
         parts.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in first.design.notes)
