@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 report: $(STAMP)
-	$(VENV)/bin/rebayes report --data ivig_rsa --output reports
 	$(VENV)/bin/rebayes report --data ivig_secondary_review --output reports/ivig_secondary_review
+	$(VENV)/bin/rebayes report --data ivig_rsa --output reports
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow"
