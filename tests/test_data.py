@@ -232,7 +232,7 @@ def test_unknown_dataset_and_variant():
     with pytest.raises(
         rb.DataError,
         match=r"^nope: no such file or dataset \(shipped datasets: "
-        r"ivig_rsa\)$",
+        r"ivig_rsa, ivig_secondary_review\)$",
     ):
         rb.load_trials("nope")
     with pytest.raises(
