@@ -428,8 +428,9 @@ def test_marginal_likelihood_of_a_binomial_trial_against_quadrature():
             d, tau = float(post["d"][chain, draw]), float(post["tau"][chain, draw])
 
             def integrand(a, z, yc=yc, yt=yt, nc=nc, nt=nt, d=d, tau=tau):
-                pc = 1 / (1 + math.exp(-a))
-                pt = 1 / (1 + math.exp(-(a + d + tau * z)))
+                theta = d + tau * z  # the model's arm coding: a -+ theta / 2
+                pc = 1 / (1 + math.exp(-(a - theta / 2)))
+                pt = 1 / (1 + math.exp(-(a + theta / 2)))
                 return (
                     math.comb(nc, yc)
                     * pc**yc

@@ -17,7 +17,7 @@ from scipy.special import log_expit, logsumexp
 
 import rebayes as rb
 from rebayes.design import build_design
-from rebayes.inference import DIVERGENCE_TARGET_ACCEPT, SamplerSettings, fit
+from rebayes.inference import DIVERGENCE_TARGET_ACCEPT, SamplerSettings, fit, prior_on_model_scale
 from rebayes.model import build_model, centred_studies
 from rebayes.priors import HalfNormal, get_prior
 
@@ -141,8 +141,9 @@ def test_very_precise_trials_sample_without_divergences(tmp_path):
         encoding="utf-8",
     )
     spec = rb.AnalysisSpec(name="precise", data=str(path), likelihood="normal", effect="common")
-    prior = get_prior("weakly_informative")
     design = build_design(spec)
+    # The normal model's prior is the log OR set mapped to the log RR scale.
+    prior = prior_on_model_scale(get_prior("weakly_informative"), design)
     assert centred_studies(design, prior).tolist() == [1.0, 1.0, 1.0]
     result = fit(spec, prior, settings=SamplerSettings(tune=500, min_ess=0), cache=False)
     summary = result.summary()
