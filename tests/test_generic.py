@@ -281,3 +281,24 @@ def test_an_enthusiastic_prior_expects_benefit_in_the_declared_direction():
     assert float(model_data(bcg, enthusiastic)["d_mu"]) == pytest.approx(-math.log(1.5))
     assert float(model_data(ivig, enthusiastic)["d_mu"]) == pytest.approx(math.log(1.5))
     assert float(model_data(bcg, PRIOR_SETS["skeptical"])["d_mu"]) == 0.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["rosiglitazone", "Fleiss1993.rm5"])
+def test_report_end_to_end_on_other_datasets(source, tmp_path, capsys):
+    # A rare-event table (fewer infarctions is better, Peto OR published) and a RevMan file
+    # imported into a folder: the full report, its audit, no word of the shipped paper.
+    data = TEST_DATA / source
+    if source.endswith(".rm5"):
+        assert main(["import", str(data), str(tmp_path / "imported")]) == 0
+        data = tmp_path / "imported" / "1.1"
+    out = tmp_path / "rep"
+    code = main(["report", "--data", str(data), "--output", str(out),
+                 "--prior", "weakly_informative", "--allow-divergences"])
+    assert code in (0, 3)
+    audit_page = (out / "audit.html").read_text(encoding="utf-8")
+    assert "reproduced" in audit_page and "differs" not in audit_page  # RevMan's / NEJM's
+    for page in out.glob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        for word in PAPER_WORDS:
+            assert word not in text, f"{page.name}: {word}"

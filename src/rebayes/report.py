@@ -48,6 +48,7 @@ class BuiltReport:
 
     files: tuple[Path, ...]
     gate_failures: tuple[str, ...] = ()
+    unreliable: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -534,4 +535,8 @@ def build_report(
         for a in analyses if a.comparison is not None
         for failure in a.comparison.diagnostic_failures
     )
-    return BuiltReport(tuple(written), failures)
+    unreliable = tuple(
+        f"{a.spec.name} ({name}): {s.unreliable_message()}"
+        for a in analyses for name, s in a.summaries.items() if not s.reliable
+    )
+    return BuiltReport(tuple(written), failures, unreliable)

@@ -31,6 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--prior", nargs="+", default=None, metavar="NAME",
                         help="prior sets (default: every built-in set)")
     parser.add_argument(
+        "--allow-divergences", action="store_true",
+        help="exit 0 even when a fit still diverged (its page marks it UNRELIABLE either way)",
+    )
+    parser.add_argument(
         "--strict", action="store_true",
         help="exit with status 3 when any diagnostic gate fails (the report is still written)",
     )
@@ -47,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {len(built.files)} files to {args.output}/ (open {args.output}/index.html)")
     for failure in built.gate_failures:
         print(f"diagnostic gate failed: {failure}", file=sys.stderr)
+    for line in built.unreliable:
+        print(f"unreliable fit: {line}", file=sys.stderr)
     if args.strict and not built.ok:
+        return EXIT_GATE_FAILED
+    if built.unreliable and not args.allow_divergences:
         return EXIT_GATE_FAILED
     return 0
