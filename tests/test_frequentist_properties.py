@@ -31,9 +31,12 @@ def tables(min_cell=0, min_size=1):
              for i, (a, n1, c, n2) in enumerate(rows)]
         )
     ).filter(
-        # Leave out draws where every study is non-estimable (double zero / all events).
-        lambda t: ((t.events_treat > 0) | (t.events_control > 0)).any()
-        and ((t.events_treat < t.n_treat) | (t.events_control < t.n_control)).any()
+        # Leave out draws where every study is non-estimable: a study needs an event and a
+        # non-event somewhere (a double-zero study and an all-events one do not make a table).
+        lambda t: (
+            ((t.events_treat > 0) | (t.events_control > 0))
+            & ((t.events_treat < t.n_treat) | (t.events_control < t.n_control))
+        ).any()
     )
 
 
