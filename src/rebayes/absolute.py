@@ -295,11 +295,21 @@ def absolute_effects(tree: xr.DataTree, risks: Sequence[float] = ()) -> Absolute
 
     binomial = _is_binomial(tree)
     median = median_control_risk(tree)
+    label = "median control risk"
     if not 0 < median < 1:
-        raise RebayesError(
-            f"median observed control risk is {median:g}: give control risks with --risk"
-        )
-    baselines = [("median control risk", median), *(("given", float(r)) for r in risks)]
+        # Rare events: most trials saw no control event, so the median is 0 (or every control
+        # had the event). The pooled control risk (all control events over all controls) is
+        # then the typical risk to report at.
+        groups = [tree[g].to_dataset() for g in ("observed_data", "constant_data")]
+        events = next(g["events"] for g in groups if "events" in g).sel(arm="control")
+        n = tree["constant_data"].to_dataset()["n"].sel(arm="control")
+        median = float(events.sum()) / float(n.sum())
+        label = "pooled control risk (median trial risk 0 or 1)"
+        if not 0 < median < 1:
+            raise RebayesError(
+                f"observed control risk is {median:g}: give control risks with --risk"
+            )
+    baselines = [(label, median), *(("given", float(r)) for r in risks)]
     return absolute_effects_from_draws(
         pooled_effect(tree).values,
         baselines,
