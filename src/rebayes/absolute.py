@@ -258,6 +258,12 @@ def absolute_effects_from_draws(
 
 def observed_control_risks(tree: xr.DataTree) -> np.ndarray:
     """Observed control risk of each trial of a fit (each trial's strata summed)."""
+    totals = _control_counts(tree)
+    return (totals["events"] / totals["n"]).to_numpy()
+
+
+def _control_counts(tree: xr.DataTree) -> pd.DataFrame:
+    """Control-arm events and participants per trial of a fit (strata summed)."""
     groups = [tree[g].to_dataset() for g in ("observed_data", "constant_data")]
     events = next(g["events"] for g in groups if "events" in g)
     n = tree["constant_data"].to_dataset()["n"]
@@ -268,8 +274,7 @@ def observed_control_risks(tree: xr.DataTree) -> np.ndarray:
             "n": np.asarray(n.sel(arm="control").values, dtype=float),
         }
     )
-    totals = frame.groupby("study", sort=False)[["events", "n"]].sum()
-    return (totals["events"] / totals["n"]).to_numpy()
+    return frame.groupby("study", sort=False)[["events", "n"]].sum()
 
 
 def median_control_risk(tree: xr.DataTree) -> float:
@@ -300,10 +305,8 @@ def absolute_effects(tree: xr.DataTree, risks: Sequence[float] = ()) -> Absolute
         # Rare events: most trials saw no control event, so the median is 0 (or every control
         # had the event). The pooled control risk (all control events over all controls) is
         # then the typical risk to report at.
-        groups = [tree[g].to_dataset() for g in ("observed_data", "constant_data")]
-        events = next(g["events"] for g in groups if "events" in g).sel(arm="control")
-        n = tree["constant_data"].to_dataset()["n"].sel(arm="control")
-        median = float(events.sum()) / float(n.sum())
+        totals = _control_counts(tree).sum()
+        median = float(totals["events"] / totals["n"])
         label = "pooled control risk (median trial risk 0 or 1)"
         if not 0 < median < 1:
             raise RebayesError(

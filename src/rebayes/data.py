@@ -17,6 +17,7 @@ import hashlib
 import io
 import math
 import tomllib
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -600,8 +601,8 @@ def _check_table(
     notes: list[str] = []
     strata = schema.strata
     if strata is None:
-        repeated = sorted({r["study"] for r in records if sum(
-            1 for o in records if o["study"] == r["study"]) > 1})
+        counts = Counter(r["study"] for r in records)
+        repeated = sorted(study for study, count in counts.items() if count > 1)
         if repeated:
             notes.append(
                 "study names that repeat are separate rows (as RevMan treats them): "
