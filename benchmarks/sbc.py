@@ -1,12 +1,13 @@
-"""Simulation-based calibration of the binomial model (Talts et al. 2018).
+"""Simulation-based calibration of the model (Talts et al. 2018), scenario by scenario.
 
-Run ``python benchmarks/sbc.py [--sims N] [--seed S] [--output DIR] [--prior NAME]``. It
-simulates N meta-analyses shaped like the IVIG data from the calibration prior
-(:func:`rebayes.calibration.calibration_prior`: the default d and tau priors, control risks
-0.3-0.8), fits each with one compiled model, and prints, for d, tau and the pooled RR, the
-uniformity p values of the ranks (chi-square on binned ranks, KS and ArviZ's PIT-ECDF test) and
-the coverage of central 50% and 90% intervals with binomial limits, then divergences and wall
-time. It writes, each file atomically (temporary file, then rename), into DIR (default
+Run ``python benchmarks/sbc.py [--sims N] [--seed S] [--output DIR] [--scenario NAME ...]``.
+For each scenario of :func:`rebayes.calibration.scenarios` (default: all six -- the IVIG
+shape, rare events, the meta-regression, the log-normal tau^2 and half-Cauchy heterogeneity
+priors, the normal likelihood) it simulates N meta-analyses from the scenario's prior, fits
+each with one compiled model, and prints, per quantity, the uniformity p values of the ranks
+(chi-square on binned ranks, KS and ArviZ's PIT-ECDF test) and the coverage of central 50% and
+90% intervals with binomial limits, then divergences and wall time. It writes, each file
+atomically (temporary file, then rename), into ``DIR/<scenario>/`` (DIR default
 ``reports/calibration/``):
 
 - ``rank_histogram.png``: rank histograms with the 99% range of a bin's count under uniform
@@ -14,6 +15,8 @@ time. It writes, each file atomically (temporary file, then rename), into DIR (d
 - ``summary.md`` and ``summary.csv``: the printed table;
 - ``simulations.csv``: per simulation the true values, ranks, interval hits, ESS, divergences
   and the simulated counts.
+
+and ``DIR/summary.md``, one table over every scenario found in DIR.
 
 The same seed gives the same numbers (wall times aside).
 """
@@ -33,20 +36,18 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from arviz_stats.ecdf_utils import ecdf_pit  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from rebayes.calibration import (  # noqa: E402
-    ARM_SIZES,
     LABELS,
-    N_TRIALS,
-    QUANTITIES,
     SBCResult,
     SimulationResult,
-    calibration_prior,
+    get_scenario,
     run_sbc,
+    scenarios,
 )
-from rebayes.priors import PRIOR_SETS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = ROOT / "reports" / "calibration"
@@ -54,13 +55,20 @@ HIST_BAND = 0.99
 ECDF_BAND = 0.95
 
 
+def shape(result: SBCResult):  # noqa: ANN201
+    """The run's scenario (a result without one is the default scenario's)."""
+    return result.scenario or get_scenario("default")
+
+
 def plot_ranks(result: SBCResult) -> Figure:
     """Rank histograms (top) and PIT-ECDF differences (bottom), one column per quantity."""
     bins = result.default_bins()
     width = (result.n_ranks + 1) // bins
-    fig, axes = plt.subplots(2, len(QUANTITIES), figsize=(4 * len(QUANTITIES), 6.2))
+    quantities = result.quantities
+    fig, axes = plt.subplots(2, len(quantities), figsize=(4 * len(quantities), 6.2),
+                             squeeze=False)
     rng = np.random.default_rng(result.seed)
-    for j, q in enumerate(QUANTITIES):
+    for j, q in enumerate(quantities):
         u = result.uniformity(q, bins)
         ax = axes[0, j]
         low, high = u.band(HIST_BAND)
@@ -87,7 +95,8 @@ def plot_ranks(result: SBCResult) -> Figure:
         if j == 0:
             ax.set_ylabel("ECDF - uniform CDF")
     fig.suptitle(
-        f"SBC: {result.n} simulated meta-analyses ({N_TRIALS} trials); grey: range of "
+        f"SBC, {shape(result).name}: {result.n} simulated meta-analyses "
+        f"({shape(result).n_trials} trials); grey: range of "
         f"{HIST_BAND:.0%} of bins (top) and {ECDF_BAND:.0%} simultaneous band (bottom) "
         "if ranks are uniform",
         fontsize=10,
@@ -115,22 +124,25 @@ def summary_markdown(result: SBCResult) -> str:
     s = result.settings
     bins = result.default_bins()
     lines = [
-        "# Simulation-based calibration of the binomial random-effects model",
+        f"# Simulation-based calibration: {shape(result).title}",
         "",
-        f"{result.n} meta-analyses simulated from the prior (seed {result.seed}): {N_TRIALS} "
-        f"trials, {ARM_SIZES[0]}-{ARM_SIZES[1]} women per arm, prior "
+        f"Scenario `{shape(result).name}`: {result.n} meta-analyses simulated from the prior "
+        f"(seed {result.seed}): {shape(result).n_trials} trials, {shape(result).arm_sizes[0]}-"
+        f"{shape(result).arm_sizes[1]} participants per arm, {shape(result).likelihood} "
+        f"likelihood, prior "
         f"`{result.prior.name}` ({result.prior.summary}). Each fitted with "
         f"{s.chains} chains x {s.draws} draws after {s.tune} tuning steps (sampled longer if "
         f"bulk ESS < {s.min_ess} or a transition diverged). Ranks of the true value among "
         f"L = {result.n_ranks} thinned draws (Talts et al. 2018); command: "
-        f"`python benchmarks/sbc.py --sims {result.n} --seed {result.seed}`.",
+        f"`python benchmarks/sbc.py --sims {result.n} --seed {result.seed} "
+        f"--scenario {shape(result).name}`.",
         "",
         "| quantity | chi2 p | KS p | ECDF p | contraction | "
         + " | ".join(f"{round(100 * p)}% coverage (95% CI) | expected" for p in result.probs)
         + " |",
         "|---|---:|---:|---:|---:|" + "---:|---:|" * len(result.probs),
     ]
-    for q in QUANTITIES:
+    for q in result.quantities:
         u = result.uniformity(q, bins)
         cells = []
         for p in result.probs:
@@ -185,34 +197,70 @@ def write_outputs(result: SBCResult, output: Path) -> list[Path]:
     return written
 
 
+def overview_markdown(output: Path) -> str:
+    """One table over every scenario whose ``summary.csv`` is in ``output/<scenario>/``."""
+    known = scenarios()
+    lines = [
+        "# Simulation-based calibration",
+        "",
+        "Each scenario simulates meta-analyses from its prior, fits each with the package's "
+        "model and sampler, and checks that the ranks of the true values among the posterior "
+        "draws are uniform and that central 50% and 90% intervals cover the truth as often as "
+        "they claim (Talts et al. 2018). p values: chi-square on binned ranks, and ArviZ's "
+        "PIT-ECDF test; coverage with its expected 95% range under calibration in brackets. "
+        "Command: `make sbc` (`python benchmarks/sbc.py --sims 200 --seed 20230113`).",
+        "",
+        "| scenario | quantity | sims | chi2 p | ECDF p | 50% coverage [expected] | "
+        "90% coverage [expected] | divergent fits |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, scenario in known.items():
+        folder = output / name
+        if not (folder / "summary.csv").is_file():
+            continue
+        table = pd.read_csv(folder / "summary.csv")
+        sims = pd.read_csv(folder / "simulations.csv")
+        divergent = int((sims["divergences"] > 0).sum())
+        for i, row in enumerate(table.itertuples()):
+            first = f"[{name}]({name}/summary.md): {scenario.title}" if i == 0 else ""
+            lines.append(
+                f"| {first} | {LABELS[row.quantity]} | {row.n_sims} | {row.chi2_p:.3f} | "
+                f"{row.ecdf_p:.3f} | {row.cov50:.3f} [{row.cov50_expected_low:.3f}-"
+                f"{row.cov50_expected_high:.3f}] | {row.cov90:.3f} [{row.cov90_expected_low:.3f}-"
+                f"{row.cov90_expected_high:.3f}] | {divergent if i == 0 else ''} |"
+            )
+    lines.append("")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sims", type=int, default=200, help="simulated meta-analyses (200)")
     parser.add_argument("--seed", type=int, default=20230113, help="seed of the run")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="output directory")
-    parser.add_argument(
-        "--prior",
-        default="calibration_baseline",
-        choices=["calibration_baseline", *PRIOR_SETS],
-        help="prior of simulation and fit: calibration_baseline (default d/tau priors, control "
-        "risks 0.3-0.8) or a built-in set as it is",
-    )
+    parser.add_argument("--scenario", action="append", choices=list(scenarios()),
+                        help="scenario to run (repeatable; default: all)")
     args = parser.parse_args(argv)
     if args.sims < 2:
         parser.error("--sims must be at least 2")
-    prior = calibration_prior() if args.prior == "calibration_baseline" else PRIOR_SETS[args.prior]
-    started = time.perf_counter()
+    for name in args.scenario or list(scenarios()):
+        started = time.perf_counter()
 
-    def progress(sim: SimulationResult) -> None:
-        done = sim.index + 1
-        if done % 10 == 0 or done == args.sims:
-            elapsed = time.perf_counter() - started
-            print(f"  {done}/{args.sims} simulations, {elapsed:.0f} s", file=sys.stderr)
+        def progress(sim: SimulationResult, name: str = name, started: float = started) -> None:
+            done = sim.index + 1
+            if done % 25 == 0 or done == args.sims:
+                elapsed = time.perf_counter() - started
+                print(f"  {name}: {done}/{args.sims} simulations, {elapsed:.0f} s",
+                      file=sys.stderr)
 
-    result = run_sbc(args.sims, seed=args.seed, prior=prior, on_simulation=progress)
-    print(result)
-    for path in write_outputs(result, args.output):
-        print(f"wrote {path}")
+        result = run_sbc(args.sims, seed=args.seed, scenario=name, on_simulation=progress)
+        print(result, end="\n\n")
+        for path in write_outputs(result, args.output / name):
+            print(f"wrote {path}")
+    overview = args.output / "summary.md"
+    _write_atomic(overview, lambda tmp: Path(tmp).write_text(overview_markdown(args.output),
+                                                             encoding="utf-8"))
+    print(f"wrote {overview}")
     return 0
 
 

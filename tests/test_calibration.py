@@ -261,3 +261,66 @@ def test_contraction_and_bins_by_hand():
     # 20 bins of 5 ranks at 200 simulations (10 per bin); 4 bins of 25 at 20 (5 per bin).
     assert _result([0.0] * 200, [1.0] * 200).default_bins() == 20
     assert _result([0.0] * 20, [1.0] * 20).default_bins() == 4
+
+
+# --- the other scenarios ------------------------------------------------------------------
+
+
+def test_scenarios_cover_what_the_package_claims():
+    from rebayes.calibration import scenarios
+
+    known = scenarios()
+    assert list(known) == [
+        "default", "rare_events", "meta_regression", "lognormal_tau2", "half_cauchy", "normal",
+    ]
+    # Rare events: 95% of the simulated (arm-average) risks in 1-5%.
+    alpha = known["rare_events"].prior.baseline.frozen()
+    share = alpha.cdf(special.logit(0.05)) - alpha.cdf(special.logit(0.01))
+    assert share == pytest.approx(0.95, abs=0.005)
+    assert str(known["lognormal_tau2"].prior.tau) == "LogNormal(-3.52, 1.74)"
+    assert str(known["half_cauchy"].prior.tau) == "HalfCauchy(0.5)"
+    # The normal scenario fits the default set as the package maps it to the log RR at
+    # p0 = 0.55: every log OR scale multiplied by 1 - p0 = 0.45.
+    normal = known["normal"].prior
+    assert normal.scale == "log RR"
+    assert normal.effect.sigma == pytest.approx(0.45) and normal.tau.sigma == pytest.approx(0.225)
+
+
+def test_meta_regression_scenario_simulates_two_halves_and_its_truth():
+    from rebayes.calibration import get_scenario
+
+    scenario = get_scenario("meta_regression")
+    data = simulate_dataset(np.random.default_rng(3), scenario.prior, covariate=True)
+    assert list(data.x) == [0.0] * 5 + [1.0] * 5
+    design = simulation_design(data, scenario.spec)
+    assert design.coefs == ("x",) and design.X[:, 0].tolist() == list(data.x)
+    truth = true_quantities(data, design, scenario.quantities)
+    assert truth["d_plus_beta"] == pytest.approx(data.d + data.beta)
+    assert truth["beta"] == data.beta
+    # theta = d + beta x + tau z, by hand.
+    assert np.allclose(data.theta, data.d + data.beta * data.x + data.tau * data.z)
+
+
+def test_normal_scenario_draws_log_rr_around_theta_with_known_variance():
+    from rebayes.calibration import get_scenario
+
+    scenario = get_scenario("normal")
+    many = [simulate_dataset(np.random.default_rng(i), scenario.prior, likelihood="normal")
+            for i in range(400)]
+    # Standardised residuals (yi - theta) / sqrt(vi) are N(0, 1).
+    resid = np.concatenate([(s.yi - s.theta) / np.sqrt(s.vi) for s in many])
+    assert abs(resid.mean()) < 0.05 and resid.std() == pytest.approx(1.0, abs=0.05)
+    one = many[0]
+    p0 = special.expit(one.alpha)
+    assert np.allclose(one.vi, (1 - p0) / p0 * (1 / one.n[:, 0] + 1 / one.n[:, 1]))
+    design = simulation_design(one, scenario.spec)
+    assert design.likelihood == "normal" and np.array_equal(design.yi, one.yi)
+
+
+def test_default_scenario_data_unchanged_by_the_scenario_options():
+    # The extra draws of other scenarios come after the default ones: the committed default
+    # SBC run stays reproducible.
+    prior = calibration_prior()
+    plain = simulate_dataset(np.random.default_rng(9), prior)
+    again = simulate_dataset(np.random.default_rng(9), prior, covariate=False)
+    assert np.array_equal(plain.events, again.events) and plain.x is None

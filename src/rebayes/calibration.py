@@ -85,7 +85,10 @@ __all__ = [
     "interval_covers",
     "rank_statistic",
     "rank_uniformity",
+    "Scenario",
+    "get_scenario",
     "run_sbc",
+    "scenarios",
     "simulate_dataset",
     "simulation_design",
     "thin",
@@ -95,7 +98,13 @@ __all__ = [
 #: Quantities whose ranks and coverage are checked, in report order.
 QUANTITIES: tuple[str, ...] = ("d", "tau", "pooled_rr")
 #: Labels for tables and plots.
-LABELS: Mapping[str, str] = {"d": "d (log OR)", "tau": "tau", "pooled_rr": "pooled RR"}
+LABELS: Mapping[str, str] = {
+    "d": "d (pooled effect)",
+    "tau": "tau",
+    "pooled_rr": "pooled RR",
+    "beta": "beta (covariate)",
+    "d_plus_beta": "d + beta (level 1)",
+}
 #: Central posterior intervals whose coverage is reported.
 COVERAGE_PROBS: tuple[float, ...] = (0.5, 0.9)
 #: Thinned posterior draws per rank (ranks run 0..N_RANKS); Talts et al. use 99 or 999 so that
@@ -118,17 +127,21 @@ SBC_SETTINGS = SamplerSettings(draws=500, tune=500, chains=4, min_ess=N_RANKS + 
 # --- the calibrated prior and the simulation ------------------------------------------------
 
 
-def calibration_prior(base: str | PriorSet = DEFAULT_PRIOR) -> PriorSet:
+def calibration_prior(
+    base: str | PriorSet = DEFAULT_PRIOR, control_risks: tuple[float, float] = CONTROL_RISKS
+) -> PriorSet:
     """Return the default prior set with a baseline prior matching the simulated control risks.
 
-    alpha ~ N(m, s) with m and s chosen so that expit(alpha) falls in
-    :data:`CONTROL_RISKS` (0.3-0.8) with 95% probability: m = 0.27, s = 0.57. d, tau and beta
-    keep the priors of ``base``.
+    alpha ~ N(m, s) with m and s chosen so that expit(alpha) falls in ``control_risks``
+    (default :data:`CONTROL_RISKS`, 0.3-0.8) with 95% probability: m = 0.27, s = 0.57. d, tau
+    and beta keep the priors of ``base``.
 
     Parameters
     ----------
     base : str or PriorSet
         The set whose effect, tau and covariate priors are kept (default: the default set).
+    control_risks : (float, float)
+        Central 95% range of the simulated (arm-average) risks.
 
     Returns
     -------
@@ -142,7 +155,7 @@ def calibration_prior(base: str | PriorSet = DEFAULT_PRIOR) -> PriorSet:
     'd ~ N(0, 1); tau ~ HalfNormal(0.5); alpha ~ N(0.27, 0.57); beta ~ N(0, 1)'
     """
     base = get_prior(base)
-    low, high = (special.logit(p) for p in CONTROL_RISKS)
+    low, high = (special.logit(p) for p in control_risks)
     # Rounded to two decimals so the prior prints as it is documented.
     mu = round(float((low + high) / 2), 2)
     sigma = round(float((high - low) / (2 * stats.norm.ppf(0.975))), 2)
@@ -152,7 +165,7 @@ def calibration_prior(base: str | PriorSet = DEFAULT_PRIOR) -> PriorSet:
         baseline=Normal(mu, sigma),
         description=(
             f"{base.name}, but alpha ~ N({mu:g}, {sigma:g}): 95% of control risks in "
-            f"{CONTROL_RISKS[0]:g}-{CONTROL_RISKS[1]:g}, as in the simulated trials. Used for "
+            f"{control_risks[0]:g}-{control_risks[1]:g}, as in the simulated trials. Used for "
             "simulation-based calibration (rebayes.calibration)."
         ),
     )
@@ -165,11 +178,17 @@ class SimulatedData:
     Attributes
     ----------
     d, tau : float
-        Pooled log OR and between-trial SD.
+        Pooled effect (log OR; log RR for the normal likelihood) and between-trial SD.
     z, alpha : ndarray, shape (trial,)
-        Standardised trial effects and control log odds.
+        Standardised trial effects and the arms' mean log odds.
     n, events : ndarray of int, shape (trial, arm)
         Participants and events per arm, arms ordered control, treatment.
+    beta : float
+        Meta-regression coefficient (0 without a covariate).
+    x : ndarray, shape (trial,), optional
+        The 0/1 covariate (None without one).
+    yi, vi : ndarray, shape (trial,), optional
+        Observed log RR and its (known) variance: normal likelihood only.
     """
 
     d: float
@@ -178,6 +197,16 @@ class SimulatedData:
     alpha: np.ndarray
     n: np.ndarray
     events: np.ndarray
+    beta: float = 0.0
+    x: np.ndarray | None = None
+    yi: np.ndarray | None = None
+    vi: np.ndarray | None = None
+
+    @property
+    def theta(self) -> np.ndarray:
+        """Each trial's true effect ``d + beta x + tau z``."""
+        x = 0.0 if self.x is None else self.beta * self.x
+        return self.d + x + self.tau * self.z
 
 
 def simulate_dataset(
@@ -185,8 +214,11 @@ def simulate_dataset(
     prior: PriorSet,
     n_trials: int = N_TRIALS,
     arm_sizes: tuple[int, int] = ARM_SIZES,
+    *,
+    covariate: bool = False,
+    likelihood: str = "binomial",
 ) -> SimulatedData:
-    """Draw parameters from ``prior`` and a meta-analysis from the binomial model.
+    """Draw parameters from ``prior`` and a meta-analysis from the model.
 
     Parameters
     ----------
@@ -197,6 +229,14 @@ def simulate_dataset(
         Trials, one row each.
     arm_sizes : (int, int)
         Smallest and largest number of participants per arm (inclusive), drawn uniformly.
+    covariate : bool
+        Add a 0/1 covariate (the first half of the trials 0, the rest 1, like the IVIG
+        timing subgroups) with coefficient ``beta`` drawn from ``prior.covariate``.
+    likelihood : {"binomial", "normal"}
+        ``normal``: the observed log RR is drawn as N(theta, vi), with vi the delta-method
+        variance of a log RR at the trial's arm sizes and control risk expit(alpha) (the
+        model treats vi as known, so any realistic values calibrate it); the counts are the
+        expected ones, kept only so that the design has them.
 
     Returns
     -------
@@ -204,12 +244,22 @@ def simulate_dataset(
     """
     d = float(prior.effect.frozen().rvs(random_state=rng))
     tau = float(prior.tau.frozen().rvs(random_state=rng))
+    # Extra draws come after the original ones, so the default scenario's data are unchanged.
+    beta = float(prior.covariate.frozen().rvs(random_state=rng)) if covariate else 0.0
     z = rng.standard_normal(n_trials)
     alpha = np.asarray(prior.baseline.frozen().rvs(size=n_trials, random_state=rng), dtype=float)
     n = rng.integers(arm_sizes[0], arm_sizes[1] + 1, size=(n_trials, 2))
-    logit_p = np.column_stack(arm_log_odds(alpha, d + tau * z))  # the model's -+1/2 coding
+    x = (np.arange(n_trials) >= n_trials // 2).astype(float) if covariate else None
+    data = SimulatedData(d, tau, z, alpha, n.astype(np.int64), np.zeros_like(n), beta, x)
+    if likelihood == "normal":
+        p0 = special.expit(alpha)
+        vi = (1 - p0) / p0 * (1 / n[:, 0] + 1 / n[:, 1])
+        yi = data.theta + np.sqrt(vi) * rng.standard_normal(n_trials)
+        expected = np.round(n * p0[:, None]).astype(np.int64)
+        return replace(data, events=expected, yi=yi, vi=vi)
+    logit_p = np.column_stack(arm_log_odds(alpha, data.theta))  # the model's -+1/2 coding
     events = rng.binomial(n, special.expit(logit_p))
-    return SimulatedData(d, tau, z, alpha, n.astype(np.int64), events.astype(np.int64))
+    return replace(data, events=events.astype(np.int64))
 
 
 SPEC = AnalysisSpec(
@@ -219,14 +269,128 @@ SPEC = AnalysisSpec(
 )
 
 
+@dataclass(frozen=True)
+class Scenario:
+    """One calibration setting: the prior, the data's shape and the quantities checked.
+
+    Attributes
+    ----------
+    name : str
+        Key in :func:`scenarios` (``benchmarks/sbc.py --scenario NAME``).
+    title : str
+        One line for tables.
+    prior : PriorSet
+        Prior of simulation and fit.
+    likelihood : {"binomial", "normal"}
+    covariate : bool
+        Meta-regression on a 0/1 covariate (``beta``).
+    n_trials : int
+    arm_sizes : (int, int)
+    quantities : tuple of str
+        Keys of :data:`LABELS` whose ranks and coverage are checked.
+    """
+
+    name: str
+    title: str
+    prior: PriorSet
+    likelihood: str = "binomial"
+    covariate: bool = False
+    n_trials: int = N_TRIALS
+    arm_sizes: tuple[int, int] = ARM_SIZES
+    quantities: tuple[str, ...] = QUANTITIES
+
+    @property
+    def spec(self) -> AnalysisSpec:
+        """The analysis each simulation is fitted with."""
+        if self.likelihood == "normal":
+            return replace(SPEC, title="SBC: common effect, normal likelihood", likelihood="normal")
+        if self.covariate:
+            return replace(SPEC, title="SBC: meta-regression on a 0/1 covariate",
+                           covariates=("x",), effect="contrast")
+        return SPEC
+
+
+#: Control risks of the rare-event scenario, and its arms (larger, as rare-event trials are).
+RARE_CONTROL_RISKS: tuple[float, float] = (0.01, 0.05)
+RARE_ARM_SIZES: tuple[int, int] = (50, 500)
+#: Typical control risk at which the normal scenario's log OR priors are put on the log RR.
+NORMAL_CONTROL_RISK = 0.55
+
+
+def scenarios() -> dict[str, Scenario]:
+    """Return the calibrated settings, by name (``default`` first).
+
+    - ``default``: the IVIG shape (10 trials, 9-47 per arm, control risks 0.3-0.8), default
+      d and tau priors;
+    - ``rare_events``: control risks 1-5% (:data:`RARE_CONTROL_RISKS`), 50-500 per arm;
+    - ``meta_regression``: the default shape with a 0/1 covariate splitting the trials in two
+      halves (like the IVIG timing analysis): d, beta and the second level's effect d + beta;
+    - ``lognormal_tau2``: Turner et al.'s obstetric heterogeneity prior, tau^2 ~
+      LogNormal(-3.52, 1.74);
+    - ``half_cauchy``: the heavy-tailed set, tau ~ HalfCauchy(0.5);
+    - ``normal``: the normal likelihood on the log RR, with the default set mapped to the log
+      RR at control risk :data:`NORMAL_CONTROL_RISK` as the package maps it
+      (:meth:`rebayes.priors.PriorSet.on_scale`).
+    """
+    base = calibration_prior()
+    return {
+        s.name: s
+        for s in (
+            Scenario("default", "IVIG shape, default priors", base),
+            Scenario(
+                "rare_events",
+                "rare events: control risks 1-5%, 50-500 per arm",
+                calibration_prior(control_risks=RARE_CONTROL_RISKS),
+                arm_sizes=RARE_ARM_SIZES,
+            ),
+            Scenario(
+                "meta_regression",
+                "meta-regression on a 0/1 covariate (5 + 5 trials)",
+                base,
+                covariate=True,
+                quantities=("d", "beta", "d_plus_beta", "tau"),
+            ),
+            Scenario(
+                "lognormal_tau2",
+                "tau^2 ~ LogNormal(-3.52, 1.74) (Turner et al. 2015, obstetric)",
+                calibration_prior("turner_obstetric"),
+            ),
+            Scenario(
+                "half_cauchy",
+                "tau ~ HalfCauchy(0.5) (heavy_tailed)",
+                calibration_prior("heavy_tailed"),
+            ),
+            Scenario(
+                "normal",
+                f"normal likelihood on the log RR (priors mapped at p0 = {NORMAL_CONTROL_RISK})",
+                base.on_scale("log RR", NORMAL_CONTROL_RISK),
+                likelihood="normal",
+                quantities=("d", "tau"),
+            ),
+        )
+    }
+
+
+def get_scenario(scenario: str | Scenario) -> Scenario:
+    """Return a :class:`Scenario` by name (or itself)."""
+    if isinstance(scenario, Scenario):
+        return scenario
+    known = scenarios()
+    if scenario not in known:
+        raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(known)}")
+    return known[scenario]
+
+
 def simulation_design(data: SimulatedData, spec: AnalysisSpec = SPEC) -> Design:
     """Return the :class:`~rebayes.design.Design` of a simulated meta-analysis (row per trial).
 
     Ten trials fit in one padded shape (rows are padded to a multiple of 16), so every
-    simulated data set reuses one compiled model.
+    simulated data set of a likelihood reuses one compiled model (a covariate column fits in
+    the padded coefficient vector too).
     """
     k = len(data.alpha)
     names = tuple(f"sim{i + 1:02d}" for i in range(k))
+    covariate = data.x is not None and bool(spec.covariates)
     return Design(
         spec=spec,
         dataset="simulated",
@@ -239,10 +403,10 @@ def simulation_design(data: SimulatedData, spec: AnalysisSpec = SPEC) -> Design:
         study_index=np.arange(k, dtype=np.int64),
         events=data.events,
         n=data.n,
-        yi=None,
-        vi=None,
-        coefs=(),
-        X=np.zeros((k, 0)),
+        yi=data.yi if spec.likelihood == "normal" else None,
+        vi=data.vi if spec.likelihood == "normal" else None,
+        coefs=("x",) if covariate else (),
+        X=data.x[:, None] if covariate and data.x is not None else np.zeros((k, 0)),
         groups=(),
         group_index=np.zeros(k, dtype=np.int64),
         row_subgroup=("",) * k,
@@ -255,36 +419,51 @@ def simulation_design(data: SimulatedData, spec: AnalysisSpec = SPEC) -> Design:
 # --- quantities, truth and ranks -------------------------------------------------------------
 
 
-def calibration_quantities(tree: xr.DataTree) -> dict[str, xr.DataArray]:
-    """``d``, ``tau`` and the pooled RR per draw of a fit (dims ``chain, draw``)."""
+def _scalar(draws: xr.DataArray, dim: str) -> xr.DataArray:
+    """Drop a length-one parameter dimension (``group`` of d, ``coef`` of beta)."""
+    return draws.isel({dim: 0}) if dim in draws.dims else draws
+
+
+def calibration_quantities(
+    tree: xr.DataTree, quantities: Sequence[str] = QUANTITIES
+) -> dict[str, xr.DataArray]:
+    """Each of ``quantities`` per draw of a fit (dims ``chain, draw``)."""
     post = tree["posterior"].to_dataset()
-    return {
-        "d": post["d"].reset_coords(drop=True),
-        "tau": post["tau"].reset_coords(drop=True),
-        "pooled_rr": pooled_rr(tree).reset_coords(drop=True),
-    }
+    d = _scalar(post["d"], "group")
+    out: dict[str, xr.DataArray] = {"d": d, "tau": post["tau"]}
+    if "beta" in post and post["beta"].size:
+        beta = _scalar(post["beta"], "coef")
+        out.update(beta=beta, d_plus_beta=d + beta)
+    if "pooled_rr" in quantities:
+        out["pooled_rr"] = pooled_rr(tree)
+    return {q: out[q].reset_coords(drop=True) for q in quantities}
 
 
-def true_quantities(data: SimulatedData, design: Design) -> dict[str, float]:
-    """Return the true ``d``, ``tau`` and pooled RR of a simulated data set.
+def true_quantities(
+    data: SimulatedData, design: Design, quantities: Sequence[str] = QUANTITIES
+) -> dict[str, float]:
+    """Return the true value of each of ``quantities`` for a simulated data set.
 
     The parameters go through :func:`calibration_quantities` as a one-draw posterior, so the
     true pooled RR is computed by the very code that computes it from posterior draws.
     """
     rows, studies = list(design.rows), list(design.studies)
     one = ("chain", "draw")
-    posterior = xr.Dataset(
-        {
-            "d": (one, [[data.d]]),
-            "tau": (one, [[data.tau]]),
-            "z": ((*one, "study"), data.z[None, None, :]),
-            "alpha": ((*one, "row"), data.alpha[None, None, :]),
-        },
-        coords={"study": studies, "row": rows},
-    )
+    variables: dict[str, Any] = {
+        "d": (one, [[data.d]]),
+        "tau": (one, [[data.tau]]),
+        "z": ((*one, "study"), data.z[None, None, :]),
+        "alpha": ((*one, "row"), data.alpha[None, None, :]),
+    }
+    if design.coefs:
+        variables["beta"] = ((*one, "coef"), [[[data.beta]]])
+    posterior = xr.Dataset(variables, coords={"study": studies, "row": rows})
     constant = xr.Dataset({"study_index": ("row", design.study_index)}, coords={"row": rows})
     tree = xr.DataTree.from_dict({"posterior": posterior, "constant_data": constant})
-    return {name: float(v.values.item()) for name, v in calibration_quantities(tree).items()}
+    return {
+        name: float(v.values.item())
+        for name, v in calibration_quantities(tree, quantities).items()
+    }
 
 
 def thin(draws: np.ndarray | xr.DataArray, n_draws: int = N_RANKS) -> np.ndarray:
@@ -576,6 +755,8 @@ class SBCResult:
         Interval probabilities of ``covered``.
     seconds : float
         Wall time of the run (compilation included).
+    scenario : Scenario, optional
+        The setting simulated (None: the default scenario's shape).
     """
 
     simulations: tuple[SimulationResult, ...]
@@ -585,6 +766,12 @@ class SBCResult:
     n_ranks: int = N_RANKS
     probs: tuple[float, ...] = COVERAGE_PROBS
     seconds: float = 0.0
+    scenario: Scenario | None = None
+
+    @property
+    def quantities(self) -> tuple[str, ...]:
+        """Quantities checked, in report order."""
+        return self.scenario.quantities if self.scenario is not None else QUANTITIES
 
     @property
     def n(self) -> int:
@@ -644,7 +831,7 @@ class SBCResult:
     def table(self, bins: int | None = None) -> pd.DataFrame:
         """One row per quantity: uniformity p values and interval coverage with limits."""
         records = []
-        for q in QUANTITIES:
+        for q in self.quantities:
             u = self.uniformity(q, bins)
             record: dict[str, Any] = {
                 "quantity": q,
@@ -677,14 +864,14 @@ class SBCResult:
         records = []
         for s in self.simulations:
             record: dict[str, Any] = {"sim": s.index, "sampler_seed": s.sampler_seed}
-            for q in QUANTITIES:
+            for q in self.quantities:
                 record[f"true_{q}"] = s.truth[q]
-            for q in QUANTITIES:
+            for q in self.quantities:
                 record[f"rank_{q}"] = s.ranks[q]
-            for q in QUANTITIES:
+            for q in self.quantities:
                 for p, hit in zip(self.probs, s.covered[q], strict=True):
                     record[f"in{round(100 * p)}_{q}"] = hit
-            for q in QUANTITIES:
+            for q in self.quantities:
                 record[f"sd_{q}"] = s.posterior_sd[q]
             record.update(
                 ess_bulk_min=s.ess_bulk_min,
@@ -700,10 +887,13 @@ class SBCResult:
     def __str__(self) -> str:
         bins = self.default_bins()
         s = self.settings
+        shape = self.scenario or get_scenario("default")
         lines = [
-            f"Simulation-based calibration: {self.n} simulated meta-analyses, seed {self.seed}",
+            f"Simulation-based calibration ({shape.name}: {shape.title}): {self.n} simulated "
+            f"meta-analyses, seed {self.seed}",
             f"prior {self.prior.name}: {self.prior.summary}",
-            f"{N_TRIALS} trials, {ARM_SIZES[0]}-{ARM_SIZES[1]} participants per arm; ranks among "
+            f"{shape.n_trials} trials, {shape.arm_sizes[0]}-{shape.arm_sizes[1]} participants "
+            "per arm; ranks among "
             f"L = {self.n_ranks} thinned draws; sampler {s.chains} chains x {s.draws} draws "
             f"({s.tune} tuning)",
             "",
@@ -712,7 +902,7 @@ class SBCResult:
                 f"{f'{round(100 * p)}% coverage (95% CI) [expected]':>42}" for p in self.probs
             ),
         ]
-        for q in QUANTITIES:
+        for q in self.quantities:
             u = self.uniformity(q, bins)
             cells = ""
             for p in self.probs:
@@ -749,17 +939,19 @@ def run_sbc(
     n_sims: int = 200,
     *,
     seed: int = 0,
+    scenario: str | Scenario = "default",
     prior: str | PriorSet | None = None,
     settings: SamplerSettings | None = None,
     n_ranks: int = N_RANKS,
     probs: Sequence[float] = COVERAGE_PROBS,
     on_simulation: Callable[[SimulationResult], None] | None = None,
 ) -> SBCResult:
-    """Run simulation-based calibration of the binomial model.
+    """Run simulation-based calibration of one :class:`Scenario`.
 
-    Each simulation draws parameters from ``prior``, simulates 10 trials
-    (:func:`simulate_dataset`), fits them with :func:`rebayes.fit` (one compiled model for all
-    simulations; no cache) and records the ranks and interval hits of d, tau and the pooled RR.
+    Each simulation draws parameters from the scenario's prior, simulates a meta-analysis
+    (:func:`simulate_dataset`), fits it with :func:`rebayes.fit` (one compiled model for all
+    simulations of a likelihood; no cache) and records the ranks and interval hits of the
+    scenario's quantities.
 
     Parameters
     ----------
@@ -769,8 +961,10 @@ def run_sbc(
         Seed of the run: simulation ``i`` uses the ``i``-th child of
         ``numpy.random.SeedSequence(seed)`` for its data and its sampler seed, so the same seed
         gives the same numbers, and a shorter run is a prefix of a longer one.
+    scenario : str or Scenario
+        A name from :func:`scenarios` (default ``"default"``).
     prior : str or PriorSet, optional
-        Prior of simulation and fit; default :func:`calibration_prior`.
+        Overrides the scenario's prior (simulation and fit).
     settings : SamplerSettings, optional
         Default :data:`SBC_SETTINGS`.
     n_ranks : int
@@ -787,10 +981,14 @@ def run_sbc(
     Examples
     --------
     >>> from rebayes.calibration import run_sbc
-    >>> result = run_sbc(20, seed=1)            # doctest: +SKIP
-    >>> print(result)                           # doctest: +SKIP
+    >>> result = run_sbc(20, seed=1, scenario="rare_events")   # doctest: +SKIP
+    >>> print(result)                                           # doctest: +SKIP
     """
-    prior = calibration_prior() if prior is None else get_prior(prior)
+    shape = get_scenario(scenario)
+    if prior is not None:
+        shape = replace(shape, prior=get_prior(prior))
+    prior = shape.prior
+    spec = shape.spec
     settings = settings or SBC_SETTINGS
     min_draws = settings.chains * settings.draws
     if n_ranks > min_draws:
@@ -800,16 +998,15 @@ def run_sbc(
     results = []
     for i, child in enumerate(children):
         rng = np.random.default_rng(child)
-        data = simulate_dataset(rng, prior)
-        design = simulation_design(data)
+        data = simulate_dataset(rng, prior, shape.n_trials, shape.arm_sizes,
+                                covariate=shape.covariate, likelihood=shape.likelihood)
+        design = simulation_design(data, spec)
         sampler_seed = int(rng.integers(2**31 - 1))
         t0 = time.perf_counter()
-        result = fit(
-            design.spec, prior, design=design, seed=sampler_seed, settings=settings, cache=False
-        )
+        result = fit(spec, prior, design=design, seed=sampler_seed, settings=settings, cache=False)
         seconds = time.perf_counter() - t0
-        draws = calibration_quantities(result.tree)
-        truth = true_quantities(data, design)
+        draws = calibration_quantities(result.tree, shape.quantities)
+        truth = true_quantities(data, design, shape.quantities)
         ranks, covered = compare_to_truth(truth, draws, n_ranks, probs)
         record = SimulationResult(
             index=i,
@@ -836,4 +1033,5 @@ def run_sbc(
         n_ranks=n_ranks,
         probs=tuple(probs),
         seconds=time.perf_counter() - started,
+        scenario=shape,
     )
