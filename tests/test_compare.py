@@ -140,6 +140,20 @@ def test_default_rules_follow_the_columns():
     assert labels == ["P(benefit) > 0.95", "P(RR ratio pre vs post > 1) > 0.95"]
 
 
+def test_meta_regression_is_judged_by_its_subgroups_not_its_row_average():
+    t = pd.DataFrame({"prior": ["a", "b"], "variant": ["v", "v"], "p_benefit": [0.96, 0.97],
+                      "rr_low": [1.01, 1.02], "bf01_d": [0.5, 0.6],
+                      "p_subgroup_benefit[pre]": [0.97, 0.93],
+                      "p_subgroup_benefit[post]": [0.80, 0.81],
+                      "p_ratio_gt_1[pre vs post]": [0.89, 0.90]})
+    labels = [r.label for r in default_rules(t)]
+    assert labels == ["P(benefit in pre) > 0.95", "P(benefit in post) > 0.95",
+                      "P(RR ratio pre vs post > 1) > 0.95"]
+    # The row average holds in both rows; the flip is the subgroup's.
+    assert find_flips(t) == (
+        "P(benefit in pre) > 0.95 under a (0.970) but not under b (0.930).",)
+
+
 # --- the real analysis, sampled briefly ------------------------------------------------------
 
 

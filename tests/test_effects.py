@@ -261,3 +261,68 @@ def test_summary_json_layout_and_text():
     json.dumps(record, allow_nan=False)
     text = str(summary)
     assert "typical control risk" in text and "Pooled RR*" in text and "CHECK" in text
+
+
+def _three_row_regression(tau):
+    # Rows: two of subgroup "ref" (X = 0), one of "x" (X = 1); d = 0.2, beta = 0.5, every
+    # control risk 0.5 (alpha carries half of each row's theta).
+    alpha = np.stack([const(0.1), const(0.1), const(0.35)], axis=-1)
+    return make_tree(
+        const(0.2),
+        const(tau),
+        np.zeros((CHAINS, DRAWS, 3)),
+        alpha,
+        study_index=[0, 1, 2],
+        beta=const(0.5, 1),
+        X=[[0.0], [0.0], [1.0]],
+        row_subgroup=["ref", "ref", "x"],
+        subgroups=("ref", "x"),
+        seed=7,
+    )
+
+
+def test_meta_regression_average_is_named_with_its_row_weights():
+    from rebayes.effects import average_description, average_weights, pooled_kind
+
+    tree = _three_row_regression(0.0)
+    # Each row weighs the same: "ref" has 2 of 3 rows, "x" 1 of 3.
+    assert average_weights(tree) == pytest.approx({"ref": 2 / 3, "x": 1 / 3})
+    assert pooled_kind(tree) == "row-average"
+    note = average_description(tree)
+    assert "ref 2 rows (weight 0.67), x 1 rows (weight 0.33)" in note
+    assert "not the overall analysis" in note
+    # The row average of the log ORs: 0.2 + 0.5 / 3.
+    np.testing.assert_allclose(pooled_or(tree), math.exp(0.2 + 0.5 / 3))
+    s = summarize(tree)
+    assert s.pooled_kind == "row-average" and s.to_dict()["average_note"] == note
+    assert "Row-average RR*" in str(s)
+    # A common-effect fit keeps its plain name.
+    assert pooled_kind(two_row_tree()) == "pooled" and average_description(two_row_tree()) == ""
+
+
+def test_continuous_meta_regression_average_is_at_the_mean_covariate():
+    from rebayes.effects import average_description
+
+    alpha = np.stack([const(0.0), const(0.0)], axis=-1)
+    tree = make_tree(const(0.2), const(0.0), np.zeros((CHAINS, DRAWS, 2)), alpha,
+                     study_index=[0, 1], beta=const(0.5, 1), X=[[20.0], [50.0]])
+    # Mean of X over the rows: (20 + 50) / 2 = 35 (the hand tree's coefficient is named 0).
+    assert average_description(tree).startswith(
+        "the effect at the mean covariate values of the 2 analysed rows (0 35);")
+
+
+def test_subgroup_predictive_rr_by_hand():
+    from rebayes.effects import subgroup_predictive_rrs
+
+    tree = _three_row_regression(0.3)
+    pred = subgroup_predictive_rrs(tree)
+    # theta_new = subgroup log OR + tau * eps, eps from the fit's seed and stream 4 (the
+    # predictive RR's); RR at the typical control risk p0 = 0.5.
+    eps = np.random.default_rng([7, 4]).standard_normal((CHAINS, DRAWS))
+    for name, log_or in (("ref", 0.2), ("x", 0.7)):
+        np.testing.assert_allclose(pred[name], expit(log_or + 0.3 * eps) / 0.5)
+    s = summarize(tree)
+    by_name = {g.name: g for g in s.subgroups}
+    assert by_name["x"].predictive.ci_low < by_name["x"].rr.ci_low
+    assert s.to_dict()["subgroups"]["x"]["predictive_rr"]["median"] == pytest.approx(
+        by_name["x"].predictive.median)

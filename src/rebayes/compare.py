@@ -292,6 +292,10 @@ def default_rules(table: pd.DataFrame, direction: Direction | None = None) -> tu
         is better. It sets the rules on the benefit beyond RR 1.1 (column
         ``p_benefit_beyond_1_1``; a table without it falls back on ``p_rr_gt_1_1`` when
         higher is better) and on the pooled RR's interval (above 1, or below 1).
+
+    A meta-regression with subgroups (columns ``p_subgroup_benefit[name]``) is judged by
+    ``P(benefit in <subgroup>) > 0.95`` per subgroup and by its ratios, never by its row
+    average.
     """
     direction = direction or table.attrs.get("direction") or Direction()
     beyond = "p_benefit_beyond_1_1"
@@ -320,6 +324,17 @@ def default_rules(table: pd.DataFrame, direction: Direction | None = None) -> tu
             sense="below",
         ),
     ]
+    subgroups = [c[len("p_subgroup_benefit[") : -1] for c in table.columns
+                 if c.startswith("p_subgroup_benefit[")]
+    if subgroups:
+        # A meta-regression's "pooled" RR is only a row average of its subgroups (weighted by
+        # their numbers of rows), and its d the reference level's effect: its conclusions are
+        # the subgroups' own.
+        rules = [
+            Rule(f"P(benefit in {name}) > 0.95", f"p_subgroup_benefit[{name}]", 0.95,
+                 f"p_subgroup_benefit_mcse[{name}]")
+            for name in subgroups
+        ]
     for column in table.columns:
         if column.startswith("p_ratio_gt_1[") and column.endswith("]"):
             name = column[len("p_ratio_gt_1[") : -1]
@@ -586,6 +601,11 @@ def _row(compared: ComparedFit) -> dict[str, Any]:
         "pred_low": s.predictive_rr.ci_low,
         "pred_high": s.predictive_rr.ci_high,
     }
+    for group in s.subgroups:
+        row[f"p_subgroup_benefit[{group.name}]"] = group.p_benefit
+        row[f"p_subgroup_benefit_mcse[{group.name}]"] = float(
+            mcse.get(f"p_subgroup_benefit[{group.name}]", math.nan)
+        )
     for ratio in s.ratios:
         row[f"ratio_median[{ratio.name}]"] = ratio.ratio.median
         row[f"ratio_low[{ratio.name}]"] = ratio.ratio.ci_low

@@ -146,6 +146,7 @@ def reported_quantities(tree: xr.DataTree) -> xr.Dataset:
         = 1[benefit beyond RR 1.1] (RR > 1.1, or RR < 1/1.1) and ``p_rr_gt_1_1`` = 1[RR > 1.1]
         (their means are the reported probabilities, their MCSEs the Monte Carlo errors of
         those probabilities), ``subgroup_rr[subgroup]`` and
+        ``p_subgroup_benefit[subgroup]`` (benefit indicator per subgroup),
         ``subgroup_ratio[ratio]`` with its indicator ``p_ratio_gt_1[ratio]`` where the analysis
         has subgroups, and ``trial_rr[row]``.
     """
@@ -168,6 +169,9 @@ def reported_quantities(tree: xr.DataTree) -> xr.Dataset:
             [_plain(v) for v in subgroups.values()],
             dim=xr.Variable("subgroup", list(subgroups)),
         )
+        # Each subgroup's benefit indicator: its mean is P(benefit | subgroup), whose MCSE the
+        # flip rules of a meta-regression need.
+        out["p_subgroup_benefit"] = direction.is_benefit(out["subgroup_rr"])
     ratios = effects.subgroup_ratios(tree)
     if ratios:
         out["subgroup_ratio"] = xr.concat(

@@ -11,8 +11,12 @@ Conventions (the binomial model works on the log-odds scale):
   :func:`rebayes.model.arm_log_odds`). (Normal model: the mean observed
   control risk over the rows, a constant.)
 - **Pooled effect**: the average over the analysed rows of each row's expected effect
-  ``mu[s] = d[group(s)] + X[s] @ beta`` -- plain ``d`` for a common-effect model, the
-  covariate mix of the analysed rows for a meta-regression.
+  ``mu[s] = d[group(s)] + X[s] @ beta`` -- plain ``d`` for a common-effect model. For a
+  meta-regression it is only a *row average*: each analysed row weighs the same, so each
+  subgroup weighs by its number of rows (:func:`average_weights`), and it is not the overall
+  analysis's pooled effect. It is reported under that name (:func:`pooled_kind`,
+  :func:`average_description`); a meta-regression's answers are its subgroup RRs, their
+  ratios and its slopes.
 - **Pooled RR** at p0: ``expit(logit(p0) + theta) / p0``; pooled OR ``exp(theta)``. (Normal
   model: RR ``exp(theta)``, no OR.)
 - **Subgroup RR**: the same, with theta the average expected effect of the subgroup's rows,
@@ -20,7 +24,9 @@ Conventions (the binomial model works on the log-odds scale):
   difference and not different baseline risks.
 - **Trial-specific (shrunken) RR**: at each row's own baseline, ``expit(alpha + theta / 2) /
   expit(alpha - theta / 2)`` with ``theta[s]`` including the trial's random effect.
-- **Predictive RR**: for a new trial, ``theta_new = pooled + tau * eps``, eps ~ N(0, 1), at p0.
+- **Predictive RR**: for a new trial, ``theta_new = pooled + tau * eps``, eps ~ N(0, 1), at p0;
+  for a new trial of a subgroup (a covariate pattern), the subgroup's theta + tau * eps, with
+  the same eps.
 - **Benefit** follows the dataset's direction (:class:`rebayes.direction.Direction`, read
   from the fit's attrs): more events with treatment when higher is better, P(benefit) =
   P(pooled RR > 1); fewer when lower is better, P(benefit) = P(pooled RR < 1). Benefit
@@ -62,8 +68,12 @@ __all__ = [
     "estimate",
     "pooled_effect",
     "pooled_or",
+    "average_description",
+    "average_weights",
+    "pooled_kind",
     "pooled_rr",
     "predictive_rr",
+    "subgroup_predictive_rrs",
     "subgroup_ratios",
     "subgroup_rrs",
     "summarize",
@@ -176,15 +186,22 @@ class NNT:
 
 @dataclass(frozen=True)
 class SubgroupEffect:
-    """Pooled RR of one subgroup (at the overall typical control risk) and P(benefit)."""
+    """One subgroup: its pooled RR, P(benefit) and a new trial's predictive RR.
+
+    RRs at the overall typical control risk, so that subgroups differ only in their effects.
+    """
 
     name: str
     rr: Estimate
     p_benefit: float
+    predictive: Estimate | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """``{rr {...}, p_benefit}``."""
-        return {"rr": self.rr.to_dict(), "p_benefit": self.p_benefit}
+        """``{rr {...}, p_benefit, predictive_rr {...}}``."""
+        out: dict[str, Any] = {"rr": self.rr.to_dict(), "p_benefit": self.p_benefit}
+        if self.predictive is not None:
+            out["predictive_rr"] = self.predictive.to_dict()
+        return out
 
 
 @dataclass(frozen=True)
@@ -320,13 +337,66 @@ def pooled_or(tree: xr.DataTree) -> xr.DataArray | None:
     return np.exp(pooled_effect(tree)) if _is_binomial(tree) else None
 
 
-def predictive_rr(tree: xr.DataTree) -> xr.DataArray:
-    """RR of a new trial per draw: ``theta_new = pooled + tau * eps`` at the typical risk."""
+def _new_trial_deviation(tree: xr.DataTree) -> xr.DataArray:
+    """``tau * eps`` per draw: a new trial's random effect (eps seeded with the fit's seed)."""
     post = _posterior(tree)
     rng = np.random.default_rng([int(tree.attrs.get("seed", 0)), _PREDICTIVE_STREAM])
     eps = xr.DataArray(rng.standard_normal(post["tau"].shape), dims=post["tau"].dims)
-    theta_new = pooled_effect(tree) + post["tau"] * eps
+    return post["tau"] * eps
+
+
+def predictive_rr(tree: xr.DataTree) -> xr.DataArray:
+    """RR of a new trial per draw: ``theta_new = pooled + tau * eps`` at the typical risk."""
+    theta_new = pooled_effect(tree) + _new_trial_deviation(tree)
     return _rr_at(theta_new, typical_control_risk(tree), _is_binomial(tree))
+
+
+def pooled_kind(tree: xr.DataTree) -> str:
+    """``"pooled"``, or ``"row-average"`` for a meta-regression (see module docstring)."""
+    return "row-average" if "X" in _constant(tree) else "pooled"
+
+
+def average_weights(tree: xr.DataTree) -> dict[str, float]:
+    """Weight of each subgroup in a meta-regression's row average: its share of the rows.
+
+    Empty without subgroups. Rows outside every reported subgroup (e.g. a mixed stratum
+    entered with its share) carry the remaining weight.
+    """
+    names = json.loads(tree.attrs.get("subgroups_json", "[]"))
+    if not names or "X" not in _constant(tree):
+        return {}
+    labels = np.asarray(_constant(tree)["row_subgroup"].values).astype(str)
+    return {name: float(np.mean(labels == name)) for name in names}
+
+
+def average_description(tree: xr.DataTree) -> str:
+    """Say what a meta-regression's row-average RR is, with its weights ("" otherwise).
+
+    E.g. ``"average over the 10 analysed rows, each weighing the same: post_conception 5 rows
+    (weight 0.50), pre_conception 5 (0.50); not the overall analysis"``, or, for a continuous
+    covariate, ``"the effect at the rows' mean latitude (33.5)"``.
+    """
+    constant = _constant(tree)
+    if "X" not in constant:
+        return ""
+    labels = np.asarray(constant["row_subgroup"].values).astype(str)
+    weights = average_weights(tree)
+    if weights:
+        counts = ", ".join(
+            f"{name} {int(round(w * labels.size))} rows (weight {w:.2f})"
+            for name, w in weights.items()
+        )
+        return (
+            f"average over the {labels.size} analysed rows, each weighing the same: {counts}; "
+            "a mix of the subgroups, not the overall analysis's pooled effect"
+        )
+    means = constant["X"].mean("row")
+    at = ", ".join(f"{c} {float(v):.3g}" for c, v in zip(means["coef"].values, means.values,
+                                                          strict=True))
+    return (
+        f"the effect at the mean covariate values of the {labels.size} analysed rows ({at}); "
+        "not the overall analysis's pooled effect"
+    )
 
 
 def trial_rrs(tree: xr.DataTree) -> xr.DataArray:
@@ -351,6 +421,20 @@ def subgroup_rrs(tree: xr.DataTree) -> dict[str, xr.DataArray]:
     """RR per draw of each reported subgroup, at the overall typical control risk."""
     p0, binomial = typical_control_risk(tree), _is_binomial(tree)
     return {name: _rr_at(theta, p0, binomial) for name, theta in _subgroup_thetas(tree).items()}
+
+
+def subgroup_predictive_rrs(tree: xr.DataTree) -> dict[str, xr.DataArray]:
+    """RR per draw of a new trial in each reported subgroup (its covariate pattern).
+
+    ``theta_new = subgroup theta + tau * eps`` at the overall typical control risk, with the
+    eps of :func:`predictive_rr`.
+    """
+    p0, binomial = typical_control_risk(tree), _is_binomial(tree)
+    deviation = _new_trial_deviation(tree)
+    return {
+        name: _rr_at(theta + deviation, p0, binomial)
+        for name, theta in _subgroup_thetas(tree).items()
+    }
 
 
 def subgroup_ratios(tree: xr.DataTree) -> dict[str, tuple[str, str, xr.DataArray]]:
@@ -461,6 +545,8 @@ class FitSummary:
     notes: tuple[str, ...] = field(default=())
     direction: Direction = field(default=Direction())
     target_accept: float = 0.9
+    pooled_kind: str = "pooled"
+    average_note: str = ""
 
     @property
     def divergences(self) -> int:
@@ -500,6 +586,8 @@ class FitSummary:
             "likelihood": self.likelihood,
             "effect_scale": self.effect_scale,
             "pooled_rr": self.pooled_rr.to_dict(),
+            "pooled_kind": self.pooled_kind,
+            "average_note": self.average_note,
             "pooled_or": self.pooled_or.to_dict() if self.pooled_or is not None else None,
             "predictive_rr": self.predictive_rr.to_dict(),
             "tau": self.tau.to_dict(),
@@ -522,9 +610,10 @@ class FitSummary:
 
     def __str__(self) -> str:
         head = f"{self.analysis}" + (f": {self.title}" if self.title else "")
-        table: list[tuple[str, Estimate, int]] = [("Pooled RR*", self.pooled_rr, 2)]
+        kind = self.pooled_kind.capitalize()
+        table: list[tuple[str, Estimate, int]] = [(f"{kind} RR*", self.pooled_rr, 2)]
         if self.pooled_or is not None:
-            table.append(("Pooled OR", self.pooled_or, 2))
+            table.append((f"{kind} OR", self.pooled_or, 2))
         table += [
             ("Predictive RR (new trial)*", self.predictive_rr, 2),
             (f"tau ({self.effect_scale})", self.tau, 2),
@@ -532,6 +621,8 @@ class FitSummary:
             ("Risk difference*", self.nnt.risk_difference, 3),
         ]
         table += [(f"RR* {s.name}", s.rr, 2) for s in self.subgroups]
+        table += [(f"Predictive RR* {s.name}", s.predictive, 2) for s in self.subgroups
+                  if s.predictive is not None]
         table += [(f"RR ratio {r.name}", r.ratio, 2) for r in self.ratios]
         width = max(len(label) for label, _, _ in table) + 2
         lines = [self.unreliable_message()] if not self.reliable else []
@@ -569,6 +660,7 @@ class FitSummary:
             "",
             "* at the typical control risk: the mean control-arm risk over the analysed rows, "
             "per draw.",
+            *([f"{kind} RR: {self.average_note}."] if self.average_note else []),
             f"Diagnostics: {self.diagnostics}"
             + ("" if self.diagnostics.ok else "  -- CHECK: below the usual thresholds"),
         ]
@@ -595,6 +687,7 @@ def summarize(tree: xr.DataTree) -> FitSummary:
     tau = _posterior(tree)["tau"]
     trials = trial_rrs(tree)
     subgroups = subgroup_rrs(tree)
+    subgroup_predictive = subgroup_predictive_rrs(tree)
     ratios = subgroup_ratios(tree)
     rd = risk_difference(tree)
     reported: dict[str, xr.DataArray] = {"pooled_rr": rr, "trial_rr": trials, "risk_difference": rd}
@@ -625,7 +718,8 @@ def summarize(tree: xr.DataTree) -> FitSummary:
         p_benefit_beyond_1_25=direction.p_benefit(rr, 1.25),
         nnt=number_needed_to_treat(rd, direction.higher_is_better),
         subgroups=tuple(
-            SubgroupEffect(name, estimate(v), direction.p_benefit(v))
+            SubgroupEffect(name, estimate(v), direction.p_benefit(v),
+                           estimate(subgroup_predictive[name]))
             for name, v in subgroups.items()
         ),
         ratios=tuple(
@@ -639,4 +733,6 @@ def summarize(tree: xr.DataTree) -> FitSummary:
         notes=tuple(json.loads(attrs.get("notes_json", "[]"))),
         direction=direction,
         target_accept=float(attrs.get("target_accept", 0.9)),
+        pooled_kind=pooled_kind(tree),
+        average_note=average_description(tree),
     )

@@ -36,13 +36,19 @@ __all__ = [
     "save_figure",
 ]
 
-def result_headers(direction: Direction) -> tuple[str, ...]:
-    """Column headers of :func:`results_rows`, in the dataset's direction of benefit."""
+def result_headers(direction: Direction, kind: str = "pooled") -> tuple[str, ...]:
+    """Column headers of :func:`results_rows`, in the dataset's direction of benefit.
+
+    ``kind`` is :attr:`FitSummary.pooled_kind`: a meta-regression's columns say that they
+    are about its row average.
+    """
     d = direction
+    of = "" if kind == "pooled" else f"{kind} "
     return (
-        "prior", "pooled RR (95% CrI)", f"P({d.benefit})", f"P({d.beyond(1.1)})",
-        f"P({d.beyond(1.25)})", "tau (95% CrI)", "predictive RR (95% PrI)", "R-hat max",
-        "ESS min (bulk, tail)", "divergences",
+        "prior", f"{kind} RR (95% CrI)", f"P({of}{d.benefit})", f"P({of}{d.beyond(1.1)})",
+        f"P({of}{d.beyond(1.25)})", "tau (95% CrI)",
+        "predictive RR (95% PrI)" if not of else f"predictive RR at the {kind} (95% PrI)",
+        "R-hat max", "ESS min (bulk, tail)", "divergences",
     )
 
 
@@ -263,7 +269,8 @@ def forest_figure(fit: Fit) -> plt.Figure:
     mh = meta_analysis(rows.assign(study=rows["row"]), measure="RR", method="MH")
     d = s.direction
     summaries = [
-        SummaryRow("Pooled RR (posterior)", s.pooled_rr.median, s.pooled_rr.ci_low,
+        SummaryRow(f"{s.pooled_kind.capitalize()} RR (posterior)", s.pooled_rr.median,
+                   s.pooled_rr.ci_low,
                    s.pooled_rr.ci_high, "diamond",
                    f"{_fmt_est(s.pooled_rr)}  P({d.benefit}) {s.p_benefit:.2f}"),
         *[
@@ -286,8 +293,9 @@ def forest_figure(fit: Fit) -> plt.Figure:
 
 def results_markdown(summaries: Mapping[str, FitSummary]) -> str:
     """Return the per-prior results table in markdown."""
-    direction = next(iter(summaries.values())).direction
-    return markdown_table(result_headers(direction), results_rows(summaries))
+    first = next(iter(summaries.values()))
+    return markdown_table(result_headers(first.direction, first.pooled_kind),
+                          results_rows(summaries))
 
 
 def analysis_page_body(
@@ -333,12 +341,18 @@ def analysis_page_body(
              for f in report.fits],
         ),
         "<h2>Results under every prior</h2>",
-        table((*result_headers(s.direction), "all gates") if report.comparison
-              else result_headers(s.direction),
+        table((*result_headers(s.direction, s.pooled_kind), "all gates") if report.comparison
+              else result_headers(s.direction, s.pooled_kind),
               results_rows(report.summaries, report.comparison)),
         "<p class=\"muted\">Gates (Vehtari et al. 2021): R-hat ≤ 1.01, bulk and tail ESS ≥ 400,"
         " no divergent transitions. Green passes, red fails.</p>",
     ]
+    if s.average_note:
+        parts.append(
+            f"<p>The {escape(s.pooled_kind)} RR of this meta-regression is the "
+            f"{escape(s.average_note)}. Its answers are the subgroup RRs, their ratios and the "
+            "coefficients below, each with its own predictive interval.</p>"
+        )
     coefs = coefficients(first.tree)
     if coefs:
         units = {c.name: c.unit for c in schema.covariates.values()}
@@ -358,8 +372,10 @@ def analysis_page_body(
         parts += [
             f"<h3>Subgroups ({escape(s.prior)} prior)</h3>",
             table(
-                ("subgroup", "RR (95% CrI)", f"P({s.direction.benefit})"),
-                [(g.name, _fmt_est(g.rr), Cell(f"{g.p_benefit:.3f}", "num"))
+                ("subgroup", "RR (95% CrI)", f"P({s.direction.benefit})",
+                 "predictive RR, new trial in the subgroup (95% PrI)"),
+                [(g.name.replace("_", " "), _fmt_est(g.rr), Cell(f"{g.p_benefit:.3f}", "num"),
+                  _fmt_est(g.predictive) if g.predictive is not None else "-")
                  for g in s.subgroups],
             ),
         ]
@@ -377,12 +393,13 @@ def analysis_page_body(
             ("quantity", "value"),
             [
                 ("typical control risk", _fmt_est(s.typical_control_risk)),
-                ("pooled OR", _fmt_est(s.pooled_or) if s.pooled_or else "n/a (log RR model)"),
+                (f"{s.pooled_kind} OR",
+                 _fmt_est(s.pooled_or) if s.pooled_or else "n/a (log RR model)"),
                 ("risk difference at the typical control risk",
                  _fmt_est(s.nnt.risk_difference, 3)),
                 ("number needed to treat (Altman 1998)", str(s.nnt)),
                 (f"P({s.direction.harm}) (harm)", f"{s.p_harm:.3f}"),
-                *[(f"P(pooled OR > {t})", f"{p:.3f}")
+                *[(f"P({s.pooled_kind} OR > {t})", f"{p:.3f}")
                   for t, p in pooled_or_probabilities(first.tree).items()],
             ],
         ),

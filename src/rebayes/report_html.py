@@ -140,6 +140,7 @@ _LABELS = {
 }
 _INDEXED = {
     "subgroup_rr": "RR in {}",
+    "p_subgroup_benefit": "P(benefit in {}) indicator",
     "subgroup_ratio": "RR ratio {}",
     "ratio": "RR ratio {}",
     "p_ratio_gt_1": "P(RR ratio {} > 1) indicator",

@@ -30,9 +30,15 @@ def sensitivity_section(comparison: Comparison, figures: Path) -> str:
     variants = list(dict.fromkeys(t["variant"])) if "variant" in t else []
     ratio_names = [c[len("p_ratio_gt_1["):-1] for c in t.columns
                    if c.startswith("p_ratio_gt_1[") and not c.startswith("p_ratio_gt_1_mcse")]
+    subgroup_names = [c[len("p_subgroup_benefit["):-1] for c in t.columns
+                      if c.startswith("p_subgroup_benefit[")]
     d = comparison.direction
-    headers = ["prior", "variant", "pooled RR (95% CrI)", f"P({d.benefit})",
-               f"P({d.beyond(1.1)})", "tau median", "predictive RR (95% PrI)"]
+    # A meta-regression's pooled RR is a row average: its decision columns are per subgroup.
+    kind = "row-average" if subgroup_names else "pooled"
+    headers = ["prior", "variant", f"{kind} RR (95% CrI)"]
+    headers += ([f"P({d.benefit} in {g.replace('_', ' ')})" for g in subgroup_names]
+                if subgroup_names else [f"P({d.benefit})", f"P({d.beyond(1.1)})"])
+    headers += ["tau median", "predictive RR (95% PrI)"]
     headers += [f"ratio {r} (95% CrI)" for r in ratio_names]
     headers += [f"P(ratio {r} > 1)" for r in ratio_names]
     headers += ["BF01 (d = 0)", "gates"]
@@ -41,8 +47,10 @@ def sensitivity_section(comparison: Comparison, figures: Path) -> str:
         cells: list[object] = [
             row["prior"], row["variant"],
             f"{row['rr_median']:.2f} ({row['rr_low']:.2f} to {row['rr_high']:.2f})",
-            Cell(f"{row['p_benefit']:.3f}", "num"),
-            Cell(f"{row['p_benefit_beyond_1_1']:.3f}", "num"),
+            *([Cell(f"{row[f'p_subgroup_benefit[{g}]']:.3f}", "num") for g in subgroup_names]
+              if subgroup_names else
+              [Cell(f"{row['p_benefit']:.3f}", "num"),
+               Cell(f"{row['p_benefit_beyond_1_1']:.3f}", "num")]),
             Cell(f"{row['tau_median']:.2f}", "num"),
             f"{row['pred_low']:.2f} to {row['pred_high']:.2f}",
         ]
