@@ -10,7 +10,7 @@ from html import escape
 from pathlib import Path
 
 from rebayes.compare import Comparison
-from rebayes.diagnostics import loo_by_trial, ppc_table
+from rebayes.diagnostics import loo_by_trial, ppc_table, trial_ppc_table
 from rebayes.report_analysis import save_figure
 from rebayes.report_html import Cell, figure, is_indicator, readable, reader_label, table
 
@@ -125,7 +125,7 @@ def sensitivity_section(comparison: Comparison, figures: Path) -> str:
 
 def diagnostics_section(comparison: Comparison, figures: Path) -> str:
     """Convergence gates of every fit, the default fit's details, PPC and PSIS-LOO."""
-    from rebayes.plots import pareto_k_plot, ppc_plot, rank_plot, trace_plot
+    from rebayes.plots import pareto_k_plot, ppc_plot, rank_plot, trace_plot, trial_ppc_plot
 
     name = comparison.analysis
     first = comparison.fits[0]
@@ -180,12 +180,34 @@ def diagnostics_section(comparison: Comparison, figures: Path) -> str:
         + (f"; outside: {', '.join(f'{r.row} ({r.arm})' for r in outside.itertuples())}."
            if len(outside) else ".")
     )
+    trial = trial_ppc_table(tree)
+    misfits = trial.loc[~trial["within"]]
+    scale = trial["scale"].iloc[0]
+    outside_trials = ", ".join(f"{r.trial} (p = {r.p_value:.3f})" for r in misfits.itertuples())
+    trial_sentence = (
+        f"{len(trial) - len(misfits)} of {len(trial)} trials' observed {scale} lie inside the "
+        f"95% range of a new trial like them"
+        + (f"; outside: {outside_trials}." if len(misfits) else ".")
+        + f" About {0.05 * len(trial):.1f} of {len(trial)} would lie outside by chance."
+    )
     parts += [
         "<h3>Posterior predictive check</h3>",
-        f"<p>{escape(sentence)}</p>",
+        f"<p>{escape(sentence)} This arm-level check is weak: every row has its own "
+        "baseline and every trial its own random effect, both fitted to these very counts, "
+        "so replicated counts follow the observed ones almost whatever the model gets "
+        "wrong. The trial-level check below is the one that can fail.</p>",
         _fig(ppc_plot(tree), figures, f"{name}_ppc.png",
              "Observed events per arm (points) against replicated data (95% and 50% "
              "intervals); red: outside the 95% interval."),
+        "<h3>Trial-level check (mixed predictive)</h3>",
+        "<p>Each trial's observed effect against that of a new trial like it: the same arm "
+        "sizes and baselines, but a fresh random effect drawn from the fitted pooled effect "
+        "and heterogeneity rather than the one fitted to the trial's own data (Marshall & "
+        "Spiegelhalter 2007, Bayesian Analysis 2:409-444). A trial outside its range has an "
+        f"effect the model's heterogeneity does not explain. {escape(trial_sentence)}</p>",
+        _fig(trial_ppc_plot(tree), figures, f"{name}_trial_ppc.png",
+             f"Observed {scale.split()[1]} per trial (points) against a new similar trial's "
+             "(95% and 50% ranges); red: outside the 95% range."),
     ]
     loo = loo_by_trial(tree)
     high = loo.high_k_trials

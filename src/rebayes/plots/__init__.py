@@ -16,6 +16,7 @@ _LAZY = {
             "prior_posterior_plot",
             "rank_plot",
             "trace_plot",
+            "trial_ppc_plot",
         ),
         "rebayes.plots.diagnostic_plots",
     ),

@@ -19,7 +19,12 @@ from arviz_stats.base import array_stats  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from rebayes.diagnostics import ppc_table, prior_from_tree, reported_quantities  # noqa: E402
+from rebayes.diagnostics import (  # noqa: E402
+    ppc_table,
+    prior_from_tree,
+    reported_quantities,
+    trial_ppc_table,
+)
 from rebayes.direction import Direction  # noqa: E402
 from rebayes.plots.forest import ratio_ticks  # noqa: E402
 from rebayes.priors import PriorSet  # noqa: E402
@@ -30,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "pareto_k_plot",
     "ppc_plot",
+    "trial_ppc_plot",
     "prior_from_tree",
     "prior_posterior_plot",
     "rank_plot",
@@ -253,6 +259,45 @@ def ppc_plot(tree: xr.DataTree, prob: float = 0.95) -> Figure:
         _title(tree, "Posterior predictive check: observed vs replicated data"), fontsize=11
     )
     fig.tight_layout(rect=(0, 0.07, 1, 0.98))
+    return fig
+
+
+def trial_ppc_plot(tree: xr.DataTree, prob: float = 0.95) -> Figure:
+    """Trial-level mixed predictive check: each trial's OR (RR) against a new similar trial's.
+
+    One line per trial: the replicated 95% (thin) and 50% (thick) range of a new trial's
+    effect with the same arm sizes and baselines and a fresh random effect
+    (:func:`rebayes.diagnostics.trial_ppc_table`), and the observed effect (point; red when
+    outside the 95% range), on a log ratio axis.
+    """
+    table = trial_ppc_table(tree, prob=prob)
+    inner = trial_ppc_table(tree, prob=0.5)
+    ratio = "OR" if table["scale"].iloc[0] == "log OR" else "RR"
+    y = np.arange(len(table))[::-1]
+    fig, ax = plt.subplots(figsize=(7.5, 0.38 * len(table) + 1.9))
+    ax.hlines(y, table["rep_low"], table["rep_high"], color=POSTERIOR, alpha=0.35, lw=2)
+    ax.hlines(y, inner["rep_low"], inner["rep_high"], color=POSTERIOR, lw=5)
+    colors = [OBSERVED if w else BAD for w in table["within"]]
+    ax.scatter(table["observed"], y, color=colors, zorder=3, s=28)
+    ax.axvline(0, color="0.6", lw=0.8)
+    values = np.concatenate([table[c].to_numpy(float) for c in ("rep_low", "rep_high",
+                                                                 "observed")])
+    lo, hi = np.nanmin(values), np.nanmax(values)
+    ticks = ratio_ticks(lo, hi)
+    ax.set_xticks(np.log(ticks), [f"{t:g}" for t in ticks])
+    ax.set_yticks(y, table["trial"], fontsize=9)
+    ax.set_xlabel(f"{ratio} of {Direction.of(tree).outcome} (log scale)")
+    ax.grid(axis="x", alpha=0.3)
+    handles = [
+        Line2D([], [], color=POSTERIOR, lw=5, label="new similar trial, 50%"),
+        Line2D([], [], color=POSTERIOR, lw=2, alpha=0.35, label=f"new similar trial, {prob:.0%}"),
+        Line2D([], [], color=OBSERVED, marker="o", ls="", label="observed"),
+        Line2D([], [], color=BAD, marker="o", ls="", label="observed, outside"),
+    ]
+    fig.legend(handles=handles, loc="lower center", ncol=4, frameon=False, fontsize=8)
+    ax.set_title(_title(tree, "Trial-level check: observed effect vs a new trial like it"),
+                 fontsize=10)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 
