@@ -176,8 +176,13 @@ def test_separate_subgroups_and_their_ratio():
     name, (num, den, ratio) = next(iter(subgroup_ratios(tree).items()))
     assert (name, num, den) == ("b vs a", "b", "a")
     np.testing.assert_allclose(ratio, 1.5)
-    # Pooled effect: average of the rows' expected effects, (0 + 0 + log 3) / 3.
+    # Pooled effect: average of the rows' expected effects, (0 + 0 + log 3) / 3: a row
+    # average, named so, with a weighing 2 rows of 3.
     np.testing.assert_allclose(pooled_or(tree), 3 ** (1 / 3))
+    from rebayes.effects import average_weights, pooled_kind
+
+    assert pooled_kind(tree) == "row-average"
+    assert average_weights(tree) == pytest.approx({"a": 2 / 3, "b": 1 / 3})
 
 
 def test_contrast_subgroups_average_their_rows_design():

@@ -351,9 +351,19 @@ def predictive_rr(tree: xr.DataTree) -> xr.DataArray:
     return _rr_at(theta_new, typical_control_risk(tree), _is_binomial(tree))
 
 
+def _by_covariate(tree: xr.DataTree) -> bool:
+    """Whether rows differ in expected effect: covariates (``X``) or one d per subgroup."""
+    constant = _constant(tree)
+    return "X" in constant or "group_index" in constant
+
+
 def pooled_kind(tree: xr.DataTree) -> str:
-    """``"pooled"``, or ``"row-average"`` for a meta-regression (see module docstring)."""
-    return "row-average" if "X" in _constant(tree) else "pooled"
+    """``"pooled"``, or ``"row-average"`` for a meta-regression or separate subgroup effects.
+
+    See the module docstring: there the mean over rows of each row's expected effect is a mix
+    of subgroups weighted by their numbers of rows, not an overall pooled effect.
+    """
+    return "row-average" if _by_covariate(tree) else "pooled"
 
 
 def average_weights(tree: xr.DataTree) -> dict[str, float]:
@@ -363,7 +373,7 @@ def average_weights(tree: xr.DataTree) -> dict[str, float]:
     entered with its share) carry the remaining weight.
     """
     names = json.loads(tree.attrs.get("subgroups_json", "[]"))
-    if not names or "X" not in _constant(tree):
+    if not names or not _by_covariate(tree):
         return {}
     labels = np.asarray(_constant(tree)["row_subgroup"].values).astype(str)
     return {name: float(np.mean(labels == name)) for name in names}
@@ -377,7 +387,7 @@ def average_description(tree: xr.DataTree) -> str:
     covariate, ``"the effect at the rows' mean latitude (33.5)"``.
     """
     constant = _constant(tree)
-    if "X" not in constant:
+    if not _by_covariate(tree):
         return ""
     labels = np.asarray(constant["row_subgroup"].values).astype(str)
     weights = average_weights(tree)
@@ -390,6 +400,9 @@ def average_description(tree: xr.DataTree) -> str:
             f"average over the {labels.size} analysed rows, each weighing the same: {counts}; "
             "a mix of the subgroups, not the overall analysis's pooled effect"
         )
+    if "X" not in constant:
+        return (f"average over the {labels.size} analysed rows, each weighing the same; not "
+                "the overall analysis's pooled effect")
     means = constant["X"].mean("row")
     at = ", ".join(f"{c} {float(v):.3g}" for c, v in zip(means["coef"].values, means.values,
                                                           strict=True))
