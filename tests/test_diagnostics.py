@@ -10,7 +10,6 @@ from scipy import integrate, stats
 
 from rebayes.diagnostics import (
     DiagnosticReport,
-    Thresholds,
     diagnose,
     loo_by_trial,
     loo_compare,
@@ -20,6 +19,7 @@ from rebayes.diagnostics import (
     shared_data_groups,
 )
 from rebayes.errors import RebayesError
+from rebayes.gates import Thresholds
 
 CHAINS, DRAWS = 4, 1000
 N = CHAINS * DRAWS

@@ -259,7 +259,8 @@ def test_summary_json_layout_and_text():
     record = summary.to_dict()
     assert ISSUE_KEYS <= set(record)
     assert set(record["pooled_rr"]) >= {"median", "mean", "ci_low", "ci_high"}
-    assert set(record["diagnostics"]) == {"rhat_max", "ess_bulk_min", "ess_tail_min", "divergences"}
+    assert set(record["diagnostics"]) == {"ok", "rhat_max", "ess_bulk_min", "ess_tail_min",
+                                          "divergences", "ebfmi_min", "failures"}
     assert record["diagnostics"]["divergences"] == 3
     assert record["p_benefit"] + record["p_rr_lt_1"] == pytest.approx(1.0)
     assert record["p_rr_gt_1_1"] <= record["p_benefit"]

@@ -206,11 +206,15 @@ def test_design_reuse_and_variant_change_keep_one_compilation():
 
 def _diverged(result, n=7):
     """The fit with ``n`` of its transitions marked divergent (a fit that still diverged)."""
+    from dataclasses import replace
+
     stats = result.tree["sample_stats"].to_dataset()
     flags = np.zeros(stats["diverging"].shape, bool)
     flags.flat[:n] = True
-    result.tree["sample_stats"] = stats.assign(diverging=stats["diverging"].copy(data=flags))
-    return result
+    tree = result.tree.copy()
+    tree["sample_stats"] = stats.assign(diverging=stats["diverging"].copy(data=flags))
+    # A new Fit: a Fit's summary is computed once, from the tree it was made with.
+    return replace(result, tree=tree)
 
 
 BCG = ROOT / "tests/data/bcg.csv"

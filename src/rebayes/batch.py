@@ -390,7 +390,6 @@ def run_task(
 def _analyse(task: BatchTask, priors: Sequence[Any], settings: Any) -> dict[str, Any]:
     from rebayes.analyses import resolve_spec
     from rebayes.data import load_trials, trial_totals
-    from rebayes.diagnostics import diagnose
     from rebayes.inference import fit_priors
 
     trials = load_trials(task.source)
@@ -405,7 +404,7 @@ def _analyse(task: BatchTask, priors: Sequence[Any], settings: Any) -> dict[str,
     fits = fit_priors(spec, list(priors), seed=task.seed, settings=settings, cache=False)
     for f in fits:
         summary = f.summary().to_dict()
-        report = diagnose(f.tree)
+        report = f.diagnostics()
         summary["gates"] = dict(report.gates)
         summary["gates_ok"] = bool(report.ok)
         out["fits"][f.prior.name] = summary

@@ -50,7 +50,7 @@ import xarray as xr
 
 from rebayes import effects
 from rebayes.bayes_factor import BayesFactor, check_one_likelihood, savage_dickey
-from rebayes.diagnostics import DiagnosticReport, _finite, diagnose, reported_quantities
+from rebayes.diagnostics import DiagnosticReport, _finite, reported_quantities
 from rebayes.direction import Direction
 from rebayes.errors import RebayesError
 from rebayes.priors import PriorSet
@@ -867,7 +867,7 @@ def compare_fits(fits: Sequence[Fit], rules: Sequence[Rule] | None = None) -> Co
                 variant=f.design.variant,
                 fit=f,
                 summary=f.summary(),
-                diagnostics=diagnose(f.tree),
+                diagnostics=f.diagnostics(),
                 sensitivity=prior_sensitivity(f.tree),
                 bayes_factors=savage_dickey(f.tree),
             )

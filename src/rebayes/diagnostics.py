@@ -57,14 +57,13 @@ from scipy import special, stats
 from rebayes import effects
 from rebayes.direction import Direction
 from rebayes.errors import RebayesError
+from rebayes.gates import DEFAULT_THRESHOLDS, Thresholds
 from rebayes.model import linear_predictor
 from rebayes.priors import HalfCauchy, HalfNormal, LogNormalTau2, Normal, PriorSet
 
 __all__ = [
-    "DEFAULT_THRESHOLDS",
     "DiagnosticReport",
     "LOOComparison",
-    "Thresholds",
     "TrialLOO",
     "diagnose",
     "loo_by_trial",
@@ -83,43 +82,6 @@ _FAMILIES = {cls.family: cls for cls in (Normal, HalfNormal, HalfCauchy, LogNorm
 
 class DiagnosticsError(RebayesError):
     """A tree lacks what a diagnostic needs, or analyses cannot be compared (one line)."""
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Pass/fail thresholds of the convergence gates and of the Pareto k flag.
-
-    Attributes
-    ----------
-    rhat_max : float
-        Largest acceptable rank-normalised split R-hat (Vehtari et al. 2021: 1.01).
-    ess_min : float
-        Smallest acceptable bulk and tail ESS (Vehtari et al. 2021: 100 per chain, 4 chains).
-    ebfmi_min : float
-        Smallest acceptable E-BFMI of any chain (Betancourt 2016: 0.3).
-    divergences_max : int
-        Largest acceptable number of divergent transitions after warm-up (0).
-    pareto_k_max : float
-        Pareto k above which a trial's PSIS-LOO estimate is unreliable (Vehtari et al. 2024).
-    """
-
-    rhat_max: float = 1.01
-    ess_min: float = 400.0
-    ebfmi_min: float = 0.3
-    divergences_max: int = 0
-    pareto_k_max: float = 0.7
-
-
-DEFAULT_THRESHOLDS = Thresholds()
-
-# Gate names, in the order they are reported, with their human wording.
-GATES: dict[str, str] = {
-    "rhat": "R-hat <= {rhat_max:g}",
-    "ess_bulk": "bulk ESS >= {ess_min:g}",
-    "ess_tail": "tail ESS >= {ess_min:g}",
-    "divergences": "divergences <= {divergences_max:d}",
-    "ebfmi": "E-BFMI >= {ebfmi_min:g}",
-}
 
 
 def _finite(value: Any) -> Any:
@@ -274,7 +236,7 @@ class DiagnosticReport:
 
     def gate_label(self, name: str) -> str:
         """Human wording of a gate (``"R-hat <= 1.01"``)."""
-        return GATES[name].format(**self.thresholds.__dict__)
+        return self.thresholds.label(name)
 
     def _worst(self, column: str, largest: bool) -> tuple[str, float]:
         values = self.table[column].where(~self.table["constant"])

@@ -47,7 +47,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import arviz_stats as azs
 import numpy as np
 import xarray as xr
 from arviz_stats.base import array_stats
@@ -238,7 +237,11 @@ class TrialEffect:
 
 @dataclass(frozen=True)
 class Diagnostics:
-    """Convergence over every posterior parameter and every reported quantity.
+    """The convergence verdict of a fit, as :func:`rebayes.diagnostics.diagnose` gives it.
+
+    The one verdict every output shows (see :mod:`rebayes.gates`): the gates run over every
+    posterior parameter and every reported quantity, derived ones and decision indicators
+    included.
 
     Attributes
     ----------
@@ -250,6 +253,10 @@ class Diagnostics:
         Divergent transitions after warm-up.
     lowest_ess : str
         The quantity with the smallest bulk ESS.
+    ebfmi_min : float
+        Smallest E-BFMI over the chains (NaN without energy draws).
+    failures : tuple of str
+        One sentence per failing gate (empty when every gate passes).
     """
 
     rhat_max: float
@@ -257,31 +264,46 @@ class Diagnostics:
     ess_tail_min: float
     divergences: int
     lowest_ess: str = ""
+    ebfmi_min: float = math.nan
+    failures: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        """R-hat <= 1.01, bulk and tail ESS >= 400, no divergences (Vehtari et al. 2021)."""
-        return (
-            self.rhat_max <= 1.01
-            and self.ess_bulk_min >= 400
-            and self.ess_tail_min >= 400
-            and self.divergences == 0
+        """Whether every gate passes (:class:`rebayes.gates.Thresholds`)."""
+        return not self.failures
+
+    @classmethod
+    def from_report(cls, report: Any) -> Diagnostics:
+        """Condense a :class:`rebayes.diagnostics.DiagnosticReport`."""
+        table = report.table[~report.table["constant"]]
+        lowest = str(table["ess_bulk"].idxmin()) if len(table) else ""
+        return cls(
+            rhat_max=float(table["rhat"].max()) if len(table) else math.nan,
+            ess_bulk_min=float(table["ess_bulk"].min()) if len(table) else math.nan,
+            ess_tail_min=float(table["ess_tail"].min()) if len(table) else math.nan,
+            divergences=report.divergences,
+            lowest_ess=lowest,
+            ebfmi_min=min(report.ebfmi) if report.ebfmi else math.nan,
+            failures=tuple(report.failures),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """``{rhat_max, ess_bulk_min, ess_tail_min, divergences}``."""
+        """``{ok, rhat_max, ess_bulk_min, ess_tail_min, divergences, ebfmi_min, failures}``."""
         return {
+            "ok": self.ok,
             "rhat_max": self.rhat_max,
             "ess_bulk_min": self.ess_bulk_min,
             "ess_tail_min": self.ess_tail_min,
             "divergences": self.divergences,
+            "ebfmi_min": None if math.isnan(self.ebfmi_min) else self.ebfmi_min,
+            "failures": list(self.failures),
         }
 
     def __str__(self) -> str:
         return (
             f"R-hat max {self.rhat_max:.3f}, ESS bulk min {self.ess_bulk_min:.0f} "
             f"({self.lowest_ess}), ESS tail min {self.ess_tail_min:.0f}, "
-            f"divergences {self.divergences}"
+            f"divergences {self.divergences}, E-BFMI min {self.ebfmi_min:.2f}"
         )
 
 
@@ -486,27 +508,11 @@ def _probability(values: xr.DataArray, threshold: float, above: bool = True) -> 
     return float((values > threshold).mean() if above else (values < threshold).mean())
 
 
-def diagnostics(tree: xr.DataTree, reported: dict[str, xr.DataArray] | None = None) -> Diagnostics:
-    """R-hat, bulk/tail ESS (over parameters and ``reported`` quantities), divergences."""
-    quantities = dict(_posterior(tree).data_vars)
-    for name, values in (reported or {}).items():
-        quantities[f"reported:{name}"] = values.drop_vars(
-            [c for c in values.coords if c not in values.dims], errors="ignore"
-        )
-    data = xr.Dataset(quantities)
-    rhat = azs.rhat(data, sample_dims=list(SAMPLE_DIMS))
-    bulk = azs.ess(data, sample_dims=list(SAMPLE_DIMS), method="bulk")
-    tail = azs.ess(data, sample_dims=list(SAMPLE_DIMS), method="tail")
-    bulk_min = {name: float(bulk[name].min()) for name in bulk.data_vars}
-    lowest = min(bulk_min, key=bulk_min.__getitem__)
-    divergences = int(tree["sample_stats"]["diverging"].sum())
-    return Diagnostics(
-        rhat_max=float(max(float(rhat[v].max()) for v in rhat.data_vars)),
-        ess_bulk_min=bulk_min[lowest],
-        ess_tail_min=float(min(float(tail[v].min()) for v in tail.data_vars)),
-        divergences=divergences,
-        lowest_ess=lowest.removeprefix("reported:"),
-    )
+def diagnostics(tree: xr.DataTree) -> Diagnostics:
+    """Return the convergence verdict of a fit: :func:`rebayes.diagnostics.diagnose`, condensed."""
+    from rebayes.diagnostics import diagnose  # it builds on this module's quantities
+
+    return Diagnostics.from_report(diagnose(tree))
 
 
 # --- the summary object ---------------------------------------------------------------------
@@ -681,12 +687,14 @@ class FitSummary:
         return "\n".join(lines)
 
 
-def summarize(tree: xr.DataTree) -> FitSummary:
+def summarize(tree: xr.DataTree, report: Any = None) -> FitSummary:
     """Summarise a fit (a DataTree from :func:`rebayes.fit`).
 
     Parameters
     ----------
     tree : xarray.DataTree
+    report : DiagnosticReport, optional
+        The fit's :func:`rebayes.diagnostics.diagnose` result, if already computed.
 
     Returns
     -------
@@ -703,9 +711,6 @@ def summarize(tree: xr.DataTree) -> FitSummary:
     subgroup_predictive = subgroup_predictive_rrs(tree)
     ratios = subgroup_ratios(tree)
     rd = risk_difference(tree)
-    reported: dict[str, xr.DataArray] = {"pooled_rr": rr, "trial_rr": trials, "risk_difference": rd}
-    reported.update({f"subgroup_rr[{k}]": v for k, v in subgroups.items()})
-    reported.update({f"ratio[{k}]": v for k, (_, _, v) in ratios.items()})
     return FitSummary(
         analysis=str(attrs.get("analysis", "")),
         title=str(attrs.get("title", "")),
@@ -742,7 +747,7 @@ def summarize(tree: xr.DataTree) -> FitSummary:
         trials=tuple(
             TrialEffect(str(row), estimate(trials.sel(row=row))) for row in trials["row"].values
         ),
-        diagnostics=diagnostics(tree, reported),
+        diagnostics=Diagnostics.from_report(report) if report is not None else diagnostics(tree),
         notes=tuple(json.loads(attrs.get("notes_json", "[]"))),
         direction=direction,
         target_accept=float(attrs.get("target_accept", 0.9)),

@@ -59,6 +59,7 @@ from rebayes.priors import (
 from rebayes.spec import AnalysisSpec
 
 if TYPE_CHECKING:
+    from rebayes.diagnostics import DiagnosticReport
     from rebayes.effects import FitSummary
 
 __all__ = [
@@ -196,10 +197,21 @@ class Fit:
     from_cache: bool
 
     def summary(self) -> FitSummary:
-        """Posterior summaries (:func:`rebayes.effects.summarize`)."""
+        """Posterior summaries (:func:`rebayes.effects.summarize`), computed once per fit."""
         from rebayes.effects import summarize
 
-        return summarize(self.tree)
+        if "_summary" not in self.__dict__:
+            # A Fit is frozen; the memo is not a field (it is derived from ``tree``).
+            object.__setattr__(self, "_summary", summarize(self.tree, self.diagnostics()))
+        return self.__dict__["_summary"]
+
+    def diagnostics(self) -> DiagnosticReport:
+        """Return the convergence gates (:func:`rebayes.diagnostics.diagnose`), computed once."""
+        from rebayes.diagnostics import diagnose
+
+        if "_diagnostics" not in self.__dict__:
+            object.__setattr__(self, "_diagnostics", diagnose(self.tree))
+        return self.__dict__["_diagnostics"]
 
 
 # One compiled model per structure, for the life of the process.

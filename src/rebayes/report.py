@@ -26,6 +26,7 @@ import pandas as pd
 from rebayes.atomic import check_output_directory, staging_directory
 from rebayes.data import load_dataset, load_trials, variant_combinations
 from rebayes.errors import RebayesError
+from rebayes.gates import DEFAULT_THRESHOLDS
 from rebayes.paper import AuditRow, audit, audit_markdown
 from rebayes.report_frequentist import (
     analyses_of,
@@ -444,8 +445,7 @@ def build_report(
                          f"{escape(', '.join(failing))} (red cells on their pages).</div>")
         else:
             index.append("<p>Every fit of every analysis passes every diagnostic gate "
-                         "(R-hat ≤ 1.01, bulk and tail ESS ≥ 400, no divergences, "
-                         "E-BFMI ≥ 0.3).</p>")
+                         f"({escape(DEFAULT_THRESHOLDS.sentence())}).</p>")
         for a in analyses:
             index += [
                 f'<h3><a href="{a.spec.name}.html">{escape(a.spec.title)}</a></h3>',

@@ -21,6 +21,7 @@ from rebayes.compare import Comparison
 from rebayes.direction import Direction
 from rebayes.effects import FitSummary
 from rebayes.frequentist import Z95, meta_analysis, study_effects
+from rebayes.gates import DEFAULT_THRESHOLDS as GATE
 from rebayes.inference import Fit
 from rebayes.plots import SummaryRow, forest_plot
 from rebayes.report_html import Cell, figure, markdown_table, table
@@ -128,9 +129,9 @@ def results_rows(
                 Cell(f"{s.p_benefit_beyond_1_25:.3f}", "num"),
                 _fmt_est(s.tau),
                 _fmt_est(s.predictive_rr),
-                _gate_cell(d.rhat_max, d.rhat_max <= 1.01, ".3f"),
+                _gate_cell(d.rhat_max, d.rhat_max <= GATE.rhat_max, ".3f"),
                 _gate_cell(min(d.ess_bulk_min, d.ess_tail_min),
-                           min(d.ess_bulk_min, d.ess_tail_min) >= 400, ".0f"),
+                           min(d.ess_bulk_min, d.ess_tail_min) >= GATE.ess_min, ".0f"),
                 _gate_cell(d.divergences, d.divergences == 0, "d"),
                 *([verdict] if gates else []),
             ]
@@ -344,8 +345,9 @@ def analysis_page_body(
         table((*result_headers(s.direction, s.pooled_kind), "all gates") if report.comparison
               else result_headers(s.direction, s.pooled_kind),
               results_rows(report.summaries, report.comparison)),
-        "<p class=\"muted\">Gates (Vehtari et al. 2021): R-hat ≤ 1.01, bulk and tail ESS ≥ 400,"
-        " no divergent transitions. Green passes, red fails.</p>",
+        f"<p class=\"muted\">Gates (Vehtari et al. 2021; Betancourt 2016): "
+        f"{escape(GATE.sentence())}, over every parameter and reported quantity. Green "
+        "passes, red fails.</p>",
     ]
     if s.average_note:
         parts.append(

@@ -14,8 +14,9 @@ from rebayes.analyses import resolve_spec
 from rebayes.atomic import atomic_path
 from rebayes.cli._common import EXIT_GATE_FAILED, add_data_option, add_direction_options
 from rebayes.errors import RebayesError
+from rebayes.gates import DEFAULT_THRESHOLDS
 
-DESCRIPTION = """\
+DESCRIPTION = f"""\
 Fit one analysis of a dataset (a model script, or an analysis name: overall by default) under
 several prior sets and data variants and compare the posteriors: one table (rows prior x
 variant: pooled RR median and 95% interval, P(benefit), P(RR > 1.1), tau, the predictive RR
@@ -24,8 +25,8 @@ Bayes factor for d = 0, convergence), the conclusions that change with the prior
 data ("P(benefit) > 0.95 under A but not under B"), and per fit the power-scaling prior
 sensitivity (arviz-stats psense).
 
-Each fit is checked against R-hat <= 1.01, bulk and tail ESS >= 400, no divergences and
-E-BFMI >= 0.3; --strict makes a failing check exit with status 3.
+Each fit is checked against the convergence gates ({DEFAULT_THRESHOLDS.sentence()});
+--strict makes a failing check exit with status 3.
 """
 
 EPILOG = """\

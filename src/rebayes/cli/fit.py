@@ -147,10 +147,8 @@ def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
             if not getattr(args, "allow_divergences", False):
                 code = EXIT_GATE_FAILED
     if getattr(args, "strict", False):
-        from rebayes.diagnostics import diagnose
-
         for f in fits:
-            for failure in diagnose(f.tree).failures:
+            for failure in f.summary().diagnostics.failures:
                 print(f"diagnostic gate failed ({f.prior.name}): {failure}", file=sys.stderr)
                 code = EXIT_GATE_FAILED
     if args.json:
