@@ -213,6 +213,11 @@ def _decision_tools(
     if fit.design.likelihood == "binomial":
         out.append((("The next trial: what would it settle?", "plan"),
                     plan_next_trial(fit.tree, [50, 100, 200, 400, 800, 1600])))
+        from rebayes.priormap import prior_map
+
+        # The default prior's heterogeneity prior only, on the full grid (about 7 fits);
+        # `rebayes priormap` maps every heterogeneity prior.
+        out.append((("Prior-space map", "priormap"), prior_map(fit, [fit.prior])))
     return out
 
 

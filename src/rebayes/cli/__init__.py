@@ -17,7 +17,7 @@ from rebayes.errors import RebayesError
 # Order = order in --help, which follows the workflow a user goes through.
 SUBCOMMANDS = (
     "import", "init", "audit", "frequentist", "fit", "compare",
-    "absolute", "cumulative", "credibility", "plan", "report", "cache", "batch",
+    "absolute", "cumulative", "credibility", "priormap", "plan", "report", "cache", "batch",
 )
 # "import" is a Python keyword: its module is import_.
 _MODULES = {"import": "import_"}
