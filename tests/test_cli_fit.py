@@ -44,7 +44,8 @@ def test_fit_json_layout(capsys):
         assert 0 <= record[key] <= 1
     assert record["p_rr_gt_1_25"] <= record["p_rr_gt_1_1"] <= record["p_benefit"]
     assert set(record["subgroups"]) == {"post_conception", "pre_conception"}
-    assert set(record["subgroups"]["pre_conception"]) == {"rr", "p_benefit", "predictive_rr"}
+    assert set(record["subgroups"]["pre_conception"]) == {"rr", "p_benefit", "predictive_rr",
+                                                          "p_benefit_beyond_1_1"}
     assert set(record["diagnostics"]) == {"ok", "rhat_max", "ess_bulk_min", "ess_tail_min",
                                           "divergences", "ebfmi_min", "failures"}
     assert "pre_conception vs post_conception" in record["subgroup_ratios"]

@@ -71,6 +71,7 @@ __all__ = [
     "compare_fits",
     "compare_posteriors",
     "default_rules",
+    "decision_table",
     "find_flips",
     "implied_prior_rr",
     "prior_sensitivity",
@@ -413,6 +414,13 @@ class Conclusion:
             for name, members in groups.items()
         )
 
+    def to_dataframe(self) -> pd.DataFrame:
+        """Value per prior (rows) and data variant (columns), in the table's order."""
+        frame = pd.DataFrame(self.rows)
+        table = frame.pivot(index="prior", columns="variant", values="value")
+        return table.loc[list(dict.fromkeys(frame["prior"])),
+                         list(dict.fromkeys(frame["variant"]))]
+
     def sentence(self) -> str:
         """Plain words.
 
@@ -519,6 +527,46 @@ def assess(
     return tuple(out)
 
 
+def decision_table(comparisons: Sequence[Comparison]) -> pd.DataFrame:
+    """P(benefit) and P(benefit beyond RR 1.1) of every analysis, prior and data variant.
+
+    Parameters
+    ----------
+    comparisons : sequence of Comparison
+        One per analysis, in the order to show.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``label`` (the analysis's name; for a meta-regression or separate subgroup effects,
+        one row per subgroup, ``"<name>: <subgroup>"``, never its row average), ``analysis``,
+        ``variant``, ``prior``, ``p_benefit``, ``p_beyond``.
+    """
+    records = []
+    for c in comparisons:
+        title = c.analysis.replace("_", " ")
+        t = c.table
+        subgroups = [col[len("p_subgroup_benefit["):-1] for col in t.columns
+                     if col.startswith("p_subgroup_benefit[")]
+        for row in t.to_dict(orient="records"):
+            if subgroups:
+                for g in subgroups:
+                    records.append({
+                        "label": f"{title}: {g.replace('_', ' ')}", "analysis": c.analysis,
+                        "variant": row["variant"], "prior": row["prior"],
+                        "p_benefit": row[f"p_subgroup_benefit[{g}]"],
+                        "p_beyond": row.get(f"p_subgroup_beyond_1_1[{g}]", math.nan),
+                    })
+            else:
+                records.append({
+                    "label": title, "analysis": c.analysis, "variant": row["variant"],
+                    "prior": row["prior"], "p_benefit": row["p_benefit"],
+                    "p_beyond": row["p_benefit_beyond_1_1"],
+                })
+    return pd.DataFrame.from_records(
+        records, columns=["label", "analysis", "variant", "prior", "p_benefit", "p_beyond"])
+
+
 def find_flips(table: pd.DataFrame, rules: Sequence[Rule] | None = None) -> tuple[str, ...]:
     """Sentences for the conclusions that hold under some rows of the table and not others.
 
@@ -603,6 +651,7 @@ def _row(compared: ComparedFit) -> dict[str, Any]:
     }
     for group in s.subgroups:
         row[f"p_subgroup_benefit[{group.name}]"] = group.p_benefit
+        row[f"p_subgroup_beyond_1_1[{group.name}]"] = group.p_benefit_beyond_1_1
         row[f"p_subgroup_benefit_mcse[{group.name}]"] = float(
             mcse.get(f"p_subgroup_benefit[{group.name}]", math.nan)
         )

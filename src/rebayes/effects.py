@@ -194,10 +194,12 @@ class SubgroupEffect:
     rr: Estimate
     p_benefit: float
     predictive: Estimate | None = None
+    p_benefit_beyond_1_1: float = math.nan
 
     def to_dict(self) -> dict[str, Any]:
-        """``{rr {...}, p_benefit, predictive_rr {...}}``."""
-        out: dict[str, Any] = {"rr": self.rr.to_dict(), "p_benefit": self.p_benefit}
+        """``{rr {...}, p_benefit, p_benefit_beyond_1_1, predictive_rr {...}}``."""
+        out: dict[str, Any] = {"rr": self.rr.to_dict(), "p_benefit": self.p_benefit,
+                               "p_benefit_beyond_1_1": self.p_benefit_beyond_1_1}
         if self.predictive is not None:
             out["predictive_rr"] = self.predictive.to_dict()
         return out
@@ -737,7 +739,7 @@ def summarize(tree: xr.DataTree, report: Any = None) -> FitSummary:
         nnt=number_needed_to_treat(rd, direction.higher_is_better),
         subgroups=tuple(
             SubgroupEffect(name, estimate(v), direction.p_benefit(v),
-                           estimate(subgroup_predictive[name]))
+                           estimate(subgroup_predictive[name]), direction.p_benefit(v, 1.1))
             for name, v in subgroups.items()
         ),
         ratios=tuple(

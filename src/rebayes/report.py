@@ -34,7 +34,7 @@ from rebayes.report_frequentist import (
     frequentist_markdown,
     frequentist_tables,
 )
-from rebayes.report_html import Cell, markdown_table, table
+from rebayes.report_html import Cell, figure, markdown_table, table
 from rebayes.report_html import page as html_page
 
 __all__ = ["BuiltReport", "build_report", "environment", "model_scripts"]
@@ -301,7 +301,7 @@ def build_report(
         results_rows,
         save_figure,
     )
-    from rebayes.report_sections import diagnostics_section, sensitivity_section
+    from rebayes.report_sections import diagnostics_section, flip_table, sensitivity_section
     from rebayes.spec import load_script
 
     check_output_directory(output)  # refuse a directory not ours before minutes of fitting
@@ -416,6 +416,15 @@ def build_report(
                 },
                 "comparison": report.comparison.to_dict(),
             }
+        from rebayes.compare import decision_table
+        from rebayes.plots import decision_heatmap
+
+        headline = save_figure(
+            decision_heatmap(decision_table([a.comparison for a in analyses if a.comparison]),
+                             schema.direction),
+            figures, "decision_heatmap.png")
+        overall_forest = next((a.figures["forest"].removeprefix("figures/") for a in analyses
+                               if a.spec.name == "overall"), None)
         notes = (*schema.notes, *tables[variants[0]].attrs.get("notes", ()))
         # A related report is linked only where it exists (no dead links).
         links = [x for x in schema.links if (Path(output) / x["href"]).is_file()]
@@ -431,6 +440,15 @@ def build_report(
             f"(no timestamp, so that the same code and seed give the same files); data "
             f"variant <code>{escape(variants[0])}</code>, sensitivity variants "
             f"{escape(', '.join(variants[1:]) or 'none')}.</p>",
+            '<div class="headline">',
+            figure(f"figures/{headline}",
+                   "P(benefit) and P(benefit beyond RR 1.1) of every analysis (a "
+                   "meta-regression: every subgroup, never its row average) under every prior "
+                   "and data variant; framed cells are at or above 0.95."),
+            *([figure(f"figures/{overall_forest}",
+                      "The overall analysis: observed and shrunken trial RRs, the pooled and "
+                      "predictive RR, RevMan's M-H estimate.")] if overall_forest else []),
+            "</div>",
             "<h2>What each analysis says</h2>",
             "<ul>" + "".join(
                 f'<li><a href="{a.spec.name}.html"><strong>{escape(a.spec.title)}</strong></a>: '
@@ -458,9 +476,9 @@ def build_report(
                       results_rows(a.summaries, a.comparison)),
             ]
             if a.comparison is not None and a.comparison.flips:
-                index.append("<p><strong>Depends on the prior or data variant:</strong></p><ul>"
-                             + "".join(f"<li>{escape(x)}</li>" for x in a.comparison.flips)
-                             + "</ul>")
+                index.append("<p><strong>Depends on the prior or data variant:</strong></p>"
+                             + "".join(flip_table(c) for c in a.comparison.conclusions
+                                       if c.flips))
         index += ["<h2>Model comparison (PSIS-LOO, one observation per trial)</h2>",
                   _loo_html(analyses)]
         if has_calibration:

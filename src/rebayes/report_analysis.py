@@ -274,21 +274,29 @@ def forest_figure(fit: Fit) -> plt.Figure:
                    s.pooled_rr.ci_low,
                    s.pooled_rr.ci_high, "diamond",
                    f"{_fmt_est(s.pooled_rr)}  P({d.benefit}) {s.p_benefit:.2f}"),
-        *[
-            SummaryRow(f"  {g.name}", g.rr.median, g.rr.ci_low, g.rr.ci_high, "diamond",
-                       f"{_fmt_est(g.rr)}  P({d.benefit}) {g.p_benefit:.2f}")
-            for g in s.subgroups
-        ],
-        SummaryRow("Predictive RR, new trial", s.predictive_rr.median, s.predictive_rr.ci_low,
+        SummaryRow("Predictive RR, new trial" + (" (row average)" if s.pooled_kind != "pooled"
+                                                 else ""),
+                   s.predictive_rr.median, s.predictive_rr.ci_low,
                    s.predictive_rr.ci_high, "interval"),
         SummaryRow("RevMan MH, fixed (for reference)", mh.estimate, mh.ci_low, mh.ci_high,
                    "interval"),
     ]
+    # Subgroups: each trial under its subgroup, with the subgroup's posterior RR as its
+    # subtotal, as RevMan draws subgroups.
+    subtotals = {
+        g.name: SummaryRow(f"Subtotal: {g.name.replace('_', ' ')}", g.rr.median, g.rr.ci_low,
+                           g.rr.ci_high, "diamond",
+                           f"{_fmt_est(g.rr)}  P({d.benefit}) {g.p_benefit:.2f}")
+        for g in s.subgroups
+    }
+    if subtotals:
+        frame["group"] = list(rows["subgroup"])
     return forest_plot(
         frame,
         summaries,
         title=f"{fit.spec.title} — prior: {fit.prior.name}",
         direction=d,
+        subtotals=subtotals or None,
     )
 
 

@@ -42,6 +42,8 @@ td.reproduced { color: #1e6b34; font-weight: 600; }
 .warn { background: #fff4e5; border-left: 4px solid #e8a33d; padding: 0.6rem 0.9rem; }
 .failbox { background: #fde2e1; border-left: 4px solid #b3261e; padding: 0.6rem 0.9rem; }
 figure { margin: 1rem 0 1.6rem; }
+.headline { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
+.headline figure { flex: 1 1 480px; margin: 0.4rem 0 1rem; }
 figure img { max-width: 100%; border: 1px solid #e3e3e3; }
 figcaption { font-size: 0.85rem; color: #555; margin-top: 0.3rem; }
 code, .formula { font-family: "SFMono-Regular", Menlo, Consolas, monospace; font-size: 0.86rem; }

@@ -9,7 +9,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from rebayes.compare import Comparison
+from rebayes.compare import Comparison, Conclusion
 from rebayes.diagnostics import loo_by_trial, ppc_table, trial_ppc_table
 from rebayes.report_analysis import save_figure
 from rebayes.report_html import Cell, figure, is_indicator, readable, reader_label, table
@@ -19,6 +19,31 @@ __all__ = ["diagnostics_section", "sensitivity_section"]
 
 def _fig(fig, figures: Path, name: str, caption: str) -> str:
     return figure(f"figures/{save_figure(fig, figures, name)}", caption)
+
+
+def flip_table(conclusion: Conclusion) -> str:
+    """Return a prior-dependent conclusion as a table: value per prior x variant, marked.
+
+    Green where the conclusion holds, red where it does not; "≈" where the value is within
+    two Monte Carlo standard errors of the threshold (the verdict there is not settled).
+    """
+    by_key = {(r.prior, r.variant): r for r in conclusion.rows}
+    values = conclusion.to_dataframe()
+    d = conclusion.rule.digits
+    rows = []
+    for prior in values.index:
+        cells: list[object] = [prior.replace("_", " ")]
+        for variant in values.columns:
+            r = by_key.get((prior, variant))
+            if r is None or r.value != r.value:
+                cells.append("-")
+                continue
+            mark = " ≈" if r.near else ""
+            cells.append(Cell(f"{r.value:.{d}f}{mark}", "num pass" if r.holds else "num fail"))
+        rows.append(cells)
+    return (f"<p><strong>{escape(conclusion.rule.label)}</strong>: holds in green cells, not "
+            "in red; ≈ within Monte Carlo error of the threshold.</p>"
+            + table(("prior", *[f"{v} data" for v in values.columns]), rows))
 
 
 def sensitivity_section(comparison: Comparison, figures: Path) -> str:
@@ -76,8 +101,8 @@ def sensitivity_section(comparison: Comparison, figures: Path) -> str:
     ]
     if flips:
         parts.append('<div class="warn"><strong>Conclusions that depend on the prior or the '
-                     "data variant:</strong><ul>"
-                     + "".join(f"<li>{escape(s)}</li>" for s in flips) + "</ul></div>")
+                     "data variant</strong></div>"
+                     + "".join(flip_table(c) for c in comparison.conclusions if c.flips))
     if comparison.stable:
         parts.append("<p><strong>Conclusions that hold under every prior and variant:</strong>"
                      "</p><ul>" + "".join(f"<li>{escape(s)}</li>" for s in comparison.stable)

@@ -21,6 +21,7 @@ _LAZY = {
         "rebayes.plots.diagnostic_plots",
     ),
     **dict.fromkeys(("posterior_overlay", "sensitivity_plot"), "rebayes.plots.sensitivity"),
+    "decision_heatmap": "rebayes.plots.heatmap",
 }
 __all__ += [*_LAZY]
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt  # noqa: E402
@@ -57,6 +58,7 @@ def forest_plot(
     favours: tuple[str, str] | None = None,
     xlim: tuple[float, float] | None = None,
     direction: Direction | None = None,
+    subtotals: Mapping[str, SummaryRow] | None = None,
 ) -> Figure:
     """Draw a forest plot on a log RR axis.
 
@@ -81,6 +83,13 @@ def forest_plot(
     direction : Direction, optional
         The dataset's direction of benefit and labels (``Direction.of(fit.tree)``); default:
         higher is better, ``treatment`` / ``control``.
+    subtotals : mapping of str to SummaryRow, optional
+        With a ``group`` column in ``trials``: the trials are drawn group by group (in this
+        mapping's order), each under its name and above its subtotal diamond, as RevMan draws
+        subgroups. Rows whose group has no subtotal come last, under their own header.
+
+    Long study labels are wrapped onto two lines (and cut with an ellipsis beyond), so they
+    never run into the count columns.
 
     Returns
     -------
@@ -91,22 +100,33 @@ def forest_plot(
     treatment = treatment or direction.treatment
     control = control or direction.control
     favours = favours or direction.favours
-    n_rows = len(trials) + len(summaries) + 1
+    layout = _layout(trials, subtotals)
+    n_rows = len(layout) + len(summaries) + 1
     fig = plt.figure(figsize=(11.5, 0.42 * n_rows + 1.6))
     grid = fig.add_gridspec(1, 3, width_ratios=[3.4, 3.6, 2.6], wspace=0.02)
     text_ax, ax, est_ax = (fig.add_subplot(grid[0, i]) for i in range(3))
-    y_trials = np.arange(len(trials))[::-1] + len(summaries) + 1
+    y_layout = np.arange(len(layout))[::-1] + len(summaries) + 1
     y_summary = np.arange(len(summaries))[::-1] + 0.3
     has_post = {"post_rr", "post_low", "post_high"} <= set(trials.columns)
     weights = trials["weight"].to_numpy(float) if "weight" in trials else np.full(len(trials), 5)
-    for y, row, weight in zip(y_trials, trials.itertuples(index=False), weights, strict=True):
+    rows = list(trials.itertuples(index=False))
+    for y, (kind, item) in zip(y_layout, layout, strict=True):
+        if kind == "header":
+            text_ax.text(0.0, y, str(item), va="center", fontsize=9, fontweight="bold",
+                         style="italic")
+            continue
+        if kind == "subtotal":
+            _summary_row(ax, text_ax, est_ax, item, y, xlim, size=8.5)
+            continue
+        row, weight = rows[item], weights[item]
         offset = 0.17 if has_post else 0.0
         _interval(ax, row.rr, row.rr_low, row.rr_high, y + offset, OBSERVED, xlim)
         ax.plot(row.rr, y + offset, "s", color=OBSERVED, ms=4 + 8 * np.sqrt(weight / 100))
         if has_post:
             _interval(ax, row.post_rr, row.post_low, row.post_high, y - offset, SHRUNKEN, xlim)
             ax.plot(row.post_rr, y - offset, "o", color=SHRUNKEN, ms=5)
-        text_ax.text(0.0, y, str(row.label), va="center", fontsize=9)
+        label, size = _fit_label(str(row.label))
+        text_ax.text(0.0, y, label, va="center", fontsize=size, linespacing=0.95)
         text_ax.text(
             0.64, y, f"{row.events_treat}/{row.n_treat}", va="center", ha="right", fontsize=9
         )
@@ -131,23 +151,7 @@ def forest_plot(
                 color=SHRUNKEN,
             )
     for y, row in zip(y_summary, summaries, strict=True):
-        if row.kind == "diamond":
-            ax.fill(
-                [row.low, row.estimate, row.high, row.estimate],
-                [y, y + 0.25, y, y - 0.25],
-                color=POOLED,
-            )
-        else:
-            _interval(ax, row.estimate, row.low, row.high, y, POOLED, xlim, lw=3)
-        text_ax.text(0.0, y, row.label, va="center", fontsize=9, fontweight="bold")
-        est_ax.text(
-            0.02,
-            y,
-            row.text or _fmt_ci(row.estimate, row.low, row.high),
-            va="center",
-            fontsize=9,
-            fontweight="bold",
-        )
+        _summary_row(ax, text_ax, est_ax, row, y, xlim)
     top = n_rows + 0.2
     text_ax.text(0.0, top, "Study", fontweight="bold", fontsize=9, va="center")
     text_ax.text(0.64, top, treatment, fontweight="bold", fontsize=9, ha="right", va="center")
@@ -197,6 +201,48 @@ def forest_plot(
 
 
 _TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
+#: Characters of a study label per line before it is wrapped (the count columns start there).
+LABEL_WIDTH = 26
+
+
+def _fit_label(label: str) -> tuple[str, float]:
+    """Return the label wrapped onto at most two lines (ellipsis beyond), and its font size."""
+    if len(label) <= LABEL_WIDTH:
+        return label, 9.0
+    lines = textwrap.wrap(label, LABEL_WIDTH + 4) or [label]
+    if len(lines) > 2:
+        lines = [lines[0], lines[1][: LABEL_WIDTH + 1] + "…"]
+    return "\n".join(line[: LABEL_WIDTH + 4] for line in lines), 8.0
+
+
+def _layout(
+    trials: pd.DataFrame, subtotals: Mapping[str, SummaryRow] | None
+) -> list[tuple[str, object]]:
+    """Rows top to bottom: ``("trial", position)``, or grouped: header, trials, subtotal."""
+    if not subtotals or "group" not in trials:
+        return [("trial", i) for i in range(len(trials))]
+    groups = [str(g) for g in trials["group"]]
+    order = [g for g in subtotals if g in groups]
+    order += [g for g in dict.fromkeys(groups) if g not in subtotals]
+    out: list[tuple[str, object]] = []
+    for g in order:
+        out.append(("header", g.replace("_", " ") if g else "other rows"))
+        out += [("trial", i) for i, x in enumerate(groups) if x == g]
+        if g in subtotals:
+            out.append(("subtotal", subtotals[g]))
+    return out
+
+
+def _summary_row(ax, text_ax, est_ax, row: SummaryRow, y: float, xlim, size: float = 9) -> None:
+    """Draw a pooled row: diamond (or bar), its label and its numbers, in bold."""
+    if row.kind == "diamond":
+        ax.fill([row.low, row.estimate, row.high, row.estimate],
+                [y, y + 0.25, y, y - 0.25], color=POOLED)
+    else:
+        _interval(ax, row.estimate, row.low, row.high, y, POOLED, xlim, lw=3)
+    text_ax.text(0.0, y, row.label, va="center", fontsize=size, fontweight="bold")
+    est_ax.text(0.02, y, row.text or _fmt_ci(row.estimate, row.low, row.high), va="center",
+                fontsize=size, fontweight="bold")
 
 
 def _axis_limits(
