@@ -51,6 +51,7 @@ Computing 32, 32 (2022). doi:10.1007/s11222-022-10090-6.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -807,8 +808,13 @@ class SBCResult:
         The prior variance is that of the true values over the simulations (they are prior
         draws), so the pooled RR, whose prior has no closed form, is treated like d and tau.
         Near 0: the data say little and the posterior is the prior; near 1: the data dominate
-        (Betancourt 2018, "Calibrating model-based inferences and decisions").
+        (Betancourt 2018, "Calibrating model-based inferences and decisions"). NaN for a tau
+        prior without a variance (half-Cauchy).
         """
+        if quantity == "tau" and not np.isfinite(self.prior.tau.frozen().var()):
+            # A half-Cauchy tau has no prior variance: the sample variance of its draws is
+            # dominated by a few huge ones, and no contraction is defined.
+            return math.nan
         truth = np.array([s.truth[quantity] for s in self.simulations])
         post_var = np.mean([s.posterior_sd[quantity] ** 2 for s in self.simulations])
         return float(1 - post_var / truth.var(ddof=1))
