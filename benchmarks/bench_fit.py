@@ -29,16 +29,16 @@ import nutpie  # noqa: E402, F401  (imported here so the cold time below is comp
 import pymc  # noqa: E402, F401
 
 import rebayes as rb  # noqa: E402
-from rebayes.design import build_design  # noqa: E402
-from rebayes.effects import summarize  # noqa: E402
-from rebayes.inference import _COMPILED, fit, flush_cache  # noqa: E402
-from rebayes.model import structure_key  # noqa: E402
+from rebayes.bayes.design import build_design  # noqa: E402
+from rebayes.bayes.model import structure_key  # noqa: E402
+from rebayes.bayes.quantities import summarize  # noqa: E402
+from rebayes.bayes.sampling import _COMPILED, fit, flush_cache  # noqa: E402
 
 IMPORT_S = time.perf_counter() - T_START
 
 BRMS = {"cold": 83.0, "warm": 3.6}
 PM_NUTPIE = {"cold": 14.0, "warm": 6.0}
-MODELS = Path(__file__).resolve().parents[1] / "src/rebayes/datasets/ivig_rsa/models"
+MODELS = Path(__file__).resolve().parents[1] / "src/rebayes/data/datasets/ivig_rsa/models"
 SCRIPTS = (
     "overall.py",
     "rsa_type.py",

@@ -1,7 +1,7 @@
 """Simulation-based calibration of the model (Talts et al. 2018), scenario by scenario.
 
 Run ``python benchmarks/sbc.py [--sims N] [--seed S] [--output DIR] [--scenario NAME ...]``.
-For each scenario of :func:`rebayes.calibration.scenarios` (default: all six -- the IVIG
+For each scenario of :func:`rebayes.calibration.simulation.scenarios` (default: all six -- the IVIG
 shape, rare events, the meta-regression, the log-normal tau^2 and half-Cauchy heterogeneity
 priors, the normal likelihood) it simulates N meta-analyses from the scenario's prior, fits
 each with one compiled model, and prints, per quantity, the uniformity p values of the ranks
@@ -40,14 +40,8 @@ import pandas as pd  # noqa: E402
 from arviz_stats.ecdf_utils import ecdf_pit  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from rebayes.calibration import (  # noqa: E402
-    LABELS,
-    SBCResult,
-    SimulationResult,
-    get_scenario,
-    run_sbc,
-    scenarios,
-)
+from rebayes.calibration.sbc import SBCResult, SimulationResult, run_sbc
+from rebayes.calibration.simulation import LABELS, get_scenario, scenarios
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = ROOT / "reports" / "calibration"

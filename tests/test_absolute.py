@@ -9,8 +9,8 @@ from numpy.testing import assert_allclose
 
 import rebayes as rb
 from conftest import TEST_DATA
-from rebayes.absolute import absolute_effects, absolute_effects_from_draws
-from rebayes.direction import Direction
+from rebayes.data.direction import Direction
+from rebayes.tools.absolute import absolute_effects, absolute_effects_from_draws
 
 QUICK = dict(draws=300, tune=300, chains=2, min_ess=0)
 
@@ -51,7 +51,7 @@ def test_a_control_risk_outside_0_1_is_a_user_error():
 
 @pytest.fixture(scope="module")
 def bcg_fit():
-    from rebayes.inference import SamplerSettings
+    from rebayes.bayes.sampling import SamplerSettings
 
     spec = rb.resolve_spec("overall", TEST_DATA / "bcg")
     return rb.fit(spec, seed=1, settings=SamplerSettings(**QUICK), cache=False)

@@ -12,10 +12,10 @@ import pytest
 from numpy.testing import assert_allclose
 
 from rebayes.batch import BATCH_MARKER, SUMMARY_COLUMNS, BatchError, run_batch, safe_name
+from rebayes.bayes.sampling import SamplerSettings
 from rebayes.cli import main
-from rebayes.data import load_trials
-from rebayes.frequentist import analyze
-from rebayes.inference import SamplerSettings
+from rebayes.data.trials import load_trials
+from rebayes.frequentist.pooling import analyze
 
 DATA = Path(__file__).resolve().parent / "data"
 BCG_DIR, BCG_CSV, FLEISS = str(DATA / "bcg"), str(DATA / "bcg.csv"), str(DATA / "Fleiss1993.rm5")

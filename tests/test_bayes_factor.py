@@ -8,7 +8,9 @@ import pytest
 import xarray as xr
 from scipy import stats
 
-from rebayes.bayes_factor import (
+from rebayes.bayes.priors import PRIOR_SETS, HalfNormal, Normal, PriorSet
+from rebayes.errors import RebayesError
+from rebayes.sensitivity.bayes_factor import (
     INCONCLUSIVE,
     BayesFactor,
     check_one_likelihood,
@@ -16,8 +18,6 @@ from rebayes.bayes_factor import (
     prior_density_at,
     savage_dickey,
 )
-from rebayes.errors import RebayesError
-from rebayes.priors import PRIOR_SETS, HalfNormal, Normal, PriorSet
 
 CHAINS, DRAWS = 4, 5000
 

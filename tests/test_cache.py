@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 import rebayes as rb
-from rebayes.cache import cache_dir, cache_info, clear_cache, fits_dir
+from rebayes.bayes.cache import cache_dir, cache_info, clear_cache, fits_dir
+from rebayes.bayes.design import build_design
+from rebayes.bayes.priors import get_prior
+from rebayes.bayes.sampling import SamplerSettings, fit_key, flush_cache
 from rebayes.cli import main
-from rebayes.design import build_design
-from rebayes.inference import SamplerSettings, fit_key, flush_cache
-from rebayes.priors import get_prior
 
 ROOT = Path(__file__).resolve().parents[1]
 BCG = Path(__file__).resolve().parent / "data" / "bcg.csv"

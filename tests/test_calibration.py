@@ -9,23 +9,25 @@ import pandas as pd
 import pytest
 from scipy import special
 
-from rebayes.calibration import (
-    N_RANKS,
-    QUANTITIES,
-    calibration_prior,
+from rebayes.bayes.model import structure_key
+from rebayes.bayes.priors import get_prior
+from rebayes.calibration.ranks import (
     compare_to_truth,
     coverage,
     interval_covers,
     rank_statistic,
     rank_uniformity,
-    run_sbc,
-    simulate_dataset,
-    simulation_design,
     thin,
     true_quantities,
 )
-from rebayes.model import structure_key
-from rebayes.priors import get_prior
+from rebayes.calibration.sbc import run_sbc
+from rebayes.calibration.simulation import (
+    N_RANKS,
+    QUANTITIES,
+    calibration_prior,
+    simulate_dataset,
+    simulation_design,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -235,7 +237,8 @@ def test_sbc_script_writes_its_outputs(short_run, tmp_path):
 
 
 def _result(truths, sds):
-    from rebayes.calibration import SBC_SETTINGS, SBCResult, SimulationResult
+    from rebayes.calibration.sbc import SBCResult, SimulationResult
+    from rebayes.calibration.simulation import SBC_SETTINGS
 
     sims = tuple(
         SimulationResult(
@@ -267,7 +270,7 @@ def test_contraction_and_bins_by_hand():
 
 
 def test_scenarios_cover_what_the_package_claims():
-    from rebayes.calibration import scenarios
+    from rebayes.calibration.simulation import scenarios
 
     known = scenarios()
     assert list(known) == [
@@ -287,7 +290,7 @@ def test_scenarios_cover_what_the_package_claims():
 
 
 def test_meta_regression_scenario_simulates_two_halves_and_its_truth():
-    from rebayes.calibration import get_scenario
+    from rebayes.calibration.simulation import get_scenario
 
     scenario = get_scenario("meta_regression")
     data = simulate_dataset(np.random.default_rng(3), scenario.prior, covariate=True)
@@ -302,7 +305,7 @@ def test_meta_regression_scenario_simulates_two_halves_and_its_truth():
 
 
 def test_normal_scenario_draws_log_rr_around_theta_with_known_variance():
-    from rebayes.calibration import get_scenario
+    from rebayes.calibration.simulation import get_scenario
 
     scenario = get_scenario("normal")
     many = [simulate_dataset(np.random.default_rng(i), scenario.prior, likelihood="normal")

@@ -9,8 +9,9 @@ import pytest
 
 from rebayes.cli import main
 
+IVIG_MODELS = Path(__file__).resolve().parents[1] / "src/rebayes/data/datasets/ivig_rsa/models"
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = sorted((ROOT / "src/rebayes/datasets/ivig_rsa/models").glob("*.py"))
+SCRIPTS = sorted((ROOT / "src/rebayes/data/datasets/ivig_rsa/models").glob("*.py"))
 ESTIMATE_KEYS = {"median", "mean", "ci_low", "ci_high"}
 
 
@@ -29,7 +30,7 @@ def test_fit_json_layout(capsys):
     code, out, _ = run(
         capsys,
         "fit",
-        str(ROOT / "src/rebayes/datasets/ivig_rsa/models/timing.py"),
+        str(IVIG_MODELS / "timing.py"),
         "--prior",
         "skeptical",
         "--json",
@@ -55,7 +56,7 @@ def test_fit_text_compares_priors(capsys):
     code, out, _ = run(
         capsys,
         "fit",
-        str(ROOT / "src/rebayes/datasets/ivig_rsa/models/overall.py"),
+        str(IVIG_MODELS / "overall.py"),
         "--prior",
         "vague",
         "skeptical",
@@ -70,7 +71,7 @@ def test_variant_and_seed_reach_the_fit(capsys):
     code, out, _ = run(
         capsys,
         "fit",
-        str(ROOT / "src/rebayes/datasets/ivig_rsa/models/normal_approximation.py"),
+        str(IVIG_MODELS / "normal_approximation.py"),
         "--prior",
         "weakly_informative",
         "--variant",
@@ -91,7 +92,7 @@ def test_user_prior_file(capsys, tmp_path):
     code, out, _ = run(
         capsys,
         "fit",
-        str(ROOT / "src/rebayes/datasets/ivig_rsa/models/overall.py"),
+        str(IVIG_MODELS / "overall.py"),
         "--prior-file",
         str(priors),
         "--prior",
@@ -120,7 +121,7 @@ def test_user_prior_file(capsys, tmp_path):
 )
 def test_user_errors_exit_2_with_one_line(capsys, argv, message):
     argv = [
-        a.format(tests=ROOT / "tests", models=ROOT / "src/rebayes/datasets/ivig_rsa/models")
+        a.format(tests=ROOT / "tests", models=ROOT / "src/rebayes/data/datasets/ivig_rsa/models")
         for a in argv
     ]
     code, out, err = run(capsys, *argv)
@@ -132,7 +133,7 @@ def test_user_errors_exit_2_with_one_line(capsys, argv, message):
 
 def test_model_script_help_runs_without_sampling():
     result = subprocess.run(
-        [sys.executable, str(ROOT / "src/rebayes/datasets/ivig_rsa/models/timing.py"), "--help"],
+        [sys.executable, str(IVIG_MODELS / "timing.py"), "--help"],
         capture_output=True,
         text=True,
         check=False,
@@ -160,7 +161,7 @@ def test_model_script_runs_as_a_program(tmp_path):
     result = subprocess.run(
         [
             sys.executable,
-            str(ROOT / "src/rebayes/datasets/ivig_rsa/models/overall.py"),
+            str(IVIG_MODELS / "overall.py"),
             "--prior",
             "skeptical",
             "--json",

@@ -10,22 +10,16 @@ import xarray as xr
 from scipy import stats
 
 from conftest import ROOT
+from rebayes.bayes.sampling import SamplerSettings
+from rebayes.bayes.spec import load_script
 from rebayes.cli import main
-from rebayes.compare import (
-    Comparison,
-    Rule,
-    assess,
-    compare_posteriors,
-    default_rules,
-    find_flips,
-    prior_sensitivity,
-)
 from rebayes.errors import RebayesError
-from rebayes.inference import SamplerSettings
-from rebayes.spec import load_script
+from rebayes.sensitivity.comparison import Comparison, compare_posteriors
+from rebayes.sensitivity.conclusions import Rule, assess, default_rules, find_flips
+from rebayes.sensitivity.psense import prior_sensitivity
 
 QUICK = SamplerSettings(draws=300, tune=300, chains=2, min_ess=0)
-OVERALL = ROOT / "src/rebayes/datasets/ivig_rsa/models" / "overall.py"
+OVERALL = ROOT / "src/rebayes/data/datasets/ivig_rsa/models" / "overall.py"
 
 
 # --- Savage-Dickey: the conjugate checks are in test_bayes_factor.py ----------------------
@@ -224,10 +218,10 @@ def test_compare_user_errors():
 @pytest.fixture
 def quick_cli(monkeypatch):
     """`rebayes compare` with a short sampler (2 chains, 300 tuning steps, no extension)."""
-    import rebayes.inference
+    import rebayes.bayes.sampling
 
     monkeypatch.setattr(
-        rebayes.inference,
+        rebayes.bayes.sampling,
         "SamplerSettings",
         lambda draws: SamplerSettings(draws=draws, tune=300, chains=2, min_ess=0),
     )

@@ -14,15 +14,15 @@ import pytest
 from scipy import stats
 
 import rebayes as rb
-from rebayes.credibility import (
+from rebayes.data.direction import Direction
+from rebayes.frequentist.pooling import Z95
+from rebayes.tools.credibility import (
     GOLDEN,
     Credibility,
     advocacy_limit,
     analysis_of_credibility,
     sceptical_limit,
 )
-from rebayes.direction import Direction
-from rebayes.frequentist import Z95
 
 
 def posterior(theta, se, prior_mean, prior_sd):

@@ -4,9 +4,9 @@ import pytest
 
 import rebayes as rb
 from conftest import TEST_DATA
-from rebayes.cumulative import cumulative_meta_analysis, trial_order
-from rebayes.frequentist import analyze
-from rebayes.inference import SamplerSettings
+from rebayes.bayes.sampling import SamplerSettings
+from rebayes.frequentist.pooling import analyze
+from rebayes.tools.cumulative import cumulative_meta_analysis, trial_order
 
 QUICK = SamplerSettings(draws=300, tune=300, chains=2, min_ess=0)
 BCG = TEST_DATA / "bcg"

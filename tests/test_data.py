@@ -9,7 +9,7 @@ import pytest
 
 import rebayes as rb
 from conftest import HEADER, TEST_DATA
-from rebayes.data import load_dataset, variant_combinations
+from rebayes.data.trials import load_dataset, variant_combinations
 
 
 def arm_totals(frame: pd.DataFrame) -> tuple[int, int, int, int]:
@@ -186,7 +186,8 @@ BAD = [
             ROW.format(1, 2, 1, 2),
             ROW.replace("primary", "secondary").replace("pre_", "post_").format(1, 2, 1, 2),
         ),
-        "trials.csv:3: timing='post_conception' differs from 'pre_conception' at trials.csv:2 for study "
+        "trials.csv:3: timing='post_conception' differs from 'pre_conception' at trials.csv:2 "
+        "for study "
         "'A 2000'",
     ),
     (

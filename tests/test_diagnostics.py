@@ -8,18 +8,16 @@ import pytest
 import xarray as xr
 from scipy import integrate, stats
 
-from rebayes.diagnostics import (
-    DiagnosticReport,
-    diagnose,
+from rebayes.checks.convergence import DiagnosticReport, diagnose, reported_quantities
+from rebayes.checks.gates import Thresholds
+from rebayes.checks.loo import (
     loo_by_trial,
     loo_compare,
     marginal_log_likelihood,
-    ppc_table,
-    reported_quantities,
     shared_data_groups,
 )
+from rebayes.checks.ppc import ppc_table
 from rebayes.errors import RebayesError
-from rebayes.gates import Thresholds
 
 CHAINS, DRAWS = 4, 1000
 N = CHAINS * DRAWS
@@ -498,7 +496,7 @@ def _exact_log_or_distribution(p_c, p_t, n_c, n_t):
 def test_trial_ppc_against_exact_binomial_enumeration():
     from scipy.special import expit
 
-    from rebayes.diagnostics import trial_ppc_table
+    from rebayes.checks.ppc import trial_ppc_table
 
     # tau = 0: a new trial like each one has exactly the pooled log OR d = 0.4; with its
     # baseline alpha its arm risks are expit(alpha -+ d / 2). The replicated log OR's
@@ -521,7 +519,7 @@ def test_trial_ppc_against_exact_binomial_enumeration():
 
 
 def test_trial_ppc_uses_a_fresh_random_effect_not_the_trials_own():
-    from rebayes.diagnostics import ppc_table, trial_ppc_table
+    from rebayes.checks.ppc import ppc_table, trial_ppc_table
 
     # The second trial's own random effect (z = 3.6, tau = 0.5: log OR 0.2 + 1.8) explains its
     # counts, so the arm-level check, replicating from that effect, passes it; a new trial
@@ -530,7 +528,7 @@ def test_trial_ppc_uses_a_fresh_random_effect_not_the_trials_own():
     n = np.array([[200, 200], [200, 200]])
     events = np.array([[95, 105], [54, 146]])  # logits -+0.1 and -+1.0: log ORs 0.2 and 2.0
     tree = _binomial_tree(0.2, 0.5, np.array([0.0, 3.6]), alpha, events, n)
-    from rebayes.model import predictive_draws
+    from rebayes.bayes.model import predictive_draws
 
     rng = np.random.default_rng(0)
     tree["posterior_predictive"] = xr.DataTree(predictive_draws(

@@ -22,13 +22,14 @@ from scipy.special import logit
 
 import rebayes as rb
 from conftest import TEST_DATA
-from rebayes.compare import Rule, assess, compare_fits, default_rules
-from rebayes.design import build_design
-from rebayes.direction import Direction
-from rebayes.effects import number_needed_to_treat, summarize
-from rebayes.inference import SamplerSettings, fit
+from rebayes.bayes.design import build_design
+from rebayes.bayes.quantities import number_needed_to_treat, summarize
+from rebayes.bayes.sampling import SamplerSettings, fit
+from rebayes.data.direction import Direction
+from rebayes.data.schema import schema_of
 from rebayes.plots import forest_plot
-from rebayes.schema import schema_of
+from rebayes.sensitivity.comparison import compare_fits
+from rebayes.sensitivity.conclusions import Rule, assess, default_rules
 from test_effects import CHAINS, DRAWS, const, make_tree
 
 QUICK = SamplerSettings(draws=300, tune=300, chains=2, min_ess=0)

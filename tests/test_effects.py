@@ -8,7 +8,7 @@ import pytest
 import xarray as xr
 from scipy.special import expit, logit
 
-from rebayes.effects import (
+from rebayes.bayes.quantities import (
     NNT,
     estimate,
     number_needed_to_treat,
@@ -179,7 +179,7 @@ def test_separate_subgroups_and_their_ratio():
     # Pooled effect: average of the rows' expected effects, (0 + 0 + log 3) / 3: a row
     # average, named so, with a weighing 2 rows of 3.
     np.testing.assert_allclose(pooled_or(tree), 3 ** (1 / 3))
-    from rebayes.effects import average_weights, pooled_kind
+    from rebayes.bayes.quantities import average_weights, pooled_kind
 
     assert pooled_kind(tree) == "row-average"
     assert average_weights(tree) == pytest.approx({"a": 2 / 3, "b": 1 / 3})
@@ -288,7 +288,7 @@ def _three_row_regression(tau):
 
 
 def test_meta_regression_average_is_named_with_its_row_weights():
-    from rebayes.effects import average_description, average_weights, pooled_kind
+    from rebayes.bayes.quantities import average_description, average_weights, pooled_kind
 
     tree = _three_row_regression(0.0)
     # Each row weighs the same: "ref" has 2 of 3 rows, "x" 1 of 3.
@@ -307,7 +307,7 @@ def test_meta_regression_average_is_named_with_its_row_weights():
 
 
 def test_continuous_meta_regression_average_is_at_the_mean_covariate():
-    from rebayes.effects import average_description
+    from rebayes.bayes.quantities import average_description
 
     alpha = np.stack([const(0.0), const(0.0)], axis=-1)
     tree = make_tree(const(0.2), const(0.0), np.zeros((CHAINS, DRAWS, 2)), alpha,
@@ -318,7 +318,7 @@ def test_continuous_meta_regression_average_is_at_the_mean_covariate():
 
 
 def test_subgroup_predictive_rr_by_hand():
-    from rebayes.effects import subgroup_predictive_rrs
+    from rebayes.bayes.quantities import subgroup_predictive_rrs
 
     tree = _three_row_regression(0.3)
     pred = subgroup_predictive_rrs(tree)

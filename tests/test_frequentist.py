@@ -19,7 +19,7 @@ from numpy.testing import assert_allclose
 
 import rebayes as rb
 from conftest import TEST_DATA
-from rebayes.frequentist import (
+from rebayes.frequentist.pooling import (
     AnalysisError,
     analyze,
     meta_analysis,

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
-from rebayes.frequentist import meta_analysis
+from rebayes.frequentist.pooling import meta_analysis
 
 METHODS = st.sampled_from(["MH", "IV", "DL"])
 MEASURES = st.sampled_from(["RR", "OR"])

@@ -16,12 +16,12 @@ import pytest
 
 import rebayes as rb
 from conftest import ROOT, TEST_DATA
-from rebayes.analyses import analysis_specs, resolve_spec
+from rebayes.bayes.analyses import analysis_specs, resolve_spec
+from rebayes.bayes.design import build_design
 from rebayes.cli import main
-from rebayes.data import DataError, load_dataset
-from rebayes.design import build_design
-from rebayes.scaffold import guess_columns, init_dataset
-from rebayes.schema import DatasetSchema, SchemaError
+from rebayes.data.scaffold import guess_columns, init_dataset
+from rebayes.data.schema import DatasetSchema, SchemaError
+from rebayes.data.trials import DataError, load_dataset
 
 SRC = ROOT / "src" / "rebayes"
 PAPER_WORDS = ("IVIG", "ivig_rsa", "live birth", "RSA", "seed_fit", "conception")
@@ -272,8 +272,8 @@ def test_compare_on_bcg_states_the_direction(capsys):
 def test_an_enthusiastic_prior_expects_benefit_in_the_declared_direction():
     import math
 
-    from rebayes.model import model_data
-    from rebayes.priors import PRIOR_SETS
+    from rebayes.bayes.model import model_data
+    from rebayes.bayes.priors import PRIOR_SETS
 
     enthusiastic = PRIOR_SETS["enthusiastic"]
     bcg = build_design(rb.AnalysisSpec("o", data=str(TEST_DATA / "bcg")))  # fewer is better

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from rebayes.design import build_design
-from rebayes.effects import summarize
-from rebayes.errors import RebayesError
-from rebayes.inference import (
+from rebayes.bayes.design import build_design
+from rebayes.bayes.priors import get_prior
+from rebayes.bayes.quantities import summarize
+from rebayes.bayes.sampling import (
     SamplerSettings,
     fit,
     fit_priors,
@@ -19,12 +19,12 @@ from rebayes.inference import (
     load_fit,
     prior_on_model_scale,
 )
-from rebayes.priors import get_prior
-from rebayes.spec import load_script
+from rebayes.bayes.spec import load_script
+from rebayes.errors import RebayesError
 
 ROOT = Path(__file__).resolve().parents[1]
-OVERALL = load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models/overall.py")
-NORMAL = load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models/normal_approximation.py")
+OVERALL = load_script(ROOT / "src/rebayes/data/datasets/ivig_rsa/models/overall.py")
+NORMAL = load_script(ROOT / "src/rebayes/data/datasets/ivig_rsa/models/normal_approximation.py")
 
 
 @pytest.fixture(autouse=True)
@@ -194,8 +194,8 @@ def test_bad_sampler_settings(kwargs, message):
 
 
 def test_design_reuse_and_variant_change_keep_one_compilation():
-    from rebayes.inference import _COMPILED
-    from rebayes.model import structure_key
+    from rebayes.bayes.model import structure_key
+    from rebayes.bayes.sampling import _COMPILED
 
     fit(OVERALL, "vague", cache=False, variant="seed_fit+itt", settings=SamplerSettings(min_ess=0))
     assert structure_key(build_design(OVERALL, variant="seed_fit+itt")) in _COMPILED
@@ -236,16 +236,16 @@ def test_a_fit_that_still_diverges_is_marked_unreliable():
 
 @pytest.mark.parametrize("command", ["fit", "compare"])
 def test_cli_exits_3_on_a_diverged_fit_unless_allowed(command, monkeypatch, capsys):
-    import rebayes.inference
+    import rebayes.bayes.sampling
     from rebayes.cli import main
 
-    real = rebayes.inference.fit_priors
+    real = rebayes.bayes.sampling.fit_priors
 
     def fit_priors(*args, **kwargs):
         kwargs["settings"] = QUICK
         return [_diverged(f) for f in real(*args, **kwargs)]
 
-    monkeypatch.setattr(rebayes.inference, "fit_priors", fit_priors)
+    monkeypatch.setattr(rebayes.bayes.sampling, "fit_priors", fit_priors)
     argv = [command, "--data", str(BCG), "--no-cache", "--json"]
     argv += ["--prior", "weakly_informative"] if command == "fit" else []
     assert main(argv) == 3

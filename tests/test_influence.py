@@ -8,7 +8,7 @@ from statsmodels.stats.contingency_tables import StratifiedTable
 
 import rebayes as rb
 from conftest import ROOT
-from rebayes.influence import leave_one_out, leave_one_out_frequentist
+from rebayes.sensitivity.influence import leave_one_out, leave_one_out_frequentist
 
 
 def mh_rr_statsmodels(totals):
@@ -46,7 +46,7 @@ def test_other_methods_run(method):
 
 
 def test_influence_table_flags_moves_beyond_the_threshold():
-    from rebayes.influence import influence_table, influential_trials
+    from rebayes.sensitivity.influence import influence_table, influential_trials
 
     bayes = pd.DataFrame({"left_out": ["(none)", "A", "B", "C"],
                           "rr_median": 1.0, "rr_low": 0.9, "rr_high": 1.1, "tau_median": 0.1,
@@ -61,11 +61,11 @@ def test_influence_table_flags_moves_beyond_the_threshold():
 
 def test_bayesian_refit_without_a_trial_equals_a_fit_on_the_reduced_table():
     import rebayes as rb
-    from rebayes.design import build_design
-    from rebayes.inference import SamplerSettings, fit
-    from rebayes.influence import leave_one_out_bayesian
+    from rebayes.bayes.design import build_design
+    from rebayes.bayes.sampling import SamplerSettings, fit
+    from rebayes.sensitivity.influence import leave_one_out_bayesian
 
-    spec = rb.load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models" / "overall.py")
+    spec = rb.load_script(ROOT / "src/rebayes/data/datasets/ivig_rsa/models" / "overall.py")
     quick = SamplerSettings(draws=300, tune=300, chains=2, min_ess=0)
     trials = rb.load_trials("ivig_rsa")
     subset = trials[trials.study.isin(["Coulam 1995", "Perino 1997", "Qatar 2003"])]

@@ -8,9 +8,8 @@ import xarray as xr
 from scipy import stats
 from scipy.special import expit
 
-from rebayes.design import build_design
-from rebayes.inference import SamplerSettings, _constant_data, _observed_data, fit
-from rebayes.model import (
+from rebayes.bayes.design import build_design
+from rebayes.bayes.model import (
     arm_risks,
     build_model,
     model_data,
@@ -18,11 +17,13 @@ from rebayes.model import (
     structure_key,
     unpad_posterior,
 )
-from rebayes.priors import HalfCauchy, HalfNormal, LogNormalTau2, get_prior
-from rebayes.spec import AnalysisSpec, load_script
+from rebayes.bayes.priors import HalfCauchy, HalfNormal, LogNormalTau2, get_prior
+from rebayes.bayes.sampling import SamplerSettings, _constant_data, _observed_data, fit
+from rebayes.bayes.spec import AnalysisSpec, load_script
 
+IVIG_MODELS = Path(__file__).resolve().parents[1] / "src/rebayes/data/datasets/ivig_rsa/models"
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = sorted((ROOT / "src/rebayes/datasets/ivig_rsa/models").glob("*.py"))
+SCRIPTS = sorted((ROOT / "src/rebayes/data/datasets/ivig_rsa/models").glob("*.py"))
 
 
 def test_all_analyses_share_one_compiled_structure_per_likelihood():
@@ -37,7 +38,7 @@ def test_all_analyses_share_one_compiled_structure_per_likelihood():
 
 
 def test_padding_adds_only_empty_rows_and_zero_columns():
-    design = build_design(load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models/timing.py"))
+    design = build_design(load_script(IVIG_MODELS / "timing.py"))
     data = model_data(design, get_prior("weakly_informative"))
     cap = structure_key(design)
     assert data["n"].shape == (cap.rows, 2) and cap.rows > design.n_rows
@@ -59,7 +60,7 @@ def _random_point(model, rng):
 )
 def test_numpy_log_likelihood_equals_pymc(script):
     """The numpy companions (used for the saved log_likelihood) match PyMC's own logp."""
-    design = build_design(load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models" / script))
+    design = build_design(load_script(ROOT / "src/rebayes/data/datasets/ivig_rsa/models" / script))
     prior = get_prior("weakly_informative")
     model = build_model(design, prior)
     rng = np.random.default_rng(3)
@@ -99,7 +100,7 @@ def test_numpy_log_likelihood_equals_pymc(script):
 )
 def test_one_graph_gives_each_tau_family_its_scipy_density(tau_prior):
     """The one-hot potential reproduces each family's density (scipy as the reference)."""
-    design = build_design(load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models/overall.py"))
+    design = build_design(load_script(IVIG_MODELS / "overall.py"))
     base = get_prior("weakly_informative")
     model = build_model(design, base)
     import pymc as pm
@@ -149,7 +150,7 @@ def test_parameter_recovery_with_large_trials(write_csv):
 
 
 def test_log_prior_is_the_prior_density():
-    design = build_design(load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models/timing.py"))
+    design = build_design(load_script(IVIG_MODELS / "timing.py"))
     prior = get_prior("turner_obstetric")
     draws = xr.Dataset(
         {
@@ -160,7 +161,7 @@ def test_log_prior_is_the_prior_density():
             "alpha": (("chain", "draw", "row"), np.zeros((1, 2, design.n_rows))),
         }
     )
-    from rebayes.model import log_prior
+    from rebayes.bayes.model import log_prior
 
     lp = log_prior(draws, prior)
     assert set(lp.data_vars) == {"d", "beta", "tau", "alpha"}  # z is structure, not prior

@@ -8,7 +8,7 @@ import math
 import pytest
 from scipy import stats
 
-from rebayes.paper import audit, compare, load_reported
+from rebayes.audit.paper import audit, compare, load_reported
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_post_conception_totals_cannot_be_rebuilt(rows):
 
 def test_comparison_rounds_like_the_paper():
     fig = next(f for f in load_reported("ivig_rsa") if f.id == "pre_rr")
-    from rebayes.paper import Recomputed
+    from rebayes.audit.paper import Recomputed
 
     assert compare(fig, Recomputed("x", 1.3849, 1.0302, 1.8626, 0.031)) == "exact"
     assert compare(fig, Recomputed("x", 1.378, 1.023, 1.855, 0.035)) == "last digit"
@@ -127,7 +127,7 @@ HEADER = "id,location,statistic,reported,value,ci_low,ci_high,p,counts,analysis,
 def test_malformed_reported_csv_is_one_line_naming_file_line_and_field(
     tmp_path, monkeypatch, body, message
 ):
-    from rebayes.paper import AuditError
+    from rebayes.audit.paper import AuditError
 
     (tmp_path / "trials.csv").write_text(
         "study,events_treat,n_treat,events_control,n_control\nA,1,10,2,10\n", encoding="utf-8"

@@ -12,8 +12,8 @@ from scipy import special
 
 import rebayes as rb
 from conftest import TEST_DATA
-from rebayes.direction import Direction
-from rebayes.planning import analytic_p_conclusive, plan_next_trial, simulate_next_trial
+from rebayes.data.direction import Direction
+from rebayes.tools.planning import analytic_p_conclusive, plan_next_trial, simulate_next_trial
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_user_errors(posterior_draws):
 
 
 def test_bcg_plan_from_a_fit():
-    from rebayes.inference import SamplerSettings
+    from rebayes.bayes.sampling import SamplerSettings
 
     spec = rb.resolve_spec("overall", TEST_DATA / "bcg")
     fit = rb.fit(spec, seed=2, settings=SamplerSettings(draws=300, tune=300, chains=2,

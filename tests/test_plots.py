@@ -6,9 +6,10 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from conftest import ROOT
-from rebayes.compare import compare_posteriors
-from rebayes.diagnostics import loo_by_trial
-from rebayes.inference import SamplerSettings
+from rebayes.bayes.priors import get_prior
+from rebayes.bayes.sampling import SamplerSettings
+from rebayes.bayes.spec import load_script
+from rebayes.checks.loo import loo_by_trial
 from rebayes.plots import (
     pareto_k_plot,
     posterior_overlay,
@@ -19,15 +20,14 @@ from rebayes.plots import (
     sensitivity_plot,
     trace_plot,
 )
-from rebayes.priors import get_prior
-from rebayes.spec import load_script
+from rebayes.sensitivity.comparison import compare_posteriors
 
 QUICK = SamplerSettings(draws=300, tune=300, chains=2, min_ess=0)
 
 
 @pytest.fixture(scope="module")
 def comparison():
-    spec = load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models" / "timing.py")
+    spec = load_script(ROOT / "src/rebayes/data/datasets/ivig_rsa/models" / "timing.py")
     return compare_posteriors(
         spec, ["weakly_informative", "skeptical"], ["published", "seed_fit"], settings=QUICK
     )

@@ -1,4 +1,4 @@
-"""The prior-space map (rebayes.priormap).
+"""The prior-space map (rebayes.tools.priormap).
 
 Checked three ways: the reweighting against exact normal-normal conjugacy (no sampler), the
 map's P(benefit) against independent full refits at grid points (both the reweighted and
@@ -16,11 +16,12 @@ from scipy import stats
 
 import rebayes as rb
 from conftest import TEST_DATA
-from rebayes.analyses import resolve_spec
+from rebayes.bayes.analyses import resolve_spec
+from rebayes.bayes.priors import Normal, get_prior
+from rebayes.bayes.quantities import pooled_rr
+from rebayes.bayes.sampling import fit
 from rebayes.cli import main
-from rebayes.effects import pooled_rr
-from rebayes.inference import fit
-from rebayes.priormap import (
+from rebayes.tools.priormap import (
     K_MAX,
     PriorMap,
     default_anchors,
@@ -28,7 +29,6 @@ from rebayes.priormap import (
     prior_grid,
     prior_map,
 )
-from rebayes.priors import Normal, get_prior
 
 BCG = str(TEST_DATA / "bcg")
 

@@ -5,8 +5,7 @@ import math
 import pytest
 from scipy import stats
 
-from rebayes.errors import RebayesError
-from rebayes.priors import (
+from rebayes.bayes.priors import (
     DEFAULT_PRIOR,
     PRIOR_SETS,
     HalfCauchy,
@@ -21,6 +20,7 @@ from rebayes.priors import (
     priors_for,
     resolve_priors,
 )
+from rebayes.errors import RebayesError
 
 ISSUE_SETS = [
     "weakly_informative",
@@ -127,8 +127,8 @@ def test_priors_for_offers_the_matching_turner_set_only():
 
 
 def test_outcome_types_match_the_schema():
-    from rebayes.priors import OUTCOME_TYPES
-    from rebayes.schema import OUTCOME_TYPES as SCHEMA_TYPES
+    from rebayes.bayes.priors import OUTCOME_TYPES
+    from rebayes.data.schema import OUTCOME_TYPES as SCHEMA_TYPES
 
     assert set(OUTCOME_TYPES) == set(SCHEMA_TYPES)
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from rebayes.bayes.sampling import SamplerSettings
 from rebayes.errors import RebayesError
-from rebayes.inference import SamplerSettings
-from rebayes.report import build_report
+from rebayes.report.build import build_report
 
 QUICK = SamplerSettings(draws=300, tune=300, chains=2, min_ess=0)
 
@@ -22,7 +22,7 @@ QUICK = SamplerSettings(draws=300, tune=300, chains=2, min_ess=0)
 @pytest.fixture(scope="module")
 def report_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "reports"
-    models = ROOT / "src/rebayes/datasets/ivig_rsa/models"
+    models = ROOT / "src/rebayes/data/datasets/ivig_rsa/models"
     build_report(
         out,
         "ivig_rsa",

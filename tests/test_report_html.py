@@ -1,6 +1,6 @@
 """Reader-facing names: no internal quantity names in report tables."""
 
-from rebayes.report_html import is_indicator, readable, reader_label
+from rebayes.report.html import is_indicator, readable, reader_label
 
 
 def test_internal_names_become_reader_names():

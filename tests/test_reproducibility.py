@@ -13,7 +13,7 @@ def fit_json(tmp_path, seed: str, cache: str) -> bytes:
         "-m",
         "rebayes",
         "fit",
-        str(ROOT / "src/rebayes/datasets/ivig_rsa/models" / "timing.py"),
+        str(ROOT / "src/rebayes/data/datasets/ivig_rsa/models" / "timing.py"),
         "--prior",
         "weakly_informative",
         "skeptical",

@@ -21,10 +21,10 @@ from numpy.testing import assert_allclose
 
 import rebayes as rb
 from conftest import TEST_DATA
+from rebayes.audit.paper import audit
 from rebayes.cli import main
-from rebayes.frequentist import analyze, meta_analysis
-from rebayes.paper import audit
-from rebayes.revman import MARKER, RevManError, import_rm5, read_rm5
+from rebayes.frequentist.pooling import analyze, meta_analysis
+from rebayes.frequentist.revman import MARKER, RevManError, import_rm5, read_rm5
 
 FLEISS = TEST_DATA / "Fleiss1993.rm5"
 SYNTHETIC = TEST_DATA / "synthetic_subgroups.rm5"
@@ -181,7 +181,7 @@ def test_reimport_replaces_its_own_folder(tmp_path):
 
 
 def test_a_failed_write_leaves_no_partial_folder(tmp_path, monkeypatch):
-    import rebayes.revman as revman
+    import rebayes.frequentist.revman as revman
 
     real = revman.write_text_atomic
 

@@ -12,10 +12,10 @@ import json
 import pytest
 
 import rebayes as rb
+from rebayes.audit.paper import audit
 from rebayes.cli import main
-from rebayes.data import DataError, load_dataset, variant_combinations
-from rebayes.frequentist import analyze
-from rebayes.paper import audit
+from rebayes.data.trials import DataError, load_dataset, variant_combinations
+from rebayes.frequentist.pooling import analyze
 
 NAME = "ivig_secondary_review"
 

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 import rebayes as rb
-from rebayes.design import build_design
-from rebayes.spec import AnalysisSpec, SpecError, load_script
+from rebayes.bayes.design import build_design
+from rebayes.bayes.spec import AnalysisSpec, SpecError, load_script
 
+IVIG_MODELS = Path(__file__).resolve().parents[1] / "src/rebayes/data/datasets/ivig_rsa/models"
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = sorted((ROOT / "src/rebayes/datasets/ivig_rsa/models").glob("*.py"))
+SCRIPTS = sorted((ROOT / "src/rebayes/data/datasets/ivig_rsa/models").glob("*.py"))
 
 
 @pytest.mark.parametrize(
@@ -113,7 +114,7 @@ def test_missing_model_script(tmp_path):
 
 
 def test_overall_design_sums_strata_like_trial_totals():
-    design = build_design(load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models/overall.py"))
+    design = build_design(load_script(IVIG_MODELS / "overall.py"))
     totals = rb.trial_totals(rb.load_trials("ivig_rsa"))
     assert design.rows == tuple(totals["study"])
     assert design.studies == design.rows
@@ -123,7 +124,7 @@ def test_overall_design_sums_strata_like_trial_totals():
 
 
 def test_timing_design_codes_pre_conception_as_one():
-    design = build_design(load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models/timing.py"))
+    design = build_design(load_script(IVIG_MODELS / "timing.py"))
     assert design.coefs == ("pre_conception",)
     pre = {row for row, x in zip(design.rows, design.X[:, 0], strict=True) if x == 1}
     # The three trials that started IVIG before conception (trials.csv, timing column).
@@ -135,7 +136,7 @@ def test_timing_design_codes_pre_conception_as_one():
 
 
 def test_rsa_type_excludes_mixed_strata_and_splits_trials():
-    design = build_design(load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models/rsa_type.py"))
+    design = build_design(load_script(IVIG_MODELS / "rsa_type.py"))
     assert "mixed" not in design.row_stratum
     assert "Jablonowska 1999 (primary)" in design.rows
     assert "Jablonowska 1999 (secondary)" in design.rows
@@ -167,7 +168,7 @@ def test_rsa_type_share_uses_known_share_and_drops_unknown():
 
 
 def test_timing_within_type_drops_the_unidentified_interaction_only_when_unidentified():
-    spec = load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models/timing_within_type.py")
+    spec = load_script(IVIG_MODELS / "timing_within_type.py")
     published = build_design(spec)
     # No primary-RSA stratum received IVIG before conception in the published table.
     assert published.coefs == ("secondary", "pre_conception")
@@ -183,7 +184,7 @@ def test_timing_within_type_drops_the_unidentified_interaction_only_when_unident
 
 
 def test_placebo_separate_groups():
-    design = build_design(load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models/placebo.py"))
+    design = build_design(load_script(IVIG_MODELS / "placebo.py"))
     assert design.groups == ("albumin", "saline", "multivitamin")
     qatar = design.rows.index("Qatar 2003")
     assert design.groups[design.group_index[qatar]] == "multivitamin"
@@ -192,7 +193,7 @@ def test_placebo_separate_groups():
 
 def test_normal_design_log_rr_by_hand():
     design = build_design(
-        load_script(ROOT / "src/rebayes/datasets/ivig_rsa/models/normal_approximation.py")
+        load_script(IVIG_MODELS / "normal_approximation.py")
     )
     row = design.rows.index("Stephenson 2010")  # 16/23 vs 15/24, no zero cell
     assert design.yi[row] == pytest.approx(math.log((16 / 23) / (15 / 24)))

@@ -1,6 +1,6 @@
 """The binomial model is symmetric in the arms (issue 9, item 1), and very precise trials.
 
-With the arms coded -1/2 and +1/2 (``rebayes.model.arm_log_odds``; Jackson et al. 2018, Stat
+With the arms coded -1/2 and +1/2 (``rebayes.bayes.model.arm_log_odds``; Jackson et al. 2018, Stat
 Med 37:1059), swapping the labels of the two arms mirrors the posterior of the log OR. Under
 the old 0/1 coding the baseline prior acted on the control arm alone, and with rare events
 both labellings said the arm called "treatment" had fewer events.
@@ -16,10 +16,15 @@ from scipy import stats
 from scipy.special import log_expit, logsumexp
 
 import rebayes as rb
-from rebayes.design import build_design
-from rebayes.inference import DIVERGENCE_TARGET_ACCEPT, SamplerSettings, fit, prior_on_model_scale
-from rebayes.model import build_model, centred_studies
-from rebayes.priors import HalfNormal, get_prior
+from rebayes.bayes.design import build_design
+from rebayes.bayes.model import build_model, centred_studies
+from rebayes.bayes.priors import HalfNormal, get_prior
+from rebayes.bayes.sampling import (
+    DIVERGENCE_TARGET_ACCEPT,
+    SamplerSettings,
+    fit,
+    prior_on_model_scale,
+)
 
 TEST_DATA = Path(__file__).resolve().parent / "data"
 # 12 small trials, 55 women per arm: 8 events among 660 treated, 1 among 660 controls (the
@@ -202,7 +207,7 @@ def test_trials_are_centred_only_when_their_data_beat_the_expected_heterogeneity
     """IVIG's trials (SE 0.17-0.44, DL tau 0) stay non-centred even under a vague tau prior."""
     spec = rb.load_script(
         Path(__file__).resolve().parents[1]
-        / "src/rebayes/datasets/ivig_rsa/models/normal_approximation.py"
+        / "src/rebayes/data/datasets/ivig_rsa/models/normal_approximation.py"
     )
     design = build_design(spec)
     for name in ("weakly_informative", "vague", "turner_obstetric"):

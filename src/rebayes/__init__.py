@@ -1,9 +1,9 @@
 """rebayes: re-analyse a published meta-analysis in Bayesian terms and audit its numbers."""
 
-from rebayes.data import DataError, load_dataset, load_trials, trial_totals
-from rebayes.direction import Direction
+from rebayes.data.direction import Direction
+from rebayes.data.schema import DatasetSchema
+from rebayes.data.trials import DataError, load_dataset, load_trials, trial_totals
 from rebayes.errors import RebayesError
-from rebayes.schema import DatasetSchema
 
 __all__ = [
     "DataError",
@@ -18,20 +18,20 @@ __version__ = "0.1.0"
 
 # --- Bayesian core. Specs and priors are light; fitting imports PyMC and nutpie,
 # so those names load on first use and `import rebayes` stays fast.
-from rebayes.priors import PRIOR_SETS, PriorSet, get_prior, load_prior_file  # noqa: E402
-from rebayes.spec import AnalysisSpec, SpecError, load_script  # noqa: E402
+from rebayes.bayes.priors import PRIOR_SETS, PriorSet, get_prior, load_prior_file  # noqa: E402
+from rebayes.bayes.spec import AnalysisSpec, SpecError, load_script  # noqa: E402
 
 _LAZY = {
-    "Fit": "rebayes.inference",
-    "SamplerSettings": "rebayes.inference",
-    "fit": "rebayes.inference",
-    "fit_priors": "rebayes.inference",
-    "build_design": "rebayes.design",
-    "summarize": "rebayes.effects",
+    "Fit": "rebayes.bayes.sampling",
+    "SamplerSettings": "rebayes.bayes.sampling",
+    "fit": "rebayes.bayes.sampling",
+    "fit_priors": "rebayes.bayes.sampling",
+    "build_design": "rebayes.bayes.design",
+    "summarize": "rebayes.bayes.quantities",
     "run_script": "rebayes.cli.fit",
-    "resolve_spec": "rebayes.analyses",
-    "analysis_specs": "rebayes.analyses",
-    "coefficients": "rebayes.coefficients",
+    "resolve_spec": "rebayes.bayes.analyses",
+    "analysis_specs": "rebayes.bayes.analyses",
+    "coefficients": "rebayes.bayes.coefficients",
 }
 __all__ += [
     "AnalysisSpec",
@@ -55,18 +55,11 @@ def __getattr__(name: str):  # noqa: D103 - module-level lazy attribute access
 
 # --- diagnostics and comparison across priors; lazy like the sampling parts.
 _DIAGNOSTICS = {
-    **dict.fromkeys(
-        (
-            "DiagnosticReport",
-            "diagnose",
-            "loo_by_trial",
-            "loo_compare",
-            "ppc_table",
-            "shared_data_groups",
-        ),
-        "rebayes.diagnostics",
-    ),
-    **dict.fromkeys(("Comparison", "compare_fits", "compare_posteriors"), "rebayes.compare"),
+    **dict.fromkeys(("DiagnosticReport", "diagnose"), "rebayes.checks.convergence"),
+    **dict.fromkeys(("loo_by_trial", "loo_compare", "shared_data_groups"), "rebayes.checks.loo"),
+    **dict.fromkeys(("ppc_table", "trial_ppc_table"), "rebayes.checks.ppc"),
+    **dict.fromkeys(("Comparison", "compare_fits", "compare_posteriors"),
+                    "rebayes.sensitivity.comparison"),
 }
 _LAZY.update(_DIAGNOSTICS)
 __all__ += [*_DIAGNOSTICS]

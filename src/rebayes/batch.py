@@ -18,7 +18,7 @@ in flight.
 Each task's seed is derived from the batch seed and the task's rows (:func:`task_seed`), so
 the numbers do not depend on the number of workers, their order, or the file's name. Tasks
 run in a long-lived pool of local worker processes or on a Dask cluster; either way a worker
-compiles each model structure once (:func:`rebayes.inference.compiled_model`) and reuses it
+compiles each model structure once (:func:`rebayes.bayes.sampling.compiled_model`) and reuses it
 for every later task.
 """
 
@@ -193,7 +193,7 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[BatchTask]:
     BatchError
         An input that does not exist (nothing has been run yet).
     """
-    from rebayes.revman import read_rm5
+    from rebayes.frequentist.revman import read_rm5
 
     tasks: dict[str, BatchTask] = {}
     for raw in _expand_folders(inputs):
@@ -271,7 +271,7 @@ def _plain(value: Any) -> Any:
 
 def _rows_hash(source: str) -> str:
     """Hash of the rows a task analyses and the dataset's declarations (not its name)."""
-    from rebayes.data import load_trials
+    from rebayes.data.trials import load_trials
 
     trials = load_trials(source)
     payload = {"rows": trials.attrs["data_hash"], "schema": _plain(trials.attrs["schema"])}
@@ -288,7 +288,7 @@ def task_seed(seed: int, rows_hash: str) -> int:
 def task_key(rows_hash: str, priors: Sequence[Any], seed: int, settings: Any) -> str:
     """Hash of everything that changes a task's record: rows, priors, seed, settings, model."""
     from rebayes import __version__
-    from rebayes.inference import MODEL_VERSION
+    from rebayes.bayes.sampling import MODEL_VERSION
 
     payload = {
         "format": BATCH_FORMAT,
@@ -340,7 +340,7 @@ def _finite(value: Any) -> Any:
 
 def _revman(trials: pd.DataFrame) -> dict[str, Any]:
     """RevMan's pooled estimate with the dataset's declared method, else MH RR."""
-    from rebayes.frequentist import AnalysisError, analyze
+    from rebayes.frequentist.pooling import AnalysisError, analyze
 
     try:
         return analyze(trials).overall.to_dict()
@@ -388,9 +388,9 @@ def run_task(
 
 
 def _analyse(task: BatchTask, priors: Sequence[Any], settings: Any) -> dict[str, Any]:
-    from rebayes.analyses import resolve_spec
-    from rebayes.data import load_trials, trial_totals
-    from rebayes.inference import fit_priors
+    from rebayes.bayes.analyses import resolve_spec
+    from rebayes.bayes.sampling import fit_priors
+    from rebayes.data.trials import load_trials, trial_totals
 
     trials = load_trials(task.source)
     totals_table = trial_totals(trials)
@@ -640,7 +640,9 @@ def _connect(scheduler: str) -> Any:
             "--scheduler needs dask.distributed: pip install 'dask[distributed]'"
         ) from None
     try:
-        return Client(scheduler, timeout="20s")
+        # Not the default client: a half-made one would leave dask (and xarray's NetCDF
+        # locks) pointing at an unreachable scheduler after a failed connection.
+        return Client(scheduler, timeout="20s", set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         raise BatchError(f"--scheduler {scheduler}: cannot connect ({_one_line(exc)})") from None
 
@@ -725,8 +727,8 @@ def run_batch(
     >>> result = run_batch(["reviews/a.rm5", "data/b.csv"], "batch-out")  # doctest: +SKIP
     >>> result.summary[["id", "pooled_rr", "p_benefit", "revman_estimate"]]  # doctest: +SKIP
     """
-    from rebayes.inference import SamplerSettings
-    from rebayes.priors import DEFAULT_PRIOR, resolve_priors
+    from rebayes.bayes.priors import DEFAULT_PRIOR, resolve_priors
+    from rebayes.bayes.sampling import SamplerSettings
 
     start = time.perf_counter()
     settings = settings or SamplerSettings()

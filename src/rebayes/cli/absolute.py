@@ -40,9 +40,9 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``rebayes absolute``."""
-    from rebayes.absolute import absolute_effects
+    from rebayes.bayes.sampling import flush_cache
     from rebayes.errors import RebayesError
-    from rebayes.inference import flush_cache
+    from rebayes.tools.absolute import absolute_effects
 
     output = check_output(args.output)
     for risk in args.risk:

@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 from rebayes.atomic import check_writable
+from rebayes.audit.paper import audit, audit_markdown
 from rebayes.cli._common import print_json, write_atomic
-from rebayes.data import load_dataset, variant_combinations
-from rebayes.paper import audit, audit_markdown
+from rebayes.data.trials import load_dataset, variant_combinations
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

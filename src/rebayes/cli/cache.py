@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rebayes.cache import cache_info, clear_cache, format_size
+from rebayes.bayes.cache import cache_info, clear_cache, format_size
 from rebayes.cli._common import print_json
 
 

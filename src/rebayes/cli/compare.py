@@ -10,11 +10,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from rebayes.analyses import resolve_spec
 from rebayes.atomic import atomic_path
+from rebayes.bayes.analyses import resolve_spec
+from rebayes.checks.gates import DEFAULT_THRESHOLDS
 from rebayes.cli._common import EXIT_GATE_FAILED, add_data_option, add_direction_options
 from rebayes.errors import RebayesError
-from rebayes.gates import DEFAULT_THRESHOLDS
 
 DESCRIPTION = f"""\
 Fit one analysis of a dataset (a model script, or an analysis name: overall by default) under
@@ -129,8 +129,8 @@ def _check_output(directory: str) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``rebayes compare``."""
-    from rebayes.compare import compare_posteriors
-    from rebayes.inference import SamplerSettings
+    from rebayes.bayes.sampling import SamplerSettings
+    from rebayes.sensitivity.comparison import compare_posteriors
 
     spec = resolve_spec(args.script, args.data, args.higher_is_better)
     if args.prior_file:

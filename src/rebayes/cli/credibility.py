@@ -40,10 +40,10 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``rebayes credibility``."""
-    from rebayes.credibility import credibility
-    from rebayes.data import load_trials
-    from rebayes.frequentist import analyze
-    from rebayes.inference import flush_cache
+    from rebayes.bayes.sampling import flush_cache
+    from rebayes.data.trials import load_trials
+    from rebayes.frequentist.pooling import analyze
+    from rebayes.tools.credibility import credibility
 
     output = check_output(args.output)
     result = fit_overall(args)

@@ -59,8 +59,8 @@ def check_output(output: str | None) -> Path | None:
 
 
 def sampler(args: argparse.Namespace) -> Any:
-    """Return the :class:`rebayes.inference.SamplerSettings` of ``--draws``."""
-    from rebayes.inference import SamplerSettings
+    """Return the :class:`rebayes.bayes.sampling.SamplerSettings` of ``--draws``."""
+    from rebayes.bayes.sampling import SamplerSettings
 
     if args.seed is not None and args.seed < 0:
         raise RebayesError(f"--seed {args.seed} must be a non-negative integer")
@@ -69,8 +69,8 @@ def sampler(args: argparse.Namespace) -> Any:
 
 def fit_overall(args: argparse.Namespace) -> Any:
     """Fit the dataset's overall analysis under ``--prior``; return the Fit."""
-    from rebayes.analyses import resolve_spec
-    from rebayes.inference import fit
+    from rebayes.bayes.analyses import resolve_spec
+    from rebayes.bayes.sampling import fit
 
     spec = resolve_spec("overall", args.data)
     return fit(spec, args.prior, seed=args.seed, settings=sampler(args))
@@ -110,10 +110,10 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``rebayes cumulative``."""
-    from rebayes.analyses import resolve_spec
-    from rebayes.cumulative import cumulative_meta_analysis
-    from rebayes.data import load_trials
-    from rebayes.inference import flush_cache
+    from rebayes.bayes.analyses import resolve_spec
+    from rebayes.bayes.sampling import flush_cache
+    from rebayes.data.trials import load_trials
+    from rebayes.tools.cumulative import cumulative_meta_analysis
 
     output = check_output(args.output)
     spec = resolve_spec("overall", args.data)

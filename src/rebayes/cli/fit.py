@@ -12,10 +12,10 @@ import sys
 from dataclasses import replace
 from typing import Any
 
-from rebayes.analyses import resolve_spec
+from rebayes.bayes.analyses import resolve_spec
+from rebayes.bayes.spec import AnalysisSpec, load_script
 from rebayes.cli._common import EXIT_GATE_FAILED, add_data_option, add_direction_options
 from rebayes.errors import RebayesError
-from rebayes.spec import AnalysisSpec, load_script
 
 DESCRIPTION = """\
 Fit one analysis of a dataset under one or more named prior sets, and print for each: the
@@ -121,8 +121,8 @@ def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
     Returns 0; 3 when a fit still diverged after the sampler's re-runs (unless
     ``--allow-divergences``), or with ``--strict`` when a diagnostic gate fails.
     """
-    from rebayes.coefficients import coefficients, pooled_or_probabilities
-    from rebayes.inference import SamplerSettings, fit_priors, flush_cache
+    from rebayes.bayes.coefficients import coefficients, pooled_or_probabilities
+    from rebayes.bayes.sampling import SamplerSettings, fit_priors, flush_cache
 
     if args.prior_file:
         spec = replace(spec, prior_file=args.prior_file)

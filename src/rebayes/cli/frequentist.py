@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 from rebayes.cli._common import add_data_options, parse_where, print_json
-from rebayes.data import load_trials
+from rebayes.data.trials import load_trials
 from rebayes.errors import RebayesError
-from rebayes.frequentist import EVENTS, MEASURES, METHODS, MODELS, analyze
+from rebayes.frequentist.pooling import EVENTS, MEASURES, METHODS, MODELS, analyze
 
 
 def _ci_level(text: str) -> float:

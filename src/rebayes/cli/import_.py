@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from rebayes.revman import import_rm5
+from rebayes.frequentist.revman import import_rm5
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

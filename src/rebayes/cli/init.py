@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the folder and list what was written."""
-    from rebayes.scaffold import init_dataset
+    from rebayes.data.scaffold import init_dataset
 
     files = init_dataset(args.csv, args.directory, args.higher_is_better)
     print(f"wrote {len(files)} files to {args.directory}/: edit dataset.toml (lines marked "

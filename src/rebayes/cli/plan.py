@@ -48,8 +48,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``rebayes plan``."""
-    from rebayes.inference import flush_cache
-    from rebayes.planning import plan_next_trial
+    from rebayes.bayes.sampling import flush_cache
+    from rebayes.tools.planning import plan_next_trial
 
     output = check_output(args.output)
     if args.threshold <= 1:

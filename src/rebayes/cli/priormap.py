@@ -22,7 +22,7 @@ priors and the analysis of credibility's sceptical (or advocacy) prior are marke
 EPILOG = """\
 Examples:
   rebayes priormap --data tests/data/bcg
-  rebayes priormap --data ivig_rsa --threshold 1.25 --output priormap.png
+  rebayes priormap --data my/ --threshold 1.25 --output priormap.png
   rebayes priormap --data my/ --tau-priors weakly_informative turner_obstetric --json
 """
 
@@ -51,8 +51,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``rebayes priormap``."""
-    from rebayes.inference import flush_cache
-    from rebayes.priormap import prior_map
+    from rebayes.bayes.sampling import flush_cache
+    from rebayes.tools.priormap import prior_map
 
     started = time.perf_counter()
     if args.threshold <= 1:
@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
         raise RebayesError(f"--grid {args.grid}: give at least 2 points per axis")
     output = check_output(args.output)
     if args.tau_priors is not None:  # an unknown name is one line, before any fit
-        from rebayes.analyses import resolve_spec
-        from rebayes.priors import resolve_priors
+        from rebayes.bayes.analyses import resolve_spec
+        from rebayes.bayes.priors import resolve_priors
 
         resolve_priors(args.tau_priors, resolve_spec("overall", args.data).prior_file)
     result = fit_overall(args)

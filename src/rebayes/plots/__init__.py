@@ -5,7 +5,7 @@ from rebayes.plots.influence import influence_plot
 
 __all__ = ["SummaryRow", "forest_plot", "influence_plot"]
 
-# --- diagnostic and sensitivity figures. They reach PyMC through rebayes.effects,
+# --- diagnostic and sensitivity figures. They reach PyMC through rebayes.bayes.quantities,
 # so they load on first use and `import rebayes.plots` stays light.
 _LAZY = {
     **dict.fromkeys(

@@ -2,7 +2,7 @@
 
 Rank and trace plots come from arviz-plots (fractional-rank Δ-ECDF with a simultaneous
 envelope; trace with the marginal density per chain); the others are drawn with matplotlib
-over arviz-stats and :mod:`rebayes.diagnostics` output, so that rows carry trial names and
+over arviz-stats and :mod:`rebayes.checks` output, so that rows carry trial names and
 axes carry units. Every function returns a :class:`matplotlib.figure.Figure`.
 """
 
@@ -19,18 +19,15 @@ from arviz_stats.base import array_stats  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from rebayes.diagnostics import (  # noqa: E402
-    ppc_table,
-    prior_from_tree,
-    reported_quantities,
-    trial_ppc_table,
-)
-from rebayes.direction import Direction  # noqa: E402
+from rebayes.bayes.priors import PriorSet  # noqa: E402
+from rebayes.checks.convergence import reported_quantities
+from rebayes.checks.loo import prior_from_tree
+from rebayes.checks.ppc import ppc_table, trial_ppc_table
+from rebayes.data.direction import Direction  # noqa: E402
 from rebayes.plots.forest import ratio_ticks  # noqa: E402
-from rebayes.priors import PriorSet  # noqa: E402
 
 if TYPE_CHECKING:
-    from rebayes.diagnostics import TrialLOO
+    from rebayes.checks.loo import TrialLOO
 
 __all__ = [
     "pareto_k_plot",
@@ -267,7 +264,7 @@ def trial_ppc_plot(tree: xr.DataTree, prob: float = 0.95) -> Figure:
 
     One line per trial: the replicated 95% (thin) and 50% (thick) range of a new trial's
     effect with the same arm sizes and baselines and a fresh random effect
-    (:func:`rebayes.diagnostics.trial_ppc_table`), and the observed effect (point; red when
+    (:func:`rebayes.checks.ppc.trial_ppc_table`), and the observed effect (point; red when
     outside the 95% range), on a log ratio axis.
     """
     table = trial_ppc_table(tree, prob=prob)
@@ -389,7 +386,7 @@ def pareto_k_plot(loo: TrialLOO, title: str = "") -> Figure:
     Parameters
     ----------
     loo : TrialLOO
-        From :func:`rebayes.diagnostics.loo_by_trial`.
+        From :func:`rebayes.checks.loo.loo_by_trial`.
     title : str
         Second title line (e.g. the analysis and prior).
 

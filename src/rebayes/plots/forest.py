@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from rebayes.direction import Direction  # noqa: E402
+from rebayes.data.direction import Direction  # noqa: E402
 
 __all__ = ["SummaryRow", "forest_plot"]
 

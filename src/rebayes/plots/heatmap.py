@@ -2,7 +2,7 @@
 
 :func:`decision_heatmap` draws P(benefit) and P(benefit beyond RR 1.1) for every analysis (a
 meta-regression: every subgroup) under every prior and data variant, from the table of
-:func:`rebayes.compare.decision_table`.
+:func:`rebayes.sensitivity.conclusions.decision_table`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 if TYPE_CHECKING:
-    from rebayes.direction import Direction
+    from rebayes.data.direction import Direction
 
 __all__ = ["decision_heatmap"]
 
@@ -30,7 +30,7 @@ def decision_heatmap(table: pd.DataFrame, direction: Direction) -> Figure:
     Parameters
     ----------
     table : pandas.DataFrame
-        :func:`rebayes.compare.decision_table`: ``label``, ``variant``, ``prior``,
+        :func:`rebayes.sensitivity.conclusions.decision_table`: ``label``, ``variant``, ``prior``,
         ``p_benefit``, ``p_beyond`` (one row per analysis or subgroup, prior and variant).
     direction : Direction
         Names what benefit is (``RR > 1`` or ``RR < 1``).

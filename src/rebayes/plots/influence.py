@@ -7,7 +7,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from rebayes.direction import Direction  # noqa: E402
+from rebayes.data.direction import Direction  # noqa: E402
 from rebayes.plots.forest import OBSERVED, SHRUNKEN, ratio_ticks  # noqa: E402
 
 __all__ = ["influence_plot"]
@@ -19,7 +19,7 @@ def influence_plot(
     title: str = "",
     direction: Direction | None = None,
 ) -> Figure:
-    """Plot an :func:`rebayes.influence.influence_table`.
+    """Plot an :func:`rebayes.sensitivity.influence.influence_table`.
 
     Parameters
     ----------

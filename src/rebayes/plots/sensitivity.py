@@ -5,7 +5,8 @@
 - :func:`sensitivity_plot`: forest-like rows prior x variant with the pooled RR's median
   and 95% interval (and any subgroup ratio), with P(benefit) printed.
 
-Both take a :class:`rebayes.compare.Comparison`; its ``direction`` gives the labels and the
+Both take a :class:`rebayes.sensitivity.comparison.Comparison`; its ``direction`` gives the
+labels and the
 side of RR = 1 that is benefit.
 """
 
@@ -22,13 +23,13 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FixedLocator, NullFormatter  # noqa: E402
 
-from rebayes.compare import implied_prior_rr  # noqa: E402
-from rebayes.effects import pooled_rr  # noqa: E402
+from rebayes.bayes.quantities import pooled_rr  # noqa: E402
+from rebayes.sensitivity.psense import implied_prior_rr  # noqa: E402
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from rebayes.compare import Comparison
+    from rebayes.sensitivity.comparison import Comparison
 
 __all__ = ["posterior_overlay", "sensitivity_plot"]
 
@@ -62,7 +63,7 @@ def posterior_overlay(comparison: Comparison, title: str = "") -> Figure:
     Parameters
     ----------
     comparison : Comparison
-        From :func:`rebayes.compare.compare_posteriors`; one panel per data variant.
+        From :func:`rebayes.sensitivity.comparison.compare_posteriors`; one panel per data variant.
     title : str
         Overrides the default title.
 

@@ -14,10 +14,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
-    from rebayes.absolute import AbsoluteEffects
-    from rebayes.credibility import Credibility
-    from rebayes.cumulative import CumulativeAnalysis
-    from rebayes.planning import TrialPlan
+    from rebayes.tools.absolute import AbsoluteEffects
+    from rebayes.tools.credibility import Credibility
+    from rebayes.tools.cumulative import CumulativeAnalysis
+    from rebayes.tools.planning import TrialPlan
 
 __all__ = [
     "absolute_plot",

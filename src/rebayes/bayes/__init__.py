@@ -1,0 +1,14 @@
+"""The Bayesian model: from an analysis declaration to posterior quantities.
+
+- :mod:`~rebayes.bayes.spec`: :class:`AnalysisSpec`, one analysis (model scripts);
+- :mod:`~rebayes.bayes.analyses`: the default analyses of a dataset;
+- :mod:`~rebayes.bayes.priors`: named prior sets, per outcome type and effect scale;
+- :mod:`~rebayes.bayes.design`: the analysed rows, covariates and subgroups;
+- :mod:`~rebayes.bayes.model`: the PyMC graph and its numpy companions;
+- :mod:`~rebayes.bayes.sampling`: compiling, sampling (nutpie) and the fit's DataTree;
+- :mod:`~rebayes.bayes.cache`: the on-disk fit cache;
+- :mod:`~rebayes.bayes.quantities`: RRs, decision probabilities and NNT from the draws;
+- :mod:`~rebayes.bayes.coefficients`: meta-regression coefficients per unit.
+
+Nothing here is imported by ``import rebayes.bayes``: PyMC loads only when a fit is made.
+"""

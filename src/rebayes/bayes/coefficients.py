@@ -1,0 +1,110 @@
+"""Meta-regression coefficients of a fit: each ``beta`` as a ratio of odds ratios.
+
+In the binomial model ``theta = d + X beta + ...`` is a log odds ratio, so ``exp(beta_j)`` is
+the factor by which the OR changes per unit of a continuous covariate (its slope per unit) or
+between a categorical covariate's level and its reference level. For the normal likelihood the
+scale is the log RR and ``exp(beta_j)`` is a ratio of RRs. Each coefficient is reported with its
+median, 95% equal-tailed interval and the posterior probability that it moves the effect in the
+direction of benefit the dataset declares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["OR_THRESHOLDS", "Coefficient", "coefficients", "pooled_or_probabilities"]
+
+
+@dataclass(frozen=True)
+class Coefficient:
+    """One meta-regression coefficient on the ratio scale.
+
+    Attributes
+    ----------
+    name : str
+        The design column (a level, or a continuous covariate's name).
+    scale : str
+        ``"OR"`` (binomial model) or ``"RR"`` (normal model): ``exp(beta)`` is a ratio of them.
+    median, ci_low, ci_high : float
+        ``exp(beta)``: posterior median and 95% equal-tailed interval.
+    p_towards_benefit : float
+        P(the coefficient moves the effect towards benefit): P(beta > 0) when higher is
+        better, P(beta < 0) when lower is.
+    """
+
+    name: str
+    scale: str
+    median: float
+    ci_low: float
+    ci_high: float
+    p_towards_benefit: float
+
+    def to_dict(self) -> dict[str, float | str]:
+        """JSON layout."""
+        return {
+            "scale": f"ratio of {self.scale}s per unit",
+            "median": self.median,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "p_towards_benefit": self.p_towards_benefit,
+        }
+
+    def sentence(self, unit: str = "") -> str:
+        """One line: 'ablat: OR x0.97 per degree (0.95 to 0.99)'."""
+        per = f" per {unit}" if unit else ""
+        return (
+            f"{self.name}: {self.scale} multiplied by {self.median:.3f}{per} "
+            f"(95% CrI {self.ci_low:.3f} to {self.ci_high:.3f}); "
+            f"P(towards benefit) = {self.p_towards_benefit:.3f}"
+        )
+
+
+def coefficients(tree: xr.DataTree) -> list[Coefficient]:
+    """Summarise the posterior of ``beta`` (empty when the model has no covariates).
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit (``Fit.tree``).
+
+    Returns
+    -------
+    list of Coefficient
+    """
+    posterior = tree["posterior"].to_dataset()
+    if "beta" not in posterior:
+        return []
+    higher = bool(tree.attrs.get("higher_is_better", True))
+    scale = "RR" if str(tree.attrs.get("likelihood", "binomial")) == "normal" else "OR"
+    out = []
+    beta = posterior["beta"]
+    for name in beta["coef"].values:
+        draws = beta.sel(coef=name).values.ravel()
+        low, mid, high = np.exp(np.quantile(draws, [0.025, 0.5, 0.975]))
+        towards = float(np.mean(draws > 0)) if higher else float(np.mean(draws < 0))
+        out.append(Coefficient(str(name), scale, float(mid), float(low), float(high), towards))
+    return out
+
+
+#: Pooled-OR thresholds whose posterior probabilities ``rebayes fit --json`` reports.
+OR_THRESHOLDS: tuple[float, ...] = (1.0, 1.25, 1.5, 2.0)
+
+
+def pooled_or_probabilities(
+    tree: xr.DataTree, thresholds: tuple[float, ...] = OR_THRESHOLDS
+) -> dict[str, float]:
+    """P(pooled OR > t) for each threshold (binomial model; empty for the normal model).
+
+    The pooled OR is the model's own scale (``exp(d)``), so these need no control risk; a
+    published pooled OR (e.g. "1.69 (0.72-3.96)") is compared with them directly.
+    """
+    from rebayes.bayes.quantities import pooled_or
+
+    odds = pooled_or(tree)
+    if odds is None:
+        return {}
+    draws = np.asarray(odds).ravel()
+    return {f"{t:g}": float(np.mean(draws > t)) for t in thresholds}

@@ -1,0 +1,443 @@
+"""From a trial table and an analysis spec to the arrays the model needs.
+
+:func:`build_design` picks the rows (strata, pooled rows, summing a trial's strata), codes the
+covariates as a design matrix, assigns rows to subgroups and, for the normal likelihood,
+computes each row's observed log RR and its RevMan variance. Covariate coding, with the
+reference level first:
+
+- A categorical covariate declared in ``dataset.toml``: one indicator per non-reference level,
+  named after the level. A row at the covariate's ``pooled`` level (a trial that did not
+  report the split) is left out (``mixed="exclude"``) or, for a two-level covariate, coded with
+  its known share of the other level (``mixed="share"``, from the covariate's ``shares``).
+- A continuous covariate, or any undeclared column of numbers: its values (the slope is per
+  unit).
+- Any other undeclared column: indicators ``column[level]`` against its first level.
+- ``"a:b"``: the products of a's and b's columns.
+
+A column that is constant, or collinear with the intercept and earlier columns in the analysed
+rows, carries no information about its coefficient; it is left out and the design's ``notes``
+say so.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from rebayes.bayes.spec import AnalysisSpec, SpecError
+from rebayes.data.schema import Covariate, DatasetSchema, schema_of
+from rebayes.data.trials import load_trials, row_labels, trial_totals
+from rebayes.frequentist.pooling import study_effects
+
+__all__ = ["ARMS", "Design", "build_design"]
+
+ARMS: tuple[str, ...] = ("control", "treat")
+
+
+@dataclass(frozen=True, eq=False)
+class Design:
+    """The analysed rows of one spec as arrays (one row per study, or per study x stratum).
+
+    Attributes
+    ----------
+    spec : AnalysisSpec
+    variant, data_hash, dataset : str
+        Where the rows come from (``data_hash`` identifies the table after the variant).
+    rows : tuple of str
+        Row labels: the study, ``"study (stratum)"`` when split by stratum, ``"study #2"``
+        for a repeated study name.
+    row_study, row_stratum : tuple of str
+        Each row's study and stratum (the strata column's value; ``""`` without strata).
+    studies : tuple of str
+        Distinct trials in order of appearance; the random effect is per trial (a trial's
+        declared strata share it; rows of a repeated study name without declared strata are
+        trials of their own).
+    study_index : ndarray of int, shape (row,)
+        Position of each row's study in ``studies``.
+    events, n : ndarray of int, shape (row, arm)
+        Events and participants per arm, arms ordered as :data:`ARMS` (control, treat).
+    yi, vi : ndarray, shape (row,), or None
+        Observed log RR and its variance (RevMan's 0.5 correction); normal likelihood only.
+    coefs : tuple of str
+        Names of the design-matrix columns (a declared covariate's level, ``ablat``,
+        ``alloc[systematic]``, ...).
+    X : ndarray, shape (row, coef)
+    groups : tuple of str
+        Subgroups with their own ``d`` (effect ``separate``); empty otherwise.
+    group_index : ndarray of int, shape (row,)
+        Each row's position in ``groups`` (zeros when there are none).
+    row_subgroup : tuple of str
+        Each row's reporting subgroup (``""`` for a row in none, e.g. a pooled row).
+    subgroups : tuple of str
+        Reported subgroups, reference level first.
+    ratios : tuple of (name, numerator, denominator)
+        Subgroup RR ratios to report: each level of the last subgroup column against its
+        reference level, within each level of the other subgroup columns.
+    notes : tuple of str
+        Rows or columns left out, and why.
+    """
+
+    spec: AnalysisSpec
+    dataset: str
+    variant: str
+    data_hash: str
+    rows: tuple[str, ...]
+    row_study: tuple[str, ...]
+    row_stratum: tuple[str, ...]
+    studies: tuple[str, ...]
+    study_index: np.ndarray
+    events: np.ndarray
+    n: np.ndarray
+    yi: np.ndarray | None
+    vi: np.ndarray | None
+    coefs: tuple[str, ...]
+    X: np.ndarray
+    groups: tuple[str, ...]
+    group_index: np.ndarray
+    row_subgroup: tuple[str, ...]
+    subgroups: tuple[str, ...]
+    ratios: tuple[tuple[str, str, str], ...]
+    notes: tuple[str, ...]
+    schema: DatasetSchema = DatasetSchema()
+
+    @property
+    def likelihood(self) -> str:
+        """``binomial`` or ``normal``."""
+        return self.spec.likelihood
+
+    @property
+    def separate(self) -> bool:
+        """Whether ``d`` has one value per subgroup."""
+        return self.spec.effect == "separate"
+
+    @property
+    def n_rows(self) -> int:
+        """Number of analysed rows."""
+        return len(self.rows)
+
+    def table(self) -> pd.DataFrame:
+        """Return the analysed rows as a table (for printing and checking)."""
+        out = pd.DataFrame(
+            {
+                "row": self.rows,
+                "study": self.row_study,
+                "stratum": self.row_stratum,
+                "events_treat": self.events[:, 1],
+                "n_treat": self.n[:, 1],
+                "events_control": self.events[:, 0],
+                "n_control": self.n[:, 0],
+                "subgroup": self.row_subgroup,
+            }
+        )
+        for j, name in enumerate(self.coefs):
+            out[name] = self.X[:, j]
+        if self.yi is not None and self.vi is not None:
+            out["yi"], out["vi"] = self.yi, self.vi
+        return out
+
+
+def build_design(
+    spec: AnalysisSpec, trials: pd.DataFrame | None = None, variant: str | None = None
+) -> Design:
+    """Turn a trial table into the arrays of one analysis.
+
+    Parameters
+    ----------
+    spec : AnalysisSpec
+    trials : pandas.DataFrame, optional
+        A table from :func:`rebayes.load_trials` (or any DataFrame with the count columns);
+        default: load ``spec.data``.
+    variant : str, optional
+        Data variant when loading (overrides ``spec.variant``).
+
+    Returns
+    -------
+    Design
+
+    Raises
+    ------
+    SpecError
+        The spec asks for something the table cannot give (one line).
+    """
+    where = f"spec '{spec.name}'"
+    if trials is None:
+        if spec.data is None:
+            raise SpecError(f"{where}: names no dataset (give --data, or data= in the spec)")
+        trials = load_trials(spec.data, variant or spec.variant)
+    attrs = dict(trials.attrs)
+    schema = schema_of(trials)
+    if spec.higher_is_better is not None:
+        schema = replace(schema, higher_is_better=spec.higher_is_better, direction_declared=True)
+        attrs["schema"] = schema
+    notes: list[str] = []
+    strata = schema.strata if schema.strata in trials else None
+
+    frame = trials.copy()
+    if spec.strata is not None:
+        if strata is None:
+            raise SpecError(f"{where}: strata= needs a dataset that declares a strata column")
+        frame = frame[frame[strata].isin(spec.strata)]
+        if frame.empty:
+            raise SpecError(f"{where}: the table has no rows in strata {', '.join(spec.strata)}")
+    if spec.split_by_stratum and strata is None:
+        raise SpecError(f"{where}: split_by_stratum needs a dataset that declares strata")
+    frame.attrs = attrs
+    pooled_values: dict[str, pd.Series] = {}
+    for term in spec.terms:
+        cov = schema.covariates.get(term)
+        if cov is None or cov.pooled is None or cov.column not in frame:
+            continue
+        if cov.column == strata and not spec.split_by_stratum:
+            raise SpecError(
+                f"{where}: {term} varies within trials: set split_by_stratum=True to use it"
+            )
+        frame, pooled_values[term] = _handle_pooled(frame, spec, cov, notes)
+        if frame.empty:
+            raise SpecError(f"{where}: no rows left once rows pooling {term} are handled")
+    if not spec.split_by_stratum:
+        frame = trial_totals(frame)
+    labels = row_labels(frame, split=spec.split_by_stratum)
+    trial_ids = (
+        frame["study"].tolist()
+        if strata is not None
+        else row_labels(frame, split=False)  # without declared strata every row is a trial
+    )
+    frame = frame.reset_index(drop=True).assign(row=labels, trial=trial_ids)
+    shares = {term: values.reindex(frame.index) for term, values in pooled_values.items()}
+
+    yi = vi = None
+    if spec.likelihood == "normal":
+        effects = study_effects(frame.assign(study=frame["row"]), "RR")
+        keep = effects["estimable"].to_numpy(bool)
+        if not keep.all():
+            left = ", ".join(frame.loc[~keep, "row"])
+            notes.append(f"no events in either arm, left out of the log RR model: {left}")
+        frame = frame[keep].reset_index(drop=True)
+        shares = {t: v[keep].reset_index(drop=True) for t, v in shares.items()}
+        yi = effects.loc[keep, "yi"].to_numpy(float)
+        vi = effects.loc[keep, "vi"].to_numpy(float)
+        if frame.empty:
+            raise SpecError(f"{where}: no row has an estimable log RR")
+
+    n_trials = frame["trial"].nunique()
+    if n_trials < 2:
+        # With one trial the between-trial SD is pure prior: not a meta-analysis.
+        raise SpecError(
+            f"{where}: a random-effects meta-analysis needs at least 2 trials, the analysed "
+            f"rows hold {n_trials} (rebayes frequentist summarises a single trial)"
+        )
+    coefs, X = _design_matrix(frame, spec, schema, shares, notes)
+    row_subgroup, subgroups, ratios = _subgroups(frame, spec, schema)
+    if spec.effect == "separate":
+        groups = subgroups
+        group_index = np.array([groups.index(g) for g in row_subgroup], dtype=np.int64)
+    else:
+        groups, group_index = (), np.zeros(len(frame), dtype=np.int64)
+    codes, studies = pd.factorize(frame["trial"])
+    return Design(
+        spec=spec,
+        dataset=str(attrs.get("dataset", spec.data or "")),
+        variant=str(attrs.get("variant", variant or spec.variant or "published")),
+        data_hash=str(attrs.get("data_hash", "")),
+        rows=tuple(frame["row"]),
+        row_study=tuple(frame["trial"]),
+        row_stratum=tuple(frame[strata].astype(str)) if strata else ("",) * len(frame),
+        studies=tuple(studies),
+        study_index=codes.astype(np.int64),
+        events=frame[["events_control", "events_treat"]].to_numpy(np.int64),
+        n=frame[["n_control", "n_treat"]].to_numpy(np.int64),
+        yi=yi,
+        vi=vi,
+        coefs=coefs,
+        X=X,
+        groups=groups,
+        group_index=group_index,
+        row_subgroup=row_subgroup,
+        subgroups=subgroups,
+        ratios=ratios,
+        notes=tuple(notes),
+        schema=schema,
+    )
+
+
+def _handle_pooled(
+    frame: pd.DataFrame, spec: AnalysisSpec, cov: Covariate, notes: list[str]
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Drop rows at the covariate's pooled level, or give them their known share.
+
+    Returns the kept rows and, per kept row, the share of the non-reference level (NaN for a
+    row at a real level).
+    """
+    pooled = frame[cov.column].astype(str) == cov.pooled
+    share = pd.Series(np.nan, index=frame.index)
+    if not pooled.any():
+        return frame, share
+    label = cov.title
+    if spec.mixed == "exclude" or cov.name not in spec.covariates:
+        notes.append(
+            f"rows not split by {label} left out of the {label} analysis: "
+            + ", ".join(frame.loc[pooled, "study"])
+        )
+        return frame[~pooled], share[~pooled]
+    real = [lv for lv in cov.levels if lv != cov.pooled]
+    if len(real) != 2:
+        raise SpecError(
+            f"spec '{spec.name}': mixed='share' needs a two-level covariate; {cov.name} has "
+            f"{len(real)} levels"
+        )
+    share = frame["study"].map(lambda s: cov.shares.get(s, np.nan)).astype(float).where(pooled)
+    known = pooled & share.between(0, 1)
+    unknown = list(frame.loc[pooled & ~known, "study"])
+    if known.any():
+        notes.append(
+            f"rows not split by {label} entered with their share of "
+            f"{cov.level_title(_other_level(cov))}: "
+            + ", ".join(
+                f"{s} ({v:g})" for s, v in zip(frame.loc[known, "study"], share[known], strict=True)
+            )
+        )
+    if unknown:
+        notes.append(f"rows not split by {label} left out (share unknown): " + ", ".join(unknown))
+    keep = ~pooled | known
+    return frame[keep], share[keep]
+
+
+def _other_level(cov: Covariate) -> str:
+    real = [lv for lv in cov.levels if lv != cov.pooled]
+    return next(lv for lv in real if lv != cov.reference_level)
+
+
+def _levels(cov: Covariate | None, values: pd.Series) -> list[str]:
+    """Levels present, reference first, then the declared order (else sorted)."""
+    present = set(values)
+    vocabulary = list(cov.levels) if cov is not None else []
+    ordered = [v for v in vocabulary if v in present] + sorted(present - set(vocabulary))
+    reference = cov.reference_level if cov is not None else None
+    if reference in ordered:
+        ordered.remove(reference)
+        ordered.insert(0, reference)
+    return ordered
+
+
+def _main_effect(
+    frame: pd.DataFrame,
+    term: str,
+    spec: AnalysisSpec,
+    schema: DatasetSchema,
+    shares: dict[str, pd.Series],
+) -> dict[str, np.ndarray]:
+    """Design columns of one main effect, by name."""
+    cov = schema.covariates.get(term)
+    column = cov.column if cov is not None else term
+    if column not in frame.columns:
+        raise SpecError(f"spec '{spec.name}': covariate {term!r} is not a column of the table")
+    values = frame[column]
+    if values.isna().any():
+        row = frame.loc[values.isna(), "row"].iloc[0]
+        raise SpecError(f"spec '{spec.name}': covariate {term!r} is missing for {row}")
+    numbers = pd.to_numeric(values, errors="coerce")
+    continuous = cov.kind == "continuous" if cov is not None else not numbers.isna().any()
+    if continuous and not pd.api.types.is_bool_dtype(values):
+        if numbers.isna().any():
+            row = frame.loc[numbers.isna(), "row"].iloc[0]
+            raise SpecError(f"spec '{spec.name}': covariate {term!r} is not a number for {row}")
+        return {term: numbers.to_numpy(float)}
+    text = values.astype(str)
+    if cov is not None and term in shares:
+        # Rows at the pooled level carry their share of the non-reference level.
+        other = _other_level(cov)
+        share = shares[term].to_numpy(float)
+        x = np.where(np.isnan(share), (text == other).to_numpy(float), share)
+        return {other: x}
+    levels = _levels(cov, text)
+    return {
+        (level if cov is not None else f"{term}[{level}]"): (text == level).to_numpy(float)
+        for level in levels[1:]
+    }
+
+
+def _design_matrix(
+    frame: pd.DataFrame,
+    spec: AnalysisSpec,
+    schema: DatasetSchema,
+    shares: dict[str, pd.Series],
+    notes: list[str],
+) -> tuple[tuple[str, ...], np.ndarray]:
+    columns: dict[str, np.ndarray] = {}
+    mains = {
+        t: _main_effect(frame, t, spec, schema, shares) for t in spec.covariates if ":" not in t
+    }
+    for term in spec.covariates:
+        if ":" not in term:
+            columns.update(mains[term])
+            continue
+        left, right = term.split(":")
+        for (a, x), (b, y) in itertools.product(mains[left].items(), mains[right].items()):
+            columns[f"{a}:{b}"] = x * y
+    # Keep a column only if it adds a dimension to the intercept (or subgroup indicators) and
+    # the columns kept so far; otherwise its coefficient is informed by the prior alone.
+    n = len(frame)
+    if spec.effect == "separate":
+        row_subgroup, subgroups, _ = _subgroups(frame, spec, schema)
+        base = np.array([[float(g == s) for s in subgroups] for g in row_subgroup])
+    else:
+        base = np.ones((n, 1))
+    kept: dict[str, np.ndarray] = {}
+    current = base
+    for name, x in columns.items():
+        trial = np.column_stack([current, x])
+        if np.linalg.matrix_rank(trial) > np.linalg.matrix_rank(current):
+            kept[name], current = x, trial
+        else:
+            notes.append(
+                f"covariate column {name!r} is constant or collinear in the analysed rows; left out"
+            )
+    if not kept and spec.effect == "contrast":
+        raise SpecError(
+            f"spec '{spec.name}': no covariate varies in the analysed rows, nothing to contrast"
+        )
+    X = np.column_stack(list(kept.values())) if kept else np.zeros((n, 0))
+    return tuple(kept), X
+
+
+def _subgroups(
+    frame: pd.DataFrame, spec: AnalysisSpec, schema: DatasetSchema
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str, str], ...]]:
+    """Each row's subgroup label, the ordered subgroups, and the ratios to report."""
+    if not spec.subgroup:
+        return ("",) * len(frame), (), ()
+    per_column: list[list[str]] = []
+    levels: list[list[str]] = []
+    for column in spec.subgroup:
+        cov = schema.covariates.get(column)
+        source = cov.column if cov is not None else column
+        if source not in frame.columns:
+            raise SpecError(
+                f"spec '{spec.name}': subgroup column {column!r} is not a column of the table"
+            )
+        values = frame[source].astype(str).tolist()
+        if cov is not None and cov.pooled is not None:
+            # A row pooling several levels belongs to none of them.
+            values = ["" if v == cov.pooled else v for v in values]
+        per_column.append(values)
+        levels.append(_levels(cov, pd.Series([v for v in values if v])))
+    labels = tuple(
+        "" if any(v == "" for v in combo) else "/".join(combo)
+        for combo in zip(*per_column, strict=True)
+    )
+    present = set(labels)
+    subgroups = tuple(
+        name for name in ("/".join(c) for c in itertools.product(*levels)) if name in present
+    )
+    ratios: list[tuple[str, str, str]] = []
+    for prefix in itertools.product(*levels[:-1]):
+        reference = "/".join((*prefix, levels[-1][0]))
+        for level in levels[-1][1:]:
+            numerator = "/".join((*prefix, level))
+            if numerator in present and reference in present:
+                context = f"{'/'.join(prefix)}: " if prefix else ""
+                ratios.append((f"{context}{level} vs {levels[-1][0]}", numerator, reference))
+    return labels, subgroups, tuple(ratios)

@@ -1,0 +1,678 @@
+"""Sampling: compile each model structure once, fit under many priors, cache the fits.
+
+- Compilation: :func:`compiled_model` keeps one nutpie-compiled model per
+  :func:`~rebayes.bayes.model.structure_key` for the life of the process; a further prior or data
+  variant of the same shape only swaps ``pm.Data`` values (``with_data``), which takes
+  microseconds instead of the 5-10 s numba compilation.
+- Sampling: nutpie's NUTS, 4 chains x 1000 draws after 1000 tuning steps, target acceptance
+  0.9; a run that diverged is re-run at target acceptance 0.99, and draws are doubled (up to
+  4000) while a parameter's bulk ESS is below 1000 or a transition diverged
+  (:class:`SamplerSettings`). Seeded: the same seed gives the same draws,
+  and everything derived from them (prior draws, replicated data) uses numpy generators
+  seeded from it, so a fit is reproducible bit for bit.
+- Fits: an ArviZ DataTree with the groups issue 4 needs (``posterior``, ``sample_stats``,
+  ``log_likelihood``, ``log_prior``, ``prior``, ``prior_predictive``,
+  ``posterior_predictive``, ``observed_data``, ``constant_data``), saved as NetCDF under
+  ``<cache>/fits/<key>.nc`` (:func:`rebayes.bayes.cache.cache_dir`: ``$REBAYES_CACHE`` or the user
+  cache directory). The key (:func:`fit_key`) hashes the analysed rows themselves, never the
+  dataset's name, with the model-relevant spec fields, prior, seed, sampler settings and
+  :data:`MODEL_VERSION`; names and titles are re-stamped on a cached fit when it is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, fields, is_dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import xarray as xr
+
+from rebayes.bayes.cache import cache_dir, fits_dir
+from rebayes.bayes.design import ARMS, Design, build_design
+from rebayes.bayes.model import (
+    build_model,
+    log_prior,
+    model_data,
+    pointwise_log_likelihood,
+    predictive_draws,
+    prior_draws,
+    structure_key,
+    unpad_posterior,
+)
+from rebayes.bayes.priors import (
+    DEFAULT_PRIOR,
+    PriorSet,
+    get_prior,
+    load_prior_file,
+    median_control_risk,
+    resolve_priors,
+)
+from rebayes.bayes.spec import AnalysisSpec
+from rebayes.errors import RebayesError
+
+if TYPE_CHECKING:
+    from rebayes.bayes.quantities import FitSummary
+    from rebayes.checks.convergence import DiagnosticReport
+
+__all__ = [
+    "MODEL_VERSION",
+    "Fit",
+    "SamplerSettings",
+    "cache_dir",
+    "compiled_model",
+    "fit",
+    "fit_priors",
+    "flush_cache",
+    "load_fit",
+]
+
+#: Bump when the model or the saved groups change: cached fits of older versions are ignored.
+# 2: compiled without numba fastmath (different draws for a seed); 3: arms coded -+1/2 (the
+# model is symmetric in the arms), centred effects of very precise trials (normal likelihood),
+# a re-run at target acceptance 0.99 after divergences (issue 9).
+MODEL_VERSION = "3"
+
+#: Target acceptance of the re-run after a run with divergent transitions.
+DIVERGENCE_TARGET_ACCEPT = 0.99
+
+
+# Sampler statistics kept in a fit (nutpie records more; these are what diagnostics use, and
+# fewer variables make the NetCDF file faster to write).
+SAMPLE_STATS: tuple[str, ...] = (
+    "diverging",
+    "energy",
+    "energy_error",
+    "max_energy_error",
+    "logp",
+    "step_size",
+    "n_steps",
+    "depth",
+    "maxdepth_reached",
+    "mean_tree_accept",
+)
+
+
+class SamplingError(RebayesError):
+    """Sampling could not run (for instance an unwritable cache directory)."""
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """How long to sample, and when to sample longer.
+
+    A run with divergent transitions is first repeated with the same draws at target
+    acceptance :data:`DIVERGENCE_TARGET_ACCEPT` (smaller steps, the remedy divergences call
+    for); a run that misses ``min_ess`` (bulk ESS of any posterior parameter) or still
+    diverges is then repeated with twice the draws up to ``max_draws`` per chain. The rule
+    depends only on the draws, so a seed still gives the same numbers. A fit that diverges
+    after all this is marked unreliable (:attr:`rebayes.bayes.quantities.FitSummary.reliable`). On
+    this model 4 x 1000 draws with target acceptance 0.9 reach the target in most fits (0.9
+    gave higher ESS per second than 0.8 or 0.95 here).
+
+    Attributes
+    ----------
+    draws : int
+        Draws per chain kept after tuning (first attempt).
+    tune : int
+        Tuning (warm-up) steps per chain.
+    chains : int
+        Independent chains (run on all cores).
+    target_accept : float
+        NUTS target acceptance probability of the first attempt.
+    min_ess : int
+        Bulk ESS every posterior parameter should reach (0 disables extending).
+    max_draws : int
+        Upper limit on draws per chain when extending.
+    """
+
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    target_accept: float = 0.9
+    min_ess: int = 1000
+    max_draws: int = 4000
+
+    def __post_init__(self) -> None:
+        for name in ("draws", "tune", "chains", "max_draws"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise RebayesError(f"sampler setting {name}={value!r} must be a positive integer")
+        if self.chains < 2:
+            # R-hat needs at least two chains.
+            raise RebayesError("sampler setting chains must be at least 2")
+        if not 0 < self.target_accept < 1:
+            raise RebayesError(
+                f"sampler setting target_accept={self.target_accept!r} is not in (0, 1)"
+            )
+        if self.min_ess < 0:
+            raise RebayesError(f"sampler setting min_ess={self.min_ess!r} is negative")
+
+    def attempts(self) -> list[tuple[int, float]]:
+        """(draws, target_accept) of each ESS extension; a divergence re-run comes on top."""
+        out, draws = [(self.draws, self.target_accept)], self.draws * 2
+        while self.min_ess and draws <= self.max_draws:
+            out.append((draws, self.target_accept))
+            draws *= 2
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class Fit:
+    """One analysis under one prior set: the DataTree and what produced it.
+
+    Attributes
+    ----------
+    spec : AnalysisSpec
+    prior : PriorSet
+    design : Design
+    tree : xarray.DataTree
+        ArviZ groups (see the module docstring); ``tree.attrs`` records spec, prior, data
+        hash, variant, seed and sampler settings.
+    seed : int
+    settings : SamplerSettings
+    key : str
+        Hash identifying the fit (file name in the cache).
+    path : Path or None
+        Where the fit is cached (None when caching is off).
+    from_cache : bool
+        True when the fit was read from the cache rather than sampled.
+    """
+
+    spec: AnalysisSpec
+    prior: PriorSet
+    design: Design
+    tree: xr.DataTree
+    seed: int
+    settings: SamplerSettings
+    key: str
+    path: Path | None
+    from_cache: bool
+
+    def summary(self) -> FitSummary:
+        """Return the posterior summaries (:func:`~rebayes.bayes.quantities.summarize`), once."""
+        from rebayes.bayes.quantities import summarize
+
+        if "_summary" not in self.__dict__:
+            # A Fit is frozen; the memo is not a field (it is derived from ``tree``).
+            object.__setattr__(self, "_summary", summarize(self.tree, self.diagnostics()))
+        return self.__dict__["_summary"]
+
+    def diagnostics(self) -> DiagnosticReport:
+        """Return the convergence gates (:func:`~rebayes.checks.convergence.diagnose`), once."""
+        from rebayes.checks.convergence import diagnose
+
+        if "_diagnostics" not in self.__dict__:
+            object.__setattr__(self, "_diagnostics", diagnose(self.tree))
+        return self.__dict__["_diagnostics"]
+
+
+# One compiled model per structure, for the life of the process.
+_COMPILED: dict[tuple[Any, ...], Any] = {}
+_COMPILE_LOCK = threading.Lock()
+
+
+def _reproducible_numba() -> None:
+    """Compile the model without numba's fastmath, so a seed gives the same draws everywhere.
+
+    With fastmath (PyTensor's default), LLVM may order floating-point operations differently
+    in a freshly JIT-compiled function than in the same function loaded from numba's on-disk
+    cache; the tiny differences grow along HMC trajectories, so a first (cold) run and a
+    later (cached) run with the same seed gave different posteriors (measured: posterior sums
+    1062.91 vs 1059.61 on a toy model). Without fastmath both agree, at the same speed once
+    the cache is warm.
+    """
+    import pytensor
+
+    pytensor.config.numba__fastmath = False
+
+
+def compiled_model(design: Design, prior: PriorSet) -> Any:
+    """Return the nutpie-compiled model for the design's structure, with this data and prior.
+
+    The first call for a structure compiles (seconds); later calls reuse the compilation and
+    only replace the ``pm.Data`` values.
+    """
+    import nutpie
+
+    key = structure_key(design)
+    with _COMPILE_LOCK:
+        if key not in _COMPILED:
+            _reproducible_numba()
+            _COMPILED[key] = nutpie.compile_pymc_model(build_model(design, prior))
+    return _COMPILED[key].with_data(**model_data(design, prior))
+
+
+# Design fields naming where the rows came from; the rows themselves are keyed instead.
+_PROVENANCE_FIELDS = frozenset({"spec", "dataset", "variant", "data_hash"})
+# Spec fields that only name or locate things: the design's rows, the prior's parameters and
+# the seed (keyed on their own) carry what they change.
+_NAMING_SPEC_FIELDS = frozenset(
+    {"name", "title", "data", "variant", "priors", "prior_file", "seed"}
+)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready form of a design field; arrays keep their dtype and shape.
+
+    A dataclass (the dataset's schema: labels, direction, covariate coding) is keyed by its
+    content except its ``title``, which is the dataset's name.
+    """
+    if isinstance(value, np.ndarray):
+        return {"dtype": value.dtype.str, "shape": list(value.shape), "values": value.tolist()}
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value) if f.name != "title"}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def fit_key(design: Design, prior: PriorSet, seed: int, settings: SamplerSettings) -> str:
+    """Hash of everything that changes a fit's numbers or its reported rows and labels.
+
+    Keyed: every array and label of the design (counts, log RRs and variances, design matrix,
+    study and subgroup indices, row labels, coefficient and subgroup names, ratios, notes),
+    the spec fields that shape the model (likelihood, effect, strata, covariates, ...), the
+    prior's parameters, the seed, the sampler settings and :data:`MODEL_VERSION`. Not keyed:
+    the dataset's name or path, the variant's name, the table's hash and the spec's name and
+    title, so the same rows share one fit whatever they are called, and two different tables
+    never do (those names are re-stamped on a fit read from the cache).
+    """
+    payload = {
+        "model_version": MODEL_VERSION,
+        "design": {
+            f.name: _plain(getattr(design, f.name))
+            for f in fields(design)
+            if f.name not in _PROVENANCE_FIELDS
+        },
+        "spec": {k: v for k, v in design.spec.to_dict().items() if k not in _NAMING_SPEC_FIELDS},
+        "prior": prior.to_dict(),
+        "seed": seed,
+        "settings": asdict(settings),
+    }
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _provenance(design: Design, prior: PriorSet, key: str) -> dict[str, Any]:
+    """Attributes naming a fit's inputs, stamped on every fit, sampled or read from the cache."""
+    spec = design.spec
+    return {
+        "analysis": spec.name,
+        "title": spec.title,
+        "prior": prior.name,
+        "prior_summary": prior.summary,
+        "prior_json": json.dumps(prior.to_dict()),
+        "spec_json": json.dumps(spec.to_dict()),
+        "dataset": design.dataset,
+        "variant": design.variant,
+        "data_hash": design.data_hash,
+        "fit_key": key,
+    }
+
+
+def prior_on_model_scale(prior: PriorSet, design: Design) -> PriorSet:
+    """Return the prior set as the model uses it: on the log RR for the normal likelihood.
+
+    The built-in sets speak of log odds ratios; the normal model works on the log RR, where
+    the same numbers would mean larger effects. They are mapped at the design's median
+    observed control risk (:meth:`rebayes.bayes.priors.PriorSet.on_scale`).
+    """
+    if design.likelihood != "normal" or prior.scale != "log OR":
+        return prior
+    return prior.on_scale("log RR", median_control_risk(design.events[:, 0], design.n[:, 0]))
+
+
+def fit(
+    spec: AnalysisSpec,
+    prior: str | PriorSet = DEFAULT_PRIOR,
+    *,
+    variant: str | None = None,
+    seed: int | None = None,
+    settings: SamplerSettings | None = None,
+    cache: bool = True,
+    design: Design | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> Fit:
+    """Fit one analysis under one prior set (or read it from the cache).
+
+    Parameters
+    ----------
+    spec : AnalysisSpec
+    prior : str or PriorSet
+        A registry name (user sets: give ``spec.prior_file``) or a PriorSet.
+    variant : str, optional
+        Data variant; default ``spec.variant``.
+    seed : int, optional
+        Default ``spec.seed``.
+    settings : SamplerSettings, optional
+        Draws, tuning steps and chains.
+    cache : bool
+        Read and write the fit cache.
+    design : Design, optional
+        A design already built for this spec and variant (saves rebuilding it).
+    on_progress : callable, optional
+        Called from a background thread with the number of draws done so far (all chains,
+        tuning included), for progress bars.
+
+    Returns
+    -------
+    Fit
+
+    Examples
+    --------
+    >>> import rebayes as rb
+    >>> spec = rb.load_script("models/overall.py")                     # doctest: +SKIP
+    >>> rb.fit(spec, "skeptical").summary().p_benefit                  # doctest: +SKIP
+    0.83
+    """
+    settings = settings or SamplerSettings()
+    seed = spec.seed if seed is None else seed
+    if not isinstance(prior, PriorSet):
+        extra = load_prior_file(spec.prior_file) if spec.prior_file else None
+        prior = get_prior(prior, extra)
+    if design is None:
+        design = build_design(spec, variant=variant)
+    prior = prior_on_model_scale(prior, design)
+    key = fit_key(design, prior, seed, settings)
+    path = fits_dir() / f"{key}.nc" if cache else None
+    if path is not None and path.is_file():
+        try:
+            tree = load_fit(path)
+        except (OSError, ValueError):
+            tree = None  # unreadable (e.g. a partial file from an older version): refit
+        if tree is not None:
+            # The same rows may have been fitted under other names: name them as asked now.
+            tree.attrs.update(_provenance(design, prior, key))
+            return Fit(spec, prior, design, tree, seed, settings, key, path, True)
+
+    compiled = compiled_model(design, prior)
+    raw = _sample(compiled, settings, seed, on_progress)
+    tree = assemble_tree(raw, design, prior, seed, settings, key)
+    if path is not None:
+        _save_in_background(tree, path)
+    return Fit(spec, prior, design, tree, seed, settings, key, path, False)
+
+
+def _sample(
+    compiled: Any,
+    settings: SamplerSettings,
+    seed: int,
+    on_progress: Callable[[int], None] | None,
+) -> xr.DataTree:
+    """Run nutpie, longer if the first run misses the ESS target or diverges."""
+    import arviz_stats as azs
+    import nutpie
+
+    callback = None
+    if on_progress is not None:
+
+        def callback(chains: Sequence[Any]) -> None:
+            on_progress(int(sum(c.finished_draws for c in chains)))
+
+    target_accept, draws, attempt = settings.target_accept, settings.draws, 0
+    while True:
+        attempt += 1
+        raw = nutpie.sample(
+            compiled,
+            draws=draws,
+            tune=settings.tune,
+            chains=settings.chains,
+            seed=seed,
+            target_accept=target_accept,
+            progress_bar=False,
+            save_warmup=False,
+            progress_callback=callback,
+            progress_rate=50,
+        )
+        divergences = int(raw["sample_stats"]["diverging"].sum())
+        ess = azs.ess(raw["posterior"].to_dataset(), method="bulk")
+        ess_min = min(float(ess[v].min()) for v in ess.data_vars)
+        raw.attrs.update(attempt=attempt, target_accept=target_accept, draws=draws)
+        if ess_min >= settings.min_ess and divergences == 0:
+            return raw
+        if divergences and target_accept < DIVERGENCE_TARGET_ACCEPT:
+            # Divergences call for smaller steps before more draws: same draws, re-run.
+            target_accept = DIVERGENCE_TARGET_ACCEPT
+            continue
+        if not settings.min_ess or draws * 2 > settings.max_draws:
+            return raw
+        draws *= 2
+
+
+def fit_priors(
+    spec: AnalysisSpec,
+    priors: Iterable[str | PriorSet] | None = None,
+    *,
+    variant: str | None = None,
+    seed: int | None = None,
+    settings: SamplerSettings | None = None,
+    cache: bool = True,
+    progress: bool = False,
+) -> list[Fit]:
+    """Fit one analysis under several prior sets, compiling its structure once.
+
+    Parameters
+    ----------
+    spec : AnalysisSpec
+    priors : iterable of str or PriorSet, optional
+        Default: ``spec.priors``, or every built-in set (and the spec's user sets).
+    variant, seed, settings, cache
+        As for :func:`fit`.
+    progress : bool
+        Show one progress bar (stderr) over all the fits.
+
+    Returns
+    -------
+    list of Fit
+        In the order of ``priors``.
+    """
+    settings = settings or SamplerSettings()
+    names = priors if priors is not None else spec.priors
+    design = build_design(spec, variant=variant)
+    # Without names: the sets that fit the dataset's outcome type (its Turner set only).
+    prior_sets = resolve_priors(names, spec.prior_file, outcome_type=design.schema.outcome_type)
+    bar = None
+    per_fit = settings.chains * (settings.tune + settings.draws)
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            total=per_fit * len(prior_sets), unit="draw", desc=spec.name, leave=False, disable=None
+        )
+    fits = []
+    try:
+        for i, prior_set in enumerate(prior_sets):
+            on_progress = None
+            if bar is not None:
+                compiling = structure_key(design) not in _COMPILED
+                bar.set_postfix_str(
+                    prior_set.name + (" (compiling the model once)" if compiling else "")
+                )
+                done_before = i * per_fit
+
+                def on_progress(done: int, _base: int = done_before) -> None:
+                    # An extended run restarts its count: never move the bar backwards.
+                    bar.n = max(bar.n, _base + min(done, per_fit))
+                    bar.refresh()
+
+            fits.append(
+                fit(
+                    spec,
+                    prior_set,
+                    variant=variant,
+                    seed=seed,
+                    settings=settings,
+                    cache=cache,
+                    design=design,
+                    on_progress=on_progress,
+                )
+            )
+            if bar is not None:
+                bar.n = (i + 1) * per_fit
+                bar.refresh()
+    finally:
+        if bar is not None:
+            bar.close()
+    return fits
+
+
+def _row_coords(design: Design) -> dict[str, Any]:
+    """Coordinates of the ``row`` dim: its label, study, stratum and reporting subgroup.
+
+    Only ``constant_data``, ``observed_data`` and ``log_likelihood`` carry the study, stratum
+    and subgroup labels (enough to group log-likelihood terms by trial for PSIS-LOO).
+    """
+    return {
+        "row": list(design.rows),
+        "row_study": ("row", list(design.row_study)),
+        "row_stratum": ("row", list(design.row_stratum)),
+        "row_subgroup": ("row", list(design.row_subgroup)),
+    }
+
+
+def _constant_data(design: Design) -> xr.Dataset:
+    data: dict[str, Any] = {"study_index": ("row", design.study_index)}
+    coords: dict[str, Any] = {**_row_coords(design), "study": list(design.studies)}
+    if design.separate:
+        data["group_index"] = ("row", design.group_index)
+        coords["subgroup"] = list(design.groups)
+    if design.coefs:
+        data["X"] = (("row", "coef"), design.X)
+        coords["coef"] = list(design.coefs)
+    data["n"] = (("row", "arm"), design.n)
+    coords["arm"] = list(ARMS)
+    if design.vi is not None:
+        data["vi"] = ("row", design.vi)
+        # The normal model observes log RRs; the counts stay available as constants.
+        data["events"] = (("row", "arm"), design.events)
+    return xr.Dataset(data, coords=coords)
+
+
+def _observed_data(design: Design) -> xr.Dataset:
+    if design.likelihood == "binomial":
+        data = {"events": (("row", "arm"), design.events)}
+        coords = {**_row_coords(design), "arm": list(ARMS)}
+    else:
+        data = {"log_rr": ("row", design.yi)}
+        coords = _row_coords(design)
+    return xr.Dataset(data, coords=coords)
+
+
+def assemble_tree(
+    raw: xr.DataTree,
+    design: Design,
+    prior: PriorSet,
+    seed: int,
+    settings: SamplerSettings,
+    key: str = "",
+) -> xr.DataTree:
+    """Build the saved DataTree from nutpie's output: relabel, then add the derived groups.
+
+    The compiled model is padded and may come from another design of the same shape, so the
+    padding is stripped and the coordinates are taken from ``design``. The attrs carry the
+    dataset's direction of benefit and labels (``higher_is_better``, ``direction_declared``,
+    ``outcome``, ``treatment``, ``control``; see :class:`rebayes.data.direction.Direction`).
+    """
+    from rebayes.data.direction import Direction
+
+    posterior = unpad_posterior(raw["posterior"].to_dataset(), design)
+    posterior.attrs = {"sample_dims": ["chain", "draw"]}
+    stats = raw["sample_stats"].to_dataset()[list(SAMPLE_STATS)]
+    stats.attrs = {
+        k: v for k, v in raw["sample_stats"].attrs.items() if isinstance(v, str | int | float)
+    }
+    constant = _constant_data(design)
+    observed = _observed_data(design)
+    # Separate streams for prior draws and replicated data, derived from the seed.
+    rng_prior, rng_prior_pred, rng_post_pred = (
+        np.random.default_rng([seed, stream]) for stream in (1, 2, 3)
+    )
+    prior_ds = prior_draws(posterior, prior, rng_prior)
+    tree = xr.DataTree.from_dict(
+        {
+            "posterior": posterior,
+            "sample_stats": stats,
+            "log_likelihood": pointwise_log_likelihood(posterior, constant, observed).assign_coords(
+                _row_coords(design)
+            ),
+            "log_prior": log_prior(posterior, prior),
+            "prior": prior_ds,
+            "prior_predictive": predictive_draws(prior_ds, constant, rng_prior_pred),
+            "posterior_predictive": predictive_draws(posterior, constant, rng_post_pred),
+            "observed_data": observed,
+            "constant_data": constant,
+        }
+    )
+    spec = design.spec
+    tree.attrs = {
+        **_provenance(design, prior, key),
+        "likelihood": design.likelihood,
+        "effect_scale": "log OR" if design.likelihood == "binomial" else "log RR",
+        "effect": spec.effect,
+        "seed": seed,
+        "draws": int(posterior.sizes["draw"]),
+        "tune": settings.tune,
+        "chains": settings.chains,
+        "target_accept": float(raw.attrs.get("target_accept", settings.target_accept)),
+        "attempts": int(raw.attrs.get("attempt", 1)),
+        "model_version": MODEL_VERSION,
+        "subgroups_json": json.dumps(list(design.subgroups)),
+        "ratios_json": json.dumps([list(r) for r in design.ratios]),
+        "notes_json": json.dumps(list(design.notes)),
+        **Direction.from_schema(design.schema).attrs(),
+    }
+    return tree
+
+
+def _save_atomic(tree: xr.DataTree, path: Path) -> None:
+    """Write a fit as NetCDF: to a temporary file first, then rename over the target."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        tree.to_netcdf(tmp, engine="h5netcdf")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# Writing a fit takes ~0.2 s (h5netcdf's per-variable overhead), longer than sampling it; one
+# background writer keeps that off the path of the next fit. Its thread is joined when the
+# interpreter exits, and flush_cache() waits for it.
+_WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebayes-cache")
+_PENDING: list[tuple[Path, Future[None]]] = []
+
+
+def _save_in_background(tree: xr.DataTree, path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SamplingError(f"cannot create the fit cache {path.parent}: {exc.strerror}") from None
+    _PENDING.append((path, _WRITER.submit(_save_atomic, tree, path)))
+
+
+def flush_cache() -> None:
+    """Wait until every fit queued for the cache is written.
+
+    A failed write only costs a refit later, so it is a warning, not an error.
+    """
+    while _PENDING:
+        path, future = _PENDING.pop(0)
+        try:
+            future.result()
+        except OSError as exc:
+            warnings.warn(f"fit not cached at {path}: {exc}", RuntimeWarning, stacklevel=2)
+
+
+def load_fit(path: str | Path) -> xr.DataTree:
+    """Read a saved fit into memory (the file is closed on return)."""
+    with xr.open_datatree(path, engine="h5netcdf") as tree:
+        return tree.load().copy()

@@ -1,0 +1,397 @@
+"""Can the draws of a fit be trusted? The convergence gates of every quantity reported.
+
+Computed by arviz-stats; this module chooses what to check and against which threshold
+(:mod:`rebayes.checks.gates`) and lays the results out for people. :func:`diagnose` checks
+every posterior parameter *and* every reported quantity, computed per draw with the functions
+of :mod:`rebayes.bayes.quantities` (pooled RR at the typical control risk, P(benefit) as the
+indicator 1[benefit] (1[RR > 1], or 1[RR < 1] when the dataset's lower is better), predictive
+RR, subgroup RRs and their ratios, trial-specific RRs): rank-normalised split R-hat, bulk and
+tail ESS, divergent transitions and E-BFMI per chain. The MCSE of an indicator's mean is the
+Monte Carlo error of the probability, which is why P(benefit) is checked as an indicator.
+
+References
+----------
+Vehtari A, Gelman A, Simpson D, Carpenter B, Bürkner P-C. Rank-normalization, folding, and
+localization: an improved R-hat for assessing convergence of MCMC. Bayesian Analysis.
+2021;16:667-718. doi:10.1214/20-BA1221.
+Betancourt M. Diagnosing suboptimal cotangent disintegrations in Hamiltonian Monte Carlo.
+arXiv:1604.00695. 2016.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import arviz_stats as azs
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from rebayes.bayes import quantities
+from rebayes.bayes.priors import HalfCauchy, HalfNormal, LogNormalTau2, Normal
+from rebayes.checks.gates import DEFAULT_THRESHOLDS, Thresholds
+from rebayes.data.direction import Direction
+from rebayes.errors import RebayesError
+
+__all__ = [
+    "DiagnosticReport",
+    "diagnose",
+    "reported_quantities",
+]
+
+SAMPLE_DIMS = ("chain", "draw")
+_FAMILIES = {cls.family: cls for cls in (Normal, HalfNormal, HalfCauchy, LogNormalTau2)}
+
+
+class DiagnosticsError(RebayesError):
+    """A tree lacks what a diagnostic needs, or analyses cannot be compared (one line)."""
+
+
+def _finite(value: Any) -> Any:
+    """JSON-safe value: numpy scalars become Python ones, NaN and infinities None."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def _plain(values: xr.DataArray) -> xr.DataArray:
+    """Drop non-index coordinates (row_study, ...) so that quantities merge into one Dataset."""
+    return values.drop_vars([c for c in values.coords if c not in values.dims])
+
+
+def reported_quantities(tree: xr.DataTree) -> xr.Dataset:
+    """Compute the quantities a fit reports, per draw, with :mod:`rebayes.bayes.quantities`.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit (:attr:`rebayes.Fit.tree`).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``pooled_rr``, ``pooled_or`` (binomial model), ``predictive_rr``,
+        ``risk_difference``, the indicators ``p_benefit`` = 1[benefit] (RR > 1, or RR < 1
+        when lower is better: :class:`rebayes.data.direction.Direction`), ``p_benefit_beyond_1_1``
+        = 1[benefit beyond RR 1.1] (RR > 1.1, or RR < 1/1.1) and ``p_rr_gt_1_1`` = 1[RR > 1.1]
+        (their means are the reported probabilities, their MCSEs the Monte Carlo errors of
+        those probabilities), ``subgroup_rr[subgroup]`` and
+        ``p_subgroup_benefit[subgroup]`` (benefit indicator per subgroup),
+        ``subgroup_ratio[ratio]`` with its indicator ``p_ratio_gt_1[ratio]`` where the analysis
+        has subgroups, and ``trial_rr[row]``.
+    """
+    rr = quantities.pooled_rr(tree)
+    direction = Direction.of(tree)
+    out: dict[str, xr.DataArray] = {
+        "pooled_rr": rr,
+        "p_benefit": direction.is_benefit(rr),
+        "p_benefit_beyond_1_1": direction.is_benefit(rr, 1.1),
+        "p_rr_gt_1_1": (rr > 1.1).astype(float),
+        "predictive_rr": quantities.predictive_rr(tree),
+        "risk_difference": quantities.risk_difference(tree),
+    }
+    odds = quantities.pooled_or(tree)
+    if odds is not None:
+        out["pooled_or"] = odds
+    subgroups = quantities.subgroup_rrs(tree)
+    if subgroups:
+        out["subgroup_rr"] = xr.concat(
+            [_plain(v) for v in subgroups.values()],
+            dim=xr.Variable("subgroup", list(subgroups)),
+        )
+        # Each subgroup's benefit indicator: its mean is P(benefit | subgroup), whose MCSE the
+        # flip rules of a meta-regression need.
+        out["p_subgroup_benefit"] = direction.is_benefit(out["subgroup_rr"])
+    ratios = quantities.subgroup_ratios(tree)
+    if ratios:
+        out["subgroup_ratio"] = xr.concat(
+            [_plain(v) for _, _, v in ratios.values()], dim=xr.Variable("ratio", list(ratios))
+        )
+        out["p_ratio_gt_1"] = (out["subgroup_ratio"] > 1.0).astype(float)
+    out["trial_rr"] = quantities.trial_rrs(tree)
+    return xr.Dataset({name: _plain(value) for name, value in out.items()})
+
+
+def _quantity_table(data: xr.Dataset, kind: str, thresholds: Thresholds) -> pd.DataFrame:
+    """arviz-stats summary of each quantity, with the per-quantity gates."""
+    with warnings.catch_warnings():
+        # A constant quantity has no R-hat (0 / 0); it is handled below, not warned about.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        table = azs.summary(
+            data,
+            kind="all",
+            ci_kind="eti",
+            ci_prob=0.95,
+            sample_dims=list(SAMPLE_DIMS),
+            round_to="none",
+        )
+    table = pd.DataFrame(table).rename(
+        columns={"r_hat": "rhat", "eti95_lb": "ci_low", "eti95_ub": "ci_high"}
+    )
+    table.insert(0, "kind", kind)
+    # A quantity that never varies (e.g. P(benefit) when every draw is a benefit) has no R-hat
+    # or ESS; it cannot fail to converge, so it passes.
+    constant = table["sd"].to_numpy(float) == 0
+    table["constant"] = constant
+    table["rhat_ok"] = (table["rhat"] <= thresholds.rhat_max) | constant
+    table["ess_bulk_ok"] = (table["ess_bulk"] >= thresholds.ess_min) | constant
+    table["ess_tail_ok"] = (table["ess_tail"] >= thresholds.ess_min) | constant
+    table.index.name = "quantity"
+    return table
+
+
+@dataclass(frozen=True)
+class DiagnosticReport:
+    """Convergence of one fit: a per-quantity table and the pass/fail gates.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per scalar quantity (``d``, ``tau``, ``alpha[...]``, ``pooled_rr``,
+        ``p_benefit``, ``trial_rr[...]``, ...): ``kind`` (parameter or derived), ``mean``,
+        ``sd``, ``ci_low``, ``ci_high`` (95% equal-tailed), ``ess_bulk``, ``ess_tail``,
+        ``rhat``, ``mcse_mean``, ``mcse_sd``, ``constant`` and the gates ``rhat_ok``,
+        ``ess_bulk_ok``, ``ess_tail_ok``.
+    divergences : int
+        Divergent transitions after warm-up.
+    n_draws : int
+        Draws over all chains.
+    ebfmi : tuple of float
+        E-BFMI of each chain.
+    treedepth_saturated : int
+        Transitions that hit the maximum tree depth (reported, not gated: it costs speed,
+        not validity).
+    thresholds : Thresholds
+    analysis, prior, variant : str
+        Which fit this is (from the tree's attributes).
+    """
+
+    table: pd.DataFrame
+    divergences: int
+    n_draws: int
+    ebfmi: tuple[float, ...]
+    treedepth_saturated: int = 0
+    thresholds: Thresholds = field(default=DEFAULT_THRESHOLDS)
+    analysis: str = ""
+    prior: str = ""
+    variant: str = ""
+
+    @property
+    def gates(self) -> dict[str, bool]:
+        """Gate name -> passed: ``rhat``, ``ess_bulk``, ``ess_tail``, ``divergences``, ``ebfmi``."""
+        t = self.thresholds
+        return {
+            "rhat": bool(self.table["rhat_ok"].all()),
+            "ess_bulk": bool(self.table["ess_bulk_ok"].all()),
+            "ess_tail": bool(self.table["ess_tail_ok"].all()),
+            "divergences": self.divergences <= t.divergences_max,
+            "ebfmi": all(v >= t.ebfmi_min for v in self.ebfmi),
+        }
+
+    @property
+    def ok(self) -> bool:
+        """Whether every gate passes."""
+        return all(self.gates.values())
+
+    def gate_label(self, name: str) -> str:
+        """Human wording of a gate (``"R-hat <= 1.01"``)."""
+        return self.thresholds.label(name)
+
+    def _worst(self, column: str, largest: bool) -> tuple[str, float]:
+        values = self.table[column].where(~self.table["constant"])
+        if values.isna().all():
+            return "", math.nan
+        name = values.idxmax() if largest else values.idxmin()
+        return str(name), float(values[name])
+
+    def gate_details(self) -> dict[str, str]:
+        """Gate name -> the observed value behind it (``"max 1.004 (tau)"``)."""
+        rhat_at, rhat = self._worst("rhat", largest=True)
+        bulk_at, bulk = self._worst("ess_bulk", largest=False)
+        tail_at, tail = self._worst("ess_tail", largest=False)
+        ebfmi = f"min {min(self.ebfmi):.2f} over {len(self.ebfmi)} chains" if self.ebfmi else "n/a"
+        return {
+            "rhat": f"max {rhat:.3f} ({rhat_at})",
+            "ess_bulk": f"min {bulk:.0f} ({bulk_at})",
+            "ess_tail": f"min {tail:.0f} ({tail_at})",
+            "divergences": f"{self.divergences} of {self.n_draws} transitions",
+            "ebfmi": ebfmi,
+        }
+
+    @property
+    def failures(self) -> tuple[str, ...]:
+        """One sentence per failing gate, naming the quantities that fail it."""
+        out = []
+        details = self.gate_details()
+        for name, passed in self.gates.items():
+            if passed:
+                continue
+            text = f"{self.gate_label(name)} fails: {details[name]}"
+            column = {"rhat": "rhat_ok", "ess_bulk": "ess_bulk_ok", "ess_tail": "ess_tail_ok"}.get(
+                name
+            )
+            if column is not None:
+                bad = list(self.table.index[~self.table[column]])
+                shown = ", ".join(bad[:6]) + (f" and {len(bad) - 6} more" if len(bad) > 6 else "")
+                text += f"; failing: {shown}"
+            out.append(text)
+        return tuple(out)
+
+    def reported(self) -> pd.DataFrame:
+        """Return the rows people read: top-level parameters and derived quantities.
+
+        Baselines ``alpha``, random effects ``z`` and trial RRs are gated like everything
+        else but left out of this short table.
+        """
+        index = self.table.index.to_series()
+        hidden = index.str.match(r"^(alpha|z|trial_rr)\[")
+        return self.table[~hidden.to_numpy()]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready record: ``ok``, ``gates``, ``failures``, sampler facts, per quantity."""
+        columns = [
+            "kind",
+            "mean",
+            "sd",
+            "ci_low",
+            "ci_high",
+            "mcse_mean",
+            "mcse_sd",
+            "ess_bulk",
+            "ess_tail",
+            "rhat",
+            "rhat_ok",
+            "ess_bulk_ok",
+            "ess_tail_ok",
+        ]
+        return {
+            "analysis": self.analysis,
+            "prior": self.prior,
+            "variant": self.variant,
+            "ok": self.ok,
+            "gates": self.gates,
+            "failures": list(self.failures),
+            "thresholds": dict(self.thresholds.__dict__),
+            "divergences": self.divergences,
+            "n_draws": self.n_draws,
+            "ebfmi": [_finite(v) for v in self.ebfmi],
+            "treedepth_saturated": self.treedepth_saturated,
+            "quantities": {
+                str(name): {c: _finite(row[c]) for c in columns}
+                for name, row in self.table.iterrows()
+            },
+        }
+
+    def gate_rows(self) -> list[tuple[str, bool, str]]:
+        """(label, passed, observed) per gate, in report order, e.g. for an HTML table."""
+        details = self.gate_details()
+        return [
+            (self.gate_label(name), passed, details[name]) for name, passed in self.gates.items()
+        ]
+
+    def __str__(self) -> str:
+        head = f"Diagnostics: {self.analysis}, prior {self.prior}, variant {self.variant}"
+        lines = [head + (" -- all gates pass" if self.ok else " -- GATES FAIL")]
+        for label, passed, detail in self.gate_rows():
+            lines.append(f"  {label:<22}{'pass' if passed else 'FAIL':<6}{detail}")
+        shown = self.reported()
+        width = max(len(str(n)) for n in shown.index) + 2
+        lines += [
+            "",
+            f"  {'quantity':<{width}}{'mean':>9}{'MCSE':>9}{'R-hat':>8}"
+            f"{'ESS bulk':>10}{'ESS tail':>10}",
+        ]
+        for name, row in shown.iterrows():
+            flag = "" if row["rhat_ok"] and row["ess_bulk_ok"] and row["ess_tail_ok"] else "  <--"
+            lines.append(
+                f"  {name!s:<{width}}{row['mean']:>9.3f}{row['mcse_mean']:>9.4f}"
+                f"{row['rhat']:>8.3f}{row['ess_bulk']:>10.0f}{row['ess_tail']:>10.0f}{flag}"
+            )
+        hidden = len(self.table) - len(shown)
+        if hidden:
+            bad = int((~self.table[["rhat_ok", "ess_bulk_ok", "ess_tail_ok"]].all(axis=1)).sum())
+            lines.append(
+                f"  (+ {hidden} baselines, random effects and trial RRs: "
+                + ("all pass)" if bad == 0 else f"{bad} fail)")
+            )
+        return "\n".join(lines)
+
+    def to_markdown(self) -> str:
+        """Gates and reported quantities as markdown tables (failing gates in bold)."""
+        lines = ["| Gate | Result | Observed |", "|---|---|---|"]
+        for label, passed, detail in self.gate_rows():
+            lines.append(f"| {label} | {'pass' if passed else '**FAIL**'} | {detail} |")
+        lines += [
+            "",
+            "| Quantity | Mean | MCSE | R-hat | ESS bulk | ESS tail |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for name, row in self.reported().iterrows():
+            lines.append(
+                f"| {name} | {row['mean']:.3f} | {row['mcse_mean']:.4f} | {row['rhat']:.3f} "
+                f"| {row['ess_bulk']:.0f} | {row['ess_tail']:.0f} |"
+            )
+        return "\n".join(lines)
+
+
+def diagnose(tree: xr.DataTree, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> DiagnosticReport:
+    """Check a fit's convergence for every parameter and every reported quantity.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit: ``posterior``, ``sample_stats`` (``diverging``, ``energy``),
+        ``constant_data`` (and ``observed_data``).
+    thresholds : Thresholds
+        The gates; default: Vehtari et al. (2021) and Betancourt (2016).
+
+    Returns
+    -------
+    DiagnosticReport
+
+    Examples
+    --------
+    >>> import rebayes as rb
+    >>> from rebayes.checks import diagnose
+    >>> fit = rb.fit(rb.load_script("models/overall.py"))                 # doctest: +SKIP
+    >>> report = diagnose(fit.tree)                                        # doctest: +SKIP
+    >>> report.ok, report.gates["rhat"]                                    # doctest: +SKIP
+    (True, True)
+    """
+    for group in ("posterior", "sample_stats"):
+        if group not in tree.children:
+            raise DiagnosticsError(f"the fit has no '{group}' group to diagnose")
+    params = tree["posterior"].to_dataset()
+    table = pd.concat(
+        [
+            _quantity_table(params, "parameter", thresholds),
+            _quantity_table(reported_quantities(tree), "derived", thresholds),
+        ]
+    )
+    stats = tree["sample_stats"].to_dataset()
+    divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
+    ebfmi: tuple[float, ...] = ()
+    if "energy" in stats:
+        ebfmi = tuple(float(v) for v in np.ravel(azs.bfmi(stats, group=None)["energy"].values))
+    saturated = int(stats["maxdepth_reached"].sum()) if "maxdepth_reached" in stats else 0
+    attrs = tree.attrs
+    return DiagnosticReport(
+        table=table,
+        divergences=divergences,
+        n_draws=int(np.prod([params.sizes[d] for d in SAMPLE_DIMS])),
+        ebfmi=ebfmi,
+        treedepth_saturated=saturated,
+        thresholds=thresholds,
+        analysis=str(attrs.get("analysis", "")),
+        prior=str(attrs.get("prior", "")),
+        variant=str(attrs.get("variant", "")),
+    )
+
+

@@ -1,0 +1,447 @@
+"""What a dataset declares about its table: ``dataset.toml`` as a typed object.
+
+A dataset folder holds ``trials.csv`` and ``dataset.toml``; the TOML says what the counts mean
+and how the columns are to be read, so the code never needs to know the paper::
+
+    title = "BCG vaccine against tuberculosis"
+    outcome = "tuberculosis"          # the event counted in events_treat / events_control
+    treatment = "BCG"
+    control = "no vaccine"
+    higher_is_better = false          # fewer events is the good direction
+    measure = "RR"                    # the published effect measure: RR | OR | RD | PETO_OR
+    method = "MH"                     # the published pooling: MH | IV | PETO
+    model = "fixed"                   # fixed | random (DerSimonian-Laird)
+    strata = "stratum"                # optional: column naming the strata of one trial
+    report_variants = ["published"]   # data variants the report shows
+    analysis_order = ["overall"]      # reading order of the report's analyses
+
+    [citation]
+    text = "Colditz et al. 1994, JAMA 271:698-702"
+
+    [covariates.ablat]
+    kind = "continuous"
+    label = "absolute latitude"
+    unit = "degree"
+    description = "distance of the trial site from the equator"
+
+    [covariates.alloc]
+    kind = "categorical"
+    levels = ["random", "alternate", "systematic"]
+    reference = "random"
+
+    [columns.confidence]              # a checked column that is not a covariate
+    kind = "categorical"
+    levels = ["verified", "derived", "uncertain"]
+
+Only the declared columns get label checks. A bare CSV gets :meth:`DatasetSchema.defaults`:
+no strata, higher is better, every extra column read as a covariate by its values.
+
+A categorical covariate may name another ``column`` (a covariate read from the strata
+column), declare a ``pooled`` level (a row that pools several levels, left out of
+contrasts on the covariate, or entered with a known ``shares`` of the non-reference level) and
+``scope = "trial"`` (every stratum row of one trial must agree).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from rebayes.data.direction import Direction
+from rebayes.errors import RebayesError
+
+__all__ = ["Covariate", "DatasetSchema", "SchemaError", "schema_of"]
+
+MEASURES = ("RR", "OR", "RD", "PETO_OR")
+METHODS = ("MH", "IV", "PETO")
+MODELS = ("fixed", "random")
+KINDS = ("categorical", "continuous")
+OUTCOME_TYPES = (
+    "all_cause_mortality",
+    "semi_objective",
+    "subjective",
+    "obstetric",
+    "unspecified",
+)
+# Keys of dataset.toml the schema reads; anything else is kept in ``extra`` for the dataset's
+# own use (a report narrative, research notes).
+_TOP_KEYS = {
+    "name", "title", "citation", "outcome", "treatment", "control", "higher_is_better",
+    "measure", "method", "model", "ci_level", "outcome_type", "strata", "default_variant",
+    "report_variants", "analysis_order", "covariates", "columns", "notes", "frequentist",
+    "source", "links",
+}
+_COVARIATE_KEYS = {
+    "kind", "label", "description", "levels", "level_labels", "reference", "column", "pooled",
+    "shares", "scope", "unit", "analyse",
+}
+
+
+class SchemaError(RebayesError):
+    """``dataset.toml`` is invalid (one-line message naming the file and the key)."""
+
+
+@dataclass(frozen=True)
+class Covariate:
+    """One declared column: a covariate the analyses may use, or a checked label column.
+
+    Attributes
+    ----------
+    name : str
+        How specs and ``--by`` refer to it.
+    column : str
+        The table column holding its values (usually ``name``).
+    kind : {"categorical", "continuous"}
+    label : str
+        Reader-facing name ("absolute latitude").
+    description : str
+    levels : tuple of str
+        Allowed values of a categorical column, in reading order (checked on load); empty:
+        any value.
+    level_labels : dict
+        Reader-facing name of each level.
+    reference : str or None
+        The level contrasts are taken against (default: the first level).
+    pooled : str or None
+        A level meaning "this row pools several levels" (e.g. a trial that did not report the
+        split); such rows belong to no subgroup of this covariate.
+    shares : dict
+        For pooled rows, the known share of the non-reference level, by study.
+    scope : {"row", "trial"}
+        ``trial``: every stratum row of one trial must have the same value.
+    unit : str
+        Unit of a continuous covariate (its slope is per unit).
+    analyse : bool
+        Whether the default report runs a subgroup / meta-regression analysis on it.
+    """
+
+    name: str
+    column: str
+    kind: Literal["categorical", "continuous"] = "categorical"
+    label: str = ""
+    description: str = ""
+    levels: tuple[str, ...] = ()
+    level_labels: Mapping[str, str] = field(default_factory=dict)
+    reference: str | None = None
+    pooled: str | None = None
+    shares: Mapping[str, float] = field(default_factory=dict)
+    scope: Literal["row", "trial"] = "row"
+    unit: str = ""
+    analyse: bool = True
+
+    @property
+    def title(self) -> str:
+        """Reader-facing name (the label, else the name)."""
+        return self.label or self.name
+
+    @property
+    def reference_level(self) -> str | None:
+        """The level contrasts are taken against."""
+        if self.reference is not None:
+            return self.reference
+        real = [lv for lv in self.levels if lv != self.pooled]
+        return real[0] if real else None
+
+    def level_title(self, level: str) -> str:
+        """Reader-facing name of a level."""
+        return self.level_labels.get(level, level.replace("_", " "))
+
+
+@dataclass(frozen=True)
+class DatasetSchema:
+    """The parsed ``dataset.toml`` (or the defaults of a bare CSV).
+
+    Attributes
+    ----------
+    title, outcome, treatment, control : str
+        What the table compares; ``outcome`` is the event counted.
+    higher_is_better : bool
+        Whether more events is the good direction (benefit = RR > 1).
+    direction_declared : bool
+        False when ``higher_is_better`` is a default the user never set (said in the output).
+    measure, method, model : str
+        The published analysis (RevMan's names).
+    ci_level : float
+        Confidence level of the published intervals (0.95).
+    outcome_type : str
+        Turner et al. (2015) outcome type, choosing the matching heterogeneity priors.
+    citation : dict
+        ``text``, ``doi``, ``software``.
+    strata : str or None
+        Column naming the strata of one trial (rows sharing a study name and differing here
+        are parts of one trial); None: every row is a study of its own.
+    covariates : dict of str to Covariate
+        Declared covariates, in declaration order.
+    columns : dict of str to Covariate
+        Other declared (checked) columns.
+    default_variant : str
+    report_variants : tuple of str
+    analysis_order : tuple of str
+    notes : tuple of str
+        Sentences the report shows under the title.
+    links : tuple of dict
+        ``text`` and ``href`` of related reports the index links (e.g. a second dataset's
+        report in a subfolder).
+    source : dict
+        ``dataset`` (a shipped dataset's name, or a folder relative to this one) and
+        ``studies``: the table is those studies' rows of that dataset's table, by reference,
+        not a copy (empty: the folder has its own ``trials.csv``).
+    frequentist : tuple of dict
+        The RevMan analyses the report tabulates (``title``, optional ``by`` column and
+        ``where`` filters), e.g. the paper's figures in its order; empty: the overall analysis
+        and one per declared categorical covariate.
+    extra : dict
+        Keys the schema does not read (kept for the dataset's own text).
+    """
+
+    title: str = ""
+    outcome: str = "event"
+    treatment: str = "treatment"
+    control: str = "control"
+    higher_is_better: bool = True
+    direction_declared: bool = False
+    measure: str = "RR"
+    method: str = "MH"
+    model: str = "fixed"
+    ci_level: float = 0.95
+    outcome_type: str = "unspecified"
+    citation: Mapping[str, str] = field(default_factory=dict)
+    strata: str | None = None
+    covariates: Mapping[str, Covariate] = field(default_factory=dict)
+    columns: Mapping[str, Covariate] = field(default_factory=dict)
+    default_variant: str = "published"
+    report_variants: tuple[str, ...] = ("published",)
+    analysis_order: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    frequentist: tuple[Mapping[str, Any], ...] = ()
+    source: Mapping[str, Any] = field(default_factory=dict)
+    links: tuple[Mapping[str, str], ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def defaults(cls, title: str = "") -> DatasetSchema:
+        """Return the schema of a bare CSV: no strata, higher is better (not declared)."""
+        return cls(title=title)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], where: str = "dataset.toml") -> DatasetSchema:
+        """Parse and check the contents of ``dataset.toml``.
+
+        Parameters
+        ----------
+        raw : mapping
+            The TOML as loaded by :mod:`tomllib`.
+        where : str
+            The file's name, for messages.
+
+        Raises
+        ------
+        SchemaError
+            One line naming the file and the key.
+        """
+
+        def fail(key: str, message: str) -> SchemaError:
+            return SchemaError(f"{where}: {key}: {message}")
+
+        def text(key: str, default: str = "") -> str:
+            value = raw.get(key, default)
+            if not isinstance(value, str):
+                raise fail(key, f"must be a string, not {value!r}")
+            return value
+
+        def choice(key: str, allowed: tuple[str, ...], default: str) -> str:
+            value = text(key, default)
+            if value not in allowed:
+                raise fail(key, f"{value!r} is not one of {', '.join(allowed)}")
+            return value
+
+        def names(key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+            value = raw.get(key, list(default))
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise fail(key, "must be a list of strings")
+            return tuple(value)
+
+        direction = raw.get("higher_is_better")
+        if direction is not None and not isinstance(direction, bool):
+            raise fail("higher_is_better", f"must be true or false, not {direction!r}")
+        ci_level = raw.get("ci_level", 0.95)
+        if (
+            isinstance(ci_level, bool)
+            or not isinstance(ci_level, int | float)
+            or not 0.5 <= ci_level < 1
+        ):
+            raise fail("ci_level", f"{ci_level!r} must be a number in [0.5, 1), e.g. 0.95")
+        citation = raw.get("citation", {})
+        if isinstance(citation, str):
+            citation = {"text": citation}
+        if not isinstance(citation, dict):
+            raise fail("citation", "must be a string or a table")
+        strata = raw.get("strata")
+        if strata is not None and (not isinstance(strata, str) or not strata):
+            raise fail("strata", "must be the name of a column")
+        covariates = _parse_columns(raw.get("covariates", {}), f"{where}: covariates", True)
+        columns = _parse_columns(raw.get("columns", {}), f"{where}: columns", False)
+        notes = raw.get("notes", [])
+        if isinstance(notes, str):
+            notes = [notes]
+        frequentist = raw.get("frequentist", [])
+        if not isinstance(frequentist, list) or not all(
+            isinstance(a, dict) and isinstance(a.get("title"), str) for a in frequentist
+        ):
+            raise fail("frequentist", "must be a list of tables with a title ([[frequentist]])")
+        for i, analysis in enumerate(frequentist, start=1):
+            unknown = sorted(set(analysis) - {"title", "by", "where"})
+            if unknown:
+                raise fail(
+                    f"frequentist #{i}", f"unknown key '{unknown[0]}' (known: by, title, where)"
+                )
+        source = raw.get("source", {})
+        if not isinstance(source, dict) or (
+            source and (not isinstance(source.get("dataset"), str)
+                        or not isinstance(source.get("studies", []), list))
+        ):
+            raise fail("source", "must be a table with dataset = NAME and studies = [...]")
+        links = raw.get("links", [])
+        if not isinstance(links, list) or not all(
+            isinstance(x, dict) and isinstance(x.get("text"), str)
+            and isinstance(x.get("href"), str) for x in links
+        ):
+            raise fail("links", "must be a list of tables with text and href ([[links]])")
+        return cls(
+            title=text("title"),
+            outcome=text("outcome", "event"),
+            treatment=text("treatment", "treatment"),
+            control=text("control", "control"),
+            higher_is_better=True if direction is None else direction,
+            direction_declared=direction is not None,
+            measure=choice("measure", MEASURES, "RR"),
+            method=choice("method", METHODS, "MH"),
+            model=choice("model", MODELS, "fixed"),
+            ci_level=float(ci_level),
+            outcome_type=choice("outcome_type", OUTCOME_TYPES, "unspecified"),
+            citation={str(k): str(v) for k, v in citation.items()},
+            strata=strata,
+            covariates=covariates,
+            columns=columns,
+            default_variant=text("default_variant", "published"),
+            report_variants=names("report_variants", ("published",)),
+            analysis_order=names("analysis_order", ()),
+            notes=tuple(str(n) for n in notes),
+            frequentist=tuple(frequentist),
+            source=source,
+            links=tuple(links),
+            extra={k: v for k, v in raw.items() if k not in _TOP_KEYS},
+        )
+
+    # --- what the rest of the package asks --------------------------------------------------
+
+    def declared(self, name: str) -> Covariate | None:
+        """Return the covariate or checked column called ``name`` (None if undeclared)."""
+        return self.covariates.get(name) or self.columns.get(name)
+
+    def checked_columns(self) -> list[Covariate]:
+        """Return the declared categorical columns whose values are checked on load."""
+        seen: dict[str, Covariate] = {}
+        for cov in (*self.covariates.values(), *self.columns.values()):
+            if cov.kind == "categorical" and cov.levels and cov.column not in seen:
+                seen[cov.column] = cov
+        return list(seen.values())
+
+    def trial_columns(self) -> list[str]:
+        """Columns that must agree across the strata rows of one trial."""
+        return list(
+            dict.fromkeys(
+                c.column
+                for c in (*self.covariates.values(), *self.columns.values())
+                if c.scope == "trial"
+            )
+        )
+
+    @property
+    def direction(self) -> Direction:
+        """The direction of benefit and the labels (one home: :class:`rebayes.Direction`)."""
+        return Direction.from_schema(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly summary (what the JSON outputs state about the dataset)."""
+        return {
+            "title": self.title,
+            "outcome": self.outcome,
+            "treatment": self.treatment,
+            "control": self.control,
+            "higher_is_better": self.higher_is_better,
+            "direction_declared": self.direction_declared,
+            "measure": self.measure,
+            "method": self.method,
+            "model": self.model,
+        }
+
+
+def _parse_columns(raw: Any, where: str, analysed: bool) -> dict[str, Covariate]:
+    if not isinstance(raw, dict):
+        raise SchemaError(f"{where}: must be a table of tables")
+    out: dict[str, Covariate] = {}
+    for name, body in raw.items():
+        key = f"{where}.{name}"
+        if not isinstance(body, dict):
+            raise SchemaError(f"{key}: must be a table (kind, levels, reference, ...)")
+        unknown = sorted(set(body) - _COVARIATE_KEYS)
+        if unknown:
+            raise SchemaError(
+                f"{key}: unknown key '{unknown[0]}' (known: {', '.join(sorted(_COVARIATE_KEYS))})"
+            )
+        kind = body.get("kind", "categorical")
+        if kind not in KINDS:
+            raise SchemaError(f"{key}: kind={kind!r} is not one of {', '.join(KINDS)}")
+        levels = body.get("levels", [])
+        if not isinstance(levels, list) or not all(isinstance(v, str) for v in levels):
+            raise SchemaError(f"{key}: levels must be a list of strings")
+        if kind == "continuous" and levels:
+            raise SchemaError(f"{key}: a continuous covariate has no levels")
+        for attr in ("reference", "pooled"):
+            value = body.get(attr)
+            if value is not None and levels and value not in levels:
+                raise SchemaError(f"{key}: {attr}={value!r} is not one of its levels")
+        shares = body.get("shares", {})
+        if not isinstance(shares, dict):
+            raise SchemaError(f"{key}: shares must be a table of study = share")
+        for study, share in shares.items():
+            if (
+                isinstance(share, bool)
+                or not isinstance(share, int | float)
+                or not (math.isfinite(share) and 0 <= share <= 1)
+            ):
+                raise SchemaError(f"{key}: shares.{study}={share!r} must be in [0, 1]")
+        scope = body.get("scope", "row")
+        if scope not in ("row", "trial"):
+            raise SchemaError(f"{key}: scope={scope!r} is not one of row, trial")
+        out[name] = Covariate(
+            name=name,
+            column=str(body.get("column", name)),
+            kind=kind,
+            label=str(body.get("label", "")),
+            description=str(body.get("description", "")),
+            levels=tuple(levels),
+            level_labels={str(k): str(v) for k, v in body.get("level_labels", {}).items()},
+            reference=body.get("reference"),
+            pooled=body.get("pooled"),
+            shares={str(k): float(v) for k, v in shares.items()},
+            scope=scope,
+            unit=str(body.get("unit", "")),
+            analyse=bool(body.get("analyse", analysed)),
+        )
+    return out
+
+
+def schema_of(trials: Any) -> DatasetSchema:
+    """Return the schema a table carries in ``attrs["schema"]`` (defaults when it has none).
+
+    Parameters
+    ----------
+    trials : pandas.DataFrame
+        A table from :func:`rebayes.load_trials`, or any DataFrame.
+    """
+    schema = getattr(trials, "attrs", {}).get("schema")
+    return schema if isinstance(schema, DatasetSchema) else DatasetSchema.defaults()

@@ -1,0 +1,706 @@
+"""Load and validate a binary-outcome trial table (one row per study, or per study x stratum).
+
+The format is a CSV with at least ``study, events_treat, n_treat, events_control, n_control``;
+any other column is kept as a covariate. What the columns mean comes from the dataset folder's
+``dataset.toml`` (:mod:`rebayes.data.schema`): which column names a trial's strata, which columns
+are categorical with which labels, which must agree within a trial. A bare CSV gets the
+defaults: every row is a study of its own (a repeated study name is a second row, as RevMan
+treats a multi-arm trial's second comparison), no label checks. Every validation error is a
+:class:`DataError` whose message is one line naming the file, the 1-based line number and the
+field, e.g. ``trials.csv:7: events_treat=31 exceeds n_treat=29``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+import tomllib
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from rebayes.data.schema import DatasetSchema, SchemaError, schema_of
+from rebayes.errors import RebayesError
+
+__all__ = [
+    "COUNT_COLUMNS",
+    "DataError",
+    "Dataset",
+    "MAX_COUNT",
+    "REQUIRED_COLUMNS",
+    "data_root",
+    "list_datasets",
+    "load_dataset",
+    "load_trials",
+    "row_labels",
+    "table_hash",
+    "trial_totals",
+    "variant_combinations",
+]
+
+COUNT_COLUMNS: tuple[str, ...] = ("events_treat", "n_treat", "events_control", "n_control")
+REQUIRED_COLUMNS: tuple[str, ...] = ("study", *COUNT_COLUMNS)
+#: Largest count accepted: beyond it a count is a typing error, and products of counts would
+#: overflow 64-bit integers in the MH sums (10^9 x 10^9 < 2^63).
+MAX_COUNT = 10**9
+
+
+class DataError(RebayesError):
+    """A trial table, a variant file or a dataset name is invalid (one-line message)."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset: the table, its variants, its schema and what else its folder holds.
+
+    Attributes
+    ----------
+    name : str
+        Folder name (``bcg``) or the CSV's stem for a bare CSV path.
+    trials_path : Path
+        The trial table.
+    variants_path : Path or None
+        ``variants.toml`` beside the table, if any.
+    schema : DatasetSchema
+        ``dataset.toml`` parsed (defaults for a bare CSV).
+    directory : Path or None
+        The dataset folder (None for a bare CSV).
+    source : Dataset or None
+        The dataset whose rows this one takes by reference (``[source]`` in dataset.toml).
+    meta : dict
+        ``dataset.toml`` as loaded (empty for a bare CSV).
+    """
+
+    name: str
+    trials_path: Path
+    variants_path: Path | None
+    schema: DatasetSchema = field(default_factory=DatasetSchema.defaults)
+    directory: Path | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    source: Dataset | None = None
+
+    @property
+    def reported_path(self) -> Path | None:
+        """``reported.csv`` (the published figures to audit), if the folder has one."""
+        path = self.directory / "reported.csv" if self.directory else None
+        return path if path is not None and path.is_file() else None
+
+    @property
+    def models_dir(self) -> Path | None:
+        """The folder's ``models/`` (analysis scripts), if it has one with scripts."""
+        path = self.directory / "models" if self.directory else None
+        return path if path is not None and any(path.glob("*.py")) else None
+
+    def variants(self) -> dict[str, dict[str, Any]]:
+        """Return the variant table (``published`` always exists)."""
+        found: dict[str, dict[str, Any]] = {"published": {"description": "as published"}}
+        if self.variants_path is not None:
+            try:
+                found.update(tomllib.loads(self.variants_path.read_text(encoding="utf-8")))
+            except tomllib.TOMLDecodeError as exc:
+                raise DataError(f"{self.variants_path}: not valid TOML: {exc}") from None
+        return found
+
+
+def _row_key(schema: DatasetSchema, entry: Mapping[str, Any]) -> tuple[Any, Any]:
+    """(study, stratum) naming a row in a variant entry; stratum None when not declared."""
+    return entry.get("study"), entry.get(schema.strata) if schema.strata else None
+
+
+def variant_combinations(dataset: Dataset) -> list[str]:
+    """Every variant and every composition of variants that override disjoint rows.
+
+    Parameters
+    ----------
+    dataset : Dataset
+
+    Returns
+    -------
+    list of str
+        Names usable as ``variant=`` (``"published"`` first, compositions joined by ``+``);
+        two variants that set the same row never compose.
+    """
+    from itertools import combinations
+
+    specs = {k: v for k, v in dataset.variants().items() if k != "published"}
+    source = dataset.source.variants() if dataset.source is not None else {}
+
+    def rows_of(spec: Mapping[str, Any], schema: DatasetSchema) -> set[tuple[Any, Any]]:
+        return {_row_key(schema, e) for e in (*spec.get("set", []), *spec.get("drop", []))}
+
+    touched = {
+        # A variant that picks a source variant touches that variant's rows too.
+        name: rows_of(spec, dataset.schema)
+        | (rows_of(source.get(spec["source_variant"], {}), dataset.source.schema)
+           if dataset.source is not None and "source_variant" in spec else set())
+        for name, spec in specs.items()
+    }
+    names = ["published"]
+    for size in range(1, len(specs) + 1):
+        for combo in combinations(specs, size):
+            keys = [touched[n] for n in combo]
+            if sum(map(len, keys)) == len(set().union(*keys)):
+                names.append("+".join(combo))
+    return names
+
+
+def data_root() -> Path:
+    """Return the directory holding the shipped datasets (``rebayes/data/datasets``)."""
+    # importlib.resources finds the folder in an editable and in a wheel install alike; the
+    # package is never zipped (setuptools installs it as files), so a real path exists.
+    return Path(str(resources.files("rebayes.data") / "datasets"))
+
+
+def list_datasets() -> list[str]:
+    """Names of the shipped datasets."""
+    return sorted(p.parent.name for p in data_root().glob("*/dataset.toml"))
+
+
+def load_dataset(path_or_name: str | Path | None) -> Dataset:
+    """Resolve a shipped dataset's name, a dataset folder or a CSV path.
+
+    Parameters
+    ----------
+    path_or_name : str or Path
+        A shipped dataset's name (see :func:`list_datasets`), a folder holding ``trials.csv`` (and
+        ``dataset.toml``), or a path to any CSV in the trial-table format.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    DataError
+        No such file, folder or dataset; an invalid ``dataset.toml`` (one line).
+    """
+    if path_or_name is None or str(path_or_name) == "":
+        known = ", ".join(list_datasets()) or "none"
+        raise DataError(f"no dataset given: use --data NAME|DIR|CSV|RM5 (shipped: {known})")
+    rm5, _, outcome = str(path_or_name).partition(".rm5:")
+    if str(path_or_name).lower().endswith(".rm5") or outcome:
+        return load_dataset(_rm5_folder(rm5 + ".rm5" if outcome else str(path_or_name), outcome))
+    candidate = Path(path_or_name)
+    shipped = data_root() / str(path_or_name)
+    if candidate.is_file():
+        trials = candidate
+        directory = candidate.parent if candidate.name == "trials.csv" else None
+    elif candidate.is_dir():
+        if not (candidate / "trials.csv").is_file() and (candidate / "dataset.toml").is_file():
+            directory, trials = candidate, candidate / "trials.csv"  # rows from its [source]
+        elif not (candidate / "trials.csv").is_file():
+            raise DataError(
+                f"{path_or_name}: a folder without trials.csv (a dataset folder holds "
+                "trials.csv and dataset.toml)"
+            )
+        directory, trials = candidate, candidate / "trials.csv"
+    elif "/" not in str(path_or_name) and (shipped / "dataset.toml").is_file():
+        directory, trials = shipped, shipped / "trials.csv"
+    else:
+        known = ", ".join(list_datasets()) or "none"
+        raise DataError(f"{path_or_name}: no such file or dataset (shipped datasets: {known})")
+    name = directory.resolve().name if directory is not None else candidate.stem
+    meta: dict[str, Any] = {}
+    schema = DatasetSchema.defaults(title=name)
+    toml_path = directory / "dataset.toml" if directory is not None else None
+    if toml_path is not None and toml_path.is_file():
+        where = _display(toml_path)
+        try:
+            meta = tomllib.loads(toml_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise DataError(f"{where}: not valid TOML: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{where}: not UTF-8 text ({exc.reason})") from None
+        try:
+            schema = DatasetSchema.from_dict(meta, where)
+        except SchemaError as exc:
+            raise DataError(str(exc)) from None
+        if not schema.title:
+            schema = replace(schema, title=name)
+    variants = directory / "variants.toml" if directory is not None else None
+    has_variants = variants is not None and variants.is_file()
+    source = None
+    if schema.source:
+        assert directory is not None
+        where = f"{_display(directory / 'dataset.toml')}: source"
+        name_or_path = str(schema.source["dataset"])
+        relative = directory / name_or_path
+        source = load_dataset(relative if relative.is_dir() else name_or_path)
+        if source.source is not None:
+            raise DataError(f"{where}: {name_or_path} takes its rows from another dataset too")
+        trials = source.trials_path
+    elif not trials.is_file():
+        raise DataError(f"{path_or_name}: a folder without trials.csv (a dataset folder holds "
+                        "trials.csv and dataset.toml)")
+    return Dataset(
+        name, trials, variants if has_variants else None, schema, directory, meta, source
+    )
+
+
+def _rm5_folder(path: str, outcome: str) -> Path:
+    """Import a RevMan 5 file once (into the cache) and return one outcome's dataset folder."""
+    from rebayes.bayes.cache import cache_dir
+    from rebayes.frequentist.revman import import_rm5, read_rm5
+
+    source = Path(path)
+    if not source.is_file():
+        raise DataError(f"{path}: no such file")
+    review = read_rm5(source)
+    numbers = [o.number for o in review.outcomes]
+    if not outcome:
+        if len(numbers) != 1:
+            raise DataError(
+                f"{path}: holds {len(numbers)} dichotomous outcomes; name one as "
+                f"{path}:NUMBER ({', '.join(numbers) or 'none'}), or run rebayes import"
+            )
+        outcome = numbers[0]
+    if outcome not in numbers:
+        raise DataError(
+            f"{path}: no dichotomous outcome {outcome} (outcomes: {', '.join(numbers)})"
+        )
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    folder = cache_dir() / "rm5" / digest
+    if not (folder / outcome / "trials.csv").is_file():
+        import_rm5(source, folder)
+    return folder / outcome
+
+
+def load_trials(
+    path_or_name: str | Path | Dataset | None, variant: str | None = None
+) -> pd.DataFrame:
+    """Load a trial table, apply a data variant and validate it.
+
+    Parameters
+    ----------
+    path_or_name : str, Path or Dataset
+        Shipped dataset name, dataset folder, or path to a CSV.
+    variant : str, optional
+        Name of a variant in the dataset's ``variants.toml``; several compose with ``+``
+        (``"a+b"`` applies ``a`` then ``b``). Default: the dataset's ``default_variant``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per study (or study x stratum), counts as int64. ``attrs`` holds
+        ``dataset``, ``path``, ``variant``, ``schema`` (a
+        :class:`~rebayes.data.schema.DatasetSchema`),
+        ``notes`` (one-line remarks, e.g. repeated study names) and ``data_hash`` (SHA-256 of
+        the table after the variant).
+
+    Raises
+    ------
+    DataError
+        With a one-line message naming file, line and field.
+
+    Examples
+    --------
+    >>> import rebayes as rb
+    >>> trials = rb.load_trials("tests/data/bcg.csv")          # doctest: +SKIP
+    >>> int(trials["n_treat"].sum())                             # doctest: +SKIP
+    191064
+    """
+    dataset = path_or_name if isinstance(path_or_name, Dataset) else load_dataset(path_or_name)
+    schema = dataset.schema
+    variant = variant or schema.default_variant
+    known = dataset.variants()
+    names = variant.split("+")
+    for name in names:
+        if name not in known:
+            raise DataError(
+                f"unknown variant '{name}' for dataset {dataset.name} "
+                f"(known: {', '.join(sorted(known))})"
+            )
+    if dataset.source is not None:
+        # Rows by reference: the source's table under the source variants these variants
+        # name, then only the listed studies.
+        source_variant = "+".join(
+            v for n in names if (v := known[n].get("source_variant"))
+        ) or None
+        base = load_trials(dataset.source, source_variant)
+        studies = list(schema.source.get("studies", [])) or list(dict.fromkeys(base["study"]))
+        missing = [s for s in studies if s not in set(base["study"])]
+        if missing:
+            raise DataError(
+                f"{_display(dataset.directory / 'dataset.toml')}: source: no study "  # type: ignore[operator]
+                f"{missing[0]!r} in {dataset.source.name}"
+            )
+        base = base[base["study"].isin(studies)]
+        columns = [c for c in base.columns]
+        label = f"{_display(dataset.trials_path)} (via {dataset.name})"
+        locs = [f"{label}: {s}" for s in base["study"]]
+        rows = base.astype(object).where(base.notna(), None).to_dict(orient="records")
+    else:
+        raw_rows, lines, columns = _read_csv(dataset.trials_path)
+        label = _display(dataset.trials_path)
+        locs = [f"{label}:{line}" for line in lines]
+        rows = raw_rows
+    _check_declared_columns(schema, columns, label)
+    records = [_validate_row(loc, row, schema) for row, loc in zip(rows, locs, strict=True)]
+    for name in names:
+        records, locs = _apply_variant(dataset, name, known[name], records, locs, columns)
+    notes = _check_table(records, locs, schema)
+    frame = pd.DataFrame.from_records(records, columns=_output_columns(columns, schema))
+    for col in COUNT_COLUMNS:
+        frame[col] = frame[col].astype("int64")
+    for cov in (*schema.covariates.values(), *schema.columns.values()):
+        if cov.kind == "continuous" and cov.column in frame:
+            frame[cov.column] = pd.to_numeric(frame[cov.column])
+    frame.attrs.update(
+        dataset=dataset.name,
+        path=str(dataset.trials_path),
+        variant=variant,
+        schema=schema,
+        notes=tuple(notes),
+        data_hash=table_hash(frame),
+    )
+    return frame
+
+
+def row_labels(trials: pd.DataFrame, split: bool | None = None) -> list[str]:
+    """Return a unique label per row: the study, its stratum where split, a number if repeated.
+
+    Parameters
+    ----------
+    trials : pandas.DataFrame
+    split : bool, optional
+        Whether the rows are a trial's strata shown separately (default: whether the dataset
+        declares a strata column and a study has several rows).
+
+    Returns
+    -------
+    list of str
+        ``"Smith 2001"``; ``"Smith 2001 (b)"`` for its stratum ``b``; ``"Smith 2001 #2"``
+        for the second row of a repeated study name (RevMan's multi-arm convention).
+    """
+    strata = schema_of(trials).strata
+    studies = trials["study"].astype(str).tolist()
+    counts = pd.Series(studies).value_counts()
+    labels: list[str] = []
+    seen: dict[str, int] = {}
+    use_strata = strata is not None and strata in trials and split is not False
+    for i, study in enumerate(studies):
+        if use_strata and split is True:
+            labels.append(f"{study} ({trials[strata].iloc[i]})")
+            continue
+        if counts[study] == 1:
+            labels.append(study)
+            continue
+        if use_strata:
+            labels.append(f"{study} ({trials[strata].iloc[i]})")
+            continue
+        seen[study] = seen.get(study, 0) + 1
+        labels.append(study if seen[study] == 1 else f"{study} #{seen[study]}")
+    return labels
+
+
+def trial_totals(trials: pd.DataFrame) -> pd.DataFrame:
+    """Sum each trial's strata rows into one row per trial (as RevMan sees a trial).
+
+    Only a dataset that declares a ``strata`` column has strata: without one, every row is a
+    study of its own and the table is returned as it is. Columns other than the counts keep
+    their value when all strata agree; the strata column becomes the single stratum when there
+    is one, else the pooled level its covariate declares (``"all"`` if none).
+
+    Parameters
+    ----------
+    trials : pandas.DataFrame
+        A table from :func:`load_trials`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per trial, in first-appearance order, with the same ``attrs``.
+    """
+    schema = schema_of(trials)
+    strata = schema.strata
+    if strata is None or strata not in trials or not trials["study"].duplicated().any():
+        out = trials.copy()
+        out.attrs = dict(trials.attrs)
+        return out
+    pooled = next(
+        (c.pooled for c in schema.covariates.values() if c.column == strata and c.pooled), "all"
+    )
+    grouped = trials.groupby("study", sort=False)
+    totals = grouped[list(COUNT_COLUMNS)].sum()
+    others = [c for c in trials.columns if c not in COUNT_COLUMNS and c != "study"]
+    for col in others:
+        first = grouped[col].first()
+        agrees = grouped[col].nunique(dropna=False) <= 1
+        if col == strata:
+            totals[col] = first.where(agrees, pooled)
+        elif agrees.all():
+            totals[col] = first
+        elif pd.api.types.is_numeric_dtype(trials[col]):
+            totals[col] = first.where(agrees)
+        else:
+            # Text that differs between strata (sources, provenance labels): keep every value.
+            totals[col] = grouped[col].agg(_join_unique)
+    totals = totals.reset_index()[list(trials.columns)]
+    totals.attrs = dict(trials.attrs)
+    return totals
+
+
+def _join_unique(values: pd.Series) -> str:
+    return " | ".join(dict.fromkeys(str(v) for v in values))
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _read_csv(path: Path) -> tuple[list[dict[str, str]], list[int], list[str]]:
+    label = _display(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{label}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except IsADirectoryError:
+        raise DataError(f"{label}: a folder, not a CSV file") from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader, None)
+        if header is None or not any(h.strip() for h in header):
+            raise DataError(f"{label}: empty file (no header line)")
+        columns = [h.strip() for h in header]
+        for col in REQUIRED_COLUMNS:
+            if col not in columns:
+                raise DataError(f"{label}:1: missing required column '{col}'")
+        dupes = {c for c in columns if columns.count(c) > 1}
+        if dupes:
+            raise DataError(f"{label}:1: column '{sorted(dupes)[0]}' appears twice")
+        rows: list[dict[str, str]] = []
+        lines: list[int] = []
+        start = reader.line_num + 1
+        for values in reader:
+            line = start
+            start = reader.line_num + 1
+            if not values or all(not v.strip() for v in values):
+                continue
+            if len(values) != len(columns):
+                raise DataError(
+                    f"{label}:{line}: expected {len(columns)} fields, found {len(values)}"
+                )
+            rows.append({c: v.strip() for c, v in zip(columns, values, strict=True)})
+            lines.append(line)
+    except csv.Error as exc:
+        raise DataError(f"{label}:{reader.line_num}: malformed CSV ({exc})") from None
+    if not rows:
+        raise DataError(f"{label}: no data rows")
+    return rows, lines, columns
+
+
+def _check_declared_columns(schema: DatasetSchema, columns: list[str], label: str) -> None:
+    declared = [c.column for c in (*schema.covariates.values(), *schema.columns.values())]
+    if schema.strata:
+        declared.append(schema.strata)
+    for column in declared:
+        if column not in columns:
+            raise DataError(
+                f"{label}:1: dataset.toml declares column '{column}', the table has none"
+            )
+
+
+def _output_columns(columns: list[str], schema: DatasetSchema) -> list[str]:
+    """Study (and strata) first, counts next, then covariates, provenance last."""
+    lead = ["study", *([schema.strata] if schema.strata else [])]
+    extra = [c for c in columns if c not in REQUIRED_COLUMNS and c not in lead]
+    tail = [c for c in ("confidence", "source") if c in extra]
+    middle = [c for c in extra if c not in tail]
+    return [*lead, *COUNT_COLUMNS, *middle, *tail]
+
+
+def _parse_count(loc: str, name: str, raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise DataError(f"{loc}: {name}={raw!r} is not a whole number")
+    if isinstance(raw, int):
+        value = raw
+    else:
+        text = str(raw).strip()
+        if text == "":
+            raise DataError(f"{loc}: {name} is empty")
+        try:
+            value = int(text)
+        except ValueError:
+            # "12.0" is how pandas writes an integer column that once held a missing value.
+            try:
+                number = float(text)
+            except ValueError:
+                raise DataError(f"{loc}: {name}={text!r} is not a whole number") from None
+            if not math.isfinite(number) or not number.is_integer():
+                raise DataError(f"{loc}: {name}={text!r} is not a whole number") from None
+            if abs(number) > MAX_COUNT:
+                raise DataError(
+                    f"{loc}: {name}={text} exceeds the largest count accepted (10^9)"
+                ) from None
+            value = int(number)
+    if value < 0:
+        raise DataError(f"{loc}: {name}={value} is negative")
+    if value > MAX_COUNT:
+        digits = str(value)
+        shown = digits if len(digits) <= 20 else f"{digits[:12]}... ({len(digits)} digits)"
+        raise DataError(f"{loc}: {name}={shown} exceeds the largest count accepted (10^9)")
+    return value
+
+
+def _validate_row(loc: str, row: Mapping[str, Any], schema: DatasetSchema) -> dict[str, Any]:
+    record: dict[str, Any] = dict(row)
+    if not str(record.get("study", "")).strip():
+        raise DataError(f"{loc}: study is empty")
+    record["study"] = str(record["study"]).strip()
+    for name in COUNT_COLUMNS:
+        record[name] = _parse_count(loc, name, record.get(name))
+    for arm in ("treat", "control"):
+        events, n = record[f"events_{arm}"], record[f"n_{arm}"]
+        if n == 0:
+            raise DataError(f"{loc}: n_{arm}=0 must be positive")
+        if events > n:
+            raise DataError(f"{loc}: events_{arm}={events} exceeds n_{arm}={n}")
+    if schema.strata and schema.strata in record:
+        record[schema.strata] = str(record[schema.strata] or "").strip()
+    for cov in schema.checked_columns():
+        if cov.column not in record:
+            continue
+        value = str(record[cov.column] if record[cov.column] is not None else "").strip()
+        if value == "" and cov.column != schema.strata:
+            record[cov.column] = None
+            continue
+        if value not in cov.levels:
+            raise DataError(f"{loc}: {cov.column}={value!r} is not one of {', '.join(cov.levels)}")
+        record[cov.column] = value
+    for cov in (*schema.covariates.values(), *schema.columns.values()):
+        if cov.kind != "continuous" or cov.column not in record:
+            continue
+        raw = record[cov.column]
+        text = "" if raw is None else str(raw).strip()
+        if text == "":
+            record[cov.column] = None
+            continue
+        try:
+            number = float(text)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number):
+            raise DataError(f"{loc}: {cov.column}={text!r} is not a number")
+        record[cov.column] = int(number) if number.is_integer() and "." not in text else number
+    return record
+
+
+def _check_table(
+    records: list[dict[str, Any]], locs: list[str], schema: DatasetSchema
+) -> list[str]:
+    """Check strata and trial-level columns; return notes (repeated study names)."""
+    notes: list[str] = []
+    strata = schema.strata
+    if strata is None:
+        counts = Counter(r["study"] for r in records)
+        repeated = sorted(study for study, count in counts.items() if count > 1)
+        if repeated:
+            notes.append(
+                "study names that repeat are separate rows (as RevMan treats them): "
+                + ", ".join(repeated)
+            )
+        return notes
+    seen: dict[tuple[str, str], str] = {}
+    trial_values: dict[tuple[str, str], tuple[Any, str]] = {}
+    trial_columns = schema.trial_columns()
+    for record, loc in zip(records, locs, strict=True):
+        key = (record["study"], record.get(strata, ""))
+        if key in seen:
+            raise DataError(
+                f"{loc}: {strata}={key[1]!r} repeats study {key[0]!r} "
+                f"(first at {seen[key]}); a trial's rows must differ in {strata}"
+            )
+        seen[key] = loc
+        for col in trial_columns:
+            if col not in record:
+                continue
+            first = trial_values.setdefault((record["study"], col), (record[col], loc))
+            if first[0] != record[col]:
+                raise DataError(
+                    f"{loc}: {col}={record[col]!r} differs from {first[0]!r} "
+                    f"at {first[1]} for study {record['study']!r}"
+                )
+    return notes
+
+
+def _apply_variant(
+    dataset: Dataset,
+    name: str,
+    spec: Mapping[str, Any],
+    records: list[dict[str, Any]],
+    locs: list[str],
+    columns: list[str],
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Return the records with the variant's ``set`` and ``drop`` entries applied."""
+    schema = dataset.schema
+    strata = schema.strata
+    where = f"{_display(dataset.variants_path or dataset.trials_path)}: [{name}]"
+    records = [dict(r) for r in records]
+    locs = list(locs)
+
+    def find(key: tuple[Any, Any], entry_where: str) -> list[int]:
+        hits = [
+            j
+            for j, r in enumerate(records)
+            if r["study"] == key[0] and (key[1] is None or r.get(strata) == key[1])
+        ]
+        if len(hits) > 1 and key[1] is None:
+            raise DataError(
+                f"{entry_where}: study {key[0]!r} has {len(hits)} rows; name the row's "
+                f"{strata or 'stratum column (declare strata in dataset.toml)'}"
+            )
+        return hits
+
+    def describe(key: tuple[Any, Any]) -> str:
+        return f"study={key[0]!r}" + (f" {strata}={key[1]!r}" if key[1] is not None else "")
+
+    for i, drop in enumerate(spec.get("drop", []), start=1):
+        key = _row_key(schema, drop)
+        hits = find(key, f"{where} drop #{i}")
+        if not hits:
+            raise DataError(f"{where} drop #{i}: no row {describe(key)}")
+        del records[hits[0]], locs[hits[0]]
+    for i, entry in enumerate(spec.get("set", []), start=1):
+        entry_where = f"{where} set #{i}"
+        unknown = set(entry) - set(columns)
+        if unknown:
+            raise DataError(f"{entry_where}: unknown field '{sorted(unknown)[0]}'")
+        key = _row_key(schema, entry)
+        hits = find(key, entry_where)
+        if hits:
+            merged = {**records[hits[0]], **entry}
+            records[hits[0]] = _validate_row(entry_where, merged, schema)
+            locs[hits[0]] = entry_where
+            continue
+        siblings = [r for r in records if r["study"] == key[0]]
+        if not siblings:
+            raise DataError(f"{entry_where}: no study {key[0]!r} in the table")
+        missing = [c for c in COUNT_COLUMNS if c not in entry]
+        if missing:
+            raise DataError(f"{entry_where}: new row {describe(key)} needs {missing[0]}")
+        # A new stratum row inherits the trial-level columns only; the rest (provenance,
+        # row-level covariates) it must give itself.
+        inherited = set(schema.trial_columns())
+        new = {c: siblings[0].get(c) if c in inherited else None for c in columns}
+        new.update(entry)
+        # Insert after the study's last row so the table keeps studies together.
+        at = max(j for j, r in enumerate(records) if r["study"] == key[0]) + 1
+        records.insert(at, _validate_row(entry_where, new, schema))
+        locs.insert(at, entry_where)
+    return records, locs
+
+
+def table_hash(frame: pd.DataFrame) -> str:
+    """SHA-256 of a trial table's contents."""
+    payload = frame.to_csv(index=False).encode("utf-8")
+    return hashlib.sha256(payload).hexdigest()

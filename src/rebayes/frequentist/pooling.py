@@ -1,0 +1,706 @@
+"""Frequentist meta-analysis of 2x2 tables with Review Manager 5's own formulas.
+
+Reference: Deeks JJ, Higgins JPT. *Statistical algorithms in Review Manager 5* (2010), and
+the Cochrane Handbook 5.1, section 9.4. Every binary analysis RevMan can store is here:
+risk ratio (RR), odds ratio (OR) and risk difference (RD) by Mantel-Haenszel (MH) or inverse
+variance (IV), the Peto odds ratio (PETO), each fixed effect or DerSimonian-Laird random
+effects (not Peto, which RevMan offers fixed only). Conventions RevMan follows, and this
+module with it:
+
+- A study with a zero cell gets 0.5 added to all four cells, for the study's own estimate *and*
+  for the Mantel-Haenszel sums (RevMan does not spare MH from the correction, although MH does
+  not need it; Ades et al. 2025, Res Synth Methods, criticise exactly this). For the RD the
+  correction only enters variances and weights; the study's RD is the raw one (as R's meta,
+  which follows RevMan). Peto's method needs no correction.
+- Studies with no events in either arm are left out of RR and OR pooling; for the OR (and Peto
+  OR) also those with every participant an event in both arms. A study whose every participant
+  had the event in both arms stays in an RR analysis: its RR is 1 up to the correction (both
+  arms' risks are 1). The RD keeps every study.
+- Cochran's Q for a Mantel-Haenszel analysis is centred on the MH estimate, with inverse-variance
+  study weights; DerSimonian-Laird's tau^2 in "M-H, Random" uses that Q. "IV, Random" centres Q
+  on the inverse-variance estimate (as metafor does). ``heterogeneity="iv"`` forces the latter.
+  Peto's Q is sum(V_i (y_i - y_Peto)^2), the same form with the Peto weights V_i.
+- I^2 = max(0, (Q - df) / Q); two-sided Z tests; confidence intervals with the normal
+  quantile of the CI level (RevMan's 1.959964 at 95%).
+- Test for subgroup differences: each subgroup pooled alone, then Q between the subgroup
+  estimates with weights 1 / SE^2, df = J - 1, over the subgroups that have an estimate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from rebayes.data.schema import schema_of
+from rebayes.data.trials import COUNT_COLUMNS, trial_totals
+from rebayes.errors import RebayesError
+
+__all__ = [
+    "MetaResult",
+    "SubgroupAnalysis",
+    "SubgroupTest",
+    "Z95",
+    "analyze",
+    "difference_test",
+    "meta_analysis",
+    "study_effects",
+    "subgroup_difference_test",
+    "z_quantile",
+]
+
+Measure = Literal["RR", "OR", "RD", "PETO_OR"]
+Method = Literal["MH", "IV", "PETO", "DL"]
+Model = Literal["fixed", "random"]
+Event = Literal["events", "non_events"]
+
+Z95 = 1.959964  # RevMan's 97.5% normal quantile
+MEASURES = ("RR", "OR", "RD", "PETO_OR")
+# "DL" is kept as the name of RevMan's "M-H, Random" (MH method, random-effects model).
+METHODS = ("MH", "IV", "PETO", "DL")
+MODELS = ("fixed", "random")
+EVENTS = ("events", "non_events")
+RATIO_MEASURES = ("RR", "OR", "PETO_OR")
+METHOD_LABELS = {"MH": "M-H", "IV": "IV", "PETO": "Peto"}
+
+
+class AnalysisError(RebayesError):
+    """An analysis request that cannot be carried out (unknown option, empty selection)."""
+
+
+def z_quantile(ci_level: float = 0.95) -> float:
+    """Return the normal quantile of a two-sided ``ci_level`` interval (1.959964 at 0.95)."""
+    if not 0.5 <= ci_level < 1:
+        raise AnalysisError(f"ci_level={ci_level!r} must be in [0.5, 1), e.g. 0.95")
+    if abs(ci_level - 0.95) < 1e-12:
+        return Z95
+    return float(stats.norm.ppf(0.5 + ci_level / 2))
+
+
+@dataclass(frozen=True)
+class MetaResult:
+    """One pooled estimate with its heterogeneity statistics (a RevMan 'Total' row).
+
+    Attributes
+    ----------
+    measure, method, model : str
+        ``RR``/``OR``/``RD``/``PETO_OR``; ``MH``/``IV``/``PETO`` (``DL`` when asked for by
+        that name: RevMan's "M-H, Random"); ``fixed``/``random``.
+    estimate, ci_low, ci_high : float
+        Pooled effect and its CI on the natural scale (ratio, or difference for the RD).
+    log_estimate, se : float
+        Pooled effect on the analysis scale (log ratio; the difference itself for the RD) and
+        its standard error.
+    z, p : float
+        Z test of no effect and its two-sided p value.
+    q, df, p_q, i2, tau2 : float
+        Cochran's Q, its degrees of freedom and p value, I^2 (percent), DL tau^2 (computed
+        for fixed-effect methods too, as RevMan's random-effects tau^2 would be; 0 for Peto).
+    k : int
+        Studies contributing (non-estimable studies excluded).
+    events_treat, n_treat, events_control, n_control : int
+        Totals over the contributing studies.
+    studies : pandas.DataFrame
+        Per-study rows: counts, ``yi`` (analysis scale), ``vi`` (its variance), effect and CI,
+        ``weight`` (percent, as in RevMan's forest plot).
+    excluded : tuple of str
+        Studies left out (not estimable).
+    ci_level : float
+        Confidence level of every interval.
+    """
+
+    measure: str
+    method: str
+    estimate: float
+    ci_low: float
+    ci_high: float
+    log_estimate: float
+    se: float
+    z: float
+    p: float
+    q: float
+    df: int
+    p_q: float
+    i2: float
+    tau2: float
+    k: int
+    events_treat: int
+    n_treat: int
+    events_control: int
+    n_control: int
+    studies: pd.DataFrame = field(repr=False, compare=False)
+    excluded: tuple[str, ...] = ()
+    model: str = "fixed"
+    ci_level: float = 0.95
+
+    @property
+    def label(self) -> str:
+        """RevMan's name of the analysis, e.g. ``"M-H, Random"``."""
+        method = "MH" if self.method == "DL" else self.method
+        return f"{METHOD_LABELS[method]}, {self.model.capitalize()}"
+
+    def to_dict(self) -> dict[str, float | int | str | list[str]]:
+        """Return the JSON-ready summary (no per-study table)."""
+        keys = (
+            "estimate ci_low ci_high z p q df p_q i2 tau2 k "
+            "events_treat n_treat events_control n_control ci_level"
+        ).split()
+        out: dict[str, float | int | str | list[str]] = {
+            "measure": self.measure,
+            "method": self.method,
+            "model": self.model,
+        }
+        out.update({key: _plain(getattr(self, key)) for key in keys})
+        out["excluded"] = list(self.excluded)
+        return out
+
+    def __str__(self) -> str:
+        digits = 3 if self.measure == "RD" else 2
+        ci = f"{100 * self.ci_level:g}% CI"
+        return (
+            f"{self.label} {self.measure} {self.estimate:.{digits}f} "
+            f"[{self.ci_low:.{digits}f}, {self.ci_high:.{digits}f}] ({ci})  "
+            f"Z={abs(self.z):.2f} (P={_fmt_p(self.p)})  "
+            f"k={self.k}  {self.events_treat}/{self.n_treat} vs "
+            f"{self.events_control}/{self.n_control}  "
+            f"Chi2={self.q:.2f}, df={self.df} (P={_fmt_p(self.p_q)}); I2={self.i2:.0f}%"
+            + (f"; Tau2={self.tau2:.2f}" if self.model == "random" else "")
+            + (f"  (left out, not estimable: {', '.join(self.excluded)})" if self.excluded
+               else "")
+        )
+
+
+@dataclass(frozen=True)
+class SubgroupTest:
+    """Test for subgroup differences (RevMan: 'Test for subgroup differences')."""
+
+    q: float
+    df: int
+    p: float
+    i2: float
+
+    def to_dict(self) -> dict[str, float | int]:
+        """Return the JSON-ready fields."""
+        return {"q": self.q, "df": self.df, "p": self.p, "i2": self.i2}
+
+    def __str__(self) -> str:
+        return (
+            f"Test for subgroup differences: Chi2={self.q:.2f}, df={self.df} "
+            f"(P={_fmt_p(self.p)}), I2={self.i2:.1f}%"
+        )
+
+
+@dataclass(frozen=True)
+class SubgroupAnalysis:
+    """An overall estimate, optional subgroup estimates and the test between them.
+
+    ``subgroups`` holds the subgroups with an estimate; ``not_estimable`` maps each subgroup
+    without one (every study double-zero, say) to the reason, as RevMan prints "Not
+    estimable" for it and leaves it out of the test for subgroup differences.
+    """
+
+    overall: MetaResult
+    by: str | None = None
+    subgroups: Mapping[str, MetaResult] = field(default_factory=dict)
+    test: SubgroupTest | None = None
+    left_out: tuple[str, ...] = ()
+    description: str = ""
+    not_estimable: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON layout: ``overall``, ``subgroups`` and ``test_for_subgroup_differences``."""
+        out: dict[str, object] = {
+            "description": self.description,
+            "overall": self.overall.to_dict(),
+            "subgroups": {name: res.to_dict() for name, res in self.subgroups.items()},
+        }
+        if self.by is not None:
+            out["by"] = self.by
+            out["not_estimable"] = dict(self.not_estimable)
+            out["test_for_subgroup_differences"] = self.test.to_dict() if self.test else None
+            out["left_out"] = list(self.left_out)
+        return out
+
+    def __str__(self) -> str:
+        lines = [self.description] if self.description else []
+        for name, res in self.subgroups.items():
+            lines.append(f"  {name}: {res}")
+        for name, reason in self.not_estimable.items():
+            lines.append(f"  {name}: not estimable ({reason})")
+        lines.append(f"  Total: {self.overall}")
+        if self.test is not None:
+            lines.append(f"  {self.test}")
+        if self.left_out:
+            lines.append(f"  Left out (no {self.by} label): {', '.join(self.left_out)}")
+        return "\n".join(lines)
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _fmt_p(p: float) -> str:
+    return "<0.00001" if p < 1e-5 else f"{p:.2f}" if p >= 0.01 else f"{p:.4f}"
+
+
+def _options(method: str, measure: str, model: str) -> tuple[str, str, str]:
+    """Check and normalise (method, measure, model); ``DL`` is MH with random effects."""
+    if method not in METHODS:
+        raise AnalysisError(f"unknown method {method!r} (use one of {', '.join(METHODS)})")
+    if measure not in MEASURES:
+        raise AnalysisError(f"unknown measure {measure!r} (use one of {', '.join(MEASURES)})")
+    if model not in MODELS:
+        raise AnalysisError(f"unknown model {model!r} (use one of {', '.join(MODELS)})")
+    if method == "DL":
+        model = "random"
+    if measure == "PETO_OR" and method not in ("PETO",):
+        if method != "MH":  # the default method: PETO_OR alone asks for Peto's method
+            raise AnalysisError(f"measure PETO_OR needs method PETO, not {method}")
+        method = "PETO"
+    if method == "PETO":
+        if measure not in ("OR", "PETO_OR"):
+            raise AnalysisError(f"Peto's method pools odds ratios only, not {measure}")
+        if model == "random":
+            raise AnalysisError("Peto's method is fixed-effect only (as in RevMan)")
+        measure = "PETO_OR"
+    return method, measure, model
+
+
+def _counts(studies: pd.DataFrame, event: Event) -> pd.DataFrame:
+    if event not in EVENTS:
+        raise AnalysisError(f"unknown event direction {event!r} (use one of {', '.join(EVENTS)})")
+    table = studies[["study", *COUNT_COLUMNS]].copy()
+    if event == "non_events":
+        # Counting the complement swaps events and non-events in both arms.
+        table["events_treat"] = table["n_treat"] - table["events_treat"]
+        table["events_control"] = table["n_control"] - table["events_control"]
+    return table.reset_index(drop=True)
+
+
+def study_effects(
+    studies: pd.DataFrame,
+    measure: Measure = "RR",
+    event: Event = "events",
+    ci_level: float = 0.95,
+) -> pd.DataFrame:
+    """Per-study effect and variance, as RevMan computes them for a forest plot.
+
+    Parameters
+    ----------
+    studies : pandas.DataFrame
+        Rows to treat as studies (one per trial, or per stratum in a stratum-split analysis).
+        Use :func:`rebayes.trial_totals` first to get one row per trial.
+    measure : {"RR", "OR", "RD", "PETO_OR"}
+    event : {"events", "non_events"}
+        Count the events column or its complement (RevMan's "swap events").
+    ci_level : float
+        Level of the per-study intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``study, events_treat, n_treat, events_control, n_control, a, b, c, d,
+        corrected, estimable, yi, vi, effect, ci_low, ci_high``: ``a..d`` are the (possibly
+        0.5-corrected) cells, ``yi`` the log RR/OR (the RD itself for the RD), ``vi`` its
+        variance; ``estimable`` is False for the studies RevMan leaves out of pooling
+        (``yi``/``vi`` are NaN there). For the Peto OR also ``o_minus_e`` and ``v``.
+
+    Examples
+    --------
+    Stephenson 2010, 16/23 vs 15/24, as the trial reports it (OR 1.37):
+
+    >>> import pandas as pd
+    >>> row = pd.DataFrame({"study": ["S"], "events_treat": [16], "n_treat": [23],
+    ...                     "events_control": [15], "n_control": [24]})
+    >>> round(float(np.exp(study_effects(row, "OR").yi[0])), 2)
+    1.37
+    """
+    if measure not in MEASURES:
+        raise AnalysisError(f"unknown measure {measure!r} (use one of {', '.join(MEASURES)})")
+    table = _counts(studies, event)
+    a0 = table["events_treat"].to_numpy(float)
+    b0 = (table["n_treat"] - table["events_treat"]).to_numpy(float)
+    c0 = table["events_control"].to_numpy(float)
+    d0 = (table["n_control"] - table["events_control"]).to_numpy(float)
+    no_events = (a0 == 0) & (c0 == 0)
+    all_events = (b0 == 0) & (d0 == 0)
+    extra: dict[str, np.ndarray] = {}
+    if measure == "PETO_OR":
+        # Peto: O - E and the hypergeometric variance V; no correction, V = 0 not estimable.
+        n1, n2 = a0 + b0, c0 + d0
+        n = n1 + n2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            o_e = a0 - n1 * (a0 + c0) / n
+            v = n1 * n2 * (a0 + c0) * (b0 + d0) / (n**2 * (n - 1))
+            estimable = v > 0
+            yi, vi = o_e / v, 1 / v
+        corrected = np.zeros(len(table), bool)
+        a, b, c, d = a0, b0, c0, d0
+        extra = {"o_minus_e": o_e, "v": v}
+    else:
+        estimable = np.ones(len(table), bool)
+        if measure in ("RR", "OR"):
+            estimable &= ~no_events
+        if measure == "OR":
+            estimable &= ~all_events
+        corrected = estimable & ((a0 == 0) | (b0 == 0) | (c0 == 0) | (d0 == 0))
+        add = np.where(corrected, 0.5, 0.0)
+        a, b, c, d = a0 + add, b0 + add, c0 + add, d0 + add
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if measure == "RR":
+                yi = np.log((a / (a + b)) / (c / (c + d)))
+                vi = 1 / a - 1 / (a + b) + 1 / c - 1 / (c + d)
+            elif measure == "OR":
+                yi = np.log((a * d) / (b * c))
+                vi = 1 / a + 1 / b + 1 / c + 1 / d
+            else:
+                # The RD from the raw cells; its variance from the corrected ones.
+                yi = a0 / (a0 + b0) - c0 / (c0 + d0)
+                vi = a * b / (a + b) ** 3 + c * d / (c + d) ** 3
+    yi = np.where(estimable, yi, np.nan)
+    vi = np.where(estimable, vi, np.nan)
+    z = z_quantile(ci_level)
+    back = (lambda x: x) if measure == "RD" else np.exp
+    return table.assign(
+        a=a, b=b, c=c, d=d,
+        corrected=corrected,
+        estimable=estimable,
+        yi=yi,
+        vi=vi,
+        effect=back(yi),
+        ci_low=back(yi - z * np.sqrt(vi)),
+        ci_high=back(yi + z * np.sqrt(vi)),
+        **extra,
+    )
+
+
+def _mantel_haenszel(eff: pd.DataFrame, measure: str) -> tuple[float, float, np.ndarray]:
+    """Return (estimate on the analysis scale, variance, study weights) for the MH method."""
+    a, b, c, d = (eff[col].to_numpy() for col in "abcd")
+    n1, n2 = a + b, c + d
+    n = n1 + n2
+    if measure == "RR":
+        # Greenland & Robins (1985) variance of the log MH risk ratio.
+        r = a * n2 / n
+        s = c * n1 / n
+        est = np.log(r.sum() / s.sum())
+        var = ((n1 * n2 * (a + c) - a * c * n) / n**2).sum() / (r.sum() * s.sum())
+        weights = s
+    elif measure == "OR":
+        # Robins, Breslow & Greenland (1986) variance of the log MH odds ratio.
+        r = a * d / n
+        s = b * c / n
+        big_p = (a + d) / n
+        big_q = (b + c) / n
+        est = np.log(r.sum() / s.sum())
+        var = (
+            (big_p * r).sum() / (2 * r.sum() ** 2)
+            + (big_p * s + big_q * r).sum() / (2 * r.sum() * s.sum())
+            + (big_q * s).sum() / (2 * s.sum() ** 2)
+        )
+        weights = s
+    else:
+        # MH risk difference with weights n1 n2 / N and Greenland-Robins' variance (Deeks &
+        # Higgins 2010), weights and variance from the corrected cells, the RDs raw.
+        weights = n1 * n2 / n
+        est = (weights * eff["yi"].to_numpy()).sum() / weights.sum()
+        var = (a * b * n2**3 + c * d * n1**3) / (n1 * n2 * n**2)
+        var = var.sum() / weights.sum() ** 2
+    return float(est), float(var), weights
+
+
+def _not_estimable_reason(eff: pd.DataFrame, measure: str) -> str:
+    a, c = eff["events_treat"], eff["events_control"]
+    full = (a == eff["n_treat"]) & (c == eff["n_control"])
+    none = (a == 0) & (c == 0)
+    if full.all() and measure != "RR":
+        return "every participant had the event in both arms of every study"
+    if none.all():
+        return "every study has no events in either arm"
+    return "every study has no events in either arm or every participant an event in both"
+
+
+def meta_analysis(
+    studies: pd.DataFrame,
+    method: Method = "MH",
+    measure: Measure = "RR",
+    event: Event = "events",
+    heterogeneity: Literal["revman", "iv"] = "revman",
+    *,
+    model: Model = "fixed",
+    ci_level: float = 0.95,
+) -> MetaResult:
+    """Pool 2x2 tables with RevMan 5's Mantel-Haenszel, inverse-variance or Peto method.
+
+    Parameters
+    ----------
+    studies : pandas.DataFrame
+        One row per study with ``study`` and the four count columns.
+    method : {"MH", "IV", "PETO", "DL"}
+        ``MH`` (RevMan's default for dichotomous data), ``IV`` inverse variance, ``PETO``
+        Peto's O - E method (odds ratio, fixed effect); ``DL`` is ``MH`` with
+        ``model="random"`` (RevMan's "M-H, Random").
+    measure : {"RR", "OR", "RD", "PETO_OR"}
+        ``PETO_OR`` implies ``method="PETO"``.
+    event : {"events", "non_events"}
+    heterogeneity : {"revman", "iv"}
+        Where Cochran's Q is centred. ``revman``: on the method's own fixed-effect estimate
+        (MH for ``MH``, IV for ``IV``, Peto for ``PETO``). ``iv``: always on the
+        inverse-variance estimate, as metafor's ``rma(method="DL")``.
+    model : {"fixed", "random"}
+        ``random``: DerSimonian-Laird, tau^2 from the Q above.
+    ci_level : float
+        Confidence level of the intervals (0.95; RevMan offers 90, 95, 99).
+
+    Returns
+    -------
+    MetaResult
+    """
+    asked = method
+    method, measure, model = _options(method, measure, model)
+    eff = study_effects(studies, measure, event, ci_level)
+    used = eff[eff["estimable"]].reset_index(drop=True)
+    excluded = tuple(eff.loc[~eff["estimable"], "study"])
+    k = len(used)
+    if k == 0:
+        raise AnalysisError(f"no estimable study ({_not_estimable_reason(eff, measure)})")
+    yi, vi = used["yi"].to_numpy(), used["vi"].to_numpy()
+    w_iv = 1 / vi
+    est_iv = float((w_iv * yi).sum() / w_iv.sum())
+    if method in ("IV", "PETO"):
+        # Peto's pooled log OR sum(O-E)/sum(V) is the IV mean of (O-E)/V with weights V.
+        est_fixed, var_fixed, weights = est_iv, float(1 / w_iv.sum()), w_iv
+    else:
+        est_fixed, var_fixed, weights = _mantel_haenszel(used, measure)
+    centre = est_iv if heterogeneity == "iv" else est_fixed
+    q = float((w_iv * (yi - centre) ** 2).sum())
+    df = k - 1
+    i2 = _i_squared(q, df)
+    c_dl = w_iv.sum() - (w_iv**2).sum() / w_iv.sum()
+    tau2 = max(0.0, (q - df) / c_dl) if df > 0 and c_dl > 0 and method != "PETO" else 0.0
+    if model == "random":
+        weights = 1 / (vi + tau2)
+        est = float((weights * yi).sum() / weights.sum())
+        var = float(1 / weights.sum())
+    else:
+        est, var = est_fixed, var_fixed
+    se = var**0.5
+    z = est / se
+    zq = z_quantile(ci_level)
+    back = (lambda x: x) if measure == "RD" else np.exp
+    studies_out = used.assign(ratio=used["effect"], weight=100 * weights / weights.sum())
+    return MetaResult(
+        measure=measure,
+        method="DL" if asked == "DL" else method,
+        estimate=float(back(est)),
+        ci_low=float(back(est - zq * se)),
+        ci_high=float(back(est + zq * se)),
+        log_estimate=est,
+        se=se,
+        z=float(z),
+        p=float(2 * stats.norm.sf(abs(z))),
+        q=q,
+        df=df,
+        p_q=float(stats.chi2.sf(q, df)) if df > 0 else 1.0,
+        i2=i2,
+        tau2=tau2,
+        k=k,
+        events_treat=int(used["events_treat"].sum()),
+        n_treat=int(used["n_treat"].sum()),
+        events_control=int(used["events_control"].sum()),
+        n_control=int(used["n_control"].sum()),
+        studies=studies_out,
+        excluded=excluded,
+        model=model,
+        ci_level=ci_level,
+    )
+
+
+def _i_squared(q: float, df: int) -> float:
+    """I^2 = max(0, (Q - df) / Q) in percent; 0 with no degrees of freedom.
+
+    One study has no heterogeneity to measure (RevMan: "Not applicable"); without the df
+    guard a round-off Q of 1e-30 would give I2 = 100%.
+    """
+    return max(0.0, (q - df) / q) * 100 if q > 0 and df > 0 else 0.0
+
+
+def difference_test(
+    log_estimates: Sequence[float], standard_errors: Sequence[float]
+) -> SubgroupTest:
+    """Q test between independent estimates, each weighted by 1 / SE^2 (RevMan 5).
+
+    Parameters
+    ----------
+    log_estimates, standard_errors : sequence of float
+        One pair per subgroup (at least two), on the analysis scale (log ratio, or RD).
+
+    Returns
+    -------
+    SubgroupTest
+    """
+    if len(log_estimates) < 2:
+        raise AnalysisError("a test for subgroup differences needs at least two subgroups")
+    y = np.asarray(log_estimates, dtype=float)
+    w = 1 / np.asarray(standard_errors, dtype=float) ** 2
+    mean = (w * y).sum() / w.sum()
+    q = float((w * (y - mean) ** 2).sum())
+    df = len(y) - 1
+    return SubgroupTest(q=q, df=df, p=float(stats.chi2.sf(q, df)), i2=_i_squared(q, df))
+
+
+def subgroup_difference_test(results: Mapping[str, MetaResult]) -> SubgroupTest:
+    """Test for subgroup differences between separately pooled subgroups (RevMan 5).
+
+    Parameters
+    ----------
+    results : mapping of str to MetaResult
+        The separately pooled subgroups (at least two).
+
+    Returns
+    -------
+    SubgroupTest
+        :func:`difference_test` on the subgroups' estimates and standard errors.
+    """
+    return difference_test(
+        [r.log_estimate for r in results.values()], [r.se for r in results.values()]
+    )
+
+
+def _select(trials: pd.DataFrame, where: Mapping[str, str]) -> pd.DataFrame:
+    selected = trials
+    for column, value in where.items():
+        if column not in trials.columns:
+            raise AnalysisError(
+                f"--where {column}={value}: no column {column!r} "
+                f"(columns: {', '.join(trials.columns)})"
+            )
+        known = sorted(map(str, trials[column].dropna().unique()))
+        if value not in known:
+            raise AnalysisError(
+                f"--where {column}={value}: unknown value (values: {', '.join(known)})"
+            )
+        selected = selected[selected[column].astype(str) == value]
+    return selected
+
+
+def _level_order(trials: pd.DataFrame, column: str) -> list[str]:
+    """Subgroup order: the declared levels (RevMan's order for an import), else sorted."""
+    present = [str(v) for v in trials[column].dropna().unique()]
+    schema = schema_of(trials)
+    declared = [
+        cov for cov in (*schema.covariates.values(), *schema.columns.values())
+        if cov.column == column and cov.levels
+    ]
+    if declared:
+        order = [lv for lv in declared[0].levels if lv in present]
+        return order + sorted(v for v in present if v not in order)
+    return sorted(present)
+
+
+def analyze(
+    trials: pd.DataFrame,
+    by: str | None = None,
+    where: Mapping[str, str] | None = None,
+    method: Method | None = None,
+    measure: Measure | None = None,
+    event: Event = "events",
+    heterogeneity: Literal["revman", "iv"] = "revman",
+    *,
+    model: Model | None = None,
+    ci_level: float | None = None,
+) -> SubgroupAnalysis:
+    """Run a RevMan-style analysis on a trial table: overall, or split into subgroups.
+
+    When the dataset declares a ``strata`` column, a trial's strata rows are summed into one
+    study unless the analysis splits or filters by that column, as a RevMan review enters one
+    trial once per comparison; a split by it leaves out the rows of the covariate's
+    ``pooled`` level (no split published) and lists them in ``left_out``. A subgroup with no
+    estimable study is reported in ``not_estimable``; the test for subgroup differences
+    runs over the others, as RevMan does.
+
+    Parameters
+    ----------
+    trials : pandas.DataFrame
+        A table from :func:`rebayes.load_trials`.
+    by : str, optional
+        Column (or declared covariate) defining subgroups.
+    where : mapping, optional
+        ``{column: value}`` filters applied first.
+    method, measure, model, ci_level
+        As in :func:`meta_analysis`; default: the dataset's ``method``, ``measure``,
+        ``model`` and ``ci_level`` (``dataset.toml``), else MH, RR, fixed, 0.95.
+    event, heterogeneity
+        As in :func:`meta_analysis`.
+
+    Returns
+    -------
+    SubgroupAnalysis
+    """
+    schema = schema_of(trials)
+    method = method or schema.method  # type: ignore[assignment]
+    measure = measure or schema.measure  # type: ignore[assignment]
+    model = model or schema.model  # type: ignore[assignment]
+    ci_level = ci_level or schema.ci_level
+    where = dict(where or {})
+    column = by
+    pooled = None
+    if by is not None and by not in trials.columns and schema.declared(by) is not None:
+        column = schema.declared(by).column  # type: ignore[union-attr]
+    if column is not None:
+        pooled = next(
+            (c.pooled for c in (*schema.covariates.values(), *schema.columns.values())
+             if c.column == column and c.pooled),
+            None,
+        )
+    strata = schema.strata
+    uses_strata = strata is not None and (column == strata or strata in where)
+    table = trials if uses_strata else trial_totals(trials)
+    table = _select(table, where)
+    left_out: tuple[str, ...] = ()
+    if column is not None:
+        if column not in table.columns:
+            raise AnalysisError(
+                f"--by {by}: no column {by!r} (columns: {', '.join(trials.columns)})"
+            )
+        unlabeled = table[column].isna() | (table[column].astype(str) == str(pooled))
+        left_out = tuple(table.loc[unlabeled, "study"])
+        table = table[~unlabeled]
+    if table.empty:
+        raise AnalysisError(f"no trials left after selecting {where or 'all'} by {by}")
+
+    def pool(rows: pd.DataFrame) -> MetaResult:
+        return meta_analysis(
+            rows, method, measure, event, heterogeneity,  # type: ignore[arg-type]
+            model=model, ci_level=ci_level,  # type: ignore[arg-type]
+        )
+
+    overall = pool(table)
+    subgroups: dict[str, MetaResult] = {}
+    not_estimable: dict[str, str] = {}
+    test = None
+    if column is not None:
+        for level in _level_order(table, column):
+            rows = table[table[column].astype(str) == level]
+            try:
+                subgroups[level] = pool(rows)
+            except AnalysisError as exc:
+                if not str(exc).startswith("no estimable study"):
+                    raise
+                not_estimable[level] = str(exc).partition("(")[2].rstrip(")")
+        if len(subgroups) >= 2:
+            test = subgroup_difference_test(subgroups)
+    scope = ", ".join(f"{k}={v}" for k, v in where.items()) or "all trials"
+    outcome = schema.outcome if event == "events" else f"no {schema.outcome}"
+    description = f"{overall.label} {overall.measure} of {outcome}, {scope}"
+    if by is not None:
+        description += f", by {by}"
+    return SubgroupAnalysis(
+        overall, by, subgroups, test, left_out, description, not_estimable
+    )

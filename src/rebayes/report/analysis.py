@@ -1,0 +1,438 @@
+"""One analysis in the report: its fits under every prior, figures, and its HTML page.
+
+The statistics come from :mod:`rebayes.bayes.quantities` (posterior summaries),
+:mod:`rebayes.frequentist.pooling`
+(observed per-trial RRs and RevMan's pooled row) and, where present, :mod:`rebayes.checks`
+and :mod:`rebayes.sensitivity.comparison`; this module only arranges them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from rebayes.bayes.coefficients import Coefficient, coefficients, pooled_or_probabilities
+from rebayes.bayes.quantities import FitSummary
+from rebayes.bayes.sampling import Fit
+from rebayes.bayes.spec import AnalysisSpec
+from rebayes.checks.gates import DEFAULT_THRESHOLDS as GATE
+from rebayes.data.direction import Direction
+from rebayes.data.schema import DatasetSchema
+from rebayes.frequentist.pooling import Z95, meta_analysis, study_effects
+from rebayes.plots import SummaryRow, forest_plot
+from rebayes.report.html import Cell, figure, markdown_table, table
+from rebayes.sensitivity.comparison import Comparison
+
+__all__ = [
+    "AnalysisReport",
+    "key_sentence",
+    "model_formula",
+    "result_headers",
+    "results_rows",
+    "save_figure",
+]
+
+def result_headers(direction: Direction, kind: str = "pooled") -> tuple[str, ...]:
+    """Column headers of :func:`results_rows`, in the dataset's direction of benefit.
+
+    ``kind`` is :attr:`FitSummary.pooled_kind`: a meta-regression's columns say that they
+    are about its row average.
+    """
+    d = direction
+    of = "" if kind == "pooled" else f"{kind} "
+    return (
+        "prior", f"{kind} RR (95% CrI)", f"P({of}{d.benefit})", f"P({of}{d.beyond(1.1)})",
+        f"P({of}{d.beyond(1.25)})", "tau (95% CrI)",
+        "predictive RR (95% PrI)" if not of else f"predictive RR at the {kind} (95% PrI)",
+        "R-hat max", "ESS min (bulk, tail)", "divergences",
+    )
+
+
+
+
+@dataclass(frozen=True)
+class AnalysisReport:
+    """What the report shows of one analysis (one model script).
+
+    Attributes
+    ----------
+    spec : AnalysisSpec
+    fits : tuple of Fit
+        One per prior set, in registry order; the first is the default prior's.
+    comparison : Comparison, optional
+        The fits under every prior and data variant with their diagnostics, power-scaling
+        sensitivity and Bayes factors (:func:`rebayes.sensitivity.comparison.compare_fits`).
+    figures : dict
+        Figure key -> file name (relative to the report directory).
+    sections : tuple of (str, str)
+        Extra HTML sections (title, body) added by the diagnostics and comparison steps.
+    gates_ok : bool
+        Every diagnostic gate passed for every prior.
+    """
+
+    spec: AnalysisSpec
+    fits: tuple[Fit, ...]
+    comparison: Comparison | None = None
+    figures: Mapping[str, str] = field(default_factory=dict)
+    sections: tuple[tuple[str, str], ...] = ()
+    gates_ok: bool = True
+    markdown_extra: str = ""
+
+    @property
+    def summaries(self) -> dict[str, FitSummary]:
+        """Prior name -> posterior summary."""
+        return {f.prior.name: f.summary() for f in self.fits}
+
+    @property
+    def default(self) -> FitSummary:
+        """The summary under the first (default) prior."""
+        return self.fits[0].summary()
+
+
+def _fmt_est(est, digits: int = 2) -> str:
+    return f"{est.median:.{digits}f} ({est.ci_low:.{digits}f} to {est.ci_high:.{digits}f})"
+
+
+def _gate_cell(value: float, ok: bool, fmt: str) -> Cell:
+    return Cell(format(value, fmt), "num pass" if ok else "num fail")
+
+
+def results_rows(
+    summaries: Mapping[str, FitSummary], comparison: Comparison | None = None
+) -> list[list[object]]:
+    """One row per prior: pooled RR, decision probabilities, tau, predictive RR, convergence.
+
+    With a comparison, the last column is the verdict of every diagnostic gate of that fit
+    (:func:`rebayes.checks.convergence.diagnose`, derived quantities and E-BFMI included).
+    """
+    gates = {}
+    if comparison is not None:
+        first_variant = comparison.variants[0]
+        gates = {f.prior: f.diagnostics for f in comparison.fits if f.variant == first_variant}
+    rows: list[list[object]] = []
+    for name, s in summaries.items():
+        d = s.diagnostics
+        report = gates.get(name)
+        verdict = (Cell("all pass", "pass") if report.ok else
+                   Cell("FAIL: " + "; ".join(report.failures), "fail")) if report else ""
+        rows.append(
+            [
+                name if s.reliable else Cell(f"{name}: UNRELIABLE (divergences)", "fail"),
+                _fmt_est(s.pooled_rr),
+                Cell(f"{s.p_benefit:.3f}", "num"),
+                Cell(f"{s.p_benefit_beyond_1_1:.3f}", "num"),
+                Cell(f"{s.p_benefit_beyond_1_25:.3f}", "num"),
+                _fmt_est(s.tau),
+                _fmt_est(s.predictive_rr),
+                _gate_cell(d.rhat_max, d.rhat_max <= GATE.rhat_max, ".3f"),
+                _gate_cell(min(d.ess_bulk_min, d.ess_tail_min),
+                           min(d.ess_bulk_min, d.ess_tail_min) >= GATE.ess_min, ".0f"),
+                _gate_cell(d.divergences, d.divergences == 0, "d"),
+                *([verdict] if gates else []),
+            ]
+        )
+    return rows
+
+
+def key_sentence(
+    s: FitSummary,
+    schema: DatasetSchema | None = None,
+    coefs: Sequence[Coefficient] = (),
+) -> str:
+    """Return the analysis's answer in one sentence, with its probability.
+
+    A meta-regression leads with what it estimates (the subgroup RRs and their ratio, or the
+    slope per unit); its "pooled" RR is only an average over the analysed rows and is named
+    so.
+    """
+    schema = schema or DatasetSchema()
+    threshold = s.direction.beyond(1.1)
+    important = s.p_benefit_beyond_1_1
+    prior = f"Under the {s.prior.replace('_', ' ')} prior"
+    if not s.reliable:
+        prior = f"UNRELIABLE ({s.divergences} divergent transitions). {prior}"
+    what = f"{schema.outcome} ({schema.treatment} vs {schema.control})"
+    units = {c.name: c.unit for c in schema.covariates.values()}
+    if coefs and not s.subgroups:
+        c = coefs[0]
+        return (
+            f"{prior}, the {c.scale} of {what} is multiplied by {c.median:.3f} per "
+            f"{units.get(c.name) or 'unit'} of {c.name} (95% CrI {c.ci_low:.3f} to "
+            f"{c.ci_high:.3f}); P(towards benefit) = {c.p_towards_benefit:.3f}."
+        )
+    if s.subgroups and s.ratios:
+        groups = "; ".join(
+            f"{g.name.replace('_', ' ')}: RR {g.rr.median:.2f} ({g.rr.ci_low:.2f} to "
+            f"{g.rr.ci_high:.2f}), P(benefit) = {g.p_benefit:.2f}" for g in s.subgroups
+        )
+        r = s.ratios[0]
+        return (
+            f"{prior}, the risk ratio of {what} by subgroup is {groups}; the RR in "
+            f"{r.numerator.replace('_', ' ')} is {r.ratio.median:.2f} times that in "
+            f"{r.denominator.replace('_', ' ')} (95% CrI {r.ratio.ci_low:.2f} to "
+            f"{r.ratio.ci_high:.2f}), P(ratio > 1) = {r.p_gt_1:.2f}."
+        )
+    base = (
+        f"{prior}, the pooled risk ratio of {what} "
+        f"is {s.pooled_rr.median:.2f} (95% CrI {s.pooled_rr.ci_low:.2f} to "
+        f"{s.pooled_rr.ci_high:.2f}); P(any benefit, {schema.direction.benefit}) = "
+        f"{s.p_benefit:.2f}, P({threshold}) = {important:.2f}"
+    )
+    if s.ratios:
+        r = s.ratios[0]
+        base += (
+            f"; the RR in {r.numerator.replace('_', ' ')} is {r.ratio.median:.2f} times that in "
+            f"{r.denominator.replace('_', ' ')} (95% CrI {r.ratio.ci_low:.2f} to "
+            f"{r.ratio.ci_high:.2f}), P(ratio > 1) = {r.p_gt_1:.2f}"
+        )
+    return base + "."
+
+
+def _used_priors(fit: Fit) -> str:
+    """Return the prior distributions this model uses (no beta without covariates)."""
+    unused = set()
+    if not fit.design.coefs:
+        unused.add("beta")
+    if fit.design.likelihood == "normal":
+        unused.add("alpha")  # the normal model has no baseline
+    parts = [p for p in fit.prior.summary.split("; ") if p.split(" ~ ")[0].strip() not in unused]
+    return "; ".join(parts)
+
+
+def model_formula(fit: Fit) -> str:
+    """Return the model in formulas (plain text, rendered in a monospace block)."""
+    spec, design = fit.spec, fit.design
+    rows = "study × stratum" if spec.split_by_stratum else "trials, strata summed"
+    group = "[g(s)]" if spec.effect == "separate" else ""
+    xb = " + X[s]·β" if design.coefs else ""
+    if spec.likelihood == "normal":
+        lines = [
+            "y[s] ~ Normal(θ[s], v[s])          y = observed log RR, v = RevMan variance",
+            f"θ[s] = d{group}{xb} + τ·z[k(s)]",
+        ]
+    else:
+        lines = [
+            "r_C[s] ~ Binomial(n_C[s], logit⁻¹(α[s] − θ[s]/2))    control arm",
+            "r_T[s] ~ Binomial(n_T[s], logit⁻¹(α[s] + θ[s]/2))    treatment arm",
+            f"θ[s] = d{group}{xb} + τ·z[k(s)]        (log odds ratio; α = mean log odds of the "
+            "two arms, so swapping the arms mirrors the posterior)",
+        ]
+    lines += [
+        "z[k] ~ Normal(0, 1)                 (trial effect, shared by its strata)",
+        f"priors ({fit.prior.name}): {_used_priors(fit)}",
+        "",
+        f"s = {design.n_rows} analysed rows ({rows}), k(s) = trial of row s "
+        f"({len(design.studies)} trials)",
+    ]
+    if design.coefs:
+        lines.append(f"X columns: {', '.join(design.coefs)} (reference levels are 0)")
+    if spec.effect == "separate":
+        lines.append(f"g(s) = subgroup of row s: {', '.join(design.groups)}")
+    return "\n".join(lines)
+
+
+def save_figure(fig: plt.Figure, directory: Path, name: str) -> str:
+    """Save a figure as PNG in ``directory`` and close it; return the file name."""
+    path = directory / name
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return name
+
+
+def forest_figure(fit: Fit) -> plt.Figure:
+    """Forest plot of one fit: observed RR per analysed row, shrunken RR, pooled rows."""
+    design = fit.design
+    rows = design.table()
+    observed = study_effects(rows.assign(study=rows["row"]))
+    s = fit.summary()
+    post = {t.row: t.rr for t in s.trials}
+    frame = pd.DataFrame(
+        {
+            "label": rows["row"],
+            "events_treat": rows["events_treat"],
+            "n_treat": rows["n_treat"],
+            "events_control": rows["events_control"],
+            "n_control": rows["n_control"],
+        }
+    )
+    se = np.sqrt(observed["vi"].to_numpy())
+    frame["rr"] = np.exp(observed["yi"].to_numpy())
+    frame["rr_low"] = np.exp(observed["yi"].to_numpy() - Z95 * se)
+    frame["rr_high"] = np.exp(observed["yi"].to_numpy() + Z95 * se)
+    frame["post_rr"] = [post[r].median for r in rows["row"]]
+    frame["post_low"] = [post[r].ci_low for r in rows["row"]]
+    frame["post_high"] = [post[r].ci_high for r in rows["row"]]
+    mh = meta_analysis(rows.assign(study=rows["row"]), measure="RR", method="MH")
+    d = s.direction
+    summaries = [
+        SummaryRow(f"{s.pooled_kind.capitalize()} RR (posterior)", s.pooled_rr.median,
+                   s.pooled_rr.ci_low,
+                   s.pooled_rr.ci_high, "diamond",
+                   f"{_fmt_est(s.pooled_rr)}  P({d.benefit}) {s.p_benefit:.2f}"),
+        SummaryRow("Predictive RR, new trial" + (" (row average)" if s.pooled_kind != "pooled"
+                                                 else ""),
+                   s.predictive_rr.median, s.predictive_rr.ci_low,
+                   s.predictive_rr.ci_high, "interval"),
+        SummaryRow("RevMan MH, fixed (for reference)", mh.estimate, mh.ci_low, mh.ci_high,
+                   "interval"),
+    ]
+    # Subgroups: each trial under its subgroup, with the subgroup's posterior RR as its
+    # subtotal, as RevMan draws subgroups.
+    subtotals = {
+        g.name: SummaryRow(f"Subtotal: {g.name.replace('_', ' ')}", g.rr.median, g.rr.ci_low,
+                           g.rr.ci_high, "diamond",
+                           f"{_fmt_est(g.rr)}  P({d.benefit}) {g.p_benefit:.2f}")
+        for g in s.subgroups
+    }
+    if subtotals:
+        frame["group"] = list(rows["subgroup"])
+    return forest_plot(
+        frame,
+        summaries,
+        title=f"{fit.spec.title} — prior: {fit.prior.name}",
+        direction=d,
+        subtotals=subtotals or None,
+    )
+
+
+def results_markdown(summaries: Mapping[str, FitSummary]) -> str:
+    """Return the per-prior results table in markdown."""
+    first = next(iter(summaries.values()))
+    return markdown_table(result_headers(first.direction, first.pooled_kind),
+                          results_rows(summaries))
+
+
+def analysis_page_body(
+    report: AnalysisReport,
+    environment: Sequence[tuple[str, str]],
+    prior_notes: Mapping[str, str],
+) -> str:
+    """Return the body of one analysis page (everything but the navigation)."""
+    spec, first = report.spec, report.fits[0]
+    schema = first.design.schema
+    s = first.summary()
+    parts = [
+        f"<h1>{escape(spec.title or spec.name)}</h1>",
+        f'<p class="muted">Analysis <code>{escape(spec.name)}</code> · data '
+        f"<code>{escape(first.design.dataset)}</code>, variant "
+        f"<code>{escape(first.design.variant)}</code> · {escape(s.likelihood)} likelihood"
+        f" ({escape(s.effect_scale)} scale)</p>",
+        f'<div class="key">{escape(key_sentence(s, schema, coefficients(first.tree)))}</div>',
+    ]
+    if not report.gates_ok:
+        parts.append(
+            '<div class="failbox">A diagnostic gate failed for at least one prior: see the '
+            "red cells below. Do not trust those numbers.</div>"
+        )
+    for name, summary in report.summaries.items():
+        if not summary.reliable:
+            parts.append(f'<div class="failbox">{escape(name)}: '
+                         f"{escape(summary.unreliable_message())}</div>")
+    parts += ["<h2>Model</h2>", f'<div class="formula">{escape(model_formula(first))}</div>']
+    if first.design.notes:
+        parts.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in first.design.notes)
+                     + "</ul>")
+    parts += [
+        f"<p>RRs are risk ratios of {escape(schema.outcome)}, {escape(schema.treatment)} over "
+        f"{escape(schema.control)}. {escape(schema.direction.sentence())} The pooled, subgroup "
+        "and predictive RRs are evaluated per posterior draw at "
+        "the <em>typical control risk</em>: the mean control-arm risk over the analysed rows in "
+        f"that draw. P(benefit) = P(pooled {escape(schema.direction.benefit)}).</p>",
+        "<h2>Priors</h2>",
+        table(
+            ("prior set", "distributions", "why / source"),
+            [(f.prior.name, _used_priors(f), prior_notes.get(f.prior.name, ""))
+             for f in report.fits],
+        ),
+        "<h2>Results under every prior</h2>",
+        table((*result_headers(s.direction, s.pooled_kind), "all gates") if report.comparison
+              else result_headers(s.direction, s.pooled_kind),
+              results_rows(report.summaries, report.comparison)),
+        f"<p class=\"muted\">Gates (Vehtari et al. 2021; Betancourt 2016): "
+        f"{escape(GATE.sentence())}, over every parameter and reported quantity. Green "
+        "passes, red fails.</p>",
+    ]
+    if s.average_note:
+        parts.append(
+            f"<p>The {escape(s.pooled_kind)} RR of this meta-regression is the "
+            f"{escape(s.average_note)}. Its answers are the subgroup RRs, their ratios and the "
+            "coefficients below, each with its own predictive interval.</p>"
+        )
+    coefs = coefficients(first.tree)
+    if coefs:
+        units = {c.name: c.unit for c in schema.covariates.values()}
+        parts += [
+            f"<h3>Meta-regression coefficients ({escape(s.prior)} prior)</h3>",
+            f"<p>exp(β): the factor by which the {coefs[0].scale} changes per unit of a "
+            "continuous covariate, or between a level and the reference level.</p>",
+            table(
+                ("coefficient", f"ratio of {coefs[0].scale}s (95% CrI)",
+                 "P(towards benefit)"),
+                [(c.name + (f" (per {units[c.name]})" if units.get(c.name) else ""),
+                  f"{c.median:.3f} ({c.ci_low:.3f} to {c.ci_high:.3f})",
+                  Cell(f"{c.p_towards_benefit:.3f}", "num")) for c in coefs],
+            ),
+        ]
+    if s.subgroups:
+        parts += [
+            f"<h3>Subgroups ({escape(s.prior)} prior)</h3>",
+            table(
+                ("subgroup", "RR (95% CrI)", f"P({s.direction.benefit})",
+                 "predictive RR, new trial in the subgroup (95% PrI)"),
+                [(g.name.replace("_", " "), _fmt_est(g.rr), Cell(f"{g.p_benefit:.3f}", "num"),
+                  _fmt_est(g.predictive) if g.predictive is not None else "-")
+                 for g in s.subgroups],
+            ),
+        ]
+    if s.ratios:
+        parts.append(
+            table(
+                ("contrast", "ratio of RRs (95% CrI)", "P(ratio>1)"),
+                [(f"{r.numerator} vs {r.denominator}", _fmt_est(r.ratio),
+                  Cell(f"{r.p_gt_1:.3f}", "num")) for r in s.ratios],
+            )
+        )
+    parts += [
+        f"<h3>Effect size and decision ({escape(s.prior)} prior)</h3>",
+        table(
+            ("quantity", "value"),
+            [
+                ("typical control risk", _fmt_est(s.typical_control_risk)),
+                (f"{s.pooled_kind} OR",
+                 _fmt_est(s.pooled_or) if s.pooled_or else "n/a (log RR model)"),
+                ("risk difference at the typical control risk",
+                 _fmt_est(s.nnt.risk_difference, 3)),
+                ("number needed to treat (Altman 1998)", str(s.nnt)),
+                (f"P({s.direction.harm}) (harm)", f"{s.p_harm:.3f}"),
+                *[(f"P({s.pooled_kind} OR > {t})", f"{p:.3f}")
+                  for t, p in pooled_or_probabilities(first.tree).items()],
+            ],
+        ),
+    ]
+    if "forest" in report.figures:
+        parts += [
+            "<h2>Forest plot</h2>",
+            figure(report.figures["forest"],
+                   "Observed RR per analysed row (blue, 95% CI, RevMan's 0.5 correction) and "
+                   "the shrunken posterior RR at the row's own baseline risk (red, 95% CrI); "
+                   "pooled and predictive rows at the typical control risk."),
+        ]
+    for title, body in report.sections:
+        parts += [f"<h2>{escape(title)}</h2>", body]
+    parts += [
+        "<h2>Reproducibility</h2>",
+        table(("item", "value"), [
+            ("seed", str(first.seed)),
+            ("sampler", f"nutpie NUTS, {s.chains} chains × {s.draws} draws after "
+                        f"{first.settings.tune} tuning steps, target acceptance "
+                        f"{first.settings.target_accept}"),
+            *[(k, v) for k, v in environment if "hash" not in k],  # the footer has it
+        ]),
+    ]
+    return "\n".join(parts)

@@ -1,0 +1,593 @@
+"""Assemble the whole re-analysis of one dataset into an output directory.
+
+The directory gets: ``index.html`` (one results row and key sentence per analysis, the audit
+where the dataset has ``reported.csv``, links), one ``<analysis>.html`` per analysis,
+``audit.html``/``audit.md`` (with ``reported.csv``), ``frequentist.html``/``frequentist.md``,
+``SUMMARY.md``, ``results.json`` (every number) and ``figures/*.png``. The HTML is
+self-contained (inline CSS, no scripts, no CDN). Everything is built in a staging directory
+first; only when every part succeeded are the files moved in, replacing only files a previous
+report listed in its manifest (:func:`rebayes.atomic.staging_directory`).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from html import escape
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from rebayes.atomic import check_output_directory, staging_directory
+from rebayes.audit.paper import AuditRow, audit, audit_markdown
+from rebayes.checks.gates import DEFAULT_THRESHOLDS
+from rebayes.data.trials import load_dataset, load_trials, variant_combinations
+from rebayes.errors import RebayesError
+from rebayes.report.frequentist import (
+    analyses_of,
+    frequentist_html,
+    frequentist_markdown,
+    frequentist_tables,
+)
+from rebayes.report.html import Cell, figure, markdown_table, table
+from rebayes.report.html import page as html_page
+
+__all__ = ["BuiltReport", "build_report", "environment", "model_scripts"]
+
+PACKAGES = ("numpy", "scipy", "pandas", "pymc", "pytensor", "nutpie", "arviz-base",
+            "arviz-stats", "arviz-plots", "xarray", "matplotlib")
+
+
+@dataclass(frozen=True)
+class BuiltReport:
+    """What :func:`build_report` wrote, and whether every diagnostic gate passed."""
+
+    files: tuple[Path, ...]
+    gate_failures: tuple[str, ...] = ()
+    unreliable: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Whether every fit of every analysis passed every gate."""
+        return not self.gate_failures
+
+
+def model_scripts(directory: Path) -> list[Path]:
+    """Return the model scripts (``*.py``) in ``directory``, by name."""
+    scripts = sorted(Path(directory).glob("*.py"))
+    if not scripts:
+        raise RebayesError(f"{directory}: no model scripts (*.py)")
+    return scripts
+
+
+def environment(data_hash: str = "") -> list[tuple[str, str]]:
+    """Versions and data hash for the reproducibility table."""
+    rows = [("python", platform.python_version())]
+    for name in ("rebayes", *PACKAGES):
+        try:
+            rows.append((name, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            rows.append((name, "not installed"))
+    if data_hash:
+        rows.append(("data hash (SHA-256 of the trial table, after variant)", data_hash))
+    return rows
+
+
+def _justification(description: str) -> str:
+    """Return a prior set's reasoning and sources from its docstring, as one paragraph."""
+    paragraphs = [p.strip() for p in description.strip().split("\n\n") if p.strip()]
+    why = [p for p in paragraphs[1:] if not p.startswith("References")]
+    refs = [p.split("----------", 1)[1] for p in paragraphs if p.startswith("References")]
+    text = " ".join(why or paragraphs[:1])
+    if refs:
+        text += " Sources: " + " ".join(r.strip() for r in refs)
+    return " ".join(text.split())
+
+
+def _influence_verdict(table_: object) -> str:
+    """Say in one sentence which trials move P(benefit) by more than the threshold."""
+    from rebayes.sensitivity.influence import INFLUENCE_THRESHOLD
+
+    base = table_["p_benefit"].iloc[0]
+    moved = [r for r in table_.itertuples() if r.influential]
+    if not moved:
+        return (f"No single trial moves P(benefit) ({base:.3f}) by more than "
+                f"{INFLUENCE_THRESHOLD} when left out.")
+    lines = "; ".join(f"{r.left_out} (to {r.p_benefit:.3f}, {r.delta_p_benefit:+.3f})"
+                      for r in moved)
+    return (f"Leaving out a single trial moves P(benefit) from {base:.3f} by more than "
+            f"{INFLUENCE_THRESHOLD} for: {lines}.")
+
+
+def _influence_html(table_: object, figures: Path, prior: str, direction: object = None) -> str:
+    from rebayes.plots import influence_plot
+    from rebayes.report.analysis import save_figure
+    from rebayes.sensitivity.influence import INFLUENCE_THRESHOLD
+
+    name = save_figure(influence_plot(table_, INFLUENCE_THRESHOLD,
+                                      "Leave one trial out: overall analysis", direction),
+                       figures, "overall_influence.png")
+    verdict = _influence_verdict(table_)
+    rows = [
+        (r.left_out, f"{r.rr_median:.2f} ({r.rr_low:.2f} to {r.rr_high:.2f})",
+         Cell(f"{r.p_benefit:.3f}", "num fail" if r.influential else "num"),
+         Cell(f"{r.delta_p_benefit:+.3f}", "num"), f"{r.tau_median:.2f}",
+         f"{r.mh_rr:.2f} [{r.mh_low:.2f}, {r.mh_high:.2f}]", Cell(f"{r.mh_p:.3f}", "num"))
+        for r in table_.itertuples()
+    ]
+    return "\n".join([
+        f'<div class="key">{escape(verdict)}</div>',
+        f"<p>Bayesian refits use the {escape(prior)} prior and the compiled model; RevMan's MH "
+        "fixed-effect estimate is recomputed beside each.</p>",
+        table(("left out", "posterior RR (95% CrI)", "P(benefit)", "change", "tau median",
+               "RevMan MH RR [95% CI]", "MH P"), rows),
+        f'<figure><img src="figures/{name}" alt="influence plot"><figcaption>Pooled RR and '
+        f"P(benefit) without each trial; red: moves P(benefit) by more than "
+        f"{INFLUENCE_THRESHOLD}.</figcaption></figure>",
+    ])
+
+
+def _loo_html(analyses: Sequence[object]) -> str:
+    """LOO comparison of the analyses fitted to the same rows (default prior)."""
+    from rebayes.checks.loo import loo_compare, shared_data_groups
+
+    trees = {a.spec.name: a.fits[0].tree for a in analyses}
+    parts = []
+    for group in shared_data_groups(trees):
+        if len(group) < 2:
+            continue
+        result = loo_compare({name: trees[name] for name in group})
+        parts.append(table(
+            ("analysis", "elpd_loo", "elpd difference", "SE of difference", "weight",
+             "trials with Pareto k > 0.7"),
+            [
+                (str(name), Cell(f"{row['elpd']:.2f}", "num"),
+                 Cell(f"{row['elpd_diff']:.2f}", "num"), Cell(f"{row['dse']:.2f}", "num"),
+                 Cell(f"{row['weight']:.2f}", "num"),
+                 ", ".join(result.loos[name].high_k_trials) or "none")
+                for name, row in result.table.iterrows()
+            ],
+        ))
+    if not parts:
+        return "<p>No two analyses share their rows.</p>"
+    return ("<p>Analyses fitted to the same rows, compared by their expected log predictive "
+            "density for a left-out trial (higher is better); a difference smaller than about "
+            "twice its standard error is no evidence for either model.</p>" + "".join(parts))
+
+
+def _calibration_html(folder: Path) -> str:
+    """Table of the SBC scenarios found in ``folder/<scenario>/summary.csv`` ("" if none)."""
+    from rebayes.calibration.simulation import LABELS
+
+    rows = []
+    for csv in sorted(folder.glob("*/summary.csv")):
+        table_ = pd.read_csv(csv)
+        for i, r in enumerate(table_.itertuples()):
+            rows.append((
+                csv.parent.name.replace("_", " ") if i == 0 else "",
+                LABELS.get(str(r.quantity), str(r.quantity)), str(r.n_sims),
+                Cell(f"{r.ecdf_p:.2f}", "num"),
+                Cell(f"{r.cov50:.2f} [{r.cov50_expected_low:.2f}-{r.cov50_expected_high:.2f}]",
+                     "num pass" if r.cov50_expected_low <= r.cov50 <= r.cov50_expected_high
+                     else "num fail"),
+                Cell(f"{r.cov90:.2f} [{r.cov90_expected_low:.2f}-{r.cov90_expected_high:.2f}]",
+                     "num pass" if r.cov90_expected_low <= r.cov90 <= r.cov90_expected_high
+                     else "num fail"),
+            ))
+    if not rows:
+        return ""
+    return table(("scenario", "quantity", "simulations", "rank uniformity p",
+                  "50% coverage", "90% coverage"), rows)
+
+
+def _decision_tools(
+    trials: pd.DataFrame, overall: Any, settings: Any
+) -> list[tuple[tuple[str, str], Any]]:
+    """Run the tools that tell a doubter more (overall analysis, default prior).
+
+    Absolute effects per 1000, the analysis of credibility, the cumulative analysis (when
+    the table has a numeric ``year``) and the next trial's chances (binomial model).
+    """
+    from rebayes.frequentist.pooling import analyze
+    from rebayes.tools.absolute import absolute_effects
+    from rebayes.tools.credibility import credibility
+    from rebayes.tools.cumulative import cumulative_meta_analysis
+    from rebayes.tools.planning import plan_next_trial
+
+    fit = overall.fits[0]
+    out: list[tuple[tuple[str, str], Any]] = [
+        (("Absolute effects (GRADE summary of findings)", "absolute"),
+         absolute_effects(fit.tree)),
+        (("Credibility (reverse-Bayes)", "credibility"),
+         credibility(fit.summary(), analyze(trials, measure="RR", method="MH").overall)),
+    ]
+    if "year" in trials and pd.api.types.is_numeric_dtype(trials["year"]):
+        out.append((("Cumulative meta-analysis by year", "cumulative"),
+                    cumulative_meta_analysis(trials, fit.spec, fit.prior, "year",
+                                             settings=settings)))
+    if fit.design.likelihood == "binomial":
+        out.append((("The next trial: what would it settle?", "plan"),
+                    plan_next_trial(fit.tree, [50, 100, 200, 400, 800, 1600])))
+        from rebayes.tools.priormap import prior_map
+
+        # The default prior's heterogeneity prior only, on the full grid (about 7 fits);
+        # `rebayes priormap` maps every heterogeneity prior.
+        out.append((("Prior-space map", "priormap"), prior_map(fit, [fit.prior])))
+    return out
+
+
+def _nav(analyses: Sequence[str], audited: bool = True) -> list[tuple[str, str]]:
+    audit_link = [("Audit", "audit.html")] if audited else []
+    return [("Summary", "index.html"), *audit_link,
+            ("RevMan tables", "frequentist.html"), *[(a, f"{a}.html") for a in analyses]]
+
+
+def _audit_html(rows: Sequence[AuditRow], variant: str) -> str:
+    body = [
+        "<h1>Audit of the published figures</h1>",
+        f"<p>Each figure recomputed from the publication's own stated totals and from the trial "
+        f"table (variant <code>{escape(variant)}</code>) with RevMan 5.3's formulas; every "
+        f"data variant tried. A figure is reproduced when the recomputed numbers, rounded as "
+        f"the paper rounds, equal the printed ones.</p>",
+        table(
+            ("id", "where", "reported", "recomputed", "verdict", "explanation"),
+            [
+                (r.id, r.location, r.reported, r.recomputed, Cell(r.verdict_text, r.verdict),
+                 r.explanation)
+                for r in rows
+            ],
+        ),
+    ]
+    return "\n".join(body)
+
+
+def build_report(
+    output: Path,
+    dataset: str | Path,
+    variants: Sequence[str] | None = None,
+    scripts: Sequence[Path] | None = None,
+    priors: Sequence[str] | None = None,
+    settings: object | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = lambda message: print(message, file=sys.stderr),
+    higher_is_better: bool | None = None,
+) -> BuiltReport:
+    """Run the audit (where the dataset has ``reported.csv``) and every analysis; write the report.
+
+    Parameters
+    ----------
+    output : Path
+        Directory to write (only files a previous report wrote are replaced).
+    dataset : str or Path
+        Shipped dataset name, dataset folder or CSV.
+    variants : sequence of str, optional
+        Data variants for the frequentist tables and the prior x variant comparison; the
+        first is the audit's and the analyses'. Default: the dataset's ``report_variants``.
+    scripts : sequence of Path, optional
+        Model scripts (default: the dataset's ``models/``, else the default analyses of
+        :mod:`rebayes.bayes.analyses`).
+    priors : sequence of str, optional
+        Prior sets (default: each spec's own list, else every built-in set).
+    settings : SamplerSettings, optional
+        Sampler settings for every fit (default: the package's).
+    progress : bool
+        Show progress bars on stderr.
+    log : callable
+        Receives one line per step.
+    higher_is_better : bool, optional
+        Overrides the dataset's direction of benefit.
+
+    Returns
+    -------
+    BuiltReport
+        The files written (inside ``output``) and the failing diagnostic gates, if any.
+    """
+    from rebayes.bayes.analyses import analysis_specs
+    from rebayes.bayes.coefficients import coefficients, pooled_or_probabilities
+    from rebayes.bayes.sampling import fit_priors
+    from rebayes.bayes.spec import load_script
+    from rebayes.report.analysis import (
+        AnalysisReport,
+        analysis_page_body,
+        forest_figure,
+        key_sentence,
+        result_headers,
+        results_markdown,
+        results_rows,
+        save_figure,
+    )
+    from rebayes.report.sections import diagnostics_section, flip_table, sensitivity_section
+    from rebayes.sensitivity.comparison import compare_fits
+
+    check_output_directory(output)  # refuse a directory not ours before minutes of fitting
+    meta = load_dataset(dataset)
+    schema = meta.schema
+    data = str(meta.directory or meta.trials_path)
+    citation = schema.citation.get("text", "")
+    variants = list(variants or schema.report_variants)
+    tables = {v: load_trials(meta, v) for v in variants}
+    audit_rows: list[AuditRow] = []
+    if meta.reported_path is not None:
+        log("audit: recomputing the published figures")
+        audit_rows = audit(dataset, variants[0])
+    freq = frequentist_tables(tables, analyses_of(schema))
+    specs = [load_script(s) for s in scripts] if scripts else analysis_specs(meta)
+    analyses: list[AnalysisReport] = []
+    for spec in specs:
+        # Every analysis of the report runs on the report's dataset.
+        spec = replace(spec, data=data)
+        if higher_is_better is not None:
+            spec = replace(spec, higher_is_better=higher_is_better)
+        log(f"fit: {spec.name}")
+        # A script that fixes its variant is fitted on that one only.
+        fit_variants = list(variants) if spec.variant is None else [None]
+        by_variant = {
+            v: fit_priors(spec, priors, variant=v, settings=settings, progress=progress)
+            for v in fit_variants
+        }
+        fits = by_variant[fit_variants[0]]
+        log(f"compare: {spec.name} across priors and variants (diagnostics, psense, BF)")
+        comparison = compare_fits([f for group in by_variant.values() for f in group])
+        analyses.append(AnalysisReport(spec=spec, fits=tuple(fits), comparison=comparison,
+                                       gates_ok=comparison.diagnostics_ok))
+
+    influence = None
+    tools: list[tuple[tuple[str, str], Any]] = []
+    overall = next((a for a in analyses if a.spec.name == "overall"), None)
+    if overall is not None:
+        from rebayes.sensitivity.influence import (
+            influence_table,
+            leave_one_out_bayesian,
+            leave_one_out_frequentist,
+        )
+
+        log("influence: refitting the overall analysis without each trial")
+        trials = tables[variants[0]]
+        influence = influence_table(
+            leave_one_out_bayesian(trials, overall.spec, overall.fits[0].prior,
+                                   settings=settings),
+            leave_one_out_frequentist(trials),
+        )
+        log("decision tools: absolute effects, credibility, cumulative analysis, the next trial")
+        tools = _decision_tools(trials, overall, settings)
+
+    env = environment(tables[variants[0]].attrs["data_hash"])
+    names = [a.spec.name for a in analyses]
+    nav = _nav(names, audited=bool(audit_rows))
+    # Every page's footer carries the versions and the data hash, once; the pages'
+    # reproducibility tables list the rest.
+    footer = "Reproducibility: " + "; ".join(f"{k} {v}" for k, v in env)
+    versions = [(k, v) for k, v in env if "hash" not in k]
+
+    def page(title: str, body: str, nav_: Sequence[tuple[str, str]]) -> str:
+        return html_page(title, body, nav_, footer)
+
+    # reports/calibration/ is benchmarks/sbc.py's (never touched here); the index links it.
+    calibration = Path(output) / "calibration" / "summary.md"
+    has_calibration = calibration.is_file()
+    with staging_directory(output) as staging:  # replaces only the old report's own files
+        figures = staging / "figures"
+        figures.mkdir()
+        pages: dict[str, str] = {}
+        results: dict[str, object] = {}
+        for i, report in enumerate(analyses):
+            name = report.spec.name
+            forest = save_figure(forest_figure(report.fits[0]), figures, f"{name}_forest.png")
+            report = replace(
+                report,
+                figures={"forest": f"figures/{forest}"},
+                sections=(
+                    ("Prior sensitivity and data variants",
+                     sensitivity_section(report.comparison, figures)),
+                    ("Diagnostics", diagnostics_section(report.comparison, figures)),
+                ),
+            )
+            if name == "overall" and influence is not None:
+                report = replace(report, sections=(
+                    *report.sections,
+                    ("Influence: leave one trial out",
+                     _influence_html(influence, figures, report.fits[0].prior.name,
+                                     report.default.direction)),
+                    *[(title, result.to_html(
+                        f"figures/{save_figure(result.plot(), figures, f'overall_{key}.png')}"))
+                      for (title, key), result in tools],
+                ))
+            analyses[i] = report
+            prior_notes = {f.prior.name: _justification(f.prior.description) for f in report.fits}
+            pages[f"{name}.html"] = page(
+                f"rebayes: {report.spec.title or name}",
+                analysis_page_body(report, env, prior_notes),
+                nav,
+            )
+            results[name] = {
+                "title": report.spec.title,
+                "priors": {
+                    f.prior.name: {
+                        **report.summaries[f.prior.name].to_dict(),
+                        "coefficients": {c.name: c.to_dict() for c in coefficients(f.tree)},
+                        "p_pooled_or_gt": pooled_or_probabilities(f.tree),
+                    }
+                    for f in report.fits
+                },
+                "comparison": report.comparison.to_dict(),
+            }
+        from rebayes.plots import decision_heatmap
+        from rebayes.sensitivity.comparison import decision_table
+
+        headline = save_figure(
+            decision_heatmap(decision_table([a.comparison for a in analyses if a.comparison]),
+                             schema.direction),
+            figures, "decision_heatmap.png")
+        overall_forest = next((a.figures["forest"].removeprefix("figures/") for a in analyses
+                               if a.spec.name == "overall"), None)
+        notes = (*schema.notes, *tables[variants[0]].attrs.get("notes", ()))
+        # A related report is linked only where it exists (no dead links).
+        links = [x for x in schema.links if (Path(output) / x["href"]).is_file()]
+        index = [
+            f"<h1>Bayesian re-analysis: {escape(schema.title)}</h1>",
+            f"<p>{escape(citation)}</p>" if citation else "",
+            *[f"<p>{escape(note)}</p>" for note in notes],
+            f"<p>{escape(schema.direction.sentence())}</p>",
+            *(["<p>Related: " + ", ".join(
+                f'<a href="{escape(x["href"])}">{escape(x["text"])}</a>' for x in links
+            ) + "</p>"] if links else []),
+            f"<p class=\"muted\">Generated by rebayes {escape(dict(env).get('rebayes', ''))} "
+            f"(no timestamp, so that the same code and seed give the same files); data "
+            f"variant <code>{escape(variants[0])}</code>, sensitivity variants "
+            f"{escape(', '.join(variants[1:]) or 'none')}.</p>",
+            '<div class="headline">',
+            figure(f"figures/{headline}",
+                   "P(benefit) and P(benefit beyond RR 1.1) of every analysis (a "
+                   "meta-regression: every subgroup, never its row average) under every prior "
+                   "and data variant; framed cells are at or above 0.95."),
+            *([figure(f"figures/{overall_forest}",
+                      "The overall analysis: observed and shrunken trial RRs, the pooled and "
+                      "predictive RR, RevMan's M-H estimate.")] if overall_forest else []),
+            "</div>",
+            "<h2>What each analysis says</h2>",
+            "<ul>" + "".join(
+                f'<li><a href="{a.spec.name}.html"><strong>{escape(a.spec.title)}</strong></a>: '
+                f"{escape(key_sentence(a.default, schema, coefficients(a.fits[0].tree)))}</li>"
+                for a in analyses
+            ) + "</ul>",
+        ]
+        if influence is not None:
+            index.append(f'<p><a href="overall.html">Influence</a>: '
+                         f"{escape(_influence_verdict(influence))}</p>")
+        for (title, _), result in tools:
+            index.append(f'<p><a href="overall.html">{escape(title)}</a>: '
+                         f"{escape(result.sentence())}</p>")
+        failing = [a.spec.name for a in analyses if not a.gates_ok]
+        if failing:
+            index.append('<div class="failbox">Diagnostic gates fail in: '
+                         f"{escape(', '.join(failing))} (red cells on their pages).</div>")
+        else:
+            index.append("<p>Every fit of every analysis passes every diagnostic gate "
+                         f"({escape(DEFAULT_THRESHOLDS.sentence())}).</p>")
+        for a in analyses:
+            index += [
+                f'<h3><a href="{a.spec.name}.html">{escape(a.spec.title)}</a></h3>',
+                table((*result_headers(a.default.direction, a.default.pooled_kind), "all gates"),
+                      results_rows(a.summaries, a.comparison)),
+            ]
+            if a.comparison is not None and a.comparison.flips:
+                index.append("<p><strong>Depends on the prior or data variant:</strong></p>"
+                             + "".join(flip_table(c) for c in a.comparison.conclusions
+                                       if c.flips))
+        index += ["<h2>Model comparison (PSIS-LOO, one observation per trial)</h2>",
+                  _loo_html(analyses)]
+        if has_calibration:
+            index += [
+                "<h2>Calibration of the model</h2>",
+                "<p>Simulation-based calibration (Talts et al. 2018): meta-analyses simulated "
+                "from each scenario's prior and fitted with the package's model and sampler. "
+                "Calibrated inference gives uniform ranks (PIT-ECDF test p value) and central "
+                "intervals that cover the truth as often as they claim; brackets: the range "
+                "expected under calibration. "
+                '<a href="calibration/summary.md">Overview</a> (written by '
+                "<code>benchmarks/sbc.py</code>), with each scenario's rank histograms.</p>",
+                _calibration_html(calibration.parent),
+            ]
+        counts = {v: sum(r.verdict == v for r in audit_rows)
+                  for v in ("reproduced", "differs", "not_recomputable")}
+        if audit_rows:
+            index += [
+                "<h2>Audit of the published figures</h2>",
+                f"<p>{counts['reproduced']} figures reproduced, {counts['differs']} differ, "
+                f"{counts['not_recomputable']} not recomputable. "
+                '<a href="audit.html">Full audit with explanations</a>.</p>',
+                table(
+                    ("id", "reported", "recomputed", "verdict"),
+                    [(r.id, r.reported, r.recomputed, Cell(r.verdict, r.verdict))
+                     for r in audit_rows],
+                ),
+            ]
+        index += [
+            "<h2>Reproducibility</h2>",
+            table(("item", "value"), versions),
+        ]
+        pages["index.html"] = page("rebayes: summary", "\n".join(index), nav)
+        if audit_rows:
+            pages["audit.html"] = page(
+                "rebayes: audit", _audit_html(audit_rows, variants[0]), nav
+            )
+        pages["frequentist.html"] = page(
+            "rebayes: RevMan tables",
+            "<h1>Frequentist re-analysis (RevMan 5 formulas)</h1>"
+            + frequentist_html(freq, schema),
+            nav,
+        )
+        summary_md = [
+            f"# rebayes: {schema.title}",
+            "",
+            citation,
+            "",
+            schema.direction.sentence(),
+            "",
+            "Open `index.html` for the full report (figures, diagnostics, every prior).",
+            "",
+            "## What each analysis says",
+            "",
+            *[f"- **{a.spec.title}**: "
+              f"{key_sentence(a.default, schema, coefficients(a.fits[0].tree))}"
+              for a in analyses],
+            "",
+        ]
+        if influence is not None:
+            summary_md += [f"Influence (overall analysis): {_influence_verdict(influence)}", ""]
+        for a in analyses:
+            summary_md += [f"### {a.spec.title}", "", results_markdown(a.summaries), ""]
+        if audit_rows:
+            summary_md += [
+                "## Audit of the published figures",
+                "",
+                f"{counts['reproduced']} reproduced, {counts['differs']} differ, "
+                f"{counts['not_recomputable']} not recomputable (details: `audit.md`).",
+                "",
+                markdown_table(("id", "reported", "recomputed", "verdict"),
+                               [(r.id, r.reported, r.recomputed, r.verdict) for r in audit_rows]),
+                "",
+            ]
+        summary_md += [
+            "## Reproducibility",
+            "",
+            markdown_table(("item", "value"), env),
+            "",
+        ]
+        files = {
+            **pages,
+            "SUMMARY.md": "\n".join(summary_md),
+            "frequentist.md": frequentist_markdown(freq, schema),
+            "results.json": json.dumps(
+                {
+                    "dataset": {**schema.to_dict(), "variants": variants},
+                    "analyses": results,
+                    "influence": (influence.to_dict(orient="records")
+                                  if influence is not None else None),
+                    "audit": [r.to_dict() for r in audit_rows],
+                },
+                indent=2, allow_nan=False,
+            ) + "\n",
+        }
+        if audit_rows:
+            files["audit.md"] = audit_markdown(audit_rows, variants[0], citation,
+                                               n_variants=len(variant_combinations(meta)))
+        for name, text in files.items():
+            (staging / name).write_text(text, encoding="utf-8")
+        written = [Path(output) / p.relative_to(staging) for p in sorted(staging.rglob("*"))
+                   if p.is_file()]
+    failures = tuple(
+        f"{a.spec.name}: {failure}"
+        for a in analyses if a.comparison is not None
+        for failure in a.comparison.diagnostic_failures
+    )
+    unreliable = tuple(
+        f"{a.spec.name} ({name}): {s.unreliable_message()}"
+        for a in analyses for name, s in a.summaries.items() if not s.reliable
+    )
+    return BuiltReport(tuple(written), failures, unreliable)

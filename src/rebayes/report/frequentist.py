@@ -1,0 +1,159 @@
+"""The frequentist (RevMan 5.3) tables of the re-analysis, as markdown or HTML."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from html import escape
+
+import pandas as pd
+
+from rebayes.data.schema import DatasetSchema
+from rebayes.frequentist.pooling import MetaResult, analyze
+from rebayes.report.html import markdown_table, table
+
+__all__ = [
+    "FrequentistAnalysis",
+    "analyses_of",
+    "FrequentistTable",
+    "frequentist_html",
+    "frequentist_markdown",
+    "frequentist_tables",
+]
+
+
+
+@dataclass(frozen=True)
+class FrequentistAnalysis:
+    """A named RevMan analysis: optional filters and an optional subgroup column."""
+
+    title: str
+    by: str | None = None
+    where: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FrequentistTable:
+    """One rendered analysis: its rows and the notes printed under it."""
+
+    variant: str
+    title: str
+    rows: tuple[tuple[object, ...], ...]
+    notes: tuple[str, ...]
+
+
+def analyses_of(schema: DatasetSchema) -> tuple[FrequentistAnalysis, ...]:
+    """Return the RevMan analyses to tabulate: the dataset's list, else overall and per covariate.
+
+    Parameters
+    ----------
+    schema : DatasetSchema
+
+    Returns
+    -------
+    tuple of FrequentistAnalysis
+    """
+    if schema.frequentist:
+        return tuple(
+            FrequentistAnalysis(a["title"], a.get("by"), dict(a.get("where", {})))
+            for a in schema.frequentist
+        )
+    return (
+        FrequentistAnalysis("Overall"),
+        *(
+            FrequentistAnalysis(f"Subgroups by {c.title}", by=c.column)
+            for c in schema.covariates.values()
+            if c.kind == "categorical" and c.analyse
+        ),
+    )
+
+
+def _headers(schema: DatasetSchema) -> tuple[str, ...]:
+    return ("", "k", schema.treatment, schema.control, "RR [95% CI]", "P", "I²")
+
+
+def _intro(schema: DatasetSchema) -> str:
+    favours = schema.treatment if schema.higher_is_better else schema.control
+    return (
+        f"Mantel-Haenszel risk ratios of {schema.outcome}, {schema.treatment} vs "
+        f"{schema.control} (RR > 1 favours {favours}); fixed effect, Greenland-Robins variance, "
+        "Q centred on the MH estimate, as RevMan 5 computes them."
+        + (" A trial's strata are summed unless the analysis splits by them." if schema.strata
+           else "")
+    )
+
+
+def _row(label: str, res: MetaResult) -> tuple[object, ...]:
+    return (
+        label,
+        res.k,
+        f"{res.events_treat}/{res.n_treat}",
+        f"{res.events_control}/{res.n_control}",
+        f"{res.estimate:.2f} [{res.ci_low:.2f}, {res.ci_high:.2f}]",
+        f"{res.p:.3f}",
+        f"{res.i2:.0f}%",
+    )
+
+
+def frequentist_tables(
+    tables: Mapping[str, pd.DataFrame],
+    analyses: Sequence[FrequentistAnalysis] = (FrequentistAnalysis("Overall"),),
+    method: str = "MH",
+) -> list[FrequentistTable]:
+    """Run each analysis on each variant's table.
+
+    Parameters
+    ----------
+    tables : mapping of str to pandas.DataFrame
+        Variant name -> trial table.
+    analyses : sequence of FrequentistAnalysis
+    method : str
+        ``MH`` (the paper's method), ``IV`` or ``DL``.
+
+    Returns
+    -------
+    list of FrequentistTable
+    """
+    out = []
+    for variant, trials in tables.items():
+        for analysis in analyses:
+            result = analyze(trials, by=analysis.by, where=analysis.where, method=method)
+            rows = [_row(name, res) for name, res in result.subgroups.items()]
+            rows.append(_row("Total", result.overall))
+            notes = []
+            if result.test is not None:
+                notes.append(f"{result.test}.")
+            if result.left_out:
+                notes.append(
+                    f"Left out (in no {result.by} subgroup): {', '.join(result.left_out)}."
+                )
+            out.append(FrequentistTable(variant, analysis.title, tuple(rows), tuple(notes)))
+    return out
+
+
+def frequentist_markdown(results: Sequence[FrequentistTable], schema: DatasetSchema) -> str:
+    """Render the tables as a markdown document."""
+    out = ["# Frequentist re-analysis (RevMan 5 formulas)", "", _intro(schema), ""]
+    headers = _headers(schema)
+    variant = None
+    for res in results:
+        if res.variant != variant:
+            variant = res.variant
+            out += [f"## Data variant `{variant}`", ""]
+        out += [f"### {res.title}", "", markdown_table(headers, res.rows), ""]
+        out += [*res.notes, ""] if res.notes else []
+    return "\n".join(out)
+
+
+def frequentist_html(results: Sequence[FrequentistTable], schema: DatasetSchema) -> str:
+    """Render the tables as an HTML fragment."""
+    out = [f"<p>{escape(_intro(schema))}</p>"]
+    headers = _headers(schema)
+    variant = None
+    for res in results:
+        if res.variant != variant:
+            variant = res.variant
+            out.append(f"<h2>Data variant <code>{escape(variant)}</code></h2>")
+        out += [f"<h3>{escape(res.title)}</h3>", table(headers, res.rows)]
+        out += [f"<p>{escape(note)}</p>" for note in res.notes]
+    return "\n".join(out)

@@ -1,0 +1,524 @@
+"""How much the answer depends on the prior and on the data variant.
+
+:func:`compare_posteriors` fits one analysis under several prior sets and data variants (the
+compiled model is reused: only the data and hyperparameters change) and returns a
+:class:`Comparison`:
+
+- ``table``: one row per prior x variant with the pooled RR (median, 95% interval),
+  P(benefit), P(benefit beyond RR 1.1), P(RR > 1.1), tau, the predictive RR interval,
+  subgroup probabilities and ratios, the Savage-Dickey Bayes factor for ``d = 0`` and
+  whether the convergence gates pass;
+- ``psense``: power-scaling sensitivity of each fit (:mod:`rebayes.sensitivity.psense`);
+- ``bayes_factor``: Savage-Dickey BF01 = p(d = 0 | y) / p(d = 0) (Wagenmakers et al. 2010),
+  the prior density exact and the posterior density a kernel estimate with its Monte Carlo
+  interval (:mod:`rebayes.sensitivity.bayes_factor`), and the same for each meta-regression
+  coefficient (``beta = 0``: no subgroup difference); reported as BF01 only, and only among
+  fits of one likelihood;
+- ``flips``: plain sentences saying where a conclusion holds under some priors or variants
+  and not others (:mod:`rebayes.sensitivity.conclusions`).
+
+References
+----------
+Wagenmakers E-J, Lodewyckx T, Kuriyal H, Grasman R. Bayesian hypothesis testing for
+psychologists: a tutorial on the Savage-Dickey method. Cogn Psychol. 2010;60:158-189.
+doi:10.1016/j.cogpsych.2009.12.001.
+Lee MD, Wagenmakers E-J. Bayesian Cognitive Modeling. Cambridge University Press; 2013
+(evidence categories of Bayes factors, after Jeffreys 1961).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import xarray as xr
+
+from rebayes.bayes.priors import PriorSet
+from rebayes.bayes.spec import AnalysisSpec
+from rebayes.checks.convergence import DiagnosticReport, _finite
+from rebayes.data.direction import Direction
+from rebayes.errors import RebayesError
+from rebayes.sensitivity.bayes_factor import BayesFactor, check_one_likelihood, savage_dickey
+
+if TYPE_CHECKING:
+    from rebayes.bayes.quantities import FitSummary
+    from rebayes.bayes.sampling import Fit, SamplerSettings
+
+from rebayes.sensitivity.conclusions import Conclusion, Rule, assess
+from rebayes.sensitivity.psense import PriorSensitivity, prior_sensitivity
+
+__all__ = [
+    "decision_table",
+    "Comparison",
+    "ComparedFit",
+    "compare_fits",
+    "compare_posteriors",
+]
+# --- the comparison ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class ComparedFit:
+    """One row of a comparison: a fit and everything computed from it.
+
+    Attributes
+    ----------
+    prior, variant : str
+    fit : rebayes.Fit
+    summary : FitSummary
+    diagnostics : DiagnosticReport
+    sensitivity : PriorSensitivity
+    bayes_factors : tuple of BayesFactor
+    """
+
+    prior: str
+    variant: str
+    fit: Fit = field(repr=False)
+    summary: FitSummary = field(repr=False)
+    diagnostics: DiagnosticReport = field(repr=False)
+    sensitivity: PriorSensitivity = field(repr=False)
+    bayes_factors: tuple[BayesFactor, ...] = ()
+
+    @property
+    def tree(self) -> xr.DataTree:
+        """The fit's DataTree."""
+        return self.fit.tree
+
+    @property
+    def prior_set(self) -> PriorSet:
+        """The prior set of the fit."""
+        return self.fit.prior
+
+    def to_dict(self) -> dict[str, Any]:
+        """Summary, diagnostics, sensitivity and Bayes factors of this fit."""
+        return {
+            "prior": self.prior,
+            "variant": self.variant,
+            "prior_summary": self.fit.prior.summary,
+            "summary": self.summary.to_dict(),
+            "diagnostics": self.diagnostics.to_dict(),
+            "psense": self.sensitivity.to_dict(),
+            "bayes_factors": [bf.to_dict() for bf in self.bayes_factors],
+        }
+
+
+def _row(compared: ComparedFit) -> dict[str, Any]:
+    """Return the comparison-table row of one fit."""
+    s, diag = compared.summary, compared.diagnostics
+    mcse = diag.table["mcse_mean"]
+    row: dict[str, Any] = {
+        "prior": compared.prior,
+        "variant": compared.variant,
+        "rr_median": s.pooled_rr.median,
+        "rr_low": s.pooled_rr.ci_low,
+        "rr_high": s.pooled_rr.ci_high,
+        "p_benefit": s.p_benefit,
+        "p_benefit_mcse": float(mcse.get("p_benefit", math.nan)),
+        "p_benefit_beyond_1_1": s.p_benefit_beyond_1_1,
+        "p_benefit_beyond_1_1_mcse": float(mcse.get("p_benefit_beyond_1_1", math.nan)),
+        "p_rr_gt_1_1": s.p_rr_gt_1_1,
+        "p_rr_gt_1_1_mcse": float(mcse.get("p_rr_gt_1_1", math.nan)),
+        "tau_median": s.tau.median,
+        "pred_low": s.predictive_rr.ci_low,
+        "pred_high": s.predictive_rr.ci_high,
+    }
+    for group in s.subgroups:
+        row[f"p_subgroup_benefit[{group.name}]"] = group.p_benefit
+        row[f"p_subgroup_beyond_1_1[{group.name}]"] = group.p_benefit_beyond_1_1
+        row[f"p_subgroup_benefit_mcse[{group.name}]"] = float(
+            mcse.get(f"p_subgroup_benefit[{group.name}]", math.nan)
+        )
+    for ratio in s.ratios:
+        row[f"ratio_median[{ratio.name}]"] = ratio.ratio.median
+        row[f"ratio_low[{ratio.name}]"] = ratio.ratio.ci_low
+        row[f"ratio_high[{ratio.name}]"] = ratio.ratio.ci_high
+        row[f"p_ratio_gt_1[{ratio.name}]"] = ratio.p_gt_1
+        row[f"p_ratio_gt_1_mcse[{ratio.name}]"] = float(
+            mcse.get(f"p_ratio_gt_1[{ratio.name}]", math.nan)
+        )
+    by_name = {bf.parameter: bf for bf in compared.bayes_factors}
+    if "d" in by_name:
+        bf = by_name["d"]
+        row["bf01_d"] = bf.bf01
+        row["bf01_d_mcse"] = bf.bf01_mcse
+        row["bf01_d_low"] = bf.bf01_low
+        row["bf01_d_high"] = bf.bf01_high
+    row["diagnostics_ok"] = diag.ok
+    return row
+
+
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    """One analysis under several priors and data variants.
+
+    Attributes
+    ----------
+    analysis, title : str
+    priors, variants : tuple of str
+        In the order fitted.
+    table : pandas.DataFrame
+        One row per prior x variant: ``prior``, ``variant``, ``rr_median``, ``rr_low``,
+        ``rr_high`` (pooled RR at the typical control risk), ``p_benefit`` (P(benefit):
+        P(RR > 1), or P(RR < 1) when lower is better) and its ``p_benefit_mcse``,
+        ``p_benefit_beyond_1_1`` (P(RR > 1.1), or P(RR < 1/1.1)) and its MCSE,
+        ``p_rr_gt_1_1`` (literally P(RR > 1.1); and MCSE), ``tau_median``, ``pred_low``,
+        ``pred_high`` (95% predictive RR interval), per subgroup ratio
+        ``ratio_median[name]``, ``ratio_low[name]``, ``ratio_high[name]``,
+        ``p_ratio_gt_1[name]`` and its ``p_ratio_gt_1_mcse[name]``, then ``bf01_d``,
+        ``bf01_d_mcse``, ``bf01_d_low``, ``bf01_d_high`` (Savage-Dickey BF01 for d = 0 and
+        its Monte Carlo interval; only when d is a scalar) and ``diagnostics_ok``.
+    fits : tuple of ComparedFit
+        The rows' fits, in table order.
+    conclusions : tuple of Conclusion
+        Each rule evaluated in each row.
+    direction : Direction
+        Which side of RR = 1 is benefit, and the labels of outcome and arms.
+    """
+
+    analysis: str
+    title: str
+    priors: tuple[str, ...]
+    variants: tuple[str, ...]
+    table: pd.DataFrame
+    fits: tuple[ComparedFit, ...]
+    conclusions: tuple[Conclusion, ...]
+    direction: Direction = field(default=Direction())
+
+    @property
+    def flips(self) -> tuple[str, ...]:
+        """Sentences for conclusions that change with the prior or the data variant."""
+        return tuple(c.sentence() for c in self.conclusions if c.flips)
+
+    @property
+    def stable(self) -> tuple[str, ...]:
+        """Sentences for conclusions that hold (or fail) under every prior and variant."""
+        return tuple(c.sentence() for c in self.conclusions if not c.flips)
+
+    @property
+    def psense(self) -> dict[tuple[str, str], PriorSensitivity]:
+        """(prior, variant) -> power-scaling sensitivity of that fit."""
+        return {(f.prior, f.variant): f.sensitivity for f in self.fits}
+
+    @property
+    def bayes_factor(self) -> dict[tuple[str, str], tuple[BayesFactor, ...]]:
+        """(prior, variant) -> Savage-Dickey Bayes factors of that fit."""
+        return {(f.prior, f.variant): f.bayes_factors for f in self.fits}
+
+    @property
+    def diagnostics_ok(self) -> bool:
+        """Whether every fit passes every convergence gate."""
+        return all(f.diagnostics.ok for f in self.fits)
+
+    @property
+    def diagnostic_failures(self) -> tuple[str, ...]:
+        """``"prior / variant: gate fails: ..."`` for every failing gate of every fit."""
+        return tuple(
+            f"{f.prior} / {f.variant}: {failure}"
+            for f in self.fits
+            for failure in f.diagnostics.failures
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: table rows, flips, stable conclusions and each fit's details."""
+        records = [
+            {k: _finite(v) for k, v in row.items()} for row in self.table.to_dict(orient="records")
+        ]
+        return {
+            "analysis": self.analysis,
+            "title": self.title,
+            "direction": self.direction.to_dict(),
+            "priors": list(self.priors),
+            "variants": list(self.variants),
+            "table": records,
+            "flips": list(self.flips),
+            "stable": list(self.stable),
+            "conclusions": [c.to_dict() for c in self.conclusions],
+            "diagnostics_ok": self.diagnostics_ok,
+            "diagnostic_failures": list(self.diagnostic_failures),
+            "fits": [f.to_dict() for f in self.fits],
+        }
+
+    def _ratio_names(self) -> list[str]:
+        prefix = "ratio_median["
+        return [c[len(prefix) : -1] for c in self.table.columns if c.startswith(prefix)]
+
+    def _cells(self, row: pd.Series) -> list[str]:
+        """Format the cells of one table row (shared by __str__ and to_markdown)."""
+        cells = [
+            str(row["prior"]),
+            str(row["variant"]),
+            f"{row['rr_median']:.2f} ({row['rr_low']:.2f} to {row['rr_high']:.2f})",
+            f"{row['p_benefit']:.3f}",
+            f"{row[self._beyond_column]:.3f}",
+            f"{row['tau_median']:.2f}",
+            f"{row['pred_low']:.2f} to {row['pred_high']:.2f}",
+        ]
+        for name in self._ratio_names():
+            cells.append(
+                f"{row[f'ratio_median[{name}]']:.2f} ({row[f'ratio_low[{name}]']:.2f} to "
+                f"{row[f'ratio_high[{name}]']:.2f}); P(>1) {row[f'p_ratio_gt_1[{name}]']:.3f}"
+            )
+        if "bf01_d" in self.table:
+            cells.append(
+                f"{row['bf01_d']:.2f} ({row['bf01_d_low']:.2f} to {row['bf01_d_high']:.2f})"
+            )
+        cells.append("ok" if row["diagnostics_ok"] else "FAIL")
+        return cells
+
+    @property
+    def _beyond_column(self) -> str:
+        """The column of P(benefit beyond RR 1.1) (older tables: ``p_rr_gt_1_1``)."""
+        if "p_benefit_beyond_1_1" in self.table:
+            return "p_benefit_beyond_1_1"
+        return "p_rr_gt_1_1"
+
+    def _headers(self) -> list[str]:
+        d = self.direction
+        return [
+            "prior",
+            "variant",
+            "pooled RR (95% CrI)",
+            f"P({d.benefit})".replace(" ", ""),
+            f"P({d.beyond(1.1)})".replace(" ", ""),
+            "tau",
+            "predictive RR 95%",
+            *[f"RR ratio {name}" for name in self._ratio_names()],
+            *([f"BF01 (d=0, {self._effect_scale})"] if "bf01_d" in self.table else []),
+            "diagnostics",
+        ]
+
+    @property
+    def _effect_scale(self) -> str:
+        """The one effect scale of the fits' Bayes factors (``log OR`` or ``log RR``)."""
+        scales = {bf.effect_scale for f in self.fits for bf in f.bayes_factors}
+        return next(iter(scales)) if len(scales) == 1 else "log OR"
+
+    def _what(self) -> str:
+        """``RR of tuberculosis, BCG over no vaccine (benefit: RR < 1)``."""
+        d = self.direction
+        return f"RR of {d.outcome}, {d.treatment} over {d.control} (benefit: {d.benefit})"
+
+    def __str__(self) -> str:
+        headers = self._headers()
+        rows = [self._cells(r) for _, r in self.table.iterrows()]
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+        lines = [
+            f"{self.analysis}" + (f": {self.title}" if self.title else ""),
+            f"Posterior across priors and data variants ({self._what()}, at the typical "
+            "control risk; tau on the model's effect scale)",
+            self.direction.sentence(),
+            "",
+            "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(),
+        ]
+        lines += [
+            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+        ]
+        lines += ["", "Conclusions:"]
+        lines += [f"  - {s}" for s in (*self.flips, *self.stable)]
+        lines += ["", "Prior sensitivity (power-scaling) and Bayes factors:"]
+        for f in self.fits:
+            lines.append(f"  {f.prior} / {f.variant}: {f.sensitivity.sentence()}")
+            lines += [f"      {bf}" for bf in f.bayes_factors]
+        if not self.diagnostics_ok:
+            lines += ["", "Diagnostics FAIL:"] + [f"  - {x}" for x in self.diagnostic_failures]
+        return "\n".join(lines)
+
+    def to_markdown(self) -> str:
+        """Table, conclusions, sensitivity and Bayes factors as markdown."""
+        headers = self._headers()
+        lines = [
+            "| " + " | ".join(headers) + " |",
+            "|" + "|".join("---" if i < 2 else "---:" for i in range(len(headers))) + "|",
+        ]
+        for _, row in self.table.iterrows():
+            cells = self._cells(row)
+            if cells[-1] == "FAIL":
+                cells[-1] = "**FAIL**"
+            lines.append("| " + " | ".join(cells) + " |")
+        lines += [
+            "",
+            f"RR: {self.direction.ratio_label} at the typical control risk; "
+            f"{self.direction.sentence()} CrI: equal-tailed credible interval; BF01: "
+            f"Savage-Dickey Bayes factor for d = 0 on the {self._effect_scale} scale (> 1 "
+            "favours no effect), with its Monte Carlo interval (+- 2 MCSE); evidence words "
+            "only when the whole interval lies in one band.",
+            "",
+        ]
+        if self.flips:
+            lines += ["**Conclusions that change with the prior or data variant:**", ""]
+            lines += [f"- {s}" for s in self.flips]
+            lines.append("")
+        if self.stable:
+            lines += ["**Conclusions that do not change:**", ""]
+            lines += [f"- {s}" for s in self.stable]
+            lines.append("")
+        lines += [
+            "**Prior sensitivity (power-scaling, Kallioinen et al. 2024) and Bayes factors:**",
+            "",
+        ]
+        for f in self.fits:
+            bfs = "; ".join(str(bf) for bf in f.bayes_factors)
+            lines.append(f"- *{f.prior} / {f.variant}*: {f.sensitivity.sentence()} {bfs}")
+        return "\n".join(lines)
+
+
+def decision_table(comparisons: Sequence[Comparison]) -> pd.DataFrame:
+    """P(benefit) and P(benefit beyond RR 1.1) of every analysis, prior and data variant.
+
+    Parameters
+    ----------
+    comparisons : sequence of Comparison
+        One per analysis, in the order to show.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``label`` (the analysis's name; for a meta-regression or separate subgroup effects,
+        one row per subgroup, ``"<name>: <subgroup>"``, never its row average), ``analysis``,
+        ``variant``, ``prior``, ``p_benefit``, ``p_beyond``.
+    """
+    records = []
+    for c in comparisons:
+        title = c.analysis.replace("_", " ")
+        t = c.table
+        subgroups = [col[len("p_subgroup_benefit["):-1] for col in t.columns
+                     if col.startswith("p_subgroup_benefit[")]
+        for row in t.to_dict(orient="records"):
+            if subgroups:
+                for g in subgroups:
+                    records.append({
+                        "label": f"{title}: {g.replace('_', ' ')}", "analysis": c.analysis,
+                        "variant": row["variant"], "prior": row["prior"],
+                        "p_benefit": row[f"p_subgroup_benefit[{g}]"],
+                        "p_beyond": row.get(f"p_subgroup_beyond_1_1[{g}]", math.nan),
+                    })
+            else:
+                records.append({
+                    "label": title, "analysis": c.analysis, "variant": row["variant"],
+                    "prior": row["prior"], "p_benefit": row["p_benefit"],
+                    "p_beyond": row["p_benefit_beyond_1_1"],
+                })
+    return pd.DataFrame.from_records(
+        records, columns=["label", "analysis", "variant", "prior", "p_benefit", "p_beyond"])
+
+
+def compare_fits(fits: Sequence[Fit], rules: Sequence[Rule] | None = None) -> Comparison:
+    """Build a :class:`Comparison` from fits already made (one analysis, any priors/variants).
+
+    Parameters
+    ----------
+    fits : sequence of rebayes.Fit
+        Fits of the same analysis.
+    rules : sequence of Rule, optional
+        Conclusions to check; default :func:`default_rules`.
+
+    Returns
+    -------
+    Comparison
+    """
+    if not fits:
+        raise RebayesError("nothing to compare: no fits")
+    names = {f.spec.name for f in fits}
+    if len(names) > 1:
+        raise RebayesError(f"compare one analysis at a time, not {', '.join(sorted(names))}")
+    compared = []
+    for f in fits:
+        compared.append(
+            ComparedFit(
+                prior=f.prior.name,
+                variant=f.design.variant,
+                fit=f,
+                summary=f.summary(),
+                diagnostics=f.diagnostics(),
+                sensitivity=prior_sensitivity(f.tree),
+                bayes_factors=savage_dickey(f.tree),
+            )
+        )
+    check_one_likelihood(bf for c in compared for bf in c.bayes_factors)
+    directions = {Direction.of(f.tree) for f in fits}
+    if len(directions) > 1:
+        raise RebayesError(
+            "the fits disagree on the direction of benefit or its labels: "
+            + "; ".join(sorted(d.sentence() for d in directions))
+        )
+    (direction,) = directions
+    table = pd.DataFrame([_row(c) for c in compared])
+    table.attrs["direction"] = direction
+    spec = fits[0].spec
+    return Comparison(
+        analysis=spec.name,
+        title=spec.title,
+        priors=tuple(dict.fromkeys(c.prior for c in compared)),
+        variants=tuple(dict.fromkeys(c.variant for c in compared)),
+        table=table,
+        fits=tuple(compared),
+        conclusions=assess(table, rules, direction),
+        direction=direction,
+    )
+
+
+def compare_posteriors(
+    spec: AnalysisSpec,
+    priors: Iterable[str | PriorSet] | None = None,
+    variants: Iterable[str | None] | None = None,
+    *,
+    seed: int | None = None,
+    settings: SamplerSettings | None = None,
+    cache: bool = True,
+    progress: bool = False,
+    rules: Sequence[Rule] | None = None,
+) -> Comparison:
+    """Fit one analysis under several priors and data variants and compare the posteriors.
+
+    Parameters
+    ----------
+    spec : AnalysisSpec
+    priors : iterable of str or PriorSet, optional
+        Default: the spec's priors (every built-in set unless it names some).
+    variants : iterable of str, optional
+        Data variants (``published``, ``a``, ``a+b``, ...); default: the spec's own.
+    seed : int, optional
+        Default ``spec.seed``; the same seed for every fit.
+    settings : rebayes.SamplerSettings, optional
+    cache : bool
+        Read and write the fit cache.
+    progress : bool
+        Show a progress bar per variant.
+    rules : sequence of Rule, optional
+        Conclusions to check for flips; default :func:`default_rules`.
+
+    Returns
+    -------
+    Comparison
+
+    Examples
+    --------
+    >>> import rebayes as rb
+    >>> from rebayes.sensitivity.comparison import compare_posteriors
+    >>> spec = rb.load_script("models/timing.py")                              # doctest: +SKIP
+    >>> cmp = compare_posteriors(spec, ["weakly_informative", "skeptical"])    # doctest: +SKIP
+    >>> print(cmp.flips)                                                       # doctest: +SKIP
+    """
+    from rebayes.bayes.sampling import fit_priors, flush_cache
+
+    prior_list = list(priors) if priors is not None else spec.priors
+    variant_list = list(variants) if variants is not None else [spec.variant]
+    if not variant_list:
+        raise RebayesError("no data variant to compare (give at least one)")
+    fits: list[Fit] = []
+    for variant in variant_list:
+        fits += fit_priors(
+            spec,
+            prior_list,
+            variant=variant,
+            seed=seed,
+            settings=settings,
+            cache=cache,
+            progress=progress,
+        )
+    if cache:
+        flush_cache()
+    return compare_fits(fits, rules)

@@ -1,0 +1,327 @@
+"""Conclusions a reader draws, and where they flip with the prior or the data variant.
+
+A :class:`Rule` is one conclusion ("P(benefit) > 0.95", "the 95% interval lies above 1",
+...); :func:`assess` judges it in every row (prior x variant) of a comparison table, with the
+Monte Carlo error of each value; a :class:`Conclusion` *flips* when it holds in some rows and
+not in others, and says so in a sentence or a prior x variant table. Benefit follows the
+dataset's direction (:class:`rebayes.data.trials.direction.Direction`): when fewer events is
+better, P(benefit) = P(RR < 1), the benefit beyond 1.1 is RR < 1/1.1 and the interval rule
+asks for a pooled RR interval below 1. A meta-regression is judged by its subgroups, never by
+its row average.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
+
+import pandas as pd
+
+from rebayes.data.direction import Direction
+
+__all__ = [
+    "Conclusion",
+    "Rule",
+    "assess",
+    "default_rules",
+    "find_flips",
+]
+# --- conclusions that flip -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A conclusion drawn from one column of the comparison table: ``column > threshold``.
+
+    With ``sense="below"`` the conclusion is ``column < threshold`` instead.
+
+    Attributes
+    ----------
+    label : str
+        How the conclusion reads (``"P(benefit) > 0.95"``).
+    column : str
+        Table column.
+    threshold : float
+    mcse_column : str, optional
+        Column holding the value's Monte Carlo standard error; a value within two MCSEs of
+        the threshold is called out.
+    digits : int
+        Decimals when printing values.
+    sense : {"above", "below"}
+        Whether the conclusion holds above the threshold or below it.
+    """
+
+    label: str
+    column: str
+    threshold: float
+    mcse_column: str | None = None
+    digits: int = 3
+    sense: Literal["above", "below"] = "above"
+
+    def holds(self, value: float) -> bool:
+        """Whether the conclusion holds for a value of the column."""
+        return bool(value > self.threshold if self.sense == "above" else value < self.threshold)
+
+
+def default_rules(table: pd.DataFrame, direction: Direction | None = None) -> tuple[Rule, ...]:
+    """Return the conclusions a reader of a meta-analysis draws, for the table's columns.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A comparison table (or any table with some of its columns).
+    direction : Direction, optional
+        Which side of RR = 1 is benefit; default ``table.attrs["direction"]``, else higher
+        is better. It sets the rules on the benefit beyond RR 1.1 (column
+        ``p_benefit_beyond_1_1``; a table without it falls back on ``p_rr_gt_1_1`` when
+        higher is better) and on the pooled RR's interval (above 1, or below 1).
+
+    A meta-regression with subgroups (columns ``p_subgroup_benefit[name]``) is judged by
+    ``P(benefit in <subgroup>) > 0.95`` per subgroup and by its ratios, never by its row
+    average.
+    """
+    direction = direction or table.attrs.get("direction") or Direction()
+    beyond = "p_benefit_beyond_1_1"
+    if beyond not in table.columns and direction.higher_is_better:
+        beyond = "p_rr_gt_1_1"
+    if direction.higher_is_better:
+        interval = Rule("the 95% interval of the pooled RR lies above 1", "rr_low", 1.0, digits=2)
+    else:
+        interval = Rule(
+            "the 95% interval of the pooled RR lies below 1",
+            "rr_high",
+            1.0,
+            digits=2,
+            sense="below",
+        )
+    rules = [
+        Rule("P(benefit) > 0.95", "p_benefit", 0.95, "p_benefit_mcse"),
+        Rule(f"P({direction.beyond(1.1)}) > 0.5", beyond, 0.5, f"{beyond}_mcse"),
+        interval,
+        Rule(
+            "the Bayes factor favours an effect (BF01 for d = 0 below 1)",
+            "bf01_d",
+            1.0,
+            "bf01_d_mcse",
+            digits=2,
+            sense="below",
+        ),
+    ]
+    subgroups = [c[len("p_subgroup_benefit[") : -1] for c in table.columns
+                 if c.startswith("p_subgroup_benefit[")]
+    if subgroups:
+        # A meta-regression's "pooled" RR is only a row average of its subgroups (weighted by
+        # their numbers of rows), and its d the reference level's effect: its conclusions are
+        # the subgroups' own.
+        rules = [
+            Rule(f"P(benefit in {name}) > 0.95", f"p_subgroup_benefit[{name}]", 0.95,
+                 f"p_subgroup_benefit_mcse[{name}]")
+            for name in subgroups
+        ]
+    for column in table.columns:
+        if column.startswith("p_ratio_gt_1[") and column.endswith("]"):
+            name = column[len("p_ratio_gt_1[") : -1]
+            mcse = f"p_ratio_gt_1_mcse[{name}]"
+            rules.append(Rule(f"P(RR ratio {name} > 1) > 0.95", column, 0.95, mcse))
+    return tuple(r for r in rules if r.column in table.columns)
+
+
+class Outcome(NamedTuple):
+    """One row of the comparison table judged by one rule."""
+
+    prior: str
+    variant: str
+    value: float
+    holds: bool
+    near: bool  # within two Monte Carlo standard errors of the threshold
+
+
+@dataclass(frozen=True)
+class Conclusion:
+    """Whether one rule holds in each row of the comparison table.
+
+    Attributes
+    ----------
+    rule : Rule
+    rows : tuple of Outcome
+        Per row: prior, variant, value, whether the rule holds, and whether the value is
+        within two Monte Carlo standard errors of the threshold.
+    """
+
+    rule: Rule
+    rows: tuple[Outcome, ...]
+
+    @property
+    def _valid(self) -> list[Outcome]:
+        return [r for r in self.rows if not math.isnan(r.value)]
+
+    @property
+    def flips(self) -> bool:
+        """Whether the conclusion holds in some rows and not in others."""
+        return len({r.holds for r in self._valid}) > 1
+
+    @property
+    def dimension(self) -> str:
+        """What varies between the rows: ``prior``, ``data variant``, or both."""
+        priors = {r.prior for r in self.rows}
+        variants = {r.variant for r in self.rows}
+        if len(variants) <= 1:
+            return "prior"
+        if len(priors) <= 1:
+            return "data variant"
+        return "prior and data variant"
+
+    def _label(self, row: Outcome) -> str:
+        return {
+            "prior": row.prior,
+            "data variant": row.variant,
+            "prior and data variant": f"{row.prior} ({row.variant} data)",
+        }[self.dimension]
+
+    def _span(self, rows: list[Outcome]) -> str:
+        d = self.rule.digits
+        low, high = min(r.value for r in rows), max(r.value for r in rows)
+        same = f"{low:.{d}f}" == f"{high:.{d}f}"
+        return f"{low:.{d}f}" if same else f"{low:.{d}f} to {high:.{d}f}"
+
+    def _grouped(self, rows: list[Outcome], key: str | None) -> str:
+        """``name (value)`` per group of rows, flagging values near the threshold."""
+        groups: dict[str, list[Outcome]] = {}
+        for r in rows:
+            groups.setdefault(getattr(r, key) if key else self._label(r), []).append(r)
+        return ", ".join(
+            f"{name} ({self._span(members)}"
+            + (", within Monte Carlo error" if any(m.near for m in members) else "")
+            + ")"
+            for name, members in groups.items()
+        )
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """Value per prior (rows) and data variant (columns), in the table's order."""
+        frame = pd.DataFrame(self.rows)
+        table = frame.pivot(index="prior", columns="variant", values="value")
+        return table.loc[list(dict.fromkeys(frame["prior"])),
+                         list(dict.fromkeys(frame["variant"]))]
+
+    def sentence(self) -> str:
+        """Plain words.
+
+        E.g. ``"P(benefit) > 0.95 under weakly_informative (0.961) but not under skeptical
+        (0.930)."``
+        """
+        label = self.rule.label[:1].upper() + self.rule.label[1:]
+        rows = self._valid
+        if not rows:
+            return f"{label}: not available."
+        yes = [r for r in rows if r.holds]
+        no = [r for r in rows if not r.holds]
+        if not (yes and no):
+            which = "every" if yes else "no"
+            near = [self._label(r) for r in rows if r.near]
+            caveat = (
+                f"; {', '.join(near)} within Monte Carlo error of {self.rule.threshold:g}"
+                if near
+                else ""
+            )
+            return f"{label} under {which} {self.dimension} ({self._span(rows)}{caveat})."
+        if self.dimension == "prior and data variant":
+            # Say which of the two drives the flip when one of them alone does.
+            by_prior: dict[str, set[bool]] = {}
+            by_variant: dict[str, set[bool]] = {}
+            for r in rows:
+                by_prior.setdefault(r.prior, set()).add(r.holds)
+                by_variant.setdefault(r.variant, set()).add(r.holds)
+            if all(len(v) == 1 for v in by_prior.values()):
+                return (
+                    f"{label} under {self._grouped(yes, 'prior')} but not under "
+                    f"{self._grouped(no, 'prior')}, whichever the data variant."
+                )
+            if all(len(v) == 1 for v in by_variant.values()):
+                return (
+                    f"{label} with the {self._grouped(yes, 'variant')} data but not with the "
+                    f"{self._grouped(no, 'variant')} data, whichever the prior."
+                )
+        return f"{label} under {self._grouped(yes, None)} but not under {self._grouped(no, None)}."
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{rule, column, threshold, flips, sentence, rows [{prior, variant, value, ...}]}``."""
+        return {
+            "rule": self.rule.label,
+            "column": self.rule.column,
+            "threshold": self.rule.threshold,
+            "flips": self.flips,
+            "sentence": self.sentence(),
+            "rows": [
+                {
+                    "prior": r.prior,
+                    "variant": r.variant,
+                    "value": None if math.isnan(r.value) else r.value,
+                    "holds": r.holds,
+                    "near_threshold": r.near,
+                }
+                for r in self.rows
+            ],
+        }
+
+
+def assess(
+    table: pd.DataFrame,
+    rules: Sequence[Rule] | None = None,
+    direction: Direction | None = None,
+) -> tuple[Conclusion, ...]:
+    """Evaluate each rule in each row of a comparison table.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Rows prior x variant with columns ``prior``, ``variant`` (optional) and the rules'
+        columns.
+    rules : sequence of Rule, optional
+        Default :func:`default_rules` (for ``direction``).
+    direction : Direction, optional
+        Which side of RR = 1 is benefit, for the default rules.
+
+    Returns
+    -------
+    tuple of Conclusion
+    """
+    rules = default_rules(table, direction) if rules is None else tuple(rules)
+    out = []
+    for rule in rules:
+        rows = []
+        for _, record in table.iterrows():
+            value = float(record[rule.column])
+            mcse = (
+                float(record[rule.mcse_column])
+                if rule.mcse_column is not None and rule.mcse_column in record
+                else math.nan
+            )
+            rows.append(
+                Outcome(
+                    prior=str(record["prior"]),
+                    variant=str(record.get("variant", "")),
+                    value=value,
+                    holds=rule.holds(value),
+                    near=math.isfinite(mcse) and abs(value - rule.threshold) < 2 * mcse,
+                )
+            )
+        out.append(Conclusion(rule, tuple(rows)))
+    return tuple(out)
+
+
+def find_flips(table: pd.DataFrame, rules: Sequence[Rule] | None = None) -> tuple[str, ...]:
+    """Sentences for the conclusions that hold under some rows of the table and not others.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"prior": ["weakly_informative", "skeptical"],
+    ...                   "variant": ["published", "published"], "p_benefit": [0.961, 0.93]})
+    >>> find_flips(t, [Rule("P(benefit) > 0.95", "p_benefit", 0.95)])[0]
+    'P(benefit) > 0.95 under weakly_informative (0.961) but not under skeptical (0.930).'
+    """
+    return tuple(c.sentence() for c in assess(table, rules) if c.flips)
+
+

@@ -1,0 +1,160 @@
+"""Leave-one-trial-out influence: how much each trial moves the pooled answer.
+
+The frequentist side recomputes RevMan's MH pooled RR without each trial; the Bayesian side
+refits the analysis without each trial on the already compiled model (a refit is under a
+second), and :func:`influence_table` puts the two side by side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from rebayes.data.trials import table_hash, trial_totals
+from rebayes.frequentist.pooling import Method, meta_analysis
+
+if TYPE_CHECKING:
+    from rebayes.bayes.priors import PriorSet
+    from rebayes.bayes.sampling import SamplerSettings
+    from rebayes.bayes.spec import AnalysisSpec
+
+__all__ = [
+    "INFLUENCE_THRESHOLD",
+    "influence_table",
+    "influential_trials",
+    "leave_one_out",
+    "leave_one_out_bayesian",
+    "leave_one_out_frequentist",
+]
+
+# A trial is "influential" when leaving it out moves P(benefit) by more than this.
+INFLUENCE_THRESHOLD = 0.05
+
+
+def leave_one_out_frequentist(
+    trials: pd.DataFrame, method: Method = "MH", measure: str = "RR"
+) -> pd.DataFrame:
+    """Return the pooled estimate without each trial in turn (RevMan's sensitivity analysis).
+
+    Parameters
+    ----------
+    trials : pandas.DataFrame
+        A trial table; each trial's strata are summed first.
+    method : {"MH", "IV", "DL"}
+    measure : {"RR", "OR"}
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per left-out trial plus a first row ``(none)`` with all trials: ``left_out,
+        estimate, ci_low, ci_high, p, i2, tau2, k``.
+    """
+    totals = trial_totals(trials)
+    rows = []
+    for left_out in ["(none)", *totals["study"]]:
+        kept = totals[totals["study"] != left_out]
+        res = meta_analysis(kept, method, measure)  # type: ignore[arg-type]
+        rows.append(
+            dict(left_out=left_out, estimate=res.estimate, ci_low=res.ci_low,
+                 ci_high=res.ci_high, p=res.p, i2=res.i2, tau2=res.tau2, k=res.k)
+        )
+    return pd.DataFrame(rows)
+
+
+def leave_one_out(
+    trials: pd.DataFrame,
+    summarise: Callable[[pd.DataFrame], Mapping[str, float]],
+) -> pd.DataFrame:
+    """Apply ``summarise`` to the table without each trial (all of its strata) in turn.
+
+    Parameters
+    ----------
+    trials : pandas.DataFrame
+    summarise : callable
+        Table -> mapping of named numbers (e.g. a Bayesian refit returning the pooled RR
+        median, P(benefit) and tau).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``left_out`` plus the summary's keys; the first row, ``(none)``, uses every trial.
+    """
+    rows = []
+    for left_out in ["(none)", *dict.fromkeys(trials["study"])]:
+        kept = trials[trials["study"] != left_out].reset_index(drop=True)
+        # A new hash, so that a cached fit of the full table is never taken for this one.
+        kept.attrs = {**trials.attrs, "data_hash": table_hash(kept)}
+        rows.append({"left_out": left_out, **summarise(kept)})
+    return pd.DataFrame(rows)
+
+
+def leave_one_out_bayesian(
+    trials: pd.DataFrame,
+    spec: AnalysisSpec,
+    prior: str | PriorSet = "weakly_informative",
+    settings: SamplerSettings | None = None,
+    seed: int | None = None,
+) -> pd.DataFrame:
+    """Refit an analysis without each trial (the compiled model is reused for every refit).
+
+    Parameters
+    ----------
+    trials : pandas.DataFrame
+        The table the analysis uses (its variant applied).
+    spec : AnalysisSpec
+    prior : str or PriorSet
+    settings : SamplerSettings, optional
+    seed : int, optional
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``left_out, rr_median, rr_low, rr_high, p_benefit, tau_median``; ``p_benefit`` is
+        P(benefit) in the dataset's direction (P(RR > 1), or P(RR < 1) when lower is better;
+        :class:`rebayes.data.direction.Direction`).
+    """
+    from rebayes.bayes.design import build_design
+    from rebayes.bayes.sampling import fit
+
+    def summarise(table: pd.DataFrame) -> dict[str, float]:
+        result = fit(spec, prior, seed=seed, settings=settings, design=build_design(spec, table))
+        s = result.summary()
+        return dict(rr_median=s.pooled_rr.median, rr_low=s.pooled_rr.ci_low,
+                    rr_high=s.pooled_rr.ci_high, p_benefit=s.p_benefit,
+                    tau_median=s.tau.median)
+
+    return leave_one_out(trials, summarise)
+
+
+def influence_table(bayesian: pd.DataFrame, frequentist: pd.DataFrame) -> pd.DataFrame:
+    """Bayesian and RevMan leave-one-out results side by side, with the change in P(benefit).
+
+    Parameters
+    ----------
+    bayesian : pandas.DataFrame
+        From :func:`leave_one_out_bayesian`.
+    frequentist : pandas.DataFrame
+        From :func:`leave_one_out_frequentist`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per left-out trial (first row: none), with ``delta_p_benefit`` (leaving the
+        trial out minus all trials) and ``influential`` (|delta| > 0.05).
+    """
+    merged = bayesian.merge(
+        frequentist.rename(columns={"estimate": "mh_rr", "ci_low": "mh_low",
+                                    "ci_high": "mh_high", "p": "mh_p", "tau2": "dl_tau2"}),
+        on="left_out",
+    )
+    baseline = merged.loc[merged["left_out"] == "(none)", "p_benefit"].iloc[0]
+    merged["delta_p_benefit"] = merged["p_benefit"] - baseline
+    merged["influential"] = merged["delta_p_benefit"].abs() > INFLUENCE_THRESHOLD
+    return merged
+
+
+def influential_trials(table: pd.DataFrame) -> list[str]:
+    """Return the trials whose removal moves P(benefit) by more than :data:`INFLUENCE_THRESHOLD`."""
+    return table.loc[table["influential"], "left_out"].tolist()

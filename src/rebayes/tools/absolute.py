@@ -1,0 +1,323 @@
+"""Absolute effects, GRADE summary-of-findings style: events per 1000 with and without treatment.
+
+A relative effect means little without a baseline risk. GRADE's summary-of-findings tables
+apply the pooled relative effect to an assumed control risk and report, per 1000 people,
+the events expected with control, with treatment, and their difference (Guyatt GH, Oxman AD,
+Santesso N, et al. GRADE guidelines: 12. Preparing summary of findings tables -- binary
+outcomes. J Clin Epidemiol 2013;66:158-72). We do this per posterior draw of the pooled log
+odds ratio ``d`` (the binomial model's effect scale), at an assumed control risk ``p0``::
+
+    risk_treat = expit(logit(p0) + d)          per draw
+    difference = risk_treat - p0               per draw
+
+so the treated risk and the difference carry the posterior's full uncertainty (95%
+equal-tailed credible intervals); the control risk is assumed, not estimated, and has no
+interval (GRADE's "assumed risk"). Applying the odds ratio (rather than a risk ratio) keeps
+the treated risk inside (0, 1) at every baseline, which is why the odds ratio is the usual
+choice for transporting an effect across baselines. For the normal (log RR) model the draws
+are log risk ratios and ``risk_treat = min(p0 * exp(d), 1)``.
+
+The default baseline is the median observed control risk over the trials (each trial's
+strata summed), GRADE's usual "study population" choice; users add their own (``--risk``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from rebayes.bayes.quantities import Estimate, estimate
+from rebayes.data.direction import Direction
+from rebayes.errors import RebayesError
+
+if TYPE_CHECKING:
+    import xarray as xr
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "AbsoluteEffect",
+    "AbsoluteEffects",
+    "absolute_effects",
+    "absolute_effects_from_draws",
+    "median_control_risk",
+    "observed_control_risks",
+]
+
+PER = 1000
+
+
+@dataclass(frozen=True)
+class AbsoluteEffect:
+    """Events per 1000 at one assumed control risk.
+
+    Attributes
+    ----------
+    label : str
+        Where the control risk comes from (``"median control risk"``, ``"given"``).
+    control_risk : float
+        The assumed control risk p0 (a proportion).
+    control_per_1000 : float
+        ``1000 * p0`` (assumed: no interval).
+    treatment_per_1000 : Estimate
+        Events per 1000 with treatment.
+    difference_per_1000 : Estimate
+        Treatment minus control, per 1000.
+    p_benefit : float
+        Posterior probability that the difference lies in the direction of benefit.
+    """
+
+    label: str
+    control_risk: float
+    control_per_1000: float
+    treatment_per_1000: Estimate
+    difference_per_1000: Estimate
+    p_benefit: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{label, control_risk, control_per_1000, treatment_per_1000 {...}, ...}``."""
+        return {
+            "label": self.label,
+            "control_risk": self.control_risk,
+            "control_per_1000": self.control_per_1000,
+            "treatment_per_1000": self.treatment_per_1000.to_dict(),
+            "difference_per_1000": self.difference_per_1000.to_dict(),
+            "p_benefit": self.p_benefit,
+        }
+
+
+@dataclass(frozen=True)
+class AbsoluteEffects:
+    """Absolute effects at one or more control risks (a GRADE summary-of-findings row each).
+
+    Attributes
+    ----------
+    rows : tuple of AbsoluteEffect
+    direction : Direction
+        Which sign of the difference is benefit.
+    effect_scale : str
+        ``"log OR"`` (binomial model) or ``"log RR"`` (normal model).
+    prior : str
+    analysis : str
+    """
+
+    rows: tuple[AbsoluteEffect, ...]
+    direction: Direction
+    effect_scale: str = "log OR"
+    prior: str = ""
+    analysis: str = ""
+
+    def reading(self, row: AbsoluteEffect) -> str:
+        """``"benefit"`` or ``"harm"``: how the median difference reads in the direction."""
+        signed = self.direction.benefit_risk_difference(row.difference_per_1000.median)
+        return "benefit" if signed > 0 else "harm"
+
+    def sentence(self, row: AbsoluteEffect | None = None) -> str:
+        """One sentence for the first row (or ``row``), GRADE's wording."""
+        row = row or self.rows[0]
+        d, diff = self.direction, row.difference_per_1000
+        more = "more" if diff.median > 0 else "fewer"
+        return (
+            f"At a control risk of {row.control_per_1000:.0f} per 1000 ({row.label}), "
+            f"{d.treatment} gives {row.treatment_per_1000.median:.0f} per 1000 "
+            f"(95% CrI {row.treatment_per_1000.ci_low:.0f} to "
+            f"{row.treatment_per_1000.ci_high:.0f}): {abs(diff.median):.0f} {more} "
+            f"{d.outcome} per 1000 (95% CrI {diff.ci_low:+.0f} to {diff.ci_high:+.0f}), "
+            f"a {self.reading(row)}; P(benefit) = {row.p_benefit:.3f}."
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON record: ``{analysis, prior, effect_scale, direction, per, rows: [...]}``."""
+        return {
+            "analysis": self.analysis,
+            "prior": self.prior,
+            "effect_scale": self.effect_scale,
+            "direction": self.direction.to_dict(),
+            "per": PER,
+            "rows": [{**r.to_dict(), "reading": self.reading(r)} for r in self.rows],
+        }
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per control risk: control, treatment and difference per 1000 with CrIs."""
+        return pd.DataFrame(
+            [
+                {
+                    "label": r.label,
+                    "control_risk": r.control_risk,
+                    "control_per_1000": r.control_per_1000,
+                    "treatment_per_1000": r.treatment_per_1000.median,
+                    "treatment_low": r.treatment_per_1000.ci_low,
+                    "treatment_high": r.treatment_per_1000.ci_high,
+                    "difference_per_1000": r.difference_per_1000.median,
+                    "difference_low": r.difference_per_1000.ci_low,
+                    "difference_high": r.difference_per_1000.ci_high,
+                    "p_benefit": r.p_benefit,
+                    "reading": self.reading(r),
+                }
+                for r in self.rows
+            ]
+        )
+
+    def __str__(self) -> str:
+        d = self.direction
+        head = (
+            f"Absolute effects per 1000 ({d.outcome}; {d.treatment} vs {d.control}; "
+            f"prior {self.prior or '?'}; from the pooled {self.effect_scale})"
+        )
+        lines = [
+            head,
+            f"{'control risk':<28}{'control':>8}{d.treatment[:18]:>20}{'difference':>22}"
+            f"{'P(benefit)':>12}",
+        ]
+        for r in self.rows:
+            t, diff = r.treatment_per_1000, r.difference_per_1000
+            lines.append(
+                f"{f'{r.control_risk:.3f} ({r.label})':<28}{r.control_per_1000:>8.0f}"
+                f"{f'{t.median:.0f} ({t.ci_low:.0f} to {t.ci_high:.0f})':>20}"
+                f"{f'{diff.median:+.0f} ({diff.ci_low:+.0f} to {diff.ci_high:+.0f})':>22}"
+                f"{r.p_benefit:>12.3f}"
+            )
+        lines.append(d.sentence())
+        return "\n".join(lines)
+
+    def plot(self) -> Figure:
+        """Events per 1000 with control and with treatment (95% CrI), one row per risk."""
+        from rebayes.plots.tools import absolute_plot
+
+        return absolute_plot(self)
+
+    def to_html(self, figure: str | None = None) -> str:
+        """Return an HTML fragment: title, sentence, table and (if given) the figure path."""
+        from rebayes.plots.tools import section_html
+
+        table = self.to_dataframe().drop(columns=["control_risk"])
+        return section_html("Absolute effects (GRADE summary of findings)", self.sentence(),
+                            table, figure)
+
+
+def absolute_effects_from_draws(
+    effect: np.ndarray | xr.DataArray,
+    control_risks: Sequence[tuple[str, float]],
+    direction: Direction | None = None,
+    effect_scale: str = "log OR",
+    prior: str = "",
+    analysis: str = "",
+) -> AbsoluteEffects:
+    """Apply draws of a pooled effect to assumed control risks.
+
+    Parameters
+    ----------
+    effect : array
+        Posterior draws of the pooled log OR (or log RR when ``effect_scale="log RR"``).
+    control_risks : sequence of (label, risk)
+        Assumed control risks, each strictly between 0 and 1.
+    direction : Direction, optional
+        Default: higher is better.
+    effect_scale : {"log OR", "log RR"}
+    prior, analysis : str
+        Labels carried to the output.
+
+    Returns
+    -------
+    AbsoluteEffects
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out = absolute_effects_from_draws(np.zeros(10), [("given", 0.2)])
+    >>> out.rows[0].difference_per_1000.median
+    0.0
+    """
+    direction = direction or Direction()
+    draws = np.asarray(effect, dtype=float).ravel()
+    rows = []
+    for label, p0 in control_risks:
+        if not 0 < p0 < 1:
+            raise RebayesError(f"control risk {p0!r} must be strictly between 0 and 1")
+        if effect_scale == "log OR":
+            treat = special.expit(special.logit(p0) + draws)
+        else:
+            treat = np.minimum(p0 * np.exp(draws), 1.0)
+        diff = treat - p0
+        rows.append(
+            AbsoluteEffect(
+                label=label,
+                control_risk=float(p0),
+                control_per_1000=PER * float(p0),
+                treatment_per_1000=estimate(PER * treat),
+                difference_per_1000=estimate(PER * diff),
+                p_benefit=float(np.mean(direction.benefit_risk_difference(diff) > 0)),
+            )
+        )
+    return AbsoluteEffects(tuple(rows), direction, effect_scale, prior, analysis)
+
+
+def observed_control_risks(tree: xr.DataTree) -> np.ndarray:
+    """Observed control risk of each trial of a fit (each trial's strata summed)."""
+    totals = _control_counts(tree)
+    return (totals["events"] / totals["n"]).to_numpy()
+
+
+def _control_counts(tree: xr.DataTree) -> pd.DataFrame:
+    """Control-arm events and participants per trial of a fit (strata summed)."""
+    groups = [tree[g].to_dataset() for g in ("observed_data", "constant_data")]
+    events = next(g["events"] for g in groups if "events" in g)
+    n = tree["constant_data"].to_dataset()["n"]
+    frame = pd.DataFrame(
+        {
+            "study": np.asarray(events["row_study"].values).astype(str),
+            "events": np.asarray(events.sel(arm="control").values, dtype=float),
+            "n": np.asarray(n.sel(arm="control").values, dtype=float),
+        }
+    )
+    return frame.groupby("study", sort=False)[["events", "n"]].sum()
+
+
+def median_control_risk(tree: xr.DataTree) -> float:
+    """Median over trials of the observed control risk (each trial's strata summed)."""
+    return float(np.median(observed_control_risks(tree)))
+
+
+def absolute_effects(tree: xr.DataTree, risks: Sequence[float] = ()) -> AbsoluteEffects:
+    """Absolute effects of a fit at the median observed control risk and at ``risks``.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit's tree (``rebayes.fit(...).tree``).
+    risks : sequence of float
+        Further assumed control risks (proportions).
+
+    Returns
+    -------
+    AbsoluteEffects
+    """
+    from rebayes.bayes.quantities import _is_binomial, pooled_effect
+
+    binomial = _is_binomial(tree)
+    median = median_control_risk(tree)
+    label = "median control risk"
+    if not 0 < median < 1:
+        # Rare events: most trials saw no control event, so the median is 0 (or every control
+        # had the event). The pooled control risk (all control events over all controls) is
+        # then the typical risk to report at.
+        totals = _control_counts(tree).sum()
+        median = float(totals["events"] / totals["n"])
+        label = "pooled control risk (median trial risk 0 or 1)"
+        if not 0 < median < 1:
+            raise RebayesError(
+                f"observed control risk is {median:g}: give control risks with --risk"
+            )
+    baselines = [(label, median), *(("given", float(r)) for r in risks)]
+    return absolute_effects_from_draws(
+        pooled_effect(tree).values,
+        baselines,
+        Direction.of(tree),
+        "log OR" if binomial else "log RR",
+        prior=str(tree.attrs.get("prior", "")),
+        analysis=str(tree.attrs.get("analysis", "")),
+    )

@@ -1,0 +1,376 @@
+"""The next trial: what a new two-arm trial of a given size would probably do.
+
+For each size n per arm, trials are simulated from the posterior predictive distribution of
+the current meta-analysis and the evidence is updated with each (Sutton AJ, Cooper NJ, Jones
+DR, Lambert PC, Thompson JR, Abrams KR. Evidence-based sample size calculations based upon
+updated meta-analysis. Stat Med 2007;26:2479-500). Per simulated trial:
+
+1. a posterior draw ``(d, tau)`` of the pooled log odds ratio and the between-trial SD, and
+   the new trial's true effect ``theta_new = d + tau * eps``, eps ~ N(0, 1);
+2. a control risk ``p0`` drawn from the trials' observed control risks, and the treated risk
+   ``expit(logit(p0) + theta_new)``;
+3. events in each arm ~ Binomial(n, risk); the trial's log OR and its variance (Woolf; 0.5
+   added to every cell when one is 0, as RevMan does; a trial with no events, or only
+   events, in both arms carries no information);
+4. the meta-analysis updated with the trial. Sutton et al. refit the full model for every
+   simulated trial; here the current posterior of the pooled log OR is approximated by a
+   normal N(m, s^2) (its posterior mean and SD) and updated with the trial as a random-effects
+   meta-analysis would weigh it, ``y ~ N(d, v + tau^2)`` with tau at its posterior median --
+   the standard fast approximation (a conjugate normal update), exact when the posterior is
+   normal and tau is known.
+
+Reported per n, as probabilities over the simulated trials:
+
+- ``p_conclusive``: the updated meta-analysis reaches P(benefit) > 0.95;
+- ``p_significant``: the new trial alone is significant at 5%, two-sided (Wald test of its
+  log OR); ``p_significant_benefit``: significant and in the direction of benefit;
+- ``p_futile``: the updated meta-analysis rules out a worthwhile effect, P(benefit beyond RR
+  ``threshold``) < 0.05 (RR converted to the log OR at the typical control risk);
+
+and, for each, the smallest n of the grid where it reaches 80%. Everything is seeded: the
+same seed gives the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+from rebayes.data.direction import Direction
+from rebayes.errors import RebayesError
+from rebayes.frequentist.pooling import Z95
+
+if TYPE_CHECKING:
+    import xarray as xr
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "OUTCOMES",
+    "PlanRow",
+    "TrialPlan",
+    "analytic_p_conclusive",
+    "plan_next_trial",
+    "simulate_next_trial",
+]
+
+#: The outcomes reported per trial size, in order, with their meaning.
+OUTCOMES = {
+    "p_conclusive": "updated meta-analysis reaches P(benefit) > 0.95",
+    "p_significant": "new trial alone significant (5%, two-sided)",
+    "p_significant_benefit": "new trial significant in the direction of benefit",
+    "p_futile": "updated meta-analysis: P(benefit beyond threshold) < 0.05",
+}
+POWER = 0.8
+Z_ONE_SIDED_95 = float(stats.norm.ppf(0.95))
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """Probabilities of each outcome for one trial size (see :data:`OUTCOMES`)."""
+
+    n_per_arm: int
+    p_conclusive: float
+    p_significant: float
+    p_significant_benefit: float
+    p_futile: float
+    mc_se: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return ``{n_per_arm, p_conclusive, p_significant, ..., mc_se}``."""
+        return {
+            "n_per_arm": self.n_per_arm,
+            "p_conclusive": self.p_conclusive,
+            "p_significant": self.p_significant,
+            "p_significant_benefit": self.p_significant_benefit,
+            "p_futile": self.p_futile,
+            "mc_se": self.mc_se,
+        }
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """Probabilities of the next trial's outcomes against its size.
+
+    Attributes
+    ----------
+    rows : tuple of PlanRow
+    n_for_80 : dict
+        Outcome -> the smallest n of the grid with probability >= 0.8 (None: not reached).
+    direction : Direction
+    threshold : float
+        The futility ratio (benefit beyond it is "worthwhile").
+    current : dict
+        The normal approximation used: ``mean``, ``sd`` (pooled log OR), ``tau`` (posterior
+        median), ``p_benefit`` now (from the draws) and ``p_benefit_normal`` (under the
+        normal approximation), ``typical_control_risk``, ``threshold_log_or``.
+    n_sim, seed : int
+    prior, analysis : str
+    """
+
+    rows: tuple[PlanRow, ...]
+    n_for_80: dict[str, int | None]
+    direction: Direction
+    threshold: float
+    current: dict[str, float]
+    n_sim: int
+    seed: int
+    prior: str = ""
+    analysis: str = ""
+    method: str = field(default="normal update of the pooled log OR (random effects)")
+
+    def sentence(self) -> str:
+        """Return the headline: the n at which the meta-analysis becomes conclusive."""
+        d = self.direction
+        n = self.n_for_80["p_conclusive"]
+        now = (f"P({d.benefit}) is {self.current['p_benefit']:.3f} now "
+               f"({self.current['p_benefit_normal']:.3f} under the normal approximation "
+               f"the update uses)")
+        if n is None:
+            top = self.rows[-1]
+            return (f"{now}; even a trial of {top.n_per_arm} per arm brings it above 0.95 "
+                    f"with probability {top.p_conclusive:.2f} only.")
+        return (f"{now}; a new trial of {n} per arm brings it above 0.95 with probability "
+                f"{self._row(n).p_conclusive:.2f} (the smallest size of the grid reaching 80%).")
+
+    def _row(self, n: int) -> PlanRow:
+        return next(r for r in self.rows if r.n_per_arm == n)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON record: ``{analysis, prior, direction, threshold, current, ..., rows}``."""
+        return {
+            "analysis": self.analysis,
+            "prior": self.prior,
+            "direction": self.direction.to_dict(),
+            "threshold": self.threshold,
+            "method": self.method,
+            "current": dict(self.current),
+            "n_sim": self.n_sim,
+            "seed": self.seed,
+            "outcomes": dict(OUTCOMES),
+            "n_for_80": dict(self.n_for_80),
+            "rows": [r.to_dict() for r in self.rows],
+        }
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per trial size."""
+        return pd.DataFrame([r.to_dict() for r in self.rows])
+
+    def __str__(self) -> str:
+        d = self.direction
+        lines = [
+            f"The next trial ({self.n_sim} simulated trials per size; seed {self.seed}; "
+            f"prior {self.prior or '?'})",
+            f"{'n/arm':>7}{f'MA P({d.benefit})>0.95':>20}{'trial sig.':>12}"
+            f"{'sig. benefit':>14}{f'rules out {d.beyond(self.threshold)}':>22}",
+        ]
+        for r in self.rows:
+            lines.append(f"{r.n_per_arm:>7}{r.p_conclusive:>20.3f}{r.p_significant:>12.3f}"
+                         f"{r.p_significant_benefit:>14.3f}{r.p_futile:>22.3f}")
+        reached = ", ".join(f"{k}: {v if v is not None else 'not reached'}"
+                            for k, v in self.n_for_80.items())
+        lines += [f"n per arm for 80%: {reached}", self.sentence(),
+                  f"Monte Carlo SE at most {max(r.mc_se for r in self.rows):.3f}."]
+        return "\n".join(lines)
+
+    def plot(self) -> Figure:
+        """Probability of each outcome against the trial size."""
+        from rebayes.plots.tools import plan_plot
+
+        return plan_plot(self)
+
+    def to_html(self, figure: str | None = None) -> str:
+        """Return an HTML fragment: title, sentence, table and (if given) the figure path."""
+        from rebayes.plots.tools import section_html
+
+        return section_html("The next trial", self.sentence(), self.to_dataframe(), figure)
+
+
+def _threshold_log_or(p0: float, ratio: float, direction: Direction) -> float:
+    """Return the log OR equal, at control risk p0, to a benefit of ``ratio`` (RR scale)."""
+    target = p0 * direction.margin(ratio)
+    if not 0 < target < 1:
+        raise RebayesError(
+            f"a risk ratio of {direction.margin(ratio):g} at control risk {p0:.3f} is not a risk"
+        )
+    return float(special.logit(target) - special.logit(p0))
+
+
+def _trial_log_or(events_t: np.ndarray, events_c: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+    """Woolf log OR and variance per trial (0.5 added to all cells when one is 0)."""
+    a, c = events_t.astype(float), events_c.astype(float)
+    b, d = n - a, n - c
+    zero = (a == 0) | (b == 0) | (c == 0) | (d == 0)
+    a, b, c, d = (np.where(zero, x + 0.5, x) for x in (a, b, c, d))
+    y = np.log(a * d / (b * c))
+    v = 1 / a + 1 / b + 1 / c + 1 / d
+    # No events, or only events, in both arms: no information about the odds ratio.
+    empty = ((events_t == 0) & (events_c == 0)) | ((events_t == n) & (events_c == n))
+    return np.where(empty, 0.0, y), np.where(empty, np.inf, v)
+
+
+def simulate_next_trial(
+    effect: np.ndarray,
+    tau: np.ndarray,
+    control_risks: Sequence[float] | np.ndarray,
+    n_per_arm: Sequence[int],
+    *,
+    direction: Direction | None = None,
+    typical_control_risk: float | None = None,
+    threshold: float = 1.1,
+    n_sim: int = 4000,
+    seed: int = 0,
+    prior: str = "",
+    analysis: str = "",
+) -> TrialPlan:
+    """Simulate the next trial from the posterior predictive and update the meta-analysis.
+
+    Parameters
+    ----------
+    effect, tau : array
+        Joint posterior draws of the pooled log OR and tau (same length).
+    control_risks : sequence of float
+        Control risks a new trial may have (the trials' observed control risks).
+    n_per_arm : sequence of int
+        Trial sizes to evaluate.
+    direction : Direction, optional
+        Default: higher is better.
+    typical_control_risk : float, optional
+        Where the futility threshold is converted to a log OR (default: median control risk).
+    threshold : float
+        Futility: the updated P(benefit beyond this RR) < 0.05.
+    n_sim : int
+        Simulated trials per size (Monte Carlo SE <= 0.5 / sqrt(n_sim)).
+    seed : int
+        The same seed gives the same numbers; every size uses the same draws of (d, tau, eps,
+        p0), so the curves are smooth in n.
+
+    Returns
+    -------
+    TrialPlan
+    """
+    direction = direction or Direction()
+    effect = np.asarray(effect, dtype=float).ravel()
+    tau = np.asarray(tau, dtype=float).ravel()
+    risks = np.clip(np.asarray(control_risks, dtype=float).ravel(), 1e-6, 1 - 1e-6)
+    if effect.size != tau.size or effect.size < 2:
+        raise RebayesError("need matching posterior draws of the effect and tau")
+    if not n_per_arm or any(int(n) < 2 for n in n_per_arm):
+        raise RebayesError("--n: give trial sizes of at least 2 per arm")
+    if n_sim < 100:
+        raise RebayesError(f"--sims {n_sim}: use at least 100 simulated trials")
+    sizes = sorted({int(n) for n in n_per_arm})
+    mean, sd = float(effect.mean()), float(effect.std(ddof=1))
+    tau_hat = float(np.median(tau))
+    p_typical = float(np.median(risks) if typical_control_risk is None else typical_control_risk)
+    thr = _threshold_log_or(p_typical, threshold, direction)
+    sign = 1.0 if direction.higher_is_better else -1.0
+    p_now = direction.p_benefit(np.exp(effect))  # OR > 1 exactly when RR > 1
+    p_now_normal = float(stats.norm.sf(-sign * mean / sd))
+
+    rows = []
+    for n in sizes:
+        rng = np.random.default_rng([seed, 0])  # the same (d, tau, eps, p0) for every n
+        pick = rng.integers(effect.size, size=n_sim)
+        theta = effect[pick] + tau[pick] * rng.standard_normal(n_sim)
+        p0 = risks[rng.integers(risks.size, size=n_sim)]
+        p_treat = special.expit(special.logit(p0) + theta)
+        counts = np.random.default_rng([seed, 1, n])
+        events_t = counts.binomial(n, p_treat)
+        events_c = counts.binomial(n, p0)
+        y, v = _trial_log_or(events_t, events_c, n)
+        w_trial = 1 / (v + tau_hat**2)
+        post_prec = 1 / sd**2 + w_trial
+        post_mean = (mean / sd**2 + y * w_trial) / post_prec
+        post_sd = 1 / np.sqrt(post_prec)
+        p_benefit = stats.norm.sf(-sign * post_mean / post_sd)
+        p_beyond = stats.norm.sf(sign * (thr - post_mean) / post_sd)
+        wald = np.where(np.isfinite(v), y / np.sqrt(v), 0.0)
+        significant = np.abs(wald) > Z95
+        probs = {
+            "p_conclusive": float(np.mean(p_benefit > 0.95)),
+            "p_significant": float(np.mean(significant)),
+            "p_significant_benefit": float(np.mean(significant & (sign * wald > 0))),
+            "p_futile": float(np.mean(p_beyond < 0.05)),
+        }
+        mc_se = max(float(np.sqrt(p * (1 - p) / n_sim)) for p in probs.values())
+        rows.append(PlanRow(n, **probs, mc_se=mc_se))
+    n_for_80 = {
+        key: next((r.n_per_arm for r in rows if getattr(r, key) >= POWER), None)
+        for key in OUTCOMES
+    }
+    current = {"mean": mean, "sd": sd, "tau": tau_hat, "p_benefit": p_now,
+               "p_benefit_normal": p_now_normal,
+               "typical_control_risk": p_typical, "threshold_log_or": thr}
+    return TrialPlan(tuple(rows), n_for_80, direction, threshold, current, n_sim, seed,
+                     prior, analysis)
+
+
+def analytic_p_conclusive(mean: float, sd: float, v: float, higher_is_better: bool = True) -> float:
+    """Closed-form P(updated fixed-effect meta-analysis reaches P(benefit) > 0.95).
+
+    The normal-approximation power calculation for an updated fixed-effect meta-analysis
+    (Sutton et al. 2007), averaged over the current posterior N(mean, sd^2) of the effect:
+    with tau = 0 the new trial's estimate is y ~ N(mean, sd^2 + v) before it is run, and the
+    updated P(benefit) exceeds 0.95 exactly when y passes
+    ``y* = v (z_0.95 sqrt(1/sd^2 + 1/v) - mean / sd^2)`` (higher is better; mirrored
+    otherwise).
+
+    Parameters
+    ----------
+    mean, sd : float
+        Current posterior of the pooled log OR (normal).
+    v : float
+        The new trial's log OR variance.
+    higher_is_better : bool
+    """
+    sign = 1.0 if higher_is_better else -1.0
+    m = sign * mean
+    y_star = v * (Z_ONE_SIDED_95 * np.sqrt(1 / sd**2 + 1 / v) - m / sd**2)
+    return float(stats.norm.sf((y_star - m) / np.sqrt(sd**2 + v)))
+
+
+def plan_next_trial(
+    tree: xr.DataTree,
+    n_per_arm: Sequence[int],
+    *,
+    threshold: float = 1.1,
+    n_sim: int = 4000,
+    seed: int | None = None,
+) -> TrialPlan:
+    """Simulate the next trial for a fit (the binomial model's pooled log OR).
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit's tree.
+    n_per_arm : sequence of int
+    threshold : float
+        Futility ratio (default 1.1).
+    n_sim : int
+    seed : int, optional
+        Default: the fit's seed.
+
+    Returns
+    -------
+    TrialPlan
+    """
+    from rebayes.bayes.quantities import _is_binomial, pooled_effect, typical_control_risk
+    from rebayes.tools.absolute import observed_control_risks
+
+    if not _is_binomial(tree):
+        raise RebayesError("plan needs the binomial model (the overall analysis), not log RRs")
+    effect = pooled_effect(tree).values
+    tau = tree["posterior"]["tau"].values
+    return simulate_next_trial(
+        effect, tau, observed_control_risks(tree), n_per_arm,
+        direction=Direction.of(tree),
+        typical_control_risk=float(np.median(typical_control_risk(tree).values)),
+        threshold=threshold, n_sim=n_sim,
+        seed=int(tree.attrs.get("seed", 0)) if seed is None else seed,
+        prior=str(tree.attrs.get("prior", "")), analysis=str(tree.attrs.get("analysis", "")),
+    )

@@ -1,0 +1,872 @@
+"""The prior-space map: P(benefit) over a grid of effect priors, for each heterogeneity prior.
+
+Which effect prior would change the conclusion? For every prior ``d ~ N(mean, sd)`` of a grid
+(prior means over ratios 1/3 to 3 and SDs 0.05 to 2 by default, 21 x 20 points, on the
+model's effect scale: log OR for the binomial model, log RR for the normal one) the map gives
+P(benefit) and P(benefit beyond a clinically important ratio, 1.1 by default), in the
+dataset's direction, of the same pooled RR per draw the rest of the package reports
+(:func:`rebayes.bayes.quantities.pooled_rr`). One map per heterogeneity prior (with the baseline and
+covariate priors that go with it): by default every distinct one among the dataset's prior
+sets (:func:`rebayes.bayes.priors.resolve_priors`).
+
+A full fit per grid point would take minutes; the map refits only where it must.
+
+1. **Proposal fits.** A few *anchor* priors spread over the grid are fitted in full
+   (:func:`default_anchors`: four narrow priors along the means, two wider ones at the
+   centre; the compiled model is reused, as in :mod:`rebayes.sensitivity.influence`).
+2. **Importance reweighting.** Only the effect prior differs between an anchor
+   ``N(m0, s0)`` and a grid prior ``N(m, s)``, so each posterior draw of the anchor gets the
+   log weight ``log N(d; m, s) - log N(d; m0, s0)`` (summed over ``d``'s components when
+   there are several), smoothed by Pareto-smoothed importance sampling (PSIS; Vehtari A,
+   Simpson D, Gelman A, Yao Y, Gabry J. Pareto smoothed importance sampling. JMLR
+   2024;25(72):1-58), with ArviZ's ``psislw``. Its Pareto k says whether the reweighted
+   estimate can be trusted: below 0.7 it can (ibid., section 3), above it the variance of
+   the weights is too large for the draws at hand.
+3. **Refits.** Each grid point takes the anchor with the smallest k (of the two whose raw
+   weights have the largest effective sample size: PSIS is the slow step); where even that
+   k is 0.7 or more, the point is refitted with its own prior. The result says how many points
+   were reweighted and refitted and the largest k used.
+
+The grid's means are those of the model's prior on ``d`` itself (the axes read as the
+OR or RR the prior is centred on); a named set's effect mean points towards benefit
+(:func:`rebayes.bayes.model.model_data`), so where fewer events is better the enthusiastic prior
+sits at OR 1/1.5, left of no effect. Each map marks the named prior sets that share its
+heterogeneity prior (their effect priors on the model scale) and the analysis of
+credibility's prior (Matthews RAJ. R Soc Open Sci 2018;5:171047; :mod:`rebayes.tools.credibility`),
+computed from the input fit's 95% CrI of exp(d) (the pooled OR in the binomial model, the RR
+in the normal one): for a CrI that excludes no effect the *sceptical* prior
+N(0, (SL / 1.96)^2), which just brings the posterior interval to no effect; for one that
+includes it the *advocacy* prior N(AL / 2, (AL / 3.92)^2), which just makes it exclude no
+effect. That criterion is a two-sided 95% interval, i.e. P(benefit) = 0.975 under a normal
+approximation; the map's own sceptical SD (:meth:`TauMap.sceptical_sd`) is where the
+model's P(benefit) crosses 0.95, so the two differ.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import logsumexp
+
+from rebayes.data.direction import Direction
+from rebayes.errors import RebayesError
+from rebayes.frequentist.pooling import Z95
+from rebayes.tools.credibility import CredibilityRow, analysis_of_credibility
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from rebayes.bayes.priors import PriorSet
+    from rebayes.bayes.sampling import Fit
+
+__all__ = [
+    "K_MAX",
+    "PriorMap",
+    "PriorMark",
+    "TauMap",
+    "default_anchors",
+    "importance_weights",
+    "prior_grid",
+    "prior_map",
+]
+
+#: Pareto k below which a reweighted estimate is used (Vehtari et al. 2024); else refit.
+K_MAX = 0.7
+#: Default grid: prior means over ratios 1/3 to 3, SDs 0.05 to 2 (model scale), 20 points each.
+MEAN_RANGE = math.log(3.0)
+SD_RANGE = (0.05, 2.0)
+DEFAULT_GRID = 20
+#: PSIS is run with each grid point's this many anchors of largest raw-weight ESS.
+CANDIDATES = 2
+# Name the grid and anchor priors carry (it keys the fit cache with the parameters).
+_GRID_PRIOR = "priormap"
+
+
+@dataclass(frozen=True)
+class PriorMark:
+    """A prior marked on a map: a named set's effect prior, or the credibility prior.
+
+    Attributes
+    ----------
+    name : str
+        ``"skeptical"``, or ``"sceptical limit"`` / ``"advocacy limit"`` (AnCred).
+    mean, sd : float
+        The effect prior N(mean, sd) on the model scale.
+    kind : {"named", "credibility"}
+    on_map : bool
+        Whether (mean, sd) lies inside the grid's ranges.
+    """
+
+    name: str
+    mean: float
+    sd: float
+    kind: str = "named"
+    on_map: bool = True
+
+    @property
+    def label(self) -> str:
+        """Reader-facing name: ``"weakly informative"``."""
+        return self.name.replace("_", " ")
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{name, mean, sd, kind, on_map}``."""
+        return {"name": self.name, "mean": self.mean, "sd": self.sd, "kind": self.kind,
+                "on_map": self.on_map}
+
+
+@dataclass(frozen=True, eq=False)
+class TauMap:
+    """P(benefit) over the grid of effect priors under one heterogeneity prior.
+
+    Arrays are indexed ``[mean, sd]``.
+
+    Attributes
+    ----------
+    tau_prior : str
+        ``"HalfNormal(0.5)"`` (on the model scale).
+    base : str
+        The prior set whose heterogeneity, baseline and covariate priors the map keeps.
+    means, sds : numpy.ndarray
+        The grid's prior means and SDs of ``d``.
+    p_benefit, p_beyond : numpy.ndarray
+        P(benefit) and P(benefit beyond the threshold).
+    pareto_k : numpy.ndarray
+        k of the anchor used (NaN where the point was refitted).
+    ess : numpy.ndarray
+        Effective sample size of the estimate (PSIS: r_eff / sum of squared weights).
+    refitted : numpy.ndarray of bool
+    anchor : numpy.ndarray of int
+        Index into ``anchors`` of the proposal used (-1: refitted).
+    anchors : tuple of (float, float)
+        The anchor priors (mean, sd) fitted in full.
+    marks : tuple of PriorMark
+    """
+
+    tau_prior: str
+    base: str
+    means: np.ndarray
+    sds: np.ndarray
+    p_benefit: np.ndarray
+    p_beyond: np.ndarray
+    pareto_k: np.ndarray
+    ess: np.ndarray
+    refitted: np.ndarray
+    anchor: np.ndarray
+    anchors: tuple[tuple[float, float], ...]
+    marks: tuple[PriorMark, ...] = ()
+
+    @property
+    def n_reweighted(self) -> int:
+        """Grid points estimated by reweighting an anchor fit."""
+        return int((~self.refitted).sum())
+
+    @property
+    def n_refitted(self) -> int:
+        """Grid points refitted with their own prior (every anchor's k >= the cut-off)."""
+        return int(self.refitted.sum())
+
+    @property
+    def max_k(self) -> float:
+        """Largest Pareto k among the reweighted points (NaN if none)."""
+        used = self.pareto_k[~self.refitted]
+        return float(used.max()) if used.size else math.nan
+
+    def at(self, mean: float, sd: float) -> tuple[float, float]:
+        """P(benefit) and P(beyond) at the grid point nearest (mean, sd) (sd on log scale)."""
+        i = int(np.argmin(np.abs(self.means - mean)))
+        j = int(np.argmin(np.abs(np.log(self.sds) - math.log(sd))))
+        return float(self.p_benefit[i, j]), float(self.p_beyond[i, j])
+
+    def sceptical_sd(self, level: float = 0.95) -> float | None:
+        """Return the SD of a no-effect prior below which P(benefit) falls under ``level``.
+
+        Interpolated on log SD along the grid's column at mean 0. None when P(benefit) is
+        on one side of ``level`` at every SD of the grid.
+        """
+        i = int(np.argmin(np.abs(self.means)))
+        return _crossing(np.log(self.sds), self.p_benefit[i], level, exp=True)
+
+    def advocacy_mean(self, sd: float, benefit_sign: int, level: float = 0.95) -> float | None:
+        """Return the least enthusiastic prior mean with P > ``level`` at the SD nearest ``sd``.
+
+        ``benefit_sign`` is +1 when benefit is a ratio above 1. None when no mean on the
+        benefit side of the grid (including 0) reaches ``level``, and the mean closest to no
+        effect when every one does.
+        """
+        j = int(np.argmin(np.abs(np.log(self.sds) - math.log(sd))))
+        order = np.argsort(benefit_sign * self.means)
+        side = order[benefit_sign * self.means[order] >= -1e-12]
+        p = self.p_benefit[side, j]
+        if not (p > level).any():
+            return None
+        if p[0] > level:
+            return float(self.means[side[0]])
+        crossed = _crossing(self.means[side], p, level)
+        return crossed
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON record of the map (arrays as nested lists ``[mean][sd]``)."""
+        def grid(a: np.ndarray) -> list[list[float | None]]:
+            return [[None if not np.isfinite(x) else float(x) for x in row] for row in a]
+
+        return {
+            "tau_prior": self.tau_prior,
+            "base": self.base,
+            "means": [float(m) for m in self.means],
+            "sds": [float(s) for s in self.sds],
+            "p_benefit": grid(self.p_benefit),
+            "p_beyond": grid(self.p_beyond),
+            "pareto_k": grid(self.pareto_k),
+            "ess": grid(self.ess),
+            "refitted": [[bool(x) for x in row] for row in self.refitted],
+            "anchors": [list(a) for a in self.anchors],
+            "n_reweighted": self.n_reweighted,
+            "n_refitted": self.n_refitted,
+            "max_k": None if math.isnan(self.max_k) else self.max_k,
+            "sceptical_sd": self.sceptical_sd(),
+            "marks": [m.to_dict() for m in self.marks],
+        }
+
+
+def _crossing(x: np.ndarray, p: np.ndarray, level: float, exp: bool = False) -> float | None:
+    """Where ``p`` (along increasing x) last crosses ``level``, linearly interpolated."""
+    above = p > level
+    if above.all() or not above.any():
+        return None
+    for k in range(len(x) - 1, 0, -1):
+        if above[k] != above[k - 1]:
+            x0, x1, p0, p1 = x[k - 1], x[k], p[k - 1], p[k]
+            t = (level - p0) / (p1 - p0) if p1 != p0 else 0.5
+            value = float(x0 + t * (x1 - x0))
+            return math.exp(value) if exp else value
+    return None  # pragma: no cover - above is neither all nor none
+
+
+@dataclass(frozen=True, eq=False)
+class PriorMap:
+    """Prior-space maps of one analysis: one :class:`TauMap` per heterogeneity prior.
+
+    Attributes
+    ----------
+    maps : tuple of TauMap
+        The first is the input fit's heterogeneity prior.
+    direction : Direction
+    threshold : float
+        The clinically important ratio (benefit beyond it: RR > t, or RR < 1/t).
+    scale : {"log OR", "log RR"}
+        The scale of ``d``, whose priors the grid holds.
+    credibility : CredibilityRow
+        Analysis of credibility of the input fit's 95% CrI of exp(d).
+    k_max : float
+        Pareto k cut-off for reweighting.
+    n_fits : int
+        Full fits run (anchors and refits).
+    seconds : float
+        Wall time of :func:`prior_map`.
+    prior, analysis : str
+        The input fit's prior set and analysis.
+    """
+
+    maps: tuple[TauMap, ...]
+    direction: Direction
+    threshold: float
+    scale: str
+    credibility: CredibilityRow
+    k_max: float = K_MAX
+    n_fits: int = 0
+    seconds: float = 0.0
+    prior: str = ""
+    analysis: str = ""
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def ratio(self) -> str:
+        """``"OR"`` or ``"RR"``: the ratio exp(d) of the axes."""
+        return "OR" if self.scale == "log OR" else "RR"
+
+    @property
+    def benefit_sign(self) -> int:
+        """+1 when benefit is a ratio above 1, -1 when below."""
+        return 1 if self.direction.higher_is_better else -1
+
+    @property
+    def n_reweighted(self) -> int:
+        """Grid points reweighted, over every map."""
+        return sum(m.n_reweighted for m in self.maps)
+
+    @property
+    def n_refitted(self) -> int:
+        """Grid points refitted, over every map."""
+        return sum(m.n_refitted for m in self.maps)
+
+    @property
+    def max_k(self) -> float:
+        """Largest Pareto k used, over every map."""
+        ks = [m.max_k for m in self.maps if not math.isnan(m.max_k)]
+        return max(ks) if ks else math.nan
+
+    def sentence(self) -> str:
+        """How sceptical (or enthusiastic) an effect prior must be to change the answer."""
+        first, d, r = self.maps[0], self.direction, self.ratio
+        share = float((first.p_benefit > 0.95).mean())
+        text = (
+            f"Under tau ~ {first.tau_prior} ({first.base.replace('_', ' ')}), "
+            f"P({d.benefit}) > 0.95 for {share:.0%} of the {first.p_benefit.size} effect "
+            f"priors mapped ({r} prior means {math.exp(first.means.min()):.2f}-"
+            f"{math.exp(first.means.max()):.2f}, SDs {first.sds.min():.2g}-"
+            f"{first.sds.max():.2g})"
+        )
+        i0 = int(np.argmin(np.abs(first.means)))
+        column = first.p_benefit[i0]
+        sd = first.sceptical_sd()
+        if sd is not None:
+            text += (
+                f"; a sceptical prior centred on no effect brings it below 0.95 once its SD is "
+                f"under {sd:.2f} (95% of its mass on {r}s {math.exp(-Z95 * sd):.2f}-"
+                f"{math.exp(Z95 * sd):.2f})"
+            )
+        elif (column > 0.95).all():
+            text += (f"; every prior centred on no effect keeps it above 0.95, down to SD "
+                     f"{first.sds.min():.2g}")
+        else:
+            text += "; no prior centred on no effect takes it above 0.95"
+            for ref in (1.0, 0.25):
+                mean = first.advocacy_mean(ref, self.benefit_sign)
+                if mean is not None:
+                    text += (f"; a prior of SD {ref:g} needs a mean of {r} "
+                             f"{math.exp(mean):.2f} or beyond")
+                else:
+                    text += (f"; no prior mean up to {r} "
+                             f"{math.exp(self.benefit_sign * MEAN_RANGE):.2f} does it at SD "
+                             f"{ref:g}")
+        return text + "."
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON record: settings, counts, the credibility prior, the sentence and every map."""
+        return {
+            "analysis": self.analysis,
+            "prior": self.prior,
+            "direction": self.direction.to_dict(),
+            "scale": self.scale,
+            "threshold": self.threshold,
+            "beyond": self.direction.beyond(self.threshold),
+            "k_max": self.k_max,
+            "n_fits": self.n_fits,
+            "n_reweighted": self.n_reweighted,
+            "n_refitted": self.n_refitted,
+            "max_k": None if math.isnan(self.max_k) else self.max_k,
+            "seconds": self.seconds,
+            "credibility": self.credibility.to_dict(),
+            "sentence": self.sentence(),
+            "notes": list(self.notes),
+            "maps": [m.to_dict() for m in self.maps],
+        }
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per map and grid point.
+
+        Columns: ``tau_prior, prior_mean, prior_sd, prior_mean_ratio, p_benefit, p_beyond,
+        method`` (``reweighted`` or ``refit``), ``pareto_k, ess``.
+        """
+        rows = []
+        for m in self.maps:
+            for i, mean in enumerate(m.means):
+                for j, sd in enumerate(m.sds):
+                    rows.append({
+                        "tau_prior": m.tau_prior, "prior_mean": float(mean),
+                        "prior_sd": float(sd), "prior_mean_ratio": math.exp(mean),
+                        "p_benefit": float(m.p_benefit[i, j]),
+                        "p_beyond": float(m.p_beyond[i, j]),
+                        "method": "refit" if m.refitted[i, j] else "reweighted",
+                        "pareto_k": float(m.pareto_k[i, j]), "ess": float(m.ess[i, j]),
+                    })
+        return pd.DataFrame(rows)
+
+    def summary_frame(self) -> pd.DataFrame:
+        """One row per map: the named priors' P(benefit), the sceptical SD, the counts."""
+        d = self.direction
+        rows = []
+        for m in self.maps:
+            named = "; ".join(
+                f"{k.label} {m.at(k.mean, k.sd)[0]:.3f}" for k in m.marks
+                if k.kind == "named" and k.on_map
+            )
+            rows.append({
+                "tau prior": m.tau_prior,
+                f"P({d.benefit}) at named priors": named or "-",
+                "sceptical SD for P < 0.95": m.sceptical_sd(),
+                "reweighted": m.n_reweighted,
+                "refitted": m.n_refitted,
+                "max Pareto k": m.max_k,
+            })
+        return pd.DataFrame(rows)
+
+    def __str__(self) -> str:
+        d = self.direction
+        lines = [
+            f"Prior-space map (prior {self.prior or '?'}; effect priors N(mean, sd) on the "
+            f"{self.scale}; P({d.benefit}) and P({d.beyond(self.threshold)}))",
+            self.summary_frame().to_string(index=False, float_format=lambda x: f"{x:.3g}"),
+            f"{self.n_reweighted} grid points reweighted (Pareto k < {self.k_max:g}, max "
+            f"{self.max_k:.2f}), {self.n_refitted} refitted; {self.n_fits} full fits; "
+            f"{self.seconds:.1f} s",
+            self.credibility.sentence(self.direction).replace("RR", self.ratio),
+            self.sentence(),
+        ]
+        lines += [f"Note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def plot(self) -> Figure:
+        """Draw filled contours of P(benefit) per heterogeneity prior, named priors marked."""
+        return prior_map_plot(self)
+
+    def to_html(self, figure: str | None = None) -> str:
+        """Return an HTML fragment: title, sentence, per-map table and (if given) the figure."""
+        from rebayes.plots.tools import section_html
+
+        return section_html("Prior-space map", self.sentence(), self.summary_frame(), figure)
+
+
+# --- the statistics -------------------------------------------------------------------------
+
+
+def prior_grid(
+    n: int = DEFAULT_GRID,
+    mean_range: float = MEAN_RANGE,
+    sd_range: tuple[float, float] = SD_RANGE,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the grid's prior means (evenly spaced, 0 included) and SDs (log-spaced).
+
+    Parameters
+    ----------
+    n : int
+        Points per axis, at least 2; the means get one more when ``n`` is even, so that the
+        prior centred on no effect is on the grid.
+    mean_range : float
+        Means run from ``-mean_range`` to ``mean_range`` (model scale; log 3 by default).
+    sd_range : (float, float)
+        Smallest and largest SD.
+
+    Examples
+    --------
+    >>> means, sds = prior_grid(20)
+    >>> len(means), len(sds), float(means[10]), float(sds[0]), float(sds[-1])
+    (21, 20, 0.0, 0.05, 2.0)
+    """
+    if not isinstance(n, int) or n < 2:
+        raise RebayesError(f"--grid {n}: give at least 2 points per axis")
+    lo, hi = sd_range
+    if not (mean_range > 0 and 0 < lo < hi):
+        raise RebayesError("the prior grid needs mean_range > 0 and 0 < smallest SD < largest")
+    means = np.linspace(-mean_range, mean_range, n + (n % 2 == 0))
+    means[len(means) // 2] = 0.0
+    return means, np.geomspace(lo, hi, n)
+
+
+def default_anchors(means: np.ndarray, sds: np.ndarray) -> list[tuple[float, float]]:
+    """Return the proposal priors fitted in full: four narrow along the means, two wide.
+
+    A narrow grid prior pins ``d`` near its mean whatever the data say, so only a fit whose
+    own prior puts draws there can be reweighted to it: four priors of SD one eleventh of the
+    means' range (0.2 on the default grid) spread along it. Wider grid priors leave ``d``
+    near the data, which fits of SD ``sqrt(sd_min sd_max)`` and ``sd_max / 2`` at the centre
+    cover. On the shipped datasets this leaves 0-3 of each map's 420 points to refit.
+    """
+    lo, hi = float(means.min()), float(means.max())
+    narrow = (hi - lo) / 11
+    centre = (lo + hi) / 2
+    return [
+        *((float(m), narrow) for m in np.linspace(lo, hi, 4)),
+        (centre, float(math.sqrt(sds.min() * sds.max()))),
+        (centre, float(sds.max()) / 2),
+    ]
+
+
+def importance_weights(
+    effect_draws: np.ndarray,
+    proposal: tuple[float, float],
+    means: np.ndarray,
+    sds: np.ndarray,
+    r_eff: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """PSIS log weights and Pareto k that turn draws under one effect prior into another's.
+
+    Parameters
+    ----------
+    effect_draws : numpy.ndarray
+        Posterior draws of ``d``, shape ``(draws,)`` or ``(draws, components)`` (each
+        component has the same prior).
+    proposal : (float, float)
+        The effect prior N(mean, sd) the draws were made under.
+    means, sds : numpy.ndarray
+        Target priors N(means[p], sds[p]), same shape (any).
+    r_eff : float
+        Relative efficiency of the draws (ESS / draws), for the PSIS tail length.
+
+    Returns
+    -------
+    log_weights : numpy.ndarray
+        Normalised log weights, shape ``means.shape + (draws,)``.
+    pareto_k : numpy.ndarray
+        Shape ``means.shape``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(1)
+    >>> draws = rng.normal(0.0, 1.0, 4000)  # "posterior" = prior N(0, 1): no data
+    >>> lw, k = importance_weights(draws, (0.0, 1.0), np.array([0.5]), np.array([1.0]))
+    >>> round(float(np.exp(lw[0]) @ draws), 1), bool(k[0] < 0.7)
+    (0.5, True)
+    """
+    from arviz_stats.base import array_stats
+
+    log_ratio = _log_ratio(effect_draws, proposal, means, sds)
+    # arviz_stats' psislw smooths the weights exp(-x) of its input (its LOO convention).
+    log_weights, k = array_stats.psislw(-log_ratio, r_eff=r_eff, axis=-1)
+    shape = np.shape(means)
+    return log_weights.reshape(*shape, log_ratio.shape[-1]), np.asarray(k).reshape(shape)
+
+
+def _log_ratio(
+    effect_draws: np.ndarray, proposal: tuple[float, float], means: Any, sds: Any
+) -> np.ndarray:
+    """Return log N(d; m, s) - log N(d; m0, s0) per target prior and draw (targets, draws)."""
+    d = np.asarray(effect_draws, dtype=float)
+    d = d.reshape(d.shape[0], -1)
+    m = np.asarray(means, dtype=float).reshape(-1, 1, 1)
+    s = np.asarray(sds, dtype=float).reshape(-1, 1, 1)
+    m0, s0 = proposal
+    # The normal densities' 2 pi terms cancel.
+    out = (-0.5 * ((d[None] - m) / s) ** 2 - np.log(s)
+           + 0.5 * ((d[None] - m0) / s0) ** 2 + math.log(s0))
+    return out.sum(axis=-1)
+
+
+@dataclass(frozen=True)
+class _Draws:
+    """What a full fit contributes: d, and benefit indicators of the pooled RR, per draw."""
+
+    d: np.ndarray
+    benefit: np.ndarray
+    beyond: np.ndarray
+    r_eff: float
+
+
+def _draws(fit: Fit, direction: Direction, threshold: float) -> _Draws:
+    from arviz_stats.base import array_stats
+
+    from rebayes.bayes.quantities import pooled_rr
+
+    post = fit.tree["posterior"]["d"]
+    extra = [dim for dim in post.dims if dim not in ("chain", "draw")]
+    d = post.transpose("chain", "draw", *extra).values
+    chains, draws = d.shape[:2]
+    d = d.reshape(chains, draws, -1)
+    rr = pooled_rr(fit.tree).transpose("chain", "draw").values.ravel()
+    flat = d.reshape(chains * draws, -1)
+    ess = min(float(array_stats.ess(d[..., k], method="mean")) for k in range(flat.shape[1]))
+    return _Draws(flat, np.asarray(direction.is_benefit(rr), dtype=float),
+                  np.asarray(direction.is_benefit(rr, threshold), dtype=float),
+                  min(1.0, ess / flat.shape[0]))
+
+
+def _map_one(
+    fit: Fit,
+    base: PriorSet,
+    means: np.ndarray,
+    sds: np.ndarray,
+    anchors: Sequence[tuple[float, float]],
+    direction: Direction,
+    threshold: float,
+    k_max: float,
+    cache: bool,
+) -> tuple[TauMap, int]:
+    from rebayes.bayes.priors import Normal
+    from rebayes.bayes.sampling import fit as run_fit
+
+    towards_benefit = _towards_benefit(fit)
+
+    def full_fit(mean: float, sd: float) -> _Draws:
+        # A prior set's effect mean points towards benefit (rebayes.bayes.model.model_data): give
+        # it the sign that makes the model's prior on d exactly N(mean, sd).
+        effect = Normal(towards_benefit * float(mean), float(sd))
+        prior = replace(base, name=_GRID_PRIOR, effect=effect)
+        result = run_fit(fit.spec, prior, seed=fit.seed, settings=fit.settings, cache=cache,
+                         design=fit.design)
+        return _draws(result, direction, threshold)
+
+    M, S = np.meshgrid(means, sds, indexing="ij")
+    fitted = [full_fit(m0, s0) for m0, s0 in anchors]
+    # PSIS (the slow step) runs on each point's CANDIDATES anchors whose raw weights have
+    # the largest effective sample size; of those, the point takes the smallest k.
+    raw_ess = np.empty((len(anchors), *M.shape))
+    for a, draws in enumerate(fitted):
+        lr = _log_ratio(draws.d, anchors[a], M, S)
+        raw_ess[a] = np.exp(2 * logsumexp(lr, axis=-1) - logsumexp(2 * lr, axis=-1)).reshape(
+            M.shape)
+    rank = np.argsort(-raw_ess, axis=0)[:CANDIDATES]
+    best_k = np.full(M.shape, np.inf)
+    p_benefit, p_beyond = np.full(M.shape, np.nan), np.full(M.shape, np.nan)
+    ess, used = np.full(M.shape, np.nan), np.full(M.shape, -1)
+    for a, draws in enumerate(fitted):
+        at = (rank == a).any(axis=0)
+        if not at.any():
+            continue
+        log_w, k = importance_weights(draws.d, anchors[a], M[at], S[at], draws.r_eff)
+        better = k < best_k[at]
+        w = np.exp(log_w[better])
+        idx = tuple(ix[better] for ix in np.nonzero(at))
+        best_k[idx] = k[better]
+        p_benefit[idx] = np.clip(w @ draws.benefit, 0.0, 1.0)
+        p_beyond[idx] = np.clip(w @ draws.beyond, 0.0, 1.0)
+        ess[idx] = draws.r_eff / (w**2).sum(axis=-1)
+        used[idx] = a
+    refit = ~(best_k < k_max)
+    for i, j in zip(*np.nonzero(refit), strict=True):
+        draws = full_fit(M[i, j], S[i, j])
+        p_benefit[i, j], p_beyond[i, j] = draws.benefit.mean(), draws.beyond.mean()
+        ess[i, j] = draws.r_eff * draws.d.shape[0]
+    pareto_k = np.where(refit, np.nan, best_k)
+    tau_map = TauMap(str(base.tau), base.name, means, sds, p_benefit, p_beyond, pareto_k, ess,
+                     refit, np.where(refit, -1, used), tuple(anchors))
+    return tau_map, len(anchors) + int(refit.sum())
+
+
+def _towards_benefit(fit: Fit) -> float:
+    """+1, or -1 where fewer events is better: the sign a prior set's effect mean is given."""
+    return 1.0 if fit.design.schema.higher_is_better else -1.0
+
+
+def _credibility_row(fit: Fit) -> CredibilityRow:
+    """AnCred of the 95% CrI of exp(d) as the fit reports it (pooled OR, or RR if normal)."""
+    s = fit.summary()
+    ratio = s.pooled_or if s.pooled_or is not None else s.pooled_rr
+    label = "Bayesian 95% CrI of the pooled " + ("OR" if s.pooled_or is not None else "RR")
+    return analysis_of_credibility(ratio.ci_low, ratio.ci_high, label, "bayesian")
+
+
+def _credibility_mark(row: CredibilityRow) -> PriorMark | None:
+    if row.significant and row.sceptical_sd is not None:
+        return PriorMark("sceptical limit", 0.0, row.sceptical_sd, "credibility")
+    if row.advocacy_limit is not None:
+        al = math.log(row.advocacy_limit)
+        return PriorMark("advocacy limit", al / 2, abs(al) / (2 * Z95), "credibility")
+    return None
+
+
+def _inside(mean: float, sd: float, means: np.ndarray, sds: np.ndarray) -> bool:
+    return bool(means.min() - 1e-12 <= mean <= means.max() + 1e-12
+                and sds.min() - 1e-12 <= sd <= sds.max() + 1e-12)
+
+
+def prior_map(
+    fit: Fit,
+    tau_priors: Iterable[str | PriorSet] | None = None,
+    *,
+    grid: int = DEFAULT_GRID,
+    means: Sequence[float] | None = None,
+    sds: Sequence[float] | None = None,
+    threshold: float = 1.1,
+    anchors: Sequence[tuple[float, float]] | None = None,
+    k_max: float = K_MAX,
+    cache: bool = True,
+) -> PriorMap:
+    """Map P(benefit) over a grid of effect priors, for each heterogeneity prior.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fit of the analysis (usually the overall one under the default prior): it gives
+        the spec, design, seed and sampler settings of every further fit, and the 95% CrI
+        the credibility prior is computed from. Its tau prior's map comes first.
+    tau_priors : iterable of str or PriorSet, optional
+        Prior sets whose heterogeneity priors to map (each with its baseline and covariate
+        priors; sets that differ only in the effect prior share a map). Default: every set
+        the dataset is offered (:func:`rebayes.bayes.priors.resolve_priors`).
+    grid : int
+        Points per axis of the default grid (:func:`prior_grid`; at least 2).
+    means, sds : sequence of float, optional
+        The grid's prior means and SDs of ``d`` on the model scale (instead of ``grid``).
+    threshold : float
+        Clinically important ratio, above 1: P(RR > t), or P(RR < 1/t) if lower is better.
+    anchors : sequence of (float, float), optional
+        The effect priors (mean, sd) fitted in full as proposals (:func:`default_anchors`).
+    k_max : float
+        Pareto k cut-off: a point is reweighted only where its best anchor's k is below it.
+    cache : bool
+        Read and write the fit cache.
+
+    Returns
+    -------
+    PriorMap
+
+    Examples
+    --------
+    >>> import rebayes as rb
+    >>> from rebayes.bayes.analyses import resolve_spec
+    >>> result = rb.fit(resolve_spec("overall", "my/"))                # doctest: +SKIP
+    >>> prior_map(result).sentence()                                        # doctest: +SKIP
+    """
+    from rebayes.bayes.priors import resolve_priors
+    from rebayes.bayes.sampling import prior_on_model_scale
+
+    started = time.perf_counter()
+    if not (isinstance(threshold, int | float) and math.isfinite(threshold) and threshold > 1):
+        raise RebayesError(f"--threshold {threshold:g}: give a ratio above 1 (e.g. 1.1)")
+    if not 0 < k_max <= 1:
+        raise RebayesError(f"k_max={k_max!r}: give a Pareto k cut-off in (0, 1]")
+    grid_means, grid_sds = prior_grid(grid)
+    if means is not None:
+        grid_means = np.sort(np.asarray(means, dtype=float))
+    if sds is not None:
+        grid_sds = np.sort(np.asarray(sds, dtype=float))
+    if grid_means.size < 2 or grid_sds.size < 2 or not (grid_sds > 0).all():
+        raise RebayesError("the prior grid needs at least 2 means and 2 positive SDs")
+    anchors = list(anchors) if anchors is not None else default_anchors(grid_means, grid_sds)
+    if not anchors:
+        raise RebayesError("give at least one anchor prior")
+
+    design = fit.design
+    offered = resolve_priors(
+        list(tau_priors) if tau_priors is not None else None,
+        fit.spec.prior_file, outcome_type=design.schema.outcome_type,
+    )
+    # The input fit's prior first; sets differing only in the effect prior share a map.
+    sets = [fit.prior, *(prior_on_model_scale(p, design) for p in offered)]
+    groups: dict[Any, list[PriorSet]] = {}
+    for prior in sets:
+        key = (prior.tau, prior.baseline, prior.covariate)
+        if prior not in groups.setdefault(key, []):
+            groups[key].append(prior)
+    if tau_priors is not None:  # only the maps asked for (the input fit's only if named)
+        wanted = {(p.tau, p.baseline, p.covariate) for p in
+                  (prior_on_model_scale(q, design) for q in offered)}
+        groups = {k: v for k, v in groups.items() if k in wanted}
+
+    direction = Direction.of(fit.tree)
+    towards = _towards_benefit(fit)
+    cred = _credibility_row(fit)
+    cred_mark = _credibility_mark(cred)
+    maps, n_fits, notes = [], 0, []
+    for members in groups.values():
+        tau_map, n = _map_one(fit, members[0], grid_means, grid_sds, anchors, direction,
+                              threshold, k_max, cache)
+        n_fits += n
+        marks = [
+            PriorMark(p.name, towards * p.effect.mu, p.effect.sigma, "named",
+                      _inside(towards * p.effect.mu, p.effect.sigma, grid_means, grid_sds))
+            for p in members if p.name != _GRID_PRIOR
+        ]
+        if cred_mark is not None:
+            marks.append(replace(cred_mark,
+                                 on_map=_inside(cred_mark.mean, cred_mark.sd, grid_means,
+                                                grid_sds)))
+        maps.append(replace(tau_map, marks=tuple(marks)))
+    if design.likelihood == "normal":
+        notes.append("normal likelihood: d is the log RR; the named sets' effect and tau priors "
+                     f"are mapped to it at control risk {fit.prior.control_risk:.3g} "
+                     "(PriorSet.on_scale)")
+    return PriorMap(
+        tuple(maps), direction, float(threshold), fit.prior.scale, cred, k_max, n_fits,
+        time.perf_counter() - started, fit.prior.name, fit.spec.name, tuple(notes),
+    )
+
+
+# --- the figure -----------------------------------------------------------------------------
+
+_LEVELS = (0.0, 0.5, 0.8, 0.9, 0.95, 0.975, 0.99, 1.0)
+_RATIO_TICKS = (1 / 3, 0.4, 0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0)
+_SD_TICKS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+
+
+def prior_map_plot(result: PriorMap) -> Figure:
+    """Draw P(benefit) over prior mean (as a ratio) and SD, filled contours, a panel per map.
+
+    Lines at P = 0.95 (solid) and 0.5 (dashed), and at P(benefit beyond the threshold) =
+    0.5 (dotted); the named priors sharing the panel's heterogeneity prior are marked and
+    labelled, and so is the analysis of credibility's prior (star).
+    """
+    from matplotlib.colors import BoundaryNorm
+    from matplotlib.figure import Figure
+
+    n = len(result.maps)
+    cols = min(n, 2)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(6.2 * cols, 4.8 * rows + 0.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    d, r = result.direction, result.ratio
+    cmap = _cmap()
+    norm = BoundaryNorm(_LEVELS, cmap.N)
+    filled = None
+    for ax, m in zip(axes, result.maps, strict=False):
+        x, y = np.exp(m.means), m.sds
+        # Weights sum to 1 only up to rounding: keep P = 1 inside the top level.
+        filled = ax.contourf(x, y, np.clip(m.p_benefit, 0, 1).T, levels=_LEVELS, cmap=cmap,
+                             norm=norm)
+        lines = ax.contour(x, y, m.p_benefit.T, levels=[0.5, 0.95], colors="black",
+                           linestyles=["dashed", "solid"], linewidths=[1.0, 1.6])
+        ax.clabel(lines, fmt={0.5: "0.5", 0.95: "0.95"}, fontsize="small")
+        if (m.p_beyond > 0.5).any() and (m.p_beyond < 0.5).any():
+            beyond = ax.contour(x, y, m.p_beyond.T, levels=[0.5], colors="#444444",
+                                linestyles="dotted", linewidths=1.2)
+            ax.clabel(beyond, fmt={0.5: f"P({d.beyond(result.threshold)}) 0.5"},
+                      fontsize="x-small")
+        if m.refitted.any():
+            ax.scatter(x[np.nonzero(m.refitted)[0]], y[np.nonzero(m.refitted)[1]],
+                       marker=".", s=6, color="white", label="refitted")
+        off = []
+        for mark in m.marks:
+            if not mark.on_map:
+                off.append(f"{mark.label} N({mark.mean:.2g}, {mark.sd:.2g})")
+                continue
+            star = mark.kind == "credibility"
+            ax.scatter(math.exp(mark.mean), mark.sd, marker="*" if star else "o",
+                       s=120 if star else 40, color="white", edgecolors="black", zorder=3)
+            ax.annotate(mark.label, (math.exp(mark.mean), mark.sd), xytext=(5, 4),
+                        textcoords="offset points", fontsize="small", zorder=4,
+                        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.7,
+                              "lw": 0})
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ticks = [t for t in _RATIO_TICKS if x.min() * 0.999 <= t <= x.max() * 1.001]
+        ax.set_xticks(ticks, [f"{t:.2g}" for t in ticks])
+        ax.xaxis.set_minor_locator(_null_locator())
+        sd_ticks = [t for t in _SD_TICKS if y.min() * 0.999 <= t <= y.max() * 1.001]
+        ax.set_yticks(sd_ticks, [f"{t:g}" for t in sd_ticks])
+        ax.yaxis.set_minor_locator(_null_locator())
+        ax.set_xlabel(f"prior mean, as {r} (exp of the mean of d)")
+        ax.set_ylabel(f"prior SD of d ({result.scale})")
+        title = f"tau ~ {m.tau_prior}"
+        if m.n_refitted:
+            title += f" ({m.n_refitted} point{'s' if m.n_refitted > 1 else ''} refitted)"
+        ax.set_title(title, fontsize="medium")
+        if off:
+            ax.text(0.01, 0.01, "off the map: " + "; ".join(off), transform=ax.transAxes,
+                    fontsize="x-small", va="bottom")
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    if filled is not None:
+        bar = fig.colorbar(filled, ax=axes[:n].tolist(), shrink=0.9)
+        bar.set_label(f"P({d.benefit}) = P(benefit)")
+    fig.suptitle(f"Prior-space map: P(benefit) under effect priors N(mean, SD) on the "
+                 f"{result.scale}")
+    return fig
+
+
+def _cmap() -> Any:
+    from matplotlib import colormaps
+
+    return colormaps["RdYlBu"]
+
+
+def _null_locator() -> Any:
+    from matplotlib.ticker import NullLocator
+
+    return NullLocator()
