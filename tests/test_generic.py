@@ -87,7 +87,7 @@ def _csv(tmp_path, body, name="t.csv"):
 
 
 def test_repeated_study_names_are_rows_with_a_note(tmp_path):
-    # A multi-arm trial with a shared control, as a Cochrane review enters it (issue example).
+    # A multi-arm trial with a shared control, as a Cochrane review enters it.
     path = _csv(tmp_path, "Stovall 1995,101,107,44,49\nStovall 1995,93,104,44,49\nB,5,10,4,10\n")
     trials = rb.load_trials(path)
     assert len(trials) == 3

@@ -1,4 +1,4 @@
-"""The binomial model is symmetric in the arms (issue 9, item 1), and very precise trials.
+"""The binomial model is symmetric in the arms, and very precise trials.
 
 With the arms coded -1/2 and +1/2 (``rebayes.bayes.model.arm_log_odds``; Jackson et al. 2018, Stat
 Med 37:1059), swapping the labels of the two arms mirrors the posterior of the log OR. Under
@@ -28,7 +28,7 @@ from rebayes.bayes.sampling import (
 
 TEST_DATA = Path(__file__).resolve().parent / "data"
 # 12 small trials, 55 women per arm: 8 events among 660 treated, 1 among 660 controls (the
-# shape of the Cochrane analysis in issue 9: MH OR > 1, yet the old model's pooled OR was 0.61).
+# shape of a real Cochrane analysis: MH OR > 1, yet the old model's pooled OR was 0.61).
 RARE = TEST_DATA / "rare_events.csv"
 FAST = SamplerSettings(draws=500, tune=500, chains=2, min_ess=0)
 

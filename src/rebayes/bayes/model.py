@@ -15,7 +15,7 @@ The arms are coded -1/2 and +1/2 (:func:`arm_log_odds`), not 0 and 1: ``alpha[s]
 mean of the two arms' log odds, and swapping the arms' labels turns the posterior of the log
 OR into its mirror image. With the 0/1 coding the control arm carries the baseline alone, so
 the baseline prior pulls only the control risk towards 1/2, which with rare events makes the
-arm called "treatment" look better whichever arm it is (issue 9: a review with 8/660 vs
+arm called "treatment" look better whichever arm it is (seen on a review with 8/660 vs
 1/660 events gave a pooled OR of 0.61 either way round). The +-1/2 coding is the one Jackson
 et al. compare (Jackson D, Law M, Stijnen T, Viechtbauer W, White IR. A comparison of seven
 random-effects models for meta-analyses that estimate the summary odds ratio. Stat Med
@@ -181,7 +181,7 @@ def centred_studies(design: Design, prior: PriorSet) -> np.ndarray:
     (:func:`tau_prior_scale`) and the rows' DerSimonian-Laird tau
     (:func:`heterogeneity_estimate`). Such a trial's effect is fixed by its data, and a
     non-centred ``z = (theta - mu) / tau`` then forms a funnel with ``tau`` that NUTS cannot
-    enter (divergences, intervals too narrow; issue 9); when the data say little about a
+    enter (divergences, intervals too narrow); when the data say little about a
     trial, or the trials agree (tau near 0), the non-centred form is the better one. The rule
     reads only the data and the prior, so a seed still gives the same draws. Binomial fits
     stay non-centred (all zeros).

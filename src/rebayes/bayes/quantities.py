@@ -576,7 +576,7 @@ class FitSummary:
 
     @property
     def reliable(self) -> bool:
-        """False when the fit still diverged after the sampler's remedies (issue 9).
+        """False when the fit still diverged after the sampler's remedies.
 
         :func:`rebayes.bayes.sampling.fit` re-runs a diverging fit at target acceptance 0.99 and
         with more draws; divergences that remain mean the sampler missed part of the

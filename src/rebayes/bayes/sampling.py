@@ -10,7 +10,7 @@
   (:class:`SamplerSettings`). Seeded: the same seed gives the same draws,
   and everything derived from them (prior draws, replicated data) uses numpy generators
   seeded from it, so a fit is reproducible bit for bit.
-- Fits: an ArviZ DataTree with the groups issue 4 needs (``posterior``, ``sample_stats``,
+- Fits: an ArviZ DataTree with the groups the checks need (``posterior``, ``sample_stats``,
   ``log_likelihood``, ``log_prior``, ``prior``, ``prior_predictive``,
   ``posterior_predictive``, ``observed_data``, ``constant_data``), saved as NetCDF under
   ``<cache>/fits/<key>.nc`` (:func:`rebayes.bayes.cache.cache_dir`: ``$REBAYES_CACHE`` or the user
@@ -77,7 +77,7 @@ __all__ = [
 #: Bump when the model or the saved groups change: cached fits of older versions are ignored.
 # 2: compiled without numba fastmath (different draws for a seed); 3: arms coded -+1/2 (the
 # model is symmetric in the arms), centred effects of very precise trials (normal likelihood),
-# a re-run at target acceptance 0.99 after divergences (issue 9).
+# a re-run at target acceptance 0.99 after divergences.
 MODEL_VERSION = "3"
 
 #: Target acceptance of the re-run after a run with divergent transitions.

@@ -180,6 +180,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"rebayes compare: diagnostic check failed: {failure}", file=sys.stderr)
         return EXIT_DIAGNOSTICS
     if unreliable and not getattr(args, "allow_divergences", False):
-        # A fit that still diverges is not a result (issue 9): fail unless asked not to.
+        # A fit that still diverges is not a result: fail unless asked not to.
         return EXIT_DIAGNOSTICS
     return 0

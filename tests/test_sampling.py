@@ -119,7 +119,7 @@ def test_priors_move_the_posterior_where_they_should():
     assert tau["vague"] > tau["turner_obstetric"]
 
 
-def test_fit_is_cached_as_netcdf_with_the_groups_issue_4_needs():
+def test_fit_is_cached_as_netcdf_with_every_group():
     result = fit(OVERALL, "weakly_informative", settings=SamplerSettings(draws=300, min_ess=0))
     flush_cache()
     assert result.path is not None and result.path.is_file() and not result.from_cache
@@ -159,7 +159,8 @@ def test_fit_is_cached_as_netcdf_with_the_groups_issue_4_needs():
     flush_cache()
 
 
-# Pareto k > 0.7 for some arm/stratum cells is a finding about this model (issue 4's business).
+# Pareto k > 0.7 for some arm/stratum cells is a finding about this model (the LOO section
+# reports it).
 @pytest.mark.filterwarnings("ignore:Estimated shape parameter of Pareto")
 def test_fit_tree_works_with_arviz_stats_loo_psense_and_bayes_factor():
     tree = fit(OVERALL, "weakly_informative", cache=False).tree

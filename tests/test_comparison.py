@@ -67,7 +67,7 @@ def table(rows, columns=("prior", "variant", "p_benefit")):
     return pd.DataFrame(rows, columns=list(columns))
 
 
-def test_flip_sentence_of_the_issue():
+def test_flip_sentence_names_where_it_holds_and_where_not():
     t = table([("weakly_informative", "published", 0.961), ("skeptical", "published", 0.93)])
     assert find_flips(t, [P_BENEFIT]) == (
         "P(benefit) > 0.95 under weakly_informative (0.961) but not under skeptical (0.930).",
