@@ -71,7 +71,7 @@ def default_specs(dataset: Dataset) -> list[AnalysisSpec]:
                     data=data,
                     covariates=(cov.name,),
                     effect="contrast",
-                    subgroup=cov.name,
+                    subgroup=(cov.name,),
                     split_by_stratum=split,
                 )
             )

@@ -447,7 +447,7 @@ def predictive_draws(
         events = rng.binomial(n.values, special.expit(x.values))
         return xr.Dataset({"events": x.copy(data=events.astype(np.int64))})
     theta = linear_predictor(draws, constant)
-    sd = np.sqrt(constant["vi"]).broadcast_like(theta)
+    sd = np.sqrt(constant["vi"]).broadcast_like(theta)  # type: ignore[attr-defined]
     return xr.Dataset({"log_rr": theta.copy(data=rng.normal(theta.values, sd.values))})
 
 
@@ -457,7 +457,9 @@ def prior_draws(template: xr.Dataset, prior: PriorSet, rng: np.random.Generator)
     Drawn with numpy/scipy rather than PyMC: tau has a flat base measure in the graph, so
     PyMC cannot sample it; the prior set itself knows its distributions.
     """
-    slots = {"d": prior.effect, "beta": prior.covariate, "alpha": prior.baseline, "tau": prior.tau}
+    slots: dict[Any, Any] = {
+        "d": prior.effect, "beta": prior.covariate, "alpha": prior.baseline, "tau": prior.tau,
+    }
     out = {}
     for name, var in template.data_vars.items():
         if name == "z":

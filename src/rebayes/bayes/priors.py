@@ -161,10 +161,11 @@ class LogNormalTau2:
 
 
 TauPrior = HalfNormal | HalfCauchy | LogNormalTau2
-TAU_FAMILIES: tuple[type, ...] = (HalfNormal, HalfCauchy, LogNormalTau2)
-EFFECT_FAMILIES: tuple[type, ...] = (Normal,)
+# Any: each family class carries a ``family`` name (a ClassVar) that ``type`` does not declare.
+TAU_FAMILIES: tuple[Any, ...] = (HalfNormal, HalfCauchy, LogNormalTau2)
+EFFECT_FAMILIES: tuple[Any, ...] = (Normal,)
 # Which families each slot of a prior set accepts.
-SLOTS: dict[str, tuple[type, ...]] = {
+SLOTS: dict[str, tuple[Any, ...]] = {
     "effect": EFFECT_FAMILIES,
     "tau": TAU_FAMILIES,
     "baseline": EFFECT_FAMILIES,
@@ -654,7 +655,7 @@ def priors_for(outcome_type: str) -> list[str]:
     return [*_GENERIC, *([turner] if turner else []), *_EFFECT_SENSITIVITY]
 
 
-_FAMILIES: dict[str, type] = {cls.family: cls for cls in (*EFFECT_FAMILIES, *TAU_FAMILIES)}
+_FAMILIES: dict[str, Any] = {cls.family: cls for cls in (*EFFECT_FAMILIES, *TAU_FAMILIES)}
 
 
 def _parse_distribution(where: str, slot: str, entry: Any) -> Any:

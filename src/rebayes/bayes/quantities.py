@@ -348,7 +348,7 @@ def _rr_at(theta: xr.DataArray, p0: xr.DataArray, binomial: bool) -> xr.DataArra
     """RR of an effect ``theta`` (log OR or log RR) at control risk ``p0``."""
     if binomial:
         return special.expit(special.logit(p0) + theta) / p0
-    return np.exp(theta)
+    return np.exp(theta)  # type: ignore[return-value]  # a DataArray in, a DataArray out
 
 
 def pooled_rr(tree: xr.DataTree) -> xr.DataArray:
@@ -358,7 +358,7 @@ def pooled_rr(tree: xr.DataTree) -> xr.DataArray:
 
 def pooled_or(tree: xr.DataTree) -> xr.DataArray | None:
     """Pooled OR per draw (binomial model); None for the normal (log RR) model."""
-    return np.exp(pooled_effect(tree)) if _is_binomial(tree) else None
+    return np.exp(pooled_effect(tree)) if _is_binomial(tree) else None  # type: ignore[return-value]
 
 
 def _new_trial_deviation(tree: xr.DataTree) -> xr.DataArray:
@@ -442,7 +442,7 @@ def trial_rrs(tree: xr.DataTree) -> xr.DataArray:
     if _is_binomial(tree):
         risks = arm_risks(post, constant)
         return risks.sel(arm="treat", drop=True) / risks.sel(arm="control", drop=True)
-    return np.exp(linear_predictor(post, constant, random=True))
+    return np.exp(linear_predictor(post, constant, random=True))  # type: ignore[return-value]
 
 
 def _subgroup_thetas(tree: xr.DataTree) -> dict[str, xr.DataArray]:

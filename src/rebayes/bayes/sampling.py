@@ -215,7 +215,7 @@ class Fit:
 
 
 # One compiled model per structure, for the life of the process.
-_COMPILED: dict[tuple[Any, ...], Any] = {}
+_COMPILED: dict[Any, Any] = {}
 _COMPILE_LOCK = threading.Lock()
 
 
@@ -559,6 +559,7 @@ def _constant_data(design: Design) -> xr.Dataset:
 
 
 def _observed_data(design: Design) -> xr.Dataset:
+    data: dict[str, Any]
     if design.likelihood == "binomial":
         data = {"events": (("row", "arm"), design.events)}
         coords = {**_row_coords(design), "arm": list(ARMS)}

@@ -249,4 +249,4 @@ def load_script(path: str | Path) -> AnalysisSpec:
     folder = path.resolve().parent.parent
     if spec.data is None and path.parent.name == "models" and (folder / "trials.csv").is_file():
         moved["data"] = str(folder)
-    return replace(spec, **moved) if moved else spec
+    return replace(spec, **moved) if moved else spec  # type: ignore[arg-type]  # paths only

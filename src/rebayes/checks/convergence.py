@@ -31,7 +31,6 @@ import pandas as pd
 import xarray as xr
 
 from rebayes.bayes import quantities
-from rebayes.bayes.priors import HalfCauchy, HalfNormal, LogNormalTau2, Normal
 from rebayes.checks.gates import DEFAULT_THRESHOLDS, Thresholds
 from rebayes.data.direction import Direction
 from rebayes.errors import RebayesError
@@ -43,7 +42,6 @@ __all__ = [
 ]
 
 SAMPLE_DIMS = ("chain", "draw")
-_FAMILIES = {cls.family: cls for cls in (Normal, HalfNormal, HalfCauchy, LogNormalTau2)}
 
 
 class DiagnosticsError(RebayesError):

@@ -29,7 +29,7 @@ from scipy import special, stats
 
 from rebayes.bayes.model import linear_predictor
 from rebayes.bayes.priors import Normal, PriorSet
-from rebayes.checks.convergence import _FAMILIES, SAMPLE_DIMS, DiagnosticsError, _finite
+from rebayes.checks.convergence import SAMPLE_DIMS, DiagnosticsError, _finite
 from rebayes.checks.gates import DEFAULT_THRESHOLDS, Thresholds
 
 __all__ = [
@@ -146,12 +146,8 @@ def prior_from_tree(tree: xr.DataTree) -> PriorSet:
     """Rebuild the fit's prior set from the tree's ``prior_json`` attribute."""
     if "prior_json" not in tree.attrs:
         raise DiagnosticsError("the fit does not record its prior set (no prior_json attribute)")
-    record = json.loads(tree.attrs["prior_json"])
-    slots = {}
-    for slot in ("effect", "tau", "baseline", "covariate"):
-        entry = dict(record[slot])
-        slots[slot] = _FAMILIES[entry.pop("family")](**entry)
-    return PriorSet(record["name"], **slots)
+    # The registry's own reader, so a set mapped to the log RR keeps its scale.
+    return PriorSet.from_dict(json.loads(tree.attrs["prior_json"]))
 
 
 def _baseline_integral(

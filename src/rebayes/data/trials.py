@@ -652,7 +652,7 @@ def _apply_variant(
         hits = [
             j
             for j, r in enumerate(records)
-            if r["study"] == key[0] and (key[1] is None or r.get(strata) == key[1])
+            if r["study"] == key[0] and (key[1] is None or r.get(strata or "") == key[1])
         ]
         if len(hits) > 1 and key[1] is None:
             raise DataError(

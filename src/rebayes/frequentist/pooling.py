@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -149,7 +149,7 @@ class MetaResult:
             "estimate ci_low ci_high z p q df p_q i2 tau2 k "
             "events_treat n_treat events_control n_control ci_level"
         ).split()
-        out: dict[str, float | int | str | list[str]] = {
+        out: dict[str, Any] = {
             "measure": self.measure,
             "method": self.method,
             "model": self.model,
@@ -463,7 +463,7 @@ def meta_analysis(
     MetaResult
     """
     asked = method
-    method, measure, model = _options(method, measure, model)
+    method, measure, model = _options(method, measure, model)  # type: ignore[assignment]
     eff = study_effects(studies, measure, event, ci_level)
     used = eff[eff["estimable"]].reset_index(drop=True)
     excluded = tuple(eff.loc[~eff["estimable"], "study"])

@@ -240,7 +240,7 @@ def read_rm5(path: str | Path) -> Review:
         raise RevManError(f"{label}: not a RevMan 5 file (XML error: {exc})") from None
     if root.tag != "COCHRANE_REVIEW":
         raise RevManError(f"{label}: not a RevMan 5 file (root element <{root.tag}>)")
-    names = {s.get("ID", ""): (s.get("NAME") or s.get("ID", ""), s.get("YEAR") or "")
+    names = {s.get("ID", ""): (str(s.get("NAME") or s.get("ID", "")), s.get("YEAR") or "")
              for s in root.iter("STUDY")}
     title = _text(root.find("COVER_SHEET"), "TITLE")
     software = "Review Manager " + (root.get("REVMAN_SUB_VERSION") or root.get(
@@ -315,7 +315,7 @@ def _outcome(
         add_rows(element, None)
     totals = element.get("TOTALS", "YES")
     overall = _stored(element, "Total", number, where) if totals == "YES" else None
-    test = None
+    test: tuple[float, float, float] | None = None
     if (
         has_subgroups
         and totals != "NO"
@@ -323,7 +323,8 @@ def _outcome(
         and sum(s.estimable for s in subtotals) >= 2
     ):
         q, p, i2 = (_number(element, key, where) for key in ("Q", "P_Q", "I2_Q"))
-        test = (q, p, i2) if None not in (q, p, i2) else None  # type: ignore[assignment]
+        if q is not None and p is not None and i2 is not None:
+            test = (q, p, i2)
     if swap:
         subtotals = [_swapped(s) for s in subtotals]
         overall = _swapped(overall) if overall is not None else None

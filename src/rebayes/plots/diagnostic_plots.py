@@ -134,7 +134,7 @@ def rank_plot(tree: xr.DataTree, var_names: Sequence[str] | None = None) -> Figu
     fig.axes[0].set_ylabel("Δ-ECDF (chain - uniform)")
     handles = [
         Line2D([], [], color=f"C{i}", label=f"chain {c}")
-        for i, c in enumerate(tree["posterior"]["chain"].values)
+        for i, c in enumerate(np.asarray(tree["posterior"]["chain"]))
     ]
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
     fig.suptitle(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -217,14 +218,14 @@ def _fit_label(label: str) -> tuple[str, float]:
 
 def _layout(
     trials: pd.DataFrame, subtotals: Mapping[str, SummaryRow] | None
-) -> list[tuple[str, object]]:
+) -> list[tuple[str, Any]]:
     """Rows top to bottom: ``("trial", position)``, or grouped: header, trials, subtotal."""
     if not subtotals or "group" not in trials:
         return [("trial", i) for i in range(len(trials))]
     groups = [str(g) for g in trials["group"]]
     order = [g for g in subtotals if g in groups]
     order += [g for g in dict.fromkeys(groups) if g not in subtotals]
-    out: list[tuple[str, object]] = []
+    out: list[tuple[str, Any]] = []
     for g in order:
         out.append(("header", g.replace("_", " ") if g else "other rows"))
         out += [("trial", i) for i, x in enumerate(groups) if x == g]

@@ -13,7 +13,7 @@ side of RR = 1 that is benefit.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 import matplotlib.pyplot as plt  # noqa: E402
@@ -89,7 +89,7 @@ def posterior_overlay(comparison: Comparison, title: str = "") -> Figure:
     low, high = np.quantile(everything, [0.0005, 0.9995])
     low, high = min(low / 1.15, 0.8), max(high * 1.15, 1.25)
     top = 0.0
-    handles = []
+    handles: list[Any] = []
     for ax, variant in zip(axes[0], variants, strict=True):
         labelled = not handles
         for f in (f for f in comparison.fits if f.variant == variant):

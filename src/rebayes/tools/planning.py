@@ -365,7 +365,7 @@ def plan_next_trial(
     if not _is_binomial(tree):
         raise RebayesError("plan needs the binomial model (the overall analysis), not log RRs")
     effect = pooled_effect(tree).values
-    tau = tree["posterior"]["tau"].values
+    tau = np.asarray(tree["posterior"]["tau"])
     return simulate_next_trial(
         effect, tau, observed_control_risks(tree), n_per_arm,
         direction=Direction.of(tree),
