@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +39,7 @@ import pandas as pd  # noqa: E402
 from arviz_stats.ecdf_utils import ecdf_pit  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from rebayes.atomic import atomic_path  # noqa: E402
 from rebayes.calibration.sbc import SBCResult, SimulationResult, run_sbc
 from rebayes.calibration.simulation import LABELS, get_scenario, scenarios
 
@@ -100,17 +100,9 @@ def plot_ranks(result: SBCResult) -> Figure:
 
 
 def _write_atomic(path: Path, write: Callable[[str], object]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is for reading
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Call ``write(tmp)`` on a temporary file that replaces ``path`` (rebayes.atomic)."""
+    with atomic_path(path) as tmp:
+        write(str(tmp))
 
 
 def summary_markdown(result: SBCResult) -> str:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import re
 import time
@@ -39,6 +38,7 @@ import pandas as pd
 
 from rebayes.atomic import atomic_path, write_text_atomic
 from rebayes.errors import RebayesError
+from rebayes.json_io import dumps, plain, stable_hash
 
 __all__ = [
     "BATCH_FORMAT",
@@ -275,8 +275,7 @@ def _rows_hash(source: str) -> str:
 
     trials = load_trials(source)
     payload = {"rows": trials.attrs["data_hash"], "schema": _plain(trials.attrs["schema"])}
-    text = json.dumps(payload, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return stable_hash(payload, length=64)
 
 
 def task_seed(seed: int, rows_hash: str) -> int:
@@ -299,8 +298,7 @@ def task_key(rows_hash: str, priors: Sequence[Any], seed: int, settings: Any) ->
         "seed": seed,
         "settings": asdict(settings),
     }
-    text = json.dumps(payload, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+    return stable_hash(payload)
 
 
 def _prepare(
@@ -325,17 +323,6 @@ def _prepare(
 
 
 # --- one task -------------------------------------------------------------------------------
-
-
-def _finite(value: Any) -> Any:
-    """Replace NaN and infinities by None, so the JSON is standard."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _revman(trials: pd.DataFrame) -> dict[str, Any]:
@@ -384,7 +371,7 @@ def run_task(
         # Not a data problem (memory, a bug): record it, and let the next run try again.
         record["message"], record["retry"] = _one_line(exc), True
     record["seconds"] = round(time.perf_counter() - start, 3)
-    return _finite(record)
+    return plain(record)
 
 
 def _analyse(task: BatchTask, priors: Sequence[Any], settings: Any) -> dict[str, Any]:
@@ -442,7 +429,7 @@ def _up_to_date(path: Path, task: BatchTask) -> bool:
 
 
 def _write_record(path: Path, record: dict[str, Any]) -> None:
-    write_text_atomic(path, json.dumps(record, indent=1, allow_nan=False) + "\n")
+    write_text_atomic(path, dumps(record, indent=1) + "\n")
 
 
 def _rows_of(record: dict[str, Any]) -> list[dict[str, Any]]:

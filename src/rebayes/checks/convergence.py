@@ -34,6 +34,7 @@ from rebayes.bayes import quantities
 from rebayes.checks.gates import DEFAULT_THRESHOLDS, Thresholds
 from rebayes.data.direction import Direction
 from rebayes.errors import RebayesError
+from rebayes.json_io import plain
 
 __all__ = [
     "DiagnosticReport",
@@ -46,17 +47,6 @@ SAMPLE_DIMS = ("chain", "draw")
 
 class DiagnosticsError(RebayesError):
     """A tree lacks what a diagnostic needs, or analyses cannot be compared (one line)."""
-
-
-def _finite(value: Any) -> Any:
-    """JSON-safe value: numpy scalars become Python ones, NaN and infinities None."""
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    return value
 
 
 def _plain(values: xr.DataArray) -> xr.DataArray:
@@ -279,10 +269,10 @@ class DiagnosticReport:
             "thresholds": dict(self.thresholds.__dict__),
             "divergences": self.divergences,
             "n_draws": self.n_draws,
-            "ebfmi": [_finite(v) for v in self.ebfmi],
+            "ebfmi": [plain(v) for v in self.ebfmi],
             "treedepth_saturated": self.treedepth_saturated,
             "quantities": {
-                str(name): {c: _finite(row[c]) for c in columns}
+                str(name): {c: plain(row[c]) for c in columns}
                 for name, row in self.table.iterrows()
             },
         }

@@ -29,8 +29,9 @@ from scipy import special, stats
 
 from rebayes.bayes.model import linear_predictor
 from rebayes.bayes.priors import Normal, PriorSet
-from rebayes.checks.convergence import SAMPLE_DIMS, DiagnosticsError, _finite
+from rebayes.checks.convergence import SAMPLE_DIMS, DiagnosticsError
 from rebayes.checks.gates import DEFAULT_THRESHOLDS, Thresholds
+from rebayes.json_io import plain
 
 __all__ = [
     "LOOComparison",
@@ -80,13 +81,13 @@ class TrialLOO:
         """``{elpd, se, p, pareto_k_max, trials {name: {elpd_i, pareto_k, high_k}}}``."""
         return {
             "method": self.method,
-            "elpd": _finite(self.elpd),
-            "se": _finite(self.se),
-            "p": _finite(self.p),
+            "elpd": plain(self.elpd),
+            "se": plain(self.se),
+            "p": plain(self.p),
             "pareto_k_max": self.pareto_k_max,
             "high_k_trials": list(self.high_k_trials),
             "trials": {
-                str(t): {k: _finite(v) for k, v in row.items()} for t, row in self.table.iterrows()
+                str(t): {k: plain(v) for k, v in row.items()} for t, row in self.table.iterrows()
             },
         }
 
@@ -304,7 +305,7 @@ class LOOComparison:
         out = {}
         for name, row in self.table.iterrows():
             record = {
-                c: _finite(row[c])
+                c: plain(row[c])
                 for c in ("rank", "elpd", "se", "elpd_diff", "dse", "p", "weight")
                 if c in row
             }

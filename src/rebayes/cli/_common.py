@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from rebayes.atomic import write_text_atomic as write_atomic
 from rebayes.errors import RebayesError
+from rebayes.json_io import dumps
 
 __all__ = [
     "EXIT_GATE_FAILED",
@@ -43,7 +43,7 @@ def add_data_option(parser: argparse.ArgumentParser) -> None:
 
 def print_json(payload: object) -> None:
     """Print JSON with a stable layout (sorted keys are not used: the order is meaningful)."""
-    print(json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False))
+    print(dumps(payload))
 
 
 def parse_where(items: list[str] | None) -> dict[str, str]:

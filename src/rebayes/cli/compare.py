@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from dataclasses import replace
@@ -13,7 +12,12 @@ from typing import Any
 from rebayes.atomic import atomic_path
 from rebayes.bayes.analyses import resolve_spec
 from rebayes.checks.gates import DEFAULT_THRESHOLDS
-from rebayes.cli._common import EXIT_GATE_FAILED, add_data_option, add_direction_options
+from rebayes.cli._common import (
+    EXIT_GATE_FAILED,
+    add_data_option,
+    add_direction_options,
+    print_json,
+)
 from rebayes.errors import RebayesError
 
 DESCRIPTION = f"""\
@@ -164,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         payload = comparison.to_dict()
         payload["figures"] = written
-        print(json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False))
+        print_json(payload)
     else:
         print(comparison)
         for path in written:

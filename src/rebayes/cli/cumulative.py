@@ -8,7 +8,6 @@ Also holds the options and output helpers the decision-tool commands share (``cu
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +84,7 @@ def emit(result: Any, args: argparse.Namespace, output: Path | None) -> int:
         with atomic_path(output) as tmp:
             fig.savefig(tmp, format="png", dpi=150)
     if args.json:
-        print_json(json.loads(json.dumps(result.to_dict(), allow_nan=False)))
+        print_json(result.to_dict())
     else:
         print(result)
         if output is not None:

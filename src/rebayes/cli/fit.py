@@ -7,14 +7,18 @@ The same options work when a model script is run directly (``python my_models/sl
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import replace
 from typing import Any
 
 from rebayes.bayes.analyses import resolve_spec
 from rebayes.bayes.spec import AnalysisSpec, load_script
-from rebayes.cli._common import EXIT_GATE_FAILED, add_data_option, add_direction_options
+from rebayes.cli._common import (
+    EXIT_GATE_FAILED,
+    add_data_option,
+    add_direction_options,
+    print_json,
+)
 from rebayes.errors import RebayesError
 
 DESCRIPTION = """\
@@ -166,7 +170,7 @@ def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
                 for s, f in zip(summaries, fits, strict=True)
             },
         }
-        print(json.dumps(record, indent=2, allow_nan=False, default=_json_default))
+        print_json(record)
         return code
     texts = []
     for s, f in zip(summaries, fits, strict=True):
@@ -179,10 +183,6 @@ def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
     if len(summaries) > 1:
         print("\n" + _comparison(summaries))
     return code
-
-
-def _json_default(value: Any) -> Any:
-    raise TypeError(f"not JSON serialisable: {value!r}")
 
 
 def _comparison(summaries: list[Any]) -> str:

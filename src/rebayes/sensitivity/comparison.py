@@ -38,9 +38,10 @@ import xarray as xr
 
 from rebayes.bayes.priors import PriorSet
 from rebayes.bayes.spec import AnalysisSpec
-from rebayes.checks.convergence import DiagnosticReport, _finite
+from rebayes.checks.convergence import DiagnosticReport
 from rebayes.data.direction import Direction
 from rebayes.errors import RebayesError
+from rebayes.json_io import plain
 from rebayes.sensitivity.bayes_factor import BayesFactor, check_one_likelihood, savage_dickey
 
 if TYPE_CHECKING:
@@ -224,7 +225,7 @@ class Comparison:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: table rows, flips, stable conclusions and each fit's details."""
         records = [
-            {k: _finite(v) for k, v in row.items()} for row in self.table.to_dict(orient="records")
+            {k: plain(v) for k, v in row.items()} for row in self.table.to_dict(orient="records")
         ]
         return {
             "analysis": self.analysis,

@@ -25,8 +25,9 @@ import pandas as pd
 import xarray as xr
 
 from rebayes.bayes import quantities
-from rebayes.checks.convergence import _finite, reported_quantities
+from rebayes.checks.convergence import reported_quantities
 from rebayes.errors import RebayesError
+from rebayes.json_io import plain
 
 __all__ = [
     "PriorSensitivity",
@@ -109,8 +110,8 @@ class PriorSensitivity:
             "threshold": self.threshold,
             "quantities": {
                 str(q): {
-                    "prior": _finite(row["prior"]),
-                    "likelihood": _finite(row["likelihood"]),
+                    "prior": plain(row["prior"]),
+                    "likelihood": plain(row["likelihood"]),
                     "diagnosis": str(row["diagnosis"]),
                 }
                 for q, row in self.table.iterrows()
