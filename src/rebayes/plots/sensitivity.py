@@ -45,7 +45,14 @@ def _log_axis(ax: Axes, low: float, high: float, axis: str = "x") -> None:
     target = ax.xaxis if axis == "x" else ax.yaxis
     set_scale("log")
     set_lim(low, high)
-    ticks = [t for t in RR_TICKS if low <= t <= high]
+    # Round ratios at least 1/6 of the axis apart on the log scale, 1 always kept, so that
+    # the labels of a narrow panel do not run into each other.
+    gap = (math.log(high) - math.log(low)) / 6
+    ticks: list[float] = [1.0] if low <= 1.0 <= high else []
+    for t in sorted((t for t in RR_TICKS if low <= t <= high), key=lambda t: abs(math.log(t))):
+        if all(abs(math.log(t) - math.log(k)) >= gap for k in ticks):
+            ticks.append(t)
+    ticks.sort()
     target.set_major_locator(FixedLocator(ticks))
     target.set_major_formatter(matplotlib.ticker.FixedFormatter([f"{t:g}" for t in ticks]))
     target.set_minor_formatter(NullFormatter())
@@ -136,7 +143,10 @@ def posterior_overlay(comparison: Comparison, title: str = "") -> Figure:
     ]
     fig.legend(handles=handles, fontsize=9, frameon=False, loc="center right", title="prior set")
     heading = title or (
-        f"{comparison.analysis}: pooled RR under each prior (at the typical control risk)"
+        f"{comparison.analysis}: "
+        + ("row-average" if any(c.startswith("p_subgroup_benefit[") for c in comparison.table)
+           else "pooled")
+        + " RR under each prior (at the typical control risk)"
     )
     fig.suptitle(heading, fontsize=11)
     legend_width = (3.8 if len(variants) == 1 else 2.6) / fig.get_figwidth()
@@ -201,8 +211,10 @@ def sensitivity_plot(comparison: Comparison, title: str = "") -> Figure:
         (table["pred_low"].to_numpy(), table["pred_high"].to_numpy()),
     )
     _log_axis(axes[0], min(rr_low / 1.1, 0.8), max(rr_high * 1.1, 1.25))
-    axes[0].set_xlabel(f"pooled RR of {direction.outcome} (log scale)")
-    axes[0].set_title("pooled RR: 95% CrI (dark), 95% predictive (light)", fontsize=9)
+    # A meta-regression's pooled RR is only its row average (rebayes.bayes.quantities).
+    kind = "row-average" if any(c.startswith("p_subgroup_benefit[") for c in table) else "pooled"
+    axes[0].set_xlabel(f"{kind} RR of {direction.outcome} (log scale)")
+    axes[0].set_title(f"{kind} RR: 95% CrI (dark), 95% predictive (light)", fontsize=9)
     labels = (
         table["prior"]
         if table["variant"].nunique() == 1
