@@ -1,16 +1,16 @@
-"""One analysis in the report: its fits under every prior, figures, and its HTML page.
+"""One analysis in the report: its fits under every prior, figures, and its page.
 
 The statistics come from :mod:`rebayes.bayes.quantities` (posterior summaries),
 :mod:`rebayes.frequentist.pooling`
 (observed per-trial RRs and RevMan's pooled row) and, where present, :mod:`rebayes.checks`
-and :mod:`rebayes.sensitivity.comparison`; this module only arranges them.
+and :mod:`rebayes.sensitivity.comparison`; this module only arranges them into the tables and
+sentences that ``templates/analysis.html`` renders.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from html import escape
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -26,11 +26,12 @@ from rebayes.data.direction import Direction
 from rebayes.data.schema import DatasetSchema
 from rebayes.frequentist.pooling import Z95, meta_analysis, study_effects
 from rebayes.plots import SummaryRow, forest_plot
-from rebayes.report.html import Cell, figure, markdown_table, table
+from rebayes.report.html import Cell, figure, markdown_table, render_page, table
 from rebayes.sensitivity.comparison import Comparison
 
 __all__ = [
     "AnalysisReport",
+    "analysis_page",
     "key_sentence",
     "model_formula",
     "result_headers",
@@ -71,7 +72,8 @@ class AnalysisReport:
     figures : dict
         Figure key -> file name (relative to the report directory).
     sections : tuple of (str, str)
-        Extra HTML sections (title, body) added by the diagnostics and comparison steps.
+        Extra sections (title, rendered HTML body) added by the diagnostics and comparison
+        steps (:mod:`rebayes.report.sections`, the decision tools' ``to_html``).
     gates_ok : bool
         Every diagnostic gate passed for every prior.
     """
@@ -308,131 +310,103 @@ def results_markdown(summaries: Mapping[str, FitSummary]) -> str:
                           results_rows(summaries))
 
 
-def analysis_page_body(
+def analysis_page(
     report: AnalysisReport,
     environment: Sequence[tuple[str, str]],
     prior_notes: Mapping[str, str],
+    nav: Sequence[tuple[str, str]] = (),
+    footer: str = "",
 ) -> str:
-    """Return the body of one analysis page (everything but the navigation)."""
+    """Return one analysis page (``templates/analysis.html``) as a complete HTML document."""
     spec, first = report.spec, report.fits[0]
     schema = first.design.schema
     s = first.summary()
-    parts = [
-        f"<h1>{escape(spec.title or spec.name)}</h1>",
-        f'<p class="muted">Analysis <code>{escape(spec.name)}</code> · data '
-        f"<code>{escape(first.design.dataset)}</code>, variant "
-        f"<code>{escape(first.design.variant)}</code> · {escape(s.likelihood)} likelihood"
-        f" ({escape(s.effect_scale)} scale)</p>",
-        f'<div class="key">{escape(key_sentence(s, schema, coefficients(first.tree)))}</div>',
-    ]
-    if not report.gates_ok:
-        parts.append(
-            '<div class="failbox">A diagnostic gate failed for at least one prior: see the '
-            "red cells below. Do not trust those numbers.</div>"
-        )
-    for name, summary in report.summaries.items():
-        if not summary.reliable:
-            parts.append(f'<div class="failbox">{escape(name)}: '
-                         f"{escape(summary.unreliable_message())}</div>")
-    parts += ["<h2>Model</h2>", f'<div class="formula">{escape(model_formula(first))}</div>']
-    if first.design.notes:
-        parts.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in first.design.notes)
-                     + "</ul>")
-    parts += [
-        f"<p>RRs are risk ratios of {escape(schema.outcome)}, {escape(schema.treatment)} over "
-        f"{escape(schema.control)}. {escape(schema.direction.sentence())} The pooled, subgroup "
-        "and predictive RRs are evaluated per posterior draw at "
-        "the <em>typical control risk</em>: the mean control-arm risk over the analysed rows in "
-        f"that draw. P(benefit) = P(pooled {escape(schema.direction.benefit)}).</p>",
-        "<h2>Priors</h2>",
-        table(
+    coefs = coefficients(first.tree)
+    units = {c.name: c.unit for c in schema.covariates.values()}
+    coefficient_table = table(
+        ("coefficient", f"ratio of {coefs[0].scale}s (95% CrI)", "P(towards benefit)"),
+        [(c.name + (f" (per {units[c.name]})" if units.get(c.name) else ""),
+          f"{c.median:.3f} ({c.ci_low:.3f} to {c.ci_high:.3f})",
+          Cell(f"{c.p_towards_benefit:.3f}", "num")) for c in coefs],
+    ) if coefs else None
+    subgroup_table = table(
+        ("subgroup", "RR (95% CrI)", f"P({s.direction.benefit})",
+         "predictive RR, new trial in the subgroup (95% PrI)"),
+        [(g.name.replace("_", " "), _fmt_est(g.rr), Cell(f"{g.p_benefit:.3f}", "num"),
+          _fmt_est(g.predictive) if g.predictive is not None else "-")
+         for g in s.subgroups],
+    ) if s.subgroups else None
+    ratio_table = table(
+        ("contrast", "ratio of RRs (95% CrI)", "P(ratio>1)"),
+        [(f"{r.numerator} vs {r.denominator}", _fmt_est(r.ratio),
+          Cell(f"{r.p_gt_1:.3f}", "num")) for r in s.ratios],
+    ) if s.ratios else None
+    decision_table = table(
+        ("quantity", "value"),
+        [
+            ("typical control risk", _fmt_est(s.typical_control_risk)),
+            (f"{s.pooled_kind} OR",
+             _fmt_est(s.pooled_or) if s.pooled_or else "n/a (log RR model)"),
+            ("risk difference at the typical control risk",
+             _fmt_est(s.nnt.risk_difference, 3)),
+            ("number needed to treat (Altman 1998)", str(s.nnt)),
+            (f"P({s.direction.harm}) (harm)", f"{s.p_harm:.3f}"),
+            *[(f"P({s.pooled_kind} OR > {t})", f"{p:.3f}")
+              for t, p in pooled_or_probabilities(first.tree).items()],
+        ],
+    )
+    forest = figure(
+        report.figures["forest"],
+        "Observed RR per analysed row (blue, 95% CI, RevMan's 0.5 correction) and "
+        "the shrunken posterior RR at the row's own baseline risk (red, 95% CrI); "
+        "pooled and predictive rows at the typical control risk.",
+    ) if "forest" in report.figures else None
+    headers = result_headers(s.direction, s.pooled_kind)
+    return render_page(
+        "analysis.html",
+        f"rebayes: {spec.title or spec.name}",
+        nav,
+        footer,
+        heading=spec.title or spec.name,
+        name=spec.name,
+        dataset=first.design.dataset,
+        variant=first.design.variant,
+        likelihood=s.likelihood,
+        effect_scale=s.effect_scale,
+        key_sentence=key_sentence(s, schema, coefs),
+        gates_ok=report.gates_ok,
+        unreliable=[(name, summary.unreliable_message())
+                    for name, summary in report.summaries.items() if not summary.reliable],
+        formula=model_formula(first),
+        design_notes=list(first.design.notes),
+        outcome=schema.outcome,
+        treatment=schema.treatment,
+        control=schema.control,
+        direction_sentence=schema.direction.sentence(),
+        benefit=schema.direction.benefit,
+        priors=table(
             ("prior set", "distributions", "why / source"),
             [(f.prior.name, _used_priors(f), prior_notes.get(f.prior.name, ""))
              for f in report.fits],
         ),
-        "<h2>Results under every prior</h2>",
-        table((*result_headers(s.direction, s.pooled_kind), "all gates") if report.comparison
-              else result_headers(s.direction, s.pooled_kind),
-              results_rows(report.summaries, report.comparison)),
-        f"<p class=\"muted\">Gates (Vehtari et al. 2021; Betancourt 2016): "
-        f"{escape(GATE.sentence())}, over every parameter and reported quantity. Green "
-        "passes, red fails.</p>",
-    ]
-    if s.average_note:
-        parts.append(
-            f"<p>The {escape(s.pooled_kind)} RR of this meta-regression is the "
-            f"{escape(s.average_note)}. Its answers are the subgroup RRs, their ratios and the "
-            "coefficients below, each with its own predictive interval.</p>"
-        )
-    coefs = coefficients(first.tree)
-    if coefs:
-        units = {c.name: c.unit for c in schema.covariates.values()}
-        parts += [
-            f"<h3>Meta-regression coefficients ({escape(s.prior)} prior)</h3>",
-            f"<p>exp(β): the factor by which the {coefs[0].scale} changes per unit of a "
-            "continuous covariate, or between a level and the reference level.</p>",
-            table(
-                ("coefficient", f"ratio of {coefs[0].scale}s (95% CrI)",
-                 "P(towards benefit)"),
-                [(c.name + (f" (per {units[c.name]})" if units.get(c.name) else ""),
-                  f"{c.median:.3f} ({c.ci_low:.3f} to {c.ci_high:.3f})",
-                  Cell(f"{c.p_towards_benefit:.3f}", "num")) for c in coefs],
-            ),
-        ]
-    if s.subgroups:
-        parts += [
-            f"<h3>Subgroups ({escape(s.prior)} prior)</h3>",
-            table(
-                ("subgroup", "RR (95% CrI)", f"P({s.direction.benefit})",
-                 "predictive RR, new trial in the subgroup (95% PrI)"),
-                [(g.name.replace("_", " "), _fmt_est(g.rr), Cell(f"{g.p_benefit:.3f}", "num"),
-                  _fmt_est(g.predictive) if g.predictive is not None else "-")
-                 for g in s.subgroups],
-            ),
-        ]
-    if s.ratios:
-        parts.append(
-            table(
-                ("contrast", "ratio of RRs (95% CrI)", "P(ratio>1)"),
-                [(f"{r.numerator} vs {r.denominator}", _fmt_est(r.ratio),
-                  Cell(f"{r.p_gt_1:.3f}", "num")) for r in s.ratios],
-            )
-        )
-    parts += [
-        f"<h3>Effect size and decision ({escape(s.prior)} prior)</h3>",
-        table(
-            ("quantity", "value"),
-            [
-                ("typical control risk", _fmt_est(s.typical_control_risk)),
-                (f"{s.pooled_kind} OR",
-                 _fmt_est(s.pooled_or) if s.pooled_or else "n/a (log RR model)"),
-                ("risk difference at the typical control risk",
-                 _fmt_est(s.nnt.risk_difference, 3)),
-                ("number needed to treat (Altman 1998)", str(s.nnt)),
-                (f"P({s.direction.harm}) (harm)", f"{s.p_harm:.3f}"),
-                *[(f"P({s.pooled_kind} OR > {t})", f"{p:.3f}")
-                  for t, p in pooled_or_probabilities(first.tree).items()],
-            ],
-        ),
-    ]
-    if "forest" in report.figures:
-        parts += [
-            "<h2>Forest plot</h2>",
-            figure(report.figures["forest"],
-                   "Observed RR per analysed row (blue, 95% CI, RevMan's 0.5 correction) and "
-                   "the shrunken posterior RR at the row's own baseline risk (red, 95% CrI); "
-                   "pooled and predictive rows at the typical control risk."),
-        ]
-    for title, body in report.sections:
-        parts += [f"<h2>{escape(title)}</h2>", body]
-    parts += [
-        "<h2>Reproducibility</h2>",
-        table(("item", "value"), [
+        results=table((*headers, "all gates") if report.comparison else headers,
+                      results_rows(report.summaries, report.comparison)),
+        gate_sentence=GATE.sentence(),
+        pooled_kind=s.pooled_kind,
+        average_note=s.average_note,
+        prior=s.prior,
+        coefficient_scale=coefs[0].scale if coefs else "",
+        coefficients=coefficient_table,
+        subgroups=subgroup_table,
+        ratios=ratio_table,
+        decision=decision_table,
+        forest=forest,
+        sections=list(report.sections),
+        reproducibility=table(("item", "value"), [
             ("seed", str(first.seed)),
             ("sampler", f"nutpie NUTS, {s.chains} chains × {s.draws} draws after "
                         f"{first.settings.tune} tuning steps, target acceptance "
                         f"{first.settings.target_accept}"),
             *[(k, v) for k, v in environment if "hash" not in k],  # the footer has it
         ]),
-    ]
-    return "\n".join(parts)
+    )

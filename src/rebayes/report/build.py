@@ -3,8 +3,9 @@
 The directory gets: ``index.html`` (one results row and key sentence per analysis, the audit
 where the dataset has ``reported.csv``, links), one ``<analysis>.html`` per analysis,
 ``audit.html``/``audit.md`` (with ``reported.csv``), ``frequentist.html``/``frequentist.md``,
-``SUMMARY.md``, ``results.json`` (every number) and ``figures/*.png``. The HTML is
-self-contained (inline CSS, no scripts, no CDN). Everything is built in a staging directory
+``SUMMARY.md``, ``results.json`` (every number) and ``figures/*.png``. The HTML pages are
+rendered from ``templates/`` (:mod:`rebayes.report.html`) and self-contained (inline CSS, no
+scripts, no CDN). Everything is built in a staging directory
 first; only when every part succeeded are the files moved in, replacing only files a previous
 report listed in its manifest (:func:`rebayes.atomic.staging_directory`).
 """
@@ -16,7 +17,6 @@ import platform
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from html import escape
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -30,12 +30,11 @@ from rebayes.data.trials import load_dataset, load_trials, variant_combinations
 from rebayes.errors import RebayesError
 from rebayes.report.frequentist import (
     analyses_of,
-    frequentist_html,
     frequentist_markdown,
+    frequentist_page,
     frequentist_tables,
 )
-from rebayes.report.html import Cell, figure, markdown_table, table
-from rebayes.report.html import page as html_page
+from rebayes.report.html import Cell, Table, figure, markdown_table, render, render_page, table
 
 __all__ = ["BuiltReport", "build_report", "environment", "model_scripts"]
 
@@ -104,7 +103,9 @@ def _influence_verdict(table_: object) -> str:
             f"{INFLUENCE_THRESHOLD} for: {lines}.")
 
 
-def _influence_html(table_: object, figures: Path, prior: str, direction: object = None) -> str:
+def _influence_section(table_: object, figures: Path, prior: str,
+                       direction: object = None) -> str:
+    """Render the overall analysis's leave-one-out section (``section_influence.html``)."""
     from rebayes.plots import influence_plot
     from rebayes.report.analysis import save_figure
     from rebayes.sensitivity.influence import INFLUENCE_THRESHOLD
@@ -112,7 +113,6 @@ def _influence_html(table_: object, figures: Path, prior: str, direction: object
     name = save_figure(influence_plot(table_, INFLUENCE_THRESHOLD,
                                       "Leave one trial out: overall analysis", direction),
                        figures, "overall_influence.png")
-    verdict = _influence_verdict(table_)
     rows = [
         (r.left_out, f"{r.rr_median:.2f} ({r.rr_low:.2f} to {r.rr_high:.2f})",
          Cell(f"{r.p_benefit:.3f}", "num fail" if r.influential else "num"),
@@ -120,29 +120,29 @@ def _influence_html(table_: object, figures: Path, prior: str, direction: object
          f"{r.mh_rr:.2f} [{r.mh_low:.2f}, {r.mh_high:.2f}]", Cell(f"{r.mh_p:.3f}", "num"))
         for r in table_.itertuples()
     ]
-    return "\n".join([
-        f'<div class="key">{escape(verdict)}</div>',
-        f"<p>Bayesian refits use the {escape(prior)} prior and the compiled model; RevMan's MH "
-        "fixed-effect estimate is recomputed beside each.</p>",
-        table(("left out", "posterior RR (95% CrI)", "P(benefit)", "change", "tau median",
-               "RevMan MH RR [95% CI]", "MH P"), rows),
-        f'<figure><img src="figures/{name}" alt="influence plot"><figcaption>Pooled RR and '
-        f"P(benefit) without each trial; red: moves P(benefit) by more than "
-        f"{INFLUENCE_THRESHOLD}.</figcaption></figure>",
-    ])
+    return render(
+        "section_influence.html",
+        verdict=_influence_verdict(table_),
+        prior=prior,
+        influence=table(("left out", "posterior RR (95% CrI)", "P(benefit)", "change",
+                         "tau median", "RevMan MH RR [95% CI]", "MH P"), rows),
+        figure=figure(f"figures/{name}",
+                      "Pooled RR and P(benefit) without each trial; red: moves P(benefit) by "
+                      f"more than {INFLUENCE_THRESHOLD}.", alt="influence plot"),
+    )
 
 
-def _loo_html(analyses: Sequence[object]) -> str:
-    """LOO comparison of the analyses fitted to the same rows (default prior)."""
+def _loo_tables(analyses: Sequence[object]) -> list[Table]:
+    """LOO comparison of the analyses fitted to the same rows (default prior), one table each."""
     from rebayes.checks.loo import loo_compare, shared_data_groups
 
     trees = {a.spec.name: a.fits[0].tree for a in analyses}
-    parts = []
+    tables = []
     for group in shared_data_groups(trees):
         if len(group) < 2:
             continue
         result = loo_compare({name: trees[name] for name in group})
-        parts.append(table(
+        tables.append(table(
             ("analysis", "elpd_loo", "elpd difference", "SE of difference", "weight",
              "trials with Pareto k > 0.7"),
             [
@@ -153,15 +153,11 @@ def _loo_html(analyses: Sequence[object]) -> str:
                 for name, row in result.table.iterrows()
             ],
         ))
-    if not parts:
-        return "<p>No two analyses share their rows.</p>"
-    return ("<p>Analyses fitted to the same rows, compared by their expected log predictive "
-            "density for a left-out trial (higher is better); a difference smaller than about "
-            "twice its standard error is no evidence for either model.</p>" + "".join(parts))
+    return tables
 
 
-def _calibration_html(folder: Path) -> str:
-    """Table of the SBC scenarios found in ``folder/<scenario>/summary.csv`` ("" if none)."""
+def _calibration_table(folder: Path) -> Table | None:
+    """Table of the SBC scenarios found in ``folder/<scenario>/summary.csv`` (None if none)."""
     from rebayes.calibration.simulation import LABELS
 
     rows = []
@@ -180,7 +176,7 @@ def _calibration_html(folder: Path) -> str:
                      else "num fail"),
             ))
     if not rows:
-        return ""
+        return None
     return table(("scenario", "quantity", "simulations", "rank uniformity p",
                   "50% coverage", "90% coverage"), rows)
 
@@ -227,14 +223,12 @@ def _nav(analyses: Sequence[str], audited: bool = True) -> list[tuple[str, str]]
             ("RevMan tables", "frequentist.html"), *[(a, f"{a}.html") for a in analyses]]
 
 
-def _audit_html(rows: Sequence[AuditRow], variant: str) -> str:
-    body = [
-        "<h1>Audit of the published figures</h1>",
-        f"<p>Each figure recomputed from the publication's own stated totals and from the trial "
-        f"table (variant <code>{escape(variant)}</code>) with RevMan 5.3's formulas; every "
-        f"data variant tried. A figure is reproduced when the recomputed numbers, rounded as "
-        f"the paper rounds, equal the printed ones.</p>",
-        table(
+def _audit_page(rows: Sequence[AuditRow], variant: str, nav: Sequence[tuple[str, str]],
+                footer: str) -> str:
+    return render_page(
+        "audit.html", "rebayes: audit", nav, footer,
+        variant=variant,
+        audit=table(
             ("id", "where", "reported", "recomputed", "verdict", "explanation"),
             [
                 (r.id, r.location, r.reported, r.recomputed, Cell(r.verdict_text, r.verdict),
@@ -242,8 +236,7 @@ def _audit_html(rows: Sequence[AuditRow], variant: str) -> str:
                 for r in rows
             ],
         ),
-    ]
-    return "\n".join(body)
+    )
 
 
 def build_report(
@@ -293,7 +286,7 @@ def build_report(
     from rebayes.bayes.spec import load_script
     from rebayes.report.analysis import (
         AnalysisReport,
-        analysis_page_body,
+        analysis_page,
         forest_figure,
         key_sentence,
         result_headers,
@@ -364,9 +357,6 @@ def build_report(
     footer = "Reproducibility: " + "; ".join(f"{k} {v}" for k, v in env)
     versions = [(k, v) for k, v in env if "hash" not in k]
 
-    def page(title: str, body: str, nav_: Sequence[tuple[str, str]]) -> str:
-        return html_page(title, body, nav_, footer)
-
     # reports/calibration/ is benchmarks/sbc.py's (never touched here); the index links it.
     calibration = Path(output) / "calibration" / "summary.md"
     has_calibration = calibration.is_file()
@@ -391,19 +381,15 @@ def build_report(
                 report = replace(report, sections=(
                     *report.sections,
                     ("Influence: leave one trial out",
-                     _influence_html(influence, figures, report.fits[0].prior.name,
-                                     report.default.direction)),
+                     _influence_section(influence, figures, report.fits[0].prior.name,
+                                        report.default.direction)),
                     *[(title, result.to_html(
                         f"figures/{save_figure(result.plot(), figures, f'overall_{key}.png')}"))
                       for (title, key), result in tools],
                 ))
             analyses[i] = report
             prior_notes = {f.prior.name: _justification(f.prior.description) for f in report.fits}
-            pages[f"{name}.html"] = page(
-                f"rebayes: {report.spec.title or name}",
-                analysis_page_body(report, env, prior_notes),
-                nav,
-            )
+            pages[f"{name}.html"] = analysis_page(report, env, prior_notes, nav, footer)
             results[name] = {
                 "title": report.spec.title,
                 "priors": {
@@ -428,100 +414,59 @@ def build_report(
         notes = (*schema.notes, *tables[variants[0]].attrs.get("notes", ()))
         # A related report is linked only where it exists (no dead links).
         links = [x for x in schema.links if (Path(output) / x["href"]).is_file()]
-        index = [
-            f"<h1>Bayesian re-analysis: {escape(schema.title)}</h1>",
-            f"<p>{escape(citation)}</p>" if citation else "",
-            *[f"<p>{escape(note)}</p>" for note in notes],
-            f"<p>{escape(schema.direction.sentence())}</p>",
-            *(["<p>Related: " + ", ".join(
-                f'<a href="{escape(x["href"])}">{escape(x["text"])}</a>' for x in links
-            ) + "</p>"] if links else []),
-            f"<p class=\"muted\">Generated by rebayes {escape(dict(env).get('rebayes', ''))} "
-            f"(no timestamp, so that the same code and seed give the same files); data "
-            f"variant <code>{escape(variants[0])}</code>, sensitivity variants "
-            f"{escape(', '.join(variants[1:]) or 'none')}.</p>",
-            '<div class="headline">',
-            figure(f"figures/{headline}",
-                   "P(benefit) and P(benefit beyond RR 1.1) of every analysis (a "
-                   "meta-regression: every subgroup, never its row average) under every prior "
-                   "and data variant; framed cells are at or above 0.95."),
-            *([figure(f"figures/{overall_forest}",
-                      "The overall analysis: observed and shrunken trial RRs, the pooled and "
-                      "predictive RR, RevMan's M-H estimate.")] if overall_forest else []),
-            "</div>",
-            "<h2>What each analysis says</h2>",
-            "<ul>" + "".join(
-                f'<li><a href="{a.spec.name}.html"><strong>{escape(a.spec.title)}</strong></a>: '
-                f"{escape(key_sentence(a.default, schema, coefficients(a.fits[0].tree)))}</li>"
-                for a in analyses
-            ) + "</ul>",
-        ]
-        if influence is not None:
-            index.append(f'<p><a href="overall.html">Influence</a>: '
-                         f"{escape(_influence_verdict(influence))}</p>")
-        for (title, _), result in tools:
-            index.append(f'<p><a href="overall.html">{escape(title)}</a>: '
-                         f"{escape(result.sentence())}</p>")
-        failing = [a.spec.name for a in analyses if not a.gates_ok]
-        if failing:
-            index.append('<div class="failbox">Diagnostic gates fail in: '
-                         f"{escape(', '.join(failing))} (red cells on their pages).</div>")
-        else:
-            index.append("<p>Every fit of every analysis passes every diagnostic gate "
-                         f"({escape(DEFAULT_THRESHOLDS.sentence())}).</p>")
-        for a in analyses:
-            index += [
-                f'<h3><a href="{a.spec.name}.html">{escape(a.spec.title)}</a></h3>',
-                table((*result_headers(a.default.direction, a.default.pooled_kind), "all gates"),
-                      results_rows(a.summaries, a.comparison)),
-            ]
-            if a.comparison is not None and a.comparison.flips:
-                index.append("<p><strong>Depends on the prior or data variant:</strong></p>"
-                             + "".join(flip_table(c) for c in a.comparison.conclusions
-                                       if c.flips))
-        index += ["<h2>Model comparison (PSIS-LOO, one observation per trial)</h2>",
-                  _loo_html(analyses)]
-        if has_calibration:
-            index += [
-                "<h2>Calibration of the model</h2>",
-                "<p>Simulation-based calibration (Talts et al. 2018): meta-analyses simulated "
-                "from each scenario's prior and fitted with the package's model and sampler. "
-                "Calibrated inference gives uniform ranks (PIT-ECDF test p value) and central "
-                "intervals that cover the truth as often as they claim; brackets: the range "
-                "expected under calibration. "
-                '<a href="calibration/summary.md">Overview</a> (written by '
-                "<code>benchmarks/sbc.py</code>), with each scenario's rank histograms.</p>",
-                _calibration_html(calibration.parent),
-            ]
         counts = {v: sum(r.verdict == v for r in audit_rows)
                   for v in ("reproduced", "differs", "not_recomputable")}
-        if audit_rows:
-            index += [
-                "<h2>Audit of the published figures</h2>",
-                f"<p>{counts['reproduced']} figures reproduced, {counts['differs']} differ, "
-                f"{counts['not_recomputable']} not recomputable. "
-                '<a href="audit.html">Full audit with explanations</a>.</p>',
-                table(
-                    ("id", "reported", "recomputed", "verdict"),
-                    [(r.id, r.reported, r.recomputed, Cell(r.verdict, r.verdict))
-                     for r in audit_rows],
-                ),
-            ]
-        index += [
-            "<h2>Reproducibility</h2>",
-            table(("item", "value"), versions),
-        ]
-        pages["index.html"] = page("rebayes: summary", "\n".join(index), nav)
-        if audit_rows:
-            pages["audit.html"] = page(
-                "rebayes: audit", _audit_html(audit_rows, variants[0]), nav
-            )
-        pages["frequentist.html"] = page(
-            "rebayes: RevMan tables",
-            "<h1>Frequentist re-analysis (RevMan 5 formulas)</h1>"
-            + frequentist_html(freq, schema),
-            nav,
+        pages["index.html"] = render_page(
+            "index.html", "rebayes: summary", nav, footer,
+            heading=schema.title,
+            citation=citation,
+            notes=list(notes),
+            direction_sentence=schema.direction.sentence(),
+            links=links,
+            rebayes_version=dict(env).get("rebayes", ""),
+            variant=variants[0],
+            sensitivity_variants=", ".join(variants[1:]) or "none",
+            headline=figure(
+                f"figures/{headline}",
+                "P(benefit) and P(benefit beyond RR 1.1) of every analysis (a "
+                "meta-regression: every subgroup, never its row average) under every prior "
+                "and data variant; framed cells are at or above 0.95."),
+            overall_forest=figure(
+                f"figures/{overall_forest}",
+                "The overall analysis: observed and shrunken trial RRs, the pooled and "
+                "predictive RR, RevMan's M-H estimate.") if overall_forest else None,
+            analyses=[
+                {
+                    "name": a.spec.name,
+                    "title": a.spec.title,
+                    "sentence": key_sentence(a.default, schema, coefficients(a.fits[0].tree)),
+                    "results": table(
+                        (*result_headers(a.default.direction, a.default.pooled_kind),
+                         "all gates"),
+                        results_rows(a.summaries, a.comparison)),
+                    "flips": ([flip_table(c) for c in a.comparison.conclusions if c.flips]
+                              if a.comparison is not None and a.comparison.flips else []),
+                }
+                for a in analyses
+            ],
+            influence=_influence_verdict(influence) if influence is not None else None,
+            tools=[(title, result.sentence()) for (title, _), result in tools],
+            failing=", ".join(a.spec.name for a in analyses if not a.gates_ok),
+            gate_sentence=DEFAULT_THRESHOLDS.sentence(),
+            loo_tables=_loo_tables(analyses),
+            has_calibration=has_calibration,
+            calibration=_calibration_table(calibration.parent) if has_calibration else None,
+            audit=table(
+                ("id", "reported", "recomputed", "verdict"),
+                [(r.id, r.reported, r.recomputed, Cell(r.verdict, r.verdict))
+                 for r in audit_rows],
+            ) if audit_rows else None,
+            audit_counts=counts,
+            versions=table(("item", "value"), versions),
         )
+        if audit_rows:
+            pages["audit.html"] = _audit_page(audit_rows, variants[0], nav, footer)
+        pages["frequentist.html"] = frequentist_page(freq, schema, nav, footer)
         summary_md = [
             f"# rebayes: {schema.title}",
             "",

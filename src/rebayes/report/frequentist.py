@@ -1,22 +1,21 @@
-"""The frequentist (RevMan 5.3) tables of the re-analysis, as markdown or HTML."""
+"""The frequentist (RevMan 5.3) tables of the re-analysis, as markdown or an HTML page."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from html import escape
 
 import pandas as pd
 
 from rebayes.data.schema import DatasetSchema
 from rebayes.frequentist.pooling import MetaResult, analyze
-from rebayes.report.html import markdown_table, table
+from rebayes.report.html import markdown_table, render_page, table
 
 __all__ = [
     "FrequentistAnalysis",
     "analyses_of",
     "FrequentistTable",
-    "frequentist_html",
+    "frequentist_page",
     "frequentist_markdown",
     "frequentist_tables",
 ]
@@ -145,15 +144,18 @@ def frequentist_markdown(results: Sequence[FrequentistTable], schema: DatasetSch
     return "\n".join(out)
 
 
-def frequentist_html(results: Sequence[FrequentistTable], schema: DatasetSchema) -> str:
-    """Render the tables as an HTML fragment."""
-    out = [f"<p>{escape(_intro(schema))}</p>"]
+def frequentist_page(
+    results: Sequence[FrequentistTable],
+    schema: DatasetSchema,
+    nav: Sequence[tuple[str, str]] = (),
+    footer: str = "",
+) -> str:
+    """Render the tables as the report's page (``templates/frequentist.html``)."""
     headers = _headers(schema)
-    variant = None
+    variants: dict[str, list[dict[str, object]]] = {}
     for res in results:
-        if res.variant != variant:
-            variant = res.variant
-            out.append(f"<h2>Data variant <code>{escape(variant)}</code></h2>")
-        out += [f"<h3>{escape(res.title)}</h3>", table(headers, res.rows)]
-        out += [f"<p>{escape(note)}</p>" for note in res.notes]
-    return "\n".join(out)
+        variants.setdefault(res.variant, []).append(
+            {"title": res.title, "table": table(headers, res.rows), "notes": list(res.notes)}
+        )
+    return render_page("frequentist.html", "rebayes: RevMan tables", nav, footer,
+                       intro=_intro(schema), variants=list(variants.items()))

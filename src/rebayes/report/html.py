@@ -1,119 +1,132 @@
-"""Small, dependency-free HTML building blocks for the offline report (no CDN, no JS)."""
+"""The report's page frame, tables and figures: jinja2 templates with autoescape.
+
+Every page and section is rendered from ``rebayes/report/templates/`` by the one
+:data:`ENVIRONMENT`; Python prepares plain data (:class:`Table`, :class:`Figure`, strings)
+and the templates hold the HTML. The pages are self-contained: the stylesheet
+(``report.css``) is inlined, no scripts, no CDN.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from html import escape
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import jinja2
+from markupsafe import Markup
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
+    "ENVIRONMENT",
     "Cell",
+    "Figure",
+    "Table",
     "figure",
     "is_indicator",
     "markdown_table",
-    "page",
     "reader_label",
     "readable",
+    "render",
+    "render_page",
     "table",
+    "tool_section",
 ]
 
-CSS = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, "Noto Sans CJK SC",
-  "WenQuanYi Zen Hei", "Microsoft YaHei", "PingFang SC", sans-serif; margin: 0;
-       color: #1d1d1f; line-height: 1.45; }
-main { max-width: 1180px; margin: 0 auto; padding: 1.2rem 1.6rem 3rem; }
-nav { background: #1f4e79; padding: 0.55rem 1.6rem; }
-nav a { color: #fff; margin-right: 1.1rem; text-decoration: none; font-size: 0.92rem; }
-nav a:hover { text-decoration: underline; }
-h1 { font-size: 1.55rem; margin: 0.8rem 0 0.3rem; }
-h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; padding-bottom: 0.2rem; }
-h3 { font-size: 1.02rem; margin-top: 1.4rem; }
-table { border-collapse: collapse; margin: 0.6rem 0 1rem; font-size: 0.86rem; }
-th, td { border: 1px solid #d0d0d0; padding: 0.25rem 0.5rem; text-align: left;
-         vertical-align: top; }
-th { background: #f2f4f7; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.pass { background: #e6f4ea; color: #1e6b34; font-weight: 600; }
-td.fail { background: #fde2e1; color: #b3261e; font-weight: 700; }
-td.differs { color: #b3261e; font-weight: 600; }
-td.reproduced { color: #1e6b34; font-weight: 600; }
-.key { background: #f5f8fc; border-left: 4px solid #1f4e79; padding: 0.6rem 0.9rem;
-       margin: 0.8rem 0; }
-.warn { background: #fff4e5; border-left: 4px solid #e8a33d; padding: 0.6rem 0.9rem; }
-.failbox { background: #fde2e1; border-left: 4px solid #b3261e; padding: 0.6rem 0.9rem; }
-figure { margin: 1rem 0 1.6rem; }
-.headline { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
-.headline figure { flex: 1 1 480px; margin: 0.4rem 0 1rem; }
-figure img { max-width: 100%; border: 1px solid #e3e3e3; }
-figcaption { font-size: 0.85rem; color: #555; margin-top: 0.3rem; }
-code, .formula { font-family: "SFMono-Regular", Menlo, Consolas, monospace; font-size: 0.86rem; }
-.formula { background: #f7f7f9; padding: 0.7rem 0.9rem; white-space: pre; overflow-x: auto;
-           line-height: 1.6; }
-small, .muted { color: #666; }
-"""
+ENVIRONMENT = jinja2.Environment(
+    loader=jinja2.PackageLoader("rebayes.report", "templates"),
+    autoescape=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+    undefined=jinja2.StrictUndefined,
+)
 
 
+@dataclass(frozen=True)
 class Cell:
-    """A table cell with a CSS class (``num``, ``pass``, ``fail``...) and optional raw HTML."""
+    """A table cell: its text and CSS class (``num``, ``pass``, ``fail``, ``num fail``...)."""
 
-    def __init__(self, text: object, css: str = "", raw: bool = False) -> None:
-        self.text = text
-        self.css = css
-        self.raw = raw
-
-    def render(self) -> str:
-        """Return the ``<td>`` element."""
-        body = str(self.text) if self.raw else escape(str(self.text))
-        css = f' class="{self.css}"' if self.css else ""
-        return f"<td{css}>{body}</td>"
+    text: object
+    css: str = ""
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """Return an HTML table; plain values are escaped, :class:`Cell` values keep their class.
+@dataclass(frozen=True)
+class Table:
+    """A table ready for the ``table`` macro: header texts and rows of :class:`Cell`."""
 
-    Numbers (int/float) are right-aligned.
-    """
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = []
-    for row in rows:
-        cells = []
-        for value in row:
-            if isinstance(value, Cell):
-                cells.append(value.render())
-            elif isinstance(value, int | float):
-                cells.append(Cell(value, "num").render())
-            else:
-                cells.append(Cell(value).render())
-        body.append(f"<tr>{''.join(cells)}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    headers: tuple[str, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+
+    def __html__(self) -> str:
+        return render("macros.html", macro="table", args=(self,))
 
 
-def figure(src: str, caption: str, alt: str = "") -> str:
-    """Return a ``<figure>`` with an image (relative path) and a caption."""
-    return (
-        f'<figure><img src="{escape(src)}" alt="{escape(alt or caption)}">'
-        f"<figcaption>{escape(caption)}</figcaption></figure>"
-    )
+@dataclass(frozen=True)
+class Figure:
+    """An image (path relative to the page) with its caption; ``alt`` defaults to the caption."""
+
+    src: str
+    caption: str = ""
+    alt: str = ""
+
+    def __html__(self) -> str:
+        return render("macros.html", macro="figure", args=(self,))
 
 
-def page(
-    title: str, body: str, nav: Sequence[tuple[str, str]] = (), footer: str = ""
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> Table:
+    """Return a :class:`Table`; numbers (int/float) get the ``num`` class, cells keep theirs."""
+
+    def cell(value: object) -> Cell:
+        if isinstance(value, Cell):
+            return value
+        if isinstance(value, int | float):
+            return Cell(value, "num")
+        return Cell(value)
+
+    return Table(tuple(headers), tuple(tuple(cell(v) for v in row) for row in rows))
+
+
+def figure(src: str, caption: str, alt: str = "") -> Figure:
+    """Return a :class:`Figure`: an image (relative path) and its caption."""
+    return Figure(src, caption, alt)
+
+
+def render(template: str, macro: str | None = None, args: Sequence[object] = (),
+           **context: object) -> Markup:
+    """Render a template of ``report/templates`` (or one of its macros) to safe HTML."""
+    loaded = ENVIRONMENT.get_template(template)
+    if macro is not None:
+        return Markup(getattr(loaded.module, macro)(*args))
+    return Markup(loaded.render(**context))
+
+
+def render_page(
+    template: str,
+    title: str,
+    nav: Sequence[tuple[str, str]] = (),
+    footer: str = "",
+    **context: object,
 ) -> str:
-    """Return a complete HTML document with the report's stylesheet inline.
+    """Return a complete HTML document: ``template`` (which extends ``base.html``) rendered.
 
     ``footer`` (plain text) is printed small under the body: the report puts the package
     versions and the data hash on every page.
     """
-    foot = ""
-    if footer:
-        foot = f'<footer><p class="muted"><small>{escape(footer)}</small></p></footer>'
-    links = "".join(f'<a href="{escape(href)}">{escape(label)}</a>' for label, href in nav)
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        f"<title>{escape(title)}</title><style>{CSS}</style></head>"
-        f"<body><nav>{links}</nav><main>{body}{foot}</main></body></html>\n"
-    )
+    return str(render(template, title=title, nav=list(nav), footer=footer, **context))
+
+
+def tool_section(title: str, sentence: str, frame: pd.DataFrame,
+                 figure: str | None = None) -> Markup:
+    """Render a decision tool's section (``tool.html``): heading, sentence, table, figure.
+
+    The table is pandas' own rendering of ``frame`` (3 significant digits).
+    """
+    html = frame.to_html(index=False, float_format=lambda x: f"{x:.3g}", border=0)
+    return render("tool.html", title=title, sentence=sentence, table=Markup(html),
+                  figure=figure)
 
 
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:

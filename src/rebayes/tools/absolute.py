@@ -192,10 +192,10 @@ class AbsoluteEffects:
 
     def to_html(self, figure: str | None = None) -> str:
         """Return an HTML fragment: title, sentence, table and (if given) the figure path."""
-        from rebayes.plots.tools import section_html
+        from rebayes.report.html import tool_section
 
         table = self.to_dataframe().drop(columns=["control_risk"])
-        return section_html("Absolute effects (GRADE summary of findings)", self.sentence(),
+        return tool_section("Absolute effects (GRADE summary of findings)", self.sentence(),
                             table, figure)
 
 

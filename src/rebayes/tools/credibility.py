@@ -274,9 +274,9 @@ class Credibility:
 
     def to_html(self, figure: str | None = None) -> str:
         """Return an HTML fragment: title, sentence, table and (if given) the figure path."""
-        from rebayes.plots.tools import section_html
+        from rebayes.report.html import tool_section
 
-        return section_html("Analysis of credibility (reverse-Bayes)", self.sentence(),
+        return tool_section("Analysis of credibility (reverse-Bayes)", self.sentence(),
                             self.to_dataframe(), figure)
 
 

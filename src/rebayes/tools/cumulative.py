@@ -178,9 +178,9 @@ class CumulativeAnalysis:
 
     def to_html(self, figure: str | None = None) -> str:
         """Return an HTML fragment: title, sentence, table and (if given) the figure path."""
-        from rebayes.plots.tools import section_html
+        from rebayes.report.html import tool_section
 
-        return section_html(f"Cumulative meta-analysis by {self.order_by}", self.sentence(),
+        return tool_section(f"Cumulative meta-analysis by {self.order_by}", self.sentence(),
                             self.to_dataframe(), figure)
 
 

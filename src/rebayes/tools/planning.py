@@ -185,9 +185,9 @@ class TrialPlan:
 
     def to_html(self, figure: str | None = None) -> str:
         """Return an HTML fragment: title, sentence, table and (if given) the figure path."""
-        from rebayes.plots.tools import section_html
+        from rebayes.report.html import tool_section
 
-        return section_html("The next trial", self.sentence(), self.to_dataframe(), figure)
+        return tool_section("The next trial", self.sentence(), self.to_dataframe(), figure)
 
 
 def _threshold_log_or(p0: float, ratio: float, direction: Direction) -> float:

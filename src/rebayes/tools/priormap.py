@@ -428,9 +428,9 @@ class PriorMap:
 
     def to_html(self, figure: str | None = None) -> str:
         """Return an HTML fragment: title, sentence, per-map table and (if given) the figure."""
-        from rebayes.plots.tools import section_html
+        from rebayes.report.html import tool_section
 
-        return section_html("Prior-space map", self.sentence(), self.summary_frame(), figure)
+        return tool_section("Prior-space map", self.sentence(), self.summary_frame(), figure)
 
 
 # --- the statistics -------------------------------------------------------------------------
