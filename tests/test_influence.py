@@ -56,7 +56,7 @@ def test_influence_table_flags_moves_beyond_the_threshold():
     table = influence_table(bayes, freq)
     # |0.96-0.90| = 0.06 and |0.849-0.90| = 0.051 exceed 0.05; |0.87-0.90| = 0.03 does not.
     assert influential_trials(table) == ["A", "B"]
-    assert_allclose(table.delta_p_benefit, [0.0, 0.06, -0.051, -0.03], atol=1e-12)
+    assert_allclose(table.table.delta_p_benefit, [0.0, 0.06, -0.051, -0.03], atol=1e-12)
 
 
 def test_bayesian_refit_without_a_trial_equals_a_fit_on_the_reduced_table():

@@ -32,6 +32,8 @@ _LAZY = {
     "resolve_spec": "rebayes.bayes.analyses",
     "analysis_specs": "rebayes.bayes.analyses",
     "coefficients": "rebayes.bayes.coefficients",
+    # RevMan's analysis, lazy like the rest so that `import rebayes` stays light.
+    "analyze": "rebayes.frequentist.pooling",
 }
 __all__ += [
     "AnalysisSpec",

@@ -30,15 +30,17 @@ import csv
 import io
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import overload
 
 import pandas as pd
 from scipy import stats
 
 from rebayes.data.schema import DatasetSchema, schema_of
 from rebayes.data.trials import load_dataset, load_trials, variant_combinations
+from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
 from rebayes.frequentist.pooling import (
     MEASURES,
@@ -52,6 +54,7 @@ from rebayes.frequentist.pooling import (
 )
 
 __all__ = [
+    "Audit",
     "AuditRow",
     "Recomputed",
     "ReportedFigure",
@@ -187,6 +190,70 @@ class AuditRow:
         out["from_trials"] = asdict(self.from_trials) if self.from_trials else None
         out["variants_reproducing"] = list(self.variants_reproducing)
         return out
+
+
+@dataclass(frozen=True, repr=False)
+class Audit(ResultDisplay, Sequence[AuditRow]):
+    """The audit of a paper: one :class:`AuditRow` per reported figure, in file order.
+
+    A sequence of rows (``len``, indexing and iteration work as on a list); ``repr`` gives
+    the counts of each verdict and :meth:`to_dataframe` the table of ``audit.md``.
+
+    Attributes
+    ----------
+    rows : tuple of AuditRow
+    dataset : str
+        The dataset's name.
+    variant : str
+        The data variant the trial-table recomputation used.
+    """
+
+    rows: tuple[AuditRow, ...]
+    dataset: str = ""
+    variant: str = ""
+
+    @overload
+    def __getitem__(self, index: int) -> AuditRow: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[AuditRow, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> AuditRow | tuple[AuditRow, ...]:
+        return self.rows[index]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """``{verdict: number of figures}`` for every verdict in :data:`VERDICTS`."""
+        return {v: sum(r.verdict == v for r in self.rows) for v in VERDICTS}
+
+    def _short(self) -> str:
+        c = self.counts
+        return (
+            f"{self.dataset}, variant {self.variant}: {len(self.rows)} figures, "
+            f"{c['reproduced']} reproduced, {c['differs']} differ, "
+            f"{c['not_recomputable']} not recomputable"
+        )
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """Return one row per figure, indexed by ``id``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``location``, ``statistic``, ``reported``, ``recomputed``, ``verdict``,
+            ``basis``, ``variants_reproducing`` (comma-separated) and ``explanation``.
+        """
+        columns = ["id", "location", "statistic", "reported", "recomputed", "verdict", "basis",
+                   "variants_reproducing", "explanation"]
+        records = [
+            {**{c: getattr(r, c) for c in columns if c != "variants_reproducing"},
+             "variants_reproducing": ", ".join(r.variants_reproducing)}
+            for r in self.rows
+        ]
+        return pd.DataFrame.from_records(records, columns=columns).set_index("id")
 
 
 class AuditError(RebayesError):
@@ -633,7 +700,7 @@ def audit(
     dataset: str | Path,
     variant: str | None = None,
     variants: Iterable[str] | None = None,
-) -> list[AuditRow]:
+) -> Audit:
     """Recompute every reported figure and give a verdict for each.
 
     Each figure is recomputed (a) from the paper's own stated aggregates where its
@@ -654,7 +721,13 @@ def audit(
 
     Returns
     -------
-    list of AuditRow
+    Audit
+        The rows in ``reported.csv``'s order (a sequence of :class:`AuditRow`).
+
+    Examples
+    --------
+    >>> audit("tests/data/rosiglitazone")                               # doctest: +SKIP
+    Audit(rosiglitazone, variant published: 3 figures, 3 reproduced, 0 differ, 0 not ...)
     """
     figures = load_reported(dataset)
     by_id = {f.id: f for f in figures}
@@ -701,7 +774,7 @@ def audit(
                 variants_reproducing=reproducing,
             )
         )
-    return rows
+    return Audit(tuple(rows), found.name, variant)
 
 
 def _variant_list(names: tuple[str, ...], n_variants: int) -> str:
@@ -713,7 +786,7 @@ def _variant_list(names: tuple[str, ...], n_variants: int) -> str:
 
 
 def audit_markdown(
-    rows: list[AuditRow],
+    rows: Sequence[AuditRow],
     variant: str,
     citation: str = "",
     n_variants: int = 0,
@@ -723,7 +796,8 @@ def audit_markdown(
 
     Parameters
     ----------
-    rows : list of AuditRow
+    rows : sequence of AuditRow
+        An :class:`Audit`, or any of its rows.
     variant : str
         The data variant the trial-table column used.
     citation : str

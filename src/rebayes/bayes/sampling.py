@@ -56,9 +56,13 @@ from rebayes.bayes.priors import (
     resolve_priors,
 )
 from rebayes.bayes.spec import AnalysisSpec
+from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
 
 if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
     from rebayes.bayes.quantities import FitSummary
     from rebayes.checks.convergence import DiagnosticReport
 
@@ -164,9 +168,13 @@ class SamplerSettings:
         return out
 
 
-@dataclass(frozen=True, eq=False)
-class Fit:
+@dataclass(frozen=True, eq=False, repr=False)
+class Fit(ResultDisplay):
     """One analysis under one prior set: the DataTree and what produced it.
+
+    ``repr`` is one line (analysis, prior, rows, pooled RR and P(benefit), led by
+    ``UNRELIABLE`` or ``DIAGNOSTICS FAIL`` when the fit is either), :meth:`to_dataframe` the
+    summary's quantities and :meth:`forest` the fit's forest plot.
 
     Attributes
     ----------
@@ -212,6 +220,74 @@ class Fit:
         if "_diagnostics" not in self.__dict__:
             object.__setattr__(self, "_diagnostics", diagnose(self.tree))
         return self.__dict__["_diagnostics"]
+
+    def _short(self) -> str:
+        s = self.summary()
+        # A fit that failed its checks must never read like a plain result: say so first.
+        if not s.reliable:
+            flag = f"UNRELIABLE: {s.divergences} divergent transitions; "
+        elif not s.diagnostics.ok:
+            flag = f"DIAGNOSTICS FAIL ({len(s.diagnostics.failures)} gates); "
+        else:
+            flag = ""
+        return (
+            f"{flag}{self.spec.name}, prior {self.prior.name}, {self.design.n_rows} rows: "
+            f"{s.pooled_kind} RR {s.pooled_rr.median:.2f} "
+            f"[{s.pooled_rr.ci_low:.2f}, {s.pooled_rr.ci_high:.2f}], "
+            f"P({s.direction.benefit}) {s.p_benefit:.3f}"
+        )
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """Return the summary's quantities, one row each, indexed by ``quantity``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``estimate`` (posterior median; the probability itself for a
+            probability), ``ci_low``, ``ci_high`` (95% equal-tailed), ``hdi_low``,
+            ``hdi_high``, ``mean``. Rows: pooled RR and OR, predictive RR, tau, typical
+            control risk, risk difference, subgroup RRs and ratios, then the decision
+            probabilities in the dataset's direction of benefit.
+        """
+        import pandas as pd
+
+        s = self.summary()
+        d = s.direction
+        kind = s.pooled_kind
+        estimates = [(f"{kind} RR", s.pooled_rr)]
+        if s.pooled_or is not None:
+            estimates.append((f"{kind} OR", s.pooled_or))
+        estimates += [
+            ("predictive RR (new trial)", s.predictive_rr),
+            (f"tau ({s.effect_scale})", s.tau),
+            ("typical control risk", s.typical_control_risk),
+            ("risk difference", s.nnt.risk_difference),
+            *((f"RR {g.name}", g.rr) for g in s.subgroups),
+            *((f"predictive RR {g.name}", g.predictive) for g in s.subgroups
+              if g.predictive is not None),
+            *((f"RR ratio {r.name}", r.ratio) for r in s.ratios),
+        ]
+        probabilities = [
+            (f"P({d.benefit})", s.p_benefit),
+            (f"P({d.beyond(1.1)})", s.p_benefit_beyond_1_1),
+            (f"P({d.beyond(1.25)})", s.p_benefit_beyond_1_25),
+            (f"P({d.harm})", s.p_harm),
+            *((f"P({d.benefit} | {g.name})", g.p_benefit) for g in s.subgroups),
+            *((f"P(RR ratio > 1 | {r.name})", r.p_gt_1) for r in s.ratios),
+        ]
+        rows = [
+            {"quantity": name, "estimate": e.median, "ci_low": e.ci_low, "ci_high": e.ci_high,
+             "hdi_low": e.hdi_low, "hdi_high": e.hdi_high, "mean": e.mean}
+            for name, e in estimates
+        ]
+        rows += [{"quantity": name, "estimate": p} for name, p in probabilities]
+        return pd.DataFrame(rows).set_index("quantity")
+
+    def forest(self) -> Figure:
+        """Draw the fit's forest plot (:func:`rebayes.plots.forest.fit_forest`)."""
+        from rebayes.plots.forest import fit_forest
+
+        return fit_forest(self)
 
 
 # One compiled model per structure, for the life of the process.

@@ -1,11 +1,16 @@
-"""RevMan-style forest plot: observed and shrunken per-trial RRs, pooled and predictive rows."""
+"""RevMan-style forest plot: observed and shrunken per-trial RRs, pooled and predictive rows.
+
+:func:`forest_plot` draws any table of rows; :func:`revman_forest` draws a frequentist
+analysis (RevMan's own figure) and :func:`fit_forest` a Bayesian fit (observed and shrunken
+RR per analysed row, posterior pooled and predictive rows, RevMan's MH row for reference).
+"""
 
 from __future__ import annotations
 
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -13,12 +18,21 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from rebayes.data.direction import Direction  # noqa: E402
+from rebayes.frequentist.pooling import Z95, MetaResult, meta_analysis, study_effects  # noqa: E402
 
-__all__ = ["SummaryRow", "forest_plot"]
+if TYPE_CHECKING:
+    from rebayes.bayes.quantities import Estimate
+    from rebayes.bayes.sampling import Fit
+    from rebayes.frequentist.pooling import SubgroupAnalysis
+
+__all__ = ["SummaryRow", "fit_forest", "forest_plot", "revman_forest"]
 
 OBSERVED = "#1f4e79"
 SHRUNKEN = "#c0504d"
 POOLED = "#222222"
+#: Axis names of the ratio measures a forest plot can draw (a log axis: no RD).
+MEASURE_NAMES = {"RR": ("Risk ratio", "RR"), "OR": ("Odds ratio", "OR"),
+                 "PETO_OR": ("Peto odds ratio", "OR")}
 # Round ratios for log-scaled RR axes.
 RATIO_TICKS = (0.1, 0.2, 0.25, 0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0, 4.0, 5.0, 10.0, 20.0)
 
@@ -60,8 +74,9 @@ def forest_plot(
     xlim: tuple[float, float] | None = None,
     direction: Direction | None = None,
     subtotals: Mapping[str, SummaryRow] | None = None,
+    measure: str = "RR",
 ) -> Figure:
-    """Draw a forest plot on a log RR axis.
+    """Draw a forest plot on a log ratio axis.
 
     Parameters
     ----------
@@ -88,6 +103,8 @@ def forest_plot(
         With a ``group`` column in ``trials``: the trials are drawn group by group (in this
         mapping's order), each under its name and above its subtotal diamond, as RevMan draws
         subgroups. Rows whose group has no subtotal come last, under their own header.
+    measure : {"RR", "OR", "PETO_OR"}
+        The ratio the columns ``rr, rr_low, rr_high`` hold: names the axis and the column.
 
     Long study labels are wrapped onto two lines (and cut with an ellipsis beyond), so they
     never run into the count columns.
@@ -97,6 +114,7 @@ def forest_plot(
     matplotlib.figure.Figure
     """
     direction = direction or Direction()
+    axis_name, abbreviation = MEASURE_NAMES[measure]
     xlim = xlim or _axis_limits(trials, summaries)
     treatment = treatment or direction.treatment
     control = control or direction.control
@@ -157,7 +175,8 @@ def forest_plot(
     text_ax.text(0.0, top, "Study", fontweight="bold", fontsize=9, va="center")
     text_ax.text(0.64, top, treatment, fontweight="bold", fontsize=9, ha="right", va="center")
     text_ax.text(0.95, top, control, fontweight="bold", fontsize=9, ha="right", va="center")
-    est_ax.text(0.02, top, "RR [95% interval]", fontweight="bold", fontsize=9, va="center")
+    est_ax.text(0.02, top, f"{abbreviation} [95% interval]", fontweight="bold", fontsize=9,
+                va="center")
     ax.axvline(1.0, color="#888888", lw=0.8)
     if summaries:
         ax.axvline(summaries[0].estimate, color=POOLED, lw=0.6, ls=":")
@@ -167,7 +186,8 @@ def forest_plot(
     ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.minorticks_off()
     ax.set_xlabel(
-        f"Risk ratio (log scale)\n\u2190 {favours[0]}    |    {favours[1]} \u2192", fontsize=9
+        f"{axis_name} (log scale)\n\u2190 {favours[0]}    |    {favours[1]} \u2192",
+        fontsize=9,
     )
     for a in (text_ax, ax, est_ax):
         a.set_ylim(-0.5, n_rows + 0.7)
@@ -199,6 +219,139 @@ def forest_plot(
         bottom=1.25 / (0.42 * n_rows + 1.6),
     )
     return fig
+
+
+def revman_forest(
+    result: MetaResult | SubgroupAnalysis,
+    title: str = "",
+    direction: Direction | None = None,
+) -> Figure:
+    """Draw RevMan's forest plot of a frequentist analysis.
+
+    Parameters
+    ----------
+    result : MetaResult or SubgroupAnalysis
+        From :func:`rebayes.frequentist.pooling.analyze` (or its ``overall``); a split
+        analysis is drawn subgroup by subgroup, each with its subtotal diamond.
+    title : str
+    direction : Direction, optional
+        Default: the analysis' own (a :class:`SubgroupAnalysis` carries the dataset's), else
+        higher is better.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    rebayes.frequentist.pooling.AnalysisError
+        For a risk difference, which needs a linear axis.
+    """
+    from rebayes.frequentist.pooling import AnalysisError
+
+    overall = result if isinstance(result, MetaResult) else result.overall
+    if overall.measure not in MEASURE_NAMES:
+        raise AnalysisError(f"no forest plot of a {overall.measure}: it needs a ratio measure")
+    if direction is None and not isinstance(result, MetaResult):
+        direction = result.direction
+    table = result.to_dataframe()
+    studies = table[table["kind"] == "study"]
+    frame = pd.DataFrame(
+        {
+            "label": studies["study"],
+            **{c: studies[c].astype(int) for c in
+               ("events_treat", "n_treat", "events_control", "n_control")},
+            "rr": studies["estimate"],
+            "rr_low": studies["ci_low"],
+            "rr_high": studies["ci_high"],
+            "weight": studies["weight"],
+        }
+    ).reset_index(drop=True)
+    ci = f"{100 * overall.ci_level:g}% CI"
+    subtotals: dict[str, SummaryRow] = {}
+    if not isinstance(result, MetaResult) and result.by is not None:
+        frame["group"] = list(studies["subgroup"])
+        subtotals = {
+            name: SummaryRow(f"Subtotal ({ci})", res.estimate, res.ci_low, res.ci_high)
+            for name, res in result.subgroups.items()
+        }
+    total = SummaryRow(f"Total ({overall.label}, {ci})", overall.estimate, overall.ci_low,
+                       overall.ci_high)
+    return forest_plot(frame, [total], title=title, direction=direction,
+                       subtotals=subtotals or None, measure=overall.measure)
+
+
+def fit_forest(fit: Fit) -> Figure:
+    """Forest plot of one fit: observed RR per analysed row, shrunken RR, pooled rows.
+
+    Parameters
+    ----------
+    fit : rebayes.Fit
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Observed RR and 95% CI per analysed row (RevMan's, with its zero-cell correction) and
+        the shrunken posterior RR below it; the pooled posterior RR, the predictive RR of a
+        new trial and RevMan's MH fixed-effect RR for reference; subgroups under their
+        posterior subtotal, as RevMan draws them.
+    """
+    design = fit.design
+    rows = design.table()
+    observed = study_effects(rows.assign(study=rows["row"]))
+    s = fit.summary()
+    post = {t.row: t.rr for t in s.trials}
+    frame = pd.DataFrame(
+        {
+            "label": rows["row"],
+            "events_treat": rows["events_treat"],
+            "n_treat": rows["n_treat"],
+            "events_control": rows["events_control"],
+            "n_control": rows["n_control"],
+        }
+    )
+    se = np.sqrt(observed["vi"].to_numpy())
+    frame["rr"] = np.exp(observed["yi"].to_numpy())
+    frame["rr_low"] = np.exp(observed["yi"].to_numpy() - Z95 * se)
+    frame["rr_high"] = np.exp(observed["yi"].to_numpy() + Z95 * se)
+    frame["post_rr"] = [post[r].median for r in rows["row"]]
+    frame["post_low"] = [post[r].ci_low for r in rows["row"]]
+    frame["post_high"] = [post[r].ci_high for r in rows["row"]]
+    mh = meta_analysis(rows.assign(study=rows["row"]), measure="RR", method="MH")
+    d = s.direction
+    summaries = [
+        SummaryRow(f"{s.pooled_kind.capitalize()} RR (posterior)", s.pooled_rr.median,
+                   s.pooled_rr.ci_low,
+                   s.pooled_rr.ci_high, "diamond",
+                   f"{_fmt_est(s.pooled_rr)}  P({d.benefit}) {s.p_benefit:.2f}"),
+        SummaryRow("Predictive RR, new trial" + (" (row average)" if s.pooled_kind != "pooled"
+                                                 else ""),
+                   s.predictive_rr.median, s.predictive_rr.ci_low,
+                   s.predictive_rr.ci_high, "interval"),
+        SummaryRow("RevMan MH, fixed (for reference)", mh.estimate, mh.ci_low, mh.ci_high,
+                   "interval"),
+    ]
+    # Subgroups: each trial under its subgroup, with the subgroup's posterior RR as its
+    # subtotal, as RevMan draws subgroups.
+    subtotals = {
+        g.name: SummaryRow(f"Subtotal: {g.name.replace('_', ' ')}", g.rr.median, g.rr.ci_low,
+                           g.rr.ci_high, "diamond",
+                           f"{_fmt_est(g.rr)}  P({d.benefit}) {g.p_benefit:.2f}")
+        for g in s.subgroups
+    }
+    if subtotals:
+        frame["group"] = list(rows["subgroup"])
+    return forest_plot(
+        frame,
+        summaries,
+        title=f"{fit.spec.title or fit.spec.name} — prior: {fit.prior.name}",
+        direction=d,
+        subtotals=subtotals or None,
+    )
+
+
+def _fmt_est(est: Estimate) -> str:
+    return f"{est.median:.2f} ({est.ci_low:.2f} to {est.ci_high:.2f})"
 
 
 _TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
 
 from rebayes.bayes.coefficients import Coefficient, coefficients, pooled_or_probabilities
 from rebayes.bayes.quantities import FitSummary
@@ -24,8 +22,6 @@ from rebayes.bayes.spec import AnalysisSpec
 from rebayes.checks.gates import DEFAULT_THRESHOLDS as GATE
 from rebayes.data.direction import Direction
 from rebayes.data.schema import DatasetSchema
-from rebayes.frequentist.pooling import Z95, meta_analysis, study_effects
-from rebayes.plots import SummaryRow, forest_plot
 from rebayes.report.html import Cell, figure, markdown_table, render_page, table
 from rebayes.sensitivity.comparison import Comparison
 
@@ -245,62 +241,6 @@ def save_figure(fig: plt.Figure, directory: Path, name: str) -> str:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return name
-
-
-def forest_figure(fit: Fit) -> plt.Figure:
-    """Forest plot of one fit: observed RR per analysed row, shrunken RR, pooled rows."""
-    design = fit.design
-    rows = design.table()
-    observed = study_effects(rows.assign(study=rows["row"]))
-    s = fit.summary()
-    post = {t.row: t.rr for t in s.trials}
-    frame = pd.DataFrame(
-        {
-            "label": rows["row"],
-            "events_treat": rows["events_treat"],
-            "n_treat": rows["n_treat"],
-            "events_control": rows["events_control"],
-            "n_control": rows["n_control"],
-        }
-    )
-    se = np.sqrt(observed["vi"].to_numpy())
-    frame["rr"] = np.exp(observed["yi"].to_numpy())
-    frame["rr_low"] = np.exp(observed["yi"].to_numpy() - Z95 * se)
-    frame["rr_high"] = np.exp(observed["yi"].to_numpy() + Z95 * se)
-    frame["post_rr"] = [post[r].median for r in rows["row"]]
-    frame["post_low"] = [post[r].ci_low for r in rows["row"]]
-    frame["post_high"] = [post[r].ci_high for r in rows["row"]]
-    mh = meta_analysis(rows.assign(study=rows["row"]), measure="RR", method="MH")
-    d = s.direction
-    summaries = [
-        SummaryRow(f"{s.pooled_kind.capitalize()} RR (posterior)", s.pooled_rr.median,
-                   s.pooled_rr.ci_low,
-                   s.pooled_rr.ci_high, "diamond",
-                   f"{_fmt_est(s.pooled_rr)}  P({d.benefit}) {s.p_benefit:.2f}"),
-        SummaryRow("Predictive RR, new trial" + (" (row average)" if s.pooled_kind != "pooled"
-                                                 else ""),
-                   s.predictive_rr.median, s.predictive_rr.ci_low,
-                   s.predictive_rr.ci_high, "interval"),
-        SummaryRow("RevMan MH, fixed (for reference)", mh.estimate, mh.ci_low, mh.ci_high,
-                   "interval"),
-    ]
-    # Subgroups: each trial under its subgroup, with the subgroup's posterior RR as its
-    # subtotal, as RevMan draws subgroups.
-    subtotals = {
-        g.name: SummaryRow(f"Subtotal: {g.name.replace('_', ' ')}", g.rr.median, g.rr.ci_low,
-                           g.rr.ci_high, "diamond",
-                           f"{_fmt_est(g.rr)}  P({d.benefit}) {g.p_benefit:.2f}")
-        for g in s.subgroups
-    }
-    if subtotals:
-        frame["group"] = list(rows["subgroup"])
-    return forest_plot(
-        frame,
-        summaries,
-        title=f"{fit.spec.title} — prior: {fit.prior.name}",
-        direction=d,
-        subtotals=subtotals or None,
-    )
 
 
 def results_markdown(summaries: Mapping[str, FitSummary]) -> str:

@@ -26,6 +26,7 @@ import pandas as pd
 from rebayes.atomic import check_output_directory, staging_directory
 from rebayes.audit.paper import AuditRow, audit, audit_markdown
 from rebayes.checks.gates import DEFAULT_THRESHOLDS
+from rebayes.data.direction import Direction
 from rebayes.data.trials import load_dataset, load_trials, variant_combinations
 from rebayes.errors import RebayesError
 from rebayes.report.frequentist import (
@@ -35,6 +36,7 @@ from rebayes.report.frequentist import (
     frequentist_tables,
 )
 from rebayes.report.html import Cell, Table, figure, markdown_table, render, render_page, table
+from rebayes.sensitivity.influence import Influence
 
 __all__ = ["BuiltReport", "build_report", "environment", "model_scripts"]
 
@@ -88,37 +90,25 @@ def _justification(description: str) -> str:
     return " ".join(text.split())
 
 
-def _influence_verdict(table_: object) -> str:
+def _influence_verdict(influence: Influence) -> str:
     """Say in one sentence which trials move P(benefit) by more than the threshold."""
-    from rebayes.sensitivity.influence import INFLUENCE_THRESHOLD
-
-    base = table_["p_benefit"].iloc[0]
-    moved = [r for r in table_.itertuples() if r.influential]
-    if not moved:
-        return (f"No single trial moves P(benefit) ({base:.3f}) by more than "
-                f"{INFLUENCE_THRESHOLD} when left out.")
-    lines = "; ".join(f"{r.left_out} (to {r.p_benefit:.3f}, {r.delta_p_benefit:+.3f})"
-                      for r in moved)
-    return (f"Leaving out a single trial moves P(benefit) from {base:.3f} by more than "
-            f"{INFLUENCE_THRESHOLD} for: {lines}.")
+    return influence.verdict()
 
 
-def _influence_section(table_: object, figures: Path, prior: str,
-                       direction: object = None) -> str:
+def _influence_section(table_: Influence, figures: Path, prior: str,
+                       direction: Direction | None = None) -> str:
     """Render the overall analysis's leave-one-out section (``section_influence.html``)."""
-    from rebayes.plots import influence_plot
     from rebayes.report.analysis import save_figure
     from rebayes.sensitivity.influence import INFLUENCE_THRESHOLD
 
-    name = save_figure(influence_plot(table_, INFLUENCE_THRESHOLD,
-                                      "Leave one trial out: overall analysis", direction),
+    name = save_figure(table_.plot("Leave one trial out: overall analysis", direction),
                        figures, "overall_influence.png")
     rows = [
         (r.left_out, f"{r.rr_median:.2f} ({r.rr_low:.2f} to {r.rr_high:.2f})",
          Cell(f"{r.p_benefit:.3f}", "num fail" if r.influential else "num"),
          Cell(f"{r.delta_p_benefit:+.3f}", "num"), f"{r.tau_median:.2f}",
          f"{r.mh_rr:.2f} [{r.mh_low:.2f}, {r.mh_high:.2f}]", Cell(f"{r.mh_p:.3f}", "num"))
-        for r in table_.itertuples()
+        for r in table_.table.itertuples()
     ]
     return render(
         "section_influence.html",
@@ -284,10 +274,10 @@ def build_report(
     from rebayes.bayes.coefficients import coefficients, pooled_or_probabilities
     from rebayes.bayes.sampling import fit_priors
     from rebayes.bayes.spec import load_script
+    from rebayes.plots.forest import fit_forest
     from rebayes.report.analysis import (
         AnalysisReport,
         analysis_page,
-        forest_figure,
         key_sentence,
         result_headers,
         results_markdown,
@@ -304,7 +294,7 @@ def build_report(
     citation = schema.citation.get("text", "")
     variants = list(variants or schema.report_variants)
     tables = {v: load_trials(meta, v) for v in variants}
-    audit_rows: list[AuditRow] = []
+    audit_rows: Sequence[AuditRow] = ()
     if meta.reported_path is not None:
         log("audit: recomputing the published figures")
         audit_rows = audit(dataset, variants[0])
@@ -367,7 +357,7 @@ def build_report(
         results: dict[str, object] = {}
         for i, report in enumerate(analyses):
             name = report.spec.name
-            forest = save_figure(forest_figure(report.fits[0]), figures, f"{name}_forest.png")
+            forest = save_figure(fit_forest(report.fits[0]), figures, f"{name}_forest.png")
             report = replace(
                 report,
                 figures={"forest": f"figures/{forest}"},
@@ -512,7 +502,7 @@ def build_report(
                 {
                     "dataset": {**schema.to_dict(), "variants": variants},
                     "analyses": results,
-                    "influence": (influence.to_dict(orient="records")
+                    "influence": (influence.to_dict()
                                   if influence is not None else None),
                     "audit": [r.to_dict() for r in audit_rows],
                 },

@@ -29,6 +29,7 @@ Lee MD, Wagenmakers E-J. Bayesian Cognitive Modeling. Cambridge University Press
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -40,11 +41,14 @@ from rebayes.bayes.priors import PriorSet
 from rebayes.bayes.spec import AnalysisSpec
 from rebayes.checks.convergence import DiagnosticReport
 from rebayes.data.direction import Direction
+from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
 from rebayes.json_io import plain
 from rebayes.sensitivity.bayes_factor import BayesFactor, check_one_likelihood, savage_dickey
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from rebayes.bayes.quantities import FitSummary
     from rebayes.bayes.sampling import Fit, SamplerSettings
 
@@ -151,9 +155,13 @@ def _row(compared: ComparedFit) -> dict[str, Any]:
     return row
 
 
-@dataclass(frozen=True, eq=False)
-class Comparison:
+@dataclass(frozen=True, eq=False, repr=False)
+class Comparison(ResultDisplay):
     """One analysis under several priors and data variants.
+
+    ``repr`` is one line (the range of the pooled RR and of P(benefit) over the fits, how
+    many conclusions flip), :meth:`to_dataframe` the table with reader column names and
+    :meth:`plot` the sensitivity figure.
 
     Attributes
     ----------
@@ -327,6 +335,76 @@ class Comparison:
             lines += ["", "Diagnostics FAIL:"] + [f"  - {x}" for x in self.diagnostic_failures]
         return "\n".join(lines)
 
+    def _short(self) -> str:
+        t = self.table
+        flips = len(self.flips)
+        return (
+            ("DIAGNOSTICS FAIL; " if not self.diagnostics_ok else "")
+            + f"{self.analysis}: {_count(len(self.priors), 'prior')} x "
+            f"{_count(len(self.variants), 'variant')}, "
+            f"pooled RR {t['rr_median'].min():.2f} to {t['rr_median'].max():.2f}, "
+            f"P({self.direction.benefit}) {t['p_benefit'].min():.3f} to "
+            f"{t['p_benefit'].max():.3f}; "
+            + (f"{flips} conclusions flip" if flips else "no conclusion flips")
+        )
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """Return :attr:`table` with the column names a reader knows (as in the report).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``prior``, ``variant``, ``pooled RR``, ``RR 2.5%``, ``RR 97.5%``, ``P(RR < 1)``
+            (the dataset's direction of benefit), ``P(RR < 0.91)``, ``tau``, ``predictive RR
+            2.5%`` and ``97.5%``, per subgroup and ratio its probabilities and ratio, the
+            Bayes factor and ``diagnostics ok``; MCSE columns follow their probability. The
+            literal ``P(RR > 1.1)`` is kept only where it differs from P(benefit beyond 1.1).
+        """
+        names: dict[str, str] = {}
+        for column in self.table.columns:
+            name = self._reader_name(column)
+            # When higher is better, P(RR > 1.1) *is* P(benefit beyond 1.1): keep one column.
+            if name not in names.values():
+                names[column] = name
+        return self.table[list(names)].rename(columns=names)
+
+    def _reader_name(self, column: str) -> str:
+        """Return the report's name of a :attr:`table` column."""
+        d = self.direction
+        match = re.fullmatch(r"(.+)\[(.+)\]", column)
+        base, group = match.groups() if match else (column, "")
+        names = {
+            "rr_median": "pooled RR",
+            "rr_low": "RR 2.5%",
+            "rr_high": "RR 97.5%",
+            "p_benefit": f"P({d.benefit})",
+            "p_benefit_beyond_1_1": f"P({d.beyond(1.1)})",
+            "p_rr_gt_1_1": "P(RR > 1.1)",
+            "tau_median": f"tau ({self._effect_scale})",
+            "pred_low": "predictive RR 2.5%",
+            "pred_high": "predictive RR 97.5%",
+            "p_subgroup_benefit": f"P({d.benefit} | {group})",
+            "p_subgroup_beyond_1_1": f"P({d.beyond(1.1)} | {group})",
+            "ratio_median": f"RR ratio {group}",
+            "ratio_low": f"RR ratio {group} 2.5%",
+            "ratio_high": f"RR ratio {group} 97.5%",
+            "p_ratio_gt_1": f"P(RR ratio > 1 | {group})",
+            "bf01_d": "BF01 (d = 0)",
+            "bf01_d_low": "BF01 low",
+            "bf01_d_high": "BF01 high",
+            "diagnostics_ok": "diagnostics ok",
+        }
+        if base.endswith("_mcse"):
+            return "MCSE " + self._reader_name(
+                base.removesuffix("_mcse") + (f"[{group}]" if group else ""))
+        return names.get(base, column)
+
+    def plot(self, title: str = "") -> Figure:
+        """Draw the sensitivity figure (:func:`rebayes.plots.sensitivity.sensitivity_plot`)."""
+        from rebayes.plots.sensitivity import sensitivity_plot
+
+        return sensitivity_plot(self, title)
+
     def to_markdown(self) -> str:
         """Table, conclusions, sensitivity and Bayes factors as markdown."""
         headers = self._headers()
@@ -364,6 +442,10 @@ class Comparison:
             bfs = "; ".join(str(bf) for bf in f.bayes_factors)
             lines.append(f"- *{f.prior} / {f.variant}*: {f.sensitivity.sentence()} {bfs}")
         return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def decision_table(comparisons: Sequence[Comparison]) -> pd.DataFrame:

@@ -2,26 +2,32 @@
 
 The frequentist side recomputes RevMan's MH pooled RR without each trial; the Bayesian side
 refits the analysis without each trial on the already compiled model (a refit is under a
-second), and :func:`influence_table` puts the two side by side.
+second), and :func:`influence_table` puts the two side by side in an :class:`Influence`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from rebayes.data.direction import Direction
 from rebayes.data.trials import table_hash, trial_totals
+from rebayes.display import ResultDisplay
 from rebayes.frequentist.pooling import Method, meta_analysis
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from rebayes.bayes.priors import PriorSet
     from rebayes.bayes.sampling import SamplerSettings
     from rebayes.bayes.spec import AnalysisSpec
 
 __all__ = [
     "INFLUENCE_THRESHOLD",
+    "Influence",
     "influence_table",
     "influential_trials",
     "leave_one_out",
@@ -128,7 +134,88 @@ def leave_one_out_bayesian(
     return leave_one_out(trials, summarise)
 
 
-def influence_table(bayesian: pd.DataFrame, frequentist: pd.DataFrame) -> pd.DataFrame:
+@dataclass(frozen=True, eq=False, repr=False)
+class Influence(ResultDisplay):
+    """Leave-one-trial-out results, Bayesian and RevMan's, side by side.
+
+    ``repr`` names the most influential trial, :meth:`verdict` says in a sentence which
+    trials move P(benefit) beyond the threshold, :meth:`plot` draws them.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per left-out trial (first row: ``(none)``, all trials): ``left_out``,
+        ``rr_median``, ``rr_low``, ``rr_high``, ``p_benefit``, ``tau_median``, ``mh_rr``,
+        ``mh_low``, ``mh_high``, ``mh_p``, ``i2``, ``dl_tau2``, ``k``, ``delta_p_benefit``
+        (leaving the trial out minus all trials) and ``influential``.
+    threshold : float
+        |delta P(benefit)| beyond which a trial is influential.
+    direction : Direction
+        Which side of RR = 1 is benefit (labels of the plot).
+    """
+
+    table: pd.DataFrame
+    threshold: float = INFLUENCE_THRESHOLD
+    direction: Direction = field(default=Direction())
+
+    @property
+    def influential(self) -> list[str]:
+        """The trials whose removal moves P(benefit) by more than :attr:`threshold`."""
+        return self.table.loc[self.table["influential"], "left_out"].tolist()
+
+    def verdict(self) -> str:
+        """Say in one sentence which trials move P(benefit) by more than the threshold."""
+        base = self.table["p_benefit"].iloc[0]
+        moved = [r for r in self.table.itertuples() if r.influential]
+        if not moved:
+            return (f"No single trial moves P(benefit) ({base:.3f}) by more than "
+                    f"{self.threshold} when left out.")
+        lines = "; ".join(f"{r.left_out} (to {r.p_benefit:.3f}, {r.delta_p_benefit:+.3f})"
+                          for r in moved)
+        return (f"Leaving out a single trial moves P(benefit) from {base:.3f} by more than "
+                f"{self.threshold} for: {lines}.")
+
+    def _short(self) -> str:
+        trials = self.table.iloc[1:]
+        base = self.table["p_benefit"].iloc[0]
+        text = f"{len(trials)} trials left out in turn, P(benefit) {base:.3f} with all"
+        if len(trials):
+            top = trials.loc[trials["delta_p_benefit"].abs().idxmax()]
+            text += (f"; most influential: {top['left_out']} (to {top['p_benefit']:.3f}, "
+                     f"{top['delta_p_benefit']:+.3f})")
+        return text + f"; {len(self.influential)} beyond ±{self.threshold:g}"
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """Return a copy of :attr:`table`."""
+        return self.table.copy()
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        """JSON-ready: one record per row of :attr:`table`."""
+        return self.table.to_dict(orient="records")
+
+    def plot(self, title: str = "", direction: Direction | None = None) -> Figure:
+        """Draw :func:`rebayes.plots.influence.influence_plot` of the table.
+
+        Parameters
+        ----------
+        title : str
+        direction : Direction, optional
+            Default: :attr:`direction`.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from rebayes.plots.influence import influence_plot
+
+        return influence_plot(self.table, self.threshold, title, direction or self.direction)
+
+
+def influence_table(
+    bayesian: pd.DataFrame,
+    frequentist: pd.DataFrame,
+    direction: Direction | None = None,
+) -> Influence:
     """Bayesian and RevMan leave-one-out results side by side, with the change in P(benefit).
 
     Parameters
@@ -137,12 +224,15 @@ def influence_table(bayesian: pd.DataFrame, frequentist: pd.DataFrame) -> pd.Dat
         From :func:`leave_one_out_bayesian`.
     frequentist : pandas.DataFrame
         From :func:`leave_one_out_frequentist`.
+    direction : Direction, optional
+        The dataset's direction of benefit (labels of :meth:`Influence.plot`).
 
     Returns
     -------
-    pandas.DataFrame
-        One row per left-out trial (first row: none), with ``delta_p_benefit`` (leaving the
-        trial out minus all trials) and ``influential`` (|delta| > 0.05).
+    Influence
+        Its ``table``: one row per left-out trial (first row: none), with
+        ``delta_p_benefit`` (leaving the trial out minus all trials) and ``influential``
+        (|delta| > 0.05).
     """
     merged = bayesian.merge(
         frequentist.rename(columns={"estimate": "mh_rr", "ci_low": "mh_low",
@@ -152,9 +242,9 @@ def influence_table(bayesian: pd.DataFrame, frequentist: pd.DataFrame) -> pd.Dat
     baseline = merged.loc[merged["left_out"] == "(none)", "p_benefit"].iloc[0]
     merged["delta_p_benefit"] = merged["p_benefit"] - baseline
     merged["influential"] = merged["delta_p_benefit"].abs() > INFLUENCE_THRESHOLD
-    return merged
+    return Influence(merged, INFLUENCE_THRESHOLD, direction or Direction())
 
 
-def influential_trials(table: pd.DataFrame) -> list[str]:
+def influential_trials(influence: Influence) -> list[str]:
     """Return the trials whose removal moves P(benefit) by more than :data:`INFLUENCE_THRESHOLD`."""
-    return table.loc[table["influential"], "left_out"].tolist()
+    return influence.influential
