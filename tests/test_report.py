@@ -1,17 +1,18 @@
-"""The report: every file and link exists, the HTML renders in headless Chromium, failures
-leave the previous report in place."""
+"""The report: every file and link exists, every page renders in headless Chromium (a
+screenshot of each, kept for a person to look at), failures leave the previous report in place."""
 
 import json
 import os
 import re
 import shutil
 import subprocess
-import tempfile
+from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, TEST_DATA
 from rebayes.bayes.sampling import SamplerSettings
 from rebayes.errors import RebayesError
 from rebayes.report.build import build_report
@@ -27,6 +28,21 @@ def report_dir(tmp_path_factory):
         out,
         "ivig_rsa",
         scripts=[models / "overall.py", models / "timing.py"],
+        priors=["weakly_informative", "skeptical"],
+        settings=QUICK,
+        progress=False,
+        log=lambda _: None,
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def bcg_report_dir(tmp_path_factory):
+    """The whole report of metafor's BCG data: every default analysis, influence, tools."""
+    out = tmp_path_factory.mktemp("bcg") / "report"
+    build_report(
+        out,
+        TEST_DATA / "bcg",
         priors=["weakly_informative", "skeptical"],
         settings=QUICK,
         progress=False,
@@ -155,13 +171,35 @@ def test_cjk_citation_has_a_font_named_in_the_page(report_dir):
     assert "临床医学进展" in page and "WenQuanYi Zen Hei" in page
 
 
-@pytest.mark.browser
-def test_html_renders_in_headless_chromium(report_dir, tmp_path):
-    chromium = _chromium()
-    if chromium is None:
-        pytest.skip("Debian's chromium is not installed and could not be installed here")
-    _cjk_font()
-    shot = tmp_path / "index.png"
+class _VisibleText(HTMLParser):
+    """The text a reader sees (no style), and the image sources, of one page."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text: list[str] = []
+        self.images: list[str] = []
+        self._style = False
+
+    def handle_starttag(self, tag, attrs):
+        self._style = tag == "style"
+        if tag == "img":
+            self.images.append(dict(attrs)["src"])
+
+    def handle_endtag(self, tag):
+        self._style = False
+
+    def handle_data(self, data):
+        if not self._style:
+            self.text.append(data)
+
+
+SHOT_WIDTH, SHOT_HEIGHT = 1280, 32000  # taller than any page: one PNG holds the whole page
+
+
+def _screenshot(chromium: str, page: Path, shot: Path, profile: Path) -> np.ndarray:
+    """Screenshot a whole page; save it cropped at the page's end and return its pixels."""
+    from matplotlib.image import imread, imsave
+
     subprocess.run(
         [
             chromium,
@@ -173,24 +211,61 @@ def test_html_renders_in_headless_chromium(report_dir, tmp_path):
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--window-size=1280,1600",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            f"--window-size={SHOT_WIDTH},{SHOT_HEIGHT}",
             f"--screenshot={shot}",
-            (report_dir / "timing.html").as_uri(),
+            page.as_uri(),
         ],
         check=True,
         capture_output=True,
-        timeout=120,
+        timeout=180,
     )
-    from matplotlib.image import imread
+    pixels = imread(shot)[..., :3]
+    assert pixels.shape == (SHOT_HEIGHT, SHOT_WIDTH, 3), page.name
+    inked = np.nonzero((pixels < 0.98).any(axis=(1, 2)))[0]
+    end = int(inked.max()) + 40
+    assert end < SHOT_HEIGHT, f"{page.name} is longer than the {SHOT_HEIGHT} px window"
+    imsave(shot, pixels[:end])
+    return pixels[:end]
 
-    pixels = imread(shot)
-    assert pixels.shape[0] == 1600 and pixels.shape[1] == 1280
-    # A rendered page is not blank: the navigation bar is dark blue, the body mostly white.
-    assert pixels[..., :3].std() > 0.05
-    nav = pixels[5, 5, :3]
-    assert nav[2] > nav[0]  # blue bar on top: the stylesheet was applied
-    # Kept for a person to look at (outside the source tree).
-    keep = Path(os.environ.get("REBAYES_SCREENSHOTS", tempfile.gettempdir()))
-    keep.mkdir(parents=True, exist_ok=True)
-    shutil.copy(shot, keep / "rebayes_report_screenshot.png")
+
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    "report", [pytest.param("bcg_report_dir", marks=pytest.mark.slow, id="bcg"),
+               pytest.param("report_dir", id="ivig_rsa")]
+)
+def test_every_page_renders_in_headless_chromium(report, request, tmp_path):
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed and could not be installed here")
+    _cjk_font()
+    report_dir = request.getfixturevalue(report)
+    pages = sorted(report_dir.glob("*.html"))
+    assert {"index.html", "frequentist.html", "overall.html"} <= {p.name for p in pages}
+    shots = tmp_path / "screenshots" / request.node.callspec.id
+    shots.mkdir(parents=True)
+    for page in pages:
+        seen = _VisibleText()
+        seen.feed(page.read_text(encoding="utf-8"))
+        text = "".join(seen.text)
+        # Escaped markup would show as literal tags or entities in the text a reader sees.
+        assert not re.search(r"</?(?:p|td|tr|table|div|a|img|figure|h\d|ul|li|code)\b", text), (
+            page.name)
+        assert not re.search(r"&(?:lt|gt|amp|quot|#\d+);", text), page.name
+        if page.name not in ("frequentist.html", "audit.html"):
+            assert seen.images, f"{page.name} shows no figure"
+        for src in seen.images:
+            assert (report_dir / src).stat().st_size > 5000, f"{page.name}: {src}"
+        shot = shots / f"{page.stem}.png"
+        pixels = _screenshot(chromium, page, shot, tmp_path / "profile")
+        assert shot.stat().st_size > 20_000, page.name
+        # Not blank: a dark-blue navigation bar (the stylesheet applied) over text and tables.
+        assert pixels.shape[0] > 600, page.name
+        assert pixels.std() > 0.05, page.name
+        nav = pixels[5, 5]
+        assert nav[2] > nav[0] + 0.2, page.name
+    # Kept for a person to look at: under pytest's tmp_path, and in $REBAYES_SCREENSHOTS.
+    if keep := os.environ.get("REBAYES_SCREENSHOTS"):
+        shots = Path(shutil.copytree(shots, Path(keep) / shots.name, dirs_exist_ok=True))
+    print(f"screenshots of {len(pages)} pages: {shots}")

@@ -1,6 +1,18 @@
-"""Reader-facing names: no internal quantity names in report tables."""
+"""The report's building blocks: reader-facing names, and templates that escape what they show."""
 
-from rebayes.report.html import is_indicator, readable, reader_label
+import pandas as pd
+
+from rebayes.report.html import (
+    Cell,
+    figure,
+    is_indicator,
+    readable,
+    reader_label,
+    render,
+    render_page,
+    table,
+    tool_section,
+)
 
 
 def test_internal_names_become_reader_names():
@@ -17,3 +29,36 @@ def test_internal_names_become_reader_names():
 def test_indicators_are_recognised():
     assert is_indicator("p_benefit") and is_indicator("p_ratio_gt_1[b vs a]")
     assert not is_indicator("pooled_rr")
+
+
+def test_table_cells_keep_their_class_and_are_escaped():
+    t = table(("trial", "P<0.05"), [("<b>Smith</b> & co", Cell("0.01", "num pass")), ("x", 2.5)])
+    html = str(render("macros.html", macro="table", args=(t,)))
+    assert "<th>P&lt;0.05</th>" in html
+    assert "<td>&lt;b&gt;Smith&lt;/b&gt; &amp; co</td>" in html
+    assert '<td class="num pass">0.01</td>' in html
+    assert '<td class="num">2.5</td>' in html  # numbers are right-aligned
+
+
+def test_figure_has_its_caption_as_alt_text():
+    html = str(render("macros.html", macro="figure", args=(figure("figures/a.png", "RR < 1"),)))
+    assert html == ('<figure><img src="figures/a.png" alt="RR &lt; 1">'
+                    "<figcaption>RR &lt; 1</figcaption></figure>")
+
+
+def test_a_page_has_the_stylesheet_navigation_and_footer():
+    html = render_page("audit.html", "rebayes: audit", [("Summary", "index.html")],
+                       "Reproducibility: data hash abc", variant="published",
+                       audit=table(("id",), [("F1",)]))
+    assert html.startswith("<!DOCTYPE html>") and "<title>rebayes: audit</title>" in html
+    assert "td.fail {" in html  # report.css inlined: no stylesheet to fetch
+    assert '<nav><a href="index.html">Summary</a></nav>' in html
+    assert "<small>Reproducibility: data hash abc</small>" in html
+    assert "<script" not in html and "http" not in html
+
+
+def test_tool_section_shows_the_frame_through_pandas():
+    html = tool_section("Next <trial>", "P = 0.9", pd.DataFrame({"n": [50], "p": [0.91234]}),
+                        "figures/plan.png")
+    assert "<h3>Next &lt;trial&gt;</h3>" in html and "<td>0.912</td>" in html
+    assert '<img src="figures/plan.png" alt="Next &lt;trial&gt;">' in html
