@@ -74,7 +74,7 @@ def test_bcg_fewer_tb_cases_read_as_benefit(bcg_fit):
     assert len(out.to_dataframe()) == 3
     assert "per 1000" in str(out)
     assert out.plot().axes
-    assert "<table" in out.to_html("absolute.png")
+    assert "<table" in out._repr_html_() and "AbsoluteEffects(" in repr(out)
 
 
 def test_cli_json_and_user_errors(tmp_path, capsys):

@@ -104,7 +104,7 @@ def test_sentences_and_outputs():
     assert len(result.to_dataframe()) == 2
     assert "sceptical" in str(result)
     assert result.plot().axes
-    assert "<table" in result.to_html("c.png")
+    assert "<table" in result._repr_html_() and repr(result).startswith("Credibility(")
 
 
 def test_cli_writes_the_figure_only_when_asked(tmp_path, capsys):

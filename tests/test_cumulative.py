@@ -72,7 +72,7 @@ def test_outputs(bcg_cumulative):
     assert list(cum.to_dataframe().columns[:3]) == ["added", "order_value", "k"]
     assert "Cumulative meta-analysis by year" in str(cum)
     assert cum.plot().axes
-    assert "<table" in cum.to_html()
+    assert "<table" in cum._repr_html_() and repr(cum).startswith("CumulativeAnalysis(")
 
 
 def test_cli_unknown_order_column_is_one_line(capsys):

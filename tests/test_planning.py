@@ -82,7 +82,7 @@ def test_bcg_plan_from_a_fit():
     assert "n per arm for 80%" in str(plan)
     assert len(plan.to_dataframe()) == 2
     assert plan.plot().axes
-    assert "<table" in plan.to_html("plan.png")
+    assert "<table" in plan._repr_html_() and repr(plan).startswith("TrialPlan(")
 
 
 def test_cli_json(capsys):

@@ -128,7 +128,8 @@ def test_outputs(bcg_map):
     assert "P(RR < 1)" in bcg_map.sentence()
     fig = bcg_map.plot()
     assert fig.axes
-    assert "Prior-space map" in bcg_map.to_html("figures/x.png")
+    assert "<table" in bcg_map._repr_html_() and repr(bcg_map).startswith("PriorMap(")
+    assert len(bcg_map.report_frame()) == len(bcg_map.maps)
 
 
 def test_cli_json_and_figure(tmp_path, capsys):

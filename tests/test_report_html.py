@@ -58,7 +58,9 @@ def test_a_page_has_the_stylesheet_navigation_and_footer():
 
 
 def test_tool_section_shows_the_frame_through_pandas():
-    html = tool_section("Next <trial>", "P = 0.9", pd.DataFrame({"n": [50], "p": [0.91234]}),
-                        "figures/plan.png")
-    assert "<h3>Next &lt;trial&gt;</h3>" in html and "<td>0.912</td>" in html
-    assert '<img src="figures/plan.png" alt="Next &lt;trial&gt;">' in html
+    frame = pd.DataFrame({"n_per_arm": [50], "p_futile": [0.91234]})
+    html = tool_section("P < 0.9 & more", frame, "figures/plan.png")
+    assert "<p>P &lt; 0.9 &amp; more</p>" in html and "<td>0.912</td>" in html
+    # Reader names for the columns, not the program's.
+    assert "<th>n per arm</th>" in html and "<th>P(futility)</th>" in html
+    assert '<img src="figures/plan.png" alt="P &lt; 0.9 &amp; more">' in html

@@ -1,8 +1,7 @@
 """Figures of the decision tools: absolute effects, cumulative meta-analysis, credibility, planning.
 
 Each function takes a result object and returns a matplotlib Figure built without pyplot
-(no global state is touched; save it with ``fig.savefig``). :func:`section_html` renders
-a report fragment (title, sentence, table, figure) from a jinja2 template.
+(no global state is touched; save it with ``fig.savefig``).
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
@@ -24,33 +22,10 @@ __all__ = [
     "credibility_plot",
     "cumulative_plot",
     "plan_plot",
-    "section_html",
 ]
 
 BAYES = "#1f4e79"
 FREQ = "#b03a2e"
-
-_SECTION = """\
-<section class="tool">
-<h3>{{ title }}</h3>
-<p>{{ sentence }}</p>
-{{ table }}
-{% if figure %}<figure><img src="{{ figure }}" alt="{{ title }}"></figure>{% endif %}
-</section>
-"""
-
-
-def section_html(title: str, sentence: str, table: pd.DataFrame, figure: str | None) -> str:
-    """Return an HTML fragment: a heading, one sentence, a table and an optional figure path."""
-    import jinja2
-    from markupsafe import Markup
-
-    env = jinja2.Environment(autoescape=True)
-    html = table.to_html(index=False, float_format=lambda x: f"{x:.3g}", border=0)
-    return env.from_string(_SECTION).render(
-        title=title, sentence=sentence, table=Markup(html), figure=figure
-    )
-
 
 def absolute_plot(result: AbsoluteEffects) -> Figure:
     """Events per 1000: assumed control risk and treated risk (95% CrI), one row per risk."""

@@ -22,7 +22,7 @@ from rebayes.bayes.spec import AnalysisSpec
 from rebayes.checks.gates import DEFAULT_THRESHOLDS as GATE
 from rebayes.data.direction import Direction
 from rebayes.data.schema import DatasetSchema
-from rebayes.report.html import Cell, figure, markdown_table, render_page, table
+from rebayes.report.html import Cell, figure, markdown_table, readable, render_page, table
 from rebayes.sensitivity.comparison import Comparison
 
 __all__ = [
@@ -118,7 +118,7 @@ def results_rows(
         d = s.diagnostics
         report = gates.get(name)
         verdict = (Cell("all pass", "pass") if report.ok else
-                   Cell("FAIL: " + "; ".join(report.failures), "fail")) if report else ""
+                   Cell("FAIL: " + readable("; ".join(report.failures)), "fail")) if report else ""
         rows.append(
             [
                 name if s.reliable else Cell(f"{name}: UNRELIABLE (divergences)", "fail"),

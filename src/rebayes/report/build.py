@@ -35,7 +35,16 @@ from rebayes.report.frequentist import (
     frequentist_page,
     frequentist_tables,
 )
-from rebayes.report.html import Cell, Table, figure, markdown_table, render, render_page, table
+from rebayes.report.html import (
+    Cell,
+    Table,
+    figure,
+    markdown_table,
+    render,
+    render_page,
+    table,
+    tool_section,
+)
 from rebayes.sensitivity.influence import Influence
 
 __all__ = ["BuiltReport", "build_report", "environment", "model_scripts"]
@@ -373,7 +382,9 @@ def build_report(
                     ("Influence: leave one trial out",
                      _influence_section(influence, figures, report.fits[0].prior.name,
                                         report.default.direction)),
-                    *[(title, result.to_html(
+                    *[(title, tool_section(
+                        result.sentence(),
+                        getattr(result, "report_frame", result.to_dataframe)(),
                         f"figures/{save_figure(result.plot(), figures, f'overall_{key}.png')}"))
                       for (title, key), result in tools],
                 ))

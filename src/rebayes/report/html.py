@@ -118,15 +118,68 @@ def render_page(
     return str(render(template, title=title, nav=list(nav), footer=footer, **context))
 
 
-def tool_section(title: str, sentence: str, frame: pd.DataFrame,
-                 figure: str | None = None) -> Markup:
-    """Render a decision tool's section (``tool.html``): heading, sentence, table, figure.
+#: Reader names of the decision tools' table columns (their ``to_dataframe()`` keeps the
+#: short names a program wants).
+COLUMN_LABELS: dict[str, str] = {
+    "control_per_1000": "control, per 1000",
+    "treatment_per_1000": "treatment, per 1000",
+    "treatment_low": "treatment, 95% low",
+    "treatment_high": "treatment, 95% high",
+    "difference_per_1000": "difference, per 1000",
+    "difference_low": "difference, 95% low",
+    "difference_high": "difference, 95% high",
+    "control_risk": "control risk",
+    "p_benefit": "P(benefit)",
+    "p_beyond": "P(benefit beyond threshold)",
+    "added": "trial added",
+    "k": "trials",
+    "order_value": "order",
+    "rr_median": "posterior RR",
+    "rr_low": "95% CrI low",
+    "rr_high": "95% CrI high",
+    "tau_median": "tau (median)",
+    "mh_rr": "RevMan M-H RR",
+    "mh_low": "M-H 95% low",
+    "mh_high": "M-H 95% high",
+    "mh_p": "M-H p",
+    "n_per_arm": "n per arm",
+    "p_conclusive": "P(updated P(benefit) > 0.95)",
+    "p_significant": "P(new trial significant)",
+    "p_significant_benefit": "P(significant, benefit)",
+    "p_futile": "P(futility)",
+    "mc_se": "Monte Carlo SE",
+    "ci_low": "95% low",
+    "ci_high": "95% high",
+    "sceptical_limit": "sceptical limit",
+    "sceptical_sd": "sceptical prior SD",
+    "advocacy_limit": "advocacy limit",
+    "intrinsically_credible": "intrinsically credible",
+    "p_intrinsic": "P (intrinsic credibility)",
+    "prior_mean": "prior mean",
+    "prior_mean_ratio": "prior mean (ratio)",
+    "prior_sd": "prior SD",
+    "tau_prior": "heterogeneity prior",
+    "pareto_k": "Pareto k",
+}
+
+
+def column_label(name: object) -> str:
+    """Return the reader name of a tool-table column (``p_futile`` -> ``P(futility)``)."""
+    text = str(name)
+    return COLUMN_LABELS.get(text, text.replace("_", " "))
+
+
+def tool_section(sentence: str, frame: pd.DataFrame, figure: str | None = None) -> Markup:
+    """Render a decision tool's section (``tool.html``): sentence, table, figure.
+
+    The page gives the section its heading; the table's columns get reader names
+    (:data:`COLUMN_LABELS`).
 
     The table is pandas' own rendering of ``frame`` (3 significant digits).
     """
+    frame = frame.rename(columns=column_label)
     html = frame.to_html(index=False, float_format=lambda x: f"{x:.3g}", border=0)
-    return render("tool.html", title=title, sentence=sentence, table=Markup(html),
-                  figure=figure)
+    return render("tool.html", sentence=sentence, table=Markup(html), figure=figure)
 
 
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -149,6 +202,7 @@ _LABELS = {
     "p_benefit": "P(benefit) indicator",
     "p_benefit_beyond_1_1": "P(benefit beyond RR 1.1) indicator",
     "p_benefit_beyond_1_25": "P(benefit beyond RR 1.25) indicator",
+    "p_rr_gt_1_1": "P(RR > 1.1) indicator",
     "typical_control_risk": "typical control risk",
     "tau": "τ",
     "d": "d (pooled log effect)",

@@ -162,7 +162,8 @@ def diagnostics_section(comparison: Comparison, figures: Path) -> Markup:
         details = f.diagnostics.gate_details()
         rows.append([
             f.prior, f.variant,
-            *[Cell(details[g], "pass" if f.diagnostics.gates[g] else "fail") for g in gate_names],
+            *[Cell(readable(details[g]), "pass" if f.diagnostics.gates[g] else "fail")
+              for g in gate_names],
         ])
     reported = first.diagnostics.reported()
     reported_table = table(

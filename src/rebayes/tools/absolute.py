@@ -33,6 +33,7 @@ from scipy import special
 
 from rebayes.bayes.quantities import Estimate, estimate
 from rebayes.data.direction import Direction
+from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
 
 if TYPE_CHECKING:
@@ -90,8 +91,8 @@ class AbsoluteEffect:
         }
 
 
-@dataclass(frozen=True)
-class AbsoluteEffects:
+@dataclass(frozen=True, repr=False)
+class AbsoluteEffects(ResultDisplay):
     """Absolute effects at one or more control risks (a GRADE summary-of-findings row each).
 
     Attributes
@@ -190,13 +191,12 @@ class AbsoluteEffects:
 
         return absolute_plot(self)
 
-    def to_html(self, figure: str | None = None) -> str:
-        """Return an HTML fragment: title, sentence, table and (if given) the figure path."""
-        from rebayes.report.html import tool_section
+    def _short(self) -> str:
+        return self.sentence()
 
-        table = self.to_dataframe().drop(columns=["control_risk"])
-        return tool_section("Absolute effects (GRADE summary of findings)", self.sentence(),
-                            table, figure)
+    def report_frame(self) -> pd.DataFrame:
+        """Return the table the report shows (the control risk is in the sentence)."""
+        return self.to_dataframe().drop(columns=["control_risk"])
 
 
 def absolute_effects_from_draws(

@@ -46,6 +46,7 @@ import pandas as pd
 from scipy import stats
 
 from rebayes.data.direction import Direction
+from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
 from rebayes.frequentist.pooling import Z95
 
@@ -224,8 +225,8 @@ def analysis_of_credibility(
                           sl, sd, al, intrinsic, p_ic)
 
 
-@dataclass(frozen=True)
-class Credibility:
+@dataclass(frozen=True, repr=False)
+class Credibility(ResultDisplay):
     """Analysis of credibility of the Bayesian and RevMan intervals of one analysis."""
 
     rows: tuple[CredibilityRow, ...]
@@ -272,12 +273,8 @@ class Credibility:
 
         return credibility_plot(self)
 
-    def to_html(self, figure: str | None = None) -> str:
-        """Return an HTML fragment: title, sentence, table and (if given) the figure path."""
-        from rebayes.report.html import tool_section
-
-        return tool_section("Analysis of credibility (reverse-Bayes)", self.sentence(),
-                            self.to_dataframe(), figure)
+    def _short(self) -> str:
+        return self.sentence()
 
 
 def credibility(summary: FitSummary, revman: MetaResult | None = None) -> Credibility:

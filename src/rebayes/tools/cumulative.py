@@ -22,6 +22,7 @@ from rebayes.bayes.quantities import Estimate
 from rebayes.data.direction import Direction
 from rebayes.data.schema import schema_of
 from rebayes.data.trials import table_hash
+from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
 from rebayes.frequentist.pooling import AnalysisError, analyze
 
@@ -84,8 +85,8 @@ class CumulativeStep:
         }
 
 
-@dataclass(frozen=True)
-class CumulativeAnalysis:
+@dataclass(frozen=True, repr=False)
+class CumulativeAnalysis(ResultDisplay):
     """Cumulative Bayesian and RevMan meta-analysis, one step per added trial.
 
     Attributes
@@ -176,12 +177,8 @@ class CumulativeAnalysis:
 
         return cumulative_plot(self)
 
-    def to_html(self, figure: str | None = None) -> str:
-        """Return an HTML fragment: title, sentence, table and (if given) the figure path."""
-        from rebayes.report.html import tool_section
-
-        return tool_section(f"Cumulative meta-analysis by {self.order_by}", self.sentence(),
-                            self.to_dataframe(), figure)
+    def _short(self) -> str:
+        return self.sentence()
 
 
 def trial_order(trials: pd.DataFrame, order_by: str = "year") -> list[tuple[str, str]]:

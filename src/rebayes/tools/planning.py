@@ -42,6 +42,7 @@ import pandas as pd
 from scipy import special, stats
 
 from rebayes.data.direction import Direction
+from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
 from rebayes.frequentist.pooling import Z95
 
@@ -92,8 +93,8 @@ class PlanRow:
         }
 
 
-@dataclass(frozen=True)
-class TrialPlan:
+@dataclass(frozen=True, repr=False)
+class TrialPlan(ResultDisplay):
     """Probabilities of the next trial's outcomes against its size.
 
     Attributes
@@ -183,11 +184,8 @@ class TrialPlan:
 
         return plan_plot(self)
 
-    def to_html(self, figure: str | None = None) -> str:
-        """Return an HTML fragment: title, sentence, table and (if given) the figure path."""
-        from rebayes.report.html import tool_section
-
-        return tool_section("The next trial", self.sentence(), self.to_dataframe(), figure)
+    def _short(self) -> str:
+        return self.sentence()
 
 
 def _threshold_log_or(p0: float, ratio: float, direction: Direction) -> float:

@@ -55,6 +55,7 @@ import pandas as pd
 from scipy.special import logsumexp
 
 from rebayes.data.direction import Direction
+from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
 from rebayes.frequentist.pooling import Z95
 from rebayes.tools.credibility import CredibilityRow, analysis_of_credibility
@@ -248,8 +249,8 @@ def _crossing(x: np.ndarray, p: np.ndarray, level: float, exp: bool = False) -> 
     return None  # pragma: no cover - above is neither all nor none
 
 
-@dataclass(frozen=True, eq=False)
-class PriorMap:
+@dataclass(frozen=True, eq=False, repr=False)
+class PriorMap(ResultDisplay):
     """Prior-space maps of one analysis: one :class:`TauMap` per heterogeneity prior.
 
     Attributes
@@ -426,11 +427,12 @@ class PriorMap:
         """Draw filled contours of P(benefit) per heterogeneity prior, named priors marked."""
         return prior_map_plot(self)
 
-    def to_html(self, figure: str | None = None) -> str:
-        """Return an HTML fragment: title, sentence, per-map table and (if given) the figure."""
-        from rebayes.report.html import tool_section
+    def _short(self) -> str:
+        return self.sentence()
 
-        return tool_section("Prior-space map", self.sentence(), self.summary_frame(), figure)
+    def report_frame(self) -> pd.DataFrame:
+        """Return the table the report shows: one row per map (the grid is in the figure)."""
+        return self.summary_frame()
 
 
 # --- the statistics -------------------------------------------------------------------------
