@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -46,6 +46,10 @@ from rebayes.report.html import (
     tool_section,
 )
 from rebayes.sensitivity.influence import Influence
+
+if TYPE_CHECKING:
+    from rebayes.bayes.sampling import SamplerSettings
+    from rebayes.report.analysis import AnalysisReport
 
 __all__ = ["BuiltReport", "build_report", "environment", "model_scripts"]
 
@@ -131,7 +135,7 @@ def _influence_section(table_: Influence, figures: Path, prior: str,
     )
 
 
-def _loo_tables(analyses: Sequence[object]) -> list[Table]:
+def _loo_tables(analyses: Sequence[AnalysisReport]) -> list[Table]:
     """LOO comparison of the analyses fitted to the same rows (default prior), one table each."""
     from rebayes.checks.loo import loo_compare, shared_data_groups
 
@@ -244,7 +248,7 @@ def build_report(
     variants: Sequence[str] | None = None,
     scripts: Sequence[Path] | None = None,
     priors: Sequence[str] | None = None,
-    settings: object | None = None,
+    settings: SamplerSettings | None = None,
     progress: bool = True,
     log: Callable[[str], None] = lambda message: print(message, file=sys.stderr),
     higher_is_better: bool | None = None,
@@ -367,13 +371,15 @@ def build_report(
         for i, report in enumerate(analyses):
             name = report.spec.name
             forest = save_figure(fit_forest(report.fits[0]), figures, f"{name}_forest.png")
+            compared = report.comparison
+            assert compared is not None  # every analysis of a report is compared
             report = replace(
                 report,
                 figures={"forest": f"figures/{forest}"},
                 sections=(
                     ("Prior sensitivity and data variants",
-                     sensitivity_section(report.comparison, figures)),
-                    ("Diagnostics", diagnostics_section(report.comparison, figures)),
+                     sensitivity_section(compared, figures)),
+                    ("Diagnostics", diagnostics_section(compared, figures)),
                 ),
             )
             if name == "overall" and influence is not None:
@@ -401,7 +407,7 @@ def build_report(
                     }
                     for f in report.fits
                 },
-                "comparison": report.comparison.to_dict(),
+                "comparison": compared.to_dict(),
             }
         from rebayes.plots import decision_heatmap
         from rebayes.sensitivity.comparison import decision_table

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from rebayes.data.schema import DatasetSchema
-from rebayes.frequentist.pooling import MetaResult, analyze
+from rebayes.frequentist.pooling import MetaResult, Method, analyze
 from rebayes.report.html import markdown_table, render_page, table
 
 __all__ = [
@@ -97,7 +97,7 @@ def _row(label: str, res: MetaResult) -> tuple[object, ...]:
 def frequentist_tables(
     tables: Mapping[str, pd.DataFrame],
     analyses: Sequence[FrequentistAnalysis] = (FrequentistAnalysis("Overall"),),
-    method: str = "MH",
+    method: Method = "MH",
 ) -> list[FrequentistTable]:
     """Run each analysis on each variant's table.
 

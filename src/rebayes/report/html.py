@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from markupsafe import Markup
@@ -95,7 +95,7 @@ def figure(src: str, caption: str, alt: str = "") -> Figure:
 
 
 def render(template: str, macro: str | None = None, args: Sequence[object] = (),
-           **context: object) -> Markup:
+           **context: Any) -> Markup:
     """Render a template of ``report/templates`` (or one of its macros) to safe HTML."""
     loaded = ENVIRONMENT.get_template(template)
     if macro is not None:
@@ -108,7 +108,7 @@ def render_page(
     title: str,
     nav: Sequence[tuple[str, str]] = (),
     footer: str = "",
-    **context: object,
+    **context: Any,
 ) -> str:
     """Return a complete HTML document: ``template`` (which extends ``base.html``) rendered.
 
