@@ -16,7 +16,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CacheInfo", "cache_dir", "cache_info", "clear_cache", "fits_dir", "format_size"]
+__all__ = [
+    "CacheInfo",
+    "cache_dir",
+    "cache_info",
+    "clear_cache",
+    "compiled_dir",
+    "fits_dir",
+    "format_size",
+]
 
 # <32 hex digits>.nc, and the temporary file a background write leaves if killed.
 _FIT_FILE = re.compile(r"[0-9a-f]{32}\.nc")
@@ -36,6 +44,15 @@ def cache_dir() -> Path:
 def fits_dir() -> Path:
     """Return the folder of cached fits (``<cache_dir>/fits``)."""
     return cache_dir() / "fits"
+
+
+def compiled_dir() -> Path:
+    """Return the folder of compiled models (``<cache_dir>/compiled``).
+
+    One file per model structure and library versions (:mod:`rebayes.bayes.compilation`);
+    machine-specific, so never copied between machines.
+    """
+    return cache_dir() / "compiled"
 
 
 @dataclass(frozen=True)

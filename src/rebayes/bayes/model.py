@@ -35,8 +35,9 @@ O, Roberts GO, Skold M. Stat Sci 2007;22:59-73). The choice depends only on the 
 prior, so a seed still gives the same draws, and ``z`` is reported as the standardised effect
 in both forms.
 
-Compile once, sample many times. Compiling the graph with numba takes 5-9 s on this
-project's 2-core machine; sampling it takes ~0.15 s. So:
+Compile once, sample many times. Compiling the graph with numba takes 10-60 s on this
+project's 2-core machine (once per structure and machine: :mod:`rebayes.bayes.compilation`
+keeps it on disk); sampling it takes ~0.15 s. So:
 
 - every data array and every prior hyperparameter enters as ``pm.Data``: one compiled model
   serves every prior set and every data variant (nutpie's ``with_data``);
@@ -58,16 +59,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pymc as pm
-import pytensor.tensor as pt
 import xarray as xr
 from scipy import special, stats
 
 from rebayes.bayes.design import ARMS, Design
 from rebayes.bayes.priors import HalfCauchy, HalfNormal, LogNormalTau2, PriorSet, TauPrior
+
+if TYPE_CHECKING:
+    import pymc as pm
 
 __all__ = [
     "arm_log_odds",
@@ -251,6 +253,8 @@ def model_data(design: Design, prior: PriorSet) -> dict[str, np.ndarray]:
 
 def _tau_log_density(tau: Any, family: Any, params: Any) -> Any:
     """Log density of tau under the family picked by the one-hot ``family`` vector."""
+    import pymc as pm
+
     half_normal = pm.logp(pm.HalfNormal.dist(sigma=params[0]), tau)
     half_cauchy = pm.logp(pm.HalfCauchy.dist(beta=params[0]), tau)
     # tau^2 ~ LogNormal(m, s)  <=>  tau ~ LogNormal(m / 2, s / 2).
@@ -275,6 +279,9 @@ def _standardised_effects(mu: Any, tau: Any, centred: Any, study_mean: Any) -> A
     ``w ~ N(mean mu, tau)``). Both forms give ``z`` the same N(0, 1) prior; ``z`` is recorded
     as a deterministic, so the output has the same variables either way.
     """
+    import pymc as pm
+    import pytensor.tensor as pt
+
     w = pm.Flat("w", dims="study")
     mbar = pt.dot(study_mean, mu)
     log_density = centred * pm.logp(pm.Normal.dist(mbar, tau), w) + (1 - centred) * pm.logp(
@@ -303,6 +310,11 @@ def build_model(design: Design, prior: PriorSet) -> pm.Model:
         :func:`structure_key`; observed ``events[row, arm]`` or ``log_rr[row]``.
         :func:`unpad_posterior` strips the padding.
     """
+    # PyMC loads here only: a process that reads its compiled model from the compile cache
+    # (rebayes.bayes.compilation) and the numpy twins below never import it.
+    import pymc as pm
+    import pytensor.tensor as pt
+
     cap = structure_key(design)
     coords: dict[str, Any] = {
         "row": range(cap.rows),

@@ -34,7 +34,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from scipy import stats
+from scipy.special import ndtri
 
 from rebayes.errors import RebayesError
 
@@ -95,6 +95,8 @@ class Normal:
 
     def frozen(self) -> Any:
         """Return the scipy.stats frozen distribution."""
+        from scipy import stats  # loaded on use: `import rebayes` stays light
+
         return stats.norm(self.mu, self.sigma)
 
     def __str__(self) -> str:
@@ -113,6 +115,8 @@ class HalfNormal:
 
     def frozen(self) -> Any:
         """Return the scipy.stats frozen distribution of tau."""
+        from scipy import stats  # loaded on use: `import rebayes` stays light
+
         return stats.halfnorm(scale=self.sigma)
 
     def __str__(self) -> str:
@@ -131,6 +135,8 @@ class HalfCauchy:
 
     def frozen(self) -> Any:
         """Return the scipy.stats frozen distribution of tau."""
+        from scipy import stats  # loaded on use: `import rebayes` stays light
+
         return stats.halfcauchy(scale=self.scale)
 
     def __str__(self) -> str:
@@ -154,6 +160,8 @@ class LogNormalTau2:
 
     def frozen(self) -> Any:
         """Return the scipy.stats frozen distribution of tau (not of tau squared)."""
+        from scipy import stats  # loaded on use: `import rebayes` stays light
+
         return stats.lognorm(s=self.sigma / 2, scale=math.exp(self.mu / 2))
 
     def __str__(self) -> str:
@@ -562,7 +570,7 @@ def vague() -> PriorSet:
 # Spiegelhalter et al.'s pair: the enthusiastic prior is centred on the clinically hoped-for
 # effect (OR 1.5) with 5% probability of no benefit; the sceptical prior is centred on no
 # effect with the same SD, so 5% probability of an effect at least that large.
-_SPIEGELHALTER_SD = math.log(1.5) / stats.norm.ppf(0.95)  # 0.2465
+_SPIEGELHALTER_SD = math.log(1.5) / float(ndtri(0.95))  # 0.2465 (ndtri = norm.ppf, bit for bit)
 
 
 @_builtin

@@ -14,8 +14,12 @@
   ``log_likelihood``, ``log_prior``, ``prior``, ``prior_predictive``,
   ``posterior_predictive``, ``observed_data``, ``constant_data``), saved as NetCDF under
   ``<cache>/fits/<key>.nc`` (:func:`rebayes.bayes.cache.cache_dir`: ``$REBAYES_CACHE`` or the user
-  cache directory). The key (:func:`fit_key`) hashes the analysed rows themselves, never the
-  dataset's name, with the model-relevant spec fields, prior, seed, sampler settings and
+  cache directory). The file holds the sampled groups only (posterior, sample statistics,
+  observed and constant data, zlib-compressed); the others are numpy functions of those, the
+  prior and the seed (:func:`derived_groups`), recomputed on reading in a few milliseconds,
+  the same way a fresh fit computes them, so a cached fit is identical to a fresh one.
+  The key (:func:`fit_key`) hashes the analysed rows themselves, never the dataset's name,
+  with the model-relevant spec fields, prior, seed, sampler settings and
   :data:`MODEL_VERSION`; names and titles are re-stamped on a cached fit when it is read.
 """
 
@@ -38,7 +42,6 @@ import xarray as xr
 from rebayes.bayes.cache import cache_dir, fits_dir
 from rebayes.bayes.design import ARMS, Design, build_design
 from rebayes.bayes.model import (
-    build_model,
     log_prior,
     model_data,
     pointwise_log_likelihood,
@@ -81,8 +84,9 @@ __all__ = [
 #: Bump when the model or the saved groups change: cached fits of older versions are ignored.
 # 2: compiled without numba fastmath (different draws for a seed); 3: arms coded -+1/2 (the
 # model is symmetric in the arms), centred effects of very precise trials (normal likelihood),
-# a re-run at target acceptance 0.99 after divergences.
-MODEL_VERSION = "3"
+# a re-run at target acceptance 0.99 after divergences; 4: chains start from 0 + U(-1, 1)
+# jitter whatever the data (rebayes.bayes.compilation), derived groups recomputed on reading.
+MODEL_VERSION = "4"
 
 #: Target acceptance of the re-run after a run with divergent transitions.
 DIVERGENCE_TARGET_ACCEPT = 0.99
@@ -313,16 +317,16 @@ def _reproducible_numba() -> None:
 def compiled_model(design: Design, prior: PriorSet) -> Any:
     """Return the nutpie-compiled model for the design's structure, with this data and prior.
 
-    The first call for a structure compiles (seconds); later calls reuse the compilation and
-    only replace the ``pm.Data`` values.
+    The first call for a structure in a process loads its compilation from the compile cache
+    (:func:`rebayes.bayes.compilation.load_or_compile`: ~0.5 s), or compiles it there the
+    first time on this machine; later calls reuse it and only replace the ``pm.Data`` values.
     """
-    import nutpie
+    from rebayes.bayes.compilation import load_or_compile
 
     key = structure_key(design)
     with _COMPILE_LOCK:
         if key not in _COMPILED:
-            _reproducible_numba()
-            _COMPILED[key] = nutpie.compile_pymc_model(build_model(design, prior))
+            _COMPILED[key] = load_or_compile(design, prior)
     return _COMPILED[key].with_data(**model_data(design, prior))
 
 
@@ -668,26 +672,12 @@ def assemble_tree(
     stats.attrs = {
         k: v for k, v in raw["sample_stats"].attrs.items() if isinstance(v, str | int | float)
     }
-    constant = _constant_data(design)
-    observed = _observed_data(design)
-    # Separate streams for prior draws and replicated data, derived from the seed.
-    rng_prior, rng_prior_pred, rng_post_pred = (
-        np.random.default_rng([seed, stream]) for stream in (1, 2, 3)
-    )
-    prior_ds = prior_draws(posterior, prior, rng_prior)
     tree = xr.DataTree.from_dict(
         {
             "posterior": posterior,
             "sample_stats": stats,
-            "log_likelihood": pointwise_log_likelihood(posterior, constant, observed).assign_coords(
-                _row_coords(design)
-            ),
-            "log_prior": log_prior(posterior, prior),
-            "prior": prior_ds,
-            "prior_predictive": predictive_draws(prior_ds, constant, rng_prior_pred),
-            "posterior_predictive": predictive_draws(posterior, constant, rng_post_pred),
-            "observed_data": observed,
-            "constant_data": constant,
+            "observed_data": _observed_data(design),
+            "constant_data": _constant_data(design),
         }
     )
     spec = design.spec
@@ -708,14 +698,77 @@ def assemble_tree(
         "notes_json": json.dumps(list(design.notes)),
         **Direction.from_schema(design.schema).attrs(),
     }
-    return tree
+    return with_derived_groups(tree)
+
+
+#: Groups a fit file stores; :func:`derived_groups` recomputes the others.
+STORED_GROUPS = ("posterior", "sample_stats", "observed_data", "constant_data")
+
+
+def derived_groups(tree: xr.DataTree) -> dict[str, xr.Dataset]:
+    """Compute the groups not stored: from the stored ones, the tree's prior and its seed.
+
+    Log likelihood and log prior per draw, prior draws and the prior and posterior
+    predictive draws, each from its own numpy stream seeded by ``(seed, stream)``: pure
+    functions of the stored groups, so a fit read from the cache gets exactly the numbers the
+    fresh fit had.
+    """
+    from rebayes.checks.loo import prior_from_tree
+
+    posterior = tree["posterior"].to_dataset()
+    constant = tree["constant_data"].to_dataset()
+    observed = tree["observed_data"].to_dataset()
+    prior = prior_from_tree(tree)
+    seed = int(tree.attrs["seed"])
+    rng_prior, rng_prior_pred, rng_post_pred = (
+        np.random.default_rng([seed, stream]) for stream in (1, 2, 3)
+    )
+    row_coords = {
+        name: constant.coords[name] for name in ("row", "row_study", "row_stratum", "row_subgroup")
+    }
+    prior_ds = prior_draws(posterior, prior, rng_prior)
+    return {
+        "log_likelihood": pointwise_log_likelihood(posterior, constant, observed).assign_coords(
+            row_coords
+        ),
+        "log_prior": log_prior(posterior, prior),
+        "prior": prior_ds,
+        "prior_predictive": predictive_draws(prior_ds, constant, rng_prior_pred),
+        "posterior_predictive": predictive_draws(posterior, constant, rng_post_pred),
+    }
+
+
+def with_derived_groups(tree: xr.DataTree) -> xr.DataTree:
+    """Return the stored groups of ``tree`` with :func:`derived_groups` added, in ArviZ order."""
+    groups = {name: tree[name].to_dataset() for name in STORED_GROUPS}
+    groups.update(derived_groups(tree))
+    order = ("posterior", "sample_stats", "log_likelihood", "log_prior", "prior",
+             "prior_predictive", "posterior_predictive", "observed_data", "constant_data")
+    out = xr.DataTree.from_dict({name: groups[name] for name in order})
+    out.attrs = dict(tree.attrs)
+    return out
+
+
+def _stored(tree: xr.DataTree) -> tuple[xr.DataTree, dict[str, Any]]:
+    """Return the groups a fit file keeps, and their encoding (zlib with byte shuffling)."""
+    stored = xr.DataTree.from_dict({name: tree[name].to_dataset() for name in STORED_GROUPS})
+    stored.attrs = dict(tree.attrs)
+    compress = {"zlib": True, "complevel": 4, "shuffle": True}
+    encoding = {
+        f"/{name}": {var: compress for var in stored[name].data_vars} for name in STORED_GROUPS
+    }
+    return stored, encoding
 
 
 def _save_atomic(tree: xr.DataTree, path: Path) -> None:
-    """Write a fit as NetCDF: to a temporary file first, then rename over the target."""
+    """Write a fit as NetCDF: to a temporary file first, then rename over the target.
+
+    Only :data:`STORED_GROUPS` are written (:func:`load_fit` recomputes the rest).
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    stored, encoding = _stored(tree)
     try:
-        tree.to_netcdf(tmp, engine="h5netcdf")
+        stored.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -750,6 +803,7 @@ def flush_cache() -> None:
 
 
 def load_fit(path: str | Path) -> xr.DataTree:
-    """Read a saved fit into memory (the file is closed on return)."""
+    """Read a saved fit into memory, with its derived groups (the file is closed on return)."""
     with xr.open_datatree(path, engine="h5netcdf") as tree:
-        return tree.load().copy()
+        stored = tree.load().copy()
+    return with_derived_groups(stored)

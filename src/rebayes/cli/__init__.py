@@ -39,8 +39,23 @@ folders); --variant picks a data variant from the folder's variants.toml (compos
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser with every available subcommand registered."""
+def _requested(argv: list[str] | None) -> tuple[str, ...]:
+    """Return the subcommands to register: the one named on the command line, else all of them.
+
+    Each subcommand module imports what it runs (``audit`` loads scipy.stats, ``fit`` PyMC's
+    neighbours); registering only the requested one keeps a light command light.
+    """
+    args = sys.argv[1:] if argv is None else argv
+    first = next((a for a in args if not a.startswith("-")), None)
+    return (first,) if first in SUBCOMMANDS else SUBCOMMANDS
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """Return the argument parser with its subcommands registered.
+
+    With ``argv``, only the subcommand it names is registered (all of them when it names
+    none, e.g. for ``--help``); without, every available one.
+    """
     parser = argparse.ArgumentParser(
         prog="rebayes",
         description="Audit a published meta-analysis and re-analyse it in Bayesian terms.",
@@ -48,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in SUBCOMMANDS:
+    for name in _requested(argv) if argv is not None else SUBCOMMANDS:
         try:
             module = importlib.import_module(f"rebayes.cli.{_MODULES.get(name, name)}")
         except ModuleNotFoundError as exc:
@@ -64,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     # The command draws figures into files only; the library never picks a backend (a
     # notebook keeps its own), but the command owns its process.
     os.environ.setdefault("MPLBACKEND", "Agg")
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

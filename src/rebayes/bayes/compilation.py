@@ -1,0 +1,326 @@
+"""Compiled models on disk: a structure compiled once on a machine serves every later process.
+
+nutpie turns a PyMC model into two C callbacks (the log density with its gradient, and the
+expansion of a draw into every recorded variable), which numba compiles from PyTensor's
+graph. nutpie does this in every process (10-50 s: numba's type inference, lowering and
+LLVM optimisation of a few hundred small functions); its numba ``cache=True`` never hits,
+because the callbacks close over data with random names (``uuid4`` keys) and numba's cache
+key hashes the closure.
+
+Here the compiled callbacks are stored with numba's own serialisation (the object code and
+function descriptor a ``CompileResult`` reduces to, what numba's on-disk cache stores) under
+``<cache>/compiled/<key>.pkl`` (:func:`rebayes.bayes.cache.compiled_dir`), next to what
+nutpie needs around them: the sizes and names of the parameter vector, the layout of the
+``pm.Data`` record the callbacks read. A later process loads that in ~0.5 s and builds
+nutpie's ``CompiledPyMCModel`` without PyTensor compiling anything.
+
+- The key (:func:`compile_key`) hashes the padded structure
+  (:func:`rebayes.bayes.model.structure_key`), the source of the modules that build the
+  graph and its callbacks (this one and :mod:`rebayes.bayes.model`), the versions of
+  every library in the chain (nutpie, PyMC, PyTensor, numba, llvmlite, NumPy, Python) and
+  numba's target (CPU name and features, optimisation level; fastmath is always off): a
+  change to any of them compiles afresh rather than load code built for something else.
+- Reproducible by construction: a cold process also samples with the code it stored, loaded
+  back from the bytes it wrote, so a seed gives the same draws whether the compilation is
+  fresh or read from disk. The initial point does not depend on the data either
+  (:func:`_initial_point`): 0 on the unconstrained scale plus U(-1, 1) jitter from the seed.
+- Safe under concurrency: a process compiling a structure holds an advisory lock on
+  ``<key>.lock``; another one asking for it meanwhile waits and then loads the result instead
+  of compiling again. The file is written to a temporary name and renamed into place, so a
+  reader sees a complete file or none; an unreadable one is compiled again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import pickle
+import platform
+import sys
+import threading
+import warnings
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rebayes.bayes.cache import compiled_dir
+from rebayes.bayes.design import Design
+
+__all__ = ["COMPILE_FORMAT", "compile_key", "load_or_compile"]
+
+#: Bump when what is stored (or how the callbacks are built) changes.
+COMPILE_FORMAT = "1"
+
+# Every library whose code ends up in, or is called around, the compiled callbacks.
+_LIBRARIES = ("nutpie", "pymc", "pytensor", "numba", "llvmlite", "numpy")
+
+
+def _source_digest() -> str:
+    """Hash of the modules that build the graph and its callbacks."""
+    from rebayes.bayes import model
+
+    digest = hashlib.sha256()
+    for path in (Path(model.__file__), Path(__file__)):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _target() -> list[Any]:
+    """Return numba's code-generation target (triple, CPU name and features) and optimisation level.
+
+    Fastmath is always off (:func:`_compile` sets it), so it needs no entry; reading it here
+    would import PyTensor in processes that only load.
+    """
+    import numba
+    from numba.core.registry import cpu_target
+
+    return [list(cpu_target.target_context.codegen().magic_tuple()), numba.config.OPT]
+
+
+def compile_key(design: Design) -> str:
+    """Hash of everything that changes the compiled code of a design's structure.
+
+    Two designs with the same :func:`~rebayes.bayes.model.structure_key` share a key; any
+    change of structure, of the model's source, of a library version, of the CPU target or of
+    the fastmath setting gives another one.
+    """
+    from rebayes.bayes.model import structure_key
+
+    payload = {
+        "format": COMPILE_FORMAT,
+        "structure": asdict(structure_key(design)),
+        "source": _source_digest(),
+        "versions": {name: metadata.version(name) for name in _LIBRARIES},
+        "python": sys.version,
+        "machine": platform.machine(),
+        "target": _target(),
+    }
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class _SharedName:
+    """A PyTensor shared variable's stand-in for nutpie's ``with_data``.
+
+    ``with_data`` reads ``.name`` only, so a loaded model carries no PyTensor graph.
+    """
+
+    name: str
+
+
+class _LoadedCallback:
+    """A compiled C callback restored from disk: its address, and the code kept alive."""
+
+    def __init__(self, payload: tuple[Any, ...]) -> None:
+        from numba.core.compiler import CompileResult
+        from numba.core.compiler_lock import global_compiler_lock
+        from numba.core.registry import cpu_target
+
+        context = cpu_target.target_context
+        with global_compiler_lock:
+            # As numba's own cache does before loading: initialises its runtime (NRT), whose
+            # symbols the code calls.
+            context.refresh()
+            cres = CompileResult._rebuild(context, *payload)
+        self._library = cres.library
+        self.native_name = cres.fndesc.llvm_cfunc_wrapper_name
+        self.address = cres.library.get_pointer_to_function(self.native_name)
+
+
+def _initial_point(n_dim: int) -> Any:
+    """Return a chain's initial point function: 0 on the unconstrained scale + U(-1, 1) jitter.
+
+    PyMC's default (the prior's support point) reads the prior means from the data the
+    structure was first compiled with, which ``with_data`` does not update: the start would
+    depend on which prior a process happened to compile first. 0 is that support point for
+    the default priors (centred effects, log tau = 0), whatever the data.
+    """
+
+    def initial_point(seed: Any = None) -> np.ndarray:
+        return np.random.default_rng(seed).uniform(-1.0, 1.0, n_dim)
+
+    return initial_point
+
+
+def _compile(design: Design, prior: Any) -> bytes:
+    """Compile the design's structure; return the bytes to store (numba's serialisation)."""
+    import numba
+    from numba.core.compiler_lock import global_compiler_lock
+    from numba.core.serialize import dumps
+    from nutpie.compile_pymc import (
+        _make_c_expand_func,
+        _make_c_logp_func,
+        _make_functions,
+        make_user_data,
+    )
+
+    from rebayes.bayes.model import build_model
+    from rebayes.bayes.sampling import _reproducible_numba
+
+    _reproducible_numba()
+    model = build_model(design, prior)
+    n_dim, n_expanded, logp_pt, expand_pt, _, shape_info, reparameterized = _make_functions(
+        model,
+        mode="NUMBA",
+        compute_grad=True,
+        join_expanded=True,
+        pymc_initial_point_fn=lambda seed: {},  # unused: see _initial_point
+    )
+    # Deterministic record keys (nutpie's are random uuids), and zero-filled templates: the
+    # callbacks embed these arrays as constants, which the data never reaches.
+    shared_vars = list(dict.fromkeys([*logp_pt.get_shared(), *expand_pt.get_shared()]))
+    keys = {var: var.name for var in shared_vars}
+    if len(set(keys.values())) != len(keys):
+        raise AssertionError(f"shared variable names are not unique: {sorted(keys.values())}")
+    templates = {
+        var.name: np.zeros_like(np.asarray(var.get_value()), order="C") for var in shared_vars
+    }
+    user_data = make_user_data(keys, templates)
+    logp_raw, logp_sig = _make_c_logp_func(
+        n_dim, logp_pt.vm.jit_fn, user_data, [keys[v] for v in logp_pt.get_shared()], templates
+    )
+    expand_raw, expand_sig = _make_c_expand_func(
+        n_dim,
+        n_expanded,
+        expand_pt.vm.jit_fn,
+        user_data,
+        [keys[v] for v in expand_pt.get_shared()],
+        templates,
+    )
+    callbacks = {}
+    for name, raw, sig in (("logp", logp_raw, logp_sig), ("expand", expand_raw, expand_sig)):
+        with global_compiler_lock:
+            cres = numba.cfunc(sig)(raw)._compile_uncached()
+            if cres.library.has_dynamic_globals:
+                raise AssertionError(f"the {name} callback refers to process memory")
+            callbacks[name] = cres._reduce()
+    from nutpie.compile_pymc import _prepare_dims_and_coords
+
+    dims, coords = _prepare_dims_and_coords(model, shape_info, reparameterized)
+    bundle = {
+        "callbacks": callbacks,
+        "n_dim": n_dim,
+        "n_expanded": n_expanded,
+        "shape_info": shape_info,
+        "dims": dims,
+        "coords": coords,
+        "reparameterized_names": reparameterized,
+        "shared": [(var.name, templates[var.name].dtype.str, templates[var.name].shape)
+                   for var in shared_vars],
+        "record_dtype": user_data.dtype,
+    }
+    return dumps(bundle)
+
+
+def _build(blob: bytes) -> Any:
+    """Build nutpie's compiled model from stored bytes (no PyTensor, no numba compilation)."""
+    from nutpie.compile_pymc import CompiledPyMCModel, update_user_data
+
+    bundle = pickle.loads(blob)
+    shared_data = {}
+    for name, dtype, shape in bundle["shared"]:
+        value = np.zeros(shape, dtype=dtype)
+        value.flags.writeable = False
+        shared_data[name] = value
+    user_data = update_user_data(np.zeros((), dtype=bundle["record_dtype"]), shared_data)
+    shape_info = bundle["shape_info"]
+    return CompiledPyMCModel(
+        _n_dim=bundle["n_dim"],
+        dims=bundle["dims"],
+        _coords=bundle["coords"],
+        _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info, strict=True)},
+        compiled_logp_func=_LoadedCallback(bundle["callbacks"]["logp"]),
+        compiled_expand_func=_LoadedCallback(bundle["callbacks"]["expand"]),
+        initial_point_func=_initial_point(bundle["n_dim"]),
+        shared_data=shared_data,
+        shared_var_keys={_SharedName(name): name for name in shared_data},
+        user_data=user_data,
+        n_expanded=bundle["n_expanded"],
+        shape_info=shape_info,
+        logp_func=None,
+        expand_func=None,
+        reparameterized_names=bundle["reparameterized_names"],
+    )
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``path`` (POSIX); elsewhere, no lock."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: concurrent compilations only duplicate work
+        yield
+        return
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _read(path: Path) -> Any | None:
+    """Return the model stored at ``path``, or None when it is missing or unreadable."""
+    try:
+        return _build(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # noqa: BLE001 - a damaged or foreign file: compile again
+        warnings.warn(f"compiled model {path} unreadable ({exc}); compiling again",
+                      RuntimeWarning, stacklevel=3)
+        return None
+
+
+def _write_atomic(blob: bytes, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        tmp.write_bytes(blob)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_or_compile(design: Design, prior: Any) -> Any:
+    """Return nutpie's compiled model for the design's structure: from disk, or compiled now.
+
+    Parameters
+    ----------
+    design : Design
+    prior : PriorSet
+        Any prior: the compiled code does not depend on its values (nor on the design's
+        data), only on the structure; set the values with ``with_data``.
+
+    Returns
+    -------
+    nutpie.compile_pymc.CompiledPyMCModel
+    """
+    folder = compiled_dir()
+    path = folder / f"{compile_key(design)}.pkl"
+    compiled = _read(path)
+    if compiled is not None:
+        return compiled
+    with contextlib.ExitStack() as stack:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(_locked(folder / f"{path.stem}.lock"))
+        except OSError as exc:
+            warnings.warn(f"compiled models not cached in {folder}: {exc.strerror}",
+                          RuntimeWarning, stacklevel=2)
+        compiled = _read(path)  # another process may have compiled it while we waited
+        if compiled is not None:
+            return compiled
+        blob = _compile(design, prior)
+        try:
+            _write_atomic(blob, path)
+        except OSError as exc:
+            warnings.warn(f"compiled model not cached at {path}: {exc.strerror}",
+                          RuntimeWarning, stacklevel=2)
+    # Sample with the code as stored, so this process draws what a later one will.
+    return _build(blob)

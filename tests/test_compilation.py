@@ -1,0 +1,105 @@
+"""The compile cache: a structure compiled in one process is loaded, not recompiled, in the next,
+and a seed gives the same draws either way."""
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from rebayes.bayes.compilation import compile_key
+from rebayes.bayes.design import build_design
+from rebayes.bayes.spec import load_script
+
+MODELS = ROOT / "src/rebayes/data/datasets/ivig_rsa/models"
+
+# Fits with 200 draws, writes the posterior draws of every variable to argv[1] (.npz) and
+# prints whether PyMC was imported (it is not needed when the compilation is loaded).
+FIT_SCRIPT = """
+import sys
+import numpy as np
+import rebayes as rb
+from rebayes.bayes.sampling import SamplerSettings, fit
+
+spec = rb.load_script(sys.argv[2])
+result = fit(spec, "skeptical", cache=False, settings=SamplerSettings(draws=200, min_ess=0))
+posterior = result.tree["posterior"]
+np.savez(sys.argv[1], **{name: posterior[name].values for name in posterior.data_vars})
+print("pymc" in sys.modules)
+"""
+
+
+def _fit_in_fresh_process(tmp_path, name: str, cache) -> tuple[dict[str, np.ndarray], bool]:
+    out = tmp_path / f"{name}.npz"
+    env = {**os.environ, "REBAYES_CACHE": str(cache)}
+    result = subprocess.run(
+        [sys.executable, "-c", FIT_SCRIPT, str(out), str(MODELS / "overall.py")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+        check=True,
+    )
+    with np.load(out) as draws:
+        return dict(draws), result.stdout.strip().endswith("True")
+
+
+@pytest.mark.slow
+def test_same_seed_same_draws_with_a_cold_and_a_filled_compile_cache(tmp_path):
+    cache = tmp_path / "cache"
+    cold, cold_imported_pymc = _fit_in_fresh_process(tmp_path, "cold", cache)
+    stored = list((cache / "compiled").glob("*.pkl"))
+    assert len(stored) == 1
+    warm, warm_imported_pymc = _fit_in_fresh_process(tmp_path, "warm", cache)
+    assert cold.keys() == warm.keys()
+    for name in cold:
+        np.testing.assert_array_equal(cold[name], warm[name], err_msg=name)
+    # The second process loaded the stored model: it never built the PyMC graph.
+    assert cold_imported_pymc and not warm_imported_pymc
+    assert list((cache / "compiled").glob("*.pkl")) == stored
+
+
+def test_compile_key_follows_the_structure_not_the_data(monkeypatch):
+    from rebayes.bayes import model
+
+    overall = build_design(load_script(MODELS / "overall.py"))
+    key = compile_key(overall)
+    # Same padded shape, other data or covariates: the same compiled code.
+    fewer_events = replace(overall, events=overall.events // 2)
+    assert compile_key(fewer_events) == key
+    assert compile_key(build_design(load_script(MODELS / "timing.py"))) == key
+    # Another likelihood, or more rows than the padding holds: another key.
+    normal = build_design(load_script(MODELS / "normal_approximation.py"))
+    assert compile_key(normal) != key
+    capacity = model.structure_key(overall)
+    monkeypatch.setattr(model, "structure_key", lambda d: replace(capacity, rows=32))
+    assert compile_key(overall) != key
+
+
+def test_compile_key_follows_library_versions(monkeypatch):
+    from rebayes.bayes import compilation
+
+    design = build_design(load_script(MODELS / "overall.py"))
+    key = compile_key(design)
+    real_version = compilation.metadata.version
+
+    def other_numba(name: str) -> str:
+        return "0.0.0" if name == "numba" else real_version(name)
+
+    monkeypatch.setattr(compilation.metadata, "version", other_numba)
+    assert compile_key(design) != key
+
+
+def test_an_unreadable_compiled_model_is_compiled_again(tmp_path, monkeypatch):
+    from rebayes.bayes import compilation
+
+    monkeypatch.setenv("REBAYES_CACHE", str(tmp_path))
+    design = build_design(load_script(MODELS / "overall.py"))
+    path = tmp_path / "compiled" / f"{compile_key(design)}.pkl"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a pickle")
+    with pytest.warns(RuntimeWarning, match="unreadable"):
+        assert compilation._read(path) is None
