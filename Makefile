@@ -29,9 +29,11 @@ test-all: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy src/rebayes
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_fit.py
+	$(PY) benchmarks/bench_speed.py
 
 sbc: $(STAMP)
 	$(PY) benchmarks/sbc.py --sims 200 --seed 20230113

@@ -105,7 +105,13 @@ def fake_fits(folder, n=3, size=1000):
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
         (folder / f"{i:032x}.nc").write_bytes(b"x" * size)
-    (folder / f".{0:032x}.nc.123.456.tmp").write_bytes(b"x" * 10)  # an interrupted write
+    # An interrupted write (rebayes.atomic's temporary name: ".<name>.<random>.tmp").
+    (folder / f".{0:032x}.nc.k2x_9ab.tmp").write_bytes(b"x" * 10)
+
+
+def _info_json(capsys):
+    assert main(["cache", "info", "--json"]) == 0
+    return capsys.readouterr().out
 
 
 def test_cache_info_and_clear(capsys, tmp_path):
@@ -114,19 +120,29 @@ def test_cache_info_and_clear(capsys, tmp_path):
         f"location: {tmp_path / 'cache' / 'fits'}",
         "fits: 0",
         "size: 0 B (0 bytes)",
+        "compiled models: 0 (0 B)",
     ]
     fake_fits(fits_dir())
     (fits_dir() / "README.txt").write_text("not rebayes's")
     (fits_dir() / "ABCDEF.nc").write_text("not a fit name")
     (cache_dir() / "other.nc").write_text("outside the fits folder")
-    assert main(["cache", "info", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {
+    compiled = cache_dir() / "compiled"
+    compiled.mkdir()
+    (compiled / f"{1:032x}.pkl").write_bytes(b"y" * 500)
+    (compiled / f"{1:032x}.lock").write_bytes(b"")
+    (compiled / "notes.txt").write_text("not rebayes's")
+    assert json.loads(_info_json(capsys)) == {
         "location": str(fits_dir()),
         "fits": 3,
         "size_bytes": 3010,
+        "compiled_location": str(compiled),
+        "compiled": 1,
+        "compiled_bytes": 500,
     }
     assert main(["cache", "clear"]) == 0
-    assert capsys.readouterr().out == (f"removed 3 cached fits from {fits_dir()}, freed 3.0 kB\n")
+    assert capsys.readouterr().out == (
+        f"removed 3 cached fits from {fits_dir()} and 1 compiled models, freed 3.5 kB\n")
+    assert sorted(p.name for p in compiled.iterdir()) == ["notes.txt"]
     assert sorted(p.name for p in fits_dir().iterdir()) == ["ABCDEF.nc", "README.txt"]
     assert (cache_dir() / "other.nc").is_file()
     assert cache_info().fits == 0

@@ -30,7 +30,7 @@ from rebayes.data.schema import schema_of
 from rebayes.plots import forest_plot
 from rebayes.sensitivity.comparison import compare_fits
 from rebayes.sensitivity.conclusions import Rule, assess, default_rules
-from test_effects import CHAINS, DRAWS, const, make_tree
+from test_quantities import CHAINS, DRAWS, const, make_tree
 
 QUICK = SamplerSettings(draws=300, tune=300, chains=2, min_ess=0)
 LOWER = Direction(

@@ -28,7 +28,10 @@ __all__ = [
 
 # <32 hex digits>.nc, and the temporary file a background write leaves if killed.
 _FIT_FILE = re.compile(r"[0-9a-f]{32}\.nc")
-_PARTIAL_FILE = re.compile(r"\.[0-9a-f]{32}\.nc\.\d+\.\d+\.tmp")
+# rebayes.atomic.atomic_path's temporary files: ".<name>.<random>.tmp".
+_PARTIAL_FILE = re.compile(r"\.[0-9a-f]{32}\.nc\.[A-Za-z0-9_]+\.tmp")
+_COMPILED_FILE = re.compile(r"[0-9a-f]{32}\.pkl")
+_COMPILED_OTHER = re.compile(r"[0-9a-f]{32}\.lock|\.[0-9a-f]{32}\.pkl\.[A-Za-z0-9_]+\.tmp")
 
 
 def cache_dir() -> Path:
@@ -57,7 +60,7 @@ def compiled_dir() -> Path:
 
 @dataclass(frozen=True)
 class CacheInfo:
-    """Cached fits in one folder.
+    """Cached fits and compiled models.
 
     Attributes
     ----------
@@ -67,30 +70,42 @@ class CacheInfo:
         Number of cached fits (complete files).
     size_bytes : int
         Their total size, plus any partial files of interrupted writes.
+    compiled : int
+        Number of compiled models (``<cache>/compiled``, one per model structure and library
+        versions; :mod:`rebayes.bayes.compilation`).
+    compiled_bytes : int
+        Their total size, with lock and partial files.
     """
 
     location: Path
     fits: int
     size_bytes: int
+    compiled: int = 0
+    compiled_bytes: int = 0
 
     def to_dict(self) -> dict[str, object]:
         """Plain-data form (for ``--json``)."""
-        return {"location": str(self.location), "fits": self.fits, "size_bytes": self.size_bytes}
+        return {"location": str(self.location), "fits": self.fits, "size_bytes": self.size_bytes,
+                "compiled_location": str(compiled_dir()), "compiled": self.compiled,
+                "compiled_bytes": self.compiled_bytes}
 
     def __str__(self) -> str:
         noun = "fit" if self.fits == 1 else "fits"
-        return f"{self.location}: {self.fits} cached {noun}, {format_size(self.size_bytes)}"
+        return (f"{self.location}: {self.fits} cached {noun}, {format_size(self.size_bytes)}; "
+                f"{self.compiled} compiled models, {format_size(self.compiled_bytes)}")
 
 
-def _own_files(folder: Path) -> list[tuple[Path, bool]]:
-    """Files rebayes wrote in ``folder``: (path, is a complete fit)."""
+def _own_files(
+    folder: Path, complete: re.Pattern[str] = _FIT_FILE, partial: re.Pattern[str] = _PARTIAL_FILE
+) -> list[tuple[Path, bool]]:
+    """Files rebayes wrote in ``folder``: (path, is a complete fit or compiled model)."""
     if not folder.is_dir():
         return []
     out = []
     for path in sorted(folder.iterdir()):
-        complete = bool(_FIT_FILE.fullmatch(path.name))
-        if (complete or _PARTIAL_FILE.fullmatch(path.name)) and path.is_file():
-            out.append((path, complete))
+        whole = bool(complete.fullmatch(path.name))
+        if (whole or partial.fullmatch(path.name)) and path.is_file():
+            out.append((path, whole))
     return out
 
 
@@ -101,34 +116,45 @@ def _size(path: Path) -> int:
         return 0  # removed meanwhile (another process clearing the cache)
 
 
+def _compiled_files() -> list[tuple[Path, bool]]:
+    return _own_files(compiled_dir(), _COMPILED_FILE, _COMPILED_OTHER)
+
+
 def cache_info() -> CacheInfo:
-    """Count the cached fits and their size."""
+    """Count the cached fits and compiled models, and their sizes."""
     folder = fits_dir()
-    files = _own_files(folder)
-    return CacheInfo(folder, sum(c for _, c in files), sum(_size(p) for p, _ in files))
+    files, compiled = _own_files(folder), _compiled_files()
+    return CacheInfo(folder, sum(c for _, c in files), sum(_size(p) for p, _ in files),
+                     sum(c for _, c in compiled), sum(_size(p) for p, _ in compiled))
 
 
-def clear_cache() -> CacheInfo:
-    """Remove every cached fit; return what was removed.
-
-    Only files named like fits (and partial writes of them) are removed, then the ``fits``
-    folder itself if that left it empty; any other file there stays.
-    """
-    folder = fits_dir()
-    fits = size = 0
-    for path, complete in _own_files(folder):
+def _remove(files: list[tuple[Path, bool]], folder: Path) -> tuple[int, int]:
+    count = size = 0
+    for path, complete in files:
         freed = _size(path)
         try:
             path.unlink()
         except FileNotFoundError:
             continue
-        fits += complete
+        count += complete
         size += freed
     try:
         folder.rmdir()
     except OSError:
         pass  # missing, or holds something rebayes did not write
-    return CacheInfo(folder, fits, size)
+    return count, size
+
+
+def clear_cache() -> CacheInfo:
+    """Remove every cached fit and compiled model; return what was removed.
+
+    Only files named like fits or compiled models (and partial writes and locks of them) are
+    removed, then their folders if that left them empty; any other file there stays.
+    """
+    folder = fits_dir()
+    fits, size = _remove(_own_files(folder), folder)
+    compiled, compiled_size = _remove(_compiled_files(), compiled_dir())
+    return CacheInfo(folder, fits, size, compiled, compiled_size)
 
 
 def format_size(size_bytes: int) -> str:

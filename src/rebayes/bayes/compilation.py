@@ -34,12 +34,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
-import os
 import pickle
 import platform
 import sys
-import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -49,8 +46,10 @@ from typing import Any
 
 import numpy as np
 
+from rebayes.atomic import atomic_path
 from rebayes.bayes.cache import compiled_dir
 from rebayes.bayes.design import Design
+from rebayes.json_io import stable_hash
 
 __all__ = ["COMPILE_FORMAT", "compile_key", "load_or_compile"]
 
@@ -80,7 +79,8 @@ def _target() -> list[Any]:
     import numba
     from numba.core.registry import cpu_target
 
-    return [list(cpu_target.target_context.codegen().magic_tuple()), numba.config.OPT]
+    return [list(cpu_target.target_context.codegen().magic_tuple()),
+            numba.config.OPT]  # type: ignore[attr-defined]  # set at import by numba.config
 
 
 def compile_key(design: Design) -> str:
@@ -101,8 +101,7 @@ def compile_key(design: Design) -> str:
         "machine": platform.machine(),
         "target": _target(),
     }
-    text = json.dumps(payload, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+    return stable_hash(payload)
 
 
 @dataclass(frozen=True)
@@ -197,7 +196,7 @@ def _compile(design: Design, prior: Any) -> bytes:
     callbacks = {}
     for name, raw, sig in (("logp", logp_raw, logp_sig), ("expand", expand_raw, expand_sig)):
         with global_compiler_lock:
-            cres = numba.cfunc(sig)(raw)._compile_uncached()
+            cres = numba.cfunc(sig)(raw)._compile_uncached()  # type: ignore[attr-defined]
             if cres.library.has_dynamic_globals:
                 raise AssertionError(f"the {name} callback refers to process memory")
             callbacks[name] = cres._reduce()
@@ -279,12 +278,8 @@ def _read(path: Path) -> Any | None:
 
 
 def _write_atomic(blob: bytes, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_bytes(blob)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def load_or_compile(design: Design, prior: Any) -> Any:

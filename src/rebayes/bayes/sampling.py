@@ -25,9 +25,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -39,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
+from rebayes.atomic import atomic_path
 from rebayes.bayes.cache import cache_dir, fits_dir
 from rebayes.bayes.design import ARMS, Design, build_design
 from rebayes.bayes.model import (
@@ -61,6 +60,7 @@ from rebayes.bayes.priors import (
 from rebayes.bayes.spec import AnalysisSpec
 from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
+from rebayes.json_io import stable_hash
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -379,8 +379,7 @@ def fit_key(design: Design, prior: PriorSet, seed: int, settings: SamplerSetting
         "seed": seed,
         "settings": asdict(settings),
     }
-    text = json.dumps(payload, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+    return stable_hash(payload)
 
 
 def _provenance(design: Design, prior: PriorSet, key: str) -> dict[str, Any]:
@@ -765,13 +764,9 @@ def _save_atomic(tree: xr.DataTree, path: Path) -> None:
 
     Only :data:`STORED_GROUPS` are written (:func:`load_fit` recomputes the rest).
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     stored, encoding = _stored(tree)
-    try:
+    with atomic_path(path) as tmp:
         stored.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 # Writing a fit takes ~0.2 s (h5netcdf's per-variable overhead), longer than sampling it; one

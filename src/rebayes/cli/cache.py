@@ -15,8 +15,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="show or clear the fit cache",
         description=(
             "Fits are cached as NetCDF files in $REBAYES_CACHE/fits, or in the user cache "
-            "directory when REBAYES_CACHE is unset. 'info' shows where, how many and how "
-            "large; 'clear' removes the cached fits (only files rebayes wrote)."
+            "directory when REBAYES_CACHE is unset, compiled models in .../compiled. 'info' "
+            "shows where, how many and how large; 'clear' removes both (only files rebayes "
+            "wrote)."
         ),
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -37,6 +38,7 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"location: {info.location}")
     print(f"fits: {info.fits}")
     print(f"size: {format_size(info.size_bytes)} ({info.size_bytes} bytes)")
+    print(f"compiled models: {info.compiled} ({format_size(info.compiled_bytes)})")
     return 0
 
 
@@ -48,7 +50,8 @@ def run_clear(args: argparse.Namespace) -> int:
         return 0
     noun = "fit" if removed.fits == 1 else "fits"
     print(
-        f"removed {removed.fits} cached {noun} from {removed.location}, "
-        f"freed {format_size(removed.size_bytes)}"
+        f"removed {removed.fits} cached {noun} from {removed.location} and "
+        f"{removed.compiled} compiled models, freed "
+        f"{format_size(removed.size_bytes + removed.compiled_bytes)}"
     )
     return 0

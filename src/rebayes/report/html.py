@@ -178,7 +178,9 @@ def tool_section(sentence: str, frame: pd.DataFrame, figure: str | None = None) 
     The table is pandas' own rendering of ``frame`` (3 significant digits).
     """
     frame = frame.rename(columns=column_label)
-    html = frame.to_html(index=False, float_format=lambda x: f"{x:.3g}", border=0)
+    # A value a row does not have (None in an object column, NaN) shows as a dash, not "None".
+    html = frame.to_html(index=False, float_format=lambda x: f"{x:.3g}", border=0,
+                         na_rep="–")
     return render("tool.html", sentence=sentence, table=Markup(html), figure=figure)
 
 
