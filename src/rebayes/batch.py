@@ -655,7 +655,8 @@ def _run_dask(
     )
     by_key = {f.key: t for f, t in zip(futures, todo, strict=True)}
     try:
-        for future in as_completed(futures):
+        # The client is not the default one (see _connect): as_completed gets its loop.
+        for future in as_completed(futures, loop=client.loop):
             on_record(_collect(future, by_key[future.key], priors, settings, seed))
     except BaseException:
         client.cancel(futures)
