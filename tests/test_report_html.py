@@ -58,9 +58,11 @@ def test_a_page_has_the_stylesheet_navigation_and_footer():
 
 
 def test_tool_section_shows_the_frame_through_pandas():
-    frame = pd.DataFrame({"n_per_arm": [50], "p_futile": [0.91234]})
+    frame = pd.DataFrame({"n_per_arm": [50], "p_futile": [0.91234],
+                          "sceptical_limit": [None], "significant": [False]})
     html = tool_section("P < 0.9 & more", frame, "figures/plan.png")
     assert "<p>P &lt; 0.9 &amp; more</p>" in html and "<td>0.912</td>" in html
     # Reader names for the columns, not the program's.
     assert "<th>n per arm</th>" in html and "<th>P(futility)</th>" in html
+    assert "None" not in html and "<td>–</td>" in html  # a missing value is a dash
     assert '<img src="figures/plan.png" alt="P &lt; 0.9 &amp; more">' in html

@@ -178,7 +178,10 @@ def tool_section(sentence: str, frame: pd.DataFrame, figure: str | None = None) 
     The table is pandas' own rendering of ``frame`` (3 significant digits).
     """
     frame = frame.rename(columns=column_label)
-    # A value a row does not have (None in an object column, NaN) shows as a dash, not "None".
+    # A value a row does not have shows as a dash, not "None": na_rep covers NaN in numeric
+    # columns, the loop None in object columns (numeric ones keep their float format).
+    for column in frame.select_dtypes(include="object").columns:
+        frame[column] = frame[column].where(frame[column].notna(), "–")
     html = frame.to_html(index=False, float_format=lambda x: f"{x:.3g}", border=0,
                          na_rep="–")
     return render("tool.html", sentence=sentence, table=Markup(html), figure=figure)
