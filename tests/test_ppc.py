@@ -110,6 +110,9 @@ def test_trial_ppc_against_exact_binomial_enumeration():
     # Observed log ORs by hand: 12 * 10 / (8 * 10) and 14 * 14 / (11 * 1).
     np.testing.assert_allclose(table["observed"], [math.log(1.5), math.log(14 * 14 / 11)])
     assert table.loc[1, "p_value"] < 0.05 and not table.loc[1, "within"]
+    # The 50% range for plots lies inside the 95% one, from the same replications.
+    assert (table["rep_low"] <= table["rep_low_inner"]).all()
+    assert (table["rep_high_inner"] <= table["rep_high"]).all()
 
 
 def test_trial_ppc_uses_a_fresh_random_effect_not_the_trials_own():

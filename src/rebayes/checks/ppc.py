@@ -127,7 +127,9 @@ def _by_trial(values: np.ndarray, study_index: np.ndarray, n_studies: int) -> np
     return out
 
 
-def trial_ppc_table(tree: xr.DataTree, prob: float = 0.95) -> pd.DataFrame:
+def trial_ppc_table(
+    tree: xr.DataTree, prob: float = 0.95, inner_prob: float = 0.5
+) -> pd.DataFrame:
     """Trial-level mixed predictive check: observed vs a new similar trial's effect.
 
     Per posterior draw, each trial gets a fresh random effect ``z_new ~ N(0, 1)`` (so its
@@ -143,12 +145,15 @@ def trial_ppc_table(tree: xr.DataTree, prob: float = 0.95) -> pd.DataFrame:
         A fit (posterior, constant_data, observed_data).
     prob : float
         Mass of the equal-tailed replication interval.
+    inner_prob : float
+        Mass of the inner interval (``rep_low_inner``, ``rep_high_inner``), for plots.
 
     Returns
     -------
     pandas.DataFrame
         One row per trial: ``trial``, ``scale`` (``log OR`` or ``log RR``), ``observed``,
-        ``rep_median``, ``rep_low``, ``rep_high``, ``p_value`` (two-sided mid-p:
+        ``rep_median``, ``rep_low``, ``rep_high``, ``rep_low_inner``, ``rep_high_inner``,
+        ``p_value`` (two-sided mid-p:
         2 min(P(rep < obs) + P(rep = obs) / 2, its complement)) and ``within``. A trial with
         no OR (no events, or only events, in both arms) has NaN there and ``within`` True;
         replicated tables without an OR are left out of its distribution.
@@ -188,7 +193,11 @@ def trial_ppc_table(tree: xr.DataTree, prob: float = 0.95) -> pd.DataFrame:
     flat = rep.reshape(-1, len(studies))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: not estimable
-        low, median, high = np.nanquantile(flat, [(1 - prob) / 2, 0.5, (1 + prob) / 2], axis=0)
+        low, median, high, low_inner, high_inner = np.nanquantile(
+            flat,
+            [(1 - prob) / 2, 0.5, (1 + prob) / 2, (1 - inner_prob) / 2, (1 + inner_prob) / 2],
+            axis=0,
+        )
         defined = np.isfinite(flat)
         below = ((flat < obs) & defined).sum(0) + 0.5 * ((flat == obs) & defined).sum(0)
         below = below / defined.sum(0)
@@ -201,6 +210,8 @@ def trial_ppc_table(tree: xr.DataTree, prob: float = 0.95) -> pd.DataFrame:
         "rep_median": median,
         "rep_low": low,
         "rep_high": high,
+        "rep_low_inner": low_inner,
+        "rep_high_inner": high_inner,
         "p_value": p_value,
         "within": ~np.isfinite(obs) | ((obs >= low) & (obs <= high)),
     })

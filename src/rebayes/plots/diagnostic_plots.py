@@ -27,6 +27,8 @@ from rebayes.data.direction import Direction  # noqa: E402
 from rebayes.plots.forest import ratio_ticks  # noqa: E402
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from rebayes.checks.loo import TrialLOO
 
 __all__ = [
@@ -259,21 +261,24 @@ def ppc_plot(tree: xr.DataTree, prob: float = 0.95) -> Figure:
     return fig
 
 
-def trial_ppc_plot(tree: xr.DataTree, prob: float = 0.95) -> Figure:
+def trial_ppc_plot(
+    tree: xr.DataTree, prob: float = 0.95, table: pd.DataFrame | None = None
+) -> Figure:
     """Trial-level mixed predictive check: each trial's OR (RR) against a new similar trial's.
 
     One line per trial: the replicated 95% (thin) and 50% (thick) range of a new trial's
     effect with the same arm sizes and baselines and a fresh random effect
     (:func:`rebayes.checks.ppc.trial_ppc_table`), and the observed effect (point; red when
-    outside the 95% range), on a log ratio axis.
+    outside the 95% range), on a log ratio axis. ``table``: that function's result for
+    ``tree`` and ``prob``, when the caller has it already (the replication is not redone).
     """
-    table = trial_ppc_table(tree, prob=prob)
-    inner = trial_ppc_table(tree, prob=0.5)
+    if table is None:
+        table = trial_ppc_table(tree, prob=prob)
     ratio = "OR" if table["scale"].iloc[0] == "log OR" else "RR"
     y = np.arange(len(table))[::-1]
     fig, ax = plt.subplots(figsize=(7.5, 0.38 * len(table) + 1.9))
     ax.hlines(y, table["rep_low"], table["rep_high"], color=POSTERIOR, alpha=0.35, lw=2)
-    ax.hlines(y, inner["rep_low"], inner["rep_high"], color=POSTERIOR, lw=5)
+    ax.hlines(y, table["rep_low_inner"], table["rep_high_inner"], color=POSTERIOR, lw=5)
     colors = [OBSERVED if w else BAD for w in table["within"]]
     ax.scatter(table["observed"], y, color=colors, zorder=3, s=28)
     ax.axvline(0, color="0.6", lw=0.8)

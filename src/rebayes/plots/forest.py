@@ -49,10 +49,16 @@ class SummaryRow:
     text: str = ""
 
 
-def ratio_ticks(lo: float, hi: float, n: int = 7) -> list[float]:
-    """Round ratios inside [exp(lo), exp(hi)], at least (hi - lo) / n apart on the log scale."""
+def ratio_ticks(
+    lo: float, hi: float, n: int = 7, candidates: Sequence[float] = RATIO_TICKS
+) -> list[float]:
+    """Round ratios inside [exp(lo), exp(hi)], at least (hi - lo) / n apart on the log scale.
+
+    Taken from ``candidates``, 1 first (when inside), then outwards from it, so that the labels
+    of a narrow axis never run into each other.
+    """
     gap = (hi - lo) / n
-    inside = [r for r in RATIO_TICKS if lo <= np.log(r) <= hi]
+    inside = [r for r in candidates if lo <= np.log(r) <= hi]
     kept: list[float] = [1.0] if 1.0 in inside else []
     for r in sorted(inside, key=lambda r: abs(np.log(r))):
         if all(abs(np.log(r) - np.log(k)) >= gap for k in kept):

@@ -24,6 +24,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FixedLocator, NullFormatter  # noqa: E402
 
 from rebayes.bayes.quantities import pooled_rr  # noqa: E402
+from rebayes.plots.forest import ratio_ticks  # noqa: E402
 from rebayes.sensitivity.psense import implied_prior_rr  # noqa: E402
 
 if TYPE_CHECKING:
@@ -45,14 +46,7 @@ def _log_axis(ax: Axes, low: float, high: float, axis: str = "x") -> None:
     target = ax.xaxis if axis == "x" else ax.yaxis
     set_scale("log")
     set_lim(low, high)
-    # Round ratios at least 1/6 of the axis apart on the log scale, 1 always kept, so that
-    # the labels of a narrow panel do not run into each other.
-    gap = (math.log(high) - math.log(low)) / 6
-    ticks: list[float] = [1.0] if low <= 1.0 <= high else []
-    for t in sorted((t for t in RR_TICKS if low <= t <= high), key=lambda t: abs(math.log(t))):
-        if all(abs(math.log(t) - math.log(k)) >= gap for k in ticks):
-            ticks.append(t)
-    ticks.sort()
+    ticks = ratio_ticks(math.log(low), math.log(high), n=6, candidates=RR_TICKS)
     target.set_major_locator(FixedLocator(ticks))
     target.set_major_formatter(matplotlib.ticker.FixedFormatter([f"{t:g}" for t in ticks]))
     target.set_minor_formatter(NullFormatter())

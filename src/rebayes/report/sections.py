@@ -218,7 +218,7 @@ def diagnostics_section(comparison: Comparison, figures: Path) -> Markup:
                         "Observed events per arm (points) against replicated data (95% and 50% "
                         "intervals); red: outside the 95% interval."),
         trial_sentence=trial_sentence,
-        trial_figure=_fig(trial_ppc_plot(tree), figures, f"{name}_trial_ppc.png",
+        trial_figure=_fig(trial_ppc_plot(tree, table=trial), figures, f"{name}_trial_ppc.png",
                           f"Observed {scale.split()[1]} per trial (points) against a new "
                           "similar trial's (95% and 50% ranges); red: outside the 95% range."),
         loo_sentence=(
