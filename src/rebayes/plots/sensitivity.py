@@ -25,6 +25,7 @@ from matplotlib.ticker import FixedLocator, NullFormatter  # noqa: E402
 
 from rebayes.bayes.quantities import pooled_rr  # noqa: E402
 from rebayes.plots.forest import ratio_ticks  # noqa: E402
+from rebayes.sensitivity.conclusions import indexed_names  # noqa: E402
 from rebayes.sensitivity.psense import implied_prior_rr  # noqa: E402
 
 if TYPE_CHECKING:
@@ -137,10 +138,8 @@ def posterior_overlay(comparison: Comparison, title: str = "") -> Figure:
     ]
     fig.legend(handles=handles, fontsize=9, frameon=False, loc="center right", title="prior set")
     heading = title or (
-        f"{comparison.analysis}: "
-        + ("row-average" if any(c.startswith("p_subgroup_benefit[") for c in comparison.table)
-           else "pooled")
-        + " RR under each prior (at the typical control risk)"
+        f"{comparison.analysis}: {comparison.pooled_kind} RR under each prior (at the typical "
+        "control risk)"
     )
     fig.suptitle(heading, fontsize=11)
     legend_width = (3.8 if len(variants) == 1 else 2.6) / fig.get_figwidth()
@@ -183,7 +182,7 @@ def sensitivity_plot(comparison: Comparison, title: str = "") -> Figure:
     table = comparison.table
     direction = comparison.direction
     p_label = f"P({direction.benefit})".replace(" ", "")
-    ratio_names = [c[len("ratio_median[") : -1] for c in table if c.startswith("ratio_median[")]
+    ratio_names = indexed_names(table.columns, "ratio_median")
     n = len(table)
     y = np.arange(n)[::-1].astype(float)
     panels = 1 + len(ratio_names)
@@ -205,8 +204,7 @@ def sensitivity_plot(comparison: Comparison, title: str = "") -> Figure:
         (table["pred_low"].to_numpy(), table["pred_high"].to_numpy()),
     )
     _log_axis(axes[0], min(rr_low / 1.1, 0.8), max(rr_high * 1.1, 1.25))
-    # A meta-regression's pooled RR is only its row average (rebayes.bayes.quantities).
-    kind = "row-average" if any(c.startswith("p_subgroup_benefit[") for c in table) else "pooled"
+    kind = comparison.pooled_kind
     axes[0].set_xlabel(f"{kind} RR of {direction.outcome} (log scale)")
     axes[0].set_title(f"{kind} RR: 95% CrI (dark), 95% predictive (light)", fontsize=9)
     labels = (

@@ -28,7 +28,7 @@ from rebayes.report.html import (
     table,
 )
 from rebayes.sensitivity.comparison import Comparison
-from rebayes.sensitivity.conclusions import Conclusion
+from rebayes.sensitivity.conclusions import Conclusion, indexed_names
 
 __all__ = ["FlipTable", "diagnostics_section", "flip_table", "sensitivity_section"]
 
@@ -76,14 +76,11 @@ def sensitivity_section(comparison: Comparison, figures: Path) -> Markup:
     name = comparison.analysis
     t = comparison.table
     variants = list(dict.fromkeys(t["variant"])) if "variant" in t else []
-    ratio_names = [c[len("p_ratio_gt_1["):-1] for c in t.columns
-                   if c.startswith("p_ratio_gt_1[") and not c.startswith("p_ratio_gt_1_mcse")]
-    subgroup_names = [c[len("p_subgroup_benefit["):-1] for c in t.columns
-                      if c.startswith("p_subgroup_benefit[")]
+    ratio_names = indexed_names(t.columns, "p_ratio_gt_1")
+    subgroup_names = indexed_names(t.columns, "p_subgroup_benefit")
     d = comparison.direction
     # A meta-regression's pooled RR is a row average: its decision columns are per subgroup.
-    kind = "row-average" if subgroup_names else "pooled"
-    headers = ["prior", "variant", f"{kind} RR (95% CrI)"]
+    headers = ["prior", "variant", f"{comparison.pooled_kind} RR (95% CrI)"]
     headers += ([f"P({d.benefit} in {g.replace('_', ' ')})" for g in subgroup_names]
                 if subgroup_names else [f"P({d.benefit})", f"P({d.beyond(1.1)})"])
     headers += ["tau median", "predictive RR (95% PrI)"]

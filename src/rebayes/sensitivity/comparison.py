@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from rebayes.bayes.quantities import FitSummary
     from rebayes.bayes.sampling import Fit, SamplerSettings
 
-from rebayes.sensitivity.conclusions import Conclusion, Rule, assess
+from rebayes.sensitivity.conclusions import Conclusion, Rule, assess, indexed_names
 from rebayes.sensitivity.psense import PriorSensitivity, prior_sensitivity
 
 __all__ = [
@@ -215,6 +215,11 @@ class Comparison(ResultDisplay):
     def bayes_factor(self) -> dict[tuple[str, str], tuple[BayesFactor, ...]]:
         """(prior, variant) -> Savage-Dickey Bayes factors of that fit."""
         return {(f.prior, f.variant): f.bayes_factors for f in self.fits}
+
+    @property
+    def pooled_kind(self) -> str:
+        """``"pooled"``, or ``"row-average"`` for a meta-regression (its fits' own word)."""
+        return self.fits[0].summary.pooled_kind if self.fits else "pooled"
 
     @property
     def diagnostics_ok(self) -> bool:
@@ -467,8 +472,7 @@ def decision_table(comparisons: Sequence[Comparison]) -> pd.DataFrame:
     for c in comparisons:
         title = c.analysis.replace("_", " ")
         t = c.table
-        subgroups = [col[len("p_subgroup_benefit["):-1] for col in t.columns
-                     if col.startswith("p_subgroup_benefit[")]
+        subgroups = indexed_names(t.columns, "p_subgroup_benefit")
         for row in t.to_dict(orient="records"):
             if subgroups:
                 for g in subgroups:

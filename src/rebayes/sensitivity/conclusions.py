@@ -13,7 +13,7 @@ its row average.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -26,6 +26,7 @@ __all__ = [
     "Rule",
     "assess",
     "default_rules",
+    "indexed_names",
     "find_flips",
 ]
 # --- conclusions that flip -----------------------------------------------------------------
@@ -63,6 +64,22 @@ class Rule:
     def holds(self, value: float) -> bool:
         """Whether the conclusion holds for a value of the column."""
         return bool(value > self.threshold if self.sense == "above" else value < self.threshold)
+
+
+def indexed_names(columns: Iterable[object], base: str) -> list[str]:
+    """Return the ``x`` of every column named ``base[x]``, in column order.
+
+    The comparison table names per-subgroup and per-ratio columns so
+    (``p_subgroup_benefit[pre_conception]``, ``p_ratio_gt_1[pre vs post]``).
+
+    Examples
+    --------
+    >>> indexed_names(["p_ratio_gt_1[a vs b]", "p_ratio_gt_1_mcse[a vs b]"], "p_ratio_gt_1")
+    ['a vs b']
+    """
+    prefix = f"{base}["
+    return [str(c)[len(prefix):-1] for c in columns
+            if str(c).startswith(prefix) and str(c).endswith("]")]
 
 
 def default_rules(table: pd.DataFrame, direction: Direction | None = None) -> tuple[Rule, ...]:
@@ -109,8 +126,7 @@ def default_rules(table: pd.DataFrame, direction: Direction | None = None) -> tu
             sense="below",
         ),
     ]
-    subgroups = [c[len("p_subgroup_benefit[") : -1] for c in table.columns
-                 if c.startswith("p_subgroup_benefit[")]
+    subgroups = indexed_names(table.columns, "p_subgroup_benefit")
     if subgroups:
         # A meta-regression's "pooled" RR is only a row average of its subgroups (weighted by
         # their numbers of rows), and its d the reference level's effect: its conclusions are
@@ -120,11 +136,9 @@ def default_rules(table: pd.DataFrame, direction: Direction | None = None) -> tu
                  f"p_subgroup_benefit_mcse[{name}]")
             for name in subgroups
         ]
-    for column in table.columns:
-        if column.startswith("p_ratio_gt_1[") and column.endswith("]"):
-            name = column[len("p_ratio_gt_1[") : -1]
-            mcse = f"p_ratio_gt_1_mcse[{name}]"
-            rules.append(Rule(f"P(RR ratio {name} > 1) > 0.95", column, 0.95, mcse))
+    for name in indexed_names(table.columns, "p_ratio_gt_1"):
+        rules.append(Rule(f"P(RR ratio {name} > 1) > 0.95", f"p_ratio_gt_1[{name}]", 0.95,
+                          f"p_ratio_gt_1_mcse[{name}]"))
     return tuple(r for r in rules if r.column in table.columns)
 
 
