@@ -70,7 +70,7 @@ def indexed_names(columns: Iterable[object], base: str) -> list[str]:
     """Return the ``x`` of every column named ``base[x]``, in column order.
 
     The comparison table names per-subgroup and per-ratio columns so
-    (``p_subgroup_benefit[pre_conception]``, ``p_ratio_gt_1[pre vs post]``).
+    (``p_subgroup_benefit[early]``, ``p_ratio_gt_1[late vs early]``).
 
     Examples
     --------
