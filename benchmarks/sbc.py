@@ -39,6 +39,7 @@ import pandas as pd  # noqa: E402
 from arviz_stats.ecdf_utils import ecdf_pit  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from rebayes import tables  # noqa: E402
 from rebayes.atomic import atomic_path  # noqa: E402
 from rebayes.calibration.sbc import SBCResult, SimulationResult, run_sbc
 from rebayes.calibration.simulation import LABELS, get_scenario, scenarios
@@ -105,6 +106,27 @@ def _write_atomic(path: Path, write: Callable[[str], object]) -> None:
         write(str(tmp))
 
 
+def summary_frame(result: SBCResult, bins: int) -> pd.DataFrame:
+    """The summary table's formatted cells, from ``result.table(bins)``."""
+    t = result.table(bins)
+    headers = ["quantity", "chi2 p", "KS p", "ECDF p", "contraction"]
+    columns = [
+        [LABELS[q] for q in t["quantity"]],
+        [f"{v:.3f}" for v in t["chi2_p"]],
+        [f"{v:.3f}" for v in t["ks_p"]],
+        [f"{v:.3f}" for v in t["ecdf_p"]],
+        [f"{v:.2f}" for v in t["contraction"]],
+    ]
+    for p in result.probs:
+        tag = f"cov{round(100 * p)}"
+        headers += [f"{round(100 * p)}% coverage (95% CI)", "expected"]
+        columns.append([f"{r[tag]:.3f} ({r[f'{tag}_ci_low']:.3f}-{r[f'{tag}_ci_high']:.3f})"
+                        for _, r in t.iterrows()])
+        columns.append([f"{r[f'{tag}_expected_low']:.3f}-{r[f'{tag}_expected_high']:.3f}"
+                        for _, r in t.iterrows()])
+    return tables.frame(headers, zip(*columns, strict=True))
+
+
 def summary_markdown(result: SBCResult) -> str:
     """The summary table as markdown, with the run's settings."""
     s = result.settings
@@ -123,22 +145,8 @@ def summary_markdown(result: SBCResult) -> str:
         f"`python benchmarks/sbc.py --sims {result.n} --seed {result.seed} "
         f"--scenario {shape(result).name}`.",
         "",
-        "| quantity | chi2 p | KS p | ECDF p | contraction | "
-        + " | ".join(f"{round(100 * p)}% coverage (95% CI) | expected" for p in result.probs)
-        + " |",
-        "|---|---:|---:|---:|---:|" + "---:|---:|" * len(result.probs),
+        tables.markdown(summary_frame(result, bins), align="l" + "r" * (4 + 2 * len(result.probs))),
     ]
-    for q in result.quantities:
-        u = result.uniformity(q, bins)
-        cells = []
-        for p in result.probs:
-            c = result.coverage(q, p)
-            cells.append(f"{c.rate:.3f} ({c.ci_low:.3f}-{c.ci_high:.3f})")
-            cells.append(f"{c.expected_low:.3f}-{c.expected_high:.3f}")
-        lines.append(
-            f"| {LABELS[q]} | {u.chi2_p:.3f} | {u.ks_p:.3f} | {u.ecdf_p:.3f} | "
-            f"{result.contraction(q):.2f} | " + " | ".join(cells) + " |"
-        )
     fits_divergent = sum(x.divergences > 0 for x in result.simulations)
     lines += [
         "",
@@ -196,10 +204,8 @@ def overview_markdown(output: Path) -> str:
         "PIT-ECDF test; coverage with its expected 95% range under calibration in brackets. "
         "Command: `make sbc` (`python benchmarks/sbc.py --sims 200 --seed 20230113`).",
         "",
-        "| scenario | quantity | sims | chi2 p | ECDF p | 50% coverage [expected] | "
-        "90% coverage [expected] | divergent fits |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
+    rows = []
     for name, scenario in known.items():
         folder = output / name
         if not (folder / "summary.csv").is_file():
@@ -208,14 +214,19 @@ def overview_markdown(output: Path) -> str:
         sims = pd.read_csv(folder / "simulations.csv")
         divergent = int((sims["divergences"] > 0).sum())
         for i, row in enumerate(table.itertuples()):
-            first = f"[{name}]({name}/summary.md): {scenario.title}" if i == 0 else ""
-            lines.append(
-                f"| {first} | {LABELS[row.quantity]} | {row.n_sims} | {row.chi2_p:.3f} | "
-                f"{row.ecdf_p:.3f} | {row.cov50:.3f} [{row.cov50_expected_low:.3f}-"
-                f"{row.cov50_expected_high:.3f}] | {row.cov90:.3f} [{row.cov90_expected_low:.3f}-"
-                f"{row.cov90_expected_high:.3f}] | {divergent if i == 0 else ''} |"
-            )
-    lines.append("")
+            rows.append((
+                f"[{name}]({name}/summary.md): {scenario.title}" if i == 0 else "",
+                LABELS[row.quantity],
+                f"{row.n_sims}",
+                f"{row.chi2_p:.3f}",
+                f"{row.ecdf_p:.3f}",
+                f"{row.cov50:.3f} [{row.cov50_expected_low:.3f}-{row.cov50_expected_high:.3f}]",
+                f"{row.cov90:.3f} [{row.cov90_expected_low:.3f}-{row.cov90_expected_high:.3f}]",
+                f"{divergent}" if i == 0 else "",
+            ))
+    headers = ["scenario", "quantity", "sims", "chi2 p", "ECDF p", "50% coverage [expected]",
+               "90% coverage [expected]", "divergent fits"]
+    lines += [tables.markdown(tables.frame(headers, rows), align="llrrrrrr"), ""]
     return "\n".join(lines)
 
 

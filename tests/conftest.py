@@ -1,4 +1,5 @@
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,24 @@ os.environ.setdefault("MPLBACKEND", "Agg")  # headless, as the command sets it
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA = Path(__file__).resolve().parent / "data"
+
+
+def pipe_rows(markdown: str) -> list[list[str]]:
+    """The cells of every row of the pipe tables in ``markdown`` (alignment rows left out).
+
+    Splits on unescaped ``|`` and strips the padding, so that tests read content, not layout.
+    """
+    rows = []
+    for line in markdown.splitlines():
+        line = line.strip()
+        if not line.startswith("|"):
+            continue
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        if all(re.fullmatch(r":?-+:?", c) for c in cells):
+            continue
+        rows.append(cells)
+    return rows
+
 
 HEADER = (
     "study,year,stratum,timing,placebo,events_treat,n_treat,events_control,n_control,"

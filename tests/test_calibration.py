@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from scipy import special
 
+from conftest import pipe_rows
 from rebayes.bayes.model import structure_key
 from rebayes.bayes.priors import get_prior
 from rebayes.calibration.ranks import (
@@ -264,6 +265,44 @@ def test_contraction_and_bins_by_hand():
     # 20 bins of 5 ranks at 200 simulations (10 per bin); 4 bins of 25 at 20 (5 per bin).
     assert _result([0.0] * 200, [1.0] * 200).default_bins() == 20
     assert _result([0.0] * 20, [1.0] * 20).default_bins() == 4
+
+
+def test_summary_tables_show_each_quantity_and_coverage(tmp_path):
+    from rebayes.calibration.sbc import SBCResult, SimulationResult
+    from rebayes.calibration.simulation import LABELS, SBC_SETTINGS
+
+    # 40 made-up simulations: every 4th misses the 50% interval, every 8th the 90% one.
+    sims = tuple(
+        SimulationResult(
+            index=i, sampler_seed=i, truth=dict.fromkeys(QUANTITIES, float(i % 5)),
+            ranks=dict.fromkeys(QUANTITIES, (37 * i) % 100),
+            covered=dict.fromkeys(QUANTITIES, (i % 4 != 0, i % 8 != 0)),
+            posterior_sd=dict.fromkeys(QUANTITIES, 0.5), ess_bulk_min=500.0,
+            divergences=int(i == 3), draws=500, seconds=0.1,
+        )
+        for i in range(40)
+    )
+    result = SBCResult(sims, calibration_prior(), SBC_SETTINGS, seed=0, seconds=4.0)
+    lines = str(result).splitlines()
+    header = next(line for line in lines if "chi2 p" in line)
+    assert header.split()[:4] == ["chi2", "p", "KS", "p"]
+    for q in QUANTITIES:
+        (row,) = [line for line in lines if line.startswith(LABELS[q] + " ")]
+        # 30 of 40 in the 50% interval, 35 of 40 in the 90% one.
+        assert "0.750 (" in row and "0.875 (" in row
+    spec = importlib.util.spec_from_file_location("sbc_script", ROOT / "benchmarks/sbc.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    header, *rows = pipe_rows(script.summary_markdown(result))
+    assert header == ["quantity", "chi2 p", "KS p", "ECDF p", "contraction",
+                      "50% coverage (95% CI)", "expected", "90% coverage (95% CI)", "expected"]
+    assert [r[0] for r in rows] == [LABELS[q] for q in QUANTITIES]
+    assert all(r[5].startswith("0.750 (") and r[7].startswith("0.875 (") for r in rows)
+    script.write_outputs(result, tmp_path / "default")
+    header, *rows = pipe_rows(script.overview_markdown(tmp_path))
+    assert header[:3] == ["scenario", "quantity", "sims"] and header[-1] == "divergent fits"
+    assert rows[0][0].startswith("[default](default/summary.md)") and rows[0][-1] == "1"
+    assert [r[1] for r in rows] == [LABELS[q] for q in QUANTITIES] and rows[1][0] == ""
 
 
 # --- the other scenarios ------------------------------------------------------------------

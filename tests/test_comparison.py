@@ -9,7 +9,7 @@ import pytest
 import xarray as xr
 from scipy import stats
 
-from conftest import ROOT
+from conftest import ROOT, pipe_rows
 from rebayes.bayes.sampling import SamplerSettings
 from rebayes.bayes.spec import load_script
 from rebayes.cli import main
@@ -199,7 +199,10 @@ def test_comparison_outputs(comparison):
     text = str(comparison)
     assert "pooled RR (95% CrI)" in text and "vague" in text
     md = comparison.to_markdown()
-    assert md.startswith("| prior | variant |") and "Savage-Dickey" in md
+    header, *rows = pipe_rows(md.split("\n\n")[0])
+    assert header[:3] == ["prior", "variant", "pooled RR (95% CrI)"] and len(rows) == 4
+    assert {r[0] for r in rows} == {"weakly_informative", "vague"}
+    assert md.startswith("| prior") and "Savage-Dickey" in md
 
 
 def test_compare_user_errors():

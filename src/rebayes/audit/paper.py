@@ -38,6 +38,7 @@ from typing import overload
 import pandas as pd
 from scipy import stats
 
+from rebayes import tables
 from rebayes.data.schema import DatasetSchema, schema_of
 from rebayes.data.trials import load_dataset, load_trials, variant_combinations
 from rebayes.display import ResultDisplay
@@ -824,16 +825,17 @@ def audit_markdown(
         f"Trial table variant: `{variant}`. Verdicts: {counts['reproduced']} reproduced, "
         f"{counts['differs']} differ, {counts['not_recomputable']} not recomputable.",
         "",
-        "| id | where | reported | recomputed | from trials | verdict | variants reproducing |",
-        "|---|---|---|---|---|---|---|",
+        tables.markdown(tables.frame(
+            ["id", "where", "reported", "recomputed", "from trials", "verdict",
+             "variants reproducing"],
+            [(r.id, r.location, r.reported, r.recomputed, _fmt(r.from_trials, r.statistic),
+              f"**{r.verdict_text}**", _variant_list(r.variants_reproducing, n_variants))
+             for r in rows],
+        )),
+        "",
+        "## Explanations",
+        "",
     ]
-    for r in rows:
-        out.append(
-            f"| {r.id} | {r.location} | {r.reported} | {r.recomputed} | "
-            f"{_fmt(r.from_trials, r.statistic)} | **{r.verdict_text}** | "
-            f"{_variant_list(r.variants_reproducing, n_variants)} |"
-        )
-    out += ["", "## Explanations", ""]
     out += [f"- **{r.id}** ({r.verdict}): {r.explanation}" for r in rows]
     return "\n".join(out) + "\n"
 

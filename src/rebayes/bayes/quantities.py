@@ -52,6 +52,7 @@ import xarray as xr
 from arviz_stats.base import array_stats
 from scipy import special
 
+from rebayes import tables
 from rebayes.bayes.model import arm_risks, linear_predictor
 from rebayes.data.direction import Direction
 
@@ -645,7 +646,11 @@ class FitSummary:
         table += [(f"Predictive RR* {s.name}", s.predictive, 2) for s in self.subgroups
                   if s.predictive is not None]
         table += [(f"RR ratio {r.name}", r.ratio, 2) for r in self.ratios]
-        width = max(len(label) for label, _, _ in table) + 2
+        cells = tables.frame(
+            ["", "median", "95% CrI", "95% HDI"],
+            [(label, f"{e.median:.{n}f}", f"{e.ci_low:.{n}f} to {e.ci_high:.{n}f}",
+              f"{e.hdi_low:.{n}f} to {e.hdi_high:.{n}f}") for label, e, n in table],
+        )
         lines = [self.unreliable_message()] if not self.reliable else []
         lines += [
             head,
@@ -653,12 +658,8 @@ class FitSummary:
             f"variant {self.variant}; {self.likelihood} likelihood ({self.effect_scale} scale); "
             f"{self.chains} chains x {self.draws} draws; seed {self.seed}",
             "",
-            f"{'':{width}}{'median':>8}  {'95% CrI':>16}  {'95% HDI':>16}",
+            tables.text(cells, align="lrrr"),
         ]
-        for label, e, digits in table:
-            ci = f"{e.ci_low:.{digits}f} to {e.ci_high:.{digits}f}"
-            hdi = f"{e.hdi_low:.{digits}f} to {e.hdi_high:.{digits}f}"
-            lines.append(f"{label:{width}}{e.median:>8.{digits}f}  {ci:>16}  {hdi:>16}")
         d = self.direction
         lines += [
             "",

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from rebayes import tables
 from rebayes.bayes.priors import PriorSet, get_prior
 from rebayes.bayes.sampling import SamplerSettings, fit
 from rebayes.calibration.ranks import (
@@ -245,6 +246,25 @@ class SBCResult:
             records.append(record)
         return pd.DataFrame.from_records(records)
 
+    def _summary_frame(self, bins: int) -> pd.DataFrame:
+        """Return the printed table: uniformity p values, contraction, coverage, formatted."""
+        t = self.table(bins)
+        out = pd.DataFrame({
+            "": [LABELS[q] for q in t["quantity"]],
+            "chi2 p": [f"{v:.3f}" for v in t["chi2_p"]],
+            "KS p": [f"{v:.3f}" for v in t["ks_p"]],
+            "ECDF p": [f"{v:.3f}" for v in t["ecdf_p"]],
+            "contr.": [f"{v:.2f}" for v in t["contraction"]],
+        })
+        for p in self.probs:
+            tag = f"cov{round(100 * p)}"
+            out[f"{round(100 * p)}% coverage (95% CI) [expected]"] = [
+                f"{r[tag]:.3f} ({r[f'{tag}_ci_low']:.3f}-{r[f'{tag}_ci_high']:.3f}) "
+                f"[{r[f'{tag}_expected_low']:.3f}-{r[f'{tag}_expected_high']:.3f}]"
+                for _, r in t.iterrows()
+            ]
+        return out
+
     def __str__(self) -> str:
         bins = self.default_bins()
         s = self.settings
@@ -258,25 +278,7 @@ class SBCResult:
             f"L = {self.n_ranks} thinned draws; sampler {s.chains} chains x {s.draws} draws "
             f"({s.tune} tuning)",
             "",
-            f"{'':12}{'chi2 p':>8}{'KS p':>8}{'ECDF p':>8}{'contr.':>8}   "
-            + "".join(
-                f"{f'{round(100 * p)}% coverage (95% CI) [expected]':>42}" for p in self.probs
-            ),
-        ]
-        for q in self.quantities:
-            u = self.uniformity(q, bins)
-            cells = ""
-            for p in self.probs:
-                c = self.coverage(q, p)
-                cells += (
-                    f"{c.rate:>12.3f} ({c.ci_low:.3f}-{c.ci_high:.3f}) "
-                    f"[{c.expected_low:.3f}-{c.expected_high:.3f}]"
-                )
-            lines.append(
-                f"{LABELS[q]:12}{u.chi2_p:>8.3f}{u.ks_p:>8.3f}{u.ecdf_p:>8.3f}"
-                f"{self.contraction(q):>8.2f}   {cells}"
-            )
-        lines += [
+            tables.text(self._summary_frame(bins), align="l" + "r" * (4 + len(self.probs))),
             "",
             f"chi-square on {bins} bins of {(self.n_ranks + 1) // bins} ranks; KS and ECDF "
             "(ArviZ pot_c) on the PITs (rank + 0.5) / (L + 1); contr.: posterior contraction "

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from rebayes import tables
 from rebayes.bayes import quantities
 from rebayes.checks.gates import DEFAULT_THRESHOLDS, Thresholds
 from rebayes.data.direction import Direction
@@ -284,24 +285,38 @@ class DiagnosticReport:
             (self.gate_label(name), passed, details[name]) for name, passed in self.gates.items()
         ]
 
+    def _gate_frame(self, fail: str) -> pd.DataFrame:
+        """Return gate, result (``pass`` or ``fail``) and observed value, one row per gate."""
+        return tables.frame(
+            ["Gate", "Result", "Observed"],
+            [(label, "pass" if passed else fail, detail)
+             for label, passed, detail in self.gate_rows()],
+        )
+
+    def _quantity_frame(self) -> pd.DataFrame:
+        """Return the reported quantities' mean, MCSE, R-hat and ESS, formatted."""
+        shown = self.reported()
+        return pd.DataFrame(
+            {
+                "Quantity": shown.index.astype(str),
+                "Mean": [f"{v:.3f}" for v in shown["mean"]],
+                "MCSE": [f"{v:.4f}" for v in shown["mcse_mean"]],
+                "R-hat": [f"{v:.3f}" for v in shown["rhat"]],
+                "ESS bulk": [f"{v:.0f}" for v in shown["ess_bulk"]],
+                "ESS tail": [f"{v:.0f}" for v in shown["ess_tail"]],
+            }
+        )
+
     def __str__(self) -> str:
         head = f"Diagnostics: {self.analysis}, prior {self.prior}, variant {self.variant}"
         lines = [head + (" -- all gates pass" if self.ok else " -- GATES FAIL")]
-        for label, passed, detail in self.gate_rows():
-            lines.append(f"  {label:<22}{'pass' if passed else 'FAIL':<6}{detail}")
+        lines.append(tables.text(self._gate_frame(fail="FAIL"), indent="  ", header=False))
         shown = self.reported()
-        width = max(len(str(n)) for n in shown.index) + 2
-        lines += [
-            "",
-            f"  {'quantity':<{width}}{'mean':>9}{'MCSE':>9}{'R-hat':>8}"
-            f"{'ESS bulk':>10}{'ESS tail':>10}",
-        ]
-        for name, row in shown.iterrows():
-            flag = "" if row["rhat_ok"] and row["ess_bulk_ok"] and row["ess_tail_ok"] else "  <--"
-            lines.append(
-                f"  {name!s:<{width}}{row['mean']:>9.3f}{row['mcse_mean']:>9.4f}"
-                f"{row['rhat']:>8.3f}{row['ess_bulk']:>10.0f}{row['ess_tail']:>10.0f}{flag}"
-            )
+        # The terminal table keeps its lower-case headers; markdown's are capitalised.
+        table = self._quantity_frame().rename(columns={"Quantity": "quantity", "Mean": "mean"})
+        ok = shown[["rhat_ok", "ess_bulk_ok", "ess_tail_ok"]].all(axis=1).to_numpy()
+        table[""] = ["" if good else "<--" for good in ok]
+        lines += ["", tables.text(table, align="lrrrrrl", indent="  ")]
         hidden = len(self.table) - len(shown)
         if hidden:
             bad = int((~self.table[["rhat_ok", "ess_bulk_ok", "ess_tail_ok"]].all(axis=1)).sum())
@@ -313,20 +328,11 @@ class DiagnosticReport:
 
     def to_markdown(self) -> str:
         """Gates and reported quantities as markdown tables (failing gates in bold)."""
-        lines = ["| Gate | Result | Observed |", "|---|---|---|"]
-        for label, passed, detail in self.gate_rows():
-            lines.append(f"| {label} | {'pass' if passed else '**FAIL**'} | {detail} |")
-        lines += [
+        return "\n".join([
+            tables.markdown(self._gate_frame(fail="**FAIL**")),
             "",
-            "| Quantity | Mean | MCSE | R-hat | ESS bulk | ESS tail |",
-            "|---|---:|---:|---:|---:|---:|",
-        ]
-        for name, row in self.reported().iterrows():
-            lines.append(
-                f"| {name} | {row['mean']:.3f} | {row['mcse_mean']:.4f} | {row['rhat']:.3f} "
-                f"| {row['ess_bulk']:.0f} | {row['ess_tail']:.0f} |"
-            )
-        return "\n".join(lines)
+            tables.markdown(self._quantity_frame(), align="lrrrrr"),
+        ])
 
 
 def diagnose(tree: xr.DataTree, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> DiagnosticReport:

@@ -27,6 +27,7 @@ import pandas as pd
 import xarray as xr
 from scipy import special, stats
 
+from rebayes import tables
 from rebayes.bayes.model import linear_predictor
 from rebayes.bayes.priors import Normal, PriorSet
 from rebayes.checks.convergence import SAMPLE_DIMS, DiagnosticsError
@@ -96,10 +97,14 @@ class TrialLOO:
             f"PSIS-LOO by trial ({self.method}): elpd {self.elpd:.2f} (SE {self.se:.2f}), "
             f"p_loo {self.p:.2f}",
         ]
-        width = max(len(str(t)) for t in self.table.index) + 2
-        for trial, row in self.table.iterrows():
-            flag = f"  k > {self.pareto_k_max:g}" if row["high_k"] else ""
-            lines.append(f"  {trial!s:<{width}}{row['elpd_i']:>8.2f}{row['pareto_k']:>7.2f}{flag}")
+        t = self.table
+        per_trial = pd.DataFrame({
+            "trial": t.index.astype(str),
+            "elpd_i": [f"{v:.2f}" for v in t["elpd_i"]],
+            "pareto_k": [f"{v:.2f}" for v in t["pareto_k"]],
+            "": [f"k > {self.pareto_k_max:g}" if high else "" for high in t["high_k"]],
+        })
+        lines.append(tables.text(per_trial, align="lrrl", indent="  ", header=False))
         if self.high_k_trials:
             lines.append(
                 f"  {len(self.high_k_trials)} of {len(self.table)} trials have Pareto k > "
@@ -313,33 +318,34 @@ class LOOComparison:
             out[str(name)] = record
         return {"analyses": out}
 
-    def __str__(self) -> str:
-        width = max(len(str(n)) for n in self.table.index) + 2
-        lines = [
-            "PSIS-LOO by trial, compared (elpd_diff against the best; weights by stacking)",
-            f"  {'analysis':<{width}}{'elpd':>9}{'elpd_diff':>11}{'dse':>8}{'weight':>8}  high k",
+    def _frame(self, headers: tuple[str, ...], high_k: str) -> pd.DataFrame:
+        """Return the formatted comparison under ``headers``; ``high_k`` formats the trials."""
+        t = self.table
+        cells = [
+            t.index.astype(str),
+            [f"{v:.2f}" for v in t["elpd"]],
+            [f"{v:.2f}" for v in t["elpd_diff"]],
+            [f"{v:.2f}" for v in t["dse"]],
+            [f"{v:.2f}" for v in t["weight"]],
+            [high_k.format(high=len(self.loos[str(n)].high_k_trials),
+                           trials=len(self.loos[str(n)].table)) for n in t.index],
         ]
-        for name, row in self.table.iterrows():
-            high = len(self.loos[str(name)].high_k_trials)
-            lines.append(
-                f"  {name!s:<{width}}{row['elpd']:>9.2f}{row['elpd_diff']:>11.2f}"
-                f"{row['dse']:>8.2f}{row['weight']:>8.2f}  {high}"
-            )
-        return "\n".join(lines)
+        return tables.frame(headers, zip(*cells, strict=True))
+
+    def __str__(self) -> str:
+        table = self._frame(("analysis", "elpd", "elpd_diff", "dse", "weight", "high k"),
+                            high_k="{high}")
+        return "\n".join([
+            "PSIS-LOO by trial, compared (elpd_diff against the best; weights by stacking)",
+            tables.text(table, align="lrrrrr", indent="  "),
+        ])
 
     def to_markdown(self) -> str:
         """Return the comparison as a markdown table."""
-        lines = [
-            "| Analysis | elpd (LOO) | elpd diff | SE diff | weight | trials with k > 0.7 |",
-            "|---|---:|---:|---:|---:|---:|",
-        ]
-        for name, row in self.table.iterrows():
-            loo = self.loos[str(name)]
-            lines.append(
-                f"| {name} | {row['elpd']:.2f} | {row['elpd_diff']:.2f} | {row['dse']:.2f} "
-                f"| {row['weight']:.2f} | {len(loo.high_k_trials)} of {len(loo.table)} |"
-            )
-        return "\n".join(lines)
+        headers = ("Analysis", "elpd (LOO)", "elpd diff", "SE diff", "weight",
+                   "trials with k > 0.7")
+        return tables.markdown(self._frame(headers, high_k="{high} of {trials}"),
+                               align="lrrrrr")
 
 
 def _same_rows(a: xr.DataTree, b: xr.DataTree) -> bool:

@@ -11,6 +11,7 @@ import sys
 from dataclasses import replace
 from typing import Any
 
+from rebayes import tables
 from rebayes.bayes.analyses import resolve_spec
 from rebayes.bayes.spec import AnalysisSpec, load_script
 from rebayes.cli._common import (
@@ -187,20 +188,18 @@ def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
 
 def _comparison(summaries: list[Any]) -> str:
     """One line per prior: pooled RR, P(benefit), P(benefit beyond 1.1), tau, diagnostics."""
-    width = max(len(s.prior) for s in summaries) + 2
     d = summaries[0].direction
-    lines = [
+    table = tables.frame(
+        ["prior", "pooled RR (95% CrI)", f"P({d.benefit})", f"P({d.beyond(1.1)})", "tau",
+         "diagnostics"],
+        [(s.prior, s.pooled_rr.format(), f"{s.p_benefit:.3f}", f"{s.p_benefit_beyond_1_1:.3f}",
+          f"{s.tau.median:.2f}", "ok" if s.diagnostics.ok else f"CHECK ({s.diagnostics})")
+         for s in summaries],
+    )
+    return "\n".join([
         f"Sensitivity to the prior ({summaries[0].analysis}; RR at the typical control risk)",
-        f"{'prior':{width}}{'pooled RR (95% CrI)':>24}{f'P({d.benefit})':>11}"
-        f"{f'P({d.beyond(1.1)})':>14}{'tau':>7}  diagnostics",
-    ]
-    for s in summaries:
-        ok = "ok" if s.diagnostics.ok else f"CHECK ({s.diagnostics})"
-        lines.append(
-            f"{s.prior:{width}}{s.pooled_rr.format():>24}{s.p_benefit:>11.3f}"
-            f"{s.p_benefit_beyond_1_1:>14.3f}{s.tau.median:>7.2f}  {ok}"
-        )
-    return "\n".join(lines)
+        tables.text(table, align="lrrrrl"),
+    ])
 
 
 def run_script(spec: AnalysisSpec, argv: list[str] | None = None) -> None:

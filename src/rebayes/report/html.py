@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 from markupsafe import Markup
 
+from rebayes import tables
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -76,17 +78,18 @@ class Figure:
         return render("macros.html", macro="figure", args=(self,))
 
 
+def _cell(value: object) -> Cell:
+    """Return ``value`` as a :class:`Cell`: a number (int/float) gets the ``num`` class."""
+    if isinstance(value, Cell):
+        return value
+    if isinstance(value, int | float):
+        return Cell(value, "num")
+    return Cell(value)
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> Table:
     """Return a :class:`Table`; numbers (int/float) get the ``num`` class, cells keep theirs."""
-
-    def cell(value: object) -> Cell:
-        if isinstance(value, Cell):
-            return value
-        if isinstance(value, int | float):
-            return Cell(value, "num")
-        return Cell(value)
-
-    return Table(tuple(headers), tuple(tuple(cell(v) for v in row) for row in rows))
+    return Table(tuple(headers), tuple(tuple(_cell(v) for v in row) for row in rows))
 
 
 def figure(src: str, caption: str, alt: str = "") -> Figure:
@@ -188,15 +191,18 @@ def tool_section(sentence: str, frame: pd.DataFrame, figure: str | None = None) 
 
 
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """Return a GitHub-flavoured markdown table (``|`` in cells escaped)."""
+    """Return a GitHub-flavoured markdown table (:func:`rebayes.tables.markdown`).
 
-    def cell(value: object) -> str:
-        text = value.text if isinstance(value, Cell) else value
-        return str(text).replace("|", "\\|")
-
-    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    out += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(out)
+    A :class:`Cell` shows its ``text``; ``|`` in cells is escaped. A column of numbers (the
+    cells :func:`table` gives the ``num`` class) is right-aligned, as on the HTML page.
+    """
+    cells = [[_cell(v) for v in row] for row in rows]
+    align = "".join(
+        "r" if all("num" in c.css.split() for c in column) else "l"
+        for column in zip(*cells, strict=True)
+    )
+    return tables.markdown(tables.frame(headers, [[c.text for c in row] for row in cells]),
+                           align=align or None)
 
 
 _LABELS = {

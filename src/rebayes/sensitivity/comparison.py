@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import xarray as xr
 
+from rebayes import tables
 from rebayes.bayes.priors import PriorSet
 from rebayes.bayes.spec import AnalysisSpec
 from rebayes.checks.convergence import DiagnosticReport
@@ -315,20 +316,29 @@ class Comparison(ResultDisplay):
         d = self.direction
         return f"RR of {d.outcome}, {d.treatment} over {d.control} (benefit: {d.benefit})"
 
-    def __str__(self) -> str:
-        headers = self._headers()
+    def _formatted(self, fail: str = "FAIL") -> pd.DataFrame:
+        """Return :attr:`table` as formatted cells under the printed headers.
+
+        ``fail`` is what a row whose diagnostics fail shows (``**FAIL**`` in markdown).
+        """
         rows = [self._cells(r) for _, r in self.table.iterrows()]
-        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+        for cells in rows:
+            if cells[-1] == "FAIL":
+                cells[-1] = fail
+        return tables.frame(self._headers(), rows)
+
+    def _align(self) -> str:
+        """Prior and variant left, the numbers right."""
+        return "ll" + "r" * (len(self._headers()) - 2)
+
+    def __str__(self) -> str:
         lines = [
             f"{self.analysis}" + (f": {self.title}" if self.title else ""),
             f"Posterior across priors and data variants ({self._what()}, at the typical "
             "control risk; tau on the model's effect scale)",
             self.direction.sentence(),
             "",
-            "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(),
-        ]
-        lines += [
-            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+            tables.text(self._formatted(), align=self._align()),
         ]
         lines += ["", "Conclusions:"]
         lines += [f"  - {s}" for s in (*self.flips, *self.stable)]
@@ -412,17 +422,8 @@ class Comparison(ResultDisplay):
 
     def to_markdown(self) -> str:
         """Table, conclusions, sensitivity and Bayes factors as markdown."""
-        headers = self._headers()
         lines = [
-            "| " + " | ".join(headers) + " |",
-            "|" + "|".join("---" if i < 2 else "---:" for i in range(len(headers))) + "|",
-        ]
-        for _, row in self.table.iterrows():
-            cells = self._cells(row)
-            if cells[-1] == "FAIL":
-                cells[-1] = "**FAIL**"
-            lines.append("| " + " | ".join(cells) + " |")
-        lines += [
+            tables.markdown(self._formatted(fail="**FAIL**"), align=self._align()),
             "",
             f"RR: {self.direction.ratio_label} at the typical control risk; "
             f"{self.direction.sentence()} CrI: equal-tailed credible interval; BF01: "

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from rebayes import tables
 from rebayes.bayes.quantities import Estimate, estimate
 from rebayes.data.direction import Direction
 from rebayes.display import ResultDisplay
@@ -169,21 +170,16 @@ class AbsoluteEffects(ResultDisplay):
             f"Absolute effects per 1000 ({d.outcome}; {d.treatment} vs {d.control}; "
             f"prior {self.prior or '?'}; from the pooled {self.effect_scale})"
         )
-        lines = [
-            head,
-            f"{'control risk':<28}{'control':>8}{d.treatment[:18]:>20}{'difference':>22}"
-            f"{'P(benefit)':>12}",
-        ]
-        for r in self.rows:
-            t, diff = r.treatment_per_1000, r.difference_per_1000
-            lines.append(
-                f"{f'{r.control_risk:.3f} ({r.label})':<28}{r.control_per_1000:>8.0f}"
-                f"{f'{t.median:.0f} ({t.ci_low:.0f} to {t.ci_high:.0f})':>20}"
-                f"{f'{diff.median:+.0f} ({diff.ci_low:+.0f} to {diff.ci_high:+.0f})':>22}"
-                f"{r.p_benefit:>12.3f}"
-            )
-        lines.append(d.sentence())
-        return "\n".join(lines)
+        t = self.to_dataframe()
+        table = tables.frame(
+            ["control risk", "control", d.treatment[:18], "difference", "P(benefit)"],
+            [(f"{r.control_risk:.3f} ({r.label})", f"{r.control_per_1000:.0f}",
+              f"{r.treatment_per_1000:.0f} ({r.treatment_low:.0f} to {r.treatment_high:.0f})",
+              f"{r.difference_per_1000:+.0f} ({r.difference_low:+.0f} to "
+              f"{r.difference_high:+.0f})", f"{r.p_benefit:.3f}")
+             for r in t.itertuples()],
+        )
+        return "\n".join([head, tables.text(table, align="lrrrr"), d.sentence()])
 
     def plot(self) -> Figure:
         """Events per 1000 with control and with treatment (95% CrI), one row per risk."""

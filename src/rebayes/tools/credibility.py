@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from scipy import stats
 
+from rebayes import tables
 from rebayes.data.direction import Direction
 from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
@@ -253,17 +254,25 @@ class Credibility(ResultDisplay):
         return pd.DataFrame([r.to_dict() for r in self.rows])
 
     def __str__(self) -> str:
+        t = self.to_dataframe()
+
+        def limit(values: pd.Series) -> list[str]:
+            return [f"{v:.2f}" if pd.notna(v) else "-" for v in values]
+
+        table = pd.DataFrame({
+            "interval": t["label"],
+            "RR (95%)": [f"{e:.2f} ({lo:.2f} to {hi:.2f})"
+                         for e, lo, hi in zip(t["estimate"], t["ci_low"], t["ci_high"],
+                                              strict=True)],
+            "p": [f"{v:.4f}" for v in t["p"]],
+            "sceptical": limit(t["sceptical_limit"]),
+            "advocacy": limit(t["advocacy_limit"]),
+            "p_IC": [f"{v:.3f}" for v in t["p_intrinsic"]],
+        })
         lines = [
             f"Analysis of credibility (Matthews 2018; prior {self.prior or '?'})",
-            f"{'interval':<28}{'RR (95%)':>22}{'p':>9}{'sceptical':>11}{'advocacy':>10}"
-            f"{'p_IC':>8}",
+            tables.text(table, align="lrrrrr"),
         ]
-        for r in self.rows:
-            sl = f"{r.sceptical_limit:.2f}" if r.sceptical_limit is not None else "-"
-            al = f"{r.advocacy_limit:.2f}" if r.advocacy_limit is not None else "-"
-            rr = f"{r.estimate:.2f} ({r.ci_low:.2f} to {r.ci_high:.2f})"
-            lines.append(f"{r.label:<28}{rr:>22}{r.p:>9.4f}{sl:>11}{al:>10}"
-                         f"{r.p_intrinsic:>8.3f}")
         lines += [r.sentence(self.direction) for r in self.rows]
         return "\n".join(lines)
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from rebayes import tables
 from rebayes.bayes.quantities import Estimate
 from rebayes.data.direction import Direction
 from rebayes.data.schema import schema_of
@@ -154,22 +155,32 @@ class CumulativeAnalysis(ResultDisplay):
 
     def __str__(self) -> str:
         d = self.direction
-        width = max(len(s.added) for s in self.steps) + 2
-        lines = [
+        t = self.to_dataframe()
+
+        def interval(median: float, low: float, high: float) -> str:
+            return f"{median:.2f} ({low:.2f} to {high:.2f})"
+
+        # Pairs, not a dict: the order column may be named like another one (``k``).
+        columns = [
+            ("+ trial", t["added"]),
+            (self.order_by, t["order_value"].astype(str)),
+            ("k", t["k"].astype(str)),
+            ("pooled RR (95% CrI)", [interval(*v) for v in
+                                     zip(t["rr_median"], t["rr_low"], t["rr_high"], strict=True)]),
+            (f"P({d.benefit})", [f"{v:.3f}" for v in t["p_benefit"]]),
+            (f"{self.frequentist_label} RR (95% CI)", [
+                interval(*v) if not np.isnan(v[0]) else "not estimable"
+                for v in zip(t["mh_rr"], t["mh_low"], t["mh_high"], strict=True)
+            ]),
+        ]
+        table = tables.frame([h for h, _ in columns],
+                             zip(*(values for _, values in columns), strict=True))
+        return "\n".join([
             f"Cumulative meta-analysis by {self.order_by} (prior {self.prior or '?'}; first "
             f"trial {self.order[0]})",
-            f"{'+ trial':{width}}{self.order_by:>10}{'k':>4}{'pooled RR (95% CrI)':>24}"
-            f"{f'P({d.benefit})':>11}{f'{self.frequentist_label} RR (95% CI)':>28}",
-        ]
-        for s in self.steps:
-            mh = (f"{s.mh_rr:.2f} ({s.mh_low:.2f} to {s.mh_high:.2f})"
-                  if not np.isnan(s.mh_rr) else "not estimable")
-            lines.append(
-                f"{s.added:{width}}{s.order_value:>10}{s.k:>4}{s.rr.format():>24}"
-                f"{s.p_benefit:>11.3f}{mh:>28}"
-            )
-        lines.append(self.sentence())
-        return "\n".join(lines)
+            tables.text(table, align="lrrrrr"),
+            self.sentence(),
+        ])
 
     def plot(self) -> Figure:
         """Pooled RR (Bayesian and RevMan) and P(benefit) after each trial."""

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from rebayes import tables
 from rebayes.data.direction import Direction
 from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
@@ -163,15 +164,18 @@ class TrialPlan(ResultDisplay):
 
     def __str__(self) -> str:
         d = self.direction
+        t = self.to_dataframe()
+        table = tables.frame(
+            ["n/arm", f"MA P({d.benefit})>0.95", "trial sig.", "sig. benefit",
+             f"rules out {d.beyond(self.threshold)}"],
+            [(f"{r.n_per_arm}", f"{r.p_conclusive:.3f}", f"{r.p_significant:.3f}",
+              f"{r.p_significant_benefit:.3f}", f"{r.p_futile:.3f}") for r in t.itertuples()],
+        )
         lines = [
             f"The next trial ({self.n_sim} simulated trials per size; seed {self.seed}; "
             f"prior {self.prior or '?'})",
-            f"{'n/arm':>7}{f'MA P({d.benefit})>0.95':>20}{'trial sig.':>12}"
-            f"{'sig. benefit':>14}{f'rules out {d.beyond(self.threshold)}':>22}",
+            tables.text(table, align="rrrrr"),
         ]
-        for r in self.rows:
-            lines.append(f"{r.n_per_arm:>7}{r.p_conclusive:>20.3f}{r.p_significant:>12.3f}"
-                         f"{r.p_significant_benefit:>14.3f}{r.p_futile:>22.3f}")
         reached = ", ".join(f"{k}: {v if v is not None else 'not reached'}"
                             for k, v in self.n_for_80.items())
         lines += [f"n per arm for 80%: {reached}", self.sentence(),
