@@ -121,6 +121,7 @@ def test_cache_info_and_clear(capsys, tmp_path):
         "fits: 0",
         "size: 0 B (0 bytes)",
         "compiled models: 0 (0 B)",
+        "fit summaries: 0 (0 B)",
     ]
     fake_fits(fits_dir())
     (fits_dir() / "README.txt").write_text("not rebayes's")
@@ -131,6 +132,10 @@ def test_cache_info_and_clear(capsys, tmp_path):
     (compiled / f"{1:032x}.pkl").write_bytes(b"y" * 500)
     (compiled / f"{1:032x}.lock").write_bytes(b"")
     (compiled / "notes.txt").write_text("not rebayes's")
+    summaries = cache_dir() / "summaries"
+    summaries.mkdir()
+    (summaries / f"{2:032x}.pkl").write_bytes(b"z" * 200)
+    (summaries / "mine.pkl").write_text("not rebayes's")
     assert json.loads(_info_json(capsys)) == {
         "location": str(fits_dir()),
         "fits": 3,
@@ -138,11 +143,16 @@ def test_cache_info_and_clear(capsys, tmp_path):
         "compiled_location": str(compiled),
         "compiled": 1,
         "compiled_bytes": 500,
+        "summaries_location": str(summaries),
+        "summaries": 1,
+        "summaries_bytes": 200,
     }
     assert main(["cache", "clear"]) == 0
     assert capsys.readouterr().out == (
-        f"removed 3 cached fits from {fits_dir()} and 1 compiled models, freed 3.5 kB\n")
+        f"removed 3 cached fits from {fits_dir()} and 1 compiled models and 1 fit summaries, "
+        "freed 3.7 kB\n")
     assert sorted(p.name for p in compiled.iterdir()) == ["notes.txt"]
+    assert sorted(p.name for p in summaries.iterdir()) == ["mine.pkl"]
     assert sorted(p.name for p in fits_dir().iterdir()) == ["ABCDEF.nc", "README.txt"]
     assert (cache_dir() / "other.nc").is_file()
     assert cache_info().fits == 0

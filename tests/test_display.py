@@ -177,7 +177,7 @@ def test_a_fit_that_diverged_never_reads_like_a_plain_result(fits):
     fit = replace(fits[0])  # a copy without the memoised summary
     s = fits[0].summary()
     diverged = replace(s, diagnostics=replace(s.diagnostics, divergences=7))
-    object.__setattr__(fit, "_summary", diverged)
+    object.__setattr__(fit, "_derived", {"summary": diverged})
     assert repr(fit).startswith("Fit(UNRELIABLE: 7 divergent transitions; overall")
     assert "UNRELIABLE" in fit._repr_html_()
 

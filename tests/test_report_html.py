@@ -66,3 +66,14 @@ def test_tool_section_shows_the_frame_through_pandas():
     assert "<th>n per arm</th>" in html and "<th>P(futility)</th>" in html
     assert "None" not in html and "<td>–</td>" in html  # a missing value is a dash
     assert '<img src="figures/plan.png" alt="P &lt; 0.9 &amp; more">' in html
+
+
+def test_a_prior_note_reads_without_docstring_markup():
+    from rebayes.report.build import _justification
+
+    note = _justification(
+        "One line.\n\nFor datasets declaring ``outcome_type = \"obstetric\"``; mapped with\n"
+        ":meth:`PriorSet.on_scale` and :func:`~rebayes.x.y`.\n\nReferences\n----------\nA B. 2015."
+    )
+    assert note == ('For datasets declaring outcome_type = "obstetric"; mapped with '
+                    "PriorSet.on_scale and rebayes.x.y. Sources: A B. 2015.")

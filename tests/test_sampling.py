@@ -214,8 +214,9 @@ def _diverged(result, n=7):
     flags.flat[:n] = True
     tree = result.tree.copy()
     tree["sample_stats"] = stats.assign(diverging=stats["diverging"].copy(data=flags))
-    # A new Fit: a Fit's summary is computed once, from the tree it was made with.
-    return replace(result, tree=tree)
+    # A new Fit: a Fit's summary is computed once, from the tree it was made with; without a
+    # cache path, since the summaries kept beside the cached file are the undoctored fit's.
+    return replace(result, _tree=tree, path=None)
 
 
 BCG = ROOT / "tests/data/bcg.csv"

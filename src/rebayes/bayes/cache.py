@@ -22,6 +22,7 @@ __all__ = [
     "cache_info",
     "clear_cache",
     "compiled_dir",
+    "summaries_dir",
     "fits_dir",
     "format_size",
 ]
@@ -32,6 +33,7 @@ _FIT_FILE = re.compile(r"[0-9a-f]{32}\.nc")
 _PARTIAL_FILE = re.compile(r"\.[0-9a-f]{32}\.nc\.[A-Za-z0-9_]+\.tmp")
 _COMPILED_FILE = re.compile(r"[0-9a-f]{32}\.pkl")
 _COMPILED_OTHER = re.compile(r"[0-9a-f]{32}\.lock|\.[0-9a-f]{32}\.pkl\.[A-Za-z0-9_]+\.tmp")
+_SUMMARY_PARTIAL = re.compile(r"\.[0-9a-f]{32}\.pkl\.[A-Za-z0-9_]+\.tmp")
 
 
 def cache_dir() -> Path:
@@ -47,6 +49,14 @@ def cache_dir() -> Path:
 def fits_dir() -> Path:
     """Return the folder of cached fits (``<cache_dir>/fits``)."""
     return cache_dir() / "fits"
+
+
+def summaries_dir() -> Path:
+    """Return the folder of cached fit summaries (``<cache_dir>/summaries``).
+
+    One file per fit, names and code version (:mod:`rebayes.bayes.summaries`).
+    """
+    return cache_dir() / "summaries"
 
 
 def compiled_dir() -> Path:
@@ -75,6 +85,10 @@ class CacheInfo:
         versions; :mod:`rebayes.bayes.compilation`).
     compiled_bytes : int
         Their total size, with lock and partial files.
+    summaries : int
+        Number of cached fit summaries (``<cache>/summaries``: :mod:`rebayes.bayes.summaries`).
+    summaries_bytes : int
+        Their total size, with partial files.
     """
 
     location: Path
@@ -82,17 +96,22 @@ class CacheInfo:
     size_bytes: int
     compiled: int = 0
     compiled_bytes: int = 0
+    summaries: int = 0
+    summaries_bytes: int = 0
 
     def to_dict(self) -> dict[str, object]:
         """Plain-data form (for ``--json``)."""
         return {"location": str(self.location), "fits": self.fits, "size_bytes": self.size_bytes,
                 "compiled_location": str(compiled_dir()), "compiled": self.compiled,
-                "compiled_bytes": self.compiled_bytes}
+                "compiled_bytes": self.compiled_bytes,
+                "summaries_location": str(summaries_dir()), "summaries": self.summaries,
+                "summaries_bytes": self.summaries_bytes}
 
     def __str__(self) -> str:
         noun = "fit" if self.fits == 1 else "fits"
         return (f"{self.location}: {self.fits} cached {noun}, {format_size(self.size_bytes)}; "
-                f"{self.compiled} compiled models, {format_size(self.compiled_bytes)}")
+                f"{self.compiled} compiled models, {format_size(self.compiled_bytes)}; "
+                f"{self.summaries} fit summaries, {format_size(self.summaries_bytes)}")
 
 
 def _own_files(
@@ -120,12 +139,17 @@ def _compiled_files() -> list[tuple[Path, bool]]:
     return _own_files(compiled_dir(), _COMPILED_FILE, _COMPILED_OTHER)
 
 
+def _summary_files() -> list[tuple[Path, bool]]:
+    return _own_files(summaries_dir(), _COMPILED_FILE, _SUMMARY_PARTIAL)
+
+
 def cache_info() -> CacheInfo:
     """Count the cached fits and compiled models, and their sizes."""
     folder = fits_dir()
-    files, compiled = _own_files(folder), _compiled_files()
+    files, compiled, summaries = _own_files(folder), _compiled_files(), _summary_files()
     return CacheInfo(folder, sum(c for _, c in files), sum(_size(p) for p, _ in files),
-                     sum(c for _, c in compiled), sum(_size(p) for p, _ in compiled))
+                     sum(c for _, c in compiled), sum(_size(p) for p, _ in compiled),
+                     sum(c for _, c in summaries), sum(_size(p) for p, _ in summaries))
 
 
 def _remove(files: list[tuple[Path, bool]], folder: Path) -> tuple[int, int]:
@@ -146,7 +170,7 @@ def _remove(files: list[tuple[Path, bool]], folder: Path) -> tuple[int, int]:
 
 
 def clear_cache() -> CacheInfo:
-    """Remove every cached fit and compiled model; return what was removed.
+    """Remove every cached fit, compiled model and fit summary; return what was removed.
 
     Only files named like fits or compiled models (and partial writes and locks of them) are
     removed, then their folders if that left them empty; any other file there stays.
@@ -154,7 +178,8 @@ def clear_cache() -> CacheInfo:
     folder = fits_dir()
     fits, size = _remove(_own_files(folder), folder)
     compiled, compiled_size = _remove(_compiled_files(), compiled_dir())
-    return CacheInfo(folder, fits, size, compiled, compiled_size)
+    summaries, summaries_size = _remove(_summary_files(), summaries_dir())
+    return CacheInfo(folder, fits, size, compiled, compiled_size, summaries, summaries_size)
 
 
 def format_size(size_bytes: int) -> str:

@@ -42,8 +42,11 @@ Conventions (the binomial model works on the log-odds scale):
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -66,6 +69,7 @@ __all__ = [
     "TrialEffect",
     "diagnostics",
     "estimate",
+    "memoised",
     "pooled_effect",
     "pooled_or",
     "average_description",
@@ -313,6 +317,54 @@ class Diagnostics:
 # --- quantities per draw --------------------------------------------------------------------
 
 
+# Per-draw quantities memoised on the tree they come from: one report asks for a fit's
+# typical control risk some twenty times (pooled, predictive, subgroup and trial RRs, the
+# risk difference, the diagnostics, the plots), at ~10 ms of xarray work each time. Keyed by
+# the tree's identity (a weak reference, so the memo dies with the tree), the identities of
+# its posterior, constant and observed data variables and its attributes, so that a tree
+# given new draws, data or attributes is computed afresh rather than served stale.
+_MEMO: dict[int, tuple[weakref.ref[xr.DataTree], tuple[Any, ...], dict[str, Any]]] = {}
+
+
+def _fingerprint(tree: xr.DataTree) -> tuple[Any, ...]:
+    return (
+        *(
+            id(variable)
+            for group in ("posterior", "constant_data", "observed_data")
+            if group in tree.children
+            for variable in tree[group].variables.values()
+        ),
+        repr(sorted(tree.attrs.items())),  # the direction of benefit, the prior, the seed
+    )
+
+
+def memoised[T](tree: xr.DataTree, name: str, compute: Callable[[], T]) -> T:
+    """Return ``compute()``, computed once per tree (and per state of its draws) under ``name``.
+
+    Callers must treat the result as read-only: the same object is handed to every caller.
+    """
+    key, fingerprint = id(tree), _fingerprint(tree)
+    entry = _MEMO.get(key)
+    if entry is None or entry[0]() is not tree or entry[1] != fingerprint:
+        ref = weakref.ref(tree, lambda _, key=key: _MEMO.pop(key, None))  # type: ignore[misc]
+        entry = (ref, fingerprint, {})
+        _MEMO[key] = entry
+    values = entry[2]
+    if name not in values:
+        values[name] = compute()
+    return values[name]  # type: ignore[no-any-return]
+
+
+def _per_tree[T](func: Callable[[xr.DataTree], T]) -> Callable[[xr.DataTree], T]:
+    """Memoise a function of one fit's tree with :func:`memoised`."""
+
+    @functools.wraps(func)
+    def wrapper(tree: xr.DataTree) -> T:
+        return memoised(tree, func.__qualname__, lambda: func(tree))
+
+    return wrapper
+
+
 def _is_binomial(tree: xr.DataTree) -> bool:
     return "alpha" in tree["posterior"].data_vars
 
@@ -325,6 +377,7 @@ def _constant(tree: xr.DataTree) -> xr.Dataset:
     return tree["constant_data"].to_dataset()
 
 
+@_per_tree
 def typical_control_risk(tree: xr.DataTree) -> xr.DataArray:
     """p0 per draw: mean control-arm event risk over the analysed rows."""
     post = _posterior(tree)
@@ -340,6 +393,7 @@ def typical_control_risk(tree: xr.DataTree) -> xr.DataArray:
     return xr.full_like(post["tau"], risk)
 
 
+@_per_tree
 def pooled_effect(tree: xr.DataTree) -> xr.DataArray:
     """Pooled effect per draw on the model scale: mean over rows of ``mu[s]``."""
     return linear_predictor(_posterior(tree), _constant(tree), random=False).mean("row")
@@ -362,6 +416,7 @@ def pooled_or(tree: xr.DataTree) -> xr.DataArray | None:
     return np.exp(pooled_effect(tree)) if _is_binomial(tree) else None  # type: ignore[return-value]
 
 
+@_per_tree
 def _new_trial_deviation(tree: xr.DataTree) -> xr.DataArray:
     """``tau * eps`` per draw: a new trial's random effect (eps seeded with the fit's seed)."""
     post = _posterior(tree)
@@ -437,6 +492,7 @@ def average_description(tree: xr.DataTree) -> str:
     )
 
 
+@_per_tree
 def trial_rrs(tree: xr.DataTree) -> xr.DataArray:
     """Shrunken RR per draw and row, at the row's own baseline risk."""
     post, constant = _posterior(tree), _constant(tree)
@@ -446,6 +502,7 @@ def trial_rrs(tree: xr.DataTree) -> xr.DataArray:
     return np.exp(linear_predictor(post, constant, random=True))  # type: ignore[return-value]
 
 
+@_per_tree
 def _subgroup_thetas(tree: xr.DataTree) -> dict[str, xr.DataArray]:
     names = json.loads(tree.attrs.get("subgroups_json", "[]"))
     if not names:
@@ -675,9 +732,10 @@ class FitSummary:
         for r in self.ratios:
             lines.append(f"P(RR ratio > 1 | {r.name}) = {r.p_gt_1:.3f}")
         lines += ["", "Trial-specific (shrunken) RR at the trial's own baseline risk:"]
-        width = max((len(t.row) for t in self.trials), default=0) + 2
-        for t in self.trials:
-            lines.append(f"  {t.row:{width}}{t.rr.format()}")
+        if self.trials:
+            trial_cells = tables.frame(["trial", "RR (95% CrI)"],
+                                       [(t.row, t.rr.format()) for t in self.trials])
+            lines.append(tables.text(trial_cells, align="ll", indent="  ", header=False))
         lines += [
             "",
             "* at the typical control risk: the mean control-arm risk over the analysed rows, "

@@ -187,13 +187,17 @@ class Fit(ResultDisplay):
     design : Design
     tree : xarray.DataTree
         ArviZ groups (see the module docstring); ``tree.attrs`` records spec, prior, data
-        hash, variant, seed and sampler settings.
+        hash, variant, seed and sampler settings. A fit read from the cache loads its file
+        on first use: its summary, diagnostics and sensitivity come from
+        :meth:`derived` without the draws.
     seed : int
     settings : SamplerSettings
     key : str
         Hash identifying the fit (file name in the cache).
     path : Path or None
-        Where the fit is cached (None when caching is off).
+        Where the fit is cached (None when caching is off). What :meth:`derived` keeps is
+        tied to the cached fit, so a Fit made by hand around other draws needs
+        ``path=None``.
     from_cache : bool
         True when the fit was read from the cache rather than sampled.
     """
@@ -201,29 +205,70 @@ class Fit(ResultDisplay):
     spec: AnalysisSpec
     prior: PriorSet
     design: Design
-    tree: xr.DataTree
+    _tree: xr.DataTree | None
     seed: int
     settings: SamplerSettings
     key: str
     path: Path | None
     from_cache: bool
 
+    @property
+    def tree(self) -> xr.DataTree:
+        """The fit's DataTree, read from the cache file on first use."""
+        if self._tree is None:
+            assert self.path is not None  # only a cached fit starts without its tree
+            try:
+                tree = load_fit(self.path)
+            except (OSError, ValueError):
+                # Unreadable (e.g. damaged since it was found): sample again and store anew.
+                tree = _sample_tree(self.design, self.prior, self.seed, self.settings,
+                                    self.key, self.path)
+            # The same rows may have been fitted under other names: name them as asked now.
+            tree.attrs.update(_provenance(self.design, self.prior, self.key))
+            object.__setattr__(self, "_tree", tree)
+            return tree
+        return self._tree
+
     def summary(self) -> FitSummary:
         """Return the posterior summaries (:func:`~rebayes.bayes.quantities.summarize`), once."""
         from rebayes.bayes.quantities import summarize
 
-        if "_summary" not in self.__dict__:
-            # A Fit is frozen; the memo is not a field (it is derived from ``tree``).
-            object.__setattr__(self, "_summary", summarize(self.tree, self.diagnostics()))
-        return self.__dict__["_summary"]
+        return self.derived("summary", lambda: summarize(self.tree, self.diagnostics()))
 
     def diagnostics(self) -> DiagnosticReport:
         """Return the convergence gates (:func:`~rebayes.checks.convergence.diagnose`), once."""
         from rebayes.checks.convergence import diagnose
 
-        if "_diagnostics" not in self.__dict__:
-            object.__setattr__(self, "_diagnostics", diagnose(self.tree))
-        return self.__dict__["_diagnostics"]
+        return self.derived("diagnostics", lambda: diagnose(self.tree))
+
+    def derived[T](self, name: str, compute: Callable[[], T]) -> T:
+        """Return ``compute()``, a pure function of this fit, computed once and kept.
+
+        Kept in memory and, for a fit cached on disk, beside it
+        (:mod:`rebayes.bayes.summaries`: keyed by the fit, its attributes and the package's
+        source), so later processes read it instead of computing it again.
+
+        Parameters
+        ----------
+        name : str
+            What it is (``"summary"``, ``"diagnostics"``, ``"sensitivity"``, ...): one name,
+            one computation.
+        compute : callable
+            Computes it from this fit alone.
+        """
+        from rebayes.bayes.summaries import load_derived, store_derived
+
+        names = _provenance(self.design, self.prior, self.key)
+        if "_derived" not in self.__dict__:
+            # A Fit is frozen; the memo is not a field (it is derived from ``tree``).
+            stored = load_derived(self.key, names) if self.path is not None else {}
+            object.__setattr__(self, "_derived", stored)
+        memo: dict[str, Any] = self.__dict__["_derived"]
+        if name not in memo:
+            memo[name] = compute()
+            if self.path is not None:
+                store_derived(self.key, names, memo)
+        return memo[name]  # type: ignore[no-any-return]
 
     def _short(self) -> str:
         s = self.summary()
@@ -464,22 +509,42 @@ def fit(
     prior = prior_on_model_scale(prior, design)
     key = fit_key(design, prior, seed, settings)
     path = fits_dir() / f"{key}.nc" if cache else None
-    if path is not None and path.is_file():
-        try:
-            tree = load_fit(path)
-        except (OSError, ValueError):
-            tree = None  # unreadable (e.g. a partial file from an older version): refit
-        if tree is not None:
-            # The same rows may have been fitted under other names: name them as asked now.
-            tree.attrs.update(_provenance(design, prior, key))
-            return Fit(spec, prior, design, tree, seed, settings, key, path, True)
+    if path is not None and _is_fit_file(path):
+        # Read on first use (Fit.tree): a cached report needs most fits' summaries only.
+        return Fit(spec, prior, design, None, seed, settings, key, path, True)
+    tree = _sample_tree(design, prior, seed, settings, key, path, on_progress)
+    return Fit(spec, prior, design, tree, seed, settings, key, path, False)
 
+
+# Every NetCDF-4 (HDF5) file starts with this signature.
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _is_fit_file(path: Path) -> bool:
+    """Whether ``path`` is there and starts as a fit file does (else it is refitted)."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(_HDF5_SIGNATURE)) == _HDF5_SIGNATURE
+    except OSError:
+        return False
+
+
+def _sample_tree(
+    design: Design,
+    prior: PriorSet,
+    seed: int,
+    settings: SamplerSettings,
+    key: str,
+    path: Path | None,
+    on_progress: Callable[[int], None] | None = None,
+) -> xr.DataTree:
+    """Sample a fit and queue it for the cache (when ``path`` is given)."""
     compiled = compiled_model(design, prior)
     raw = _sample(compiled, settings, seed, on_progress)
     tree = assemble_tree(raw, design, prior, seed, settings, key)
     if path is not None:
         _save_in_background(tree, path)
-    return Fit(spec, prior, design, tree, seed, settings, key, path, False)
+    return tree
 
 
 def _sample(

@@ -74,8 +74,13 @@ def reported_quantities(tree: xr.DataTree) -> xr.Dataset:
         those probabilities), ``subgroup_rr[subgroup]`` and
         ``p_subgroup_benefit[subgroup]`` (benefit indicator per subgroup),
         ``subgroup_ratio[ratio]`` with its indicator ``p_ratio_gt_1[ratio]`` where the analysis
-        has subgroups, and ``trial_rr[row]``.
+        has subgroups, and ``trial_rr[row]``. Computed once per tree
+        (:func:`rebayes.bayes.quantities.memoised`); treat it as read-only.
     """
+    return quantities.memoised(tree, "reported_quantities", lambda: _reported(tree))
+
+
+def _reported(tree: xr.DataTree) -> xr.Dataset:
     rr = quantities.pooled_rr(tree)
     direction = Direction.of(tree)
     out: dict[str, xr.DataArray] = {

@@ -15,9 +15,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="show or clear the fit cache",
         description=(
             "Fits are cached as NetCDF files in $REBAYES_CACHE/fits, or in the user cache "
-            "directory when REBAYES_CACHE is unset, compiled models in .../compiled. 'info' "
-            "shows where, how many and how large; 'clear' removes both (only files rebayes "
-            "wrote)."
+            "directory when REBAYES_CACHE is unset, compiled models in .../compiled and "
+            "what is computed from a fit (summary, diagnostics, sensitivity) in "
+            ".../summaries. 'info' shows where, how many and how large; 'clear' removes all "
+            "three (only files rebayes wrote)."
         ),
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -39,6 +40,7 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"fits: {info.fits}")
     print(f"size: {format_size(info.size_bytes)} ({info.size_bytes} bytes)")
     print(f"compiled models: {info.compiled} ({format_size(info.compiled_bytes)})")
+    print(f"fit summaries: {info.summaries} ({format_size(info.summaries_bytes)})")
     return 0
 
 
@@ -51,7 +53,7 @@ def run_clear(args: argparse.Namespace) -> int:
     noun = "fit" if removed.fits == 1 else "fits"
     print(
         f"removed {removed.fits} cached {noun} from {removed.location} and "
-        f"{removed.compiled} compiled models, freed "
-        f"{format_size(removed.size_bytes + removed.compiled_bytes)}"
+        f"{removed.compiled} compiled models and {removed.summaries} fit summaries, freed "
+        f"{format_size(removed.size_bytes + removed.compiled_bytes + removed.summaries_bytes)}"
     )
     return 0

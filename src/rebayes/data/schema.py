@@ -220,6 +220,15 @@ class DatasetSchema:
     links: tuple[Mapping[str, str], ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
+    # A trial table carries its schema in ``DataFrame.attrs``, and pandas deep-copies attrs on
+    # every operation (``__finalize__``): copying this nested, never-mutated value each time
+    # cost 13 s of a cached report's profile. A frozen schema is shared, not copied.
+    def __copy__(self) -> DatasetSchema:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> DatasetSchema:
+        return self
+
     @classmethod
     def defaults(cls, title: str = "") -> DatasetSchema:
         """Return the schema of a bare CSV: no strata, higher is better (not declared)."""

@@ -13,6 +13,7 @@ side of RR = 1 that is benefit.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import matplotlib
@@ -31,6 +32,7 @@ from rebayes.sensitivity.psense import implied_prior_rr  # noqa: E402
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
+    from rebayes.bayes.sampling import Fit
     from rebayes.sensitivity.comparison import Comparison
 
 __all__ = ["posterior_overlay", "sensitivity_plot"]
@@ -59,6 +61,14 @@ def _density_on_log_scale(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.exp(grid), pdf
 
 
+def _pooled_draws(fit: Fit) -> np.ndarray:
+    return np.asarray(pooled_rr(fit.tree)).ravel()
+
+
+def _implied_density(fit: Fit) -> tuple[np.ndarray, np.ndarray]:
+    return _density_on_log_scale(np.asarray(implied_prior_rr(fit.tree)).ravel())
+
+
 def posterior_overlay(comparison: Comparison, title: str = "") -> Figure:
     """Posterior pooled-RR densities under each prior (solid), prior-implied RR dashed.
 
@@ -84,8 +94,10 @@ def posterior_overlay(comparison: Comparison, title: str = "") -> Figure:
     )
     priors = comparison.priors
     colors = {p: f"C{i % 10}" for i, p in enumerate(priors)}
+    # Kept with each fit (Fit.derived): a cached report then reads no fit's draws for this.
     posteriors = {
-        (f.prior, f.variant): np.asarray(pooled_rr(f.tree)).ravel() for f in comparison.fits
+        (f.prior, f.variant): f.fit.derived("pooled_rr_draws", partial(_pooled_draws, f.fit))
+        for f in comparison.fits
     }
     everything = np.concatenate(list(posteriors.values()))
     low, high = np.quantile(everything, [0.0005, 0.9995])
@@ -99,7 +111,7 @@ def posterior_overlay(comparison: Comparison, title: str = "") -> Figure:
             x, y = _density_on_log_scale(posteriors[(f.prior, f.variant)])
             ax.plot(x, y, color=color, lw=2)
             top = max(top, float(y.max()))
-            px, py = _density_on_log_scale(np.asarray(implied_prior_rr(f.tree)).ravel())
+            px, py = f.fit.derived("implied_prior_rr_density", partial(_implied_density, f.fit))
             keep = (px >= low) & (px <= high)
             ax.plot(px[keep], py[keep], color=color, lw=1.3, ls="--", alpha=0.8)
             if labelled:

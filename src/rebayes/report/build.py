@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -48,7 +49,8 @@ from rebayes.report.html import (
 from rebayes.sensitivity.influence import Influence
 
 if TYPE_CHECKING:
-    from rebayes.bayes.sampling import SamplerSettings
+    from rebayes.bayes.coefficients import Coefficient
+    from rebayes.bayes.sampling import Fit, SamplerSettings
     from rebayes.report.analysis import AnalysisReport
 
 __all__ = ["BuiltReport", "build_report", "environment", "model_scripts"]
@@ -92,8 +94,31 @@ def environment(data_hash: str = "") -> list[tuple[str, str]]:
     return rows
 
 
+# Kept with each fit (Fit.derived): a report from cached fits then reads no draws for these.
+def _coefficients(fit: Fit) -> list[Coefficient]:
+    from rebayes.bayes.coefficients import coefficients
+
+    return fit.derived("coefficients", lambda: coefficients(fit.tree))
+
+
+def _or_probabilities(fit: Fit) -> dict[str, float]:
+    from rebayes.bayes.coefficients import pooled_or_probabilities
+
+    return fit.derived("p_pooled_or_gt", lambda: pooled_or_probabilities(fit.tree))
+
+
+# reStructuredText in a docstring: roles (:meth:`~x.y`) and literals (``x``).
+_RST_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
+_RST_LITERAL = re.compile(r"``([^`]+)``")
+
+
 def _justification(description: str) -> str:
-    """Return a prior set's reasoning and sources from its docstring, as one paragraph."""
+    """Return a prior set's reasoning and sources from its docstring, as one paragraph.
+
+    The docstring's markup is dropped for readers (``:meth:`PriorSet.on_scale``` reads
+    ``PriorSet.on_scale``).
+    """
+    description = _RST_LITERAL.sub(r"\1", _RST_ROLE.sub(r"\1", description))
     paragraphs = [p.strip() for p in description.strip().split("\n\n") if p.strip()]
     why = [p for p in paragraphs[1:] if not p.startswith("References")]
     refs = [p.split("----------", 1)[1] for p in paragraphs if p.startswith("References")]
@@ -284,7 +309,6 @@ def build_report(
         The files written (inside ``output``) and the failing diagnostic gates, if any.
     """
     from rebayes.bayes.analyses import analysis_specs
-    from rebayes.bayes.coefficients import coefficients, pooled_or_probabilities
     from rebayes.bayes.sampling import fit_priors
     from rebayes.bayes.spec import load_script
     from rebayes.plots.forest import fit_forest
@@ -402,8 +426,8 @@ def build_report(
                 "priors": {
                     f.prior.name: {
                         **report.summaries[f.prior.name].to_dict(),
-                        "coefficients": {c.name: c.to_dict() for c in coefficients(f.tree)},
-                        "p_pooled_or_gt": pooled_or_probabilities(f.tree),
+                        "coefficients": {c.name: c.to_dict() for c in _coefficients(f)},
+                        "p_pooled_or_gt": _or_probabilities(f),
                     }
                     for f in report.fits
                 },
@@ -446,7 +470,7 @@ def build_report(
                 {
                     "name": a.spec.name,
                     "title": a.spec.title,
-                    "sentence": key_sentence(a.default, schema, coefficients(a.fits[0].tree)),
+                    "sentence": key_sentence(a.default, schema, _coefficients(a.fits[0])),
                     "results": table(
                         (*result_headers(a.default.direction, a.default.pooled_kind),
                          "all gates"),
@@ -486,7 +510,7 @@ def build_report(
             "## What each analysis says",
             "",
             *[f"- **{a.spec.title}**: "
-              f"{key_sentence(a.default, schema, coefficients(a.fits[0].tree))}"
+              f"{key_sentence(a.default, schema, _coefficients(a.fits[0]))}"
               for a in analyses],
             "",
         ]

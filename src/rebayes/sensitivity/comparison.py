@@ -32,6 +32,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -493,6 +494,14 @@ def decision_table(comparisons: Sequence[Comparison]) -> pd.DataFrame:
         records, columns=["label", "analysis", "variant", "prior", "p_benefit", "p_beyond"])
 
 
+def _sensitivity(fit: Fit) -> PriorSensitivity:
+    return prior_sensitivity(fit.tree)
+
+
+def _bayes_factors(fit: Fit) -> tuple[BayesFactor, ...]:
+    return savage_dickey(fit.tree)
+
+
 def compare_fits(fits: Sequence[Fit], rules: Sequence[Rule] | None = None) -> Comparison:
     """Build a :class:`Comparison` from fits already made (one analysis, any priors/variants).
 
@@ -521,12 +530,13 @@ def compare_fits(fits: Sequence[Fit], rules: Sequence[Rule] | None = None) -> Co
                 fit=f,
                 summary=f.summary(),
                 diagnostics=f.diagnostics(),
-                sensitivity=prior_sensitivity(f.tree),
-                bayes_factors=savage_dickey(f.tree),
+                # Kept with the fit: a cached one then needs none of its draws here.
+                sensitivity=f.derived("sensitivity", partial(_sensitivity, f)),
+                bayes_factors=f.derived("bayes_factors", partial(_bayes_factors, f)),
             )
         )
     check_one_likelihood(bf for c in compared for bf in c.bayes_factors)
-    directions = {Direction.of(f.tree) for f in fits}
+    directions = {f.summary().direction for f in fits}  # read without the draws
     if len(directions) > 1:
         raise RebayesError(
             "the fits disagree on the direction of benefit or its labels: "

@@ -1,0 +1,91 @@
+"""What is computed from a cached fit (summary, verdict, sensitivity), kept on disk beside it.
+
+Summarising a fit (:func:`rebayes.bayes.quantities.summarize`), checking it
+(:func:`rebayes.checks.convergence.diagnose`: R-hat, bulk and tail ESS and MCSE of every
+reported quantity) and power-scaling it (:func:`rebayes.sensitivity.psense.prior_sensitivity`)
+takes ~0.5 s of xarray and arviz-stats work, longer than reading the fit. A report does that
+for a hundred fits; with every fit cached it was most of the report's time. Each is a pure
+function of the fit's draws and attributes and of the code, so each is stored once under
+``<cache>/summaries/<key>.pkl`` (one file per fit: a dict of named results) and read back in
+milliseconds by every later process (:meth:`rebayes.Fit.derived`).
+
+The key (:func:`summary_key`) hashes the fit's key (its rows and labels, direction of
+benefit, prior, seed and sampler settings), the names it is read under (analysis, title,
+dataset, variant, prior name: a fit read under another name gets its own entry, since its
+summary carries those names), the source of every
+module of the package and the versions of the libraries the numbers come from: any change of
+code recomputes. The file is written atomically; an unreadable one is recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from rebayes.atomic import atomic_path
+from rebayes.bayes.cache import summaries_dir
+from rebayes.json_io import plain, stable_hash
+
+__all__ = ["load_derived", "store_derived", "summary_key"]
+
+#: Bump when what is stored changes shape.
+SUMMARY_FORMAT = "2"
+
+# Libraries whose numerics enter the summaries.
+_LIBRARIES = ("arviz-stats", "arviz-base", "xarray", "numpy", "scipy", "pandas")
+
+
+_CODE_DIGEST: list[str] = []
+
+
+def _code_digest() -> str:
+    """Hash of the package's source and of the versions of the libraries it computes with."""
+    if not _CODE_DIGEST:
+        import rebayes
+
+        digest = hashlib.sha256(SUMMARY_FORMAT.encode())
+        root = Path(str(rebayes.__file__)).parent
+        for path in sorted(root.rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+        for name in _LIBRARIES:
+            digest.update(f"{name}={metadata.version(name)};".encode())
+        _CODE_DIGEST.append(digest.hexdigest())
+    return _CODE_DIGEST[0]
+
+
+def summary_key(fit_key: str, names: Mapping[str, Any]) -> str:
+    """Hash of everything a fit's summary depends on (see the module docstring).
+
+    ``names`` are the attributes a fit is stamped with under the names it is read as
+    (:func:`rebayes.bayes.sampling._provenance`); every other attribute is a function of the
+    fit's key.
+    """
+    return stable_hash({"fit": fit_key, "names": plain(dict(names)), "code": _code_digest()})
+
+
+def _path(fit_key: str, names: Mapping[str, Any]) -> Path:
+    return summaries_dir() / f"{summary_key(fit_key, names)}.pkl"
+
+
+def load_derived(fit_key: str, names: Mapping[str, Any]) -> dict[str, Any]:
+    """Return what is stored for a fit (name -> result); empty if nothing (readable) is."""
+    try:
+        with _path(fit_key, names).open("rb") as handle:
+            stored: Any = pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
+        return {}
+    return stored if isinstance(stored, dict) else {}
+
+
+def store_derived(fit_key: str, names: Mapping[str, Any], derived: dict[str, Any]) -> None:
+    """Write what is computed for a fit (atomically); a failed write only costs recomputing."""
+    try:
+        with atomic_path(_path(fit_key, names)) as tmp:
+            tmp.write_bytes(pickle.dumps(derived, protocol=pickle.HIGHEST_PROTOCOL))
+    except (OSError, pickle.PicklingError):
+        pass

@@ -1,0 +1,101 @@
+"""What is computed from a cached fit is kept beside it, keyed by fit, names and code."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rebayes as rb
+from rebayes.bayes import quantities, summaries
+from rebayes.bayes.cache import cache_info, summaries_dir
+from rebayes.bayes.sampling import SamplerSettings, flush_cache
+from rebayes.checks import convergence
+
+BCG = Path(__file__).resolve().parent / "data" / "bcg.csv"
+QUICK = SamplerSettings(draws=200, tune=300, chains=2, min_ess=0)
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("REBAYES_CACHE", str(tmp_path / "cache"))
+
+
+def _fit(name="bcg", title=""):
+    return rb.fit(rb.AnalysisSpec(name=name, title=title, data=str(BCG)), "vague",
+                  settings=QUICK)
+
+
+def _refuse(*_args, **_kwargs):
+    raise AssertionError("recomputed although it was stored")
+
+
+def test_a_later_process_reads_the_summary_instead_of_computing_it(monkeypatch):
+    first = _fit()
+    flush_cache()
+    summary, report = first.summary(), first.diagnostics()
+    assert cache_info().summaries == 1
+    # The stored numbers are those of the fit's draws: P(RR < 1) counted by hand.
+    rr = quantities.pooled_rr(first.tree).values
+    assert summary.p_rr_lt_1 == pytest.approx(float(np.mean(rr < 1)), abs=1e-12)
+
+    again = _fit()  # a new Fit object, read from the fit cache, as a new process would
+    assert again.from_cache and "_derived" not in again.__dict__
+    assert again._tree is None  # the draws are not read: nothing here needs them
+    monkeypatch.setattr(convergence, "diagnose", _refuse)
+    monkeypatch.setattr(quantities, "summarize", _refuse)
+    assert again.summary() == summary
+    assert again.diagnostics().table.equals(report.table)
+    # A result asked for the first time is computed once and added to the same file.
+    assert again.derived("answer", lambda: 42) == 42
+    assert _fit().derived("answer", _refuse) == 42
+    assert cache_info().summaries == 1
+    assert again._tree is None
+    np.testing.assert_array_equal(again.tree["posterior"]["d"], first.tree["posterior"]["d"])
+
+
+def test_another_name_or_other_code_gets_its_own_entry(monkeypatch):
+    fit = _fit()
+    flush_cache()
+    fit.summary()
+    renamed = _fit(name="renamed", title="Same rows")
+    assert renamed.from_cache and renamed.key == fit.key
+    assert renamed.summary().analysis == "renamed"  # not the stored summary of "bcg"
+    assert cache_info().summaries == 2
+    names = {"analysis": "bcg"}
+    old = summaries.summary_key(fit.key, names)
+    monkeypatch.setattr(summaries, "_CODE_DIGEST", ["another version of the package"])
+    assert summaries.summary_key(fit.key, names) != old
+
+
+def test_an_unreadable_entry_is_computed_again():
+    fit = _fit()
+    flush_cache()
+    expected = fit.summary().pooled_rr
+    (path,) = summaries_dir().iterdir()
+    path.write_bytes(b"not a pickle")
+    assert _fit().summary().pooled_rr == expected
+
+
+def test_an_unreadable_fit_file_is_sampled_again():
+    fit = _fit()
+    flush_cache()
+    fit.path.write_bytes(b"not a fit")
+    again = _fit()
+    assert not again.from_cache
+    np.testing.assert_array_equal(again.tree["posterior"]["d"], fit.tree["posterior"]["d"])
+
+
+def test_a_fit_without_the_cache_writes_nothing():
+    spec = rb.AnalysisSpec(name="bcg", data=str(BCG))
+    rb.fit(spec, "vague", settings=QUICK, cache=False).summary()
+    assert not summaries_dir().exists()
+
+
+def test_per_draw_quantities_are_computed_once_per_tree_and_never_served_stale():
+    tree = _fit().tree
+    p0 = quantities.typical_control_risk(tree)
+    assert quantities.typical_control_risk(tree) is p0
+    # New draws under the same tree object: computed afresh, and by the formula.
+    tree["posterior"]["alpha"] = tree["posterior"]["alpha"] + 1.0
+    moved = quantities.typical_control_risk(tree)
+    assert moved is not p0 and float(moved.mean()) > float(p0.mean())
