@@ -34,6 +34,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_fit.py
 	$(PY) benchmarks/bench_speed.py
+	$(PY) benchmarks/bench_report.py
 
 sbc: $(STAMP)
 	$(PY) benchmarks/sbc.py --sims 200 --seed 20230113

@@ -99,3 +99,15 @@ def test_per_draw_quantities_are_computed_once_per_tree_and_never_served_stale()
     tree["posterior"]["alpha"] = tree["posterior"]["alpha"] + 1.0
     moved = quantities.typical_control_risk(tree)
     assert moved is not p0 and float(moved.mean()) > float(p0.mean())
+
+
+def test_a_released_fit_reads_the_same_draws_again():
+    fit = _fit()
+    draws = fit.tree["posterior"]["tau"].values.copy()
+    fit.release()  # waits for the background write, then lets the draws go
+    assert fit._tree is None
+    np.testing.assert_array_equal(fit.tree["posterior"]["tau"].values, draws)
+    uncached = rb.fit(rb.AnalysisSpec(name="bcg", data=str(BCG)), "vague", settings=QUICK,
+                      cache=False)
+    uncached.release()  # nothing on disk to read back: kept
+    assert uncached._tree is not None

@@ -229,6 +229,18 @@ class Fit(ResultDisplay):
             return tree
         return self._tree
 
+    def release(self) -> None:
+        """Free the draws from memory when the fit is on disk; :attr:`tree` reads them again.
+
+        A report holds a hundred fits but needs the draws of a few once their summaries are
+        made (:meth:`derived`); releasing the others keeps its memory to that of a few fits.
+        """
+        if self.path is None or self._tree is None:
+            return
+        flush_cache()  # the file must be complete before the draws in memory may go
+        if _is_fit_file(self.path):
+            object.__setattr__(self, "_tree", None)
+
     def summary(self) -> FitSummary:
         """Return the posterior summaries (:func:`~rebayes.bayes.quantities.summarize`), once."""
         from rebayes.bayes.quantities import summarize

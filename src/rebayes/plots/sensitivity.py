@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from rebayes.bayes.sampling import Fit
     from rebayes.sensitivity.comparison import Comparison
 
-__all__ = ["posterior_overlay", "sensitivity_plot"]
+__all__ = ["posterior_overlay", "posterior_overlay_data", "sensitivity_plot"]
 
 RR_TICKS = (0.25, 0.33, 0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0)
 INTERVAL = "#1f4e79"
@@ -69,6 +69,24 @@ def _implied_density(fit: Fit) -> tuple[np.ndarray, np.ndarray]:
     return _density_on_log_scale(np.asarray(implied_prior_rr(fit.tree)).ravel())
 
 
+def posterior_overlay_data(
+    comparison: Comparison,
+) -> dict[tuple[str, str], tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]]:
+    """Return what :func:`posterior_overlay` draws, per (prior, variant).
+
+    The pooled-RR draws and the prior-implied RR's density of each fit, kept with the fit
+    (:meth:`rebayes.Fit.derived`): a report asks for them once, while the draws are in
+    memory, and a report from cached fits reads no fit file for them.
+    """
+    return {
+        (f.prior, f.variant): (
+            f.fit.derived("pooled_rr_draws", partial(_pooled_draws, f.fit)),
+            f.fit.derived("implied_prior_rr_density", partial(_implied_density, f.fit)),
+        )
+        for f in comparison.fits
+    }
+
+
 def posterior_overlay(comparison: Comparison, title: str = "") -> Figure:
     """Posterior pooled-RR densities under each prior (solid), prior-implied RR dashed.
 
@@ -94,11 +112,8 @@ def posterior_overlay(comparison: Comparison, title: str = "") -> Figure:
     )
     priors = comparison.priors
     colors = {p: f"C{i % 10}" for i, p in enumerate(priors)}
-    # Kept with each fit (Fit.derived): a cached report then reads no fit's draws for this.
-    posteriors = {
-        (f.prior, f.variant): f.fit.derived("pooled_rr_draws", partial(_pooled_draws, f.fit))
-        for f in comparison.fits
-    }
+    data = posterior_overlay_data(comparison)
+    posteriors = {key: draws for key, (draws, _) in data.items()}
     everything = np.concatenate(list(posteriors.values()))
     low, high = np.quantile(everything, [0.0005, 0.9995])
     low, high = min(low / 1.15, 0.8), max(high * 1.15, 1.25)
@@ -111,7 +126,7 @@ def posterior_overlay(comparison: Comparison, title: str = "") -> Figure:
             x, y = _density_on_log_scale(posteriors[(f.prior, f.variant)])
             ax.plot(x, y, color=color, lw=2)
             top = max(top, float(y.max()))
-            px, py = f.fit.derived("implied_prior_rr_density", partial(_implied_density, f.fit))
+            px, py = data[(f.prior, f.variant)][1]
             keep = (px >= low) & (px <= high)
             ax.plot(px[keep], py[keep], color=color, lw=1.3, ls="--", alpha=0.8)
             if labelled:

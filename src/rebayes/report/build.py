@@ -312,6 +312,7 @@ def build_report(
     from rebayes.bayes.sampling import fit_priors
     from rebayes.bayes.spec import load_script
     from rebayes.plots.forest import fit_forest
+    from rebayes.plots.sensitivity import posterior_overlay_data
     from rebayes.report.analysis import (
         AnalysisReport,
         analysis_page,
@@ -353,6 +354,15 @@ def build_report(
         fits = by_variant[fit_variants[0]]
         log(f"compare: {spec.name} across priors and variants (diagnostics, psense, BF)")
         comparison = compare_fits([f for group in by_variant.values() for f in group])
+        # What the pages need from every fit, while its draws are in memory; then the draws
+        # of all but the default prior's fit (its diagnostics figures) leave memory.
+        posterior_overlay_data(comparison)
+        for f in fits:
+            _coefficients(f)
+            _or_probabilities(f)
+        for f in (f for group in by_variant.values() for f in group):
+            if f is not fits[0]:
+                f.release()
         analyses.append(AnalysisReport(spec=spec, fits=tuple(fits), comparison=comparison,
                                        gates_ok=comparison.diagnostics_ok))
 
