@@ -58,6 +58,23 @@ def test_rank_plot(tree, tmp_path):
     assert len([ax for ax in fig.axes if ax.get_xlabel()]) == 4  # d, beta, tau, pooled_rr
 
 
+def _rank_p_values(fig):
+    """The multi-chain test's p of each panel ("p=0.14(α=0.01)")."""
+    return [float(t.get_text().split("(")[0].removeprefix("p="))
+            for ax in fig.axes for t in ax.texts if t.get_text().startswith("p=")]
+
+
+def test_rank_plot_tests_the_chains_on_thinned_draws(tree):
+    # Chains of one converged fit agree (each p >= 0.01 on thinned draws); shifting one chain's
+    # d by 1 (about 3 posterior SDs) makes them disagree.
+    assert min(_rank_p_values(rank_plot(tree, ["d", "tau"]))) >= 0.01
+    posterior = tree["posterior"].to_dataset()
+    shifted = tree.copy()
+    shifted["posterior"] = posterior.assign(d=posterior["d"] + xr.DataArray([0.0, 1.0],
+                                                                           dims="chain"))
+    assert _rank_p_values(rank_plot(shifted, ["d"]))[0] < 0.01
+
+
 def test_trace_plot_has_units(tree, tmp_path):
     fig = saved(trace_plot(tree, ["d", "tau"]), tmp_path, "trace")
     labels = {ax.get_xlabel() for ax in fig.axes} | {ax.get_ylabel() for ax in fig.axes}

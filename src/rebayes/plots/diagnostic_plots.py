@@ -103,6 +103,29 @@ def _sub_tree(tree: xr.DataTree, var_names: Sequence[str] | None) -> xr.DataTree
     return xr.DataTree.from_dict(groups)
 
 
+def _thinning_factor(draws: xr.Dataset) -> int:
+    """Thinning that leaves draws near independence, judged within each chain.
+
+    Säilynoja et al.'s rule (arviz-stats' ``thin(factor="auto")``) divides by the ESS of all
+    chains together, which collapses when the chains disagree: it left 2 draws per chain of
+    two chains 4 posterior SDs apart, and the test could no longer see them. Here the ESS
+    (bulk and tail, the smaller) is summed over the chains each taken alone.
+    """
+    import arviz_stats as azs
+
+    n_chains, n_draws = draws.sizes["chain"], draws.sizes["draw"]
+    within = 0.0
+    for chain in range(n_chains):
+        one = draws.isel(chain=[chain])
+        ess = min(
+            float(azs.ess(one, method=method, sample_dims=["chain", "draw"])
+                  .to_array().min())
+            for method in ("bulk", "tail")
+        )
+        within += max(ess, 1.0) if np.isfinite(ess) else float(n_draws)
+    return max(1, int(np.ceil(n_chains * n_draws / within)))
+
+
 def rank_plot(tree: xr.DataTree, var_names: Sequence[str] | None = None) -> Figure:
     """Rank plots per chain (arviz-plots' fractional-rank Δ-ECDF with its multi-chain test).
 
@@ -117,10 +140,10 @@ def rank_plot(tree: xr.DataTree, var_names: Sequence[str] | None = None) -> Figu
     -------
     matplotlib.figure.Figure
         One panel per scalar quantity, each with the p value of the multi-chain uniformity
-        test (Säilynoja et al. 2022, corrected for testing every rank); a p below the panel's
-        alpha, with the offending points marked, says the chains sample different
-        distributions. arviz-plots' default: the simulated 99% envelope it replaces took
-        1.9 s per figure against 0.3 s.
+        test (Säilynoja et al. 2022, corrected for testing every rank) on draws thinned to
+        near independence; a p below the panel's alpha, with the offending points marked,
+        says the chains sample different distributions. arviz-plots' default method; the
+        simulated 99% envelope it replaces took 1.9 s per figure against 0.3 s.
     """
     data = _sub_tree(tree, var_names)
     n_panels = sum(int(np.prod(v.shape[2:])) for v in data["posterior"].data_vars.values())
@@ -129,6 +152,10 @@ def rank_plot(tree: xr.DataTree, var_names: Sequence[str] | None = None) -> Figu
     pc = azp.plot_rank(
         data,
         method="mtc_c",
+        # The test assumes independent draws: unthinned, autocorrelation alone rejects it
+        # (a shipped meta-regression's tau: p = 0.00 unthinned, 0.82 thinned; R-hat 1.005).
+        thin=True,
+        stats={"thin": {"factor": _thinning_factor(data["posterior"].to_dataset())}},
         backend="matplotlib",
         col_wrap=cols,
         figure_kwargs={"figsize": (3.2 * cols + 0.6, 2.6 * rows + 1.0)},
