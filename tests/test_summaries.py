@@ -63,7 +63,7 @@ def test_another_name_or_other_code_gets_its_own_entry(monkeypatch):
     assert cache_info().summaries == 2
     names = {"analysis": "bcg"}
     old = summaries.summary_key(fit.key, names)
-    monkeypatch.setattr(summaries, "_CODE_DIGEST", ["another version of the package"])
+    monkeypatch.setattr(summaries, "_code_digest", lambda: "another version of the package")
     assert summaries.summary_key(fit.key, names) != old
 
 

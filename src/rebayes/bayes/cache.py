@@ -31,9 +31,11 @@ __all__ = [
 _FIT_FILE = re.compile(r"[0-9a-f]{32}\.nc")
 # rebayes.atomic.atomic_path's temporary files: ".<name>.<random>.tmp".
 _PARTIAL_FILE = re.compile(r"\.[0-9a-f]{32}\.nc\.[A-Za-z0-9_]+\.tmp")
-_COMPILED_FILE = re.compile(r"[0-9a-f]{32}\.pkl")
-_COMPILED_OTHER = re.compile(r"[0-9a-f]{32}\.lock|\.[0-9a-f]{32}\.pkl\.[A-Za-z0-9_]+\.tmp")
-_SUMMARY_PARTIAL = re.compile(r"\.[0-9a-f]{32}\.pkl\.[A-Za-z0-9_]+\.tmp")
+# Compiled models and fit summaries: <32 hex digits>.pkl, their partial writes, and the
+# compile lock.
+_PICKLE_FILE = re.compile(r"[0-9a-f]{32}\.pkl")
+_PICKLE_PARTIAL = re.compile(r"\.[0-9a-f]{32}\.pkl\.[A-Za-z0-9_]+\.tmp")
+_COMPILED_OTHER = re.compile(rf"[0-9a-f]{{32}}\.lock|{_PICKLE_PARTIAL.pattern}")
 
 
 def cache_dir() -> Path:
@@ -136,11 +138,11 @@ def _size(path: Path) -> int:
 
 
 def _compiled_files() -> list[tuple[Path, bool]]:
-    return _own_files(compiled_dir(), _COMPILED_FILE, _COMPILED_OTHER)
+    return _own_files(compiled_dir(), _PICKLE_FILE, _COMPILED_OTHER)
 
 
 def _summary_files() -> list[tuple[Path, bool]]:
-    return _own_files(summaries_dir(), _COMPILED_FILE, _SUMMARY_PARTIAL)
+    return _own_files(summaries_dir(), _PICKLE_FILE, _PICKLE_PARTIAL)
 
 
 def cache_info() -> CacheInfo:

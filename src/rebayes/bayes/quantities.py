@@ -69,7 +69,7 @@ __all__ = [
     "TrialEffect",
     "diagnostics",
     "estimate",
-    "memoised",
+    "per_tree",
     "pooled_effect",
     "pooled_or",
     "average_description",
@@ -338,7 +338,7 @@ def _fingerprint(tree: xr.DataTree) -> tuple[Any, ...]:
     )
 
 
-def memoised[T](tree: xr.DataTree, name: str, compute: Callable[[], T]) -> T:
+def _memoised[T](tree: xr.DataTree, name: str, compute: Callable[[], T]) -> T:
     """Return ``compute()``, computed once per tree (and per state of its draws) under ``name``.
 
     Callers must treat the result as read-only: the same object is handed to every caller.
@@ -355,12 +355,13 @@ def memoised[T](tree: xr.DataTree, name: str, compute: Callable[[], T]) -> T:
     return values[name]  # type: ignore[no-any-return]
 
 
-def _per_tree[T](func: Callable[[xr.DataTree], T]) -> Callable[[xr.DataTree], T]:
-    """Memoise a function of one fit's tree with :func:`memoised`."""
+def per_tree[T](func: Callable[[xr.DataTree], T]) -> Callable[[xr.DataTree], T]:
+    """Memoise a function of one fit's tree with :func:`_memoised` (a decorator)."""
+    name = f"{func.__module__}.{func.__qualname__}"
 
     @functools.wraps(func)
     def wrapper(tree: xr.DataTree) -> T:
-        return memoised(tree, func.__qualname__, lambda: func(tree))
+        return _memoised(tree, name, lambda: func(tree))
 
     return wrapper
 
@@ -377,7 +378,7 @@ def _constant(tree: xr.DataTree) -> xr.Dataset:
     return tree["constant_data"].to_dataset()
 
 
-@_per_tree
+@per_tree
 def typical_control_risk(tree: xr.DataTree) -> xr.DataArray:
     """p0 per draw: mean control-arm event risk over the analysed rows."""
     post = _posterior(tree)
@@ -393,7 +394,7 @@ def typical_control_risk(tree: xr.DataTree) -> xr.DataArray:
     return xr.full_like(post["tau"], risk)
 
 
-@_per_tree
+@per_tree
 def pooled_effect(tree: xr.DataTree) -> xr.DataArray:
     """Pooled effect per draw on the model scale: mean over rows of ``mu[s]``."""
     return linear_predictor(_posterior(tree), _constant(tree), random=False).mean("row")
@@ -416,7 +417,7 @@ def pooled_or(tree: xr.DataTree) -> xr.DataArray | None:
     return np.exp(pooled_effect(tree)) if _is_binomial(tree) else None  # type: ignore[return-value]
 
 
-@_per_tree
+@per_tree
 def _new_trial_deviation(tree: xr.DataTree) -> xr.DataArray:
     """``tau * eps`` per draw: a new trial's random effect (eps seeded with the fit's seed)."""
     post = _posterior(tree)
@@ -492,7 +493,7 @@ def average_description(tree: xr.DataTree) -> str:
     )
 
 
-@_per_tree
+@per_tree
 def trial_rrs(tree: xr.DataTree) -> xr.DataArray:
     """Shrunken RR per draw and row, at the row's own baseline risk."""
     post, constant = _posterior(tree), _constant(tree)
@@ -502,7 +503,7 @@ def trial_rrs(tree: xr.DataTree) -> xr.DataArray:
     return np.exp(linear_predictor(post, constant, random=True))  # type: ignore[return-value]
 
 
-@_per_tree
+@per_tree
 def _subgroup_thetas(tree: xr.DataTree) -> dict[str, xr.DataArray]:
     names = json.loads(tree.attrs.get("subgroups_json", "[]"))
     if not names:

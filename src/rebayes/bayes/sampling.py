@@ -224,7 +224,7 @@ class Fit(ResultDisplay):
                 tree = _sample_tree(self.design, self.prior, self.seed, self.settings,
                                     self.key, self.path)
             # The same rows may have been fitted under other names: name them as asked now.
-            tree.attrs.update(_provenance(self.design, self.prior, self.key))
+            tree.attrs.update(self._names())
             object.__setattr__(self, "_tree", tree)
             return tree
         return self._tree
@@ -270,17 +270,20 @@ class Fit(ResultDisplay):
         """
         from rebayes.bayes.summaries import load_derived, store_derived
 
-        names = _provenance(self.design, self.prior, self.key)
         if "_derived" not in self.__dict__:
             # A Fit is frozen; the memo is not a field (it is derived from ``tree``).
-            stored = load_derived(self.key, names) if self.path is not None else {}
+            stored = load_derived(self.key, self._names()) if self.path is not None else {}
             object.__setattr__(self, "_derived", stored)
         memo: dict[str, Any] = self.__dict__["_derived"]
         if name not in memo:
             memo[name] = compute()
             if self.path is not None:
-                store_derived(self.key, names, memo)
+                store_derived(self.key, self._names(), memo)
         return memo[name]  # type: ignore[no-any-return]
+
+    def _names(self) -> dict[str, Any]:
+        """Return the attributes naming this fit as asked now (:func:`_provenance`)."""
+        return _provenance(self.design, self.prior, self.key)
 
     def _short(self) -> str:
         s = self.summary()

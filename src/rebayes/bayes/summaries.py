@@ -19,6 +19,7 @@ code recomputes. The file is written atomically; an unreadable one is recomputed
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import pickle
 from collections.abc import Mapping
@@ -39,23 +40,19 @@ SUMMARY_FORMAT = "2"
 _LIBRARIES = ("arviz-stats", "arviz-base", "xarray", "numpy", "scipy", "pandas")
 
 
-_CODE_DIGEST: list[str] = []
-
-
+@functools.cache
 def _code_digest() -> str:
     """Hash of the package's source and of the versions of the libraries it computes with."""
-    if not _CODE_DIGEST:
-        import rebayes
+    import rebayes
 
-        digest = hashlib.sha256(SUMMARY_FORMAT.encode())
-        root = Path(str(rebayes.__file__)).parent
-        for path in sorted(root.rglob("*.py")):
-            digest.update(str(path.relative_to(root)).encode())
-            digest.update(path.read_bytes())
-        for name in _LIBRARIES:
-            digest.update(f"{name}={metadata.version(name)};".encode())
-        _CODE_DIGEST.append(digest.hexdigest())
-    return _CODE_DIGEST[0]
+    digest = hashlib.sha256(SUMMARY_FORMAT.encode())
+    root = Path(str(rebayes.__file__)).parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    for name in _LIBRARIES:
+        digest.update(f"{name}={metadata.version(name)};".encode())
+    return digest.hexdigest()
 
 
 def summary_key(fit_key: str, names: Mapping[str, Any]) -> str:

@@ -55,6 +55,7 @@ def _plain(values: xr.DataArray) -> xr.DataArray:
     return values.drop_vars([c for c in values.coords if c not in values.dims])
 
 
+@quantities.per_tree
 def reported_quantities(tree: xr.DataTree) -> xr.Dataset:
     """Compute the quantities a fit reports, per draw, with :mod:`rebayes.bayes.quantities`.
 
@@ -75,12 +76,8 @@ def reported_quantities(tree: xr.DataTree) -> xr.Dataset:
         ``p_subgroup_benefit[subgroup]`` (benefit indicator per subgroup),
         ``subgroup_ratio[ratio]`` with its indicator ``p_ratio_gt_1[ratio]`` where the analysis
         has subgroups, and ``trial_rr[row]``. Computed once per tree
-        (:func:`rebayes.bayes.quantities.memoised`); treat it as read-only.
+        (:func:`rebayes.bayes.quantities.per_tree`); treat it as read-only.
     """
-    return quantities.memoised(tree, "reported_quantities", lambda: _reported(tree))
-
-
-def _reported(tree: xr.DataTree) -> xr.Dataset:
     rr = quantities.pooled_rr(tree)
     direction = Direction.of(tree)
     out: dict[str, xr.DataArray] = {

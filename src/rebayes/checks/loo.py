@@ -30,7 +30,7 @@ from scipy import special, stats
 from rebayes import tables
 from rebayes.bayes.model import linear_predictor
 from rebayes.bayes.priors import Normal, PriorSet
-from rebayes.bayes.quantities import memoised
+from rebayes.bayes.quantities import per_tree
 from rebayes.checks.convergence import SAMPLE_DIMS, DiagnosticsError
 from rebayes.checks.gates import DEFAULT_THRESHOLDS, Thresholds
 from rebayes.json_io import plain
@@ -181,6 +181,8 @@ def _baseline_integral(
     return np.interp(theta, grid, table)
 
 
+# The report's diagnostics page and its comparison of analyses both ask for it: once per tree.
+@per_tree
 def marginal_log_likelihood(tree: xr.DataTree) -> xr.Dataset:
     """Each trial's log likelihood given the global parameters only, per posterior draw.
 
@@ -205,11 +207,6 @@ def marginal_log_likelihood(tree: xr.DataTree) -> xr.Dataset:
         The observed variable's name (``events`` or ``log_rr``) with dims
         ``(chain, draw, trial)``.
     """
-    # The report's diagnostics page and its comparison of analyses both ask for it.
-    return memoised(tree, "marginal_log_likelihood", lambda: _marginal_log_likelihood(tree))
-
-
-def _marginal_log_likelihood(tree: xr.DataTree) -> xr.Dataset:
     posterior = tree["posterior"].to_dataset()
     constant = tree["constant_data"].to_dataset()
     observed = tree["observed_data"].to_dataset()
