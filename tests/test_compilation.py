@@ -103,3 +103,59 @@ def test_an_unreadable_compiled_model_is_compiled_again(tmp_path, monkeypatch):
     path.write_bytes(b"not a pickle")
     with pytest.warns(RuntimeWarning, match="unreadable"):
         assert compilation._read(path) is None
+
+
+def _logp_callback(compiled, x: np.ndarray) -> tuple[int, float, np.ndarray]:
+    """Call the stored C log-density callback as nutpie's sampler does."""
+    import ctypes
+
+    double_p = ctypes.POINTER(ctypes.c_double)
+    signature = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_uint64, double_p, double_p, double_p,
+                                 ctypes.c_void_p)
+    callback = signature(compiled.compiled_logp_func.address)
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    grad = np.zeros_like(x)
+    logp = np.zeros(())
+    status = callback(x.size, x.ctypes.data_as(double_p), grad.ctypes.data_as(double_p),
+                      logp.ctypes.data_as(double_p), compiled.user_data.ctypes.data)
+    return status, float(logp), grad
+
+
+def test_the_stored_callback_reads_the_data_it_is_given():
+    """The callback unpacks each data array from nutpie's record: its log density and gradient
+    equal PyTensor's own function of the same graph on the same data, for two datasets."""
+    from nutpie.compile_pymc import _make_functions
+
+    from rebayes.bayes.model import build_model
+    from rebayes.bayes.priors import get_prior
+    from rebayes.bayes.sampling import compiled_model, prior_on_model_scale
+
+    overall = build_design(load_script(MODELS / "overall.py"))
+    halved = replace(overall, events=overall.events // 2)
+    rng = np.random.default_rng(1)
+    for design in (overall, halved):
+        prior = prior_on_model_scale(get_prior("skeptical"), design)
+        reference = _make_functions(build_model(design, prior), mode="NUMBA", compute_grad=True,
+                                    join_expanded=True, pymc_initial_point_fn=lambda s: {})[2]
+        compiled = compiled_model(design, prior)
+        x = rng.uniform(-1, 1, compiled.n_dim)
+        expected_logp, expected_grad = reference(x)
+        status, logp, grad = _logp_callback(compiled, x)
+        assert status == 0
+        assert logp == pytest.approx(float(expected_logp), rel=1e-12)
+        np.testing.assert_allclose(grad, expected_grad, rtol=1e-12)
+    assert _logp_callback(compiled, np.full(compiled.n_dim, np.nan))[0] in (3, 4)
+
+
+def test_data_of_another_shape_is_refused():
+    from rebayes.bayes.model import model_data
+    from rebayes.bayes.priors import get_prior
+    from rebayes.bayes.sampling import compiled_model, prior_on_model_scale
+
+    design = build_design(load_script(MODELS / "overall.py"))
+    prior = prior_on_model_scale(get_prior("skeptical"), design)
+    compiled = compiled_model(design, prior)
+    shape = model_data(design, prior)["n"].shape
+    with pytest.raises(ValueError, match=r"n has shape \(3, 2\)"):
+        compiled.with_data(n=np.ones((3, 2), dtype=np.int32))
+    assert compiled.with_data(n=np.ones(shape, dtype=np.int32)).shared_data["n"].shape == shape

@@ -85,8 +85,9 @@ __all__ = [
 # 2: compiled without numba fastmath (different draws for a seed); 3: arms coded -+1/2 (the
 # model is symmetric in the arms), centred effects of very precise trials (normal likelihood),
 # a re-run at target acceptance 0.99 after divergences; 4: chains start from 0 + U(-1, 1)
-# jitter whatever the data (rebayes.bayes.compilation), derived groups recomputed on reading.
-MODEL_VERSION = "4"
+# jitter whatever the data (rebayes.bayes.compilation), derived groups recomputed on reading;
+# 5: covariate and study-mean products summed elementwise instead of BLAS dot (other rounding).
+MODEL_VERSION = "5"
 
 #: Target acceptance of the re-run after a run with divergent transitions.
 DIVERGENCE_TARGET_ACCEPT = 0.99
