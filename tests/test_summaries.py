@@ -111,3 +111,39 @@ def test_a_released_fit_reads_the_same_draws_again():
                       cache=False)
     uncached.release()  # nothing on disk to read back: kept
     assert uncached._tree is not None
+
+
+def test_a_figure_is_drawn_once_per_fit_and_copied_after(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rebayes.report.analysis import figure_png, save_fit_figure
+
+    calls = []
+
+    def draw(label="tau"):
+        calls.append(label)
+        fig, ax = plt.subplots()
+        ax.hist(fit.tree["posterior"]["tau"].values.ravel(), bins=20)
+        ax.set_title(label)
+        return fig
+
+    fit = _fit()
+    flush_cache()
+    out = tmp_path / "figures"
+    out.mkdir()
+    assert save_fit_figure(fit, draw, out, "tau.png") == "tau.png"
+    drawn = (out / "tau.png").read_bytes()
+    # The kept PNG is the figure as drawn: the same bytes as rendering it directly.
+    assert drawn == figure_png(draw()) and drawn.startswith(b"\x89PNG")
+    # A new Fit object (as in a later process) copies the PNG without drawing or reading draws.
+    again = _fit()
+    (out / "tau.png").unlink()
+    save_fit_figure(again, _refuse, out, "tau.png")
+    assert (out / "tau.png").read_bytes() == drawn and again._tree is None
+    # Other inputs (e.g. other fits shown beside this one): drawn afresh.
+    save_fit_figure(again, lambda: draw("other"), out, "tau.png", inputs=["another fit"])
+    assert calls == ["tau", "tau", "other"]
+    assert (out / "tau.png").read_bytes() != drawn

@@ -18,6 +18,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,8 +50,7 @@ from rebayes.report.html import (
 from rebayes.sensitivity.influence import Influence
 
 if TYPE_CHECKING:
-    from rebayes.bayes.coefficients import Coefficient
-    from rebayes.bayes.sampling import Fit, SamplerSettings
+    from rebayes.bayes.sampling import SamplerSettings
     from rebayes.report.analysis import AnalysisReport
 
 __all__ = ["BuiltReport", "build_report", "environment", "model_scripts"]
@@ -92,19 +92,6 @@ def environment(data_hash: str = "") -> list[tuple[str, str]]:
     if data_hash:
         rows.append(("data hash (SHA-256 of the trial table, after variant)", data_hash))
     return rows
-
-
-# Kept with each fit (Fit.derived): a report from cached fits then reads no draws for these.
-def _coefficients(fit: Fit) -> list[Coefficient]:
-    from rebayes.bayes.coefficients import coefficients
-
-    return fit.derived("coefficients", lambda: coefficients(fit.tree))
-
-
-def _or_probabilities(fit: Fit) -> dict[str, float]:
-    from rebayes.bayes.coefficients import pooled_or_probabilities
-
-    return fit.derived("p_pooled_or_gt", lambda: pooled_or_probabilities(fit.tree))
 
 
 # reStructuredText in a docstring: roles (:meth:`~x.y`) and literals (``x``).
@@ -161,15 +148,24 @@ def _influence_section(table_: Influence, figures: Path, prior: str,
 
 
 def _loo_tables(analyses: Sequence[AnalysisReport]) -> list[Table]:
-    """LOO comparison of the analyses fitted to the same rows (default prior), one table each."""
-    from rebayes.checks.loo import loo_compare, shared_data_groups
+    """LOO comparison of the analyses fitted to the same rows (default prior), one table each.
 
-    trees = {a.spec.name: a.fits[0].tree for a in analyses}
+    Computed once for these fits and kept beside the first one (:meth:`Fit.derived`).
+    """
+    from rebayes.checks.loo import loo_compare, shared_data_groups
+    from rebayes.json_io import stable_hash
+
+    if not analyses:
+        return []
+
+    def compare() -> list[Any]:
+        trees = {a.spec.name: a.fits[0].tree for a in analyses}
+        return [loo_compare({name: trees[name] for name in group})
+                for group in shared_data_groups(trees)]
+
+    compared = stable_hash([(a.spec.name, a.fits[0].key) for a in analyses])
     tables = []
-    for group in shared_data_groups(trees):
-        if len(group) < 2:
-            continue
-        result = loo_compare({name: trees[name] for name in group})
+    for result in analyses[0].fits[0].derived(f"loo comparisons {compared}", compare):
         tables.append(table(
             ("analysis", "elpd_loo", "elpd difference", "SE of difference", "weight",
              "trials with Pareto k > 0.7"),
@@ -209,6 +205,41 @@ def _calibration_table(folder: Path) -> Table | None:
                   "50% coverage", "90% coverage"), rows)
 
 
+@dataclass(frozen=True)
+class _ToolView:
+    """What the report shows of one decision tool: its sentence, table and figure (PNG)."""
+
+    title: str
+    key: str
+    sentence: str
+    frame: pd.DataFrame
+    png: bytes
+
+
+def _decision_tool_views(
+    trials: pd.DataFrame, overall: Any, settings: Any
+) -> list[_ToolView]:
+    """Return the decision tools' views, computed once per overall fit and table.
+
+    Kept beside the overall analysis's default fit (:meth:`Fit.derived`): the tools are
+    functions of that fit, of the table's rows (the cumulative analysis reads ``year``,
+    which the fit may not) and of the sampler settings.
+    """
+    from rebayes.json_io import stable_hash
+    from rebayes.report.analysis import figure_png
+
+    def views() -> list[_ToolView]:
+        return [
+            _ToolView(title, key, result.sentence(),
+                      getattr(result, "report_frame", result.to_dataframe)(),
+                      figure_png(result.plot()))
+            for (title, key), result in _decision_tools(trials, overall, settings)
+        ]
+
+    inputs = stable_hash({"rows": trials.attrs["data_hash"], "settings": repr(settings)})
+    return overall.fits[0].derived(f"decision tools {inputs}", views)  # type: ignore[no-any-return]
+
+
 def _decision_tools(
     trials: pd.DataFrame, overall: Any, settings: Any
 ) -> list[tuple[tuple[str, str], Any]]:
@@ -243,6 +274,13 @@ def _decision_tools(
         # `rebayes priormap` maps every heterogeneity prior.
         out.append((("Prior-space map", "priormap"), prior_map(fit, [fit.prior])))
     return out
+
+
+def _write(figures: Path, tool: _ToolView) -> str:
+    """Write a decision tool's figure; return its file name."""
+    name = f"overall_{tool.key}.png"
+    (figures / name).write_bytes(tool.png)
+    return name
 
 
 def _nav(analyses: Sequence[str], audited: bool = True) -> list[tuple[str, str]]:
@@ -316,11 +354,14 @@ def build_report(
     from rebayes.report.analysis import (
         AnalysisReport,
         analysis_page,
+        fit_coefficients,
+        fit_or_probabilities,
         key_sentence,
         result_headers,
         results_markdown,
         results_rows,
         save_figure,
+        save_fit_figure,
     )
     from rebayes.report.sections import diagnostics_section, flip_table, sensitivity_section
     from rebayes.sensitivity.comparison import compare_fits
@@ -358,8 +399,8 @@ def build_report(
         # of all but the default prior's fit (its diagnostics figures) leave memory.
         posterior_overlay_data(comparison)
         for f in fits:
-            _coefficients(f)
-            _or_probabilities(f)
+            fit_coefficients(f)
+            fit_or_probabilities(f)
         for f in (f for group in by_variant.values() for f in group):
             if f is not fits[0]:
                 f.release()
@@ -367,7 +408,7 @@ def build_report(
                                        gates_ok=comparison.diagnostics_ok))
 
     influence = None
-    tools: list[tuple[tuple[str, str], Any]] = []
+    tools: list[_ToolView] = []
     overall = next((a for a in analyses if a.spec.name == "overall"), None)
     if overall is not None:
         from rebayes.sensitivity.influence import (
@@ -384,7 +425,7 @@ def build_report(
             leave_one_out_frequentist(trials),
         )
         log("decision tools: absolute effects, credibility, cumulative analysis, the next trial")
-        tools = _decision_tools(trials, overall, settings)
+        tools = _decision_tool_views(trials, overall, settings)
 
     env = environment(tables[variants[0]].attrs["data_hash"])
     names = [a.spec.name for a in analyses]
@@ -404,7 +445,8 @@ def build_report(
         results: dict[str, object] = {}
         for i, report in enumerate(analyses):
             name = report.spec.name
-            forest = save_figure(fit_forest(report.fits[0]), figures, f"{name}_forest.png")
+            forest = save_fit_figure(report.fits[0], partial(fit_forest, report.fits[0]),
+                                     figures, f"{name}_forest.png")
             compared = report.comparison
             assert compared is not None  # every analysis of a report is compared
             report = replace(
@@ -422,11 +464,9 @@ def build_report(
                     ("Influence: leave one trial out",
                      _influence_section(influence, figures, report.fits[0].prior.name,
                                         report.default.direction)),
-                    *[(title, tool_section(
-                        result.sentence(),
-                        getattr(result, "report_frame", result.to_dataframe)(),
-                        f"figures/{save_figure(result.plot(), figures, f'overall_{key}.png')}"))
-                      for (title, key), result in tools],
+                    *[(tool.title, tool_section(
+                        tool.sentence, tool.frame, f"figures/{_write(figures, tool)}"))
+                      for tool in tools],
                 ))
             analyses[i] = report
             prior_notes = {f.prior.name: _justification(f.prior.description) for f in report.fits}
@@ -436,8 +476,8 @@ def build_report(
                 "priors": {
                     f.prior.name: {
                         **report.summaries[f.prior.name].to_dict(),
-                        "coefficients": {c.name: c.to_dict() for c in _coefficients(f)},
-                        "p_pooled_or_gt": _or_probabilities(f),
+                        "coefficients": {c.name: c.to_dict() for c in fit_coefficients(f)},
+                        "p_pooled_or_gt": fit_or_probabilities(f),
                     }
                     for f in report.fits
                 },
@@ -480,7 +520,7 @@ def build_report(
                 {
                     "name": a.spec.name,
                     "title": a.spec.title,
-                    "sentence": key_sentence(a.default, schema, _coefficients(a.fits[0])),
+                    "sentence": key_sentence(a.default, schema, fit_coefficients(a.fits[0])),
                     "results": table(
                         (*result_headers(a.default.direction, a.default.pooled_kind),
                          "all gates"),
@@ -491,7 +531,7 @@ def build_report(
                 for a in analyses
             ],
             influence=_influence_verdict(influence) if influence is not None else None,
-            tools=[(title, result.sentence()) for (title, _), result in tools],
+            tools=[(tool.title, tool.sentence) for tool in tools],
             failing=", ".join(a.spec.name for a in analyses if not a.gates_ok),
             gate_sentence=DEFAULT_THRESHOLDS.sentence(),
             loo_tables=_loo_tables(analyses),
@@ -520,7 +560,7 @@ def build_report(
             "## What each analysis says",
             "",
             *[f"- **{a.spec.title}**: "
-              f"{key_sentence(a.default, schema, _coefficients(a.fits[0]))}"
+              f"{key_sentence(a.default, schema, fit_coefficients(a.fits[0]))}"
               for a in analyses],
             "",
         ]

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from markupsafe import Markup
 
+from rebayes.bayes.sampling import Fit
 from rebayes.checks.loo import loo_by_trial
 from rebayes.checks.ppc import ppc_table, trial_ppc_table
-from rebayes.report.analysis import save_figure
+from rebayes.report.analysis import save_fit_figure
 from rebayes.report.html import (
     Cell,
     Figure,
@@ -33,8 +34,9 @@ from rebayes.sensitivity.conclusions import Conclusion, indexed_names
 __all__ = ["FlipTable", "diagnostics_section", "flip_table", "sensitivity_section"]
 
 
-def _fig(fig, figures: Path, name: str, caption: str) -> Figure:
-    return figure(f"figures/{save_figure(fig, figures, name)}", caption)
+def _fig(fit: Fit, draw, figures: Path, name: str, caption: str, inputs: object = None) -> Figure:
+    """Save a figure drawn from ``fit`` (:func:`~rebayes.report.analysis.save_fit_figure`)."""
+    return figure(f"figures/{save_fit_figure(fit, draw, figures, name, inputs)}", caption)
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,8 @@ def sensitivity_section(comparison: Comparison, figures: Path) -> Markup:
         cells.append(Cell("pass" if ok else "FAIL", "pass" if ok else "fail"))
         rows.append(cells)
     first = comparison.fits[0]
+    # The two comparison figures show every fit of the comparison, under its labels.
+    shown = [(f.fit.key, f.prior, f.variant) for f in comparison.fits]
     return render(
         "section_sensitivity.html",
         variants=", ".join(f"{v}" for v in variants),
@@ -120,13 +124,17 @@ def sensitivity_section(comparison: Comparison, figures: Path) -> Markup:
         flips=[flip_table(c) for c in comparison.conclusions if c.flips],
         stable=list(comparison.stable),
         figures=[
-            _fig(posterior_overlay(comparison), figures, f"{name}_posteriors.png",
+            _fig(first.fit, lambda: posterior_overlay(comparison), figures,
+                 f"{name}_posteriors.png",
                  "Posterior densities of the pooled RR under each prior (solid) and the "
-                 "RR each prior implies before seeing data (dashed), per data variant."),
-            _fig(sensitivity_plot(comparison), figures, f"{name}_sensitivity.png",
+                 "RR each prior implies before seeing data (dashed), per data variant.",
+                 shown),
+            _fig(first.fit, lambda: sensitivity_plot(comparison), figures,
+                 f"{name}_sensitivity.png",
                  "Pooled RR (95% CrI; thin: 95% predictive interval) under each prior and "
-                 "data variant, with P(RR > 1)."),
-            _fig(prior_posterior_plot(first.fit.tree), figures, f"{name}_prior_posterior.png",
+                 "data variant, with P(RR > 1).", shown),
+            _fig(first.fit, lambda: prior_posterior_plot(first.fit.tree), figures,
+                 f"{name}_prior_posterior.png",
                  f"Prior (dashed) and posterior (filled) of the effect and tau under the "
                  f"{first.prior} prior."),
         ],
@@ -175,8 +183,8 @@ def diagnostics_section(comparison: Comparison, figures: Path) -> Markup:
             for q, r in reported.iterrows()
         ],
     )
-    tree = first.fit.tree
-    ppc = ppc_table(tree)
+    fit = first.fit
+    ppc = fit.derived("ppc_table", lambda: ppc_table(fit.tree))
     outside = ppc.loc[~ppc["within"]]
     sentence = (
         f"{len(ppc) - len(outside)} of {len(ppc)} observed arm counts lie inside their 95% "
@@ -184,7 +192,7 @@ def diagnostics_section(comparison: Comparison, figures: Path) -> Markup:
         + (f"; outside: {', '.join(f'{r.row} ({r.arm})' for r in outside.itertuples())}."
            if len(outside) else ".")
     )
-    trial = trial_ppc_table(tree)
+    trial = fit.derived("trial_ppc_table", lambda: trial_ppc_table(fit.tree))
     misfits = trial.loc[~trial["within"]]
     scale = trial["scale"].iloc[0]
     outside_trials = ", ".join(f"{r.trial} (p = {r.p_value:.3f})" for r in misfits.itertuples())
@@ -194,7 +202,7 @@ def diagnostics_section(comparison: Comparison, figures: Path) -> Markup:
         + (f"; outside: {outside_trials}." if len(misfits) else ".")
         + f" About {0.05 * len(trial):.1f} of {len(trial)} would lie outside by chance."
     )
-    loo = loo_by_trial(tree)
+    loo = fit.derived("loo_by_trial", lambda: loo_by_trial(fit.tree))
     return render(
         "section_diagnostics.html",
         gates=table(headers, rows),
@@ -206,16 +214,18 @@ def diagnostics_section(comparison: Comparison, figures: Path) -> Markup:
         divergences=first.diagnostics.divergences,
         n_draws=first.diagnostics.n_draws,
         chain_figures=[
-            _fig(rank_plot(tree), figures, f"{name}_rank.png",
+            _fig(fit, lambda: rank_plot(fit.tree), figures, f"{name}_rank.png",
                  "Rank plots: each chain's ranks should be uniform."),
-            _fig(trace_plot(tree), figures, f"{name}_trace.png", "Trace plots."),
+            _fig(fit, lambda: trace_plot(fit.tree), figures, f"{name}_trace.png",
+                 "Trace plots."),
         ],
         ppc_sentence=sentence,
-        ppc_figure=_fig(ppc_plot(tree), figures, f"{name}_ppc.png",
+        ppc_figure=_fig(fit, lambda: ppc_plot(fit.tree), figures, f"{name}_ppc.png",
                         "Observed events per arm (points) against replicated data (95% and 50% "
                         "intervals); red: outside the 95% interval."),
         trial_sentence=trial_sentence,
-        trial_figure=_fig(trial_ppc_plot(tree, table=trial), figures, f"{name}_trial_ppc.png",
+        trial_figure=_fig(fit, lambda: trial_ppc_plot(fit.tree, table=trial), figures,
+                          f"{name}_trial_ppc.png",
                           f"Observed {scale.split()[1]} per trial (points) against a new "
                           "similar trial's (95% and 50% ranges); red: outside the 95% range."),
         loo_sentence=(
@@ -230,7 +240,7 @@ def diagnostics_section(comparison: Comparison, figures: Path) -> Markup:
                         [(trial, Cell(f"{r['elpd_i']:.2f}", "num"),
                           Cell(f"{r['pareto_k']:.2f}", "num fail" if r["high_k"] else "num"))
                          for trial, r in loo.table.iterrows()]),
-        loo_figure=_fig(pareto_k_plot(loo, f"Pareto k by trial: {name}"), figures,
+        loo_figure=_fig(fit, lambda: pareto_k_plot(loo, f"Pareto k by trial: {name}"), figures,
                         f"{name}_pareto_k.png", "Pareto k per trial; above 0.7 the LOO estimate "
                         "of that trial is unreliable."),
     )
