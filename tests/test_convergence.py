@@ -152,3 +152,32 @@ def test_reported_quantities_carry_subgroups_and_ratios():
     beta = tree["posterior"]["beta"].values[..., 0]
     ratio = derived["subgroup_ratio"].sel(ratio="hi vs lo").values
     assert np.array_equal(ratio > 1, beta > 0)
+
+
+def test_the_stacked_table_is_arviz_summary_of_each_group(iid_report):
+    """All quantities go through one arviz-stats summary call; each row must be what
+    ``arviz_stats.summary`` gives for that quantity in its own group."""
+    import warnings
+
+    import arviz_stats as azs
+    import pandas as pd
+
+    tree = fit_tree()
+    groups = {"parameter": tree["posterior"].to_dataset(), "derived": reported_quantities(tree)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = pd.concat([
+            pd.DataFrame(azs.summary(data, kind="all", ci_kind="eti", ci_prob=0.95,
+                                     sample_dims=["chain", "draw"], round_to="none"))
+            .assign(kind=kind)
+            for kind, data in groups.items()
+        ])
+    table = iid_report.table
+    assert list(table.index) == list(expected.index)
+    assert list(table["kind"]) == list(expected["kind"])
+    pairs = {"mean": "mean", "sd": "sd", "ci_low": "eti95_lb", "ci_high": "eti95_ub",
+             "ess_bulk": "ess_bulk", "ess_tail": "ess_tail", "rhat": "r_hat",
+             "mcse_mean": "mcse_mean", "mcse_sd": "mcse_sd"}
+    for ours, theirs in pairs.items():
+        np.testing.assert_array_equal(table[ours].to_numpy(float),
+                                      expected[theirs].to_numpy(float), err_msg=ours)

@@ -20,6 +20,7 @@ arXiv:1604.00695. 2016.
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -110,8 +111,31 @@ def reported_quantities(tree: xr.DataTree) -> xr.Dataset:
     return xr.Dataset({name: _plain(value) for name, value in out.items()})
 
 
-def _quantity_table(data: xr.Dataset, kind: str, thresholds: Thresholds) -> pd.DataFrame:
-    """arviz-stats summary of each quantity, with the per-quantity gates."""
+def _stacked(groups: dict[str, xr.Dataset]) -> tuple[xr.Dataset, list[str], list[str]]:
+    """Every scalar quantity of ``groups`` as one (chain, draw, quantity) variable.
+
+    Returns the dataset, arviz's label of each quantity (``alpha[Study A]``) and its kind
+    (the group's name). One variable: arviz-stats' summary costs about the same per variable
+    whatever its size (measured 0.21 s for 45 quantities in 17 variables, 0.12 s stacked,
+    the same numbers).
+    """
+    values, labels, kinds = [], [], []
+    for kind, data in groups.items():
+        for name, var in data.data_vars.items():
+            other = [d for d in var.dims if d not in SAMPLE_DIMS]
+            var = var.transpose(*SAMPLE_DIMS, *other)
+            values.append(var.values.reshape(*var.shape[:2], math.prod(var.shape[2:])))
+            cells = list(itertools.product(*(var[d].values for d in other)))
+            labels += [f"{name}[{', '.join(str(c) for c in cell)}]" if other else str(name)
+                       for cell in cells]
+            kinds += [kind] * len(cells)
+    stacked = xr.Dataset({"quantity": ((*SAMPLE_DIMS, "q"), np.concatenate(values, axis=2))})
+    return stacked, labels, kinds
+
+
+def _quantity_table(groups: dict[str, xr.Dataset], thresholds: Thresholds) -> pd.DataFrame:
+    """arviz-stats summary of each quantity (``kind``: its group's name), with its gates."""
+    data, labels, kinds = _stacked(groups)
     with warnings.catch_warnings():
         # A constant quantity has no R-hat (0 / 0); it is handled below, not warned about.
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -126,7 +150,8 @@ def _quantity_table(data: xr.Dataset, kind: str, thresholds: Thresholds) -> pd.D
     table = pd.DataFrame(table).rename(
         columns={"r_hat": "rhat", "eti95_lb": "ci_low", "eti95_ub": "ci_high"}
     )
-    table.insert(0, "kind", kind)
+    table.index = pd.Index(labels, name="quantity")
+    table.insert(0, "kind", kinds)
     # A quantity that never varies (e.g. P(benefit) when every draw is a benefit) has no R-hat
     # or ESS; it cannot fail to converge, so it passes.
     constant = table["sd"].to_numpy(float) == 0
@@ -134,7 +159,6 @@ def _quantity_table(data: xr.Dataset, kind: str, thresholds: Thresholds) -> pd.D
     table["rhat_ok"] = (table["rhat"] <= thresholds.rhat_max) | constant
     table["ess_bulk_ok"] = (table["ess_bulk"] >= thresholds.ess_min) | constant
     table["ess_tail_ok"] = (table["ess_tail"] >= thresholds.ess_min) | constant
-    table.index.name = "quantity"
     return table
 
 
@@ -365,12 +389,8 @@ def diagnose(tree: xr.DataTree, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> 
         if group not in tree.children:
             raise DiagnosticsError(f"the fit has no '{group}' group to diagnose")
     params = tree["posterior"].to_dataset()
-    table = pd.concat(
-        [
-            _quantity_table(params, "parameter", thresholds),
-            _quantity_table(reported_quantities(tree), "derived", thresholds),
-        ]
-    )
+    table = _quantity_table({"parameter": params, "derived": reported_quantities(tree)},
+                            thresholds)
     stats = tree["sample_stats"].to_dataset()
     divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
     ebfmi: tuple[float, ...] = ()
