@@ -156,9 +156,9 @@ def _initial_point(n_dim: int) -> Any:
 # The C callbacks nutpie's sampler calls, as source: numba compiles these instead of nutpie's
 # own wrappers, which unroll a loop over the shared variables and copy the gradient with
 # numpy's broadcasting setitem (its shape-mismatch error alone is ~1.5 s of string code);
-# measured on the IVIG structure, the log density callback took 11.5 s to compile with
+# measured on a 16-row binomial structure, the log density callback took 11.5 s to compile with
 # nutpie's wrapper and 5.1 s with this one, PyTensor's op cache warm. The shapes are
-# constants (a structure is padded to fixed sizes; ``_StoredModel.with_data`` refuses data of
+# constants (a structure is padded to fixed sizes; ``StoredModel.with_data`` refuses data of
 # any other shape); the data's addresses are read from the record nutpie's ``with_data`` keeps
 # up to date, at offsets computed here.
 _LOGP_SOURCE = """
