@@ -147,3 +147,20 @@ def test_a_figure_is_drawn_once_per_fit_and_copied_after(tmp_path):
     save_fit_figure(again, lambda: draw("other"), out, "tau.png", inputs=["another fit"])
     assert calls == ["tau", "tau", "other"]
     assert (out / "tau.png").read_bytes() != drawn
+
+
+def test_a_copy_of_the_data_elsewhere_reuses_what_is_kept(tmp_path, monkeypatch):
+    fit = _fit()
+    flush_cache()
+    expected = fit.summary()
+    copy = tmp_path / "elsewhere" / "bcg.csv"
+    copy.parent.mkdir()
+    copy.write_bytes(BCG.read_bytes())
+    moved = rb.fit(rb.AnalysisSpec(name="bcg", title="", data=str(copy)), "vague", settings=QUICK)
+    assert moved.from_cache and moved.key == fit.key
+    monkeypatch.setattr(quantities, "summarize", _refuse)
+    monkeypatch.setattr(convergence, "diagnose", _refuse)
+    assert moved.summary() == expected
+    assert cache_info().summaries == 1
+    # The tree still names the data where it was read from this time.
+    assert str(copy) in moved.tree.attrs["spec_json"]

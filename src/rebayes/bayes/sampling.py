@@ -225,7 +225,7 @@ class Fit(ResultDisplay):
                 tree = _sample_tree(self.design, self.prior, self.seed, self.settings,
                                     self.key, self.path)
             # The same rows may have been fitted under other names: name them as asked now.
-            tree.attrs.update(self._names())
+            tree.attrs.update(_provenance(self.design, self.prior, self.key))
             object.__setattr__(self, "_tree", tree)
             return tree
         return self._tree
@@ -283,8 +283,15 @@ class Fit(ResultDisplay):
         return memo[name]  # type: ignore[no-any-return]
 
     def _names(self) -> dict[str, Any]:
-        """Return the attributes naming this fit as asked now (:func:`_provenance`)."""
-        return _provenance(self.design, self.prior, self.key)
+        """Return the names what is kept beside this fit is keyed by (:meth:`derived`).
+
+        The attributes naming the fit as asked now (:func:`_provenance`) without the data's
+        location: the rows are keyed already (the fit key) and no kept result shows the path,
+        so a checkout elsewhere, or a copy of the data, reuses what is kept.
+        """
+        names = _provenance(self.design, self.prior, self.key)
+        spec = {k: v for k, v in self.design.spec.to_dict().items() if k != "data"}
+        return {**names, "spec_json": json.dumps(spec)}
 
     def _short(self) -> str:
         s = self.summary()

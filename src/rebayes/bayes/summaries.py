@@ -12,7 +12,8 @@ milliseconds by every later process (:meth:`rebayes.Fit.derived`).
 The key (:func:`summary_key`) hashes the fit's key (its rows and labels, direction of
 benefit, prior, seed and sampler settings), the names it is read under (analysis, title,
 dataset, variant, prior name: a fit read under another name gets its own entry, since its
-summary carries those names), the source of every
+summary carries those names; not the data file's location, which no result shows), the
+source of every
 module of the package and the versions of the libraries the numbers come from: any change of
 code recomputes. The file is written atomically; an unreadable one is recomputed.
 """
