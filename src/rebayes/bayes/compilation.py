@@ -223,6 +223,7 @@ def _callback(
     **sizes: int,
 ) -> Any:
     """Return the Python function numba compiles into one C callback (see ``_LOGP_SOURCE``)."""
+    import numba
     from nutpie.compile_pymc import address_as_void_pointer
 
     unpack = []
@@ -242,7 +243,7 @@ def _callback(
         **sizes,
     )
     # ``__name__``: a stored callback's environment is rebuilt by importing its module.
-    namespace = {"__name__": __name__, "numba": __import__("numba"), "np": np,
+    namespace = {"__name__": __name__, "numba": numba, "np": np,
                  "inner": inner, "address_as_void_pointer": address_as_void_pointer}
     exec(compile(source, "<rebayes callback>", "exec"), namespace)
     return namespace["callback"]

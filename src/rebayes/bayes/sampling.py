@@ -60,7 +60,7 @@ from rebayes.bayes.priors import (
 from rebayes.bayes.spec import AnalysisSpec
 from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
-from rebayes.json_io import stable_hash
+from rebayes.json_io import plain, stable_hash
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -254,7 +254,7 @@ class Fit(ResultDisplay):
 
         return self.derived("diagnostics", lambda: diagnose(self.tree))
 
-    def derived[T](self, name: str, compute: Callable[[], T]) -> T:
+    def derived[T](self, name: str, compute: Callable[[], T], inputs: object = None) -> T:
         """Return ``compute()``, a pure function of this fit, computed once and kept.
 
         Kept in memory and, for a fit cached on disk, beside it
@@ -267,7 +267,10 @@ class Fit(ResultDisplay):
             What it is (``"summary"``, ``"diagnostics"``, ``"sensitivity"``, ...): one name,
             one computation.
         compute : callable
-            Computes it from this fit alone.
+            Computes it from this fit alone, or from this fit and ``inputs``.
+        inputs : JSON-able, optional
+            Anything else the result depends on (other fits' keys, a table's hash, labels):
+            kept under ``name`` and a hash of ``inputs``, so other inputs compute it afresh.
         """
         from rebayes.bayes.summaries import load_derived, store_derived
 
@@ -276,6 +279,8 @@ class Fit(ResultDisplay):
             stored = load_derived(self.key, self._names()) if self.path is not None else {}
             object.__setattr__(self, "_derived", stored)
         memo: dict[str, Any] = self.__dict__["_derived"]
+        if inputs is not None:
+            name = f"{name} {stable_hash(plain(inputs))}"
         if name not in memo:
             memo[name] = compute()
             if self.path is not None:

@@ -23,7 +23,6 @@ from rebayes.bayes.spec import AnalysisSpec
 from rebayes.checks.gates import DEFAULT_THRESHOLDS as GATE
 from rebayes.data.direction import Direction
 from rebayes.data.schema import DatasetSchema
-from rebayes.json_io import plain, stable_hash
 from rebayes.report.html import Cell, figure, markdown_table, readable, render_page, table
 from rebayes.sensitivity.comparison import Comparison
 
@@ -281,8 +280,8 @@ def save_fit_figure(
     names) and on ``inputs`` only: JSON-able, e.g. the keys and labels of the other fits a
     figure shows; another ``inputs`` draws it afresh.
     """
-    label = f"figure {name} {stable_hash(plain(inputs))}"
-    (directory / name).write_bytes(fit.derived(label, lambda: figure_png(draw())))
+    png = fit.derived(f"figure {name}", lambda: figure_png(draw()), inputs)
+    (directory / name).write_bytes(png)
     return name
 
 

@@ -153,7 +153,6 @@ def _loo_tables(analyses: Sequence[AnalysisReport]) -> list[Table]:
     Computed once for these fits and kept beside the first one (:meth:`Fit.derived`).
     """
     from rebayes.checks.loo import loo_compare, shared_data_groups
-    from rebayes.json_io import stable_hash
 
     if not analyses:
         return []
@@ -163,9 +162,9 @@ def _loo_tables(analyses: Sequence[AnalysisReport]) -> list[Table]:
         return [loo_compare({name: trees[name] for name in group})
                 for group in shared_data_groups(trees)]
 
-    compared = stable_hash([(a.spec.name, a.fits[0].key) for a in analyses])
+    compared = [(a.spec.name, a.fits[0].key) for a in analyses]
     tables = []
-    for result in analyses[0].fits[0].derived(f"loo comparisons {compared}", compare):
+    for result in analyses[0].fits[0].derived("loo comparisons", compare, inputs=compared):
         tables.append(table(
             ("analysis", "elpd_loo", "elpd difference", "SE of difference", "weight",
              "trials with Pareto k > 0.7"),
@@ -225,7 +224,6 @@ def _decision_tool_views(
     functions of that fit, of the table's rows (the cumulative analysis reads ``year``,
     which the fit may not) and of the sampler settings.
     """
-    from rebayes.json_io import stable_hash
     from rebayes.report.analysis import figure_png
 
     def views() -> list[_ToolView]:
@@ -236,8 +234,8 @@ def _decision_tool_views(
             for (title, key), result in _decision_tools(trials, overall, settings)
         ]
 
-    inputs = stable_hash({"rows": trials.attrs["data_hash"], "settings": repr(settings)})
-    return overall.fits[0].derived(f"decision tools {inputs}", views)  # type: ignore[no-any-return]
+    inputs = {"rows": trials.attrs["data_hash"], "settings": repr(settings)}
+    return overall.fits[0].derived("decision tools", views, inputs)  # type: ignore[no-any-return]
 
 
 def _decision_tools(
