@@ -155,7 +155,8 @@ def test_data_of_another_shape_is_refused():
     design = build_design(load_script(MODELS / "overall.py"))
     prior = prior_on_model_scale(get_prior("skeptical"), design)
     compiled = compiled_model(design, prior)
-    shape = model_data(design, prior)["n"].shape
-    with pytest.raises(ValueError, match=r"n has shape \(3, 2\)"):
-        compiled.with_data(n=np.ones((3, 2), dtype=np.int32))
-    assert compiled.with_data(n=np.ones(shape, dtype=np.int32)).shared_data["n"].shape == shape
+    shape = model_data(design, prior)["n_treat"].shape
+    with pytest.raises(ValueError, match=r"n_treat has shape \(3,\)"):
+        compiled.with_data(n_treat=np.ones(3, dtype=np.int32))
+    refitted = compiled.with_data(n_treat=np.ones(shape, dtype=np.int32))
+    assert refitted.shared_data["n_treat"].shape == shape

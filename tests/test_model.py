@@ -41,8 +41,9 @@ def test_padding_adds_only_empty_rows_and_zero_columns():
     design = build_design(load_script(IVIG_MODELS / "timing.py"))
     data = model_data(design, get_prior("weakly_informative"))
     cap = structure_key(design)
-    assert data["n"].shape == (cap.rows, 2) and cap.rows > design.n_rows
-    assert (data["n"][design.n_rows :] == 0).all()
+    for arm in ("control", "treat"):
+        assert data[f"n_{arm}"].shape == (cap.rows,) and cap.rows > design.n_rows
+        assert (data[f"n_{arm}"][design.n_rows :] == 0).all()
     assert (data["X"][:, len(design.coefs) :] == 0).all()
     assert (data["X"][design.n_rows :] == 0).all()
 
@@ -65,8 +66,9 @@ def test_numpy_log_likelihood_equals_pymc(script):
     model = build_model(design, prior)
     rng = np.random.default_rng(3)
     point = _random_point(model, rng)
-    observed = model.observed_RVs[0]
-    pymc_ll = model.compile_logp(vars=[observed], sum=False, jacobian=False)(point)[0]
+    terms = model.compile_logp(vars=model.observed_RVs, sum=False, jacobian=False)(point)
+    # The binomial model has one term per arm (control, treat): columns, as ours has.
+    pymc_ll = np.stack(terms, axis=-1) if len(terms) > 1 else terms[0]
     # Deterministics (the normal model's z) as the sampler records them.
     if model.deterministics:
         import pytensor
