@@ -158,8 +158,6 @@ def test_fit_strict_exits_3_when_a_gate_fails(capsys, monkeypatch):
         str(IVIG_MODELS / "overall.py"),
         "--prior",
         "weakly_informative",
-        "--draws",
-        "200",
         "--strict",
         "--json",
     )

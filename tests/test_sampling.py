@@ -256,3 +256,29 @@ def test_cli_exits_3_on_a_diverged_fit_unless_allowed(command, monkeypatch, caps
     if command == "fit":
         assert '"reliable": false' in out
     assert main([*argv, "--allow-divergences"]) == 0
+
+
+@pytest.mark.parametrize("data", ["ivig", "ivig normal", "bcg"])
+def test_raw_trace_conversion_equals_nutpies_own(data):
+    """rebayes reads nutpie's Arrow trace itself: the same draws and statistics as nutpie's."""
+    import nutpie
+
+    import rebayes as rb
+    from rebayes.bayes.sampling import SAMPLE_STATS, _trace_to_tree, compiled_model
+
+    specs = {"ivig": OVERALL, "ivig normal": NORMAL,
+             "bcg": rb.AnalysisSpec(name="bcg", data=str(BCG))}
+    design = build_design(specs[data])
+    compiled = compiled_model(design, get_prior("weakly_informative"))
+    options = {"draws": 50, "tune": 30, "chains": 3, "seed": 7, "progress_bar": False}
+    ours = _trace_to_tree(nutpie.sample(compiled, return_raw_trace=True, **options),
+                          compiled.dims, compiled.reparameterized_names)
+    theirs = nutpie.sample(compiled, **options)
+    assert set(ours["posterior"].data_vars) == set(theirs["posterior"].data_vars)
+    for group, names in (("posterior", list(theirs["posterior"].data_vars)),
+                         ("sample_stats", SAMPLE_STATS)):
+        for name in names:
+            a, b = ours[group][name], theirs[group][name]
+            assert a.dims == b.dims and a.dtype == b.dtype
+            np.testing.assert_array_equal(a.values, b.values)
+    assert ours["posterior"].sizes["draw"] == 50
