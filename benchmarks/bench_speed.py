@@ -9,6 +9,8 @@ it. Printed, never asserted.
 - ``import pymc, nutpie``: the floor any fit pays;
 - ``rebayes fit`` first-ever: empty rebayes cache and an empty PyTensor compile directory
   (``PYTENSOR_FLAGS=base_compiledir=...``), as on a new machine;
+- compiling the structure alone (``load_or_compile`` in a process that has imported PyMC),
+  first-ever and with PyTensor's op cache filled;
 - ``rebayes fit`` cold: empty rebayes cache (no compiled model, no fit), PyTensor's own
   per-operation cache as earlier runs left it;
 - ``rebayes fit`` warm: the compiled model on disk, the fit cache empty (so it samples);
@@ -59,6 +61,27 @@ def _line(label: str, times: list[float], loads: list[str]) -> None:
     )
 
 
+# Times load_or_compile alone (empty rebayes cache: it compiles) after importing PyMC.
+_COMPILE = f"""
+import time, pymc, nutpie, nutpie.compile_pymc
+from rebayes.bayes.compilation import load_or_compile
+from rebayes.bayes.design import build_design
+from rebayes.bayes.priors import get_prior
+from rebayes.bayes.spec import load_script
+design = build_design(load_script({str(SCRIPT)!r}))
+start = time.perf_counter()
+load_or_compile(design, get_prior("skeptical"))
+print(time.perf_counter() - start)
+"""
+
+
+def _compile_seconds(env: dict[str, str]) -> float:
+    """Seconds one fresh process spends compiling the IVIG binomial structure."""
+    out = subprocess.run([sys.executable, "-c", _COMPILE], check=True, capture_output=True,
+                         text=True, env={**os.environ, **env})
+    return float(out.stdout.split()[-1])
+
+
 def _measure(label: str, repeats: int, run, prepare=None) -> float:
     times, loads = [], []
     for _ in range(repeats):
@@ -94,6 +117,17 @@ def main() -> int:
                               "PYTENSOR_FLAGS": f"base_compiledir={pytensor}"})
 
         _measure("rebayes fit, first-ever (no cache at all)", args.cold_repeats, first_ever)
+
+        def first_compile() -> float:
+            # The compilation alone, in a process that has imported PyMC and nutpie already.
+            i = next(counter)
+            return _compile_seconds({"REBAYES_CACHE": str(work / f"first{i}"),
+                                     "PYTENSOR_FLAGS": f"base_compiledir={work / f'pt{i}'}"})
+
+        _measure("compiling the structure, first-ever (no cache)", args.cold_repeats,
+                 first_compile)
+        _measure("compiling the structure, PyTensor's op cache filled", args.cold_repeats,
+                 lambda: _compile_seconds({"REBAYES_CACHE": str(work / f"c{next(counter)}")}))
 
         def cold() -> float:
             return _run(FIT, {"REBAYES_CACHE": str(work / f"cold{next(counter)}")})

@@ -6,6 +6,7 @@ from pathlib import Path
 import arviz_stats as azs
 import numpy as np
 import pytest
+import xarray as xr
 from scipy import integrate, stats
 
 from rebayes.bayes.design import build_design
@@ -272,13 +273,13 @@ def test_raw_trace_conversion_equals_nutpies_own(data):
     compiled = compiled_model(design, get_prior("weakly_informative"))
     options = {"draws": 50, "tune": 30, "chains": 3, "seed": 7, "progress_bar": False}
     ours = _trace_to_tree(nutpie.sample(compiled, return_raw_trace=True, **options),
-                          compiled.dims, compiled.reparameterized_names)
+                          compiled.dims, compiled.coords, compiled.reparameterized_names)
     theirs = nutpie.sample(compiled, **options)
-    assert set(ours["posterior"].data_vars) == set(theirs["posterior"].data_vars)
-    for group, names in (("posterior", list(theirs["posterior"].data_vars)),
-                         ("sample_stats", SAMPLE_STATS)):
-        for name in names:
-            a, b = ours[group][name], theirs[group][name]
-            assert a.dims == b.dims and a.dtype == b.dtype
-            np.testing.assert_array_equal(a.values, b.values)
-    assert ours["posterior"].sizes["draw"] == 50
+    xr.testing.assert_identical(ours["posterior"].to_dataset().drop_attrs(),
+                                theirs["posterior"].to_dataset().drop_attrs())
+    stats = theirs["sample_stats"].to_dataset()[list(SAMPLE_STATS)]
+    xr.testing.assert_identical(ours["sample_stats"].to_dataset().drop_attrs(),
+                                stats.drop_attrs())
+    assert ours["posterior"].sizes == {"chain": 3, "draw": 50, **{
+        dim: len(values) for dim, values in compiled.coords.items()
+        if dim in ours["posterior"].dims}}

@@ -35,9 +35,9 @@ O, Roberts GO, Skold M. Stat Sci 2007;22:59-73). The choice depends only on the 
 prior, so a seed still gives the same draws, and ``z`` is reported as the standardised effect
 in both forms.
 
-Compile once, sample many times. Compiling the graph with numba takes 10-60 s on this
-project's 2-core machine (once per structure and machine: :mod:`rebayes.bayes.compilation`
-keeps it on disk); sampling it takes ~0.15 s. So:
+Compile once, sample many times. Compiling the graph with numba takes ~3 s on this
+project's 2-core machine (8 s the first time on a machine; once per structure and machine:
+:mod:`rebayes.bayes.compilation` keeps it on disk); sampling it takes ~0.2 s. So:
 
 - every data array and every prior hyperparameter enters as ``pm.Data``: one compiled model
   serves every prior set and every data variant (nutpie's ``with_data``);

@@ -610,7 +610,7 @@ def _sample(
             progress_rate=50,
             return_raw_trace=True,
         )
-        raw = _trace_to_tree(trace, compiled.dims, compiled.reparameterized_names)
+        raw = _trace_to_tree(trace, compiled.dims, compiled.coords, compiled.reparameterized_names)
         divergences = int(raw["sample_stats"]["diverging"].sum())
         ess = azs.ess(raw["posterior"].to_dataset(), method="bulk")
         ess_min = min(float(ess[v].min()) for v in ess.data_vars)
@@ -626,11 +626,14 @@ def _sample(
         draws *= 2
 
 
-def _trace_to_tree(trace: Any, dims: dict[str, Any], unconstrained: Sequence[str]) -> xr.DataTree:
+def _trace_to_tree(
+    trace: Any, dims: dict[str, Any], coords: dict[str, Any], unconstrained: Sequence[str]
+) -> xr.DataTree:
     """Nutpie's raw (Arrow) trace as a tree of the draws after tuning and :data:`SAMPLE_STATS`.
 
-    The posterior holds the model's variables, without the ``unconstrained`` values of its
-    transformed ones (``tau_log__``), as nutpie's own conversion does.
+    The posterior holds the model's variables with their ``dims`` and ``coords``, without the
+    ``unconstrained`` values of its transformed ones (``tau_log__``), as nutpie's own
+    conversion does; ``chain`` and ``draw`` are numbered from 0.
 
     nutpie's own conversion builds every one of its ~30 statistics as xarray objects (~70 ms a
     fit, measured: as long as sampling a small model); this takes the columns a fit keeps.
@@ -659,14 +662,19 @@ def _trace_to_tree(trace: Any, dims: dict[str, Any], unconstrained: Sequence[str
             column = pa.array(stat.column(name)).to_numpy(zero_copy_only=False)
             stats[name].append(column[kept])
     sample = ("chain", "draw")
+    draws_ = xr.Dataset({
+        name: ((*sample, *dims.get(name, ())), np.stack(chains))
+        for name, chains in posterior.items()
+    })
+    index = {dim: np.arange(size) for dim, size in draws_.sizes.items()}
     return xr.DataTree.from_dict({
-        "posterior": xr.Dataset({
-            name: ((*sample, *dims.get(name, ())), np.stack(chains))
-            for name, chains in posterior.items()
-        }),
+        "posterior": draws_.assign_coords({**index, **{
+            dim: np.asarray(values) for dim, values in coords.items() if dim in draws_.dims
+        }}),
         "sample_stats": xr.Dataset({
             name: (sample, np.stack(chains)) for name, chains in stats.items()
-        }, attrs={"inference_library": "nutpie", "inference_library_version": _nutpie_version()}),
+        }, coords={dim: index[dim] for dim in sample},
+            attrs={"inference_library": "nutpie", "inference_library_version": _nutpie_version()}),
     })
 
 
