@@ -272,8 +272,7 @@ def test_raw_trace_conversion_equals_nutpies_own(data):
     design = build_design(specs[data])
     compiled = compiled_model(design, get_prior("weakly_informative"))
     options = {"draws": 50, "tune": 30, "chains": 3, "seed": 7, "progress_bar": False}
-    ours = _trace_to_tree(nutpie.sample(compiled, return_raw_trace=True, **options),
-                          compiled.dims, compiled.coords, compiled.reparameterized_names)
+    ours = _trace_to_tree(nutpie.sample(compiled, return_raw_trace=True, **options), compiled)
     theirs = nutpie.sample(compiled, **options)
     xr.testing.assert_identical(ours["posterior"].to_dataset().drop_attrs(),
                                 theirs["posterior"].to_dataset().drop_attrs())

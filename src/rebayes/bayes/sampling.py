@@ -25,7 +25,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import threading
 import warnings
@@ -610,7 +609,7 @@ def _sample(
             progress_rate=50,
             return_raw_trace=True,
         )
-        raw = _trace_to_tree(trace, compiled.dims, compiled.coords, compiled.reparameterized_names)
+        raw = _trace_to_tree(trace, compiled)
         divergences = int(raw["sample_stats"]["diverging"].sum())
         ess = azs.ess(raw["posterior"].to_dataset(), method="bulk")
         ess_min = min(float(ess[v].min()) for v in ess.data_vars)
@@ -626,13 +625,11 @@ def _sample(
         draws *= 2
 
 
-def _trace_to_tree(
-    trace: Any, dims: dict[str, Any], coords: dict[str, Any], unconstrained: Sequence[str]
-) -> xr.DataTree:
+def _trace_to_tree(trace: Any, compiled: Any) -> xr.DataTree:
     """Nutpie's raw (Arrow) trace as a tree of the draws after tuning and :data:`SAMPLE_STATS`.
 
-    The posterior holds the model's variables with their ``dims`` and ``coords``, without the
-    ``unconstrained`` values of its transformed ones (``tau_log__``), as nutpie's own
+    The posterior holds the ``compiled`` model's variables with their dims and coordinates,
+    without the unconstrained values of its transformed ones (``tau_log__``), as nutpie's own
     conversion does; ``chain`` and ``draw`` are numbered from 0.
 
     nutpie's own conversion builds every one of its ~30 statistics as xarray objects (~70 ms a
@@ -640,6 +637,7 @@ def _trace_to_tree(
     Each value column holds one row per draw, tuning included; a vector variable's column is
     a list with the variable's shape in the field's metadata.
     """
+    import nutpie
     import pyarrow as pa
 
     draw_batches, stat_batches = trace.get_arrow_trace()
@@ -648,7 +646,7 @@ def _trace_to_tree(
     for draws, stat in zip(draw_batches, stat_batches, strict=True):
         kept = ~pa.array(stat.column("tuning")).to_numpy(zero_copy_only=False)
         for name in draws.column_names:
-            if name in unconstrained:
+            if name in compiled.reparameterized_names:
                 continue
             field = draws.schema.field(name)
             shape = field.metadata.get(b"shape", b"")
@@ -662,27 +660,21 @@ def _trace_to_tree(
             column = pa.array(stat.column(name)).to_numpy(zero_copy_only=False)
             stats[name].append(column[kept])
     sample = ("chain", "draw")
-    draws_ = xr.Dataset({
-        name: ((*sample, *dims.get(name, ())), np.stack(chains))
+    kept_draws = xr.Dataset({
+        name: ((*sample, *compiled.dims.get(name, ())), np.stack(chains))
         for name, chains in posterior.items()
     })
-    index = {dim: np.arange(size) for dim, size in draws_.sizes.items()}
+    index = {dim: np.arange(size) for dim, size in kept_draws.sizes.items()}
     return xr.DataTree.from_dict({
-        "posterior": draws_.assign_coords({**index, **{
-            dim: np.asarray(values) for dim, values in coords.items() if dim in draws_.dims
+        "posterior": kept_draws.assign_coords({**index, **{
+            dim: np.asarray(values) for dim, values in compiled.coords.items()
+            if dim in kept_draws.dims
         }}),
         "sample_stats": xr.Dataset({
             name: (sample, np.stack(chains)) for name, chains in stats.items()
         }, coords={dim: index[dim] for dim in sample},
-            attrs={"inference_library": "nutpie", "inference_library_version": _nutpie_version()}),
+            attrs={"inference_library": "nutpie", "inference_library_version": nutpie.__version__}),
     })
-
-
-@functools.cache
-def _nutpie_version() -> str:
-    from importlib import metadata
-
-    return metadata.version("nutpie")
 
 
 def fit_priors(
