@@ -82,8 +82,8 @@ def test_direction_survives_a_netcdf_round_trip(tmp_path):
     tree = xr.DataTree.from_dict({"posterior": xr.Dataset({"d": ("draw", np.zeros(3))})})
     tree.attrs = {"analysis": "x", **LOWER.attrs()}
     path = tmp_path / "fit.nc"
-    tree.to_netcdf(path, engine="h5netcdf")
-    with xr.open_datatree(path, engine="h5netcdf") as back:
+    tree.to_netcdf(path, engine="netcdf4")
+    with xr.open_datatree(path, engine="netcdf4") as back:
         assert Direction.of(back) == LOWER
     # A tree that says nothing gets the defaults (higher is better, generic labels).
     assert Direction.of(xr.DataTree()) == Direction()

@@ -274,20 +274,32 @@ class Fit(ResultDisplay):
             Anything else the result depends on (other fits' keys, a table's hash, labels):
             kept under ``name`` and a hash of ``inputs``, so other inputs compute it afresh.
         """
-        from rebayes.bayes.summaries import load_derived, store_derived
+        from rebayes.bayes.summaries import store_derived
 
-        if "_derived" not in self.__dict__:
-            # A Fit is frozen; the memo is not a field (it is derived from ``tree``).
-            stored = load_derived(self.key, self._names()) if self.path is not None else {}
-            object.__setattr__(self, "_derived", stored)
-        memo: dict[str, Any] = self.__dict__["_derived"]
-        if inputs is not None:
-            name = f"{name} {stable_hash(plain(inputs))}"
+        memo = self._memo()
+        name = self._derived_name(name, inputs)
         if name not in memo:
             memo[name] = compute()
             if self.path is not None:
                 store_derived(self.key, self._names(), memo)
         return memo[name]  # type: ignore[no-any-return]
+
+    def has_derived(self, name: str, inputs: object = None) -> bool:
+        """Whether :meth:`derived` has ``name`` (for ``inputs``) kept, in memory or on disk."""
+        return self._derived_name(name, inputs) in self._memo()
+
+    def _memo(self) -> dict[str, Any]:
+        from rebayes.bayes.summaries import load_derived
+
+        if "_derived" not in self.__dict__:
+            # A Fit is frozen; the memo is not a field (it is derived from ``tree``).
+            stored = load_derived(self.key, self._names()) if self.path is not None else {}
+            object.__setattr__(self, "_derived", stored)
+        return self.__dict__["_derived"]  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _derived_name(name: str, inputs: object) -> str:
+        return name if inputs is None else f"{name} {stable_hash(plain(inputs))}"
 
     def _names(self) -> dict[str, Any]:
         """Return the names what is kept beside this fit is keyed by (:meth:`derived`).
@@ -584,7 +596,6 @@ def _sample(
     on_progress: Callable[[int], None] | None,
 ) -> xr.DataTree:
     """Run nutpie, longer if the first run misses the ESS target or diverges."""
-    import arviz_stats as azs
     import nutpie
 
     callback = None
@@ -611,8 +622,7 @@ def _sample(
         )
         raw = _trace_to_tree(trace, compiled)
         divergences = int(raw["sample_stats"]["diverging"].sum())
-        ess = azs.ess(raw["posterior"].to_dataset(), method="bulk")
-        ess_min = min(float(ess[v].min()) for v in ess.data_vars)
+        ess_min = _min_bulk_ess(raw["posterior"].to_dataset())
         raw.attrs.update(attempt=attempt, target_accept=target_accept, draws=draws)
         if ess_min >= settings.min_ess and divergences == 0:
             return raw
@@ -623,6 +633,17 @@ def _sample(
         if not settings.min_ess or draws * 2 > settings.max_draws:
             return raw
         draws *= 2
+
+
+def _min_bulk_ess(posterior: xr.Dataset) -> float:
+    """Return the smallest bulk ESS over every scalar of ``posterior`` (NaN ones skipped)."""
+    from rebayes.checks.batched import ess_bulk
+
+    values = [var.transpose("chain", "draw", ...).values for var in posterior.data_vars.values()]
+    stacked = np.concatenate([v.reshape(*v.shape[:2], -1) for v in values], axis=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # every one NaN: NaN, as before
+        return float(np.nanmin(ess_bulk(stacked)))
 
 
 def _trace_to_tree(trace: Any, compiled: Any) -> xr.DataTree:
@@ -908,21 +929,31 @@ def _stored(tree: xr.DataTree) -> tuple[xr.DataTree, dict[str, Any]]:
     return stored, encoding
 
 
+# The HDF5 library under netCDF4 is not thread-safe, and netCDF4 releases the GIL around it:
+# a fit written by the cache writer while another is read crashed the process (segfault in
+# the tests). Every read and write of a fit file holds this lock.
+_NETCDF_LOCK = threading.Lock()
+
+
 def _save_atomic(tree: xr.DataTree, path: Path) -> None:
     """Write a fit as NetCDF: to a temporary file first, then rename over the target.
 
     Only :data:`STORED_GROUPS` are written (:func:`load_fit` recomputes the rest).
     """
     stored, encoding = _stored(tree)
-    with atomic_path(path) as tmp:
-        stored.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
+    with atomic_path(path) as tmp, _NETCDF_LOCK:
+        stored.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
 
 
-# Writing a fit takes ~0.2 s (h5netcdf's per-variable overhead), longer than sampling it; one
-# background writer keeps that off the path of the next fit. Its thread is joined when the
+# Writing a fit takes ~35 ms with netCDF4's C library (h5netcdf, pure Python over h5py, took
+# ~110 ms and held the GIL that long: 14 s of a cold report); one background writer keeps
+# it off the path of the next fit. Its thread is joined when the
 # interpreter exits, and flush_cache() waits for it.
 _WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebayes-cache")
 _PENDING: list[tuple[Path, Future[None]]] = []
+# A report samples in a background thread (rebayes.report.ahead) while the main thread
+# releases fits: both touch the queue.
+_PENDING_LOCK = threading.Lock()
 
 
 def _save_in_background(tree: xr.DataTree, path: Path) -> None:
@@ -930,7 +961,8 @@ def _save_in_background(tree: xr.DataTree, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SamplingError(f"cannot create the fit cache {path.parent}: {exc.strerror}") from None
-    _PENDING.append((path, _WRITER.submit(_save_atomic, tree, path)))
+    with _PENDING_LOCK:
+        _PENDING.append((path, _WRITER.submit(_save_atomic, tree, path)))
 
 
 def flush_cache() -> None:
@@ -938,16 +970,20 @@ def flush_cache() -> None:
 
     A failed write only costs a refit later, so it is a warning, not an error.
     """
-    while _PENDING:
-        path, future = _PENDING.pop(0)
+    with _PENDING_LOCK:
+        pending = list(_PENDING)
+    for path, future in pending:
         try:
             future.result()
         except OSError as exc:
             warnings.warn(f"fit not cached at {path}: {exc}", RuntimeWarning, stacklevel=2)
+    with _PENDING_LOCK:
+        # Another thread may have waited for some of them too: drop only what is still queued.
+        _PENDING[:] = [item for item in _PENDING if item not in pending]
 
 
 def load_fit(path: str | Path) -> xr.DataTree:
     """Read a saved fit into memory, with its derived groups (the file is closed on return)."""
-    with xr.open_datatree(path, engine="h5netcdf") as tree:
+    with _NETCDF_LOCK, xr.open_datatree(path, engine="netcdf4") as tree:
         stored = tree.load().copy()
     return with_derived_groups(stored)
