@@ -16,6 +16,7 @@ import json
 import platform
 import re
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
@@ -31,6 +32,7 @@ from rebayes.checks.gates import DEFAULT_THRESHOLDS
 from rebayes.data.direction import Direction
 from rebayes.data.trials import load_dataset, load_trials, variant_combinations
 from rebayes.errors import RebayesError
+from rebayes.report.ahead import Ahead
 from rebayes.report.frequentist import (
     analyses_of,
     frequentist_markdown,
@@ -215,27 +217,39 @@ class _ToolView:
     png: bytes
 
 
+def _decision_tools_kept(trials: pd.DataFrame, overall: Any, settings: Any) -> bool:
+    """Whether the decision tools' views are kept beside the overall default fit."""
+    return bool(overall.fits[0].has_derived("decision tools", _tool_inputs(trials, settings)))
+
+
+def _tool_inputs(trials: pd.DataFrame, settings: Any) -> dict[str, str]:
+    return {"rows": trials.attrs["data_hash"], "settings": repr(settings)}
+
+
 def _decision_tool_views(
-    trials: pd.DataFrame, overall: Any, settings: Any
+    trials: pd.DataFrame, overall: Any, settings: Any,
+    results: list[tuple[tuple[str, str], Any]] | None = None,
 ) -> list[_ToolView]:
     """Return the decision tools' views, computed once per overall fit and table.
 
     Kept beside the overall analysis's default fit (:meth:`Fit.derived`): the tools are
     functions of that fit, of the table's rows (the cumulative analysis reads ``year``,
-    which the fit may not) and of the sampler settings.
+    which the fit may not) and of the sampler settings. ``results``: the tools' results
+    computed already (:func:`_decision_tools`, in the background), to be drawn here.
     """
     from rebayes.report.analysis import figure_png
 
     def views() -> list[_ToolView]:
+        computed = results if results is not None else _decision_tools(trials, overall, settings)
         return [
             _ToolView(title, key, result.sentence(),
                       getattr(result, "report_frame", result.to_dataframe)(),
                       figure_png(result.plot()))
-            for (title, key), result in _decision_tools(trials, overall, settings)
+            for (title, key), result in computed
         ]
 
-    inputs = {"rows": trials.attrs["data_hash"], "settings": repr(settings)}
-    return overall.fits[0].derived("decision tools", views, inputs)  # type: ignore[no-any-return]
+    return overall.fits[0].derived(  # type: ignore[no-any-return]
+        "decision tools", views, _tool_inputs(trials, settings))
 
 
 def _decision_tools(
@@ -362,7 +376,7 @@ def build_report(
         save_fit_figure,
     )
     from rebayes.report.sections import diagnostics_section, flip_table, sensitivity_section
-    from rebayes.sensitivity.comparison import compare_fits
+    from rebayes.sensitivity.comparison import compare_fits, compared_fit
 
     check_output_directory(output)  # refuse a directory not ours before minutes of fitting
     meta = load_dataset(dataset)
@@ -371,91 +385,118 @@ def build_report(
     citation = schema.citation.get("text", "")
     variants = list(variants or schema.report_variants)
     tables = {v: load_trials(meta, v) for v in variants}
-    audit_rows: Sequence[AuditRow] = ()
-    if meta.reported_path is not None:
-        log("audit: recomputing the published figures")
-        audit_rows = audit(dataset, variants[0])
-    freq = frequentist_tables(tables, analyses_of(schema))
     specs = [load_script(s) for s in scripts] if scripts else analysis_specs(meta)
-    analyses: list[AnalysisReport] = []
-    for spec in specs:
-        # Every analysis of the report runs on the report's dataset.
-        spec = replace(spec, data=data)
-        if higher_is_better is not None:
-            spec = replace(spec, higher_is_better=higher_is_better)
-        log(f"fit: {spec.name}")
-        # A script that fixes its variant is fitted on that one only.
-        fit_variants = list(variants) if spec.variant is None else [None]
-        by_variant = {
-            v: fit_priors(spec, priors, variant=v, settings=settings, progress=progress)
-            for v in fit_variants
-        }
-        fits = by_variant[fit_variants[0]]
-        log(f"compare: {spec.name} across priors and variants (diagnostics, psense, BF)")
-        comparison = compare_fits([f for group in by_variant.values() for f in group])
-        # What the pages need from every fit, while its draws are in memory; then the draws
-        # of all but the default prior's fit (its diagnostics figures) leave memory.
-        posterior_overlay_data(comparison)
-        for f in fits:
-            fit_coefficients(f)
-            fit_or_probabilities(f)
-        for f in (f for group in by_variant.values() for f in group):
-            if f is not fits[0]:
-                f.release()
-        analyses.append(AnalysisReport(spec=spec, fits=tuple(fits), comparison=comparison,
-                                       gates_ok=comparison.diagnostics_ok))
+    # Every analysis of the report runs on the report's dataset.
+    specs = [replace(spec, data=data) for spec in specs]
+    if higher_is_better is not None:
+        specs = [replace(spec, higher_is_better=higher_is_better) for spec in specs]
 
+    def fit_variants(spec: Any) -> dict[str | None, list[Any]]:
+        # A script that fixes its variant is fitted on that one only.
+        names = list(variants) if spec.variant is None else [None]
+        fitted = {v: fit_priors(spec, priors, variant=v, settings=settings, progress=progress)
+                  for v in names}
+        # While the main thread is busy with the analysis before, check these fits too; as
+        # soon as it waits for them, hand them over (it checks the rest itself).
+        for f in (f for group in fitted.values() for f in group):
+            if wanted[spec.name].is_set():
+                break
+            compared_fit(f)
+        return fitted
+
+    analyses: list[AnalysisReport] = []
     influence = None
     tools: list[_ToolView] = []
-    overall = next((a for a in analyses if a.spec.name == "overall"), None)
-    if overall is not None:
-        from rebayes.sensitivity.influence import (
-            influence_table,
-            leave_one_out_bayesian,
-            leave_one_out_frequentist,
-        )
+    overall_spec = next((spec for spec in specs if spec.name == "overall"), None)
+    trials = tables[variants[0]]
+    wanted = {spec.name: threading.Event() for spec in specs}
+    # The fits sample in a background thread, one analysis ahead of the main thread, which
+    # checks and draws the analysis before (rebayes.report.ahead).
+    with staging_directory(output) as staging, Ahead(limit=1) as ahead:
+        jobs = [(spec, ahead.submit(fit_variants, spec)) for spec in specs]
+        loo_job = tools_job = None
+        if overall_spec is not None:
+            from rebayes.sensitivity.influence import leave_one_out_bayesian
 
-        log("influence: refitting the overall analysis without each trial")
-        trials = tables[variants[0]]
-        influence = influence_table(
-            leave_one_out_bayesian(trials, overall.spec, overall.fits[0].prior,
-                                   settings=settings),
-            leave_one_out_frequentist(trials),
-        )
-        log("decision tools: absolute effects, credibility, cumulative analysis, the next trial")
-        tools = _decision_tool_views(trials, overall, settings)
-
-    env = environment(tables[variants[0]].attrs["data_hash"])
-    names = [a.spec.name for a in analyses]
-    nav = _nav(names, audited=bool(audit_rows))
-    # Every page's footer carries the versions and the data hash, once; the pages'
-    # reproducibility tables list the rest.
-    footer = "Reproducibility: " + "; ".join(f"{k} {v}" for k, v in env)
-    versions = [(k, v) for k, v in env if "hash" not in k]
-
-    # reports/calibration/ is benchmarks/sbc.py's (never touched here); the index links it.
-    calibration = Path(output) / "calibration" / "summary.md"
-    has_calibration = calibration.is_file()
-    with staging_directory(output) as staging:  # replaces only the old report's own files
+            overall_job = next(job for spec, job in jobs if spec is overall_spec)
+            # The refits keep only their summaries: no slot.
+            loo_job = ahead.submit(
+                lambda: leave_one_out_bayesian(
+                    trials, overall_spec,
+                    next(iter(overall_job.result().values()))[0].prior, settings=settings),
+                slot=False)
+        audit_rows: Sequence[AuditRow] = ()
+        if meta.reported_path is not None:
+            log("audit: recomputing the published figures")
+            audit_rows = audit(dataset, variants[0])
+        freq = frequentist_tables(tables, analyses_of(schema))
         figures = staging / "figures"
         figures.mkdir()
+        for spec, job in jobs:
+            log(f"fit: {spec.name}")
+            wanted[spec.name].set()
+            by_variant = ahead.take(job)
+            fits = next(iter(by_variant.values()))
+            log(f"compare: {spec.name} across priors and variants (diagnostics, psense, BF)")
+            comparison = compare_fits([f for group in by_variant.values() for f in group])
+            # What the pages need from every fit, while its draws are in memory; then the
+            # draws of all but the default prior's fit (its diagnostics figures) leave memory.
+            posterior_overlay_data(comparison)
+            for f in fits:
+                fit_coefficients(f)
+                fit_or_probabilities(f)
+            for f in (f for group in by_variant.values() for f in group):
+                if f is not fits[0]:
+                    f.release()
+            # Its figures now, while the next analysis samples.
+            forest = save_fit_figure(fits[0], partial(fit_forest, fits[0]), figures,
+                                     f"{spec.name}_forest.png")
+            analyses.append(AnalysisReport(
+                spec=spec, fits=tuple(fits), comparison=comparison,
+                gates_ok=comparison.diagnostics_ok,
+                figures={"forest": f"figures/{forest}"},
+                sections=(
+                    ("Prior sensitivity and data variants",
+                     sensitivity_section(comparison, figures)),
+                    ("Diagnostics", diagnostics_section(comparison, figures)),
+                ),
+            ))
+            if spec is overall_spec and not _decision_tools_kept(trials, analyses[-1],
+                                                                  settings):
+                # The tools' refits join the queue; the main thread no longer uses the
+                # overall analysis's fits until it takes their results.
+                tools_job = ahead.submit(_decision_tools, trials, analyses[-1], settings,
+                                         slot=False)
+
+        overall = next((a for a in analyses if a.spec is overall_spec), None)
+        if overall is not None and loo_job is not None:
+            from rebayes.sensitivity.influence import influence_table, leave_one_out_frequentist
+
+            log("influence: refitting the overall analysis without each trial")
+            influence = influence_table(ahead.take(loo_job), leave_one_out_frequentist(trials))
+            log("decision tools: absolute effects, credibility, cumulative analysis, the next "
+                "trial")
+            tools = _decision_tool_views(
+                trials, overall, settings,
+                ahead.take(tools_job) if tools_job is not None else None)
+
+        env = environment(tables[variants[0]].attrs["data_hash"])
+        names = [a.spec.name for a in analyses]
+        nav = _nav(names, audited=bool(audit_rows))
+        # Every page's footer carries the versions and the data hash, once; the pages'
+        # reproducibility tables list the rest.
+        footer = "Reproducibility: " + "; ".join(f"{k} {v}" for k, v in env)
+        versions = [(k, v) for k, v in env if "hash" not in k]
+
+        # reports/calibration/ is benchmarks/sbc.py's (never touched here); the index links it.
+        calibration = Path(output) / "calibration" / "summary.md"
+        has_calibration = calibration.is_file()
         pages: dict[str, str] = {}
         results: dict[str, object] = {}
         for i, report in enumerate(analyses):
             name = report.spec.name
-            forest = save_fit_figure(report.fits[0], partial(fit_forest, report.fits[0]),
-                                     figures, f"{name}_forest.png")
             compared = report.comparison
             assert compared is not None  # every analysis of a report is compared
-            report = replace(
-                report,
-                figures={"forest": f"figures/{forest}"},
-                sections=(
-                    ("Prior sensitivity and data variants",
-                     sensitivity_section(compared, figures)),
-                    ("Diagnostics", diagnostics_section(compared, figures)),
-                ),
-            )
             if name == "overall" and influence is not None:
                 report = replace(report, sections=(
                     *report.sections,

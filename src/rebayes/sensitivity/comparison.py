@@ -62,6 +62,7 @@ __all__ = [
     "Comparison",
     "ComparedFit",
     "compare_fits",
+    "compared_fit",
     "compare_posteriors",
 ]
 # --- the comparison ------------------------------------------------------------------------
@@ -502,6 +503,23 @@ def _bayes_factors(fit: Fit) -> tuple[BayesFactor, ...]:
     return savage_dickey(fit.tree)
 
 
+def compared_fit(fit: Fit) -> ComparedFit:
+    """Return what :func:`compare_fits` needs of one fit: summary, gates, psense, BFs.
+
+    Each is computed once and kept with the fit (:meth:`rebayes.Fit.derived`): a cached fit
+    then needs none of its draws here, and a report computes them ahead, beside sampling.
+    """
+    return ComparedFit(
+        prior=fit.prior.name,
+        variant=fit.design.variant,
+        fit=fit,
+        summary=fit.summary(),
+        diagnostics=fit.diagnostics(),
+        sensitivity=fit.derived("sensitivity", partial(_sensitivity, fit)),
+        bayes_factors=fit.derived("bayes_factors", partial(_bayes_factors, fit)),
+    )
+
+
 def compare_fits(fits: Sequence[Fit], rules: Sequence[Rule] | None = None) -> Comparison:
     """Build a :class:`Comparison` from fits already made (one analysis, any priors/variants).
 
@@ -521,20 +539,7 @@ def compare_fits(fits: Sequence[Fit], rules: Sequence[Rule] | None = None) -> Co
     names = {f.spec.name for f in fits}
     if len(names) > 1:
         raise RebayesError(f"compare one analysis at a time, not {', '.join(sorted(names))}")
-    compared = []
-    for f in fits:
-        compared.append(
-            ComparedFit(
-                prior=f.prior.name,
-                variant=f.design.variant,
-                fit=f,
-                summary=f.summary(),
-                diagnostics=f.diagnostics(),
-                # Kept with the fit: a cached one then needs none of its draws here.
-                sensitivity=f.derived("sensitivity", partial(_sensitivity, f)),
-                bayes_factors=f.derived("bayes_factors", partial(_bayes_factors, f)),
-            )
-        )
+    compared = [compared_fit(f) for f in fits]
     check_one_likelihood(bf for c in compared for bf in c.bayes_factors)
     directions = {f.summary().direction for f in fits}  # read without the draws
     if len(directions) > 1:
