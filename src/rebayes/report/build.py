@@ -391,7 +391,7 @@ def build_report(
     if higher_is_better is not None:
         specs = [replace(spec, higher_is_better=higher_is_better) for spec in specs]
 
-    def fit_variants(spec: Any) -> dict[str | None, list[Any]]:
+    def fit_variants(spec: Any, wanted: threading.Event) -> dict[str | None, list[Any]]:
         # A script that fixes its variant is fitted on that one only.
         names = list(variants) if spec.variant is None else [None]
         fitted = {v: fit_priors(spec, priors, variant=v, settings=settings, progress=progress)
@@ -399,7 +399,7 @@ def build_report(
         # While the main thread is busy with the analysis before, check these fits too; as
         # soon as it waits for them, hand them over (it checks the rest itself).
         for f in (f for group in fitted.values() for f in group):
-            if wanted[spec.name].is_set():
+            if wanted.is_set():
                 break
             compared_fit(f)
         return fitted
@@ -409,11 +409,12 @@ def build_report(
     tools: list[_ToolView] = []
     overall_spec = next((spec for spec in specs if spec.name == "overall"), None)
     trials = tables[variants[0]]
-    wanted = {spec.name: threading.Event() for spec in specs}
     # The fits sample in a background thread, one analysis ahead of the main thread, which
     # checks and draws the analysis before (rebayes.report.ahead).
     with staging_directory(output) as staging, Ahead(limit=1) as ahead:
-        jobs = [(spec, ahead.submit(fit_variants, spec)) for spec in specs]
+        wanted = [threading.Event() for _ in specs]
+        jobs = [(spec, ahead.submit(fit_variants, spec, waiting))
+                for spec, waiting in zip(specs, wanted, strict=True)]
         loo_job = tools_job = None
         if overall_spec is not None:
             from rebayes.sensitivity.influence import leave_one_out_bayesian
@@ -432,9 +433,9 @@ def build_report(
         freq = frequentist_tables(tables, analyses_of(schema))
         figures = staging / "figures"
         figures.mkdir()
-        for spec, job in jobs:
+        for (spec, job), waiting in zip(jobs, wanted, strict=True):
             log(f"fit: {spec.name}")
-            wanted[spec.name].set()
+            waiting.set()
             by_variant = ahead.take(job)
             fits = next(iter(by_variant.values()))
             log(f"compare: {spec.name} across priors and variants (diagnostics, psense, BF)")
