@@ -86,3 +86,15 @@ def test_leaving_the_block_cancels_what_has_not_started():
     # The running job finished; the one waiting for a slot never started.
     assert ran == [0]
     assert running.done() and waiting.cancelled()
+
+
+def test_an_error_in_the_block_does_not_wait_for_the_running_job():
+    release = threading.Event()
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        with Ahead(limit=1) as ahead:
+            ahead.submit(release.wait, 30)
+            raise KeyboardInterrupt
+    # Ctrl-C during a report returns at once, not after the fit being sampled.
+    assert time.monotonic() - start < 5
+    release.set()

@@ -269,3 +269,36 @@ def test_every_page_renders_in_headless_chromium(report, request, tmp_path):
     if keep := os.environ.get("REBAYES_SCREENSHOTS"):
         shots = Path(shutil.copytree(shots, Path(keep) / shots.name, dirs_exist_ok=True))
     print(f"screenshots of {len(pages)} pages: {shots}")
+
+
+def test_ctrl_c_during_a_report_stops_at_once_and_leaves_no_output(tmp_path):
+    """The fits sample in a background thread: Ctrl-C must not wait for it, and the
+    directory being written must not stay half-written."""
+    import signal
+    import sys
+    import time
+
+    out = tmp_path / "report"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rebayes", "report", "--data", str(TEST_DATA / "bcg"),
+         "--output", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "REBAYES_CACHE": str(tmp_path / "cache")},
+        # A shell running this in the background would pass SIGINT on as ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert process.stderr is not None
+    lines = []
+    for line in process.stderr:  # the background thread is sampling once this is printed
+        lines.append(line)
+        if line.startswith("fit: overall"):
+            break
+    process.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    rest = process.stderr.read()
+    code = process.wait(timeout=60)
+    assert time.monotonic() - sent < 10
+    assert code == 130
+    assert rest.strip().splitlines()[-1] == "rebayes report: interrupted"
+    assert "Traceback" not in rest
+    assert not out.exists()

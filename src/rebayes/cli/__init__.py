@@ -118,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         where = f": {exc.filename}" if exc.filename else ""
         print(f"rebayes {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C: what was being written is discarded (staging, atomic files); say so briefly.
+        print(f"rebayes {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

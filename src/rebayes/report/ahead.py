@@ -26,7 +26,7 @@ class Ahead:
     """Run jobs one at a time, in order, in a background thread, ``limit`` slot-holders ahead.
 
     Use as a context manager; on leaving it, jobs not started are cancelled and the running
-    one is waited for.
+    one is waited for, unless the block is left by an exception.
 
     Parameters
     ----------
@@ -114,5 +114,8 @@ class Ahead:
         with self._changed:
             self._closed = True
             self._changed.notify_all()
-        self._thread.join()
+        if kind is None:
+            self._thread.join()
+        # On an error (Ctrl-C included) the running job is not waited for: it may take
+        # seconds, and the daemon thread ends with the process, or on its own after the job.
 
