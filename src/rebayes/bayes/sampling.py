@@ -637,13 +637,11 @@ def _sample(
 
 def _min_bulk_ess(posterior: xr.Dataset) -> float:
     """Return the smallest bulk ESS over every scalar of ``posterior`` (NaN ones skipped)."""
-    from rebayes.checks.batched import ess_bulk
+    from rebayes.checks.batched import draws_array, ess_bulk
 
-    values = [var.transpose("chain", "draw", ...).values for var in posterior.data_vars.values()]
-    stacked = np.concatenate([v.reshape(*v.shape[:2], -1) for v in values], axis=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # every one NaN: NaN, as before
-        return float(np.nanmin(ess_bulk(stacked)))
+        return float(np.nanmin(ess_bulk(draws_array(posterior))))
 
 
 def _trace_to_tree(trace: Any, compiled: Any) -> xr.DataTree:

@@ -20,15 +20,29 @@ Geyer CJ. Practical Markov chain Monte Carlo. Statistical Science. 1992;7:473-48
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import xarray as xr
 from arviz_stats.base import array_stats
 from arviz_stats.validate import validate_ci_prob
 from scipy import stats
 
-__all__ = ["diagnostics", "ess_bulk"]
+__all__ = ["diagnostics", "draws_array", "ess_bulk"]
 
 # arviz-stats' validity rule: at least 4 draws (and 2 chains for R-hat), no NaN.
 _MIN_DRAWS = 4
+
+
+def draws_array(data: xr.Dataset) -> np.ndarray:
+    """Every scalar of ``data`` as one ``(chain, draw, quantity)`` array.
+
+    Variable by variable, each one's other dimensions flattened in their order (C order).
+    """
+    return np.concatenate([
+        var.values.reshape(var.sizes["chain"], var.sizes["draw"], math.prod(var.shape[2:]))
+        for var in (v.transpose("chain", "draw", ...) for v in data.data_vars.values())
+    ], axis=2)
 
 
 def _invalid(values: np.ndarray, min_chains: int = 1) -> np.ndarray:
@@ -127,7 +141,8 @@ def ess_bulk(values: np.ndarray) -> np.ndarray:
 
 def _ess_tail(values: np.ndarray, prob: float | None) -> np.ndarray:
     """Return the smaller ESS of the two tail quantiles' indicators (arviz's ``"tail"``)."""
-    low, high = sorted((validate_ci_prob(prob), 1 - validate_ci_prob(prob)))
+    prob = validate_ci_prob(prob)
+    low, high = sorted((prob, 1 - prob))
     # arviz-stats' quantile puts the probabilities last: (quantity, 2).
     cuts = array_stats.quantile(values.reshape(-1, values.shape[2]), [low, high], axis=0).T
     return np.minimum(*(_ess(_split((values <= cut).astype(float))) for cut in cuts))
@@ -164,12 +179,12 @@ def diagnostics(values: np.ndarray, prob: float | None = None) -> dict[str, np.n
     z = _z_scale(split)  # shared by the bulk ESS and the bulk R-hat
     folded = _z_scale(np.abs(split - np.median(split, axis=(0, 1))))
     bulk, tail = _rhat(z), _rhat(folded)
-    centred = values - values.mean(axis=(0, 1))
-    squared = centred**2
+    size = values.shape[0] * values.shape[1]
+    squared = (values - values.mean(axis=(0, 1))) ** 2
     evar = squared.mean(axis=(0, 1))
     with np.errstate(divide="ignore", invalid="ignore"):
-        mcse_mean = np.sqrt(evar * values[..., 0].size / (values[..., 0].size - 1)
-                            / _ess(split))
+        # sd (ddof 1) / sqrt(ESS of the mean), and arviz-stats' delta-method MCSE of the sd.
+        mcse_mean = np.sqrt(evar * size / (size - 1) / _ess(split))
         varvar = ((squared**2).mean(axis=(0, 1)) - evar**2) / _ess(_split(squared))
         mcse_sd = np.sqrt(varvar / evar / 4)
     out = {
@@ -181,6 +196,7 @@ def diagnostics(values: np.ndarray, prob: float | None = None) -> dict[str, np.n
         "mcse_sd": mcse_sd,
     }
     invalid = _invalid(values)
-    for name, value in out.items():
-        value[invalid | (_invalid(values, min_chains=2) if name == "r_hat" else False)] = np.nan
+    for value in out.values():
+        value[invalid] = np.nan
+    out["r_hat"][_invalid(values, min_chains=2)] = np.nan
     return out

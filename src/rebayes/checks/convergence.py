@@ -121,10 +121,10 @@ def _stacked(groups: dict[str, xr.Dataset]) -> tuple[xr.Dataset, list[str], list
     """
     values, labels, kinds = [], [], []
     for kind, data in groups.items():
+        if data.data_vars:
+            values.append(batched.draws_array(data))
         for name, var in data.data_vars.items():
             other = [d for d in var.dims if d not in SAMPLE_DIMS]
-            var = var.transpose(*SAMPLE_DIMS, *other)
-            values.append(var.values.reshape(*var.shape[:2], math.prod(var.shape[2:])))
             cells = list(itertools.product(*(var[d].values for d in other)))
             labels += [f"{name}[{', '.join(str(c) for c in cell)}]" if other else str(name)
                        for cell in cells]
