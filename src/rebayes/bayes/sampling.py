@@ -88,8 +88,9 @@ __all__ = [
 # jitter whatever the data (rebayes.bayes.compilation), derived groups recomputed on reading;
 # 5: covariate and study-mean products summed elementwise instead of BLAS dot (other rounding);
 # 6: one binomial term per arm instead of a stacked (row, arm) array, static data shapes and no
-# parameter assertions in the graph (a third less to compile; other rounding).
-MODEL_VERSION = "6"
+# parameter assertions in the graph (a third less to compile; other rounding); 7: the
+# likelihood as its kernel (no binomial coefficients or normal constants: other rounding).
+MODEL_VERSION = "7"
 
 #: Target acceptance of the re-run after a run with divergent transitions.
 DIVERGENCE_TARGET_ACCEPT = 0.99
