@@ -160,3 +160,41 @@ def test_data_of_another_shape_is_refused():
         compiled.with_data(n_treat=np.ones(3, dtype=np.int32))
     refitted = compiled.with_data(n_treat=np.ones(shape, dtype=np.int32))
     assert refitted.shared_data["n_treat"].shape == shape
+
+
+# Starts compiling the overall analysis's structure in a child process, fits, and prints
+# whether this process imported PyMC and how many structures are stored.
+AHEAD_SCRIPT = """
+import sys
+import rebayes as rb
+from rebayes.bayes.cache import compiled_dir
+from rebayes.bayes.sampling import SamplerSettings, compile_in_background, fit
+
+spec = rb.load_script(sys.argv[1])
+compile_in_background([(spec, "published"), (spec, "seed_fit")])  # one structure
+result = fit(spec, "skeptical", cache=False, settings=SamplerSettings(draws=200, min_ess=0))
+assert result.tree["posterior"]["tau"].shape == (4, 200)
+print("pymc" in sys.modules, len(list(compiled_dir().glob("*.pkl"))))
+"""
+
+
+def test_a_report_compiles_in_a_child_process_and_never_imports_pymc(tmp_path):
+    env = {**os.environ, "REBAYES_CACHE": str(tmp_path / "cache")}
+    result = subprocess.run(
+        [sys.executable, "-c", AHEAD_SCRIPT, str(MODELS / "overall.py")],
+        capture_output=True, text=True, timeout=900, env=env, check=True,
+    )
+    assert result.stdout.split() == ["False", "1"]
+
+
+def test_waiting_for_the_child_ends_with_its_keys_or_its_exit():
+    from rebayes.bayes.compilation import _Child
+
+    process = subprocess.Popen([sys.executable, "-c", "print('noise'); print('a'); print('b')"],
+                               stdout=subprocess.PIPE)
+    child = _Child(["a", "b", "c"], process)
+    child.wait_for("a")
+    assert child.pending == {"b", "c"}
+    # "c" never comes: the child's exit ends the wait, and what is left compiles in-process.
+    child.wait_for("c")
+    assert child.pending == set() and process.returncode == 0

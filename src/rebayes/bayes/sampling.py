@@ -77,6 +77,7 @@ __all__ = [
     "compiled_model",
     "fit",
     "fit_priors",
+    "compile_in_background",
     "flush_cache",
     "load_fit",
 ]
@@ -416,6 +417,27 @@ def compiled_model(design: Design, prior: PriorSet) -> Any:
         if key not in _COMPILED:
             _COMPILED[key] = load_or_compile(design, prior)
     return _COMPILED[key].with_data(**model_data(design, prior))
+
+
+def compile_in_background(analyses: Iterable[tuple[AnalysisSpec, str | None]]) -> None:
+    """Start compiling the structures these (spec, variant) pairs need, in a child process.
+
+    For a caller about to fit many analyses (a report): see
+    :func:`rebayes.bayes.compilation.compile_ahead`. Structures already compiled in this
+    process or on disk are skipped; :func:`fit` then waits for the child when it needs one.
+    """
+    from rebayes.bayes.compilation import compile_ahead
+
+    jobs = []
+    for spec, variant in analyses:
+        try:
+            design = build_design(spec, variant=variant)
+        except RebayesError:
+            continue  # reported where the analysis is fitted, as before
+        if structure_key(design) not in _COMPILED:
+            # Any prior will do: the compiled code depends on the structure only.
+            jobs.append((design, prior_on_model_scale(get_prior(DEFAULT_PRIOR), design)))
+    compile_ahead(jobs)
 
 
 # Design fields naming where the rows came from; the rows themselves are keyed instead.

@@ -359,7 +359,7 @@ def build_report(
         The files written (inside ``output``) and the failing diagnostic gates, if any.
     """
     from rebayes.bayes.analyses import analysis_specs
-    from rebayes.bayes.sampling import fit_priors
+    from rebayes.bayes.sampling import compile_in_background, fit_priors
     from rebayes.bayes.spec import load_script
     from rebayes.plots.forest import fit_forest
     from rebayes.plots.sensitivity import posterior_overlay_data
@@ -411,6 +411,9 @@ def build_report(
     trials = tables[variants[0]]
     # The fits sample in a background thread, one analysis ahead of the main thread, which
     # checks and draws the analysis before (rebayes.report.ahead).
+    # Compilation runs in a child process, beside the audit (rebayes.bayes.compilation).
+    compile_in_background(
+        (spec, v) for spec in specs for v in (variants if spec.variant is None else [None]))
     with staging_directory(output) as staging, Ahead(limit=1) as ahead:
         wanted = [threading.Event() for _ in specs]
         jobs = [(spec, ahead.submit(fit_variants, spec, waiting))
