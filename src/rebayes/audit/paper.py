@@ -491,13 +491,24 @@ def _counts_text(rows: pd.DataFrame) -> str:
     return f"{sums[0]}/{sums[1]} vs {sums[2]}/{sums[3]}"
 
 
-def _from_trials(fig: ReportedFigure, trials: pd.DataFrame, variant: str) -> Recomputed | None:
+def _rows_key(table: pd.DataFrame) -> tuple[object, ...]:
+    """Return what an analysis of ``table`` depends on: its columns, rows and schema."""
+    hashed = pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes()
+    return tuple(table.columns), hashed, id(schema_of(table))
+
+
+def _from_trials(
+    fig: ReportedFigure, trials: pd.DataFrame, variant: str, memo: dict | None = None
+) -> Recomputed | None:
     if not fig.analysis:
         return None
     kind, where, by, options = _parse_analysis(fig.analysis)
     arm = where.pop("arm", None)
     strata = schema_of(trials).strata
-    table = _with_population(trials, strata)
+    memo = {} if memo is None else memo
+    if ("population", id(trials)) not in memo:  # the tables live as long as the memo
+        memo["population", id(trials)] = _with_population(trials, strata)
+    table = memo["population", id(trials)]
     for column, value in where.items():
         if column not in table.columns:
             raise AuditError(f"{fig.id}: analysis filters on unknown column {column!r}")
@@ -523,19 +534,27 @@ def _from_trials(fig: ReportedFigure, trials: pd.DataFrame, variant: str) -> Rec
     if fig.statistic == "counts":
         # Every study in scope, estimable or not, as RevMan's total rows count them.
         return Recomputed(label, counts=_counts_text(base))
-    try:
-        result = analyze(
-            base, by=by, where=keep,
-            measure=options.get("measure"),  # type: ignore[arg-type]
-            method=options.get("method"),  # type: ignore[arg-type]
-            model=options.get("model"),  # type: ignore[arg-type]
-            ci_level=float(options["ci"]) / 100 if "ci" in options else None,
-            event=options.get("event", "events"),  # type: ignore[arg-type]
-        )
-    except AnalysisError as exc:
-        if str(exc).startswith("no estimable study"):
-            return None
-        raise
+    # Figures of one analysis, and variants that leave its rows alone, share one pooling
+    # (the audit tries every variant on every figure: 351 poolings for IVIG, 156 distinct).
+    key = (by, tuple(sorted((keep or {}).items())), tuple(sorted(options.items())),
+           _rows_key(base))
+    if key not in memo:
+        try:
+            memo[key] = analyze(
+                base, by=by, where=keep,
+                measure=options.get("measure"),  # type: ignore[arg-type]
+                method=options.get("method"),  # type: ignore[arg-type]
+                model=options.get("model"),  # type: ignore[arg-type]
+                ci_level=float(options["ci"]) / 100 if "ci" in options else None,
+                event=options.get("event", "events"),  # type: ignore[arg-type]
+            )
+        except AnalysisError as exc:
+            if not str(exc).startswith("no estimable study"):
+                raise
+            memo[key] = None
+    result = memo[key]
+    if result is None:
+        return None
     total = result.overall
     if fig.statistic.startswith("subgroup_"):
         test = result.test
@@ -739,14 +758,16 @@ def audit(
     table = others[variant] if variant in others else load_trials(dataset, variant)
     variant = table.attrs["variant"]
     rows = []
+    memo: dict = {}
     for fig in figures:
         for ref in re.findall(r"[A-Za-z_][\w]*", fig.paper_basis.partition(":")[2]):
             if ref not in by_id:
                 raise AuditError(f"{fig.id}: paper_basis names unknown figure {ref!r}")
         paper = _from_paper(fig, by_id)
-        trials = _from_trials(fig, table, variant)
+        trials = _from_trials(fig, table, variant, memo)
         paper_match, trials_match = compare(fig, paper), compare(fig, trials)
-        by_variant = {name: _from_trials(fig, other, name) for name, other in others.items()}
+        by_variant = {name: _from_trials(fig, other, name, memo)
+                      for name, other in others.items()}
         reproducing = tuple(n for n, r in by_variant.items() if compare(fig, r) == "exact")
         if paper is None and trials is None:
             verdict = "not_recomputable"
