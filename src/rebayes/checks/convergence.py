@@ -42,6 +42,7 @@ __all__ = [
     "DiagnosticReport",
     "diagnose",
     "reported_quantities",
+    "stack_quantities",
 ]
 
 SAMPLE_DIMS = ("chain", "draw")
@@ -111,7 +112,7 @@ def reported_quantities(tree: xr.DataTree) -> xr.Dataset:
     return xr.Dataset({name: _plain(value) for name, value in out.items()})
 
 
-def _stacked(groups: dict[str, xr.Dataset]) -> tuple[xr.Dataset, list[str], list[str]]:
+def stack_quantities(groups: dict[str, xr.Dataset]) -> tuple[xr.Dataset, list[str], list[str]]:
     """Every scalar quantity of ``groups`` as one (chain, draw, quantity) variable.
 
     Returns the dataset, arviz's label of each quantity (``alpha[Study A]``) and its kind
@@ -140,7 +141,7 @@ def _quantity_table(groups: dict[str, xr.Dataset], thresholds: Thresholds) -> pd
     same estimators, from :func:`rebayes.checks.batched.diagnostics` (all quantities at once:
     arviz-stats' loop over quantities took half a cold report's diagnostics time).
     """
-    data, labels, kinds = _stacked(groups)
+    data, labels, kinds = stack_quantities(groups)
     table = azs.summary(
         data,
         kind="stats",
