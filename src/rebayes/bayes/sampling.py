@@ -728,6 +728,7 @@ def fit_priors(
     settings: SamplerSettings | None = None,
     cache: bool = True,
     progress: bool = False,
+    on_fit: Callable[[Fit], None] | None = None,
 ) -> list[Fit]:
     """Fit one analysis under several prior sets, compiling its structure once.
 
@@ -740,6 +741,8 @@ def fit_priors(
         As for :func:`fit`.
     progress : bool
         Show one progress bar (stderr) over all the fits.
+    on_fit : callable, optional
+        Called with each fit as soon as it is sampled (or read from the cache).
 
     Returns
     -------
@@ -787,6 +790,8 @@ def fit_priors(
                     on_progress=on_progress,
                 )
             )
+            if on_fit is not None:
+                on_fit(fits[-1])
             if bar is not None:
                 bar.n = (i + 1) * per_fit
                 bar.refresh()

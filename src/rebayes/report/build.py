@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import platform
+import queue
 import re
 import sys
 import threading
@@ -317,6 +318,25 @@ def _audit_page(rows: Sequence[AuditRow], variant: str, nav: Sequence[tuple[str,
     )
 
 
+def _check_until(unchecked: queue.SimpleQueue[Any], stop: Callable[[], bool],
+                 wait: bool = True) -> None:
+    """Check fits from ``unchecked`` (``compared_fit``) until ``stop()``.
+
+    With ``wait``, an empty queue is waited on (another thread is still filling it);
+    without, it ends the checking.
+    """
+    from rebayes.sensitivity.comparison import compared_fit
+
+    while not stop():
+        try:
+            fit = unchecked.get(timeout=0.05) if wait else unchecked.get_nowait()
+        except queue.Empty:
+            if wait:
+                continue
+            return
+        compared_fit(fit)
+
+
 def build_report(
     output: Path,
     dataset: str | Path,
@@ -376,7 +396,7 @@ def build_report(
         save_fit_figure,
     )
     from rebayes.report.sections import diagnostics_section, flip_table, sensitivity_section
-    from rebayes.sensitivity.comparison import compare_fits, compared_fit
+    from rebayes.sensitivity.comparison import compare_fits
 
     check_output_directory(output)  # refuse a directory not ours before minutes of fitting
     meta = load_dataset(dataset)
@@ -391,17 +411,16 @@ def build_report(
     if higher_is_better is not None:
         specs = [replace(spec, higher_is_better=higher_is_better) for spec in specs]
 
-    def fit_variants(spec: Any, wanted: threading.Event) -> dict[str | None, list[Any]]:
+    def fit_variants(spec: Any, wanted: threading.Event,
+                     unchecked: queue.SimpleQueue[Any]) -> dict[str | None, list[Any]]:
         # A script that fixes its variant is fitted on that one only.
         names = list(variants) if spec.variant is None else [None]
-        fitted = {v: fit_priors(spec, priors, variant=v, settings=settings, progress=progress)
+        fitted = {v: fit_priors(spec, priors, variant=v, settings=settings, progress=progress,
+                                on_fit=unchecked.put)
                   for v in names}
         # While the main thread is busy with the analysis before, check these fits too; as
         # soon as it waits for them, hand them over (it checks the rest itself).
-        for f in (f for group in fitted.values() for f in group):
-            if wanted.is_set():
-                break
-            compared_fit(f)
+        _check_until(unchecked, wanted.is_set, wait=False)
         return fitted
 
     analyses: list[AnalysisReport] = []
@@ -414,21 +433,15 @@ def build_report(
     # Compilation runs in a child process, beside the audit (rebayes.bayes.compilation).
     compile_in_background(
         (spec, v) for spec in specs for v in (variants if spec.variant is None else [None]))
-    with staging_directory(output) as staging, Ahead(limit=1) as ahead:
+    # The influence and decision-tool refits run in a second thread: queued behind the
+    # analyses they waited at the end; run between them they would delay the next one.
+    with staging_directory(output) as staging, Ahead(limit=1) as ahead, Ahead() as refits:
         wanted = [threading.Event() for _ in specs]
-        jobs = [(spec, ahead.submit(fit_variants, spec, waiting))
-                for spec, waiting in zip(specs, wanted, strict=True)]
+        # Each fit is checked once, by whichever thread takes it from its analysis's queue.
+        unchecked: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in specs]
+        jobs = [(spec, ahead.submit(fit_variants, spec, waiting, fits))
+                for spec, waiting, fits in zip(specs, wanted, unchecked, strict=True)]
         loo_job = tools_job = None
-        if overall_spec is not None:
-            from rebayes.sensitivity.influence import leave_one_out_bayesian
-
-            overall_job = next(job for spec, job in jobs if spec is overall_spec)
-            # The refits keep only their summaries: no slot.
-            loo_job = ahead.submit(
-                lambda: leave_one_out_bayesian(
-                    trials, overall_spec,
-                    next(iter(overall_job.result().values()))[0].prior, settings=settings),
-                slot=False)
         audit_rows: Sequence[AuditRow] = ()
         if meta.reported_path is not None:
             log("audit: recomputing the published figures")
@@ -436,11 +449,24 @@ def build_report(
         freq = frequentist_tables(tables, analyses_of(schema))
         figures = staging / "figures"
         figures.mkdir()
-        for (spec, job), waiting in zip(jobs, wanted, strict=True):
+        # Imported now, while the first analysis samples, rather than when first drawn.
+        import arviz_plots  # noqa: F401
+        import matplotlib.pyplot  # noqa: F401
+
+        for (spec, job), waiting, fits_queue in zip(jobs, wanted, unchecked, strict=True):
             log(f"fit: {spec.name}")
             waiting.set()
+            # Check the fits already sampled while the others sample (the first analysis's
+            # are sampled while this thread has nothing else to do).
+            _check_until(fits_queue, job.done)
             by_variant = ahead.take(job)
             fits = next(iter(by_variant.values()))
+            if spec is overall_spec:
+                from rebayes.sensitivity.influence import leave_one_out_bayesian
+
+                # The refits keep only their summaries: no slot.
+                loo_job = refits.submit(leave_one_out_bayesian, trials, overall_spec,
+                                        fits[0].prior, settings=settings, slot=False)
             log(f"compare: {spec.name} across priors and variants (diagnostics, psense, BF)")
             comparison = compare_fits([f for group in by_variant.values() for f in group])
             # What the pages need from every fit, while its draws are in memory; then the
@@ -469,20 +495,20 @@ def build_report(
                                                                   settings):
                 # The tools' refits join the queue; the main thread no longer uses the
                 # overall analysis's fits until it takes their results.
-                tools_job = ahead.submit(_decision_tools, trials, analyses[-1], settings,
-                                         slot=False)
+                tools_job = refits.submit(_decision_tools, trials, analyses[-1], settings,
+                                          slot=False)
 
         overall = next((a for a in analyses if a.spec is overall_spec), None)
         if overall is not None and loo_job is not None:
             from rebayes.sensitivity.influence import influence_table, leave_one_out_frequentist
 
             log("influence: refitting the overall analysis without each trial")
-            influence = influence_table(ahead.take(loo_job), leave_one_out_frequentist(trials))
+            influence = influence_table(refits.take(loo_job), leave_one_out_frequentist(trials))
             log("decision tools: absolute effects, credibility, cumulative analysis, the next "
                 "trial")
             tools = _decision_tool_views(
                 trials, overall, settings,
-                ahead.take(tools_job) if tools_job is not None else None)
+                refits.take(tools_job) if tools_job is not None else None)
 
         env = environment(tables[variants[0]].attrs["data_hash"])
         names = [a.spec.name for a in analyses]
