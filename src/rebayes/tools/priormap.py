@@ -608,28 +608,31 @@ def _map_one(
     fitted = [full_fit(m0, s0) for m0, s0 in anchors]
     # PSIS (the slow step) runs on each point's CANDIDATES anchors whose raw weights have
     # the largest effective sample size; of those, the point takes the smallest k.
-    raw_ess = np.empty((len(anchors), *M.shape))
+    # Grid points are taken _CHUNK at a time: each is a (points, draws) array per step, and
+    # the whole grid at once held ~100 MB (a report's peak, measured). Every row is computed
+    # on its own, so the chunks change no number.
+    raw_ess = np.empty((len(anchors), M.size))
     for a, draws in enumerate(fitted):
-        lr = _log_ratio(draws.d, anchors[a], M, S)
-        raw_ess[a] = np.exp(2 * logsumexp(lr, axis=-1) - logsumexp(2 * lr, axis=-1)).reshape(
-            M.shape)
-    rank = np.argsort(-raw_ess, axis=0)[:CANDIDATES]
+        for chunk in _chunks(M.size):
+            lr = _log_ratio(draws.d, anchors[a], M.ravel()[chunk], S.ravel()[chunk])
+            raw_ess[a, chunk] = np.exp(2 * logsumexp(lr, axis=-1) - logsumexp(2 * lr, axis=-1))
+    rank = np.argsort(-raw_ess.reshape(len(anchors), *M.shape), axis=0)[:CANDIDATES]
     best_k = np.full(M.shape, np.inf)
     p_benefit, p_beyond = np.full(M.shape, np.nan), np.full(M.shape, np.nan)
     ess, used = np.full(M.shape, np.nan), np.full(M.shape, -1)
     for a, draws in enumerate(fitted):
-        at = (rank == a).any(axis=0)
-        if not at.any():
-            continue
-        log_w, k = importance_weights(draws.d, anchors[a], M[at], S[at], draws.r_eff)
-        better = k < best_k[at]
-        w = np.exp(log_w[better])
-        idx = tuple(ix[better] for ix in np.nonzero(at))
-        best_k[idx] = k[better]
-        p_benefit[idx] = np.clip(w @ draws.benefit, 0.0, 1.0)
-        p_beyond[idx] = np.clip(w @ draws.beyond, 0.0, 1.0)
-        ess[idx] = draws.r_eff / (w**2).sum(axis=-1)
-        used[idx] = a
+        points = np.nonzero((rank == a).any(axis=0))
+        for chunk in _chunks(len(points[0])):
+            at = tuple(ix[chunk] for ix in points)
+            log_w, k = importance_weights(draws.d, anchors[a], M[at], S[at], draws.r_eff)
+            better = k < best_k[at]
+            w = np.exp(log_w[better])
+            idx = tuple(ix[better] for ix in at)
+            best_k[idx] = k[better]
+            p_benefit[idx] = np.clip(w @ draws.benefit, 0.0, 1.0)
+            p_beyond[idx] = np.clip(w @ draws.beyond, 0.0, 1.0)
+            ess[idx] = draws.r_eff / (w**2).sum(axis=-1)
+            used[idx] = a
     refit = ~(best_k < k_max)
     for i, j in zip(*np.nonzero(refit), strict=True):
         draws = full_fit(M[i, j], S[i, j])
@@ -639,6 +642,14 @@ def _map_one(
     tau_map = TauMap(str(base.tau), base.name, means, sds, p_benefit, p_beyond, pareto_k, ess,
                      refit, np.where(refit, -1, used), tuple(anchors))
     return tau_map, len(anchors) + int(refit.sum())
+
+
+_CHUNK = 40
+
+
+def _chunks(n: int) -> list[slice]:
+    """Slices of ``range(n)`` of :data:`_CHUNK` items."""
+    return [slice(start, start + _CHUNK) for start in range(0, n, _CHUNK)]
 
 
 def _towards_benefit(fit: Fit) -> float:
