@@ -282,3 +282,13 @@ def test_raw_trace_conversion_equals_nutpies_own(data):
     assert ours["posterior"].sizes == {"chain": 3, "draw": 50, **{
         dim: len(values) for dim, values in compiled.coords.items()
         if dim in ours["posterior"].dims}}
+
+
+def test_the_draws_do_not_depend_on_the_threads_sampling_them():
+    # The report samples on one core while its main thread works on the other.
+    settings = SamplerSettings(draws=200, tune=300, min_ess=0)
+    one = fit(OVERALL, "skeptical", settings=settings, cache=False, cores=1)
+    two = fit(OVERALL, "skeptical", settings=settings, cache=False, cores=2)
+    for name in ("d", "tau", "alpha", "z"):
+        np.testing.assert_array_equal(one.tree["posterior"][name].values,
+                                      two.tree["posterior"][name].values, err_msg=name)

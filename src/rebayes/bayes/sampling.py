@@ -531,6 +531,7 @@ def fit(
     cache: bool = True,
     design: Design | None = None,
     on_progress: Callable[[int], None] | None = None,
+    cores: int | None = None,
 ) -> Fit:
     """Fit one analysis under one prior set (or read it from the cache).
 
@@ -552,6 +553,9 @@ def fit(
     on_progress : callable, optional
         Called from a background thread with the number of draws done so far (all chains,
         tuning included), for progress bars.
+    cores : int, optional
+        Threads the chains are sampled on (default: one per core, up to one per chain). The
+        draws do not depend on it: each chain has its own random stream.
 
     Returns
     -------
@@ -577,7 +581,7 @@ def fit(
     if path is not None and _is_fit_file(path):
         # Read on first use (Fit.tree): a cached report needs most fits' summaries only.
         return Fit(spec, prior, design, None, seed, settings, key, path, True)
-    tree = _sample_tree(design, prior, seed, settings, key, path, on_progress)
+    tree = _sample_tree(design, prior, seed, settings, key, path, on_progress, cores)
     return Fit(spec, prior, design, tree, seed, settings, key, path, False)
 
 
@@ -602,10 +606,11 @@ def _sample_tree(
     key: str,
     path: Path | None,
     on_progress: Callable[[int], None] | None = None,
+    cores: int | None = None,
 ) -> xr.DataTree:
     """Sample a fit and queue it for the cache (when ``path`` is given)."""
     compiled = compiled_model(design, prior)
-    raw = _sample(compiled, settings, seed, on_progress)
+    raw = _sample(compiled, settings, seed, on_progress, cores)
     tree = assemble_tree(raw, design, prior, seed, settings, key)
     if path is not None:
         _save_in_background(tree, path)
@@ -617,6 +622,7 @@ def _sample(
     settings: SamplerSettings,
     seed: int,
     on_progress: Callable[[int], None] | None,
+    cores: int | None = None,
 ) -> xr.DataTree:
     """Run nutpie, longer if the first run misses the ESS target or diverges."""
     import nutpie
@@ -642,6 +648,7 @@ def _sample(
             progress_callback=callback,
             progress_rate=50,
             return_raw_trace=True,
+            cores=cores,
         )
         raw = _trace_to_tree(trace, compiled)
         divergences = int(raw["sample_stats"]["diverging"].sum())
@@ -729,6 +736,7 @@ def fit_priors(
     cache: bool = True,
     progress: bool = False,
     on_fit: Callable[[Fit], None] | None = None,
+    cores: int | None = None,
 ) -> list[Fit]:
     """Fit one analysis under several prior sets, compiling its structure once.
 
@@ -743,6 +751,8 @@ def fit_priors(
         Show one progress bar (stderr) over all the fits.
     on_fit : callable, optional
         Called with each fit as soon as it is sampled (or read from the cache).
+    cores : int, optional
+        As for :func:`fit`.
 
     Returns
     -------
@@ -788,6 +798,7 @@ def fit_priors(
                     cache=cache,
                     design=design,
                     on_progress=on_progress,
+                    cores=cores,
                 )
             )
             if on_fit is not None:

@@ -333,7 +333,7 @@ def _return_freed_memory() -> None:
     """Give the memory of released draws back to the system (glibc; elsewhere nothing).
 
     glibc keeps freed memory for reuse, and the pattern in which a report's threads free
-    fits left ~60 MB of it idle at the report's peak (IVIG, cold: 826 -> 761-765 MB,
+    fits left ~60 MB of it idle at the report's peak (the shipped dataset, cold: 826 -> 761-765 MB,
     measured; the time unchanged).
     """
     trim = _malloc_trim()
@@ -438,8 +438,10 @@ def build_report(
                      unchecked: queue.SimpleQueue[Any]) -> dict[str | None, list[Any]]:
         # A script that fixes its variant is fitted on that one only.
         names = list(variants) if spec.variant is None else [None]
+        # On one core: the other is the main thread's, which checks and draws meanwhile
+        # (nutpie's two threads slowed it more than they gained; the draws are the same).
         fitted = {v: fit_priors(spec, priors, variant=v, settings=settings, progress=progress,
-                                on_fit=unchecked.put)
+                                on_fit=unchecked.put, cores=1)
                   for v in names}
         # While the main thread is busy with the analysis before, check these fits too; as
         # soon as it waits for them, hand them over (it checks the rest itself).
