@@ -534,8 +534,9 @@ def _from_trials(
     if fig.statistic == "counts":
         # Every study in scope, estimable or not, as RevMan's total rows count them.
         return Recomputed(label, counts=_counts_text(base))
-    # Figures of one analysis, and variants that leave its rows alone, share one pooling
-    # (the audit tries every variant on every figure: 351 poolings for the shipped dataset, 156 distinct).
+    # Figures of one analysis, and variants that leave its rows alone, share one pooling (the
+    # audit tries every variant on every figure: 351 poolings for the shipped dataset, 156
+    # distinct).
     key = (by, tuple(sorted((keep or {}).items())), tuple(sorted(options.items())),
            _rows_key(base))
     if key not in memo:
