@@ -474,13 +474,15 @@ def build_report(
         freq = frequentist_tables(tables, analyses_of(schema))
         figures = staging / "figures"
         figures.mkdir()
-        # Imported now, while the first analysis samples, rather than when first drawn.
-        import arviz_plots  # noqa: F401
-        import matplotlib.pyplot  # noqa: F401
-
         for (spec, job), waiting, fits_queue in zip(jobs, wanted, unchecked, strict=True):
             log(f"fit: {spec.name}")
             waiting.set()
+            if spec is specs[0] and not job.done():
+                # The first analysis samples: import the plotting libraries meanwhile, not
+                # when the first figure is drawn (a report from cached fits draws none).
+                import arviz_plots  # noqa: F401
+                import matplotlib.pyplot  # noqa: F401
+
             # Check the fits already sampled while the others sample (the first analysis's
             # are sampled while this thread has nothing else to do).
             _check_until(fits_queue, job.done)
