@@ -198,3 +198,34 @@ def test_waiting_for_the_child_ends_with_its_keys_or_its_exit():
     # "c" never comes: the child's exit ends the wait, and what is left compiles in-process.
     child.wait_for("c")
     assert child.pending == set() and process.returncode == 0
+
+
+# With every fit of the analysis in the fit cache, nothing is compiled and numba never loads.
+CACHED_SCRIPT = """
+import sys
+import rebayes as rb
+from rebayes.bayes import compilation
+from rebayes.bayes.sampling import SamplerSettings, compile_in_background, fit
+
+spec = rb.load_script(sys.argv[1])
+settings = SamplerSettings(draws=200, min_ess=0)
+if sys.argv[2] == "fit":
+    fit(spec, "skeptical", settings=settings)
+else:
+    compile_in_background([(spec, None)], ["skeptical"], settings)
+    print(len(compilation._CHILDREN), "numba" in sys.modules)
+"""
+
+
+def test_nothing_compiles_ahead_for_analyses_whose_fits_are_cached(tmp_path):
+    env = {**os.environ, "REBAYES_CACHE": str(tmp_path / "cache")}
+
+    def run(mode: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-c", CACHED_SCRIPT, str(MODELS / "overall.py"), mode],
+            capture_output=True, text=True, timeout=900, env=env, check=True,
+        ).stdout.split()
+
+    assert run("ahead") == ["1", "True"]  # nothing cached: a child compiles
+    run("fit")
+    assert run("ahead") == ["0", "False"]

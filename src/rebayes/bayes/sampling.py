@@ -419,25 +419,41 @@ def compiled_model(design: Design, prior: PriorSet) -> Any:
     return _COMPILED[key].with_data(**model_data(design, prior))
 
 
-def compile_in_background(analyses: Iterable[tuple[AnalysisSpec, str | None]]) -> None:
+def compile_in_background(
+    analyses: Iterable[tuple[AnalysisSpec, str | None]],
+    priors: Iterable[str | PriorSet] | None = None,
+    settings: SamplerSettings | None = None,
+) -> None:
     """Start compiling the structures these (spec, variant) pairs need, in a child process.
 
     For a caller about to fit many analyses (a report): see
     :func:`rebayes.bayes.compilation.compile_ahead`. Structures already compiled in this
-    process or on disk are skipped; :func:`fit` then waits for the child when it needs one.
+    process or on disk are skipped, and so are those whose fits under ``priors`` (as for
+    :func:`fit_priors`) are all in the fit cache: a report from cached fits then loads
+    neither numba nor the compiled models. :func:`fit` waits for the child when it needs one.
     """
     from rebayes.bayes.compilation import compile_ahead
 
+    settings = settings or SamplerSettings()
     jobs = []
     for spec, variant in analyses:
         try:
             design = build_design(spec, variant=variant)
+            names = priors if priors is not None else spec.priors
+            sets = resolve_priors(names, spec.prior_file,
+                                  outcome_type=design.schema.outcome_type)
         except RebayesError:
             continue  # reported where the analysis is fitted, as before
-        if structure_key(design) not in _COMPILED:
+        on_scale = [prior_on_model_scale(p, design) for p in sets]
+        cached = all(
+            _is_fit_file(fits_dir() / f"{fit_key(design, p, spec.seed, settings)}.nc")
+            for p in on_scale
+        )
+        if structure_key(design) not in _COMPILED and not cached:
             # Any prior will do: the compiled code depends on the structure only.
-            jobs.append((design, prior_on_model_scale(get_prior(DEFAULT_PRIOR), design)))
-    compile_ahead(jobs)
+            jobs.append((design, on_scale[0]))
+    if jobs:
+        compile_ahead(jobs)
 
 
 # Design fields naming where the rows came from; the rows themselves are keyed instead.

@@ -457,7 +457,8 @@ def build_report(
     # checks and draws the analysis before (rebayes.report.ahead).
     # Compilation runs in a child process, beside the audit (rebayes.bayes.compilation).
     compile_in_background(
-        (spec, v) for spec in specs for v in (variants if spec.variant is None else [None]))
+        ((spec, v) for spec in specs for v in (variants if spec.variant is None else [None])),
+        priors, settings)
     # The influence and decision-tool refits run in a second thread: queued behind the
     # analyses they waited at the end; run between them they would delay the next one.
     with staging_directory(output) as staging, Ahead(limit=1) as ahead, Ahead() as refits:
