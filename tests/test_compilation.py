@@ -229,3 +229,30 @@ def test_nothing_compiles_ahead_for_analyses_whose_fits_are_cached(tmp_path):
     assert run("ahead") == ["1", "True"]  # nothing cached: a child compiles
     run("fit")
     assert run("ahead") == ["0", "False"]
+
+
+SPARE_SCRIPT = """
+import sys, time
+from rebayes.bayes import compilation
+
+compilation.start_compiler()
+spare = list(compilation._SPARE)
+compilation.compile_ahead([])  # nothing to compile: the spare child is told so and ends
+start = time.monotonic()
+codes = [p.wait(timeout=120) for p in spare]
+print(len(spare), codes, "numba" in sys.modules)
+"""
+
+
+def test_a_spare_compiler_starts_only_with_an_empty_compile_cache_and_ends_without_jobs(
+        tmp_path):
+    env = {**os.environ, "REBAYES_CACHE": str(tmp_path / "cache")}
+
+    def run() -> str:
+        return subprocess.run([sys.executable, "-c", SPARE_SCRIPT], capture_output=True,
+                              text=True, timeout=300, env=env, check=True).stdout.strip()
+
+    assert run() == "1 [0] False"
+    (tmp_path / "cache" / "compiled").mkdir(parents=True)
+    (tmp_path / "cache" / "compiled" / "some-structure.pkl").write_bytes(b"")
+    assert run() == "0 [] False"

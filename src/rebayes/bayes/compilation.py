@@ -59,7 +59,7 @@ from rebayes.bayes.cache import compiled_dir
 from rebayes.bayes.design import Design
 from rebayes.json_io import stable_hash
 
-__all__ = ["COMPILE_FORMAT", "compile_ahead", "compile_key", "load_or_compile"]
+__all__ = ["COMPILE_FORMAT", "compile_ahead", "compile_key", "load_or_compile", "start_compiler"]
 
 #: Bump when what is stored (or how the callbacks are built) changes.
 COMPILE_FORMAT = "2"
@@ -469,11 +469,6 @@ class _Child:
                     break
                 self.pending.discard(line.decode().strip())
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-
 
 _CHILDREN: list[_Child] = []
 
@@ -483,13 +478,49 @@ def _wait_for_child(key: str) -> None:
         child.wait_for(key)
 
 
+_SPARE: list[subprocess.Popen[bytes]] = []
+
+
+def _spawn() -> subprocess.Popen[bytes]:
+    """Start a compiling child (:func:`_compile_jobs`); it ends when this process does."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from rebayes.bayes.compilation import _compile_jobs; "
+                               "_compile_jobs()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )
+    import atexit
+
+    # A process that ends (or fails) before its child does not leave it compiling.
+    atexit.register(_stop, process)
+    return process
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+
+
+def start_compiler() -> None:
+    """Start the child :func:`compile_ahead` will use, if the compile cache is empty.
+
+    Call it first thing in a process about to compile (the report command): the child
+    imports PyMC and PyTensor (~2 s) while this process imports its own libraries and loads
+    the data, instead of after. With compiled models on disk it does nothing (they are
+    most likely the ones needed); without jobs, the child ends at once.
+    """
+    if _SPARE or any(compiled_dir().glob("*.pkl")):
+        return
+    _SPARE.append(_spawn())
+
+
 def compile_ahead(jobs: list[tuple[Design, Any]]) -> None:
     """Compile the structures of ``jobs`` not yet on disk, in a child process, in that order.
 
     For a process that will sample many fits (a report): compilation runs on another core
     while this process goes on, and PyMC, PyTensor's compiler and numba's never load here,
     which keeps this process ~90 MB smaller (the child, ~400 MB, ends before this process
-    has grown). :func:`load_or_compile` for one of these structures waits until the child
+    has grown much). :func:`load_or_compile` for one of these structures waits until the child
     has stored it, then loads it (~0.5 s); if the child fails, it compiles here as before.
 
     Parameters
@@ -503,31 +534,30 @@ def compile_ahead(jobs: list[tuple[Design, Any]]) -> None:
         key = compile_key(design)
         if key not in wanted and not (folder / f"{key}.pkl").is_file():
             wanted[key] = (design, prior)
-    if not wanted:
+    process = _SPARE.pop() if _SPARE else (_spawn() if wanted else None)
+    if process is None:
         return
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from rebayes.bayes.compilation import _compile_jobs; "
-                               "_compile_jobs()"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-    )
     assert process.stdin is not None
     try:
-        process.stdin.write(pickle.dumps(list(wanted.values())))
-        process.stdin.close()
+        if wanted:
+            process.stdin.write(pickle.dumps(list(wanted.values())))
+        process.stdin.close()  # without jobs, a spare child ends here
     except OSError:  # the child ended at once: every structure compiles here
         pass
-    child = _Child(list(wanted), process)
-    _CHILDREN.append(child)
-    # A process that ends (or fails) before the child does not leave it compiling.
-    import atexit
-
-    atexit.register(child.stop)
+    if wanted:
+        _CHILDREN.append(_Child(list(wanted), process))
 
 
 def _compile_jobs() -> None:
     """Compile each job read from stdin, printing its key (the child of :func:`compile_ahead`)."""
-    jobs = pickle.load(sys.stdin.buffer)
-    for design, prior in jobs:
+    with contextlib.suppress(Exception):
+        # Before the jobs arrive: a spare child (start_compiler) loads these meanwhile.
+        import nutpie.compile_pymc  # noqa: F401
+        import pymc  # noqa: F401
+    blob = sys.stdin.buffer.read()
+    if not blob:
+        return
+    for design, prior in pickle.loads(blob):
         # A structure that fails here is compiled (and its error reported) by the parent.
         with contextlib.suppress(Exception):
             load_or_compile(design, prior)

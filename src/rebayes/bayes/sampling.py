@@ -452,8 +452,7 @@ def compile_in_background(
         if structure_key(design) not in _COMPILED and not cached:
             # Any prior will do: the compiled code depends on the structure only.
             jobs.append((design, on_scale[0]))
-    if jobs:
-        compile_ahead(jobs)
+    compile_ahead(jobs)  # without jobs: ends a spare child (compilation.start_compiler)
 
 
 # Design fields naming where the rows came from; the rows themselves are keyed instead.

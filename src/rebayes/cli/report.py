@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from rebayes.cli._common import EXIT_GATE_FAILED, add_data_option, add_direction_options
-from rebayes.report.build import build_report
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,7 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the report and list what was written."""
-    from rebayes.report.build import model_scripts
+    from rebayes.bayes.compilation import start_compiler
+
+    start_compiler()  # before the report's own imports: see its docstring
+    from rebayes.report.build import build_report, model_scripts
 
     scripts = model_scripts(args.models) if args.models else None
     built = build_report(args.output, args.data, scripts=scripts, priors=args.prior,
