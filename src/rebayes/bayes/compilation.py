@@ -537,15 +537,22 @@ def compile_ahead(jobs: list[tuple[Design, Any]]) -> None:
     process = _SPARE.pop() if _SPARE else (_spawn() if wanted else None)
     if process is None:
         return
-    assert process.stdin is not None
-    try:
-        if wanted:
-            process.stdin.write(pickle.dumps(list(wanted.values())))
-        process.stdin.close()  # without jobs, a spare child ends here
-    except OSError:  # the child ended at once: every structure compiles here
-        pass
+    # From a thread: the child reads once it has imported PyMC, and a pipe holds 64 kB, so
+    # a large design would otherwise keep this process waiting.
+    threading.Thread(target=_send, args=(process, pickle.dumps(list(wanted.values()))),
+                     daemon=True).start()
     if wanted:
         _CHILDREN.append(_Child(list(wanted), process))
+
+
+def _send(process: subprocess.Popen[bytes], jobs: bytes) -> None:
+    """Write the pickled jobs to the child's stdin and close it (no jobs: the child ends)."""
+    assert process.stdin is not None
+    try:
+        process.stdin.write(jobs)
+        process.stdin.close()
+    except OSError:  # the child ended at once: every structure compiles in the parent
+        pass
 
 
 def _compile_jobs() -> None:
@@ -554,10 +561,7 @@ def _compile_jobs() -> None:
         # Before the jobs arrive: a spare child (start_compiler) loads these meanwhile.
         import nutpie.compile_pymc  # noqa: F401
         import pymc  # noqa: F401
-    blob = sys.stdin.buffer.read()
-    if not blob:
-        return
-    for design, prior in pickle.loads(blob):
+    for design, prior in pickle.loads(sys.stdin.buffer.read()):
         # A structure that fails here is compiled (and its error reported) by the parent.
         with contextlib.suppress(Exception):
             load_or_compile(design, prior)
