@@ -439,15 +439,12 @@ def compile_in_background(
     for spec, variant in analyses:
         try:
             design = build_design(spec, variant=variant)
-            names = priors if priors is not None else spec.priors
-            sets = resolve_priors(names, spec.prior_file,
-                                  outcome_type=design.schema.outcome_type)
+            sets = _prior_sets(spec, priors, design)
         except RebayesError:
             continue  # reported where the analysis is fitted, as before
         on_scale = [prior_on_model_scale(p, design) for p in sets]
         cached = all(
-            _is_fit_file(fits_dir() / f"{fit_key(design, p, spec.seed, settings)}.nc")
-            for p in on_scale
+            _is_fit_file(_fit_path(fit_key(design, p, spec.seed, settings))) for p in on_scale
         )
         if structure_key(design) not in _COMPILED and not cached:
             # Any prior will do: the compiled code depends on the structure only.
@@ -592,12 +589,28 @@ def fit(
         design = build_design(spec, variant=variant)
     prior = prior_on_model_scale(prior, design)
     key = fit_key(design, prior, seed, settings)
-    path = fits_dir() / f"{key}.nc" if cache else None
+    path = _fit_path(key) if cache else None
     if path is not None and _is_fit_file(path):
         # Read on first use (Fit.tree): a cached report needs most fits' summaries only.
         return Fit(spec, prior, design, None, seed, settings, key, path, True)
     tree = _sample_tree(design, prior, seed, settings, key, path, on_progress, cores)
     return Fit(spec, prior, design, tree, seed, settings, key, path, False)
+
+
+def _fit_path(key: str) -> Path:
+    """Return where the fit cache keeps the fit of this :func:`fit_key`."""
+    return fits_dir() / f"{key}.nc"
+
+
+def _prior_sets(
+    spec: AnalysisSpec, priors: Iterable[str | PriorSet] | None, design: Design
+) -> list[PriorSet]:
+    """Return the prior sets :func:`fit_priors` fits: ``priors``, else the spec's, resolved.
+
+    Without names: the sets that fit the dataset's outcome type (its Turner set only).
+    """
+    names = priors if priors is not None else spec.priors
+    return resolve_priors(names, spec.prior_file, outcome_type=design.schema.outcome_type)
 
 
 # Every NetCDF-4 (HDF5) file starts with this signature.
@@ -775,10 +788,8 @@ def fit_priors(
         In the order of ``priors``.
     """
     settings = settings or SamplerSettings()
-    names = priors if priors is not None else spec.priors
     design = build_design(spec, variant=variant)
-    # Without names: the sets that fit the dataset's outcome type (its Turner set only).
-    prior_sets = resolve_priors(names, spec.prior_file, outcome_type=design.schema.outcome_type)
+    prior_sets = _prior_sets(spec, priors, design)
     bar = None
     per_fit = settings.chains * (settings.tune + settings.draws)
     if progress:
