@@ -8,11 +8,11 @@ printed as one line on stderr with exit status 2; nothing is written in that cas
 from __future__ import annotations
 
 import argparse
-import ctypes
 import importlib
 import os
 import sys
 
+from rebayes import allocator
 from rebayes.errors import RebayesError
 
 # Order = order in --help, which follows the workflow a user goes through.
@@ -75,33 +75,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-# glibc's mallopt parameter for the number of malloc arenas (malloc.h: M_ARENA_MAX).
-_M_ARENA_MAX = -8
-
-
-def _few_malloc_arenas(arenas: int = 1) -> None:
-    """Cap glibc's malloc arenas, before any thread starts; elsewhere do nothing.
-
-    glibc gives threads their own arenas, up to 8 per core, and a report's threads (nutpie's
-    chains, the background sampler and the cache writer) each kept one: the shipped
-    dataset's cold report peaked at 915 MB with the default, 816 MB with 2 arenas and
-    797 MB with 1, in the same time (measured; README "Sampling, caching, speed").
-    """
-    if "MALLOC_ARENA_MAX" in os.environ:  # the user's own setting stands
-        return
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc (macOS, Windows)
-        return
-    mallopt(ctypes.c_int(_M_ARENA_MAX), ctypes.c_int(arenas))
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the ``rebayes`` command and return its exit status."""
     # The command draws figures into files only; the library never picks a backend (a
     # notebook keeps its own), but the command owns its process (and its allocator).
     os.environ.setdefault("MPLBACKEND", "Agg")
-    _few_malloc_arenas()
+    allocator.limit_arenas()  # before any thread starts
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
     args = parser.parse_args(argv)

@@ -12,8 +12,6 @@ report listed in its manifest (:func:`rebayes.atomic.staging_directory`).
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import json
 import platform
 import queue
@@ -22,13 +20,14 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from functools import cache, partial
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from rebayes import allocator
 from rebayes.atomic import check_output_directory, staging_directory
 from rebayes.audit.paper import AuditRow, audit, audit_markdown
 from rebayes.checks.gates import DEFAULT_THRESHOLDS
@@ -320,27 +319,6 @@ def _audit_page(rows: Sequence[AuditRow], variant: str, nav: Sequence[tuple[str,
     )
 
 
-@cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """Glibc's ``malloc_trim``, or None elsewhere."""
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim  # type: ignore[no-any-return]
-    except (OSError, AttributeError):
-        return None
-
-
-def _return_freed_memory() -> None:
-    """Give the memory of released draws back to the system (glibc; elsewhere nothing).
-
-    glibc keeps freed memory for reuse, and the pattern in which a report's threads free
-    fits left ~60 MB of it idle at the report's peak (the shipped dataset, cold: 826 -> 761-765 MB,
-    measured; the time unchanged).
-    """
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
 def _check_until(unchecked: queue.SimpleQueue[Any], stop: Callable[[], bool],
                  wait: bool = True) -> None:
     """Check fits from ``unchecked`` (``compared_fit``) until ``stop()``.
@@ -519,7 +497,7 @@ def build_report(
                     ("Diagnostics", diagnostics_section(comparison, figures)),
                 ),
             ))
-            _return_freed_memory()
+            allocator.release_free_memory()  # the draws just released (~60 MB at the peak)
             if spec is overall_spec and not _decision_tools_kept(trials, analyses[-1],
                                                                   settings):
                 # The tools' refits join the queue; the main thread no longer uses the
