@@ -412,10 +412,13 @@ def build_report(
     if higher_is_better is not None:
         specs = [replace(spec, higher_is_better=higher_is_better) for spec in specs]
 
+    def variants_of(spec: Any) -> list[str | None]:
+        # A script that fixes its variant is fitted on that one only.
+        return list(variants) if spec.variant is None else [None]
+
     def fit_variants(spec: Any, wanted: threading.Event,
                      unchecked: queue.SimpleQueue[Any]) -> dict[str | None, list[Any]]:
-        # A script that fixes its variant is fitted on that one only.
-        names = list(variants) if spec.variant is None else [None]
+        names = variants_of(spec)
         # On one core: the other is the main thread's, which checks and draws meanwhile
         # (nutpie's two threads slowed it more than they gained; the draws are the same).
         fitted = {v: fit_priors(spec, priors, variant=v, settings=settings, progress=progress,
@@ -431,14 +434,13 @@ def build_report(
     tools: list[_ToolView] = []
     overall_spec = next((spec for spec in specs if spec.name == "overall"), None)
     trials = tables[variants[0]]
-    # The fits sample in a background thread, one analysis ahead of the main thread, which
-    # checks and draws the analysis before (rebayes.report.ahead).
     # Compilation runs in a child process, beside the audit (rebayes.bayes.compilation).
-    compile_in_background(
-        ((spec, v) for spec in specs for v in (variants if spec.variant is None else [None])),
-        priors, settings)
-    # The influence and decision-tool refits run in a second thread: queued behind the
-    # analyses they waited at the end; run between them they would delay the next one.
+    compile_in_background(((spec, v) for spec in specs for v in variants_of(spec)),
+                          priors, settings)
+    # The fits sample in a background thread, one analysis ahead of the main thread, which
+    # checks and draws the analysis before (rebayes.report.ahead). The influence and
+    # decision-tool refits run in a second thread: queued behind the analyses they kept the
+    # main thread waiting at the end; run between them they would delay the next one.
     with staging_directory(output) as staging, Ahead(limit=1) as ahead, Ahead() as refits:
         wanted = [threading.Event() for _ in specs]
         # Each fit is checked once, by whichever thread takes it from its analysis's queue.
