@@ -13,6 +13,8 @@ References
 """
 
 import math
+import subprocess
+import sys
 import tomllib
 
 import numpy as np
@@ -23,8 +25,9 @@ import rebayes as rb
 from conftest import TEST_DATA
 from rebayes.audit.paper import audit
 from rebayes.cli import main
+from rebayes.folders import OutputDirectoryError
 from rebayes.frequentist.pooling import analyze, meta_analysis
-from rebayes.frequentist.revman import MARKER, RevManError, import_rm5, read_rm5
+from rebayes.frequentist.revman import MARKER, import_rm5, read_rm5
 
 FLEISS = TEST_DATA / "Fleiss1993.rm5"
 SYNTHETIC = TEST_DATA / "synthetic_subgroups.rm5"
@@ -166,7 +169,7 @@ def test_refuses_a_folder_it_did_not_write(tmp_path):
     foreign = tmp_path / "out" / "1.1"
     foreign.mkdir(parents=True)
     (foreign / "notes.txt").write_text("mine", encoding="utf-8")
-    with pytest.raises(RevManError, match="was not written by rebayes import"):
+    with pytest.raises(OutputDirectoryError, match="holds no rebayes import"):
         import_rm5(FLEISS, tmp_path / "out")
     assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
 
@@ -284,3 +287,61 @@ def test_swapped_events_are_imported_as_the_non_events_revman_analysed(tmp_path)
     assert {r.id: r.verdict for r in rows} == {
         "total_counts": "reproduced", "total_effect": "reproduced",
     }
+
+
+# --- what a hostile or odd file can make an import do ----------------------------------------
+
+
+def tree(root, skip=()):
+    """Every path under ``root`` (links not followed), relative, except under ``skip``."""
+    return sorted(
+        p.relative_to(root).as_posix() for p in root.rglob("*")
+        if not any(p.is_relative_to(root / s) for s in skip)
+    )
+
+
+def test_reimport_refuses_a_folder_holding_a_users_file(tmp_path):
+    # A previous import's folder is replaced whole: a file the user added would go with it.
+    import_rm5(FLEISS, tmp_path)
+    (tmp_path / "1.1" / "variants.toml").write_text("[mine]\n", encoding="utf-8")
+    with pytest.raises(OutputDirectoryError) as raised:
+        import_rm5(FLEISS, tmp_path)
+    assert str(raised.value) == (
+        f"output directory {tmp_path / '1.1'} holds variants.toml, which rebayes import did "
+        "not write; refusing to replace it: move them away or import into a new directory"
+    )
+    assert (tmp_path / "1.1" / "variants.toml").read_text(encoding="utf-8") == "[mine]\n"
+
+
+def test_import_refuses_an_outcome_folder_that_is_a_symlink(tmp_path):
+    import_rm5(FLEISS, tmp_path / "elsewhere")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "1.1").symlink_to(tmp_path / "elsewhere" / "1.1")
+    before = tree(tmp_path)
+    with pytest.raises(OutputDirectoryError) as raised:
+        import_rm5(FLEISS, tmp_path / "out")
+    assert str(raised.value) == (
+        f"output {tmp_path / 'out' / '1.1'} is a symbolic link (an import writes real "
+        "folders); refusing to replace it"
+    )
+    assert tree(tmp_path) == before
+
+
+def test_a_killed_imports_staging_folder_is_removed_by_the_next_import(tmp_path):
+    # A staging folder whose run died (its lock released) goes; one without the lock file is
+    # not provably rebayes' and stays.
+    script = (
+        "import os, signal, sys\n"
+        "from pathlib import Path\n"
+        "from rebayes.folders import staging_folder\n"
+        "with staging_folder(Path(sys.argv[1]), '.1.1.import.') as s:\n"
+        "    (s / 'trials.csv').write_text('half')\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=False, timeout=60)
+    (tmp_path / ".1.1.import.foreign").mkdir()
+    assert len(list(tmp_path.glob(".1.1.import.*"))) == 2
+    import_rm5(FLEISS, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".1.1.import.foreign", "1.1"]
+    assert sorted(p.name for p in (tmp_path / "1.1").iterdir()) == [
+        MARKER, "dataset.toml", "reported.csv", "trials.csv"]

@@ -32,12 +32,19 @@ import tempfile
 import tomllib
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from rebayes.atomic import check_writable, write_text_atomic
+from rebayes.atomic import write_text_atomic
 from rebayes.data.schema import DatasetSchema, SchemaError
 from rebayes.errors import RebayesError
+from rebayes.folders import (
+    STAGING_OWNER,
+    OutputDirectoryError,
+    check_output_folder,
+    staging_folder,
+)
 
 __all__ = [
     "MARKER",
@@ -52,6 +59,8 @@ __all__ = [
 
 #: File marking a folder as written by ``rebayes import`` (it may be replaced by another).
 MARKER = ".rebayes-import"
+#: Everything an import writes into an outcome's folder; a folder holding more is not replaced.
+IMPORTED_FILES = ("trials.csv", "dataset.toml", "reported.csv", MARKER)
 OUTCOME_KINDS = {
     "CONT_OUTCOME": "continuous",
     "IV_OUTCOME": "generic inverse variance",
@@ -61,7 +70,7 @@ OUTCOME_KINDS = {
 
 
 class RevManError(RebayesError):
-    """A ``.rm5`` file that cannot be read, or an import that would overwrite foreign files."""
+    """A ``.rm5`` file that cannot be read (one line naming the file and the place)."""
 
 
 @dataclass(frozen=True)
@@ -537,11 +546,24 @@ def reported_csv(outcome: DichotomousOutcome) -> str:
 
 
 def _check_target(folder: Path) -> None:
-    if folder.exists() and not folder.is_dir():
-        raise RevManError(f"{folder}: exists and is not a folder (refusing to overwrite)")
-    if folder.is_dir() and any(folder.iterdir()) and not (folder / MARKER).is_file():
-        raise RevManError(
-            f"{folder}: exists and was not written by rebayes import (refusing to overwrite)"
+    """Refuse to replace a folder that holds anything a previous import did not write."""
+    if folder.is_symlink():
+        raise OutputDirectoryError(
+            f"output {folder} is a symbolic link (an import writes real folders); refusing "
+            "to replace it"
+        )
+    if not check_output_folder(folder, "import", MARKER):
+        return
+    foreign = sorted(
+        p.name for p in folder.iterdir()
+        if p.name not in IMPORTED_FILES or p.is_symlink() or not p.is_file()
+    )
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3
+                                           else "")
+        raise OutputDirectoryError(
+            f"output directory {folder} holds {shown}, which rebayes import did "
+            "not write; refusing to replace it: move them away or import into a new directory"
         )
 
 
@@ -550,29 +572,30 @@ def _write_folders(folders: dict[Path, dict[str, str]]) -> None:
 
     A failure while building leaves every target as it was; the swap is two renames per
     folder (a previous import's folder aside, the new one in place), then the old copy goes.
+    A staging folder that a killed import left is removed by the next import of the same
+    outcome (:func:`rebayes.folders.staging_folder`).
     """
-    staged: dict[Path, Path] = {}
-    try:
+    with ExitStack() as stack:
+        staged: dict[Path, Path] = {}
         for target, files in folders.items():
-            check_writable(target)
-            staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.import."))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging = stack.enter_context(
+                staging_folder(target.parent, f".{target.name}.import.")
+            )
             staged[target] = staging
             staging.chmod(0o755)  # mkdtemp makes it private; a dataset folder is for reading
             for name, text in files.items():
                 write_text_atomic(staging / name, text)
-    except BaseException:
-        for staging in staged.values():
-            shutil.rmtree(staging, ignore_errors=True)
-        raise
-    for target, staging in staged.items():
-        old = None
-        if target.exists():
-            old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old."))
-            old.rmdir()
-            target.rename(old)
-        staging.rename(target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        for target, staging in staged.items():
+            (staging / STAGING_OWNER).unlink()  # the lock file is the staging's, not the data's
+            old = None
+            if target.exists():
+                old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old."))
+                old.rmdir()
+                target.rename(old)
+            staging.rename(target)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
 
 
 def import_rm5(path: str | Path, directory: str | Path) -> ImportResult:
