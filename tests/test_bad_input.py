@@ -80,6 +80,18 @@ FILES = {
     "negative_scale.toml": '[bad]\ntau = { family = "half_normal", sigma = -1 }\n',
     "gamma.toml": '[bad]\ntau = { family = "gamma", sigma = 1 }\n',
     "no_spec.py": "x = 1\n",
+    "dotdot_number.rm5": revman_files.one_outcome(c_no="../../x"),
+    "absolute_number.rm5": revman_files.one_outcome(c_no="/tmp/x"),
+    "slash_outcome.rm5": revman_files.one_outcome(o_no="1/2"),
+    "duplicate_outcome.rm5": revman_files.review(
+        (("1", (("1", revman_files.ROWS), ("1", revman_files.ROWS))),)
+    ),
+    "huge_count.rm5": revman_files.one_outcome(
+        rows=(("S1", 12345678901234567, 12345678901234567, 5, 20), ("S2", 4, 30, 8, 31))
+    ),
+    "nameless_study.rm5": revman_files.one_outcome(
+        rows=(("", 10, 20, 5, 20), ("S2", 4, 30, 8, 31))
+    ),
     "good_review.rm5": revman_files.one_outcome(),
 }
 

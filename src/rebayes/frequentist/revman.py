@@ -16,7 +16,9 @@ same result attributes. Study names and years come from the ``STUDY`` elements
 :func:`import_rm5` writes, for outcome ``c.o``, the folder ``DIR/c.o/`` with ``trials.csv``,
 ``dataset.toml`` (see :mod:`rebayes.data.schema`), ``reported.csv`` (every figure RevMan stored,
 for ``rebayes audit``) and a marker ``.rebayes-import`` so that a later import may replace
-the folder and nothing else.
+the folder and nothing else. Folder names come only from RevMan's numbers, checked to be
+numbers (``COMPARISON NO="../x"`` is refused), so nothing in a file can place a folder outside
+``DIR``; two dichotomous outcomes with the same number are refused, not merged.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from pathlib import Path
 
 from rebayes.atomic import write_text_atomic
 from rebayes.data.schema import DatasetSchema, SchemaError
+from rebayes.data.trials import DataError, parse_count
 from rebayes.errors import RebayesError
 from rebayes.folders import (
     STAGING_OWNER,
@@ -187,10 +190,32 @@ def _number(element: ET.Element, name: str, where: str) -> float | None:
 
 
 def _count(element: ET.Element, name: str, where: str) -> int:
+    # The CSV loader's rule, exactly (no float on the way; above 10^9 refused).
     text = (element.get(name) or "").strip()
-    if not re.fullmatch(r"\d+(\.0+)?", text):
+    if not re.fullmatch(r"[0-9]+(\.0+)?", text):
         raise RevManError(f"{where}: {name}={text!r} is not a whole number")
-    return int(float(text))
+    try:
+        return parse_count(where, name, text.partition(".")[0])
+    except DataError as exc:
+        raise RevManError(str(exc)) from None
+
+
+#: RevMan's numbers of comparisons, outcomes and subgroups (1, 2, ...): they name folders, so
+#: nothing else is accepted (no separators, dots, "..", signs or other scripts' digits).
+_NUMBER = re.compile(r"[0-9]{1,6}")
+
+
+def _number_of(element: ET.Element, where: str, default: str | None = None) -> str:
+    """Return an element's ``NO`` as a canonical number (``"01"`` -> ``"1"``), or refuse it."""
+    text = element.get("NO")
+    if text is None and default is not None:
+        return default
+    if text is None or not _NUMBER.fullmatch(text.strip()):
+        raise RevManError(
+            f"{where}: {element.tag} NO={text or ''!r} is not a number (RevMan numbers them "
+            "1, 2, 3, ...)"
+        )
+    return str(int(text))
 
 
 def _stored(element: ET.Element, name: str, number: str, where: str) -> StoredResult:
@@ -258,12 +283,12 @@ def read_rm5(path: str | Path) -> Review:
     skipped: list[str] = []
     analyses = root.find("ANALYSES_AND_DATA")
     for comparison in analyses.iter("COMPARISON") if analyses is not None else ():
-        c_no = comparison.get("NO", "?")
+        c_no = _number_of(comparison, label)
         c_name = _text(comparison, "NAME")
         for element in comparison:
             if not element.tag.endswith("_OUTCOME"):
                 continue
-            number = f"{c_no}.{element.get('NO', '?')}"
+            number = f"{c_no}.{_number_of(element, f'{label}: comparison {c_no}')}"
             name = _text(element, "NAME")
             if element.tag != "DICH_OUTCOME":
                 kind = OUTCOME_KINDS.get(element.tag, element.tag.lower())
@@ -272,6 +297,11 @@ def read_rm5(path: str | Path) -> Review:
                     "are imported)"
                 )
                 continue
+            if any(o.number == number for o in outcomes):
+                raise RevManError(
+                    f"{label}: two dichotomous outcomes are numbered {number} (RevMan numbers "
+                    "each outcome of a comparison once)"
+                )
             outcomes.append(_outcome(element, number, c_name, name, names, label))
     return Review(path, title, root.get("DOI") or "", software, tuple(outcomes),
                   tuple(skipped))
@@ -316,7 +346,7 @@ def _outcome(
     if has_subgroups:
         for j, sub in enumerate(element.findall("DICH_SUBGROUP"), start=1):
             sub_name = _text(sub, "NAME") or f"Subgroup {j}"
-            sub_no = f"{number}.{sub.get('NO', j)}"
+            sub_no = f"{number}.{_number_of(sub, where, default=str(j))}"
             subgroups.append(sub_name)
             add_rows(sub, sub_name)
             subtotals.append(_stored(sub, sub_name, sub_no, f"{where}, subgroup {sub_no}"))

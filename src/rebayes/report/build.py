@@ -403,7 +403,7 @@ def build_report(
     check_output_directory(output)  # refuse a directory not ours before minutes of fitting
     meta = load_dataset(dataset)
     schema = meta.schema
-    data = str(meta.directory or meta.trials_path)
+    data = meta.reference
     citation = schema.citation.get("text", "")
     variants = list(variants or schema.report_variants)
     tables = {v: load_trials(meta, v) for v in variants}
