@@ -80,6 +80,8 @@ def _probe(directory: Path, target: Path) -> None:
     nothing behind, even when a later step fails.
     """
     blocker = not_a_directory(directory)
+    if blocker == target:
+        raise OutputDirectoryError(f"output {target} is not a directory")
     if blocker is not None:
         raise OutputDirectoryError(f"cannot write output {target}: {blocker} is not a directory")
     absolute = Path(os.path.abspath(directory))
