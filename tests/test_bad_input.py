@@ -2,14 +2,18 @@
 
 The README table is the specification; this test recreates each input file in an empty
 directory, runs the command, and checks the one-line message, the exit status, and that
-nothing was written (no new file, no cached fit).
+nothing was written (no new file, no cached fit). ``$PWD`` in a message stands for that
+directory.
 """
 
+import json
 import re
 import shlex
+from pathlib import Path
 
 import pytest
 
+import revman_files
 from conftest import ROOT
 from rebayes.cli import main
 
@@ -33,6 +37,26 @@ FOLDERS = {
     "undeclared": {"trials.csv": f"{HEAD}\n{GOOD_ROWS}", "dataset.toml": LABELLED},
     "bad_toml": {"trials.csv": f"{HEAD}\n{GOOD_ROWS}", "dataset.toml": 'measure = "HR"\n'},
     "no_table": {},
+    # A report folder whose manifest lists a file behind a link to the folder beside it.
+    "forged_report": {
+        ".rebayes-report.json": json.dumps(
+            {"format": "rebayes-report/1", "files": ["link/notes.txt"]}
+        ),
+        "link": Path("../outside"),
+        "../outside/notes.txt": "the user's",
+    },
+    # A covariate whose name, as an analysis's, would name report files outside the report.
+    "pathy_covariate": {
+        "trials.csv": "study,events_treat,n_treat,events_control,n_control,../x\n"
+                      "A,5,10,3,10,a\nB,4,9,2,8,b\n",
+        "dataset.toml": '[covariates."../x"]\nlevels = ["a", "b"]\n',
+    },
+    # A previous import's folder to which the user added a file.
+    "imported": {
+        "1.1/.rebayes-import": "{}\n",
+        "1.1/trials.csv": f"{HEAD}\n{GOOD_ROWS}",
+        "1.1/notes.txt": "the user's",
+    },
 }
 
 FILES = {
@@ -56,6 +80,19 @@ FILES = {
     "negative_scale.toml": '[bad]\ntau = { family = "half_normal", sigma = -1 }\n',
     "gamma.toml": '[bad]\ntau = { family = "gamma", sigma = 1 }\n',
     "no_spec.py": "x = 1\n",
+    "dotdot_number.rm5": revman_files.one_outcome(c_no="../../x"),
+    "absolute_number.rm5": revman_files.one_outcome(c_no="/tmp/x"),
+    "slash_outcome.rm5": revman_files.one_outcome(o_no="1/2"),
+    "duplicate_outcome.rm5": revman_files.review(
+        (("1", (("1", revman_files.ROWS), ("1", revman_files.ROWS))),)
+    ),
+    "huge_count.rm5": revman_files.one_outcome(
+        rows=(("S1", 12345678901234567, 12345678901234567, 5, 20), ("S2", 4, 30, 8, 31))
+    ),
+    "nameless_study.rm5": revman_files.one_outcome(
+        rows=(("", 10, 20, 5, 20), ("S2", 4, 30, 8, 31))
+    ),
+    "good_review.rm5": revman_files.one_outcome(),
 }
 
 
@@ -95,9 +132,14 @@ def test_bad_input_row(kind, command, message, tmp_path, monkeypatch, capsys):
     for word in shlex.split(command):
         if word in FOLDERS:
             (work / word).mkdir()
-            for name, text in FOLDERS[word].items():
-                (work / word / name).write_text(text, encoding="utf-8")
-    for name in set(re.findall(r"[\w.]+\.(?:csv|py|toml)", command)):
+            for name, content in FOLDERS[word].items():
+                path = work / word / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if isinstance(content, Path):
+                    path.symlink_to(content)
+                else:
+                    path.write_text(content, encoding="utf-8")
+    for name in set(re.findall(r"[\w.]+\.(?:csv|py|toml|rm5)", command)):
         if name in FILES:
             (work / name).write_text(FILES[name], encoding="utf-8")
         if name == "single_trial.py":
@@ -113,6 +155,7 @@ def test_bad_input_row(kind, command, message, tmp_path, monkeypatch, capsys):
     prefix = f"rebayes {shlex.split(command)[1]}: error: "
     assert err.startswith(prefix)
     got = err[len(prefix):].rstrip("\n")
+    message = message.replace("$PWD", str(work.resolve()))
     if "…" in message:
         head = message.split("…")[0]
         assert got.startswith(head), got

@@ -281,4 +281,10 @@ def test_cli_output_must_be_a_directory(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     assert main(["compare", str(OVERALL), "--output", str(blocker)]) == 2
-    assert "--output" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err == f"rebayes compare: error: output {blocker} is not a directory\n"
+    blocked = blocker / "figures"  # a folder that cannot be made: the file is named
+    assert main(["compare", str(OVERALL), "--output", str(blocked)]) == 2
+    assert capsys.readouterr().err == (
+        f"rebayes compare: error: cannot write output {blocked}: {blocker} is not a directory\n"
+    )

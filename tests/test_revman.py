@@ -13,6 +13,8 @@ References
 """
 
 import math
+import subprocess
+import sys
 import tomllib
 
 import numpy as np
@@ -20,9 +22,11 @@ import pytest
 from numpy.testing import assert_allclose
 
 import rebayes as rb
+import revman_files
 from conftest import TEST_DATA
 from rebayes.audit.paper import audit
 from rebayes.cli import main
+from rebayes.folders import OutputDirectoryError
 from rebayes.frequentist.pooling import analyze, meta_analysis
 from rebayes.frequentist.revman import MARKER, RevManError, import_rm5, read_rm5
 
@@ -166,7 +170,7 @@ def test_refuses_a_folder_it_did_not_write(tmp_path):
     foreign = tmp_path / "out" / "1.1"
     foreign.mkdir(parents=True)
     (foreign / "notes.txt").write_text("mine", encoding="utf-8")
-    with pytest.raises(RevManError, match="was not written by rebayes import"):
+    with pytest.raises(OutputDirectoryError, match="holds no rebayes import"):
         import_rm5(FLEISS, tmp_path / "out")
     assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
 
@@ -284,3 +288,240 @@ def test_swapped_events_are_imported_as_the_non_events_revman_analysed(tmp_path)
     assert {r.id: r.verdict for r in rows} == {
         "total_counts": "reproduced", "total_effect": "reproduced",
     }
+
+
+# --- what a hostile or odd file can make an import do ----------------------------------------
+
+
+def tree(root, skip=()):
+    """Every path under ``root`` (links not followed), relative, except under ``skip``."""
+    return sorted(
+        p.relative_to(root).as_posix() for p in root.rglob("*")
+        if not any(p.is_relative_to(root / s) for s in skip)
+    )
+
+
+NOT_A_NUMBER = "is not a number (RevMan numbers them 1, 2, 3, ...)"
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["../../escape", "..", ".", "", " ", "1/2", "1\\2", "1.2", "-1", "+1", "1e3", "\u0661",
+     "1234567", "x" * 300, "ABSOLUTE"],
+)
+def test_a_comparison_number_that_is_not_a_number_is_refused_and_nothing_is_written(
+    tmp_path, number
+):
+    # COMPARISON NO becomes part of a folder name: anything but digits could place a folder
+    # anywhere (an absolute path, "..", a separator), so it is refused before any writing.
+    if number == "ABSOLUTE":
+        number = str(tmp_path / "absolute")
+    path = tmp_path / "hostile.rm5"
+    path.write_text(revman_files.one_outcome(c_no=number), encoding="utf-8")
+    (tmp_path / "a" / "b" / "out").mkdir(parents=True)
+    before = tree(tmp_path)
+    with pytest.raises(RevManError) as raised:
+        import_rm5(path, tmp_path / "a" / "b" / "out")
+    assert str(raised.value) == f"hostile.rm5: COMPARISON NO={number!r} {NOT_A_NUMBER}"
+    assert tree(tmp_path) == before
+
+
+def test_a_nul_in_a_number_cannot_even_be_read(tmp_path):
+    # XML 1.0 has no NUL character, not even as a reference: the parser refuses the file.
+    path = tmp_path / "nul.rm5"
+    path.write_text(revman_files.one_outcome(c_no="1&#0;"), encoding="utf-8")
+    with pytest.raises(RevManError, match=r"^nul\.rm5: not a RevMan 5 file \(XML error: "
+                                          "reference to invalid character number"):
+        read_rm5(path)
+
+
+@pytest.mark.parametrize("number", ["../1", "/1", "1/2", "", "1.1"])
+def test_an_outcome_number_that_is_not_a_number_is_refused(tmp_path, number):
+    path = tmp_path / "hostile.rm5"
+    path.write_text(revman_files.one_outcome(c_no="3", o_no=number), encoding="utf-8")
+    with pytest.raises(RevManError) as raised:
+        import_rm5(path, tmp_path / "out")
+    assert str(raised.value) == (
+        f"hostile.rm5: comparison 3: DICH_OUTCOME NO={number!r} {NOT_A_NUMBER}"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_numbers_are_read_as_numbers(tmp_path):
+    # "02" and "003" are the numbers 2 and 3: the folder is 2.3, as RevMan would show it.
+    path = tmp_path / "zeros.rm5"
+    path.write_text(revman_files.one_outcome(c_no="02", o_no="003"), encoding="utf-8")
+    assert [f.name for f in import_rm5(path, tmp_path / "out").folders] == ["2.3"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["2.3"]
+
+
+@pytest.mark.parametrize(("first", "second"), [("1", "1"), ("1", "01")])
+def test_two_outcomes_with_one_number_are_refused_not_merged(tmp_path, first, second):
+    # Before, the second silently replaced the first (one folder, the last outcome's rows).
+    rows2 = (("S1", 1, 20, 5, 20), ("S2", 4, 30, 8, 31))
+    path = tmp_path / "twice.rm5"
+    path.write_text(revman_files.review(
+        (("1", ((first, revman_files.ROWS), (second, rows2))),)
+    ), encoding="utf-8")
+    with pytest.raises(RevManError) as raised:
+        import_rm5(path, tmp_path / "out")
+    assert str(raised.value) == (
+        "twice.rm5: two dichotomous outcomes are numbered 1.1 (RevMan numbers each outcome of "
+        "a comparison once)"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def _escaping_review():
+    # A usable outcome 1.1 and a second comparison whose number climbs out of the cache:
+    # <cache>/rm5/<digest>/../../../escape.1 is the folder holding the cache.
+    return revman_files.review((
+        ("1", (("1", revman_files.ROWS),)),
+        ("../../../escape", (("1", revman_files.ROWS),)),
+    ))
+
+
+@pytest.mark.parametrize("command", ["frequentist", "audit"])
+def test_a_read_only_command_on_a_hostile_rm5_writes_nothing_outside_the_cache(
+    tmp_path, monkeypatch, capsys, command
+):
+    work, downloads = tmp_path / "work", tmp_path / "downloads"
+    work.mkdir()
+    downloads.mkdir()
+    (downloads / "hostile.rm5").write_text(_escaping_review(), encoding="utf-8")
+    monkeypatch.setenv("REBAYES_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(work)
+    before = tree(tmp_path, skip=["cache"])
+    code = main([command, "--data", "../downloads/hostile.rm5:1.1"])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert err == (
+        f"rebayes {command}: error: hostile.rm5: COMPARISON NO='../../../escape' "
+        f"{NOT_A_NUMBER}\n"
+    )
+    assert tree(tmp_path, skip=["cache"]) == before
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["frequentist"],
+        ["audit"],
+        ["fit", "--prior", "weakly_informative", "--draws", "200"],
+    ],
+    ids=["frequentist", "audit", "fit"],
+)
+def test_a_read_only_command_on_an_rm5_writes_nowhere_but_the_cache(
+    tmp_path, monkeypatch, capsys, argv
+):
+    # The session's fit cache (conftest) lies outside tmp_path: the import of the file, the
+    # compiled model and the fit go there, and nothing appears beside the file or in the
+    # working directory.
+    work, downloads = tmp_path / "work", tmp_path / "downloads"
+    work.mkdir()
+    downloads.mkdir()
+    (downloads / "review.rm5").write_bytes(SYNTHETIC.read_bytes())
+    monkeypatch.chdir(work)
+    before = tree(tmp_path)
+    code = main([argv[0], "--data", "../downloads/review.rm5", *argv[1:]])
+    out, _ = capsys.readouterr()
+    assert code == 0 and out
+    assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("command", ["frequentist", "audit", "fit"])
+def test_errors_in_an_rm5_name_the_users_file_not_the_cache(
+    tmp_path, monkeypatch, capsys, command
+):
+    # A study with no ID and no name reaches the imported trials.csv as an empty name; the
+    # loader's message names the file and outcome the user gave, as `rebayes import` lays it
+    # out (review.rm5:1.1/trials.csv), not <cache>/rm5/<digest>/1.1/trials.csv.
+    rows = (("", 10, 20, 5, 20), ("S2", 4, 30, 8, 31))
+    (tmp_path / "nameless.rm5").write_text(revman_files.one_outcome(rows=rows),
+                                           encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    code = main([command, "--data", "nameless.rm5"])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert err == f"rebayes {command}: error: nameless.rm5:1.1/trials.csv:2: study is empty\n"
+
+
+@pytest.mark.parametrize(
+    ("count", "shown"),
+    [
+        ("1000000001", "1000000001"),
+        # A float would round it to ...568: the message shows the file's digits.
+        ("12345678901234567", "12345678901234567"),
+        ("12345678901234567.0", "12345678901234567"),
+        ("9" * 400, "999999999999... (400 digits)"),  # float('9'*400) is inf: once a crash
+    ],
+)
+def test_rm5_counts_above_a_billion_are_refused_with_their_exact_digits(tmp_path, count,
+                                                                          shown):
+    rows = (("S1", count, count, 5, 20), ("S2", 4, 30, 8, 31))
+    path = tmp_path / "huge.rm5"
+    path.write_text(revman_files.one_outcome(rows=rows), encoding="utf-8")
+    with pytest.raises(RevManError) as raised:
+        read_rm5(path)
+    assert str(raised.value) == (
+        f"huge.rm5: outcome 1.1, study 'Lee 2003': EVENTS_1={shown} exceeds the largest count "
+        "accepted (10^9)"
+    )
+
+
+def test_rm5_counts_are_read_exactly(tmp_path):
+    # 10^9 is the largest count accepted (rebayes.data.trials.MAX_COUNT); "12.0" is 12.
+    rows = (("S1", "999999999", "1000000000", "12.0", "20"), ("S2", 4, 30, 8, 31))
+    path = tmp_path / "big.rm5"
+    path.write_text(revman_files.one_outcome(rows=rows), encoding="utf-8")
+    import_rm5(path, tmp_path / "out")
+    trials = rb.load_trials(tmp_path / "out" / "1.1")
+    assert trials.loc[0, ["events_treat", "n_treat", "events_control", "n_control"]].tolist() \
+        == [999999999, 1000000000, 12, 20]
+
+
+def test_reimport_refuses_a_folder_holding_a_users_file(tmp_path):
+    # A previous import's folder is replaced whole: a file the user added would go with it.
+    import_rm5(FLEISS, tmp_path)
+    (tmp_path / "1.1" / "variants.toml").write_text("[mine]\n", encoding="utf-8")
+    with pytest.raises(OutputDirectoryError) as raised:
+        import_rm5(FLEISS, tmp_path)
+    assert str(raised.value) == (
+        f"output directory {tmp_path / '1.1'} holds variants.toml, which rebayes import did "
+        "not write; refusing to replace it: move them away or import into a new directory"
+    )
+    assert (tmp_path / "1.1" / "variants.toml").read_text(encoding="utf-8") == "[mine]\n"
+
+
+def test_import_refuses_an_outcome_folder_that_is_a_symlink(tmp_path):
+    import_rm5(FLEISS, tmp_path / "elsewhere")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "1.1").symlink_to(tmp_path / "elsewhere" / "1.1")
+    before = tree(tmp_path)
+    with pytest.raises(OutputDirectoryError) as raised:
+        import_rm5(FLEISS, tmp_path / "out")
+    assert str(raised.value) == (
+        f"output {tmp_path / 'out' / '1.1'} is a symbolic link (an import writes real "
+        "folders); refusing to replace it"
+    )
+    assert tree(tmp_path) == before
+
+
+def test_a_killed_imports_staging_folder_is_removed_by_the_next_import(tmp_path):
+    # A staging folder whose run died (its lock released) goes; one without the lock file is
+    # not provably rebayes' and stays.
+    script = (
+        "import os, signal, sys\n"
+        "from pathlib import Path\n"
+        "from rebayes.folders import staging_folder\n"
+        "with staging_folder(Path(sys.argv[1]), '.1.1.import.') as s:\n"
+        "    (s / 'trials.csv').write_text('half')\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=False, timeout=60)
+    (tmp_path / ".1.1.import.foreign").mkdir()
+    assert len(list(tmp_path.glob(".1.1.import.*"))) == 2
+    import_rm5(FLEISS, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".1.1.import.foreign", "1.1"]
+    assert sorted(p.name for p in (tmp_path / "1.1").iterdir()) == [
+        MARKER, "dataset.toml", "reported.csv", "trials.csv"]

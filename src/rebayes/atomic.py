@@ -11,21 +11,25 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
-from rebayes.errors import RebayesError
+from rebayes.folders import (
+    STAGING_OWNER,
+    OutputDirectoryError,
+    check_output_folder,
+    staging_folder,
+    symlink_in,
+    unlink_inside,
+)
 
 __all__ = [
     "MANIFEST_FORMAT",
     "REPORT_MANIFEST",
-    "OutputDirectoryError",
     "atomic_path",
     "check_output_directory",
-    "check_writable",
     "staging_directory",
     "write_text_atomic",
 ]
@@ -36,10 +40,6 @@ REPORT_MANIFEST = ".rebayes-report.json"
 MANIFEST_FORMAT = "rebayes-report/1"
 # Hidden folder inside the output directory where a report is built before it is published.
 _STAGING_PREFIX = ".rebayes-staging."
-
-
-class OutputDirectoryError(RebayesError):
-    """The output directory holds files rebayes did not write (one-line message)."""
 
 
 @contextmanager
@@ -68,29 +68,13 @@ def write_text_atomic(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def _probe(directory: Path, target: Path) -> None:
-    """Create and remove a directory inside ``directory``, or raise a one-line OSError."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.mkdtemp(dir=directory, prefix=f".{target.name or 'output'}.probe.")
-    except OSError as exc:
-        raise OSError(
-            exc.errno, f"cannot write output {target}: {exc.strerror}", str(directory)
-        ) from None
-    os.rmdir(probe)
-
-
-def check_writable(target: Path) -> None:
-    """Fail early, with one line, when ``target`` (a file or directory) cannot be written.
-
-    Creates missing parent directories like the writers do; raises :class:`OSError` with the
-    offending path when that or writing beside ``target`` is impossible.
-    """
-    _probe(Path(target).resolve().parent, Path(target))
-
-
 def _manifest_files(target: Path) -> tuple[str, ...]:
-    """Return the files listed in ``target``'s manifest, or refuse a manifest not ours."""
+    """Return the files listed in ``target``'s manifest, or refuse a manifest not ours.
+
+    Every entry must be a normalised relative path that stays inside ``target`` with no
+    symbolic link on the way (rebayes writes none): a manifest listing ``link/notes.txt``,
+    where ``link`` points elsewhere, would otherwise make a rebuild delete ``notes.txt`` there.
+    """
     path = target / REPORT_MANIFEST
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
@@ -111,19 +95,34 @@ def _manifest_files(target: Path) -> tuple[str, ...]:
             f"output directory {target}: {REPORT_MANIFEST} is not a {MANIFEST_FORMAT} "
             "manifest; refusing to write into it"
         )
+    for relative in files:
+        _refuse_symlink(target, relative, f"{REPORT_MANIFEST} lists {relative}")
     return tuple(files)
 
 
 def _is_inside(relative: str) -> bool:
-    """Whether a manifest entry names a file strictly inside the directory."""
+    """Whether a manifest entry names a file strictly inside the directory, normalised."""
     parts = PurePosixPath(relative).parts
     return (
         bool(parts)
         and not PurePosixPath(relative).is_absolute()
         and "\\" not in relative
+        and "\0" not in relative
+        and PurePosixPath(relative).as_posix() == relative  # no "a//b", "./a" or "a/"
         and all(p not in ("", ".", "..") for p in parts)
         and relative != REPORT_MANIFEST
+        and not parts[0].startswith(_STAGING_PREFIX)
     )
+
+
+def _refuse_symlink(target: Path, relative: str, why: str) -> None:
+    """Refuse a path below ``target`` that has a symbolic link on the way (one line)."""
+    link = symlink_in(target, relative)
+    if link is not None:
+        raise OutputDirectoryError(
+            f"output directory {target}: {why}, and {link} is a symbolic link (rebayes writes "
+            "none); refusing to write into it"
+        )
 
 
 def check_output_directory(target: Path) -> tuple[str, ...]:
@@ -136,27 +135,15 @@ def check_output_directory(target: Path) -> tuple[str, ...]:
     Raises
     ------
     OutputDirectoryError
-        ``target`` is a file, or a non-empty directory without a rebayes manifest (one line).
+        ``target`` is not a directory, a non-empty directory without a rebayes manifest, or
+        its manifest lists a path that is not plainly inside it (one line).
     OSError
         ``target`` cannot be created or written.
     """
     target = Path(target).resolve()
-    if not target.exists():
-        check_writable(target)
-        return ()
-    if not target.is_dir():
-        raise OutputDirectoryError(f"output {target} is a file, not a directory")
-    _probe(target, target)
     # A staging folder left by a killed run is ours: it does not make the directory foreign.
-    entries = [p for p in target.iterdir() if not p.name.startswith(_STAGING_PREFIX)]
-    if not entries:
+    if not check_output_folder(target, "report", REPORT_MANIFEST, ignore=_STAGING_PREFIX):
         return ()
-    if not (target / REPORT_MANIFEST).is_file():
-        raise OutputDirectoryError(
-            f"output directory {target} is not empty and holds no rebayes report "
-            f"(no {REPORT_MANIFEST}); refusing to write into it: give an empty or new "
-            "directory"
-        )
     return _manifest_files(target)
 
 
@@ -175,16 +162,17 @@ def _publish(staging: Path, target: Path) -> None:
 
     Every file rebayes puts in ``target`` is listed in the manifest before it arrives (the
     union of old and new lists while files move), so an interrupted publish still leaves a
-    directory the next run may rebuild.
+    directory the next run may rebuild. No file is written or removed through a symbolic
+    link.
     """
     old = set(check_output_directory(target))  # again: it may have changed while fitting
     new = sorted(
         p.relative_to(staging).as_posix()
         for p in staging.rglob("*")
-        if p.is_file() or p.is_symlink()
+        if (p.is_file() or p.is_symlink()) and p.relative_to(staging).as_posix() != STAGING_OWNER
     )
-    root = target.resolve()
     for relative in new:
+        _refuse_symlink(target, relative, f"the report writes {relative}")
         dest = target / relative
         if relative not in old and (dest.exists() or dest.is_symlink()):
             raise OutputDirectoryError(
@@ -193,7 +181,7 @@ def _publish(staging: Path, target: Path) -> None:
             )
         for parent in PurePosixPath(relative).parents:
             folder = target / parent
-            if folder.exists() and not (folder.is_dir() and folder.resolve().is_relative_to(root)):
+            if folder.exists() and not folder.is_dir():
                 raise OutputDirectoryError(
                     f"output directory {target}: {parent} is in the way of {relative} "
                     "(not a folder of this report); refusing to replace it"
@@ -204,16 +192,7 @@ def _publish(staging: Path, target: Path) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging / relative, dest)
     for relative in sorted(old - set(new)):
-        dest = target / relative
-        if dest.is_symlink() or dest.is_file():
-            dest.unlink()
-        for parent in PurePosixPath(relative).parents:
-            if parent == PurePosixPath("."):
-                break
-            try:
-                (target / parent).rmdir()  # only when empty: a user's file keeps it
-            except OSError:
-                break
+        unlink_inside(target, relative)
     _write_manifest(target, new)
 
 
@@ -226,7 +205,8 @@ def staging_directory(target: Path) -> Iterator[Path]:
     file), files of the previous report that the new one no longer writes are removed, and
     the manifest :data:`REPORT_MANIFEST` lists the new files. Nothing else in ``target`` is
     touched. On an exception nothing in ``target`` changes (a ``target`` created for the
-    report is removed again).
+    report is removed again). A staging folder that a killed report left behind is removed
+    (:func:`rebayes.folders.remove_dead_staging`).
 
     Parameters
     ----------
@@ -243,15 +223,14 @@ def staging_directory(target: Path) -> Iterator[Path]:
     check_output_directory(target)
     created = not target.exists()
     target.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target, prefix=_STAGING_PREFIX))
-    staging.chmod(0o755)  # mkdtemp makes it private; a report directory is for reading
     published = False
     try:
-        yield staging
-        _publish(staging, target)
-        published = True
+        with staging_folder(target, _STAGING_PREFIX) as staging:
+            staging.chmod(0o755)  # mkdtemp makes it private; a report directory is for reading
+            yield staging
+            _publish(staging, target)
+            published = True
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
         if created and not published:
             try:
                 target.rmdir()  # only when still empty

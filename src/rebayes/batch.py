@@ -38,6 +38,7 @@ import pandas as pd
 
 from rebayes.atomic import atomic_path, write_text_atomic
 from rebayes.errors import RebayesError
+from rebayes.folders import check_output_folder
 from rebayes.json_io import dumps, plain, stable_hash
 
 __all__ = [
@@ -401,20 +402,6 @@ def _analyse(task: BatchTask, priors: Sequence[Any], settings: Any) -> dict[str,
 # --- output ---------------------------------------------------------------------------------
 
 
-def _check_output(output: Path) -> None:
-    """Refuse a file, or a non-empty directory a batch did not write (one line)."""
-    from rebayes.atomic import check_writable
-
-    if output.exists() and not output.is_dir():
-        raise BatchError(f"output {output} is a file, not a directory")
-    if output.is_dir() and any(output.iterdir()) and not (output / BATCH_MARKER).is_file():
-        raise BatchError(
-            f"output directory {output} is not empty and holds no rebayes batch "
-            f"(no {BATCH_MARKER}); refusing to write into it: give an empty or new directory"
-        )
-    check_writable(output)
-
-
 def _read_record(path: Path) -> dict[str, Any] | None:
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
@@ -729,7 +716,7 @@ def run_batch(
     tasks = expand_inputs(inputs)
     if not tasks:
         raise BatchError("no inputs given")
-    _check_output(output)
+    check_output_folder(output, "batch", BATCH_MARKER)
     # Connect first: an unreachable scheduler is a user error, and nothing is written.
     client = _connect(scheduler) if scheduler else None
     try:

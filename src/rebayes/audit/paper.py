@@ -287,15 +287,16 @@ def load_reported(path_or_name: str | Path) -> list[ReportedFigure]:
         audit (a bare CSV, or a folder without ``reported.csv``).
     """
     path = Path(path_or_name or "")
+    label = _display(path)
     if path.name != "reported.csv":
         dataset = load_dataset(path_or_name)
         if dataset.directory is None:
             raise AuditError(
-                f"{_display(dataset.trials_path)}: nothing to audit (a bare CSV has no "
+                f"{dataset.display(dataset.trials_path)}: nothing to audit (a bare CSV has no "
                 "reported.csv; give a dataset folder that holds one)"
             )
         path = dataset.directory / "reported.csv"
-    label = _display(path)
+        label = dataset.display(path)  # a RevMan file's outcome: named so, not by the cache
     if not path.is_file():
         raise AuditError(f"{label}: nothing to audit (no such file)")
     try:

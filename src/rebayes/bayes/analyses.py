@@ -38,7 +38,7 @@ def default_specs(dataset: Dataset) -> list[AnalysisSpec]:
         ``overall`` first, the covariate analyses next, ``normal_approximation`` last.
     """
     schema = dataset.schema
-    data = str(dataset.directory or dataset.trials_path)
+    data = dataset.reference
     what = f"{schema.treatment} vs {schema.control}"
     specs = [
         AnalysisSpec(
@@ -112,7 +112,7 @@ def analysis_specs(dataset: Dataset | str | Path) -> list[AnalysisSpec]:
         Each bound to the dataset (``data`` set).
     """
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
-    data = str(ds.directory or ds.trials_path)
+    data = ds.reference
     if ds.models_dir is not None:
         scripts = _ordered(sorted(ds.models_dir.glob("*.py")), ds.schema.analysis_order)
         return [replace(s, data=data) if s.data is None else s for s in map(load_script, scripts)]

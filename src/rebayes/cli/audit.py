@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rebayes.atomic import check_writable
 from rebayes.audit.paper import audit, audit_markdown
 from rebayes.cli._common import print_json, write_atomic
 from rebayes.data.trials import load_dataset, variant_combinations
+from rebayes.folders import check_writable
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +18,7 @@ from rebayes.cli._common import (
     print_json,
 )
 from rebayes.errors import RebayesError
+from rebayes.folders import check_writable_folder, unsafe_file_name
 
 DESCRIPTION = f"""\
 Fit one analysis of a dataset (a model script, or an analysis name: overall by default) under
@@ -120,14 +120,9 @@ def _save_png_atomic(figure: Any, path: Path) -> None:
 
 
 def _check_output(directory: str) -> Path:
-    """Create the output directory (before any sampling) and check it is writable."""
+    """Check the output directory before any sampling (it is created when figures are saved)."""
     path = Path(directory)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RebayesError(f"--output {directory}: cannot create it ({exc.strerror})") from None
-    if not path.is_dir() or not os.access(path, os.W_OK):
-        raise RebayesError(f"--output {directory}: not a writable directory")
+    check_writable_folder(path)
     return path
 
 
@@ -144,6 +139,12 @@ def run(args: argparse.Namespace) -> int:
     if args.draws < 1:
         raise RebayesError(f"--draws {args.draws} must be a positive integer")
     output = _check_output(args.output) if args.output else None
+    why = unsafe_file_name(spec.name) if output is not None else None
+    if why:
+        raise RebayesError(
+            f"analysis {spec.name!r} cannot name the output files ({spec.name}_posteriors.png): "
+            f"{why}"
+        )
     comparison = compare_posteriors(
         spec,
         args.priors,

@@ -13,6 +13,7 @@ from typing import Any
 
 from rebayes.cli._common import add_data_option, print_json
 from rebayes.errors import RebayesError
+from rebayes.folders import check_writable
 
 DESCRIPTION = """\
 Add the trials one at a time in order of a numeric column (year of publication by default,
@@ -54,6 +55,7 @@ def check_output(output: str | None) -> Path | None:
         raise RebayesError(f"--output {output}: give a .png file name")
     if path.is_dir():
         raise RebayesError(f"--output {output}: is a directory")
+    check_writable(path)
     return path
 
 

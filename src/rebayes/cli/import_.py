@@ -19,7 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "outcome: trials.csv (RevMan's subgroups as the column 'subgroup'), dataset.toml "
             "(measure, method, model, CI level, group labels) and reported.csv (every result "
             "RevMan stored, for 'rebayes audit --data DIR/1.1'). Other outcome types are "
-            "skipped with a note. A folder a previous import wrote is replaced; any other "
+            "skipped with a note. Folder names come from RevMan's numbers only (a file whose "
+            "numbers are not numbers, or that numbers two outcomes alike, is refused). A folder "
+            "a previous import wrote is replaced when it holds nothing else; any other "
             "non-empty folder is refused, and nothing is written."
         ),
     )

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from rebayes.data.trials import COUNT_COLUMNS, DataError, load_trials
+from rebayes.data.trials import COUNT_COLUMNS, load_trials
+from rebayes.folders import check_output_folder
 
 __all__ = ["ColumnGuess", "guess_columns", "init_dataset"]
 
@@ -188,11 +189,12 @@ def init_dataset(csv: str | Path, directory: str | Path,
     Raises
     ------
     DataError
-        Invalid CSV, or a non-empty target folder (one line).
+        Invalid CSV (one line).
+    rebayes.folders.OutputDirectoryError
+        The target is not a folder, or not empty (one line).
     """
     target = Path(directory)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise DataError(f"{target}: exists and is not an empty folder (init never overwrites)")
+    check_output_folder(target, "init")  # missing or empty only: init never overwrites
     trials = load_trials(csv)
     guesses = guess_columns(trials)
     files = {

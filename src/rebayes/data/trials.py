@@ -16,6 +16,7 @@ import csv
 import hashlib
 import io
 import math
+import re
 import tomllib
 from collections import Counter
 from collections.abc import Mapping
@@ -39,6 +40,7 @@ __all__ = [
     "list_datasets",
     "load_dataset",
     "load_trials",
+    "parse_count",
     "row_labels",
     "table_hash",
     "trial_totals",
@@ -76,6 +78,9 @@ class Dataset:
         The dataset whose rows this one takes by reference (``[source]`` in dataset.toml).
     meta : dict
         ``dataset.toml`` as loaded (empty for a bare CSV).
+    origin : str or None
+        What the user named when the folder is rebayes' import of a RevMan file's outcome
+        (``review.rm5:1.1``; the folder itself lies in the cache). Messages name it.
     """
 
     name: str
@@ -85,6 +90,20 @@ class Dataset:
     directory: Path | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     source: Dataset | None = None
+    origin: str | None = None
+
+    @property
+    def reference(self) -> str:
+        """What :func:`load_dataset` takes to load this dataset again, as the user named it.
+
+        A RevMan file's outcome stays ``review.rm5:1.1`` (not the folder in the cache), so
+        that analyses built on it name the user's file in their messages.
+        """
+        return self.origin or str(self.directory or self.trials_path)
+
+    def display(self, path: Path) -> str:
+        """Name ``path`` for a message: as the user knows it (see :func:`_display`)."""
+        return _display(path, self.directory, self.origin)
 
     @property
     def reported_path(self) -> Path | None:
@@ -186,7 +205,12 @@ def load_dataset(path_or_name: str | Path | None) -> Dataset:
         raise DataError(f"no dataset given: use --data NAME|DIR|CSV|RM5 (shipped: {known})")
     rm5, _, outcome = str(path_or_name).partition(".rm5:")
     if str(path_or_name).lower().endswith(".rm5") or outcome:
-        return load_dataset(_rm5_folder(rm5 + ".rm5" if outcome else str(path_or_name), outcome))
+        return _load_dataset(*_rm5_folder(rm5 + ".rm5" if outcome else str(path_or_name),
+                                          outcome))
+    return _load_dataset(path_or_name)
+
+
+def _load_dataset(path_or_name: str | Path, origin: str | None = None) -> Dataset:
     candidate = Path(path_or_name)
     shipped = data_root() / str(path_or_name)
     if candidate.is_file():
@@ -211,7 +235,7 @@ def load_dataset(path_or_name: str | Path | None) -> Dataset:
     schema = DatasetSchema.defaults(title=name)
     toml_path = directory / "dataset.toml" if directory is not None else None
     if toml_path is not None and toml_path.is_file():
-        where = _display(toml_path)
+        where = _display(toml_path, directory, origin)
         try:
             meta = tomllib.loads(toml_path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
@@ -229,7 +253,7 @@ def load_dataset(path_or_name: str | Path | None) -> Dataset:
     source = None
     if schema.source:
         assert directory is not None
-        where = f"{_display(directory / 'dataset.toml')}: source"
+        where = f"{_display(directory / 'dataset.toml', directory, origin)}: source"
         name_or_path = str(schema.source["dataset"])
         relative = directory / name_or_path
         source = load_dataset(relative if relative.is_dir() else name_or_path)
@@ -240,12 +264,17 @@ def load_dataset(path_or_name: str | Path | None) -> Dataset:
         raise DataError(f"{path_or_name}: a folder without trials.csv (a dataset folder holds "
                         "trials.csv and dataset.toml)")
     return Dataset(
-        name, trials, variants if has_variants else None, schema, directory, meta, source
+        name, trials, variants if has_variants else None, schema, directory, meta, source,
+        origin,
     )
 
 
-def _rm5_folder(path: str, outcome: str) -> Path:
-    """Import a RevMan 5 file once (into the cache) and return one outcome's dataset folder."""
+def _rm5_folder(path: str, outcome: str) -> tuple[Path, str]:
+    """Import a RevMan 5 file once (into the cache); return one outcome's folder and its origin.
+
+    The origin (``review.rm5:1.1``, the file as the user named it) is what messages name
+    instead of the folder in the cache.
+    """
     from rebayes.bayes.cache import cache_dir
     from rebayes.frequentist.revman import import_rm5, read_rm5
 
@@ -269,7 +298,7 @@ def _rm5_folder(path: str, outcome: str) -> Path:
     folder = cache_dir() / "rm5" / digest
     if not (folder / outcome / "trials.csv").is_file():
         import_rm5(source, folder)
-    return folder / outcome
+    return folder / outcome, f"{_display(source)}:{outcome}"
 
 
 def load_trials(
@@ -328,17 +357,17 @@ def load_trials(
         missing = [s for s in studies if s not in set(base["study"])]
         if missing:
             raise DataError(
-                f"{_display(dataset.directory / 'dataset.toml')}: source: no study "  # type: ignore[operator]
+                f"{dataset.display(dataset.directory / 'dataset.toml')}: source: no study "  # type: ignore[operator]
                 f"{missing[0]!r} in {dataset.source.name}"
             )
         base = base[base["study"].isin(studies)]
         columns = [c for c in base.columns]
-        label = f"{_display(dataset.trials_path)} (via {dataset.name})"
+        label = f"{dataset.display(dataset.trials_path)} (via {dataset.name})"
         locs = [f"{label}: {s}" for s in base["study"]]
         rows = base.astype(object).where(base.notna(), None).to_dict(orient="records")
     else:
-        raw_rows, lines, columns = _read_csv(dataset.trials_path)
-        label = _display(dataset.trials_path)
+        label = dataset.display(dataset.trials_path)
+        raw_rows, lines, columns = _read_csv(dataset.trials_path, label)
         locs = [f"{label}:{line}" for line in lines]
         rows = raw_rows
     _check_declared_columns(schema, columns, label)
@@ -451,15 +480,24 @@ def _join_unique(values: pd.Series) -> str:
     return " | ".join(dict.fromkeys(str(v) for v in values))
 
 
-def _display(path: Path) -> str:
+def _display(path: Path, directory: Path | None = None, origin: str | None = None) -> str:
+    """Name ``path`` relative to the working directory (else in full) for a message.
+
+    A file of a folder imported from a RevMan file is named after that file and outcome as
+    ``review.rm5:1.1/trials.csv``, not by its place in the cache (``origin`` and ``directory``).
+    """
+    if origin is not None and directory is not None:
+        try:
+            return f"{origin}/{path.relative_to(directory).as_posix()}"
+        except ValueError:
+            pass
     try:
         return str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
 
 
-def _read_csv(path: Path) -> tuple[list[dict[str, str]], list[int], list[str]]:
-    label = _display(path)
+def _read_csv(path: Path, label: str) -> tuple[list[dict[str, str]], list[int], list[str]]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -519,7 +557,30 @@ def _output_columns(columns: list[str], schema: DatasetSchema) -> list[str]:
     return [*lead, *COUNT_COLUMNS, *middle, *tail]
 
 
-def _parse_count(loc: str, name: str, raw: Any) -> int:
+def parse_count(loc: str, name: str, raw: Any) -> int:
+    """Parse one count exactly (no float on the way for whole numbers), or refuse it.
+
+    Parameters
+    ----------
+    loc : str
+        Where the value is, for the message (``trials.csv:7``).
+    name : str
+        The field (``events_treat``).
+    raw : int or str
+        The value; ``"12.0"`` is accepted (pandas writes an integer column that once held a
+        missing value so).
+
+    Returns
+    -------
+    int
+        The count, from 0 to :data:`MAX_COUNT`.
+
+    Raises
+    ------
+    DataError
+        ``{loc}: {name}=... is not a whole number``, ``... is negative`` or ``... exceeds the
+        largest count accepted (10^9)``.
+    """
     if isinstance(raw, bool):
         raise DataError(f"{loc}: {name}={raw!r} is not a whole number")
     if isinstance(raw, int):
@@ -528,9 +589,13 @@ def _parse_count(loc: str, name: str, raw: Any) -> int:
         text = str(raw).strip()
         if text == "":
             raise DataError(f"{loc}: {name} is empty")
-        try:
+        if re.fullmatch(r"[+-]?[0-9]+", text):
+            if len(text.lstrip("+-").lstrip("0")) > 10:  # int() refuses over 4300 digits
+                why = "is negative" if text.startswith("-") else (
+                    "exceeds the largest count accepted (10^9)")
+                raise DataError(f"{loc}: {name}={_shown(text)} {why}")
             value = int(text)
-        except ValueError:
+        else:
             # "12.0" is how pandas writes an integer column that once held a missing value.
             try:
                 number = float(text)
@@ -540,16 +605,20 @@ def _parse_count(loc: str, name: str, raw: Any) -> int:
                 raise DataError(f"{loc}: {name}={text!r} is not a whole number") from None
             if abs(number) > MAX_COUNT:
                 raise DataError(
-                    f"{loc}: {name}={text} exceeds the largest count accepted (10^9)"
+                    f"{loc}: {name}={_shown(text)} exceeds the largest count accepted (10^9)"
                 ) from None
             value = int(number)
     if value < 0:
         raise DataError(f"{loc}: {name}={value} is negative")
     if value > MAX_COUNT:
-        digits = str(value)
-        shown = digits if len(digits) <= 20 else f"{digits[:12]}... ({len(digits)} digits)"
-        raise DataError(f"{loc}: {name}={shown} exceeds the largest count accepted (10^9)")
+        raise DataError(f"{loc}: {name}={_shown(str(value))} exceeds the largest count accepted "
+                        "(10^9)")
     return value
+
+
+def _shown(text: str) -> str:
+    """Return a number as typed, cut when long (thousands of digits still make one line)."""
+    return text if len(text) <= 20 else f"{text[:12]}... ({len(text)} digits)"
 
 
 def _validate_row(loc: str, row: Mapping[str, Any], schema: DatasetSchema) -> dict[str, Any]:
@@ -558,7 +627,7 @@ def _validate_row(loc: str, row: Mapping[str, Any], schema: DatasetSchema) -> di
         raise DataError(f"{loc}: study is empty")
     record["study"] = str(record["study"]).strip()
     for name in COUNT_COLUMNS:
-        record[name] = _parse_count(loc, name, record.get(name))
+        record[name] = parse_count(loc, name, record.get(name))
     for arm in ("treat", "control"):
         events, n = record[f"events_{arm}"], record[f"n_{arm}"]
         if n == 0:
@@ -644,7 +713,7 @@ def _apply_variant(
     """Return the records with the variant's ``set`` and ``drop`` entries applied."""
     schema = dataset.schema
     strata = schema.strata
-    where = f"{_display(dataset.variants_path or dataset.trials_path)}: [{name}]"
+    where = f"{dataset.display(dataset.variants_path or dataset.trials_path)}: [{name}]"
     records = [dict(r) for r in records]
     locs = list(locs)
 

@@ -16,7 +16,9 @@ same result attributes. Study names and years come from the ``STUDY`` elements
 :func:`import_rm5` writes, for outcome ``c.o``, the folder ``DIR/c.o/`` with ``trials.csv``,
 ``dataset.toml`` (see :mod:`rebayes.data.schema`), ``reported.csv`` (every figure RevMan stored,
 for ``rebayes audit``) and a marker ``.rebayes-import`` so that a later import may replace
-the folder and nothing else.
+the folder and nothing else. Folder names come only from RevMan's numbers, checked to be
+numbers (``COMPARISON NO="../x"`` is refused), so nothing in a file can place a folder outside
+``DIR``; two dichotomous outcomes with the same number are refused, not merged.
 """
 
 from __future__ import annotations
@@ -32,12 +34,20 @@ import tempfile
 import tomllib
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from rebayes.atomic import check_writable, write_text_atomic
+from rebayes.atomic import write_text_atomic
 from rebayes.data.schema import DatasetSchema, SchemaError
+from rebayes.data.trials import DataError, parse_count
 from rebayes.errors import RebayesError
+from rebayes.folders import (
+    STAGING_OWNER,
+    OutputDirectoryError,
+    check_output_folder,
+    staging_folder,
+)
 
 __all__ = [
     "MARKER",
@@ -52,6 +62,8 @@ __all__ = [
 
 #: File marking a folder as written by ``rebayes import`` (it may be replaced by another).
 MARKER = ".rebayes-import"
+#: Everything an import writes into an outcome's folder; a folder holding more is not replaced.
+IMPORTED_FILES = ("trials.csv", "dataset.toml", "reported.csv", MARKER)
 OUTCOME_KINDS = {
     "CONT_OUTCOME": "continuous",
     "IV_OUTCOME": "generic inverse variance",
@@ -61,7 +73,7 @@ OUTCOME_KINDS = {
 
 
 class RevManError(RebayesError):
-    """A ``.rm5`` file that cannot be read, or an import that would overwrite foreign files."""
+    """A ``.rm5`` file that cannot be read (one line naming the file and the place)."""
 
 
 @dataclass(frozen=True)
@@ -178,10 +190,32 @@ def _number(element: ET.Element, name: str, where: str) -> float | None:
 
 
 def _count(element: ET.Element, name: str, where: str) -> int:
+    # The CSV loader's rule, exactly (no float on the way; above 10^9 refused).
     text = (element.get(name) or "").strip()
-    if not re.fullmatch(r"\d+(\.0+)?", text):
+    if not re.fullmatch(r"[0-9]+(\.0+)?", text):
         raise RevManError(f"{where}: {name}={text!r} is not a whole number")
-    return int(float(text))
+    try:
+        return parse_count(where, name, text.partition(".")[0])
+    except DataError as exc:
+        raise RevManError(str(exc)) from None
+
+
+#: RevMan's numbers of comparisons, outcomes and subgroups (1, 2, ...): they name folders, so
+#: nothing else is accepted (no separators, dots, "..", signs or other scripts' digits).
+_NUMBER = re.compile(r"[0-9]{1,6}")
+
+
+def _number_of(element: ET.Element, where: str, default: str | None = None) -> str:
+    """Return an element's ``NO`` as a canonical number (``"01"`` -> ``"1"``), or refuse it."""
+    text = element.get("NO")
+    if text is None and default is not None:
+        return default
+    if text is None or not _NUMBER.fullmatch(text.strip()):
+        raise RevManError(
+            f"{where}: {element.tag} NO={text or ''!r} is not a number (RevMan numbers them "
+            "1, 2, 3, ...)"
+        )
+    return str(int(text))
 
 
 def _stored(element: ET.Element, name: str, number: str, where: str) -> StoredResult:
@@ -249,12 +283,12 @@ def read_rm5(path: str | Path) -> Review:
     skipped: list[str] = []
     analyses = root.find("ANALYSES_AND_DATA")
     for comparison in analyses.iter("COMPARISON") if analyses is not None else ():
-        c_no = comparison.get("NO", "?")
+        c_no = _number_of(comparison, label)
         c_name = _text(comparison, "NAME")
         for element in comparison:
             if not element.tag.endswith("_OUTCOME"):
                 continue
-            number = f"{c_no}.{element.get('NO', '?')}"
+            number = f"{c_no}.{_number_of(element, f'{label}: comparison {c_no}')}"
             name = _text(element, "NAME")
             if element.tag != "DICH_OUTCOME":
                 kind = OUTCOME_KINDS.get(element.tag, element.tag.lower())
@@ -263,6 +297,11 @@ def read_rm5(path: str | Path) -> Review:
                     "are imported)"
                 )
                 continue
+            if any(o.number == number for o in outcomes):
+                raise RevManError(
+                    f"{label}: two dichotomous outcomes are numbered {number} (RevMan numbers "
+                    "each outcome of a comparison once)"
+                )
             outcomes.append(_outcome(element, number, c_name, name, names, label))
     return Review(path, title, root.get("DOI") or "", software, tuple(outcomes),
                   tuple(skipped))
@@ -307,7 +346,7 @@ def _outcome(
     if has_subgroups:
         for j, sub in enumerate(element.findall("DICH_SUBGROUP"), start=1):
             sub_name = _text(sub, "NAME") or f"Subgroup {j}"
-            sub_no = f"{number}.{sub.get('NO', j)}"
+            sub_no = f"{number}.{_number_of(sub, where, default=str(j))}"
             subgroups.append(sub_name)
             add_rows(sub, sub_name)
             subtotals.append(_stored(sub, sub_name, sub_no, f"{where}, subgroup {sub_no}"))
@@ -537,11 +576,24 @@ def reported_csv(outcome: DichotomousOutcome) -> str:
 
 
 def _check_target(folder: Path) -> None:
-    if folder.exists() and not folder.is_dir():
-        raise RevManError(f"{folder}: exists and is not a folder (refusing to overwrite)")
-    if folder.is_dir() and any(folder.iterdir()) and not (folder / MARKER).is_file():
-        raise RevManError(
-            f"{folder}: exists and was not written by rebayes import (refusing to overwrite)"
+    """Refuse to replace a folder that holds anything a previous import did not write."""
+    if folder.is_symlink():
+        raise OutputDirectoryError(
+            f"output {folder} is a symbolic link (an import writes real folders); refusing "
+            "to replace it"
+        )
+    if not check_output_folder(folder, "import", MARKER):
+        return
+    foreign = sorted(
+        p.name for p in folder.iterdir()
+        if p.name not in IMPORTED_FILES or p.is_symlink() or not p.is_file()
+    )
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3
+                                           else "")
+        raise OutputDirectoryError(
+            f"output directory {folder} holds {shown}, which rebayes import did "
+            "not write; refusing to replace it: move them away or import into a new directory"
         )
 
 
@@ -550,29 +602,30 @@ def _write_folders(folders: dict[Path, dict[str, str]]) -> None:
 
     A failure while building leaves every target as it was; the swap is two renames per
     folder (a previous import's folder aside, the new one in place), then the old copy goes.
+    A staging folder that a killed import left is removed by the next import of the same
+    outcome (:func:`rebayes.folders.staging_folder`).
     """
-    staged: dict[Path, Path] = {}
-    try:
+    with ExitStack() as stack:
+        staged: dict[Path, Path] = {}
         for target, files in folders.items():
-            check_writable(target)
-            staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.import."))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging = stack.enter_context(
+                staging_folder(target.parent, f".{target.name}.import.")
+            )
             staged[target] = staging
             staging.chmod(0o755)  # mkdtemp makes it private; a dataset folder is for reading
             for name, text in files.items():
                 write_text_atomic(staging / name, text)
-    except BaseException:
-        for staging in staged.values():
-            shutil.rmtree(staging, ignore_errors=True)
-        raise
-    for target, staging in staged.items():
-        old = None
-        if target.exists():
-            old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old."))
-            old.rmdir()
-            target.rename(old)
-        staging.rename(target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        for target, staging in staged.items():
+            (staging / STAGING_OWNER).unlink()  # the lock file is the staging's, not the data's
+            old = None
+            if target.exists():
+                old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old."))
+                old.rmdir()
+                target.rename(old)
+            staging.rename(target)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
 
 
 def import_rm5(path: str | Path, directory: str | Path) -> ImportResult:

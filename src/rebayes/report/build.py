@@ -34,6 +34,7 @@ from rebayes.checks.gates import DEFAULT_THRESHOLDS
 from rebayes.data.direction import Direction
 from rebayes.data.trials import load_dataset, load_trials, variant_combinations
 from rebayes.errors import RebayesError
+from rebayes.folders import unsafe_file_name
 from rebayes.report.ahead import Ahead
 from rebayes.report.frequentist import (
     analyses_of,
@@ -402,13 +403,22 @@ def build_report(
     check_output_directory(output)  # refuse a directory not ours before minutes of fitting
     meta = load_dataset(dataset)
     schema = meta.schema
-    data = str(meta.directory or meta.trials_path)
+    data = meta.reference
     citation = schema.citation.get("text", "")
     variants = list(variants or schema.report_variants)
     tables = {v: load_trials(meta, v) for v in variants}
     specs = [load_script(s) for s in scripts] if scripts else analysis_specs(meta)
     # Every analysis of the report runs on the report's dataset.
     specs = [replace(spec, data=data) for spec in specs]
+    for spec in specs:  # each names files: <name>.html, figures/<name>_*.png
+        why = unsafe_file_name(spec.name) or (
+            "it is the name of one of the report's own pages"
+            if spec.name.casefold() in ("index", "audit", "frequentist") else None)
+        if why:
+            raise RebayesError(
+                f"analysis {spec.name!r} cannot name the report's files ({spec.name}.html, "
+                f"figures/{spec.name}_*.png): {why}"
+            )
     if higher_is_better is not None:
         specs = [replace(spec, higher_is_better=higher_is_better) for spec in specs]
 
