@@ -1,15 +1,16 @@
 # Two entry points for a fresh machine (README.md): `make report` and `make test`.
-# Both create .venv with a Python >= 3.12 found by tools/find_python.sh and install the project.
+# Both create .venv with a Python >= 3.12 found by tools/find_python.sh and install the project
+# with the versions in constraints.txt (those the committed reports/ were made with).
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: report test test-slow test-all install lint bench sbc clean-venv
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || "$$(tools/find_python.sh)" -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -118,55 +118,26 @@ def test_failure_leaves_the_previous_report(report_dir, tmp_path):
     assert not [p for p in report_dir.parent.iterdir() if ".staging." in p.name]
 
 
-APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
-
-
-def _apt(*args: str) -> bool:
-    try:
-        subprocess.run(
-            ["apt-get", *args], check=True, capture_output=True, timeout=900, env=APT_ENV
-        )
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return True
-
-
 def _chromium() -> str | None:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    # The test set-up installs Debian's chromium when it can (root, registry reachable); a
-    # fresh machine has no package lists yet, hence the update before the second try.
-    if not _apt("install", "-y", "-qq", "chromium"):
-        _apt("update", "-qq")
-        _apt("install", "-y", "-qq", "chromium")
-    return shutil.which("chromium")
+    """Debian's chromium, which `.ci/run` installs (tests never install software)."""
+    return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def _cjk_font() -> bool:
-    """Whether a font with Chinese glyphs is installed (Debian's WenQuanYi Zen Hei if not)."""
-
-    def present() -> bool:
-        try:
-            out = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True,
-                                 text=True, timeout=60).stdout
-        except (OSError, subprocess.SubprocessError):
-            return False
-        return bool(out.strip())
-
-    if present():
-        return True
-    if not _apt("install", "-y", "-qq", "fonts-wqy-zenhei"):
-        _apt("update", "-qq")
-        _apt("install", "-y", "-qq", "fonts-wqy-zenhei")
-    return present()
+    """Whether a font with Chinese glyphs is installed (`.ci/run` installs WenQuanYi Zen Hei)."""
+    try:
+        out = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True,
+                             text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return bool(out.strip())
 
 
 @pytest.mark.browser
 def test_cjk_citation_has_a_font_named_in_the_page(report_dir):
     # The citation holds the journal's Chinese name; without a CJK font it renders as boxes.
     if not _cjk_font():
-        pytest.skip("no CJK font could be installed here")
+        pytest.skip("no CJK font installed (.ci/run installs fonts-wqy-zenhei)")
     page = (report_dir / "index.html").read_text(encoding="utf-8")
     assert "临床医学进展" in page and "WenQuanYi Zen Hei" in page
 
@@ -238,7 +209,7 @@ def _screenshot(chromium: str, page: Path, shot: Path, profile: Path) -> np.ndar
 def test_every_page_renders_in_headless_chromium(report, request, tmp_path):
     chromium = _chromium()
     if chromium is None:
-        pytest.skip("Debian's chromium is not installed and could not be installed here")
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
     _cjk_font()
     report_dir = request.getfixturevalue(report)
     pages = sorted(report_dir.glob("*.html"))
