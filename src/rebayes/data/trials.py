@@ -1,9 +1,12 @@
 """Load and validate a binary-outcome trial table (one row per study, or per study x stratum).
 
 The format is a CSV with at least ``study, events_treat, n_treat, events_control, n_control``;
-any other column is kept as a covariate. What the columns mean comes from the dataset folder's
-``dataset.toml`` (:mod:`rebayes.data.schema`): which column names a trial's strata, which columns
-are categorical with which labels, which must agree within a trial. A bare CSV gets the
+any other column is kept as a covariate. metafor's (``ai, n1i, ci, n2i`` or ``ai, bi, ci,
+di``) and meta's (``event.e, n.e, event.c, n.c``) names are read too, with a
+:class:`~rebayes.errors.DataNote` saying how (:mod:`rebayes.data.column_names`). What the
+columns mean comes from the dataset folder's ``dataset.toml`` (:mod:`rebayes.data.schema`):
+which column names a trial's strata, which columns are categorical with which labels, which
+must agree within a trial. A bare CSV gets the
 defaults: every row is a study of its own (a repeated study name is a second row, as RevMan
 treats a multi-arm trial's second comparison), no label checks. Every validation error is a
 :class:`DataError` whose message is one line naming the file, the 1-based line number and the
@@ -17,6 +20,7 @@ import hashlib
 import io
 import math
 import tomllib
+import warnings
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -26,8 +30,9 @@ from typing import Any
 
 import pandas as pd
 
+from rebayes.data.column_names import ColumnMapping, NeedsCounts, resolve_columns
 from rebayes.data.schema import DatasetSchema, SchemaError, schema_of
-from rebayes.errors import RebayesError
+from rebayes.errors import DataNote, RebayesError
 
 __all__ = [
     "COUNT_COLUMNS",
@@ -184,9 +189,11 @@ def load_dataset(path_or_name: str | Path | None) -> Dataset:
     if path_or_name is None or str(path_or_name) == "":
         known = ", ".join(list_datasets()) or "none"
         raise DataError(f"no dataset given: use --data NAME|DIR|CSV|RM5 (shipped: {known})")
-    rm5, _, outcome = str(path_or_name).partition(".rm5:")
-    if str(path_or_name).lower().endswith(".rm5") or outcome:
-        return load_dataset(_rm5_folder(rm5 + ".rm5" if outcome else str(path_or_name), outcome))
+    from rebayes.data.reviews import review_spec
+
+    review = review_spec(str(path_or_name))
+    if review is not None:
+        return load_dataset(_review_folder(*review))
     candidate = Path(path_or_name)
     shipped = data_root() / str(path_or_name)
     if candidate.is_file():
@@ -244,15 +251,21 @@ def load_dataset(path_or_name: str | Path | None) -> Dataset:
     )
 
 
-def _rm5_folder(path: str, outcome: str) -> Path:
-    """Import a RevMan 5 file once (into the cache) and return one outcome's dataset folder."""
-    from rebayes.bayes.cache import cache_dir
-    from rebayes.frequentist.revman import import_rm5, read_rm5
+def _review_folder(source: Path, outcome: str) -> Path:
+    """Import a review file once (into the cache) and return one analysis' dataset folder.
 
-    source = Path(path)
+    A RevMan 5 file, a Cochrane data package or RevMan 5's CSV export
+    (:mod:`rebayes.data.reviews`); the cache entry is keyed by the file's bytes and the
+    import's format version.
+    """
+    from rebayes.bayes.cache import cache_dir
+    from rebayes.data.reviews import IMPORT_FORMAT, read_review
+    from rebayes.frequentist.revman import import_review
+
+    path = str(source)
     if not source.is_file():
         raise DataError(f"{path}: no such file")
-    review = read_rm5(source)
+    review = read_review(source)
     numbers = [o.number for o in review.outcomes]
     if not outcome:
         if len(numbers) != 1:
@@ -266,9 +279,9 @@ def _rm5_folder(path: str, outcome: str) -> Path:
             f"{path}: no dichotomous outcome {outcome} (outcomes: {', '.join(numbers)})"
         )
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
-    folder = cache_dir() / "rm5" / digest
+    folder = cache_dir() / "imports" / f"{digest}-v{IMPORT_FORMAT}"
     if not (folder / outcome / "trials.csv").is_file():
-        import_rm5(source, folder)
+        import_review(review, folder)
     return folder / outcome
 
 
@@ -291,8 +304,9 @@ def load_trials(
         One row per study (or study x stratum), counts as int64. ``attrs`` holds
         ``dataset``, ``path``, ``variant``, ``schema`` (a
         :class:`~rebayes.data.schema.DatasetSchema`),
-        ``notes`` (one-line remarks, e.g. repeated study names) and ``data_hash`` (SHA-256 of
-        the table after the variant).
+        ``notes`` (one-line remarks, e.g. repeated study names), ``data_hash`` (SHA-256 of
+        the table after the variant) and ``column_names`` (how another package's column
+        names were read, e.g. metafor's ``ai``; empty for rebayes's own).
 
     Raises
     ------
@@ -317,6 +331,7 @@ def load_trials(
                 f"unknown variant '{name}' for dataset {dataset.name} "
                 f"(known: {', '.join(sorted(known))})"
             )
+    renamed = ""
     if dataset.source is not None:
         # Rows by reference: the source's table under the source variants these variants
         # name, then only the listed studies.
@@ -337,8 +352,11 @@ def load_trials(
         locs = [f"{label}: {s}" for s in base["study"]]
         rows = base.astype(object).where(base.notna(), None).to_dict(orient="records")
     else:
-        raw_rows, lines, columns = _read_csv(dataset.trials_path)
+        raw_rows, lines, columns, mapping = _read_csv(dataset.trials_path)
         label = _display(dataset.trials_path)
+        if mapping is not None:
+            renamed = mapping.note()
+            warnings.warn(f"{label}: {renamed}", DataNote, stacklevel=2)
         locs = [f"{label}:{line}" for line in lines]
         rows = raw_rows
     _check_declared_columns(schema, columns, label)
@@ -359,6 +377,7 @@ def load_trials(
         schema=schema,
         notes=tuple(notes),
         data_hash=table_hash(frame),
+        column_names=renamed,
     )
     return frame
 
@@ -458,7 +477,10 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def _read_csv(path: Path) -> tuple[list[dict[str, str]], list[int], list[str]]:
+def _read_csv(
+    path: Path,
+) -> tuple[list[dict[str, Any]], list[int], list[str], ColumnMapping | None]:
+    """Rows (rebayes's column names), their line numbers, the columns, and any renaming."""
     label = _display(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -472,9 +494,14 @@ def _read_csv(path: Path) -> tuple[list[dict[str, str]], list[int], list[str]]:
         if header is None or not any(h.strip() for h in header):
             raise DataError(f"{label}: empty file (no header line)")
         columns = [h.strip() for h in header]
-        for col in REQUIRED_COLUMNS:
-            if col not in columns:
-                raise DataError(f"{label}:1: missing required column '{col}'")
+        try:
+            mapping = resolve_columns(columns)
+        except NeedsCounts as exc:
+            raise DataError(f"{label}:1: {exc}") from None
+        if mapping is None:
+            for col in REQUIRED_COLUMNS:
+                if col not in columns:
+                    raise DataError(f"{label}:1: missing required column '{col}'")
         dupes = {c for c in columns if columns.count(c) > 1}
         if dupes:
             raise DataError(f"{label}:1: column '{sorted(dupes)[0]}' appears twice")
@@ -490,13 +517,26 @@ def _read_csv(path: Path) -> tuple[list[dict[str, str]], list[int], list[str]]:
                 raise DataError(
                     f"{label}:{line}: expected {len(columns)} fields, found {len(values)}"
                 )
-            rows.append({c: v.strip() for c, v in zip(columns, values, strict=True)})
+            row = {c: v.strip() for c, v in zip(columns, values, strict=True)}
+            rows.append(row if mapping is None else _renamed(row, mapping, f"{label}:{line}"))
             lines.append(line)
     except csv.Error as exc:
         raise DataError(f"{label}:{reader.line_num}: malformed CSV ({exc})") from None
     if not rows:
         raise DataError(f"{label}: no data rows")
-    return rows, lines, columns
+    if mapping is not None:
+        columns = [*mapping.rename, *mapping.sums,
+                   *(c for c in columns if c not in mapping.consumed)]
+    return rows, lines, columns, mapping
+
+
+def _renamed(row: dict[str, str], mapping: ColumnMapping, loc: str) -> dict[str, Any]:
+    """Return a row under rebayes's names: counts renamed, totals summed from two cells."""
+    out: dict[str, Any] = {ours: row[theirs] for ours, theirs in mapping.rename.items()}
+    for ours, (a, b) in mapping.sums.items():
+        out[ours] = _parse_count(loc, a, row[a]) + _parse_count(loc, b, row[b])
+    out.update({c: v for c, v in row.items() if c not in mapping.consumed})
+    return out
 
 
 def _check_declared_columns(schema: DatasetSchema, columns: list[str], label: str) -> None:
