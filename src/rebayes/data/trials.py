@@ -688,13 +688,13 @@ def _apply_variant(
     records = [dict(r) for r in records]
     locs = list(locs)
 
-    def find(key: tuple[Any, Any], entry_where: str) -> list[int]:
+    def find(key: tuple[Any, Any], entry_where: str, whole_study: bool = False) -> list[int]:
         hits = [
             j
             for j, r in enumerate(records)
             if r["study"] == key[0] and (key[1] is None or r.get(strata or "") == key[1])
         ]
-        if len(hits) > 1 and key[1] is None:
+        if len(hits) > 1 and key[1] is None and not whole_study:
             raise DataError(
                 f"{entry_where}: study {key[0]!r} has {len(hits)} rows; name the row's "
                 f"{strata or 'stratum column (declare strata in dataset.toml)'}"
@@ -706,10 +706,13 @@ def _apply_variant(
 
     for i, drop in enumerate(spec.get("drop", []), start=1):
         key = _row_key(schema, drop)
-        hits = find(key, f"{where} drop #{i}")
+        # Without strata, a repeated study name is one multi-arm trial's comparisons:
+        # dropping the study drops them all (a sensitivity analysis excludes whole studies).
+        hits = find(key, f"{where} drop #{i}", whole_study=strata is None)
         if not hits:
             raise DataError(f"{where} drop #{i}: no row {describe(key)}")
-        del records[hits[0]], locs[hits[0]]
+        for j in reversed(hits):
+            del records[j], locs[j]
     for i, entry in enumerate(spec.get("set", []), start=1):
         entry_where = f"{where} set #{i}"
         unknown = set(entry) - set(columns)
