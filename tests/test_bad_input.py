@@ -56,6 +56,10 @@ FILES = {
     "negative_scale.toml": '[bad]\ntau = { family = "half_normal", sigma = -1 }\n',
     "gamma.toml": '[bad]\ntau = { family = "gamma", sigma = 1 }\n',
     "no_spec.py": "x = 1\n",
+    "not_xml.rm5": "not a review\n",
+    "not_a_zip.zip": "not a zip at all\n",
+    "no_tables.zip": b"PK\x05\x06" + bytes(18),  # an empty zip archive
+    "effect_sizes.csv": "study,yi,vi\nA,-0.89,0.33\nB,-1.59,0.19\n",
 }
 
 
@@ -97,9 +101,13 @@ def test_bad_input_row(kind, command, message, tmp_path, monkeypatch, capsys):
             (work / word).mkdir()
             for name, text in FOLDERS[word].items():
                 (work / word / name).write_text(text, encoding="utf-8")
-    for name in set(re.findall(r"[\w.]+\.(?:csv|py|toml)", command)):
+    for name in set(re.findall(r"[\w.]+\.(?:csv|py|toml|rm5|zip)", command)):
         if name in FILES:
-            (work / name).write_text(FILES[name], encoding="utf-8")
+            content = FILES[name]
+            if isinstance(content, bytes):
+                (work / name).write_bytes(content)
+            else:
+                (work / name).write_text(content, encoding="utf-8")
         if name == "single_trial.py":
             (work / "single_trial.csv").write_text(FILES["single_trial.csv"], encoding="utf-8")
         if name == "good.py":
