@@ -277,3 +277,47 @@ def test_v1_analysis_rows_keep_their_years_and_the_imported_table_is_valid(tmp_p
     table = pd.read_csv(folder / "trials.csv")
     assert list(table.columns) == [*COUNTS[:5], "year"]
     assert dict(zip(table["study"], table["year"], strict=True))["ISIS-2"] == 1988
+
+
+@pytest.mark.parametrize(("measure", "method", "expected"), [
+    ("Risk Ratio", "MH", ("RR", "MH")),
+    ("Risk Difference", "IV", ("RD", "IV")),
+    ("Peto Odds Ratio", "Peto", ("PETO_OR", "PETO")),
+    ("Odds Ratio", "IV", ("OR", "IV")),
+])
+def test_every_declared_measure_is_read(measure, method, expected, tmp_path):
+    members = _fleiss_members()
+    settings = next(k for k in members if k.endswith("settings.csv"))
+    members[settings] = members[settings].replace(b"MH,Odds Ratio", f"{method},{measure}".encode())
+    path = tmp_path / "m.zip"
+    path.write_bytes(_package(members))
+    outcome = read_package(path).outcomes[0]
+    assert (outcome.measure, outcome.method) == expected
+
+
+def test_swapped_events_are_counted_as_non_events(tmp_path):
+    members = _fleiss_members()
+    settings = next(k for k in members if k.endswith("settings.csv"))
+    text = members[settings].decode("utf-8-sig").splitlines()
+    header = text[0].split(",")
+    column = header.index("Swap event and non-event")
+    row = text[1].split(",")
+    assert row[column] == "false"
+    row[column] = "true"
+    members[settings] = "\n".join([text[0], ",".join(row), *text[2:]]).encode()
+    path = tmp_path / "swap.zip"
+    path.write_bytes(_package(members))
+    outcome = read_package(path).outcomes[0]
+    isis = next(r for r in outcome.rows if r.study == "ISIS-2")
+    assert (isis.events_treat, isis.events_control) == (8587 - 1570, 8600 - 1720)
+    assert outcome.overall.counts == (14186 - 2128, 14186, 13817 - 2286, 13817)
+
+
+def test_standard_labels_only_say_a_direction_when_they_differ_from_the_default():
+    from rebayes.data.direction import direction_from_labels
+
+    assert direction_from_labels("Favours [experimental]", "Favours [control]") is None
+    assert direction_from_labels("Favours experimental", "Favours control") is None
+    swapped = direction_from_labels("Favours control", "Favours intervention")
+    assert swapped is not None and swapped.higher_is_better is True
+    assert direction_from_labels("Favours aspirin", "Favours placebo") is None  # names: no
