@@ -321,3 +321,16 @@ def test_standard_labels_only_say_a_direction_when_they_differ_from_the_default(
     swapped = direction_from_labels("Favours control", "Favours intervention")
     assert swapped is not None and swapped.higher_is_better is True
     assert direction_from_labels("Favours aspirin", "Favours placebo") is None  # names: no
+
+
+def test_two_analyses_with_one_number_stop_the_import(tmp_path):
+    members = _fleiss_members()
+    settings = next(k for k in members if k.endswith("settings.csv"))
+    lines = members[settings].decode("utf-8-sig").splitlines()
+    aspirin = next(line for line in lines if line.startswith("1,1,Aspirin"))
+    members[settings] = "\n".join([*lines, aspirin]).encode()
+    path = tmp_path / "twice.zip"
+    path.write_bytes(_package(members))
+    with pytest.raises(RevManError, match="analysis 1.1 appears twice"):
+        import_file(path, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
