@@ -206,3 +206,21 @@ def test_single_study_has_no_prediction_interval():
     res = meta_analysis(one, "IV", "RR", model="random", tau2_method="REML", hksj=False)
     assert res.tau2 == 0.0 and np.isnan(res.pi_low) and np.isnan(res.tau2_ci_low)
     assert res.to_dict()["prediction_interval"] == [None, None]
+
+
+def test_command_options_give_metafors_numbers(capsys):
+    """--tau2 REML --hksj implies random effects; the JSON carries the metafor knha figures."""
+    import json
+
+    from rebayes.cli import main
+
+    code = main(["frequentist", "--data", str(TEST_DATA / "bcg"), "--method", "IV",
+                 "--tau2", "reml", "--hksj", "--json"])
+    assert code == 0
+    overall = json.loads(capsys.readouterr().out)["overall"]
+    knha = METAFOR[("bcg", "REML", "knha")]
+    assert (overall["model"], overall["tau2_method"], overall["test"]) == ("random", "REML", "t")
+    assert overall["test_df"] == 12 and overall["hksj"] is True
+    assert_allclose(overall["prediction_interval"], np.exp(knha[8:]), rtol=1e-8)
+    assert_allclose(overall["tau2_ci"], CONFINT["bcg"][0], rtol=1e-9)
+    assert_allclose([overall["ci_low"], overall["ci_high"]], np.exp(knha[2:4]), rtol=1e-8)
