@@ -93,6 +93,10 @@ FILES = {
         rows=(("", 10, 20, 5, 20), ("S2", 4, 30, 8, 31))
     ),
     "good_review.rm5": revman_files.one_outcome(),
+    "not_xml.rm5": "not a review\n",
+    "not_a_zip.zip": "not a zip at all\n",
+    "no_tables.zip": b"PK\x05\x06" + bytes(18),  # an empty zip archive
+    "effect_sizes.csv": "study,yi,vi\nA,-0.89,0.33\nB,-1.59,0.19\n",
 }
 
 
@@ -139,9 +143,13 @@ def test_bad_input_row(kind, command, message, tmp_path, monkeypatch, capsys):
                     path.symlink_to(content)
                 else:
                     path.write_text(content, encoding="utf-8")
-    for name in set(re.findall(r"[\w.]+\.(?:csv|py|toml|rm5)", command)):
+    for name in set(re.findall(r"[\w.]+\.(?:csv|py|toml|rm5|zip)", command)):
         if name in FILES:
-            (work / name).write_text(FILES[name], encoding="utf-8")
+            content = FILES[name]
+            if isinstance(content, bytes):
+                (work / name).write_bytes(content)
+            else:
+                (work / name).write_text(content, encoding="utf-8")
         if name == "single_trial.py":
             (work / "single_trial.csv").write_text(FILES["single_trial.csv"], encoding="utf-8")
         if name == "good.py":

@@ -5,15 +5,21 @@ them, what statistic they are, the numbers as printed, and two recipes for recom
 
 ``statistic``
     ``count``, ``rate``, ``counts`` (``a/n vs c/m``), ``rr`` or ``effect`` (pooled effect
-    and CI), ``z``, ``p`` (the effect's Z test), ``chi2``, ``df``, ``p_chi2``, ``i2``,
-    ``tau2`` (heterogeneity), ``subgroup_chi2``, ``subgroup_df``, ``subgroup_p``,
-    ``subgroup_i2`` (test for subgroup differences), ``i2_below_50``.
+    and CI), ``z``, ``p`` (the effect's Z test, or t test under HKSJ), ``chi2``, ``df``,
+    ``p_chi2``, ``i2``, ``tau2`` (heterogeneity), ``tau2_ci`` (its Q-profile interval),
+    ``prediction_interval``, ``subgroup_chi2``, ``subgroup_df``, ``subgroup_p``,
+    ``subgroup_i2`` (test for subgroup differences), ``i2_below_50``; per study
+    ``study_effect`` (its estimate and CI), ``study_se`` (the standard error of its log ratio,
+    or of its RD) and ``weight`` (percent of the analysis of every row: one study's, or the
+    sum over the rows the filters select, e.g. a subgroup's).
 ``analysis``
     A query on the trial table: an optional leading kind (``n_trials``, ``n_women``,
-    ``arm_rate``, ``overall``) followed by ``column=value`` filters, ``by=column`` and the
-    analysis options ``measure=``, ``method=``, ``model=``, ``ci=`` (default: the dataset's);
-    e.g. ``stratum=primary by=timing``. ``population=LEVEL`` selects trials whose every strata
-    row has that level (datasets with a ``strata`` column).
+    ``arm_rate``, ``overall``) followed by ``column=value`` filters, ``by=column``,
+    ``row=LABEL`` (one row, labelled as :func:`rebayes.data.trials.row_labels` labels it:
+    ``Smith 2001 #2`` for a repeated study name) and the analysis options ``measure=``,
+    ``method=``, ``model=``, ``ci=``, ``tau2=``, ``hksj=`` (default: the dataset's); e.g.
+    ``stratum=primary by=timing``. ``population=LEVEL`` selects trials whose every strata row
+    has that level (datasets with a ``strata`` column).
 ``paper_basis``
     How to recompute from the paper's own stated figures: ``counts`` (a 2x2 table built from
     the row's ``counts``), ``sum:ID+ID`` (add the participants in other rows' counts),
@@ -40,9 +46,10 @@ from scipy import stats
 
 from rebayes import tables
 from rebayes.data.schema import DatasetSchema, schema_of
-from rebayes.data.trials import load_dataset, load_trials, variant_combinations
+from rebayes.data.trials import load_dataset, load_trials, row_labels, variant_combinations
 from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
+from rebayes.frequentist.heterogeneity import TAU2_METHODS
 from rebayes.frequentist.pooling import (
     MEASURES,
     METHODS,
@@ -52,6 +59,7 @@ from rebayes.frequentist.pooling import (
     analyze,
     difference_test,
     meta_analysis,
+    study_effects,
 )
 
 __all__ = [
@@ -68,7 +76,10 @@ NUMERIC_FIELDS = ("value", "ci_low", "ci_high", "p")
 STATISTICS = (
     "count", "rate", "rr", "effect", "counts", "z", "p", "chi2", "df", "p_chi2", "i2", "tau2",
     "subgroup_chi2", "subgroup_df", "subgroup_p", "subgroup_i2", "i2_below_50", "significance",
+    "tau2_ci", "prediction_interval", "study_effect", "study_se", "weight",
 )
+#: Per-row figures (a study's estimate, standard error, weight).
+STUDY_STATISTICS = ("study_effect", "study_se", "weight")
 #: Statistics whose recomputation carries a pooled estimate and CI (their range over the data
 #: variants is worth stating).
 ESTIMATES = ("rr", "effect")
@@ -76,7 +87,7 @@ ESTIMATES = ("rr", "effect")
 WHOLE_NUMBERS = ("count", "df", "subgroup_df")
 REQUIRED_FIELDS = ("id", "location", "statistic", "reported")
 #: Keys of an ``analysis`` query that choose the analysis rather than filter rows.
-OPTION_KEYS = ("measure", "method", "model", "ci", "event")
+OPTION_KEYS = ("measure", "method", "model", "ci", "event", "tau2", "hksj")
 VERDICTS = ("reproduced", "differs", "not_recomputable")
 
 
@@ -116,6 +127,11 @@ class Recomputed:
         """Render like the paper prints that statistic."""
         if statistic == "counts":
             return self.counts
+        if statistic in ("tau2_ci", "prediction_interval"):
+            if self.ci_low is None or self.ci_high is None:
+                return "-"
+            name = "Tau2 CI" if statistic == "tau2_ci" else "PI"
+            return f"{name} [{self.ci_low:.4f}, {self.ci_high:.4f}]"
         if statistic in ("subgroup_p", "p", "p_chi2"):
             return f"P = {self.p:.4g}" if self.p is not None else "-"
         if statistic == "significance":
@@ -130,10 +146,14 @@ class Recomputed:
             return f"{self.value:.2f}%"
         if statistic in ("i2_below_50", "i2", "subgroup_i2"):
             return f"I2 = {self.value:.1f}%"
+        if statistic == "weight":
+            return f"Weight {self.value:.4f}%"
+        if statistic == "study_se":
+            return f"SE = {self.value:.6f}"
         if statistic in ("z", "chi2", "tau2", "subgroup_chi2"):
             name = {"z": "Z", "tau2": "Tau2"}.get(statistic, "Chi2")
             return f"{name} = {self.value:.4f}"
-        digits = 4 if statistic == "effect" else 3
+        digits = 4 if statistic in ("effect", "study_effect") else 3
         out = (
             f"{self.measure} {self.value:.{digits}f} "
             f"({self.ci_low:.{digits}f}-{self.ci_high:.{digits}f})"
@@ -462,7 +482,8 @@ def _parse_analysis(text: str) -> tuple[str, dict[str, str], str | None, dict[st
     by = pairs.pop("by", None)
     options = {key: pairs.pop(key) for key in OPTION_KEYS if key in pairs}
     allowed = {"measure": MEASURES, "method": METHODS, "model": MODELS,
-               "event": ("events", "non_events")}
+               "event": ("events", "non_events"), "tau2": TAU2_METHODS,
+               "hksj": ("true", "false")}
     for key, value in options.items():
         if key == "ci":
             if not re.fullmatch(r"\d+(\.\d+)?", value) or not 50 <= float(value) < 100:
@@ -505,6 +526,7 @@ def _from_trials(
         return None
     kind, where, by, options = _parse_analysis(fig.analysis)
     arm = where.pop("arm", None)
+    row = where.pop("row", None)
     strata = schema_of(trials).strata
     memo = {} if memo is None else memo
     if ("population", id(trials)) not in memo:  # the tables live as long as the memo
@@ -514,9 +536,16 @@ def _from_trials(
         if column not in table.columns:
             raise AuditError(f"{fig.id}: analysis filters on unknown column {column!r}")
         table = table[table[column].astype(str) == value]
+    if row is not None:
+        labels = row_labels(trials)
+        if row not in labels:
+            return None  # a variant without the row
+        table = table[table.index == trials.index[labels.index(row)]]
     if table.empty:
         return None
     label = f"trial table ({variant})"
+    if fig.statistic in STUDY_STATISTICS:
+        return _study_figure(fig.statistic, trials, table, label, options, memo)
     if kind == "n_trials":
         return Recomputed(label, float(table["study"].nunique()))
     if kind == "n_women":
@@ -549,6 +578,7 @@ def _from_trials(
                 model=options.get("model"),  # type: ignore[arg-type]
                 ci_level=float(options["ci"]) / 100 if "ci" in options else None,
                 event=options.get("event", "events"),  # type: ignore[arg-type]
+                **_random_options(options),  # type: ignore[arg-type]
             )
         except AnalysisError as exc:
             if not str(exc).startswith("no estimable study"):
@@ -581,12 +611,85 @@ def _from_trials(
         "p_chi2": Recomputed(note, p=total.p_q),
         "i2": Recomputed(note, total.i2),
         "tau2": Recomputed(note, total.tau2),
+        "tau2_ci": Recomputed(note, ci_low=_defined(total.tau2_ci_low),
+                              ci_high=_defined(total.tau2_ci_high)),
+        "prediction_interval": Recomputed(note, ci_low=_defined(total.pi_low),
+                                          ci_high=_defined(total.pi_high)),
     }
     if fig.statistic in single:
         return single[fig.statistic]
     counts = f"{total.events_treat}/{total.n_treat} vs {total.events_control}/{total.n_control}"
     return Recomputed(note, total.estimate, total.ci_low, total.ci_high, total.p, counts,
                       total.measure)
+
+
+def _defined(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _random_options(options: Mapping[str, str]) -> dict[str, object]:
+    """``tau2_method`` and ``hksj`` for :func:`analyze` from a query's ``tau2=``, ``hksj=``."""
+    out: dict[str, object] = {}
+    if "tau2" in options:
+        out["tau2_method"] = options["tau2"]
+    if "hksj" in options:
+        out["hksj"] = options["hksj"] == "true"
+    return out
+
+
+def _study_figure(
+    statistic: str,
+    trials: pd.DataFrame,
+    table: pd.DataFrame,
+    label: str,
+    options: Mapping[str, str],
+    memo: dict,
+) -> Recomputed | None:
+    """Recompute a row's estimate, CI or standard error, or the weight of ``table``'s rows.
+
+    Weights are those of the analysis of every row of ``trials`` (as RevMan prints a
+    study's and a subgroup's weight in an analysis with subgroups), so a subgroup's weight
+    is the sum of its studies'.
+    """
+    schema = schema_of(trials)
+    if schema.strata is not None:
+        return None  # a trial's strata are summed before pooling: no per-row weights
+    event = options.get("event", "events")
+    ci_level = float(options["ci"]) / 100 if "ci" in options else schema.ci_level
+    key = ("weights", tuple(sorted(options.items())), _rows_key(trials))
+    if key not in memo:
+        try:
+            overall = analyze(
+                trials,
+                measure=options.get("measure"),  # type: ignore[arg-type]
+                method=options.get("method"),  # type: ignore[arg-type]
+                model=options.get("model"),  # type: ignore[arg-type]
+                ci_level=ci_level, event=event,  # type: ignore[arg-type]
+                **_random_options(options),  # type: ignore[arg-type]
+            ).overall
+        except AnalysisError as exc:
+            if not str(exc).startswith("no estimable study"):
+                raise
+            memo[key] = None
+        else:
+            eff = study_effects(trials, overall.measure, event, ci_level)  # type: ignore[arg-type]
+            weights = pd.Series(0.0, index=trials.index)
+            weights[eff["estimable"].to_numpy()] = overall.studies["weight"].to_numpy()
+            memo[key] = (overall.measure, eff.set_axis(trials.index), weights)
+    if memo[key] is None:
+        return None
+    measure, eff, weights = memo[key]
+    if statistic == "weight":
+        return Recomputed(f"{label}: weight in the analysis of every row",
+                          float(weights.loc[table.index].sum()))
+    if len(table) != 1 or not eff.loc[table.index[0], "estimable"]:
+        return None
+    study = eff.loc[table.index[0]]
+    note = f"{label}: {study['study']}"
+    if statistic == "study_se":
+        return Recomputed(note, float(math.sqrt(study["vi"])))
+    return Recomputed(note, float(study["effect"]), float(study["ci_low"]),
+                      float(study["ci_high"]), measure=measure)
 
 
 # --- comparison ---------------------------------------------------------------------------
@@ -838,6 +941,8 @@ def audit_markdown(
     schema = schema or DatasetSchema.defaults()
     method = {"MH": "M-H", "IV": "IV", "PETO": "Peto"}[schema.method]
     analysis = f"{method}, {schema.model.capitalize()} {schema.measure}"
+    if schema.model == "random" and (schema.tau2 != "DL" or schema.hksj):
+        analysis += f" ({schema.tau2}{', HKSJ' if schema.hksj else ''}: RevMan Web's options)"
     counts = {v: sum(r.verdict == v for r in rows) for v in VERDICTS}
     out = [
         "# Audit of the published figures",

@@ -11,9 +11,10 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 
 from rebayes import allocator
-from rebayes.errors import RebayesError
+from rebayes.errors import DataNote, RebayesError
 
 # Order = order in --help, which follows the workflow a user goes through.
 SUBCOMMANDS = (
@@ -26,6 +27,8 @@ _MODULES = {"import": "import_"}
 EPILOG = """\
 Workflow:
   rebayes import review.rm5 review/       one dataset folder per dichotomous outcome
+                                          (also a RevMan Web data package .zip or a
+                                          RevMan 5 analyses export .csv)
   rebayes init my.csv my/                 or: a dataset folder from a CSV (edit dataset.toml)
   rebayes audit --data review/1.1         published figures vs recomputed, with verdicts
   rebayes frequentist --data my/ --by C   RevMan 5 tables (MH/IV/Peto, RR/OR/RD) for any split
@@ -35,8 +38,10 @@ Workflow:
 
 Data: --data takes a shipped dataset's name, a dataset folder (trials.csv + dataset.toml:
 rebayes init writes one), a bare CSV with columns study,events_treat,n_treat,events_control,
-n_control (plus optional covariates), or a RevMan 5 file (rebayes import splits it into
-folders); --variant picks a data variant from the folder's variants.toml (compose with '+').
+n_control (plus optional covariates; metafor's and meta's column names are read too), or
+a review file: a RevMan 5 file, a Cochrane data package .zip or a RevMan 5 CSV export, with
+:1.2 to pick an analysis (rebayes import splits it into folders); --variant picks a data
+variant from the folder's variants.toml (compose with '+').
 """
 
 
@@ -88,7 +93,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 1
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            # What the loader assumed (metafor's column names, ...): one note line each.
+            warnings.simplefilter("once", DataNote)
+            shown = warnings.showwarning
+
+            def note(message, category, *rest, **kwargs):  # type: ignore[no-untyped-def]
+                if issubclass(category, DataNote):
+                    print(f"rebayes {args.command}: note: {message}", file=sys.stderr)
+                else:
+                    shown(message, category, *rest, **kwargs)
+
+            warnings.showwarning = note
+            return int(args.func(args) or 0)
     except RebayesError as exc:
         print(f"rebayes {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -37,7 +37,9 @@ def add_data_option(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="NAME|DIR|CSV|RM5",
         help="a shipped dataset's name, a dataset folder (trials.csv + dataset.toml), a bare "
-        "trial-table CSV, or a RevMan 5 file",
+        "trial-table CSV (metafor's ai/n1i/ci/n2i and meta's event.e/n.e/... names are read "
+        "too), or a review file: a RevMan 5 file, a Cochrane data package .zip or RevMan 5's "
+        "CSV export (FILE:1.2 picks an analysis)",
     )
 
 

@@ -7,6 +7,7 @@ import argparse
 from rebayes.cli._common import add_data_options, parse_where, print_json
 from rebayes.data.trials import load_trials
 from rebayes.errors import RebayesError
+from rebayes.frequentist.heterogeneity import TAU2_METHODS
 from rebayes.frequentist.pooling import EVENTS, MEASURES, METHODS, MODELS, analyze
 
 
@@ -31,9 +32,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Pool the trial table as Review Manager 5 would: Mantel-Haenszel (MH), inverse "
             "variance (IV) or Peto (PETO), fixed effect or DerSimonian-Laird random effects "
             "(Q centred on the MH estimate for 'M-H, Random', on the IV estimate for 'IV, "
-            "Random'); --method DL is 'M-H, Random'. Defaults come from the dataset's "
-            "dataset.toml (measure, method, model, ci_level). A trial's strata are summed "
-            "unless the analysis splits or filters by the strata column."
+            "Random'); --method DL is 'M-H, Random'. RevMan Web's random-effects options: "
+            "--tau2 REML (or PM), --hksj (Hartung-Knapp-Sidik-Jonkman interval, t test), "
+            "with a Q-profile CI for tau2 and a prediction interval (t on k-1 df) printed for "
+            "every random-effects analysis. Defaults come from the dataset's dataset.toml "
+            "(measure, method, model, tau2, hksj, ci_level). A trial's strata are summed "
+            "unless the analysis splits or filters by the strata column. A control arm "
+            "shared by two comparisons of one study (a multi-arm trial) is named; "
+            "--split-shared-control divides it between them (Cochrane Handbook 23.3.4)."
         ),
     )
     add_data_options(parser)
@@ -55,6 +61,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="confidence level in percent, e.g. 99 (default: the dataset's ci_level, 95)",
     )
     parser.add_argument(
+        "--tau2", type=str.upper, choices=TAU2_METHODS, metavar="DL|REML|PM",
+        help="random-effects estimator of tau2 (implies --model random; default: the "
+        "dataset's tau2, DerSimonian-Laird)",
+    )
+    parser.add_argument(
+        "--hksj", action="store_true", default=None,
+        help="Hartung-Knapp-Sidik-Jonkman interval and t test for the random-effects "
+        "estimate (implies --model random)",
+    )
+    parser.add_argument(
+        "--split-shared-control", action="store_true",
+        help="divide a multi-arm trial's shared control arm between its comparisons",
+    )
+    parser.add_argument(
         "--event", default="events", choices=EVENTS,
         help="count the events column (default) or its complement",
     )
@@ -70,6 +90,12 @@ def run(args: argparse.Namespace) -> int:
     measure = args.measure
     if args.method == "PETO" and measure is None:
         measure = "PETO_OR"  # Peto's method has one measure
+    model = args.model
+    if args.tau2 is not None or args.hksj:
+        if model == "fixed":
+            raise RebayesError("--tau2 and --hksj belong to the random-effects model, "
+                               "not --model fixed")
+        model = "random"
     result = analyze(
         trials,
         by=args.by,
@@ -77,8 +103,11 @@ def run(args: argparse.Namespace) -> int:
         method=args.method,
         measure=measure,
         event=args.event,
-        model=args.model,
+        model=model,
         ci_level=args.ci,
+        tau2_method=args.tau2,
+        hksj=args.hksj,
+        split_shared_control=args.split_shared_control,
     )
     if args.json:
         payload = result.to_dict()

@@ -19,6 +19,7 @@ it back, defaulting to higher is better with the generic labels for a tree that 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
     from rebayes.data.schema import DatasetSchema
 
-__all__ = ["Direction"]
+__all__ = ["Direction", "LabelEvidence", "direction_from_labels"]
 
 # Tree attrs the direction is stored under (netCDF attributes: ints and strings, no bools).
 _ATTRS = ("higher_is_better", "direction_declared", "outcome", "treatment", "control")
@@ -190,3 +191,71 @@ class Direction:
     def benefit_risk_difference(self, rd: float) -> float:
         """Sign a risk difference (treated minus control) so that positive is benefit."""
         return rd if self.higher_is_better else -rd
+
+
+# --- from a forest plot's graph labels ------------------------------------------------------
+
+# RevMan draws fewer events with the experimental intervention on the left. Authors keep
+# RevMan's default pair ("Favours [experimental]" | "Favours [control]") whatever the outcome,
+# so the default says nothing; the generic words swapped do.
+_EXPERIMENTAL = {"experimental", "intervention", "treatment"}
+_CONTROL = {"control", "placebo", "comparator"}
+
+
+@dataclass(frozen=True)
+class LabelEvidence:
+    """What a forest plot's graph labels say about the direction of benefit.
+
+    Attributes
+    ----------
+    higher_is_better : bool
+    left, right : str
+        The labels, as given.
+    reason : str
+        One sentence saying how the labels were read.
+    """
+
+    higher_is_better: bool
+    left: str
+    right: str
+    reason: str
+
+
+def _favoured(label: str) -> str:
+    text = " ".join(label.strip().lower().split())
+    text = re.sub(r"^favou?rs\s+", "", text) if text.startswith("favo") else text
+    return text.strip("[] ")
+
+
+def direction_from_labels(left: str, right: str) -> LabelEvidence | None:
+    """Read the direction of benefit from a forest plot's left and right graph labels.
+
+    Only standard labels are read: "Favours ..." naming the experimental or the control
+    group in generic words. RevMan's default order (experimental left, control right) is
+    kept by authors whatever the outcome and says nothing; the swapped order says that more
+    events is better.
+
+    Parameters
+    ----------
+    left, right : str
+        The labels under the left (effects below 1) and right side of the plot.
+
+    Returns
+    -------
+    LabelEvidence or None
+        None when the labels do not say (RevMan's defaults, or non-standard wording).
+
+    Examples
+    --------
+    >>> direction_from_labels("Favours control", "Favours experimental").higher_is_better
+    True
+    >>> direction_from_labels("Favours [experimental]", "Favours [control]") is None
+    True
+    """
+    a, b = _favoured(left), _favoured(right)
+    if a in _CONTROL and b in _EXPERIMENTAL:
+        return LabelEvidence(
+            True, left, right,
+            f"{left!r} on the left, where fewer events with the experimental arm are drawn",
+        )
+    return None

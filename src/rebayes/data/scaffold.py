@@ -1,12 +1,13 @@
 """``rebayes init``: a dataset folder from a bare CSV, with a commented ``dataset.toml`` to edit.
 
-The CSV is validated and copied as ``trials.csv``; ``dataset.toml`` says everything rebayes
-assumed (direction of benefit, effect measure, labels) as settings to change, and guesses each
-extra column's kind from its values: whole numbers in a column named like a year are a
-continuous column that is not analysed, other numbers a continuous covariate, text with a few
-repeated values a categorical covariate (levels in order of appearance, the first as
-reference), other text a column that is kept but not analysed. ``models/`` gets one script per
-default analysis, to edit or delete.
+The CSV is validated and copied as ``trials.csv`` (rewritten under rebayes's column names
+when it uses metafor's or meta's, :mod:`rebayes.data.column_names`); ``dataset.toml`` says
+everything rebayes assumed (direction of benefit, effect measure, labels) as settings to
+change, and guesses each extra column's kind from its values: whole numbers in a column named
+like a year are a continuous column that is not analysed, other numbers a continuous
+covariate, text with a few repeated values a categorical covariate (levels in order of
+appearance, the first as reference), other text a column that is kept but not analysed.
+``models/`` gets one script per default analysis, to edit or delete.
 """
 
 from __future__ import annotations
@@ -81,7 +82,9 @@ def _toml_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def dataset_toml(name: str, guesses: list[ColumnGuess], higher_is_better: bool | None) -> str:
+def dataset_toml(
+    name: str, guesses: list[ColumnGuess], higher_is_better: bool | None, renamed: str = ""
+) -> str:
     """Return the commented ``dataset.toml`` that :func:`init_dataset` writes."""
     direction = (
         "true   # CHECK: true if more events is good (live births, cures), "
@@ -91,6 +94,7 @@ def dataset_toml(name: str, guesses: list[ColumnGuess], higher_is_better: bool |
     )
     lines = [
         "# What trials.csv measures. Written by `rebayes init`: check every line marked CHECK.",
+        *([f"# trials.csv: {renamed}."] if renamed else []),
         f"title = {_toml_string(name)}   # CHECK: one line for the report's title",
         'outcome = "event"          # CHECK: the event counted in events_treat / events_control',
         'treatment = "treatment"    # CHECK: the experimental arm',
@@ -197,9 +201,12 @@ def init_dataset(csv: str | Path, directory: str | Path,
     check_output_folder(target, "init")  # missing or empty only: init never overwrites
     trials = load_trials(csv)
     guesses = guess_columns(trials)
+    renamed = trials.attrs.get("column_names", "")
+    # Another package's column names: the table is written under rebayes's own.
+    table = trials.to_csv(index=False) if renamed else Path(csv).read_text(encoding="utf-8-sig")
     files = {
-        "trials.csv": Path(csv).read_text(encoding="utf-8-sig"),
-        "dataset.toml": dataset_toml(Path(csv).stem, guesses, higher_is_better),
+        "trials.csv": table,
+        "dataset.toml": dataset_toml(Path(csv).stem, guesses, higher_is_better, renamed),
         **{f"models/{k}": v for k, v in model_scripts(guesses).items()},
     }
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,8 @@ and how the columns are to be read, so the code never needs to know the paper::
     measure = "RR"                    # the published effect measure: RR | OR | RD | PETO_OR
     method = "MH"                     # the published pooling: MH | IV | PETO
     model = "fixed"                   # fixed | random (DerSimonian-Laird)
+    tau2 = "DL"                       # random effects: DL | REML | PM (RevMan Web: DL, REML)
+    hksj = false                      # random effects: Hartung-Knapp-Sidik-Jonkman intervals
     strata = "stratum"                # optional: column naming the strata of one trial
     report_variants = ["published"]   # data variants the report shows
     analysis_order = ["overall"]      # reading order of the report's analyses
@@ -57,6 +59,7 @@ __all__ = ["Covariate", "DatasetSchema", "SchemaError", "schema_of"]
 MEASURES = ("RR", "OR", "RD", "PETO_OR")
 METHODS = ("MH", "IV", "PETO")
 MODELS = ("fixed", "random")
+TAU2_METHODS = ("DL", "REML", "PM")
 KINDS = ("categorical", "continuous")
 OUTCOME_TYPES = (
     "all_cause_mortality",
@@ -70,6 +73,7 @@ OUTCOME_TYPES = (
 _TOP_KEYS = {
     "name", "title", "citation", "outcome", "treatment", "control", "higher_is_better",
     "measure", "method", "model", "ci_level", "outcome_type", "strata", "default_variant",
+    "tau2", "hksj",
     "report_variants", "analysis_order", "covariates", "columns", "notes", "frequentist",
     "source", "links",
 }
@@ -163,6 +167,10 @@ class DatasetSchema:
         False when ``higher_is_better`` is a default the user never set (said in the output).
     measure, method, model : str
         The published analysis (RevMan's names).
+    tau2 : str
+        The random-effects estimator of tau^2: ``DL`` (RevMan 5), ``REML`` or ``PM``.
+    hksj : bool
+        Whether the random-effects interval is Hartung-Knapp-Sidik-Jonkman's (RevMan Web).
     ci_level : float
         Confidence level of the published intervals (0.95).
     outcome_type : str
@@ -189,9 +197,9 @@ class DatasetSchema:
         ``studies``: the table is those studies' rows of that dataset's table, by reference,
         not a copy (empty: the folder has its own ``trials.csv``).
     frequentist : tuple of dict
-        The RevMan analyses the report tabulates (``title``, optional ``by`` column and
-        ``where`` filters), e.g. the paper's figures in its order; empty: the overall analysis
-        and one per declared categorical covariate.
+        The RevMan analyses the report tabulates (``title``, optional ``by`` column,
+        ``where`` filters and ``split_shared_control``), e.g. the paper's figures in its
+        order; empty: the overall analysis and one per declared categorical covariate.
     extra : dict
         Keys the schema does not read (kept for the dataset's own text).
     """
@@ -205,6 +213,8 @@ class DatasetSchema:
     measure: str = "RR"
     method: str = "MH"
     model: str = "fixed"
+    tau2: str = "DL"
+    hksj: bool = False
     ci_level: float = 0.95
     outcome_type: str = "unspecified"
     citation: Mapping[str, str] = field(default_factory=dict)
@@ -301,10 +311,11 @@ class DatasetSchema:
         ):
             raise fail("frequentist", "must be a list of tables with a title ([[frequentist]])")
         for i, analysis in enumerate(frequentist, start=1):
-            unknown = sorted(set(analysis) - {"title", "by", "where"})
+            unknown = sorted(set(analysis) - {"title", "by", "where", "split_shared_control"})
             if unknown:
                 raise fail(
-                    f"frequentist #{i}", f"unknown key '{unknown[0]}' (known: by, title, where)"
+                    f"frequentist #{i}",
+                    f"unknown key '{unknown[0]}' (known: by, split_shared_control, title, where)",
                 )
         source = raw.get("source", {})
         if not isinstance(source, dict) or (
@@ -312,6 +323,14 @@ class DatasetSchema:
                         or not isinstance(source.get("studies", []), list))
         ):
             raise fail("source", "must be a table with dataset = NAME and studies = [...]")
+        model = choice("model", MODELS, "fixed")
+        tau2 = choice("tau2", TAU2_METHODS, "DL")
+        hksj = raw.get("hksj", False)
+        if not isinstance(hksj, bool):
+            raise fail("hksj", f"must be true or false, not {hksj!r}")
+        if model == "fixed" and (tau2 != "DL" or hksj):
+            raise fail("tau2" if tau2 != "DL" else "hksj",
+                       'belongs to the random-effects model (set model = "random")')
         links = raw.get("links", [])
         if not isinstance(links, list) or not all(
             isinstance(x, dict) and isinstance(x.get("text"), str)
@@ -327,7 +346,9 @@ class DatasetSchema:
             direction_declared=direction is not None,
             measure=choice("measure", MEASURES, "RR"),
             method=choice("method", METHODS, "MH"),
-            model=choice("model", MODELS, "fixed"),
+            model=model,
+            tau2=tau2,
+            hksj=hksj,
             ci_level=float(ci_level),
             outcome_type=choice("outcome_type", OUTCOME_TYPES, "unspecified"),
             citation={str(k): str(v) for k, v in citation.items()},
@@ -385,6 +406,7 @@ class DatasetSchema:
             "measure": self.measure,
             "method": self.method,
             "model": self.model,
+            **({"tau2": self.tau2, "hksj": self.hksj} if self.model == "random" else {}),
         }
 
 

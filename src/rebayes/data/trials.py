@@ -1,9 +1,12 @@
 """Load and validate a binary-outcome trial table (one row per study, or per study x stratum).
 
 The format is a CSV with at least ``study, events_treat, n_treat, events_control, n_control``;
-any other column is kept as a covariate. What the columns mean comes from the dataset folder's
-``dataset.toml`` (:mod:`rebayes.data.schema`): which column names a trial's strata, which columns
-are categorical with which labels, which must agree within a trial. A bare CSV gets the
+any other column is kept as a covariate. metafor's (``ai, n1i, ci, n2i`` or ``ai, bi, ci,
+di``) and meta's (``event.e, n.e, event.c, n.c``) names are read too, with a
+:class:`~rebayes.errors.DataNote` saying how (:mod:`rebayes.data.column_names`). What the
+columns mean comes from the dataset folder's ``dataset.toml`` (:mod:`rebayes.data.schema`):
+which column names a trial's strata, which columns are categorical with which labels, which
+must agree within a trial. A bare CSV gets the
 defaults: every row is a study of its own (a repeated study name is a second row, as RevMan
 treats a multi-arm trial's second comparison), no label checks. Every validation error is a
 :class:`DataError` whose message is one line naming the file, the 1-based line number and the
@@ -18,6 +21,7 @@ import io
 import math
 import re
 import tomllib
+import warnings
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -27,8 +31,9 @@ from typing import Any
 
 import pandas as pd
 
+from rebayes.data.column_names import ColumnMapping, NeedsCounts, resolve_columns
 from rebayes.data.schema import DatasetSchema, SchemaError, schema_of
-from rebayes.errors import RebayesError
+from rebayes.errors import DataNote, RebayesError
 
 __all__ = [
     "COUNT_COLUMNS",
@@ -203,10 +208,11 @@ def load_dataset(path_or_name: str | Path | None) -> Dataset:
     if path_or_name is None or str(path_or_name) == "":
         known = ", ".join(list_datasets()) or "none"
         raise DataError(f"no dataset given: use --data NAME|DIR|CSV|RM5 (shipped: {known})")
-    rm5, _, outcome = str(path_or_name).partition(".rm5:")
-    if str(path_or_name).lower().endswith(".rm5") or outcome:
-        return _load_dataset(*_rm5_folder(rm5 + ".rm5" if outcome else str(path_or_name),
-                                          outcome))
+    from rebayes.data.reviews import review_spec
+
+    review = review_spec(str(path_or_name))
+    if review is not None:
+        return _load_dataset(*_review_folder(*review))
     return _load_dataset(path_or_name)
 
 
@@ -269,19 +275,22 @@ def _load_dataset(path_or_name: str | Path, origin: str | None = None) -> Datase
     )
 
 
-def _rm5_folder(path: str, outcome: str) -> tuple[Path, str]:
-    """Import a RevMan 5 file once (into the cache); return one outcome's folder and its origin.
+def _review_folder(source: Path, outcome: str) -> tuple[Path, str]:
+    """Import a review file once (into the cache); return one analysis' folder and its origin.
 
-    The origin (``review.rm5:1.1``, the file as the user named it) is what messages name
-    instead of the folder in the cache.
+    A RevMan 5 file, a Cochrane data package or RevMan 5's CSV export
+    (:mod:`rebayes.data.reviews`); the cache entry is keyed by the file's bytes and the
+    import's format version. The origin (``review.rm5:1.1``, the file as the user named it)
+    is what messages name instead of the folder in the cache.
     """
     from rebayes.bayes.cache import cache_dir
-    from rebayes.frequentist.revman import import_rm5, read_rm5
+    from rebayes.data.reviews import IMPORT_FORMAT, read_review
+    from rebayes.frequentist.revman import import_review
 
-    source = Path(path)
+    path = str(source)
     if not source.is_file():
         raise DataError(f"{path}: no such file")
-    review = read_rm5(source)
+    review = read_review(source)
     numbers = [o.number for o in review.outcomes]
     if not outcome:
         if len(numbers) != 1:
@@ -295,9 +304,9 @@ def _rm5_folder(path: str, outcome: str) -> tuple[Path, str]:
             f"{path}: no dichotomous outcome {outcome} (outcomes: {', '.join(numbers)})"
         )
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
-    folder = cache_dir() / "rm5" / digest
+    folder = cache_dir() / "imports" / f"{digest}-v{IMPORT_FORMAT}"
     if not (folder / outcome / "trials.csv").is_file():
-        import_rm5(source, folder)
+        import_review(review, folder)
     return folder / outcome, f"{_display(source)}:{outcome}"
 
 
@@ -320,8 +329,9 @@ def load_trials(
         One row per study (or study x stratum), counts as int64. ``attrs`` holds
         ``dataset``, ``path``, ``variant``, ``schema`` (a
         :class:`~rebayes.data.schema.DatasetSchema`),
-        ``notes`` (one-line remarks, e.g. repeated study names) and ``data_hash`` (SHA-256 of
-        the table after the variant).
+        ``notes`` (one-line remarks, e.g. repeated study names), ``data_hash`` (SHA-256 of
+        the table after the variant) and ``column_names`` (how another package's column
+        names were read, e.g. metafor's ``ai``; empty for rebayes's own).
 
     Raises
     ------
@@ -346,6 +356,7 @@ def load_trials(
                 f"unknown variant '{name}' for dataset {dataset.name} "
                 f"(known: {', '.join(sorted(known))})"
             )
+    renamed = ""
     if dataset.source is not None:
         # Rows by reference: the source's table under the source variants these variants
         # name, then only the listed studies.
@@ -367,7 +378,10 @@ def load_trials(
         rows = base.astype(object).where(base.notna(), None).to_dict(orient="records")
     else:
         label = dataset.display(dataset.trials_path)
-        raw_rows, lines, columns = _read_csv(dataset.trials_path, label)
+        raw_rows, lines, columns, mapping = _read_csv(dataset.trials_path, label)
+        if mapping is not None:
+            renamed = mapping.note()
+            warnings.warn(f"{label}: {renamed}", DataNote, stacklevel=2)
         locs = [f"{label}:{line}" for line in lines]
         rows = raw_rows
     _check_declared_columns(schema, columns, label)
@@ -388,6 +402,7 @@ def load_trials(
         schema=schema,
         notes=tuple(notes),
         data_hash=table_hash(frame),
+        column_names=renamed,
     )
     return frame
 
@@ -497,7 +512,10 @@ def _display(path: Path, directory: Path | None = None, origin: str | None = Non
         return str(path)
 
 
-def _read_csv(path: Path, label: str) -> tuple[list[dict[str, str]], list[int], list[str]]:
+def _read_csv(
+    path: Path, label: str,
+) -> tuple[list[dict[str, Any]], list[int], list[str], ColumnMapping | None]:
+    """Rows (rebayes's column names), their line numbers, the columns, and any renaming."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -510,9 +528,14 @@ def _read_csv(path: Path, label: str) -> tuple[list[dict[str, str]], list[int], 
         if header is None or not any(h.strip() for h in header):
             raise DataError(f"{label}: empty file (no header line)")
         columns = [h.strip() for h in header]
-        for col in REQUIRED_COLUMNS:
-            if col not in columns:
-                raise DataError(f"{label}:1: missing required column '{col}'")
+        try:
+            mapping = resolve_columns(columns)
+        except NeedsCounts as exc:
+            raise DataError(f"{label}:1: {exc}") from None
+        if mapping is None:
+            for col in REQUIRED_COLUMNS:
+                if col not in columns:
+                    raise DataError(f"{label}:1: missing required column '{col}'")
         dupes = {c for c in columns if columns.count(c) > 1}
         if dupes:
             raise DataError(f"{label}:1: column '{sorted(dupes)[0]}' appears twice")
@@ -528,13 +551,26 @@ def _read_csv(path: Path, label: str) -> tuple[list[dict[str, str]], list[int], 
                 raise DataError(
                     f"{label}:{line}: expected {len(columns)} fields, found {len(values)}"
                 )
-            rows.append({c: v.strip() for c, v in zip(columns, values, strict=True)})
+            row = {c: v.strip() for c, v in zip(columns, values, strict=True)}
+            rows.append(row if mapping is None else _renamed(row, mapping, f"{label}:{line}"))
             lines.append(line)
     except csv.Error as exc:
         raise DataError(f"{label}:{reader.line_num}: malformed CSV ({exc})") from None
     if not rows:
         raise DataError(f"{label}: no data rows")
-    return rows, lines, columns
+    if mapping is not None:
+        columns = [*mapping.rename, *mapping.sums,
+                   *(c for c in columns if c not in mapping.consumed)]
+    return rows, lines, columns, mapping
+
+
+def _renamed(row: dict[str, str], mapping: ColumnMapping, loc: str) -> dict[str, Any]:
+    """Return a row under rebayes's names: counts renamed, totals summed from two cells."""
+    out: dict[str, Any] = {ours: row[theirs] for ours, theirs in mapping.rename.items()}
+    for ours, (a, b) in mapping.sums.items():
+        out[ours] = parse_count(loc, a, row[a]) + parse_count(loc, b, row[b])
+    out.update({c: v for c, v in row.items() if c not in mapping.consumed})
+    return out
 
 
 def _check_declared_columns(schema: DatasetSchema, columns: list[str], label: str) -> None:
@@ -717,13 +753,13 @@ def _apply_variant(
     records = [dict(r) for r in records]
     locs = list(locs)
 
-    def find(key: tuple[Any, Any], entry_where: str) -> list[int]:
+    def find(key: tuple[Any, Any], entry_where: str, whole_study: bool = False) -> list[int]:
         hits = [
             j
             for j, r in enumerate(records)
             if r["study"] == key[0] and (key[1] is None or r.get(strata or "") == key[1])
         ]
-        if len(hits) > 1 and key[1] is None:
+        if len(hits) > 1 and key[1] is None and not whole_study:
             raise DataError(
                 f"{entry_where}: study {key[0]!r} has {len(hits)} rows; name the row's "
                 f"{strata or 'stratum column (declare strata in dataset.toml)'}"
@@ -735,10 +771,13 @@ def _apply_variant(
 
     for i, drop in enumerate(spec.get("drop", []), start=1):
         key = _row_key(schema, drop)
-        hits = find(key, f"{where} drop #{i}")
+        # Without strata, a repeated study name is one multi-arm trial's comparisons:
+        # dropping the study drops them all (a sensitivity analysis excludes whole studies).
+        hits = find(key, f"{where} drop #{i}", whole_study=strata is None)
         if not hits:
             raise DataError(f"{where} drop #{i}: no row {describe(key)}")
-        del records[hits[0]], locs[hits[0]]
+        for j in reversed(hits):
+            del records[j], locs[j]
     for i, entry in enumerate(spec.get("set", []), start=1):
         entry_where = f"{where} set #{i}"
         unknown = set(entry) - set(columns)

@@ -24,6 +24,11 @@ module with it:
   quantile of the CI level (RevMan's 1.959964 at 95%).
 - Test for subgroup differences: each subgroup pooled alone, then Q between the subgroup
   estimates with weights 1 / SE^2, df = J - 1, over the subgroups that have an estimate.
+
+RevMan Web's random-effects options (January 2025: REML or Paule-Mandel tau^2, the Q-profile
+interval for tau^2, Hartung-Knapp-Sidik-Jonkman intervals, prediction intervals, I^2 from
+tau^2) live in :mod:`rebayes.frequentist.heterogeneity`; ``tau2_method`` and ``hksj`` choose
+them. DerSimonian-Laird with RevMan 5's Q stays the default.
 """
 
 from __future__ import annotations
@@ -40,10 +45,17 @@ import pandas as pd
 from scipy.special import chdtrc, ndtr, ndtri
 
 from rebayes.data.direction import Direction
+from rebayes.data.multiarm import (
+    SplitError,
+    shared_control_note,
+    shared_controls,
+    split_shared_controls,
+)
 from rebayes.data.schema import schema_of
 from rebayes.data.trials import COUNT_COLUMNS, trial_totals
 from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
+from rebayes.frequentist.heterogeneity import TAU2_METHODS, Tau2Method, random_effects
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -108,6 +120,8 @@ class MetaResult(ResultDisplay):
     q, df, p_q, i2, tau2 : float
         Cochran's Q, its degrees of freedom and p value, I^2 (percent), DL tau^2 (computed
         for fixed-effect methods too, as RevMan's random-effects tau^2 would be; 0 for Peto).
+        Under a REML or Paule-Mandel tau^2, ``tau2`` is that estimate and ``i2`` is computed
+        from it (RevMan Web); Q stays Cochran's.
     k : int
         Studies contributing (non-estimable studies excluded).
     events_treat, n_treat, events_control, n_control : int
@@ -119,6 +133,17 @@ class MetaResult(ResultDisplay):
         Studies left out (not estimable).
     ci_level : float
         Confidence level of every interval.
+    tau2_method : str
+        ``DL``, ``REML`` or ``PM`` (random effects).
+    hksj : bool
+        Whether the CI and test are Hartung-Knapp-Sidik-Jonkman's (then ``z`` is a t value).
+    test_df : int or None
+        Degrees of freedom of the t test under HKSJ (None: a Z test).
+    tau2_ci_low, tau2_ci_high : float
+        Q-profile interval of tau^2 (random effects; NaN otherwise).
+    pi_low, pi_high : float
+        Prediction interval on the natural scale (random effects, t on k - 1 df; NaN
+        otherwise).
 
     ``repr`` is one line (``MetaResult(RR M-H fixed, k=13: 0.64 [0.60, 0.69], I²=92%)``),
     :meth:`to_dataframe` RevMan's analysis table and :meth:`forest` its forest plot.
@@ -147,12 +172,26 @@ class MetaResult(ResultDisplay):
     excluded: tuple[str, ...] = ()
     model: str = "fixed"
     ci_level: float = 0.95
+    tau2_method: str = "DL"
+    hksj: bool = False
+    test_df: int | None = None
+    tau2_ci_low: float = float("nan")
+    tau2_ci_high: float = float("nan")
+    pi_low: float = float("nan")
+    pi_high: float = float("nan")
 
     @property
     def label(self) -> str:
-        """RevMan's name of the analysis, e.g. ``"M-H, Random"``."""
+        """RevMan's name of the analysis, e.g. ``"M-H, Random"`` (``"IV, Random, REML, HKSJ"``)."""
         method = "MH" if self.method == "DL" else self.method
-        return f"{METHOD_LABELS[method]}, {self.model.capitalize()}"
+        options = [self.tau2_method] if self.tau2_method != "DL" else []
+        options += ["HKSJ"] if self.hksj else []
+        return ", ".join([METHOD_LABELS[method], self.model.capitalize(), *options])
+
+    @property
+    def test_name(self) -> str:
+        """``"Z"``, or ``"t"`` under HKSJ."""
+        return "Z" if self.test_df is None else "t"
 
     def to_dict(self) -> dict[str, float | int | str | list[str]]:
         """Return the JSON-ready summary (no per-study table)."""
@@ -167,22 +206,46 @@ class MetaResult(ResultDisplay):
         }
         out.update({key: _plain(getattr(self, key)) for key in keys})
         out["excluded"] = list(self.excluded)
+        if self.model == "random":
+            out.update(
+                tau2_method=self.tau2_method,
+                hksj=self.hksj,
+                test=self.test_name,
+                test_df=self.test_df,
+                tau2_ci=[_finite(self.tau2_ci_low), _finite(self.tau2_ci_high)],
+                prediction_interval=[_finite(self.pi_low), _finite(self.pi_high)],
+            )
         return out
 
     def __str__(self) -> str:
         digits = 3 if self.measure == "RD" else 2
         ci = f"{100 * self.ci_level:g}% CI"
+        test = f"{self.test_name}={abs(self.z):.2f}" + (
+            f", df={self.test_df}" if self.test_df is not None else "")
         return (
             f"{self.label} {self.measure} {self.estimate:.{digits}f} "
             f"[{self.ci_low:.{digits}f}, {self.ci_high:.{digits}f}] ({ci})  "
-            f"Z={abs(self.z):.2f} (P={_fmt_p(self.p)})  "
+            f"{test} (P={_fmt_p(self.p)})  "
             f"k={self.k}  {self.events_treat}/{self.n_treat} vs "
             f"{self.events_control}/{self.n_control}  "
             f"Chi2={self.q:.2f}, df={self.df} (P={_fmt_p(self.p_q)}); I2={self.i2:.0f}%"
             + (f"; Tau2={self.tau2:.2f}" if self.model == "random" else "")
+            + self._random_extras(digits)
             + (f"  (left out, not estimable: {', '.join(self.excluded)})" if self.excluded
                else "")
         )
+
+    def _random_extras(self, digits: int) -> str:
+        """RevMan Web's extra figures: tau^2's Q-profile CI and the prediction interval."""
+        if self.model != "random":
+            return ""
+        text = ""
+        if np.isfinite(self.tau2_ci_low):
+            text += f" [{self.tau2_ci_low:.2f}, {self.tau2_ci_high:.2f}]"
+        if np.isfinite(self.pi_low):
+            text += (f"; {100 * self.ci_level:g}% PI [{self.pi_low:.{digits}f}, "
+                     f"{self.pi_high:.{digits}f}]")
+        return text
 
     def _short(self) -> str:
         digits = 3 if self.measure == "RD" else 2
@@ -262,7 +325,8 @@ class SubgroupAnalysis(ResultDisplay):
     ``subgroups`` holds the subgroups with an estimate; ``not_estimable`` maps each subgroup
     without one (every study double-zero, say) to the reason, as RevMan prints "Not
     estimable" for it and leaves it out of the test for subgroup differences. ``direction``
-    (the dataset's, from :func:`analyze`) labels the forest plot.
+    (the dataset's, from :func:`analyze`) labels the forest plot. ``notes`` are sentences
+    about the rows analysed (multi-arm trials whose control arm enters twice).
 
     ``repr`` is one line, :meth:`to_dataframe` RevMan's table (studies, subtotals, total) and
     :meth:`forest` its forest plot, subgroup by subgroup.
@@ -276,6 +340,7 @@ class SubgroupAnalysis(ResultDisplay):
     description: str = ""
     not_estimable: Mapping[str, str] = field(default_factory=dict)
     direction: Direction = field(default=Direction(), compare=False)
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         """JSON layout: ``overall``, ``subgroups`` and ``test_for_subgroup_differences``."""
@@ -289,6 +354,8 @@ class SubgroupAnalysis(ResultDisplay):
             out["not_estimable"] = dict(self.not_estimable)
             out["test_for_subgroup_differences"] = self.test.to_dict() if self.test else None
             out["left_out"] = list(self.left_out)
+        if self.notes:
+            out["notes"] = list(self.notes)
         return out
 
     def __str__(self) -> str:
@@ -302,6 +369,7 @@ class SubgroupAnalysis(ResultDisplay):
             lines.append(f"  {self.test}")
         if self.left_out:
             lines.append(f"  Left out (no {self.by} label): {', '.join(self.left_out)}")
+        lines += [f"  Note: {note}" for note in self.notes]
         return "\n".join(lines)
 
     def _short(self) -> str:
@@ -350,6 +418,11 @@ def _plain(value: object) -> object:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no NaN: an undefined bound is null."""
+    return float(value) if np.isfinite(value) else None
 
 
 def _fmt_p(p: float) -> str:
@@ -542,6 +615,8 @@ def meta_analysis(
     *,
     model: Model = "fixed",
     ci_level: float = 0.95,
+    tau2_method: Tau2Method = "DL",
+    hksj: bool = False,
 ) -> MetaResult:
     """Pool 2x2 tables with RevMan 5's Mantel-Haenszel, inverse-variance or Peto method.
 
@@ -561,9 +636,13 @@ def meta_analysis(
         (MH for ``MH``, IV for ``IV``, Peto for ``PETO``). ``iv``: always on the
         inverse-variance estimate, as metafor's ``rma(method="DL")``.
     model : {"fixed", "random"}
-        ``random``: DerSimonian-Laird, tau^2 from the Q above.
+        ``random``: DerSimonian-Laird, tau^2 from the Q above (or ``tau2_method``'s).
     ci_level : float
         Confidence level of the intervals (0.95; RevMan offers 90, 95, 99).
+    tau2_method : {"DL", "REML", "PM"}
+        Estimator of tau^2 under random effects (RevMan Web: DL or REML).
+    hksj : bool
+        Hartung-Knapp-Sidik-Jonkman interval and t test for the random-effects estimate.
 
     Returns
     -------
@@ -571,6 +650,15 @@ def meta_analysis(
     """
     asked = method
     method, measure, model = _options(method, measure, model)  # type: ignore[assignment]
+    if tau2_method not in TAU2_METHODS:
+        raise AnalysisError(
+            f"unknown tau2 estimator {tau2_method!r} (use one of {', '.join(TAU2_METHODS)})"
+        )
+    if model == "fixed" and (tau2_method != "DL" or hksj):
+        raise AnalysisError(
+            "a tau2 estimator and HKSJ intervals belong to the random-effects model "
+            "(add --model random)"
+        )
     eff = study_effects(studies, measure, event, ci_level)
     used = eff[eff["estimable"]].reset_index(drop=True)
     excluded = tuple(eff.loc[~eff["estimable"], "study"])
@@ -591,27 +679,37 @@ def meta_analysis(
     i2 = _i_squared(q, df)
     c_dl = w_iv.sum() - (w_iv**2).sum() / w_iv.sum()
     tau2 = max(0.0, (q - df) / c_dl) if df > 0 and c_dl > 0 and method != "PETO" else 0.0
-    if model == "random":
-        weights = 1 / (vi + tau2)
-        est = float((weights * yi).sum() / weights.sum())
-        var = float(1 / weights.sum())
-    else:
-        est, var = est_fixed, var_fixed
-    se = var**0.5
-    z = est / se
     zq = z_quantile(ci_level)
     back = (lambda x: x) if measure == "RD" else np.exp
+    extra: dict[str, Any] = {}
+    if model == "random":
+        # RevMan's DL tau^2 comes from the Q above; REML and PM from the study estimates.
+        re = random_effects(yi, vi, tau2_method, hksj, ci_level,
+                            tau2=tau2 if tau2_method == "DL" else None, z=zq)
+        weights, est, se = re.weights, re.estimate, re.se
+        ci_low, ci_high, z, p = re.ci_low, re.ci_high, re.statistic, re.p
+        if tau2_method != "DL":
+            tau2, i2 = re.tau2, re.i2  # RevMan Web: I^2 from tau^2
+        extra = dict(
+            tau2_method=tau2_method, hksj=hksj, test_df=re.df,
+            tau2_ci_low=re.tau2_ci[0], tau2_ci_high=re.tau2_ci[1],
+            pi_low=float(back(re.pi_low)), pi_high=float(back(re.pi_high)),
+        )
+    else:
+        est, se = est_fixed, var_fixed**0.5
+        z = est / se
+        ci_low, ci_high, p = est - zq * se, est + zq * se, float(2 * ndtr(-abs(z)))
     studies_out = used.assign(ratio=used["effect"], weight=100 * weights / weights.sum())
     return MetaResult(
         measure=measure,
         method="DL" if asked == "DL" else method,
         estimate=float(back(est)),
-        ci_low=float(back(est - zq * se)),
-        ci_high=float(back(est + zq * se)),
+        ci_low=float(back(ci_low)),
+        ci_high=float(back(ci_high)),
         log_estimate=est,
         se=se,
         z=float(z),
-        p=float(2 * ndtr(-abs(z))),
+        p=p,
         q=q,
         df=df,
         p_q=float(chdtrc(df, q)) if df > 0 else 1.0,
@@ -626,6 +724,7 @@ def meta_analysis(
         excluded=excluded,
         model=model,
         ci_level=ci_level,
+        **extra,
     )
 
 
@@ -722,6 +821,9 @@ def analyze(
     *,
     model: Model | None = None,
     ci_level: float | None = None,
+    tau2_method: Tau2Method | None = None,
+    hksj: bool | None = None,
+    split_shared_control: bool = False,
 ) -> SubgroupAnalysis:
     """Run a RevMan-style analysis on a trial table: overall, or split into subgroups.
 
@@ -745,6 +847,13 @@ def analyze(
         ``model`` and ``ci_level`` (``dataset.toml``), else MH, RR, fixed, 0.95.
     event, heterogeneity
         As in :func:`meta_analysis`.
+    tau2_method, hksj
+        As in :func:`meta_analysis`; default: the dataset's ``tau2`` and ``hksj`` under
+        random effects (DL, no HKSJ under a fixed-effect model asked for here).
+    split_shared_control : bool
+        Divide a control arm shared by several comparisons of one study between them
+        (Cochrane Handbook 23.3.4, :func:`rebayes.data.multiarm.split_shared_controls`).
+        Either way such arms are named in ``notes``.
 
     Returns
     -------
@@ -755,6 +864,9 @@ def analyze(
     measure = measure or schema.measure  # type: ignore[assignment]
     model = model or schema.model  # type: ignore[assignment]
     ci_level = ci_level or schema.ci_level
+    random = model == "random" or method == "DL"
+    tau2_method = tau2_method or (schema.tau2 if random else "DL")  # type: ignore[assignment]
+    hksj = (schema.hksj and random) if hksj is None else hksj
     where = dict(where or {})
     column = by
     pooled = None
@@ -781,11 +893,21 @@ def analyze(
         table = table[~unlabeled]
     if table.empty:
         raise AnalysisError(f"no trials left after selecting {where or 'all'} by {by}")
+    notes: list[str] = []
+    shared = shared_controls(table)
+    if shared:
+        notes.append(shared_control_note(shared, split_shared_control))
+        if split_shared_control:
+            try:
+                table = split_shared_controls(table, shared)
+            except SplitError as exc:
+                raise AnalysisError(f"--split-shared-control: {exc}") from None
 
     def pool(rows: pd.DataFrame) -> MetaResult:
         return meta_analysis(
             rows, method, measure, event, heterogeneity,  # type: ignore[arg-type]
             model=model, ci_level=ci_level,  # type: ignore[arg-type]
+            tau2_method=tau2_method, hksj=bool(hksj),  # type: ignore[arg-type]
         )
 
     overall = pool(table)
@@ -813,5 +935,6 @@ def analyze(
         # Counting the complement turns benefit around: fewer deaths is more survivors.
         direction = replace(direction.flipped(), outcome=outcome)
     return SubgroupAnalysis(
-        overall, by, subgroups, test, left_out, description, not_estimable, direction
+        overall, by, subgroups, test, left_out, description, not_estimable, direction,
+        tuple(notes),
     )

@@ -18,7 +18,11 @@ same result attributes. Study names and years come from the ``STUDY`` elements
 for ``rebayes audit``) and a marker ``.rebayes-import`` so that a later import may replace
 the folder and nothing else. Folder names come only from RevMan's numbers, checked to be
 numbers (``COMPARISON NO="../x"`` is refused), so nothing in a file can place a folder outside
-``DIR``; two dichotomous outcomes with the same number are refused, not merged.
+``DIR``; two dichotomous outcomes with the same number are refused, not merged. The classes
+here are the one model of a review that every reader fills
+(:mod:`rebayes.data.cochrane_package` for RevMan Web's data packages,
+:mod:`rebayes.data.revman_csv` for RevMan 5's analyses export), and :func:`import_review`
+writes any of them.
 """
 
 from __future__ import annotations
@@ -38,7 +42,11 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import pandas as pd
+
 from rebayes.atomic import write_text_atomic
+from rebayes.data.direction import direction_from_labels
+from rebayes.data.multiarm import HANDBOOK, shared_controls
 from rebayes.data.schema import DatasetSchema, SchemaError
 from rebayes.data.trials import DataError, parse_count
 from rebayes.errors import RebayesError
@@ -52,10 +60,13 @@ from rebayes.folders import (
 __all__ = [
     "MARKER",
     "DichotomousOutcome",
+    "ExtraColumn",
     "ImportResult",
     "Review",
     "RevManError",
     "StoredResult",
+    "StudyRow",
+    "import_review",
     "import_rm5",
     "read_rm5",
 ]
@@ -94,11 +105,24 @@ class StoredResult:
     i2: float | None
     tau2: float | None
     counts: tuple[int, int, int, int]
+    weight: float | None = None
+    tau2_ci: tuple[float, float] | None = None
+    prediction: tuple[float, float] | None = None
+
+    def swapped(self) -> StoredResult:
+        """Return the same result with non-events counted (RevMan's "swap events")."""
+        e1, n1, e2, n2 = self.counts
+        return replace(self, counts=(n1 - e1, n1, n2 - e2, n2))
 
 
 @dataclass(frozen=True)
 class StudyRow:
-    """One ``DICH_DATA`` row: a study's 2x2 table in one (sub)group."""
+    """One study row of an analysis: its 2x2 table in one (sub)group, and what was stored.
+
+    ``effect``, ``ci``, ``se`` and ``weight`` are the per-study figures a RevMan export
+    stored (None when the format has none); ``extra`` holds further columns for
+    ``trials.csv`` (risk-of-bias judgements), as ``(column, value)`` pairs.
+    """
 
     study: str
     year: str
@@ -107,6 +131,21 @@ class StudyRow:
     events_control: int
     n_control: int
     subgroup: str | None
+    effect: float | None = None
+    ci: tuple[float, float] | None = None
+    se: float | None = None
+    weight: float | None = None
+    extra: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ExtraColumn:
+    """A categorical column an import adds to ``trials.csv`` (a risk-of-bias domain)."""
+
+    name: str
+    label: str
+    levels: tuple[str, ...]
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,6 +169,11 @@ class DichotomousOutcome:
     subtotals: tuple[StoredResult, ...]
     subgroup_test: tuple[float, float, float] | None
     dropped: tuple[str, ...] = ()
+    tau2_method: str = "DL"
+    hksj: bool = False
+    extra_columns: tuple[ExtraColumn, ...] = ()
+    #: (column, level) of the default sensitivity analysis (studies at low risk of bias).
+    sensitivity: tuple[str, str] | None = None
 
     @property
     def higher_is_better(self) -> bool | None:
@@ -139,8 +183,11 @@ class DichotomousOutcome:
         on the left, under ``GRAPH_LABEL_1``. RevMan's default pair ("Favours experimental" |
         "Favours control") is kept by authors whatever the outcome, so it says nothing; labels
         that differ from it and name the two groups (or the generic words) say which side is
-        good.
+        good (:func:`rebayes.data.direction.direction_from_labels` reads the standard ones).
         """
+        evidence = direction_from_labels(*self.graph_labels)
+        if evidence is not None:
+            return evidence.higher_is_better
         left, right = (_favoured(label) for label in self.graph_labels)
         if left in ("experimental", "") and right in ("control", ""):
             return None
@@ -365,8 +412,8 @@ def _outcome(
         if q is not None and p is not None and i2 is not None:
             test = (q, p, i2)
     if swap:
-        subtotals = [_swapped(s) for s in subtotals]
-        overall = _swapped(overall) if overall is not None else None
+        subtotals = [s.swapped() for s in subtotals]
+        overall = overall.swapped() if overall is not None else None
     return DichotomousOutcome(
         number=number,
         comparison=comparison,
@@ -386,11 +433,6 @@ def _outcome(
         subgroup_test=test,
         dropped=tuple(dropped),
     )
-
-
-def _swapped(result: StoredResult) -> StoredResult:
-    e1, n1, e2, n2 = result.counts
-    return replace(result, counts=(n1 - e1, n1, n2 - e2, n2))
 
 
 # --- writing --------------------------------------------------------------------------------
@@ -417,17 +459,29 @@ def trials_csv(outcome: DichotomousOutcome) -> str:
         columns.append("subgroup")
     if any(years):
         columns.append("year")
+    extra = [c.name for c in outcome.extra_columns]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
+    writer.writerow(columns + extra)
     for r in outcome.rows:
         values = [r.study, r.events_treat, r.n_treat, r.events_control, r.n_control]
         if outcome.subgroups:
             values.append(r.subgroup)
         if any(years):
             values.append(r.year)
+        given = dict(r.extra)
+        values += [given.get(name, "") for name in extra]
         writer.writerow(values)
     return buffer.getvalue()
+
+
+def _shared_controls(outcome: DichotomousOutcome) -> list:
+    """Return the outcome's control arms shared by comparisons of one study (multi-arm)."""
+    table = pd.DataFrame(
+        [(r.study, r.events_control, r.n_control) for r in outcome.rows],
+        columns=["study", "events_control", "n_control"],
+    )
+    return shared_controls(table)
 
 
 def dataset_toml(outcome: DichotomousOutcome, review: Review) -> str:
@@ -465,13 +519,24 @@ def dataset_toml(outcome: DichotomousOutcome, review: Review) -> str:
         f"measure = {q(outcome.measure)}",
         f"method = {q(outcome.method)}",
         f"model = {q(outcome.model)}",
-        f"ci_level = {outcome.ci_level:g}",
     ]
+    if outcome.model == "random":
+        lines += [f"tau2 = {q(outcome.tau2_method)}",
+                  f"hksj = {'true' if outcome.hksj else 'false'}"]
+    lines.append(f"ci_level = {outcome.ci_level:g}")
     notes = []
     if outcome.dropped:
         notes.append(
             "Left out (a group with no participants, not estimable in RevMan): "
             + ", ".join(outcome.dropped)
+        )
+    shared = _shared_controls(outcome)
+    if shared:
+        notes.append(
+            "Multi-arm trials: " + ", ".join(f"{a.study} ({a.comparisons} comparisons)"
+                                             for a in shared)
+            + f" share one control arm between comparisons, entered as the review did; "
+            f"the {HANDBOOK} split is the analysis 'Overall, shared control split'"
         )
     if notes:
         lines.append(f"notes = [{', '.join(q(n) for n in notes)}]")
@@ -488,16 +553,73 @@ def dataset_toml(outcome: DichotomousOutcome, review: Review) -> str:
             'description = "RevMan\'s subgroups of this analysis, in its order"',
             f"levels = [{', '.join(q(s) for s in outcome.subgroups)}]",
         ]
+    for column in outcome.extra_columns:
+        lines += [
+            "",
+            f"[covariates.{column.name}]",
+            'kind = "categorical"',
+            f"label = {q(column.label)}",
+            *([f"description = {q(column.description)}"] if column.description else []),
+            f"levels = [{', '.join(q(level) for level in column.levels)}]",
+        ]
     years = [r.year for r in outcome.rows if r.year]
     if years:
         kind = "continuous" if all(y.isdigit() for y in years) else "categorical"
         lines += ["", "[columns.year]", f'kind = "{kind}"', 'label = "year of publication"']
+    lines += _frequentist_entries(outcome, bool(shared))
     text = "\n".join(lines) + "\n"
     try:
         DatasetSchema.from_dict(tomllib.loads(text), "dataset.toml")
     except (tomllib.TOMLDecodeError, SchemaError) as exc:  # a bug here, not the user's
         raise RevManError(f"{review.path.name}: outcome {outcome.number}: {exc}") from None
     return text
+
+
+def _frequentist_entries(outcome: DichotomousOutcome, shared: bool) -> list[str]:
+    """``[[frequentist]]`` tables: the analysis as published, then the sensitivity analyses.
+
+    Written only when there is a sensitivity analysis to declare (risk of bias, a shared
+    control arm); otherwise the report's defaults (overall, one per covariate) apply.
+    """
+    if outcome.sensitivity is None and not shared:
+        return []
+    q = _toml_string
+    entries: list[tuple[str, list[str]]] = [("Overall (as published)", [])]
+    if outcome.subgroups:
+        entries.append(("By subgroup (as published)", ['by = "subgroup"']))
+    if outcome.sensitivity is not None:
+        column, level = outcome.sensitivity
+        entries.append((
+            "Sensitivity: studies at low risk of bias only",
+            [f"where = {{ {column} = {q(level)} }}"],
+        ))
+    if shared:
+        entries.append(("Overall, shared control split", ["split_shared_control = true"]))
+    lines = ["", "# The RevMan tables of the report: the published analysis, then sensitivity "
+             "analyses."]
+    for title, body in entries:
+        lines += ["", "[[frequentist]]", f"title = {q(title)}", *body]
+    return lines
+
+
+def variants_toml(outcome: DichotomousOutcome) -> str | None:
+    """Return ``variants.toml`` (the low-risk-of-bias restriction as a data variant), or None."""
+    if outcome.sensitivity is None:
+        return None
+    column, level = outcome.sensitivity
+    drop = list(dict.fromkeys(r.study for r in outcome.rows if dict(r.extra).get(column) != level))
+    if not drop or len(drop) == len({r.study for r in outcome.rows}):
+        return None  # nothing to drop, or nothing would be left
+    q = _toml_string
+    lines = [
+        "# Written by `rebayes import`: the default sensitivity analysis as a data variant.",
+        "[low_risk_of_bias]",
+        f"description = {q(f'studies whose {column} is {level} only')}",
+        "drop = [",
+        *(f"  {{ study = {q(study)} }}," for study in drop),
+        "]",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 REPORTED_COLUMNS = ("id", "location", "statistic", "reported", "value", "ci_low", "ci_high",
@@ -524,7 +646,8 @@ def _figures(
             "ci_high": _num(result.ci_high),
         }
     if result.z is not None:
-        yield {"id": f"{prefix}_z", "statistic": "z", "reported": f"Z = {result.z:.2f}",
+        name = "t" if random and outcome.hksj else "Z"
+        yield {"id": f"{prefix}_z", "statistic": "z", "reported": f"{name} = {result.z:.2f}",
                "value": _num(result.z)}
     if result.p is not None:
         yield {"id": f"{prefix}_p", "statistic": "p", "reported": f"P = {result.p:.2g}",
@@ -544,6 +667,59 @@ def _figures(
         if random and result.tau2 is not None:
             yield {"id": f"{prefix}_tau2", "statistic": "tau2",
                    "reported": f"Tau2 = {result.tau2:.2f}", "value": _num(result.tau2)}
+        if random and result.tau2_ci is not None:
+            low, high = result.tau2_ci
+            yield {"id": f"{prefix}_tau2_ci", "statistic": "tau2_ci",
+                   "reported": f"Tau2 CI [{low:.2f}, {high:.2f}]", "ci_low": _num(low),
+                   "ci_high": _num(high)}
+    if random and result.prediction is not None:
+        low, high = result.prediction
+        yield {"id": f"{prefix}_pi", "statistic": "prediction_interval",
+               "reported": f"PI [{low:.{digits}f}, {high:.{digits}f}]", "ci_low": _num(low),
+               "ci_high": _num(high)}
+    if result.weight is not None:
+        yield {"id": f"{prefix}_weight", "statistic": "weight",
+               "reported": f"Weight {result.weight:.1f}%", "value": _num(result.weight)}
+
+
+def _row_labels(outcome: DichotomousOutcome) -> list[str]:
+    """Return unique row labels, as :func:`rebayes.data.trials.row_labels` gives them."""
+    counts: dict[str, int] = {}
+    for r in outcome.rows:
+        counts[r.study] = counts.get(r.study, 0) + 1
+    seen: dict[str, int] = {}
+    labels = []
+    for r in outcome.rows:
+        seen[r.study] = seen.get(r.study, 0) + 1
+        labels.append(r.study if seen[r.study] == 1 else f"{r.study} #{seen[r.study]}")
+    return labels
+
+
+def _study_figures(outcome: DichotomousOutcome, where: str) -> list[dict[str, str]]:
+    """Each study's stored estimate, CI, standard error and weight (where the format has them)."""
+    m = outcome.measure.replace("PETO_OR", "Peto OR")
+    digits = 3 if outcome.measure == "RD" else 2
+    rows: list[dict[str, str]] = []
+    for n, (label, r) in enumerate(zip(_row_labels(outcome), outcome.rows, strict=True), 1):
+        loc = f"{where}, study {label}" + (f" ({r.subgroup})" if r.subgroup else "")
+        query = f"overall row={label}"
+        if r.effect is not None and r.ci is not None:
+            rows.append({
+                "id": f"study{n}_effect", "statistic": "study_effect", "location": loc,
+                "reported": f"{m} {r.effect:.{digits}f} [{r.ci[0]:.{digits}f}, "
+                            f"{r.ci[1]:.{digits}f}]",
+                "value": _num(r.effect), "ci_low": _num(r.ci[0]), "ci_high": _num(r.ci[1]),
+                "analysis": query,
+            })
+        if r.se is not None:
+            rows.append({"id": f"study{n}_se", "statistic": "study_se", "location": loc,
+                         "reported": f"SE = {r.se:.4f}", "value": _num(r.se),
+                         "analysis": query})
+        if r.weight is not None:
+            rows.append({"id": f"study{n}_weight", "statistic": "weight", "location": loc,
+                         "reported": f"Weight {r.weight:.1f}%", "value": _num(r.weight),
+                         "analysis": query})
+    return rows
 
 
 def reported_csv(outcome: DichotomousOutcome) -> str:
@@ -568,6 +744,7 @@ def reported_csv(outcome: DichotomousOutcome) -> str:
         ):
             rows.append({"id": key, "statistic": key, "reported": text, column: _num(stat),
                          "location": loc, "analysis": "by=subgroup"})
+    rows += _study_figures(outcome, where)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, REPORTED_COLUMNS, lineterminator="\n", restval="")
     writer.writeheader()
@@ -631,6 +808,8 @@ def _write_folders(folders: dict[Path, dict[str, str]]) -> None:
 def import_rm5(path: str | Path, directory: str | Path) -> ImportResult:
     """Write one dataset folder per dichotomous outcome of a RevMan 5 file.
 
+    :func:`import_review` of :func:`read_rm5`.
+
     Every folder is checked before any is written: a non-empty folder that a previous
     ``rebayes import`` did not write (no ``.rebayes-import`` marker) stops the import with
     nothing written. Every folder is built aside first, then each is swapped in whole.
@@ -653,13 +832,43 @@ def import_rm5(path: str | Path, directory: str | Path) -> ImportResult:
     >>> [f.name for f in result.folders]  # doctest: +SKIP
     ['1.1']
     """
-    review = read_rm5(path)
+    return import_review(read_rm5(path), directory)
+
+
+def import_review(review: Review, directory: str | Path) -> ImportResult:
+    """Write one dataset folder per dichotomous outcome of a review read from any format.
+
+    Every folder is checked before any is written: a non-empty folder that a previous
+    ``rebayes import`` did not write (no ``.rebayes-import`` marker) stops the import with
+    nothing written. Every folder is built aside first, then each is swapped in whole.
+
+    Parameters
+    ----------
+    review : Review
+        From :func:`read_rm5`, :func:`rebayes.data.cochrane_package.read_package` or
+        :func:`rebayes.data.revman_csv.read_revman_csv`.
+    directory : str or Path
+        Where to write ``<comparison>.<outcome>/`` folders.
+
+    Returns
+    -------
+    ImportResult
+    """
     if not review.outcomes:
         raise RevManError(
             f"{review.path.name}: no dichotomous outcome to import"
             + (f" ({len(review.skipped)} of other types)" if review.skipped else "")
         )
     directory = Path(directory)
+    seen: set[str] = set()
+    for outcome in review.outcomes:
+        # The number names a folder: digits and dots only, never a path of the file's choosing.
+        if not re.fullmatch(r"\d{1,6}(\.\d{1,6}){0,3}", outcome.number):
+            raise RevManError(f"{review.path.name}: analysis number {outcome.number!r} is not "
+                              "digits and dots (e.g. 1.2)")
+        if outcome.number in seen:
+            raise RevManError(f"{review.path.name}: analysis {outcome.number} appears twice")
+        seen.add(outcome.number)
     targets = [directory / outcome.number for outcome in review.outcomes]
     for folder in targets:
         _check_target(folder)
@@ -668,12 +877,16 @@ def import_rm5(path: str | Path, directory: str | Path) -> ImportResult:
     for outcome in review.outcomes:
         marker = json.dumps({"source": review.path.name, "sha256": digest,
                              "analysis": outcome.number}, indent=2) + "\n"
-        contents.append({
+        files = {
             "trials.csv": trials_csv(outcome),
             "dataset.toml": dataset_toml(outcome, review),
             "reported.csv": reported_csv(outcome),
             MARKER: marker,
-        })
+        }
+        variants = variants_toml(outcome)
+        if variants is not None:
+            files["variants.toml"] = variants
+        contents.append(files)
     _write_folders(dict(zip(targets, contents, strict=True)))
     notes = list(review.skipped)
     for outcome in review.outcomes:
@@ -681,5 +894,14 @@ def import_rm5(path: str | Path, directory: str | Path) -> ImportResult:
             notes.append(
                 f"outcome {outcome.number}: left out {', '.join(outcome.dropped)} (an arm "
                 "with no participants)"
+            )
+        shared = _shared_controls(outcome)
+        if shared:
+            notes.append(
+                f"outcome {outcome.number}: multi-arm "
+                + ", ".join(f"{a.study} (control {a.events}/{a.total} in {a.comparisons} "
+                            "comparisons)" for a in shared)
+                + f"; the {HANDBOOK} split is declared as an analysis "
+                "(rebayes frequentist --split-shared-control)"
             )
     return ImportResult(tuple(targets), tuple(notes))

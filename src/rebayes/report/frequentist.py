@@ -24,11 +24,12 @@ __all__ = [
 
 @dataclass(frozen=True)
 class FrequentistAnalysis:
-    """A named RevMan analysis: optional filters and an optional subgroup column."""
+    """A named RevMan analysis: optional filters, subgroup column and shared-control split."""
 
     title: str
     by: str | None = None
     where: Mapping[str, str] = field(default_factory=dict)
+    split_shared_control: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,8 @@ def analyses_of(schema: DatasetSchema) -> tuple[FrequentistAnalysis, ...]:
     """
     if schema.frequentist:
         return tuple(
-            FrequentistAnalysis(a["title"], a.get("by"), dict(a.get("where", {})))
+            FrequentistAnalysis(a["title"], a.get("by"), dict(a.get("where", {})),
+                                bool(a.get("split_shared_control", False)))
             for a in schema.frequentist
         )
     return (
@@ -116,7 +118,8 @@ def frequentist_tables(
     out = []
     for variant, trials in tables.items():
         for analysis in analyses:
-            result = analyze(trials, by=analysis.by, where=analysis.where, method=method)
+            result = analyze(trials, by=analysis.by, where=analysis.where, method=method,
+                             split_shared_control=analysis.split_shared_control)
             rows = [_row(name, res) for name, res in result.subgroups.items()]
             rows.append(_row("Total", result.overall))
             notes = []
@@ -126,6 +129,7 @@ def frequentist_tables(
                 notes.append(
                     f"Left out (in no {result.by} subgroup): {', '.join(result.left_out)}."
                 )
+            notes += result.notes
             out.append(FrequentistTable(variant, analysis.title, tuple(rows), tuple(notes)))
     return out
 
