@@ -62,7 +62,8 @@ def test_library_code_never_switches_the_matplotlib_backend():
         ("[covariates.x]\nkind = 'ordinal'", "covariates.x: kind='ordinal' is not one of"),
         ("[covariates.x]\nlevels = ['a', 'b']\nreference = 'c'",
          "covariates.x: reference='c' is not one of its levels"),
-        ("[covariates.x]\ncolour = 1", "covariates.x: unknown key 'colour'"),
+        ("[covariates.x]\ncolour = 1",
+         "dataset.toml: unknown key 'covariates.x.colour' (did you mean 'column'?)"),
     ],
 )
 def test_schema_errors_are_one_line(toml, message):
