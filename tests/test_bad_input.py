@@ -33,6 +33,27 @@ FOLDERS = {
     "undeclared": {"trials.csv": f"{HEAD}\n{GOOD_ROWS}", "dataset.toml": LABELLED},
     "bad_toml": {"trials.csv": f"{HEAD}\n{GOOD_ROWS}", "dataset.toml": 'measure = "HR"\n'},
     "no_table": {},
+    "misspelt_key": {"trials.csv": f"{HEAD}\n{GOOD_ROWS}", "dataset.toml": 'measur = "OR"\n'},
+    "misspelt_variant": {
+        "trials.csv": f"{HEAD}\n{GOOD_ROWS}",
+        "variants.toml": '[v]\n[[v.sett]]\nstudy = "A"\nn_treat = 11\n',
+    },
+    "misspelt_analysis": {
+        "trials.csv": f"{HEAD}\n{GOOD_ROWS}",
+        "dataset.toml": '[[analyses]]\nname = "a"\ncovarites = ["x"]\n',
+    },
+    "bad_analysis": {
+        "trials.csv": f"{HEAD}\n{GOOD_ROWS}",
+        "dataset.toml": '[[analyses]]\nname = "split"\neffect = "separate"\n',
+    },
+    "bidi_label": {
+        "trials.csv": f"{HEAD}\n{GOOD_ROWS}", "dataset.toml": 'treatment = "drug \u202eA"\n',
+    },
+    # A downloaded folder whose script would write a file if it ran.
+    "downloaded": {
+        "trials.csv": f"{HEAD}\n{GOOD_ROWS}",
+        "models/evil.py": "open('ran', 'w').write('ran')\n",
+    },
 }
 
 FILES = {
@@ -56,6 +77,10 @@ FILES = {
     "negative_scale.toml": '[bad]\ntau = { family = "half_normal", sigma = -1 }\n',
     "gamma.toml": '[bad]\ntau = { family = "gamma", sigma = 1 }\n',
     "no_spec.py": "x = 1\n",
+    "misspelt_prior.toml": '[p]\ntua = { family = "half_normal", sigma = 1 }\n',
+    "semicolons.csv": "study;events_treat;n_treat;events_control;n_control\nA;5;10;3;10\n",
+    "nul_name.csv": f"{HEAD}\nA\x00,5,10,3,10\nB,4,9,2,8\n",
+    "bidi_name.csv": f"{HEAD}\nA,5,10,3,10\nB\u202e,4,9,2,8\n",
 }
 
 
@@ -96,6 +121,7 @@ def test_bad_input_row(kind, command, message, tmp_path, monkeypatch, capsys):
         if word in FOLDERS:
             (work / word).mkdir()
             for name, text in FOLDERS[word].items():
+                (work / word / name).parent.mkdir(parents=True, exist_ok=True)
                 (work / word / name).write_text(text, encoding="utf-8")
     for name in set(re.findall(r"[\w.]+\.(?:csv|py|toml)", command)):
         if name in FILES:

@@ -154,7 +154,7 @@ def test_an_unknown_analysis_name_lists_the_known_ones():
         resolve_spec("nope", TEST_DATA / "bcg")
 
 
-def test_shipped_dataset_uses_its_own_scripts():
+def test_shipped_dataset_declares_its_analyses():
     names = [s.name for s in analysis_specs("ivig_rsa")]
     assert names[0] == "overall" and names[-1] == "normal_approximation" and len(names) == 6
 

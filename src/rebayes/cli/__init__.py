@@ -2,7 +2,9 @@
 
 Each subcommand module defines ``register(subparsers)`` (adds its parser and sets
 ``func``) and a ``run(args) -> int``. Errors a user can fix (bad data, unknown names) are
-printed as one line on stderr with exit status 2; nothing is written in that case.
+printed as one line on stderr with exit status 2; nothing is written in that case. A note
+the library gives as a :class:`rebayes.errors.RebayesWarning` (model scripts left out) is
+one line on stderr too, ``rebayes COMMAND: MESSAGE``.
 """
 
 from __future__ import annotations
@@ -11,14 +13,19 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from rebayes import allocator
-from rebayes.errors import RebayesError
+from rebayes.errors import RebayesError, RebayesWarning
 
 # Order = order in --help, which follows the workflow a user goes through.
 SUBCOMMANDS = (
     "import", "init", "audit", "frequentist", "fit", "compare",
     "absolute", "cumulative", "credibility", "priormap", "plan", "report", "cache", "batch",
+    "trust",
 )
 # "import" is a Python keyword: its module is import_.
 _MODULES = {"import": "import_"}
@@ -32,11 +39,13 @@ Workflow:
   rebayes fit --data my/                  overall analysis under every prior (P(benefit), ...)
   rebayes compare C --data my/            one analysis across priors and data variants
   rebayes report --data my/ --output R/   everything -> R/ (HTML, markdown, PNG)
+  rebayes trust my/                       let my/models/*.py run (scripts run as you)
 
 Data: --data takes a shipped dataset's name, a dataset folder (trials.csv + dataset.toml:
 rebayes init writes one), a bare CSV with columns study,events_treat,n_treat,events_control,
 n_control (plus optional covariates), or a RevMan 5 file (rebayes import splits it into
 folders); --variant picks a data variant from the folder's variants.toml (compose with '+').
+A folder's models/*.py scripts run only if trusted (rebayes trust DIR, or --allow-scripts).
 """
 
 
@@ -88,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 1
     try:
-        return int(args.func(args) or 0)
+        with _notes_as_lines(args.command):
+            return int(args.func(args) or 0)
     except RebayesError as exc:
         print(f"rebayes {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -101,6 +111,22 @@ def main(argv: list[str] | None = None) -> int:
         # Ctrl-C: what was being written is discarded (staging, atomic files); say so briefly.
         print(f"rebayes {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+@contextmanager
+def _notes_as_lines(command: str) -> Iterator[None]:
+    """Print the library's notes (:class:`RebayesWarning`) as ``rebayes COMMAND: MESSAGE``."""
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+            if issubclass(category, RebayesWarning):
+                print(f"rebayes {command}: {message}", file=sys.stderr)
+            else:
+                shown(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        yield
 
 
 if __name__ == "__main__":

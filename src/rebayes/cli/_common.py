@@ -12,7 +12,7 @@ __all__ = [
     "EXIT_GATE_FAILED",
     "add_data_option",
     "add_data_options",
-    "add_direction_options", "parse_where", "print_json", "write_atomic"]
+    "add_direction_options", "add_scripts_option", "parse_where", "print_json", "write_atomic"]
 
 #: Exit status of ``--strict`` (fit, compare, report) when a diagnostic gate fails.
 EXIT_GATE_FAILED = 3
@@ -38,6 +38,17 @@ def add_data_option(parser: argparse.ArgumentParser) -> None:
         metavar="NAME|DIR|CSV|RM5",
         help="a shipped dataset's name, a dataset folder (trials.csv + dataset.toml), a bare "
         "trial-table CSV, or a RevMan 5 file",
+    )
+
+
+def add_scripts_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--allow-scripts`` (run the dataset folder's untrusted model scripts)."""
+    parser.add_argument(
+        "--allow-scripts",
+        action="store_true",
+        help="run the dataset folder's models/*.py scripts this once, trusted or not (they "
+        "run as you; `rebayes trust DIR` trusts them for good); without it an untrusted "
+        "script is not run and its analysis is left out",
     )
 
 
