@@ -209,3 +209,18 @@ def test_a_control_character_in_a_variant(tmp_path, monkeypatch):
         rb.load_trials("v", "v")
     assert str(info.value) == "v/variants.toml:4: v.set[1].alloc contains a control character " \
                               "(U+001B)"
+
+
+def test_a_share_for_a_study_the_table_does_not_have(tmp_path, monkeypatch):
+    folder = tmp_path / "x"
+    folder.mkdir()
+    (folder / "trials.csv").write_text(
+        "study,stratum,events_treat,n_treat,events_control,n_control\n"
+        "Smith 1995,mixed,5,10,3,10\nJones 1999,primary,4,9,2,8\n", encoding="utf-8")
+    (folder / "dataset.toml").write_text(
+        'strata = "stratum"\n[covariates.type]\ncolumn = "stratum"\n'
+        'levels = ["primary", "secondary", "mixed"]\npooled = "mixed"\n'
+        'shares = { "Smith 1996" = 0.5 }\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert _error("x") == ("x/dataset.toml: unknown key 'covariates.type.shares.Smith 1996' "
+                           "(did you mean 'Smith 1995'?)")

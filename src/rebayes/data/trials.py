@@ -407,6 +407,7 @@ def load_trials(
         locs = [f"{label}:{line}" for line in lines]
         rows = raw_rows
     _check_declared_columns(schema, columns, label)
+    _check_shares(dataset, [str(row.get("study", "")).strip() for row in rows])
     records = [_validate_row(loc, row, schema) for row, loc in zip(rows, locs, strict=True)]
     for name in names:
         records, locs = _apply_variant(dataset, name, known[name], records, locs, columns)
@@ -572,6 +573,15 @@ def _read_csv(path: Path) -> tuple[list[dict[str, str]], list[int], list[str]]:
     if not rows:
         raise DataError(f"{label}: no data rows")
     return rows, lines, columns
+
+
+def _check_shares(dataset: Dataset, studies: list[str]) -> None:
+    # A misspelt study in ``shares`` would be ignored: every key must be a study of the table.
+    for part, declared in (("covariates", dataset.schema.covariates),
+                           ("columns", dataset.schema.columns)):
+        for cov in declared.values():
+            check_keys(cov.shares, studies, dataset.toml_label, f"{part}.{cov.name}.shares.",
+                       DataError)
 
 
 def _check_declared_columns(schema: DatasetSchema, columns: list[str], label: str) -> None:
