@@ -1,4 +1,4 @@
-"""Benchmark: every model script under every built-in prior, from a cold process.
+"""Benchmark: every IVIG analysis under every built-in prior, from a cold process.
 
 Run ``python benchmarks/bench_fit.py`` (or ``make bench``) on an otherwise idle machine. It
 prints, per analysis and prior, the wall time of the fit, and then
@@ -22,7 +22,6 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 T_START = time.perf_counter()
 import nutpie  # noqa: E402, F401  (imported here so the cold time below is compile + sample)
@@ -38,14 +37,13 @@ IMPORT_S = time.perf_counter() - T_START
 
 BRMS = {"cold": 83.0, "warm": 3.6}
 PM_NUTPIE = {"cold": 14.0, "warm": 6.0}
-MODELS = Path(__file__).resolve().parents[1] / "src/rebayes/data/datasets/ivig_rsa/models"
-SCRIPTS = (
-    "overall.py",
-    "rsa_type.py",
-    "timing.py",
-    "timing_within_type.py",
-    "placebo.py",
-    "normal_approximation.py",
+ANALYSES = (
+    "overall",
+    "rsa_type",
+    "timing",
+    "timing_within_type",
+    "placebo",
+    "normal_approximation",
 )
 
 
@@ -55,8 +53,8 @@ def main() -> int:
     priors = list(rb.PRIOR_SETS)
     rows = []
     t_all = time.perf_counter()
-    for script in SCRIPTS:
-        spec = rb.load_script(MODELS / script)
+    for analysis in ANALYSES:
+        spec = rb.resolve_spec(analysis, "ivig_rsa")
         design = build_design(spec)
         for prior in priors:
             compiles = structure_key(design) not in _COMPILED
@@ -111,7 +109,7 @@ def main() -> int:
         f"pm.sample+nutpie/rebayes = {PM_NUTPIE['warm'] / warm_median:.1f})"
     )
     print(
-        f"full set cold: {len(SCRIPTS)} analyses x {len(priors)} priors "
+        f"full set cold: {len(ANALYSES)} analyses x {len(priors)} priors "
         f"= {len(rows)} fits  {total:6.1f} s   (+ imports {IMPORT_S:.1f} s)"
     )
     print(

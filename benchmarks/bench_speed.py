@@ -31,8 +31,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "src/rebayes/data/datasets/ivig_rsa/models/overall.py"
-FIT = ["-m", "rebayes", "fit", str(SCRIPT), "--prior", "skeptical", "--json"]
+FIT = ["-m", "rebayes", "fit", "overall", "--data", "ivig_rsa", "--prior", "skeptical", "--json"]
 FREQUENTIST = ["-m", "rebayes", "frequentist", "--data", str(ROOT / "tests/data/bcg")]
 
 
@@ -62,13 +61,13 @@ def _line(label: str, times: list[float], loads: list[str]) -> None:
 
 
 # Times load_or_compile alone (empty rebayes cache: it compiles) after importing PyMC.
-_COMPILE = f"""
+_COMPILE = """
 import time, pymc, nutpie, nutpie.compile_pymc
 from rebayes.bayes.compilation import load_or_compile
 from rebayes.bayes.design import build_design
 from rebayes.bayes.priors import get_prior
-from rebayes.bayes.spec import load_script
-design = build_design(load_script({str(SCRIPT)!r}))
+from rebayes.bayes.analyses import resolve_spec
+design = build_design(resolve_spec("overall", "ivig_rsa"))
 start = time.perf_counter()
 load_or_compile(design, get_prior("skeptical"))
 print(time.perf_counter() - start)

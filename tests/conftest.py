@@ -8,6 +8,17 @@ os.environ.setdefault("MPLBACKEND", "Agg")  # headless, as the command sets it
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA = Path(__file__).resolve().parent / "data"
+#: The shipped IVIG dataset's analyses, declared in its dataset.toml.
+IVIG_ANALYSES = (
+    "overall", "rsa_type", "timing", "timing_within_type", "placebo", "normal_approximation",
+)
+
+
+def ivig_spec(name: str):
+    """Return one of the shipped IVIG dataset's analyses (an AnalysisSpec)."""
+    from rebayes.bayes.analyses import resolve_spec
+
+    return resolve_spec(name, "ivig_rsa")
 
 
 def pipe_rows(markdown: str) -> list[list[str]]:
@@ -57,3 +68,9 @@ def _private_fit_cache(tmp_path_factory):
         os.environ.pop("REBAYES_CACHE", None)
     else:
         os.environ["REBAYES_CACHE"] = old
+
+
+@pytest.fixture(autouse=True)
+def _private_config(tmp_path_factory, monkeypatch):
+    """Keep trust records (rebayes trust) out of the user's config directory; none per test."""
+    monkeypatch.setenv("REBAYES_CONFIG", str(tmp_path_factory.mktemp("config")))

@@ -57,6 +57,27 @@ FOLDERS = {
         "1.1/trials.csv": f"{HEAD}\n{GOOD_ROWS}",
         "1.1/notes.txt": "the user's",
     },
+    "misspelt_key": {"trials.csv": f"{HEAD}\n{GOOD_ROWS}", "dataset.toml": 'measur = "OR"\n'},
+    "misspelt_variant": {
+        "trials.csv": f"{HEAD}\n{GOOD_ROWS}",
+        "variants.toml": '[v]\n[[v.sett]]\nstudy = "A"\nn_treat = 11\n',
+    },
+    "misspelt_analysis": {
+        "trials.csv": f"{HEAD}\n{GOOD_ROWS}",
+        "dataset.toml": '[[analyses]]\nname = "a"\ncovarites = ["x"]\n',
+    },
+    "bad_analysis": {
+        "trials.csv": f"{HEAD}\n{GOOD_ROWS}",
+        "dataset.toml": '[[analyses]]\nname = "split"\neffect = "separate"\n',
+    },
+    "bidi_label": {
+        "trials.csv": f"{HEAD}\n{GOOD_ROWS}", "dataset.toml": 'treatment = "drug \u202eA"\n',
+    },
+    # A downloaded folder whose script would write a file if it ran.
+    "downloaded": {
+        "trials.csv": f"{HEAD}\n{GOOD_ROWS}",
+        "models/evil.py": "open('ran', 'w').write('ran')\n",
+    },
 }
 
 FILES = {
@@ -97,6 +118,10 @@ FILES = {
     "not_a_zip.zip": "not a zip at all\n",
     "no_tables.zip": b"PK\x05\x06" + bytes(18),  # an empty zip archive
     "effect_sizes.csv": "study,yi,vi\nA,-0.89,0.33\nB,-1.59,0.19\n",
+    "misspelt_prior.toml": '[p]\ntua = { family = "half_normal", sigma = 1 }\n',
+    "semicolons.csv": "study;events_treat;n_treat;events_control;n_control\nA;5;10;3;10\n",
+    "nul_name.csv": f"{HEAD}\nA\x00,5,10,3,10\nB,4,9,2,8\n",
+    "bidi_name.csv": f"{HEAD}\nA,5,10,3,10\nB\u202e,4,9,2,8\n",
 }
 
 

@@ -5,11 +5,9 @@ import shutil
 
 import pytest
 
-from conftest import ROOT, TEST_DATA, pipe_rows
+from conftest import TEST_DATA, pipe_rows
 from rebayes.bayes.cache import summaries_dir
 from rebayes.cli import main
-
-IVIG_MODELS = ROOT / "src/rebayes/data/datasets/ivig_rsa/models"
 
 
 def run(capsys, *argv):
@@ -155,7 +153,9 @@ def test_fit_strict_exits_3_when_a_gate_fails(capsys, monkeypatch):
                         property(lambda self: ("R-hat <= 1.01 fails: max 1.200 (tau)",)))
     argv = (
         "fit",
-        str(IVIG_MODELS / "overall.py"),
+        "overall",
+        "--data",
+        "ivig_rsa",
         "--prior",
         "weakly_informative",
         "--strict",

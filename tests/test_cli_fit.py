@@ -7,12 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from conftest import IVIG_ANALYSES, TEST_DATA
 from rebayes.cli import main
 
-IVIG_MODELS = Path(__file__).resolve().parents[1] / "src/rebayes/data/datasets/ivig_rsa/models"
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = sorted((ROOT / "src/rebayes/data/datasets/ivig_rsa/models").glob("*.py"))
+# A copy of the script that declared the IVIG timing analysis before dataset.toml did.
+SCRIPT = TEST_DATA / "shipped_scripts" / "ivig_rsa" / "timing.py"
 ESTIMATE_KEYS = {"median", "mean", "ci_low", "ci_high"}
+
+
+def ivig(name):
+    """The command's words for one of the shipped IVIG analyses."""
+    return [name, "--data", "ivig_rsa"]
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +36,7 @@ def test_fit_json_layout(capsys):
     code, out, _ = run(
         capsys,
         "fit",
-        str(IVIG_MODELS / "timing.py"),
+        *ivig("timing"),
         "--prior",
         "skeptical",
         "--json",
@@ -56,7 +62,7 @@ def test_fit_text_compares_priors(capsys):
     code, out, _ = run(
         capsys,
         "fit",
-        str(IVIG_MODELS / "overall.py"),
+        *ivig("overall"),
         "--prior",
         "vague",
         "skeptical",
@@ -71,7 +77,7 @@ def test_variant_and_seed_reach_the_fit(capsys):
     code, out, _ = run(
         capsys,
         "fit",
-        str(IVIG_MODELS / "normal_approximation.py"),
+        *ivig("normal_approximation"),
         "--prior",
         "weakly_informative",
         "--variant",
@@ -92,7 +98,7 @@ def test_user_prior_file(capsys, tmp_path):
     code, out, _ = run(
         capsys,
         "fit",
-        str(IVIG_MODELS / "overall.py"),
+        *ivig("overall"),
         "--prior-file",
         str(priors),
         "--prior",
@@ -110,20 +116,17 @@ def test_user_prior_file(capsys, tmp_path):
     [
         (["fit", "models/nope.py"], "models/nope.py: no such model script"),
         (["fit", "{tests}/test_cli_fit.py"], "defines no SPEC"),
-        (["fit", "{models}/overall.py", "--prior", "flat"], "unknown prior set 'flat'"),
-        (["fit", "{models}/overall.py", "--variant", "nope"], "unknown variant 'nope'"),
+        (["fit", *ivig("overall"), "--prior", "flat"], "unknown prior set 'flat'"),
+        (["fit", *ivig("overall"), "--variant", "nope"], "unknown variant 'nope'"),
         (
-            ["fit", "{models}/overall.py", "--prior-file", "none.toml"],
+            ["fit", *ivig("overall"), "--prior-file", "none.toml"],
             "none.toml: no such prior file",
         ),
-        (["fit", "{models}/overall.py", "--seed", "-3"], "--seed -3 must be a non-negative"),
+        (["fit", *ivig("overall"), "--seed", "-3"], "--seed -3 must be a non-negative"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(capsys, argv, message):
-    argv = [
-        a.format(tests=ROOT / "tests", models=ROOT / "src/rebayes/data/datasets/ivig_rsa/models")
-        for a in argv
-    ]
+    argv = [a.format(tests=ROOT / "tests") for a in argv]
     code, out, err = run(capsys, *argv)
     assert code == 2
     assert out == ""
@@ -133,7 +136,7 @@ def test_user_errors_exit_2_with_one_line(capsys, argv, message):
 
 def test_model_script_help_runs_without_sampling():
     result = subprocess.run(
-        [sys.executable, str(IVIG_MODELS / "timing.py"), "--help"],
+        [sys.executable, str(SCRIPT), "--help"],
         capture_output=True,
         text=True,
         check=False,
@@ -143,9 +146,9 @@ def test_model_script_help_runs_without_sampling():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
-def test_every_model_script_under_every_prior_meets_the_targets(capsys, script):
-    code, out, _ = run(capsys, "fit", str(script), "--all-priors", "--json")
+@pytest.mark.parametrize("analysis", IVIG_ANALYSES)
+def test_every_ivig_analysis_under_every_prior_meets_the_targets(capsys, analysis):
+    code, out, _ = run(capsys, "fit", *ivig(analysis), "--all-priors", "--json")
     assert code == 0
     priors = json.loads(out)["priors"]
     assert len(priors) == 7
@@ -161,7 +164,9 @@ def test_model_script_runs_as_a_program(tmp_path):
     result = subprocess.run(
         [
             sys.executable,
-            str(IVIG_MODELS / "overall.py"),
+            str(SCRIPT),
+            "--data",
+            "ivig_rsa",
             "--prior",
             "skeptical",
             "--json",

@@ -9,9 +9,8 @@ import pytest
 import xarray as xr
 from scipy import stats
 
-from conftest import ROOT, pipe_rows
+from conftest import ivig_spec, pipe_rows
 from rebayes.bayes.sampling import SamplerSettings
-from rebayes.bayes.spec import load_script
 from rebayes.cli import main
 from rebayes.errors import RebayesError
 from rebayes.sensitivity.comparison import Comparison, compare_posteriors
@@ -19,7 +18,7 @@ from rebayes.sensitivity.conclusions import Rule, assess, default_rules, find_fl
 from rebayes.sensitivity.psense import prior_sensitivity
 
 QUICK = SamplerSettings(draws=300, tune=300, chains=2, min_ess=0)
-OVERALL = ROOT / "src/rebayes/data/datasets/ivig_rsa/models" / "overall.py"
+OVERALL = ["overall", "--data", "ivig_rsa"]  # the command's words for the IVIG overall analysis
 
 
 # --- Savage-Dickey: the conjugate checks are in test_bayes_factor.py ----------------------
@@ -153,7 +152,7 @@ def test_meta_regression_is_judged_by_its_subgroups_not_its_row_average():
 
 @pytest.fixture(scope="module")
 def comparison():
-    spec = load_script(OVERALL)
+    spec = ivig_spec("overall")
     return compare_posteriors(
         spec, ["weakly_informative", "vague"], ["published", "seed_fit"], settings=QUICK
     )
@@ -206,7 +205,7 @@ def test_comparison_outputs(comparison):
 
 
 def test_compare_user_errors():
-    spec = load_script(OVERALL)
+    spec = ivig_spec("overall")
     with pytest.raises(RebayesError, match="unknown prior set"):
         compare_posteriors(spec, ["no_such_prior"], settings=QUICK)
     with pytest.raises(RebayesError, match="variant"):
@@ -232,7 +231,7 @@ def quick_cli(monkeypatch):
 
 def test_cli_json_layout_and_figures(quick_cli, capsys, tmp_path):
     out = tmp_path / "figs"
-    code = main(["compare", str(OVERALL), "--priors", "weakly_informative", "skeptical",
+    code = main(["compare", *OVERALL, "--priors", "weakly_informative", "skeptical",
                  "--draws", "300", "--json", "--output", str(out)])
     assert code == 0
     record = json.loads(capsys.readouterr().out)
@@ -255,7 +254,7 @@ def test_cli_json_layout_and_figures(quick_cli, capsys, tmp_path):
 
 def test_cli_strict_exits_3_when_a_gate_fails(quick_cli, capsys):
     # 2 chains x 40 draws cannot reach ESS 400.
-    argv = ["compare", str(OVERALL), "--priors", "vague", "--draws", "40"]
+    argv = ["compare", *OVERALL, "--priors", "vague", "--draws", "40"]
     assert main(argv) == 0
     capsys.readouterr()
     assert main([*argv, "--strict"]) == 3
@@ -267,8 +266,8 @@ def test_cli_strict_exits_3_when_a_gate_fails(quick_cli, capsys):
     "argv,message",
     [
         (["compare", "models/nothing.py"], "no such model script"),
-        (["compare", str(OVERALL), "--priors", "nope"], "unknown prior set"),
-        (["compare", str(OVERALL), "--seed", "-1"], "--seed"),
+        (["compare", *OVERALL, "--priors", "nope"], "unknown prior set"),
+        (["compare", *OVERALL, "--seed", "-1"], "--seed"),
     ],
 )
 def test_cli_user_errors_exit_2_with_one_line(argv, message, capsys):
@@ -280,11 +279,11 @@ def test_cli_user_errors_exit_2_with_one_line(argv, message, capsys):
 def test_cli_output_must_be_a_directory(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    assert main(["compare", str(OVERALL), "--output", str(blocker)]) == 2
+    assert main(["compare", *OVERALL, "--output", str(blocker)]) == 2
     err = capsys.readouterr().err
     assert err == f"rebayes compare: error: output {blocker} is not a directory\n"
     blocked = blocker / "figures"  # a folder that cannot be made: the file is named
-    assert main(["compare", str(OVERALL), "--output", str(blocked)]) == 2
+    assert main(["compare", *OVERALL, "--output", str(blocked)]) == 2
     assert capsys.readouterr().err == (
         f"rebayes compare: error: cannot write output {blocked}: {blocker} is not a directory\n"
     )

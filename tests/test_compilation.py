@@ -9,12 +9,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ivig_spec
 from rebayes.bayes.compilation import compile_key
 from rebayes.bayes.design import build_design
-from rebayes.bayes.spec import load_script
-
-MODELS = ROOT / "src/rebayes/data/datasets/ivig_rsa/models"
 
 # Fits with 200 draws, writes the posterior draws of every variable to argv[1] (.npz) and
 # prints whether PyMC was imported (it is not needed when the compilation is loaded).
@@ -24,7 +21,7 @@ import numpy as np
 import rebayes as rb
 from rebayes.bayes.sampling import SamplerSettings, fit
 
-spec = rb.load_script(sys.argv[2])
+spec = rb.resolve_spec(sys.argv[2], "ivig_rsa")
 result = fit(spec, "skeptical", cache=False, settings=SamplerSettings(draws=200, min_ess=0))
 posterior = result.tree["posterior"]
 np.savez(sys.argv[1], **{name: posterior[name].values for name in posterior.data_vars})
@@ -36,7 +33,7 @@ def _fit_in_fresh_process(tmp_path, name: str, cache) -> tuple[dict[str, np.ndar
     out = tmp_path / f"{name}.npz"
     env = {**os.environ, "REBAYES_CACHE": str(cache)}
     result = subprocess.run(
-        [sys.executable, "-c", FIT_SCRIPT, str(out), str(MODELS / "overall.py")],
+        [sys.executable, "-c", FIT_SCRIPT, str(out), "overall"],
         capture_output=True,
         text=True,
         timeout=900,
@@ -65,14 +62,14 @@ def test_same_seed_same_draws_with_a_cold_and_a_filled_compile_cache(tmp_path):
 def test_compile_key_follows_the_structure_not_the_data(monkeypatch):
     from rebayes.bayes import model
 
-    overall = build_design(load_script(MODELS / "overall.py"))
+    overall = build_design(ivig_spec("overall"))
     key = compile_key(overall)
     # Same padded shape, other data or covariates: the same compiled code.
     fewer_events = replace(overall, events=overall.events // 2)
     assert compile_key(fewer_events) == key
-    assert compile_key(build_design(load_script(MODELS / "timing.py"))) == key
+    assert compile_key(build_design(ivig_spec("timing"))) == key
     # Another likelihood, or more rows than the padding holds: another key.
-    normal = build_design(load_script(MODELS / "normal_approximation.py"))
+    normal = build_design(ivig_spec("normal_approximation"))
     assert compile_key(normal) != key
     capacity = model.structure_key(overall)
     monkeypatch.setattr(model, "structure_key", lambda d: replace(capacity, rows=32))
@@ -82,7 +79,7 @@ def test_compile_key_follows_the_structure_not_the_data(monkeypatch):
 def test_compile_key_follows_library_versions(monkeypatch):
     from rebayes.bayes import compilation
 
-    design = build_design(load_script(MODELS / "overall.py"))
+    design = build_design(ivig_spec("overall"))
     key = compile_key(design)
     real_version = compilation.metadata.version
 
@@ -97,7 +94,7 @@ def test_an_unreadable_compiled_model_is_compiled_again(tmp_path, monkeypatch):
     from rebayes.bayes import compilation
 
     monkeypatch.setenv("REBAYES_CACHE", str(tmp_path))
-    design = build_design(load_script(MODELS / "overall.py"))
+    design = build_design(ivig_spec("overall"))
     path = tmp_path / "compiled" / f"{compile_key(design)}.pkl"
     path.parent.mkdir(parents=True)
     path.write_bytes(b"not a pickle")
@@ -130,7 +127,7 @@ def test_the_stored_callback_reads_the_data_it_is_given():
     from rebayes.bayes.priors import get_prior
     from rebayes.bayes.sampling import compiled_model, prior_on_model_scale
 
-    overall = build_design(load_script(MODELS / "overall.py"))
+    overall = build_design(ivig_spec("overall"))
     halved = replace(overall, events=overall.events // 2)
     rng = np.random.default_rng(1)
     for design in (overall, halved):
@@ -152,7 +149,7 @@ def test_data_of_another_shape_is_refused():
     from rebayes.bayes.priors import get_prior
     from rebayes.bayes.sampling import compiled_model, prior_on_model_scale
 
-    design = build_design(load_script(MODELS / "overall.py"))
+    design = build_design(ivig_spec("overall"))
     prior = prior_on_model_scale(get_prior("skeptical"), design)
     compiled = compiled_model(design, prior)
     shape = model_data(design, prior)["n_treat"].shape
@@ -170,7 +167,7 @@ import rebayes as rb
 from rebayes.bayes.cache import compiled_dir
 from rebayes.bayes.sampling import SamplerSettings, compile_in_background, fit
 
-spec = rb.load_script(sys.argv[1])
+spec = rb.resolve_spec(sys.argv[1], "ivig_rsa")
 compile_in_background([(spec, "published"), (spec, "seed_fit")])  # one structure
 result = fit(spec, "skeptical", cache=False, settings=SamplerSettings(draws=200, min_ess=0))
 assert result.tree["posterior"]["tau"].shape == (4, 200)
@@ -181,7 +178,7 @@ print("pymc" in sys.modules, len(list(compiled_dir().glob("*.pkl"))))
 def test_a_report_compiles_in_a_child_process_and_never_imports_pymc(tmp_path):
     env = {**os.environ, "REBAYES_CACHE": str(tmp_path / "cache")}
     result = subprocess.run(
-        [sys.executable, "-c", AHEAD_SCRIPT, str(MODELS / "overall.py")],
+        [sys.executable, "-c", AHEAD_SCRIPT, "overall"],
         capture_output=True, text=True, timeout=900, env=env, check=True,
     )
     assert result.stdout.split() == ["False", "1"]
@@ -207,7 +204,7 @@ import rebayes as rb
 from rebayes.bayes import compilation
 from rebayes.bayes.sampling import SamplerSettings, compile_in_background, fit
 
-spec = rb.load_script(sys.argv[1])
+spec = rb.resolve_spec(sys.argv[1], "ivig_rsa")
 settings = SamplerSettings(draws=200, min_ess=0)
 if sys.argv[2] == "fit":
     fit(spec, "skeptical", settings=settings)
@@ -222,7 +219,7 @@ def test_nothing_compiles_ahead_for_analyses_whose_fits_are_cached(tmp_path):
 
     def run(mode: str) -> str:
         return subprocess.run(
-            [sys.executable, "-c", CACHED_SCRIPT, str(MODELS / "overall.py"), mode],
+            [sys.executable, "-c", CACHED_SCRIPT, "overall", mode],
             capture_output=True, text=True, timeout=900, env=env, check=True,
         ).stdout.split()
 

@@ -1,22 +1,18 @@
 """Designs of the shipped analyses and of other data: rows, covariates, subgroups, by hand."""
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import rebayes as rb
+from conftest import ivig_spec
 from rebayes.bayes.design import build_design
-from rebayes.bayes.spec import AnalysisSpec, SpecError, load_script
-
-IVIG_MODELS = Path(__file__).resolve().parents[1] / "src/rebayes/data/datasets/ivig_rsa/models"
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = sorted((ROOT / "src/rebayes/data/datasets/ivig_rsa/models").glob("*.py"))
+from rebayes.bayes.spec import AnalysisSpec, SpecError
 
 
 def test_overall_design_sums_strata_like_trial_totals():
-    design = build_design(load_script(IVIG_MODELS / "overall.py"))
+    design = build_design(ivig_spec("overall"))
     totals = rb.trial_totals(rb.load_trials("ivig_rsa"))
     assert design.rows == tuple(totals["study"])
     assert design.studies == design.rows
@@ -26,7 +22,7 @@ def test_overall_design_sums_strata_like_trial_totals():
 
 
 def test_timing_design_codes_pre_conception_as_one():
-    design = build_design(load_script(IVIG_MODELS / "timing.py"))
+    design = build_design(ivig_spec("timing"))
     assert design.coefs == ("pre_conception",)
     pre = {row for row, x in zip(design.rows, design.X[:, 0], strict=True) if x == 1}
     # The three trials that started IVIG before conception (trials.csv, timing column).
@@ -38,7 +34,7 @@ def test_timing_design_codes_pre_conception_as_one():
 
 
 def test_rsa_type_excludes_mixed_strata_and_splits_trials():
-    design = build_design(load_script(IVIG_MODELS / "rsa_type.py"))
+    design = build_design(ivig_spec("rsa_type"))
     assert "mixed" not in design.row_stratum
     assert "Jablonowska 1999 (primary)" in design.rows
     assert "Jablonowska 1999 (secondary)" in design.rows
@@ -70,7 +66,7 @@ def test_rsa_type_share_uses_known_share_and_drops_unknown():
 
 
 def test_timing_within_type_drops_the_unidentified_interaction_only_when_unidentified():
-    spec = load_script(IVIG_MODELS / "timing_within_type.py")
+    spec = ivig_spec("timing_within_type")
     published = build_design(spec)
     # No primary-RSA stratum received IVIG before conception in the published table.
     assert published.coefs == ("secondary", "pre_conception")
@@ -86,7 +82,7 @@ def test_timing_within_type_drops_the_unidentified_interaction_only_when_unident
 
 
 def test_placebo_separate_groups():
-    design = build_design(load_script(IVIG_MODELS / "placebo.py"))
+    design = build_design(ivig_spec("placebo"))
     assert design.groups == ("albumin", "saline", "multivitamin")
     qatar = design.rows.index("Qatar 2003")
     assert design.groups[design.group_index[qatar]] == "multivitamin"
@@ -94,9 +90,7 @@ def test_placebo_separate_groups():
 
 
 def test_normal_design_log_rr_by_hand():
-    design = build_design(
-        load_script(IVIG_MODELS / "normal_approximation.py")
-    )
+    design = build_design(ivig_spec("normal_approximation"))
     row = design.rows.index("Stephenson 2010")  # 16/23 vs 15/24, no zero cell
     assert design.yi[row] == pytest.approx(math.log((16 / 23) / (15 / 24)))
     assert design.vi[row] == pytest.approx(1 / 16 - 1 / 23 + 1 / 15 - 1 / 24)

@@ -7,7 +7,7 @@ from numpy.testing import assert_allclose
 from statsmodels.stats.contingency_tables import StratifiedTable
 
 import rebayes as rb
-from conftest import ROOT
+from conftest import ivig_spec
 from rebayes.sensitivity.influence import leave_one_out, leave_one_out_frequentist
 
 
@@ -65,7 +65,7 @@ def test_bayesian_refit_without_a_trial_equals_a_fit_on_the_reduced_table():
     from rebayes.bayes.sampling import SamplerSettings, fit
     from rebayes.sensitivity.influence import leave_one_out_bayesian
 
-    spec = rb.load_script(ROOT / "src/rebayes/data/datasets/ivig_rsa/models" / "overall.py")
+    spec = ivig_spec("overall")
     quick = SamplerSettings(draws=300, tune=300, chains=2, min_ess=0)
     trials = rb.load_trials("ivig_rsa")
     subset = trials[trials.study.isin(["Coulam 1995", "Perino 1997", "Qatar 2003"])]

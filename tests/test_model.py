@@ -1,13 +1,12 @@
 """The model graph against independent computations, shared compilation, parameter recovery."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import xarray as xr
 from scipy import special, stats
 from scipy.special import expit
 
+from conftest import IVIG_ANALYSES, ivig_spec
 from rebayes.bayes.design import build_design
 from rebayes.bayes.model import (
     arm_risks,
@@ -19,17 +18,12 @@ from rebayes.bayes.model import (
 )
 from rebayes.bayes.priors import HalfCauchy, HalfNormal, LogNormalTau2, get_prior
 from rebayes.bayes.sampling import SamplerSettings, _constant_data, _observed_data, fit
-from rebayes.bayes.spec import AnalysisSpec, load_script
-
-IVIG_MODELS = Path(__file__).resolve().parents[1] / "src/rebayes/data/datasets/ivig_rsa/models"
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = sorted((ROOT / "src/rebayes/data/datasets/ivig_rsa/models").glob("*.py"))
+from rebayes.bayes.spec import AnalysisSpec
 
 
 def test_all_analyses_share_one_compiled_structure_per_likelihood():
     keys = {}
-    for path in SCRIPTS:
-        spec = load_script(path)
+    for spec in map(ivig_spec, IVIG_ANALYSES):
         for variant in ("published", "seed_fit", "seed_fit+itt"):
             keys.setdefault(spec.likelihood, set()).add(
                 structure_key(build_design(spec, variant=variant))
@@ -38,7 +32,7 @@ def test_all_analyses_share_one_compiled_structure_per_likelihood():
 
 
 def test_padding_adds_only_empty_rows_and_zero_columns():
-    design = build_design(load_script(IVIG_MODELS / "timing.py"))
+    design = build_design(ivig_spec("timing"))
     data = model_data(design, get_prior("weakly_informative"))
     cap = structure_key(design)
     for arm in ("control", "treat"):
@@ -57,16 +51,16 @@ def _random_point(model, rng):
 
 
 @pytest.mark.parametrize(
-    "script", ["timing_within_type.py", "placebo.py", "normal_approximation.py"]
+    "analysis", ["timing_within_type", "placebo", "normal_approximation"]
 )
-def test_numpy_log_likelihood_equals_the_models_up_to_its_constant(script):
+def test_numpy_log_likelihood_equals_the_models_up_to_its_constant(analysis):
     """The numpy companions (the saved log_likelihood) against the graph the sampler runs.
 
     The graph's likelihood potentials leave out the terms no parameter enters (the binomial
     coefficients; the normal's -log(sigma) - log(2 pi) / 2): at random points the two must
     differ by exactly those, computed here with scipy from the data alone.
     """
-    design = build_design(load_script(ROOT / "src/rebayes/data/datasets/ivig_rsa/models" / script))
+    design = build_design(ivig_spec(analysis))
     prior = get_prior("weakly_informative")
     model = build_model(design, prior)
     likelihood = [p for p in model.potentials if not p.name.endswith("_prior")]
@@ -113,7 +107,7 @@ def test_numpy_log_likelihood_equals_the_models_up_to_its_constant(script):
 )
 def test_one_graph_gives_each_tau_family_its_scipy_density(tau_prior):
     """The one-hot potential reproduces each family's density (scipy as the reference)."""
-    design = build_design(load_script(IVIG_MODELS / "overall.py"))
+    design = build_design(ivig_spec("overall"))
     base = get_prior("weakly_informative")
     model = build_model(design, base)
     import pymc as pm
@@ -163,7 +157,7 @@ def test_parameter_recovery_with_large_trials(write_csv):
 
 
 def test_log_prior_is_the_prior_density():
-    design = build_design(load_script(IVIG_MODELS / "timing.py"))
+    design = build_design(ivig_spec("timing"))
     prior = get_prior("turner_obstetric")
     draws = xr.Dataset(
         {

@@ -5,10 +5,9 @@ import pytest
 import xarray as xr
 from matplotlib.figure import Figure
 
-from conftest import ROOT
+from conftest import ivig_spec
 from rebayes.bayes.priors import get_prior
 from rebayes.bayes.sampling import SamplerSettings
-from rebayes.bayes.spec import load_script
 from rebayes.checks.loo import loo_by_trial
 from rebayes.plots import (
     pareto_k_plot,
@@ -27,7 +26,7 @@ QUICK = SamplerSettings(draws=300, tune=300, chains=2, min_ess=0)
 
 @pytest.fixture(scope="module")
 def comparison():
-    spec = load_script(ROOT / "src/rebayes/data/datasets/ivig_rsa/models" / "timing.py")
+    spec = ivig_spec("timing")
     return compare_posteriors(
         spec, ["weakly_informative", "skeptical"], ["published", "seed_fit"], settings=QUICK
     )

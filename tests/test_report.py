@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, TEST_DATA
+from conftest import TEST_DATA
 from rebayes.bayes.sampling import SamplerSettings
 from rebayes.errors import RebayesError
 from rebayes.report.build import build_report
@@ -23,7 +23,8 @@ QUICK = SamplerSettings(draws=300, tune=300, chains=2, min_ess=0)
 @pytest.fixture(scope="module")
 def report_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "reports"
-    models = ROOT / "src/rebayes/data/datasets/ivig_rsa/models"
+    # Model scripts given explicitly (as --models does): copies of the IVIG scripts.
+    models = TEST_DATA / "shipped_scripts" / "ivig_rsa"
     build_report(
         out,
         "ivig_rsa",

@@ -3,8 +3,6 @@
 import subprocess
 import sys
 
-from conftest import ROOT
-
 
 def fit_json(tmp_path, seed: str, cache: str) -> bytes:
     env_cache = tmp_path / cache
@@ -13,7 +11,9 @@ def fit_json(tmp_path, seed: str, cache: str) -> bytes:
         "-m",
         "rebayes",
         "fit",
-        str(ROOT / "src/rebayes/data/datasets/ivig_rsa/models" / "timing.py"),
+        "timing",
+        "--data",
+        "ivig_rsa",
         "--prior",
         "weakly_informative",
         "skeptical",

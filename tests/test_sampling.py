@@ -9,6 +9,7 @@ import pytest
 import xarray as xr
 from scipy import integrate, stats
 
+from conftest import ivig_spec
 from rebayes.bayes.design import build_design
 from rebayes.bayes.priors import get_prior
 from rebayes.bayes.quantities import summarize
@@ -20,12 +21,11 @@ from rebayes.bayes.sampling import (
     load_fit,
     prior_on_model_scale,
 )
-from rebayes.bayes.spec import load_script
 from rebayes.errors import RebayesError
 
 ROOT = Path(__file__).resolve().parents[1]
-OVERALL = load_script(ROOT / "src/rebayes/data/datasets/ivig_rsa/models/overall.py")
-NORMAL = load_script(ROOT / "src/rebayes/data/datasets/ivig_rsa/models/normal_approximation.py")
+OVERALL = ivig_spec("overall")
+NORMAL = ivig_spec("normal_approximation")
 
 
 @pytest.fixture(autouse=True)

@@ -1,15 +1,17 @@
 """Analysis specs, model scripts and the design each builds from the trial table."""
 
-from pathlib import Path
+from dataclasses import replace
 
 import pytest
 
+from conftest import ROOT, TEST_DATA
+from rebayes.bayes.analyses import analysis_specs
 from rebayes.bayes.design import build_design
 from rebayes.bayes.spec import AnalysisSpec, SpecError, load_script
 
-IVIG_MODELS = Path(__file__).resolve().parents[1] / "src/rebayes/data/datasets/ivig_rsa/models"
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = sorted((ROOT / "src/rebayes/data/datasets/ivig_rsa/models").glob("*.py"))
+# Verbatim copies of the model scripts the shipped datasets had before their dataset.toml
+# declared the same analyses as [[analyses]] tables.
+SHIPPED_SCRIPTS = TEST_DATA / "shipped_scripts"
 
 
 @pytest.mark.parametrize(
@@ -49,18 +51,35 @@ def test_spec_normalises_strings_to_tuples():
     assert spec.to_dict()["covariates"] == ["timing"]
 
 
-def test_every_model_script_loads_a_spec():
-    names = {load_script(path).name for path in SCRIPTS}
-    assert names == {
-        "overall",
-        "rsa_type",
-        "timing",
-        "timing_within_type",
-        "placebo",
-        "normal_approximation",
-    }
-    for path in SCRIPTS:
-        assert load_script(path).name == path.stem
+@pytest.mark.parametrize("dataset", ["ivig_rsa", "ivig_secondary_review"])
+def test_declared_analyses_are_the_specs_the_scripts_were(dataset):
+    # Same to_dict() (it keys the fit cache), in the same order: the same fits, the same report.
+    scripts = sorted((SHIPPED_SCRIPTS / dataset).glob("*.py"))
+    declared = analysis_specs(dataset)
+    data = declared[0].data
+    assert data and all(spec.data == data for spec in declared)
+    by_script = {p.stem: replace(load_script(p), data=data).to_dict() for p in scripts}
+    assert {s.name: s.to_dict() for s in declared} == by_script
+    order = {"ivig_rsa": ["overall", "rsa_type", "timing", "timing_within_type", "placebo",
+                          "normal_approximation"],
+             "ivig_secondary_review": ["secondary", "overall"]}[dataset]
+    assert [s.name for s in declared] == order
+
+
+def test_a_declaration_takes_exactly_the_specs_fields_a_dataset_may_set():
+    from dataclasses import fields
+
+    from rebayes.data.schema import ANALYSIS_KEYS
+
+    command_only = {"data", "prior_file", "higher_is_better"}  # given by the command
+    assert set(ANALYSIS_KEYS) == {f.name for f in fields(AnalysisSpec)} - command_only
+
+
+def test_the_shipped_datasets_hold_no_code():
+    datasets = ROOT / "src/rebayes/data/datasets"
+    assert sorted(p.parent.name for p in datasets.glob("*/dataset.toml")) == [
+        "ivig_rsa", "ivig_secondary_review"]
+    assert not list(datasets.rglob("*.py"))
 
 
 @pytest.mark.parametrize(

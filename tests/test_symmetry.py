@@ -205,10 +205,7 @@ def test_rare_event_posterior_matches_exact_quadrature_when_tau_is_near_zero():
 
 def test_trials_are_centred_only_when_their_data_beat_the_expected_heterogeneity():
     """IVIG's trials (SE 0.17-0.44, DL tau 0) stay non-centred even under a vague tau prior."""
-    spec = rb.load_script(
-        Path(__file__).resolve().parents[1]
-        / "src/rebayes/data/datasets/ivig_rsa/models/normal_approximation.py"
-    )
+    spec = rb.resolve_spec("normal_approximation", "ivig_rsa")
     design = build_design(spec)
     for name in ("weakly_informative", "vague", "turner_obstetric"):
         assert not centred_studies(design, get_prior(name)).any(), name

@@ -265,5 +265,5 @@ def test_bad_variant_entries_are_reported(tmp_path):
         r"stratum='secondary' needs events_treat$",
     ):
         rb.load_trials(tmp_path, variant="b")
-    with pytest.raises(rb.DataError, match=r"\[c\] set #1: unknown field 'colour'$"):
+    with pytest.raises(rb.DataError, match=r"variants.toml: unknown key 'c.set\[1\].colour' \("):
         rb.load_trials(tmp_path, variant="c")

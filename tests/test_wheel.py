@@ -1,4 +1,4 @@
-"""The built wheel works on its own: datasets, model scripts and templates ship inside it.
+"""The built wheel works on its own: datasets (with their declared analyses) and templates ship.
 
 Builds a wheel from a copy of the source tree (the build leaves nothing in the tree),
 installs it with its dependencies into a fresh virtual environment (pip takes them from the
@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import IVIG_ANALYSES
 
 ROOT = Path(__file__).resolve().parents[1]
 # Written by tools while tests run, not by rebayes.
@@ -90,6 +92,8 @@ def test_the_installed_wheel_writes_a_report_from_an_empty_directory(tmp_path):
         timeout=900,
     )
     assert (empty / "X" / "index.html").is_file()
+    # Every analysis the shipped dataset.toml declares has its page.
+    assert {p.name for p in (empty / "X").glob("*.html")} >= {f"{a}.html" for a in IVIG_ANALYSES}
     assert (empty / "X" / ".rebayes-report.json").is_file()
     assert [p.name for p in empty.iterdir()] == ["X"]
     assert any((tmp_path / "cache" / "fits").glob("*.nc"))  # fits went to REBAYES_CACHE

@@ -120,6 +120,9 @@ class BatchTask:
         :func:`task_seed`; 0 for an input that does not load.
     error : str
         One-line message when the input itself cannot be read (the task fails without fitting).
+    spec : AnalysisSpec, optional
+        The input's overall analysis, resolved where the batch was started (where its model
+        scripts' trust is decided, :mod:`rebayes.data.trust`); None until prepared.
     """
 
     id: str
@@ -127,6 +130,7 @@ class BatchTask:
     key: str = ""
     seed: int = 0
     error: str = ""
+    spec: Any = None
 
     @property
     def file_name(self) -> str:
@@ -285,8 +289,14 @@ def task_seed(seed: int, rows_hash: str) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
-def task_key(rows_hash: str, priors: Sequence[Any], seed: int, settings: Any) -> str:
-    """Hash of everything that changes a task's record: rows, priors, seed, settings, model."""
+def task_key(
+    rows_hash: str, priors: Sequence[Any], seed: int, settings: Any, spec: Any = None
+) -> str:
+    """Hash of everything that changes a task's record: rows, priors, seed, settings, model.
+
+    ``spec`` is the overall analysis fitted (a declaration or a trusted script may change
+    it); its ``data`` path is left out, as the rows are keyed already.
+    """
     from rebayes import __version__
     from rebayes.bayes.sampling import MODEL_VERSION
 
@@ -299,27 +309,36 @@ def task_key(rows_hash: str, priors: Sequence[Any], seed: int, settings: Any) ->
         "seed": seed,
         "settings": asdict(settings),
     }
+    if spec is not None:
+        payload["analysis"] = {k: v for k, v in spec.to_dict().items() if k != "data"}
     return stable_hash(payload)
 
 
 def _prepare(
-    tasks: list[BatchTask], priors: Sequence[Any], seed: int, settings: Any
+    tasks: list[BatchTask],
+    priors: Sequence[Any],
+    seed: int,
+    settings: Any,
+    allow_scripts: bool = False,
 ) -> list[BatchTask]:
-    """Give every task its key and seed; an input that does not load keeps its message."""
+    """Give every task its key, seed and spec; an input that does not load keeps its message."""
+    from rebayes.bayes.analyses import resolve_spec
+
     out = []
     for task in tasks:
+        spec = None
         if task.error:
             rows = "error:" + task.error
         else:
             try:
                 rows = _rows_hash(task.source)
+                spec = resolve_spec(None, task.source, allow_scripts=allow_scripts)
             except Exception as exc:  # noqa: BLE001 - an unreadable input is a failed row
                 task = BatchTask(task.id, task.source, error=_one_line(exc))
                 rows = "error:" + task.error
         s = task_seed(seed, rows) if not task.error else 0
-        out.append(
-            BatchTask(task.id, task.source, task_key(rows, priors, seed, settings), s, task.error)
-        )
+        key = task_key(rows, priors, seed, settings, spec)
+        out.append(BatchTask(task.id, task.source, key, s, task.error, spec))
     return out
 
 
@@ -388,7 +407,7 @@ def _analyse(task: BatchTask, priors: Sequence[Any], settings: Any) -> dict[str,
     out: dict[str, Any] = {"totals": totals, "fits": {}}
     # A table RevMan cannot pool (only double-zero trials) has no effect to estimate.
     out["revman"] = _revman(trials)
-    spec = resolve_spec(None, task.source)
+    spec = task.spec if task.spec is not None else resolve_spec(None, task.source)
     fits = fit_priors(spec, list(priors), seed=task.seed, settings=settings, cache=False)
     for f in fits:
         summary = f.summary().to_dict()
@@ -660,6 +679,7 @@ def run_batch(
     seed: int = 0,
     settings: Any = None,
     progress: Callable[[str], None] | None = None,
+    allow_scripts: bool = False,
 ) -> BatchResult:
     """Run the overall analysis of every input under each prior; write the table and JSONs.
 
@@ -680,6 +700,9 @@ def run_batch(
     settings : SamplerSettings, optional
     progress : callable, optional
         Called with one line per finished task (e.g. ``print`` to stderr).
+    allow_scripts : bool
+        Run dataset folders' model scripts even when not trusted (``--allow-scripts``; see
+        :mod:`rebayes.data.trust`); they run here, not on the workers.
 
     Returns
     -------
@@ -720,7 +743,8 @@ def run_batch(
     # Connect first: an unreachable scheduler is a user error, and nothing is written.
     client = _connect(scheduler) if scheduler else None
     try:
-        return _run(tasks, output, prior_sets, settings, seed, workers, client, progress, start)
+        return _run(tasks, output, prior_sets, settings, seed, workers, client, progress, start,
+                    allow_scripts)
     finally:
         if client is not None:
             client.close()
@@ -736,6 +760,7 @@ def _run(
     client: Any,
     progress: Callable[[str], None] | None,
     start: float,
+    allow_scripts: bool = False,
 ) -> BatchResult:
     output.mkdir(parents=True, exist_ok=True)
     results = output / "results"
@@ -752,7 +777,7 @@ def _run(
         )
         + "\n",
     )
-    tasks = _prepare(tasks, prior_sets, seed, settings)
+    tasks = _prepare(tasks, prior_sets, seed, settings, allow_scripts)
     todo = [t for t in tasks if not _up_to_date(results / t.file_name, t)]
     skipped = len(tasks) - len(todo)
     state = {"done": 0, "failed": 0}

@@ -46,6 +46,7 @@ from scipy import stats
 
 from rebayes import tables
 from rebayes.data.schema import DatasetSchema, schema_of
+from rebayes.data.text import forbidden_field, separator_message
 from rebayes.data.trials import load_dataset, load_trials, row_labels, variant_combinations
 from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
@@ -330,7 +331,13 @@ def load_reported(path_or_name: str | Path) -> list[ReportedFigure]:
         header = next(reader, None)
         if header is None or not any(h.strip() for h in header):
             raise AuditError(f"{label}: empty file (no header line)")
+        separator = separator_message(header)
+        if separator:
+            raise AuditError(f"{label}:1: {separator}")
         columns = [h.strip() for h in header]
+        problem = forbidden_field({f"column name {i}": c for i, c in enumerate(columns, 1)})
+        if problem:
+            raise AuditError(f"{label}:1: {problem}")
         for name in REQUIRED_FIELDS:
             if name not in columns:
                 raise AuditError(f"{label}:1: missing required column '{name}'")
@@ -344,6 +351,9 @@ def load_reported(path_or_name: str | Path) -> list[ReportedFigure]:
                     f"{where}: expected {len(columns)} fields, found {len(values)}"
                 )
             row = {c: v.strip() for c, v in zip(columns, values, strict=True)}
+            problem = forbidden_field(row)
+            if problem:
+                raise AuditError(f"{where}: {problem}")
             figures.append(_figure(where, row, seen))
     except csv.Error as exc:
         raise AuditError(f"{label}:{reader.line_num}: malformed CSV ({exc})") from None

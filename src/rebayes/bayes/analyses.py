@@ -1,32 +1,55 @@
-"""Which Bayesian analyses a dataset gets: its own model scripts, or the defaults.
+"""Which Bayesian analyses a dataset gets: the defaults, its declarations, its trusted scripts.
 
-A dataset folder with a ``models/`` folder of scripts is analysed by those scripts (in the
-dataset's ``analysis_order``, then by name). Any other dataset gets the defaults, built from
-what ``dataset.toml`` declares:
+A dataset's analyses are, in this order (a later one replaces an earlier one of the same name):
 
-- ``overall``: binomial model, one common effect with trial random effects;
-- ``normal_approximation``: the normal-normal model on each trial's log RR (bayesmeta's);
-- one analysis per declared covariate with ``analyse = true``: a categorical covariate gives a
-  meta-regression with its subgroups reported (subgroup RRs and their ratios), a continuous
-  one a meta-regression whose slope is reported per unit.
+1. the defaults, built from what ``dataset.toml`` declares (left out with
+   ``default_analyses = false``):
 
-``rebayes fit --data X NAME`` and ``rebayes compare --data X NAME`` accept the name of any of
-these analyses as well as a path to a script.
+   - ``overall``: binomial model, one common effect with trial random effects;
+   - one analysis per declared covariate with ``analyse = true``: a categorical covariate
+     gives a meta-regression with its subgroups reported (subgroup RRs and their ratios), a
+     continuous one a meta-regression whose slope is reported per unit;
+   - ``normal_approximation``: the normal-normal model on each trial's log RR (bayesmeta's);
+
+2. the ``[[analyses]]`` declared in ``dataset.toml`` (an :class:`AnalysisSpec`'s fields as
+   data: no code runs);
+3. the scripts in the folder's ``models/`` that may run (:mod:`rebayes.data.trust`: shipped,
+   ``allow_scripts=True``, or trusted by ``rebayes trust DIR``). Scripts that may not run are
+   never imported; :class:`UntrustedScriptsWarning` names them.
+
+They are ordered by the dataset's ``analysis_order``, then as listed (an unordered
+``normal_approximation`` last). ``rebayes fit --data X NAME`` and ``rebayes compare --data X
+NAME`` accept the name of any of these analyses as well as a path to a script.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
 from rebayes.bayes.spec import AnalysisSpec, SpecError, load_script
 from rebayes.data.trials import Dataset, load_dataset
+from rebayes.data.trust import ScriptTrust, script_trust, untrusted_error, untrusted_note
+from rebayes.errors import RebayesWarning
 
-__all__ = ["analysis_specs", "default_specs", "resolve_spec"]
+__all__ = [
+    "UntrustedScriptsWarning",
+    "analysis_specs",
+    "declared_specs",
+    "default_specs",
+    "resolve_spec",
+]
+
+
+class UntrustedScriptsWarning(RebayesWarning):
+    """A dataset folder's model scripts were not run: they are not trusted."""
 
 
 def default_specs(dataset: Dataset) -> list[AnalysisSpec]:
     """Return the default analyses of a dataset (see the module docstring).
+
+    Every declared covariate has one, whenever it was declared (no file lists them).
 
     Parameters
     ----------
@@ -86,41 +109,104 @@ def default_specs(dataset: Dataset) -> list[AnalysisSpec]:
     return specs
 
 
-def _ordered(paths: list[Path], order: tuple[str, ...]) -> list[Path]:
-    # Without a declared order: the overall answer first, the sensitivity analysis last.
-    order = order or ("overall",)
-    rank = {name: i for i, name in enumerate(order)}
-
-    def key(p: Path) -> tuple[int, int, str]:
-        last = p.stem == "normal_approximation" and p.stem not in rank
-        return (int(last), rank.get(p.stem, len(rank)), p.stem)
-
-    return sorted(paths, key=key)
-
-
-def analysis_specs(dataset: Dataset | str | Path) -> list[AnalysisSpec]:
-    """Return every analysis the report runs on a dataset: its scripts, else the defaults.
+def declared_specs(dataset: Dataset) -> list[AnalysisSpec]:
+    """Return the analyses declared in ``dataset.toml``'s ``[[analyses]]``, in file order.
 
     Parameters
     ----------
-    dataset : Dataset, str or Path
-        A dataset or anything :func:`rebayes.data.trials.load_dataset` accepts.
+    dataset : Dataset
 
     Returns
     -------
     list of AnalysisSpec
         Each bound to the dataset (``data`` set).
+
+    Raises
+    ------
+    SpecError
+        An entry that is not a valid spec (one line naming the file and the entry).
+
+    Examples
+    --------
+    A ``dataset.toml`` entry such as::
+
+        [[analyses]]
+        name = "allocation"
+        title = "Does the effect depend on the allocation? (meta-regression)"
+        covariates = ["alloc"]
+        effect = "contrast"
+        subgroup = ["alloc"]
+
+    gives the spec a script's ``rb.AnalysisSpec(name="allocation", ...)`` would.
+    """
+    data = str(dataset.directory or dataset.trials_path)
+    specs = []
+    for i, entry in enumerate(dataset.declared_analyses, start=1):
+        try:
+            specs.append(AnalysisSpec(**entry, data=data))
+        except SpecError as exc:
+            raise SpecError(f"{dataset.toml_label}: analyses[{i}]: {exc}") from None
+        except TypeError as exc:  # a value of the wrong type where a spec expects another
+            raise SpecError(f"{dataset.toml_label}: analyses[{i}]: {exc}") from None
+    return specs
+
+
+def _ordered(specs: list[AnalysisSpec], order: tuple[str, ...]) -> list[AnalysisSpec]:
+    # Without a declared place: the overall answer first, the sensitivity analysis last.
+    rank = {name: i for i, name in enumerate(order or ("overall",))}
+
+    def key(item: tuple[int, AnalysisSpec]) -> tuple[int, int, int]:
+        i, spec = item
+        last = spec.name == "normal_approximation" and spec.name not in rank
+        return (rank.get(spec.name, len(rank)), int(last), i)
+
+    return [spec for _, spec in sorted(enumerate(specs), key=key)]
+
+
+def _analyses(ds: Dataset, allow_scripts: bool) -> tuple[list[AnalysisSpec], ScriptTrust | None]:
+    """Return the dataset's analyses (see the module docstring) and its scripts' trust."""
+    data = ds.reference
+    found: dict[str, AnalysisSpec] = {}
+    for spec in [*(default_specs(ds) if ds.default_analyses else []), *declared_specs(ds)]:
+        found[spec.name] = spec  # a declaration replaces a default in its place
+    trust = None
+    if ds.directory is not None and ds.models_dir is not None:
+        trust = script_trust(ds.directory, allow_scripts)
+        for spec in map(load_script, trust.trusted):
+            found[spec.name] = replace(spec, data=data) if spec.data is None else spec
+    return _ordered(list(found.values()), ds.schema.analysis_order), trust
+
+
+def _warn_untrusted(trust: ScriptTrust | None) -> None:
+    if trust is not None and trust.untrusted:
+        warnings.warn(untrusted_note(trust), UntrustedScriptsWarning, stacklevel=3)
+
+
+def analysis_specs(
+    dataset: Dataset | str | Path, allow_scripts: bool = False
+) -> list[AnalysisSpec]:
+    """Return every analysis the report runs on a dataset (see the module docstring).
+
+    Parameters
+    ----------
+    dataset : Dataset, str or Path
+        A dataset or anything :func:`rebayes.data.trials.load_dataset` accepts.
+    allow_scripts : bool
+        Run every model script of the folder, trusted or not (``--allow-scripts``).
+
+    Returns
+    -------
+    list of AnalysisSpec
+        Each bound to the dataset (``data`` set).
+
+    Warns
+    -----
+    UntrustedScriptsWarning
+        Naming the folder's scripts that were not run, and how to let them run.
     """
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
-    data = ds.reference
-    if ds.models_dir is not None:
-        scripts = _ordered(sorted(ds.models_dir.glob("*.py")), ds.schema.analysis_order)
-        return [replace(s, data=data) if s.data is None else s for s in map(load_script, scripts)]
-    specs = default_specs(ds)
-    order = ds.schema.analysis_order
-    if order:
-        rank = {name: i for i, name in enumerate(order)}
-        specs.sort(key=lambda s: rank.get(s.name, len(rank)))
+    specs, trust = _analyses(ds, allow_scripts)
+    _warn_untrusted(trust)
     return specs
 
 
@@ -128,19 +214,21 @@ def resolve_spec(
     script_or_name: str | None,
     data: str | Path | None,
     higher_is_better: bool | None = None,
+    allow_scripts: bool = False,
 ) -> AnalysisSpec:
     """Return the analysis a command names: a script path, or one of the dataset's analyses.
 
     Parameters
     ----------
     script_or_name : str, optional
-        A path to a model script, or the name of one of the dataset's analyses (its script's
-        stem or a default analysis: ``overall``, ``normal_approximation``, a covariate's
-        name). None: ``overall``.
+        A path to a model script (it runs: the user named it), or the name of one of the
+        dataset's analyses (:func:`analysis_specs`). None: ``overall``.
     data : str or Path, optional
         The dataset (``--data``); overrides the script's own ``data``.
     higher_is_better : bool, optional
         Overrides the dataset's direction of benefit (``--lower-is-better``).
+    allow_scripts : bool
+        Let the dataset folder's untrusted model scripts run (``--allow-scripts``).
 
     Returns
     -------
@@ -149,17 +237,23 @@ def resolve_spec(
     Raises
     ------
     SpecError
-        Neither a script nor an analysis of the dataset (one line, listing the analyses).
+        Neither a script nor an analysis of the dataset (one line, listing the analyses), or
+        the analysis of a script that is not trusted (saying how to allow it).
+
+    Warns
+    -----
+    UntrustedScriptsWarning
+        When the dataset folder has model scripts that were not run.
     """
     if script_or_name is None and data is None:
         load_dataset(None)  # raises: no dataset given
-    spec = _find_spec(script_or_name or "overall", data)
+    spec = _find_spec(script_or_name or "overall", data, allow_scripts)
     if higher_is_better is None:
         return spec
     return replace(spec, higher_is_better=higher_is_better)
 
 
-def _find_spec(name: str, data: str | Path | None) -> AnalysisSpec:
+def _find_spec(name: str, data: str | Path | None, allow_scripts: bool) -> AnalysisSpec:
     path = Path(name)
     if path.suffix == ".py" or path.is_file():
         spec = load_script(path)
@@ -169,9 +263,13 @@ def _find_spec(name: str, data: str | Path | None) -> AnalysisSpec:
             f"{name}: no such model script (an analysis name needs --data NAME|DIR|CSV|RM5)"
         )
     ds = load_dataset(data)
-    specs = analysis_specs(ds)
+    specs, trust = _analyses(ds, allow_scripts)
     for spec in specs:
         if spec.name == name:
+            _warn_untrusted(trust)
             return spec
+    refused = untrusted_error(name, trust) if trust is not None else None
+    if refused:
+        raise SpecError(refused)
     known = ", ".join(s.name for s in specs)
     raise SpecError(f"{name}: no such analysis of {ds.name} (analyses: {known})")

@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 
 from scipy.special import ndtri
 
-from rebayes.errors import RebayesError
+from rebayes.errors import RebayesError, check_keys
 
 __all__ = [
     "DEFAULT_PRIOR",
@@ -666,8 +666,14 @@ def priors_for(outcome_type: str) -> list[str]:
 _FAMILIES: dict[str, Any] = {cls.family: cls for cls in (*EFFECT_FAMILIES, *TAU_FAMILIES)}
 
 
-def _parse_distribution(where: str, slot: str, entry: Any) -> Any:
-    """Turn ``{family = "half_normal", sigma = 0.5}`` into a distribution object."""
+def _parse_distribution(
+    where: str, slot: str, entry: Any, file: str | None = None, table: str = ""
+) -> Any:
+    """Turn ``{family = "half_normal", sigma = 0.5}`` into a distribution object.
+
+    An unknown key's message names ``file`` (default ``where``) and the key's path from
+    ``table`` (``narrow_tau.``).
+    """
     if not isinstance(entry, Mapping):
         raise PriorError(f'{where} {slot}: expected a table like {{ family = "normal", ... }}')
     entry = dict(entry)
@@ -678,12 +684,7 @@ def _parse_distribution(where: str, slot: str, entry: Any) -> Any:
         raise PriorError(f"{where} {slot}: unknown family {family!r} (known: {known})")
     cls = _FAMILIES[family]
     params = {f.name for f in fields(cls)}
-    unknown = sorted(set(entry) - params)
-    if unknown:
-        raise PriorError(
-            f"{where} {slot}: unknown parameter '{unknown[0]}' for {family} "
-            f"(takes {', '.join(sorted(params))})"
-        )
+    check_keys(entry, params, file or where, f"{table}{slot}.", PriorError)
     try:
         return cls(**entry)
     except PriorError as exc:
@@ -719,18 +720,17 @@ def load_prior_file(path: str | Path) -> dict[str, PriorSet]:
         where = f"{path}: [{name}]"
         if not isinstance(entry, Mapping):
             raise PriorError(f"{where}: expected a table of effect/tau/baseline/covariate")
+        check_keys(entry, (*SLOTS, "base", "description"), str(path), f"{name}.", PriorError)
         entry = dict(entry)
         base_name = entry.pop("base", DEFAULT_PRIOR)
         base = found.get(base_name) or PRIOR_SETS.get(base_name)
         if base is None:
             raise PriorError(f"{where}: unknown base prior set {base_name!r}")
         description = entry.pop("description", f"User prior set from {path} (base: {base_name}).")
-        unknown = sorted(set(entry) - set(SLOTS))
-        if unknown:
-            raise PriorError(
-                f"{where}: unknown field '{unknown[0]}' (use {', '.join(SLOTS)}, base, description)"
-            )
-        slots = {slot: _parse_distribution(where, slot, value) for slot, value in entry.items()}
+        slots = {
+            slot: _parse_distribution(where, slot, value, str(path), f"{name}.")
+            for slot, value in entry.items()
+        }
         found[name] = replace(base, name=name, description=str(description), **slots)
     return found
 

@@ -1,6 +1,9 @@
-"""Analysis specs: what one analysis fits, declared in a short script under ``models/``.
+"""Analysis specs: what one analysis fits, declared in ``dataset.toml`` or in a short script.
 
-A model script holds one :class:`AnalysisSpec` named ``SPEC``::
+A dataset declares analyses as data, an ``[[analyses]]`` table of these fields in its
+``dataset.toml`` (:func:`rebayes.bayes.analyses.declared_specs`). A model script (a file named
+on the command line, or one in a dataset folder's ``models/``, which runs only when trusted:
+:mod:`rebayes.data.trust`) holds one :class:`AnalysisSpec` named ``SPEC``::
 
     import rebayes as rb
 

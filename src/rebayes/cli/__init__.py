@@ -2,7 +2,9 @@
 
 Each subcommand module defines ``register(subparsers)`` (adds its parser and sets
 ``func``) and a ``run(args) -> int``. Errors a user can fix (bad data, unknown names) are
-printed as one line on stderr with exit status 2; nothing is written in that case.
+printed as one line on stderr with exit status 2; nothing is written in that case. A note
+the library gives as a :class:`rebayes.errors.RebayesWarning` (model scripts left out) is
+one line on stderr too, ``rebayes COMMAND: MESSAGE``.
 """
 
 from __future__ import annotations
@@ -12,14 +14,18 @@ import importlib
 import os
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from rebayes import allocator
-from rebayes.errors import DataNote, RebayesError
+from rebayes.errors import DataNote, RebayesError, RebayesWarning
 
 # Order = order in --help, which follows the workflow a user goes through.
 SUBCOMMANDS = (
     "import", "init", "audit", "frequentist", "fit", "compare",
     "absolute", "cumulative", "credibility", "priormap", "plan", "report", "cache", "batch",
+    "trust",
 )
 # "import" is a Python keyword: its module is import_.
 _MODULES = {"import": "import_"}
@@ -35,13 +41,15 @@ Workflow:
   rebayes fit --data my/                  overall analysis under every prior (P(benefit), ...)
   rebayes compare C --data my/            one analysis across priors and data variants
   rebayes report --data my/ --output R/   everything -> R/ (HTML, markdown, PNG)
+  rebayes trust my/                       let my/models/*.py run (scripts run as you)
 
 Data: --data takes a shipped dataset's name, a dataset folder (trials.csv + dataset.toml:
 rebayes init writes one), a bare CSV with columns study,events_treat,n_treat,events_control,
 n_control (plus optional covariates; metafor's and meta's column names are read too), or
 a review file: a RevMan 5 file, a Cochrane data package .zip or a RevMan 5 CSV export, with
 :1.2 to pick an analysis (rebayes import splits it into folders); --variant picks a data
-variant from the folder's variants.toml (compose with '+').
+variant from the folder's variants.toml (compose with '+'). A folder's models/*.py scripts
+run only if trusted (rebayes trust DIR, or --allow-scripts).
 """
 
 
@@ -93,18 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 1
     try:
-        with warnings.catch_warnings():
-            # What the loader assumed (metafor's column names, ...): one note line each.
-            warnings.simplefilter("once", DataNote)
-            shown = warnings.showwarning
-
-            def note(message, category, *rest, **kwargs):  # type: ignore[no-untyped-def]
-                if issubclass(category, DataNote):
-                    print(f"rebayes {args.command}: note: {message}", file=sys.stderr)
-                else:
-                    shown(message, category, *rest, **kwargs)
-
-            warnings.showwarning = note
+        with _notes_as_lines(args.command):
             return int(args.func(args) or 0)
     except RebayesError as exc:
         print(f"rebayes {args.command}: error: {exc}", file=sys.stderr)
@@ -118,6 +115,28 @@ def main(argv: list[str] | None = None) -> int:
         # Ctrl-C: what was being written is discarded (staging, atomic files); say so briefly.
         print(f"rebayes {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+@contextmanager
+def _notes_as_lines(command: str) -> Iterator[None]:
+    """Print the library's notes (:class:`RebayesWarning`) as ``rebayes COMMAND: MESSAGE``.
+
+    What the loader assumed (:class:`DataNote`: metafor's column names, ...) reads
+    ``rebayes COMMAND: note: MESSAGE``, once per message.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("once", DataNote)
+        shown = warnings.showwarning
+
+        def show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+            if issubclass(category, RebayesWarning):
+                note = "note: " if issubclass(category, DataNote) else ""
+                print(f"rebayes {command}: {note}{message}", file=sys.stderr)
+            else:
+                shown(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        yield
 
 
 if __name__ == "__main__":

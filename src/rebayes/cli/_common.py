@@ -12,7 +12,7 @@ __all__ = [
     "EXIT_GATE_FAILED",
     "add_data_option",
     "add_data_options",
-    "add_direction_options", "parse_where", "print_json", "write_atomic"]
+    "add_direction_options", "add_scripts_option", "parse_where", "print_json", "write_atomic"]
 
 #: Exit status of ``--strict`` (fit, compare, report) when a diagnostic gate fails.
 EXIT_GATE_FAILED = 3
@@ -40,6 +40,17 @@ def add_data_option(parser: argparse.ArgumentParser) -> None:
         "trial-table CSV (metafor's ai/n1i/ci/n2i and meta's event.e/n.e/... names are read "
         "too), or a review file: a RevMan 5 file, a Cochrane data package .zip or RevMan 5's "
         "CSV export (FILE:1.2 picks an analysis)",
+    )
+
+
+def add_scripts_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--allow-scripts`` (run the dataset folder's untrusted model scripts)."""
+    parser.add_argument(
+        "--allow-scripts",
+        action="store_true",
+        help="run the dataset folder's models/*.py scripts this once, trusted or not (they "
+        "run as you; `rebayes trust DIR` trusts them for good); without it an untrusted "
+        "script is not run and its analysis is left out",
     )
 
 

@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from rebayes.cli._common import add_scripts_option
+
 DESCRIPTION = """\
 Run the overall analysis (binomial model, trial random effects) of many meta-analyses under
 one or more prior sets, on local worker processes or a Dask cluster, and write one summary
@@ -14,8 +16,11 @@ totals per arm, pooled RR and OR, P(benefit), tau, diagnostics, RevMan's estimat
 and one JSON per meta-analysis (DIR/results/).
 
 INPUTS are dataset folders, CSVs and RevMan 5 files (each of a file's dichotomous outcomes is
-one meta-analysis; file.rm5:1.1 picks one). An input that fails (a bad CSV, a single trial,
-only double-zero trials) is a 'failed' row with its message; the batch goes on.
+one meta-analysis; file.rm5:1.1 picks one). A folder's overall analysis may be declared in its
+dataset.toml ([[analyses]] named overall) or, if trusted, a models/overall.py script
+(--allow-scripts, or rebayes trust DIR); either is part of the rerun check. An input that
+fails (a bad CSV, a single trial, only double-zero trials) is a 'failed' row with its
+message; the batch goes on.
 
 A rerun with the same inputs, priors, seed and settings skips every meta-analysis whose JSON
 is up to date, so an interrupted batch resumes where it stopped. Each meta-analysis's seed is
@@ -68,6 +73,7 @@ def register(subparsers: Any) -> None:
         help="run on an existing Dask cluster (e.g. tcp://host:8786)",
     )
     parser.add_argument("--seed", type=int, default=0, help="batch seed (default 0)")
+    add_scripts_option(parser)
     parser.add_argument("--quiet", action="store_true", help="no line per finished task")
     # Shorter sampling for tests and benchmarks; not part of the documented interface.
     parser.add_argument("--draws", type=int, default=None, help=argparse.SUPPRESS)
@@ -96,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             settings=settings,
             progress=None if args.quiet else progress,
+            allow_scripts=args.allow_scripts,
         )
     except KeyboardInterrupt:
         # Every finished meta-analysis has its JSON, and summary.csv lists them.

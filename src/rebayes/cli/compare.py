@@ -15,6 +15,7 @@ from rebayes.cli._common import (
     EXIT_GATE_FAILED,
     add_data_option,
     add_direction_options,
+    add_scripts_option,
     print_json,
 )
 from rebayes.errors import RebayesError
@@ -64,6 +65,7 @@ def register(subparsers: Any) -> None:
     )
     add_data_option(parser)
     add_direction_options(parser)
+    add_scripts_option(parser)
     parser.add_argument(
         "--priors",
         "--prior",
@@ -131,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     from rebayes.bayes.sampling import SamplerSettings
     from rebayes.sensitivity.comparison import compare_posteriors
 
-    spec = resolve_spec(args.script, args.data, args.higher_is_better)
+    spec = resolve_spec(args.script, args.data, args.higher_is_better, args.allow_scripts)
     if args.prior_file:
         spec = replace(spec, prior_file=args.prior_file)
     if args.seed is not None and args.seed < 0:

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from rebayes.cli._common import add_data_option, print_json
+from rebayes.cli._common import add_data_option, add_scripts_option, print_json
 from rebayes.errors import RebayesError
 from rebayes.folders import check_writable
 
@@ -33,8 +33,13 @@ Examples:
 
 
 def add_tool_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--data``, ``--prior``, ``--seed``, ``--draws``, ``--json`` and ``--output``."""
+    """Add the options the decision tools share.
+
+    ``--data``, ``--allow-scripts``, ``--prior``, ``--seed``, ``--draws``, ``--json`` and
+    ``--output``.
+    """
     add_data_option(parser)
+    add_scripts_option(parser)
     parser.add_argument("--prior", default="weakly_informative", metavar="NAME",
                         help="prior set (default weakly_informative)")
     parser.add_argument("--seed", type=int, default=None,
@@ -73,7 +78,7 @@ def fit_overall(args: argparse.Namespace) -> Any:
     from rebayes.bayes.analyses import resolve_spec
     from rebayes.bayes.sampling import fit
 
-    spec = resolve_spec("overall", args.data)
+    spec = resolve_spec("overall", args.data, allow_scripts=args.allow_scripts)
     return fit(spec, args.prior, seed=args.seed, settings=sampler(args))
 
 
@@ -117,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     from rebayes.tools.cumulative import cumulative_meta_analysis
 
     output = check_output(args.output)
-    spec = resolve_spec("overall", args.data)
+    spec = resolve_spec("overall", args.data, allow_scripts=args.allow_scripts)
     trials = load_trials(spec.data, spec.variant)
     result = cumulative_meta_analysis(trials, spec, args.prior, args.order_by,
                                       settings=sampler(args), seed=args.seed)

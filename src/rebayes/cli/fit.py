@@ -18,6 +18,7 @@ from rebayes.cli._common import (
     EXIT_GATE_FAILED,
     add_data_option,
     add_direction_options,
+    add_scripts_option,
     print_json,
 )
 from rebayes.errors import RebayesError
@@ -30,8 +31,9 @@ NNT, subgroup RRs and their ratios, meta-regression slopes, trial-specific shrun
 convergence diagnostics.
 
 ANALYSIS is a model script (a .py file defining SPEC) or the name of one of the dataset's
-analyses: its models/ scripts, or the defaults (overall, normal_approximation, one per
-declared covariate). Without ANALYSIS: the overall analysis.
+analyses: the defaults (overall, normal_approximation, one per declared covariate), the
+[[analyses]] its dataset.toml declares, and its models/ scripts if trusted (--allow-scripts,
+or rebayes trust DIR). Without ANALYSIS: the overall analysis.
 
 The model is compiled once per structure; each further prior takes well under a second.
 Fits are cached (rebayes cache info), keyed by the analysed rows and every setting: the same
@@ -111,13 +113,15 @@ def register(subparsers: Any) -> None:
     )
     add_data_option(parser)
     add_direction_options(parser)
+    add_scripts_option(parser)
     _add_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``rebayes fit``."""
-    return fit_and_print(resolve_spec(args.script, args.data, args.higher_is_better), args)
+    spec = resolve_spec(args.script, args.data, args.higher_is_better, args.allow_scripts)
+    return fit_and_print(spec, args)
 
 
 def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:

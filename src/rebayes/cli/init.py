@@ -12,11 +12,12 @@ def register(subparsers: Any) -> None:
     """Add the ``init`` subcommand."""
     parser = subparsers.add_parser(
         "init",
-        help="make a dataset folder (trials.csv, commented dataset.toml, models/) from a CSV",
+        help="make a dataset folder (trials.csv, commented dataset.toml) from a CSV",
         description="Validate CSV, copy it to DIR/trials.csv, and write DIR/dataset.toml (the "
         "direction of benefit, labels and each extra column's kind, guessed from its values, "
-        "marked CHECK where you should look) and DIR/models/ (one script per default "
-        "analysis). DIR must not exist or be empty.",
+        "marked CHECK where you should look; commented [[analyses]] examples). The folder "
+        "gets the default analyses: overall, one per declared covariate, and the normal "
+        "approximation. DIR must not exist or be empty.",
     )
     parser.add_argument("csv", metavar="CSV")
     parser.add_argument("directory", metavar="DIR")

@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         from rebayes.bayes.analyses import resolve_spec
         from rebayes.bayes.priors import resolve_priors
 
-        resolve_priors(args.tau_priors, resolve_spec("overall", args.data).prior_file)
+        spec = resolve_spec("overall", args.data, allow_scripts=args.allow_scripts)
+        resolve_priors(args.tau_priors, spec.prior_file)
     result = fit_overall(args)
     result = prior_map(result, args.tau_priors, grid=args.grid, threshold=args.threshold)
     flush_cache()

@@ -6,7 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from rebayes.cli._common import EXIT_GATE_FAILED, add_data_option, add_direction_options
+from rebayes.cli._common import (
+    EXIT_GATE_FAILED,
+    add_data_option,
+    add_direction_options,
+    add_scripts_option,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,9 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "hold a previous rebayes report")
     add_data_option(parser)
     add_direction_options(parser)
+    add_scripts_option(parser)
     parser.add_argument(
         "--models", type=Path, default=None, metavar="DIR",
-        help="model scripts (default: the dataset's models/, else the default analyses)",
+        help="run these model scripts instead of the dataset's analyses (default: the "
+        "default and declared analyses and the folder's trusted scripts)",
     )
     parser.add_argument("--prior", nargs="+", default=None, metavar="NAME",
                         help="prior sets (default: every built-in set)")
@@ -49,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
     scripts = model_scripts(args.models) if args.models else None
     built = build_report(args.output, args.data, scripts=scripts, priors=args.prior,
-                         higher_is_better=args.higher_is_better)
+                         higher_is_better=args.higher_is_better,
+                         allow_scripts=args.allow_scripts)
     print(f"wrote {len(built.files)} files to {args.output}/ (open {args.output}/index.html)")
     for failure in built.gate_failures:
         print(f"diagnostic gate failed: {failure}", file=sys.stderr)

@@ -3,11 +3,10 @@
 The CSV is validated and copied as ``trials.csv`` (rewritten under rebayes's column names
 when it uses metafor's or meta's, :mod:`rebayes.data.column_names`); ``dataset.toml`` says
 everything rebayes assumed (direction of benefit, effect measure, labels) as settings to
-change, and guesses each extra column's kind from its values: whole numbers in a column named
-like a year are a continuous column that is not analysed, other numbers a continuous
-covariate, text with a few repeated values a categorical covariate (levels in order of
-appearance, the first as reference), other text a column that is kept but not analysed.
-``models/`` gets one script per default analysis, to edit or delete.
+change, and guesses each extra column's kind from its values (:func:`guess_columns`). The
+analyses are the defaults (overall, one per declared covariate, normal approximation),
+whatever is declared later; ``dataset.toml`` shows, commented out, how to declare more as
+``[[analyses]]`` tables. No script is written: a folder needs no code to be analysed.
 """
 
 from __future__ import annotations
@@ -23,9 +22,13 @@ import pandas as pd
 from rebayes.data.trials import COUNT_COLUMNS, load_trials
 from rebayes.folders import check_output_folder
 
-__all__ = ["ColumnGuess", "guess_columns", "init_dataset"]
+__all__ = ["ColumnGuess", "analyses_example", "dataset_toml", "guess_columns", "init_dataset"]
 
-_MAX_LEVELS = 8
+# A text column is a categorical covariate when it has 2 to _MAX_LEVELS labels and at least
+# half of them label two or more rows (RevMan's subgroups: the NRT table's 11 products over
+# 136 trials); labels that mostly name a single row (authors, countries of one trial each,
+# comments) are free text. Beyond _MAX_LEVELS subgroups no analysis is readable.
+_MAX_LEVELS = 20
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,13 @@ def guess_columns(trials: pd.DataFrame) -> list[ColumnGuess]:
     -------
     list of ColumnGuess
         One per column other than ``study`` and the counts, in table order.
+
+    Notes
+    -----
+    Numbers are a continuous covariate (whole numbers in a column named like a year: kept,
+    not analysed). Text is a categorical covariate when it has 2 to 20 labels and at least
+    half of them label two or more rows (levels in order of appearance, the first the
+    reference), else free text (kept, not analysed).
     """
     out = []
     for name in trials.columns:
@@ -70,9 +80,12 @@ def guess_columns(trials: pd.DataFrame) -> list[ColumnGuess]:
                 )
             )
             continue
+        counts = values.value_counts(sort=False)
         levels = tuple(dict.fromkeys(values))
-        if 2 <= len(levels) <= _MAX_LEVELS and len(levels) < len(values):
-            out.append(ColumnGuess(name, "categorical", levels, why="a few repeated labels"))
+        repeated = int((counts > 1).sum())
+        if 2 <= len(levels) <= _MAX_LEVELS and 2 * repeated >= len(levels):
+            why = f"{len(levels)} labels, {repeated} of them on several rows"
+            out.append(ColumnGuess(name, "categorical", levels, why=why))
         else:
             out.append(ColumnGuess(name, "text", analyse=False, why="free text"))
     return out
@@ -125,56 +138,40 @@ def dataset_toml(
         if not g.analyse:
             lines.append("analyse = false")
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join([*lines, *analyses_example(guesses)])
 
 
-_SCRIPT = '''"""{doc}"""
-
-import rebayes as rb
-
-SPEC = rb.AnalysisSpec(
-{fields}
-)
-
-if __name__ == "__main__":
-    rb.run_script(SPEC)
-'''
-
-
-def _script(doc: str, **fields: object) -> str:
-    body = "\n".join(f"    {k}={v!r}," for k, v in fields.items())
-    return _SCRIPT.format(doc=doc, fields=body)
-
-
-def model_scripts(guesses: list[ColumnGuess]) -> dict[str, str]:
-    """Return the scripts of the default analyses (file name -> text) for the guessed columns."""
-    scripts = {
-        "overall.py": _script(
-            "Overall effect: binomial model with trial random effects.",
-            name="overall", title="Overall effect",
-        ),
-        "normal_approximation.py": _script(
-            "Normal approximation on each trial's log RR (bayesmeta's model): a sensitivity "
-            "analysis.",
-            name="normal_approximation", title="Normal approximation", likelihood="normal",
-        ),
-    }
-    for g in guesses:
-        if not g.analyse or g.kind == "text":
-            continue
-        fields: dict[str, object] = {
-            "name": g.name, "title": f"Meta-regression on {g.name}",
-            "covariates": (g.name,), "effect": "contrast",
-        }
-        if g.kind == "categorical":
-            fields["subgroup"] = g.name
-        scripts[f"{g.name}.py"] = _script(f"Does the effect depend on {g.name}?", **fields)
-    return scripts
+def analyses_example(guesses: list[ColumnGuess]) -> list[str]:
+    """Return the commented ``[[analyses]]`` examples ending the ``dataset.toml`` of ``init``."""
+    lines = [
+        "# The analyses: the defaults (overall; one per covariate declared above, or declared",
+        "# later; normal_approximation). Declare more, or replace a default by giving its name,",
+        "# as [[analyses]] tables (rebayes.AnalysisSpec's fields; see docs/dataset-toml.md).",
+        "# Uncomment to use:",
+        "#",
+        "# [[analyses]]",
+        '# name = "overall"            # replaces the default overall analysis',
+        '# title = "Overall effect (two priors)"',
+        '# priors = ["weakly_informative", "skeptical"]',
+        "# seed = 1",
+    ]
+    categorical = next((g for g in guesses if g.kind == "categorical" and g.analyse), None)
+    if categorical is not None:
+        lines += [
+            "#",
+            "# [[analyses]]",
+            f"# name = {_toml_string(categorical.name + '_separate')}",
+            "# title = "
+            + _toml_string(f"One pooled effect per {categorical.name} (common heterogeneity)"),
+            '# effect = "separate"',
+            f"# subgroup = [{_toml_string(categorical.name)}]",
+        ]
+    return [*lines, ""]
 
 
 def init_dataset(csv: str | Path, directory: str | Path,
                  higher_is_better: bool | None = None) -> list[Path]:
-    """Write a dataset folder for ``csv``: trials.csv, a commented dataset.toml, models/.
+    """Write a dataset folder for ``csv``: trials.csv and a commented dataset.toml.
 
     Parameters
     ----------
@@ -207,7 +204,6 @@ def init_dataset(csv: str | Path, directory: str | Path,
     files = {
         "trials.csv": table,
         "dataset.toml": dataset_toml(Path(csv).stem, guesses, higher_is_better, renamed),
-        **{f"models/{k}": v for k, v in model_scripts(guesses).items()},
     }
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.init."))

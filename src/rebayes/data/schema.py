@@ -35,8 +35,16 @@ and how the columns are to be read, so the code never needs to know the paper::
     kind = "categorical"
     levels = ["verified", "derived", "uncertain"]
 
-Only the declared columns get label checks. A bare CSV gets :meth:`DatasetSchema.defaults`:
-no strata, higher is better, every extra column read as a covariate by its values.
+    [[analyses]]                      # a Bayesian analysis as data (AnalysisSpec's fields)
+    name = "alloc_separate"
+    effect = "separate"
+    subgroup = ["alloc"]
+
+Every key is checked: one the schema does not know is an error naming the closest known one
+(``unknown key 'measur' (did you mean 'measure'?)``); the known keys of each place are the
+``*_KEYS`` tuples below. Only the declared columns get label checks. A bare CSV gets
+:meth:`DatasetSchema.defaults`: no strata, higher is better, every extra column read as a
+covariate by its values.
 
 A categorical covariate may name another ``column`` (a covariate read from the strata
 column), declare a ``pooled`` level (a row that pools several levels, left out of
@@ -52,9 +60,18 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from rebayes.data.direction import Direction
-from rebayes.errors import RebayesError
+from rebayes.errors import RebayesError, check_keys
 
-__all__ = ["Covariate", "DatasetSchema", "SchemaError", "schema_of"]
+__all__ = [
+    "ANALYSIS_KEYS",
+    "COVARIATE_KEYS",
+    "TOP_KEYS",
+    "Covariate",
+    "DatasetSchema",
+    "SchemaError",
+    "check_analyses",
+    "schema_of",
+]
 
 MEASURES = ("RR", "OR", "RD", "PETO_OR")
 METHODS = ("MH", "IV", "PETO")
@@ -68,19 +85,28 @@ OUTCOME_TYPES = (
     "obstetric",
     "unspecified",
 )
-# Keys of dataset.toml the schema reads; anything else is kept in ``extra`` for the dataset's
-# own use (a report narrative, research notes).
-_TOP_KEYS = {
-    "name", "title", "citation", "outcome", "treatment", "control", "higher_is_better",
-    "measure", "method", "model", "ci_level", "outcome_type", "strata", "default_variant",
-    "tau2", "hksj",
+# The keys dataset.toml may hold, by place; any other key is an error naming the closest one
+# (a misspelt key would otherwise leave its setting silently at the default).
+TOP_KEYS: tuple[str, ...] = (
+    "title", "citation", "outcome", "treatment", "control", "higher_is_better", "measure",
+    "method", "model", "tau2", "hksj", "ci_level", "outcome_type", "strata", "default_variant",
     "report_variants", "analysis_order", "covariates", "columns", "notes", "frequentist",
-    "source", "links",
-}
-_COVARIATE_KEYS = {
+    "source", "links", "analyses", "default_analyses",
+)
+COVARIATE_KEYS: tuple[str, ...] = (
     "kind", "label", "description", "levels", "level_labels", "reference", "column", "pooled",
     "shares", "scope", "unit", "analyse",
-}
+)
+CITATION_KEYS: tuple[str, ...] = ("text", "doi", "software")
+FREQUENTIST_KEYS: tuple[str, ...] = ("title", "by", "where", "split_shared_control")
+SOURCE_KEYS: tuple[str, ...] = ("dataset", "studies")
+LINK_KEYS: tuple[str, ...] = ("text", "href")
+#: Keys of an ``[[analyses]]`` entry: the fields of :class:`rebayes.AnalysisSpec` a dataset
+#: declares (``data``, ``prior_file`` and ``higher_is_better`` come from the command).
+ANALYSIS_KEYS: tuple[str, ...] = (
+    "name", "title", "variant", "likelihood", "split_by_stratum", "strata", "covariates",
+    "effect", "mixed", "subgroup", "priors", "seed",
+)
 
 
 class SchemaError(RebayesError):
@@ -200,8 +226,6 @@ class DatasetSchema:
         The RevMan analyses the report tabulates (``title``, optional ``by`` column,
         ``where`` filters and ``split_shared_control``), e.g. the paper's figures in its
         order; empty: the overall analysis and one per declared categorical covariate.
-    extra : dict
-        Keys the schema does not read (kept for the dataset's own text).
     """
 
     title: str = ""
@@ -228,7 +252,6 @@ class DatasetSchema:
     frequentist: tuple[Mapping[str, Any], ...] = ()
     source: Mapping[str, Any] = field(default_factory=dict)
     links: tuple[Mapping[str, str], ...] = ()
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     # A trial table carries its schema in ``DataFrame.attrs``, and pandas deep-copies attrs on
     # every operation (``__finalize__``): copying this nested, never-mutated value each time
@@ -282,6 +305,7 @@ class DatasetSchema:
                 raise fail(key, "must be a list of strings")
             return tuple(value)
 
+        check_keys(raw, TOP_KEYS, where, error=SchemaError)
         direction = raw.get("higher_is_better")
         if direction is not None and not isinstance(direction, bool):
             raise fail("higher_is_better", f"must be true or false, not {direction!r}")
@@ -297,11 +321,12 @@ class DatasetSchema:
             citation = {"text": citation}
         if not isinstance(citation, dict):
             raise fail("citation", "must be a string or a table")
+        check_keys(citation, CITATION_KEYS, where, "citation.", SchemaError)
         strata = raw.get("strata")
         if strata is not None and (not isinstance(strata, str) or not strata):
             raise fail("strata", "must be the name of a column")
-        covariates = _parse_columns(raw.get("covariates", {}), f"{where}: covariates", True)
-        columns = _parse_columns(raw.get("columns", {}), f"{where}: columns", False)
+        covariates = _parse_columns(raw.get("covariates", {}), where, "covariates", True)
+        columns = _parse_columns(raw.get("columns", {}), where, "columns", False)
         notes = raw.get("notes", [])
         if isinstance(notes, str):
             notes = [notes]
@@ -311,18 +336,14 @@ class DatasetSchema:
         ):
             raise fail("frequentist", "must be a list of tables with a title ([[frequentist]])")
         for i, analysis in enumerate(frequentist, start=1):
-            unknown = sorted(set(analysis) - {"title", "by", "where", "split_shared_control"})
-            if unknown:
-                raise fail(
-                    f"frequentist #{i}",
-                    f"unknown key '{unknown[0]}' (known: by, split_shared_control, title, where)",
-                )
+            check_keys(analysis, FREQUENTIST_KEYS, where, f"frequentist[{i}].", SchemaError)
         source = raw.get("source", {})
         if not isinstance(source, dict) or (
             source and (not isinstance(source.get("dataset"), str)
                         or not isinstance(source.get("studies", []), list))
         ):
             raise fail("source", "must be a table with dataset = NAME and studies = [...]")
+        check_keys(source, SOURCE_KEYS, where, "source.", SchemaError)
         model = choice("model", MODELS, "fixed")
         tau2 = choice("tau2", TAU2_METHODS, "DL")
         hksj = raw.get("hksj", False)
@@ -337,6 +358,9 @@ class DatasetSchema:
             and isinstance(x.get("href"), str) for x in links
         ):
             raise fail("links", "must be a list of tables with text and href ([[links]])")
+        for i, link in enumerate(links, start=1):
+            check_keys(link, LINK_KEYS, where, f"links[{i}].", SchemaError)
+        check_analyses(raw, where)
         return cls(
             title=text("title"),
             outcome=text("outcome", "event"),
@@ -362,7 +386,6 @@ class DatasetSchema:
             frequentist=tuple(frequentist),
             source=source,
             links=tuple(links),
-            extra={k: v for k, v in raw.items() if k not in _TOP_KEYS},
         )
 
     # --- what the rest of the package asks --------------------------------------------------
@@ -410,19 +433,51 @@ class DatasetSchema:
         }
 
 
-def _parse_columns(raw: Any, where: str, analysed: bool) -> dict[str, Covariate]:
+def check_analyses(raw: Mapping[str, Any], where: str = "dataset.toml") -> None:
+    """Check the ``[[analyses]]`` entries and ``default_analyses`` of a ``dataset.toml``.
+
+    Each entry is a table of :data:`ANALYSIS_KEYS` with a ``name`` of its own; the values
+    are checked as an :class:`rebayes.AnalysisSpec` when the analyses are built
+    (:func:`rebayes.bayes.analyses.declared_specs`).
+
+    Parameters
+    ----------
+    raw : mapping
+        The TOML as loaded by :mod:`tomllib`.
+    where : str
+        The file's name, for messages.
+
+    Raises
+    ------
+    SchemaError
+        One line naming the file and the entry.
+    """
+    default = raw.get("default_analyses", True)
+    if not isinstance(default, bool):
+        raise SchemaError(f"{where}: default_analyses: must be true or false, not {default!r}")
+    entries = raw.get("analyses", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise SchemaError(f"{where}: analyses: must be a list of tables ([[analyses]])")
+    seen: set[str] = set()
+    for i, entry in enumerate(entries, start=1):
+        check_keys(entry, ANALYSIS_KEYS, where, f"analyses[{i}].", SchemaError)
+        name = entry.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise SchemaError(f"{where}: analyses[{i}]: needs a name (name = \"...\")")
+        if name in seen:
+            raise SchemaError(f"{where}: analyses[{i}]: name {name!r} is declared twice")
+        seen.add(name)
+
+
+def _parse_columns(raw: Any, where: str, part: str, analysed: bool) -> dict[str, Covariate]:
     if not isinstance(raw, dict):
-        raise SchemaError(f"{where}: must be a table of tables")
+        raise SchemaError(f"{where}: {part}: must be a table of tables")
     out: dict[str, Covariate] = {}
     for name, body in raw.items():
-        key = f"{where}.{name}"
+        key = f"{where}: {part}.{name}"
         if not isinstance(body, dict):
             raise SchemaError(f"{key}: must be a table (kind, levels, reference, ...)")
-        unknown = sorted(set(body) - _COVARIATE_KEYS)
-        if unknown:
-            raise SchemaError(
-                f"{key}: unknown key '{unknown[0]}' (known: {', '.join(sorted(_COVARIATE_KEYS))})"
-            )
+        check_keys(body, COVARIATE_KEYS, where, f"{part}.{name}.", SchemaError)
         kind = body.get("kind", "categorical")
         if kind not in KINDS:
             raise SchemaError(f"{key}: kind={kind!r} is not one of {', '.join(KINDS)}")
@@ -431,6 +486,11 @@ def _parse_columns(raw: Any, where: str, analysed: bool) -> dict[str, Covariate]
             raise SchemaError(f"{key}: levels must be a list of strings")
         if kind == "continuous" and levels:
             raise SchemaError(f"{key}: a continuous covariate has no levels")
+        labels = body.get("level_labels", {})
+        if not isinstance(labels, dict):
+            raise SchemaError(f"{key}: level_labels must be a table of level = label")
+        if levels:
+            check_keys(labels, levels, where, f"{part}.{name}.level_labels.", SchemaError)
         for attr in ("reference", "pooled"):
             value = body.get(attr)
             if value is not None and levels and value not in levels:
@@ -455,7 +515,7 @@ def _parse_columns(raw: Any, where: str, analysed: bool) -> dict[str, Covariate]
             label=str(body.get("label", "")),
             description=str(body.get("description", "")),
             levels=tuple(levels),
-            level_labels={str(k): str(v) for k, v in body.get("level_labels", {}).items()},
+            level_labels={str(k): str(v) for k, v in labels.items()},
             reference=body.get("reference"),
             pooled=body.get("pooled"),
             shares={str(k): float(v) for k, v in shares.items()},

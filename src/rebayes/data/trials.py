@@ -33,7 +33,8 @@ import pandas as pd
 
 from rebayes.data.column_names import ColumnMapping, NeedsCounts, resolve_columns
 from rebayes.data.schema import DatasetSchema, SchemaError, schema_of
-from rebayes.errors import DataNote, RebayesError
+from rebayes.data.text import forbidden_field, forbidden_toml_text, separator_message
+from rebayes.errors import DataNote, RebayesError, check_keys
 
 __all__ = [
     "COUNT_COLUMNS",
@@ -118,19 +119,81 @@ class Dataset:
 
     @property
     def models_dir(self) -> Path | None:
-        """The folder's ``models/`` (analysis scripts), if it has one with scripts."""
+        """The folder's ``models/`` (analysis scripts), if it has one with scripts.
+
+        Its scripts run only when trusted (:mod:`rebayes.data.trust`).
+        """
         path = self.directory / "models" if self.directory else None
         return path if path is not None and any(path.glob("*.py")) else None
 
+    @property
+    def declared_analyses(self) -> tuple[dict[str, Any], ...]:
+        """The ``[[analyses]]`` tables of ``dataset.toml`` (keys checked on load)."""
+        return tuple(self.meta.get("analyses", []))
+
+    @property
+    def default_analyses(self) -> bool:
+        """Whether the dataset gets the default analyses (``default_analyses``, default true)."""
+        return bool(self.meta.get("default_analyses", True))
+
+    @property
+    def toml_label(self) -> str:
+        """``dataset.toml`` as messages name it (relative to the working directory)."""
+        return _display(self.directory / "dataset.toml") if self.directory else "dataset.toml"
+
     def variants(self) -> dict[str, dict[str, Any]]:
-        """Return the variant table (``published`` always exists)."""
+        """Return the variant table (``published`` always exists).
+
+        Raises
+        ------
+        DataError
+            ``variants.toml`` is not valid TOML, holds a key no variant has (``set``,
+            ``drop``, ``description``; ``source_variant`` where the rows come from a
+            ``[source]``) or a control or bidirectional-override character (one line).
+        """
         found: dict[str, dict[str, Any]] = {"published": {"description": "as published"}}
         if self.variants_path is not None:
+            where = _display(self.variants_path)
+            source = self.variants_path.read_text(encoding="utf-8")
             try:
-                found.update(tomllib.loads(self.variants_path.read_text(encoding="utf-8")))
+                table = tomllib.loads(source)
             except tomllib.TOMLDecodeError as exc:
                 raise DataError(f"{self.variants_path}: not valid TOML: {exc}") from None
+            _check_toml_characters(table, source, where)
+            _check_variant_keys(table, where, self.schema, with_source=self.source is not None)
+            found.update(table)
         return found
+
+
+#: Keys of one variant in ``variants.toml`` (``source_variant`` only where the dataset takes
+#: its rows from a ``[source]``).
+VARIANT_KEYS: tuple[str, ...] = ("description", "set", "drop")
+
+
+def _check_variant_keys(
+    table: Mapping[str, Any], where: str, schema: DatasetSchema, with_source: bool
+) -> None:
+    known = (*VARIANT_KEYS, *(("source_variant",) if with_source else ()))
+    drop_keys = ("study", *((schema.strata,) if schema.strata else ()))
+    for name, variant in table.items():
+        if not isinstance(variant, dict):
+            raise DataError(f"{where}: {name} must be a table ([{name}] with {', '.join(known)})")
+        check_keys(variant, known, where, f"{name}.", DataError)
+        for part in ("set", "drop"):
+            entries = variant.get(part, [])
+            if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+                raise DataError(
+                    f"{where}: {name}.{part} must be a list of tables ([[{name}.{part}]])"
+                )
+        for i, entry in enumerate(variant.get("drop", []), start=1):
+            check_keys(entry, drop_keys, where, f"{name}.drop[{i}].", DataError)
+
+
+def _check_toml_characters(table: Any, source: str, label: str) -> None:
+    problem = forbidden_toml_text(table, source)
+    if problem:
+        line, message = problem
+        raise DataError(f"{label}{f':{line}' if line else ''}: {message}")
 
 
 def _row_key(schema: DatasetSchema, entry: Mapping[str, Any]) -> tuple[Any, Any]:
@@ -243,11 +306,13 @@ def _load_dataset(path_or_name: str | Path, origin: str | None = None) -> Datase
     if toml_path is not None and toml_path.is_file():
         where = _display(toml_path, directory, origin)
         try:
-            meta = tomllib.loads(toml_path.read_text(encoding="utf-8"))
+            text = toml_path.read_text(encoding="utf-8")
+            meta = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise DataError(f"{where}: not valid TOML: {exc}") from None
         except UnicodeDecodeError as exc:
             raise DataError(f"{where}: not UTF-8 text ({exc.reason})") from None
+        _check_toml_characters(meta, text, where)
         try:
             schema = DatasetSchema.from_dict(meta, where)
         except SchemaError as exc:
@@ -385,6 +450,7 @@ def load_trials(
         locs = [f"{label}:{line}" for line in lines]
         rows = raw_rows
     _check_declared_columns(schema, columns, label)
+    _check_shares(dataset, [str(row.get("study", "")).strip() for row in rows])
     records = [_validate_row(loc, row, schema) for row, loc in zip(rows, locs, strict=True)]
     for name in names:
         records, locs = _apply_variant(dataset, name, known[name], records, locs, columns)
@@ -527,7 +593,13 @@ def _read_csv(
         header = next(reader, None)
         if header is None or not any(h.strip() for h in header):
             raise DataError(f"{label}: empty file (no header line)")
+        separator = separator_message(header)
+        if separator:
+            raise DataError(f"{label}:1: {separator}")
         columns = [h.strip() for h in header]
+        problem = forbidden_field({f"column name {i}": c for i, c in enumerate(columns, 1)})
+        if problem:
+            raise DataError(f"{label}:1: {problem}")
         try:
             mapping = resolve_columns(columns)
         except NeedsCounts as exc:
@@ -552,6 +624,9 @@ def _read_csv(
                     f"{label}:{line}: expected {len(columns)} fields, found {len(values)}"
                 )
             row = {c: v.strip() for c, v in zip(columns, values, strict=True)}
+            problem = forbidden_field(row)
+            if problem:
+                raise DataError(f"{label}:{line}: {problem}")
             rows.append(row if mapping is None else _renamed(row, mapping, f"{label}:{line}"))
             lines.append(line)
     except csv.Error as exc:
@@ -571,6 +646,15 @@ def _renamed(row: dict[str, str], mapping: ColumnMapping, loc: str) -> dict[str,
         out[ours] = parse_count(loc, a, row[a]) + parse_count(loc, b, row[b])
     out.update({c: v for c, v in row.items() if c not in mapping.consumed})
     return out
+
+
+def _check_shares(dataset: Dataset, studies: list[str]) -> None:
+    # A misspelt study in ``shares`` would be ignored: every key must be a study of the table.
+    for part, declared in (("covariates", dataset.schema.covariates),
+                           ("columns", dataset.schema.columns)):
+        for cov in declared.values():
+            check_keys(cov.shares, studies, dataset.toml_label, f"{part}.{cov.name}.shares.",
+                       DataError)
 
 
 def _check_declared_columns(schema: DatasetSchema, columns: list[str], label: str) -> None:
@@ -780,9 +864,7 @@ def _apply_variant(
             del records[j], locs[j]
     for i, entry in enumerate(spec.get("set", []), start=1):
         entry_where = f"{where} set #{i}"
-        unknown = set(entry) - set(columns)
-        if unknown:
-            raise DataError(f"{entry_where}: unknown field '{sorted(unknown)[0]}'")
+        check_keys(entry, columns, label, f"{name}.set[{i}].", DataError)
         key = _row_key(schema, entry)
         hits = find(key, entry_where)
         if hits:

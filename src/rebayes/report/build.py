@@ -349,6 +349,7 @@ def build_report(
     progress: bool = True,
     log: Callable[[str], None] = lambda message: print(message, file=sys.stderr),
     higher_is_better: bool | None = None,
+    allow_scripts: bool = False,
 ) -> BuiltReport:
     """Run the audit (where the dataset has ``reported.csv``) and every analysis; write the report.
 
@@ -362,8 +363,8 @@ def build_report(
         Data variants for the frequentist tables and the prior x variant comparison; the
         first is the audit's and the analyses'. Default: the dataset's ``report_variants``.
     scripts : sequence of Path, optional
-        Model scripts (default: the dataset's ``models/``, else the default analyses of
-        :mod:`rebayes.bayes.analyses`).
+        Model scripts to run instead of the dataset's analyses (default: the dataset's
+        analyses, :func:`rebayes.bayes.analyses.analysis_specs`).
     priors : sequence of str, optional
         Prior sets (default: each spec's own list, else every built-in set).
     settings : SamplerSettings, optional
@@ -374,6 +375,8 @@ def build_report(
         Receives one line per step.
     higher_is_better : bool, optional
         Overrides the dataset's direction of benefit.
+    allow_scripts : bool
+        Run the dataset folder's model scripts even when not trusted (``--allow-scripts``).
 
     Returns
     -------
@@ -407,7 +410,7 @@ def build_report(
     citation = schema.citation.get("text", "")
     variants = list(variants or schema.report_variants)
     tables = {v: load_trials(meta, v) for v in variants}
-    specs = [load_script(s) for s in scripts] if scripts else analysis_specs(meta)
+    specs = [load_script(s) for s in scripts] if scripts else analysis_specs(meta, allow_scripts)
     # Every analysis of the report runs on the report's dataset.
     specs = [replace(spec, data=data) for spec in specs]
     for spec in specs:  # each names files: <name>.html, figures/<name>_*.png
