@@ -833,7 +833,8 @@ def _apply_variant(
     """Return the records with the variant's ``set`` and ``drop`` entries applied."""
     schema = dataset.schema
     strata = schema.strata
-    where = f"{dataset.display(dataset.variants_path or dataset.trials_path)}: [{name}]"
+    label = dataset.display(dataset.variants_path or dataset.trials_path)
+    where = f"{label}: [{name}]"
     records = [dict(r) for r in records]
     locs = list(locs)
 
