@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy.optimize import brentq
 from scipy.special import ndtr, ndtri
 
 from rebayes.frequentist.pooling import AnalysisError
@@ -142,6 +141,8 @@ def _dersimonian_laird(yi: np.ndarray, vi: np.ndarray, X: np.ndarray) -> float:
 
 def _likelihood_root(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, reml: bool) -> float:
     """tau^2 maximising the (restricted) likelihood: 0, or the root of its score."""
+    from scipy.optimize import brentq  # loaded on use: `rebayes frequentist` stays light
+
     if _score(yi, vi, X, 0.0, reml) <= 0:
         return 0.0
     upper = max(1.0, 10 * float(np.var(yi)) + 10 * float(vi.max()))

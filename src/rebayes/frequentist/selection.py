@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from scipy.optimize import minimize
 from scipy.special import chdtrc, ndtr, ndtri
 
 from rebayes.frequentist.pooling import AnalysisError
@@ -255,6 +254,8 @@ def step_selection_model(
     AnalysisError
         Fewer studies than parameters, or an interval beyond the first with no study.
     """
+    from scipy.optimize import minimize  # loaded on use: importing rebayes stays light
+
     yi = np.asarray(yi, dtype=float)
     vi = np.asarray(vi, dtype=float)
     if alternative not in ("greater", "less"):

@@ -23,8 +23,8 @@ the result says so. Everything is on the normal approximation of the log ratio f
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -56,7 +56,15 @@ if TYPE_CHECKING:
     from rebayes.bayes.robust.averaging import RobustBMA
     from rebayes.bayes.robust.models import NoBiasEngine
 
-__all__ = ["BIAS_MEASURES", "BiasAnalysis", "bias_analysis", "evidence_words"]
+__all__ = [
+    "BATCH_COLUMNS",
+    "BIAS_MEASURES",
+    "BiasAnalysis",
+    "batch_columns",
+    "bias_analysis",
+    "bias_record",
+    "evidence_words",
+]
 
 #: Effect measures the bias analysis works on (ratio measures with a log scale).
 BIAS_MEASURES = ("RR", "OR")
@@ -229,7 +237,7 @@ class BiasAnalysis(ResultDisplay):
         return pd.DataFrame(rows)
 
     def verdict(self) -> str:
-        """What the analysis says, in a few sentences (no 'benefit' without a direction)."""
+        """Say what the analysis finds, in a few sentences (no 'benefit' without a direction)."""
         m, parts = self.measure, []
         u = self.unadjusted
         parts.append(f"{self.k} studies; random-effects {m} {u['estimate']:.2f} "
@@ -260,14 +268,15 @@ class BiasAnalysis(ResultDisplay):
                 f"({a['ci_low']:.2f}-{a['ci_high']:.2f}), {benefit} = {a['p_benefit']:.2f}.")
         return " ".join(parts)
 
-    def __str__(self) -> str:
+    def _table(self) -> pd.DataFrame:
+        """:meth:`to_dataframe` as formatted cells (text and markdown)."""
         frame = self.to_dataframe()
 
         def fmt(value: Any, digits: str = ".3g") -> str:
             return "" if value is None or (isinstance(value, float) and np.isnan(value)) \
                 else format(value, digits)
 
-        table = pd.DataFrame({
+        return pd.DataFrame({
             "method": frame["method"],
             "statistic": [fmt(v) for v in frame["statistic"]],
             "p": [fmt(v, ".3f") for v in frame["p"]],
@@ -277,26 +286,48 @@ class BiasAnalysis(ResultDisplay):
                                      frame["ci_high"], strict=True)],
             "note": frame["note"],
         })
-        lines = [f"Is the evidence distorted? {self.dataset}: {self.k} studies, log "
-                 f"{self.measure}; {self.direction.sentence().replace('RR', self.measure)}",
+
+    def heading(self) -> str:
+        """Return the one line naming the data, the measure and the direction of benefit."""
+        return (f"{self.dataset}: {self.k} studies, log {self.measure}; "
+                f"{self.direction.sentence().replace('RR', self.measure)}")
+
+    def __str__(self) -> str:
+        lines = [f"Is the evidence distorted? {self.heading()}",
                  *[f"Warning: {w}" for w in self.warnings],
-                 tables.text(table, align="lrrrl"), "", self.verdict()]
+                 tables.text(self._table(), align="lrrrl"), "", self.verdict()]
         if self.bma is not None:
             lines += ["", self.bma_text()]
         return "\n".join(lines)
 
+    def markdown(self, figure: str | None = "funnel.png") -> str:
+        """Return the analysis as a markdown page (``rebayes bias --output``), figure linked."""
+        lines = ["# Is the evidence distorted?", "", self.heading(), ""]
+        lines += [f"> **Warning**: {w}" for w in self.warnings]
+        if self.warnings:
+            lines.append("")
+        if figure:
+            lines += [f"![Contour-enhanced funnel plot]({figure})", ""]
+        lines += [tables.markdown(self._table(), align="lrrrl"), "", self.verdict(), ""]
+        if self.bma is not None:
+            b = self.bma
+            lines += ["## Robust Bayesian model averaging", "",
+                      f"{len(b.fits)} models; {b.likelihood_note}. Priors: {b.priors.source}; "
+                      f"PET ~ half-Cauchy(0, {b.priors.pet_scale:g}), PEESE ~ "
+                      f"half-Cauchy(0, {b.priors.peese_scale:.3g}), selection weights ~ "
+                      "cumulative Dirichlet(1, 1, 1, 1) (RoBMA-PSMA).", "",
+                      tables.markdown(self._models_table(), align="lrrrr"), "",
+                      "Inclusion Bayes factors: " + ", ".join(
+                          f"{c} {b.inclusion_bf(c):.3g}" for c in
+                          ("effect", "heterogeneity", "bias", "PET", "PEESE", "selection")),
+                      ""]
+        return "\n".join(lines)
+
     def bma_text(self) -> str:
-        """The model average's table (one row per model) and its inclusion Bayes factors."""
+        """Return the model average's table (one row per model) and its inclusion BFs as text."""
         assert self.bma is not None
         b = self.bma
-        models = pd.DataFrame(b.models_table())
-        table = pd.DataFrame({
-            "model": models["model"],
-            "prior": [f"{p:.3f}" for p in models["prior_probability"]],
-            "posterior": [f"{p:.3f}" for p in models["posterior_probability"]],
-            "log ML": [f"{v:.3f}" for v in models["log_marginal_likelihood"]],
-            f"{self.measure}": [f"{v:.2f}" for v in models["estimate"]],
-        })
+        table = self._models_table()
         bfs = ", ".join(f"{c} {b.inclusion_bf(c):.3g}" for c in
                         ("effect", "heterogeneity", "bias", "PET", "PEESE", "selection"))
         return "\n".join([
@@ -305,6 +336,17 @@ class BiasAnalysis(ResultDisplay):
             tables.text(table, align="lrrrr"),
             f"Inclusion Bayes factors: {bfs}",
         ])
+
+    def _models_table(self) -> pd.DataFrame:
+        assert self.bma is not None
+        models = pd.DataFrame(self.bma.models_table())
+        return pd.DataFrame({
+            "model": models["model"],
+            "prior": [f"{p:.3f}" for p in models["prior_probability"]],
+            "posterior": [f"{p:.3f}" for p in models["posterior_probability"]],
+            "log ML": [f"{v:.3f}" for v in models["log_marginal_likelihood"]],
+            f"{self.measure} (median)": [f"{v:.2f}" for v in models["estimate"]],
+        })
 
     def _short(self) -> str:
         text = f"{self.measure}, k={self.k}"
@@ -320,13 +362,13 @@ class BiasAnalysis(ResultDisplay):
         return text
 
     def plot(self) -> Figure:
-        """The contour-enhanced funnel plot, with trim-and-fill's imputed studies."""
+        """Draw the contour-enhanced funnel plot, with trim-and-fill's imputed studies."""
         from rebayes.plots.funnel import funnel_plot
 
         return funnel_plot(self)
 
     def batch_columns(self) -> dict[str, Any]:
-        """The columns ``rebayes batch`` adds per meta-analysis (:data:`BATCH_COLUMNS`)."""
+        """Return the columns ``rebayes batch`` adds per meta-analysis (:data:`BATCH_COLUMNS`)."""
         return batch_columns(self.to_dict())
 
 
@@ -341,7 +383,7 @@ BATCH_COLUMNS: tuple[str, ...] = (
 def batch_columns(record: Mapping[str, Any] | None) -> dict[str, Any]:
     """Flatten a bias analysis' JSON record into :data:`BATCH_COLUMNS` (missing: None)."""
     out: dict[str, Any] = dict.fromkeys(BATCH_COLUMNS)
-    if not record:
+    if not record or "error" in record:
         return out
 
     def get(*keys: str) -> Any:
@@ -366,6 +408,20 @@ def batch_columns(record: Mapping[str, Any] | None) -> dict[str, Any]:
         bma_ci_high=get("bma", "averaged", "ci_high"),
     )
     return out
+
+
+def bias_record(trials: pd.DataFrame) -> dict[str, Any]:
+    """Return the bias analysis' JSON record for ``rebayes batch``; never raises for bad data.
+
+    A table the analysis cannot take (fewer than 3 estimable studies) gives
+    ``{"error": message}``; :func:`batch_columns` then leaves every column empty.
+    """
+    try:
+        record = bias_analysis(trials).to_dict()
+    except AnalysisError as exc:
+        return {"error": str(exc)}
+    record.pop("studies", None)  # the batch keeps the summary, not the table
+    return record
 
 
 def _studies(n: int) -> str:
@@ -404,6 +460,7 @@ def bias_analysis(
     effect_prior: str = "bartos",
     selection_steps: Sequence[float] = (0.025,),
     no_bias_engine: NoBiasEngine | None = None,
+    higher_is_better: bool | None = None,
 ) -> BiasAnalysis:
     """Run the whole bias analysis of a trial table.
 
@@ -424,6 +481,9 @@ def bias_analysis(
         Cut points of the frequentist selection model (one-sided p, benefit direction).
     no_bias_engine : NoBiasEngine, optional
         Fits the no-bias models of the average (default: the normal approximation).
+    higher_is_better : bool, optional
+        Overrides the dataset's direction of benefit (the direction the bias models assume
+        exaggeration favours).
 
     Returns
     -------
@@ -437,6 +497,8 @@ def bias_analysis(
     measure = _measure(trials, measure)
     schema = schema_of(trials)
     direction = Direction.from_schema(schema)
+    if higher_is_better is not None:
+        direction = replace(direction, higher_is_better=higher_is_better, declared=True)
     name = str(trials.attrs.get("dataset", "trials"))
     effects = study_effects(trial_totals(trials), measure)  # type: ignore[arg-type]
     excluded = tuple(map(str, effects.loc[~effects["estimable"], "study"]))
@@ -448,7 +510,7 @@ def bias_analysis(
         )
     yi, vi = used["yi"].to_numpy(float), used["vi"].to_numpy(float)
     sign = 1.0 if direction.higher_is_better else -1.0
-    alternative = "greater" if sign > 0 else "less"
+    alternative: Literal["greater", "less"] = "greater" if sign > 0 else "less"
     n = (used["n_treat"] + used["n_control"]).to_numpy(float)
     studies = pd.DataFrame({
         "study": used["study"].astype(str), "yi": yi, "vi": vi, "se": np.sqrt(vi), "n": n,

@@ -103,7 +103,7 @@ def _frozen(dist: Any) -> Any:
 
 
 def _runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Starts and lengths of the runs of equal consecutive rows of ``keys`` (S, c)."""
+    """Return the starts and lengths of the runs of equal consecutive rows of ``keys`` (S, c)."""
     if keys.shape[1] == 0:
         return np.zeros(1, dtype=int), np.array([keys.shape[0]])
     change = np.any(keys[1:] != keys[:-1], axis=1)
@@ -126,7 +126,7 @@ def _centre_terms(model: RobustModel, priors: RobustPriors, data: StudyData, mu:
 
 def _weight_terms(priors: RobustPriors, data: StudyData, ratios_logit: np.ndarray,
                   omega: np.ndarray) -> np.ndarray:
-    """The selection weights' part of the likelihood numerator and their prior."""
+    """Return the selection weights' part of the likelihood numerator and their prior."""
     alpha = np.asarray(priors.omega_alpha, dtype=float)
     with np.errstate(divide="ignore"):
         out = np.log(omega[:, data.group]).sum(1)

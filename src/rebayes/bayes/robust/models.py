@@ -9,7 +9,7 @@ The no-bias models can be fitted by another engine with the same signature
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,7 @@ NORMAL_APPROXIMATION = "normal approximation of the log ratio"
 
 
 def weighted_quantiles(values: np.ndarray, weights: np.ndarray,
-                       q: float | np.ndarray) -> np.ndarray:
+                       q: float | Sequence[float] | np.ndarray) -> np.ndarray:
     """Quantiles of a discrete distribution (values with probabilities), interpolated.
 
     The cumulative probability at each sorted value is taken at the middle of its own mass,
@@ -86,7 +86,7 @@ NoBiasEngine = Callable[[RobustModel, StudyData, RobustPriors], ModelFit]
 
 
 def _starts(model: RobustModel, data: StudyData, n_weights: int) -> list[np.ndarray]:
-    """Starting points of the mode search: the inverse-variance mean, modest tau and b."""
+    """Return starting points of the mode search: the inverse-variance mean, modest tau, b."""
     w = 1.0 / data.vi
     mean = float((w * data.yi).sum() / w.sum())
     first = {"mu": mean, "log_tau": np.log(0.2), "log_b": np.log(0.5)}

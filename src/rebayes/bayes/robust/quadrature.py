@@ -37,7 +37,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import minimize
 from scipy.special import logsumexp
 
 __all__ = ["POINTS", "REACH", "Integral", "integrate"]
@@ -78,6 +77,8 @@ class Integral:
 
 
 def _mode(f: Callable[[np.ndarray], float], starts: Sequence[np.ndarray]) -> np.ndarray:
+    from scipy.optimize import minimize
+
     best, best_value = None, np.inf
     for start in starts:
         result = minimize(f, np.asarray(start, dtype=float), method="BFGS",
