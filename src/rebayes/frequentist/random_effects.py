@@ -123,10 +123,11 @@ def _loglik(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, tau2: float, reml: bo
     if not reml:
         return float(-0.5 * k * np.log(2 * np.pi) + 0.5 * np.log(w).sum()
                      - 0.5 * (w * r**2).sum())
-    # metafor's restricted log likelihood (constants as in rma.uni's fit.stats "REML").
-    sign, logdet = np.linalg.slogdet(np.linalg.inv(vcov))
+    # metafor's restricted log likelihood (Harville's form, with its + log|X'X| / 2).
+    _, logdet = np.linalg.slogdet(np.linalg.inv(vcov))
+    _, logdet_x = np.linalg.slogdet(X.T @ X)
     return float(-0.5 * (k - p) * np.log(2 * np.pi) + 0.5 * np.log(w).sum()
-                 - 0.5 * logdet - 0.5 * (w * r**2).sum())
+                 - 0.5 * logdet + 0.5 * logdet_x - 0.5 * (w * r**2).sum())
 
 
 def _dersimonian_laird(yi: np.ndarray, vi: np.ndarray, X: np.ndarray) -> float:

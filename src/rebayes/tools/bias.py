@@ -495,6 +495,13 @@ def bias_analysis(
         Fewer than 3 studies with an estimable ratio, or another measure than RR/OR.
     """
     measure = _measure(trials, measure)
+    if bayesian:  # a bad name fails before any work
+        from rebayes.bayes.priors import bartos_prior_set
+
+        bartos_prior_set(subfield)
+        if effect_prior not in ("bartos", "van_zwet"):
+            raise AnalysisError(f"unknown effect prior {effect_prior!r} (use bartos or "
+                                "van_zwet)")
     schema = schema_of(trials)
     direction = Direction.from_schema(schema)
     if higher_is_better is not None:
@@ -573,8 +580,6 @@ def _robust(yi: np.ndarray, vi: np.ndarray, sign: float, measure: str, subfield:
     from rebayes.bayes.robust.space import default_priors
 
     scale = "log OR" if measure == "OR" else "log RR"
-    if effect_prior not in ("bartos", "van_zwet"):
-        raise AnalysisError(f"unknown effect prior {effect_prior!r} (use bartos or van_zwet)")
     effect = van_zwet_prior(float(np.median(np.sqrt(vi)))) if effect_prior == "van_zwet" \
         else None
     try:

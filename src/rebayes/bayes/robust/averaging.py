@@ -93,15 +93,41 @@ class RobustBMA:
                  "bias": lambda m: m.bias != "none"}
         return self._share(tests.get(component, lambda m: m.bias == component))[0]
 
-    def _mixture(self, conditional: bool) -> tuple[np.ndarray, np.ndarray]:
-        values, weights = [], []
+    def cdf(self, log_ratio: np.ndarray, conditional: bool = False) -> np.ndarray:
+        """Model-averaged posterior CDF of the log ratio at ``log_ratio`` (right-continuous).
+
+        The no-effect models put their mass at 0; ``conditional`` averages the effect
+        models only.
+        """
+        x = self.sign * np.asarray(log_ratio, dtype=float)  # benefit-oriented mu
+        total = np.zeros_like(x)
+        mass = 0.0
         for fit, p in zip(self.fits, self.posterior, strict=True):
             if conditional and not fit.model.effect:
                 continue
-            values.append(self.sign * fit.draws["mu"])  # back to the log ratio
-            weights.append(p * fit.weights)
+            mass += p
+            # P(mu <= x) when mu = sign * log ratio: P(log ratio <= l) flips with the sign.
+            below = fit.cdf(x) if self.sign > 0 else 1 - fit.cdf(x - 1e-12 * (x == 0))
+            total += p * below
+        return total / mass
+
+    def _grid(self, conditional: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Return a fine grid of log ratios (0 twice, for the jump at 0) and the CDF there."""
+        values, weights = [], []
+        for fit, p in zip(self.fits, self.posterior, strict=True):
+            if fit.model.effect:
+                values.append(self.sign * fit.draws["mu"])
+                weights.append(p * fit.weights)
         v, w = np.concatenate(values), np.concatenate(weights)
-        return v, w / w.sum()
+        lo, hi = weighted_quantiles(v, w / w.sum(), [1e-7, 1 - 1e-7])
+        span = hi - lo
+        grid = np.linspace(min(lo, 0.0) - 0.05 * span, max(hi, 0.0) + 0.05 * span, 6001)
+        grid = np.sort(np.concatenate([grid, [0.0, 0.0]]))
+        probs = self.cdf(grid, conditional)
+        # The jump at 0: the first 0 takes the CDF just below it.
+        zero = np.flatnonzero(grid == 0.0)[0]
+        probs[zero] = self.cdf(np.array([-1e-12]), conditional)[0]
+        return grid, np.maximum.accumulate(probs)
 
     def averaged(self, conditional: bool = False) -> dict[str, float]:
         """Model-averaged ratio (median, mean of the log, 95% interval) and P(benefit).
@@ -112,15 +138,22 @@ class RobustBMA:
             Average over the effect models only (the estimate given an effect exists);
             default: over all models, the no-effect ones at ratio 1 (RoBMA's convention).
         """
-        log_ratio, weights = self._mixture(conditional)
-        low, median, high = weighted_quantiles(log_ratio, weights, [0.025, 0.5, 0.975])
-        benefit = float(weights[self.sign * log_ratio > 0].sum())
+        grid, probs = self._grid(conditional)
+        low, median, high = np.interp([0.025, 0.5, 0.975],
+                                      probs + np.arange(len(grid)) * 1e-15, grid)
+        keep = [(f, p) for f, p in zip(self.fits, self.posterior, strict=True)
+                if f.model.effect or not conditional]
+        mass = sum(p for _, p in keep)
+        log_mean = sum(p * float((self.sign * f.draws["mu"] * f.weights).sum())
+                       for f, p in keep) / mass
+        # P(benefit) = P(mu > 0): the no-effect models' mass at 0 is no benefit.
+        benefit = sum(p * float(1 - f.cdf(np.array([0.0]))[0]) for f, p in keep) / mass
         return {
             "estimate": float(np.exp(median)),
             "ci_low": float(np.exp(low)),
             "ci_high": float(np.exp(high)),
-            "log_mean": float((log_ratio * weights).sum()),
-            "p_benefit": benefit,
+            "log_mean": float(log_mean),
+            "p_benefit": float(benefit),
         }
 
     def averaged_tau(self) -> dict[str, float]:

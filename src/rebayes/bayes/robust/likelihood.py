@@ -124,17 +124,22 @@ def _centre_terms(model: RobustModel, priors: RobustPriors, data: StudyData, mu:
     return out
 
 
-def _weight_terms(priors: RobustPriors, data: StudyData, ratios_logit: np.ndarray,
-                  omega: np.ndarray) -> np.ndarray:
-    """Return the selection weights' part of the likelihood numerator and their prior."""
+def _weight_terms(priors: RobustPriors, data: StudyData,
+                  ratios_logit: np.ndarray) -> np.ndarray:
+    """Return the selection weights' part of the likelihood numerator and their prior.
+
+    With omega_(m+1) = omega_m expit(u_m), log omega_j is a sum of log expit(u_m) for m < j,
+    so sum_i log omega_j(i) = sum_m (studies beyond interval m) log expit(u_m).
+    """
     alpha = np.asarray(priors.omega_alpha, dtype=float)
-    with np.errstate(divide="ignore"):
-        out = np.log(omega[:, data.group]).sum(1)
+    beyond = data.counts[::-1].cumsum()[::-1][1:]  # studies in intervals m + 1, m + 2, ...
+    out = np.zeros(ratios_logit.shape[0])
     for m in range(len(alpha) - 1):
         u = ratios_logit[:, m]
         a, b = alpha[m + 1:].sum(), alpha[m]
+        log_l, log_1ml = log_expit(u), log_expit(-u)
         # Beta(a, b) density of expit(u), times its Jacobian expit(u) expit(-u).
-        out += a * log_expit(u) + b * log_expit(-u) - betaln(a, b)
+        out += (beyond[m] + a) * log_l + b * log_1ml - betaln(a, b)
     return out
 
 
@@ -164,7 +169,7 @@ def _block(model: RobustModel, priors: RobustPriors, data: StudyData,
     out = np.repeat(terms, lengths)
     if model.bias == "selection":
         omega = values["omega"]
-        out += _weight_terms(priors, data, theta[:, centre:centre + n_weights], omega)
+        out += _weight_terms(priors, data, theta[:, centre:centre + n_weights])
         probs = interval_probabilities(values["mu"][starts], values["tau"][starts] ** 2,
                                        data.vi, data.steps, "greater")
         for run, (first, length) in enumerate(zip(starts, lengths, strict=True)):

@@ -19,7 +19,8 @@ from rebayes.bayes.robust.likelihood import StudyData, log_posterior, unpack
 from rebayes.bayes.robust.quadrature import integrate
 from rebayes.bayes.robust.space import RobustModel, RobustPriors
 
-__all__ = ["ModelFit", "NoBiasEngine", "normal_approximation", "weighted_quantiles"]
+__all__ = ["ModelFit", "NoBiasEngine", "cdf_quantiles", "normal_approximation",
+           "weighted_quantiles"]
 
 #: Likelihood label of the normal approximation (printed with every result).
 NORMAL_APPROXIMATION = "normal approximation of the log ratio"
@@ -54,8 +55,12 @@ class ModelFit:
         Which likelihood (:data:`NORMAL_APPROXIMATION`, or the binomial-normal one).
     draws : dict of str to numpy.ndarray
         Natural-scale parameters at the posterior's nodes (``mu`` benefit-oriented, ``tau``,
-        ``b``, ``omega``), with their probabilities in ``weights``.
+        ``b``, ``omega``), with their probabilities in ``weights``: posterior means are
+        weighted sums over them (as accurate as the marginal likelihood).
     weights : numpy.ndarray
+    mu_cdf : callable, optional
+        The posterior CDF of mu at any values (between the nodes too); None for a model
+        without an effect (mu = 0).
     """
 
     model: RobustModel
@@ -65,20 +70,45 @@ class ModelFit:
     likelihood: str
     draws: dict[str, np.ndarray] = field(repr=False)
     weights: np.ndarray = field(repr=False)
+    mu_cdf: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
+
+    def cdf(self, values: np.ndarray) -> np.ndarray:
+        """Posterior CDF of mu (benefit-oriented) at ``values``; a step at 0 without effect."""
+        values = np.asarray(values, dtype=float)
+        if self.mu_cdf is None:
+            return (values >= 0).astype(float)
+        return self.mu_cdf(values)
 
     def summary(self, name: str) -> dict[str, float]:
-        """Posterior mean, median and 95% interval of ``mu``, ``tau`` or ``b``."""
+        """Posterior mean, median and 95% interval of ``mu``, ``tau`` or ``b``.
+
+        mu's quantiles invert :meth:`cdf`; tau's and b's are the nodes' weighted quantiles.
+        """
         values = self.draws[name]
         if np.ptp(values) == 0:
             value = float(values[0])
             return {"mean": value, "median": value, "ci_low": value, "ci_high": value}
-        low, median, high = weighted_quantiles(values, self.weights, [0.025, 0.5, 0.975])
+        q = [0.025, 0.5, 0.975]
+        if name == "mu" and self.mu_cdf is not None:
+            low, median, high = cdf_quantiles(self.cdf, values, self.weights, q)
+        else:
+            low, median, high = weighted_quantiles(values, self.weights, q)
         return {"mean": float((values * self.weights).sum()), "median": float(median),
                 "ci_low": float(low), "ci_high": float(high)}
 
     def omega_means(self) -> list[float]:
         """Posterior means of the selection weights (1 for the first interval)."""
         return [float(x) for x in (self.draws["omega"] * self.weights[:, None]).sum(0)]
+
+
+def cdf_quantiles(cdf: Callable[[np.ndarray], np.ndarray], values: np.ndarray,
+                  weights: np.ndarray, q: Sequence[float], points: int = 4001) -> np.ndarray:
+    """Invert a CDF on a fine grid spanning the nodes that carry mass (monotone-clipped)."""
+    lo, hi = weighted_quantiles(values, weights, [1e-7, 1 - 1e-7])
+    span = hi - lo
+    grid = np.linspace(lo - 0.05 * span, hi + 0.05 * span, points)
+    probs = np.maximum.accumulate(cdf(grid))
+    return np.interp(q, probs + np.arange(points) * 1e-15, grid)
 
 
 #: Fits one model of the space to the data: the interface of a no-bias engine.
@@ -123,5 +153,6 @@ def normal_approximation(model: RobustModel, data: StudyData,
     draws: dict[str, Any] = unpack(model, integral.nodes, n_weights)
     method = ("closed form" if dims == 0
               else f"quadrature ({integral.points}^{dims} nodes)")
+    # mu is the first parameter of an effect model: its marginal is the grid's first axis.
     return ModelFit(model, integral.log_z, integral.log_error, method, NORMAL_APPROXIMATION,
-                    draws, integral.weights)
+                    draws, integral.weights, integral.first_cdf if model.effect else None)
