@@ -48,7 +48,7 @@ class ModelFit:
     ----------
     model : RobustModel
     log_marginal, log_error : float
-        Log marginal likelihood and an upper estimate of its numerical error.
+        Log marginal likelihood and an estimate of its numerical error.
     method : str
         How it was computed (``closed form``, ``quadrature (15^5 nodes)``, ...).
     likelihood : str

@@ -15,10 +15,15 @@ Trefethen & Weideman 2014):
    deviations in every direction, densely near the mode and sparsely in the tails;
 3. Z = sum over the grid of p(theta) |det L| prod_i cosh(t_i) h.
 
-The error is estimated by the same sum on every other node (step 2h): the trapezoidal rule's
-error falls so fast with h that the difference of the two sums bounds the finer one's error
-from above (reported as ``log_error``). The weights p(theta) w / Z are the posterior
-probabilities of the nodes, from which the model's posterior summaries are taken.
+The error is estimated from the same sum on every other node (step 2h): in the rule's
+exponentially convergent regime the number of correct digits doubles as the step halves
+(Bailey, Jeyabalan & Li 2005), so with D = |log Z(h) - log Z(2h)| the error of log Z(h) is
+about D^2; D itself is reported where D > 0.1 (the coarse grid is then too coarse to say).
+Against grids of 25^4 and 25^5 nodes the actual errors of the selection models' log Z were
+below 3e-3 (tests/test_robust_bma.py checks every model against independent integrals). The
+weights p(theta) w / Z are the posterior probabilities of the nodes, from which the model's
+posterior means are taken; the CDF of the first parameter (mu, in an effect model) is the
+sinc interpolant of its marginal masses (:meth:`Integral.first_cdf`).
 
 References
 ----------
@@ -29,6 +34,8 @@ Takahasi H, Mori M. Double exponential formulas for numerical integration. Publ 
 Univ 1974;9:721-41.
 Trefethen LN, Weideman JAC. The exponentially convergent trapezoidal rule. SIAM Rev
 2014;56:385-458.
+Bailey DH, Jeyabalan K, Li XS. A comparison of three high-precision quadrature schemes. Exp
+Math 2005;14:317-29.
 """
 
 from __future__ import annotations
@@ -61,7 +68,8 @@ class Integral:
     log_z : float
         Log of the integral (the log marginal likelihood).
     log_error : float
-        |log Z(h) - log Z(2h)|, an upper estimate of the error of ``log_z``.
+        Estimated error of ``log_z``: D^2 with D = |log Z(h) - log Z(2h)|, or D when D > 0.1
+        (module docstring).
     nodes : numpy.ndarray
         Grid points (S, d) on the unconstrained scale.
     weights : numpy.ndarray
@@ -162,6 +170,11 @@ def _scale(hessian: np.ndarray) -> np.ndarray:
     return np.linalg.cholesky(cov)
 
 
+def _error(difference: float) -> float:
+    """Error of log Z(h) from D = |log Z(h) - log Z(2h)|: D^2 once converging, else D."""
+    return difference if difference > 0.1 else difference**2
+
+
 @functools.cache
 def _grid(n: int, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Return the standard grid: t, nodes x = sinh(t), log weights, coarse nodes."""
@@ -223,7 +236,7 @@ def integrate(
     weights = np.exp(terms - log_z)
     return Integral(
         log_z=log_z,
-        log_error=abs(log_z - log_z_coarse),
+        log_error=_error(abs(log_z - log_z_coarse)),
         nodes=nodes,
         weights=weights,
         mode=mode,
