@@ -138,7 +138,7 @@ def test_every_declared_measure_gets_a_log_ratio(tmp_path, declared, asked, used
 
 
 def test_json_has_the_issue_keys(magnesium):
-    d = json.loads(json.dumps(magnesium.to_dict(), allow_nan=True))
+    d = json.loads(json.dumps(magnesium.to_dict(), allow_nan=False))  # standard JSON
     for key in ("statistic", "df", "p", "limit_estimate"):
         assert key in d["egger"]
     for name in ("egger_rma", "peters", "harbord"):
@@ -228,6 +228,7 @@ def test_report_section_is_cached_and_keyed_by_direction(tmp_path, monkeypatch):
     first = bias_section(trials, figures)
     assert "Is the evidence distorted?" in first.html and (figures / "funnel.png").is_file()
     assert first.record["k"] == 5 and first.markdown[0] == "## Is the evidence distorted?"
+    json.dumps(first.record, allow_nan=False)  # results.json is standard JSON
     again = bias_section(trials, figures)
     assert again.stored and str(again.html) == str(first.html)
     # Another direction is another section (the bias models assume the other side).

@@ -40,12 +40,18 @@ SECTION_FORMAT = "1"
 
 
 def _key(trials: pd.DataFrame) -> str:
-    """Everything the section depends on but the code (the derived cache keys that)."""
+    """Everything the section depends on but the code and numpy/scipy (the cache keys those).
+
+    The figure's bytes also depend on matplotlib's version.
+    """
+    from importlib import metadata
+
     from rebayes.data.schema import schema_of
 
     schema = schema_of(trials)
     return stable_hash({
         "format": SECTION_FORMAT,
+        "matplotlib": metadata.version("matplotlib"),
         "rows": trials.attrs.get("data_hash", ""),
         "measure": schema.measure,
         "direction": [schema.higher_is_better, schema.direction_declared, schema.outcome,

@@ -49,6 +49,7 @@ from rebayes.frequentist.small_study import (
     peters_weights,
 )
 from rebayes.frequentist.trimfill import TrimFill, trim_and_fill
+from rebayes.json_io import plain
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -162,9 +163,12 @@ class BiasAnalysis(ResultDisplay):
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON: the tests, trim-and-fill and selection (ratio scale), the model average."""
+        """JSON: the tests, trim-and-fill and selection (ratio scale), the model average.
+
+        Standard JSON: a number that does not exist (an unidentified weight's SE) is None.
+        """
         tf = self.trim_and_fill
-        return {
+        return plain({
             "dataset": self.dataset,
             "measure": self.measure,
             "k": self.k,
@@ -186,9 +190,13 @@ class BiasAnalysis(ResultDisplay):
             "skipped": dict(self.skipped),
             "studies": [{"study": r.study, "log_ratio": r.yi, "se": r.se, "n": r.n}
                         for r in self.studies.itertuples()],
-        }
+        })
 
     # --- tables and text ------------------------------------------------------------------
+
+    def summary(self) -> str:
+        """Return the whole analysis as text (what ``print`` shows)."""
+        return str(self)
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per method: statistic, p, the adjusted ratio and its 95% interval, a note."""
@@ -303,9 +311,8 @@ class BiasAnalysis(ResultDisplay):
     def markdown(self, figure: str | None = "funnel.png") -> str:
         """Return the analysis as a markdown page (``rebayes bias --output``), figure linked."""
         lines = ["# Is the evidence distorted?", "", self.heading(), ""]
-        lines += [f"> **Warning**: {w}" for w in self.warnings]
-        if self.warnings:
-            lines.append("")
+        for warning in self.warnings:
+            lines += [f"> **Warning**: {warning}", ""]
         if figure:
             lines += [f"![Contour-enhanced funnel plot]({figure})", ""]
         lines += [tables.markdown(self._table(), align="lrrrl"), "", self.verdict(), ""]
@@ -443,12 +450,18 @@ def _measure(trials: pd.DataFrame, measure: str | None) -> str:
 
 
 def _attempt(skipped: dict[str, str], name: str, call: Any) -> Any:
-    """Run one method; an analysis error (too few studies, an empty interval) skips it."""
+    """Run one method; an analysis error (too few studies, an empty interval) skips it.
+
+    So does a numerical failure on unusual data (a singular matrix, a likelihood without a
+    finite maximum): the other methods still report, and the skip says why.
+    """
     try:
         return call()
     except AnalysisError as exc:
         skipped[name] = str(exc)
-        return None
+    except (ArithmeticError, np.linalg.LinAlgError) as exc:
+        skipped[name] = f"numerical failure ({exc})"
+    return None
 
 
 def bias_analysis(
@@ -554,7 +567,9 @@ def bias_analysis(
                         "estimate it (its adjusted estimate is not to be trusted)")
     bma = None
     if bayesian:
-        bma = _robust(yi, vi, sign, measure, subfield, effect_prior, no_bias_engine)
+        bma = _attempt(skipped, "robust Bayesian model average",
+                       lambda: _robust(yi, vi, sign, measure, subfield, effect_prior,
+                                       no_bias_engine))
     return BiasAnalysis(
         dataset=name, measure=measure, direction=direction, studies=studies,
         excluded=excluded, unadjusted=unadjusted,
