@@ -19,7 +19,8 @@ import rebayes as rb
 from conftest import TEST_DATA
 from rebayes.cli import main
 from rebayes.frequentist.pooling import AnalysisError
-from rebayes.tools.bias import BATCH_COLUMNS, batch_columns, bias_analysis, bias_record
+from rebayes.tools.bias import bias_analysis
+from rebayes.tools.bias_batch import BATCH_COLUMNS, batch_columns, bias_record
 
 HEAD = "study,events_treat,n_treat,events_control,n_control"
 # Five trials, small ones showing more benefit (more events is better here).

@@ -39,7 +39,7 @@ import pandas as pd
 from rebayes.atomic import atomic_path, write_text_atomic
 from rebayes.errors import RebayesError
 from rebayes.json_io import dumps, plain, stable_hash
-from rebayes.tools.bias import BATCH_COLUMNS, batch_columns, bias_record
+from rebayes.tools.bias_batch import BATCH_COLUMNS, batch_columns, bias_record
 
 __all__ = [
     "BATCH_FORMAT",
@@ -97,7 +97,7 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "revman_ci_high",
     "seed",
     "seconds",
-    *BATCH_COLUMNS,  # "Is the evidence distorted?" (rebayes.tools.bias.batch_columns)
+    *BATCH_COLUMNS,  # "Is the evidence distorted?" (rebayes.tools.bias_batch)
 )
 
 

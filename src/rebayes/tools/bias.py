@@ -57,15 +57,7 @@ if TYPE_CHECKING:
     from rebayes.bayes.robust.averaging import RobustBMA
     from rebayes.bayes.robust.models import NoBiasEngine
 
-__all__ = [
-    "BATCH_COLUMNS",
-    "BIAS_MEASURES",
-    "BiasAnalysis",
-    "batch_columns",
-    "bias_analysis",
-    "bias_record",
-    "evidence_words",
-]
+__all__ = ["BIAS_MEASURES", "BiasAnalysis", "bias_analysis", "evidence_words"]
 
 #: Effect measures the bias analysis works on (ratio measures with a log scale).
 BIAS_MEASURES = ("RR", "OR")
@@ -373,62 +365,6 @@ class BiasAnalysis(ResultDisplay):
         from rebayes.plots.funnel import funnel_plot
 
         return funnel_plot(self)
-
-    def batch_columns(self) -> dict[str, Any]:
-        """Return the columns ``rebayes batch`` adds per meta-analysis (:data:`BATCH_COLUMNS`)."""
-        return batch_columns(self.to_dict())
-
-
-#: Columns of ``rebayes batch``'s summary from the bias analysis (:func:`batch_columns`).
-BATCH_COLUMNS: tuple[str, ...] = (
-    "bias_measure", "egger_p", "egger_rma_p", "begg_p", "trimfill_k0", "trimfill_estimate",
-    "selection_estimate", "bma_bf_effect", "bma_bf_heterogeneity", "bma_bf_bias",
-    "bma_estimate", "bma_ci_low", "bma_ci_high",
-)
-
-
-def batch_columns(record: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Flatten a bias analysis' JSON record into :data:`BATCH_COLUMNS` (missing: None)."""
-    out: dict[str, Any] = dict.fromkeys(BATCH_COLUMNS)
-    if not record or "error" in record:
-        return out
-
-    def get(*keys: str) -> Any:
-        value: Any = record
-        for key in keys:
-            if not isinstance(value, Mapping) or value.get(key) is None:
-                return None
-            value = value[key]
-        return value
-
-    out.update(
-        bias_measure=record.get("measure"), egger_p=get("egger", "p"),
-        egger_rma_p=get("egger_rma", "p"), begg_p=get("begg", "p"),
-        trimfill_k0=get("trim_and_fill", "k0"),
-        trimfill_estimate=get("trim_and_fill", "estimate"),
-        selection_estimate=get("selection", "estimate"),
-        bma_bf_effect=get("bma", "inclusion_bf", "effect"),
-        bma_bf_heterogeneity=get("bma", "inclusion_bf", "heterogeneity"),
-        bma_bf_bias=get("bma", "inclusion_bf", "bias"),
-        bma_estimate=get("bma", "averaged", "estimate"),
-        bma_ci_low=get("bma", "averaged", "ci_low"),
-        bma_ci_high=get("bma", "averaged", "ci_high"),
-    )
-    return out
-
-
-def bias_record(trials: pd.DataFrame) -> dict[str, Any]:
-    """Return the bias analysis' JSON record for ``rebayes batch``; never raises for bad data.
-
-    A table the analysis cannot take (fewer than 3 estimable studies) gives
-    ``{"error": message}``; :func:`batch_columns` then leaves every column empty.
-    """
-    try:
-        record = bias_analysis(trials).to_dict()
-    except AnalysisError as exc:
-        return {"error": str(exc)}
-    record.pop("studies", None)  # the batch keeps the summary, not the table
-    return record
 
 
 def _studies(n: int) -> str:
