@@ -24,8 +24,8 @@ model probabilities, inclusion Bayes factors and the model-averaged effect. With
 
 EPILOG = """\
 Examples:
-  rebayes bias --data ivig_rsa
-  rebayes bias --data tests/data/magnesium --json
+  rebayes bias --data tests/data/magnesium
+  rebayes bias --data tests/data/bcg --json
   rebayes bias --data my/ --measure OR --subfield "Acute Respiratory Infections" --output bias/
 """
 
