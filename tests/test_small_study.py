@@ -22,8 +22,8 @@ import pytest
 import rebayes as rb
 from conftest import TEST_DATA
 from rebayes.data.trials import trial_totals
+from rebayes.frequentist.meta_regression import fit_meta_regression
 from rebayes.frequentist.pooling import AnalysisError, study_effects
-from rebayes.frequentist.random_effects import fit_random_effects
 from rebayes.frequentist.selection import (
     interval_index,
     interval_probabilities,
@@ -222,20 +222,20 @@ def test_weighted_regression_by_hand():
     assert phi == pytest.approx(0.25) and df == 1
 
 
-def test_random_effects_match_metafor_on_bcg():
+def test_meta_regression_matches_metafor_on_bcg():
     # escalc("RR", ...) on dat.bcg; rma(yi, vi, method=...,
     # control=list(threshold=1e-12)): beta, se, tau2, logLik
     yi, vi = yv("bcg")
-    reml = fit_random_effects(yi, vi, method="REML")
+    reml = fit_meta_regression(yi, vi, method="REML")
     np.testing.assert_allclose([reml.coef[0], reml.se[0], reml.tau2, reml.loglik],
                                [-0.714532342158, 0.179781516105, 0.313243258136,
                                 -12.2023714155], rtol=1e-9)
-    ml = fit_random_effects(yi, vi, method="ML")
+    ml = fit_meta_regression(yi, vi, method="ML")
     np.testing.assert_allclose([ml.coef[0], ml.se[0], ml.tau2, ml.loglik],
                                [-0.711199135474, 0.171896808777, 0.280028137269,
                                 -12.6650763483], rtol=1e-8)
     # rma(yi, vi, mods=sqrt(vi), method="DL"): beta, tau2 (trim-and-fill's side rule)
-    dl = fit_random_effects(yi, vi, np.column_stack([np.ones_like(vi), np.sqrt(vi)]), "DL")
+    dl = fit_meta_regression(yi, vi, np.column_stack([np.ones_like(vi), np.sqrt(vi)]), "DL")
     np.testing.assert_allclose([*dl.coef, dl.tau2],
                                [-0.506349038745, -0.777952227425, 0.286058028636], rtol=1e-9)
 

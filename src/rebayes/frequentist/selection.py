@@ -34,8 +34,8 @@ from typing import Any, Literal
 import numpy as np
 from scipy.special import chdtrc, ndtr, ndtri
 
+from rebayes.frequentist.meta_regression import Z975, fit_meta_regression
 from rebayes.frequentist.pooling import AnalysisError
-from rebayes.frequentist.random_effects import Z975, fit_random_effects
 
 __all__ = [
     "SelectionModel",
@@ -272,7 +272,7 @@ def step_selection_model(
         low = 0.0 if empty[0] == 0 else cut[empty[0] - 1]
         raise AnalysisError(f"the selection model's interval {low:g} < p <= {cut[empty[0]]:g} "
                             "holds no study, so its weight cannot be estimated")
-    base = fit_random_effects(yi, vi, method="ML" if random else "FE")
+    base = fit_meta_regression(yi, vi, method="ML" if random else "FE")
     fixed_tau = not random
 
     def negative(par: np.ndarray, transformed: bool = True) -> float:

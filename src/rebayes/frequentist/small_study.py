@@ -54,8 +54,8 @@ from typing import Any, Literal
 import numpy as np
 from scipy.special import stdtr, stdtrit
 
+from rebayes.frequentist.meta_regression import fit_meta_regression
 from rebayes.frequentist.pooling import AnalysisError
-from rebayes.frequentist.random_effects import fit_random_effects
 
 __all__ = [
     "MIN_STUDIES",
@@ -237,7 +237,7 @@ def egger_test(yi: np.ndarray, vi: np.ndarray,
         raise AnalysisError(f"unknown model {model!r} (use lm or rma)")
     if np.ptp(sei) == 0:
         raise AnalysisError("egger_rma: every study has the same standard error")
-    fit = fit_random_effects(yi, vi, np.column_stack([np.ones_like(sei), sei]), "REML")
+    fit = fit_meta_regression(yi, vi, np.column_stack([np.ones_like(sei), sei]), "REML")
     low, high = fit.ci(0)
     return RegressionTest(
         name="egger_rma", statistic=float(fit.z[1]), df=None, p=float(fit.p[1]),

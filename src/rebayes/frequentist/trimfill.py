@@ -33,8 +33,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from rebayes.frequentist.meta_regression import TauMethod, fit_meta_regression
 from rebayes.frequentist.pooling import AnalysisError
-from rebayes.frequentist.random_effects import TauMethod, fit_random_effects
 
 __all__ = ["TrimFill", "trim_and_fill"]
 
@@ -95,7 +95,7 @@ class TrimFill:
 def _side(yi: np.ndarray, vi: np.ndarray, method: TauMethod) -> Side:
     """Choose the side as metafor does: opposite the small studies' excess."""
     X = np.column_stack([np.ones_like(vi), np.sqrt(vi)])
-    slope = fit_random_effects(yi, vi, X, method).coef[1]
+    slope = fit_meta_regression(yi, vi, X, method).coef[1]
     return "right" if slope < 0 else "left"
 
 
@@ -160,7 +160,7 @@ def trim_and_fill(
         if k0 == k0_previous:
             break
         k0_previous = k0
-        beta = float(fit_random_effects(y[: k - k0], v[: k - k0], method=method).coef[0])
+        beta = float(fit_meta_regression(y[: k - k0], v[: k - k0], method=method).coef[0])
         raw, se_k0 = _k0(y - beta, estimator)
         k0 = int(max(0, round(raw)))
         se_k0 = max(0.0, se_k0)
@@ -174,7 +174,7 @@ def trim_and_fill(
         filled_v = v[k - k0:]
     else:
         filled_y = filled_v = np.empty(0)
-    fit = fit_random_effects(np.concatenate([yi, filled_y]), np.concatenate([vi, filled_v]),
+    fit = fit_meta_regression(np.concatenate([yi, filled_y]), np.concatenate([vi, filled_v]),
                              method=method)
     low, high = fit.ci(0)
     return TrimFill(

@@ -34,8 +34,8 @@ from rebayes.data.direction import Direction
 from rebayes.data.schema import schema_of
 from rebayes.data.trials import trial_totals
 from rebayes.display import ResultDisplay
+from rebayes.frequentist.meta_regression import fit_meta_regression
 from rebayes.frequentist.pooling import AnalysisError, study_effects
-from rebayes.frequentist.random_effects import fit_random_effects
 from rebayes.frequentist.selection import SelectionModel, one_sided_p, step_selection_model
 from rebayes.frequentist.small_study import (
     MIN_STUDIES,
@@ -486,7 +486,7 @@ def bias_analysis(
     if not direction.declared:
         warnings.append("the direction of benefit is not declared: the bias models assume "
                         f"that exaggeration favours {measure} > 1")
-    dl = fit_random_effects(yi, vi, method="DL")
+    dl = fit_meta_regression(yi, vi, method="DL")
     low, high = dl.ci(0)
     unadjusted = {"estimate": float(np.exp(dl.coef[0])), "ci_low": float(np.exp(low)),
                   "ci_high": float(np.exp(high)), "tau2": dl.tau2}

@@ -2,7 +2,7 @@
 
 The small-study tests, trim-and-fill and the selection model work on per-study estimates and
 their variances alone (filled studies have no counts), so they need the random-effects model
-as metafor's ``rma.uni`` fits it, with moderators: :func:`fit_random_effects`. RevMan's pooling
+as metafor's ``rma.uni`` fits it, with moderators: :func:`fit_meta_regression`. RevMan's pooling
 of 2x2 tables (Mantel-Haenszel, Peto, Q centred as RevMan does) stays in
 :mod:`rebayes.frequentist.pooling`; without moderators the two agree for inverse-variance
 analyses.
@@ -35,7 +35,7 @@ from scipy.special import ndtr, ndtri
 
 from rebayes.frequentist.pooling import AnalysisError
 
-__all__ = ["Z975", "RandomEffects", "fit_random_effects"]
+__all__ = ["Z975", "MetaRegression", "fit_meta_regression"]
 
 #: The exact 97.5% normal quantile (metafor's ``qnorm(0.975)``; RevMan prints 1.959964).
 Z975 = float(ndtri(0.975))
@@ -45,7 +45,7 @@ TAU_METHODS = ("FE", "DL", "ML", "REML")
 
 
 @dataclass(frozen=True)
-class RandomEffects:
+class MetaRegression:
     """A fitted (mixed-effects) meta-regression: coefficients, their covariance, tau^2.
 
     Attributes
@@ -155,12 +155,12 @@ def _likelihood_root(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, reml: bool) 
                         rtol=1e-13, maxiter=500))
 
 
-def fit_random_effects(
+def fit_meta_regression(
     yi: np.ndarray,
     vi: np.ndarray,
     X: np.ndarray | None = None,
     method: TauMethod = "REML",
-) -> RandomEffects:
+) -> MetaRegression:
     """Fit the (mixed-effects) meta-regression ``yi ~ N(X b, vi + tau^2)``, as metafor's rma.uni.
 
     Parameters
@@ -174,7 +174,7 @@ def fit_random_effects(
 
     Returns
     -------
-    RandomEffects
+    MetaRegression
 
     Examples
     --------
@@ -186,7 +186,7 @@ def fit_random_effects(
     ...                0.0120, -0.4694, -1.3713, -0.3394, 0.4459, -0.0173])
     >>> vi = np.array([0.3256, 0.1946, 0.4154, 0.0200, 0.0512, 0.0069, 0.2230, 0.0040,
     ...                0.0564, 0.0730, 0.0124, 0.5325, 0.0714])
-    >>> round(float(fit_random_effects(yi, vi, method="DL").coef[0]), 3)
+    >>> round(float(fit_meta_regression(yi, vi, method="DL").coef[0]), 3)
     -0.714
     """
     if method not in TAU_METHODS:
@@ -207,7 +207,7 @@ def fit_random_effects(
     else:
         tau2 = _likelihood_root(yi, vi, X, reml=method == "REML") if k > p else 0.0
     coef, vcov, _ = _gls(yi, vi, X, tau2)
-    return RandomEffects(
+    return MetaRegression(
         coef=coef,
         se=np.sqrt(np.diag(vcov)),
         vcov=vcov,
