@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_fit.py
 	$(PY) benchmarks/bench_speed.py
 	$(PY) benchmarks/bench_report.py
+	$(PY) benchmarks/bench_bias.py
 
 sbc: $(STAMP)
 	$(PY) benchmarks/sbc.py --sims 200 --seed 20230113

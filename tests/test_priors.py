@@ -33,6 +33,7 @@ NAMED_SETS = [
     "vague",
     "skeptical",
     "enthusiastic",
+    "bartos_cochrane",
 ]
 
 

@@ -40,6 +40,7 @@ from rebayes.atomic import atomic_path, write_text_atomic
 from rebayes.errors import RebayesError
 from rebayes.folders import check_output_folder
 from rebayes.json_io import dumps, plain, stable_hash
+from rebayes.tools.bias_batch import BATCH_COLUMNS, batch_columns, bias_record
 
 __all__ = [
     "BATCH_FORMAT",
@@ -97,6 +98,7 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "revman_ci_high",
     "seed",
     "seconds",
+    *BATCH_COLUMNS,  # "Is the evidence distorted?" (rebayes.tools.bias_batch)
 )
 
 
@@ -407,6 +409,7 @@ def _analyse(task: BatchTask, priors: Sequence[Any], settings: Any) -> dict[str,
     out: dict[str, Any] = {"totals": totals, "fits": {}}
     # A table RevMan cannot pool (only double-zero trials) has no effect to estimate.
     out["revman"] = _revman(trials)
+    out["bias"] = bias_record(trials)
     spec = task.spec if task.spec is not None else resolve_spec(None, task.source)
     fits = fit_priors(spec, list(priors), seed=task.seed, settings=settings, cache=False)
     for f in fits:
@@ -452,6 +455,7 @@ def _rows_of(record: dict[str, Any]) -> list[dict[str, Any]]:
     base["revman_estimate"] = revman.get("estimate")
     base["revman_ci_low"] = revman.get("ci_low")
     base["revman_ci_high"] = revman.get("ci_high")
+    base.update(batch_columns(record.get("bias")))
     rows = []
     fits = record.get("fits") or {}
     for prior in record.get("priors") or [""]:

@@ -3,6 +3,9 @@
 - :mod:`~rebayes.bayes.spec`: :class:`AnalysisSpec`, one analysis (model scripts);
 - :mod:`~rebayes.bayes.analyses`: the default analyses of a dataset;
 - :mod:`~rebayes.bayes.priors`: named prior sets, per outcome type and effect scale;
+- :mod:`~rebayes.bayes.empirical_priors`: Bartoš et al.'s and van Zwet et al.'s Cochrane
+  numbers;
+- :mod:`~rebayes.bayes.robust`: publication-bias models and robust model averaging;
 - :mod:`~rebayes.bayes.design`: the analysed rows, covariates and subgroups;
 - :mod:`~rebayes.bayes.model`: the PyMC graph and its numpy companions;
 - :mod:`~rebayes.bayes.sampling`: compiling, sampling (nutpie) and the fit's DataTree;

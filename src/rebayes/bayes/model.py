@@ -41,9 +41,13 @@ project's 2-core machine (8 s the first time on a machine; once per structure an
 
 - every data array and every prior hyperparameter enters as ``pm.Data``: one compiled model
   serves every prior set and every data variant (nutpie's ``with_data``);
-- the three heterogeneity families (half-normal, half-Cauchy, log-normal on tau^2) share one
-  graph: tau has a flat prior on (0, inf) plus a potential equal to the selected family's log
-  density, picked by a one-hot ``tau_family`` vector;
+- the four heterogeneity families (half-normal, half-Cauchy, log-normal on tau^2, inverse
+  gamma on tau) share one graph: tau has a flat prior on (0, inf) plus a potential equal to
+  the selected family's log density, picked by a one-hot ``tau_family`` vector;
+- the two effect families (normal, Student-t) share it too: ``d`` keeps its normal prior and a
+  potential adds ``t - normal`` log density times the one-hot ``effect_family``'s Student-t
+  entry, which is exactly zero under the normal family, so a normal prior's fits are what they
+  were;
 - parameter vectors are padded to multiples of 16 rows/studies and 4 coefficients
   (:func:`structure_key`): padded rows hold no participants, padded design columns are zero, so
   padded parameters only carry their prior and are dropped from the output
@@ -66,7 +70,17 @@ import xarray as xr
 from scipy import special, stats
 
 from rebayes.bayes.design import ARMS, Design
-from rebayes.bayes.priors import HalfCauchy, HalfNormal, LogNormalTau2, PriorSet, TauPrior
+from rebayes.bayes.priors import (
+    EffectPrior,
+    HalfCauchy,
+    HalfNormal,
+    InverseGamma,
+    LogNormalTau2,
+    Normal,
+    PriorSet,
+    StudentT,
+    TauPrior,
+)
 
 if TYPE_CHECKING:
     import pymc as pm
@@ -86,8 +100,9 @@ __all__ = [
     "unpad_posterior",
 ]
 
-# Order of the families in the one-hot ``tau_family`` data vector.
-TAU_FAMILY_ORDER: tuple[type, ...] = (HalfNormal, HalfCauchy, LogNormalTau2)
+# Order of the families in the one-hot ``tau_family`` and ``effect_family`` data vectors.
+TAU_FAMILY_ORDER: tuple[type, ...] = (HalfNormal, HalfCauchy, LogNormalTau2, InverseGamma)
+EFFECT_FAMILY_ORDER: tuple[type, ...] = (Normal, StudentT)
 
 
 # Parameter vectors are padded to these multiples so that every analysis of a small
@@ -133,17 +148,27 @@ def _pad(values: np.ndarray, size: int, fill: float | int = 0) -> np.ndarray:
 
 
 def _tau_data(tau: TauPrior) -> tuple[np.ndarray, np.ndarray]:
-    """One-hot family vector and ``[scale, lognormal mu, lognormal sigma]``."""
+    """One-hot family vector and ``[scale, lognormal mu, lognormal sigma, shape, IG scale]``."""
     family = np.zeros(len(TAU_FAMILY_ORDER))
     family[TAU_FAMILY_ORDER.index(type(tau))] = 1.0
     # Unused entries keep harmless values so every family's log density stays finite.
     if isinstance(tau, HalfNormal):
-        params = [tau.sigma, 0.0, 1.0]
+        params = [tau.sigma, 0.0, 1.0, 1.0, 1.0]
     elif isinstance(tau, HalfCauchy):
-        params = [tau.scale, 0.0, 1.0]
+        params = [tau.scale, 0.0, 1.0, 1.0, 1.0]
+    elif isinstance(tau, LogNormalTau2):
+        params = [1.0, tau.mu, tau.sigma, 1.0, 1.0]
     else:
-        params = [1.0, tau.mu, tau.sigma]
+        params = [1.0, 0.0, 1.0, tau.shape, tau.scale]
     return family, np.asarray(params, dtype=float)
+
+
+def _effect_data(effect: EffectPrior) -> tuple[np.ndarray, np.ndarray]:
+    """One-hot effect family vector and the Student-t degrees of freedom (1 when unused)."""
+    family = np.zeros(len(EFFECT_FAMILY_ORDER))
+    family[EFFECT_FAMILY_ORDER.index(type(effect))] = 1.0
+    nu = effect.nu if isinstance(effect, StudentT) else 1.0
+    return family, np.asarray(nu, dtype=float)
 
 
 #: A trial's random effect is centred when its data's standard error is below this share of
@@ -152,11 +177,17 @@ CENTRED_SE_SHARE = 0.5
 
 
 def tau_prior_scale(tau: TauPrior) -> float:
-    """Return the heterogeneity prior's scale: sigma, the Cauchy scale, or tau's median."""
+    """Return the heterogeneity prior's scale: sigma, the Cauchy scale, or tau's median.
+
+    Log-normal and inverse-gamma priors give their median of tau.
+    """
     if isinstance(tau, HalfNormal):
         return float(tau.sigma)
     if isinstance(tau, HalfCauchy):
         return float(tau.scale)
+    if isinstance(tau, InverseGamma):
+        # 1 / tau ~ Gamma(shape, rate = scale): median tau = scale / (Gamma's median).
+        return float(tau.scale / special.gammaincinv(tau.shape, 0.5))
     return float(math.exp(tau.mu / 2))  # tau^2 ~ LogNormal(mu, s): median tau = exp(mu / 2)
 
 
@@ -223,6 +254,7 @@ def model_data(design: Design, prior: PriorSet) -> dict[str, np.ndarray]:
     cap = structure_key(design)
     towards_benefit = 1.0 if design.schema.higher_is_better else -1.0
     family, params = _tau_data(prior.tau)
+    effect_family, nu = _effect_data(prior.effect)
     X = np.zeros((design.n_rows, cap.coefs))
     X[:, : len(design.coefs)] = design.X
     data: dict[str, np.ndarray] = {
@@ -231,6 +263,8 @@ def model_data(design: Design, prior: PriorSet) -> dict[str, np.ndarray]:
         "X": _pad(X, cap.rows),
         "d_mu": towards_benefit * np.asarray(prior.effect.mu, dtype=float),
         "d_sigma": np.asarray(prior.effect.sigma, dtype=float),
+        "d_nu": nu,
+        "effect_family": effect_family,
         "beta_mu": np.asarray(prior.covariate.mu, dtype=float),
         "beta_sigma": np.asarray(prior.covariate.sigma, dtype=float),
         "tau_family": family,
@@ -255,12 +289,33 @@ def model_data(design: Design, prior: PriorSet) -> dict[str, np.ndarray]:
 def _tau_log_density(tau: Any, family: Any, params: Any) -> Any:
     """Log density of tau under the family picked by the one-hot ``family`` vector."""
     import pymc as pm
+    import pytensor.tensor as pt
 
     half_normal = pm.logp(pm.HalfNormal.dist(sigma=params[0]), tau)
     half_cauchy = pm.logp(pm.HalfCauchy.dist(beta=params[0]), tau)
     # tau^2 ~ LogNormal(m, s)  <=>  tau ~ LogNormal(m / 2, s / 2).
     lognormal = pm.logp(pm.LogNormal.dist(mu=params[1] / 2, sigma=params[2] / 2), tau)
-    return family[0] * half_normal + family[1] * half_cauchy + family[2] * lognormal
+    # Evaluated at tau only when selected (1 otherwise): on tau itself its log(tau) and 1/tau
+    # merge with the other families' terms in PyTensor's rewrites and change their rounding
+    # (the fits under the other families were no longer bit for bit what they were; 2e-13
+    # in the log density, measured), which the switch prevents.
+    selected = pt.switch(pt.gt(family[3], 0), tau, 1.0)
+    inverse_gamma = pm.logp(pm.InverseGamma.dist(alpha=params[3], beta=params[4]), selected)
+    return (family[0] * half_normal + family[1] * half_cauchy + family[2] * lognormal
+            + family[3] * inverse_gamma)
+
+
+def _effect_correction(d: Any, family: Any, mu: Any, sigma: Any, nu: Any) -> Any:
+    """Student-t minus normal log density of ``d``, times the Student-t entry of ``family``.
+
+    ``d`` carries its normal prior in the graph; this potential turns it into the Student-t
+    one when ``family`` selects it, and is exactly 0 (0 times a finite number) otherwise.
+    """
+    import pymc as pm
+
+    student = pm.logp(pm.StudentT.dist(nu=nu, mu=mu, sigma=sigma), d)
+    normal = pm.logp(pm.Normal.dist(mu=mu, sigma=sigma), d)
+    return family[1] * (student - normal).sum()
 
 
 def arm_log_odds(alpha: Any, theta: Any) -> tuple[Any, Any]:
@@ -336,6 +391,8 @@ def build_model(design: Design, prior: PriorSet) -> pm.Model:
             for name, value in model_data(design, prior).items()
         }
         d = pm.Normal("d", data["d_mu"], data["d_sigma"], dims="group")
+        pm.Potential("effect_prior", _effect_correction(d, data["effect_family"], data["d_mu"],
+                                                        data["d_sigma"], data["d_nu"]))
         beta = pm.Normal("beta", data["beta_mu"], data["beta_sigma"], dims="coef")
         tau = pm.HalfFlat("tau")
         pm.Potential("tau_prior", _tau_log_density(tau, data["tau_family"], data["tau_params"]))

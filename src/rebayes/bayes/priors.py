@@ -17,9 +17,16 @@ docstring gives the source. Users add their own in a TOML file (see :func:`load_
     tau = { family = "half_normal", sigma = 0.25 }
     effect = { family = "normal", mu = 0.0, sigma = 0.5 }
 
-Families: ``normal`` (mu, sigma) for effect, baseline and covariate; ``half_normal`` (sigma),
-``half_cauchy`` (scale) and ``lognormal_tau2`` (mu, sigma: tau squared is log-normal, as in
-Turner et al. 2015) for tau. A bad entry is a one-line :class:`PriorError`.
+Families: ``normal`` (mu, sigma) for effect, baseline and covariate; ``student_t`` (mu, sigma,
+nu) for the effect; ``half_normal`` (sigma), ``half_cauchy`` (scale), ``lognormal_tau2`` (mu,
+sigma: tau squared is log-normal, as in Turner et al. 2015) and ``inverse_gamma`` (shape,
+scale: tau itself, as in Bartoš et al. 2023) for tau. A bad entry is a one-line
+:class:`PriorError`.
+
+Empirical sets from the Cochrane database: ``bartos_cochrane`` (all review groups) and
+``bartos_<subfield>`` for each Cochrane review group (:func:`bartos_prior_set`; the numbers
+are in :mod:`rebayes.bayes.empirical_priors`), and van Zwet et al.'s signal-to-noise mixture
+(:func:`van_zwet_prior`, a prior scaled by a standard error).
 """
 
 from __future__ import annotations
@@ -36,14 +43,26 @@ from typing import Any, ClassVar
 
 from scipy.special import ndtri
 
+from rebayes.bayes.empirical_priors import (
+    BARTOS_2023,
+    VAN_ZWET_2021,
+    bartos_parameters,
+    subfield_slug,
+)
 from rebayes.errors import RebayesError, check_keys
 
 __all__ = [
     "DEFAULT_PRIOR",
     "HalfCauchy",
     "HalfNormal",
+    "InverseGamma",
     "LogNormalTau2",
     "Normal",
+    "NormalMixture",
+    "StudentT",
+    "BARTOS_SETS",
+    "bartos_prior_set",
+    "van_zwet_prior",
     "PRIOR_SETS",
     "PriorError",
     "PriorSet",
@@ -101,6 +120,73 @@ class Normal:
 
     def __str__(self) -> str:
         return f"N({self.mu:g}, {self.sigma:g})"
+
+
+@dataclass(frozen=True)
+class StudentT:
+    """Student-t(mu, sigma, nu) for the effect: a normal with heavier tails.
+
+    The family of Bartoš et al.'s (2023) empirical effect priors (``nu`` = 2 to 7 degrees of
+    freedom): most effects are small, a few are large.
+    """
+
+    mu: float = 0.0
+    sigma: float = 1.0
+    nu: float = 3.0
+    family: ClassVar[str] = "student_t"
+
+    def __post_init__(self) -> None:
+        _check_location("student_t", "mu", self.mu)
+        _check_scale("student_t", "sigma", self.sigma)
+        _check_scale("student_t", "nu", self.nu)
+
+    def frozen(self) -> Any:
+        """Return the scipy.stats frozen distribution."""
+        from scipy import stats  # loaded on use: `import rebayes` stays light
+
+        return stats.t(self.nu, self.mu, self.sigma)
+
+    def __str__(self) -> str:
+        return f"t({self.mu:g}, {self.sigma:g}, {self.nu:g} df)"
+
+
+@dataclass(frozen=True)
+class NormalMixture:
+    """A mixture of zero-mean normals: van Zwet et al.'s (2021) prior of an effect.
+
+    Used by the model-averaged bias analysis (:mod:`rebayes.bayes.robust`) only; the PyMC
+    model has no mixture family. Built by :func:`van_zwet_prior`.
+    """
+
+    weights: tuple[float, ...]
+    sigmas: tuple[float, ...]
+    family: ClassVar[str] = "normal_mixture"
+
+    def __post_init__(self) -> None:
+        if len(self.weights) != len(self.sigmas) or not self.weights:
+            raise PriorError("normal_mixture: give one sigma per weight")
+        for w in self.weights:
+            _check_scale("normal_mixture", "weight", w)
+        for sigma in self.sigmas:
+            _check_scale("normal_mixture", "sigma", sigma)
+        if abs(sum(self.weights) - 1) > 1e-9:
+            raise PriorError(f"normal_mixture: weights sum to {sum(self.weights):g}, not 1")
+
+    def logpdf(self, x: Any) -> Any:
+        """Log density at ``x`` (array-like)."""
+        import numpy as np
+        from scipy.special import logsumexp
+
+        x = np.asarray(x, dtype=float)[..., None]
+        sigma = np.asarray(self.sigmas)
+        terms = (np.log(self.weights) - np.log(sigma) - 0.5 * np.log(2 * np.pi)
+                 - 0.5 * (x / sigma) ** 2)
+        return logsumexp(terms, axis=-1)
+
+    def __str__(self) -> str:
+        parts = ", ".join(f"{w:g} N(0, {s:.3g})" for w, s in zip(self.weights, self.sigmas,
+                                                                    strict=True))
+        return f"mixture({parts})"
 
 
 @dataclass(frozen=True)
@@ -168,16 +254,44 @@ class LogNormalTau2:
         return f"LogNormal({self.mu:g}, {self.sigma:g})"
 
 
-TauPrior = HalfNormal | HalfCauchy | LogNormalTau2
+@dataclass(frozen=True)
+class InverseGamma:
+    """tau ~ InvGamma(shape, scale): the family of Bartoš et al.'s (2023) heterogeneity priors.
+
+    On tau itself (the between-study standard deviation), as RoBMA and BayesTools use it; the
+    density vanishes at tau = 0, so it rules out exact homogeneity (the model-averaged bias
+    analysis adds a fixed-effect model for that).
+    """
+
+    shape: float = 1.77
+    scale: float = 0.55
+    family: ClassVar[str] = "inverse_gamma"
+
+    def __post_init__(self) -> None:
+        _check_scale("inverse_gamma", "shape", self.shape)
+        _check_scale("inverse_gamma", "scale", self.scale)
+
+    def frozen(self) -> Any:
+        """Return the scipy.stats frozen distribution of tau."""
+        from scipy import stats  # loaded on use: `import rebayes` stays light
+
+        return stats.invgamma(self.shape, scale=self.scale)
+
+    def __str__(self) -> str:
+        return f"InvGamma({self.shape:g}, {self.scale:g})"
+
+
+TauPrior = HalfNormal | HalfCauchy | LogNormalTau2 | InverseGamma
+EffectPrior = Normal | StudentT
 # Any: each family class carries a ``family`` name (a ClassVar) that ``type`` does not declare.
-TAU_FAMILIES: tuple[Any, ...] = (HalfNormal, HalfCauchy, LogNormalTau2)
-EFFECT_FAMILIES: tuple[Any, ...] = (Normal,)
+TAU_FAMILIES: tuple[Any, ...] = (HalfNormal, HalfCauchy, LogNormalTau2, InverseGamma)
+EFFECT_FAMILIES: tuple[Any, ...] = (Normal, StudentT)
 # Which families each slot of a prior set accepts.
 SLOTS: dict[str, tuple[Any, ...]] = {
     "effect": EFFECT_FAMILIES,
     "tau": TAU_FAMILIES,
-    "baseline": EFFECT_FAMILIES,
-    "covariate": EFFECT_FAMILIES,
+    "baseline": (Normal,),
+    "covariate": (Normal,),
 }
 
 
@@ -189,9 +303,9 @@ class PriorSet:
     ----------
     name : str
         Registry name (``weakly_informative``).
-    effect : Normal
+    effect : Normal or StudentT
         Prior of the pooled effect ``d`` (log OR in the binomial model, log RR in the normal).
-    tau : HalfNormal, HalfCauchy or LogNormalTau2
+    tau : HalfNormal, HalfCauchy, LogNormalTau2 or InverseGamma
         Prior of the between-trial standard deviation.
     baseline : Normal
         Prior of each stratum's control log odds ``alpha``.
@@ -204,16 +318,21 @@ class PriorSet:
         set is stated on the log OR scale; :meth:`on_scale` maps it to the log RR.
     control_risk : float or None
         The typical control risk p0 the log RR version was mapped at (None on the log OR).
+    log_rr : tuple of (effect, tau), optional
+        The set's own log RR effect and tau priors, where its source publishes them
+        (Bartoš et al. 2023 fit both scales): :meth:`on_scale` then uses these instead of
+        mapping the log OR ones.
     """
 
     name: str
-    effect: Normal
+    effect: EffectPrior
     tau: TauPrior
     baseline: Normal = field(default_factory=lambda: Normal(0.0, 2.0))
     covariate: Normal = field(default_factory=lambda: Normal(0.0, 1.0))
     description: str = ""
     scale: str = "log OR"
     control_risk: float | None = None
+    log_rr: tuple[EffectPrior, TauPrior] | None = None
 
     def __post_init__(self) -> None:
         for slot, allowed in SLOTS.items():
@@ -230,6 +349,11 @@ class PriorSet:
             )
         if self.scale == "log RR" and self.control_risk is None:
             raise PriorError(f"prior set '{self.name}': a log RR prior needs its control_risk")
+        if self.log_rr is not None and not (
+            isinstance(self.log_rr[0], EFFECT_FAMILIES) and isinstance(self.log_rr[1],
+                                                                        TAU_FAMILIES)
+        ):
+            raise PriorError(f"prior set '{self.name}': log_rr must be (effect, tau) priors")
 
     @property
     def summary(self) -> str:
@@ -243,7 +367,13 @@ class PriorSet:
             f"d ~ {self.effect}; {tau} ~ {self.tau}; alpha ~ {self.baseline}; "
             f"beta ~ {self.covariate}"
         )
-        if self.scale == "log RR":
+        if self.scale == "log RR" and self.log_rr is not None:
+            assert self.control_risk is not None
+            line += (
+                f" [log RR scale: the set's own log RR effect and tau priors; beta at control "
+                f"risk {self.control_risk:.3g}: log OR prior x {1 - self.control_risk:.3g}]"
+            )
+        elif self.scale == "log RR":
             assert self.control_risk is not None
             line += (
                 f" [log RR scale at control risk {self.control_risk:.3g}: log OR priors x "
@@ -268,7 +398,9 @@ class PriorSet:
         sigma) that is mu + 2 log k. The approximation is exact as d -> 0 and good for the
         modest effects and heterogeneity these priors expect; it does not bound the log RR
         (it makes impossible RRs rare, not impossible). The baseline prior (log odds of the
-        control arm) is not an effect and is kept.
+        control arm) is not an effect and is kept. A set that carries its own log RR priors
+        (``log_rr``: Bartoš et al. fitted both scales to the Cochrane database) takes those
+        for the effect and tau instead of the mapped ones.
 
         Parameters
         ----------
@@ -311,10 +443,11 @@ class PriorSet:
                 f"(0, 1), not {p0!r}"
             )
         k = 1.0 - float(p0)
+        effect, tau = self.log_rr or (_scaled_effect(self.effect, k), _scaled_tau(self.tau, k))
         return replace(
             self,
-            effect=Normal(self.effect.mu * k, self.effect.sigma * k),
-            tau=_scaled_tau(self.tau, k),
+            effect=effect,
+            tau=tau,
             covariate=Normal(self.covariate.mu * k, self.covariate.sigma * k),
             scale="log RR",
             control_risk=float(p0),
@@ -334,6 +467,11 @@ class PriorSet:
         if self.scale != "log OR":
             out["scale"] = self.scale
             out["control_risk"] = self.control_risk
+        if self.log_rr is not None:
+            out["log_rr"] = {slot: {"family": dist.family, **{f.name: getattr(dist, f.name)
+                                                             for f in fields(dist)}}
+                             for slot, dist in zip(("effect", "tau"), self.log_rr,
+                                                   strict=True)}
         return out
 
     @classmethod
@@ -348,11 +486,23 @@ class PriorSet:
         extra: dict[str, Any] = {}
         if "scale" in record:
             extra = {"scale": record["scale"], "control_risk": record.get("control_risk")}
+        if "log_rr" in record:
+            extra["log_rr"] = (
+                _parse_distribution(f"prior set '{name}' log_rr", "effect",
+                                    record["log_rr"]["effect"]),
+                _parse_distribution(f"prior set '{name}' log_rr", "tau",
+                                    record["log_rr"]["tau"]),
+            )
         return cls(name=name, **slots, **extra)
 
     def __str__(self) -> str:
         first = self.description.strip().splitlines()[0] if self.description.strip() else ""
         return f"{self.name}: {self.summary}" + (f"\n  {first}" if first else "")
+
+
+def _scaled_effect(effect: EffectPrior, k: float) -> EffectPrior:
+    """Return the prior of k * d (k > 0), in the same family."""
+    return replace(effect, mu=effect.mu * k, sigma=effect.sigma * k)
 
 
 def _scaled_tau(tau: TauPrior, k: float) -> TauPrior:
@@ -361,6 +511,9 @@ def _scaled_tau(tau: TauPrior, k: float) -> TauPrior:
         return HalfNormal(tau.sigma * k)
     if isinstance(tau, HalfCauchy):
         return HalfCauchy(tau.scale * k)
+    if isinstance(tau, InverseGamma):
+        # k tau ~ InvGamma(shape, k scale).
+        return InverseGamma(tau.shape, tau.scale * k)
     # (k tau)^2 = k^2 tau^2: log tau^2 shifts by 2 log k, its SD is unchanged.
     return LogNormalTau2(tau.mu + 2 * math.log(k), tau.sigma)
 
@@ -612,6 +765,100 @@ def enthusiastic() -> PriorSet:
     )
 
 
+def _bartos(subfield: str) -> PriorSet:
+    """Build the Bartoš et al. (2023) set of one Cochrane subfield (both scales)."""
+    sets = {}
+    notes = []
+    for scale in ("log OR", "log RR"):
+        t_scale, df, shape, ig_scale = bartos_parameters(subfield, scale)
+        if shape is None or ig_scale is None:
+            # No heterogeneity prior for this subfield: the whole database's.
+            _, _, shape, ig_scale = bartos_parameters("Cochrane", scale)
+            notes.append(scale)
+        assert shape is not None and ig_scale is not None  # the whole database has both
+        sets[scale] = (StudentT(0.0, float(t_scale), float(df)),
+                       InverseGamma(float(shape), float(ig_scale)))
+    name = "bartos_" + subfield_slug(subfield)
+    effect, tau = sets["log OR"]
+    fallback = (f" Bartoš et al. give no heterogeneity prior for {subfield}: tau takes the "
+                "whole database's." if notes else "")
+    description = (
+        f"Empirical priors for {subfield}: d ~ {effect}, tau ~ {tau} on the log OR; "
+        f"d ~ {sets['log RR'][0]}, tau ~ {sets['log RR'][1]} on the log RR.{fallback}\n\n"
+        "Bartoš et al. (2023) fitted Student-t effect and inverse-gamma heterogeneity (tau, "
+        "the between-study SD) distributions to the binary-outcome meta-analyses of the "
+        "Cochrane Database of Systematic Reviews, per review group and overall, on the log "
+        "OR and the log RR scale; the normal (log RR) model uses their log RR priors, not a "
+        "mapping of the log OR ones. Baseline and covariate priors as the default.\n\n"
+        "References\n----------\n"
+        "Bartoš F, Otte WM, Gronau QF, Timmers B, Ly A, Wagenmakers E-J. Empirical prior "
+        "distributions for Bayesian meta-analyses of binary and time-to-event outcomes. Res "
+        "Synth Methods 2023. arXiv:2306.11468, doi:10.48550/arXiv.2306.11468. Values of "
+        "BayesTools 0.3.0 prior_informed()."
+    )
+    return PriorSet(name, effect=effect, tau=tau, description=description,
+                    log_rr=sets["log RR"])
+
+
+#: Every Bartoš et al. (2023) set by registry name (``bartos_<subfield>``); ``bartos_cochrane``
+#: (the whole database) is also a built-in set.
+BARTOS_SETS: Mapping[str, PriorSet] = MappingProxyType(
+    {p.name: p for p in map(_bartos, BARTOS_2023)}
+)
+_BUILTIN["bartos_cochrane"] = BARTOS_SETS["bartos_cochrane"]
+
+
+def bartos_prior_set(subfield: str = "Cochrane") -> PriorSet:
+    """Return Bartoš et al.'s (2023) empirical prior set of a Cochrane subfield.
+
+    Parameters
+    ----------
+    subfield : str
+        A review group as BayesTools spells it (``"Acute Respiratory Infections"``), its slug
+        (``acute_respiratory_infections``), or ``"Cochrane"`` for the whole database.
+
+    Returns
+    -------
+    PriorSet
+        ``bartos_<slug>``: Student-t effect and inverse-gamma tau on the log OR, with the log
+        RR pair in ``log_rr``.
+
+    Examples
+    --------
+    >>> str(bartos_prior_set().effect), str(bartos_prior_set().tau)
+    ('t(0, 0.58, 4 df)', 'InvGamma(1.77, 0.55)')
+    """
+    name = "bartos_" + subfield_slug(subfield)
+    if name not in BARTOS_SETS:
+        known = ", ".join(sorted(n.removeprefix("bartos_") for n in BARTOS_SETS))
+        raise PriorError(f"unknown Cochrane subfield {subfield!r} (known: {known})")
+    return BARTOS_SETS[name]
+
+
+def van_zwet_prior(unit_se: float) -> NormalMixture:
+    """Return van Zwet et al.'s (2021) effect prior for a study of standard error ``unit_se``.
+
+    The signal-to-noise ratio of Cochrane trials, beta / s, is a mixture of zero-mean normals
+    (:data:`rebayes.bayes.empirical_priors.VAN_ZWET_2021`); the prior of beta is that mixture
+    with every SD multiplied by s. The model-averaged bias analysis takes s to be the median
+    standard error of the meta-analysis' trials, the scale van Zwet's corpus was collected
+    on (one trial), not the pooled estimate's, which would make the prior narrower the more
+    trials were pooled.
+
+    Parameters
+    ----------
+    unit_se : float
+        The standard error the SNR is relative to (on the log ratio scale).
+
+    Returns
+    -------
+    NormalMixture
+    """
+    _check_scale("van_zwet_prior", "unit_se", unit_se)
+    return NormalMixture(tuple(VAN_ZWET_2021["weights"]),
+                         tuple(float(sd) * unit_se for sd in VAN_ZWET_2021["snr_sd"]))
+
+
 #: Built-in prior sets by name, in the order they are reported.
 PRIOR_SETS: Mapping[str, PriorSet] = MappingProxyType(_BUILTIN)
 
@@ -723,7 +970,7 @@ def load_prior_file(path: str | Path) -> dict[str, PriorSet]:
         check_keys(entry, (*SLOTS, "base", "description"), str(path), f"{name}.", PriorError)
         entry = dict(entry)
         base_name = entry.pop("base", DEFAULT_PRIOR)
-        base = found.get(base_name) or PRIOR_SETS.get(base_name)
+        base = found.get(base_name) or PRIOR_SETS.get(base_name) or BARTOS_SETS.get(base_name)
         if base is None:
             raise PriorError(f"{where}: unknown base prior set {base_name!r}")
         description = entry.pop("description", f"User prior set from {path} (base: {base_name}).")
@@ -731,7 +978,10 @@ def load_prior_file(path: str | Path) -> dict[str, PriorSet]:
             slot: _parse_distribution(where, slot, value, str(path), f"{name}.")
             for slot, value in entry.items()
         }
-        found[name] = replace(base, name=name, description=str(description), **slots)
+        # A base's own log RR priors describe its effect and tau: a new effect or tau drops them.
+        native = None if {"effect", "tau"} & set(slots) else base.log_rr
+        found[name] = replace(base, name=name, description=str(description), log_rr=native,
+                              **slots)
     return found
 
 
@@ -758,6 +1008,8 @@ def get_prior(name: str | PriorSet, extra: Mapping[str, PriorSet] | None = None)
     if isinstance(name, PriorSet):
         return name
     known = {**PRIOR_SETS, **(extra or {})}
+    if name not in known and name in BARTOS_SETS:
+        return BARTOS_SETS[name]
     if name not in known:
         raise PriorError(f"unknown prior set '{name}' (known: {', '.join(known)})")
     return known[name]

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from rebayes.bayes.priors import PRIOR_SETS
+from rebayes.bayes.priors import BARTOS_SETS, PRIOR_SETS
 from rebayes.errors import RebayesError
 
 __all__ = ["AnalysisSpec", "SpecError", "load_script"]
@@ -176,7 +176,7 @@ class AnalysisSpec:
             if not self.priors:
                 raise self._fail("priors is empty (leave it out to use every built-in set)")
             if self.prior_file is None:
-                unknown = [p for p in self.priors if p not in PRIOR_SETS]
+                unknown = [p for p in self.priors if p not in PRIOR_SETS and p not in BARTOS_SETS]
                 if unknown:
                     raise self._fail(
                         f"unknown prior set {unknown[0]!r} (known: {', '.join(PRIOR_SETS)}; "

@@ -23,7 +23,7 @@ from rebayes.errors import DataNote, RebayesError, RebayesWarning
 
 # Order = order in --help, which follows the workflow a user goes through.
 SUBCOMMANDS = (
-    "import", "init", "audit", "frequentist", "fit", "compare",
+    "import", "init", "audit", "frequentist", "bias", "fit", "compare",
     "absolute", "cumulative", "credibility", "priormap", "plan", "report", "cache", "batch",
     "trust",
 )
@@ -38,6 +38,7 @@ Workflow:
   rebayes init my.csv my/                 or: a dataset folder from a CSV (edit dataset.toml)
   rebayes audit --data review/1.1         published figures vs recomputed, with verdicts
   rebayes frequentist --data my/ --by C   RevMan 5 tables (MH/IV/Peto, RR/OR/RD) for any split
+  rebayes bias --data my/                 is it distorted? funnel plot, tests, bias models
   rebayes fit --data my/                  overall analysis under every prior (P(benefit), ...)
   rebayes compare C --data my/            one analysis across priors and data variants
   rebayes report --data my/ --output R/   everything -> R/ (HTML, markdown, PNG)

@@ -36,6 +36,7 @@ from rebayes.data.trials import load_dataset, load_trials, variant_combinations
 from rebayes.errors import RebayesError
 from rebayes.folders import unsafe_file_name
 from rebayes.report.ahead import Ahead
+from rebayes.report.bias import bias_section
 from rebayes.report.frequentist import (
     analyses_of,
     frequentist_markdown,
@@ -468,6 +469,9 @@ def build_report(
         freq = frequentist_tables(tables, analyses_of(schema))
         figures = staging / "figures"
         figures.mkdir()
+        # "Is the evidence distorted?" (rebayes.report.bias): computed in the refits thread
+        # while the first fits sample, or read from the cache.
+        bias = bias_section(trials, figures, refits)
         for (spec, job), waiting, fits_queue in zip(jobs, wanted, unchecked, strict=True):
             log(f"fit: {spec.name}")
             waiting.set()
@@ -635,6 +639,7 @@ def build_report(
             ) if audit_rows else None,
             audit_counts=counts,
             versions=table(("item", "value"), versions),
+            bias=bias,
         )
         if audit_rows:
             pages["audit.html"] = _audit_page(audit_rows, variants[0], nav, footer)
@@ -657,6 +662,7 @@ def build_report(
         ]
         if influence is not None:
             summary_md += [f"Influence (overall analysis): {_influence_verdict(influence)}", ""]
+        summary_md += bias.markdown
         for a in analyses:
             summary_md += [f"### {a.spec.title}", "", results_markdown(a.summaries), ""]
         if audit_rows:
@@ -687,6 +693,7 @@ def build_report(
                     "influence": (influence.to_dict()
                                   if influence is not None else None),
                     "audit": [r.to_dict() for r in audit_rows],
+                    "bias": bias.record,
                 },
                 indent=2, allow_nan=False,
             ) + "\n",

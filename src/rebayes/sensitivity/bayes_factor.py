@@ -47,14 +47,14 @@ import bisect
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import arviz_stats as azs
 import numpy as np
 import xarray as xr
 
-from rebayes.bayes.priors import Normal, PriorSet
+from rebayes.bayes.priors import PriorSet
 from rebayes.errors import RebayesError
 
 __all__ = [
@@ -246,8 +246,8 @@ def prior_density_at(
     if name not in _SLOT:
         raise RebayesError(f"no prior slot for parameter '{name}' (known: {', '.join(_SLOT)})")
     dist = getattr(prior, _SLOT[name])
-    if name == "d" and isinstance(dist, Normal) and not higher_is_better:
-        dist = Normal(-dist.mu, dist.sigma)
+    if name == "d" and not higher_is_better:
+        dist = replace(dist, mu=-dist.mu)  # normal or Student-t: both have a location mu
     return float(dist.frozen().pdf(reference))
 
 
@@ -295,7 +295,7 @@ def savage_dickey(
     Examples
     --------
     >>> import numpy as np, xarray as xr
-    >>> from rebayes.bayes.priors import Normal, PriorSet, HalfNormal
+    >>> from rebayes.bayes.priors import PriorSet, HalfNormal
     >>> d = np.random.default_rng(1).normal(0.2, 0.3, (4, 2000))
     >>> tree = xr.DataTree.from_dict({"posterior": xr.Dataset({"d": (("chain", "draw"), d)})})
     >>> (bf,) = savage_dickey(tree, prior=PriorSet("p", Normal(0, 1), HalfNormal(0.5)))
