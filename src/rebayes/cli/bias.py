@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from rebayes.cli._common import add_data_options, add_direction_options, print_json
-from rebayes.errors import RebayesError
 
 DESCRIPTION = """\
 Ask whether what was pooled is distorted, as a reviewer of a meta-analysis asks first: the
@@ -64,12 +63,10 @@ def _check_output(output: str | None) -> Path | None:
     """Check ``--output DIR`` before any work: a directory (made if missing), writable."""
     if output is None:
         return None
-    from rebayes.atomic import check_writable
+    from rebayes.folders import check_writable_folder
 
     path = Path(output)
-    if path.exists() and not path.is_dir():
-        raise RebayesError(f"--output {output}: is a file, not a directory")
-    check_writable(path / "funnel.png")
+    check_writable_folder(path)
     return path
 
 
