@@ -198,14 +198,15 @@ def key_sentence(
 
 
 def _used_priors(fit: Fit) -> str:
-    """Return the prior distributions this model uses (no beta without covariates)."""
-    unused = set()
-    if not fit.design.coefs:
-        unused.add("beta")
-    if fit.design.likelihood == "normal":
-        unused.add("alpha")  # the normal model has no baseline
-    parts = [p for p in fit.prior.summary.split("; ") if p.split(" ~ ")[0].strip() not in unused]
-    return "; ".join(parts)
+    """Return the prior distributions this model uses, the effect on the outcome's scale.
+
+    No beta without covariates, no alpha for the normal model (it has no baseline); the
+    effect prior as the ratio it implies, on the side of benefit or harm it leans to
+    (:meth:`rebayes.bayes.priors.PriorSet.describe`).
+    """
+    return fit.prior.describe(Direction.from_schema(fit.design.schema),
+                              baseline=fit.design.likelihood != "normal",
+                              covariate=bool(fit.design.coefs))
 
 
 def model_formula(fit: Fit) -> str:

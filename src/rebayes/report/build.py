@@ -262,9 +262,8 @@ def _decision_tools(
     Absolute effects per 1000, the analysis of credibility, the cumulative analysis (when
     the table has a numeric ``year``) and the next trial's chances (binomial model).
     """
-    from rebayes.frequentist.pooling import analyze
     from rebayes.tools.absolute import absolute_effects
-    from rebayes.tools.credibility import credibility
+    from rebayes.tools.credibility import dataset_credibility
     from rebayes.tools.cumulative import cumulative_meta_analysis
     from rebayes.tools.planning import plan_next_trial
 
@@ -272,8 +271,8 @@ def _decision_tools(
     out: list[tuple[tuple[str, str], Any]] = [
         (("Absolute effects (GRADE summary of findings)", "absolute"),
          absolute_effects(fit.tree)),
-        (("Credibility (reverse-Bayes)", "credibility"),
-         credibility(fit.summary(), analyze(trials, measure="RR", method="MH").overall)),
+        (("Credibility (reverse-Bayes, of RevMan's 95% CI)", "credibility"),
+         dataset_credibility(trials, fit.summary().direction)),
     ]
     if "year" in trials and pd.api.types.is_numeric_dtype(trials["year"]):
         out.append((("Cumulative meta-analysis by year", "cumulative"),

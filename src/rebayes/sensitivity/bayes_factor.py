@@ -54,7 +54,7 @@ import arviz_stats as azs
 import numpy as np
 import xarray as xr
 
-from rebayes.bayes.priors import Normal, PriorSet
+from rebayes.bayes.priors import PriorSet
 from rebayes.errors import RebayesError
 
 __all__ = [
@@ -245,9 +245,7 @@ def prior_density_at(
     """
     if name not in _SLOT:
         raise RebayesError(f"no prior slot for parameter '{name}' (known: {', '.join(_SLOT)})")
-    dist = getattr(prior, _SLOT[name])
-    if name == "d" and isinstance(dist, Normal) and not higher_is_better:
-        dist = Normal(-dist.mu, dist.sigma)
+    dist = getattr(prior.oriented(higher_is_better), _SLOT[name])
     return float(dist.frozen().pdf(reference))
 
 

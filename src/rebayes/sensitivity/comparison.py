@@ -54,7 +54,16 @@ if TYPE_CHECKING:
     from rebayes.bayes.quantities import FitSummary
     from rebayes.bayes.sampling import Fit, SamplerSettings
 
-from rebayes.sensitivity.conclusions import Conclusion, Rule, assess, indexed_names
+from rebayes.sensitivity.conclusions import (
+    DECISION,
+    Conclusion,
+    Rule,
+    assess,
+    indexed_names,
+    multiplicity_sentence,
+    probabilities_at_the_line,
+)
+from rebayes.sensitivity.conflicts import Conflict, evidence_conflicts
 from rebayes.sensitivity.psense import PriorSensitivity, prior_sensitivity
 
 __all__ = [
@@ -105,7 +114,7 @@ class ComparedFit:
         return {
             "prior": self.prior,
             "variant": self.variant,
-            "prior_summary": self.fit.prior.summary,
+            "prior_summary": self.summary.prior_summary,
             "summary": self.summary.to_dict(),
             "diagnostics": self.diagnostics.to_dict(),
             "psense": self.sensitivity.to_dict(),
@@ -188,6 +197,9 @@ class Comparison(ResultDisplay):
         Each rule evaluated in each row.
     direction : Direction
         Which side of RR = 1 is benefit, and the labels of outcome and arms.
+    conflicts : tuple of Conflict
+        Conflicts in the evidence that no prior removes (fixed vs random effects, the largest
+        trial vs the rest; :mod:`rebayes.sensitivity.conflicts`), led with in every output.
     """
 
     analysis: str
@@ -198,6 +210,17 @@ class Comparison(ResultDisplay):
     fits: tuple[ComparedFit, ...]
     conclusions: tuple[Conclusion, ...]
     direction: Direction = field(default=Direction())
+    conflicts: tuple[Conflict, ...] = ()
+
+    @property
+    def multiplicity(self) -> str:
+        """The multiplicity sentence for the probabilities read against 0.95 ("" if few)."""
+        count = probabilities_at_the_line(self.conclusions)
+        rules = sum(1 for c in self.conclusions if c.rule.threshold == DECISION)
+        parts = [_count(len(self.priors), "prior"), _count(len(self.variants), "data variant")]
+        if rules > 1:
+            parts.append(f"{rules} probabilities each")
+        return multiplicity_sentence(count, " x ".join(parts))
 
     @property
     def flips(self) -> tuple[str, ...]:
@@ -250,8 +273,10 @@ class Comparison(ResultDisplay):
             "priors": list(self.priors),
             "variants": list(self.variants),
             "table": records,
+            "conflicts": [c.to_dict() for c in self.conflicts],
             "flips": list(self.flips),
             "stable": list(self.stable),
+            "multiplicity": self.multiplicity,
             "conclusions": [c.to_dict() for c in self.conclusions],
             "diagnostics_ok": self.diagnostics_ok,
             "diagnostic_failures": list(self.diagnostic_failures),
@@ -342,8 +367,13 @@ class Comparison(ResultDisplay):
             "",
             tables.text(self._formatted(), align=self._align()),
         ]
+        if self.conflicts:
+            lines += ["", "CONFLICTS in the evidence (RevMan's analysis; no prior removes them):"]
+            lines += [f"  - {c}" for c in self.conflicts]
         lines += ["", "Conclusions:"]
         lines += [f"  - {s}" for s in (*self.flips, *self.stable)]
+        if self.multiplicity:
+            lines += [f"  - {self.multiplicity}"]
         lines += ["", "Prior sensitivity (power-scaling) and Bayes factors:"]
         for f in self.fits:
             lines.append(f"  {f.prior} / {f.variant}: {f.sensitivity.sentence()}")
@@ -363,6 +393,8 @@ class Comparison(ResultDisplay):
             f"P({self.direction.benefit}) {t['p_benefit'].min():.3f} to "
             f"{t['p_benefit'].max():.3f}; "
             + (f"{flips} conclusions flip" if flips else "no conclusion flips")
+            + (f"; {_count(len(self.conflicts), 'CONFLICT')} in the evidence"
+               if self.conflicts else "")
         )
 
     def to_dataframe(self) -> pd.DataFrame:
@@ -434,6 +466,10 @@ class Comparison(ResultDisplay):
             "only when the whole interval lies in one band.",
             "",
         ]
+        if self.conflicts:
+            lines += ["**Conflicts in the evidence (no prior removes them):**", ""]
+            lines += [f"- {c}" for c in self.conflicts]
+            lines.append("")
         if self.flips:
             lines += ["**Conclusions that change with the prior or data variant:**", ""]
             lines += [f"- {s}" for s in self.flips]
@@ -442,6 +478,8 @@ class Comparison(ResultDisplay):
             lines += ["**Conclusions that do not change:**", ""]
             lines += [f"- {s}" for s in self.stable]
             lines.append("")
+        if self.multiplicity:
+            lines += [self.multiplicity, ""]
         lines += [
             "**Prior sensitivity (power-scaling, Kallioinen et al. 2024) and Bayes factors:**",
             "",
@@ -520,7 +558,11 @@ def compared_fit(fit: Fit) -> ComparedFit:
     )
 
 
-def compare_fits(fits: Sequence[Fit], rules: Sequence[Rule] | None = None) -> Comparison:
+def compare_fits(
+    fits: Sequence[Fit],
+    rules: Sequence[Rule] | None = None,
+    conflicts: Sequence[Conflict] = (),
+) -> Comparison:
     """Build a :class:`Comparison` from fits already made (one analysis, any priors/variants).
 
     Parameters
@@ -529,6 +571,9 @@ def compare_fits(fits: Sequence[Fit], rules: Sequence[Rule] | None = None) -> Co
         Fits of the same analysis.
     rules : sequence of Rule, optional
         Conclusions to check; default :func:`default_rules`.
+    conflicts : sequence of Conflict
+        Conflicts in the evidence (:func:`rebayes.sensitivity.conflicts.evidence_conflicts`
+        of the analysed table), shown first.
 
     Returns
     -------
@@ -560,6 +605,7 @@ def compare_fits(fits: Sequence[Fit], rules: Sequence[Rule] | None = None) -> Co
         fits=tuple(compared),
         conclusions=assess(table, rules, direction),
         direction=direction,
+        conflicts=tuple(conflicts),
     )
 
 
@@ -624,4 +670,7 @@ def compare_posteriors(
         )
     if cache:
         flush_cache()
-    return compare_fits(fits, rules)
+    from rebayes.data.trials import load_trials
+
+    trials = load_trials(spec.data, variant_list[0] or spec.variant)
+    return compare_fits(fits, rules, evidence_conflicts(trials, fits[0].summary().direction))

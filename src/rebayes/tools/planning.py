@@ -21,7 +21,11 @@ updated meta-analysis. Stat Med 2007;26:2479-500). Per simulated trial:
 
 Reported per n, as probabilities over the simulated trials:
 
-- ``p_conclusive``: the updated meta-analysis reaches P(benefit) > 0.95;
+- ``p_conclusive``: the updated meta-analysis is *conclusive either way*: it reaches
+  P(benefit) > 0.95 (``p_conclusive_benefit``) or P(harm) > 0.95 (``p_conclusive_harm``).
+  The two cannot happen together (P(benefit) + P(harm) = 1), so ``p_conclusive`` is their
+  sum. A trial is planned to settle the question, not to show a benefit: when the evidence
+  leans to harm, the harm side is what a new trial would most likely confirm;
 - ``p_significant``: the new trial alone is significant at 5%, two-sided (Wald test of its
   log OR); ``p_significant_benefit``: significant and in the direction of benefit;
 - ``p_futile``: the updated meta-analysis rules out a worthwhile effect, P(benefit beyond RR
@@ -62,7 +66,9 @@ __all__ = [
 
 #: The outcomes reported per trial size, in order, with their meaning.
 OUTCOMES = {
-    "p_conclusive": "updated meta-analysis reaches P(benefit) > 0.95",
+    "p_conclusive": "updated meta-analysis conclusive either way: P(benefit) or P(harm) > 0.95",
+    "p_conclusive_benefit": "updated meta-analysis reaches P(benefit) > 0.95",
+    "p_conclusive_harm": "updated meta-analysis reaches P(harm) > 0.95",
     "p_significant": "new trial alone significant (5%, two-sided)",
     "p_significant_benefit": "new trial significant in the direction of benefit",
     "p_futile": "updated meta-analysis: P(benefit beyond threshold) < 0.05",
@@ -77,16 +83,20 @@ class PlanRow:
 
     n_per_arm: int
     p_conclusive: float
+    p_conclusive_benefit: float
+    p_conclusive_harm: float
     p_significant: float
     p_significant_benefit: float
     p_futile: float
     mc_se: float
 
     def to_dict(self) -> dict[str, Any]:
-        """Return ``{n_per_arm, p_conclusive, p_significant, ..., mc_se}``."""
+        """Return ``{n_per_arm, p_conclusive, p_conclusive_benefit, ..., mc_se}``."""
         return {
             "n_per_arm": self.n_per_arm,
             "p_conclusive": self.p_conclusive,
+            "p_conclusive_benefit": self.p_conclusive_benefit,
+            "p_conclusive_harm": self.p_conclusive_harm,
             "p_significant": self.p_significant,
             "p_significant_benefit": self.p_significant_benefit,
             "p_futile": self.p_futile,
@@ -126,18 +136,33 @@ class TrialPlan(ResultDisplay):
     method: str = field(default="normal update of the pooled log OR (random effects)")
 
     def sentence(self) -> str:
-        """Return the headline: the n at which the meta-analysis becomes conclusive."""
+        """Return the headline: the trial size that settles the question either way.
+
+        It says where the evidence stands now (harm first when it leans to harm), then the
+        smallest size of the grid with an 80% chance of a conclusive update, with each
+        side's share; when no size reaches 80%, the largest size's chance and why in words.
+        """
         d = self.direction
+        p_benefit = self.current["p_benefit"]
+        p_harm = 1.0 - p_benefit
+        if p_harm > p_benefit:
+            now = f"P(harm) is {p_harm:.3f} now (P({d.benefit}) {p_benefit:.3f})"
+        else:
+            now = f"P({d.benefit}) is {p_benefit:.3f} now"
+        now += (f", {self.current['p_benefit_normal']:.3f} for P(benefit) under the normal "
+                "approximation the update uses")
         n = self.n_for_80["p_conclusive"]
-        now = (f"P({d.benefit}) is {self.current['p_benefit']:.3f} now "
-               f"({self.current['p_benefit_normal']:.3f} under the normal approximation "
-               f"the update uses)")
-        if n is None:
-            top = self.rows[-1]
-            return (f"{now}; even a trial of {top.n_per_arm} per arm brings it above 0.95 "
-                    f"with probability {top.p_conclusive:.2f} only.")
-        return (f"{now}; a new trial of {n} per arm brings it above 0.95 with probability "
-                f"{self._row(n).p_conclusive:.2f} (the smallest size of the grid reaching 80%).")
+        row = self._row(n) if n is not None else self.rows[-1]
+        sides = (f"P(harm) > 0.95 with probability {row.p_conclusive_harm:.2f}, "
+                 f"P(benefit) > 0.95 with probability {row.p_conclusive_benefit:.2f}")
+        if n is not None:
+            return (f"{now}; a new trial of {n} per arm (the smallest size of the grid reaching "
+                    f"80%) settles the question either way with probability "
+                    f"{row.p_conclusive:.2f} ({sides}).")
+        return (f"{now}; no trial size of the grid settles the question either way with 80% "
+                f"probability: one of {row.n_per_arm} per arm does so with probability "
+                f"{row.p_conclusive:.2f} ({sides}), because a single trial's weight is capped "
+                "by the between-trial heterogeneity.")
 
     def _row(self, n: int) -> PlanRow:
         return next(r for r in self.rows if r.n_per_arm == n)
@@ -166,15 +191,16 @@ class TrialPlan(ResultDisplay):
         d = self.direction
         t = self.to_dataframe()
         table = tables.frame(
-            ["n/arm", f"MA P({d.benefit})>0.95", "trial sig.", "sig. benefit",
-             f"rules out {d.beyond(self.threshold)}"],
-            [(f"{r.n_per_arm}", f"{r.p_conclusive:.3f}", f"{r.p_significant:.3f}",
+            ["n/arm", "MA conclusive", "P(benefit)>0.95", "P(harm)>0.95", "trial sig.",
+             "sig. benefit", f"rules out {d.beyond(self.threshold)}"],
+            [(f"{r.n_per_arm}", f"{r.p_conclusive:.3f}", f"{r.p_conclusive_benefit:.3f}",
+              f"{r.p_conclusive_harm:.3f}", f"{r.p_significant:.3f}",
               f"{r.p_significant_benefit:.3f}", f"{r.p_futile:.3f}") for r in t.itertuples()],
         )
         lines = [
             f"The next trial ({self.n_sim} simulated trials per size; seed {self.seed}; "
             f"prior {self.prior or '?'})",
-            tables.text(table, align="rrrrr"),
+            tables.text(table, align="rrrrrrr"),
         ]
         reached = ", ".join(f"{k}: {v if v is not None else 'not reached'}"
                             for k, v in self.n_for_80.items())
@@ -242,7 +268,8 @@ def simulate_next_trial(
     direction : Direction, optional
         Default: higher is better.
     typical_control_risk : float, optional
-        Where the futility threshold is converted to a log OR (default: median control risk).
+        Where the futility threshold is converted to a log OR (default: median control risk;
+        :func:`plan_next_trial` gives the fit's control risk p0).
     threshold : float
         Futility: the updated P(benefit beyond this RR) < 0.05.
     n_sim : int
@@ -290,11 +317,15 @@ def simulate_next_trial(
         post_mean = (mean / sd**2 + y * w_trial) / post_prec
         post_sd = 1 / np.sqrt(post_prec)
         p_benefit = stats.norm.sf(-sign * post_mean / post_sd)
+        p_harm = stats.norm.sf(sign * post_mean / post_sd)
         p_beyond = stats.norm.sf(sign * (thr - post_mean) / post_sd)
         wald = np.where(np.isfinite(v), y / np.sqrt(v), 0.0)
         significant = np.abs(wald) > Z95
+        benefit, harm = float(np.mean(p_benefit > 0.95)), float(np.mean(p_harm > 0.95))
         probs = {
-            "p_conclusive": float(np.mean(p_benefit > 0.95)),
+            "p_conclusive": benefit + harm,  # exclusive: both cannot exceed 0.95
+            "p_conclusive_benefit": benefit,
+            "p_conclusive_harm": harm,
             "p_significant": float(np.mean(significant)),
             "p_significant_benefit": float(np.mean(significant & (sign * wald > 0))),
             "p_futile": float(np.mean(p_beyond < 0.05)),
@@ -361,17 +392,17 @@ def plan_next_trial(
     -------
     TrialPlan
     """
-    from rebayes.bayes.quantities import _is_binomial, pooled_effect, typical_control_risk
+    from rebayes.bayes.quantities import control_risk, is_binomial, pooled_effect
     from rebayes.tools.absolute import observed_control_risks
 
-    if not _is_binomial(tree):
+    if not is_binomial(tree):
         raise RebayesError("plan needs the binomial model (the overall analysis), not log RRs")
     effect = pooled_effect(tree).values
     tau = np.asarray(tree["posterior"]["tau"])
     return simulate_next_trial(
         effect, tau, observed_control_risks(tree), n_per_arm,
         direction=Direction.of(tree),
-        typical_control_risk=float(np.median(typical_control_risk(tree).values)),
+        typical_control_risk=control_risk(tree).value,
         threshold=threshold, n_sim=n_sim,
         seed=int(tree.attrs.get("seed", 0)) if seed is None else seed,
         prior=str(tree.attrs.get("prior", "")), analysis=str(tree.attrs.get("analysis", "")),
