@@ -143,7 +143,7 @@ def estimate(values: xr.DataArray | np.ndarray) -> Estimate:
 
 @dataclass(frozen=True)
 class NNT:
-    """Number needed to treat from the risk difference at the typical control risk.
+    """Number needed to treat from the risk difference at the control risk p0.
 
     Attributes
     ----------
@@ -197,7 +197,7 @@ class NNT:
 class SubgroupEffect:
     """One subgroup: its pooled RR, P(benefit) and a new trial's predictive RR.
 
-    RRs at the overall typical control risk, so that subgroups differ only in their effects.
+    RRs at the analysis's control risk p0, so that subgroups differ only in their effects.
     """
 
     name: str
@@ -323,7 +323,7 @@ class Diagnostics:
 
 
 # Per-draw quantities memoised on the tree they come from: one report asks for a fit's
-# typical control risk some twenty times (pooled, predictive, subgroup and trial RRs, the
+# control risk some twenty times (pooled, predictive, subgroup and trial RRs, the
 # risk difference, the diagnostics, the plots), at ~10 ms of xarray work each time. Keyed by
 # the tree's identity (a weak reference, so the memo dies with the tree), the identities of
 # its posterior, constant and observed data variables and its attributes, so that a tree
@@ -419,7 +419,7 @@ def _rr_at(theta: xr.DataArray, p0: xr.DataArray, binomial: bool) -> xr.DataArra
 
 
 def pooled_rr(tree: xr.DataTree) -> xr.DataArray:
-    """Pooled RR per draw at the typical control risk (per draw)."""
+    """Pooled RR per draw at the control risk p0."""
     return _rr_at(pooled_effect(tree), typical_control_risk(tree), is_binomial(tree))
 
 
@@ -525,7 +525,7 @@ def _subgroup_thetas(tree: xr.DataTree) -> dict[str, xr.DataArray]:
 
 
 def subgroup_rrs(tree: xr.DataTree) -> dict[str, xr.DataArray]:
-    """RR per draw of each reported subgroup, at the overall typical control risk."""
+    """RR per draw of each reported subgroup, at the analysis's control risk p0."""
     p0, binomial = typical_control_risk(tree), is_binomial(tree)
     return {name: _rr_at(theta, p0, binomial) for name, theta in _subgroup_thetas(tree).items()}
 
@@ -533,7 +533,7 @@ def subgroup_rrs(tree: xr.DataTree) -> dict[str, xr.DataArray]:
 def subgroup_predictive_rrs(tree: xr.DataTree) -> dict[str, xr.DataArray]:
     """RR per draw of a new trial in each reported subgroup (its covariate pattern).
 
-    ``theta_new = subgroup theta + tau * eps`` at the overall typical control risk, with the
+    ``theta_new = subgroup theta + tau * eps`` at the analysis's control risk p0, with the
     eps of :func:`predictive_rr`.
     """
     p0, binomial = typical_control_risk(tree), is_binomial(tree)
@@ -554,7 +554,7 @@ def subgroup_ratios(tree: xr.DataTree) -> dict[str, tuple[str, str, xr.DataArray
 
 
 def risk_difference(tree: xr.DataTree) -> xr.DataArray:
-    """Treated minus control event risk per draw, at the typical control risk."""
+    """Treated minus control event risk per draw, at the control risk p0."""
     p0 = typical_control_risk(tree)
     return p0 * (pooled_rr(tree) - 1)
 

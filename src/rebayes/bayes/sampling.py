@@ -354,7 +354,7 @@ class Fit(ResultDisplay):
         estimates += [
             ("predictive RR (new trial)", s.predictive_rr),
             (f"tau ({s.effect_scale})", s.tau),
-            ("typical control risk", s.typical_control_risk),
+            ("control risk p0", s.typical_control_risk),
             ("risk difference", s.nnt.risk_difference),
             *((f"RR {g.name}", g.rr) for g in s.subgroups),
             *((f"predictive RR {g.name}", g.predictive) for g in s.subgroups

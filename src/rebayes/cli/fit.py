@@ -24,7 +24,7 @@ from rebayes.errors import RebayesError
 
 DESCRIPTION = """\
 Fit one analysis of a dataset under one or more named prior sets, and print for each: the
-pooled RR (at the typical control risk) and OR, the predictive RR for a new trial, tau,
+pooled RR (at the control risk p0, the median observed control risk) and OR, the predictive RR for a new trial, tau,
 P(benefit) and the other decision probabilities (in the direction the dataset declares), the
 NNT, subgroup RRs and their ratios, meta-regression slopes, trial-specific shrunken RRs, and
 convergence diagnostics.
@@ -197,7 +197,7 @@ def _comparison(summaries: list[Any]) -> str:
          for s in summaries],
     )
     return "\n".join([
-        f"Sensitivity to the prior ({summaries[0].analysis}; RR at the typical control risk)",
+        f"Sensitivity to the prior ({summaries[0].analysis}; RR {summaries[0].at_control_risk})",
         tables.text(table, align="lrrrrl"),
     ])
 

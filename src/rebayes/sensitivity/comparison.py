@@ -182,7 +182,7 @@ class Comparison(ResultDisplay):
         In the order fitted.
     table : pandas.DataFrame
         One row per prior x variant: ``prior``, ``variant``, ``rr_median``, ``rr_low``,
-        ``rr_high`` (pooled RR at the typical control risk), ``p_benefit`` (P(benefit):
+        ``rr_high`` (pooled RR at the control risk p0), ``p_benefit`` (P(benefit):
         P(RR > 1), or P(RR < 1) when lower is better) and its ``p_benefit_mcse``,
         ``p_benefit_beyond_1_1`` (P(RR > 1.1), or P(RR < 1/1.1)) and its MCSE,
         ``p_rr_gt_1_1`` (literally P(RR > 1.1); and MCSE), ``tau_median``, ``pred_low``,
@@ -338,6 +338,10 @@ class Comparison(ResultDisplay):
         scales = {bf.effect_scale for f in self.fits for bf in f.bayes_factors}
         return next(iter(scales)) if len(scales) == 1 else "log OR"
 
+    def _at(self) -> str:
+        """``"at a control risk of 53.5%, the median of the 10 trials' control arms"``."""
+        return self.fits[0].summary.at_control_risk if self.fits else "at the control risk"
+
     def _what(self) -> str:
         """``RR of tuberculosis, BCG over no vaccine (benefit: RR < 1)``."""
         d = self.direction
@@ -361,8 +365,8 @@ class Comparison(ResultDisplay):
     def __str__(self) -> str:
         lines = [
             f"{self.analysis}" + (f": {self.title}" if self.title else ""),
-            f"Posterior across priors and data variants ({self._what()}, at the typical "
-            "control risk; tau on the model's effect scale)",
+            f"Posterior across priors and data variants ({self._what()}, {self._at()}; tau "
+            "on the model's effect scale)",
             self.direction.sentence(),
             "",
             tables.text(self._formatted(), align=self._align()),
@@ -459,7 +463,7 @@ class Comparison(ResultDisplay):
         lines = [
             tables.markdown(self._formatted(fail="**FAIL**"), align=self._align()),
             "",
-            f"RR: {self.direction.ratio_label} at the typical control risk; "
+            f"RR: {self.direction.ratio_label} {self._at()}; "
             f"{self.direction.sentence()} CrI: equal-tailed credible interval; BF01: "
             f"Savage-Dickey Bayes factor for d = 0 on the {self._effect_scale} scale (> 1 "
             "favours no effect), with its Monte Carlo interval (+- 2 MCSE); evidence words "

@@ -22,6 +22,7 @@ its index. Pure functions of the trial table.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Conflict",
     "RATIO_FACTOR",
+    "conflict_note",
     "evidence_conflicts",
     "fixed_vs_random",
     "largest_trial_vs_rest",
@@ -67,6 +69,13 @@ class Conflict:
     kind: Literal["fixed_vs_random", "largest_trial"]
     sentence: str
     details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def short(self) -> str:
+        """``"fixed and random effects disagree"``, ``"ISIS-4 (the largest trial) ..."``."""
+        if self.kind == "fixed_vs_random":
+            return "fixed and random effects disagree"
+        return f"the largest trial, {self.details.get('trial', '?')}, and the rest disagree"
 
     def to_dict(self) -> dict[str, Any]:
         """``{kind, sentence, details}``."""
@@ -255,3 +264,14 @@ def evidence_conflicts(
     """
     found = (fixed_vs_random(trials, direction), largest_trial_vs_rest(trials, direction))
     return tuple(c for c in found if c is not None)
+
+
+def conflict_note(conflicts: Sequence[Conflict]) -> str:
+    """One sentence naming the conflicts, for a key sentence (``""`` without any).
+
+    E.g. ``"CONFLICT in the evidence: fixed and random effects disagree; the largest trial,
+    ISIS-4, and the rest disagree."``
+    """
+    if not conflicts:
+        return ""
+    return "CONFLICT in the evidence: " + "; ".join(c.short for c in conflicts) + "."

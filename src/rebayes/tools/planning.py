@@ -29,7 +29,7 @@ Reported per n, as probabilities over the simulated trials:
 - ``p_significant``: the new trial alone is significant at 5%, two-sided (Wald test of its
   log OR); ``p_significant_benefit``: significant and in the direction of benefit;
 - ``p_futile``: the updated meta-analysis rules out a worthwhile effect, P(benefit beyond RR
-  ``threshold``) < 0.05 (RR converted to the log OR at the typical control risk);
+  ``threshold``) < 0.05 (RR converted to the log OR at the control risk p0);
 
 and, for each, the smallest n of the grid where it reaches 80%. Everything is seeded: the
 same seed gives the same numbers.

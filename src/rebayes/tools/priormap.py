@@ -668,8 +668,8 @@ def _credibility_row(fit: Fit) -> CredibilityRow:
     from rebayes.frequentist.pooling import analyze
 
     trials = load_trials(fit.spec.data, fit.design.variant)
-    measure = "OR" if fit.design.likelihood == "binomial" else "RR"
-    method = "MH" if fit.design.schema.method == "PETO" else None  # Peto has the OR only
+    measure: Any = "OR" if fit.design.likelihood == "binomial" else "RR"
+    method: Any = "MH" if fit.design.schema.method == "PETO" else None  # Peto: the OR only
     revman = analyze(trials, measure=measure, method=method, ci_level=0.95).overall
     return credibility(revman, Direction.of(fit.tree)).rows[0]
 
