@@ -8,8 +8,10 @@ import pytest
 import xarray as xr
 from scipy.special import expit, logit
 
+from rebayes.bayes.baseline import ControlRisk
 from rebayes.bayes.quantities import (
     NNT,
+    control_risk,
     estimate,
     number_needed_to_treat,
     pooled_or,
@@ -21,8 +23,6 @@ from rebayes.bayes.quantities import (
     trial_rrs,
     typical_control_risk,
 )
-from rebayes.bayes.baseline import ControlRisk
-from rebayes.bayes.quantities import control_risk
 
 CHAINS, DRAWS = 2, 50
 ISSUE_KEYS = {

@@ -669,7 +669,9 @@ def enthusiastic() -> PriorSet:
     """Enthusiastic: d ~ N(log 1.5, 0.2465), 5% prior probability of no benefit; tau HN(0.5).
 
     Centred on the OR of 1.5 an advocate expects, with P(OR < 1) = Phi(-log 1.5 / 0.2465)
-    = 0.05 exactly (SD = log(1.5) / 1.645; the sceptical prior has the same SD).
+    = 0.05 exactly (SD = log(1.5) / 1.645; the sceptical prior has the same SD). Its mean
+    points towards benefit: where fewer events is better it expects OR 1/1.5 = 0.67, with 5%
+    prior probability of OR > 1.
 
     References
     ----------

@@ -409,9 +409,10 @@ def prior_posterior_plot(tree: xr.DataTree, prior: PriorSet | None = None) -> Fi
             top.set_xticks(ratios, [f"{r:g}" for r in ratios])
             top.set_xlabel("ratio scale (exp)", fontsize=8)
             top.tick_params(labelsize=8)
+            # One side per line, so that long arm names do not run into each other.
             ax.text(0.01, 0.98, f"< {left}", transform=ax.transAxes, va="top", fontsize=7,
                     color="#555555")
-            ax.text(0.99, 0.98, f"{right} >", transform=ax.transAxes, va="top", ha="right",
+            ax.text(0.99, 0.91, f"{right} >", transform=ax.transAxes, va="top", ha="right",
                     fontsize=7, color="#555555")
         ax.set_xlim(lo, hi)
         ax.set_ylim(bottom=0)

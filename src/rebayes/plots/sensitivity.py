@@ -135,7 +135,7 @@ def posterior_overlay(comparison: Comparison, title: str = "") -> Figure:
                 handles.append(Line2D([], [], color=color, lw=2, label=f"{f.prior}{extra}"))
         ax.axvline(1.0, color="#444444", lw=1)
         _log_axis(ax, low, high)
-        ax.set_xlabel(f"pooled {direction.ratio_label} (log scale)")
+        ax.set_xlabel(f"pooled {direction.ratio_label}\n(log scale)", fontsize=9)
         ax.set_title(f"{variant} data", fontsize=10)
         ax.text(
             0.01,
@@ -164,10 +164,11 @@ def posterior_overlay(comparison: Comparison, title: str = "") -> Figure:
         Line2D([], [], color="black", lw=1.3, ls="--", label="prior (implied RR)"),
     ]
     fig.legend(handles=handles, fontsize=9, frameon=False, loc="center right", title="prior set")
-    p0 = comparison.fits[0].summary.at_control_risk
+    risk = comparison.fits[0].summary.control_risk
+    p0 = f"at control risk {risk.percent}" if risk is not None else "at the control risk"
     heading = title or (
-        f"{comparison.analysis}: {comparison.pooled_kind} RR under each prior\n({p0}; dashed: "
-        "the RR each prior implies, its mean turned towards benefit)"
+        f"{comparison.analysis}: {comparison.pooled_kind} RR under each prior ({p0})\n"
+        "dashed: the RR each prior implies, its mean towards benefit"
     )
     fig.suptitle(heading, fontsize=11)
     legend_width = (3.8 if len(variants) == 1 else 2.6) / fig.get_figwidth()

@@ -172,7 +172,7 @@ def key_sentence(
     if s.subgroups and s.ratios:
         groups = "; ".join(
             f"{g.name.replace('_', ' ')}: RR {g.rr.median:.2f} ({g.rr.ci_low:.2f} to "
-            f"{g.rr.ci_high:.2f}), P(benefit) = {g.p_benefit:.2f}" for g in s.subgroups
+            f"{g.rr.ci_high:.2f}), {_lean(g.p_benefit, s.direction)}" for g in s.subgroups
         )
         r = s.ratios[0]
         return (
@@ -201,6 +201,13 @@ def key_sentence(
             f"{r.ratio.ci_high:.2f}), P(ratio > 1) = {r.p_gt_1:.2f}"
         )
     return base + "."
+
+
+def _lean(p_benefit: float, direction: Direction) -> str:
+    """``"P(benefit) = 0.93"``, or ``"P(harm) = 0.74"`` first where a subgroup leans to harm."""
+    if p_benefit < 0.5 and direction.declared:
+        return f"P(harm) = {1 - p_benefit:.2f}"
+    return f"P(benefit) = {p_benefit:.2f}"
 
 
 def _used_priors(fit: Fit) -> str:

@@ -296,6 +296,21 @@ def _write(figures: Path, tool: _ToolView) -> str:
     return name
 
 
+def _control_risks(analyses: Sequence[AnalysisReport]) -> str:
+    """Say at which control risk each analysis states its RRs, RDs and NNTs ("" if none).
+
+    One phrase when every analysis has the same p0; else each p0 with its analyses (the
+    normal model analyses only the trials with an estimable log RR, so its p0 can differ).
+    """
+    by_risk: dict[str, list[str]] = {}
+    for a in analyses:
+        by_risk.setdefault(a.default.at_control_risk, []).append(a.spec.name.replace("_", " "))
+    if len(by_risk) <= 1:
+        return next(iter(by_risk), "")
+    return "per analysis: " + "; ".join(f"{risk} ({', '.join(names)})"
+                                         for risk, names in by_risk.items())
+
+
 def _with_conflicts(sentence: str, report: AnalysisReport) -> str:
     """Return a key sentence followed by the conflicts its analysis carries (if any)."""
     from rebayes.sensitivity.conflicts import conflict_note
@@ -588,7 +603,7 @@ def build_report(
         headline = save_figure(
             decision_heatmap(decisions, direction, lead.panels),
             figures, "decision_heatmap.png") if lead.panels else None
-        control_risk = analyses[0].default.at_control_risk if analyses else ""
+        control_risk = _control_risks(analyses)
         overall_forest = next((a.figures["forest"].removeprefix("figures/") for a in analyses
                                if a.spec.name == "overall"), None)
         notes = (*schema.notes, *tables[variants[0]].attrs.get("notes", ()))

@@ -135,7 +135,10 @@ class AbsoluteEffects(ResultDisplay):
             f"(95% CrI {row.treatment_per_1000.ci_low:.0f} to "
             f"{row.treatment_per_1000.ci_high:.0f}): {abs(diff.median):.0f} {more} "
             f"{d.outcome} per 1000 (95% CrI {diff.ci_low:+.0f} to {diff.ci_high:+.0f}), "
-            f"a {self.reading(row)}; P(benefit) = {row.p_benefit:.3f}."
+            f"a {self.reading(row)}; " + (
+                f"P(harm) = {1 - row.p_benefit:.3f}, P(benefit) = {row.p_benefit:.3f}."
+                if self.reading(row) == "harm" and d.declared
+                else f"P(benefit) = {row.p_benefit:.3f}.")
         )
 
     def to_dict(self) -> dict[str, Any]:

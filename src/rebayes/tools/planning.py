@@ -7,8 +7,10 @@ updated meta-analysis. Stat Med 2007;26:2479-500). Per simulated trial:
 
 1. a posterior draw ``(d, tau)`` of the pooled log odds ratio and the between-trial SD, and
    the new trial's true effect ``theta_new = d + tau * eps``, eps ~ N(0, 1);
-2. a control risk ``p0`` drawn from the trials' observed control risks, and the treated risk
-   ``expit(logit(p0) + theta_new)``;
+2. a control risk ``p0`` drawn from the trials' observed control risks (those strictly
+   between 0 and 1: a trial with no control event says the risk is low, not zero, and a new
+   trial planned at risk 0 would carry no information; where no trial has one, the fit's
+   control risk p0), and the treated risk ``expit(logit(p0) + theta_new)``;
 3. events in each arm ~ Binomial(n, risk); the trial's log OR and its variance (Woolf; 0.5
    added to every cell when one is 0, as RevMan does; a trial with no events, or only
    events, in both arms carries no information);
@@ -153,16 +155,19 @@ class TrialPlan(ResultDisplay):
                 "approximation the update uses")
         n = self.n_for_80["p_conclusive"]
         row = self._row(n) if n is not None else self.rows[-1]
-        sides = (f"P(harm) > 0.95 with probability {row.p_conclusive_harm:.2f}, "
-                 f"P(benefit) > 0.95 with probability {row.p_conclusive_benefit:.2f}")
+        sides = (f"P(harm) > 0.95 with probability {_probability(row.p_conclusive_harm)}, "
+                 f"P(benefit) > 0.95 with probability "
+                 f"{_probability(row.p_conclusive_benefit)}")
         if n is not None:
             return (f"{now}; a new trial of {n} per arm (the smallest size of the grid reaching "
                     f"80%) settles the question either way with probability "
-                    f"{row.p_conclusive:.2f} ({sides}).")
+                    f"{_probability(row.p_conclusive)} ({sides}).")
+        why = (f": with tau about {self.current['tau']:.2f}, one new trial weighs at most about "
+               "1/tau^2 in the update, however large it is" if self.current["tau"] >= 0.05
+               else "")
         return (f"{now}; no trial size of the grid settles the question either way with 80% "
                 f"probability: one of {row.n_per_arm} per arm does so with probability "
-                f"{row.p_conclusive:.2f} ({sides}), because a single trial's weight is capped "
-                "by the between-trial heterogeneity.")
+                f"{_probability(row.p_conclusive)} ({sides}){why}.")
 
     def _row(self, n: int) -> PlanRow:
         return next(r for r in self.rows if r.n_per_arm == n)
@@ -216,6 +221,11 @@ class TrialPlan(ResultDisplay):
 
     def _short(self) -> str:
         return self.sentence()
+
+
+def _probability(p: float) -> str:
+    """``"0.53"``; ``"below 0.01"`` rather than a bare ``"0.00"`` that reads as a verdict."""
+    return f"{p:.2f}" if p >= 0.005 else "below 0.01"
 
 
 def _threshold_log_or(p0: float, ratio: float, direction: Direction) -> float:
@@ -399,10 +409,13 @@ def plan_next_trial(
         raise RebayesError("plan needs the binomial model (the overall analysis), not log RRs")
     effect = pooled_effect(tree).values
     tau = np.asarray(tree["posterior"]["tau"])
+    p0 = control_risk(tree).value
+    risks = observed_control_risks(tree)
+    risks = risks[(risks > 0) & (risks < 1)]
     return simulate_next_trial(
-        effect, tau, observed_control_risks(tree), n_per_arm,
+        effect, tau, risks if risks.size else [p0], n_per_arm,
         direction=Direction.of(tree),
-        typical_control_risk=control_risk(tree).value,
+        typical_control_risk=p0,
         threshold=threshold, n_sim=n_sim,
         seed=int(tree.attrs.get("seed", 0)) if seed is None else seed,
         prior=str(tree.attrs.get("prior", "")), analysis=str(tree.attrs.get("analysis", "")),
