@@ -105,3 +105,22 @@ def test_cli_json(capsys):
     record = json.loads(capsys.readouterr().out)
     assert [r["n_per_arm"] for r in record["rows"]] == [50, 100]
     assert record["n_sim"] == 500
+
+
+def test_the_sentence_leads_with_the_side_the_evidence_is_on():
+    rng = np.random.default_rng(5)
+    lower = Direction(higher_is_better=False, declared=True, outcome="death")
+    # Fewer deaths is better; the pooled log OR lies above 0 (harm) with P about 0.84.
+    harm = simulate_next_trial(rng.normal(0.1, 0.1, 20_000), np.full(20_000, 0.2), [0.2],
+                               [100, 400], direction=lower, n_sim=2000, seed=1)
+    text = harm.sentence()
+    assert text.startswith("P(harm) is 0.8") and "either way" in text
+    assert "P(harm) > 0.95 with probability" in text and "0.00" not in text
+    assert "with tau about 0.20" in text  # no size reaches 80%: the heterogeneity says why
+    # Conclusive already (P(benefit) about 1): the sentence says so, and what a trial would do.
+    settled = simulate_next_trial(rng.normal(-0.7, 0.1, 20_000), np.full(20_000, 0.1), [0.2],
+                                  [100, 400], direction=lower, n_sim=2000, seed=1)
+    text = settled.sentence()
+    assert "conclusive already (P(benefit) > 0.95)" in text
+    row = settled.rows[-1]
+    assert f"keep it so with probability {row.p_conclusive_benefit:.2f}" in text

@@ -120,9 +120,10 @@ def overview(
     analyses = decision["analysis"].nunique()
     priors = decision["prior"].nunique()
     variants = decision["variant"].nunique()
-    where = (f"{analyses} {'analysis' if analyses == 1 else 'analyses'} (each subgroup of a "
-             f"meta-regression on its own), {priors} priors and {variants} data "
-             f"variant{'s' if variants != 1 else ''}")
+    split = decision["label"].nunique() > analyses  # a meta-regression's subgroups
+    where = (f"{analyses} {'analysis' if analyses == 1 else 'analyses'}"
+             + (" (each subgroup of a meta-regression on its own)" if split else "")
+             + f", {priors} priors and {variants} data variant{'s' if variants != 1 else ''}")
     varies = [
         f"Across {where}, P(benefit, {d.benefit}) runs from {_span(decision['p_benefit'])} and "
         f"P({d.beyond(1.1)}) from {_span(decision['p_beyond'].dropna())}."
@@ -139,9 +140,10 @@ def overview(
     else:
         varies.append("No conclusion changes with the prior or the data variant.")
     count = sum(probabilities_at_the_line(c.conclusions) for c in comparisons)
+    parts = "their subgroups and ratios, " if split else ""
     multiplicity = multiplicity_sentence(
-        count, f"across {analyses} analyses, their subgroups and ratios, {priors} priors and "
-               f"{variants} data variant{'s' if variants != 1 else ''}")
+        count, f"across {analyses} {'analysis' if analyses == 1 else 'analyses'}, {parts}"
+               f"{priors} priors and {variants} data variant{'s' if variants != 1 else ''}")
     same = uniform_panels(decision)
     names = {"p_benefit": f"P(benefit, {d.benefit})", "p_beyond": f"P({d.beyond(1.1)})"}
     uniform = ""

@@ -153,6 +153,16 @@ class TrialPlan(ResultDisplay):
             now = f"P({d.benefit}) is {p_benefit:.3f} now"
         now += (f", {self.current['p_benefit_normal']:.3f} for P(benefit) under the normal "
                 "approximation the update uses")
+        if max(p_benefit, p_harm) > 0.95:
+            # Conclusive already: what a new trial would do is keep it so, or unsettle it.
+            side = "P(harm)" if p_harm > p_benefit else "P(benefit)"
+            top = self.rows[-1]
+            keep = top.p_conclusive_harm if p_harm > p_benefit else top.p_conclusive_benefit
+            return (f"{now}: the meta-analysis is conclusive already ({side} > 0.95). By the "
+                    f"model's own predictions (a new trial like the old ones), a trial of "
+                    f"{top.n_per_arm} per arm would keep it so with probability "
+                    f"{_probability(keep)} and leave {side} at or below 0.95 with probability "
+                    f"{_probability(1 - keep)}.")
         n = self.n_for_80["p_conclusive"]
         row = self._row(n) if n is not None else self.rows[-1]
         sides = (f"P(harm) > 0.95 with probability {_probability(row.p_conclusive_harm)}, "
