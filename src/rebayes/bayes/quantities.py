@@ -732,7 +732,6 @@ class FitSummary:
         table += [
             ("Predictive RR (new trial)*", self.predictive_rr, 2),
             (f"tau ({self.effect_scale})", self.tau, 2),
-            ("Typical control risk", self.typical_control_risk, 2),
             ("Risk difference*", self.nnt.risk_difference, 3),
         ]
         table += [(f"RR* {s.name}", s.rr, 2) for s in self.subgroups]
@@ -752,6 +751,8 @@ class FitSummary:
             f"{self.chains} chains x {self.draws} draws; seed {self.seed}",
             "",
             tables.text(cells, align="lrrr"),
+            f"* {self.at_control_risk} (one control risk for every RR, the risk difference "
+            "and the NNT).",
         ]
         d = self.direction
         benefit = (f"P(benefit) = P({d.benefit}) = {self.p_benefit:.3f}   "
@@ -776,7 +777,6 @@ class FitSummary:
             lines.append(tables.text(trial_cells, align="ll", indent="  ", header=False))
         lines += [
             "",
-            f"* {self.at_control_risk}.",
             *([f"{kind} RR: {self.average_note}."] if self.average_note else []),
             f"Diagnostics: {self.diagnostics}"
             + ("" if self.diagnostics.ok else "  -- CHECK: below the usual thresholds"),
