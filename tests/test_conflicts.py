@@ -95,3 +95,10 @@ def test_opposite_sides_without_a_declared_direction_use_neutral_words(tmp_path)
     assert conflict is not None
     assert "above 1" in conflict.sentence and "below 1" in conflict.sentence
     assert "benefit" not in conflict.sentence and "harm" not in conflict.sentence
+
+
+def test_no_estimable_study_is_no_conflict_and_no_crash(tmp_path):
+    path = tmp_path / "zeros.csv"
+    path.write_text("study,events_treat,n_treat,events_control,n_control\n"
+                    "a,0,10,0,10\nb,0,20,0,20\nc,0,30,0,30\n", encoding="utf-8")
+    assert evidence_conflicts(rb.load_trials(path)) == ()

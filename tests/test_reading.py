@@ -169,6 +169,10 @@ def test_magnesium_compare_flags_the_conflicts_beside_a_stable_conclusion(magnes
     assert [c["kind"] for c in record["conflicts"]] == ["fixed_vs_random", "largest_trial"]
     assert "ISIS-4" in magnesium.to_markdown()
     assert "CONFLICT" in repr(magnesium)
+    # Every prior stated on the outcome's scale, the enthusiastic one on the benefit side.
+    assert ("  enthusiastic: OR centred on 0.67, towards a lower risk of death (benefit)"
+            in text)
+    assert record["effect_priors"]["skeptical"].startswith("OR centred on 1 (no effect)")
 
 
 def test_magnesium_multiplicity_sentence_counts_what_is_read_against_the_line(magnesium):

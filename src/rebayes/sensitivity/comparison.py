@@ -271,6 +271,7 @@ class Comparison(ResultDisplay):
             "title": self.title,
             "direction": self.direction.to_dict(),
             "priors": list(self.priors),
+            "effect_priors": self.effect_priors(),
             "variants": list(self.variants),
             "table": records,
             "conflicts": [c.to_dict() for c in self.conflicts],
@@ -338,6 +339,10 @@ class Comparison(ResultDisplay):
         scales = {bf.effect_scale for f in self.fits for bf in f.bayes_factors}
         return next(iter(scales)) if len(scales) == 1 else "log OR"
 
+    def effect_priors(self) -> dict[str, str]:
+        """Prior name -> its effect prior as the ratio it implies, on the side it points to."""
+        return {f.prior: f.prior_set.effect_description(self.direction) for f in self.fits}
+
     def _at(self) -> str:
         """``"at a control risk of 53.5%, the median of the 10 trials' control arms"``."""
         return self.fits[0].summary.at_control_risk if self.fits else "at the control risk"
@@ -370,6 +375,9 @@ class Comparison(ResultDisplay):
             self.direction.sentence(),
             "",
             tables.text(self._formatted(), align=self._align()),
+            "",
+            "Effect priors, on the outcome's scale:",
+            *(f"  {name}: {text}" for name, text in self.effect_priors().items()),
         ]
         if self.conflicts:
             lines += ["", "CONFLICTS in the evidence (RevMan's analysis; no prior removes them):"]

@@ -131,10 +131,12 @@ def fixed_vs_random(trials: pd.DataFrame, direction: Direction | None = None) ->
     """
     direction = direction or schema_of(trials).direction
     measure, method = _measure(trials)
-    fixed = analyze(trials, measure=measure, method=method, model="fixed",  # type: ignore[arg-type]
-                    ci_level=0.95).overall
-    random = analyze(trials, measure=measure, method=method, model="random",  # type: ignore[arg-type]
-                     ci_level=0.95).overall
+    try:
+        fixed, random = (analyze(trials, measure=measure, method=method,  # type: ignore[arg-type]
+                                 model=model, ci_level=0.95).overall  # type: ignore[arg-type]
+                         for model in ("fixed", "random"))
+    except RebayesError:  # no estimable study: no frequentist answer to compare
+        return None
     if fixed.k < 2:
         return None
     reasons = []
