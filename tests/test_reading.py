@@ -60,6 +60,7 @@ def test_hcq_leads_with_harm(hcq):
     assert str(s.nnt) in sentence
     text = str(s)
     assert text.index("P(harm) = P(RR > 1)") < text.index("P(benefit) = P(RR < 1)")
+    assert repr(hcq).endswith(f"P(harm: RR > 1) {s.p_harm:.3f})")
 
 
 def test_hcq_states_one_control_risk_everywhere(hcq):

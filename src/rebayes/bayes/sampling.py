@@ -328,7 +328,9 @@ class Fit(ResultDisplay):
             f"{flag}{self.spec.name}, prior {self.prior.name}, {self.design.n_rows} rows: "
             f"{s.pooled_kind} RR {s.pooled_rr.median:.2f} "
             f"[{s.pooled_rr.ci_low:.2f}, {s.pooled_rr.ci_high:.2f}], "
-            f"P({s.direction.benefit}) {s.p_benefit:.3f}"
+            + (f"P(harm: {s.direction.harm}) {s.p_harm:.3f}"
+               if s.leans_to_harm and s.direction.declared
+               else f"P({s.direction.benefit}) {s.p_benefit:.3f}")
         )
 
     def to_dataframe(self) -> pd.DataFrame:
