@@ -139,6 +139,8 @@ def test_bcg_enthusiastic_prior_is_drawn_on_the_benefit_side(bcg_enthusiastic):
     assert x[np.argmax(y)] == pytest.approx(-math.log(1.5), abs=0.02)  # log OR 1/1.5
     labels = [t.get_text() for t in panel.texts]
     assert "< favours BCG" in labels and "favours no vaccine >" in labels
+    title = " ".join(fig.texts[0].get_text().split())  # the suptitle, unwrapped
+    assert "OR centred on 0.67, towards a lower risk of tuberculosis (benefit)" in title
     plt.close(fig)
     comparison = compare_fits([bcg_enthusiastic])
     (draws, (grid, density)), = posterior_overlay_data(comparison).values()

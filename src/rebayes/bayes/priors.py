@@ -258,7 +258,9 @@ class PriorSet:
         A set's effect mean is stated towards benefit (the enthusiastic prior expects a
         benefit of OR 1.5): where fewer events is better the model gives ``d`` the mean
         ``-mu`` (OR 1/1.5). Every use of the effect prior -- the model, its prior draws and
-        log density, Bayes factors, figures and descriptions -- goes through this method.
+        log density, Bayes factors and figures -- goes through this method, once;
+        descriptions (:meth:`effect_description`) take the set as stated and orient it
+        themselves.
 
         Examples
         --------

@@ -8,6 +8,7 @@ axes carry units. Every function returns a :class:`matplotlib.figure.Figure`.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -382,7 +383,8 @@ def prior_posterior_plot(tree: xr.DataTree, prior: PriorSet | None = None) -> Fi
         (the dataset's direction of benefit).
     """
     direction = Direction.of(tree)
-    prior = (prior or prior_from_tree(tree)).oriented(direction.higher_is_better)
+    stated = prior or prior_from_tree(tree)  # as named: its effect mean towards benefit
+    prior = stated.oriented(direction.higher_is_better)  # as the model used it
     left, right = direction.favours
     panels = _panels(tree, prior)
     cols = min(3, len(panels))
@@ -420,9 +422,9 @@ def prior_posterior_plot(tree: xr.DataTree, prior: PriorSet | None = None) -> Fi
         ax.set_xlabel(unit, fontsize=9)
         ax.set_ylabel("density", fontsize=9)
     axes[0][0].legend(fontsize=8, frameon=False)
-    fig.suptitle(_title(tree, f"Prior vs posterior under {prior.name}\neffect prior: "
-                              f"{prior.effect_description(direction)}"), fontsize=9)
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    effect = textwrap.fill(f"effect prior: {stated.effect_description(direction)}", 110)
+    fig.suptitle(_title(tree, f"Prior vs posterior under {prior.name}\n{effect}"), fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     return fig
 
 
