@@ -187,9 +187,10 @@ def test_simulated_data_have_the_ivig_shape_and_are_reproducible():
 def test_true_pooled_rr_by_hand():
     data = simulate_dataset(np.random.default_rng(1), calibration_prior())
     truth = true_quantities(data, simulation_design(data))
-    # Typical control risk p0 = mean expit(alpha - theta / 2) (arms coded -+1/2, theta the
-    # trial's effect); RR = expit(logit(p0) + d) / p0.
-    p0 = special.expit(data.alpha - (data.d + data.tau * data.z) / 2).mean()
+    # The control risk p0 is the simulated data's median observed control risk (one trial
+    # per row here), as the fit's is; RR = expit(logit(p0) + d) / p0.
+    p0 = np.median(data.events[:, 0] / data.n[:, 0])
+    assert 0 < p0 < 1
     assert truth["pooled_rr"] == pytest.approx(special.expit(special.logit(p0) + data.d) / p0)
     assert truth["d"] == data.d and truth["tau"] == data.tau
 

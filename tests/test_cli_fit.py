@@ -69,7 +69,7 @@ def test_fit_text_compares_priors(capsys):
     )
     assert code == 0
     assert "Sensitivity to the prior (overall" in out
-    assert "P(RR > 1) =" in out and "typical control risk" in out
+    assert "P(RR > 1) =" in out and "* at a control risk of 53.5%, the median of the 10" in out
     assert out.count("Pooled RR*") == 2
 
 

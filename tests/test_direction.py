@@ -4,8 +4,9 @@ Reference for BCG: metafor's dat.bcg (Colditz et al. 1994, 13 trials), random-ef
 with DerSimonian-Laird: RR 0.4896 (95% CI 0.3449 to 0.6950), tau^2 = 0.3088
 (``rma(ai=tpos, bi=tneg, ci=cpos, di=cneg, data=dat.bcg, measure="RR", method="DL")``;
 Viechtbauer, metafor documentation of dat.bcg). The Bayesian binomial model pools log ORs and
-reports the RR at the typical control risk (about 0.045 here, where RR and OR nearly agree), so
-its median is compared with 0.49 loosely, and its interval must exclude 1.
+reports the RR at one control risk, the median observed control risk (a few percent here, where
+RR and OR nearly agree), so its median is compared with 0.49 loosely, and its interval must
+exclude 1.
 """
 
 import dataclasses

@@ -32,9 +32,16 @@ def test_simulation_matches_the_closed_form_at_tau_0(posterior_draws, n, higher_
     # The new trial's variance at the expected risks (Woolf).
     p_t = special.expit(special.logit(0.4) + mean)
     v = (1 / p_t + 1 / (1 - p_t) + 1 / 0.4 + 1 / 0.6) / n
-    expected = analytic_p_conclusive(mean, sd, v, higher_is_better)
     row = plan.rows[0]
-    assert abs(row.p_conclusive - expected) < 3.5 * row.mc_se
+    # Each side against its closed form: P(harm) > 0.95 is P(benefit) > 0.95 for the
+    # other direction.
+    benefit = analytic_p_conclusive(mean, sd, v, higher_is_better)
+    harm = analytic_p_conclusive(mean, sd, v, not higher_is_better)
+    assert abs(row.p_conclusive_benefit - benefit) < 3.5 * row.mc_se
+    assert abs(row.p_conclusive_harm - harm) < 3.5 * row.mc_se
+    # Conclusive either way: the two sides exclude each other and sum to at most 1.
+    assert row.p_conclusive == pytest.approx(row.p_conclusive_benefit + row.p_conclusive_harm)
+    assert row.p_conclusive <= 1
 
 
 def test_seeded_and_reproducible(posterior_draws):
@@ -77,7 +84,8 @@ def test_bcg_plan_from_a_fit():
     assert plan.seed == fit.seed
     record = plan.to_dict()
     assert [r["n_per_arm"] for r in record["rows"]] == [100, 1000]
-    assert set(record["n_for_80"]) == {"p_conclusive", "p_significant",
+    assert set(record["n_for_80"]) == {"p_conclusive", "p_conclusive_benefit",
+                                       "p_conclusive_harm", "p_significant",
                                        "p_significant_benefit", "p_futile"}
     assert "n per arm for 80%" in str(plan)
     assert len(plan.to_dataframe()) == 2
@@ -97,3 +105,22 @@ def test_cli_json(capsys):
     record = json.loads(capsys.readouterr().out)
     assert [r["n_per_arm"] for r in record["rows"]] == [50, 100]
     assert record["n_sim"] == 500
+
+
+def test_the_sentence_leads_with_the_side_the_evidence_is_on():
+    rng = np.random.default_rng(5)
+    lower = Direction(higher_is_better=False, declared=True, outcome="death")
+    # Fewer deaths is better; the pooled log OR lies above 0 (harm) with P about 0.84.
+    harm = simulate_next_trial(rng.normal(0.1, 0.1, 20_000), np.full(20_000, 0.2), [0.2],
+                               [100, 400], direction=lower, n_sim=2000, seed=1)
+    text = harm.sentence()
+    assert text.startswith("P(harm) is 0.8") and "either way" in text
+    assert "P(harm) > 0.95 with probability" in text and "0.00" not in text
+    assert "with tau about 0.20" in text  # no size reaches 80%: the heterogeneity says why
+    # Conclusive already (P(benefit) about 1): the sentence says so, and what a trial would do.
+    settled = simulate_next_trial(rng.normal(-0.7, 0.1, 20_000), np.full(20_000, 0.1), [0.2],
+                                  [100, 400], direction=lower, n_sim=2000, seed=1)
+    text = settled.sentence()
+    assert "conclusive already (P(benefit) > 0.95)" in text
+    row = settled.rows[-1]
+    assert f"keep it so with probability {row.p_conclusive_benefit:.2f}" in text

@@ -188,6 +188,44 @@ def test_summary_and_to_dict():
     assert record["tau"] == {"family": "lognormal_tau2", "mu": -3.52, "sigma": 1.74}
 
 
+def test_oriented_turns_the_effect_mean_towards_benefit_only_when_fewer_is_better():
+    enthusiastic = get_prior("enthusiastic")
+    assert enthusiastic.oriented(True) is enthusiastic
+    turned = enthusiastic.oriented(False)
+    assert turned.effect == Normal(-math.log(1.5), enthusiastic.effect.sigma)
+    assert turned.tau == enthusiastic.tau and turned.name == "enthusiastic"
+    sceptical = get_prior("skeptical")
+    assert sceptical.oriented(False) is sceptical  # centred on no effect: nothing to turn
+
+
+def test_effect_prior_is_stated_as_the_ratio_it_implies_on_the_benefit_side():
+    from rebayes.data.direction import Direction
+
+    deaths = Direction(higher_is_better=False, declared=True, outcome="death")
+    births = Direction(higher_is_better=True, declared=True, outcome="live birth")
+    sd = math.log(1.5) / stats.norm.ppf(0.95)
+    z = stats.norm.ppf(0.975)
+    # exp(-log 1.5 -+ 1.96 sd) = 0.41 and 1.08 by hand; exp(log 1.5 -+ 1.96 sd) = 0.93, 2.43.
+    assert (round(math.exp(-math.log(1.5) - z * sd), 2),
+            round(math.exp(-math.log(1.5) + z * sd), 2)) == (0.41, 1.08)
+    text = get_prior("enthusiastic").describe(deaths)
+    assert text.startswith("effect: OR centred on 0.67, towards a lower risk of death "
+                           "(benefit); 95% of prior mass on ORs 0.41 to 1.08 (log OR ~ "
+                           "N(-0.405, 0.247)); tau ~ HalfNormal(0.5); alpha ~ N(0, 2)")
+    assert get_prior("enthusiastic").effect_description(births).startswith(
+        "OR centred on 1.5, towards a higher risk of live birth (benefit); 95% of prior mass "
+        "on ORs 0.93 to 2.43")
+    assert get_prior("skeptical").effect_description(deaths).startswith(
+        "OR centred on 1 (no effect); 95% of prior mass on ORs 0.62 to 1.62")
+    # Undeclared direction: the side is named, benefit is not.
+    assert "(benefit)" not in get_prior("enthusiastic").effect_description(Direction())
+    # The normal model's sets speak of the RR, and say at which control risk they were mapped.
+    rr = get_prior("enthusiastic").on_scale("log RR", 0.55).describe(deaths, baseline=False,
+                                                                      covariate=False)
+    assert rr.startswith("effect: RR centred on 0.83") and "alpha" not in rr
+    assert rr.endswith("[log RR scale at control risk 0.55: log OR priors x 0.45]")
+
+
 @pytest.mark.parametrize(
     "make, message",
     [

@@ -8,8 +8,10 @@ import pytest
 import xarray as xr
 from scipy.special import expit, logit
 
+from rebayes.bayes.baseline import ControlRisk
 from rebayes.bayes.quantities import (
     NNT,
+    control_risk,
     estimate,
     number_needed_to_treat,
     pooled_or,
@@ -125,15 +127,22 @@ def two_row_tree(**kwargs):
     )
 
 
-def test_pooled_rr_at_the_typical_control_risk_by_hand():
-    tree = two_row_tree()
-    p0 = (0.5 + 0.6) / 2
-    odds = p0 / (1 - p0) * 2  # OR 2
-    expected = odds / (1 + odds) / p0  # 1.29032...
+def test_pooled_rr_at_the_median_observed_control_risk_by_hand():
+    # Observed control risks 20/100 and 60/100: p0 is their median, 0.4, whatever the draws
+    # say of the baselines (one stated control risk per analysis).
+    tree = two_row_tree(events=[[20, 30], [60, 70]])
+    p0 = 0.4
+    odds = p0 / (1 - p0) * 2  # OR 2: odds 4/3, risk 4/7
+    expected = odds / (1 + odds) / p0  # (4/7) / 0.4 = 1.428571...
     np.testing.assert_allclose(typical_control_risk(tree), p0)
+    assert control_risk(tree) == ControlRisk(0.4, "median", 2, 0.4)
+    assert control_risk(tree).sentence() == (
+        "at a control risk of 40%, the median of the 2 trials' control arms")
     np.testing.assert_allclose(pooled_rr(tree), expected)
     np.testing.assert_allclose(pooled_or(tree), 2.0)
-    assert expected == pytest.approx(1.290322580645161)
+    assert expected == pytest.approx(10 / 7)
+    summary = summarize(tree)
+    assert summary.control_risk.value == p0 and summary.to_dict()["control_risk"]["value"] == p0
 
 
 def test_trial_rrs_use_each_rows_own_baseline_and_random_effect():
@@ -266,7 +275,7 @@ def test_summary_json_layout_and_text():
     assert record["p_rr_gt_1_1"] <= record["p_benefit"]
     json.dumps(record, allow_nan=False)
     text = str(summary)
-    assert "typical control risk" in text and "Pooled RR*" in text and "CHECK" in text
+    assert "at a control risk of" in text and "Pooled RR*" in text and "CHECK" in text
 
 
 def _three_row_regression(tau):

@@ -93,12 +93,13 @@ def test_a_fit_without_the_cache_writes_nothing():
 
 def test_per_draw_quantities_are_computed_once_per_tree_and_never_served_stale():
     tree = _fit().tree
-    p0 = quantities.typical_control_risk(tree)
-    assert quantities.typical_control_risk(tree) is p0
+    effect = quantities.pooled_effect(tree)
+    assert quantities.pooled_effect(tree) is effect
     # New draws under the same tree object: computed afresh, and by the formula.
-    tree["posterior"]["alpha"] = tree["posterior"]["alpha"] + 1.0
-    moved = quantities.typical_control_risk(tree)
-    assert moved is not p0 and float(moved.mean()) > float(p0.mean())
+    tree["posterior"]["d"] = tree["posterior"]["d"] + 1.0
+    moved = quantities.pooled_effect(tree)
+    assert moved is not effect
+    np.testing.assert_allclose(moved, effect + 1.0)
 
 
 def test_a_released_fit_reads_the_same_draws_again():

@@ -249,10 +249,11 @@ def model_data(design: Design, prior: PriorSet) -> dict[str, np.ndarray]:
 
     An effect prior's mean points towards benefit (an enthusiastic prior expects a benefit of
     OR 1.5): where the dataset declares fewer events better, its sign is turned so that the
-    prior expects OR 1/1.5. Priors centred on no effect are unchanged.
+    prior expects OR 1/1.5 (:meth:`rebayes.bayes.priors.PriorSet.oriented`). Priors centred
+    on no effect are unchanged.
     """
     cap = structure_key(design)
-    towards_benefit = 1.0 if design.schema.higher_is_better else -1.0
+    prior = prior.oriented(design.schema.higher_is_better)
     family, params = _tau_data(prior.tau)
     effect_family, nu = _effect_data(prior.effect)
     X = np.zeros((design.n_rows, cap.coefs))
@@ -261,7 +262,7 @@ def model_data(design: Design, prior: PriorSet) -> dict[str, np.ndarray]:
         "study_index": _pad(design.study_index.astype(np.int64), cap.rows),
         "group_index": _pad(design.group_index.astype(np.int64), cap.rows),
         "X": _pad(X, cap.rows),
-        "d_mu": towards_benefit * np.asarray(prior.effect.mu, dtype=float),
+        "d_mu": np.asarray(prior.effect.mu, dtype=float),
         "d_sigma": np.asarray(prior.effect.sigma, dtype=float),
         "d_nu": nu,
         "effect_family": effect_family,
@@ -535,7 +536,9 @@ def prior_draws(template: xr.Dataset, prior: PriorSet, rng: np.random.Generator)
     """Independent draws from the prior, shaped like ``template`` (the posterior group).
 
     Drawn with numpy/scipy rather than PyMC: tau has a flat base measure in the graph, so
-    PyMC cannot sample it; the prior set itself knows its distributions.
+    PyMC cannot sample it; the prior set itself knows its distributions. ``prior`` must be
+    the set as the model used it, effect mean turned towards benefit
+    (:meth:`~rebayes.bayes.priors.PriorSet.oriented`).
     """
     slots: dict[Any, Any] = {
         "d": prior.effect, "beta": prior.covariate, "alpha": prior.baseline, "tau": prior.tau,
@@ -554,7 +557,8 @@ def log_prior(draws: xr.Dataset, prior: PriorSet) -> xr.Dataset:
     """Log prior density of each top-level parameter per draw (for power-scaling, psense).
 
     ``z`` is left out: its N(0, 1) is the structure of the hierarchical model, not a prior
-    choice, as in priorsense's ``lprior`` for brms.
+    choice, as in priorsense's ``lprior`` for brms. ``prior`` as the model used it
+    (:meth:`~rebayes.bayes.priors.PriorSet.oriented`).
     """
     slots = {"d": prior.effect, "beta": prior.covariate, "alpha": prior.baseline, "tau": prior.tau}
     out = {}

@@ -49,6 +49,7 @@ from rebayes.bayes.empirical_priors import (
     bartos_parameters,
     subfield_slug,
 )
+from rebayes.data.direction import Direction
 from rebayes.errors import RebayesError, check_keys
 
 __all__ = [
@@ -381,6 +382,72 @@ class PriorSet:
             )
         return line
 
+    def oriented(self, higher_is_better: bool) -> PriorSet:
+        """Return the set as the model uses it: the effect prior's mean turned towards benefit.
+
+        A set's effect mean is stated towards benefit (the enthusiastic prior expects a
+        benefit of OR 1.5): where fewer events is better the model gives ``d`` the mean
+        ``-mu`` (OR 1/1.5). Every use of the effect prior -- the model, its prior draws and
+        log density, Bayes factors and figures -- goes through this method, once;
+        descriptions (:meth:`effect_description`) take the set as stated and orient it
+        themselves.
+
+        Examples
+        --------
+        >>> get_prior("enthusiastic").oriented(False).effect.mu < 0
+        True
+        """
+        if higher_is_better or self.effect.mu == 0:
+            return self
+        # Normal or Student-t: both are located at mu, so the mirror is the same family.
+        return replace(self, effect=replace(self.effect, mu=-self.effect.mu))
+
+    def effect_description(self, direction: Direction) -> str:
+        """Return the effect prior on the outcome's ratio scale, naming the side it leans to.
+
+        E.g. ``"OR centred on 0.67, towards a lower risk of death (benefit); 95% of prior mass
+        on ORs 0.41 to 1.10 (log OR ~ N(-0.405, 0.247))"``: the ratio the prior's mean implies
+        and its central 95% range (exp of mean -+ 1.96 SD), the direction the mean points to
+        for this dataset, and the parameters on the model's log scale in parentheses.
+        """
+        effect = self.oriented(direction.higher_is_better).effect
+        ratio = "OR" if self.scale == "log OR" else "RR"
+        z = float(ndtri(0.975))
+        low, high = (math.exp(effect.mu - z * effect.sigma),
+                     math.exp(effect.mu + z * effect.sigma))
+        centre = _ratio_text(math.exp(effect.mu))
+        where = f", {direction.towards(effect.mu)}" if effect.mu else " (no effect)"
+        return (
+            f"{ratio} centred on {centre}{where}; 95% of prior mass "
+            f"on {ratio}s {_ratio_text(low)} to {_ratio_text(high)} ({self.scale} ~ "
+            f"N({effect.mu:.3g}, {effect.sigma:.3g}))"
+        )
+
+    def describe(
+        self, direction: Direction, *, baseline: bool = True, covariate: bool = True
+    ) -> str:
+        """One line stating the set on the outcome's scale (the effect) and the model's.
+
+        ``"effect: OR centred on 1 (no effect) ...; tau ~ HalfNormal(0.5); alpha ~ N(0, 2);
+        beta ~ N(0, 1)"``; ``baseline`` and ``covariate`` say whether the model uses alpha
+        (the binomial model) and beta (a meta-regression). A set mapped to the log RR says
+        at which control risk, as :attr:`summary` does.
+        """
+        tau = "tau^2" if isinstance(self.tau, LogNormalTau2) else "tau"
+        parts = [f"effect: {self.effect_description(direction)}", f"{tau} ~ {self.tau}"]
+        if baseline:
+            parts.append(f"alpha ~ {self.baseline}")
+        if covariate:
+            parts.append(f"beta ~ {self.covariate}")
+        line = "; ".join(parts)
+        if self.scale == "log RR":
+            assert self.control_risk is not None
+            line += (
+                f" [log RR scale at control risk {self.control_risk:.3g}: log OR priors x "
+                f"{1 - self.control_risk:.3g}]"
+            )
+        return line
+
     def on_scale(self, scale: str, typical_control_risk: float | None = None) -> PriorSet:
         """Return this set with the meaning it has on another effect scale.
 
@@ -503,6 +570,13 @@ class PriorSet:
 def _scaled_effect(effect: EffectPrior, k: float) -> EffectPrior:
     """Return the prior of k * d (k > 0), in the same family."""
     return replace(effect, mu=effect.mu * k, sigma=effect.sigma * k)
+
+
+def _ratio_text(value: float) -> str:
+    """Format a ratio for words: ``0.67``, ``1``, ``1.5``; far ones as ``3e-09``."""
+    if 0.01 <= value < 100:
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return f"{value:.1g}"
 
 
 def _scaled_tau(tau: TauPrior, k: float) -> TauPrior:
@@ -751,7 +825,9 @@ def enthusiastic() -> PriorSet:
     """Enthusiastic: d ~ N(log 1.5, 0.2465), 5% prior probability of no benefit; tau HN(0.5).
 
     Centred on the OR of 1.5 an advocate expects, with P(OR < 1) = Phi(-log 1.5 / 0.2465)
-    = 0.05 exactly (SD = log(1.5) / 1.645; the sceptical prior has the same SD).
+    = 0.05 exactly (SD = log(1.5) / 1.645; the sceptical prior has the same SD). Its mean
+    points towards benefit: where fewer events is better it expects OR 1/1.5 = 0.67, with 5%
+    prior probability of OR > 1.
 
     References
     ----------

@@ -6,10 +6,10 @@ effect of :func:`predictive_rr`, drawn from a generator seeded with the fit's se
 
 Conventions (the binomial model works on the log-odds scale):
 
-- **Typical control risk** p0: per draw, the mean of the control-arm event probabilities
-  ``expit(alpha[s] - theta[s] / 2)`` over the analysed rows (the arms are coded -+1/2,
-  :func:`rebayes.bayes.model.arm_log_odds`). (Normal model: the mean observed
-  control risk over the rows, a constant.)
+- **Control risk** p0: one number per analysis, the median observed control-arm risk of the
+  analysed trials (:mod:`rebayes.bayes.baseline`, which also says what happens when that
+  median is 0 or 1), the same for every draw and for the RRs, risk differences, NNTs and
+  absolute effects, and stated wherever they are shown (:func:`control_risk`).
 - **Pooled effect**: the average over the analysed rows of each row's expected effect
   ``mu[s] = d[group(s)] + X[s] @ beta`` -- plain ``d`` for a common-effect model. For a
   meta-regression it is only a *row average*: each analysed row weighs the same, so each
@@ -17,8 +17,9 @@ Conventions (the binomial model works on the log-odds scale):
   analysis's pooled effect. It is reported under that name (:func:`pooled_kind`,
   :func:`average_description`); a meta-regression's answers are its subgroup RRs, their
   ratios and its slopes.
-- **Pooled RR** at p0: ``expit(logit(p0) + theta) / p0``; pooled OR ``exp(theta)``. (Normal
-  model: RR ``exp(theta)``, no OR.)
+- **Pooled RR** at p0: ``expit(logit(p0) + theta) / p0``, a monotone function of the pooled
+  log OR ``theta``, so P(RR < 1) = P(theta < 0) and RR quantiles are transformed OR
+  quantiles; pooled OR ``exp(theta)``. (Normal model: RR ``exp(theta)``, no OR.)
 - **Subgroup RR**: the same, with theta the average expected effect of the subgroup's rows,
   at the *same* p0 for every subgroup, so that a ratio of subgroup RRs reflects the effect
   difference and not different baseline risks.
@@ -56,6 +57,8 @@ from arviz_stats.base import array_stats
 from scipy import special
 
 from rebayes import tables
+from rebayes.bayes.baseline import ControlRisk
+from rebayes.bayes.baseline import control_risk as control_risk_of_rows
 from rebayes.bayes.model import arm_risks, linear_predictor
 from rebayes.data.direction import Direction
 
@@ -74,6 +77,8 @@ __all__ = [
     "pooled_or",
     "average_description",
     "average_weights",
+    "control_risk",
+    "is_binomial",
     "pooled_kind",
     "pooled_rr",
     "predictive_rr",
@@ -138,7 +143,7 @@ def estimate(values: xr.DataArray | np.ndarray) -> Estimate:
 
 @dataclass(frozen=True)
 class NNT:
-    """Number needed to treat from the risk difference at the typical control risk.
+    """Number needed to treat from the risk difference at the control risk p0.
 
     Attributes
     ----------
@@ -192,7 +197,7 @@ class NNT:
 class SubgroupEffect:
     """One subgroup: its pooled RR, P(benefit) and a new trial's predictive RR.
 
-    RRs at the overall typical control risk, so that subgroups differ only in their effects.
+    RRs at the analysis's control risk p0, so that subgroups differ only in their effects.
     """
 
     name: str
@@ -318,7 +323,7 @@ class Diagnostics:
 
 
 # Per-draw quantities memoised on the tree they come from: one report asks for a fit's
-# typical control risk some twenty times (pooled, predictive, subgroup and trial RRs, the
+# control risk some twenty times (pooled, predictive, subgroup and trial RRs, the
 # risk difference, the diagnostics, the plots), at ~10 ms of xarray work each time. Keyed by
 # the tree's identity (a weak reference, so the memo dies with the tree), the identities of
 # its posterior, constant and observed data variables and its attributes, so that a tree
@@ -366,7 +371,8 @@ def per_tree[T](func: Callable[[xr.DataTree], T]) -> Callable[[xr.DataTree], T]:
     return wrapper
 
 
-def _is_binomial(tree: xr.DataTree) -> bool:
+def is_binomial(tree: xr.DataTree) -> bool:
+    """Whether the fit is of the binomial model (log OR scale; else the normal, log RR)."""
     return "alpha" in tree["posterior"].data_vars
 
 
@@ -379,19 +385,24 @@ def _constant(tree: xr.DataTree) -> xr.Dataset:
 
 
 @per_tree
-def typical_control_risk(tree: xr.DataTree) -> xr.DataArray:
-    """p0 per draw: mean control-arm event risk over the analysed rows."""
-    post = _posterior(tree)
-    if _is_binomial(tree):
-        # The arms are coded -+1/2: the control arm's log odds is alpha - theta / 2 per row,
-        # with the row's own effect theta (rebayes.bayes.model.arm_log_odds).
-        return arm_risks(post, _constant(tree)).sel(arm="control", drop=True).mean("row")
-    # Normal model: no baseline parameters; the rows' observed control risks (the counts are
-    # constant data there).
+def control_risk(tree: xr.DataTree) -> ControlRisk:
+    """Return the control risk p0 of a fit: the median observed control risk of its trials.
+
+    Read from the fit's counts (observed data for the binomial model, constant data for the
+    normal one), each trial's rows summed (:func:`rebayes.bayes.baseline.control_risk`).
+    """
     constant = _constant(tree)
-    control = constant.sel(arm="control")
-    risk = float((control["events"] / control["n"]).mean())
-    return xr.full_like(post["tau"], risk)
+    counts = constant if "events" in constant else tree["observed_data"].to_dataset()
+    return control_risk_of_rows(
+        counts["events"].sel(arm="control").values,
+        constant["n"].sel(arm="control").values,
+        constant["study_index"].values,
+    )
+
+
+def typical_control_risk(tree: xr.DataTree) -> xr.DataArray:
+    """p0 per draw: the fit's one control risk (:func:`control_risk`), the same in every draw."""
+    return xr.full_like(_posterior(tree)["tau"], control_risk(tree).value)
 
 
 @per_tree
@@ -408,13 +419,13 @@ def _rr_at(theta: xr.DataArray, p0: xr.DataArray, binomial: bool) -> xr.DataArra
 
 
 def pooled_rr(tree: xr.DataTree) -> xr.DataArray:
-    """Pooled RR per draw at the typical control risk (per draw)."""
-    return _rr_at(pooled_effect(tree), typical_control_risk(tree), _is_binomial(tree))
+    """Pooled RR per draw at the control risk p0."""
+    return _rr_at(pooled_effect(tree), typical_control_risk(tree), is_binomial(tree))
 
 
 def pooled_or(tree: xr.DataTree) -> xr.DataArray | None:
     """Pooled OR per draw (binomial model); None for the normal (log RR) model."""
-    return np.exp(pooled_effect(tree)) if _is_binomial(tree) else None  # type: ignore[return-value]
+    return np.exp(pooled_effect(tree)) if is_binomial(tree) else None  # type: ignore[return-value]
 
 
 @per_tree
@@ -429,7 +440,7 @@ def _new_trial_deviation(tree: xr.DataTree) -> xr.DataArray:
 def predictive_rr(tree: xr.DataTree) -> xr.DataArray:
     """RR of a new trial per draw: ``theta_new = pooled + tau * eps`` at the typical risk."""
     theta_new = pooled_effect(tree) + _new_trial_deviation(tree)
-    return _rr_at(theta_new, typical_control_risk(tree), _is_binomial(tree))
+    return _rr_at(theta_new, typical_control_risk(tree), is_binomial(tree))
 
 
 def _by_covariate(tree: xr.DataTree) -> bool:
@@ -497,7 +508,7 @@ def average_description(tree: xr.DataTree) -> str:
 def trial_rrs(tree: xr.DataTree) -> xr.DataArray:
     """Shrunken RR per draw and row, at the row's own baseline risk."""
     post, constant = _posterior(tree), _constant(tree)
-    if _is_binomial(tree):
+    if is_binomial(tree):
         risks = arm_risks(post, constant)
         return risks.sel(arm="treat", drop=True) / risks.sel(arm="control", drop=True)
     return np.exp(linear_predictor(post, constant, random=True))  # type: ignore[return-value]
@@ -514,18 +525,18 @@ def _subgroup_thetas(tree: xr.DataTree) -> dict[str, xr.DataArray]:
 
 
 def subgroup_rrs(tree: xr.DataTree) -> dict[str, xr.DataArray]:
-    """RR per draw of each reported subgroup, at the overall typical control risk."""
-    p0, binomial = typical_control_risk(tree), _is_binomial(tree)
+    """RR per draw of each reported subgroup, at the analysis's control risk p0."""
+    p0, binomial = typical_control_risk(tree), is_binomial(tree)
     return {name: _rr_at(theta, p0, binomial) for name, theta in _subgroup_thetas(tree).items()}
 
 
 def subgroup_predictive_rrs(tree: xr.DataTree) -> dict[str, xr.DataArray]:
     """RR per draw of a new trial in each reported subgroup (its covariate pattern).
 
-    ``theta_new = subgroup theta + tau * eps`` at the overall typical control risk, with the
+    ``theta_new = subgroup theta + tau * eps`` at the analysis's control risk p0, with the
     eps of :func:`predictive_rr`.
     """
-    p0, binomial = typical_control_risk(tree), _is_binomial(tree)
+    p0, binomial = typical_control_risk(tree), is_binomial(tree)
     deviation = _new_trial_deviation(tree)
     return {
         name: _rr_at(theta + deviation, p0, binomial)
@@ -543,7 +554,7 @@ def subgroup_ratios(tree: xr.DataTree) -> dict[str, tuple[str, str, xr.DataArray
 
 
 def risk_difference(tree: xr.DataTree) -> xr.DataArray:
-    """Treated minus control event risk per draw, at the typical control risk."""
+    """Treated minus control event risk per draw, at the control risk p0."""
     p0 = typical_control_risk(tree)
     return p0 * (pooled_rr(tree) - 1)
 
@@ -627,6 +638,23 @@ class FitSummary:
     target_accept: float = 0.9
     pooled_kind: str = "pooled"
     average_note: str = ""
+    control_risk: ControlRisk | None = None
+
+    @property
+    def at_control_risk(self) -> str:
+        """``"at a control risk of 53.5%, the median of the 10 trials' control arms"``."""
+        if self.control_risk is None:
+            return f"at a control risk of {100 * self.typical_control_risk.median:.3g}%"
+        return self.control_risk.sentence()
+
+    @property
+    def leans_to_harm(self) -> bool:
+        """Whether the evidence points to harm: P(harm) > P(benefit).
+
+        The pooled RR is a monotone function of the pooled effect, so this is also "the
+        posterior median RR lies on the harm side of 1". Outputs then lead with harm.
+        """
+        return self.p_harm > self.p_benefit
 
     @property
     def divergences(self) -> int:
@@ -652,6 +680,11 @@ class FitSummary:
             f"{self.target_accept:g}, {self.chains} chains x {self.draws} draws); the sampler "
             "did not explore the whole posterior and the intervals may be too narrow"
         )
+
+    def harm_sentence(self) -> str:
+        """``"hydroxychloroquine probably increases the risk of death"``: the harm, in words."""
+        d = self.direction
+        return f"{d.treatment} {d.certainty(self.p_harm)} {d.effect_phrase(harmful=True)}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready record (the keys the issue lists, plus context)."""
@@ -680,6 +713,8 @@ class FitSummary:
             "p_benefit_beyond_1_25": self.p_benefit_beyond_1_25,
             "direction": self.direction.to_dict(),
             "typical_control_risk": self.typical_control_risk.to_dict(),
+            "control_risk": (self.control_risk.to_dict() if self.control_risk is not None
+                             else None),
             "nnt": self.nnt.to_dict(),
             "subgroups": {s.name: s.to_dict() for s in self.subgroups},
             "subgroup_ratios": {r.name: r.to_dict() for r in self.ratios},
@@ -697,7 +732,6 @@ class FitSummary:
         table += [
             ("Predictive RR (new trial)*", self.predictive_rr, 2),
             (f"tau ({self.effect_scale})", self.tau, 2),
-            ("Typical control risk", self.typical_control_risk, 2),
             ("Risk difference*", self.nnt.risk_difference, 3),
         ]
         table += [(f"RR* {s.name}", s.rr, 2) for s in self.subgroups]
@@ -717,17 +751,21 @@ class FitSummary:
             f"{self.chains} chains x {self.draws} draws; seed {self.seed}",
             "",
             tables.text(cells, align="lrrr"),
+            f"* {self.at_control_risk} (one control risk for every RR, the risk difference "
+            "and the NNT).",
         ]
         d = self.direction
-        lines += [
-            "",
-            d.sentence(),
-            f"P(benefit) = P({d.benefit}) = {self.p_benefit:.3f}   "
-            f"P({d.beyond(1.1)}) = {self.p_benefit_beyond_1_1:.3f}   "
-            f"P({d.beyond(1.25)}) = {self.p_benefit_beyond_1_25:.3f}   "
-            f"P(harm) = P({d.harm}) = {self.p_harm:.3f}",
-            f"NNT: {self.nnt}",
-        ]
+        benefit = (f"P(benefit) = P({d.benefit}) = {self.p_benefit:.3f}   "
+                   f"P({d.beyond(1.1)}) = {self.p_benefit_beyond_1_1:.3f}   "
+                   f"P({d.beyond(1.25)}) = {self.p_benefit_beyond_1_25:.3f}")
+        harm = f"P(harm) = P({d.harm}) = {self.p_harm:.3f}"
+        lines += ["", d.sentence()]
+        if self.leans_to_harm and d.declared:
+            # The evidence points to harm: say so first, benefit second.
+            lines += [f"{harm}: {self.harm_sentence()}", benefit]
+        else:
+            lines.append(f"{benefit}   {harm}")
+        lines.append(f"NNT: {self.nnt}")
         for s in self.subgroups:
             lines.append(f"P({d.benefit} | {s.name}) = {s.p_benefit:.3f}")
         for r in self.ratios:
@@ -739,8 +777,6 @@ class FitSummary:
             lines.append(tables.text(trial_cells, align="ll", indent="  ", header=False))
         lines += [
             "",
-            "* at the typical control risk: the mean control-arm risk over the analysed rows, "
-            "per draw.",
             *([f"{kind} RR: {self.average_note}."] if self.average_note else []),
             f"Diagnostics: {self.diagnostics}"
             + ("" if self.diagnostics.ok else "  -- CHECK: below the usual thresholds"),
@@ -815,4 +851,5 @@ def summarize(tree: xr.DataTree, report: Any = None) -> FitSummary:
         target_accept=float(attrs.get("target_accept", 0.9)),
         pooled_kind=pooled_kind(tree),
         average_note=average_description(tree),
+        control_risk=control_risk(tree),
     )

@@ -58,6 +58,7 @@ from rebayes.bayes.priors import (
     resolve_priors,
 )
 from rebayes.bayes.spec import AnalysisSpec
+from rebayes.data.direction import Direction
 from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
 from rebayes.json_io import plain, stable_hash
@@ -329,7 +330,9 @@ class Fit(ResultDisplay):
             f"{flag}{self.spec.name}, prior {self.prior.name}, {self.design.n_rows} rows: "
             f"{s.pooled_kind} RR {s.pooled_rr.median:.2f} "
             f"[{s.pooled_rr.ci_low:.2f}, {s.pooled_rr.ci_high:.2f}], "
-            f"P({s.direction.benefit}) {s.p_benefit:.3f}"
+            + (f"P(harm: {s.direction.harm}) {s.p_harm:.3f}"
+               if s.leans_to_harm and s.direction.declared
+               else f"P({s.direction.benefit}) {s.p_benefit:.3f}")
         )
 
     def to_dataframe(self) -> pd.DataFrame:
@@ -355,7 +358,7 @@ class Fit(ResultDisplay):
         estimates += [
             ("predictive RR (new trial)", s.predictive_rr),
             (f"tau ({s.effect_scale})", s.tau),
-            ("typical control risk", s.typical_control_risk),
+            ("control risk p0", s.typical_control_risk),
             ("risk difference", s.nnt.risk_difference),
             *((f"RR {g.name}", g.rr) for g in s.subgroups),
             *((f"predictive RR {g.name}", g.predictive) for g in s.subgroups
@@ -513,7 +516,9 @@ def _provenance(design: Design, prior: PriorSet, key: str) -> dict[str, Any]:
         "analysis": spec.name,
         "title": spec.title,
         "prior": prior.name,
-        "prior_summary": prior.summary,
+        "prior_summary": prior.describe(Direction.from_schema(design.schema),
+                                        baseline=design.likelihood == "binomial",
+                                        covariate=bool(design.coefs)),
         "prior_json": json.dumps(prior.to_dict()),
         "spec_json": json.dumps(spec.to_dict()),
         "dataset": design.dataset,
@@ -898,8 +903,6 @@ def assemble_tree(
     dataset's direction of benefit and labels (``higher_is_better``, ``direction_declared``,
     ``outcome``, ``treatment``, ``control``; see :class:`rebayes.data.direction.Direction`).
     """
-    from rebayes.data.direction import Direction
-
     posterior = unpad_posterior(raw["posterior"].to_dataset(), design)
     posterior.attrs = {"sample_dims": ["chain", "draw"]}
     stats = raw["sample_stats"].to_dataset()[list(SAMPLE_STATS)]
@@ -952,7 +955,8 @@ def derived_groups(tree: xr.DataTree) -> dict[str, xr.Dataset]:
     posterior = tree["posterior"].to_dataset()
     constant = tree["constant_data"].to_dataset()
     observed = tree["observed_data"].to_dataset()
-    prior = prior_from_tree(tree)
+    # The prior as the model used it: its effect mean turned towards benefit.
+    prior = prior_from_tree(tree).oriented(Direction.of(tree).higher_is_better)
     seed = int(tree.attrs["seed"])
     rng_prior, rng_prior_pred, rng_post_pred = (
         np.random.default_rng([seed, stream]) for stream in (1, 2, 3)

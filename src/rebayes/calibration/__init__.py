@@ -30,7 +30,7 @@ shape. Any other :class:`~rebayes.bayes.priors.PriorSet` (including the unmodifi
 default) can be passed to :func:`run_sbc` instead; the simulation then draws from that set.
 
 Quantities checked (:data:`QUANTITIES`): ``d`` (pooled log OR), ``tau``, and the pooled RR at
-the typical control risk, computed by :func:`rebayes.bayes.quantities.pooled_rr` both from the
+the control risk p0, computed by :func:`rebayes.bayes.quantities.pooled_rr` both from the
 posterior
 draws and from the true parameters (as a one-draw "posterior"), so truth and estimate use the
 same formula.

@@ -23,7 +23,7 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
-from rebayes.bayes.design import Design
+from rebayes.bayes.design import ARMS, Design
 from rebayes.bayes.quantities import pooled_rr
 from rebayes.calibration.simulation import COVERAGE_PROBS, N_RANKS, QUANTITIES, SimulatedData
 
@@ -81,8 +81,14 @@ def true_quantities(
     if design.coefs:
         variables["beta"] = ((*one, "coef"), [[[data.beta]]])
     posterior = xr.Dataset(variables, coords={"study": studies, "row": rows})
-    constant = xr.Dataset({"study_index": ("row", design.study_index)}, coords={"row": rows})
-    tree = xr.DataTree.from_dict({"posterior": posterior, "constant_data": constant})
+    # The simulated counts too: the pooled RR is stated at the data's control risk p0 (the
+    # median observed control risk, rebayes.bayes.baseline), as the fit's is.
+    arms = {"row": rows, "arm": list(ARMS)}
+    constant = xr.Dataset({"study_index": ("row", design.study_index),
+                           "n": (("row", "arm"), design.n)}, coords=arms)
+    observed = xr.Dataset({"events": (("row", "arm"), design.events)}, coords=arms)
+    tree = xr.DataTree.from_dict({"posterior": posterior, "constant_data": constant,
+                                  "observed_data": observed})
     return {
         name: float(v.values.item())
         for name, v in calibration_quantities(tree, quantities).items()

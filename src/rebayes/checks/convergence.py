@@ -3,7 +3,7 @@
 Computed by arviz-stats; this module chooses what to check and against which threshold
 (:mod:`rebayes.checks.gates`) and lays the results out for people. :func:`diagnose` checks
 every posterior parameter *and* every reported quantity, computed per draw with the functions
-of :mod:`rebayes.bayes.quantities` (pooled RR at the typical control risk, P(benefit) as the
+of :mod:`rebayes.bayes.quantities` (pooled RR at the control risk p0, P(benefit) as the
 indicator 1[benefit] (1[RR > 1], or 1[RR < 1] when the dataset's lower is better), predictive
 RR, subgroup RRs and their ratios, trial-specific RRs): rank-normalised split R-hat, bulk and
 tail ESS, divergent transitions and E-BFMI per chain. The MCSE of an indicator's mean is the

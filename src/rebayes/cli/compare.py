@@ -28,7 +28,11 @@ variant: pooled RR median and 95% interval, P(benefit), P(RR > 1.1), tau, the pr
 interval for a new trial, subgroup ratios where the analysis has them, the Savage-Dickey
 Bayes factor for d = 0, convergence), the conclusions that change with the prior or the
 data ("P(benefit) > 0.95 under A but not under B"), and per fit the power-scaling prior
-sensitivity (arviz-stats psense).
+sensitivity (arviz-stats psense). Every effect prior is stated on the outcome's ratio scale,
+with the side it points to. Conflicts in the evidence that no prior removes are printed
+above the conclusions: fixed and random effects that disagree, and a largest trial that
+disagrees with the rest (RevMan's analysis of the trials). Where many probabilities meet the
+0.95 line, one sentence on multiplicity and repeated looks says how many.
 
 Each fit is checked against the convergence gates ({DEFAULT_THRESHOLDS.sentence()});
 --strict makes a failing check exit with status 3.

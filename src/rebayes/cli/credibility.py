@@ -3,24 +3,32 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from typing import Any
 
-from rebayes.cli.cumulative import add_tool_options, check_output, emit, fit_overall
+from rebayes.cli._common import add_data_options, add_direction_options
+from rebayes.cli.cumulative import check_output, emit
 
 DESCRIPTION = """\
-Matthews' Analysis of Credibility (R Soc Open Sci 2018;5:171047) of the pooled risk ratio:
-for a 95% interval that excludes 1, the sceptical limit SL -- a sceptic whose prior puts 95%
-of its mass on RRs between 1/SL and SL is not convinced by the data; for one that includes 1,
-the advocacy limit AL -- the prior evidence (RRs between 1 and AL) needed for the data to
-show an effect. Computed from the Bayesian posterior's 95% CrI of the pooled RR (the
-overall analysis under --prior) and from RevMan's M-H 95% CI, on the log scale with a normal
-approximation; also Held's (2019) intrinsic-credibility p value.
+Matthews' Analysis of Credibility (R Soc Open Sci 2018;5:171047) of the published
+(RevMan) meta-analysis: its 95% confidence interval, as dataset.toml declares the analysis
+(measure, method, model), on the log scale with a normal approximation. For an interval that
+excludes 1 (benefit or harm), the sceptical limit SL: a sceptic whose prior puts 95% of its
+mass on ratios between 1/SL and SL is not convinced. For one that includes 1, the advocacy
+limit AL on the side the estimate leans to: the prior evidence (ratios between 1 and AL)
+needed for the data to show an effect there. Limits beyond any plausible ratio (above 10)
+are said in words. Both intrinsic-credibility criteria are given, Matthews' (p < 0.013) and
+Held's (2019; p < 0.0056), and whether they disagree.
+
+The method is applied to the frequentist interval only, as Matthews and Held intend: a
+Bayesian credible interval already holds a prior, which a reverse-Bayes prior would count
+twice. No fit is needed.
 """
 
 EPILOG = """\
 Examples:
   rebayes credibility --data tests/data/bcg
-  rebayes credibility --data my/ --prior skeptical --json
+  rebayes credibility --data my/ --json
   rebayes credibility --data my/ --output credibility.png
 """
 
@@ -29,25 +37,28 @@ def register(subparsers: Any) -> None:
     """Add the ``credibility`` subcommand."""
     parser = subparsers.add_parser(
         "credibility",
-        help="analysis of credibility: the sceptical (or advocacy) limit of the result",
+        help="analysis of credibility: the sceptical (or advocacy) limit of the RevMan CI",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_tool_options(parser)
+    add_data_options(parser)
+    add_direction_options(parser)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--output", metavar="FILE.png", default=None,
+                        help="write the figure there (nothing is written without it)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``rebayes credibility``."""
-    from rebayes.bayes.sampling import flush_cache
+    from rebayes.data.schema import schema_of
     from rebayes.data.trials import load_trials
-    from rebayes.frequentist.pooling import analyze
-    from rebayes.tools.credibility import credibility
+    from rebayes.tools.credibility import dataset_credibility
 
     output = check_output(args.output)
-    result = fit_overall(args)
-    flush_cache()
-    trials = load_trials(result.spec.data, result.spec.variant)
-    revman = analyze(trials, method="MH", measure="RR").overall
-    return emit(credibility(result.summary(), revman), args, output)
+    trials = load_trials(args.data, args.variant)
+    direction = schema_of(trials).direction
+    if args.higher_is_better is not None:
+        direction = replace(direction, higher_is_better=args.higher_is_better, declared=True)
+    return emit(dataset_credibility(trials, direction), args, output)

@@ -25,10 +25,12 @@ from rebayes.errors import RebayesError
 
 DESCRIPTION = """\
 Fit one analysis of a dataset under one or more named prior sets, and print for each: the
-pooled RR (at the typical control risk) and OR, the predictive RR for a new trial, tau,
-P(benefit) and the other decision probabilities (in the direction the dataset declares), the
-NNT, subgroup RRs and their ratios, meta-regression slopes, trial-specific shrunken RRs, and
-convergence diagnostics.
+pooled RR (at one control risk p0, the median observed control risk of the trials, said in
+the output) and OR, the predictive RR for a new trial, tau, P(benefit) and the other decision
+probabilities (in the direction the dataset declares; harm first where the evidence leans to
+harm), the NNT, subgroup RRs and their ratios, meta-regression slopes, trial-specific
+shrunken RRs, and convergence diagnostics. The prior is stated on the outcome's ratio scale,
+with the side its effect mean points to.
 
 ANALYSIS is a model script (a .py file defining SPEC) or the name of one of the dataset's
 analyses: the defaults (overall, normal_approximation, one per declared covariate), the
@@ -201,7 +203,7 @@ def _comparison(summaries: list[Any]) -> str:
          for s in summaries],
     )
     return "\n".join([
-        f"Sensitivity to the prior ({summaries[0].analysis}; RR at the typical control risk)",
+        f"Sensitivity to the prior ({summaries[0].analysis}; RR {summaries[0].at_control_risk})",
         tables.text(table, align="lrrrrl"),
     ])
 

@@ -11,9 +11,11 @@ from rebayes.errors import RebayesError
 DESCRIPTION = """\
 Simulate a new two-arm trial of each size (participants per arm) from the posterior
 predictive distribution of the overall analysis (its true effect d + tau * eps, its control
-risk one of the trials' observed control risks), update the meta-analysis with it (normal
-approximation of the pooled log OR, random-effects weight), and print the probability that
-  - the updated meta-analysis reaches P(benefit) > 0.95,
+risk one of the trials' observed control risks between 0 and 1), update the meta-analysis
+with it (normal approximation of the pooled log OR, random-effects weight), and print the
+probability that
+  - the updated meta-analysis is conclusive either way: P(benefit) > 0.95 or P(harm) > 0.95
+    (each side shown; where the evidence leans to harm, harm is what a trial would settle),
   - the new trial alone is significant at 5% (two-sided; and in the direction of benefit),
   - the updated meta-analysis rules out a benefit beyond --threshold (futility),
 with the smallest size reaching 80% (Sutton et al. Stat Med 2007;26:2479-500). Seeded.
@@ -31,7 +33,7 @@ def register(subparsers: Any) -> None:
     """Add the ``plan`` subcommand."""
     parser = subparsers.add_parser(
         "plan",
-        help="the next trial: probability of a conclusive update, by trial size",
+        help="the next trial: probability of an update conclusive either way, by trial size",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

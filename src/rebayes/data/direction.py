@@ -162,6 +162,38 @@ class Direction:
             text += " (not declared: the default)"
         return text + "."
 
+    def effect_phrase(self, harmful: bool) -> str:
+        """``"increases the risk of death"``: what the treatment does to the event, in words.
+
+        ``harmful`` picks the harm side (more deaths when fewer is better, fewer live births
+        when more is better) or the benefit side.
+        """
+        more_events = harmful != self.higher_is_better
+        return f"{'increases' if more_events else 'decreases'} the risk of {self.outcome}"
+
+    def towards(self, log_ratio: float) -> str:
+        """``"towards a lower risk of death (benefit)"``: the side a log ratio lies on.
+
+        "(benefit)" or "(harm)" only where the direction is declared; ``""`` at 0.
+        """
+        if log_ratio == 0:
+            return ""
+        lower = log_ratio < 0
+        side = "benefit" if lower != self.higher_is_better else "harm"
+        named = f" ({side})" if self.declared else ""
+        return f"towards a {'lower' if lower else 'higher'} risk of {self.outcome}{named}"
+
+    @staticmethod
+    def certainty(probability: float) -> str:
+        """``"very probably"`` (>= 0.95), ``"probably"`` (>= 0.8) or ``"possibly"``.
+
+        The adverb a headline puts before :meth:`effect_phrase`: "P(harm) = 0.93: X probably
+        increases the risk of death".
+        """
+        if probability >= 0.95:
+            return "very probably"
+        return "probably" if probability >= 0.8 else "possibly"
+
     def to_dict(self) -> dict[str, Any]:
         """``{higher_is_better, declared, benefit, outcome, treatment, control}`` (JSON)."""
         return {

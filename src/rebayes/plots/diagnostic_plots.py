@@ -8,6 +8,7 @@ axes carry units. Every function returns a :class:`matplotlib.figure.Figure`.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -369,16 +370,22 @@ def prior_posterior_plot(tree: xr.DataTree, prior: PriorSet | None = None) -> Fi
     ----------
     tree : xarray.DataTree
     prior : PriorSet, optional
-        Default: rebuilt from the tree (:func:`prior_from_tree`).
+        Default: rebuilt from the tree (:func:`prior_from_tree`). Either way its effect prior
+        is drawn as the model used it, its mean turned towards benefit
+        (:meth:`~rebayes.bayes.priors.PriorSet.oriented`).
 
     Returns
     -------
     matplotlib.figure.Figure
         One panel per parameter, on the range where the posterior lives (the prior's density
         is drawn exactly there; a nearly flat dashed line means the prior barely matters).
-        Effects get a second axis on the ratio scale.
+        Effects get a second axis on the ratio scale, with the side each arm is favoured on
+        (the dataset's direction of benefit).
     """
-    prior = prior or prior_from_tree(tree)
+    direction = Direction.of(tree)
+    stated = prior or prior_from_tree(tree)  # as named: its effect mean towards benefit
+    prior = stated.oriented(direction.higher_is_better)  # as the model used it
+    left, right = direction.favours
     panels = _panels(tree, prior)
     cols = min(3, len(panels))
     rows = int(np.ceil(len(panels) / cols))
@@ -404,14 +411,20 @@ def prior_posterior_plot(tree: xr.DataTree, prior: PriorSet | None = None) -> Fi
             top.set_xticks(ratios, [f"{r:g}" for r in ratios])
             top.set_xlabel("ratio scale (exp)", fontsize=8)
             top.tick_params(labelsize=8)
+            # One side per line, so that long arm names do not run into each other.
+            ax.text(0.01, 0.98, f"< {left}", transform=ax.transAxes, va="top", fontsize=7,
+                    color="#555555")
+            ax.text(0.99, 0.91, f"{right} >", transform=ax.transAxes, va="top", ha="right",
+                    fontsize=7, color="#555555")
         ax.set_xlim(lo, hi)
         ax.set_ylim(bottom=0)
         ax.set_title(label, fontsize=10)
         ax.set_xlabel(unit, fontsize=9)
         ax.set_ylabel("density", fontsize=9)
     axes[0][0].legend(fontsize=8, frameon=False)
-    fig.suptitle(_title(tree, f"Prior vs posterior ({prior.summary})"), fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    effect = textwrap.fill(f"effect prior: {stated.effect_description(direction)}", 110)
+    fig.suptitle(_title(tree, f"Prior vs posterior under {prior.name}\n{effect}"), fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     return fig
 
 

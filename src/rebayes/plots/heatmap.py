@@ -7,6 +7,7 @@ meta-regression: every subgroup) under every prior and data variant, from the ta
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
@@ -24,7 +25,11 @@ __all__ = ["decision_heatmap"]
 DECISION = 0.95
 
 
-def decision_heatmap(table: pd.DataFrame, direction: Direction) -> Figure:
+def decision_heatmap(
+    table: pd.DataFrame,
+    direction: Direction,
+    panels: Sequence[str] = ("p_benefit", "p_beyond"),
+) -> Figure:
     """Heat maps of P(benefit) and P(benefit beyond RR 1.1): analyses x (variant, prior).
 
     Parameters
@@ -34,24 +39,29 @@ def decision_heatmap(table: pd.DataFrame, direction: Direction) -> Figure:
         ``p_benefit``, ``p_beyond`` (one row per analysis or subgroup, prior and variant).
     direction : Direction
         Names what benefit is (``RR > 1`` or ``RR < 1``).
+    panels : sequence of {"p_benefit", "p_beyond"}
+        The panels to draw (a panel whose every cell is one value says nothing a sentence
+        does not: :func:`rebayes.report.overview.uniform_panels`).
 
     Returns
     -------
     matplotlib.figure.Figure
-        Two panels, one above the other; rows are analyses in report order, columns the
-        priors grouped by data variant. Each cell prints its probability; cells at or above
-        0.95 are framed. A missing cell (a variant an analysis was not fitted on) is blank.
+        One panel per entry of ``panels`` (two by default), one above the other; rows are
+        analyses in report order, columns the priors grouped by data variant. Each cell
+        prints its probability; cells at or above 0.95 are framed. A missing cell (a variant
+        an analysis was not fitted on) is blank.
     """
     labels = list(dict.fromkeys(table["label"]))
     columns = list(dict.fromkeys(zip(table["variant"], table["prior"], strict=True)))
     variants = list(dict.fromkeys(v for v, _ in columns))
-    panels = (("p_benefit", f"P(benefit: {direction.benefit})"),
-              ("p_beyond", f"P({direction.beyond(1.1)})"))
+    titles = {"p_benefit": f"P(benefit: {direction.benefit})",
+              "p_beyond": f"P({direction.beyond(1.1)})"}
+    shown = [(column, titles[column]) for column in panels]
     width = 3.6 + 0.62 * len(columns)
-    height = 2 * (0.36 * len(labels) + 0.9) + 1.0
-    fig, axes = plt.subplots(2, 1, figsize=(width, height), squeeze=False)
+    height = len(shown) * (0.36 * len(labels) + 0.9) + 1.0
+    fig, axes = plt.subplots(len(shown), 1, figsize=(width, height), squeeze=False)
     indexed = table.set_index(["label", "variant", "prior"])
-    for ax, (column, title) in zip(axes[:, 0], panels, strict=True):
+    for ax, (column, title) in zip(axes[:, 0], shown, strict=True):
         values = np.full((len(labels), len(columns)), np.nan)
         for i, label in enumerate(labels):
             for j, key in enumerate(columns):

@@ -135,7 +135,7 @@ def posterior_overlay(comparison: Comparison, title: str = "") -> Figure:
                 handles.append(Line2D([], [], color=color, lw=2, label=f"{f.prior}{extra}"))
         ax.axvline(1.0, color="#444444", lw=1)
         _log_axis(ax, low, high)
-        ax.set_xlabel(f"pooled {direction.ratio_label} (log scale)")
+        ax.set_xlabel(f"pooled {direction.ratio_label}\n(log scale)", fontsize=9)
         ax.set_title(f"{variant} data", fontsize=10)
         ax.text(
             0.01,
@@ -164,9 +164,11 @@ def posterior_overlay(comparison: Comparison, title: str = "") -> Figure:
         Line2D([], [], color="black", lw=1.3, ls="--", label="prior (implied RR)"),
     ]
     fig.legend(handles=handles, fontsize=9, frameon=False, loc="center right", title="prior set")
+    risk = comparison.fits[0].summary.control_risk
+    p0 = f"at control risk {risk.percent}" if risk is not None else "at the control risk"
     heading = title or (
-        f"{comparison.analysis}: {comparison.pooled_kind} RR under each prior (at the typical "
-        "control risk)"
+        f"{comparison.analysis}: {comparison.pooled_kind} RR under each prior ({p0})\n"
+        "dashed: the RR each prior implies, its mean towards benefit"
     )
     fig.suptitle(heading, fontsize=11)
     legend_width = (3.8 if len(variants) == 1 else 2.6) / fig.get_figwidth()
@@ -232,7 +234,8 @@ def sensitivity_plot(comparison: Comparison, title: str = "") -> Figure:
     )
     _log_axis(axes[0], min(rr_low / 1.1, 0.8), max(rr_high * 1.1, 1.25))
     kind = comparison.pooled_kind
-    axes[0].set_xlabel(f"{kind} RR of {direction.outcome} (log scale)")
+    left, right = direction.favours
+    axes[0].set_xlabel(f"{kind} RR of {direction.outcome} (log scale)\n< {left} | {right} >")
     axes[0].set_title(f"{kind} RR: 95% CrI (dark), 95% predictive (light)", fontsize=9)
     labels = (
         table["prior"]

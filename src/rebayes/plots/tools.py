@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from rebayes.tools.credibility import PLAUSIBLE_RATIO
+
 if TYPE_CHECKING:
     from rebayes.tools.absolute import AbsoluteEffects
     from rebayes.tools.credibility import Credibility
@@ -93,7 +95,10 @@ def cumulative_plot(result: CumulativeAnalysis) -> Figure:
 
 
 def credibility_plot(result: Credibility) -> Figure:
-    """Each interval with its sceptical (and advocacy) prior interval on the ratio scale."""
+    """Each interval with its sceptical (or advocacy) prior interval on the ratio scale.
+
+    Limits beyond any plausible ratio are drawn to the axis's edge, not to absurd values.
+    """
     rows = result.rows
     fig = Figure(figsize=(7, 0.9 * len(rows) + 1.6))
     ax = fig.add_subplot()
@@ -101,17 +106,24 @@ def credibility_plot(result: Credibility) -> Figure:
         ax.errorbar([r.estimate], [i + 0.15], xerr=[[r.estimate - r.ci_low],
                                                      [r.ci_high - r.estimate]],
                     fmt="o", color=BAYES if r.source == "bayesian" else FREQ, capsize=3)
+        edge = PLAUSIBLE_RATIO  # a limit beyond it is drawn to it, with an arrow
         if r.sceptical_limit is not None:
-            lo, hi = sorted((1 / r.sceptical_limit, r.sceptical_limit))
-            ax.plot([lo, hi], [i - 0.15] * 2, color="grey", lw=4, alpha=0.6,
+            sl = min(r.sceptical_limit, edge)
+            ax.plot([1 / sl, sl], [i - 0.15] * 2, color="grey", lw=4, alpha=0.6,
                     label="sceptical prior 95%")
         if r.advocacy_limit is not None:
-            lo, hi = sorted((1.0, r.advocacy_limit))
+            al = min(max(r.advocacy_limit, 1 / edge), edge)
+            lo, hi = sorted((1.0, al))
             ax.plot([lo, hi], [i - 0.15] * 2, color="tab:green", lw=4, alpha=0.6,
                     label="advocacy prior 95%")
+            if al != r.advocacy_limit:
+                ax.annotate("beyond any plausible ratio", (al, i - 0.15), fontsize=8,
+                            ha="right" if al > 1 else "left", va="bottom")
     ax.set_yticks(range(len(rows)), [r.label for r in rows[::-1]])
     _log_axis(ax)
-    ax.set_xlabel("risk ratio")
+    left, right = result.direction.favours
+    measure = "odds ratio" if rows[0].measure == "OR" else "risk ratio"
+    ax.set_xlabel(f"{measure}   <- {left} | {right} ->")
     ax.set_ylim(-0.6, len(rows) - 0.4)
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=True))
@@ -128,7 +140,9 @@ def plan_plot(result: TrialPlan) -> Figure:
     fig = Figure(figsize=(7, 4.2))
     ax = fig.add_subplot()
     labels = {
-        "p_conclusive": "meta-analysis reaches P(benefit) > 0.95",
+        "p_conclusive": "meta-analysis conclusive either way",
+        "p_conclusive_benefit": "... with P(benefit) > 0.95",
+        "p_conclusive_harm": "... with P(harm) > 0.95",
         "p_significant_benefit": "new trial significant, in benefit's direction",
         "p_significant": "new trial significant (two-sided 5%)",
         "p_futile": f"meta-analysis rules out {result.direction.beyond(result.threshold)}",

@@ -172,7 +172,7 @@ def key_sentence(
     if s.subgroups and s.ratios:
         groups = "; ".join(
             f"{g.name.replace('_', ' ')}: RR {g.rr.median:.2f} ({g.rr.ci_low:.2f} to "
-            f"{g.rr.ci_high:.2f}), P(benefit) = {g.p_benefit:.2f}" for g in s.subgroups
+            f"{g.rr.ci_high:.2f}), {_lean(g.p_benefit, s.direction)}" for g in s.subgroups
         )
         r = s.ratios[0]
         return (
@@ -181,12 +181,18 @@ def key_sentence(
             f"{r.denominator.replace('_', ' ')} (95% CrI {r.ratio.ci_low:.2f} to "
             f"{r.ratio.ci_high:.2f}), P(ratio > 1) = {r.p_gt_1:.2f}."
         )
-    base = (
-        f"{prior}, the pooled risk ratio of {what} "
-        f"is {s.pooled_rr.median:.2f} (95% CrI {s.pooled_rr.ci_low:.2f} to "
-        f"{s.pooled_rr.ci_high:.2f}); P(any benefit, {schema.direction.benefit}) = "
-        f"{s.p_benefit:.2f}, P({threshold}) = {important:.2f}"
-    )
+    rr = (f"the pooled risk ratio of {what} is {s.pooled_rr.median:.2f} (95% CrI "
+          f"{s.pooled_rr.ci_low:.2f} to {s.pooled_rr.ci_high:.2f})")
+    benefit = (f"P(any benefit, {s.direction.benefit}) = {s.p_benefit:.2f}, "
+               f"P({threshold}) = {important:.2f}")
+    if s.leans_to_harm and s.direction.declared:
+        # The evidence points to harm: harm first, with its NNTH; benefit second.
+        base = (
+            f"{prior}, P(harm, {s.direction.harm}) = {s.p_harm:.2f}: {s.harm_sentence()}; "
+            f"{rr} {s.at_control_risk}, {s.nnt}; {benefit}"
+        )
+    else:
+        base = f"{prior}, {rr}; {benefit}"
     if s.ratios:
         r = s.ratios[0]
         base += (
@@ -197,15 +203,23 @@ def key_sentence(
     return base + "."
 
 
+def _lean(p_benefit: float, direction: Direction) -> str:
+    """``"P(benefit) = 0.93"``, or ``"P(harm) = 0.74"`` first where a subgroup leans to harm."""
+    if p_benefit < 0.5 and direction.declared:
+        return f"P(harm) = {1 - p_benefit:.2f}"
+    return f"P(benefit) = {p_benefit:.2f}"
+
+
 def _used_priors(fit: Fit) -> str:
-    """Return the prior distributions this model uses (no beta without covariates)."""
-    unused = set()
-    if not fit.design.coefs:
-        unused.add("beta")
-    if fit.design.likelihood == "normal":
-        unused.add("alpha")  # the normal model has no baseline
-    parts = [p for p in fit.prior.summary.split("; ") if p.split(" ~ ")[0].strip() not in unused]
-    return "; ".join(parts)
+    """Return the prior distributions this model uses, the effect on the outcome's scale.
+
+    No beta without covariates, no alpha for the normal model (it has no baseline); the
+    effect prior as the ratio it implies, on the side of benefit or harm it leans to
+    (:meth:`rebayes.bayes.priors.PriorSet.describe`).
+    """
+    return fit.prior.describe(Direction.from_schema(fit.design.schema),
+                              baseline=fit.design.likelihood != "normal",
+                              covariate=bool(fit.design.coefs))
 
 
 def model_formula(fit: Fit) -> str:
@@ -326,11 +340,11 @@ def analysis_page(
     decision_table = table(
         ("quantity", "value"),
         [
-            ("typical control risk", _fmt_est(s.typical_control_risk)),
+            ("control risk p0 (RRs, risk difference, NNT)",
+             s.at_control_risk.removeprefix("at a control risk of ")),
             (f"{s.pooled_kind} OR",
              _fmt_est(s.pooled_or) if s.pooled_or else "n/a (log RR model)"),
-            ("risk difference at the typical control risk",
-             _fmt_est(s.nnt.risk_difference, 3)),
+            ("risk difference at p0", _fmt_est(s.nnt.risk_difference, 3)),
             ("number needed to treat (Altman 1998)", str(s.nnt)),
             (f"P({s.direction.harm}) (harm)", f"{s.p_harm:.3f}"),
             *[(f"P({s.pooled_kind} OR > {t})", f"{p:.3f}")
@@ -341,7 +355,7 @@ def analysis_page(
         report.figures["forest"],
         "Observed RR per analysed row (blue, 95% CI, RevMan's 0.5 correction) and "
         "the shrunken posterior RR at the row's own baseline risk (red, 95% CrI); "
-        "pooled and predictive rows at the typical control risk.",
+        f"pooled and predictive rows {s.at_control_risk}.",
     ) if "forest" in report.figures else None
     headers = result_headers(s.direction, s.pooled_kind)
     return render_page(
@@ -356,6 +370,8 @@ def analysis_page(
         likelihood=s.likelihood,
         effect_scale=s.effect_scale,
         key_sentence=key_sentence(s, schema, coefs),
+        conflicts=[str(c) for c in report.comparison.conflicts] if report.comparison else [],
+        control_risk=s.at_control_risk,
         gates_ok=report.gates_ok,
         unreliable=[(name, summary.unreliable_message())
                     for name, summary in report.summaries.items() if not summary.reliable],

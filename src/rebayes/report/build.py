@@ -264,9 +264,8 @@ def _decision_tools(
     Absolute effects per 1000, the analysis of credibility, the cumulative analysis (when
     the table has a numeric ``year``) and the next trial's chances (binomial model).
     """
-    from rebayes.frequentist.pooling import analyze
     from rebayes.tools.absolute import absolute_effects
-    from rebayes.tools.credibility import credibility
+    from rebayes.tools.credibility import dataset_credibility
     from rebayes.tools.cumulative import cumulative_meta_analysis
     from rebayes.tools.planning import plan_next_trial
 
@@ -274,8 +273,8 @@ def _decision_tools(
     out: list[tuple[tuple[str, str], Any]] = [
         (("Absolute effects (GRADE summary of findings)", "absolute"),
          absolute_effects(fit.tree)),
-        (("Credibility (reverse-Bayes)", "credibility"),
-         credibility(fit.summary(), analyze(trials, measure="RR", method="MH").overall)),
+        (("Credibility (reverse-Bayes, of RevMan's 95% CI)", "credibility"),
+         dataset_credibility(trials, fit.summary().direction)),
     ]
     if "year" in trials and pd.api.types.is_numeric_dtype(trials["year"]):
         out.append((("Cumulative meta-analysis by year", "cumulative"),
@@ -297,6 +296,29 @@ def _write(figures: Path, tool: _ToolView) -> str:
     name = f"overall_{tool.key}.png"
     (figures / name).write_bytes(tool.png)
     return name
+
+
+def _control_risks(analyses: Sequence[AnalysisReport]) -> str:
+    """Say at which control risk each analysis states its RRs, RDs and NNTs ("" if none).
+
+    One phrase when every analysis has the same p0; else each p0 with its analyses (the
+    normal model analyses only the trials with an estimable log RR, so its p0 can differ).
+    """
+    by_risk: dict[str, list[str]] = {}
+    for a in analyses:
+        by_risk.setdefault(a.default.at_control_risk, []).append(a.spec.name.replace("_", " "))
+    if len(by_risk) <= 1:
+        return next(iter(by_risk), "")
+    return "per analysis: " + "; ".join(f"{risk} ({', '.join(names)})"
+                                         for risk, names in by_risk.items())
+
+
+def _with_conflicts(sentence: str, report: AnalysisReport) -> str:
+    """Return a key sentence followed by the conflicts its analysis carries (if any)."""
+    from rebayes.sensitivity.conflicts import conflict_note
+
+    note = conflict_note(report.comparison.conflicts) if report.comparison else ""
+    return f"{sentence} {note}" if note else sentence
 
 
 def _nav(analyses: Sequence[str], audited: bool = True) -> list[tuple[str, str]]:
@@ -403,6 +425,7 @@ def build_report(
     )
     from rebayes.report.sections import diagnostics_section, flip_table, sensitivity_section
     from rebayes.sensitivity.comparison import compare_fits
+    from rebayes.sensitivity.conflicts import evidence_conflicts
 
     check_output_directory(output)  # refuse a directory not ours before minutes of fitting
     meta = load_dataset(dataset)
@@ -448,6 +471,13 @@ def build_report(
     tools: list[_ToolView] = []
     overall_spec = next((spec for spec in specs if spec.name == "overall"), None)
     trials = tables[variants[0]]
+    # Conflicts in the evidence no prior removes: shown with the overall analysis (else the
+    # first), on its page and leading the index.
+    direction = schema.direction
+    if higher_is_better is not None:
+        direction = replace(direction, higher_is_better=higher_is_better, declared=True)
+    conflicts = evidence_conflicts(trials, direction)
+    conflicts_spec = overall_spec or specs[0]
     # Compilation runs in a child process, beside the audit (rebayes.bayes.compilation).
     compile_in_background(((spec, v) for spec in specs for v in variants_of(spec)),
                           priors, settings)
@@ -493,7 +523,8 @@ def build_report(
                 loo_job = refits.submit(leave_one_out_bayesian, trials, overall_spec,
                                         fits[0].prior, settings=settings, slot=False)
             log(f"compare: {spec.name} across priors and variants (diagnostics, psense, BF)")
-            comparison = compare_fits([f for group in by_variant.values() for f in group])
+            comparison = compare_fits([f for group in by_variant.values() for f in group],
+                                      conflicts=conflicts if spec is conflicts_spec else ())
             # What the pages need from every fit, while its draws are in memory; then the
             # draws of all but the default prior's fit (its diagnostics figures) leave memory.
             posterior_overlay_data(comparison)
@@ -579,12 +610,17 @@ def build_report(
                 "comparison": compared.to_dict(),
             }
         from rebayes.plots import decision_heatmap
+        from rebayes.report.overview import overview
         from rebayes.sensitivity.comparison import decision_table
 
+        comparisons = [a.comparison for a in analyses if a.comparison]
+        decisions = decision_table(comparisons)
+        lead = overview(comparisons, decisions, direction, conflicts)
+        # A map whose every cell shows one value is said in a sentence instead.
         headline = save_figure(
-            decision_heatmap(decision_table([a.comparison for a in analyses if a.comparison]),
-                             schema.direction),
-            figures, "decision_heatmap.png")
+            decision_heatmap(decisions, direction, lead.panels),
+            figures, "decision_heatmap.png") if lead.panels else None
+        control_risk = _control_risks(analyses)
         overall_forest = next((a.figures["forest"].removeprefix("figures/") for a in analyses
                                if a.spec.name == "overall"), None)
         notes = (*schema.notes, *tables[variants[0]].attrs.get("notes", ()))
@@ -597,16 +633,18 @@ def build_report(
             heading=schema.title,
             citation=citation,
             notes=list(notes),
-            direction_sentence=schema.direction.sentence(),
+            direction_sentence=direction.sentence(),
+            control_risk=control_risk,
+            lead=lead,
             links=links,
             rebayes_version=dict(env).get("rebayes", ""),
             variant=variants[0],
             sensitivity_variants=", ".join(variants[1:]) or "none",
             headline=figure(
                 f"figures/{headline}",
-                "P(benefit) and P(benefit beyond RR 1.1) of every analysis (a "
-                "meta-regression: every subgroup, never its row average) under every prior "
-                "and data variant; framed cells are at or above 0.95."),
+                "The decision probabilities of every analysis (a meta-regression: every "
+                "subgroup, never its row average) under every prior and data variant; framed "
+                "cells are at or above 0.95.") if headline else None,
             overall_forest=figure(
                 f"figures/{overall_forest}",
                 "The overall analysis: observed and shrunken trial RRs, the pooled and "
@@ -615,7 +653,8 @@ def build_report(
                 {
                     "name": a.spec.name,
                     "title": a.spec.title,
-                    "sentence": key_sentence(a.default, schema, fit_coefficients(a.fits[0])),
+                    "sentence": _with_conflicts(
+                        key_sentence(a.default, schema, fit_coefficients(a.fits[0])), a),
                     "results": table(
                         (*result_headers(a.default.direction, a.default.pooled_kind),
                          "all gates"),
@@ -649,14 +688,17 @@ def build_report(
             "",
             citation,
             "",
-            schema.direction.sentence(),
+            direction.sentence(),
+            "",
+            f"Risk ratios, risk differences and NNTs are stated {control_risk}.",
             "",
             "Open `index.html` for the full report (figures, diagnostics, every prior).",
             "",
+            *lead.markdown(),
             "## What each analysis says",
             "",
             *[f"- **{a.spec.title}**: "
-              f"{key_sentence(a.default, schema, fit_coefficients(a.fits[0]))}"
+              + _with_conflicts(key_sentence(a.default, schema, fit_coefficients(a.fits[0])), a)
               for a in analyses],
             "",
         ]

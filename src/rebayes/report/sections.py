@@ -123,6 +123,8 @@ def sensitivity_section(comparison: Comparison, figures: Path) -> Markup:
         comparison_table=table(headers, rows),
         flips=[flip_table(c) for c in comparison.conclusions if c.flips],
         stable=list(comparison.stable),
+        conflicts=[str(c) for c in comparison.conflicts],
+        multiplicity=comparison.multiplicity,
         figures=[
             _fig(first.fit, lambda: posterior_overlay(comparison), figures,
                  f"{name}_posteriors.png",
@@ -132,7 +134,7 @@ def sensitivity_section(comparison: Comparison, figures: Path) -> Markup:
             _fig(first.fit, lambda: sensitivity_plot(comparison), figures,
                  f"{name}_sensitivity.png",
                  "Pooled RR (95% CrI; thin: 95% predictive interval) under each prior and "
-                 "data variant, with P(RR > 1).", shown),
+                 f"data variant, with P({comparison.direction.benefit}).", shown),
             _fig(first.fit, lambda: prior_posterior_plot(first.fit.tree), figures,
                  f"{name}_prior_posterior.png",
                  f"Prior (dashed) and posterior (filled) of the effect and tau under the "

@@ -245,9 +245,7 @@ def prior_density_at(
     """
     if name not in _SLOT:
         raise RebayesError(f"no prior slot for parameter '{name}' (known: {', '.join(_SLOT)})")
-    dist = getattr(prior, _SLOT[name])
-    if name == "d" and not higher_is_better:
-        dist = replace(dist, mu=-dist.mu)  # normal or Student-t: both have a location mu
+    dist = getattr(prior.oriented(higher_is_better), _SLOT[name])
     return float(dist.frozen().pdf(reference))
 
 

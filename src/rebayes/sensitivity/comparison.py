@@ -54,7 +54,16 @@ if TYPE_CHECKING:
     from rebayes.bayes.quantities import FitSummary
     from rebayes.bayes.sampling import Fit, SamplerSettings
 
-from rebayes.sensitivity.conclusions import Conclusion, Rule, assess, indexed_names
+from rebayes.sensitivity.conclusions import (
+    DECISION,
+    Conclusion,
+    Rule,
+    assess,
+    indexed_names,
+    multiplicity_sentence,
+    probabilities_at_the_line,
+)
+from rebayes.sensitivity.conflicts import Conflict, evidence_conflicts
 from rebayes.sensitivity.psense import PriorSensitivity, prior_sensitivity
 
 __all__ = [
@@ -105,7 +114,7 @@ class ComparedFit:
         return {
             "prior": self.prior,
             "variant": self.variant,
-            "prior_summary": self.fit.prior.summary,
+            "prior_summary": self.summary.prior_summary,
             "summary": self.summary.to_dict(),
             "diagnostics": self.diagnostics.to_dict(),
             "psense": self.sensitivity.to_dict(),
@@ -173,7 +182,7 @@ class Comparison(ResultDisplay):
         In the order fitted.
     table : pandas.DataFrame
         One row per prior x variant: ``prior``, ``variant``, ``rr_median``, ``rr_low``,
-        ``rr_high`` (pooled RR at the typical control risk), ``p_benefit`` (P(benefit):
+        ``rr_high`` (pooled RR at the control risk p0), ``p_benefit`` (P(benefit):
         P(RR > 1), or P(RR < 1) when lower is better) and its ``p_benefit_mcse``,
         ``p_benefit_beyond_1_1`` (P(RR > 1.1), or P(RR < 1/1.1)) and its MCSE,
         ``p_rr_gt_1_1`` (literally P(RR > 1.1); and MCSE), ``tau_median``, ``pred_low``,
@@ -188,6 +197,9 @@ class Comparison(ResultDisplay):
         Each rule evaluated in each row.
     direction : Direction
         Which side of RR = 1 is benefit, and the labels of outcome and arms.
+    conflicts : tuple of Conflict
+        Conflicts in the evidence that no prior removes (fixed vs random effects, the largest
+        trial vs the rest; :mod:`rebayes.sensitivity.conflicts`), led with in every output.
     """
 
     analysis: str
@@ -198,6 +210,17 @@ class Comparison(ResultDisplay):
     fits: tuple[ComparedFit, ...]
     conclusions: tuple[Conclusion, ...]
     direction: Direction = field(default=Direction())
+    conflicts: tuple[Conflict, ...] = ()
+
+    @property
+    def multiplicity(self) -> str:
+        """The multiplicity sentence for the probabilities read against 0.95 ("" if few)."""
+        count = probabilities_at_the_line(self.conclusions)
+        rules = sum(1 for c in self.conclusions if c.rule.threshold == DECISION)
+        parts = [_count(len(self.priors), "prior"), _count(len(self.variants), "data variant")]
+        if rules > 1:
+            parts.append(f"{rules} probabilities each")
+        return multiplicity_sentence(count, " x ".join(parts))
 
     @property
     def flips(self) -> tuple[str, ...]:
@@ -248,10 +271,13 @@ class Comparison(ResultDisplay):
             "title": self.title,
             "direction": self.direction.to_dict(),
             "priors": list(self.priors),
+            "effect_priors": self.effect_priors(),
             "variants": list(self.variants),
             "table": records,
+            "conflicts": [c.to_dict() for c in self.conflicts],
             "flips": list(self.flips),
             "stable": list(self.stable),
+            "multiplicity": self.multiplicity,
             "conclusions": [c.to_dict() for c in self.conclusions],
             "diagnostics_ok": self.diagnostics_ok,
             "diagnostic_failures": list(self.diagnostic_failures),
@@ -313,6 +339,14 @@ class Comparison(ResultDisplay):
         scales = {bf.effect_scale for f in self.fits for bf in f.bayes_factors}
         return next(iter(scales)) if len(scales) == 1 else "log OR"
 
+    def effect_priors(self) -> dict[str, str]:
+        """Prior name -> its effect prior as the ratio it implies, on the side it points to."""
+        return {f.prior: f.prior_set.effect_description(self.direction) for f in self.fits}
+
+    def _at(self) -> str:
+        """``"at a control risk of 53.5%, the median of the 10 trials' control arms"``."""
+        return self.fits[0].summary.at_control_risk if self.fits else "at the control risk"
+
     def _what(self) -> str:
         """``RR of tuberculosis, BCG over no vaccine (benefit: RR < 1)``."""
         d = self.direction
@@ -336,14 +370,22 @@ class Comparison(ResultDisplay):
     def __str__(self) -> str:
         lines = [
             f"{self.analysis}" + (f": {self.title}" if self.title else ""),
-            f"Posterior across priors and data variants ({self._what()}, at the typical "
-            "control risk; tau on the model's effect scale)",
+            f"Posterior across priors and data variants ({self._what()}, {self._at()}; tau "
+            "on the model's effect scale)",
             self.direction.sentence(),
             "",
             tables.text(self._formatted(), align=self._align()),
+            "",
+            "Effect priors, on the outcome's scale:",
+            *(f"  {name}: {text}" for name, text in self.effect_priors().items()),
         ]
+        if self.conflicts:
+            lines += ["", "CONFLICTS in the evidence (RevMan's analysis; no prior removes them):"]
+            lines += [f"  - {c}" for c in self.conflicts]
         lines += ["", "Conclusions:"]
         lines += [f"  - {s}" for s in (*self.flips, *self.stable)]
+        if self.multiplicity:
+            lines += [f"  - {self.multiplicity}"]
         lines += ["", "Prior sensitivity (power-scaling) and Bayes factors:"]
         for f in self.fits:
             lines.append(f"  {f.prior} / {f.variant}: {f.sensitivity.sentence()}")
@@ -363,6 +405,8 @@ class Comparison(ResultDisplay):
             f"P({self.direction.benefit}) {t['p_benefit'].min():.3f} to "
             f"{t['p_benefit'].max():.3f}; "
             + (f"{flips} conclusions flip" if flips else "no conclusion flips")
+            + (f"; {_count(len(self.conflicts), 'CONFLICT')} in the evidence"
+               if self.conflicts else "")
         )
 
     def to_dataframe(self) -> pd.DataFrame:
@@ -427,13 +471,17 @@ class Comparison(ResultDisplay):
         lines = [
             tables.markdown(self._formatted(fail="**FAIL**"), align=self._align()),
             "",
-            f"RR: {self.direction.ratio_label} at the typical control risk; "
+            f"RR: {self.direction.ratio_label} {self._at()}; "
             f"{self.direction.sentence()} CrI: equal-tailed credible interval; BF01: "
             f"Savage-Dickey Bayes factor for d = 0 on the {self._effect_scale} scale (> 1 "
             "favours no effect), with its Monte Carlo interval (+- 2 MCSE); evidence words "
             "only when the whole interval lies in one band.",
             "",
         ]
+        if self.conflicts:
+            lines += ["**Conflicts in the evidence (no prior removes them):**", ""]
+            lines += [f"- {c}" for c in self.conflicts]
+            lines.append("")
         if self.flips:
             lines += ["**Conclusions that change with the prior or data variant:**", ""]
             lines += [f"- {s}" for s in self.flips]
@@ -442,6 +490,8 @@ class Comparison(ResultDisplay):
             lines += ["**Conclusions that do not change:**", ""]
             lines += [f"- {s}" for s in self.stable]
             lines.append("")
+        if self.multiplicity:
+            lines += [self.multiplicity, ""]
         lines += [
             "**Prior sensitivity (power-scaling, Kallioinen et al. 2024) and Bayes factors:**",
             "",
@@ -520,7 +570,11 @@ def compared_fit(fit: Fit) -> ComparedFit:
     )
 
 
-def compare_fits(fits: Sequence[Fit], rules: Sequence[Rule] | None = None) -> Comparison:
+def compare_fits(
+    fits: Sequence[Fit],
+    rules: Sequence[Rule] | None = None,
+    conflicts: Sequence[Conflict] = (),
+) -> Comparison:
     """Build a :class:`Comparison` from fits already made (one analysis, any priors/variants).
 
     Parameters
@@ -529,6 +583,9 @@ def compare_fits(fits: Sequence[Fit], rules: Sequence[Rule] | None = None) -> Co
         Fits of the same analysis.
     rules : sequence of Rule, optional
         Conclusions to check; default :func:`default_rules`.
+    conflicts : sequence of Conflict
+        Conflicts in the evidence (:func:`rebayes.sensitivity.conflicts.evidence_conflicts`
+        of the analysed table), shown first.
 
     Returns
     -------
@@ -560,6 +617,7 @@ def compare_fits(fits: Sequence[Fit], rules: Sequence[Rule] | None = None) -> Co
         fits=tuple(compared),
         conclusions=assess(table, rules, direction),
         direction=direction,
+        conflicts=tuple(conflicts),
     )
 
 
@@ -624,4 +682,7 @@ def compare_posteriors(
         )
     if cache:
         flush_cache()
-    return compare_fits(fits, rules)
+    from rebayes.data.trials import load_trials
+
+    trials = load_trials(spec.data, variant_list[0] or spec.variant)
+    return compare_fits(fits, rules, evidence_conflicts(trials, fits[0].summary().direction))

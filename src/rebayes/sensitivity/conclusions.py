@@ -23,12 +23,21 @@ from rebayes.data.direction import Direction
 
 __all__ = [
     "Conclusion",
+    "DECISION",
+    "MULTIPLICITY_MIN",
     "Rule",
     "assess",
     "default_rules",
     "indexed_names",
     "find_flips",
+    "multiplicity_sentence",
+    "probabilities_at_the_line",
 ]
+
+#: The probability line conclusions are read against.
+DECISION = 0.95
+#: From this many probabilities read against one line, outputs carry the multiplicity sentence.
+MULTIPLICITY_MIN = 4
 # --- conclusions that flip -----------------------------------------------------------------
 
 
@@ -114,7 +123,7 @@ def default_rules(table: pd.DataFrame, direction: Direction | None = None) -> tu
             sense="below",
         )
     rules = [
-        Rule("P(benefit) > 0.95", "p_benefit", 0.95, "p_benefit_mcse"),
+        Rule("P(benefit) > 0.95", "p_benefit", DECISION, "p_benefit_mcse"),
         Rule(f"P({direction.beyond(1.1)}) > 0.5", beyond, 0.5, f"{beyond}_mcse"),
         interval,
         Rule(
@@ -132,12 +141,12 @@ def default_rules(table: pd.DataFrame, direction: Direction | None = None) -> tu
         # their numbers of rows), and its d the reference level's effect: its conclusions are
         # the subgroups' own.
         rules = [
-            Rule(f"P(benefit in {name}) > 0.95", f"p_subgroup_benefit[{name}]", 0.95,
+            Rule(f"P(benefit in {name}) > 0.95", f"p_subgroup_benefit[{name}]", DECISION,
                  f"p_subgroup_benefit_mcse[{name}]")
             for name in subgroups
         ]
     for name in indexed_names(table.columns, "p_ratio_gt_1"):
-        rules.append(Rule(f"P(RR ratio {name} > 1) > 0.95", f"p_ratio_gt_1[{name}]", 0.95,
+        rules.append(Rule(f"P(RR ratio {name} > 1) > 0.95", f"p_ratio_gt_1[{name}]", DECISION,
                           f"p_ratio_gt_1_mcse[{name}]"))
     return tuple(r for r in rules if r.column in table.columns)
 
@@ -339,3 +348,49 @@ def find_flips(table: pd.DataFrame, rules: Sequence[Rule] | None = None) -> tupl
     return tuple(c.sentence() for c in assess(table, rules) if c.flips)
 
 
+
+
+def probabilities_at_the_line(conclusions: Iterable[Conclusion]) -> int:
+    """Count the probabilities judged against the 0.95 line (every rule at it, every row)."""
+    return sum(len(c._valid) for c in conclusions if c.rule.threshold == DECISION)
+
+
+def multiplicity_sentence(count: int, breakdown: str = "") -> str:
+    """One sentence on multiplicity and repeated looks, where many probabilities meet 0.95.
+
+    Parameters
+    ----------
+    count : int
+        How many posterior probabilities the page reads against the 0.95 line.
+    breakdown : str
+        Where they come from (``"7 priors x 2 data variants"``).
+
+    Returns
+    -------
+    str
+        ``""`` below :data:`MULTIPLICITY_MIN` probabilities.
+
+    References
+    ----------
+    Brok J, Thorlund K, Gluud C, Wetterslev J. Trial sequential analysis reveals insufficient
+    information size and potentially false positive results in many meta-analyses. J Clin
+    Epidemiol 2008;61:763-9. Ioannidis JPA, Trikalinos TA. Early extreme contradictory
+    estimates may appear in published research: the Proteus phenomenon in molecular
+    genetics research and randomized trials. J Clin Epidemiol 2005;58:543-9.
+
+    Examples
+    --------
+    >>> multiplicity_sentence(14, "7 priors x 2 data variants")[:40]
+    '14 posterior probabilities (7 priors x 2'
+    """
+    if count < MULTIPLICITY_MIN:
+        return ""
+    where = f" ({breakdown})" if breakdown else ""
+    return (
+        f"{count} posterior probabilities{where} are read here against one {DECISION:g} line: "
+        "with this many looks some cross it by chance, or by the choice of prior or data, "
+        "and looks repeated as evidence accumulates make a chance crossing likelier still "
+        "(Brok et al. 2008, J Clin Epidemiol 61:763-9; Ioannidis & Trikalinos 2005, J Clin "
+        "Epidemiol 58:543-9), so a conclusion that holds across them weighs more than any "
+        "single crossing."
+    )

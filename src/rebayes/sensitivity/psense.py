@@ -254,7 +254,7 @@ def _prior_as_posterior(tree: xr.DataTree) -> xr.DataTree:
 
 
 def implied_prior_rr(tree: xr.DataTree) -> xr.DataArray:
-    """Return the pooled RR implied by the prior, per prior draw, at the typical control risk.
+    """Return the pooled RR implied by the prior, per prior draw, at the control risk p0.
 
     The same function of the draws as the posterior pooled RR
     (:func:`rebayes.bayes.quantities.pooled_rr`), applied to the ``prior`` group: what the prior set

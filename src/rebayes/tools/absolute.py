@@ -17,8 +17,10 @@ the treated risk inside (0, 1) at every baseline, which is why the odds ratio is
 choice for transporting an effect across baselines. For the normal (log RR) model the draws
 are log risk ratios and ``risk_treat = min(p0 * exp(d), 1)``.
 
-The default baseline is the median observed control risk over the trials (each trial's
-strata summed), GRADE's usual "study population" choice; users add their own (``--risk``).
+The default baseline is the fit's one control risk p0, the median observed control risk over
+the trials (each trial's strata summed; :mod:`rebayes.bayes.baseline`), GRADE's usual "study
+population" choice and the risk the fit's RRs and NNT are stated at; users add their own
+(``--risk``).
 """
 
 from __future__ import annotations
@@ -105,6 +107,8 @@ class AbsoluteEffects(ResultDisplay):
         ``"log OR"`` (binomial model) or ``"log RR"`` (normal model).
     prior : str
     analysis : str
+    baseline : str
+        Where the first row's control risk comes from (a phrase; "" when given by hand).
     """
 
     rows: tuple[AbsoluteEffect, ...]
@@ -112,6 +116,7 @@ class AbsoluteEffects(ResultDisplay):
     effect_scale: str = "log OR"
     prior: str = ""
     analysis: str = ""
+    baseline: str = ""
 
     def reading(self, row: AbsoluteEffect) -> str:
         """``"benefit"`` or ``"harm"``: how the median difference reads in the direction."""
@@ -123,13 +128,17 @@ class AbsoluteEffects(ResultDisplay):
         row = row or self.rows[0]
         d, diff = self.direction, row.difference_per_1000
         more = "more" if diff.median > 0 else "fewer"
+        where = self.baseline if row is self.rows[0] and self.baseline else row.label
         return (
-            f"At a control risk of {row.control_per_1000:.0f} per 1000 ({row.label}), "
+            f"At a control risk of {row.control_per_1000:.0f} per 1000 ({where}), "
             f"{d.treatment} gives {row.treatment_per_1000.median:.0f} per 1000 "
             f"(95% CrI {row.treatment_per_1000.ci_low:.0f} to "
             f"{row.treatment_per_1000.ci_high:.0f}): {abs(diff.median):.0f} {more} "
             f"{d.outcome} per 1000 (95% CrI {diff.ci_low:+.0f} to {diff.ci_high:+.0f}), "
-            f"a {self.reading(row)}; P(benefit) = {row.p_benefit:.3f}."
+            f"a {self.reading(row)}; " + (
+                f"P(harm) = {1 - row.p_benefit:.3f}, P(benefit) = {row.p_benefit:.3f}."
+                if self.reading(row) == "harm" and d.declared
+                else f"P(benefit) = {row.p_benefit:.3f}.")
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -202,6 +211,7 @@ def absolute_effects_from_draws(
     effect_scale: str = "log OR",
     prior: str = "",
     analysis: str = "",
+    baseline: str = "",
 ) -> AbsoluteEffects:
     """Apply draws of a pooled effect to assumed control risks.
 
@@ -216,6 +226,9 @@ def absolute_effects_from_draws(
     effect_scale : {"log OR", "log RR"}
     prior, analysis : str
         Labels carried to the output.
+    baseline : str
+        Where the first control risk comes from ("the median of the 10 trials' control
+        arms"), said in the sentence.
 
     Returns
     -------
@@ -249,37 +262,32 @@ def absolute_effects_from_draws(
                 p_benefit=float(np.mean(direction.benefit_risk_difference(diff) > 0)),
             )
         )
-    return AbsoluteEffects(tuple(rows), direction, effect_scale, prior, analysis)
+    return AbsoluteEffects(tuple(rows), direction, effect_scale, prior, analysis, baseline)
 
 
 def observed_control_risks(tree: xr.DataTree) -> np.ndarray:
     """Observed control risk of each trial of a fit (each trial's strata summed)."""
-    totals = _control_counts(tree)
-    return (totals["events"] / totals["n"]).to_numpy()
+    from rebayes.bayes.baseline import trial_control_risks
 
-
-def _control_counts(tree: xr.DataTree) -> pd.DataFrame:
-    """Control-arm events and participants per trial of a fit (strata summed)."""
-    groups = [tree[g].to_dataset() for g in ("observed_data", "constant_data")]
-    events = next(g["events"] for g in groups if "events" in g)
-    n = tree["constant_data"].to_dataset()["n"]
-    frame = pd.DataFrame(
-        {
-            "study": np.asarray(events["row_study"].values).astype(str),
-            "events": np.asarray(events.sel(arm="control").values, dtype=float),
-            "n": np.asarray(n.sel(arm="control").values, dtype=float),
-        }
-    )
-    return frame.groupby("study", sort=False)[["events", "n"]].sum()
+    constant = tree["constant_data"].to_dataset()
+    counts = constant if "events" in constant else tree["observed_data"].to_dataset()
+    return trial_control_risks(counts["events"].sel(arm="control").values,
+                               constant["n"].sel(arm="control").values,
+                               constant["study_index"].values)
 
 
 def median_control_risk(tree: xr.DataTree) -> float:
-    """Median over trials of the observed control risk (each trial's strata summed)."""
-    return float(np.median(observed_control_risks(tree)))
+    """Return the fit's control risk p0 (:func:`rebayes.bayes.quantities.control_risk`)."""
+    from rebayes.bayes.quantities import control_risk
+
+    return control_risk(tree).value
 
 
 def absolute_effects(tree: xr.DataTree, risks: Sequence[float] = ()) -> AbsoluteEffects:
-    """Absolute effects of a fit at the median observed control risk and at ``risks``.
+    """Absolute effects of a fit at its control risk p0 and at ``risks``.
+
+    p0 is the one control risk the fit's RRs and NNT are stated at: the median observed
+    control risk of the trials (:mod:`rebayes.bayes.baseline`).
 
     Parameters
     ----------
@@ -292,28 +300,17 @@ def absolute_effects(tree: xr.DataTree, risks: Sequence[float] = ()) -> Absolute
     -------
     AbsoluteEffects
     """
-    from rebayes.bayes.quantities import _is_binomial, pooled_effect
+    from rebayes.bayes.quantities import control_risk, is_binomial, pooled_effect
 
-    binomial = _is_binomial(tree)
-    median = median_control_risk(tree)
-    label = "median control risk"
-    if not 0 < median < 1:
-        # Rare events: most trials saw no control event, so the median is 0 (or every control
-        # had the event). The pooled control risk (all control events over all controls) is
-        # then the typical risk to report at.
-        totals = _control_counts(tree).sum()
-        median = float(totals["events"] / totals["n"])
-        label = "pooled control risk (median trial risk 0 or 1)"
-        if not 0 < median < 1:
-            raise RebayesError(
-                f"observed control risk is {median:g}: give control risks with --risk"
-            )
-    baselines = [(label, median), *(("given", float(r)) for r in risks)]
+    p0 = control_risk(tree)
+    label = "median control risk" if p0.source == "median" else "pooled control risk"
+    baselines = [(label, p0.value), *(("given", float(r)) for r in risks)]
     return absolute_effects_from_draws(
         pooled_effect(tree).values,
         baselines,
         Direction.of(tree),
-        "log OR" if binomial else "log RR",
+        "log OR" if is_binomial(tree) else "log RR",
         prior=str(tree.attrs.get("prior", "")),
         analysis=str(tree.attrs.get("analysis", "")),
+        baseline=p0.describe(),
     )

@@ -5,35 +5,46 @@ a prior and the data imply, it asks which prior, combined with the data, would j
 95% interval to the line of no effect (Matthews RAJ. Beyond 'significance': principles and
 practice of the Analysis of Credibility. R Soc Open Sci 2018;5:171047; Held L. The
 assessment of intrinsic credibility and a new argument for p < 0.005. R Soc Open Sci
-2019;6:181534). Everything is on the log ratio scale with a normal approximation: the interval
-``(L, U)`` gives ``l = log L``, ``u = log U``, the estimate ``(l + u) / 2`` and the standard
-error ``(u - l) / (2 z)``, z = 1.96. (A posterior credible interval is treated the same way, as
-if it came from a normal likelihood: the reverse-Bayes question is then asked of the evidence
-it summarises.)
+2019;6:181534). It is applied to the **frequentist** (RevMan) 95% confidence interval, the
+likelihood summary the method is built for: a Bayesian credible interval already contains a
+prior, and a reverse-Bayes prior combined with it would count prior information twice.
+Everything is on the log ratio scale with a normal approximation: the interval ``(L, U)``
+gives ``l = log L``, ``u = log U``, the estimate ``(l + u) / 2`` and the standard error
+``(u - l) / (2 z)``, z = 1.96.
 
-**Significant result** (``l`` and ``u`` on the same side of 0): the *sceptical prior* is
-centred on no effect, N(0, sigma_S^2), and just wide enough that the posterior 95% interval
-touches 0. Its 95% range ``+-SL`` is Matthews' *scepticism limit* (his eq. for the critical
-prior interval)::
+**Significant result** (``l`` and ``u`` on the same side of 0), benefit or harm alike: the
+*sceptical prior* is centred on no effect, N(0, sigma_S^2), and just wide enough that the
+posterior 95% interval touches 0. Its 95% range ``+-SL`` is Matthews' *scepticism limit*::
 
     SL = (u - l)^2 / (4 sqrt(u l))            (log scale; ratio scale: exp(SL))
 
 so sigma_S = SL / z. A sceptic whose prior puts 95% of its mass on ratios between 1/exp(SL)
 and exp(SL) is not convinced; the result is credible if ratios beyond that are plausible on
-prior evidence. It is *intrinsically credible* (Matthews 2018) when the estimate itself lies
-beyond SL, i.e. |Z| > z sqrt((1 + sqrt 5) / 2), p < 0.013. Held's (2019) version asks whether
-a replication is predicted to agree: p_IC = 2 (1 - Phi(|Z| / sqrt 2)) < 0.05, i.e. p < 0.0056.
+prior evidence. A limit beyond any plausible ratio (above 10) means no plausible prior
+evidence makes the result credible on its own.
 
 **Non-significant result** (``l < 0 < u``): the *advocacy prior* runs from no effect to the
-*advocacy limit*, N(AL / 2, (AL / (2 z))^2), and is just strong enough that the posterior 95%
-interval excludes 0 (Matthews 2018)::
+*advocacy limit* on the side the estimate leans to (benefit or harm), N(AL / 2, (AL / (2
+z))^2), and is just strong enough that the posterior 95% interval excludes 0 (Matthews 2018)::
 
     AL = -(u + l) (u - l)^2 / (2 u l)         (log scale; ratio scale: exp(AL))
 
 Advocacy priors of this form whose upper end lies inside AL make the posterior interval
-exclude 0; those reaching beyond it (weaker, more diffuse) do not. So the result is credible
-evidence of an effect in its estimate's direction if prior evidence, independent of these
-data, supports ratios between 1 and exp(AL) (Matthews 2018).
+exclude 0; those reaching beyond it do not. So the result is credible evidence of an effect
+in its estimate's direction if prior evidence, independent of these data, supports ratios
+between 1 and exp(AL). A limit beyond any plausible ratio (above 10, or below 0.1) arises
+when the interval barely includes 1: prior evidence of almost any size on that side would
+tip the result.
+
+**Intrinsic credibility**, two criteria that can disagree:
+
+- Matthews (2018): a significant result is intrinsically credible when its estimate lies
+  beyond its own sceptical limit, i.e. |Z| > z sqrt((1 + sqrt 5) / 2), p < 0.013;
+- Held (2019): when a replication is predicted to agree, p_IC = 2 (1 - Phi(|Z| / sqrt 2)) <
+  0.05, i.e. p < 0.0056.
+
+A p value between 0.0056 and 0.013 meets Matthews' criterion and not Held's; the output says
+so.
 """
 
 from __future__ import annotations
@@ -54,20 +65,29 @@ from rebayes.frequentist.pooling import Z95
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from rebayes.bayes.quantities import FitSummary
     from rebayes.frequentist.pooling import MetaResult
 
 __all__ = [
     "Credibility",
     "CredibilityRow",
+    "HELD_P",
+    "MATTHEWS_P",
+    "PLAUSIBLE_RATIO",
     "advocacy_limit",
     "analysis_of_credibility",
     "credibility",
+    "dataset_credibility",
     "sceptical_limit",
 ]
 
 # Matthews (2018): intrinsically credible when |Z| exceeds z * sqrt(golden ratio).
 GOLDEN = (1 + math.sqrt(5)) / 2
+#: The p values at which the two intrinsic-credibility criteria change verdict.
+MATTHEWS_P = float(2 * stats.norm.sf(Z95 * math.sqrt(GOLDEN)))  # 0.0127 (Matthews: 0.013)
+HELD_P = float(2 * stats.norm.sf(Z95 * math.sqrt(2)))  # 0.0056
+#: A reverse-Bayes limit beyond this ratio (or below its inverse) is beyond any plausible
+#: effect, and is said in words.
+PLAUSIBLE_RATIO = 10.0
 
 
 def sceptical_limit(l: float, u: float) -> float:  # noqa: E741 - Matthews' notation
@@ -98,13 +118,13 @@ def advocacy_limit(l: float, u: float) -> float:  # noqa: E741 - Matthews' notat
 
 @dataclass(frozen=True)
 class CredibilityRow:
-    """The analysis of credibility of one interval.
+    """The analysis of credibility of one 95% confidence interval of a ratio.
 
     Attributes
     ----------
     label, source : str
-        What the interval is (``"Bayesian 95% CrI"``) and where it comes from
-        (``"bayesian"`` or ``"frequentist"``).
+        What the interval is (``"RevMan M-H, Fixed OR 95% CI"``) and where it comes from
+        (``"frequentist"``).
     estimate, ci_low, ci_high : float
         Ratio scale; the estimate is the interval's geometric midpoint.
     z, p : float
@@ -121,7 +141,9 @@ class CredibilityRow:
     intrinsically_credible : bool or None
         Matthews (2018): the estimate lies beyond the sceptical limit (significant only).
     p_intrinsic : float
-        Held's (2019) p_IC = 2 (1 - Phi(|Z| / sqrt 2)).
+        Held's (2019) p_IC = 2 (1 - Phi(|Z| / sqrt 2)); intrinsically credible below 0.05.
+    measure : str
+        The ratio (``"OR"`` or ``"RR"``) the interval is of.
     """
 
     label: str
@@ -137,40 +159,102 @@ class CredibilityRow:
     advocacy_limit: float | None
     intrinsically_credible: bool | None
     p_intrinsic: float
+    measure: str = "RR"
 
-    def sentence(self, direction: Direction | None = None) -> str:
+    @property
+    def held_credible(self) -> bool:
+        """Held (2019): p_IC < 0.05 (p < 0.0056)."""
+        return self.p_intrinsic < 0.05
+
+    @property
+    def matthews_credible(self) -> bool:
+        """Matthews (2018): the estimate lies beyond its sceptical limit (p < 0.013)."""
+        return bool(self.intrinsically_credible)
+
+    @property
+    def criteria_agree(self) -> bool:
+        """Whether Matthews' and Held's intrinsic-credibility criteria give the same verdict."""
+        return self.matthews_credible == self.held_credible
+
+    def _side(self, direction: Direction) -> str:
+        """``"benefit (OR < 1)"`` or ``"harm (OR > 1)"``: the side the estimate lies on."""
+        above = self.estimate > 1
+        benefit = above == direction.higher_is_better
+        sign = ">" if above else "<"
+        relation = f"{self.measure} {sign} 1"
+        if not direction.declared:
+            return relation
+        return f"{'benefit' if benefit else 'harm'} ({relation})"
+
+    def limit_sentence(self, direction: Direction | None = None) -> str:
         """Return what a sceptic (or an advocate) would have to believe, in one sentence."""
         d = direction or Direction()
-        ci = f"{self.label} {self.ci_low:.2f} to {self.ci_high:.2f}"
+        m = self.measure
+        ci = f"{self.label} {self.estimate:.2f} ({self.ci_low:.2f} to {self.ci_high:.2f})"
+        side = self._side(d)
         if self.significant and self.sceptical_limit is not None:
             sl = self.sceptical_limit
-            beyond = f"RR > {sl:.2f}" if self.estimate > 1 else f"RR < {1 / sl:.2f}"
-            text = (
-                f"{ci}: to doubt this result one would need a prior that puts 95% of its "
-                f"mass on RRs between {1 / sl:.2f} and {sl:.2f} (sceptical limit {sl:.2f}); "
-                f"if {beyond} is plausible on prior evidence, the result is credible"
+            if sl > PLAUSIBLE_RATIO:
+                return (
+                    f"{ci} shows {side}, but no plausible prior evidence makes it credible: "
+                    f"the sceptical limit lies beyond any plausible {m} (above "
+                    f"{PLAUSIBLE_RATIO:g}), so any sceptic doubting {m}s beyond "
+                    f"{PLAUSIBLE_RATIO:g} (or below {1 / PLAUSIBLE_RATIO:g}) is not convinced."
+                )
+            beyond = f"{m} > {sl:.2f}" if self.estimate > 1 else f"{m} < {1 / sl:.2f}"
+            return (
+                f"{ci} shows {side}: to doubt it one would need a prior that puts 95% of its "
+                f"mass on {m}s between {1 / sl:.2f} and {sl:.2f} (sceptical limit {sl:.2f}); if "
+                f"{beyond} is plausible on prior evidence, the result is credible."
             )
-            text += (" -- and it is intrinsically credible (the estimate lies beyond the "
-                     "sceptical limit)." if self.intrinsically_credible else ".")
-            return text
         al = self.advocacy_limit
         if al is None:  # an estimate of exactly 1: no prior can rescue it
             return f"{ci}: no effect at all is estimated; no advocacy prior exists."
-        side = d.benefit if (al > 1) == d.higher_is_better else d.harm
+        if max(al, 1 / al) > PLAUSIBLE_RATIO:
+            return (
+                f"{ci} includes no effect and leans to {side}, with one end of the interval "
+                f"close to 1: the advocacy limit lies beyond any plausible {m} (beyond "
+                f"{PLAUSIBLE_RATIO:g} or {1 / PLAUSIBLE_RATIO:g}), so prior evidence of almost "
+                "any size on that side, independent of these data, would make it credible "
+                f"evidence of {side.split(' (')[0]}; without such evidence it is not."
+            )
         lo, hi = sorted((1.0, al))
         return (
-            f"{ci} includes no effect: to conclude {side} one would need prior evidence "
-            f"putting 95% of its mass on RRs between {lo:.2f} and {hi:.2f} (advocacy limit "
-            f"{al:.2f}; a narrower range inside it also suffices); with independent prior "
-            f"evidence supporting RRs in that range the "
-            f"result becomes credible evidence of {side}; without it, it is not."
+            f"{ci} includes no effect and leans to {side}: to conclude {side.split(' (')[0]} "
+            f"one would need prior evidence, independent of these data, putting 95% of its "
+            f"mass on {m}s between {lo:.2f} and {hi:.2f} (advocacy limit {al:.2f}; a narrower "
+            "range inside it also suffices); without it the result is not credible evidence "
+            f"of {side.split(' (')[0]}."
         )
 
+    def criteria_sentence(self) -> str:
+        """Return both intrinsic-credibility criteria's verdicts, and whether they agree."""
+
+        def verdict(ok: bool) -> str:
+            return "met" if ok else "not met"
+
+        text = (
+            f"Intrinsic credibility (p = {self.p:.2g}): Matthews' criterion (2018: the estimate "
+            f"beyond its own sceptical limit, i.e. p < 0.013) is "
+            f"{verdict(self.matthews_credible)}; Held's (2019: p_IC < 0.05, i.e. p < 0.0056; "
+            f"here p_IC = {self.p_intrinsic:.3f}) is {verdict(self.held_credible)}"
+        )
+        if not self.criteria_agree:
+            return text + (": they disagree, as they do for every p between 0.0056 and "
+                           "0.013; the result is intrinsically credible by the weaker "
+                           "criterion only.")
+        return text + "."
+
+    def sentence(self, direction: Direction | None = None) -> str:
+        """Return the limit's sentence, then the intrinsic-credibility sentence."""
+        return f"{self.limit_sentence(direction)} {self.criteria_sentence()}"
+
     def to_dict(self) -> dict[str, Any]:
-        """Every attribute, JSON-ready."""
+        """Every attribute, JSON-ready, with both criteria's verdicts."""
         return {
             "label": self.label,
             "source": self.source,
+            "measure": self.measure,
             "estimate": self.estimate,
             "ci_low": self.ci_low,
             "ci_high": self.ci_high,
@@ -182,19 +266,25 @@ class CredibilityRow:
             "advocacy_limit": self.advocacy_limit,
             "intrinsically_credible": self.intrinsically_credible,
             "p_intrinsic": self.p_intrinsic,
+            "matthews_credible": self.matthews_credible,
+            "held_credible": self.held_credible,
+            "criteria_agree": self.criteria_agree,
         }
 
 
 def analysis_of_credibility(
-    ci_low: float, ci_high: float, label: str = "95% interval", source: str = ""
+    ci_low: float, ci_high: float, label: str = "95% interval", source: str = "",
+    measure: str = "RR",
 ) -> CredibilityRow:
-    """Return the sceptical (or advocacy) limit of a 95% interval for a ratio.
+    """Return the sceptical (or advocacy) limit of a 95% confidence interval for a ratio.
 
     Parameters
     ----------
     ci_low, ci_high : float
         The 95% interval on the ratio scale.
     label, source : str
+    measure : str
+        The ratio's name in sentences (``"OR"``, ``"RR"``).
 
     Returns
     -------
@@ -223,28 +313,36 @@ def analysis_of_credibility(
     elif theta != 0:
         al = math.exp(advocacy_limit(lo, hi))
     return CredibilityRow(label, source, math.exp(theta), ci_low, ci_high, z, p, significant,
-                          sl, sd, al, intrinsic, p_ic)
+                          sl, sd, al, intrinsic, p_ic, measure)
 
 
 @dataclass(frozen=True, repr=False)
 class Credibility(ResultDisplay):
-    """Analysis of credibility of the Bayesian and RevMan intervals of one analysis."""
+    """Analysis of credibility of a meta-analysis's frequentist (RevMan) 95% CI.
+
+    Attributes
+    ----------
+    rows : tuple of CredibilityRow
+        One per interval (the dataset's declared RevMan analysis).
+    direction : Direction
+    analysis : str
+    """
 
     rows: tuple[CredibilityRow, ...]
     direction: Direction
-    prior: str = ""
     analysis: str = ""
 
     def sentence(self) -> str:
-        """Return the first row's sentence (the Bayesian interval)."""
+        """Return the first row's sentences (limit, then both intrinsic criteria)."""
         return self.rows[0].sentence(self.direction)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON record: ``{analysis, prior, direction, rows: [{...}]}``."""
+        """JSON record: ``{analysis, direction, method, rows: [{...}]}``."""
         return {
             "analysis": self.analysis,
-            "prior": self.prior,
             "direction": self.direction.to_dict(),
+            "method": "Matthews 2018 (R Soc Open Sci 5:171047) and Held 2019 (R Soc Open Sci "
+                      "6:181534), on the frequentist 95% CI",
             "rows": [{**r.to_dict(), "sentence": r.sentence(self.direction)}
                      for r in self.rows],
         }
@@ -253,25 +351,32 @@ class Credibility(ResultDisplay):
         """One row per interval (every attribute of :class:`CredibilityRow`)."""
         return pd.DataFrame([r.to_dict() for r in self.rows])
 
+    def report_frame(self) -> pd.DataFrame:
+        """Return the table the report shows: limits in words where beyond plausibility."""
+        frame = self.to_dataframe()[["label", "estimate", "ci_low", "ci_high", "p",
+                                     "sceptical_limit", "advocacy_limit", "p_intrinsic",
+                                     "matthews_credible", "held_credible"]]
+        for column in ("sceptical_limit", "advocacy_limit"):
+            frame[column] = [_limit_text(v) for v in frame[column]]
+        return frame
+
     def __str__(self) -> str:
         t = self.to_dataframe()
-
-        def limit(values: pd.Series) -> list[str]:
-            return [f"{v:.2f}" if pd.notna(v) else "-" for v in values]
-
         table = pd.DataFrame({
             "interval": t["label"],
-            "RR (95%)": [f"{e:.2f} ({lo:.2f} to {hi:.2f})"
-                         for e, lo, hi in zip(t["estimate"], t["ci_low"], t["ci_high"],
-                                              strict=True)],
+            "ratio (95% CI)": [f"{e:.2f} ({lo:.2f} to {hi:.2f})"
+                               for e, lo, hi in zip(t["estimate"], t["ci_low"], t["ci_high"],
+                                                    strict=True)],
             "p": [f"{v:.4f}" for v in t["p"]],
-            "sceptical": limit(t["sceptical_limit"]),
-            "advocacy": limit(t["advocacy_limit"]),
+            "sceptical": [_limit_text(v) for v in t["sceptical_limit"]],
+            "advocacy": [_limit_text(v) for v in t["advocacy_limit"]],
             "p_IC": [f"{v:.3f}" for v in t["p_intrinsic"]],
+            "Matthews": ["yes" if v else "no" for v in t["matthews_credible"]],
+            "Held": ["yes" if v else "no" for v in t["held_credible"]],
         })
         lines = [
-            f"Analysis of credibility (Matthews 2018; prior {self.prior or '?'})",
-            tables.text(table, align="lrrrrr"),
+            "Analysis of credibility of the frequentist 95% CI (Matthews 2018; Held 2019)",
+            tables.text(table, align="lrrrrrll"),
         ]
         lines += [r.sentence(self.direction) for r in self.rows]
         return "\n".join(lines)
@@ -283,26 +388,69 @@ class Credibility(ResultDisplay):
         return credibility_plot(self)
 
     def _short(self) -> str:
-        return self.sentence()
+        return self.rows[0].limit_sentence(self.direction)
 
 
-def credibility(summary: FitSummary, revman: MetaResult | None = None) -> Credibility:
-    """Analysis of credibility of a fit's pooled RR (95% CrI) and, if given, RevMan's CI.
+def _limit_text(value: Any) -> str:
+    """Format a limit for a table: ``1.23``; ``-`` if absent; ``> 10``, ``< 0.1`` if implausible."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if value > PLAUSIBLE_RATIO:
+        return f"> {PLAUSIBLE_RATIO:g}"
+    if value < 1 / PLAUSIBLE_RATIO:
+        return f"< {1 / PLAUSIBLE_RATIO:g}"
+    return f"{value:.2f}"
+
+
+def credibility(
+    revman: MetaResult, direction: Direction | None = None, analysis: str = ""
+) -> Credibility:
+    """Analysis of credibility of a RevMan analysis's 95% CI (a ratio measure).
 
     Parameters
     ----------
-    summary : FitSummary
-        ``rebayes.fit(...).summary()``.
-    revman : MetaResult, optional
-        ``rebayes.frequentist.pooling.analyze(trials).overall`` (a ratio measure).
+    revman : MetaResult
+        ``rebayes.frequentist.pooling.analyze(trials, ci_level=0.95).overall``: its 95% CI is
+        the likelihood summary the reverse-Bayes prior is combined with.
+    direction : Direction, optional
+        Which side of 1 is benefit (default: higher is better, undeclared).
+    analysis : str
+        A label carried to the output.
 
     Returns
     -------
     Credibility
     """
-    rows = [analysis_of_credibility(summary.pooled_rr.ci_low, summary.pooled_rr.ci_high,
-                                    "Bayesian 95% CrI", "bayesian")]
-    if revman is not None:
-        rows.append(analysis_of_credibility(revman.ci_low, revman.ci_high,
-                                            f"RevMan {revman.label} 95% CI", "frequentist"))
-    return Credibility(tuple(rows), summary.direction, summary.prior, summary.analysis)
+    if revman.measure == "RD":
+        raise RebayesError("the analysis of credibility needs a ratio (RR or OR), not the RD")
+    measure = "OR" if revman.measure in ("OR", "PETO_OR") else "RR"
+    label = f"RevMan {revman.label} {measure} 95% CI"
+    row = analysis_of_credibility(revman.ci_low, revman.ci_high, label, "frequentist", measure)
+    return Credibility((row,), direction or Direction(), analysis)
+
+
+def dataset_credibility(trials: pd.DataFrame, direction: Direction | None = None) -> Credibility:
+    """Analysis of credibility of a dataset's published RevMan analysis (its 95% CI).
+
+    The analysis ``dataset.toml`` declares (method, model; its measure, or the OR where it
+    declares the risk difference, which has no log scale), at the 95% level whatever the
+    dataset's ``ci_level``.
+
+    Parameters
+    ----------
+    trials : pandas.DataFrame
+        A table from :func:`rebayes.load_trials`.
+    direction : Direction, optional
+        Default: the dataset's.
+
+    Returns
+    -------
+    Credibility
+    """
+    from rebayes.data.schema import schema_of
+    from rebayes.frequentist.pooling import analyze
+
+    schema = schema_of(trials)
+    measure = "OR" if schema.measure == "RD" else schema.measure
+    revman = analyze(trials, measure=measure, ci_level=0.95).overall  # type: ignore[arg-type]
+    return credibility(revman, direction or schema.direction, "overall")

@@ -50,7 +50,7 @@ class CumulativeStep:
     k : int
         Trials in the analysis.
     rr : Estimate
-        Bayesian pooled RR (at the typical control risk).
+        Bayesian pooled RR (at the control risk p0 of the trials so far).
     p_benefit : float
         P(benefit) in the dataset's direction.
     tau_median : float

@@ -7,8 +7,10 @@ updated meta-analysis. Stat Med 2007;26:2479-500). Per simulated trial:
 
 1. a posterior draw ``(d, tau)`` of the pooled log odds ratio and the between-trial SD, and
    the new trial's true effect ``theta_new = d + tau * eps``, eps ~ N(0, 1);
-2. a control risk ``p0`` drawn from the trials' observed control risks, and the treated risk
-   ``expit(logit(p0) + theta_new)``;
+2. a control risk ``p0`` drawn from the trials' observed control risks (those strictly
+   between 0 and 1: a trial with no control event says the risk is low, not zero, and a new
+   trial planned at risk 0 would carry no information; where no trial has one, the fit's
+   control risk p0), and the treated risk ``expit(logit(p0) + theta_new)``;
 3. events in each arm ~ Binomial(n, risk); the trial's log OR and its variance (Woolf; 0.5
    added to every cell when one is 0, as RevMan does; a trial with no events, or only
    events, in both arms carries no information);
@@ -21,11 +23,15 @@ updated meta-analysis. Stat Med 2007;26:2479-500). Per simulated trial:
 
 Reported per n, as probabilities over the simulated trials:
 
-- ``p_conclusive``: the updated meta-analysis reaches P(benefit) > 0.95;
+- ``p_conclusive``: the updated meta-analysis is *conclusive either way*: it reaches
+  P(benefit) > 0.95 (``p_conclusive_benefit``) or P(harm) > 0.95 (``p_conclusive_harm``).
+  The two cannot happen together (P(benefit) + P(harm) = 1), so ``p_conclusive`` is their
+  sum. A trial is planned to settle the question, not to show a benefit: when the evidence
+  leans to harm, the harm side is what a new trial would most likely confirm;
 - ``p_significant``: the new trial alone is significant at 5%, two-sided (Wald test of its
   log OR); ``p_significant_benefit``: significant and in the direction of benefit;
 - ``p_futile``: the updated meta-analysis rules out a worthwhile effect, P(benefit beyond RR
-  ``threshold``) < 0.05 (RR converted to the log OR at the typical control risk);
+  ``threshold``) < 0.05 (RR converted to the log OR at the control risk p0);
 
 and, for each, the smallest n of the grid where it reaches 80%. Everything is seeded: the
 same seed gives the same numbers.
@@ -62,7 +68,9 @@ __all__ = [
 
 #: The outcomes reported per trial size, in order, with their meaning.
 OUTCOMES = {
-    "p_conclusive": "updated meta-analysis reaches P(benefit) > 0.95",
+    "p_conclusive": "updated meta-analysis conclusive either way: P(benefit) or P(harm) > 0.95",
+    "p_conclusive_benefit": "updated meta-analysis reaches P(benefit) > 0.95",
+    "p_conclusive_harm": "updated meta-analysis reaches P(harm) > 0.95",
     "p_significant": "new trial alone significant (5%, two-sided)",
     "p_significant_benefit": "new trial significant in the direction of benefit",
     "p_futile": "updated meta-analysis: P(benefit beyond threshold) < 0.05",
@@ -77,16 +85,20 @@ class PlanRow:
 
     n_per_arm: int
     p_conclusive: float
+    p_conclusive_benefit: float
+    p_conclusive_harm: float
     p_significant: float
     p_significant_benefit: float
     p_futile: float
     mc_se: float
 
     def to_dict(self) -> dict[str, Any]:
-        """Return ``{n_per_arm, p_conclusive, p_significant, ..., mc_se}``."""
+        """Return ``{n_per_arm, p_conclusive, p_conclusive_benefit, ..., mc_se}``."""
         return {
             "n_per_arm": self.n_per_arm,
             "p_conclusive": self.p_conclusive,
+            "p_conclusive_benefit": self.p_conclusive_benefit,
+            "p_conclusive_harm": self.p_conclusive_harm,
             "p_significant": self.p_significant,
             "p_significant_benefit": self.p_significant_benefit,
             "p_futile": self.p_futile,
@@ -126,18 +138,46 @@ class TrialPlan(ResultDisplay):
     method: str = field(default="normal update of the pooled log OR (random effects)")
 
     def sentence(self) -> str:
-        """Return the headline: the n at which the meta-analysis becomes conclusive."""
+        """Return the headline: the trial size that settles the question either way.
+
+        It says where the evidence stands now (harm first when it leans to harm), then the
+        smallest size of the grid with an 80% chance of a conclusive update, with each
+        side's share; when no size reaches 80%, the largest size's chance and why in words.
+        """
         d = self.direction
-        n = self.n_for_80["p_conclusive"]
-        now = (f"P({d.benefit}) is {self.current['p_benefit']:.3f} now "
-               f"({self.current['p_benefit_normal']:.3f} under the normal approximation "
-               f"the update uses)")
-        if n is None:
+        p_benefit = self.current["p_benefit"]
+        p_harm = 1.0 - p_benefit
+        if p_harm > p_benefit:
+            now = f"P(harm) is {p_harm:.3f} now (P({d.benefit}) {p_benefit:.3f})"
+        else:
+            now = f"P({d.benefit}) is {p_benefit:.3f} now"
+        now += (f", {self.current['p_benefit_normal']:.3f} for P(benefit) under the normal "
+                "approximation the update uses")
+        if max(p_benefit, p_harm) > 0.95:
+            # Conclusive already: what a new trial would do is keep it so, or unsettle it.
+            side = "P(harm)" if p_harm > p_benefit else "P(benefit)"
             top = self.rows[-1]
-            return (f"{now}; even a trial of {top.n_per_arm} per arm brings it above 0.95 "
-                    f"with probability {top.p_conclusive:.2f} only.")
-        return (f"{now}; a new trial of {n} per arm brings it above 0.95 with probability "
-                f"{self._row(n).p_conclusive:.2f} (the smallest size of the grid reaching 80%).")
+            keep = top.p_conclusive_harm if p_harm > p_benefit else top.p_conclusive_benefit
+            return (f"{now}: the meta-analysis is conclusive already ({side} > 0.95). By the "
+                    f"model's own predictions (a new trial like the old ones), a trial of "
+                    f"{top.n_per_arm} per arm would keep it so with probability "
+                    f"{_probability(keep)} and leave {side} at or below 0.95 with probability "
+                    f"{_probability(1 - keep)}.")
+        n = self.n_for_80["p_conclusive"]
+        row = self._row(n) if n is not None else self.rows[-1]
+        sides = (f"P(harm) > 0.95 with probability {_probability(row.p_conclusive_harm)}, "
+                 f"P(benefit) > 0.95 with probability "
+                 f"{_probability(row.p_conclusive_benefit)}")
+        if n is not None:
+            return (f"{now}; a new trial of {n} per arm (the smallest size of the grid reaching "
+                    f"80%) settles the question either way with probability "
+                    f"{_probability(row.p_conclusive)} ({sides}).")
+        why = (f": with tau about {self.current['tau']:.2f}, one new trial weighs at most about "
+               "1/tau^2 in the update, however large it is" if self.current["tau"] >= 0.05
+               else "")
+        return (f"{now}; no trial size of the grid settles the question either way with 80% "
+                f"probability: one of {row.n_per_arm} per arm does so with probability "
+                f"{_probability(row.p_conclusive)} ({sides}){why}.")
 
     def _row(self, n: int) -> PlanRow:
         return next(r for r in self.rows if r.n_per_arm == n)
@@ -166,15 +206,16 @@ class TrialPlan(ResultDisplay):
         d = self.direction
         t = self.to_dataframe()
         table = tables.frame(
-            ["n/arm", f"MA P({d.benefit})>0.95", "trial sig.", "sig. benefit",
-             f"rules out {d.beyond(self.threshold)}"],
-            [(f"{r.n_per_arm}", f"{r.p_conclusive:.3f}", f"{r.p_significant:.3f}",
+            ["n/arm", "MA conclusive", "P(benefit)>0.95", "P(harm)>0.95", "trial sig.",
+             "sig. benefit", f"rules out {d.beyond(self.threshold)}"],
+            [(f"{r.n_per_arm}", f"{r.p_conclusive:.3f}", f"{r.p_conclusive_benefit:.3f}",
+              f"{r.p_conclusive_harm:.3f}", f"{r.p_significant:.3f}",
               f"{r.p_significant_benefit:.3f}", f"{r.p_futile:.3f}") for r in t.itertuples()],
         )
         lines = [
             f"The next trial ({self.n_sim} simulated trials per size; seed {self.seed}; "
             f"prior {self.prior or '?'})",
-            tables.text(table, align="rrrrr"),
+            tables.text(table, align="rrrrrrr"),
         ]
         reached = ", ".join(f"{k}: {v if v is not None else 'not reached'}"
                             for k, v in self.n_for_80.items())
@@ -190,6 +231,11 @@ class TrialPlan(ResultDisplay):
 
     def _short(self) -> str:
         return self.sentence()
+
+
+def _probability(p: float) -> str:
+    """``"0.53"``; ``"below 0.01"`` rather than a bare ``"0.00"`` that reads as a verdict."""
+    return f"{p:.2f}" if p >= 0.005 else "below 0.01"
 
 
 def _threshold_log_or(p0: float, ratio: float, direction: Direction) -> float:
@@ -242,7 +288,8 @@ def simulate_next_trial(
     direction : Direction, optional
         Default: higher is better.
     typical_control_risk : float, optional
-        Where the futility threshold is converted to a log OR (default: median control risk).
+        Where the futility threshold is converted to a log OR (default: median control risk;
+        :func:`plan_next_trial` gives the fit's control risk p0).
     threshold : float
         Futility: the updated P(benefit beyond this RR) < 0.05.
     n_sim : int
@@ -290,11 +337,15 @@ def simulate_next_trial(
         post_mean = (mean / sd**2 + y * w_trial) / post_prec
         post_sd = 1 / np.sqrt(post_prec)
         p_benefit = stats.norm.sf(-sign * post_mean / post_sd)
+        p_harm = stats.norm.sf(sign * post_mean / post_sd)
         p_beyond = stats.norm.sf(sign * (thr - post_mean) / post_sd)
         wald = np.where(np.isfinite(v), y / np.sqrt(v), 0.0)
         significant = np.abs(wald) > Z95
+        benefit, harm = float(np.mean(p_benefit > 0.95)), float(np.mean(p_harm > 0.95))
         probs = {
-            "p_conclusive": float(np.mean(p_benefit > 0.95)),
+            "p_conclusive": benefit + harm,  # exclusive: both cannot exceed 0.95
+            "p_conclusive_benefit": benefit,
+            "p_conclusive_harm": harm,
             "p_significant": float(np.mean(significant)),
             "p_significant_benefit": float(np.mean(significant & (sign * wald > 0))),
             "p_futile": float(np.mean(p_beyond < 0.05)),
@@ -361,17 +412,20 @@ def plan_next_trial(
     -------
     TrialPlan
     """
-    from rebayes.bayes.quantities import _is_binomial, pooled_effect, typical_control_risk
+    from rebayes.bayes.quantities import control_risk, is_binomial, pooled_effect
     from rebayes.tools.absolute import observed_control_risks
 
-    if not _is_binomial(tree):
+    if not is_binomial(tree):
         raise RebayesError("plan needs the binomial model (the overall analysis), not log RRs")
     effect = pooled_effect(tree).values
     tau = np.asarray(tree["posterior"]["tau"])
+    p0 = control_risk(tree).value
+    risks = observed_control_risks(tree)
+    risks = risks[(risks > 0) & (risks < 1)]
     return simulate_next_trial(
-        effect, tau, observed_control_risks(tree), n_per_arm,
+        effect, tau, risks if risks.size else [p0], n_per_arm,
         direction=Direction.of(tree),
-        typical_control_risk=float(np.median(typical_control_risk(tree).values)),
+        typical_control_risk=p0,
         threshold=threshold, n_sim=n_sim,
         seed=int(tree.attrs.get("seed", 0)) if seed is None else seed,
         prior=str(tree.attrs.get("prior", "")), analysis=str(tree.attrs.get("analysis", "")),

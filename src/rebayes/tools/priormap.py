@@ -33,11 +33,11 @@ OR or RR the prior is centred on); a named set's effect mean points towards bene
 sits at OR 1/1.5, left of no effect. Each map marks the named prior sets that share its
 heterogeneity prior (their effect priors on the model scale) and the analysis of
 credibility's prior (Matthews RAJ. R Soc Open Sci 2018;5:171047; :mod:`rebayes.tools.credibility`),
-computed from the input fit's 95% CrI of exp(d) (the pooled OR in the binomial model, the RR
-in the normal one): for a CrI that excludes no effect the *sceptical* prior
-N(0, (SL / 1.96)^2), which just brings the posterior interval to no effect; for one that
-includes it the *advocacy* prior N(AL / 2, (AL / 3.92)^2), which just makes it exclude no
-effect. That criterion is a two-sided 95% interval, i.e. P(benefit) = 0.975 under a normal
+computed from RevMan's 95% CI of the fit's rows (the OR in the binomial model, the RR in the
+normal one; the dataset's method and model): for a CI that excludes no effect the
+*sceptical* prior N(0, (SL / 1.96)^2), which just brings the interval to no effect; for one
+that includes it the *advocacy* prior N(AL / 2, (AL / 3.92)^2), which just makes it exclude
+no effect. That criterion is a two-sided 95% interval, i.e. P(benefit) = 0.975 under a normal
 approximation; the map's own sceptical SD (:meth:`TauMap.sceptical_sd`) is where the
 model's P(benefit) crosses 0.95, so the two differ.
 """
@@ -58,7 +58,7 @@ from rebayes.data.direction import Direction
 from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
 from rebayes.frequentist.pooling import Z95
-from rebayes.tools.credibility import CredibilityRow, analysis_of_credibility
+from rebayes.tools.credibility import CredibilityRow, credibility
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -263,7 +263,7 @@ class PriorMap(ResultDisplay):
     scale : {"log OR", "log RR"}
         The scale of ``d``, whose priors the grid holds.
     credibility : CredibilityRow
-        Analysis of credibility of the input fit's 95% CrI of exp(d).
+        Analysis of credibility of RevMan's 95% CI of exp(d)'s measure for the fit's rows.
     k_max : float
         Pareto k cut-off for reweighting.
     n_fits : int
@@ -417,7 +417,7 @@ class PriorMap(ResultDisplay):
             f"{self.n_reweighted} grid points reweighted (Pareto k < {self.k_max:g}, max "
             f"{self.max_k:.2f}), {self.n_refitted} refitted; {self.n_fits} full fits; "
             f"{self.seconds:.1f} s",
-            self.credibility.sentence(self.direction).replace("RR", self.ratio),
+            self.credibility.sentence(self.direction),
             self.sentence(),
         ]
         lines += [f"Note: {n}" for n in self.notes]
@@ -658,11 +658,20 @@ def _towards_benefit(fit: Fit) -> float:
 
 
 def _credibility_row(fit: Fit) -> CredibilityRow:
-    """AnCred of the 95% CrI of exp(d) as the fit reports it (pooled OR, or RR if normal)."""
-    s = fit.summary()
-    ratio = s.pooled_or if s.pooled_or is not None else s.pooled_rr
-    label = "Bayesian 95% CrI of the pooled " + ("OR" if s.pooled_or is not None else "RR")
-    return analysis_of_credibility(ratio.ci_low, ratio.ci_high, label, "bayesian")
+    """AnCred of RevMan's 95% CI of exp(d)'s measure (OR, or RR for the normal model).
+
+    The frequentist interval of the fit's rows, with the dataset's method and model: the
+    reverse-Bayes prior is combined with the likelihood, never with a posterior (whose prior
+    it would count twice; :mod:`rebayes.tools.credibility`).
+    """
+    from rebayes.data.trials import load_trials
+    from rebayes.frequentist.pooling import analyze
+
+    trials = load_trials(fit.spec.data, fit.design.variant)
+    measure: Any = "OR" if fit.design.likelihood == "binomial" else "RR"
+    method: Any = "MH" if fit.design.schema.method == "PETO" else None  # Peto: the OR only
+    revman = analyze(trials, measure=measure, method=method, ci_level=0.95).overall
+    return credibility(revman, Direction.of(fit.tree)).rows[0]
 
 
 def _credibility_mark(row: CredibilityRow) -> PriorMark | None:
@@ -697,8 +706,8 @@ def prior_map(
     ----------
     fit : Fit
         A fit of the analysis (usually the overall one under the default prior): it gives
-        the spec, design, seed and sampler settings of every further fit, and the 95% CrI
-        the credibility prior is computed from. Its tau prior's map comes first.
+        the spec, design, seed and sampler settings of every further fit, and the rows whose
+        RevMan 95% CI the credibility prior is computed from. Its tau prior's map comes first.
     tau_priors : iterable of str or PriorSet, optional
         Prior sets whose heterogeneity priors to map (each with its baseline and covariate
         priors; sets that differ only in the effect prior share a map). Default: every set
