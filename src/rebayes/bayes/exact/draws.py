@@ -1,0 +1,99 @@
+"""Inverse-CDF sampling from tabulated densities (draws for figures, never for numbers)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rebayes.bayes.exact.grid import refine_log_density
+from rebayes.bayes.exact.marginals import cumulative_integral
+
+if TYPE_CHECKING:
+    from rebayes.bayes.exact.slices import Slices
+
+__all__ = ["inverse_cdf", "sample_grid"]
+
+_FLOOR = -700.0
+
+
+def inverse_cdf(log_density: np.ndarray, start: np.ndarray, step: np.ndarray,
+                u: np.ndarray, factor: int = 4) -> np.ndarray:
+    """Invert each row's distribution function at ``u``.
+
+    Parameters
+    ----------
+    log_density : ndarray, shape (draw, n)
+        Unnormalised log densities on the uniform grids ``start + step * i``.
+    start, step, u : ndarray, shape (draw,)
+
+    Returns
+    -------
+    ndarray, shape (draw,)
+        The quantiles, linear within the cells of a grid ``factor`` times finer.
+    """
+    fine = np.exp(refine_log_density(log_density, factor))
+    fine_step = np.asarray(step, dtype=float) / factor
+    cdf = cumulative_integral(fine, fine_step)
+    cdf /= cdf[:, -1:]
+    cdf = np.maximum.accumulate(cdf, axis=1)
+    k = np.clip((cdf < u[:, None]).sum(axis=1) - 1, 0, cdf.shape[1] - 2)
+    rows = np.arange(len(u))
+    lo, hi = cdf[rows, k], cdf[rows, k + 1]
+    frac = np.where(hi > lo, (u - lo) / np.where(hi > lo, hi - lo, 1.0), 0.5)
+    return np.asarray(start + fine_step * (k + np.clip(frac, 0.0, 1.0)))
+
+
+def _interpolate_axis0(table: np.ndarray, position: np.ndarray) -> np.ndarray:
+    """Linear interpolation of ``table`` (n, ...) along its first axis at fractional indices."""
+    k = np.clip(np.floor(position).astype(np.int64), 0, table.shape[0] - 2)
+    t = np.clip(position - k, 0.0, 1.0).reshape(-1, *([1] * (table.ndim - 1)))
+    return np.asarray((1 - t) * table[k] + t * table[k + 1])
+
+
+def _log_sum_exp(values: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    if not axes:
+        return values
+    peak = np.max(values, axis=axes, keepdims=True)
+    out = np.log(np.exp(values - peak).sum(axis=axes, keepdims=True)) + peak
+    return np.asarray(np.squeeze(out, axis=axes))
+
+
+def sample_grid(slices: Slices, node: int, uniforms: np.ndarray) -> np.ndarray:
+    """Draw ``phi`` given tau node ``node``, one coordinate at a time.
+
+    The first coordinate (in the node's standardised frame) from its marginal on the grid,
+    each next one from its conditional given those drawn (the grid's log density linearly
+    interpolated between grid lines), each by :func:`inverse_cdf`.
+
+    Parameters
+    ----------
+    uniforms : ndarray, shape (draw, p)
+    """
+    from rebayes.bayes.exact.slices import ball_grid
+
+    p = slices.problem.p
+    h = slices.step
+    points, _, size = ball_grid(p, h, slices.radius)
+    mean, chol = slices.mean[node], slices.chol[node]
+    phi = mean + points @ chol.T
+    log_d = slices.log_density(phi[None], np.array([node]))[0]
+    half = (size - 1) // 2
+    index = np.rint(points / h).astype(np.int64) + half
+    tensor = np.full((size,) * p, _FLOOR)
+    tensor[tuple(index.T)] = np.maximum(log_d - np.max(log_d), _FLOOR)
+    draws = len(uniforms)
+    start = -h * half
+    u = np.empty((draws, p))
+    current = np.broadcast_to(tensor, (draws, *tensor.shape))
+    for i in range(p):
+        marginal = _log_sum_exp(current, tuple(range(2, current.ndim)))  # (draw, size)
+        u[:, i] = inverse_cdf(marginal, np.full(draws, start), np.full(draws, h),
+                              uniforms[:, i])
+        if i < p - 1:
+            position = (u[:, i] - start) / h
+            k = np.clip(np.floor(position).astype(np.int64), 0, size - 2)
+            t = np.clip(position - k, 0.0, 1.0).reshape(-1, *([1] * (current.ndim - 2)))
+            rows = np.arange(draws)
+            current = (1 - t) * current[rows, k] + t * current[rows, k + 1]
+    return np.asarray(mean + u @ chol.T)
