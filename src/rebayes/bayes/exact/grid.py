@@ -112,8 +112,8 @@ class TauGrid:
         return TauGrid(self.scale, self.step, self.n + more, self.first)
 
     def lowered(self) -> TauGrid:
-        """Return the grid starting a quarter of its length (at least a node) lower, or at 0."""
-        first = max(0, self.first - max(1, self.n // 4))
+        """Return the grid starting an eighth of its length (at least a node) lower, or at 0."""
+        first = max(0, self.first - max(1, self.n // 8))
         return TauGrid(self.scale, self.step, self.n + self.first - first, first)
 
     def refined(self) -> TauGrid:
@@ -125,7 +125,7 @@ def place_tau_grid(
     log_density: Callable[[np.ndarray], np.ndarray],
     reference: float = 1.0,
     steps_per_sd: float = 6.0,
-    tail: float = 1e-9,
+    tail: float = 1e-12,
 ) -> TauGrid:
     """Choose a tau grid for a posterior whose (approximate) log density is ``log_density``.
 
@@ -144,9 +144,11 @@ def place_tau_grid(
     Returns
     -------
     TauGrid
-        scale c = the 25% quantile of tau (at least 1e-4 of the median), step h = sd(v) /
-        ``steps_per_sd`` (between 0.01 and 0.25), and V where the upper tail beyond is below
-        ``tail``.
+        scale c = the 25% quantile of tau (at least 1e-4 of the median) when the posterior
+        density at tau = 0 is within exp(-30) of its peak, else a tenth of the ``tail``
+        quantile (the posterior's log density is smooth in log tau, not in tau near 0: the
+        log-normal prior); step h = sd(v) / ``steps_per_sd`` (between 0.01 and 0.25); from
+        the ``tail`` quantile (or 0) to the ``1 - tail`` quantile.
     """
     tau = reference * np.geomspace(1e-6, 1e4, 1201)
     log_mass = np.asarray(log_density(tau), dtype=float) + np.log(tau)  # density in log tau
@@ -155,7 +157,15 @@ def place_tau_grid(
     mass = np.exp(log_mass - peak)
     cumulative = np.cumsum(mass) / mass.sum()
     median = float(np.interp(0.5, cumulative, tau))
-    scale = max(float(np.interp(0.25, cumulative, tau)), 1e-4 * median)
+    lower = float(np.interp(tail, cumulative, tau))
+    density = log_mass - np.log(tau)
+    if density[0] - np.max(density) > -30.0:
+        # Mass down to tau = 0: uniform steps near 0 up to the lower quartile.
+        scale = max(float(np.interp(0.25, cumulative, tau)), 1e-4 * median)
+    else:
+        # No mass near 0 (a prior vanishing there, or data against homogeneity): steps
+        # uniform in log tau over the whole posterior, where its log density is smooth.
+        scale = max(lower / 10.0, float(tau[0]))
     reached = cumulative[-2] >= 1.0 - tail
     upper = float(np.interp(1.0 - tail, cumulative, tau)) if reached else float(tau[-1])
     v = np.arcsinh(tau / scale)
@@ -168,7 +178,6 @@ def place_tau_grid(
     sd_v = math.sqrt(max(float(weight @ (v - mean) ** 2), 1e-12))
     step = min(max(sd_v / steps_per_sd, 0.01), 0.25)
     end = math.asinh(upper / scale) + 2 * step
-    lower = float(np.interp(tail, cumulative, tau))
     first = int(math.floor(math.asinh(lower / scale) / step)) - 2
     first = first if first > 2 else 0
     return TauGrid(scale, step, int(math.ceil(end / step)) + 1 - first, first)

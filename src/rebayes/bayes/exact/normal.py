@@ -198,7 +198,7 @@ class NormalConditionals:
         Parameters
         ----------
         tau : ndarray, shape (draw,)
-        uniforms : ndarray, shape (draw, p + study)
+        uniforms : ndarray, shape (draw, at least p + study)
             Independent U(0, 1) values: ``phi`` from its conditional normal (Cholesky factor
             times normal quantiles), then each trial's ``z`` from its normal given ``phi``.
         """
@@ -207,10 +207,11 @@ class NormalConditionals:
         normal = special.ndtri(uniforms)
         phi = mean + np.einsum("jpq,jq->jp", np.linalg.cholesky(covariance), normal[:, :p])
         u_mean, u_var = self.model.random_effects(tau, phi)
-        u = u_mean + np.sqrt(u_var) * normal[:, p:]
+        eps = normal[:, p:p + self.model.n_studies]
+        u = u_mean + np.sqrt(u_var) * eps
         # z = u / tau; at tau = 0 the random effect is 0 and z keeps its N(0, 1) prior.
         positive = tau[:, None] > 0
-        z = np.where(positive, u / np.where(positive, tau[:, None], 1.0), normal[:, p:])
+        z = np.where(positive, u / np.where(positive, tau[:, None], 1.0), eps)
         return {"phi": phi, "z": z}
 
 
