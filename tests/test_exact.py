@@ -16,6 +16,7 @@ import pytest
 from scipy import integrate, special, stats
 
 import rebayes as rb
+from exact_reference import binomial_reference
 from rebayes.bayes.design import build_design
 from rebayes.bayes.exact import (
     BeyondReach,
@@ -28,10 +29,8 @@ from rebayes.bayes.exact import (
     reach,
     risk_ratio_at,
 )
-from rebayes.bayes.priors import HalfCauchy, HalfNormal, LogNormalTau2, Normal, PriorSet
+from rebayes.bayes.priors import HalfCauchy, HalfNormal, LogNormalTau2, Normal
 from rebayes.bayes.spec import AnalysisSpec, load_script
-
-from exact_reference import binomial_reference
 
 DATA = Path(__file__).resolve().parent / "data"
 IVIG_MODELS = Path(__file__).resolve().parents[1] / "src/rebayes/data/datasets/ivig_rsa/models"
@@ -47,7 +46,10 @@ CRINS_V = np.array([0.359371833839919, 0.309576023391813, 0.775, 0.2078160919540
                     0.412159090909091, 2.33726229765834])
 
 
-def crins(tau=HalfNormal(0.5), rows=slice(None)):
+HALF_NORMAL = HalfNormal(0.5)
+
+
+def crins(tau=HALF_NORMAL, rows=slice(None)):
     return problem_from_arrays(effect=Normal(0.0, 4.0), tau=tau, y=CRINS_Y[rows], v=CRINS_V[rows])
 
 
@@ -150,7 +152,9 @@ def test_normal_normal_matches_brute_force_integration(tau_prior, log_pdf):
     assert post.tau.prob_greater(1.0) == pytest.approx(ref["p_tau_gt_1"], abs=1e-7)
 
 
-@pytest.mark.parametrize("tau_prior", [HalfNormal(0.5), HalfCauchy(1.0), LogNormalTau2(-2.71, 1.74)])
+@pytest.mark.parametrize(
+    "tau_prior", [HalfNormal(0.5), HalfCauchy(1.0), LogNormalTau2(-2.71, 1.74)]
+)
 def test_grid_engine_matches_the_closed_form_normal_normal_model(tau_prior):
     # The grid engine (used for binomial data and non-normal priors) on a normal-normal model
     # must reproduce the analytic engine: coefficients, tau, prediction and shrinkage.
@@ -173,7 +177,7 @@ SMALL_EVENTS = np.array([[3, 9], [0, 2], [12, 11]])
 SMALL_N = np.array([[40, 41], [25, 25], [120, 118]])
 
 
-def _small(events=SMALL_EVENTS, n=SMALL_N, tau=HalfNormal(0.5)):
+def _small(events=SMALL_EVENTS, n=SMALL_N, tau=HALF_NORMAL):
     return posterior_of(problem_from_arrays(effect=Normal(0.0, 1.0), tau=tau, events=events,
                                             n=n))
 

@@ -27,12 +27,19 @@ def inverse_cdf(log_density: np.ndarray, start: np.ndarray, step: np.ndarray,
         Unnormalised log densities on the uniform grids ``start + step * i``.
     start, step, u : ndarray, shape (draw,)
 
+    factor : int
+        Refine the densities ``factor`` times (:func:`refine_log_density`) first; 1 for
+        densities tabulated finely already.
+
     Returns
     -------
     ndarray, shape (draw,)
-        The quantiles, linear within the cells of a grid ``factor`` times finer.
+        The quantiles, linear within the cells of the (refined) grid.
     """
-    fine = np.exp(refine_log_density(log_density, factor))
+    if factor > 1:
+        fine = np.exp(refine_log_density(log_density, factor))
+    else:
+        fine = np.exp(log_density - np.max(log_density, axis=1, keepdims=True))
     fine_step = np.asarray(step, dtype=float) / factor
     cdf = cumulative_integral(fine, fine_step)
     cdf /= cdf[:, -1:]
@@ -42,13 +49,6 @@ def inverse_cdf(log_density: np.ndarray, start: np.ndarray, step: np.ndarray,
     lo, hi = cdf[rows, k], cdf[rows, k + 1]
     frac = np.where(hi > lo, (u - lo) / np.where(hi > lo, hi - lo, 1.0), 0.5)
     return np.asarray(start + fine_step * (k + np.clip(frac, 0.0, 1.0)))
-
-
-def _interpolate_axis0(table: np.ndarray, position: np.ndarray) -> np.ndarray:
-    """Linear interpolation of ``table`` (n, ...) along its first axis at fractional indices."""
-    k = np.clip(np.floor(position).astype(np.int64), 0, table.shape[0] - 2)
-    t = np.clip(position - k, 0.0, 1.0).reshape(-1, *([1] * (table.ndim - 1)))
-    return np.asarray((1 - t) * table[k] + t * table[k + 1])
 
 
 def _log_sum_exp(values: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:

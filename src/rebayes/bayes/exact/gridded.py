@@ -155,7 +155,7 @@ class GridConditionals:
         problem = self.slices.problem
         rows = self.slices.trials.rows
         z = np.empty((len(tau), problem.n_studies))
-        grid = np.linspace(-8.0, 8.0, 97)
+        grid = np.linspace(-8.0, 8.0, 81)
         for k in range(problem.n_studies):
             trial_rows = np.flatnonzero(problem.study == k)
             precision = rows.precision[trial_rows][:, None]
@@ -167,7 +167,8 @@ class GridConditionals:
             theta = eta[:, trial_rows].T[:, :, None] + tau[None, :, None] * points[None]
             value, _, _ = rows.evaluate(trial_rows[:, None, None], theta)
             log_d = value.sum(axis=0) - 0.5 * points**2
-            z[:, k] = inverse_cdf(log_d, points[:, 0], width * (grid[1] - grid[0]), u[:, k])
+            z[:, k] = inverse_cdf(log_d, points[:, 0], width * (grid[1] - grid[0]), u[:, k],
+                                  factor=1)
         return {"z": z}
 
     def _baselines(self, theta: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -176,12 +177,13 @@ class GridConditionals:
         assert isinstance(rows, RowLikelihoods)
         index = np.broadcast_to(np.arange(theta.shape[1]), theta.shape)
         centre, width = rows.baseline_mode(index, theta)
-        grid = np.linspace(-8.0, 8.0, 97)
+        grid = np.linspace(-8.0, 8.0, 81)
         points = centre[..., None] + width[..., None] * grid
         log_d = rows.baseline_log_density(index[..., None], theta[..., None], points)
         shape = theta.shape
         flat = inverse_cdf(log_d.reshape(-1, len(grid)), points[..., 0].ravel(),
-                           (width * (grid[1] - grid[0])).ravel(), u[:, : shape[1]].ravel())
+                           (width * (grid[1] - grid[0])).ravel(), u[:, : shape[1]].ravel(),
+                           factor=1)
         return flat.reshape(shape)
 
 

@@ -45,9 +45,9 @@ class ExactSettings:
         :class:`BeyondReach` (the normal-normal model with normal priors has no limit).
     """
 
-    alpha_nodes: int = 16
+    alpha_nodes: int = 24
     table_step: float = 0.05
-    z_nodes: int = 10
+    z_nodes: int = 8
     inner_step: float = 0.6
     ball_step: float = 0.8
     inner_radius: float = 7.2

@@ -52,7 +52,7 @@ class TrialLikelihoods:
     rows: RowLikelihoods | NormalRowLikelihoods
     study: np.ndarray
     nodes: int = 10
-    newton: int = 2
+    newton: int = 1
 
     def log_likelihood(
         self, row_index: np.ndarray, eta: np.ndarray, tau: np.ndarray
@@ -83,8 +83,10 @@ class TrialLikelihoods:
         rank = np.empty_like(order)
         rank[order] = np.arange(len(order))
         trials, local = trials[order], rank[local]
-        incidence = np.zeros((len(trials), len(row_index)))
-        incidence[local, np.arange(len(row_index))] = 1.0
+        # Rows sorted by trial, so that a trial's sum over its rows is one np.add.reduceat.
+        by_trial = np.argsort(local, kind="stable")
+        row_index, local, eta = row_index[by_trial], local[by_trial], eta[by_trial]
+        starts = np.flatnonzero(np.r_[True, local[1:] != local[:-1]])
         points = eta.shape[1]
         size = max(1, _BLOCK // max(1, len(row_index) * self.nodes))
         log_l = np.empty((len(trials), points))
@@ -92,7 +94,7 @@ class TrialLikelihoods:
         for start in range(0, points, size):
             block = slice(start, min(points, start + size))
             log_l[:, block], slope[:, block] = self._block(
-                row_index, local, incidence, eta[:, block], np.asarray(tau)[block]
+                row_index, local, starts, eta[:, block], np.asarray(tau)[block]
             )
         return trials, log_l, slope
 
@@ -100,36 +102,38 @@ class TrialLikelihoods:
         self,
         row_index: np.ndarray,
         local: np.ndarray,
-        incidence: np.ndarray,
+        starts: np.ndarray,
         eta: np.ndarray,
         tau: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
         rows = self.rows
         rows_col = row_index[:, None]
+        one_each = len(starts) == len(row_index)
+
+        def per_trial(values: np.ndarray) -> np.ndarray:
+            return values if one_each else np.add.reduceat(values, starts, axis=0)
+
         precision = rows.precision[row_index][:, None]
         # Start: the rows' normal approximations give a normal integrand in z.
-        q = 1.0 + tau**2 * (incidence @ np.broadcast_to(precision, eta.shape))
-        z = tau * (incidence @ (precision * (rows.mode[row_index][:, None] - eta))) / q
+        q = 1.0 + tau**2 * per_trial(np.broadcast_to(precision, eta.shape))
+        z = tau * per_trial(precision * (rows.mode[row_index][:, None] - eta)) / q
         curvature = -q
         for _ in range(self.newton):
             _, first, second = rows.evaluate(rows_col, eta + tau * z[local])
-            gradient = tau * (incidence @ first) - z
-            curvature = np.minimum(tau**2 * (incidence @ second), 0.0) - 1.0
+            gradient = tau * per_trial(first) - z
+            curvature = np.minimum(tau**2 * per_trial(second), 0.0) - 1.0
             step = -gradient / curvature
             limit = 3.0 / np.sqrt(-curvature)
             z = z + np.clip(step, -limit, limit)
         x, log_w = hermite_rule(self.nodes)
-        width = np.sqrt(-2.0 / curvature)  # (t, point)
-        nodes = z[..., None] + width[..., None] * x  # (t, point, node)
+        width = np.sqrt(-2.0 / curvature)  # (trial, point)
+        nodes = z[..., None] + width[..., None] * x  # (trial, point, node)
         theta = eta[..., None] + tau[:, None] * nodes[local]
         value, first, _ = rows.evaluate(rows_col[..., None], theta, order=1)
-        t, p = z.shape
-        summed = (incidence @ value.reshape(len(row_index), -1)).reshape(t, p, self.nodes)
-        log_terms = log_w + x**2 + summed - 0.5 * nodes**2
+        log_terms = log_w + x**2 + per_trial(value) - 0.5 * nodes**2
         peak = np.max(log_terms, axis=-1, keepdims=True)
         weights = np.exp(log_terms - peak)
         total = weights.sum(axis=-1)
         log_l = peak[..., 0] + np.log(total) + np.log(width) - 0.5 * math.log(2 * math.pi)
         weights /= total[..., None]
-        slopes = (incidence @ first.reshape(len(row_index), -1)).reshape(t, p, self.nodes)
-        return log_l, (weights * slopes).sum(axis=-1)
+        return log_l, (weights * per_trial(first)).sum(axis=-1)
