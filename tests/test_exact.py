@@ -210,6 +210,65 @@ def test_log_evidence_of_two_trials_with_a_double_zero_row():
     assert post.tau.prob_greater(0.2) == pytest.approx(ref.p_tau_greater[0.2], abs=2e-6)
 
 
+# Rows far from normal: no events against only events (no mode), a single trial of one
+# participant per arm, one event in 40, and ISIS-4's 29,000 per arm.
+ROUGH_EVENTS = np.array([[0, 20], [0, 1], [1, 30], [2103, 2216]])
+ROUGH_N = np.array([[20, 20], [1, 1], [40, 40], [29039, 29011]])
+
+
+def test_row_likelihoods_match_quadrature_over_the_baseline():
+    from rebayes.bayes.exact.rows import RowLikelihoods
+
+    rows = RowLikelihoods(ROUGH_EVENTS, ROUGH_N, Normal(0.0, 2.0))
+    for r, (events, n) in enumerate(zip(ROUGH_EVENTS, ROUGH_N, strict=True)):
+        for theta in (rows.mode[r] - 1.0, rows.mode[r], rows.mode[r] + 0.5, -2.0, 3.0):
+            def integrand(a, theta=theta, events=events, n=n):
+                return np.exp(stats.binom.logpmf(events[0], n[0], special.expit(a - theta / 2))
+                              + stats.binom.logpmf(events[1], n[1], special.expit(a + theta / 2))
+                              + stats.norm.logpdf(a, 0, 2))
+
+            centre = special.logit((events.sum() + 0.5) / (n.sum() + 1))
+            reference = integrate.quad(integrand, -30, 30, points=[centre], epsabs=0,
+                                       epsrel=1e-12, limit=400)[0]
+            value = rows.log_likelihood(np.array([r]), np.array([theta]))[0][0]
+            if np.isfinite(np.log(reference)):  # ISIS-4 far from its mode underflows quad
+                assert value == pytest.approx(np.log(reference), abs=1e-6)
+
+
+def test_trial_integrals_match_quadrature_for_far_from_normal_rows():
+    from rebayes.bayes.exact.rows import RowLikelihoods
+    from rebayes.bayes.exact.trials import TrialLikelihoods
+
+    rows = RowLikelihoods(ROUGH_EVENTS, ROUGH_N, Normal(0.0, 2.0))
+    rows.tabulate(np.full(4, -400.0), np.full(4, 400.0))
+    trials = TrialLikelihoods(rows, np.arange(4))
+    eta, tau = np.meshgrid(np.array([-2.0, 1.0]), np.array([0.0, 0.1, 1.0, 5.0, 20.0]))
+    eta, tau = eta.ravel(), tau.ravel()
+    for r in range(4):
+        _, log_l, _ = trials.log_likelihood(np.array([r]), eta[None, :], tau)
+        for e, t, value in zip(eta, tau, log_l[0], strict=True):
+            def integrand(theta, e=e, t=t, r=r):
+                return np.exp(rows.log_likelihood(np.array([r]), np.array([theta]))[0][0]
+                              + stats.norm.logpdf(theta, e, t))
+
+            if t == 0:
+                reference = np.exp(rows.log_likelihood(np.array([r]), np.array([e]))[0][0])
+            else:
+                # In theta, piece by piece between the row's mode, eta and the product's
+                # peak, each +- 40 of its own width, so that no narrow peak goes unseen.
+                m, s = rows.mode[r], rows.scale[r]
+                peak = (m * t * t + e * s * s) / (t * t + s * s)
+                width = t * s / np.hypot(t, s)
+                ends = sorted({m - 40 * s, m, m + 40 * s, e - 40 * t, e, e + 40 * t,
+                               peak - 40 * width, peak, peak + 40 * width})
+                reference = sum(integrate.quad(integrand, a, b, epsabs=0, epsrel=1e-12,
+                                               limit=400)[0] for a, b in zip(ends, ends[1:]))
+            if reference > 1e-250:
+                # Far from a row's mode (ISIS-4 at log L = -443) the table is read to 1e-7.
+                tolerance = max(2e-5, 1e-7 * abs(np.log(reference)))
+                assert value == pytest.approx(np.log(reference), abs=tolerance), (r, e, t)
+
+
 def test_ivig_overall_analysis():
     design = build_design(load_script(IVIG_MODELS / "overall.py"), rb.load_trials("ivig_rsa"))
     post = exact_posterior(design, DEFAULT)

@@ -178,7 +178,8 @@ def grid_posterior(problem: ExactProblem, settings: ExactSettings | None = None)
             f"integrates at most {settings.max_coefficients}; use NUTS"
         )
     rows = _row_likelihoods(problem, settings)
-    trials = TrialLikelihoods(rows, problem.study, settings.z_nodes)
+    trials = TrialLikelihoods(rows, problem.study, settings.z_nodes,
+                              sinh_step=settings.z_sinh_step)
     surrogate = _surrogate(problem, rows)
 
     def approximate(tau: np.ndarray) -> np.ndarray:

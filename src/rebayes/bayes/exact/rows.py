@@ -40,6 +40,8 @@ __all__ = ["NormalRowLikelihoods", "RowLikelihoods"]
 
 #: A row mode beyond this (log odds ratio) means its likelihood has none.
 UNBOUNDED = 40.0
+#: A row with fewer events (or non-events) than this in an arm has a far-from-normal likelihood.
+ROUGH = 5
 
 
 def _log_choose(n: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -71,6 +73,9 @@ class RowLikelihoods:
         the 0.5-corrected empirical log odds ratio and its standard error).
     precision : ndarray, shape (row,)
         ``1 / scale^2``, or 0 for a row without a mode.
+    rough : ndarray of bool, shape (row,)
+        Rows whose likelihood is far from normal: fewer than :data:`ROUGH` events or
+        non-events in an arm, or no mode.
     """
 
     events: np.ndarray
@@ -81,6 +86,7 @@ class RowLikelihoods:
     mode: np.ndarray = field(init=False)
     scale: np.ndarray = field(init=False)
     precision: np.ndarray = field(init=False)
+    rough: np.ndarray = field(init=False)
     _table: dict[str, np.ndarray] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -115,6 +121,8 @@ class RowLikelihoods:
         object.__setattr__(self, "scale", scale)
         object.__setattr__(self, "precision", np.where(bounded, 1.0 / scale**2, 0.0))
         object.__setattr__(self, "_table", {})
+        counts = np.concatenate([self.events, self.n - self.events], axis=1)
+        object.__setattr__(self, "rough", (counts.min(axis=1) < ROUGH) | ~bounded)
 
     def _counts(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
         return tuple(
@@ -322,6 +330,11 @@ class NormalRowLikelihoods:
     def precision(self) -> np.ndarray:
         """``1 / v``."""
         return 1.0 / self.v
+
+    @property
+    def rough(self) -> np.ndarray:
+        """No row is far from normal."""
+        return np.zeros(len(self.y), dtype=bool)
 
     def tabulate(self, lo: np.ndarray, hi: np.ndarray) -> None:
         """Nothing to tabulate: the likelihood is in closed form."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +32,8 @@ __all__ = ["TrialLikelihoods"]
 
 #: Largest (row x point x node) block evaluated at once.
 _BLOCK = 1_500_000
+#: The sinh rule for far-from-normal integrands reaches at least z* +- sd sinh(5.1) = +- 82 sd.
+SINH_REACH = 5.1
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,12 +50,16 @@ class TrialLikelihoods:
         Gauss-Hermite nodes in z.
     newton : int
         Newton steps towards the integrand's mode.
+    sinh_step : float
+        Step of the sinh rule (``z = z* + sd sinh(v)``, v in steps of this within +-5.1) for
+        far-from-normal integrands.
     """
 
     rows: RowLikelihoods | NormalRowLikelihoods
     study: np.ndarray
     nodes: int = 10
-    newton: int = 1
+    newton: int = 2
+    sinh_step: float = 0.15
 
     def log_likelihood(
         self, row_index: np.ndarray, eta: np.ndarray, tau: np.ndarray
@@ -117,23 +124,63 @@ class TrialLikelihoods:
         # Start: the rows' normal approximations give a normal integrand in z.
         q = 1.0 + tau**2 * per_trial(np.broadcast_to(precision, eta.shape))
         z = tau * per_trial(precision * (rows.mode[row_index][:, None] - eta)) / q
-        curvature = -q
-        for _ in range(self.newton):
-            _, first, second = rows.evaluate(rows_col, eta + tau * z[local])
+        z, curvature = self._newton(rows_col, local, per_trial, eta, tau, z, -q, self.newton)
+        sd = 1.0 / np.sqrt(-curvature)  # (trial, point)
+        x, log_w = hermite_rule(self.nodes)
+        log_l, slope = self._rule(rows_col, local, per_trial, eta, tau, z, sd, np.sqrt(2.0) * x,
+                                  log_w + x**2 + 0.5 * math.log(2.0))
+        # A trial with a row of few events or none is far from normal; when tau is wide
+        # against its likelihood the rule above misses its long flat side: a sinh rule there.
+        rough = rows.rough[row_index]
+        trial_rough = rough if one_each else np.maximum.reduceat(rough, starts)
+        wide = tau**2 * per_trial(np.broadcast_to(precision, eta.shape)) >= 0.25
+        flat = per_trial(np.broadcast_to(precision == 0, eta.shape).astype(float)) > 0
+        hard = trial_rough[:, None] & (wide | (flat & (tau > 0)))
+        if hard.any():
+            for k in np.flatnonzero(hard.any(axis=1)):
+                cols = np.flatnonzero(hard[k])
+                mine = np.flatnonzero(local == k)
+                args = (row_index[mine][:, None], np.zeros(len(mine), dtype=np.int64),
+                        lambda values: values.sum(axis=0, keepdims=True),
+                        eta[np.ix_(mine, cols)], tau[cols])
+                # More Newton steps: the mode of a far-from-normal integrand.
+                z_k, curvature_k = self._newton(*args, z[k, cols][None],
+                                                curvature[k, cols][None], 4)
+                sd_k = 1.0 / np.sqrt(-curvature_k)
+                # Reach SINH_REACH sd, and at least 12 in z: a flat side extends as N(0, 1).
+                reach = max(SINH_REACH, math.asinh(12.0 / float(sd_k.min())))
+                half = int(math.ceil(reach / self.sinh_step))
+                v = self.sinh_step * np.arange(-half, half + 1)
+                log_l[k, cols], slope[k, cols] = self._rule(
+                    *args, z_k, sd_k, np.sinh(v), np.log(self.sinh_step * np.cosh(v)),
+                )
+        return log_l, slope
+
+    def _newton(self, rows_col: np.ndarray, local: np.ndarray, per_trial: Any,
+                eta: np.ndarray, tau: np.ndarray, z: np.ndarray, curvature: np.ndarray,
+                steps: int) -> tuple[np.ndarray, np.ndarray]:
+        """Newton steps towards the integrand's mode in z (each at most 3 sd long)."""
+        for _ in range(steps):
+            _, first, second = self.rows.evaluate(rows_col, eta + tau * z[local])
             gradient = tau * per_trial(first) - z
             curvature = np.minimum(tau**2 * per_trial(second), 0.0) - 1.0
             step = -gradient / curvature
             limit = 3.0 / np.sqrt(-curvature)
             z = z + np.clip(step, -limit, limit)
-        x, log_w = hermite_rule(self.nodes)
-        width = np.sqrt(-2.0 / curvature)  # (trial, point)
-        nodes = z[..., None] + width[..., None] * x  # (trial, point, node)
+        return z, curvature
+
+    def _rule(self, rows_col: np.ndarray, local: np.ndarray, per_trial: Any, eta: np.ndarray,
+              tau: np.ndarray, centre: np.ndarray, sd: np.ndarray, offsets: np.ndarray,
+              log_weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``log l`` and its slope by the rule ``z = centre + sd * offsets`` with weights
+        ``sd * exp(log_weights)``."""
+        nodes = centre[..., None] + sd[..., None] * offsets  # (trial, point, node)
         theta = eta[..., None] + tau[:, None] * nodes[local]
-        value, first, _ = rows.evaluate(rows_col[..., None], theta, order=1)
-        log_terms = log_w + x**2 + per_trial(value) - 0.5 * nodes**2
+        value, first, _ = self.rows.evaluate(rows_col[..., None], theta, order=1)
+        log_terms = log_weights + per_trial(value) - 0.5 * nodes**2
         peak = np.max(log_terms, axis=-1, keepdims=True)
         weights = np.exp(log_terms - peak)
         total = weights.sum(axis=-1)
-        log_l = peak[..., 0] + np.log(total) + np.log(width) - 0.5 * math.log(2 * math.pi)
+        log_l = peak[..., 0] + np.log(total) + np.log(sd) - 0.5 * math.log(2 * math.pi)
         weights /= total[..., None]
         return log_l, (weights * per_trial(first)).sum(axis=-1)
