@@ -179,6 +179,7 @@ def grid_posterior(problem: ExactProblem, settings: ExactSettings | None = None)
         )
     rows = _row_likelihoods(problem, settings)
     trials = TrialLikelihoods(rows, problem.study, settings.z_nodes,
+                              rough_nodes=settings.z_rough_nodes,
                               sinh_step=settings.z_sinh_step)
     surrogate = _surrogate(problem, rows)
 

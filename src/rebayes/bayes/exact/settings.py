@@ -28,9 +28,12 @@ class ExactSettings:
         Step (in v) of each row's likelihood table (binomial).
     z_nodes : int
         Gauss-Hermite nodes for each trial's random effect.
+    z_rough_nodes : int
+        Gauss-Hermite nodes where a trial's likelihood is far from normal (a row of few
+        events) and narrow against tau.
     z_sinh_step : float
-        Step of the sinh rule that takes over from them where a trial's likelihood is far
-        from normal (a row of few events) and tau is wide against it.
+        Step of the sinh rule that takes over where a trial's likelihood has no mode (no
+        events in one arm, only events in the other) and tau is not 0.
     inner_step : float
         Step of the coefficients' grid (one coefficient), in standard deviations of its
         normal approximation.
@@ -51,6 +54,7 @@ class ExactSettings:
     alpha_nodes: int = 24
     table_step: float = 0.05
     z_nodes: int = 8
+    z_rough_nodes: int = 16
     z_sinh_step: float = 0.15
     inner_step: float = 0.6
     ball_step: float = 0.8
@@ -66,6 +70,7 @@ class ExactSettings:
             alpha_nodes=2 * self.alpha_nodes,
             table_step=self.table_step / 2,
             z_nodes=2 * self.z_nodes,
+            z_rough_nodes=2 * self.z_rough_nodes,
             z_sinh_step=self.z_sinh_step / 2,
             inner_step=self.inner_step / 2,
             ball_step=self.ball_step / 2,

@@ -32,8 +32,15 @@ __all__ = ["TrialLikelihoods"]
 
 #: Largest (row x point x node) block evaluated at once.
 _BLOCK = 1_500_000
-#: The sinh rule for far-from-normal integrands reaches at least z* +- sd sinh(5.1) = +- 82 sd.
-SINH_REACH = 5.1
+#: The sinh rule for a flat-sided integrand reaches at least z* +- sd sinh(3.5) = +- 16 sd.
+SINH_REACH = 3.5
+#: tau^2 times a trial's precision from which its likelihood is narrow against tau (more nodes
+#: for far-from-normal trials), and below which it is wide (EASY_NODES nodes, one Newton step).
+WIDE = 0.25
+EASY = 0.02
+#: ... and from which its likelihood is so narrow that the sinh rule takes over.
+VERY_WIDE = 4.0
+EASY_NODES = 5
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,15 +57,20 @@ class TrialLikelihoods:
         Gauss-Hermite nodes in z.
     newton : int
         Newton steps towards the integrand's mode.
+    rough_nodes : int
+        Gauss-Hermite nodes where a trial's likelihood is far from normal and narrow against
+        tau (a row of few events).
     sinh_step : float
-        Step of the sinh rule (``z = z* + sd sinh(v)``, v in steps of this within +-5.1) for
-        far-from-normal integrands.
+        Step of the sinh rule (``z = z* + sd sinh(v)``) for a trial whose likelihood has no
+        mode (a flat side: no events in one arm and only events in the other), or is far
+        from normal and much narrower than tau.
     """
 
     rows: RowLikelihoods | NormalRowLikelihoods
     study: np.ndarray
     nodes: int = 10
     newton: int = 2
+    rough_nodes: int = 16
     sinh_step: float = 0.15
 
     def log_likelihood(
@@ -114,52 +126,110 @@ class TrialLikelihoods:
         tau: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
         rows = self.rows
-        rows_col = row_index[:, None]
         one_each = len(starts) == len(row_index)
 
         def per_trial(values: np.ndarray) -> np.ndarray:
             return values if one_each else np.add.reduceat(values, starts, axis=0)
 
         precision = rows.precision[row_index][:, None]
-        # Start: the rows' normal approximations give a normal integrand in z.
-        q = 1.0 + tau**2 * per_trial(np.broadcast_to(precision, eta.shape))
-        z = tau * per_trial(precision * (rows.mode[row_index][:, None] - eta)) / q
-        z, curvature = self._newton(rows_col, local, per_trial, eta, tau, z, -q, self.newton)
-        sd = 1.0 / np.sqrt(-curvature)  # (trial, point)
-        x, log_w = hermite_rule(self.nodes)
-        log_l, slope = self._rule(rows_col, local, per_trial, eta, tau, z, sd, np.sqrt(2.0) * x,
-                                  log_w + x**2 + 0.5 * math.log(2.0))
-        # A trial with a row of few events or none is far from normal; when tau is wide
-        # against its likelihood the rule above misses its long flat side: a sinh rule there.
+        spread = tau**2 * per_trial(np.broadcast_to(precision, eta.shape))  # tau^2 sum P
+        # A trial with a row of few events or none is far from normal: when tau is wide
+        # against its likelihood, Gauss-Hermite nodes miss its long flat side (a sinh rule);
+        # when tau is narrow against it, the integrand is nearly N(0, 1) times a gentle slope
+        # (a few nodes at the normal approximation's centre do).
         rough = rows.rough[row_index]
         trial_rough = rough if one_each else np.maximum.reduceat(rough, starts)
-        wide = tau**2 * per_trial(np.broadcast_to(precision, eta.shape)) >= 0.25
         flat = per_trial(np.broadcast_to(precision == 0, eta.shape).astype(float)) > 0
-        hard = trial_rough[:, None] & (wide | (flat & (tau > 0)))
-        if hard.any():
+        hard = trial_rough[:, None] & ((spread >= WIDE) | (flat & (tau > 0)))
+        # Start: the rows' normal approximations give a normal integrand in z.
+        q = 1.0 + spread
+        z = tau * per_trial(precision * (rows.mode[row_index][:, None] - eta)) / q
+        if not one_each:
+            args = (row_index[:, None], local, per_trial, eta, tau)
+            z, curvature = self._newton(*args, z, -q, self.newton)
+            log_l, slope = self._hermite(args, z, curvature, self.nodes)
             for k in np.flatnonzero(hard.any(axis=1)):
                 cols = np.flatnonzero(hard[k])
                 mine = np.flatnonzero(local == k)
-                args = (row_index[mine][:, None], np.zeros(len(mine), dtype=np.int64),
-                        lambda values: values.sum(axis=0, keepdims=True),
-                        eta[np.ix_(mine, cols)], tau[cols])
-                # More Newton steps: the mode of a far-from-normal integrand.
-                z_k, curvature_k = self._newton(*args, z[k, cols][None],
-                                                curvature[k, cols][None], 4)
-                sd_k = 1.0 / np.sqrt(-curvature_k)
-                # Reach SINH_REACH sd, and at least 12 in z: a flat side extends as N(0, 1).
-                reach = max(SINH_REACH, math.asinh(12.0 / float(sd_k.min())))
-                half = int(math.ceil(reach / self.sinh_step))
-                v = self.sinh_step * np.arange(-half, half + 1)
-                log_l[k, cols], slope[k, cols] = self._rule(
-                    *args, z_k, sd_k, np.sinh(v), np.log(self.sinh_step * np.cosh(v)),
-                )
+                sub = (row_index[mine][:, None], np.zeros(len(mine), dtype=np.int64),
+                       lambda values: values.sum(axis=0, keepdims=True),
+                       eta[np.ix_(mine, cols)], tau[cols])
+                log_l[k, cols], slope[k, cols] = (a[0] for a in self._sinh_rule(
+                    sub, z[k, cols][None], curvature[k, cols][None], pairs=False))
+            return log_l, slope
+        # One row per trial: every (row, point) pair on its own, each by the rule it needs.
+        log_l, slope = np.empty(eta.shape), np.empty(eta.shape)
+        flat_hard = hard & (flat | (spread >= VERY_WIDE))
+        rough_wide = hard & ~flat_hard
+        easy = (spread < EASY) & ~flat & ~hard
+        normal = ~easy & ~hard
+        for kind in (easy, normal, rough_wide, flat_hard):
+            r, p = np.nonzero(kind)
+            if not len(r):
+                continue
+            args = (row_index[r][:, None], np.arange(len(r)), lambda values: values,
+                    eta[r, p][:, None], tau[p][:, None])
+            start, curvature = z[r, p][:, None], -q[r, p][:, None]
+            if kind is easy:
+                # One Newton step: far from a row's mode its slope is not its normal
+                # approximation's, and the start would be off centre.
+                start, curvature = self._newton(*args, start, curvature, 1)
+                out = self._hermite(args, start, curvature, EASY_NODES)
+            elif kind is normal:
+                start, curvature = self._newton(*args, start, curvature, self.newton)
+                out = self._hermite(args, start, curvature, self.nodes)
+            elif kind is rough_wide:
+                start, curvature = self._newton(*args, start, curvature, self.newton + 1)
+                out = self._hermite(args, start, curvature, self.rough_nodes)
+            else:
+                start, curvature = self._newton(*args, start, curvature, self.newton)
+                out = self._sinh_rule(args, start, curvature)
+            log_l[r, p], slope[r, p] = out[0][:, 0], out[1][:, 0]
+        return log_l, slope
+
+    def _hermite(self, args: tuple[Any, ...], z: np.ndarray, curvature: np.ndarray,
+                 nodes: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``log l`` and its slope by Gauss-Hermite nodes at ``z``, scaled by curvature."""
+        x, log_w = hermite_rule(nodes)
+        return self._rule(*args, z, 1.0 / np.sqrt(-curvature), np.sqrt(2.0) * x,
+                          log_w + x**2 + 0.5 * math.log(2.0))
+
+    def _sinh_rule(self, args: tuple[Any, ...], z: np.ndarray, curvature: np.ndarray,
+                   pairs: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``log l`` and its slope by the sinh rule, after more Newton steps.
+
+        The steps find the mode of a far-from-normal integrand. The rule reaches SINH_REACH sd
+        from the mode and at least 12 in z (a flat side extends as far as N(0, 1) does);
+        points needing a longer reach are taken in groups of similar length, so that a few
+        narrow integrands do not lengthen every rule.
+        """
+        z, curvature = self._newton(*args, z, curvature, 4)
+        sd = 1.0 / np.sqrt(-curvature)
+        reach = np.maximum(SINH_REACH, np.arcsinh(12.0 / sd))
+        half = 8 * np.ceil(reach / self.sinh_step / 8).astype(np.int64)
+        if not pairs:
+            half = np.full_like(half, half.max())
+        if len(np.unique(half)) == 1:
+            v = self.sinh_step * np.arange(-half.flat[0], half.flat[0] + 1)
+            return self._rule(*args, z, sd, np.sinh(v), np.log(self.sinh_step * np.cosh(v)))
+        rows_col, local, per_trial, eta, tau = args
+        log_l, slope = np.empty(z.shape), np.empty(z.shape)
+        for size in np.unique(half):
+            # Pairs (one row each, as the caller groups them): a subset of the points.
+            pick = np.flatnonzero(half.ravel() == size)
+            v = self.sinh_step * np.arange(-size, size + 1)
+            sub = (rows_col[pick], np.arange(len(pick)), per_trial, eta[pick], tau[pick])
+            log_l.flat[pick], slope.flat[pick] = (a.ravel() for a in self._rule(
+                *sub, z[pick], sd[pick], np.sinh(v), np.log(self.sinh_step * np.cosh(v))))
         return log_l, slope
 
     def _newton(self, rows_col: np.ndarray, local: np.ndarray, per_trial: Any,
                 eta: np.ndarray, tau: np.ndarray, z: np.ndarray, curvature: np.ndarray,
                 steps: int) -> tuple[np.ndarray, np.ndarray]:
-        """Newton steps towards the integrand's mode in z (each at most 3 sd long)."""
+        """Return z and the curvature after Newton steps towards the integrand's mode.
+
+        Each step is at most 3 sd long.
+        """
         for _ in range(steps):
             _, first, second = self.rows.evaluate(rows_col, eta + tau * z[local])
             gradient = tau * per_trial(first) - z
@@ -172,10 +242,12 @@ class TrialLikelihoods:
     def _rule(self, rows_col: np.ndarray, local: np.ndarray, per_trial: Any, eta: np.ndarray,
               tau: np.ndarray, centre: np.ndarray, sd: np.ndarray, offsets: np.ndarray,
               log_weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``log l`` and its slope by the rule ``z = centre + sd * offsets`` with weights
-        ``sd * exp(log_weights)``."""
+        """Return ``log l`` and its slope by the rule ``z = centre + sd * offsets``.
+
+        The weights are ``sd * exp(log_weights)``.
+        """
         nodes = centre[..., None] + sd[..., None] * offsets  # (trial, point, node)
-        theta = eta[..., None] + tau[:, None] * nodes[local]
+        theta = eta[..., None] + np.asarray(tau)[..., None] * nodes[local]
         value, first, _ = self.rows.evaluate(rows_col[..., None], theta, order=1)
         log_terms = log_weights + per_trial(value) - 0.5 * nodes**2
         peak = np.max(log_terms, axis=-1, keepdims=True)
