@@ -30,6 +30,10 @@ from rebayes.bayes.exact.rows import NormalRowLikelihoods, RowLikelihoods
 
 __all__ = ["TrialLikelihoods"]
 
+#: What each rule is applied to: rows (column), each row's trial, the sum over a trial's rows,
+#: the rows' expected effects and tau.
+_Args = tuple[np.ndarray, np.ndarray, Any, np.ndarray, np.ndarray]
+
 #: Largest (row x point x node) block evaluated at once.
 _BLOCK = 1_500_000
 #: The sinh rule for a flat-sided integrand reaches at least z* +- sd sinh(3.5) = +- 16 sd.
@@ -187,14 +191,14 @@ class TrialLikelihoods:
             log_l[r, p], slope[r, p] = out[0][:, 0], out[1][:, 0]
         return log_l, slope
 
-    def _hermite(self, args: tuple[Any, ...], z: np.ndarray, curvature: np.ndarray,
+    def _hermite(self, args: _Args, z: np.ndarray, curvature: np.ndarray,
                  nodes: int) -> tuple[np.ndarray, np.ndarray]:
         """Return ``log l`` and its slope by Gauss-Hermite nodes at ``z``, scaled by curvature."""
         x, log_w = hermite_rule(nodes)
         return self._rule(*args, z, 1.0 / np.sqrt(-curvature), np.sqrt(2.0) * x,
                           log_w + x**2 + 0.5 * math.log(2.0))
 
-    def _sinh_rule(self, args: tuple[Any, ...], z: np.ndarray, curvature: np.ndarray,
+    def _sinh_rule(self, args: _Args, z: np.ndarray, curvature: np.ndarray,
                    pairs: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Return ``log l`` and its slope by the sinh rule, after more Newton steps.
 
