@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import special
 
 from rebayes.bayes.exact.densities import log_density
 from rebayes.bayes.exact.grid import MAX_TAU_NODES, next_grid, place_tau_grid
@@ -214,8 +215,7 @@ def grid_posterior(problem: ExactProblem, settings: ExactSettings | None = None)
         grid = following
     slices = Slices.join(parts, [done[int(k)][:2] for k in keys])
     log_q = joint + grid.log_weight
-    peak = float(np.max(log_q))
-    log_evidence = peak + math.log(float(np.exp(log_q - peak).sum()))
+    log_evidence = float(special.logsumexp(log_q))
     weight = np.exp(log_q - log_evidence)
     conditionals = GridConditionals(slices, weight, grid)
     return ExactPosterior(

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
+from scipy import special
 
 from rebayes.bayes.exact.grid import refine_log_density
 from rebayes.bayes.exact.marginals import cumulative_integral
-
-if TYPE_CHECKING:
-    from rebayes.bayes.exact.slices import Slices
+from rebayes.bayes.exact.slices import Slices, ball_grid
 
 __all__ = ["inverse_cdf", "sample_grid"]
 
@@ -51,14 +48,6 @@ def inverse_cdf(log_density: np.ndarray, start: np.ndarray, step: np.ndarray,
     return np.asarray(start + fine_step * (k + np.clip(frac, 0.0, 1.0)))
 
 
-def _log_sum_exp(values: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-    if not axes:
-        return values
-    peak = np.max(values, axis=axes, keepdims=True)
-    out = np.log(np.exp(values - peak).sum(axis=axes, keepdims=True)) + peak
-    return np.asarray(np.squeeze(out, axis=axes))
-
-
 def sample_grid(slices: Slices, node: int, uniforms: np.ndarray) -> np.ndarray:
     """Draw ``phi`` given tau node ``node``, one coordinate at a time.
 
@@ -70,8 +59,6 @@ def sample_grid(slices: Slices, node: int, uniforms: np.ndarray) -> np.ndarray:
     ----------
     uniforms : ndarray, shape (draw, p)
     """
-    from rebayes.bayes.exact.slices import ball_grid
-
     p = slices.problem.p
     h = slices.step
     points, _, size = ball_grid(p, h, slices.radius)
@@ -87,7 +74,8 @@ def sample_grid(slices: Slices, node: int, uniforms: np.ndarray) -> np.ndarray:
     u = np.empty((draws, p))
     current = np.broadcast_to(tensor, (draws, *tensor.shape))
     for i in range(p):
-        marginal = _log_sum_exp(current, tuple(range(2, current.ndim)))  # (draw, size)
+        axes = tuple(range(2, current.ndim))
+        marginal = special.logsumexp(current, axis=axes) if axes else current  # (draw, size)
         u[:, i] = inverse_cdf(marginal, np.full(draws, start), np.full(draws, h),
                               uniforms[:, i])
         if i < p - 1:

@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special
 
 from rebayes.bayes.exact.draws import inverse_cdf, sample_grid
 from rebayes.bayes.exact.grid import FINE, TauGrid, refine_log_density
@@ -114,7 +115,8 @@ class GridConditionals:
                 out_step[j] = 2 * half[j] / (n - 1)
                 theta = out_start[j] + out_step[j] * np.arange(n)
                 terms = log_q[j] - 0.5 * ((theta[:, None] - eta[j]) / tau[j]) ** 2
-                log_conv = _log_sum_exp(terms)
+                with np.errstate(divide="ignore"):
+                    log_conv = special.logsumexp(terms, axis=-1)
             else:
                 theta = eta[j]
                 first = np.gradient(log_q[j], step[j])
@@ -185,14 +187,6 @@ class GridConditionals:
                            (width * (grid[1] - grid[0])).ravel(), u[:, : shape[1]].ravel(),
                            factor=1)
         return flat.reshape(shape)
-
-
-def _log_sum_exp(terms: np.ndarray) -> np.ndarray:
-    """Log of the sum of exp(terms) along the last axis."""
-    peak = np.max(terms, axis=-1, keepdims=True)
-    peak = np.where(np.isfinite(peak), peak, 0.0)
-    with np.errstate(divide="ignore"):
-        return np.asarray(np.log(np.exp(terms - peak).sum(axis=-1)) + peak[..., 0])
 
 
 def _second_difference(values: np.ndarray, step: float) -> np.ndarray:

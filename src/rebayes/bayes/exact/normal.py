@@ -215,11 +215,6 @@ class NormalConditionals:
         return {"phi": phi, "z": z}
 
 
-def _log_sum_exp(values: np.ndarray) -> float:
-    peak = float(np.max(values))
-    return peak + math.log(float(np.exp(values - peak).sum()))
-
-
 def normal_posterior(problem: ExactProblem, steps_per_sd: float = 10.0) -> ExactPosterior:
     """Return the normal-normal model's exact posterior (normal priors on the coefficients).
 
@@ -262,7 +257,7 @@ def normal_posterior(problem: ExactProblem, steps_per_sd: float = 10.0) -> Exact
             break
         grid = new
     log_q = joint + grid.log_weight
-    log_evidence = _log_sum_exp(log_q)
+    log_evidence = float(special.logsumexp(log_q))
     weight = np.exp(log_q - log_evidence)
     conditionals = NormalConditionals(model, tau, weight, mean, covariance)
     return ExactPosterior(
