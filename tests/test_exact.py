@@ -555,7 +555,8 @@ def test_a_user_prior_family_without_a_registered_density_works_through_scipy():
 # --- against NUTS (slow) ---------------------------------------------------------------------
 
 
-def _nuts_agrees(design, spec, prior=DEFAULT, z=3.0):
+def _nuts_z_scores(design, spec, prior=DEFAULT):
+    """(exact, NUTS, MCSE) for every coefficient's mean and P(> 0), and tau's median."""
     from arviz_stats.base import array_stats
 
     fit = rb.fit(spec, prior, design=design, cache=False)
@@ -566,7 +567,7 @@ def _nuts_agrees(design, spec, prior=DEFAULT, z=3.0):
         draws = (posterior["d"] if name in ("d",) else posterior["d"].sel(subgroup=name[2:-1])
                  if name.startswith("d[") else posterior["beta"].sel(coef=name)).values
         m = exact.coefficient(name)
-        checks.append((m.mean, draws.mean(), array_stats.mcse(draws, method="mean")))
+        checks.append((m.mean, draws.mean(), float(array_stats.mcse(draws, method="mean"))))
         # An indicator that is constant over the draws has an estimated MCSE of 0: its
         # error is at least that of independent draws at the exact probability.
         ind = (draws > 0).astype(float)
@@ -575,8 +576,13 @@ def _nuts_agrees(design, spec, prior=DEFAULT, z=3.0):
         checks.append((p, ind.mean(), max(float(array_stats.mcse(ind, method="mean")), floor)))
     tau = posterior["tau"].values
     checks.append((exact.tau.median, np.median(tau),
-                   array_stats.mcse(tau, method="quantile", prob=0.5)))
-    return [(a, b, float(s)) for a, b, s in checks if abs(a - b) > z * float(s) + 1e-12]
+                   float(array_stats.mcse(tau, method="quantile", prob=0.5))))
+    return checks
+
+
+def _nuts_agrees(design, spec, prior=DEFAULT, z=3.0):
+    return [(a, b, s) for a, b, s in _nuts_z_scores(design, spec, prior)
+            if abs(a - b) > z * s + 1e-12]
 
 
 @pytest.mark.slow
@@ -622,12 +628,38 @@ def _simulated_tables(n, seed=2024):
 def test_nuts_agrees_within_3_mcse_on_50_simulated_cochrane_like_tables(tmp_path):
     # No set of 50 real tables ships with the tests: these are benchmarks/bench_batch.py's
     # simulated Cochrane-like meta-analyses (2-30 trials, arms of 20-2000, control risk
-    # 1-80%). Of ~150 comparisons at most 2 may pass 3 MCSE by chance, none 4.5.
-    outliers = []
+    # 1-80%). NUTS's error against the exact answer, in its own MCSE, must look like a
+    # standard normal: no bias, spread about 1, at most 3% beyond 3 MCSE (MCSE is itself
+    # estimated: measured 4 of 149, z 3.2-3.7, where the brute force of
+    # tests/exact_reference.py agrees with the exact engine to 1e-6; see the next test),
+    # none beyond 4.5.
+    z = []
     for i, rows in enumerate(_simulated_tables(50)):
         design = _csv_design(tmp_path, rows, higher_is_better=True, name=f"t{i}")
         spec = AnalysisSpec(name="overall", data=str(tmp_path / f"t{i}.csv"),
                             higher_is_better=True)
-        outliers += _nuts_agrees(design, spec, z=3.0)
-    assert len(outliers) <= 2, outliers
-    assert all(abs(a - b) < 4.5 * s for a, b, s in outliers), outliers
+        z += [(b - a) / s for a, b, s in _nuts_z_scores(design, spec) if s > 0]
+    z = np.array(z)
+    assert len(z) >= 145
+    assert abs(z.mean()) < 0.3
+    assert 0.7 < np.sqrt((z**2).mean()) < 1.3
+    assert (np.abs(z) > 3).mean() <= 0.03
+    assert np.abs(z).max() < 4.5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", [19, 38])
+def test_where_nuts_strays_the_brute_force_agrees_with_the_exact_engine(tmp_path, index):
+    # Tables 19 and 38 of the previous test: NUTS's d mean was 3.3 and 3.7 MCSE off.
+    rows = list(_simulated_tables(index + 1))[index]
+    design = _csv_design(tmp_path, rows, higher_is_better=True)
+    post = exact_posterior(design, DEFAULT)
+    d = post.coefficient("d")
+    lo = np.floor((d.mean - 10 * d.sd) * 100) / 100
+    hi = np.ceil((d.mean + 10 * d.sd) * 100) / 100
+    ref = binomial_reference(design.events, design.n, d_span=(lo, hi), theta_step=0.005,
+                             tau_max=3.0, tau_step=0.0025, tau_thresholds=(0.3,))
+    assert d.mean == pytest.approx(ref.d_mean, abs=1e-6)
+    assert d.prob_greater(0.0) == pytest.approx(ref.p_d_greater[0.0], abs=1e-6)
+    assert post.tau.prob_greater(0.3) == pytest.approx(ref.p_tau_greater[0.3], abs=1e-5)
+    assert post.log_marginal_likelihood == pytest.approx(ref.log_evidence, abs=1e-5)
