@@ -1,0 +1,194 @@
+"""Marginals and draws of a posterior integrated on grids (the binomial-normal engine).
+
+Given tau_j, :class:`~rebayes.bayes.exact.slices.Slices` gives the density of any combination
+``x = c @ phi`` at the nodes of a 1-D grid; refined (:func:`~rebayes.bayes.exact.grid.
+refine_log_density`) these make a :class:`~rebayes.bayes.exact.marginals.GridMixture`. On top:
+
+- a new trial's effect ``x + tau eps``: given tau its density is the convolution of x's with
+  N(0, tau^2), by the trapezoid rule over x's fine grid when tau is at least its step
+  (exponentially accurate for a Gaussian kernel that wide), else by the expansion
+  ``f + tau^2 f'' / 2`` (the next term is below 1e-5 of f there);
+- a trial's shrunken effect ``theta = eta + tau z``: given tau its density is
+  ``L_k(theta) * (q conv N(0, tau^2))(theta)`` with ``q = p(eta | tau, y) / l_k(eta, tau)``
+  (the trial's likelihood divided out of eta's conditional, then the trial's own likelihood of
+  its effect), evaluated the same two ways;
+- draws: tau's node nearest to each drawn tau, then ``phi`` coordinate by coordinate from the
+  conditional distributions on that node's grid, each trial's ``z`` given ``phi`` and each
+  row's alpha given its effect, all by inverse-CDF sampling of tabulated densities.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special
+
+from rebayes.bayes.exact.draws import inverse_cdf, sample_grid
+from rebayes.bayes.exact.grid import FINE, TauGrid, refine_log_density
+from rebayes.bayes.exact.marginals import GridMixture, Marginal
+from rebayes.bayes.exact.rows import RowLikelihoods
+from rebayes.bayes.exact.settings import BeyondReach
+from rebayes.bayes.exact.slices import Slices
+
+__all__ = ["GridConditionals"]
+
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+@dataclass(frozen=True, eq=False)
+class GridConditionals:
+    """The grid engine's posterior given each tau node (see the module docstring).
+
+    Attributes
+    ----------
+    slices : Slices
+    weight : ndarray, shape (node,)
+    grid : TauGrid
+    """
+
+    slices: Slices
+    weight: np.ndarray
+    grid: TauGrid
+
+    def _fine(self, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``c @ phi``'s conditional densities on fine grids: start, step, density (normalised)."""
+        centre, scale, axis, _ = self.slices.axis_log_density(c)
+        fine = np.exp(refine_log_density(axis, FINE))
+        step = scale * self.slices.step / FINE
+        start = centre - self.slices.radius * scale
+        fine /= fine.sum(axis=1, keepdims=True) * step[:, None]
+        return start, step, fine
+
+    def linear(self, c: np.ndarray, predictive: bool = False) -> Marginal:  # noqa: D102
+        start, step, density = self._fine(np.asarray(c, dtype=float))
+        if not predictive:
+            return GridMixture.from_density(self.weight, start, step, density)
+        tau = self.slices.tau
+        n = density.shape[1]
+        out_start, out_step = start.copy(), step.copy()
+        out = np.empty_like(density)
+        for j in range(len(tau)):
+            if tau[j] >= step[j]:
+                x = start[j] + step[j] * np.arange(n)
+                out_start[j] = x[0] - 8 * tau[j]
+                out_step[j] = (x[-1] - x[0] + 16 * tau[j]) / (n - 1)
+                t = out_start[j] + out_step[j] * np.arange(n)
+                kernel = np.exp(-0.5 * ((t[:, None] - x) / tau[j]) ** 2 - _LOG_SQRT_2PI) / tau[j]
+                out[j] = kernel @ density[j] * step[j]
+            else:
+                out[j] = density[j] + 0.5 * tau[j] ** 2 * _second_difference(density[j], step[j])
+        return GridMixture.from_density(self.weight, out_start, out_step, np.maximum(out, 0.0))
+
+    def trial_effect(self, row: int) -> Marginal:  # noqa: D102
+        problem = self.slices.problem
+        trial = int(problem.study[row])
+        if not self.slices.is_single(trial):
+            raise BeyondReach(
+                f"the shrunken effect of {problem.rows[row]}: its trial's strata differ in their "
+                "covariates (use NUTS for it)"
+            )
+        a = problem.A[row]
+        start, step, density = self._fine(a)
+        n = density.shape[1]
+        eta = start[:, None] + step[:, None] * np.arange(n)
+        with np.errstate(divide="ignore"):
+            log_q = np.log(density) - self.slices.trial_log_likelihood(trial, eta)
+        trial_rows = np.flatnonzero(problem.study == trial)
+        rows = self.slices.trials.rows
+        tau = self.slices.tau
+        # Where theta | tau lies: eta's spread plus tau, combined with the trial's own data.
+        eta_mean = (density * eta).sum(axis=1) * step
+        eta_var = (density * (eta - eta_mean[:, None]) ** 2).sum(axis=1) * step
+        precision = rows.precision[trial_rows].sum()
+        own = (rows.precision[trial_rows] * rows.mode[trial_rows]).sum() / max(precision, 1e-300)
+        prior_var = eta_var + tau**2
+        post_var = 1.0 / (1.0 / prior_var + precision)
+        post_mean = post_var * (eta_mean / prior_var + precision * own)
+        half = (self.slices.radius + 1.0) * np.sqrt(post_var)
+        out_start, out_step = start.copy(), step.copy()
+        out = np.empty_like(density)
+        for j in range(len(tau)):
+            if tau[j] >= step[j]:
+                out_start[j] = post_mean[j] - half[j]
+                out_step[j] = 2 * half[j] / (n - 1)
+                theta = out_start[j] + out_step[j] * np.arange(n)
+                terms = log_q[j] - 0.5 * ((theta[:, None] - eta[j]) / tau[j]) ** 2
+                with np.errstate(divide="ignore"):
+                    log_conv = special.logsumexp(terms, axis=-1)
+            else:
+                theta = eta[j]
+                first = np.gradient(log_q[j], step[j])
+                second = _second_difference(log_q[j], step[j])
+                with np.errstate(invalid="ignore"):
+                    log_conv = log_q[j] + np.log1p(
+                        np.maximum(0.5 * tau[j] ** 2 * (second + first**2), -0.5))
+            value, _, _ = rows.evaluate(trial_rows[:, None], theta[None, :])
+            log_p = np.nan_to_num(value.sum(axis=0) + log_conv, nan=-np.inf)
+            out[j] = np.exp(log_p - np.max(log_p))
+        return GridMixture.from_density(self.weight, out_start, out_step, out)
+
+    def draws(self, tau: np.ndarray, uniforms: np.ndarray) -> dict[str, np.ndarray]:  # noqa: D102
+        slices = self.slices
+        problem = slices.problem
+        p = problem.p
+        node = np.clip(np.rint(np.arcsinh(tau / self.grid.scale) / self.grid.step), 0,
+                       self.grid.n - 1).astype(np.int64)
+        phi = np.empty((len(tau), p))
+        for j in np.unique(node):
+            mine = node == j
+            phi[mine] = sample_grid(slices, int(j), uniforms[mine, :p])
+        out = {"phi": phi}
+        eta = phi @ problem.A.T  # (draw, row)
+        out.update(self._random_effects(eta, tau, uniforms[:, p:p + problem.n_studies]))
+        if problem.likelihood == "binomial":
+            theta = eta + tau[:, None] * out["z"][:, problem.study]
+            u = uniforms[:, p + problem.n_studies:]
+            out["alpha"] = self._baselines(theta, u)
+        return out
+
+    def _random_effects(self, eta: np.ndarray, tau: np.ndarray, u: np.ndarray
+                        ) -> dict[str, np.ndarray]:
+        """Draw each trial's z given the rows' expected effects and tau.
+
+        By inverse CDF on a grid around the mode of its log-concave conditional density.
+        """
+        problem = self.slices.problem
+        rows = self.slices.trials.rows
+        z = np.empty((len(tau), problem.n_studies))
+        grid = np.linspace(-8.0, 8.0, 81)
+        for k in range(problem.n_studies):
+            trial_rows = np.flatnonzero(problem.study == k)
+            precision = rows.precision[trial_rows][:, None]
+            q = 1.0 + tau**2 * precision.sum(axis=0)
+            centre = tau * (precision * (rows.mode[trial_rows][:, None] - eta[:, trial_rows].T)
+                            ).sum(axis=0) / q
+            width = np.sqrt(1.0 / q)
+            points = centre[:, None] + width[:, None] * grid  # (draw, point)
+            theta = eta[:, trial_rows].T[:, :, None] + tau[None, :, None] * points[None]
+            value, _, _ = rows.evaluate(trial_rows[:, None, None], theta)
+            log_d = value.sum(axis=0) - 0.5 * points**2
+            z[:, k] = inverse_cdf(log_d, points[:, 0], width * (grid[1] - grid[0]), u[:, k],
+                                  factor=1)
+        return {"z": z}
+
+    def _baselines(self, theta: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Each row's alpha given its effect, by inverse CDF on a grid around its mode."""
+        rows = self.slices.trials.rows
+        assert isinstance(rows, RowLikelihoods)
+        index = np.broadcast_to(np.arange(theta.shape[1]), theta.shape)
+        centre, width = rows.baseline_mode(index, theta)
+        grid = np.linspace(-8.0, 8.0, 81)
+        points = centre[..., None] + width[..., None] * grid
+        log_d = rows.baseline_log_density(index[..., None], theta[..., None], points)
+        shape = theta.shape
+        flat = inverse_cdf(log_d.reshape(-1, len(grid)), points[..., 0].ravel(),
+                           (width * (grid[1] - grid[0])).ravel(), u[:, : shape[1]].ravel(),
+                           factor=1)
+        return flat.reshape(shape)
+
+
+def _second_difference(values: np.ndarray, step: float) -> np.ndarray:
+    padded = np.concatenate([[values[0]], values, [values[-1]]])
+    return np.asarray((padded[2:] - 2 * padded[1:-1] + padded[:-2]) / step**2)

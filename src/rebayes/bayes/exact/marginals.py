@@ -1,0 +1,443 @@
+"""One-dimensional posterior marginals, known exactly: mixtures over the heterogeneity grid.
+
+The exact engine integrates tau on a grid (:mod:`rebayes.bayes.exact.grid`), so every
+marginal it reports is a finite mixture over the grid's nodes of a distribution given tau:
+
+- :class:`NormalMixture`: given tau the quantity is normal (the normal-normal model's effects,
+  predictions and shrunken trial effects), as in bayesmeta (Röver 2020, section 2.6);
+- :class:`GridMixture`: given tau it is tabulated on a fine uniform grid, its distribution
+  function as a piecewise cubic with the density as slope (the binomial-normal model, tau
+  itself);
+- :class:`Transformed`: a monotone function of another marginal (the risk ratio at a stated
+  control risk, ``exp`` of a log risk ratio): quantiles and probabilities map through the
+  function, the mean and the highest-density interval are computed on the new scale.
+
+Every marginal gives ``cdf``, ``sf``, ``pdf``, ``ppf``, ``mean``, ``sd``, ``expect``, ``hdi``
+and a one-line :meth:`Marginal.summary`; :meth:`Marginal.ppf` of seeded uniforms is how the
+engine draws (inverse-CDF sampling).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+from scipy import special
+
+__all__ = ["GridMixture", "Marginal", "NormalMixture", "Transformed", "cumulative_integral"]
+
+#: Probability of the central and highest-density intervals.
+PROB = 0.95
+
+
+@cache
+def _hermite_nodes(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Hermite nodes and weights for ``E[g(Z)]``, Z ~ N(0, 1)."""
+    x, w = np.polynomial.hermite.hermgauss(n)
+    return x * math.sqrt(2.0), w / math.sqrt(math.pi)
+
+
+class Marginal:
+    """A univariate posterior distribution known through its distribution function.
+
+    Subclasses supply :meth:`cdf`, :meth:`pdf`, :meth:`expect` and :meth:`bounds`; the rest
+    (quantiles, intervals, moments, drawing) follows from them.
+    """
+
+    #: Lower and upper end of the support (tau: 0 and inf).
+    support: tuple[float, float] = (-math.inf, math.inf)
+
+    def cdf(self, x: np.ndarray | float) -> np.ndarray:
+        """Return P(X <= x)."""
+        raise NotImplementedError
+
+    def pdf(self, x: np.ndarray | float) -> np.ndarray:
+        """Return the density at ``x``."""
+        raise NotImplementedError
+
+    def expect(self, function: Callable[[np.ndarray], np.ndarray]) -> float:
+        """Return E[function(X)] (a smooth function; integrated slice by slice)."""
+        raise NotImplementedError
+
+    def bounds(self) -> tuple[float, float]:
+        """Return a finite interval that holds all but a negligible part of the mass."""
+        raise NotImplementedError
+
+    def sf(self, x: np.ndarray | float) -> np.ndarray:
+        """Return P(X > x)."""
+        return 1.0 - self.cdf(x)
+
+    def prob_greater(self, threshold: float) -> float:
+        """Return P(X > threshold)."""
+        return float(self.sf(threshold))
+
+    @property
+    def mean(self) -> float:
+        """Posterior mean."""
+        return self.expect(lambda x: x)
+
+    @property
+    def sd(self) -> float:
+        """Posterior standard deviation."""
+        mean = self.mean
+        return math.sqrt(max(self.expect(lambda x: (x - mean) ** 2), 0.0))
+
+    @property
+    def median(self) -> float:
+        """Posterior median."""
+        return float(self.ppf(0.5))
+
+    def ppf(self, q: np.ndarray | float) -> np.ndarray:
+        """Return the quantiles at probabilities ``q`` (inverse of :meth:`cdf`).
+
+        A table of the distribution function gives each start and bracket; safeguarded
+        Newton steps (bisection when a step leaves the bracket) then solve ``cdf(x) = q``.
+        """
+        q = np.asarray(q, dtype=float)
+        lo, hi = self.bounds()
+        xs = np.linspace(lo, hi, 513)
+        F = np.maximum.accumulate(self.cdf(xs))
+        k = np.clip(np.searchsorted(F, q.ravel()), 1, len(xs) - 1)
+        a, b = xs[k - 1], xs[k]
+        Fa, Fb = F[k - 1], F[k]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            x = np.where(Fb > Fa, a + (q.ravel() - Fa) / (Fb - Fa) * (b - a), (a + b) / 2)
+        x = np.clip(np.nan_to_num(x, nan=0.5 * (lo + hi)), a, b)
+        for _ in range(60):
+            gap = self.cdf(x) - q.ravel()
+            a = np.where(gap < 0, x, a)
+            b = np.where(gap > 0, x, b)
+            density = self.pdf(x)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                step = x - gap / density
+            newton = (density > 0) & (step > a) & (step < b)
+            new = np.where(newton, step, 0.5 * (a + b))
+            done = np.abs(new - x) <= 1e-13 * (1.0 + np.abs(x))
+            x = new
+            if done.all():
+                break
+        x = np.where(q.ravel() <= 0, self.support[0], x)
+        x = np.where(q.ravel() >= 1, self.support[1], x)
+        return x.reshape(q.shape)
+
+    def interval(self, prob: float = PROB) -> tuple[float, float]:
+        """Equal-tailed (central) interval of probability ``prob``."""
+        lo, hi = self.ppf(np.array([(1 - prob) / 2, (1 + prob) / 2]))
+        return float(lo), float(hi)
+
+    def hdi(self, prob: float = PROB) -> tuple[float, float]:
+        """Highest-density (shortest) interval of probability ``prob`` (unimodal marginals).
+
+        The shortest of the intervals ``[ppf(a), ppf(a + prob)]``, searched over ``a`` on
+        grids refined three times; at ``a = 0`` the interval starts at the support's lower end
+        (tau's interval then starts at 0, as bayesmeta's does).
+        """
+        lo_a, hi_a = 0.0, 1.0 - prob
+        best = 0.0
+        for _ in range(4):
+            a = np.linspace(lo_a, hi_a, 41)
+            ends = self.ppf(np.concatenate([a, a + prob]))
+            width = ends[41:] - ends[:41]
+            i = int(np.argmin(width))
+            best = float(a[i])
+            step = (hi_a - lo_a) / 40
+            lo_a, hi_a = max(best - step, 0.0), min(best + step, 1.0 - prob)
+        lo, hi = self.ppf(np.array([best, best + prob]))
+        if best == 0.0:
+            lo = self.support[0] if math.isfinite(self.support[0]) else lo
+        return float(lo), float(hi)
+
+    def quantiles(self, probs: tuple[float, ...] = (0.025, 0.5, 0.975)) -> np.ndarray:
+        """Quantiles at ``probs``."""
+        return self.ppf(np.asarray(probs, dtype=float))
+
+    def summary(self, prob: float = PROB) -> dict[str, float]:
+        """``{median, mean, sd, ci_low, ci_high, hdi_low, hdi_high}``."""
+        lo, median, hi = self.ppf(np.array([(1 - prob) / 2, 0.5, (1 + prob) / 2]))
+        hdi = self.hdi(prob)
+        return {
+            "median": float(median),
+            "mean": self.mean,
+            "sd": self.sd,
+            "ci_low": float(lo),
+            "ci_high": float(hi),
+            "hdi_low": hdi[0],
+            "hdi_high": hdi[1],
+        }
+
+    def map(
+        self,
+        forward: Callable[[np.ndarray], np.ndarray],
+        inverse: Callable[[np.ndarray], np.ndarray],
+        inverse_slope: Callable[[np.ndarray], np.ndarray],
+        increasing: bool = True,
+        support: tuple[float, float] = (-math.inf, math.inf),
+    ) -> Transformed:
+        """Return the marginal of ``forward(X)`` for a monotone ``forward``.
+
+        Parameters
+        ----------
+        forward, inverse : callable
+            The map and its inverse (vectorised).
+        inverse_slope : callable
+            Derivative of ``inverse`` (for the density on the new scale).
+        increasing : bool
+            Whether ``forward`` increases.
+        support : tuple of float
+            Support on the new scale.
+        """
+        return Transformed(self, forward, inverse, inverse_slope, increasing, support)
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return (
+            f"{type(self).__name__}(median {s['median']:.4g}, 95% CI [{s['ci_low']:.4g}, "
+            f"{s['ci_high']:.4g}], mean {s['mean']:.4g}, sd {s['sd']:.4g})"
+        )
+
+
+@dataclass(frozen=True, repr=False)
+class NormalMixture(Marginal):
+    """``sum_j weight_j N(mean_j, sd_j^2)``: normal given tau, mixed over tau's grid.
+
+    Attributes
+    ----------
+    weight, mean_, sd_ : ndarray, shape (node,)
+        Mixture weights (summing to 1), the normal means and standard deviations per node.
+    """
+
+    weight: np.ndarray
+    mean_: np.ndarray
+    sd_: np.ndarray
+
+    def _z(self, x: np.ndarray | float) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        return (x[..., None] - self.mean_) / self.sd_
+
+    def cdf(self, x: np.ndarray | float) -> np.ndarray:  # noqa: D102
+        return np.asarray(special.ndtr(self._z(x)) @ self.weight)
+
+    def sf(self, x: np.ndarray | float) -> np.ndarray:  # noqa: D102
+        return np.asarray(special.ndtr(-self._z(x)) @ self.weight)
+
+    def pdf(self, x: np.ndarray | float) -> np.ndarray:  # noqa: D102
+        z = self._z(x)
+        return np.asarray((np.exp(-0.5 * z**2) / (math.sqrt(2 * math.pi) * self.sd_)) @ self.weight)
+
+    def expect(self, function: Callable[[np.ndarray], np.ndarray]) -> float:  # noqa: D102
+        x, w = _hermite_nodes(60)
+        values = function(self.mean_[:, None] + self.sd_[:, None] * x)
+        return float(self.weight @ (values @ w))
+
+    @property
+    def mean(self) -> float:  # noqa: D102
+        return float(self.weight @ self.mean_)
+
+    @property
+    def sd(self) -> float:  # noqa: D102
+        second = float(self.weight @ (self.sd_**2 + self.mean_**2))
+        return math.sqrt(max(second - self.mean**2, 0.0))
+
+    def bounds(self) -> tuple[float, float]:  # noqa: D102
+        keep = self.weight > 1e-300
+        return (
+            float(np.min((self.mean_ - 40 * self.sd_)[keep])),
+            float(np.max((self.mean_ + 40 * self.sd_)[keep])),
+        )
+
+
+def cumulative_integral(
+    values: np.ndarray, step: np.ndarray | float, even_start: bool = False
+) -> np.ndarray:
+    """Cumulative integral along the last axis of values on a uniform grid (4th order).
+
+    Each panel integrates the cubic through its four neighbouring values (``(-f[i-1] +
+    13 f[i] + 13 f[i+1] - f[i+2]) h / 24``); beyond the ends the values count as 0, right
+    for densities whose tails the grid covers, except before the start of an even function
+    (``even_start``: tau's density in v), which is mirrored.
+    """
+    before = values[..., 1:2] if even_start else np.zeros((*values.shape[:-1], 1))
+    padded = np.concatenate(
+        [before, values, np.zeros((*values.shape[:-1], 1))], axis=-1
+    )
+    panels = (
+        -padded[..., :-3] + 13 * padded[..., 1:-2] + 13 * padded[..., 2:-1] - padded[..., 3:]
+    ) / 24.0
+    out = np.zeros_like(values)
+    out[..., 1:] = np.cumsum(panels, axis=-1) * np.asarray(step)[..., None]
+    return out
+
+
+@dataclass(frozen=True, repr=False)
+class GridMixture(Marginal):
+    """``sum_j weight_j F_j``, each ``F_j`` tabulated on its own uniform grid.
+
+    Node ``j``'s grid is ``w = start_j + step_j * k`` (k = 0..n-1) in the variable
+    ``w = asinh(x / warp)`` when ``warp`` is set (tau: fine near 0, logarithmic far out), or
+    ``w = x``. ``density`` holds each node's density in ``w`` (normalised) and ``cdf_`` its
+    integral (:func:`cumulative_integral`); between grid points the distribution function is
+    the cubic Hermite interpolant of ``cdf_`` with slope ``density``. With ``even_start``
+    each density is an even function around the grid's start, where the support begins
+    (tau's density in v at v = 0): its first point has half a trapezoid weight.
+    """
+
+    weight: np.ndarray
+    start: np.ndarray
+    step: np.ndarray
+    density: np.ndarray
+    cdf_: np.ndarray
+    warp: float | None = None
+    support: tuple[float, float] = (-math.inf, math.inf)
+    even_start: bool = False
+
+    @classmethod
+    def from_density(
+        cls,
+        weight: np.ndarray,
+        start: np.ndarray,
+        step: np.ndarray,
+        density: np.ndarray,
+        warp: float | None = None,
+        support: tuple[float, float] = (-math.inf, math.inf),
+        even_start: bool = False,
+    ) -> GridMixture:
+        """Build from unnormalised densities on the grids (rows normalised here).
+
+        Nodes whose density vanishes everywhere (or whose weight is 0) are dropped.
+        """
+        step = np.asarray(step, dtype=float)
+        density = np.asarray(density, dtype=float)
+        # The trapezoid rule: the tails are negligible at the ends (but for an even start).
+        total = (density.sum(axis=1) - (0.5 * density[:, 0] if even_start else 0.0)) * step
+        keep = (np.asarray(weight) > 0) & (total > 0) & np.isfinite(total)
+        density = density[keep] / total[keep, None]
+        cdf = cumulative_integral(density, step[keep], even_start)
+        cdf /= np.maximum(cdf[:, -1:], 1e-300)
+        w = np.asarray(weight, dtype=float)[keep]
+        return cls(w / w.sum(), np.asarray(start, float)[keep], step[keep], density, cdf, warp,
+                   support, even_start)
+
+    def _to_w(self, x: np.ndarray) -> np.ndarray:
+        return x if self.warp is None else np.arcsinh(x / self.warp)
+
+    def _to_x(self, w: np.ndarray) -> np.ndarray:
+        return w if self.warp is None else self.warp * np.sinh(w)
+
+    def _locate(self, x: np.ndarray | float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Cell index, position in the cell (0..1), and whether x is past the grid's end."""
+        w = self._to_w(np.asarray(x, dtype=float))[..., None]
+        n = self.density.shape[1]
+        pos = (w - self.start) / self.step
+        k = np.clip(np.floor(pos), 0, n - 2).astype(np.int64)
+        t = np.clip(pos - k, 0.0, 1.0)
+        return k, t, pos >= n - 1
+
+    def _gather(self, table: np.ndarray, k: np.ndarray) -> np.ndarray:
+        rows = np.broadcast_to(np.arange(table.shape[0]), k.shape)
+        return table[rows, k]
+
+    def cdf(self, x: np.ndarray | float) -> np.ndarray:  # noqa: D102
+        k, t, past = self._locate(x)
+        F0, F1 = self._gather(self.cdf_, k), self._gather(self.cdf_, k + 1)
+        f0, f1 = self._gather(self.density, k), self._gather(self.density, k + 1)
+        h = self.step
+        t2, t3 = t * t, t * t * t
+        value = (
+            (2 * t3 - 3 * t2 + 1) * F0
+            + (t3 - 2 * t2 + t) * h * f0
+            + (-2 * t3 + 3 * t2) * F1
+            + (t3 - t2) * h * f1
+        )
+        value = np.where(past, 1.0, np.clip(value, 0.0, 1.0))
+        return np.asarray(value @ self.weight)
+
+    def pdf(self, x: np.ndarray | float) -> np.ndarray:  # noqa: D102
+        x = np.asarray(x, dtype=float)
+        k, t, past = self._locate(x)
+        F0, F1 = self._gather(self.cdf_, k), self._gather(self.cdf_, k + 1)
+        f0, f1 = self._gather(self.density, k), self._gather(self.density, k + 1)
+        h = self.step
+        t2 = t * t
+        slope = (
+            (6 * t2 - 6 * t) * F0 / h
+            + (3 * t2 - 4 * t + 1) * f0
+            + (-6 * t2 + 6 * t) * F1 / h
+            + (3 * t2 - 2 * t) * f1
+        )
+        w = self._to_w(x)[..., None]
+        outside = past | (w < self.start)
+        density_w = np.where(outside, 0.0, np.maximum(slope, 0.0)) @ self.weight
+        if self.warp is None:
+            return np.asarray(density_w)
+        return np.asarray(density_w / np.sqrt(x**2 + self.warp**2))
+
+    def expect(self, function: Callable[[np.ndarray], np.ndarray]) -> float:  # noqa: D102
+        n = self.density.shape[1]
+        w = self.start[:, None] + self.step[:, None] * np.arange(n)
+        terms = function(self._to_x(w)) * self.density
+        total = terms.sum(axis=1) - (0.5 * terms[:, 0] if self.even_start else 0.0)
+        return float(self.weight @ (total * self.step))
+
+    def bounds(self) -> tuple[float, float]:  # noqa: D102
+        n = self.density.shape[1]
+        lo = self._to_x(self.start)
+        hi = self._to_x(self.start + self.step * (n - 1))
+        return float(lo.min()), float(hi.max())
+
+
+@dataclass(frozen=True, repr=False)
+class Transformed(Marginal):
+    """The marginal of ``forward(X)`` for a monotone ``forward`` (see :meth:`Marginal.map`)."""
+
+    base: Marginal
+    forward: Callable[[np.ndarray], np.ndarray]
+    inverse: Callable[[np.ndarray], np.ndarray]
+    inverse_slope: Callable[[np.ndarray], np.ndarray]
+    increasing: bool = True
+    support: tuple[float, float] = (-math.inf, math.inf)
+
+    def _inside(self, y: np.ndarray) -> np.ndarray:
+        return (y > self.support[0]) & (y < self.support[1])
+
+    def _x(self, y: np.ndarray) -> np.ndarray:
+        inside = self._inside(y)
+        safe = np.where(inside, y, 0.5 * sum(self._finite_bounds()))
+        return np.asarray(self.inverse(safe))
+
+    def _finite_bounds(self) -> tuple[float, float]:
+        lo, hi = self.bounds()
+        return lo, hi
+
+    def cdf(self, y: np.ndarray | float) -> np.ndarray:  # noqa: D102
+        y = np.asarray(y, dtype=float)
+        x = self._x(y)
+        inner = self.base.cdf(x) if self.increasing else self.base.sf(x)
+        return np.where(y <= self.support[0], 0.0, np.where(y >= self.support[1], 1.0, inner))
+
+    def sf(self, y: np.ndarray | float) -> np.ndarray:  # noqa: D102
+        y = np.asarray(y, dtype=float)
+        x = self._x(y)
+        inner = self.base.sf(x) if self.increasing else self.base.cdf(x)
+        return np.where(y <= self.support[0], 1.0, np.where(y >= self.support[1], 0.0, inner))
+
+    def pdf(self, y: np.ndarray | float) -> np.ndarray:  # noqa: D102
+        y = np.asarray(y, dtype=float)
+        x = self._x(y)
+        value = self.base.pdf(x) * np.abs(self.inverse_slope(np.where(self._inside(y), y, 1.0)))
+        return np.where(self._inside(y), value, 0.0)
+
+    def ppf(self, q: np.ndarray | float) -> np.ndarray:  # noqa: D102
+        q = np.asarray(q, dtype=float)
+        x = self.base.ppf(q if self.increasing else 1.0 - q)
+        with np.errstate(over="ignore"):
+            return np.asarray(self.forward(x))
+
+    def expect(self, function: Callable[[np.ndarray], np.ndarray]) -> float:  # noqa: D102
+        return self.base.expect(lambda x: function(self.forward(x)))
+
+    def bounds(self) -> tuple[float, float]:  # noqa: D102
+        lo, hi = (self.forward(np.asarray(b)) for b in self.base.bounds())
+        return (float(lo), float(hi)) if self.increasing else (float(hi), float(lo))
