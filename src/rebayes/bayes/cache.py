@@ -169,19 +169,23 @@ def _check_private(folder: Path) -> None:
         raise UnsafeCacheError(f"cache folder {folder} is not a folder")
     why = _unsafe_owner_or_mode(info)
     if why:
-        raise UnsafeCacheError(
-            f"cache folder {folder} {why}; refusing to use it (it holds code rebayes runs): "
-            f"{_remedy(folder)}")
+        remedy = (f"run 'chmod go-w {folder}' or set REBAYES_CACHE to another folder"
+                  if info.st_uid == os.getuid() else "set REBAYES_CACHE to a folder of your own")
+        raise UnsafeCacheError(f"cache folder {folder} {why}; {_REFUSAL}: {remedy}")
     for above in Path(real).parents:
         info = os.stat(above)
-        writable = info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX
-        if info.st_uid not in (os.getuid(), 0) or writable:
-            whose = ("is writable by others" if writable
-                     else f"is owned by another user (uid {info.st_uid})")
-            raise UnsafeCacheError(
-                f"cache folder {folder}: {above} {whose}; refusing to use it (it holds code "
-                f"rebayes runs): set REBAYES_CACHE to a folder only you can change")
+        if info.st_uid not in (os.getuid(), 0):
+            why = f"is owned by another user (uid {info.st_uid})"
+        elif info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX:
+            why = f"is writable by {'others' if info.st_mode & 0o002 else 'its group'}"
+        else:
+            continue
+        raise UnsafeCacheError(f"cache folder {folder}: {above} {why}; {_REFUSAL}: set "
+                               "REBAYES_CACHE to a folder only you can change")
     _SAFE.add(real)
+
+
+_REFUSAL = "refusing to use it (it holds code rebayes runs)"
 
 
 def _unsafe_owner_or_mode(info: os.stat_result) -> str:
@@ -196,10 +200,6 @@ def _unsafe_owner_or_mode(info: os.stat_result) -> str:
 def entry_owner_problem(info: os.stat_result) -> str:
     """Why a cache file (its ``os.stat``) could have been changed by another user, or ''."""
     return _unsafe_owner_or_mode(info) if hasattr(os, "getuid") else ""
-
-
-def _remedy(folder: Path) -> str:
-    return f"run 'chmod go-w {folder}' if it is yours, or set REBAYES_CACHE to another folder"
 
 
 # --- entries: bytes with their checksum ------------------------------------------------------
