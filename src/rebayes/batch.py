@@ -622,20 +622,78 @@ def _collect(
                               priors, settings, seed, retry=True)
 
 
+# Seconds to wait for a scheduler to answer (a refused connection fails at once).
+_CONNECT_SECONDS = 5.0
+
+
 def _connect(scheduler: str) -> Any:
-    """Return a Dask client of the scheduler at ``scheduler``, or a one-line BatchError."""
+    """Return a Dask client of the scheduler at ``scheduler``, or a one-line BatchError.
+
+    The address is checked, and the scheduler asked to answer (:func:`_probe_scheduler`),
+    before a client is made: a client that fails to connect stays half-made, and when it
+    is collected it waits 40 s to close and prints a traceback (``Client.__del__``).
+    """
     try:
         from dask.distributed import Client
     except ImportError:
         raise BatchError(
             "--scheduler needs dask.distributed: pip install 'dask[distributed]'"
         ) from None
+    _probe_scheduler(scheduler)
     try:
         # Not the default client: a half-made one would leave dask (and xarray's NetCDF
         # locks) pointing at an unreachable scheduler after a failed connection.
-        return Client(scheduler, timeout="20s", set_as_default=False)
+        return Client(scheduler, timeout=f"{4 * _CONNECT_SECONDS}s", set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         raise BatchError(f"--scheduler {scheduler}: cannot connect ({_one_line(exc)})") from None
+
+
+def _probe_scheduler(scheduler: str) -> None:
+    """Raise a one-line BatchError unless a Dask scheduler answers at ``scheduler``.
+
+    Within seconds: a malformed address or an unknown scheme at once, a closed port at once
+    (a plain TCP connection; Dask's own retries it until its timeout), a host that does not
+    answer, or something that is not a Dask scheduler, after :data:`_CONNECT_SECONDS`.
+    """
+    import asyncio
+    import socket
+
+    from distributed.comm import connect
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+
+    def refuse(why: str) -> BatchError:
+        return BatchError(f"--scheduler {scheduler}: {why}")
+
+    scheme, location = parse_address(scheduler)
+    try:
+        get_backend(scheme)
+    except ValueError:
+        raise refuse(f"unknown address scheme '{scheme}' (give tcp://HOST:PORT)") from None
+    if scheme in ("tcp", "tls", "ws", "wss"):
+        try:
+            host, port = parse_host_port(location, default_port=8786)
+        except ValueError:
+            raise refuse(f"not a HOST:PORT address (give {scheme}://HOST:PORT)") from None
+        if not host:
+            raise refuse(f"no host (give {scheme}://HOST:PORT)")
+        try:
+            socket.create_connection((host, port), timeout=_CONNECT_SECONDS).close()
+        except ConnectionRefusedError:
+            raise refuse("cannot connect (connection refused)") from None
+        except TimeoutError:
+            raise refuse(f"cannot connect (no answer within {_CONNECT_SECONDS:.0f} s)") from None
+        except OSError as exc:
+            raise refuse(f"cannot connect ({exc.strerror or _one_line(exc)})") from None
+
+    async def handshake() -> None:
+        comm = await connect(scheduler, timeout=_CONNECT_SECONDS)
+        await comm.close()
+
+    try:
+        asyncio.run(handshake())
+    except Exception as exc:  # noqa: BLE001 - whatever answers there, it is no scheduler
+        raise refuse(f"no Dask scheduler answers there ({_one_line(exc)})") from None
 
 
 def _run_dask(
