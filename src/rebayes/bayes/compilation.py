@@ -64,6 +64,7 @@ from rebayes.bayes.cache import (
 )
 from rebayes.bayes.design import Design
 from rebayes.json_io import stable_hash
+from rebayes.progress import phase
 
 __all__ = ["COMPILE_FORMAT", "compile_ahead", "compile_key", "load_or_compile", "start_compiler"]
 
@@ -440,7 +441,8 @@ def load_or_compile(design: Design, prior: Any) -> Any:
     folder = compiled_dir()
     key = compile_key(design)
     path = folder / f"{key}.pkl"
-    _wait_for_child(key)
+    with phase("waiting for the model compiled in the background"):
+        _wait_for_child(key)
     seen = _stamp(path)
     compiled = _read(path)
     if compiled is not None:
@@ -458,7 +460,8 @@ def load_or_compile(design: Design, prior: Any) -> Any:
         # Not when stopping: a compiling child killed by the stop is no reason to compile
         # here, in a thread the process is about to stop.
         interrupt.check()
-        blob = _compile(design, prior)
+        with phase("compiling the model (once per model structure on this machine)"):
+            blob = _compile(design, prior)
         write_entry(path, blob)
     # Sample with the code as stored, so this process draws what a later one will.
     return _build(blob)

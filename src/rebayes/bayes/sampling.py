@@ -25,6 +25,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -73,6 +74,7 @@ from rebayes.bayes.spec import AnalysisSpec
 from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
 from rebayes.json_io import plain, stable_hash
+from rebayes.progress import phase
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -827,7 +829,8 @@ def fit_priors(
         In the order of ``priors``.
     """
     settings = settings or SamplerSettings()
-    design = build_design(spec, variant=variant)
+    with phase("loading the table and building the design"):
+        design = build_design(spec, variant=variant)
     prior_sets = _prior_sets(spec, priors, design)
     bar = None
     per_fit = settings.chains * (settings.tune + settings.draws)
@@ -842,6 +845,7 @@ def fit_priors(
         for i, prior_set in enumerate(prior_sets):
             interrupt.check()
             on_progress = None
+            done = [0]
             if bar is not None:
                 compiling = structure_key(design) not in _COMPILED
                 bar.set_postfix_str(
@@ -849,13 +853,21 @@ def fit_priors(
                 )
                 done_before = i * per_fit
 
-                def on_progress(done: int, _base: int = done_before) -> None:
+                def on_progress(draws: int, _base: int = done_before, _done: list[int] = done
+                                ) -> None:
+                    _done[0] = draws
                     # An extended run restarts its count: never move the bar backwards.
-                    bar.n = max(bar.n, _base + min(done, per_fit))
+                    bar.n = max(bar.n, _base + min(draws, per_fit))
                     bar.refresh()
 
-            fits.append(
-                fit(
+            def share(_done: list[int] = done) -> str:
+                return f"{min(100, 100 * _done[0] // per_fit)}% of the draws"
+
+            # Without a bar on the screen (not a terminal), a line now and then instead.
+            sampling = (phase(f"sampling {spec.name}, prior {prior_set.name}", share)
+                        if bar is not None and bar.disable else contextlib.nullcontext())
+            with sampling:
+                fitted = fit(
                     spec,
                     prior_set,
                     variant=variant,
@@ -866,7 +878,7 @@ def fit_priors(
                     on_progress=on_progress,
                     cores=cores,
                 )
-            )
+            fits.append(fitted)
             if on_fit is not None:
                 on_fit(fits[-1])
             if bar is not None:

@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Iterator
 from typing import TextIO
 
-from rebayes import allocator, interrupt
+from rebayes import allocator, interrupt, progress
 from rebayes.errors import RebayesError
 
 # Order = order in --help, which follows the workflow a user goes through.
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
-    with _cache_warnings_in_one_line(args.command):
+    with _cache_warnings_in_one_line(args.command), progress.reporting(args.command):
         try:
             return int(args.func(args) or 0)
         except RebayesError as exc:

@@ -34,6 +34,7 @@ from rebayes.checks.gates import DEFAULT_THRESHOLDS
 from rebayes.data.direction import Direction
 from rebayes.data.trials import load_dataset, load_trials, variant_combinations
 from rebayes.errors import RebayesError
+from rebayes.progress import phase
 from rebayes.report.ahead import Ahead
 from rebayes.report.frequentist import (
     analyses_of,
@@ -405,7 +406,8 @@ def build_report(
     data = str(meta.directory or meta.trials_path)
     citation = schema.citation.get("text", "")
     variants = list(variants or schema.report_variants)
-    tables = {v: load_trials(meta, v) for v in variants}
+    with phase("loading the table"):
+        tables = {v: load_trials(meta, v) for v in variants}
     specs = [load_script(s) for s in scripts] if scripts else analysis_specs(meta)
     # Every analysis of the report runs on the report's dataset.
     specs = [replace(spec, data=data) for spec in specs]
