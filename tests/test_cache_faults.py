@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import rebayes as rb
+from conftest import without_progress
 from rebayes.bayes import cache
 from rebayes.bayes.cache import CacheNote, CacheWarning, read_entry, summaries_dir
 from rebayes.bayes.sampling import SamplerSettings, flush_cache, load_fit
@@ -185,6 +186,7 @@ def test_the_command_prints_one_note_for_a_damaged_fit(capsys):
     _flip_middle(path)
     assert main(FIT_COMMAND) == 0
     out, err = capsys.readouterr()
+    err = without_progress(err)
     assert out == first  # the same result: sampled again with the same seed
     assert err.count("\n") == 1
     assert err.startswith(f"rebayes fit: note: cached fit {path} not used (")
@@ -207,6 +209,7 @@ def test_a_cache_that_cannot_be_written_prints_the_result_and_one_warning(
     monkeypatch.setattr(tempfile, "mkstemp", full_disk)
     assert main(FIT_COMMAND) == 0
     out, err = capsys.readouterr()
+    err = without_progress(err)
     assert "P(RR < 1)" in out  # the result, in the dataset's direction words
     assert err == (f"rebayes fit: warning: cannot write the cache {cache.cache_dir()} (the "
                    "disk is full); results are not kept for later runs\n")
@@ -254,8 +257,9 @@ def test_a_full_or_read_only_cache_disk_prints_the_result_and_one_warning(
                           env=env, timeout=1200)
     assert done.returncode == 0, done.stderr
     assert "prior skeptical" in done.stdout and "P(RR < 1)" in done.stdout
-    assert done.stderr == (f"rebayes fit: warning: cannot write the cache {mnt / 'cache'} "
-                           f"({reason}); results are not kept for later runs\n")
+    assert without_progress(done.stderr) == (
+        f"rebayes fit: warning: cannot write the cache {mnt / 'cache'} ({reason}); results "
+        "are not kept for later runs\n")
 
 
 def test_a_failed_write_is_a_warning_for_library_users_too():

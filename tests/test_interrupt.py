@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 import rebayes as rb
+from conftest import without_progress
 from rebayes import interrupt
 from rebayes.bayes.sampling import SamplerSettings, flush_cache
 from rebayes.report.ahead import Ahead
@@ -176,7 +177,7 @@ def _interrupt(command: list[str], cache: Path, ready, tmp_path: Path) -> tuple[
     assert process.poll() is None, "the command ended before the moment: " + err.read_text()
     process.send_signal(signal.SIGINT)
     process.wait(120)
-    return process.returncode, err.read_text(), sorted(seen)
+    return process.returncode, without_progress(err.read_text()), sorted(seen)
 
 
 def _assert_stopped(code: int, err: str, children: list[int], command: str) -> None:
