@@ -294,16 +294,34 @@ def warn_unwritable(exc: BaseException) -> None:
         if _WARNED:
             return
         _WARNED.append(exc)
-    full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    if full or _nearly_full(cache_dir()):
-        # netCDF reports a full disk as "Permission denied" or "NetCDF: HDF error".
-        reason = "the disk is full"
-    elif isinstance(exc, OSError) and exc.strerror:
-        reason = exc.strerror[:1].lower() + exc.strerror[1:]
-    else:
-        reason = str(exc) or type(exc).__name__
-    warnings.warn(f"cannot write the cache {cache_dir()} ({reason}); results are not kept "
-                  "for later runs", CacheWarning, stacklevel=3)
+    warnings.warn(f"cannot write the cache {cache_dir()} ({_why_unwritable(exc)}); results "
+                  "are not kept for later runs", CacheWarning, stacklevel=3)
+
+
+def _why_unwritable(exc: BaseException) -> str:
+    """Say why the cache could not be written, in a few words.
+
+    netCDF reports a full disk as "Permission denied" or "NetCDF: HDF error": the file
+    system is asked, after the plain causes.
+    """
+    code = exc.errno if isinstance(exc, OSError) else None
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full"
+    if code == errno.EROFS or _read_only(cache_dir()):
+        return "read-only file system"
+    if _nearly_full(cache_dir()):
+        return "the disk is full"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[:1].lower() + exc.strerror[1:]
+    return str(exc) or type(exc).__name__
+
+
+def _read_only(folder: Path) -> bool:
+    """Whether ``folder`` is on a file system mounted read-only (POSIX; else False)."""
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
 
 
 @dataclass(frozen=True)
