@@ -99,9 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
-    with _cache_warnings_in_one_line(args.command), progress.reporting(args.command):
+    with _cache_warnings_in_one_line(args.command):
         try:
-            return int(args.func(args) or 0)
+            with progress.reporting(args.command):  # ended before any last line below
+                return int(args.func(args) or 0)
         except RebayesError as exc:
             print(f"rebayes {args.command}: error: {exc}", file=sys.stderr)
             return 2
