@@ -25,10 +25,17 @@ def _log(what: str) -> None:
         handle.write(f"{os.getpid()} {what}\n")
 
 
+def _in_worker() -> bool:
+    """Whether this is a worker process (never crash the test run itself)."""
+    import multiprocessing
+
+    return multiprocessing.parent_process() is not None
+
+
 def run_task_or_crash(task: Any, priors: Any, settings: Any, batch_seed: int) -> dict:
-    """:func:`rebayes.batch.run_task`, except that a "crash*" input ends the worker."""
+    """:func:`rebayes.batch.run_task`, except that a "crash*" input ends its worker."""
     _log(Path(task.id).name)
-    if Path(task.id).name.startswith("crash"):
+    if Path(task.id).name.startswith("crash") and _in_worker():
         CRASHES[os.environ.get("REBAYES_TEST_CRASH", "kill")]()
     return run_task(task, priors, settings, batch_seed)
 
@@ -38,7 +45,7 @@ def square_or_crash(x: int) -> int:
     naming a file: only the first time)."""
     _log(str(x))
     once = os.environ.get("REBAYES_TEST_ONCE")
-    if x == 13 and not (once and os.path.exists(once)):
+    if x == 13 and _in_worker() and not (once and os.path.exists(once)):
         if once:
             Path(once).touch()
         CRASHES[os.environ.get("REBAYES_TEST_CRASH", "kill")]()
