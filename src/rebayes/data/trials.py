@@ -246,7 +246,7 @@ def load_dataset(path_or_name: str | Path | None) -> Dataset:
 
 def _rm5_folder(path: str, outcome: str) -> Path:
     """Import a RevMan 5 file once (into the cache) and return one outcome's dataset folder."""
-    from rebayes.bayes.cache import cache_dir
+    from rebayes.bayes.cache import cache_folder, make_folder
     from rebayes.frequentist.revman import import_rm5, read_rm5
 
     source = Path(path)
@@ -266,8 +266,9 @@ def _rm5_folder(path: str, outcome: str) -> Path:
             f"{path}: no dichotomous outcome {outcome} (outcomes: {', '.join(numbers)})"
         )
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
-    folder = cache_dir() / "rm5" / digest
+    folder = cache_folder("rm5") / digest  # checked, and created private, as the cache is
     if not (folder / outcome / "trials.csv").is_file():
+        make_folder(folder.parent)
         import_rm5(source, folder)
     return folder / outcome
 
