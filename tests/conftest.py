@@ -38,6 +38,16 @@ def pipe_rows(markdown: str) -> list[list[str]]:
     return rows
 
 
+def without_progress(stderr: str) -> str:
+    """``stderr`` without the progress lines of long phases (rebayes.progress).
+
+    They come only when a phase outlasts 10 s, which on a loaded machine even a small
+    table's compilation may: tests that read stderr exactly read it without them.
+    """
+    return "".join(line for line in stderr.splitlines(keepends=True)
+                   if not re.match(r"rebayes \w+: \[\d+ s\] ", line))
+
+
 HEADER = (
     "study,year,stratum,timing,placebo,events_treat,n_treat,events_control,n_control,"
     "confidence,source"

@@ -7,6 +7,7 @@ directory.
 """
 
 import json
+import os
 import re
 import shlex
 from pathlib import Path
@@ -125,13 +126,17 @@ FILES = {
 }
 
 
+# Cache folders a command names through REBAYES_CACHE=NAME: (mode, owner's uid or None).
+CACHES = {"open_cache": (0o777, None), "their_cache": (0o700, 12345)}
+
+
 def catalogue():
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     section = text.split("## Bad input", 1)[1].split("\n## ", 1)[0]
     rows = []
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
-        if len(cells) == 3 and cells[1].startswith("`rebayes"):
+        if len(cells) == 3 and cells[1].startswith(("`rebayes", "`REBAYES_CACHE=")):
             rows.append((cells[0], cells[1].strip("`"), cells[2].strip("`")))
     return rows
 
@@ -158,6 +163,18 @@ def test_bad_input_row(kind, command, message, tmp_path, monkeypatch, capsys):
     cache = tmp_path / "cache"
     monkeypatch.setenv("REBAYES_CACHE", str(cache))
     monkeypatch.chdir(work)
+    if command.startswith("REBAYES_CACHE="):
+        setting, command = command.split(" ", 1)
+        name = setting.removeprefix("REBAYES_CACHE=")
+        mode, owner = CACHES[name]
+        if owner is not None and os.getuid() != 0:
+            pytest.skip("a cache folder of another user needs root to make")
+        (work / name).mkdir()
+        (work / name).chmod(mode)
+        if owner is not None:
+            os.chown(work / name, owner, owner)
+        cache = work / name
+        monkeypatch.setenv("REBAYES_CACHE", name)
     for word in shlex.split(command):
         if word in FOLDERS:
             (work / word).mkdir()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -168,11 +170,31 @@ def test_user_errors_are_one_line(tmp_path, capsys, bad_csv):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nope" in err
     assert main(["batch", bad_csv, "--output", str(tmp_path / "o"), "--scheduler", "bad://x"]) == 2
-    assert capsys.readouterr().err.startswith(
-        "rebayes batch: error: --scheduler bad://x: cannot connect (ValueError: unknown address"
+    assert capsys.readouterr().err == (
+        "rebayes batch: error: --scheduler bad://x: unknown address scheme 'bad' (give "
+        "tcp://HOST:PORT)\n"
     )
     with pytest.raises(BatchError, match="no such file"):
         run_batch([str(missing)], tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("address", "message"), [
+    ("notaurl://", "unknown address scheme 'notaurl' (give tcp://HOST:PORT)"),
+    ("tcp://127.0.0.1:1", "cannot connect (connection refused)"),
+])
+def test_a_bad_scheduler_address_is_one_line_within_seconds(tmp_path, bad_csv, address, message):
+    """The issue's probe: 'notaurl://' took 44 s and ended with a Client.__del__ traceback.
+
+    A process of its own: the traceback came when the half-made client was collected.
+    """
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "rebayes", "batch", bad_csv, "--output", str(tmp_path / "o"),
+         "--scheduler", address], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr == f"rebayes batch: error: --scheduler {address}: {message}\n"
+    assert time.monotonic() - start < 30  # imports included, on a loaded machine
     assert not (tmp_path / "o").exists()
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import ivig_spec
+from rebayes.bayes.cache import CacheNote
 from rebayes.bayes.compilation import compile_key
 from rebayes.bayes.design import build_design
 
@@ -98,7 +99,7 @@ def test_an_unreadable_compiled_model_is_compiled_again(tmp_path, monkeypatch):
     path = tmp_path / "compiled" / f"{compile_key(design)}.pkl"
     path.parent.mkdir(parents=True)
     path.write_bytes(b"not a pickle")
-    with pytest.warns(RuntimeWarning, match="unreadable"):
+    with pytest.warns(CacheNote, match="not a rebayes cache entry"):
         assert compilation._read(path) is None
 
 

@@ -135,7 +135,7 @@ def test_one_graph_gives_each_tau_family_its_scipy_density(tau_prior):
                                     StudentT(0.3, 0.2, 2.5)])
 def test_one_graph_gives_each_effect_family_its_scipy_density(effect):
     """d's normal prior plus the effect potential is the selected family's density."""
-    design = build_design(load_script(IVIG_MODELS / "overall.py"))
+    design = build_design(ivig_spec("overall"))
     base = get_prior("weakly_informative")
     model = build_model(design, base)
     import pymc as pm

@@ -365,24 +365,8 @@ def run_task(
     Runs in a worker process: the compiled model stays in the process for the next task.
     """
     start = time.perf_counter()
-    record: dict[str, Any] = {
-        "format": BATCH_FORMAT,
-        "id": task.id,
-        "source": task.source,
-        "key": task.key,
-        "batch_seed": batch_seed,
-        "seed": task.seed,
-        "priors": [p.name for p in priors],
-        "settings": asdict(settings),
-        "status": "failed",
-        "message": task.error,
-        "retry": False,
-        "totals": None,
-        "revman": None,
-        "fits": {},
-    }
+    record = _failed_record(task, priors, settings, batch_seed)
     if task.error:
-        record["seconds"] = 0.0
         return record
     try:
         record.update(_analyse(task, priors, settings))
@@ -394,6 +378,29 @@ def run_task(
         record["message"], record["retry"] = _one_line(exc), True
     record["seconds"] = round(time.perf_counter() - start, 3)
     return plain(record)
+
+
+def _failed_record(
+    task: BatchTask, priors: Sequence[Any], settings: Any, batch_seed: int, retry: bool = False
+) -> dict[str, Any]:
+    """Return the record of a task that failed with ``task.error`` (before its analysis)."""
+    return {
+        "format": BATCH_FORMAT,
+        "id": task.id,
+        "source": task.source,
+        "key": task.key,
+        "batch_seed": batch_seed,
+        "seed": task.seed,
+        "priors": [p.name for p in priors],
+        "settings": asdict(settings),
+        "status": "failed",
+        "message": task.error,
+        "retry": retry,
+        "totals": None,
+        "revman": None,
+        "fits": {},
+        "seconds": 0.0,
+    }
 
 
 def _analyse(task: BatchTask, priors: Sequence[Any], settings: Any) -> dict[str, Any]:
@@ -562,29 +569,33 @@ def _run_local(
     workers: int,
     on_record: Callable[[dict[str, Any]], None],
 ) -> None:
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    """Run the tasks on local worker processes (:func:`rebayes.workers.run_isolated`).
 
-    # spawn: workers start clean (no copied threads or locks of the parent), import rebayes
-    # once, and keep their compiled models for every task they receive.
-    context = multiprocessing.get_context("spawn")
-    counter = context.Value("i", 0)
-    with ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=context,
+    A worker keeps its compiled models for every task it receives. One that dies (a crash
+    in a native library, the out-of-memory killer) fails no other task: its own is run once
+    more, alone, and if its worker dies again the task is a failed row saying so.
+    """
+    import multiprocessing
+
+    from rebayes.workers import WorkerDeath, run_isolated
+
+    def on_death(index: int, death: WorkerDeath) -> None:
+        task = todo[index]
+        message = f"worker process died ({death}) while analysing {task.id}"
+        # retry: a crash may be the machine's (memory), so the next run tries again.
+        on_record(_failed_record(BatchTask(task.id, task.source, task.key, task.seed, message),
+                                 priors, settings, seed, retry=True))
+
+    counter = multiprocessing.get_context("spawn").Value("i", 0)
+    run_isolated(
+        run_task,
+        [(task, priors, settings, seed) for task in todo],
+        workers,
+        lambda _index, record: on_record(record),
+        on_death,
         initializer=_pin_worker,
         initargs=(counter, workers),
-    ) as pool:
-        futures = {pool.submit(run_task, t, priors, settings, seed): t for t in todo}
-        try:
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    on_record(_collect(future, futures[future], priors, settings, seed))
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+    )
 
 
 def _pin_worker(counter: Any, workers: int) -> None:
@@ -616,32 +627,83 @@ def _collect(
     try:
         return future.result()
     except Exception as exc:  # noqa: BLE001 - a dead worker fails its task, not the batch
-        record = run_task(
-            BatchTask(
-                task.id, task.source, task.key, task.seed, f"worker failed: {_one_line(exc)}"
-            ),
-            priors,
-            settings,
-            seed,
-        )
-        record["retry"] = True
-        return record
+        message = f"worker failed: {_one_line(exc)}"
+        return _failed_record(BatchTask(task.id, task.source, task.key, task.seed, message),
+                              priors, settings, seed, retry=True)
+
+
+# Seconds to wait for a scheduler to answer (a refused connection fails at once).
+_CONNECT_SECONDS = 5.0
 
 
 def _connect(scheduler: str) -> Any:
-    """Return a Dask client of the scheduler at ``scheduler``, or a one-line BatchError."""
+    """Return a Dask client of the scheduler at ``scheduler``, or a one-line BatchError.
+
+    The address is checked, and the scheduler asked to answer (:func:`_probe_scheduler`),
+    before a client is made: a client that fails to connect stays half-made, and when it
+    is collected it waits 40 s to close and prints a traceback (``Client.__del__``).
+    """
     try:
         from dask.distributed import Client
     except ImportError:
         raise BatchError(
             "--scheduler needs dask.distributed: pip install 'dask[distributed]'"
         ) from None
+    _probe_scheduler(scheduler)
     try:
         # Not the default client: a half-made one would leave dask (and xarray's NetCDF
         # locks) pointing at an unreachable scheduler after a failed connection.
-        return Client(scheduler, timeout="20s", set_as_default=False)
+        return Client(scheduler, timeout=f"{4 * _CONNECT_SECONDS}s", set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         raise BatchError(f"--scheduler {scheduler}: cannot connect ({_one_line(exc)})") from None
+
+
+def _probe_scheduler(scheduler: str) -> None:
+    """Raise a one-line BatchError unless a Dask scheduler answers at ``scheduler``.
+
+    Within seconds: a malformed address or an unknown scheme at once, a closed port at once
+    (a plain TCP connection; Dask's own retries it until its timeout), a host that does not
+    answer, or something that is not a Dask scheduler, after :data:`_CONNECT_SECONDS`.
+    """
+    import asyncio
+    import socket
+
+    from distributed.comm import connect
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+
+    def refuse(why: str) -> BatchError:
+        return BatchError(f"--scheduler {scheduler}: {why}")
+
+    scheme, location = parse_address(scheduler)
+    try:
+        get_backend(scheme)
+    except ValueError:
+        raise refuse(f"unknown address scheme '{scheme}' (give tcp://HOST:PORT)") from None
+    if scheme in ("tcp", "tls", "ws", "wss"):
+        try:
+            host, port = parse_host_port(location, default_port=8786)
+        except ValueError:
+            raise refuse(f"not a HOST:PORT address (give {scheme}://HOST:PORT)") from None
+        if not host:
+            raise refuse(f"no host (give {scheme}://HOST:PORT)")
+        try:
+            socket.create_connection((host, port), timeout=_CONNECT_SECONDS).close()
+        except ConnectionRefusedError:
+            raise refuse("cannot connect (connection refused)") from None
+        except TimeoutError:
+            raise refuse(f"cannot connect (no answer within {_CONNECT_SECONDS:.0f} s)") from None
+        except OSError as exc:
+            raise refuse(f"cannot connect ({exc.strerror or _one_line(exc)})") from None
+
+    async def handshake() -> None:
+        comm = await connect(scheduler, timeout=_CONNECT_SECONDS)
+        await comm.close()
+
+    try:
+        asyncio.run(handshake())
+    except Exception as exc:  # noqa: BLE001 - whatever answers there, it is no scheduler
+        raise refuse(f"no Dask scheduler answers there ({_one_line(exc)})") from None
 
 
 def _run_dask(

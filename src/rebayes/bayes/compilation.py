@@ -45,7 +45,6 @@ import platform
 import subprocess
 import sys
 import threading
-import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from importlib import metadata
@@ -54,15 +53,23 @@ from typing import Any
 
 import numpy as np
 
-from rebayes.atomic import atomic_path
-from rebayes.bayes.cache import compiled_dir
+from rebayes import interrupt
+from rebayes.bayes.cache import (
+    compiled_dir,
+    make_folder,
+    note_unreadable,
+    read_entry,
+    warn_unwritable,
+    write_entry,
+)
 from rebayes.bayes.design import Design
 from rebayes.json_io import stable_hash
+from rebayes.progress import phase
 
 __all__ = ["COMPILE_FORMAT", "compile_ahead", "compile_key", "load_or_compile", "start_compiler"]
 
 #: Bump when what is stored (or how the callbacks are built) changes.
-COMPILE_FORMAT = "2"
+COMPILE_FORMAT = "3"
 
 # Every library whose code ends up in, or is called around, the compiled callbacks.
 _LIBRARIES = ("nutpie", "pymc", "pytensor", "numba", "llvmlite", "numpy")
@@ -388,21 +395,33 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
+_WHAT = "compiled model"
+
+
 def _read(path: Path) -> Any | None:
-    """Return the model stored at ``path``, or None when it is missing or unreadable."""
+    """Return the model stored at ``path``, or None when it is missing or unreadable.
+
+    Its checksum is verified first (:func:`rebayes.bayes.cache.read_entry`): damaged bytes
+    would be machine code run by the sampler. A damaged or foreign file is noted once and
+    compiled again.
+    """
+    blob = read_entry(path, _WHAT)
+    if blob is None:
+        return None
     try:
-        return _build(path.read_bytes())
-    except FileNotFoundError:
-        return None
-    except Exception as exc:  # noqa: BLE001 - a damaged or foreign file: compile again
-        warnings.warn(f"compiled model {path} unreadable ({exc}); compiling again",
-                      RuntimeWarning, stacklevel=3)
+        return _build(blob)
+    except Exception as exc:  # noqa: BLE001 - whole but unusable here: compile again
+        note_unreadable(path, _WHAT, f"{type(exc).__name__}: {exc}".splitlines()[0])
         return None
 
 
-def _write_atomic(blob: bytes, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(blob)
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """Identity of the file at ``path`` (inode, size, modification time), None if missing."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def load_or_compile(design: Design, prior: Any) -> Any:
@@ -422,26 +441,28 @@ def load_or_compile(design: Design, prior: Any) -> Any:
     folder = compiled_dir()
     key = compile_key(design)
     path = folder / f"{key}.pkl"
-    _wait_for_child(key)
+    with phase("waiting for the model compiled in the background"):
+        _wait_for_child(key)
+    seen = _stamp(path)
     compiled = _read(path)
     if compiled is not None:
         return compiled
     with contextlib.ExitStack() as stack:
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            make_folder(folder)
             stack.enter_context(_locked(folder / f"{path.stem}.lock"))
         except OSError as exc:
-            warnings.warn(f"compiled models not cached in {folder}: {exc.strerror}",
-                          RuntimeWarning, stacklevel=2)
-        compiled = _read(path)  # another process may have compiled it while we waited
+            warn_unwritable(exc)  # compiled without the lock; stored if it can be
+        # Another process may have compiled it while we waited for the lock (a new file).
+        compiled = _read(path) if _stamp(path) != seen else None
         if compiled is not None:
             return compiled
-        blob = _compile(design, prior)
-        try:
-            _write_atomic(blob, path)
-        except OSError as exc:
-            warnings.warn(f"compiled model not cached at {path}: {exc.strerror}",
-                          RuntimeWarning, stacklevel=2)
+        # Not when stopping: a compiling child killed by the stop is no reason to compile
+        # here, in a thread the process is about to stop.
+        interrupt.check()
+        with phase("compiling the model (once per model structure on this machine)"):
+            blob = _compile(design, prior)
+        write_entry(path, blob)
     # Sample with the code as stored, so this process draws what a later one will.
     return _build(blob)
 
@@ -479,6 +500,8 @@ def _wait_for_child(key: str) -> None:
 
 
 _SPARE: list[subprocess.Popen[bytes]] = []
+# Every compiling child started, until it is stopped.
+_PROCESSES: list[subprocess.Popen[bytes]] = []
 
 
 def _spawn() -> subprocess.Popen[bytes]:
@@ -492,13 +515,34 @@ def _spawn() -> subprocess.Popen[bytes]:
 
     # A process that ends (or fails) before its child does not leave it compiling.
     atexit.register(_stop, process)
+    _PROCESSES.append(process)
     return process
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def _stop(process: subprocess.Popen[bytes], timeout: float | None = None) -> bool:
+    """Kill a compiling child and wait for it (up to ``timeout``); whether it has ended."""
     if process.poll() is None:
         process.kill()
-    process.wait()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
+def _stop_children(deadline: float) -> bool:
+    """On Ctrl-C (:func:`rebayes.interrupt.shutdown`): end every compiling child.
+
+    A thread waiting for a child's model then sees it end, and compiles nothing itself
+    (:func:`load_or_compile` checks for the stop first).
+    """
+    import time
+
+    ended = [_stop(p, max(0.0, deadline - time.monotonic())) for p in list(_PROCESSES)]
+    return all(ended)
+
+
+interrupt.on_shutdown(interrupt.CHILDREN, _stop_children)
 
 
 def start_compiler() -> None:
@@ -557,6 +601,12 @@ def _send(process: subprocess.Popen[bytes], jobs: bytes) -> None:
 
 def _compile_jobs() -> None:
     """Compile each job read from stdin, printing its key (the child of :func:`compile_ahead`)."""
+    import signal
+
+    # Ctrl-C at a terminal reaches the whole process group: the parent decides (it kills
+    # this child on its way out, rebayes.interrupt), rather than see it end midway and start
+    # compiling in its own process.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(Exception):
         # Before the jobs arrive: a spare child (start_compiler) loads these meanwhile.
         import nutpie.compile_pymc  # noqa: F401

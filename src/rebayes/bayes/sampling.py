@@ -25,8 +25,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -37,8 +41,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
+from rebayes import interrupt
 from rebayes.atomic import atomic_path
-from rebayes.bayes.cache import cache_dir, fits_dir
+from rebayes.bayes.cache import (
+    cache_dir,
+    entry_owner_problem,
+    fits_dir,
+    make_folder,
+    note_unreadable,
+    remove_empty_folder,
+    warn_unwritable,
+)
 from rebayes.bayes.design import ARMS, Design, build_design
 from rebayes.bayes.model import (
     log_prior,
@@ -62,6 +75,7 @@ from rebayes.data.direction import Direction
 from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
 from rebayes.json_io import plain, stable_hash
+from rebayes.progress import phase
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -114,10 +128,6 @@ SAMPLE_STATS: tuple[str, ...] = (
     "maxdepth_reached",
     "mean_tree_accept",
 )
-
-
-class SamplingError(RebayesError):
-    """Sampling could not run (for instance an unwritable cache directory)."""
 
 
 @dataclass(frozen=True)
@@ -227,8 +237,9 @@ class Fit(ResultDisplay):
             assert self.path is not None  # only a cached fit starts without its tree
             try:
                 tree = load_fit(self.path)
-            except (OSError, ValueError):
-                # Unreadable (e.g. damaged since it was found): sample again and store anew.
+            except Exception as exc:  # noqa: BLE001 - damaged, truncated, foreign: a miss
+                # Sample again (the same seed gives the same draws) and replace the file.
+                note_unreadable(self.path, "cached fit", _reason(exc))
                 tree = _sample_tree(self.design, self.prior, self.seed, self.settings,
                                     self.key, self.path)
             # The same rows may have been fitted under other names: name them as asked now.
@@ -600,6 +611,9 @@ def fit(
     if path is not None and _is_fit_file(path):
         # Read on first use (Fit.tree): a cached report needs most fits' summaries only.
         return Fit(spec, prior, design, None, seed, settings, key, path, True)
+    if path is not None and os.path.lexists(path):
+        why = "a folder, not a file" if path.is_dir() else "not a NetCDF file"
+        note_unreadable(path, "cached fit", why)
     tree = _sample_tree(design, prior, seed, settings, key, path, on_progress, cores)
     return Fit(spec, prior, design, tree, seed, settings, key, path, False)
 
@@ -671,7 +685,8 @@ def _sample(
     target_accept, draws, attempt = settings.target_accept, settings.draws, 0
     while True:
         attempt += 1
-        trace = nutpie.sample(
+        interrupt.check()
+        sampler = nutpie.sample(
             compiled,
             draws=draws,
             tune=settings.tune,
@@ -684,8 +699,9 @@ def _sample(
             progress_rate=50,
             return_raw_trace=True,
             cores=cores,
+            blocking=False,
         )
-        raw = _trace_to_tree(trace, compiled)
+        raw = _trace_to_tree(_wait(sampler), compiled)
         divergences = int(raw["sample_stats"]["diverging"].sum())
         ess_min = _min_bulk_ess(raw["posterior"].to_dataset())
         raw.attrs.update(attempt=attempt, target_accept=target_accept, draws=draws)
@@ -698,6 +714,32 @@ def _sample(
         if not settings.min_ess or draws * 2 > settings.max_draws:
             return raw
         draws *= 2
+
+
+# How often a sampling thread looks whether it should stop (rebayes.interrupt).
+_STOP_POLL_SECONDS = 0.25
+
+
+def _wait(sampler: Any) -> Any:
+    """Return the trace of nutpie's background sampler once it has finished.
+
+    Waited for here, not in nutpie: nutpie's own wait answers Ctrl-C by returning the draws
+    made so far, which would be taken for a whole fit (chains of unequal length, or a short
+    fit cached under the full fit's key). On Ctrl-C, or when the process or this thread's job
+    is asked to stop (:func:`rebayes.interrupt.check`), the sampler is cancelled (its threads
+    end within milliseconds: ~20 ms measured, long before the process can) and nothing is
+    kept.
+    """
+    try:
+        while True:
+            interrupt.check()
+            try:
+                return sampler.wait(timeout=_STOP_POLL_SECONDS)
+            except TimeoutError:
+                continue
+    except BaseException:
+        sampler.cancel()
+        raise
 
 
 def _min_bulk_ess(posterior: xr.Dataset) -> float:
@@ -795,7 +837,8 @@ def fit_priors(
         In the order of ``priors``.
     """
     settings = settings or SamplerSettings()
-    design = build_design(spec, variant=variant)
+    with phase("loading the table and building the design"):
+        design = build_design(spec, variant=variant)
     prior_sets = _prior_sets(spec, priors, design)
     bar = None
     per_fit = settings.chains * (settings.tune + settings.draws)
@@ -808,7 +851,9 @@ def fit_priors(
     fits = []
     try:
         for i, prior_set in enumerate(prior_sets):
+            interrupt.check()
             on_progress = None
+            done = [0]
             if bar is not None:
                 compiling = structure_key(design) not in _COMPILED
                 bar.set_postfix_str(
@@ -816,13 +861,21 @@ def fit_priors(
                 )
                 done_before = i * per_fit
 
-                def on_progress(done: int, _base: int = done_before) -> None:
+                def on_progress(draws: int, _base: int = done_before, _done: list[int] = done
+                                ) -> None:
+                    _done[0] = draws
                     # An extended run restarts its count: never move the bar backwards.
-                    bar.n = max(bar.n, _base + min(done, per_fit))
+                    bar.n = max(bar.n, _base + min(draws, per_fit))
                     bar.refresh()
 
-            fits.append(
-                fit(
+            def share(_done: list[int] = done) -> str:
+                return f"{min(100, 100 * _done[0] // per_fit)}% of the draws"
+
+            # Without a bar on the screen (not a terminal), a line now and then instead.
+            sampling = (phase(f"sampling {spec.name}, prior {prior_set.name}", share)
+                        if bar is not None and bar.disable else contextlib.nullcontext())
+            with sampling:
+                fitted = fit(
                     spec,
                     prior_set,
                     variant=variant,
@@ -833,7 +886,7 @@ def fit_priors(
                     on_progress=on_progress,
                     cores=cores,
                 )
-            )
+            fits.append(fitted)
             if on_fit is not None:
                 on_fit(fits[-1])
             if bar is not None:
@@ -1004,14 +1057,63 @@ def _stored(tree: xr.DataTree) -> tuple[xr.DataTree, dict[str, Any]]:
 _NETCDF_LOCK = threading.Lock()
 
 
+# Root attribute of a fit file: SHA-256 of its values (:func:`_content_digest`).
+_DIGEST_ATTR = "rebayes_content_sha256"
+
+
+def _content_digest(tree: xr.DataTree) -> str:
+    """SHA-256 of every value a fit file stores: each variable's name, dims and values, attrs.
+
+    Written into the file and compared on reading (:func:`load_fit`): damage that HDF5
+    itself reads without complaint (a label, an uncompressed array) is found too.
+    """
+
+    def plain_attrs(attrs: dict[Any, Any]) -> str:
+        def item(value: Any) -> Any:
+            if isinstance(value, np.ndarray):
+                return value.tolist()
+            return value.item() if isinstance(value, np.generic) else value
+
+        return json.dumps({str(k): item(v) for k, v in attrs.items() if k != _DIGEST_ATTR},
+                          sort_keys=True, default=str)
+
+    digest = hashlib.sha256(plain_attrs(tree.attrs).encode())
+    for group in STORED_GROUPS:
+        dataset = tree[group].to_dataset()
+        digest.update(f"{group}:{plain_attrs(dataset.attrs)}".encode())
+        for name in sorted(map(str, dataset.variables)):
+            values = np.asarray(dataset[name].values)
+            digest.update(json.dumps([name, list(map(str, dataset[name].dims)),
+                                      list(values.shape)]).encode())
+            if values.dtype.kind in "OUS":
+                digest.update("\0".join(map(str, values.ravel())).encode())
+            else:
+                digest.update(np.ascontiguousarray(values).tobytes())
+    return digest.hexdigest()
+
+
 def _save_atomic(tree: xr.DataTree, path: Path) -> None:
     """Write a fit as NetCDF: to a temporary file first, then rename over the target.
 
-    Only :data:`STORED_GROUPS` are written (:func:`load_fit` recomputes the rest).
+    Only :data:`STORED_GROUPS` are written (:func:`load_fit` recomputes the rest), with
+    their checksum.
     """
     stored, encoding = _stored(tree)
+    stored.attrs[_DIGEST_ATTR] = _content_digest(stored)
+    remove_empty_folder(path)
     with atomic_path(path) as tmp, _NETCDF_LOCK:
         stored.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+
+
+def _save_or_warn(tree: xr.DataTree, path: Path) -> None:
+    """Write a fit to the cache; a failure is one warning per process, never an error.
+
+    HDF5 reports a full disk as ``RuntimeError('NetCDF: HDF error')``, hence any exception.
+    """
+    try:
+        _save_atomic(tree, path)
+    except Exception as exc:  # noqa: BLE001 - the fit is in memory: only its reuse is lost
+        warn_unwritable(exc)
 
 
 # Writing a fit takes ~35 ms with netCDF4's C library (h5netcdf, pure Python over h5py, took
@@ -1027,32 +1129,85 @@ _PENDING_LOCK = threading.Lock()
 
 def _save_in_background(tree: xr.DataTree, path: Path) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(path.parent)
     except OSError as exc:
-        raise SamplingError(f"cannot create the fit cache {path.parent}: {exc.strerror}") from None
+        warn_unwritable(exc)
+        return
     with _PENDING_LOCK:
-        _PENDING.append((path, _WRITER.submit(_save_atomic, tree, path)))
+        _PENDING.append((path, _WRITER.submit(_save_or_warn, tree, path)))
+
+
+def _stop_writer(deadline: float) -> bool:
+    """On Ctrl-C (:func:`rebayes.interrupt.shutdown`): write what is queued until ``deadline``.
+
+    Each queued fit is whole (sampled to the end), and writing one takes tens of
+    milliseconds; what is not written by then is dropped (sampled again next time).
+    """
+    with _PENDING_LOCK:
+        pending = [future for _, future in _PENDING]
+    for future in pending:
+        try:
+            future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            break
+        except Exception:  # noqa: BLE001 - a failed write only costs a refit
+            pass
+    for future in pending:
+        future.cancel()
+    return all(future.done() for future in pending)
+
+
+interrupt.on_shutdown(interrupt.WRITER, _stop_writer)
 
 
 def flush_cache() -> None:
     """Wait until every fit queued for the cache is written.
 
-    A failed write only costs a refit later, so it is a warning, not an error.
+    A failed write only costs a refit later: it is one warning (a
+    :class:`~rebayes.bayes.cache.CacheWarning`, once per process), not an error.
     """
     with _PENDING_LOCK:
         pending = list(_PENDING)
-    for path, future in pending:
-        try:
-            future.result()
-        except OSError as exc:
-            warnings.warn(f"fit not cached at {path}: {exc}", RuntimeWarning, stacklevel=2)
+    for _, future in pending:
+        future.result()
     with _PENDING_LOCK:
         # Another thread may have waited for some of them too: drop only what is still queued.
         _PENDING[:] = [item for item in _PENDING if item not in pending]
 
 
+class DamagedFitError(ValueError):
+    """A fit file that reads, but not as it was written (its checksum differs)."""
+
+
 def load_fit(path: str | Path) -> xr.DataTree:
-    """Read a saved fit into memory, with its derived groups (the file is closed on return)."""
+    """Read a saved fit into memory, with its derived groups (the file is closed on return).
+
+    Raises
+    ------
+    DamagedFitError
+        The file's values are not those written (checksum), it has no checksum (written by
+        an older rebayes), or another user could have changed it.
+    OSError, RuntimeError, ValueError
+        The file cannot be read as NetCDF (HDF5 reports damage as ``RuntimeError``).
+    """
+    why = entry_owner_problem(os.stat(path))
+    if why:
+        raise DamagedFitError(f"it {why}")
     with _NETCDF_LOCK, xr.open_datatree(path, engine="netcdf4") as tree:
         stored = tree.load().copy()
+    written = stored.attrs.pop(_DIGEST_ATTR, None)
+    if written is None:
+        raise DamagedFitError("no checksum: written by an older rebayes")
+    if written != _content_digest(stored):
+        raise DamagedFitError("damaged: its checksum does not match")
     return with_derived_groups(stored)
+
+
+def _reason(exc: BaseException) -> str:
+    """One line saying why a cache file was not read."""
+    if isinstance(exc, DamagedFitError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc).splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

@@ -15,7 +15,9 @@ dataset, variant, prior name: a fit read under another name gets its own entry, 
 summary carries those names; not the data file's location, which no result shows), the
 source of every
 module of the package and the versions of the libraries the numbers come from: any change of
-code recomputes. The file is written atomically; an unreadable one is recomputed.
+code recomputes. The file is written atomically with a checksum
+(:func:`rebayes.bayes.cache.write_entry`); a damaged or unreadable one is recomputed and
+replaced, with one note.
 """
 
 from __future__ import annotations
@@ -28,14 +30,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from rebayes.atomic import atomic_path
-from rebayes.bayes.cache import summaries_dir
+from rebayes.bayes.cache import note_unreadable, read_entry, summaries_dir, write_entry
 from rebayes.json_io import plain, stable_hash
 
 __all__ = ["load_derived", "store_derived", "summary_key"]
 
 #: Bump when what is stored changes shape.
-SUMMARY_FORMAT = "2"
+SUMMARY_FORMAT = "3"
 
 # Libraries whose numerics enter the summaries.
 _LIBRARIES = ("arviz-stats", "arviz-base", "xarray", "numpy", "scipy", "pandas")
@@ -70,12 +71,22 @@ def _path(fit_key: str, names: Mapping[str, Any]) -> Path:
     return summaries_dir() / f"{summary_key(fit_key, names)}.pkl"
 
 
+_WHAT = "cached fit summary"
+
+
 def load_derived(fit_key: str, names: Mapping[str, Any]) -> dict[str, Any]:
-    """Return what is stored for a fit (name -> result); empty if nothing (readable) is."""
+    """Return what is stored for a fit (name -> result); empty if nothing (readable) is.
+
+    A damaged entry is noted once (:func:`rebayes.bayes.cache.read_entry`) and recomputed.
+    """
+    path = _path(fit_key, names)
+    blob = read_entry(path, _WHAT)
+    if blob is None:
+        return {}
     try:
-        with _path(fit_key, names).open("rb") as handle:
-            stored: Any = pickle.load(handle)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
+        stored: Any = pickle.loads(blob)
+    except Exception as exc:  # noqa: BLE001 - whole but unusable (e.g. a class since renamed)
+        note_unreadable(path, _WHAT, f"{type(exc).__name__}: {exc}".splitlines()[0])
         return {}
     return stored if isinstance(stored, dict) else {}
 
@@ -83,7 +94,7 @@ def load_derived(fit_key: str, names: Mapping[str, Any]) -> dict[str, Any]:
 def store_derived(fit_key: str, names: Mapping[str, Any], derived: dict[str, Any]) -> None:
     """Write what is computed for a fit (atomically); a failed write only costs recomputing."""
     try:
-        with atomic_path(_path(fit_key, names)) as tmp:
-            tmp.write_bytes(pickle.dumps(derived, protocol=pickle.HIGHEST_PROTOCOL))
-    except (OSError, pickle.PicklingError):
-        pass
+        blob = pickle.dumps(derived, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return  # a result that cannot be pickled is computed again next time
+    write_entry(_path(fit_key, names), blob)

@@ -10,15 +10,18 @@ one line on stderr too, ``rebayes COMMAND: MESSAGE``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TextIO
 
-from rebayes import allocator
+from rebayes import allocator, interrupt, progress
 from rebayes.errors import DataNote, RebayesError, RebayesWarning
 
 # Order = order in --help, which follows the workflow a user goes through.
@@ -95,27 +98,85 @@ def main(argv: list[str] | None = None) -> int:
     # notebook keeps its own), but the command owns its process (and its allocator).
     os.environ.setdefault("MPLBACKEND", "Agg")
     allocator.limit_arenas()  # before any thread starts
+    interrupt.reset()  # a command run again in the same process (tests) starts unstopped
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    try:
+        # Registering a subcommand imports what it runs: seconds, in which Ctrl-C may come.
+        parser = build_parser(argv)
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        named = _requested(argv)
+        return _interrupted(named[0] if len(named) == 1 else "")
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
+    with _cache_warnings_in_one_line(args.command):
+        try:
+            with progress.reporting(args.command), _notes_as_lines(args.command):
+                # the progress reporter ends before any last line below
+                return int(args.func(args) or 0)
+        except RebayesError as exc:
+            print(f"rebayes {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            # Unwritable output directory, missing script file, full disk: one line, no
+            # traceback.
+            where = f": {exc.filename}" if exc.filename else ""
+            print(f"rebayes {args.command}: error: {exc.strerror or exc}{where}",
+                  file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return _interrupted(args.command)
+
+
+@contextlib.contextmanager
+def _cache_warnings_in_one_line(command: str) -> Iterator[None]:
+    """Print the cache's notes and warnings as ``rebayes COMMAND: note: ...`` (one line).
+
+    :mod:`rebayes.bayes.cache` issues them as warnings (a library user sees Python's usual
+    two lines, and may filter them); other warnings are shown as usual.
+    """
+    from rebayes.bayes.cache import CacheNote, CacheWarning
+
+    original = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: TextIO | None = None, line: str | None = None) -> None:
+        if not issubclass(category, CacheWarning):
+            original(message, category, filename, lineno, file, line)
+            return
+        label = "note" if issubclass(category, CacheNote) else "warning"
+        print(f"rebayes {command}: {label}: {message}", file=sys.stderr, flush=True)
+
+    warnings.showwarning = show
     try:
-        with _notes_as_lines(args.command):
-            return int(args.func(args) or 0)
-    except RebayesError as exc:
-        print(f"rebayes {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        # Unwritable output directory, missing script file, full disk: one line, no traceback.
-        where = f": {exc.filename}" if exc.filename else ""
-        print(f"rebayes {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        # Ctrl-C: what was being written is discarded (staging, atomic files); say so briefly.
-        print(f"rebayes {args.command}: interrupted", file=sys.stderr)
-        return 130
+        yield
+    finally:
+        warnings.showwarning = original
+
+
+def _interrupted(command: str) -> int:
+    """Say that Ctrl-C stopped the command, stop what runs in the background; return 130.
+
+    What was being written is discarded (staging folders, atomic files). The background
+    work is stopped in order (:mod:`rebayes.interrupt`); a second Ctrl-C meanwhile is
+    ignored (the stop is bounded). When something could not be stopped in time, the process
+    ends here, without the interpreter's finalisation, which would free code that thread
+    may still run.
+    """
+    print(f"{' '.join(['rebayes', command]).strip()}: interrupted", file=sys.stderr)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+    try:
+        ended = interrupt.shutdown()
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
+    if not ended:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    return 130
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from rebayes.cli._common import (
     print_json,
 )
 from rebayes.errors import RebayesError
+from rebayes.progress import phase
 
 DESCRIPTION = """\
 Fit one analysis of a dataset under one or more named prior sets, and print for each: the
@@ -149,8 +150,9 @@ def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
         cache=not args.no_cache,
         progress=True,
     )
-    summaries = [f.summary() for f in fits]
-    flush_cache()
+    with phase("summarising the fits and checking every reported quantity"):
+        summaries = [f.summary() for f in fits]
+        flush_cache()
     code = 0
     for s in summaries:
         if not s.reliable:

@@ -19,6 +19,8 @@ from functools import partial
 from types import TracebackType
 from typing import Any
 
+from rebayes import interrupt
+
 __all__ = ["Ahead"]
 
 
@@ -26,7 +28,10 @@ class Ahead:
     """Run jobs one at a time, in order, in a background thread, ``limit`` slot-holders ahead.
 
     Use as a context manager; on leaving it, jobs not started are cancelled and the running
-    one is waited for, unless the block is left by an exception.
+    one is waited for, unless the block is left by an exception: then the running job is
+    asked to stop (:func:`rebayes.interrupt.check` raises in its thread: a fit being sampled
+    is cancelled within a fraction of a second) and not waited for;
+    :func:`rebayes.interrupt.shutdown` waits for it.
 
     Parameters
     ----------
@@ -47,9 +52,11 @@ class Ahead:
         self._holding: set[Future[Any]] = set()
         self._limit = limit
         self._closed = False
+        self._cancel = threading.Event()
         self._changed = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="rebayes-ahead", daemon=True)
         self._thread.start()
+        interrupt.track(self._thread)
 
     def submit[T](self, function: Callable[..., T], /, *args: Any, slot: bool = True,
                   **kwargs: Any) -> Future[T]:
@@ -97,14 +104,15 @@ class Ahead:
                 self._changed.wait()
 
     def _run(self) -> None:
-        while (job := self._next()) is not None:
-            future, function = job
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(function())
-            except BaseException as error:  # handed to the main thread by take()
-                future.set_exception(error)
+        with interrupt.bind(self._cancel):
+            while (job := self._next()) is not None:
+                future, function = job
+                if not future.set_running_or_notify_cancel():
+                    continue
+                try:
+                    future.set_result(function())
+                except BaseException as error:  # handed to the main thread by take()
+                    future.set_exception(error)
 
     def __enter__(self) -> Ahead:
         return self
@@ -113,9 +121,11 @@ class Ahead:
                  traceback: TracebackType | None) -> None:
         with self._changed:
             self._closed = True
+            if kind is not None:
+                self._cancel.set()
             self._changed.notify_all()
         if kind is None:
             self._thread.join()
-        # On an error (Ctrl-C included) the running job is not waited for: it may take
-        # seconds, and the daemon thread ends with the process, or on its own after the job.
+        # On an error (Ctrl-C included) the running job is told to stop, not waited for: a
+        # job between two checks may take seconds (rebayes.interrupt.shutdown waits for it).
 

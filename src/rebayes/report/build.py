@@ -35,6 +35,7 @@ from rebayes.data.direction import Direction
 from rebayes.data.trials import load_dataset, load_trials, variant_combinations
 from rebayes.errors import RebayesError
 from rebayes.folders import unsafe_file_name
+from rebayes.progress import phase
 from rebayes.report.ahead import Ahead
 from rebayes.report.bias import bias_section
 from rebayes.report.frequentist import (
@@ -433,7 +434,8 @@ def build_report(
     data = meta.reference
     citation = schema.citation.get("text", "")
     variants = list(variants or schema.report_variants)
-    tables = {v: load_trials(meta, v) for v in variants}
+    with phase("loading the table"):
+        tables = {v: load_trials(meta, v) for v in variants}
     specs = [load_script(s) for s in scripts] if scripts else analysis_specs(meta, allow_scripts)
     # Every analysis of the report runs on the report's dataset.
     specs = [replace(spec, data=data) for spec in specs]
