@@ -218,10 +218,12 @@ def model_data(design: Design, prior: PriorSet) -> dict[str, np.ndarray]:
 
     An effect prior's mean points towards benefit (an enthusiastic prior expects a benefit of
     OR 1.5): where the dataset declares fewer events better, its sign is turned so that the
-    prior expects OR 1/1.5. Priors centred on no effect are unchanged.
+    prior expects OR 1/1.5. Priors centred on no effect are unchanged. With no direction
+    declared the mean points towards the side the probabilities name, RR < 1
+    (:attr:`rebayes.data.direction.Direction.higher`).
     """
     cap = structure_key(design)
-    towards_benefit = 1.0 if design.schema.higher_is_better else -1.0
+    towards_benefit = 1.0 if design.schema.direction.higher else -1.0
     family, params = _tau_data(prior.tau)
     X = np.zeros((design.n_rows, cap.coefs))
     X[:, : len(design.coefs)] = design.X

@@ -13,7 +13,8 @@ Simulate a new two-arm trial of each size (participants per arm) from the poster
 predictive distribution of the overall analysis (its true effect d + tau * eps, its control
 risk one of the trials' observed control risks), update the meta-analysis with it (normal
 approximation of the pooled log OR, random-effects weight), and print the probability that
-  - the updated meta-analysis reaches P(benefit) > 0.95,
+  - the updated meta-analysis reaches P(benefit) > 0.95 (P(RR < 1) when the dataset declares
+    no direction of benefit),
   - the new trial alone is significant at 5% (two-sided; and in the direction of benefit),
   - the updated meta-analysis rules out a benefit beyond --threshold (futility),
 with the smallest size reaching 80% (Sutton et al. Stat Med 2007;26:2479-500). Seeded.

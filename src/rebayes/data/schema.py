@@ -7,7 +7,7 @@ and how the columns are to be read, so the code never needs to know the paper::
     outcome = "tuberculosis"          # the event counted in events_treat / events_control
     treatment = "BCG"
     control = "no vaccine"
-    higher_is_better = false          # fewer events is the good direction
+    higher_is_better = false          # fewer events is the good direction (omit: undeclared)
     measure = "RR"                    # the published effect measure: RR | OR | RD | PETO_OR
     method = "MH"                     # the published pooling: MH | IV | PETO
     model = "fixed"                   # fixed | random (DerSimonian-Laird)
@@ -34,7 +34,15 @@ and how the columns are to be read, so the code never needs to know the paper::
     levels = ["verified", "derived", "uncertain"]
 
 Only the declared columns get label checks. A bare CSV gets :meth:`DatasetSchema.defaults`:
-no strata, higher is better, every extra column read as a covariate by its values.
+no strata, no direction of benefit (neutral words until one is declared), every extra column
+read as a covariate by its values.
+
+``outcome`` is a short noun for sentences ("a lower risk of death"); an imported outcome has
+only RevMan's title, ``outcome_title``, which sentences quote ("a lower risk of the outcome
+'Death'"). ``direction_evidence`` says where ``higher_is_better`` came from when it was not
+written by hand (``rebayes import`` writes RevMan's graph labels there). ``trials_origin`` and
+``publication`` name what the trial table was built from and the publication audited, for the
+audit's sentences (defaults: "the trial table", "the publication").
 
 A categorical covariate may name another ``column`` (a covariate read from the strata
 column), declare a ``pooled`` level (a row that pools several levels, left out of
@@ -49,7 +57,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rebayes.data.direction import Direction
+from rebayes.data.direction import Direction, outcome_phrase
 from rebayes.errors import RebayesError
 
 __all__ = ["Covariate", "DatasetSchema", "SchemaError", "schema_of"]
@@ -68,8 +76,9 @@ OUTCOME_TYPES = (
 # Keys of dataset.toml the schema reads; anything else is kept in ``extra`` for the dataset's
 # own use (a report narrative, research notes).
 _TOP_KEYS = {
-    "name", "title", "citation", "outcome", "treatment", "control", "higher_is_better",
-    "measure", "method", "model", "ci_level", "outcome_type", "strata", "default_variant",
+    "name", "title", "citation", "outcome", "outcome_title", "treatment", "control",
+    "higher_is_better", "direction_evidence", "trials_origin", "publication", "measure",
+    "method", "model", "ci_level", "outcome_type", "strata", "default_variant",
     "report_variants", "analysis_order", "covariates", "columns", "notes", "frequentist",
     "source", "links",
 }
@@ -155,12 +164,20 @@ class DatasetSchema:
 
     Attributes
     ----------
-    title, outcome, treatment, control : str
-        What the table compares; ``outcome`` is the event counted.
-    higher_is_better : bool
-        Whether more events is the good direction (benefit = RR > 1).
-    direction_declared : bool
-        False when ``higher_is_better`` is a default the user never set (said in the output).
+    title, treatment, control : str
+        What the table compares.
+    outcome : str
+        The event counted, as a short noun for sentences (``"death"``); empty when not given.
+    outcome_title : str
+        The outcome's title where no short noun is given (RevMan's outcome name).
+    higher_is_better : bool or None
+        Whether more events is the good direction (benefit = RR > 1); None: undeclared.
+    direction_evidence : str
+        Where ``higher_is_better`` came from, if not written by hand (e.g. RevMan's labels).
+    trials_origin : str
+        What the trial table was built from, as the audit names it (``"the trial table"``).
+    publication : str
+        What the audit calls the publication (``"the publication"``).
     measure, method, model : str
         The published analysis (RevMan's names).
     ci_level : float
@@ -197,11 +214,14 @@ class DatasetSchema:
     """
 
     title: str = ""
-    outcome: str = "event"
+    outcome: str = ""
+    outcome_title: str = ""
     treatment: str = "treatment"
     control: str = "control"
-    higher_is_better: bool = True
-    direction_declared: bool = False
+    higher_is_better: bool | None = None
+    direction_evidence: str = ""
+    trials_origin: str = "the trial table"
+    publication: str = "the publication"
     measure: str = "RR"
     method: str = "MH"
     model: str = "fixed"
@@ -231,7 +251,7 @@ class DatasetSchema:
 
     @classmethod
     def defaults(cls, title: str = "") -> DatasetSchema:
-        """Return the schema of a bare CSV: no strata, higher is better (not declared)."""
+        """Return the schema of a bare CSV: no strata, no direction declared."""
         return cls(title=title)
 
     @classmethod
@@ -318,16 +338,28 @@ class DatasetSchema:
             and isinstance(x.get("href"), str) for x in links
         ):
             raise fail("links", "must be a list of tables with text and href ([[links]])")
+        measure = choice("measure", MEASURES, "RR")
+        method = choice("method", METHODS, "MH")
+        model = choice("model", MODELS, "fixed")
+        peto = method == "PETO" or measure == "PETO_OR"
+        if method == "PETO" and measure not in ("OR", "PETO_OR"):
+            raise fail("measure", f"Peto's method pools odds ratios only, not {measure}")
+        if peto and model == "random":
+            raise fail("model", "Peto's method is fixed-effect only (as in RevMan): use "
+                       'model = "fixed"')
         return cls(
             title=text("title"),
-            outcome=text("outcome", "event"),
+            outcome=text("outcome"),
+            outcome_title=text("outcome_title"),
             treatment=text("treatment", "treatment"),
             control=text("control", "control"),
-            higher_is_better=True if direction is None else direction,
-            direction_declared=direction is not None,
-            measure=choice("measure", MEASURES, "RR"),
-            method=choice("method", METHODS, "MH"),
-            model=choice("model", MODELS, "fixed"),
+            higher_is_better=direction,
+            direction_evidence=text("direction_evidence"),
+            trials_origin=text("trials_origin", "the trial table"),
+            publication=text("publication", "the publication"),
+            measure="PETO_OR" if peto else measure,
+            method="PETO" if peto else method,
+            model=model,
             ci_level=float(ci_level),
             outcome_type=choice("outcome_type", OUTCOME_TYPES, "unspecified"),
             citation={str(k): str(v) for k, v in citation.items()},
@@ -369,6 +401,20 @@ class DatasetSchema:
         )
 
     @property
+    def direction_declared(self) -> bool:
+        """Whether ``higher_is_better`` is declared (False: neutral words everywhere)."""
+        return self.higher_is_better is not None
+
+    @property
+    def outcome_phrase(self) -> str:
+        """The outcome as a noun phrase for "a lower risk of ...".
+
+        ``outcome`` when given (``"death"``); else the quoted title (``"the outcome 'Death'"``);
+        else ``"the event"``.
+        """
+        return outcome_phrase(self.outcome, self.outcome_title)
+
+    @property
     def direction(self) -> Direction:
         """The direction of benefit and the labels (one home: :class:`rebayes.Direction`)."""
         return Direction.from_schema(self)
@@ -377,11 +423,12 @@ class DatasetSchema:
         """JSON-friendly summary (what the JSON outputs state about the dataset)."""
         return {
             "title": self.title,
-            "outcome": self.outcome,
+            "outcome": self.outcome_phrase,
             "treatment": self.treatment,
             "control": self.control,
             "higher_is_better": self.higher_is_better,
             "direction_declared": self.direction_declared,
+            "direction_evidence": self.direction_evidence,
             "measure": self.measure,
             "method": self.method,
             "model": self.model,

@@ -45,7 +45,9 @@ def decision_heatmap(table: pd.DataFrame, direction: Direction) -> Figure:
     labels = list(dict.fromkeys(table["label"]))
     columns = list(dict.fromkeys(zip(table["variant"], table["prior"], strict=True)))
     variants = list(dict.fromkeys(v for v, _ in columns))
-    panels = (("p_benefit", f"P(benefit: {direction.benefit})"),
+    first = (f"P(benefit: {direction.benefit})" if direction.declared
+             else f"P({direction.benefit})")
+    panels = (("p_benefit", first),
               ("p_beyond", f"P({direction.beyond(1.1)})"))
     width = 3.6 + 0.62 * len(columns)
     height = 2 * (0.36 * len(labels) + 0.9) + 1.0

@@ -155,24 +155,25 @@ def key_sentence(
     so.
     """
     schema = schema or DatasetSchema()
-    threshold = s.direction.beyond(1.1)
+    d = s.direction
+    threshold = d.beyond(1.1)
     important = s.p_benefit_beyond_1_1
     prior = f"Under the {s.prior.replace('_', ' ')} prior"
     if not s.reliable:
         prior = f"UNRELIABLE ({s.divergences} divergent transitions). {prior}"
-    what = f"{schema.outcome} ({schema.treatment} vs {schema.control})"
+    what = f"{schema.outcome_phrase} ({schema.treatment} vs {schema.control})"
     units = {c.name: c.unit for c in schema.covariates.values()}
     if coefs and not s.subgroups:
         c = coefs[0]
         return (
             f"{prior}, the {c.scale} of {what} is multiplied by {c.median:.3f} per "
             f"{units.get(c.name) or 'unit'} of {c.name} (95% CrI {c.ci_low:.3f} to "
-            f"{c.ci_high:.3f}); P(towards benefit) = {c.p_towards_benefit:.3f}."
+            f"{c.ci_high:.3f}); {c.p_name} = {c.p_towards_benefit:.3f}."
         )
     if s.subgroups and s.ratios:
         groups = "; ".join(
             f"{g.name.replace('_', ' ')}: RR {g.rr.median:.2f} ({g.rr.ci_low:.2f} to "
-            f"{g.rr.ci_high:.2f}), P(benefit) = {g.p_benefit:.2f}" for g in s.subgroups
+            f"{g.rr.ci_high:.2f}), {d.p_name()} = {g.p_benefit:.2f}" for g in s.subgroups
         )
         r = s.ratios[0]
         return (
@@ -184,8 +185,9 @@ def key_sentence(
     base = (
         f"{prior}, the pooled risk ratio of {what} "
         f"is {s.pooled_rr.median:.2f} (95% CrI {s.pooled_rr.ci_low:.2f} to "
-        f"{s.pooled_rr.ci_high:.2f}); P(any benefit, {schema.direction.benefit}) = "
-        f"{s.p_benefit:.2f}, P({threshold}) = {important:.2f}"
+        f"{s.pooled_rr.ci_high:.2f}); "
+        + (f"P(any benefit, {d.benefit})" if d.declared else f"P({d.benefit})")
+        + f" = {s.p_benefit:.2f}, P({threshold}) = {important:.2f}"
     )
     if s.ratios:
         r = s.ratios[0]
@@ -306,7 +308,7 @@ def analysis_page(
     coefs = fit_coefficients(first)
     units = {c.name: c.unit for c in schema.covariates.values()}
     coefficient_table = table(
-        ("coefficient", f"ratio of {coefs[0].scale}s (95% CrI)", "P(towards benefit)"),
+        ("coefficient", f"ratio of {coefs[0].scale}s (95% CrI)", coefs[0].p_name),
         [(c.name + (f" (per {units[c.name]})" if units.get(c.name) else ""),
           f"{c.median:.3f} ({c.ci_low:.3f} to {c.ci_high:.3f})",
           Cell(f"{c.p_towards_benefit:.3f}", "num")) for c in coefs],
@@ -332,7 +334,8 @@ def analysis_page(
             ("risk difference at the typical control risk",
              _fmt_est(s.nnt.risk_difference, 3)),
             ("number needed to treat (Altman 1998)", str(s.nnt)),
-            (f"P({s.direction.harm}) (harm)", f"{s.p_harm:.3f}"),
+            (f"P({s.direction.harm})" + (" (harm)" if s.direction.declared else ""),
+             f"{s.p_harm:.3f}"),
             *[(f"P({s.pooled_kind} OR > {t})", f"{p:.3f}")
               for t, p in fit_or_probabilities(first).items()],
         ],
@@ -361,11 +364,12 @@ def analysis_page(
                     for name, summary in report.summaries.items() if not summary.reliable],
         formula=model_formula(first),
         design_notes=list(first.design.notes),
-        outcome=schema.outcome,
+        outcome=schema.outcome_phrase,
         treatment=schema.treatment,
         control=schema.control,
         direction_sentence=schema.direction.sentence(),
         benefit=schema.direction.benefit,
+        declared=schema.direction.declared,
         priors=table(
             ("prior set", "distributions", "why / source"),
             [(f.prior.name, _used_priors(f), prior_notes.get(f.prior.name, ""))

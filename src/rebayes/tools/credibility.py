@@ -156,7 +156,7 @@ class CredibilityRow:
         al = self.advocacy_limit
         if al is None:  # an estimate of exactly 1: no prior can rescue it
             return f"{ci}: no effect at all is estimated; no advocacy prior exists."
-        side = d.benefit if (al > 1) == d.higher_is_better else d.harm
+        side = d.benefit if (al > 1) == d.higher else d.harm
         lo, hi = sorted((1.0, al))
         return (
             f"{ci} includes no effect: to conclude {side} one would need prior evidence "
