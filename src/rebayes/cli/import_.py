@@ -17,7 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Read a RevMan 5 review and write DIR/<comparison>.<outcome>/ for each dichotomous "
             "outcome: trials.csv (RevMan's subgroups as the column 'subgroup'), dataset.toml "
-            "(measure, method, model, CI level, group labels) and reported.csv (every result "
+            "(measure, method, model, CI level, group labels, and the direction of benefit "
+            "where RevMan's graph labels are its standard ones: 'Favours experimental' on the "
+            "left means fewer events is better) and reported.csv (every result "
             "RevMan stored, for 'rebayes audit --data DIR/1.1'). Other outcome types are "
             "skipped with a note. A folder a previous import wrote is replaced; any other "
             "non-empty folder is refused, and nothing is written."
