@@ -24,7 +24,8 @@ from rebayes.data.schema import DatasetSchema, SchemaError
 from rebayes.data.trials import DataError, load_dataset
 
 SRC = ROOT / "src" / "rebayes"
-PAPER_WORDS = ("IVIG", "ivig_rsa", "live birth", "RSA", "seed_fit", "conception")
+PAPER_WORDS = ("IVIG", "ivig_rsa", "live birth", "RSA", "seed_fit", "conception",
+               "RevMan 5.3", "our reconstruction", "trial reports", "rounded as the paper")
 
 
 def test_generic_code_names_no_paper():
@@ -73,8 +74,11 @@ def test_schema_errors_are_one_line(toml, message):
 
 def test_bare_csv_gets_defaults_and_says_so():
     schema = rb.load_trials(TEST_DATA / "bcg.csv").attrs["schema"]
-    assert schema.higher_is_better and not schema.direction_declared and schema.strata is None
+    # No direction unless declared: neutral words, and how to declare one.
+    assert schema.higher_is_better is None and not schema.direction_declared
+    assert schema.strata is None
     assert "not declared" in schema.direction.sentence()
+    assert "higher_is_better = true" in schema.direction.sentence()
 
 
 # --- the loader on real, messy tables -------------------------------------------------------
@@ -256,7 +260,7 @@ def test_audit_of_a_rare_event_meta_analysis_reproduces_the_published_peto_or(ca
     assert main(["audit", "--data", str(TEST_DATA / "rosiglitazone"), "--json"]) == 0
     rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
     assert {r["verdict"] for r in rows.values()} == {"reproduced"}
-    assert "PETO_OR 1.4283 (1.0309-1.9788), P = 0.032" in rows["mi_or"]["recomputed"]
+    assert "Peto OR 1.4283 (1.0309-1.9788), P = 0.032" in rows["mi_or"]["recomputed"]
 
 
 def test_compare_on_bcg_states_the_direction(capsys):

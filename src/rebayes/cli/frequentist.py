@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from rebayes.cli._common import add_data_options, parse_where, print_json
+from rebayes.data.schema import schema_of
 from rebayes.data.trials import load_trials
 from rebayes.errors import RebayesError
 from rebayes.frequentist.pooling import EVENTS, MEASURES, METHODS, MODELS, analyze
@@ -89,5 +90,6 @@ def run(args: argparse.Namespace) -> int:
         }
         print_json(payload)
     else:
-        print(f"{trials.attrs['dataset']} ({trials.attrs['variant']}): {result}")
+        title = schema_of(trials).title or trials.attrs["dataset"]
+        print(f"{title} ({trials.attrs['variant']}): {result}")
     return 0

@@ -29,9 +29,10 @@ import pandas as pd
 
 from rebayes import allocator
 from rebayes.atomic import check_output_directory, staging_directory
-from rebayes.audit.paper import AuditRow, audit, audit_markdown
+from rebayes.audit.paper import AuditRow, audit, audit_intro, audit_markdown
 from rebayes.checks.gates import DEFAULT_THRESHOLDS
 from rebayes.data.direction import Direction
+from rebayes.data.schema import DatasetSchema
 from rebayes.data.trials import load_dataset, load_trials, variant_combinations
 from rebayes.errors import RebayesError
 from rebayes.report.ahead import Ahead
@@ -120,7 +121,7 @@ def _justification(description: str) -> str:
 
 
 def _influence_verdict(influence: Influence) -> str:
-    """Say in one sentence which trials move P(benefit) by more than the threshold."""
+    """Say in one sentence which trials move P(benefit) (P(RR < 1)) beyond the threshold."""
     return influence.verdict()
 
 
@@ -132,6 +133,7 @@ def _influence_section(table_: Influence, figures: Path, prior: str,
 
     name = save_figure(table_.plot("Leave one trial out: overall analysis", direction),
                        figures, "overall_influence.png")
+    p = (direction or table_.direction).p_name()
     rows = [
         (r.left_out, f"{r.rr_median:.2f} ({r.rr_low:.2f} to {r.rr_high:.2f})",
          Cell(f"{r.p_benefit:.3f}", "num fail" if r.influential else "num"),
@@ -143,10 +145,10 @@ def _influence_section(table_: Influence, figures: Path, prior: str,
         "section_influence.html",
         verdict=_influence_verdict(table_),
         prior=prior,
-        influence=table(("left out", "posterior RR (95% CrI)", "P(benefit)", "change",
+        influence=table(("left out", "posterior RR (95% CrI)", p, "change",
                          "tau median", "RevMan MH RR [95% CI]", "MH P"), rows),
         figure=figure(f"figures/{name}",
-                      "Pooled RR and P(benefit) without each trial; red: moves P(benefit) by "
+                      f"Pooled RR and {p} without each trial; red: moves {p} by "
                       f"more than {INFLUENCE_THRESHOLD}.", alt="influence plot"),
     )
 
@@ -304,10 +306,13 @@ def _nav(analyses: Sequence[str], audited: bool = True) -> list[tuple[str, str]]
 
 
 def _audit_page(rows: Sequence[AuditRow], variant: str, nav: Sequence[tuple[str, str]],
-                footer: str) -> str:
+                footer: str, schema: DatasetSchema) -> str:
+    before, _, after = audit_intro(schema, variant, rows).partition(f"`{variant}`")
     return render_page(
         "audit.html", "rebayes: audit", nav, footer,
         variant=variant,
+        intro_before=before,
+        intro_after=after,
         audit=table(
             ("id", "where", "reported", "recomputed", "verdict", "explanation"),
             [
@@ -543,7 +548,8 @@ def build_report(
                      _influence_section(influence, figures, report.fits[0].prior.name,
                                         report.default.direction)),
                     *[(tool.title, tool_section(
-                        tool.sentence, tool.frame, f"figures/{_write(figures, tool)}"))
+                        tool.sentence, tool.frame, f"figures/{_write(figures, tool)}",
+                        report.default.direction))
                       for tool in tools],
                 ))
             analyses[i] = report
@@ -587,7 +593,8 @@ def build_report(
             sensitivity_variants=", ".join(variants[1:]) or "none",
             headline=figure(
                 f"figures/{headline}",
-                "P(benefit) and P(benefit beyond RR 1.1) of every analysis (a "
+                f"{schema.direction.p_name()} and {schema.direction.p_name(1.1)} of every "
+                "analysis (a "
                 "meta-regression: every subgroup, never its row average) under every prior "
                 "and data variant; framed cells are at or above 0.95."),
             overall_forest=figure(
@@ -624,7 +631,7 @@ def build_report(
             versions=table(("item", "value"), versions),
         )
         if audit_rows:
-            pages["audit.html"] = _audit_page(audit_rows, variants[0], nav, footer)
+            pages["audit.html"] = _audit_page(audit_rows, variants[0], nav, footer, schema)
         pages["frequentist.html"] = frequentist_page(freq, schema, nav, footer)
         summary_md = [
             f"# rebayes: {schema.title}",
@@ -680,7 +687,8 @@ def build_report(
         }
         if audit_rows:
             files["audit.md"] = audit_markdown(audit_rows, variants[0], citation,
-                                               n_variants=len(variant_combinations(meta)))
+                                               n_variants=len(variant_combinations(meta)),
+                                               schema=schema)
         for name, text in files.items():
             (staging / name).write_text(text, encoding="utf-8")
         written = [Path(output) / p.relative_to(staging) for p in sorted(staging.rglob("*"))
