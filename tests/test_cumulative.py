@@ -157,9 +157,26 @@ H2_CUMUL = [
 ]
 
 
+# metadat's dat.hartmannboyce2018, tablets or lozenges (tests/data/nrt_lozenge: abstinence, more
+# is better), M-H risk ratio, by year:
+#   d <- read.csv("tests/data/nrt_lozenge/trials.csv")
+#   cumul(rma.mh(measure="RR", ai=events_treat, n1i=n_treat, ci=events_control,
+#                n2i=n_control, data=d), order=d$year)
+NRT_CUMUL = [
+    ("Dautzenberg 2001", 1.473942, 0.998960, 2.174766, 0.050616),
+    ("Glover 2002", 1.566419, 1.121314, 2.188208, 0.008506),
+    ("Shiffman 2002 (2 mg)", 1.706073, 1.343249, 2.166899, 0.000012),
+    ("Shiffman 2002 (4 mg)", 1.866804, 1.516850, 2.297497, 0.000000),
+    ("Tonnesen 2006", 1.999672, 1.634338, 2.446672, 0.000000),
+    ("Piper 2009", 1.949909, 1.609077, 2.362934, 0.000000),
+    ("Fraser 2014", 1.516362, 1.322595, 1.738518, 0.000000),
+]
+
+
 @pytest.mark.parametrize(("folder", "expected", "label", "measure"), [
     ("magnesium", MAGNESIUM_CUMUL, "M-H, Fixed", "OR"),
     ("h2_bleeding", H2_CUMUL, "Peto, Fixed", "PETO_OR"),
+    ("nrt_lozenge", NRT_CUMUL, "M-H, Fixed", "RR"),
 ])
 def test_each_row_enters_in_its_own_year_as_metafor_cumul(folder, expected, label, measure):
     trials = rb.load_trials(TEST_DATA / folder)

@@ -13,6 +13,8 @@ References (R 4.2, metafor 3.8.1, metadat 1.2.0):
 - dat.egger2001 (tests/data/magnesium, M-H odds ratio): ``rma.mh(measure="OR", ...,
   add=c(1/2,1/2), to=c("only0","only0"))``: OR 1.006090 [0.947990, 1.067751].
 - dat.axfors2021 (tests/data/hcq, M-H OR, random effects): RevMan's M-H random odds ratio.
+- dat.hartmannboyce2018, tablets or lozenges (tests/data/nrt_lozenge, abstinence, more is
+  better): ``rma.mh(measure="RR", ...)``: RR 1.516362 [1.322595, 1.738518], I2 71.3055%.
 """
 
 import pytest
@@ -138,3 +140,18 @@ def test_cli_frequentist_title_is_the_datasets_title(folder, capsys):
     out = capsys.readouterr().out
     title = rb.load_trials(TEST_DATA / folder).attrs["schema"].title
     assert out.startswith(f"{title} (published): ")
+
+
+def test_more_is_better_favours_the_treatment_on_the_right():
+    md, _ = page("nrt_lozenge")
+    assert pipe_rows(md)[-1][1:5] == ["8", "488/2326", "273/2113", "1.52 [1.32, 1.74]"]
+    assert pipe_rows(md)[-1][6] == "71%"
+    assert "(RR > 1 favours nicotine tablet or lozenge)" in md
+    # Shiffman 2002 compared two doses: two rows, named by their doses, two trials.
+    trials = rb.load_trials(TEST_DATA / "nrt_lozenge")
+    assert analyze(trials).overall.k == 8
+    direction = trials.attrs["schema"].direction
+    assert direction.sentence() == (
+        "Benefit means a higher risk of abstinence with nicotine tablet or lozenge than with "
+        "control (RR > 1).")
+    assert direction.favours == ("favours control", "favours nicotine tablet or lozenge")
