@@ -357,3 +357,14 @@ def test_direction_from_revman_labels(left, right, higher):
     assert (found.left, found.right) == (left, right)
     assert found.source == f"RevMan graph labels: left {left!r}, right {right!r}"
     assert ("more events is better" if higher else "fewer events is better") in found.reason
+
+
+def test_a_command_line_direction_names_itself():
+    from rebayes.data.schema import DatasetSchema
+
+    bare = DatasetSchema.defaults()
+    lower = bare.with_direction(False)
+    assert lower.higher_is_better is False and lower.direction_evidence == "--lower-is-better"
+    assert lower.direction.sentence().endswith("(RR < 1); from --lower-is-better.")
+    # Nothing asked, or the direction already declared: the schema itself.
+    assert bare.with_direction(None) is bare and lower.with_direction(False) is lower

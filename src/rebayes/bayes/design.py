@@ -22,7 +22,7 @@ say so.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -169,9 +169,8 @@ def build_design(
         trials = load_trials(spec.data, variant or spec.variant)
     attrs = dict(trials.attrs)
     schema = schema_of(trials)
-    if spec.higher_is_better is not None and spec.higher_is_better != schema.higher_is_better:
-        flag = "--higher-is-better" if spec.higher_is_better else "--lower-is-better"
-        schema = replace(schema, higher_is_better=spec.higher_is_better, direction_evidence=flag)
+    if schema.with_direction(spec.higher_is_better) is not schema:
+        schema = schema.with_direction(spec.higher_is_better)
         attrs["schema"] = schema
     notes: list[str] = []
     strata = schema.strata if schema.strata in trials else None

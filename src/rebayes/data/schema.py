@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from rebayes.data.direction import Direction, outcome_phrase
@@ -399,6 +399,17 @@ class DatasetSchema:
                 if c.scope == "trial"
             )
         )
+
+    def with_direction(self, higher_is_better: bool | None) -> DatasetSchema:
+        """Return the schema with a command-line direction (``--lower-is-better``) applied.
+
+        None, or the direction already declared: the schema itself. Otherwise the direction's
+        evidence names the flag, which outputs then cite.
+        """
+        if higher_is_better is None or higher_is_better == self.higher_is_better:
+            return self
+        flag = "--higher-is-better" if higher_is_better else "--lower-is-better"
+        return replace(self, higher_is_better=higher_is_better, direction_evidence=flag)
 
     @property
     def direction_declared(self) -> bool:

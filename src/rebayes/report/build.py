@@ -416,6 +416,10 @@ def build_report(
     specs = [replace(spec, data=data) for spec in specs]
     if higher_is_better is not None:
         specs = [replace(spec, higher_is_better=higher_is_better) for spec in specs]
+        # The pages' words follow the direction asked for, as the fits do.
+        schema = schema.with_direction(higher_is_better)
+        for table in tables.values():
+            table.attrs["schema"] = schema
 
     def variants_of(spec: Any) -> list[str | None]:
         # A script that fixes its variant is fitted on that one only.
