@@ -418,8 +418,8 @@ def build_report(
         specs = [replace(spec, higher_is_better=higher_is_better) for spec in specs]
         # The pages' words follow the direction asked for, as the fits do.
         schema = schema.with_direction(higher_is_better)
-        for table in tables.values():
-            table.attrs["schema"] = schema
+        for trials_table in tables.values():
+            trials_table.attrs["schema"] = schema
 
     def variants_of(spec: Any) -> list[str | None]:
         # A script that fixes its variant is fitted on that one only.
