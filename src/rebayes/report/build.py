@@ -521,7 +521,8 @@ def build_report(
             from rebayes.sensitivity.influence import influence_table, leave_one_out_frequentist
 
             log("influence: refitting the overall analysis without each trial")
-            influence = influence_table(refits.take(loo_job), leave_one_out_frequentist(trials))
+            influence = influence_table(refits.take(loo_job), leave_one_out_frequentist(trials),
+                                        overall.default.direction)
             log("decision tools: absolute effects, credibility, cumulative analysis, the next "
                 "trial")
             tools = _decision_tool_views(
