@@ -89,7 +89,9 @@ def cumulative_plot(result: CumulativeAnalysis) -> Figure:
                  label=f"RevMan {result.frequentist_label} {result.measure_label} (95% CI)")
     _log_axis(ax)
     left, right = result.direction.favours
-    ax.set_xlabel(f"pooled RR   <- {left} | {right} ->")
+    ratio = ("pooled RR" if difference or result.measure == "RR"
+             else f"pooled RR (Bayesian), {result.measure_label} (RevMan)")
+    ax.set_xlabel(f"{ratio}   <- {left} | {right} ->")
     if difference:
         axf.axvline(0.0, color="black", lw=0.8)
         axf.set_xlabel("risk difference (treated - control)")
@@ -99,8 +101,9 @@ def cumulative_plot(result: CumulativeAnalysis) -> Figure:
     else:
         ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize="small",
                   frameon=False)
-    ax.set_yticks(y, [f"+ {s} ({o})" for s, o in zip(frame["added"], frame["order_value"],
-                                                     strict=True)])
+    # A repeated name already carries its year ("Shechter (1991)").
+    ax.set_yticks(y, [f"+ {s}" if s.endswith(f"({o})") else f"+ {s} ({o})"
+                      for s, o in zip(frame["added"], frame["order_value"], strict=True)])
     axp.plot(frame["p_benefit"], y, "o-", color=BAYES)
     axp.axvline(0.95, color="grey", ls=":", lw=0.8)
     axp.set_xlim(0, 1)
