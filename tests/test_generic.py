@@ -307,3 +307,12 @@ def test_report_end_to_end_on_other_datasets(source, tmp_path, capsys):
         text = page.read_text(encoding="utf-8")
         for word in PAPER_WORDS:
             assert word not in text, f"{page.name}: {word}"
+
+
+def test_init_without_a_direction_leaves_it_undeclared(tmp_path):
+    init_dataset(TEST_DATA / "bcg.csv", tmp_path / "plain")
+    text = (tmp_path / "plain" / "dataset.toml").read_text(encoding="utf-8")
+    assert "# higher_is_better = true   # CHECK: uncomment" in text
+    assert rb.load_trials(tmp_path / "plain").attrs["schema"].higher_is_better is None
+    init_dataset(TEST_DATA / "bcg.csv", tmp_path / "lower", higher_is_better=False)
+    assert rb.load_trials(tmp_path / "lower").attrs["schema"].higher_is_better is False
