@@ -37,6 +37,8 @@ FOLDERS = {
     },
     "undeclared": {"trials.csv": f"{HEAD}\n{GOOD_ROWS}", "dataset.toml": LABELLED},
     "bad_toml": {"trials.csv": f"{HEAD}\n{GOOD_ROWS}", "dataset.toml": 'measure = "HR"\n'},
+    "peto_random": {"trials.csv": f"{HEAD}\n{GOOD_ROWS}",
+                    "dataset.toml": 'measure = "PETO_OR"\nmodel = "random"\n'},
     "no_table": {},
     # A report folder whose manifest lists a file behind a link to the folder beside it.
     "forged_report": {

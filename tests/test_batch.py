@@ -28,7 +28,7 @@ NUMBERS = [
     "pooled_rr_low",
     "pooled_rr_high",
     "pooled_or",
-    "p_benefit",
+    "p_rr_lt_1",
     "tau",
     "rhat_max",
     "ess_bulk_min",
@@ -106,6 +106,23 @@ def test_bcg_rows(batch):
     assert folder["p_benefit"] > 0.99
     assert folder["pooled_rr_high"] < 1
     assert folder["rhat_max"] < 1.05 and folder["divergences"] == 0
+
+
+def test_direction_states_in_the_summary(batch):
+    summary, lines = batch[0].summary, batch[1]
+    # A bare CSV declares no direction: no P(benefit), the literal P(RR < 1) instead.
+    bare = _row(summary, "bcg.csv")
+    assert bare["direction"] == "undeclared"
+    assert pd.isna(bare["p_benefit"]) and bare["p_rr_lt_1"] > 0.99
+    line = next(x for x in lines if x.split(": ", 1)[0].endswith("bcg.csv"))
+    assert "P(RR < 1)" in line and "no direction declared" in line and "benefit" not in line
+    # RevMan's labels ("Favours experimental" on the left) say fewer deaths is better.
+    fleiss = _row(summary, "Fleiss1993.rm5:1.1")
+    assert fleiss["direction"] == "lower_is_better"
+    assert fleiss["p_benefit"] == fleiss["p_rr_lt_1"]
+    # The folder declares it: P(benefit) is P(RR < 1).
+    folder = _row(summary, "bcg")
+    assert folder["p_benefit"] == folder["p_rr_lt_1"]
 
 
 def test_fleiss_revman_or(batch):

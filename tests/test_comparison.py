@@ -12,6 +12,7 @@ from scipy import stats
 from conftest import ivig_spec, pipe_rows
 from rebayes.bayes.sampling import SamplerSettings
 from rebayes.cli import main
+from rebayes.data.direction import Direction
 from rebayes.errors import RebayesError
 from rebayes.sensitivity.comparison import Comparison, compare_posteriors
 from rebayes.sensitivity.conclusions import Rule, assess, default_rules, find_flips
@@ -60,6 +61,7 @@ def test_psense_flags_a_dominant_prior_and_not_a_vague_one():
 # --- flips on hand-made tables -----------------------------------------------------------------
 
 P_BENEFIT = Rule("P(benefit) > 0.95", "p_benefit", 0.95)
+HIGHER = Direction(higher_is_better=True)
 
 
 def table(rows, columns=("prior", "variant", "p_benefit")):
@@ -129,8 +131,10 @@ def test_missing_values_do_not_count_as_flips():
 def test_default_rules_follow_the_columns():
     t = pd.DataFrame({"prior": ["a"], "variant": ["v"], "p_benefit": [0.9],
                       "p_ratio_gt_1[pre vs post]": [0.97]})
-    labels = [r.label for r in default_rules(t)]
+    labels = [r.label for r in default_rules(t, HIGHER)]
     assert labels == ["P(benefit) > 0.95", "P(RR ratio pre vs post > 1) > 0.95"]
+    # With no direction declared the rule names its side literally.
+    assert [r.label for r in default_rules(t)][0] == "P(RR < 1) > 0.95"
 
 
 def test_meta_regression_is_judged_by_its_subgroups_not_its_row_average():
@@ -139,11 +143,11 @@ def test_meta_regression_is_judged_by_its_subgroups_not_its_row_average():
                       "p_subgroup_benefit[pre]": [0.97, 0.93],
                       "p_subgroup_benefit[post]": [0.80, 0.81],
                       "p_ratio_gt_1[pre vs post]": [0.89, 0.90]})
-    labels = [r.label for r in default_rules(t)]
+    labels = [r.label for r in default_rules(t, HIGHER)]
     assert labels == ["P(benefit in pre) > 0.95", "P(benefit in post) > 0.95",
                       "P(RR ratio pre vs post > 1) > 0.95"]
     # The row average holds in both rows; the flip is the subgroup's.
-    assert find_flips(t) == (
+    assert find_flips(t, default_rules(t, HIGHER)) == (
         "P(benefit in pre) > 0.95 under a (0.970) but not under b (0.930).",)
 
 

@@ -26,7 +26,12 @@ from conftest import TEST_DATA
 from rebayes.bayes.design import build_design
 from rebayes.bayes.quantities import number_needed_to_treat, summarize
 from rebayes.bayes.sampling import SamplerSettings, fit
-from rebayes.data.direction import Direction
+from rebayes.data.direction import (
+    HOW_TO_DECLARE,
+    Direction,
+    direction_from_labels,
+    outcome_phrase,
+)
 from rebayes.data.schema import schema_of
 from rebayes.plots import forest_plot
 from rebayes.sensitivity.comparison import compare_fits
@@ -36,7 +41,6 @@ from test_quantities import CHAINS, DRAWS, const, make_tree
 QUICK = SamplerSettings(draws=300, tune=300, chains=2, min_ess=0)
 LOWER = Direction(
     higher_is_better=False,
-    declared=True,
     outcome="tuberculosis",
     treatment="BCG",
     control="no vaccine",
@@ -56,7 +60,7 @@ log_rr_draws = st.lists(
 @given(log_rr_draws, st.sampled_from([1.0, 1.1, 1.25, 2.0]))
 def test_flipping_the_direction_maps_p_benefit_to_one_minus_p_benefit(log_rr, ratio):
     rr = np.exp(np.array(log_rr))
-    higher, lower = Direction(), Direction(higher_is_better=False)
+    higher, lower = Direction(higher_is_better=True), Direction(higher_is_better=False)
     # Same draws, other direction: benefit and harm swap (no draw sits exactly at RR = 1).
     assert higher.p_benefit(rr) + lower.p_benefit(rr) == pytest.approx(1.0, abs=1e-12)
     assert lower.p_benefit(rr) == higher.p_harm(rr)
@@ -70,10 +74,10 @@ def test_flipping_the_direction_maps_p_benefit_to_one_minus_p_benefit(log_rr, ra
 def test_words_follow_the_direction():
     assert (LOWER.benefit, LOWER.harm) == ("RR < 1", "RR > 1")
     assert (LOWER.beyond(1.1), LOWER.beyond(1.25)) == ("RR < 0.91", "RR < 0.8")
-    assert Direction().beyond(1.1) == "RR > 1.1"
+    assert Direction(higher_is_better=True).beyond(1.1) == "RR > 1.1"
     # The left side of a ratio axis (RR < 1) favours BCG when fewer cases is better.
     assert LOWER.favours == ("favours BCG", "favours no vaccine")
-    assert Direction().favours == ("favours control", "favours treatment")
+    assert Direction(higher_is_better=True).favours == ("favours control", "favours treatment")
     assert LOWER.ratio_label == "risk ratio of tuberculosis, BCG / no vaccine"
     assert LOWER.sentence().startswith("Benefit means a lower risk of tuberculosis with BCG")
     assert "not declared" in Direction().sentence()
@@ -86,8 +90,9 @@ def test_direction_survives_a_netcdf_round_trip(tmp_path):
     tree.to_netcdf(path, engine="netcdf4")
     with xr.open_datatree(path, engine="netcdf4") as back:
         assert Direction.of(back) == LOWER
-    # A tree that says nothing gets the defaults (higher is better, generic labels).
+    # A tree that says nothing gets the defaults (undeclared, generic labels).
     assert Direction.of(xr.DataTree()) == Direction()
+    assert not Direction.of(xr.DataTree()).declared
 
 
 def test_nnt_follows_the_direction():
@@ -132,6 +137,7 @@ def test_summary_of_the_same_draws_in_both_directions():
         "higher_is_better": False,
         "declared": True,
         "benefit": "RR < 1",
+        "evidence": "",
         "outcome": "tuberculosis",
         "treatment": "BCG",
         "control": "no vaccine",
@@ -205,7 +211,6 @@ def bcg_fit():
     trials.attrs["schema"] = dataclasses.replace(
         schema_of(trials),
         higher_is_better=False,
-        direction_declared=True,
         outcome="tuberculosis",
         treatment="BCG",
         control="no vaccine",
@@ -270,3 +275,97 @@ def test_bcg_dataset_folder_declares_the_direction():
     assert Direction.of(result.tree) == direction
     assert result.summary().p_benefit > 0.99
     assert math.isclose(result.summary().p_benefit, result.summary().p_rr_lt_1)
+
+
+# --- three states: the undeclared direction's words ---------------------------------------------
+
+UNDECLARED = Direction(outcome="death", treatment="aspirin", control="placebo")
+
+
+def test_an_undeclared_direction_speaks_neutrally():
+    d = UNDECLARED
+    assert not d.declared and d.higher_is_better is None
+    # Probabilities are computed on the side RR < 1 and named literally.
+    assert (d.benefit, d.harm, d.beyond(1.1)) == ("RR < 1", "RR > 1", "RR < 0.91")
+    assert (d.p_name(), d.p_name(1.1), d.harm_name()) == ("P(RR < 1)", "P(RR < 0.91)",
+                                                          "P(RR > 1)")
+    assert (d.p_text(), d.harm_text()) == ("P(RR < 1)", "P(RR > 1)")
+    assert d.favours == ("lower risk with aspirin", "higher risk with aspirin")
+    assert d.side(True) == "RR below 1 (a lower risk of death with aspirin)"
+    sentence = d.sentence()
+    assert "benefit" not in sentence.replace("direction of benefit", "").replace(
+        "called benefit", "")
+    assert sentence.endswith(HOW_TO_DECLARE)
+    assert "higher_is_better = true" in HOW_TO_DECLARE and "--lower-is-better" in HOW_TO_DECLARE
+    assert d.to_dict()["benefit"] is None and d.to_dict()["declared"] is False
+    rr = np.array([0.5, 0.8, 1.2, 1.5, 0.9])
+    assert d.p_benefit(rr) == 0.6 and d.p_harm(rr) == 0.4
+    # The flip of an undeclared direction is itself (no side to swap).
+    assert d.flipped() == d
+    # Keys about benefit get their literal names; a declared direction keeps them.
+    assert [d.key(k) for k in ("p_benefit", "p_benefit_beyond_1_1", "p_harm",
+                               "p_subgroup_benefit[a]", "delta_p_benefit", "tau")] == [
+        "p_rr_lt_1", "p_rr_lt_0_91", "p_rr_gt_1", "p_subgroup_rr_lt_1[a]", "delta_p_rr_lt_1",
+        "tau"]
+    assert LOWER.key("p_benefit") == "p_benefit"
+    # Declared words are unchanged.
+    assert (LOWER.p_name(), LOWER.p_text(), LOWER.harm_text()) == (
+        "P(benefit)", "P(benefit) = P(RR < 1)", "P(harm) = P(RR > 1)")
+
+
+def test_a_long_outcome_title_is_quoted_in_sentences():
+    title = "Aspirin for Preventing Death after Myocardial Infarction"
+    assert outcome_phrase("", title) == f"the outcome '{title}'"
+    assert outcome_phrase("death", title) == "death"
+    assert outcome_phrase() == "the event"
+    d = Direction(higher_is_better=False, outcome=outcome_phrase("", title),
+                  treatment="Aspirin", control="Control")
+    assert d.sentence().startswith(
+        f"Benefit means a lower risk of the outcome '{title}' with Aspirin than with Control")
+    assert f"risk of {title}" not in d.sentence()
+    assert d.events == f"events ({title})"
+    assert Direction().events == "events" and LOWER.events == "tuberculosis"
+    assert d.complement().outcome == f"the complement of the outcome '{title}'"
+    assert LOWER.complement().outcome == "no tuberculosis"
+    assert LOWER.complement().higher_is_better is True
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "higher"),
+    [
+        ("Favours experimental", "Favours control", False),  # RevMan 5.0's defaults
+        ("Favours [experimental]", "Favours [control]", False),  # RevMan 5.3's defaults
+        ("FAVOURS INTERVENTION", "favours placebo", False),  # case-insensitive
+        ("Favors treatment", "Favors control", False),  # American spelling
+        ("Favours aspirin", "Favours placebo", False),  # the comparison's own arm names
+        ("Favours [Aspirin]", "Favours [Control]", False),
+        ("Favours control", "Favours experimental", True),  # a good event (more is better)
+        ("Control better", "Experimental better", True),
+        ("Experimental better", "Control better", False),
+        ("Favours placebo", "Favours aspirin", True),
+        ("Increased survival", "Decreased survival", None),  # not RevMan's words
+        ("Favours experimental", "Favours experimental", None),  # one arm twice
+        ("", "Favours control", None),  # a label missing
+        ("Favours aspirin", "Favours clopidogrel", None),  # unknown arm names
+    ],
+)
+def test_direction_from_revman_labels(left, right, higher):
+    found = direction_from_labels(left, right, treatment="Aspirin", control="Control")
+    if higher is None:
+        assert found is None
+        return
+    assert found.higher_is_better is higher
+    assert (found.left, found.right) == (left, right)
+    assert found.source == f"RevMan graph labels: left {left!r}, right {right!r}"
+    assert ("more events is better" if higher else "fewer events is better") in found.reason
+
+
+def test_a_command_line_direction_names_itself():
+    from rebayes.data.schema import DatasetSchema
+
+    bare = DatasetSchema.defaults()
+    lower = bare.with_direction(False)
+    assert lower.higher_is_better is False and lower.direction_evidence == "--lower-is-better"
+    assert lower.direction.sentence().endswith("(RR < 1); from --lower-is-better.")
+    # Nothing asked, or the direction already declared: the schema itself.
+    assert bare.with_direction(None) is bare and lower.with_direction(False) is lower

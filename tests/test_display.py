@@ -240,7 +240,7 @@ def test_audit_is_a_sequence_of_rows_with_counts():
     v = n1 * n2 * events * (n - events) / (n**2 * (n - 1))
     peto_or = np.exp(o_e.sum() / v.sum())
     assert f"{peto_or:.2f}" == "1.43"
-    assert f"PETO_OR {peto_or:.4f} (" in table.loc["mi_or", "recomputed"]
+    assert f"Peto OR {peto_or:.4f} (" in table.loc["mi_or", "recomputed"]
     assert "<table" in result._repr_html_()
 
 

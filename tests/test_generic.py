@@ -24,7 +24,8 @@ from rebayes.data.schema import DatasetSchema, SchemaError
 from rebayes.data.trials import DataError, load_dataset
 
 SRC = ROOT / "src" / "rebayes"
-PAPER_WORDS = ("IVIG", "ivig_rsa", "live birth", "RSA", "seed_fit", "conception")
+PAPER_WORDS = ("IVIG", "ivig_rsa", "live birth", "RSA", "seed_fit", "conception",
+               "RevMan 5.3", "our reconstruction", "trial reports", "rounded as the paper")
 
 
 def test_generic_code_names_no_paper():
@@ -74,8 +75,11 @@ def test_schema_errors_are_one_line(toml, message):
 
 def test_bare_csv_gets_defaults_and_says_so():
     schema = rb.load_trials(TEST_DATA / "bcg.csv").attrs["schema"]
-    assert schema.higher_is_better and not schema.direction_declared and schema.strata is None
+    # No direction unless declared: neutral words, and how to declare one.
+    assert schema.higher_is_better is None and not schema.direction_declared
+    assert schema.strata is None
     assert "not declared" in schema.direction.sentence()
+    assert "higher_is_better = true" in schema.direction.sentence()
 
 
 # --- the loader on real, messy tables -------------------------------------------------------
@@ -258,7 +262,7 @@ def test_audit_of_a_rare_event_meta_analysis_reproduces_the_published_peto_or(ca
     assert main(["audit", "--data", str(TEST_DATA / "rosiglitazone"), "--json"]) == 0
     rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
     assert {r["verdict"] for r in rows.values()} == {"reproduced"}
-    assert "PETO_OR 1.4283 (1.0309-1.9788), P = 0.032" in rows["mi_or"]["recomputed"]
+    assert "Peto OR 1.4283 (1.0309-1.9788), P = 0.032" in rows["mi_or"]["recomputed"]
 
 
 def test_compare_on_bcg_states_the_direction(capsys):
@@ -305,3 +309,12 @@ def test_report_end_to_end_on_other_datasets(source, tmp_path, capsys):
         text = page.read_text(encoding="utf-8")
         for word in PAPER_WORDS:
             assert word not in text, f"{page.name}: {word}"
+
+
+def test_init_without_a_direction_leaves_it_undeclared(tmp_path):
+    init_dataset(TEST_DATA / "bcg.csv", tmp_path / "plain")
+    text = (tmp_path / "plain" / "dataset.toml").read_text(encoding="utf-8")
+    assert "# higher_is_better = true   # CHECK: uncomment" in text
+    assert rb.load_trials(tmp_path / "plain").attrs["schema"].higher_is_better is None
+    init_dataset(TEST_DATA / "bcg.csv", tmp_path / "lower", higher_is_better=False)
+    assert rb.load_trials(tmp_path / "lower").attrs["schema"].higher_is_better is False

@@ -168,3 +168,68 @@ def test_verdicts_say_what_a_figure_was_reproduced_from():
     assert rows["n_trials"].basis == "reproduced from the trial reports (our reconstruction)"
     assert rows["overall_rr"].basis == ""  # differs
     assert "matches the RR of NO live birth" in rows["overall_rr"].explanation
+
+
+# --- other datasets: trials counted as the dataset defines them, the declared measure -------
+
+
+def test_trials_are_counted_as_the_dataset_defines_them(tmp_path):
+    import shutil
+
+    from conftest import TEST_DATA
+
+    # dat.egger2001: 16 trials, three of them by Shechter (1989, 1991, 1995); Egger, Davey
+    # Smith & Altman (2001) count 16 trials. No strata declared: every row is a trial.
+    folder = tmp_path / "magnesium"
+    shutil.copytree(TEST_DATA / "magnesium", folder)
+    (folder / "reported.csv").write_text(
+        "id,location,statistic,reported,value,ci_low,ci_high,p,counts,analysis,paper_basis,"
+        "note\ntrials,Chapter 11,count,16 trials,16,,,,,n_trials,,\n", encoding="utf-8")
+    (row,) = audit(folder)
+    assert (row.recomputed, row.verdict) == ("16", "reproduced")
+    assert row.basis == "reproduced from the trial table"  # no paper-specific words
+    # The shipped IVIG table declares strata: its 10 trials span more rows.
+    ivig = {r.id: r for r in audit("ivig_rsa")}
+    assert ivig["n_trials"].recomputed == "10"
+
+
+def test_a_risk_difference_is_audited_as_a_difference():
+    from conftest import TEST_DATA
+
+    # Hine et al. 1989 (tests/data/lidocaine): "risk difference, 0.029; 95% confidence
+    # interval, +0.004 to +0.055"; metafor rma(measure="RD", method="FE") on dat.hine1989:
+    # 0.029444 [0.003831, 0.055058].
+    rows = {r.id: r for r in audit(TEST_DATA / "lidocaine")}
+    assert rows["trials"].verdict == "reproduced" and rows["trials"].recomputed == "6"
+    rd = rows["rd"]
+    assert rd.verdict == "reproduced"
+    assert rd.recomputed.startswith("RD 0.0294 (0.0038-0.0551)")
+    assert rd.from_trials.measure == "RD"
+
+
+def test_the_audit_page_speaks_of_the_dataset_not_the_shipped_paper():
+    from conftest import TEST_DATA
+    from rebayes.audit.paper import audit_intro, audit_markdown
+    from rebayes.data.trials import load_dataset
+
+    found = load_dataset(TEST_DATA / "lidocaine")
+    rows = audit(TEST_DATA / "lidocaine")
+    intro = audit_intro(found.schema, "published", rows)
+    assert intro == (
+        "Each figure recomputed from the trial table (variant `published`) with RevMan 5's "
+        "formulas; every data variant tried. A figure is reproduced when the recomputed "
+        "numbers, rounded as the publication rounds, equal the printed ones."
+    )
+    markdown = audit_markdown(rows, "published", schema=found.schema)
+    assert "the published analysis: IV, Fixed RD" in markdown
+    for words in ("RevMan 5.3", "the paper", "our reconstruction", "trial reports"):
+        assert words not in intro + markdown
+    # The shipped dataset keeps its own words, from its dataset.toml.
+    ivig = load_dataset("ivig_rsa")
+    intro = audit_intro(ivig.schema, "published", audit("ivig_rsa"))
+    assert intro == (
+        "Each figure recomputed from the publication's own stated totals and from the trial "
+        "table (variant `published`) with RevMan 5.3's formulas; every data variant tried. A "
+        "figure is reproduced when the recomputed numbers, rounded as the paper rounds, equal "
+        "the printed ones."
+    )

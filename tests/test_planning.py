@@ -56,7 +56,8 @@ def test_seeded_and_reproducible(posterior_draws):
 
 def test_bigger_trials_are_more_often_significant(posterior_draws):
     plan = simulate_next_trial(posterior_draws + 0.3, np.full_like(posterior_draws, 0.05),
-                               [0.3], [50, 200, 800, 3200], n_sim=4000, seed=1)
+                               [0.3], [50, 200, 800, 3200], n_sim=4000, seed=1,
+                               direction=Direction(higher_is_better=True))
     sig = [r.p_significant for r in plan.rows]
     assert sig == sorted(sig)
     assert all(r.p_significant_benefit <= r.p_significant for r in plan.rows)
@@ -69,7 +70,8 @@ def test_user_errors(posterior_draws):
     with pytest.raises(rb.RebayesError, match="at least 2"):
         simulate_next_trial(posterior_draws, tau, [0.3], [1])
     with pytest.raises(rb.RebayesError, match="not a risk"):
-        simulate_next_trial(posterior_draws, tau, [0.95], [10], threshold=1.1)
+        simulate_next_trial(posterior_draws, tau, [0.95], [10], threshold=1.1,
+                            direction=Direction(higher_is_better=True))
 
 
 def test_bcg_plan_from_a_fit():

@@ -271,8 +271,13 @@ def test_summary_json_layout_and_text():
     assert set(record["diagnostics"]) == {"ok", "rhat_max", "ess_bulk_min", "ess_tail_min",
                                           "divergences", "ebfmi_min", "failures"}
     assert record["diagnostics"]["divergences"] == 3
-    assert record["p_benefit"] + record["p_rr_lt_1"] == pytest.approx(1.0)
-    assert record["p_rr_gt_1_1"] <= record["p_benefit"]
+    # The hand-made tree declares no direction: no benefit keys, the literal ones instead.
+    assert record["direction"]["declared"] is False and record["direction"]["benefit"] is None
+    assert record["p_benefit"] is None and record["p_harm"] is None
+    assert record["nnt"]["nnt"] is None and record["nnt"]["kind"] is None
+    assert record["p_rr_gt_1"] + record["p_rr_lt_1"] == pytest.approx(1.0)
+    assert record["p_rr_gt_1_1"] <= record["p_rr_gt_1"]
+    assert record["p_rr_lt_0_8"] <= record["p_rr_lt_0_91"] <= record["p_rr_lt_1"]
     json.dumps(record, allow_nan=False)
     text = str(summary)
     assert "at a control risk of" in text and "Pooled RR*" in text and "CHECK" in text

@@ -49,7 +49,9 @@ def test_figure_has_its_caption_as_alt_text():
 def test_a_page_has_the_stylesheet_navigation_and_footer():
     html = render_page("audit.html", "rebayes: audit", [("Summary", "index.html")],
                        "Reproducibility: data hash abc", variant="published",
-                       audit=table(("id",), [("F1",)]))
+                       intro_before="Each figure recomputed from the trial table (variant ",
+                       intro_after=").", audit=table(("id",), [("F1",)]))
+    assert "(variant <code>published</code>)." in html
     assert html.startswith("<!DOCTYPE html>") and "<title>rebayes: audit</title>" in html
     assert "td.fail {" in html  # report.css inlined: no stylesheet to fetch
     assert '<nav><a href="index.html">Summary</a></nav>' in html

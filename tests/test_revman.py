@@ -59,8 +59,12 @@ def test_fleiss_reads_one_dichotomous_outcome_and_skips_the_continuous_one():
         "OR", "MH", "fixed", 0.95,
     )
     assert (outcome.treatment, outcome.control) == ("Aspirin", "Control")
-    # RevMan's default labels "Favours experimental" | "Favours control" say nothing.
-    assert outcome.higher_is_better is None
+    # RevMan's default labels "Favours experimental" | "Favours control": the left side (fewer
+    # deaths with aspirin) is the good one.
+    assert outcome.higher_is_better is False
+    assert outcome.direction.source == (
+        "RevMan graph labels: left 'Favours experimental', right 'Favours control'"
+    )
 
 
 def test_fleiss_folder_reproduces_what_revman_stored(fleiss):
@@ -96,11 +100,21 @@ def test_fleiss_dataset_toml(fleiss):
     assert (meta["measure"], meta["method"], meta["model"], meta["ci_level"]) == (
         "OR", "MH", "fixed", 0.95,
     )
-    assert "higher_is_better" not in meta
-    assert "# higher_is_better is not set" in text
+    # The direction, read from RevMan's standard labels, with its evidence beside it.
+    assert meta["higher_is_better"] is False
+    assert meta["direction_evidence"] == (
+        "RevMan graph labels: left 'Favours experimental', right 'Favours control'"
+    )
+    assert "# Direction from RevMan's graph labels" in text
+    # RevMan's outcome name is a title, not a noun: sentences quote it.
+    assert meta["outcome_title"] == "Aspirin for Preventing Death after Myocardial Infarction"
+    assert "outcome" not in meta
     assert meta["citation"]["text"] == "Examples from Fleiss 1993"
     schema = rb.load_trials(fleiss).attrs["schema"]
-    assert not schema.direction_declared
+    assert schema.direction_declared and schema.higher_is_better is False
+    assert schema.outcome_phrase == (
+        "the outcome 'Aspirin for Preventing Death after Myocardial Infarction'"
+    )
 
 
 def test_synthetic_subgroups_random_effects_match_the_stored_numbers(synthetic):
@@ -208,6 +222,8 @@ def test_cli_import_notes_skipped_outcomes(tmp_path, capsys):
     assert err == (
         "rebayes import: note: skipped outcome 1.2 'Mental Health Treatment versus Control' "
         "(continuous; only dichotomous outcomes are imported)\n"
+        "rebayes import: note: outcome 1.1: fewer events is better (graph labels "
+        "'Favours experimental' | 'Favours control')\n"
     )
     code = main(["audit", "--data", str(tmp_path / "out" / "1.1"), "--json"])
     assert code == 0
@@ -259,16 +275,29 @@ def _one_outcome(tmp_path, labels, swap="NO", extra=""):
 @pytest.mark.parametrize(
     ("labels", "expected"),
     [
-        (("Favours [experimental]", "Favours [control]"), None),  # RevMan 5.3's defaults
-        (("Favours experimental", "Favours control"), None),  # RevMan 5.0's defaults
+        # RevMan's defaults: the left (fewer events with the experimental arm) is the good side.
+        (("Favours [experimental]", "Favours [control]"), False),  # RevMan 5.3's defaults
+        (("Favours experimental", "Favours control"), False),  # RevMan 5.0's defaults
         (("Favours Drug B", "Favours Drug A"), True),  # more cures with A drawn on the right
         (("Favours Drug A", "Favours control"), False),
         (("Favours control", "Favours experimental"), True),  # defaults swapped on purpose
-        (("Lower", "Higher"), None),
+        (("Experimental better", "Control better"), False),
+        (("Lower", "Higher"), None),  # not RevMan's words: no direction
+        (("Favours Drug A", "Favours experimental"), None),  # both name the same arm
     ],
 )
 def test_direction_only_from_labels_that_say_it(tmp_path, labels, expected):
-    assert read_rm5(_one_outcome(tmp_path, labels)).outcomes[0].higher_is_better is expected
+    path = _one_outcome(tmp_path, labels)
+    assert read_rm5(path).outcomes[0].higher_is_better is expected
+    import_rm5(path, tmp_path / "out")
+    meta = tomllib.loads((tmp_path / "out" / "2.3" / "dataset.toml").read_text("utf-8"))
+    assert meta.get("higher_is_better") is expected
+    if expected is None:
+        assert "direction_evidence" not in meta
+    else:
+        assert meta["direction_evidence"] == (
+            f"RevMan graph labels: left {labels[0]!r}, right {labels[1]!r}"
+        )
 
 
 def test_swapped_events_are_imported_as_the_non_events_revman_analysed(tmp_path):

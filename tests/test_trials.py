@@ -267,3 +267,36 @@ def test_bad_variant_entries_are_reported(tmp_path):
         rb.load_trials(tmp_path, variant="b")
     with pytest.raises(rb.DataError, match=r"variants.toml: unknown key 'c.set\[1\].colour' \("):
         rb.load_trials(tmp_path, variant="c")
+
+
+# --- one notion of a row: repeated study names ----------------------------------------------------
+
+
+def test_repeated_first_author_is_three_trials_told_apart_by_year():
+    # metadat's dat.egger2001: three separate Shechter trials (1989, 1991, 1995), no strata.
+    from rebayes.data.trials import row_labels, trial_ids
+
+    trials = rb.load_trials(TEST_DATA / "magnesium")
+    assert len(trials) == 16 and trials.study.nunique() == 14
+    labels = row_labels(trials)
+    assert [x for x in labels if x.startswith("Shechter")] == [
+        "Shechter (1989)", "Shechter (1991)", "Shechter (1995)"]
+    assert labels[0] == "Morton"  # names that do not repeat stay as they are
+    assert len(set(trial_ids(trials))) == 16
+    assert any("Shechter" in note for note in trials.attrs["notes"])
+
+
+def test_repeated_name_without_a_year_is_numbered_and_strata_are_one_trial():
+    from rebayes.data.trials import row_labels, trial_ids
+
+    # dat.axfors2021: ARCHAIC compared both drugs with one control arm (two rows, no year).
+    hcq = rb.load_trials(TEST_DATA / "hcq")
+    labels = row_labels(hcq)
+    assert [x for x in labels if x.startswith("ARCHAIC")] == ["ARCHAIC", "ARCHAIC #2"]
+    assert len(set(trial_ids(hcq))) == len(hcq)
+    # The shipped IVIG table declares strata: a trial's rows are one trial.
+    ivig = rb.load_trials("ivig_rsa")
+    assert len(set(trial_ids(ivig))) == 10 < len(ivig)
+    # Rows that share a name and a year fall back on numbers.
+    same_year = hcq.head(2).assign(study="X", year=[2001, 2001])
+    assert row_labels(same_year) == ["X", "X #2"]

@@ -3,6 +3,8 @@
 import numpy as np
 import xarray as xr
 
+from rebayes.data.direction import Direction
+
 CHAINS, DRAWS = 4, 1000
 N = CHAINS * DRAWS
 
@@ -47,5 +49,7 @@ def fit_tree(seed=0, *, d_mean=0.2, d_sd=0.1, shift=0.0, diverging=(), energy=No
             "observed_data": observed,
         }
     )
-    tree.attrs = {"analysis": "toy", "prior": "p", "variant": "v", "seed": seed}
+    # Declared higher-is-better: P(benefit) is P(RR > 1), the side these trees are built for.
+    tree.attrs = {"analysis": "toy", "prior": "p", "variant": "v", "seed": seed,
+                  **Direction(higher_is_better=True).attrs()}
     return tree

@@ -81,6 +81,7 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "pooled_or_low",
     "pooled_or_high",
     "p_benefit",
+    "p_rr_lt_1",
     "direction",
     "tau",
     "tau_low",
@@ -484,10 +485,9 @@ def _rows_of(record: dict[str, Any]) -> list[dict[str, Any]]:
                 pooled_or=pooled_or.get("median"),
                 pooled_or_low=pooled_or.get("ci_low"),
                 pooled_or_high=pooled_or.get("ci_high"),
-                p_benefit=s.get("p_benefit"),
-                direction="higher_is_better"
-                if direction.get("higher_is_better")
-                else "lower_is_better",
+                p_benefit=s.get("p_benefit"),  # None when no direction is declared
+                p_rr_lt_1=s.get("p_rr_lt_1"),
+                direction=_direction_name(direction),
                 tau=s["tau"]["median"],
                 tau_low=s["tau"]["ci_low"],
                 tau_high=s["tau"]["ci_high"],
@@ -546,6 +546,13 @@ def _write_summary(output: Path, tasks: Sequence[BatchTask]) -> pd.DataFrame:
 # --- execution ------------------------------------------------------------------------------
 
 
+def _direction_name(direction: dict[str, Any]) -> str:
+    """``higher_is_better``, ``lower_is_better`` or ``undeclared`` (a fit's direction record)."""
+    if not direction.get("declared", direction.get("higher_is_better") is not None):
+        return "undeclared"
+    return "higher_is_better" if direction.get("higher_is_better") else "lower_is_better"
+
+
 def _progress_line(done: int, total: int, record: dict[str, Any]) -> str:
     head = f"[{done}/{total}] {record['id']}"
     if record["status"] != "ok":
@@ -554,9 +561,11 @@ def _progress_line(done: int, total: int, record: dict[str, Any]) -> str:
     for prior, s in record["fits"].items():
         rr = s["pooled_rr"]
         gates = "" if s.get("gates_ok") else ", CHECK diagnostics"
+        p = (f"P(benefit) {s['p_benefit']:.3f}" if s.get("p_benefit") is not None
+             else f"P(RR < 1) {s['p_rr_lt_1']:.3f} (no direction declared)")
         parts.append(
             f"{prior} RR {rr['median']:.2f} ({rr['ci_low']:.2f} to {rr['ci_high']:.2f}), "
-            f"P(benefit) {s['p_benefit']:.3f}{gates}"
+            f"{p}{gates}"
         )
     return f"{head}: {'; '.join(parts)} ({record['seconds']:.1f} s)"
 

@@ -26,8 +26,10 @@ them, what statistic they are, the numbers as printed, and two recipes for recom
     ``strata:ID+ID`` (Mantel-Haenszel over other rows' counts as strata), or ``ci:ID+ID``
     (test for subgroup differences from other rows' reported RRs and CIs).
 
-A figure is *reproduced* when the recomputed numbers, rounded as the paper rounds, equal the
+A figure is *reproduced* when the recomputed numbers, rounded to the digits printed, equal the
 printed ones (``exact``) or differ by one unit in the last printed digit (``last digit``).
+What the trial table was built from and what the publication is called come from the dataset
+(``trials_origin``, ``publication``, ``[citation] software`` in ``dataset.toml``).
 """
 
 from __future__ import annotations
@@ -47,7 +49,13 @@ from scipy import stats
 from rebayes import tables
 from rebayes.data.schema import DatasetSchema, schema_of
 from rebayes.data.text import forbidden_field, separator_message
-from rebayes.data.trials import load_dataset, load_trials, row_labels, variant_combinations
+from rebayes.data.trials import (
+    load_dataset,
+    load_trials,
+    row_labels,
+    trial_ids,
+    variant_combinations,
+)
 from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
 from rebayes.frequentist.heterogeneity import TAU2_METHODS
@@ -69,6 +77,7 @@ __all__ = [
     "Recomputed",
     "ReportedFigure",
     "audit",
+    "audit_intro",
     "audit_markdown",
     "load_reported",
 ]
@@ -155,8 +164,9 @@ class Recomputed:
             name = {"z": "Z", "tau2": "Tau2"}.get(statistic, "Chi2")
             return f"{name} = {self.value:.4f}"
         digits = 4 if statistic in ("effect", "study_effect") else 3
+        measure = "Peto OR" if self.measure == "PETO_OR" else self.measure
         out = (
-            f"{self.measure} {self.value:.{digits}f} "
+            f"{measure} {self.value:.{digits}f} "
             f"({self.ci_low:.{digits}f}-{self.ci_high:.{digits}f})"
         )
         if self.p is not None:
@@ -180,20 +190,21 @@ class AuditRow:
     from_paper: Recomputed | None = field(default=None, repr=False)
     from_trials: Recomputed | None = field(default=None, repr=False)
     variants_reproducing: tuple[str, ...] = ()
+    trials_origin: str = field(default="the trial table", repr=False)
 
     @property
     def basis(self) -> str:
         """What a reproduced figure was reproduced from ('' unless reproduced).
 
         A figure that follows from the publication's own stated totals is only *consistent*
-        with them; one rebuilt from the trial table is reproduced from the trial reports,
-        through our reconstruction of them.
+        with them; one rebuilt from the trial table is reproduced from what that table was
+        built from (the dataset's ``trials_origin``: "the trial table" unless it says more).
         """
         if self.verdict != "reproduced":
             return ""
         if self.from_paper is not None:
             return "consistent with the publication's own totals"
-        return "reproduced from the trial reports (our reconstruction)"
+        return f"reproduced from {self.trials_origin}"
 
     @property
     def verdict_text(self) -> str:
@@ -557,7 +568,9 @@ def _from_trials(
     if fig.statistic in STUDY_STATISTICS:
         return _study_figure(fig.statistic, trials, table, label, options, memo)
     if kind == "n_trials":
-        return Recomputed(label, float(table["study"].nunique()))
+        # Trials as the dataset defines them: a trial's strata rows count once, and rows
+        # that share a study name without declared strata are separate trials.
+        return Recomputed(label, float(len(set(trial_ids(table)))))
     if kind == "n_women":
         return Recomputed(label, float(table["n_treat"].sum() + table["n_control"].sum()))
     if kind == "arm_rate":
@@ -909,6 +922,7 @@ def audit(
                 from_paper=paper,
                 from_trials=trials,
                 variants_reproducing=reproducing,
+                trials_origin=found.schema.trials_origin,
             )
         )
     return Audit(tuple(rows), found.name, variant)
@@ -920,6 +934,35 @@ def _variant_list(names: tuple[str, ...], n_variants: int) -> str:
     if len(names) == n_variants:
         return "all"
     return ", ".join(names)
+
+
+def audit_intro(
+    schema: DatasetSchema, variant: str, rows: Sequence[AuditRow] = ()
+) -> str:
+    """Return the audit page's opening sentences.
+
+    What each figure was recomputed from, with which formulas, and when a figure counts as
+    reproduced.
+
+    Parameters
+    ----------
+    schema : DatasetSchema
+        The software the publication names (``[citation] software``: "Review Manager 5.4" is
+        read "RevMan 5.4") and what the publication is called (``publication``).
+    variant : str
+        The data variant of the trial-table recomputation.
+    rows : sequence of AuditRow
+        The audit: whether any figure is recomputed from the publication's own totals.
+    """
+    software = schema.citation.get("software", "").replace("Review Manager", "RevMan").strip()
+    formulas = f"{software}'s formulas" if software else "RevMan 5's formulas"
+    totals = ("the publication's own stated totals and from "
+              if any(r.from_paper is not None for r in rows) else "")
+    return (
+        f"Each figure recomputed from {totals}the trial table (variant `{variant}`) with "
+        f"{formulas}; every data variant tried. A figure is reproduced when the recomputed "
+        f"numbers, rounded as {schema.publication} rounds, equal the printed ones."
+    )
 
 
 def audit_markdown(
@@ -950,7 +993,8 @@ def audit_markdown(
     """
     schema = schema or DatasetSchema.defaults()
     method = {"MH": "M-H", "IV": "IV", "PETO": "Peto"}[schema.method]
-    analysis = f"{method}, {schema.model.capitalize()} {schema.measure}"
+    measure = "Peto OR" if schema.measure == "PETO_OR" else schema.measure
+    analysis = f"{method}, {schema.model.capitalize()} {measure}"
     if schema.model == "random" and (schema.tau2 != "DL" or schema.hksj):
         analysis += f" ({schema.tau2}{', HKSJ' if schema.hksj else ''}: RevMan Web's options)"
     counts = {v: sum(r.verdict == v for r in rows) for v in VERDICTS}
@@ -976,4 +1020,3 @@ def audit_markdown(
     ]
     out += [f"- **{r.id}** ({r.verdict}): {r.explanation}" for r in rows]
     return "\n".join(out) + "\n"
-

@@ -5,7 +5,7 @@ the factor by which the OR changes per unit of a continuous covariate (its slope
 between a categorical covariate's level and its reference level. For the normal likelihood the
 scale is the log RR and ``exp(beta_j)`` is a ratio of RRs. Each coefficient is reported with its
 median, 95% equal-tailed interval and the posterior probability that it moves the effect in the
-direction of benefit the dataset declares.
+direction of benefit the dataset declares (towards a lower risk when it declares none).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
+
+from rebayes.data.direction import Direction
 
 __all__ = ["OR_THRESHOLDS", "Coefficient", "coefficients", "pooled_or_probabilities"]
 
@@ -32,7 +34,10 @@ class Coefficient:
         ``exp(beta)``: posterior median and 95% equal-tailed interval.
     p_towards_benefit : float
         P(the coefficient moves the effect towards benefit): P(beta > 0) when higher is
-        better, P(beta < 0) when lower is.
+        better, P(beta < 0) when lower is or when no direction is declared.
+    towards : str
+        What ``p_towards_benefit`` is towards: ``"benefit"``, or ``"a lower risk"`` when the
+        direction is undeclared.
     """
 
     name: str
@@ -41,15 +46,22 @@ class Coefficient:
     ci_low: float
     ci_high: float
     p_towards_benefit: float
+    towards: str = "benefit"
+
+    @property
+    def p_name(self) -> str:
+        """``"P(towards benefit)"`` or ``"P(towards a lower risk)"``."""
+        return f"P(towards {self.towards})"
 
     def to_dict(self) -> dict[str, float | str]:
-        """JSON layout."""
+        """JSON layout (``p_towards_lower_risk`` instead of ``p_towards_benefit`` undeclared)."""
+        key = "p_towards_benefit" if self.towards == "benefit" else "p_towards_lower_risk"
         return {
             "scale": f"ratio of {self.scale}s per unit",
             "median": self.median,
             "ci_low": self.ci_low,
             "ci_high": self.ci_high,
-            "p_towards_benefit": self.p_towards_benefit,
+            key: self.p_towards_benefit,
         }
 
     def sentence(self, unit: str = "") -> str:
@@ -58,7 +70,7 @@ class Coefficient:
         return (
             f"{self.name}: {self.scale} multiplied by {self.median:.3f}{per} "
             f"(95% CrI {self.ci_low:.3f} to {self.ci_high:.3f}); "
-            f"P(towards benefit) = {self.p_towards_benefit:.3f}"
+            f"{self.p_name} = {self.p_towards_benefit:.3f}"
         )
 
 
@@ -77,15 +89,17 @@ def coefficients(tree: xr.DataTree) -> list[Coefficient]:
     posterior = tree["posterior"].to_dataset()
     if "beta" not in posterior:
         return []
-    higher = bool(tree.attrs.get("higher_is_better", True))
+    direction = Direction.of(tree)
+    higher = direction.higher
+    towards = "benefit" if direction.declared else "a lower risk"
     scale = "RR" if str(tree.attrs.get("likelihood", "binomial")) == "normal" else "OR"
     out = []
     beta = posterior["beta"]
     for name in beta["coef"].values:
         draws = beta.sel(coef=name).values.ravel()
         low, mid, high = np.exp(np.quantile(draws, [0.025, 0.5, 0.975]))
-        towards = float(np.mean(draws > 0)) if higher else float(np.mean(draws < 0))
-        out.append(Coefficient(str(name), scale, float(mid), float(low), float(high), towards))
+        p = float(np.mean(draws > 0)) if higher else float(np.mean(draws < 0))
+        out.append(Coefficient(str(name), scale, float(mid), float(low), float(high), p, towards))
     return out
 
 

@@ -22,14 +22,14 @@ say so.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from rebayes.bayes.spec import AnalysisSpec, SpecError
 from rebayes.data.schema import Covariate, DatasetSchema, schema_of
-from rebayes.data.trials import load_trials, row_labels, trial_totals
+from rebayes.data.trials import load_trials, row_labels, trial_ids, trial_totals
 from rebayes.frequentist.pooling import study_effects
 
 __all__ = ["ARMS", "Design", "build_design"]
@@ -169,8 +169,8 @@ def build_design(
         trials = load_trials(spec.data, variant or spec.variant)
     attrs = dict(trials.attrs)
     schema = schema_of(trials)
-    if spec.higher_is_better is not None:
-        schema = replace(schema, higher_is_better=spec.higher_is_better, direction_declared=True)
+    if schema.with_direction(spec.higher_is_better) is not schema:
+        schema = schema.with_direction(spec.higher_is_better)
         attrs["schema"] = schema
     notes: list[str] = []
     strata = schema.strata if schema.strata in trials else None
@@ -200,12 +200,7 @@ def build_design(
     if not spec.split_by_stratum:
         frame = trial_totals(frame)
     labels = row_labels(frame, split=spec.split_by_stratum)
-    trial_ids = (
-        frame["study"].tolist()
-        if strata is not None
-        else row_labels(frame, split=False)  # without declared strata every row is a trial
-    )
-    frame = frame.reset_index(drop=True).assign(row=labels, trial=trial_ids)
+    frame = frame.reset_index(drop=True).assign(row=labels, trial=trial_ids(frame))
     shares = {term: values.reindex(frame.index) for term, values in pooled_values.items()}
 
     yi = vi = None

@@ -250,10 +250,11 @@ def model_data(design: Design, prior: PriorSet) -> dict[str, np.ndarray]:
     An effect prior's mean points towards benefit (an enthusiastic prior expects a benefit of
     OR 1.5): where the dataset declares fewer events better, its sign is turned so that the
     prior expects OR 1/1.5 (:meth:`rebayes.bayes.priors.PriorSet.oriented`). Priors centred
-    on no effect are unchanged.
+    on no effect are unchanged. With no direction declared the mean points towards the side
+    the probabilities name, RR < 1 (:attr:`rebayes.data.direction.Direction.higher`).
     """
     cap = structure_key(design)
-    prior = prior.oriented(design.schema.higher_is_better)
+    prior = prior.oriented(design.schema.direction.higher)
     family, params = _tau_data(prior.tau)
     effect_family, nu = _effect_data(prior.effect)
     X = np.zeros((design.n_rows, cap.coefs))

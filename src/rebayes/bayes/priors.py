@@ -382,7 +382,7 @@ class PriorSet:
             )
         return line
 
-    def oriented(self, higher_is_better: bool) -> PriorSet:
+    def oriented(self, higher_is_better: bool | None) -> PriorSet:
         """Return the set as the model uses it: the effect prior's mean turned towards benefit.
 
         A set's effect mean is stated towards benefit (the enthusiastic prior expects a

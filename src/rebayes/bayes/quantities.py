@@ -151,23 +151,29 @@ class NNT:
         RD = treated minus control risk of the event at p0.
     value : float
         ``1 / |median RD|`` (infinite if the median RD is 0).
-    kind : {"benefit", "harm"}
+    kind : {"benefit", "harm"} or None
         NNT-benefit (NNTB) when the median RD lies in the direction of benefit (RD > 0 when
-        higher is better, RD < 0 when lower is better), NNT-harm (NNTH) otherwise.
-    higher_is_better : bool
-        The direction the RD is read in.
+        higher is better, RD < 0 when lower is better), NNT-harm (NNTH) otherwise; None when
+        the direction is undeclared (no NNTB or NNTH: the risk difference is given instead).
+    higher_is_better : bool or None
+        The direction the RD is read in (None: undeclared).
     """
 
     risk_difference: Estimate
     value: float
-    kind: Literal["benefit", "harm"]
-    higher_is_better: bool = True
+    kind: Literal["benefit", "harm"] | None
+    higher_is_better: bool | None = True
 
     @property
     def interval(self) -> str:
-        """Altman's (1998) interval: ``NNTB 5 to 40``, or ``NNTH 30 to inf to NNTB 6``."""
-        # The RD interval signed so that positive is benefit.
+        """Altman's (1998) interval: ``NNTB 5 to 40``, or ``NNTH 30 to inf to NNTB 6``.
+
+        Undeclared direction: the risk difference per 1000 and its interval instead.
+        """
         rd = self.risk_difference
+        if self.higher_is_better is None:
+            return (f"{1000 * rd.ci_low:+.0f} to {1000 * rd.ci_high:+.0f} per 1000")
+        # The RD interval signed so that positive is benefit.
         lo, hi = (rd.ci_low, rd.ci_high) if self.higher_is_better else (-rd.ci_high, -rd.ci_low)
 
         def fmt(rd: float) -> str:
@@ -180,15 +186,22 @@ class NNT:
         return f"NNTH {fmt(lo) if lo < 0 else 'inf'} to inf to NNTB {fmt(hi) if hi > 0 else 'inf'}"
 
     def to_dict(self) -> dict[str, Any]:
-        """``{risk_difference {...}, nnt, kind, interval}``."""
+        """``{risk_difference {...}, nnt, kind, interval}`` (``nnt``, ``kind`` None undeclared)."""
+        declared = self.higher_is_better is not None
         return {
             "risk_difference": self.risk_difference.to_dict(),
-            "nnt": self.value if math.isfinite(self.value) else None,
+            "nnt": self.value if math.isfinite(self.value) and declared else None,
             "kind": self.kind,
             "interval": self.interval,
         }
 
     def __str__(self) -> str:
+        if self.higher_is_better is None:
+            rd = self.risk_difference
+            return (
+                f"not given (direction undeclared); risk difference {1000 * rd.median:+.0f} "
+                f"per 1000 ({self.interval})"
+            )
         label = "NNTB" if self.kind == "benefit" else "NNTH"
         return f"{label} {self.value:.1f} ({self.interval})"
 
@@ -206,10 +219,16 @@ class SubgroupEffect:
     predictive: Estimate | None = None
     p_benefit_beyond_1_1: float = math.nan
 
-    def to_dict(self) -> dict[str, Any]:
-        """``{rr {...}, p_benefit, p_benefit_beyond_1_1, predictive_rr {...}}``."""
-        out: dict[str, Any] = {"rr": self.rr.to_dict(), "p_benefit": self.p_benefit,
-                               "p_benefit_beyond_1_1": self.p_benefit_beyond_1_1}
+    def to_dict(self, declared: bool = True) -> dict[str, Any]:
+        """``{rr {...}, p_benefit, p_benefit_beyond_1_1, predictive_rr {...}}``.
+
+        ``declared=False`` (no direction of benefit): the same probabilities under their
+        literal names, ``p_rr_lt_1`` and ``p_rr_lt_0_91``.
+        """
+        names = (("p_benefit", "p_benefit_beyond_1_1") if declared
+                 else ("p_rr_lt_1", "p_rr_lt_0_91"))
+        out: dict[str, Any] = {"rr": self.rr.to_dict(), names[0]: self.p_benefit,
+                               names[1]: self.p_benefit_beyond_1_1}
         if self.predictive is not None:
             out["predictive_rr"] = self.predictive.to_dict()
         return out
@@ -559,19 +578,22 @@ def risk_difference(tree: xr.DataTree) -> xr.DataArray:
     return p0 * (pooled_rr(tree) - 1)
 
 
-def number_needed_to_treat(rd: xr.DataArray, higher_is_better: bool = True) -> NNT:
+def number_needed_to_treat(rd: xr.DataArray, higher_is_better: bool | None = True) -> NNT:
     """NNT from risk-difference draws (Altman 1998): 1 / median RD, interval via RD.
 
     Parameters
     ----------
     rd : xarray.DataArray
         Treated minus control risk per draw.
-    higher_is_better : bool
+    higher_is_better : bool or None
         Whether a positive RD (more events with treatment) is benefit; False: a negative RD
-        is, so that fewer events with treatment gives an NNTB.
+        is, so that fewer events with treatment gives an NNTB; None (undeclared): neither,
+        and no NNTB or NNTH is named.
     """
     summary = estimate(rd)
     value = 1 / abs(summary.median) if summary.median != 0 else math.inf
+    if higher_is_better is None:
+        return NNT(summary, value, None, None)
     toward_benefit = summary.median > 0 if higher_is_better else summary.median < 0
     return NNT(summary, value, "benefit" if toward_benefit else "harm", higher_is_better)
 
@@ -599,11 +621,15 @@ class FitSummary:
     risk of each draw (see module docstring).
 
     Probabilities of the pooled RR. Literal, whatever the direction: ``p_rr_gt_1_1`` =
-    P(RR > 1.1), ``p_rr_gt_1_25`` = P(RR > 1.25), ``p_rr_lt_1`` = P(RR < 1). In the direction
-    of benefit: ``p_benefit`` = P(benefit) (P(RR > 1), or P(RR < 1) when lower is better),
-    ``p_harm`` (the other side of 1), ``p_benefit_beyond_1_1`` = P(benefit beyond RR 1.1)
-    (P(RR > 1.1), or P(RR < 1/1.1) when lower is better) and ``p_benefit_beyond_1_25``
-    likewise with 1.25 (P(RR < 0.8) when lower is better).
+    P(RR > 1.1), ``p_rr_gt_1_25`` = P(RR > 1.25), ``p_rr_lt_1`` = P(RR < 1). On the
+    direction's side (:attr:`Direction.benefit`): ``p_benefit`` = P(benefit) (P(RR > 1), or
+    P(RR < 1) when lower is better), ``p_harm`` (the other side of 1), ``p_benefit_beyond_1_1``
+    = P(benefit beyond RR 1.1) (P(RR > 1.1), or P(RR < 1/1.1) when lower is better) and
+    ``p_benefit_beyond_1_25`` likewise with 1.25 (P(RR < 0.8) when lower is better). With an
+    undeclared direction these attributes hold the side RR < 1 (P(RR < 1), P(RR > 1),
+    P(RR < 0.91), P(RR < 0.8)) and print under those literal names; the JSON record then has
+    no benefit keys (None) and gives the literal ``p_rr_lt_1``, ``p_rr_gt_1``,
+    ``p_rr_lt_0_91``, ``p_rr_lt_0_8``.
     """
 
     analysis: str
@@ -704,24 +730,36 @@ class FitSummary:
             "pooled_or": self.pooled_or.to_dict() if self.pooled_or is not None else None,
             "predictive_rr": self.predictive_rr.to_dict(),
             "tau": self.tau.to_dict(),
-            "p_benefit": self.p_benefit,
-            "p_rr_gt_1_1": self.p_rr_gt_1_1,
-            "p_rr_gt_1_25": self.p_rr_gt_1_25,
-            "p_rr_lt_1": self.p_rr_lt_1,
-            "p_harm": self.p_harm,
-            "p_benefit_beyond_1_1": self.p_benefit_beyond_1_1,
-            "p_benefit_beyond_1_25": self.p_benefit_beyond_1_25,
+            **self._probabilities(),
             "direction": self.direction.to_dict(),
             "typical_control_risk": self.typical_control_risk.to_dict(),
             "control_risk": (self.control_risk.to_dict() if self.control_risk is not None
                              else None),
             "nnt": self.nnt.to_dict(),
-            "subgroups": {s.name: s.to_dict() for s in self.subgroups},
+            "subgroups": {s.name: s.to_dict(self.direction.declared) for s in self.subgroups},
             "subgroup_ratios": {r.name: r.to_dict() for r in self.ratios},
             "trials": {t.row: t.to_dict() for t in self.trials},
             "diagnostics": self.diagnostics.to_dict(),
             "notes": list(self.notes),
         }
+
+    def _probabilities(self) -> dict[str, float | None]:
+        """Return the JSON's probabilities: named by benefit only when a direction is declared."""
+        declared = self.direction.declared
+        out: dict[str, float | None] = {
+            "p_benefit": self.p_benefit if declared else None,
+            "p_rr_gt_1_1": self.p_rr_gt_1_1,
+            "p_rr_gt_1_25": self.p_rr_gt_1_25,
+            "p_rr_lt_1": self.p_rr_lt_1,
+            "p_harm": self.p_harm if declared else None,
+            "p_benefit_beyond_1_1": self.p_benefit_beyond_1_1 if declared else None,
+            "p_benefit_beyond_1_25": self.p_benefit_beyond_1_25 if declared else None,
+        }
+        if not declared:
+            # The same numbers under their literal names (the side RR < 1, see the class).
+            out.update(p_rr_gt_1=self.p_harm, p_rr_lt_0_91=self.p_benefit_beyond_1_1,
+                       p_rr_lt_0_8=self.p_benefit_beyond_1_25)
+        return out
 
     def __str__(self) -> str:
         head = f"{self.analysis}" + (f": {self.title}" if self.title else "")
@@ -755,10 +793,10 @@ class FitSummary:
             "and the NNT).",
         ]
         d = self.direction
-        benefit = (f"P(benefit) = P({d.benefit}) = {self.p_benefit:.3f}   "
+        benefit = (f"{d.p_text()} = {self.p_benefit:.3f}   "
                    f"P({d.beyond(1.1)}) = {self.p_benefit_beyond_1_1:.3f}   "
                    f"P({d.beyond(1.25)}) = {self.p_benefit_beyond_1_25:.3f}")
-        harm = f"P(harm) = P({d.harm}) = {self.p_harm:.3f}"
+        harm = f"{d.harm_text()} = {self.p_harm:.3f}"
         lines += ["", d.sentence()]
         if self.leans_to_harm and d.declared:
             # The evidence points to harm: say so first, benefit second.
@@ -832,7 +870,7 @@ def summarize(tree: xr.DataTree, report: Any = None) -> FitSummary:
         p_harm=direction.p_harm(rr),
         p_benefit_beyond_1_1=direction.p_benefit(rr, 1.1),
         p_benefit_beyond_1_25=direction.p_benefit(rr, 1.25),
-        nnt=number_needed_to_treat(rd, direction.higher_is_better),
+        nnt=number_needed_to_treat(rd, direction.higher_is_better),  # None: no NNTB/NNTH
         subgroups=tuple(
             SubgroupEffect(name, estimate(v), direction.p_benefit(v),
                            estimate(subgroup_predictive[name]), direction.p_benefit(v, 1.1))

@@ -76,7 +76,7 @@ def add_direction_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--lower-is-better", dest="higher_is_better", action="store_false", default=None,
         help="fewer events is benefit (e.g. deaths); default: the dataset's declaration, "
-        "else higher is better",
+        "else none (neutral words: P(RR < 1), P(RR > 1), no NNTB/NNTH)",
     )
     group.add_argument(
         "--higher-is-better", dest="higher_is_better", action="store_true", default=None,

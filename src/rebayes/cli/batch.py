@@ -12,8 +12,9 @@ DESCRIPTION = """\
 Run the overall analysis (binomial model, trial random effects) of many meta-analyses under
 one or more prior sets, on local worker processes or a Dask cluster, and write one summary
 table (DIR/summary.csv and DIR/summary.parquet, one row per meta-analysis and prior: k,
-totals per arm, pooled RR and OR, P(benefit), tau, diagnostics, RevMan's estimate, status)
-and one JSON per meta-analysis (DIR/results/).
+totals per arm, pooled RR and OR, P(benefit) and the literal P(RR < 1), the direction
+(higher_is_better, lower_is_better or undeclared: then P(benefit) is empty), tau,
+diagnostics, RevMan's estimate, status) and one JSON per meta-analysis (DIR/results/).
 
 INPUTS are dataset folders, CSVs and RevMan 5 files (each of a file's dichotomous outcomes is
 one meta-analysis; file.rm5:1.1 picks one). A folder's overall analysis may be declared in its

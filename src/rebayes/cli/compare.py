@@ -24,7 +24,8 @@ from rebayes.folders import check_writable_folder, unsafe_file_name
 DESCRIPTION = f"""\
 Fit one analysis of a dataset (a model script, or an analysis name: overall by default) under
 several prior sets and data variants and compare the posteriors: one table (rows prior x
-variant: pooled RR median and 95% interval, P(benefit), P(RR > 1.1), tau, the predictive RR
+variant: pooled RR median and 95% interval, P(benefit) (P(RR < 1) when the dataset declares
+no direction), P(RR > 1.1), tau, the predictive RR
 interval for a new trial, subgroup ratios where the analysis has them, the Savage-Dickey
 Bayes factor for d = 0, convergence), the conclusions that change with the prior or the
 data ("P(benefit) > 0.95 under A but not under B"), and per fit the power-scaling prior

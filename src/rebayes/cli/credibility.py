@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from typing import Any
 
 from rebayes.cli._common import add_data_options, add_direction_options
@@ -58,7 +57,5 @@ def run(args: argparse.Namespace) -> int:
 
     output = check_output(args.output)
     trials = load_trials(args.data, args.variant)
-    direction = schema_of(trials).direction
-    if args.higher_is_better is not None:
-        direction = replace(direction, higher_is_better=args.higher_is_better, declared=True)
+    direction = schema_of(trials).with_direction(args.higher_is_better).direction
     return emit(dataset_credibility(trials, direction), args, output)

@@ -14,19 +14,25 @@ from typing import Any
 from rebayes.cli._common import add_data_option, add_scripts_option, print_json
 from rebayes.errors import RebayesError
 from rebayes.folders import check_writable
+from rebayes.frequentist.pooling import MEASURES, MODELS
 
 DESCRIPTION = """\
 Add the trials one at a time in order of a numeric column (year of publication by default,
 ties in table order) or of a declared covariate's levels, and after each addition, from the
 second trial on, refit the Bayesian analysis (the compiled model is reused) and recompute
-RevMan's pooled risk ratio (M-H, fixed effect). Prints, per step, the pooled RR with its 95%
-credible interval, P(benefit) in the dataset's direction, and the MH RR with its 95% CI. The
-last step is the full analysis.
+RevMan's pooled estimate with the dataset's measure, method and model (--measure, --method,
+--model choose others). A trial is a row unless the dataset declares strata: trials that
+share a first author enter each in its own year. Prints, per step, the pooled RR with its 95%
+credible interval, P(benefit) in the dataset's direction (P(RR < 1) when it declares none),
+and RevMan's estimate with its 95% CI; then when the probability first passed 0.95, every
+later step at which it fell back below or rose above again, and whether it holds at the last
+step, which is the full analysis.
 """
 
 EPILOG = """\
 Examples:
   rebayes cumulative --data tests/data/bcg
+  rebayes cumulative --data tests/data/magnesium --measure RR --model random
   rebayes cumulative --data tests/data/bcg --order-by year --output cumulative.png
   rebayes cumulative --data my/ --prior skeptical --json
 """
@@ -111,6 +117,13 @@ def register(subparsers: Any) -> None:
     add_tool_options(parser)
     parser.add_argument("--order-by", default="year", metavar="COLUMN",
                         help="numeric column or declared ordered covariate (default year)")
+    parser.add_argument("--measure", type=str.upper, choices=MEASURES,
+                        help="RevMan's measure for the frequentist column (default: the "
+                        "dataset's)")
+    parser.add_argument("--method", type=str.upper, choices=("MH", "IV", "PETO"),
+                        help="RevMan's method (default: the dataset's)")
+    parser.add_argument("--model", type=str.lower, choices=MODELS,
+                        help="fixed or random effects (default: the dataset's)")
     parser.set_defaults(func=run)
 
 
@@ -125,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
     spec = resolve_spec("overall", args.data, allow_scripts=args.allow_scripts)
     trials = load_trials(spec.data, spec.variant)
     result = cumulative_meta_analysis(trials, spec, args.prior, args.order_by,
-                                      settings=sampler(args), seed=args.seed)
+                                      settings=sampler(args), seed=args.seed,
+                                      method=args.method, model=args.model,
+                                      measure=args.measure)
     flush_cache()
     return emit(result, args, output)

@@ -188,7 +188,8 @@ def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
         lines = [c.sentence(units.get(c.name, "")) for c in coefs]
         texts.append(str(s) + ("\nMeta-regression coefficients:\n  " + "\n  ".join(lines)
                                if lines else ""))
-    print("\n\n".join(texts))
+    title = fits[0].design.schema.title
+    print("\n\n".join([title, *texts] if title else texts))
     if len(summaries) > 1:
         print("\n" + _comparison(summaries))
     return code

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from rebayes.cli._common import add_data_options, parse_where, print_json
+from rebayes.data.schema import schema_of
 from rebayes.data.trials import load_trials
 from rebayes.errors import RebayesError
 from rebayes.frequentist.heterogeneity import TAU2_METHODS
@@ -118,5 +119,6 @@ def run(args: argparse.Namespace) -> int:
         }
         print_json(payload)
     else:
-        print(f"{trials.attrs['dataset']} ({trials.attrs['variant']}): {result}")
+        title = schema_of(trials).title or trials.attrs["dataset"]
+        print(f"{title} ({trials.attrs['variant']}): {result}")
     return 0

@@ -15,7 +15,8 @@ risk one of the trials' observed control risks between 0 and 1), update the meta
 with it (normal approximation of the pooled log OR, random-effects weight), and print the
 probability that
   - the updated meta-analysis is conclusive either way: P(benefit) > 0.95 or P(harm) > 0.95
-    (each side shown; where the evidence leans to harm, harm is what a trial would settle),
+    (each side shown; where the evidence leans to harm, harm is what a trial would settle;
+    P(RR < 1) and P(RR > 1) when the dataset declares no direction of benefit),
   - the new trial alone is significant at 5% (two-sided; and in the direction of benefit),
   - the updated meta-analysis rules out a benefit beyond --threshold (futility),
 with the smallest size reaching 80% (Sutton et al. Stat Med 2007;26:2479-500). Seeded.

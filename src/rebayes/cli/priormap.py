@@ -10,7 +10,8 @@ from rebayes.cli.cumulative import add_tool_options, check_output, emit, fit_ove
 from rebayes.errors import RebayesError
 
 DESCRIPTION = """\
-The prior-space map of the overall analysis: P(benefit) and P(benefit beyond --threshold)
+The prior-space map of the overall analysis (P(RR < 1) stands for P(benefit) when the dataset
+declares no direction): P(benefit) and P(benefit beyond --threshold)
 under every effect prior d ~ N(mean, SD) of a grid (prior means over ratios 1/3 to 3, SDs
 0.05 to 2 on the model's effect scale, --grid points per axis), one map per heterogeneity
 prior of the dataset's prior sets (or of --tau-priors). A few anchor priors are fitted in

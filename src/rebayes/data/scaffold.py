@@ -99,11 +99,13 @@ def dataset_toml(
     name: str, guesses: list[ColumnGuess], higher_is_better: bool | None, renamed: str = ""
 ) -> str:
     """Return the commented ``dataset.toml`` that :func:`init_dataset` writes."""
+    # Without --lower-is-better/--higher-is-better the direction stays undeclared (neutral
+    # words) until the user uncomments the line.
     direction = (
-        "true   # CHECK: true if more events is good (live births, cures), "
-        "false if fewer is (deaths)"
+        "# higher_is_better = true   # CHECK: uncomment; true if more events is good (cures), "
+        "false if fewer is (deaths); left out, the outputs name no side benefit"
         if higher_is_better is None
-        else f"{str(higher_is_better).lower()}"
+        else f"higher_is_better = {str(higher_is_better).lower()}"
     )
     lines = [
         "# What trials.csv measures. Written by `rebayes init`: check every line marked CHECK.",
@@ -112,7 +114,7 @@ def dataset_toml(
         'outcome = "event"          # CHECK: the event counted in events_treat / events_control',
         'treatment = "treatment"    # CHECK: the experimental arm',
         'control = "control"        # CHECK: the comparator',
-        f"higher_is_better = {direction}",
+        direction,
         'measure = "RR"             # the published effect measure: RR | OR | RD | PETO_OR',
         'method = "MH"              # the published pooling: MH | IV | PETO',
         'model = "fixed"            # fixed | random (DerSimonian-Laird)',

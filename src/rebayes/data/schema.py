@@ -7,7 +7,7 @@ and how the columns are to be read, so the code never needs to know the paper::
     outcome = "tuberculosis"          # the event counted in events_treat / events_control
     treatment = "BCG"
     control = "no vaccine"
-    higher_is_better = false          # fewer events is the good direction
+    higher_is_better = false          # fewer events is the good direction (omit: undeclared)
     measure = "RR"                    # the published effect measure: RR | OR | RD | PETO_OR
     method = "MH"                     # the published pooling: MH | IV | PETO
     model = "fixed"                   # fixed | random (DerSimonian-Laird)
@@ -43,8 +43,15 @@ and how the columns are to be read, so the code never needs to know the paper::
 Every key is checked: one the schema does not know is an error naming the closest known one
 (``unknown key 'measur' (did you mean 'measure'?)``); the known keys of each place are the
 ``*_KEYS`` tuples below. Only the declared columns get label checks. A bare CSV gets
-:meth:`DatasetSchema.defaults`: no strata, higher is better, every extra column read as a
-covariate by its values.
+:meth:`DatasetSchema.defaults`: no strata, no direction of benefit (neutral words until one
+is declared), every extra column read as a covariate by its values.
+
+``outcome`` is a short noun for sentences ("a lower risk of death"); an imported outcome has
+only RevMan's title, ``outcome_title``, which sentences quote ("a lower risk of the outcome
+'Death'"). ``direction_evidence`` says where ``higher_is_better`` came from when it was not
+written by hand (``rebayes import`` writes RevMan's graph labels there). ``trials_origin`` and
+``publication`` name what the trial table was built from and the publication audited, for the
+audit's sentences (defaults: "the trial table", "the publication").
 
 A categorical covariate may name another ``column`` (a covariate read from the strata
 column), declare a ``pooled`` level (a row that pools several levels, left out of
@@ -56,10 +63,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from rebayes.data.direction import Direction
+from rebayes.data.direction import Direction, outcome_phrase
 from rebayes.errors import RebayesError, check_keys
 
 __all__ = [
@@ -88,8 +95,9 @@ OUTCOME_TYPES = (
 # The keys dataset.toml may hold, by place; any other key is an error naming the closest one
 # (a misspelt key would otherwise leave its setting silently at the default).
 TOP_KEYS: tuple[str, ...] = (
-    "title", "citation", "outcome", "treatment", "control", "higher_is_better", "measure",
-    "method", "model", "tau2", "hksj", "ci_level", "outcome_type", "strata", "default_variant",
+    "title", "citation", "outcome", "outcome_title", "treatment", "control", "higher_is_better",
+    "direction_evidence", "trials_origin", "publication", "measure", "method", "model", "tau2",
+    "hksj", "ci_level", "outcome_type", "strata", "default_variant",
     "report_variants", "analysis_order", "covariates", "columns", "notes", "frequentist",
     "source", "links", "analyses", "default_analyses",
 )
@@ -185,12 +193,20 @@ class DatasetSchema:
 
     Attributes
     ----------
-    title, outcome, treatment, control : str
-        What the table compares; ``outcome`` is the event counted.
-    higher_is_better : bool
-        Whether more events is the good direction (benefit = RR > 1).
-    direction_declared : bool
-        False when ``higher_is_better`` is a default the user never set (said in the output).
+    title, treatment, control : str
+        What the table compares.
+    outcome : str
+        The event counted, as a short noun for sentences (``"death"``); empty when not given.
+    outcome_title : str
+        The outcome's title where no short noun is given (RevMan's outcome name).
+    higher_is_better : bool or None
+        Whether more events is the good direction (benefit = RR > 1); None: undeclared.
+    direction_evidence : str
+        Where ``higher_is_better`` came from, if not written by hand (e.g. RevMan's labels).
+    trials_origin : str
+        What the trial table was built from, as the audit names it (``"the trial table"``).
+    publication : str
+        What the audit calls the publication (``"the publication"``).
     measure, method, model : str
         The published analysis (RevMan's names).
     tau2 : str
@@ -229,11 +245,14 @@ class DatasetSchema:
     """
 
     title: str = ""
-    outcome: str = "event"
+    outcome: str = ""
+    outcome_title: str = ""
     treatment: str = "treatment"
     control: str = "control"
-    higher_is_better: bool = True
-    direction_declared: bool = False
+    higher_is_better: bool | None = None
+    direction_evidence: str = ""
+    trials_origin: str = "the trial table"
+    publication: str = "the publication"
     measure: str = "RR"
     method: str = "MH"
     model: str = "fixed"
@@ -264,7 +283,7 @@ class DatasetSchema:
 
     @classmethod
     def defaults(cls, title: str = "") -> DatasetSchema:
-        """Return the schema of a bare CSV: no strata, higher is better (not declared)."""
+        """Return the schema of a bare CSV: no strata, no direction declared."""
         return cls(title=title)
 
     @classmethod
@@ -361,15 +380,26 @@ class DatasetSchema:
         for i, link in enumerate(links, start=1):
             check_keys(link, LINK_KEYS, where, f"links[{i}].", SchemaError)
         check_analyses(raw, where)
+        measure = choice("measure", MEASURES, "RR")
+        method = choice("method", METHODS, "MH")
+        peto = method == "PETO" or measure == "PETO_OR"
+        if method == "PETO" and measure not in ("OR", "PETO_OR"):
+            raise fail("measure", f"Peto's method pools odds ratios only, not {measure}")
+        if peto and model == "random":
+            raise fail("model", "Peto's method is fixed-effect only (as in RevMan): use "
+                       'model = "fixed"')
         return cls(
             title=text("title"),
-            outcome=text("outcome", "event"),
+            outcome=text("outcome"),
+            outcome_title=text("outcome_title"),
             treatment=text("treatment", "treatment"),
             control=text("control", "control"),
-            higher_is_better=True if direction is None else direction,
-            direction_declared=direction is not None,
-            measure=choice("measure", MEASURES, "RR"),
-            method=choice("method", METHODS, "MH"),
+            higher_is_better=direction,
+            direction_evidence=text("direction_evidence"),
+            trials_origin=text("trials_origin", "the trial table"),
+            publication=text("publication", "the publication"),
+            measure="PETO_OR" if peto else measure,
+            method="PETO" if peto else method,
             model=model,
             tau2=tau2,
             hksj=hksj,
@@ -412,6 +442,31 @@ class DatasetSchema:
             )
         )
 
+    def with_direction(self, higher_is_better: bool | None) -> DatasetSchema:
+        """Return the schema with a command-line direction (``--lower-is-better``) applied.
+
+        None, or the direction already declared: the schema itself. Otherwise the direction's
+        evidence names the flag, which outputs then cite.
+        """
+        if higher_is_better is None or higher_is_better == self.higher_is_better:
+            return self
+        flag = "--higher-is-better" if higher_is_better else "--lower-is-better"
+        return replace(self, higher_is_better=higher_is_better, direction_evidence=flag)
+
+    @property
+    def direction_declared(self) -> bool:
+        """Whether ``higher_is_better`` is declared (False: neutral words everywhere)."""
+        return self.higher_is_better is not None
+
+    @property
+    def outcome_phrase(self) -> str:
+        """The outcome as a noun phrase for "a lower risk of ...".
+
+        ``outcome`` when given (``"death"``); else the quoted title (``"the outcome 'Death'"``);
+        else ``"the event"``.
+        """
+        return outcome_phrase(self.outcome, self.outcome_title)
+
     @property
     def direction(self) -> Direction:
         """The direction of benefit and the labels (one home: :class:`rebayes.Direction`)."""
@@ -421,11 +476,12 @@ class DatasetSchema:
         """JSON-friendly summary (what the JSON outputs state about the dataset)."""
         return {
             "title": self.title,
-            "outcome": self.outcome,
+            "outcome": self.outcome_phrase,
             "treatment": self.treatment,
             "control": self.control,
             "higher_is_better": self.higher_is_better,
             "direction_declared": self.direction_declared,
+            "direction_evidence": self.direction_evidence,
             "measure": self.measure,
             "method": self.method,
             "model": self.model,

@@ -49,6 +49,7 @@ __all__ = [
     "parse_count",
     "row_labels",
     "table_hash",
+    "trial_ids",
     "trial_totals",
     "variant_combinations",
 ]
@@ -476,7 +477,14 @@ def load_trials(
 
 
 def row_labels(trials: pd.DataFrame, split: bool | None = None) -> list[str]:
-    """Return a unique label per row: the study, its stratum where split, a number if repeated.
+    """Return a unique label per row: the study, its stratum where split, its year if repeated.
+
+    One notion of a row everywhere (fits, RevMan tables, the audit, cumulative steps): without
+    a declared strata column every row is a trial of its own, and a study name shared by
+    several rows (three trials by one first author, a multi-arm trial's comparisons) is told
+    apart by the row's ``year`` when the table has one and it differs between those rows
+    (``"Shechter (1991)"``), else by a number (``"Shechter #2"``, RevMan's multi-arm
+    convention).
 
     Parameters
     ----------
@@ -488,13 +496,17 @@ def row_labels(trials: pd.DataFrame, split: bool | None = None) -> list[str]:
     Returns
     -------
     list of str
-        ``"Smith 2001"``; ``"Smith 2001 (b)"`` for its stratum ``b``; ``"Smith 2001 #2"``
-        for the second row of a repeated study name (RevMan's multi-arm convention).
+        ``"Smith 2001"``; ``"Smith 2001 (b)"`` for its stratum ``b``; ``"Shechter (1991)"``
+        or ``"Shechter #2"`` for a repeated study name.
     """
     strata = schema_of(trials).strata
     studies = trials["study"].astype(str).tolist()
     # Plain Python lookups: a pandas lookup per row took seconds on a 50,000-row table.
     counts = Counter(studies)
+    years = _years(trials)
+    years_of: dict[str, list[str]] = {}
+    for study, year in zip(studies, years, strict=True):
+        years_of.setdefault(study, []).append(year)
     labels: list[str] = []
     seen: dict[str, int] = {}
     use_strata = strata is not None and strata in trials and split is not False
@@ -510,8 +522,50 @@ def row_labels(trials: pd.DataFrame, split: bool | None = None) -> list[str]:
             labels.append(f"{study} ({stratum[i]})")
             continue
         seen[study] = seen.get(study, 0) + 1
-        labels.append(study if seen[study] == 1 else f"{study} #{seen[study]}")
+        own = years_of[study]
+        if years[i] and len(set(own)) == len(own):
+            labels.append(f"{study} ({years[i]})")
+        else:
+            labels.append(study if seen[study] == 1 else f"{study} #{seen[study]}")
     return labels
+
+
+def _years(trials: pd.DataFrame) -> list[str]:
+    """Each row's ``year`` as text ('' where the table has none)."""
+    if "year" not in trials.columns:
+        return [""] * len(trials)
+    out = []
+    for value in trials["year"]:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            out.append("")
+        elif isinstance(value, float) and value.is_integer():
+            out.append(str(int(value)))
+        else:
+            out.append(str(value).strip())
+    return out
+
+
+def trial_ids(trials: pd.DataFrame) -> list[str]:
+    """Return the trial each row belongs to, as the dataset defines trials.
+
+    With a declared strata column (present in the table) a trial is a study name and its rows
+    are its strata; without one every row is a trial of its own, named by
+    :func:`row_labels` (``"Shechter (1991)"``). The audit counts these, the cumulative analysis
+    adds them one at a time, the design gives each its random effect.
+
+    Parameters
+    ----------
+    trials : pandas.DataFrame
+
+    Returns
+    -------
+    list of str
+        One entry per row.
+    """
+    strata = schema_of(trials).strata
+    if strata is not None and strata in trials:
+        return trials["study"].astype(str).tolist()
+    return row_labels(trials, split=False)
 
 
 def trial_totals(trials: pd.DataFrame) -> pd.DataFrame:
@@ -799,8 +853,8 @@ def _check_table(
         repeated = sorted(study for study, count in counts.items() if count > 1)
         if repeated:
             notes.append(
-                "study names that repeat are separate rows (as RevMan treats them): "
-                + ", ".join(repeated)
+                "study names that repeat are separate trials (as RevMan treats them), told "
+                "apart by year where it differs, else numbered: " + ", ".join(repeated)
             )
         return notes
     seen: dict[tuple[str, str], str] = {}

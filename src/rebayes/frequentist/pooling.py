@@ -34,7 +34,7 @@ them. DerSimonian-Laird with RevMan 5's Q stays the default.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -52,7 +52,7 @@ from rebayes.data.multiarm import (
     split_shared_controls,
 )
 from rebayes.data.schema import schema_of
-from rebayes.data.trials import COUNT_COLUMNS, trial_totals
+from rebayes.data.trials import COUNT_COLUMNS, row_labels, trial_totals
 from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
 from rebayes.frequentist.heterogeneity import TAU2_METHODS, Tau2Method, random_effects
@@ -493,7 +493,7 @@ def study_effects(
 
     Examples
     --------
-    Stephenson 2010, 16/23 vs 15/24, as the trial reports it (OR 1.37):
+    One trial, 16/23 vs 15/24: OR (16 x 9) / (7 x 15) = 1.37:
 
     >>> import pandas as pd
     >>> row = pd.DataFrame({"study": ["S"], "events_treat": [16], "n_treat": [23],
@@ -880,7 +880,12 @@ def analyze(
         )
     strata = schema.strata
     uses_strata = strata is not None and (column == strata or strata in where)
-    table = trials if uses_strata else trial_totals(trials)
+    if uses_strata:
+        table = trials
+    else:
+        # One row per trial, named as everywhere else ("Shechter (1991)", "ARCHAIC #2").
+        table = trial_totals(trials)
+        table = table.assign(study=row_labels(table, split=False))
     table = _select(table, where)
     left_out: tuple[str, ...] = ()
     if column is not None:
@@ -926,14 +931,14 @@ def analyze(
         if len(subgroups) >= 2:
             test = subgroup_difference_test(subgroups)
     scope = ", ".join(f"{k}={v}" for k, v in where.items()) or "all trials"
-    outcome = schema.outcome if event == "events" else f"no {schema.outcome}"
-    description = f"{overall.label} {overall.measure} of {outcome}, {scope}"
-    if by is not None:
-        description += f", by {by}"
     direction = Direction.from_schema(schema)
     if event == "non_events":
         # Counting the complement turns benefit around: fewer deaths is more survivors.
-        direction = replace(direction.flipped(), outcome=outcome)
+        direction = direction.complement()
+    measure_name = "Peto OR" if overall.measure == "PETO_OR" else overall.measure
+    description = f"{overall.label} {measure_name} of {direction.outcome}, {scope}"
+    if by is not None:
+        description += f", by {by}"
     return SubgroupAnalysis(
         overall, by, subgroups, test, left_out, description, not_estimable, direction,
         tuple(notes),

@@ -35,6 +35,7 @@ import math
 import re
 import shutil
 import tempfile
+import textwrap
 import tomllib
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
@@ -45,7 +46,7 @@ from pathlib import Path
 import pandas as pd
 
 from rebayes.atomic import write_text_atomic
-from rebayes.data.direction import direction_from_labels
+from rebayes.data.direction import DirectionEvidence, direction_from_labels
 from rebayes.data.multiarm import HANDBOOK, shared_controls
 from rebayes.data.schema import DatasetSchema, SchemaError
 from rebayes.data.trials import DataError, parse_count
@@ -176,28 +177,22 @@ class DichotomousOutcome:
     sensitivity: tuple[str, str] | None = None
 
     @property
-    def higher_is_better(self) -> bool | None:
-        """Direction inferred from the graph labels, else None.
+    def direction(self) -> DirectionEvidence | None:
+        """The direction RevMan's graph labels state, if they are standard ones, else None.
 
         RevMan draws effects below the null (fewer events with the experimental intervention)
-        on the left, under ``GRAPH_LABEL_1``. RevMan's default pair ("Favours experimental" |
-        "Favours control") is kept by authors whatever the outcome, so it says nothing; labels
-        that differ from it and name the two groups (or the generic words) say which side is
-        good (:func:`rebayes.data.direction.direction_from_labels` reads the standard ones).
+        on the left, under ``GRAPH_LABEL_1``: "Favours experimental" there, its default, says
+        that fewer events is better (:func:`rebayes.data.direction.direction_from_labels`).
         """
-        evidence = direction_from_labels(*self.graph_labels)
-        if evidence is not None:
-            return evidence.higher_is_better
-        left, right = (_favoured(label) for label in self.graph_labels)
-        if left in ("experimental", "") and right in ("control", ""):
-            return None
-        treat = {self.treatment.lower(), "experimental", "treatment", "intervention"}
-        control = {self.control.lower(), "control", "placebo"}
-        if left in treat and right in control:
-            return False
-        if left in control and right in treat:
-            return True
-        return None
+        left, right = self.graph_labels
+        return direction_from_labels(left, right, treatment=self.treatment,
+                                     control=self.control)
+
+    @property
+    def higher_is_better(self) -> bool | None:
+        """Direction inferred from the graph labels, else None (undeclared)."""
+        evidence = self.direction
+        return None if evidence is None else evidence.higher_is_better
 
 
 @dataclass(frozen=True)
@@ -218,11 +213,6 @@ class ImportResult:
 
     folders: tuple[Path, ...]
     notes: tuple[str, ...] = field(default=())
-
-
-def _favoured(label: str) -> str:
-    text = label.strip().lower()
-    return re.sub(r"^favou?rs\s+", "", text).strip("[] ") if text.startswith("favo") else text
 
 
 def _number(element: ET.Element, name: str, where: str) -> float | None:
@@ -420,7 +410,9 @@ def _outcome(
         name=name,
         measure=measure,
         method=method,
-        model="random" if element.get("RANDOM", "NO") == "YES" else "fixed",
+        # Peto's method has no random-effects form (RevMan ignores RANDOM for it).
+        model=("random" if element.get("RANDOM", "NO") == "YES" and method != "PETO"
+               and measure != "PETO_OR" else "fixed"),
         ci_level=ci_level,
         treatment=_text(element, "GROUP_LABEL_1") or "experimental",
         control=_text(element, "GROUP_LABEL_2") or "control",
@@ -490,25 +482,31 @@ def dataset_toml(outcome: DichotomousOutcome, review: Review) -> str:
     lines = [
         f"# Written by `rebayes import` from {review.path.name}, analysis {outcome.number}.",
         f"title = {q(f'{outcome.comparison}: {outcome.name}')}",
-        f"outcome = {q(outcome.name)}",
+        "# RevMan's outcome title; sentences quote it (\"a lower risk of the outcome '...'\").",
+        "# A short noun for the event counted reads better: outcome = \"death\".",
+        f"outcome_title = {q(outcome.name)}",
         f"treatment = {q(outcome.treatment)}",
         f"control = {q(outcome.control)}",
     ]
-    direction = outcome.higher_is_better
+    evidence = outcome.direction
     left, right = outcome.graph_labels
-    if direction is None:
+    if evidence is None:
         lines += [
-            f"# higher_is_better is not set: RevMan's graph labels ({left!r} | {right!r}) do "
-            "not say",
-            "# which direction is good for this outcome. Set higher_is_better = true if more "
-            "events is",
-            "# the good direction, false if fewer.",
+            f"# No direction of benefit: RevMan's graph labels ({left!r} | {right!r}) are not "
+            "its standard",
+            "# ones (\"Favours experimental\" | \"Favours control\", \"Favours [treatment]\", "
+            "...), so every output",
+            "# speaks of P(RR < 1) and P(RR > 1). Set higher_is_better = true if more events "
+            "is better,",
+            "# false if fewer.",
         ]
     else:
+        reason = textwrap.wrap(f"Direction from RevMan's graph labels: {evidence.reason}.",
+                               width=95)
         lines += [
-            f"# From RevMan's graph labels: {left!r} (left, fewer events with "
-            f"{outcome.treatment}) | {right!r}.",
-            f"higher_is_better = {'true' if direction else 'false'}",
+            *(f"# {line}" for line in reason),
+            f"higher_is_better = {'true' if evidence.higher_is_better else 'false'}",
+            f"direction_evidence = {q(evidence.source)}",
         ]
     if outcome.swap_events:
         lines.append(
@@ -890,6 +888,17 @@ def import_review(review: Review, directory: str | Path) -> ImportResult:
     _write_folders(dict(zip(targets, contents, strict=True)))
     notes = list(review.skipped)
     for outcome in review.outcomes:
+        left, right = outcome.graph_labels
+        labels = f"graph labels {left!r} | {right!r}"
+        if outcome.higher_is_better is None:
+            notes.append(
+                f"outcome {outcome.number}: no direction of benefit ({labels} are not "
+                f"RevMan's standard ones): outputs stay neutral until higher_is_better is set "
+                f"in {outcome.number}/dataset.toml"
+            )
+        else:
+            better = "more" if outcome.higher_is_better else "fewer"
+            notes.append(f"outcome {outcome.number}: {better} events is better ({labels})")
         if outcome.dropped:
             notes.append(
                 f"outcome {outcome.number}: left out {', '.join(outcome.dropped)} (an arm "

@@ -54,8 +54,9 @@ def decision_heatmap(
     labels = list(dict.fromkeys(table["label"]))
     columns = list(dict.fromkeys(zip(table["variant"], table["prior"], strict=True)))
     variants = list(dict.fromkeys(v for v, _ in columns))
-    titles = {"p_benefit": f"P(benefit: {direction.benefit})",
-              "p_beyond": f"P({direction.beyond(1.1)})"}
+    first = (f"P(benefit: {direction.benefit})" if direction.declared
+             else f"P({direction.benefit})")
+    titles = {"p_benefit": first, "p_beyond": f"P({direction.beyond(1.1)})"}
     shown = [(column, titles[column]) for column in panels]
     width = 3.6 + 0.62 * len(columns)
     height = len(shown) * (0.36 * len(labels) + 0.9) + 1.0

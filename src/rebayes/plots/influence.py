@@ -58,10 +58,9 @@ def influence_plot(
     ticks = ratio_ticks(np.log(low), np.log(high))
     ax_rr.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax_rr.minorticks_off()
-    ax_rr.set_xlabel(
-        f"Pooled {direction.ratio_label} (log scale; {direction.benefit} favours "
-        f"{direction.treatment})"
-    )
+    side = (f"{direction.benefit} favours {direction.treatment}" if direction.declared
+            else f"{direction.benefit}: {direction.side_phrase(True)}")
+    ax_rr.set_xlabel(f"Pooled {direction.ratio_label} (log scale; {side})")
     labels = ["all trials" if v == "(none)" else f"without {v}" for v in table["left_out"]]
     ax_rr.set_yticks(y, labels, fontsize=9)
     ax_rr.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8, frameon=False)
@@ -77,7 +76,7 @@ def influence_plot(
     ax_p.scatter(table["p_benefit"], y, c=colors, zorder=3)
     for yy, p in zip(y, table["p_benefit"], strict=True):
         ax_p.text(p, yy + 0.25, f"{p:.3f}", ha="center", fontsize=8)
-    ax_p.set_xlabel(f"P(benefit) = P({direction.benefit})")
+    ax_p.set_xlabel(direction.p_text())
     lo = min(table["p_benefit"].min(), base - threshold) - 0.03
     hi = min(1.0, max(table["p_benefit"].max(), base + threshold) + 0.03)
     ax_p.set_xlim(lo, hi)

@@ -67,24 +67,45 @@ def _log_axis(ax: Any) -> None:
 
 
 def cumulative_plot(result: CumulativeAnalysis) -> Figure:
-    """Pooled RR after each trial (Bayesian 95% CrI and MH 95% CI) and P(benefit)."""
+    """Pooled RR after each trial (Bayesian 95% CrI and RevMan's 95% CI) and P(benefit).
+
+    A ratio measure shares the Bayesian RR's log axis; a risk difference gets its own panel
+    (linear, centred on 0).
+    """
     frame = result.to_dataframe()
-    fig = Figure(figsize=(9, 0.35 * len(frame) + 1.8))
-    ax, axp = fig.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [3, 1]})
+    difference = result.measure == "RD"
+    width = [3, 2, 1] if difference else [3, 1]
+    fig = Figure(figsize=(11 if difference else 9, 0.35 * len(frame) + 1.8))
+    axes = fig.subplots(1, len(width), sharey=True, gridspec_kw={"width_ratios": width})
+    ax, axp = axes[0], axes[-1]
+    axf = axes[1] if difference else ax
     y = np.arange(len(frame))[::-1].astype(float)
-    ax.errorbar(frame["rr_median"], y + 0.12,
+    shift = 0.0 if difference else 0.12
+    ax.errorbar(frame["rr_median"], y + shift,
                 xerr=[frame["rr_median"] - frame["rr_low"], frame["rr_high"] - frame["rr_median"]],
-                fmt="o", color=BAYES, capsize=2, label="Bayesian (95% CrI)")
-    ax.errorbar(frame["mh_rr"], y - 0.12,
-                xerr=[frame["mh_rr"] - frame["mh_low"], frame["mh_high"] - frame["mh_rr"]],
-                fmt="s", color=FREQ, capsize=2, label=f"RevMan {result.frequentist_label} (95% CI)")
+                fmt="o", color=BAYES, capsize=2, label="Bayesian RR (95% CrI)")
+    axf.errorbar(frame["freq_estimate"], y - shift,
+                 xerr=[frame["freq_estimate"] - frame["freq_low"],
+                       frame["freq_high"] - frame["freq_estimate"]],
+                 fmt="s", color=FREQ, capsize=2,
+                 label=f"RevMan {result.frequentist_label} {result.measure_label} (95% CI)")
     _log_axis(ax)
     left, right = result.direction.favours
-    ax.set_xlabel(f"pooled RR   <- {left} | {right} ->")
-    ax.set_yticks(y, [f"+ {s} ({o})" for s, o in zip(frame["added"], frame["order_value"],
-                                                     strict=True)])
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize="small",
-              frameon=False)
+    ratio = ("pooled RR" if difference or result.measure == "RR"
+             else f"pooled RR (Bayesian), {result.measure_label} (RevMan)")
+    ax.set_xlabel(f"{ratio}   <- {left} | {right} ->")
+    if difference:
+        axf.axvline(0.0, color="black", lw=0.8)
+        axf.set_xlabel("risk difference (treated - control)")
+        for a in (ax, axf):
+            a.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize="small",
+                     frameon=False)
+    else:
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize="small",
+                  frameon=False)
+    # A repeated name already carries its year ("Shechter (1991)").
+    ax.set_yticks(y, [f"+ {s}" if s.endswith(f"({o})") else f"+ {s} ({o})"
+                      for s, o in zip(frame["added"], frame["order_value"], strict=True)])
     axp.plot(frame["p_benefit"], y, "o-", color=BAYES)
     axp.axvline(0.95, color="grey", ls=":", lw=0.8)
     axp.set_xlim(0, 1)
@@ -139,13 +160,15 @@ def plan_plot(result: TrialPlan) -> Figure:
     frame = result.to_dataframe()
     fig = Figure(figsize=(7, 4.2))
     ax = fig.add_subplot()
+    d = result.direction
+    side = "benefit's direction" if d.declared else f"the direction {d.benefit}"
     labels = {
         "p_conclusive": "meta-analysis conclusive either way",
-        "p_conclusive_benefit": "... with P(benefit) > 0.95",
-        "p_conclusive_harm": "... with P(harm) > 0.95",
-        "p_significant_benefit": "new trial significant, in benefit's direction",
+        "p_conclusive_benefit": f"... with {d.p_name()} > 0.95",
+        "p_conclusive_harm": f"... with {d.harm_name()} > 0.95",
+        "p_significant_benefit": f"new trial significant, in {side}",
         "p_significant": "new trial significant (two-sided 5%)",
-        "p_futile": f"meta-analysis rules out {result.direction.beyond(result.threshold)}",
+        "p_futile": f"meta-analysis rules out {d.beyond(result.threshold)}",
     }
     for key, label in labels.items():
         ax.plot(frame["n_per_arm"], frame[key], "o-", label=label)

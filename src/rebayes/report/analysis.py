@@ -155,19 +155,20 @@ def key_sentence(
     so.
     """
     schema = schema or DatasetSchema()
-    threshold = s.direction.beyond(1.1)
+    d = s.direction
+    threshold = d.beyond(1.1)
     important = s.p_benefit_beyond_1_1
     prior = f"Under the {s.prior.replace('_', ' ')} prior"
     if not s.reliable:
         prior = f"UNRELIABLE ({s.divergences} divergent transitions). {prior}"
-    what = f"{schema.outcome} ({schema.treatment} vs {schema.control})"
+    what = f"{schema.outcome_phrase} ({schema.treatment} vs {schema.control})"
     units = {c.name: c.unit for c in schema.covariates.values()}
     if coefs and not s.subgroups:
         c = coefs[0]
         return (
             f"{prior}, the {c.scale} of {what} is multiplied by {c.median:.3f} per "
             f"{units.get(c.name) or 'unit'} of {c.name} (95% CrI {c.ci_low:.3f} to "
-            f"{c.ci_high:.3f}); P(towards benefit) = {c.p_towards_benefit:.3f}."
+            f"{c.ci_high:.3f}); {c.p_name} = {c.p_towards_benefit:.3f}."
         )
     if s.subgroups and s.ratios:
         groups = "; ".join(
@@ -183,12 +184,12 @@ def key_sentence(
         )
     rr = (f"the pooled risk ratio of {what} is {s.pooled_rr.median:.2f} (95% CrI "
           f"{s.pooled_rr.ci_low:.2f} to {s.pooled_rr.ci_high:.2f})")
-    benefit = (f"P(any benefit, {s.direction.benefit}) = {s.p_benefit:.2f}, "
-               f"P({threshold}) = {important:.2f}")
-    if s.leans_to_harm and s.direction.declared:
+    benefit = ((f"P(any benefit, {d.benefit})" if d.declared else f"P({d.benefit})")
+               + f" = {s.p_benefit:.2f}, P({threshold}) = {important:.2f}")
+    if s.leans_to_harm and d.declared:
         # The evidence points to harm: harm first, with its NNTH; benefit second.
         base = (
-            f"{prior}, P(harm, {s.direction.harm}) = {s.p_harm:.2f}: {s.harm_sentence()}; "
+            f"{prior}, P(harm, {d.harm}) = {s.p_harm:.2f}: {s.harm_sentence()}; "
             f"{rr} {s.at_control_risk}, {s.nnt}; {benefit}"
         )
     else:
@@ -204,10 +205,13 @@ def key_sentence(
 
 
 def _lean(p_benefit: float, direction: Direction) -> str:
-    """``"P(benefit) = 0.93"``, or ``"P(harm) = 0.74"`` first where a subgroup leans to harm."""
+    """``"P(benefit) = 0.93"``, or ``"P(harm) = 0.74"`` where a subgroup leans to harm.
+
+    Undeclared: the literal side, ``"P(RR < 1) = 0.93"``.
+    """
     if p_benefit < 0.5 and direction.declared:
         return f"P(harm) = {1 - p_benefit:.2f}"
-    return f"P(benefit) = {p_benefit:.2f}"
+    return f"{direction.p_name()} = {p_benefit:.2f}"
 
 
 def _used_priors(fit: Fit) -> str:
@@ -320,7 +324,7 @@ def analysis_page(
     coefs = fit_coefficients(first)
     units = {c.name: c.unit for c in schema.covariates.values()}
     coefficient_table = table(
-        ("coefficient", f"ratio of {coefs[0].scale}s (95% CrI)", "P(towards benefit)"),
+        ("coefficient", f"ratio of {coefs[0].scale}s (95% CrI)", coefs[0].p_name),
         [(c.name + (f" (per {units[c.name]})" if units.get(c.name) else ""),
           f"{c.median:.3f} ({c.ci_low:.3f} to {c.ci_high:.3f})",
           Cell(f"{c.p_towards_benefit:.3f}", "num")) for c in coefs],
@@ -346,7 +350,8 @@ def analysis_page(
              _fmt_est(s.pooled_or) if s.pooled_or else "n/a (log RR model)"),
             ("risk difference at p0", _fmt_est(s.nnt.risk_difference, 3)),
             ("number needed to treat (Altman 1998)", str(s.nnt)),
-            (f"P({s.direction.harm}) (harm)", f"{s.p_harm:.3f}"),
+            (f"P({s.direction.harm})" + (" (harm)" if s.direction.declared else ""),
+             f"{s.p_harm:.3f}"),
             *[(f"P({s.pooled_kind} OR > {t})", f"{p:.3f}")
               for t, p in fit_or_probabilities(first).items()],
         ],
@@ -377,11 +382,12 @@ def analysis_page(
                     for name, summary in report.summaries.items() if not summary.reliable],
         formula=model_formula(first),
         design_notes=list(first.design.notes),
-        outcome=schema.outcome,
+        outcome=schema.outcome_phrase,
         treatment=schema.treatment,
         control=schema.control,
         direction_sentence=schema.direction.sentence(),
         benefit=schema.direction.benefit,
+        declared=schema.direction.declared,
         priors=table(
             ("prior set", "distributions", "why / source"),
             [(f.prior.name, _used_priors(f), prior_notes.get(f.prior.name, ""))

@@ -29,9 +29,10 @@ import pandas as pd
 
 from rebayes import allocator
 from rebayes.atomic import check_output_directory, staging_directory
-from rebayes.audit.paper import AuditRow, audit, audit_markdown
+from rebayes.audit.paper import AuditRow, audit, audit_intro, audit_markdown
 from rebayes.checks.gates import DEFAULT_THRESHOLDS
 from rebayes.data.direction import Direction
+from rebayes.data.schema import DatasetSchema
 from rebayes.data.trials import load_dataset, load_trials, variant_combinations
 from rebayes.errors import RebayesError
 from rebayes.folders import unsafe_file_name
@@ -123,7 +124,7 @@ def _justification(description: str) -> str:
 
 
 def _influence_verdict(influence: Influence) -> str:
-    """Say in one sentence which trials move P(benefit) by more than the threshold."""
+    """Say in one sentence which trials move P(benefit) (P(RR < 1)) beyond the threshold."""
     return influence.verdict()
 
 
@@ -135,6 +136,7 @@ def _influence_section(table_: Influence, figures: Path, prior: str,
 
     name = save_figure(table_.plot("Leave one trial out: overall analysis", direction),
                        figures, "overall_influence.png")
+    p = (direction or table_.direction).p_name()
     rows = [
         (r.left_out, f"{r.rr_median:.2f} ({r.rr_low:.2f} to {r.rr_high:.2f})",
          Cell(f"{r.p_benefit:.3f}", "num fail" if r.influential else "num"),
@@ -146,10 +148,10 @@ def _influence_section(table_: Influence, figures: Path, prior: str,
         "section_influence.html",
         verdict=_influence_verdict(table_),
         prior=prior,
-        influence=table(("left out", "posterior RR (95% CrI)", "P(benefit)", "change",
+        influence=table(("left out", "posterior RR (95% CrI)", p, "change",
                          "tau median", "RevMan MH RR [95% CI]", "MH P"), rows),
         figure=figure(f"figures/{name}",
-                      "Pooled RR and P(benefit) without each trial; red: moves P(benefit) by "
+                      f"Pooled RR and {p} without each trial; red: moves {p} by "
                       f"more than {INFLUENCE_THRESHOLD}.", alt="influence plot"),
     )
 
@@ -329,10 +331,13 @@ def _nav(analyses: Sequence[str], audited: bool = True) -> list[tuple[str, str]]
 
 
 def _audit_page(rows: Sequence[AuditRow], variant: str, nav: Sequence[tuple[str, str]],
-                footer: str) -> str:
+                footer: str, schema: DatasetSchema) -> str:
+    before, _, after = audit_intro(schema, variant, rows).partition(f"`{variant}`")
     return render_page(
         "audit.html", "rebayes: audit", nav, footer,
         variant=variant,
+        intro_before=before,
+        intro_after=after,
         audit=table(
             ("id", "where", "reported", "recomputed", "verdict", "explanation"),
             [
@@ -450,6 +455,10 @@ def build_report(
             )
     if higher_is_better is not None:
         specs = [replace(spec, higher_is_better=higher_is_better) for spec in specs]
+        # The pages' words follow the direction asked for, as the fits do.
+        schema = schema.with_direction(higher_is_better)
+        for trials_table in tables.values():
+            trials_table.attrs["schema"] = schema
 
     def variants_of(spec: Any) -> list[str | None]:
         # A script that fixes its variant is fitted on that one only.
@@ -475,9 +484,7 @@ def build_report(
     trials = tables[variants[0]]
     # Conflicts in the evidence no prior removes: shown with the overall analysis (else the
     # first), on its page and leading the index.
-    direction = schema.direction
-    if higher_is_better is not None:
-        direction = replace(direction, higher_is_better=higher_is_better, declared=True)
+    direction = schema.direction  # with the asked direction (above)
     conflicts = evidence_conflicts(trials, direction)
     conflicts_spec = overall_spec or specs[0]
     # Compilation runs in a child process, beside the audit (rebayes.bayes.compilation).
@@ -562,7 +569,8 @@ def build_report(
             from rebayes.sensitivity.influence import influence_table, leave_one_out_frequentist
 
             log("influence: refitting the overall analysis without each trial")
-            influence = influence_table(refits.take(loo_job), leave_one_out_frequentist(trials))
+            influence = influence_table(refits.take(loo_job), leave_one_out_frequentist(trials),
+                                        overall.default.direction)
             log("decision tools: absolute effects, credibility, cumulative analysis, the next "
                 "trial")
             tools = _decision_tool_views(
@@ -593,7 +601,8 @@ def build_report(
                      _influence_section(influence, figures, report.fits[0].prior.name,
                                         report.default.direction)),
                     *[(tool.title, tool_section(
-                        tool.sentence, tool.frame, f"figures/{_write(figures, tool)}"))
+                        tool.sentence, tool.frame, f"figures/{_write(figures, tool)}",
+                        report.default.direction))
                       for tool in tools],
                 ))
             analyses[i] = report
@@ -683,7 +692,7 @@ def build_report(
             bias=bias,
         )
         if audit_rows:
-            pages["audit.html"] = _audit_page(audit_rows, variants[0], nav, footer)
+            pages["audit.html"] = _audit_page(audit_rows, variants[0], nav, footer, schema)
         pages["frequentist.html"] = frequentist_page(freq, schema, nav, footer)
         summary_md = [
             f"# rebayes: {schema.title}",
@@ -744,7 +753,8 @@ def build_report(
         }
         if audit_rows:
             files["audit.md"] = audit_markdown(audit_rows, variants[0], citation,
-                                               n_variants=len(variant_combinations(meta)))
+                                               n_variants=len(variant_combinations(meta)),
+                                               schema=schema)
         for name, text in files.items():
             (staging / name).write_text(text, encoding="utf-8")
         written = [Path(output) / p.relative_to(staging) for p in sorted(staging.rglob("*"))

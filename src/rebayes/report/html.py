@@ -21,6 +21,8 @@ from rebayes import tables
 if TYPE_CHECKING:
     import pandas as pd
 
+    from rebayes.data.direction import Direction
+
 __all__ = [
     "ENVIRONMENT",
     "Cell",
@@ -141,10 +143,6 @@ COLUMN_LABELS: dict[str, str] = {
     "rr_low": "95% CrI low",
     "rr_high": "95% CrI high",
     "tau_median": "tau (median)",
-    "mh_rr": "RevMan M-H RR",
-    "mh_low": "M-H 95% low",
-    "mh_high": "M-H 95% high",
-    "mh_p": "M-H p",
     "n_per_arm": "n per arm",
     "p_conclusive": "P(updated MA conclusive either way)",
     "p_conclusive_benefit": "P(updated P(benefit) > 0.95)",
@@ -168,21 +166,45 @@ COLUMN_LABELS: dict[str, str] = {
 }
 
 
-def column_label(name: object) -> str:
-    """Return the reader name of a tool-table column (``p_futile`` -> ``P(futility)``)."""
+def _neutral_columns(direction: Direction) -> dict[str, str]:
+    """Column names that speak of benefit, in the words of an undeclared direction."""
+    p = direction.p_name()
+    return {
+        "p_benefit": p,
+        "p_beyond": f"P(beyond threshold, {direction.benefit} side)",
+        "p_conclusive": f"P(updated {p} > 0.95)",
+        "p_significant_benefit": f"P(significant, {direction.benefit})",
+    }
+
+
+def column_label(name: object, direction: Direction | None = None) -> str:
+    """Return the reader name of a tool-table column (``p_futile`` -> ``P(futility)``).
+
+    With an undeclared ``direction``, columns about benefit get its literal names
+    (``p_benefit`` -> ``P(RR < 1)``).
+    """
     text = str(name)
+    if direction is not None and not direction.declared:
+        neutral = _neutral_columns(direction)
+        if text in neutral:
+            return neutral[text]
     return COLUMN_LABELS.get(text, text.replace("_", " "))
 
 
-def tool_section(sentence: str, frame: pd.DataFrame, figure: str | None = None) -> Markup:
+def tool_section(
+    sentence: str,
+    frame: pd.DataFrame,
+    figure: str | None = None,
+    direction: Direction | None = None,
+) -> Markup:
     """Render a decision tool's section (``tool.html``): sentence, table, figure.
 
     The page gives the section its heading; the table's columns get reader names
-    (:data:`COLUMN_LABELS`).
+    (:data:`COLUMN_LABELS`; literal ones for an undeclared ``direction``).
 
     The table is pandas' own rendering of ``frame`` (3 significant digits).
     """
-    frame = frame.rename(columns=column_label)
+    frame = frame.rename(columns=lambda c: column_label(c, direction))
     # A value a row does not have shows as a dash, not "None": na_rep covers NaN in numeric
     # columns, the loop None in object columns (numeric ones keep their float format).
     for column in frame.select_dtypes(include="object").columns:
@@ -233,28 +255,39 @@ _INDEXED = {
 _TOKEN = re.compile(r"\b([a-z_][a-z0-9_]*)(?:\[([^\]]+)\])?")
 
 
-def reader_label(name: str) -> str:
+_BENEFIT_RATIOS = {"p_benefit": 1.0, "p_benefit_beyond_1_1": 1.1, "p_benefit_beyond_1_25": 1.25}
+
+
+def reader_label(name: str, direction: Direction | None = None) -> str:
     """Return the reader-facing name of a reported quantity (``subgroup_rr[a]`` -> ``RR in a``).
 
-    Names that are not internal quantity names come back unchanged.
+    Names that are not internal quantity names come back unchanged. With an undeclared
+    ``direction`` the benefit indicators get their literal names (``P(RR < 1) indicator``).
     """
     match = _TOKEN.fullmatch(name.strip())
     if not match:
         return name
     base, index = match.groups()
+    neutral = direction is not None and not direction.declared
     if index is not None and base in _INDEXED:
+        if neutral and base == "p_subgroup_benefit":
+            assert direction is not None
+            return f"P({direction.benefit} in {index.replace('_', ' ')}) indicator"
         return _INDEXED[base].format(index.replace("_", " "))
+    if index is None and neutral and base in _BENEFIT_RATIOS:
+        assert direction is not None
+        return f"P({direction.beyond(_BENEFIT_RATIOS[base])}) indicator"
     if index is None and base in _LABELS:
         return _LABELS[base]
     return name
 
 
-def readable(text: str) -> str:
+def readable(text: str, direction: Direction | None = None) -> str:
     """Replace the internal quantity names inside a sentence with reader-facing ones."""
 
     def swap(match: re.Match[str]) -> str:
         whole = match.group(0)
-        label = reader_label(whole)
+        label = reader_label(whole, direction)
         # A bare word that merely looks like a name (e.g. "d" inside prose) stays unless indexed.
         if label == whole or (match.group(2) is None and match.group(1) in ("d", "tau")):
             return whole

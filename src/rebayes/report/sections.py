@@ -134,14 +134,14 @@ def sensitivity_section(comparison: Comparison, figures: Path) -> Markup:
             _fig(first.fit, lambda: sensitivity_plot(comparison), figures,
                  f"{name}_sensitivity.png",
                  "Pooled RR (95% CrI; thin: 95% predictive interval) under each prior and "
-                 f"data variant, with P({comparison.direction.benefit}).", shown),
+                 f"data variant, with P({d.benefit}).", shown),
             _fig(first.fit, lambda: prior_posterior_plot(first.fit.tree), figures,
                  f"{name}_prior_posterior.png",
                  f"Prior (dashed) and posterior (filled) of the effect and tau under the "
                  f"{first.prior} prior."),
         ],
         psense=table(("prior", "variant", "what the prior drives"),
-                     [(f.prior, f.variant, readable(f.sensitivity.sentence()))
+                     [(f.prior, f.variant, readable(f.sensitivity.sentence(), d))
                       for f in comparison.fits]),
         bayes_factors=table(
             ("prior", "variant", "hypothesis", "BF01", "Monte Carlo interval", "in words"),
@@ -161,6 +161,7 @@ def diagnostics_section(comparison: Comparison, figures: Path) -> Markup:
     from rebayes.plots import pareto_k_plot, ppc_plot, rank_plot, trace_plot, trial_ppc_plot
 
     name = comparison.analysis
+    d = comparison.direction
     first = comparison.fits[0]
     gate_names = list(first.diagnostics.gates)
     headers = ["prior", "variant", *[first.diagnostics.gate_label(g) for g in gate_names]]
@@ -169,14 +170,14 @@ def diagnostics_section(comparison: Comparison, figures: Path) -> Markup:
         details = f.diagnostics.gate_details()
         rows.append([
             f.prior, f.variant,
-            *[Cell(readable(details[g]), "pass" if f.diagnostics.gates[g] else "fail")
+            *[Cell(readable(details[g], d), "pass" if f.diagnostics.gates[g] else "fail")
               for g in gate_names],
         ])
     reported = first.diagnostics.reported()
     reported_table = table(
         ("quantity", "mean", "sd", "95% interval", "MCSE", "ESS bulk", "ESS tail", "R-hat"),
         [
-            (reader_label(q), Cell(f"{r['mean']:.4g}", "num"), Cell(f"{r['sd']:.3g}", "num"),
+            (reader_label(q, d), Cell(f"{r['mean']:.4g}", "num"), Cell(f"{r['sd']:.3g}", "num"),
              "-" if is_indicator(q) else f"{r['ci_low']:.3g} to {r['ci_high']:.3g}",
              Cell(f"{r['mcse_mean']:.2g}", "num"),
              Cell(f"{r['ess_bulk']:.0f}", "num" if r["ess_bulk_ok"] else "num fail"),
@@ -208,7 +209,8 @@ def diagnostics_section(comparison: Comparison, figures: Path) -> Markup:
     return render(
         "section_diagnostics.html",
         gates=table(headers, rows),
-        failures=[readable(s) for s in comparison.diagnostic_failures],
+        failures=[readable(s, d) for s in comparison.diagnostic_failures],
+        declared=d.declared,
         prior=first.prior,
         variant=first.variant,
         reported=reported_table,

@@ -305,7 +305,7 @@ def savage_dickey(
     from rebayes.data.direction import Direction
 
     prior_set = prior if prior is not None else _prior_of(tree)
-    higher = Direction.of(tree).higher_is_better
+    higher = Direction.of(tree).higher
     posterior = tree["posterior"].to_dataset()
     names = (
         list(var_names) if var_names is not None else [v for v in ("d", "beta") if v in posterior]

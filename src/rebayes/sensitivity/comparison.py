@@ -263,8 +263,10 @@ class Comparison(ResultDisplay):
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: table rows, flips, stable conclusions and each fit's details."""
+        # Keys about benefit get their literal names when no direction is declared.
         records = [
-            {k: plain(v) for k, v in row.items()} for row in self.table.to_dict(orient="records")
+            {self.direction.key(k): plain(v) for k, v in row.items()}
+            for row in self.table.to_dict(orient="records")
         ]
         return {
             "analysis": self.analysis,
@@ -350,7 +352,8 @@ class Comparison(ResultDisplay):
     def _what(self) -> str:
         """``RR of tuberculosis, BCG over no vaccine (benefit: RR < 1)``."""
         d = self.direction
-        return f"RR of {d.outcome}, {d.treatment} over {d.control} (benefit: {d.benefit})"
+        benefit = f"benefit: {d.benefit}" if d.declared else "no direction of benefit declared"
+        return f"RR of {d.outcome}, {d.treatment} over {d.control} ({benefit})"
 
     def _formatted(self, fail: str = "FAIL") -> pd.DataFrame:
         """Return :attr:`table` as formatted cells under the printed headers.

@@ -99,10 +99,11 @@ def default_rules(table: pd.DataFrame, direction: Direction | None = None) -> tu
     table : pandas.DataFrame
         A comparison table (or any table with some of its columns).
     direction : Direction, optional
-        Which side of RR = 1 is benefit; default ``table.attrs["direction"]``, else higher
-        is better. It sets the rules on the benefit beyond RR 1.1 (column
-        ``p_benefit_beyond_1_1``; a table without it falls back on ``p_rr_gt_1_1`` when
-        higher is better) and on the pooled RR's interval (above 1, or below 1).
+        Which side of RR = 1 is benefit; default ``table.attrs["direction"]``, else
+        undeclared (the rules then name the side RR < 1: ``P(RR < 1) > 0.95``). It sets the
+        rules on the benefit beyond RR 1.1 (column ``p_benefit_beyond_1_1``; a table without
+        it falls back on ``p_rr_gt_1_1`` when higher is better) and on the pooled RR's
+        interval (above 1, or below 1).
 
     A meta-regression with subgroups (columns ``p_subgroup_benefit[name]``) is judged by
     ``P(benefit in <subgroup>) > 0.95`` per subgroup and by its ratios, never by its row
@@ -110,9 +111,9 @@ def default_rules(table: pd.DataFrame, direction: Direction | None = None) -> tu
     """
     direction = direction or table.attrs.get("direction") or Direction()
     beyond = "p_benefit_beyond_1_1"
-    if beyond not in table.columns and direction.higher_is_better:
+    if beyond not in table.columns and direction.higher:
         beyond = "p_rr_gt_1_1"
-    if direction.higher_is_better:
+    if direction.higher:
         interval = Rule("the 95% interval of the pooled RR lies above 1", "rr_low", 1.0, digits=2)
     else:
         interval = Rule(
@@ -123,7 +124,7 @@ def default_rules(table: pd.DataFrame, direction: Direction | None = None) -> tu
             sense="below",
         )
     rules = [
-        Rule("P(benefit) > 0.95", "p_benefit", DECISION, "p_benefit_mcse"),
+        Rule(f"{direction.p_name()} > 0.95", "p_benefit", DECISION, "p_benefit_mcse"),
         Rule(f"P({direction.beyond(1.1)}) > 0.5", beyond, 0.5, f"{beyond}_mcse"),
         interval,
         Rule(
@@ -141,7 +142,8 @@ def default_rules(table: pd.DataFrame, direction: Direction | None = None) -> tu
         # their numbers of rows), and its d the reference level's effect: its conclusions are
         # the subgroups' own.
         rules = [
-            Rule(f"P(benefit in {name}) > 0.95", f"p_subgroup_benefit[{name}]", DECISION,
+            Rule(f"P({direction.benefit_noun} in {name}) > 0.95",
+                 f"p_subgroup_benefit[{name}]", DECISION,
                  f"p_subgroup_benefit_mcse[{name}]")
             for name in subgroups
         ]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from rebayes.data.direction import Direction
-from rebayes.data.trials import table_hash, trial_totals
+from rebayes.data.trials import table_hash, trial_ids, trial_totals
 from rebayes.display import ResultDisplay
 from rebayes.frequentist.pooling import Method, meta_analysis
 
@@ -58,6 +58,8 @@ def leave_one_out_frequentist(
         estimate, ci_low, ci_high, p, i2, tau2, k``.
     """
     totals = trial_totals(trials)
+    # One row per trial, named as everywhere else ("Shechter (1991)"): each leaves alone.
+    totals = totals.assign(study=trial_ids(totals))
     rows = []
     for left_out in ["(none)", *totals["study"]]:
         kept = totals[totals["study"] != left_out]
@@ -88,8 +90,9 @@ def leave_one_out(
         ``left_out`` plus the summary's keys; the first row, ``(none)``, uses every trial.
     """
     rows = []
-    for left_out in ["(none)", *dict.fromkeys(trials["study"])]:
-        kept = trials[trials["study"] != left_out].reset_index(drop=True)
+    ids = pd.Series(trial_ids(trials), index=trials.index)
+    for left_out in ["(none)", *dict.fromkeys(ids)]:
+        kept = trials[(ids != left_out).to_numpy()].reset_index(drop=True)
         # A new hash, so that a cached fit of the full table is never taken for this one.
         kept.attrs = {**trials.attrs, "data_hash": table_hash(kept)}
         rows.append({"left_out": left_out, **summarise(kept)})
@@ -164,21 +167,26 @@ class Influence(ResultDisplay):
         return self.table.loc[self.table["influential"], "left_out"].tolist()
 
     def verdict(self) -> str:
-        """Say in one sentence which trials move P(benefit) by more than the threshold."""
+        """Say in one sentence which trials move P(benefit) by more than the threshold.
+
+        P(benefit) is named by the direction (``P(RR < 1)`` when it is undeclared).
+        """
+        p = self.direction.p_name()
         base = self.table["p_benefit"].iloc[0]
         moved = [r for r in self.table.itertuples() if r.influential]
         if not moved:
-            return (f"No single trial moves P(benefit) ({base:.3f}) by more than "
+            return (f"No single trial moves {p} ({base:.3f}) by more than "
                     f"{self.threshold} when left out.")
         lines = "; ".join(f"{r.left_out} (to {r.p_benefit:.3f}, {r.delta_p_benefit:+.3f})"
                           for r in moved)
-        return (f"Leaving out a single trial moves P(benefit) from {base:.3f} by more than "
+        return (f"Leaving out a single trial moves {p} from {base:.3f} by more than "
                 f"{self.threshold} for: {lines}.")
 
     def _short(self) -> str:
         trials = self.table.iloc[1:]
         base = self.table["p_benefit"].iloc[0]
-        text = f"{len(trials)} trials left out in turn, P(benefit) {base:.3f} with all"
+        text = (f"{len(trials)} trials left out in turn, {self.direction.p_name()} {base:.3f} "
+                "with all")
         if len(trials):
             top = trials.loc[trials["delta_p_benefit"].abs().idxmax()]
             text += (f"; most influential: {top['left_out']} (to {top['p_benefit']:.3f}, "
@@ -190,8 +198,8 @@ class Influence(ResultDisplay):
         return self.table.copy()
 
     def to_dict(self) -> list[dict[str, Any]]:
-        """JSON-ready: one record per row of :attr:`table`."""
-        return self.table.to_dict(orient="records")
+        """JSON-ready: one record per row of :attr:`table` (literal keys when undeclared)."""
+        return [self.direction.keys(r) for r in self.table.to_dict(orient="records")]
 
     def plot(self, title: str = "", direction: Direction | None = None) -> Figure:
         """Draw :func:`rebayes.plots.influence.influence_plot` of the table.

@@ -119,9 +119,19 @@ class AbsoluteEffects(ResultDisplay):
     baseline: str = ""
 
     def reading(self, row: AbsoluteEffect) -> str:
-        """``"benefit"`` or ``"harm"``: how the median difference reads in the direction."""
+        """``"benefit"`` or ``"harm"``: how the median difference reads in the direction.
+
+        ``"lower risk"`` or ``"higher risk"`` when the direction is undeclared.
+        """
         signed = self.direction.benefit_risk_difference(row.difference_per_1000.median)
+        if not self.direction.declared:
+            return "lower risk" if signed > 0 else "higher risk"
         return "benefit" if signed > 0 else "harm"
+
+    @property
+    def p_name(self) -> str:
+        """``"P(benefit)"``, or ``"P(difference < 0)"`` when the direction is undeclared."""
+        return "P(benefit)" if self.direction.declared else "P(difference < 0)"
 
     def sentence(self, row: AbsoluteEffect | None = None) -> str:
         """One sentence for the first row (or ``row``), GRADE's wording."""
@@ -134,11 +144,11 @@ class AbsoluteEffects(ResultDisplay):
             f"{d.treatment} gives {row.treatment_per_1000.median:.0f} per 1000 "
             f"(95% CrI {row.treatment_per_1000.ci_low:.0f} to "
             f"{row.treatment_per_1000.ci_high:.0f}): {abs(diff.median):.0f} {more} "
-            f"{d.outcome} per 1000 (95% CrI {diff.ci_low:+.0f} to {diff.ci_high:+.0f}), "
+            f"{d.events} per 1000 (95% CrI {diff.ci_low:+.0f} to {diff.ci_high:+.0f}), "
             f"a {self.reading(row)}; " + (
                 f"P(harm) = {1 - row.p_benefit:.3f}, P(benefit) = {row.p_benefit:.3f}."
                 if self.reading(row) == "harm" and d.declared
-                else f"P(benefit) = {row.p_benefit:.3f}.")
+                else f"{self.p_name} = {row.p_benefit:.3f}.")
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -149,7 +159,8 @@ class AbsoluteEffects(ResultDisplay):
             "effect_scale": self.effect_scale,
             "direction": self.direction.to_dict(),
             "per": PER,
-            "rows": [{**r.to_dict(), "reading": self.reading(r)} for r in self.rows],
+            "rows": [self.direction.keys({**r.to_dict(), "reading": self.reading(r)})
+                     for r in self.rows],
         }
 
     def to_dataframe(self) -> pd.DataFrame:
@@ -176,12 +187,12 @@ class AbsoluteEffects(ResultDisplay):
     def __str__(self) -> str:
         d = self.direction
         head = (
-            f"Absolute effects per 1000 ({d.outcome}; {d.treatment} vs {d.control}; "
+            f"Absolute effects per 1000 ({d.events}; {d.treatment} vs {d.control}; "
             f"prior {self.prior or '?'}; from the pooled {self.effect_scale})"
         )
         t = self.to_dataframe()
         table = tables.frame(
-            ["control risk", "control", d.treatment[:18], "difference", "P(benefit)"],
+            ["control risk", "control", d.treatment[:18], "difference", self.p_name],
             [(f"{r.control_risk:.3f} ({r.label})", f"{r.control_per_1000:.0f}",
               f"{r.treatment_per_1000:.0f} ({r.treatment_low:.0f} to {r.treatment_high:.0f})",
               f"{r.difference_per_1000:+.0f} ({r.difference_low:+.0f} to "

@@ -23,7 +23,7 @@ the result says so. Everything is on the normal approximation of the log ratio f
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -452,9 +452,7 @@ def bias_analysis(
             raise AnalysisError(f"unknown effect prior {effect_prior!r} (use bartos or "
                                 "van_zwet)")
     schema = schema_of(trials)
-    direction = Direction.from_schema(schema)
-    if higher_is_better is not None:
-        direction = replace(direction, higher_is_better=higher_is_better, declared=True)
+    direction = schema.with_direction(higher_is_better).direction
     name = str(trials.attrs.get("dataset", "trials"))
     effects = study_effects(trial_totals(trials), measure)  # type: ignore[arg-type]
     excluded = tuple(map(str, effects.loc[~effects["estimable"], "study"]))

@@ -62,6 +62,7 @@ __all__ = [
     "PlanRow",
     "TrialPlan",
     "analytic_p_conclusive",
+    "outcome_words",
     "plan_next_trial",
     "simulate_next_trial",
 ]
@@ -76,6 +77,20 @@ OUTCOMES = {
     "p_futile": "updated meta-analysis: P(benefit beyond threshold) < 0.05",
 }
 POWER = 0.8
+
+
+def outcome_words(direction: Direction, threshold: float = 1.1) -> dict[str, str]:
+    """:data:`OUTCOMES` in the direction's words (the literal side when it is undeclared)."""
+    if direction.declared:
+        return dict(OUTCOMES)
+    return {
+        "p_conclusive": f"updated meta-analysis reaches {direction.p_name()} > 0.95",
+        "p_significant": OUTCOMES["p_significant"],
+        "p_significant_benefit": f"new trial significant with {direction.benefit}",
+        "p_futile": f"updated meta-analysis: {direction.p_name(threshold)} < 0.05",
+    }
+
+
 Z_ONE_SIDED_95 = float(stats.norm.ppf(0.95))
 
 
@@ -193,7 +208,7 @@ class TrialPlan(ResultDisplay):
             "current": dict(self.current),
             "n_sim": self.n_sim,
             "seed": self.seed,
-            "outcomes": dict(OUTCOMES),
+            "outcomes": outcome_words(self.direction, self.threshold),
             "n_for_80": dict(self.n_for_80),
             "rows": [r.to_dict() for r in self.rows],
         }
@@ -206,8 +221,8 @@ class TrialPlan(ResultDisplay):
         d = self.direction
         t = self.to_dataframe()
         table = tables.frame(
-            ["n/arm", "MA conclusive", "P(benefit)>0.95", "P(harm)>0.95", "trial sig.",
-             "sig. benefit", f"rules out {d.beyond(self.threshold)}"],
+            ["n/arm", "MA conclusive", f"{d.p_name()}>0.95", f"{d.harm_name()}>0.95",
+             "trial sig.", f"sig. {d.benefit_noun}", f"rules out {d.beyond(self.threshold)}"],
             [(f"{r.n_per_arm}", f"{r.p_conclusive:.3f}", f"{r.p_conclusive_benefit:.3f}",
               f"{r.p_conclusive_harm:.3f}", f"{r.p_significant:.3f}",
               f"{r.p_significant_benefit:.3f}", f"{r.p_futile:.3f}") for r in t.itertuples()],
@@ -317,7 +332,7 @@ def simulate_next_trial(
     tau_hat = float(np.median(tau))
     p_typical = float(np.median(risks) if typical_control_risk is None else typical_control_risk)
     thr = _threshold_log_or(p_typical, threshold, direction)
-    sign = 1.0 if direction.higher_is_better else -1.0
+    sign = 1.0 if direction.higher else -1.0
     p_now = direction.p_benefit(np.exp(effect))  # OR > 1 exactly when RR > 1
     p_now_normal = float(stats.norm.sf(-sign * mean / sd))
 

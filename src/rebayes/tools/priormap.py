@@ -294,7 +294,7 @@ class PriorMap(ResultDisplay):
     @property
     def benefit_sign(self) -> int:
         """+1 when benefit is a ratio above 1, -1 when below."""
-        return 1 if self.direction.higher_is_better else -1
+        return 1 if self.direction.higher else -1
 
     @property
     def n_reweighted(self) -> int:
@@ -654,7 +654,7 @@ def _chunks(n: int) -> list[slice]:
 
 def _towards_benefit(fit: Fit) -> float:
     """+1, or -1 where fewer events is better: the sign a prior set's effect mean is given."""
-    return 1.0 if fit.design.schema.higher_is_better else -1.0
+    return 1.0 if fit.design.schema.direction.higher else -1.0
 
 
 def _credibility_row(fit: Fit) -> CredibilityRow:
@@ -876,8 +876,8 @@ def prior_map_plot(result: PriorMap) -> Figure:
         ax.set_visible(False)
     if filled is not None:
         bar = fig.colorbar(filled, ax=axes[:n].tolist(), shrink=0.9)
-        bar.set_label(f"P({d.benefit}) = P(benefit)")
-    fig.suptitle(f"Prior-space map: P(benefit) under effect priors N(mean, SD) on the "
+        bar.set_label(f"P({d.benefit}) = P(benefit)" if d.declared else f"P({d.benefit})")
+    fig.suptitle(f"Prior-space map: {d.p_name()} under effect priors N(mean, SD) on the "
                  f"{result.scale}")
     return fig
 
