@@ -103,7 +103,7 @@ def test_intrinsic_credibility_thresholds():
 def test_sentences_and_outputs():
     rows = (analysis_of_credibility(0.6, 0.9, "RevMan", "frequentist", "OR"),
             analysis_of_credibility(0.7, 1.2, "RevMan", "frequentist", "OR"))
-    lower = Direction(higher_is_better=False, declared=True, outcome="death")
+    lower = Direction(higher_is_better=False, outcome="death")
     result = Credibility(rows[:1], lower)
     sl = rows[0].sceptical_limit
     assert f"between {1 / sl:.2f} and {sl:.2f}" in result.sentence()
@@ -119,7 +119,7 @@ def test_sentences_and_outputs():
 def test_a_significant_harm_gets_a_sceptical_limit_and_words_for_harm():
     # Fewer deaths is better; the interval lies above 1: harm, doubted by a sceptic as a
     # benefit would be (the limit is symmetric on the log scale).
-    lower = Direction(higher_is_better=False, declared=True, outcome="death")
+    lower = Direction(higher_is_better=False, outcome="death")
     harm = analysis_of_credibility(1.1, 2.0, "CI", "frequentist", "OR")
     benefit = analysis_of_credibility(1 / 2.0, 1 / 1.1, "CI", "frequentist", "OR")
     assert harm.sceptical_limit == pytest.approx(benefit.sceptical_limit, rel=1e-12)
@@ -132,7 +132,7 @@ def test_a_significant_harm_gets_a_sceptical_limit_and_words_for_harm():
 
 
 def test_limits_beyond_any_plausible_ratio_are_said_in_words():
-    lower = Direction(higher_is_better=False, declared=True, outcome="death")
+    lower = Direction(higher_is_better=False, outcome="death")
     # An interval that barely includes 1: AL = -(u + l)(u - l)^2 / (2 u l) explodes.
     near = analysis_of_credibility(0.999, 1.5, "CI", "frequentist", "OR")
     lo, hi = math.log(0.999), math.log(1.5)

@@ -111,7 +111,7 @@ def test_cli_json(capsys):
 
 def test_the_sentence_leads_with_the_side_the_evidence_is_on():
     rng = np.random.default_rng(5)
-    lower = Direction(higher_is_better=False, declared=True, outcome="death")
+    lower = Direction(higher_is_better=False, outcome="death")
     # Fewer deaths is better; the pooled log OR lies above 0 (harm) with P about 0.84.
     harm = simulate_next_trial(rng.normal(0.1, 0.1, 20_000), np.full(20_000, 0.2), [0.2],
                                [100, 400], direction=lower, n_sim=2000, seed=1)

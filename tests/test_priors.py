@@ -201,8 +201,8 @@ def test_oriented_turns_the_effect_mean_towards_benefit_only_when_fewer_is_bette
 def test_effect_prior_is_stated_as_the_ratio_it_implies_on_the_benefit_side():
     from rebayes.data.direction import Direction
 
-    deaths = Direction(higher_is_better=False, declared=True, outcome="death")
-    births = Direction(higher_is_better=True, declared=True, outcome="live birth")
+    deaths = Direction(higher_is_better=False, outcome="death")
+    births = Direction(higher_is_better=True, outcome="live birth")
     sd = math.log(1.5) / stats.norm.ppf(0.95)
     z = stats.norm.ppf(0.975)
     # exp(-log 1.5 -+ 1.96 sd) = 0.41 and 1.08 by hand; exp(log 1.5 -+ 1.96 sd) = 0.93, 2.43.

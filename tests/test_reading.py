@@ -205,7 +205,7 @@ def test_a_uniform_heat_map_is_replaced_by_a_sentence():
                           "p_benefit": [0.9981, 1.0, 0.9996],
                           "p_beyond": [0.93, 0.99, 0.97]})
     assert uniform_panels(table) == {"p_benefit": 1.0}
-    lead = overview([], table, Direction(higher_is_better=False, declared=True))
+    lead = overview([], table, Direction(higher_is_better=False))
     assert lead.panels == ("p_beyond",)
     assert lead.uniform.startswith("P(benefit, RR < 1) is 1.00 in every analysis, prior and "
                                    "data variant")

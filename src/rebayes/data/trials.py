@@ -453,11 +453,13 @@ def load_trials(
         locs = [f"{label}:{line}" for line in lines]
         rows = raw_rows
     _check_declared_columns(schema, columns, label)
-    _check_shares(dataset, [str(row.get("study", "")).strip() for row in rows])
     records = [_validate_row(loc, row, schema) for row, loc in zip(rows, locs, strict=True)]
+    studies = [str(r["study"]) for r in records]
     for name in names:
         records, locs = _apply_variant(dataset, name, known[name], records, locs, columns)
     notes = _check_table(records, locs, schema)
+    # After the rows' own checks: a bad row is named before a share naming no study.
+    _check_shares(dataset, studies)
     frame = pd.DataFrame.from_records(records, columns=_output_columns(columns, schema))
     for col in COUNT_COLUMNS:
         frame[col] = frame[col].astype("int64")
