@@ -100,7 +100,8 @@ def test_undeclared_direction_gets_neutral_words(tmp_path):
     assert not r.direction.declared
     text = r.verdict() + r.to_dataframe()["note"].str.cat()
     assert "benefit" not in text and "harm" not in text
-    assert "P(RR > 1)" in r.verdict()
+    # Undeclared: the literal side RR < 1 (averaged RR 1.15, so its probability is small).
+    assert "P(RR < 1) = 0.01" in r.verdict()
     assert any("not declared" in w for w in r.warnings)
 
 

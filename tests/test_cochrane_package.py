@@ -313,11 +313,15 @@ def test_swapped_events_are_counted_as_non_events(tmp_path):
     assert outcome.overall.counts == (14186 - 2128, 14186, 13817 - 2286, 13817)
 
 
-def test_standard_labels_only_say_a_direction_when_they_differ_from_the_default():
+def test_standard_labels_say_a_direction_and_other_labels_none():
     from rebayes.data.direction import direction_from_labels
 
-    assert direction_from_labels("Favours [experimental]", "Favours [control]") is None
-    assert direction_from_labels("Favours experimental", "Favours control") is None
+    # RevMan draws fewer events with the experimental arm on the left: its default pair says
+    # fewer is better (as the issue asks: Fleiss 1993's deaths), the swapped pair more.
+    for left, right in (("Favours [experimental]", "Favours [control]"),
+                        ("Favours experimental", "Favours control")):
+        default = direction_from_labels(left, right)
+        assert default is not None and default.higher_is_better is False
     swapped = direction_from_labels("Favours control", "Favours intervention")
     assert swapped is not None and swapped.higher_is_better is True
     assert direction_from_labels("Favours aspirin", "Favours placebo") is None  # names: no

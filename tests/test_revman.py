@@ -403,7 +403,7 @@ def test_two_outcomes_with_one_number_are_refused_not_merged(tmp_path, first, se
 
 def _escaping_review():
     # A usable outcome 1.1 and a second comparison whose number climbs out of the cache:
-    # <cache>/rm5/<digest>/../../../escape.1 is the folder holding the cache.
+    # <cache>/imports/<digest>/../../../escape.1 is the folder holding the cache.
     return revman_files.review((
         ("1", (("1", revman_files.ROWS),)),
         ("../../../escape", (("1", revman_files.ROWS),)),
@@ -464,7 +464,7 @@ def test_errors_in_an_rm5_name_the_users_file_not_the_cache(
 ):
     # A study with no ID and no name reaches the imported trials.csv as an empty name; the
     # loader's message names the file and outcome the user gave, as `rebayes import` lays it
-    # out (review.rm5:1.1/trials.csv), not <cache>/rm5/<digest>/1.1/trials.csv.
+    # out (review.rm5:1.1/trials.csv), not <cache>/imports/<digest>/1.1/trials.csv.
     rows = (("", 10, 20, 5, 20), ("S2", 4, 30, 8, 31))
     (tmp_path / "nameless.rm5").write_text(revman_files.one_outcome(rows=rows),
                                            encoding="utf-8")

@@ -880,12 +880,14 @@ def analyze(
         )
     strata = schema.strata
     uses_strata = strata is not None and (column == strata or strata in where)
+    labels: pd.Series | None = None
     if uses_strata:
         table = trials
     else:
-        # One row per trial, named as everywhere else ("Shechter (1991)", "ARCHAIC #2").
-        table = trial_totals(trials)
-        table = table.assign(study=row_labels(table, split=False))
+        # One row per trial, named as everywhere else ("Shechter (1991)", "ARCHAIC #2") once
+        # shared control arms, which belong to one study name, have been found.
+        table = trial_totals(trials).reset_index(drop=True)
+        labels = pd.Series(row_labels(table, split=False), index=table.index)
     table = _select(table, where)
     left_out: tuple[str, ...] = ()
     if column is not None:
@@ -894,7 +896,8 @@ def analyze(
                 f"--by {by}: no column {by!r} (columns: {', '.join(trials.columns)})"
             )
         unlabeled = table[column].isna() | (table[column].astype(str) == str(pooled))
-        left_out = tuple(table.loc[unlabeled, "study"])
+        names = table["study"] if labels is None else labels.loc[table.index]
+        left_out = tuple(names[unlabeled])
         table = table[~unlabeled]
     if table.empty:
         raise AnalysisError(f"no trials left after selecting {where or 'all'} by {by}")
@@ -907,6 +910,8 @@ def analyze(
                 table = split_shared_controls(table, shared)
             except SplitError as exc:
                 raise AnalysisError(f"--split-shared-control: {exc}") from None
+    if labels is not None:
+        table = table.assign(study=labels.loc[table.index].to_numpy())
 
     def pool(rows: pd.DataFrame) -> MetaResult:
         return meta_analysis(
