@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: report test test-slow test-all install lint bench sbc clean-venv
+.PHONY: report test test-slow test-all install lint docs bench sbc clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || "$$(tools/find_python.sh)" -m venv $(VENV)
@@ -27,6 +27,15 @@ test-slow: $(STAMP)
 
 test-all: $(STAMP)
 	$(PY) -m pytest
+
+# The documentation site (docs/, API reference from the docstrings) into site/; warnings fail it.
+DOCS_STAMP := $(VENV)/.installed-docs
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,docs]"
+	@touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

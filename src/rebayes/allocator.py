@@ -32,7 +32,7 @@ def limit_arenas(arenas: int = 1) -> None:
     glibc gives threads their own arenas, up to 8 per core, and a report's threads (nutpie's
     chains, the background sampler and the cache writer) each kept one: the shipped
     dataset's cold report peaked at 915 MB with the default, 816 MB with 2 arenas and
-    797 MB with 1, in the same time (measured; README "Sampling, caching, speed"). A
+    797 MB with 1, in the same time (measured; docs/performance.md). A
     ``MALLOC_ARENA_MAX`` the user set stands.
     """
     mallopt = _glibc("mallopt")

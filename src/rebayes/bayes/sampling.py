@@ -97,17 +97,8 @@ __all__ = [
     "load_fit",
 ]
 
-#: Bump when the model or the saved groups change: cached fits of older versions are ignored.
-# 2: compiled without numba fastmath (different draws for a seed); 3: arms coded -+1/2 (the
-# model is symmetric in the arms), centred effects of very precise trials (normal likelihood),
-# a re-run at target acceptance 0.99 after divergences; 4: chains start from 0 + U(-1, 1)
-# jitter whatever the data (rebayes.bayes.compilation), derived groups recomputed on reading;
-# 5: covariate and study-mean products summed elementwise instead of BLAS dot (other rounding);
-# 6: one binomial term per arm instead of a stacked (row, arm) array, static data shapes and no
-# parameter assertions in the graph (a third less to compile; other rounding); 7: the
-# likelihood as its kernel (no binomial coefficients or normal constants: other rounding);
-# 8: Student-t effect and inverse-gamma tau families in the graph (a fit under the earlier
-# families is bit for bit what version 7 sampled: tests/test_model.py).
+#: Bump when the model or the saved groups change: cached fits of older versions are ignored
+#: (the history: docs/changelog.md).
 MODEL_VERSION = "8"
 
 #: Target acceptance of the re-run after a run with divergent transitions.

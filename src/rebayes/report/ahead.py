@@ -3,7 +3,7 @@
 A report samples its next fits there while the main thread checks and draws the last ones.
 Sampling runs in nutpie's own threads, without Python's GIL, while a report's checks and
 figures are Python that keeps one core busy: on two cores, doing both at once is what brings
-the shipped dataset's cold report near a minute (README, "Sampling, caching, speed"). Jobs
+the shipped dataset's cold report near a minute (docs/performance.md). Jobs
 run one at a time, so the fits, their seeds and their numbers are those of a serial run. A
 job that holds a slot (the default) keeps it until the main thread takes its result: at most
 ``limit`` of them are started and not yet taken, which bounds the draws held in memory.

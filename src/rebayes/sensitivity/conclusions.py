@@ -105,6 +105,8 @@ def default_rules(table: pd.DataFrame, direction: Direction | None = None) -> tu
         it falls back on ``p_rr_gt_1_1`` when higher is better) and on the pooled RR's
         interval (above 1, or below 1).
 
+    Notes
+    -----
     A meta-regression with subgroups (columns ``p_subgroup_benefit[name]``) is judged by
     ``P(benefit in <subgroup>) > 0.95`` per subgroup and by its ratios, never by its row
     average.
