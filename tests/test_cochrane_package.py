@@ -25,10 +25,10 @@ from rebayes.cli import main
 from rebayes.data import cochrane_package
 from rebayes.data.cochrane_package import read_package
 from rebayes.data.reviews import import_file, read_review
+from rebayes.data.revman import RevManError, read_rm5
 from rebayes.data.revman_csv import read_revman_csv
 from rebayes.data.trials import load_trials
 from rebayes.frequentist.pooling import analyze
-from rebayes.frequentist.revman import RevManError, read_rm5
 
 REVMAN = TEST_DATA / "revman"
 FLEISS_ZIP, FLEISS_CSV = REVMAN / "Fleiss1993.zip", REVMAN / "Fleiss93_CR.csv"

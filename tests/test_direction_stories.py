@@ -22,7 +22,7 @@ from rebayes.bayes.design import build_design
 from rebayes.bayes.sampling import SamplerSettings, fit
 from rebayes.cli import main
 from rebayes.data.direction import HOW_TO_DECLARE
-from rebayes.frequentist.revman import import_rm5
+from rebayes.data.revman import import_rm5
 from rebayes.report.frequentist import analyses_of, frequentist_markdown, frequentist_tables
 from rebayes.sensitivity.comparison import compare_fits
 

@@ -19,10 +19,10 @@ from rebayes.bayes.quantities import (
     predictive_rr,
     subgroup_ratios,
     subgroup_rrs,
-    summarize,
     trial_rrs,
     typical_control_risk,
 )
+from rebayes.bayes.summary import summarize
 
 CHAINS, DRAWS = 2, 50
 ISSUE_KEYS = {

@@ -26,9 +26,9 @@ import revman_files
 from conftest import TEST_DATA
 from rebayes.audit.paper import audit
 from rebayes.cli import main
+from rebayes.data.revman import MARKER, RevManError, import_rm5, read_rm5
 from rebayes.folders import OutputDirectoryError
 from rebayes.frequentist.pooling import analyze, meta_analysis
-from rebayes.frequentist.revman import MARKER, RevManError, import_rm5, read_rm5
 
 FLEISS = TEST_DATA / "Fleiss1993.rm5"
 SYNTHETIC = TEST_DATA / "synthetic_subgroups.rm5"
@@ -199,7 +199,7 @@ def test_reimport_replaces_its_own_folder(tmp_path):
 
 
 def test_a_failed_write_leaves_no_partial_folder(tmp_path, monkeypatch):
-    import rebayes.frequentist.revman as revman
+    import rebayes.data.revman as revman
 
     real = revman.write_text_atomic
 

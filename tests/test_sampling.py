@@ -12,7 +12,6 @@ from scipy import integrate, stats
 from conftest import ivig_spec
 from rebayes.bayes.design import build_design
 from rebayes.bayes.priors import get_prior
-from rebayes.bayes.quantities import summarize
 from rebayes.bayes.sampling import (
     SamplerSettings,
     fit,
@@ -21,6 +20,7 @@ from rebayes.bayes.sampling import (
     load_fit,
     prior_on_model_scale,
 )
+from rebayes.bayes.summary import summarize
 from rebayes.errors import RebayesError
 
 ROOT = Path(__file__).resolve().parents[1]

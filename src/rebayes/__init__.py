@@ -27,7 +27,7 @@ _LAZY = {
     "fit": "rebayes.bayes.sampling",
     "fit_priors": "rebayes.bayes.sampling",
     "build_design": "rebayes.bayes.design",
-    "summarize": "rebayes.bayes.quantities",
+    "summarize": "rebayes.bayes.summary",
     "run_script": "rebayes.cli.fit",
     "resolve_spec": "rebayes.bayes.analyses",
     "analysis_specs": "rebayes.bayes.analyses",

@@ -201,7 +201,7 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[BatchTask]:
     BatchError
         An input that does not exist (nothing has been run yet).
     """
-    from rebayes.frequentist.revman import read_rm5
+    from rebayes.data.revman import read_rm5
 
     tasks: dict[str, BatchTask] = {}
     for raw in _expand_folders(inputs):

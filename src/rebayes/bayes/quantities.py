@@ -70,7 +70,6 @@ __all__ = [
     "SubgroupEffect",
     "SubgroupRatio",
     "TrialEffect",
-    "diagnostics",
     "estimate",
     "per_tree",
     "pooled_effect",
@@ -85,7 +84,7 @@ __all__ = [
     "subgroup_predictive_rrs",
     "subgroup_ratios",
     "subgroup_rrs",
-    "summarize",
+    "summary_of",
     "trial_rrs",
     "typical_control_risk",
 ]
@@ -602,13 +601,6 @@ def _probability(values: xr.DataArray, threshold: float, above: bool = True) -> 
     return float((values > threshold).mean() if above else (values < threshold).mean())
 
 
-def diagnostics(tree: xr.DataTree) -> Diagnostics:
-    """Return the convergence verdict of a fit (:func:`~rebayes.checks.convergence.diagnose`)."""
-    from rebayes.checks.convergence import diagnose  # it builds on this module's quantities
-
-    return Diagnostics.from_report(diagnose(tree))
-
-
 # --- the summary object ---------------------------------------------------------------------
 
 
@@ -823,14 +815,18 @@ class FitSummary:
         return "\n".join(lines)
 
 
-def summarize(tree: xr.DataTree, report: Any = None) -> FitSummary:
-    """Summarise a fit (a DataTree from :func:`rebayes.fit`).
+def summary_of(tree: xr.DataTree, report: Any) -> FitSummary:
+    """Summarise a fit (a DataTree from :func:`rebayes.fit`) with its convergence verdict.
+
+    :func:`rebayes.bayes.summary.summarize` (``rb.summarize``) computes the verdict when it is
+    not at hand; this module sits below :mod:`rebayes.checks.convergence`, which builds on its
+    quantities.
 
     Parameters
     ----------
     tree : xarray.DataTree
-    report : DiagnosticReport, optional
-        The fit's :func:`rebayes.checks.convergence.diagnose` result, if already computed.
+    report : DiagnosticReport
+        The fit's :func:`rebayes.checks.convergence.diagnose` result.
 
     Returns
     -------
@@ -883,7 +879,7 @@ def summarize(tree: xr.DataTree, report: Any = None) -> FitSummary:
         trials=tuple(
             TrialEffect(str(row), estimate(trials.sel(row=row))) for row in trials["row"].values
         ),
-        diagnostics=Diagnostics.from_report(report) if report is not None else diagnostics(tree),
+        diagnostics=Diagnostics.from_report(report),
         notes=tuple(json.loads(attrs.get("notes_json", "[]"))),
         direction=direction,
         target_accept=float(attrs.get("target_accept", 0.9)),

@@ -253,7 +253,7 @@ class Fit(ResultDisplay):
 
     def summary(self) -> FitSummary:
         """Return the posterior summaries (:func:`~rebayes.bayes.quantities.summarize`), once."""
-        from rebayes.bayes.quantities import summarize
+        from rebayes.bayes.summary import summarize
 
         return self.derived("summary", lambda: summarize(self.tree, self.diagnostics()))
 
@@ -393,21 +393,6 @@ class Fit(ResultDisplay):
 # One compiled model per structure, for the life of the process.
 _COMPILED: dict[Any, Any] = {}
 _COMPILE_LOCK = threading.Lock()
-
-
-def _reproducible_numba() -> None:
-    """Compile the model without numba's fastmath, so a seed gives the same draws everywhere.
-
-    With fastmath (PyTensor's default), LLVM may order floating-point operations differently
-    in a freshly JIT-compiled function than in the same function loaded from numba's on-disk
-    cache; the tiny differences grow along HMC trajectories, so a first (cold) run and a
-    later (cached) run with the same seed gave different posteriors (measured: posterior sums
-    1062.91 vs 1059.61 on a toy model). Without fastmath both agree, at the same speed once
-    the cache is warm.
-    """
-    import pytensor
-
-    pytensor.config.numba__fastmath = False
 
 
 def compiled_model(design: Design, prior: PriorSet) -> Any:

@@ -43,6 +43,7 @@ __all__ = [
     "diagnose",
     "reported_quantities",
     "stack_quantities",
+    "without_extra_coords",
 ]
 
 SAMPLE_DIMS = ("chain", "draw")
@@ -52,7 +53,7 @@ class DiagnosticsError(RebayesError):
     """A tree lacks what a diagnostic needs, or analyses cannot be compared (one line)."""
 
 
-def _plain(values: xr.DataArray) -> xr.DataArray:
+def without_extra_coords(values: xr.DataArray) -> xr.DataArray:
     """Drop non-index coordinates (row_study, ...) so that quantities merge into one Dataset."""
     return values.drop_vars([c for c in values.coords if c not in values.dims])
 
@@ -96,7 +97,7 @@ def reported_quantities(tree: xr.DataTree) -> xr.Dataset:
     subgroups = quantities.subgroup_rrs(tree)
     if subgroups:
         out["subgroup_rr"] = xr.concat(
-            [_plain(v) for v in subgroups.values()],
+            [without_extra_coords(v) for v in subgroups.values()],
             dim=xr.Variable("subgroup", list(subgroups)),
         )
         # Each subgroup's benefit indicator: its mean is P(benefit | subgroup), whose MCSE the
@@ -105,11 +106,12 @@ def reported_quantities(tree: xr.DataTree) -> xr.Dataset:
     ratios = quantities.subgroup_ratios(tree)
     if ratios:
         out["subgroup_ratio"] = xr.concat(
-            [_plain(v) for _, _, v in ratios.values()], dim=xr.Variable("ratio", list(ratios))
+            [without_extra_coords(v) for _, _, v in ratios.values()],
+            dim=xr.Variable("ratio", list(ratios)),
         )
         out["p_ratio_gt_1"] = (out["subgroup_ratio"] > 1.0).astype(float)
     out["trial_rr"] = quantities.trial_rrs(tree)
-    return xr.Dataset({name: _plain(value) for name, value in out.items()})
+    return xr.Dataset({name: without_extra_coords(value) for name, value in out.items()})
 
 
 def stack_quantities(groups: dict[str, xr.Dataset]) -> tuple[xr.Dataset, list[str], list[str]]:

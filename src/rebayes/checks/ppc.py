@@ -23,7 +23,7 @@ import xarray as xr
 from scipy import special
 
 from rebayes.bayes.model import linear_predictor
-from rebayes.checks.convergence import SAMPLE_DIMS, DiagnosticsError, _plain
+from rebayes.checks.convergence import SAMPLE_DIMS, DiagnosticsError, without_extra_coords
 
 __all__ = [
     "ppc_table",
@@ -57,8 +57,8 @@ def ppc_table(tree: xr.DataTree, prob: float = 0.95, inner_prob: float = 0.5) ->
     observed = tree["observed_data"].to_dataset()
     replicated = tree["posterior_predictive"].to_dataset()
     name = "events" if "events" in observed else "log_rr"
-    obs = _plain(observed[name])
-    rep = _plain(replicated[name])
+    obs = without_extra_coords(observed[name])
+    rep = without_extra_coords(replicated[name])
     interval = azs.eti(rep, prob=prob, dim=list(SAMPLE_DIMS))
     inner = azs.eti(rep, prob=inner_prob, dim=list(SAMPLE_DIMS))
     frame = xr.Dataset(
@@ -73,7 +73,7 @@ def ppc_table(tree: xr.DataTree, prob: float = 0.95, inner_prob: float = 0.5) ->
         }
     )
     if name == "events":
-        frame["n"] = _plain(tree["constant_data"].to_dataset()["n"])
+        frame["n"] = without_extra_coords(tree["constant_data"].to_dataset()["n"])
     out = frame.to_dataframe().reset_index()
     if "arm" not in out:
         out["arm"] = "log_rr"

@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from rebayes.frequentist.revman import (
+from rebayes.data.revman import (
     DichotomousOutcome,
     ExtraColumn,
     Review,

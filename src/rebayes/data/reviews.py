@@ -2,7 +2,7 @@
 
 Three formats carry a Cochrane review's analyses with the results RevMan stored:
 
-- a RevMan 5 file (``.rm5``, XML): :func:`rebayes.frequentist.revman.read_rm5`;
+- a RevMan 5 file (``.rm5``, XML): :func:`rebayes.data.revman.read_rm5`;
 - a Cochrane data package (``.zip`` from RevMan Web, version 1 or 2):
   :func:`rebayes.data.cochrane_package.read_package`;
 - RevMan 5's analyses export (``.csv`` with ``Comparison Number``, ``Outcome Number``,
@@ -19,8 +19,8 @@ import re
 from pathlib import Path
 
 from rebayes.data.cochrane_package import read_package
+from rebayes.data.revman import ImportResult, Review, RevManError, import_review, read_rm5
 from rebayes.data.revman_csv import is_revman_csv, read_revman_csv
-from rebayes.frequentist.revman import ImportResult, Review, RevManError, import_review, read_rm5
 
 __all__ = ["IMPORT_FORMAT", "import_file", "read_review", "review_spec"]
 

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rebayes.frequentist.revman import (
+from rebayes.data.revman import (
     DichotomousOutcome,
     Review,
     RevManError,

@@ -19,7 +19,6 @@ import csv
 import hashlib
 import io
 import math
-import re
 import tomllib
 import warnings
 from collections import Counter
@@ -32,9 +31,10 @@ from typing import Any
 import pandas as pd
 
 from rebayes.data.column_names import ColumnMapping, NeedsCounts, resolve_columns
+from rebayes.data.counts import COUNT_COLUMNS, MAX_COUNT, DataError, parse_count
 from rebayes.data.schema import DatasetSchema, SchemaError, schema_of
 from rebayes.data.text import forbidden_field, forbidden_toml_text, separator_message
-from rebayes.errors import DataNote, RebayesError, check_keys
+from rebayes.errors import DataNote, check_keys
 
 __all__ = [
     "COUNT_COLUMNS",
@@ -54,15 +54,7 @@ __all__ = [
     "variant_combinations",
 ]
 
-COUNT_COLUMNS: tuple[str, ...] = ("events_treat", "n_treat", "events_control", "n_control")
 REQUIRED_COLUMNS: tuple[str, ...] = ("study", *COUNT_COLUMNS)
-#: Largest count accepted: beyond it a count is a typing error, and products of counts would
-#: overflow 64-bit integers in the MH sums (10^9 x 10^9 < 2^63).
-MAX_COUNT = 10**9
-
-
-class DataError(RebayesError):
-    """A trial table, a variant file or a dataset name is invalid (one-line message)."""
 
 
 @dataclass(frozen=True)
@@ -351,7 +343,7 @@ def _review_folder(source: Path, outcome: str) -> tuple[Path, str]:
     """
     from rebayes.bayes.cache import cache_folder, make_folder
     from rebayes.data.reviews import IMPORT_FORMAT, read_review
-    from rebayes.frequentist.revman import import_review
+    from rebayes.data.revman import import_review
 
     path = str(source)
     if not source.is_file():
@@ -735,70 +727,6 @@ def _output_columns(columns: list[str], schema: DatasetSchema) -> list[str]:
     tail = [c for c in ("confidence", "source") if c in extra]
     middle = [c for c in extra if c not in tail]
     return [*lead, *COUNT_COLUMNS, *middle, *tail]
-
-
-def parse_count(loc: str, name: str, raw: Any) -> int:
-    """Parse one count exactly (no float on the way for whole numbers), or refuse it.
-
-    Parameters
-    ----------
-    loc : str
-        Where the value is, for the message (``trials.csv:7``).
-    name : str
-        The field (``events_treat``).
-    raw : int or str
-        The value; ``"12.0"`` is accepted (pandas writes an integer column that once held a
-        missing value so).
-
-    Returns
-    -------
-    int
-        The count, from 0 to :data:`MAX_COUNT`.
-
-    Raises
-    ------
-    DataError
-        ``{loc}: {name}=... is not a whole number``, ``... is negative`` or ``... exceeds the
-        largest count accepted (10^9)``.
-    """
-    if isinstance(raw, bool):
-        raise DataError(f"{loc}: {name}={raw!r} is not a whole number")
-    if isinstance(raw, int):
-        value = raw
-    else:
-        text = str(raw).strip()
-        if text == "":
-            raise DataError(f"{loc}: {name} is empty")
-        if re.fullmatch(r"[+-]?[0-9]+", text):
-            if len(text.lstrip("+-").lstrip("0")) > 10:  # int() refuses over 4300 digits
-                why = "is negative" if text.startswith("-") else (
-                    "exceeds the largest count accepted (10^9)")
-                raise DataError(f"{loc}: {name}={_shown(text)} {why}")
-            value = int(text)
-        else:
-            # "12.0" is how pandas writes an integer column that once held a missing value.
-            try:
-                number = float(text)
-            except ValueError:
-                raise DataError(f"{loc}: {name}={text!r} is not a whole number") from None
-            if not math.isfinite(number) or not number.is_integer():
-                raise DataError(f"{loc}: {name}={text!r} is not a whole number") from None
-            if abs(number) > MAX_COUNT:
-                raise DataError(
-                    f"{loc}: {name}={_shown(text)} exceeds the largest count accepted (10^9)"
-                ) from None
-            value = int(number)
-    if value < 0:
-        raise DataError(f"{loc}: {name}={value} is negative")
-    if value > MAX_COUNT:
-        raise DataError(f"{loc}: {name}={_shown(str(value))} exceeds the largest count accepted "
-                        "(10^9)")
-    return value
-
-
-def _shown(text: str) -> str:
-    """Return a number as typed, cut when long (thousands of digits still make one line)."""
-    return text if len(text) <= 20 else f"{text[:12]}... ({len(text)} digits)"
 
 
 def _validate_row(loc: str, row: Mapping[str, Any], schema: DatasetSchema) -> dict[str, Any]:

@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from rebayes.tools.credibility import PLAUSIBLE_RATIO
-
 if TYPE_CHECKING:
     from rebayes.tools.absolute import AbsoluteEffects
     from rebayes.tools.credibility import Credibility
@@ -115,10 +113,12 @@ def cumulative_plot(result: CumulativeAnalysis) -> Figure:
     return fig
 
 
-def credibility_plot(result: Credibility) -> Figure:
+def credibility_plot(result: Credibility, plausible: float) -> Figure:
     """Each interval with its sceptical (or advocacy) prior interval on the ratio scale.
 
-    Limits beyond any plausible ratio are drawn to the axis's edge, not to absurd values.
+    Limits beyond any plausible ratio (``plausible``: the caller's
+    :data:`rebayes.tools.credibility.PLAUSIBLE_RATIO`) are drawn to the axis's edge, not to
+    absurd values.
     """
     rows = result.rows
     fig = Figure(figsize=(7, 0.9 * len(rows) + 1.6))
@@ -127,7 +127,7 @@ def credibility_plot(result: Credibility) -> Figure:
         ax.errorbar([r.estimate], [i + 0.15], xerr=[[r.estimate - r.ci_low],
                                                      [r.ci_high - r.estimate]],
                     fmt="o", color=BAYES if r.source == "bayesian" else FREQ, capsize=3)
-        edge = PLAUSIBLE_RATIO  # a limit beyond it is drawn to it, with an arrow
+        edge = plausible  # a limit beyond it is drawn to it, with an arrow
         if r.sceptical_limit is not None:
             sl = min(r.sceptical_limit, edge)
             ax.plot([1 / sl, sl], [i - 0.15] * 2, color="grey", lw=4, alpha=0.6,

@@ -385,7 +385,7 @@ class Credibility(ResultDisplay):
         """Each interval beside its sceptical or advocacy prior interval."""
         from rebayes.plots.tools import credibility_plot
 
-        return credibility_plot(self)
+        return credibility_plot(self, PLAUSIBLE_RATIO)
 
     def _short(self) -> str:
         return self.rows[0].limit_sentence(self.direction)

@@ -46,10 +46,10 @@ from pathlib import Path
 import pandas as pd
 
 from rebayes.atomic import write_text_atomic
+from rebayes.data.counts import DataError, parse_count
 from rebayes.data.direction import DirectionEvidence, direction_from_labels
 from rebayes.data.multiarm import HANDBOOK, shared_controls
 from rebayes.data.schema import DatasetSchema, SchemaError
-from rebayes.data.trials import DataError, parse_count
 from rebayes.errors import RebayesError
 from rebayes.folders import (
     STAGING_OWNER,
