@@ -102,6 +102,9 @@ class BiasAnalysis(ResultDisplay):
     trim_and_fill, trim_and_fill_r0 : TrimFill or None
     selection : SelectionModel or None
     bma : RobustBMA or None
+    bma_binomial : RobustBMA or None
+        For the OR: the four no-bias models (effect x heterogeneity) fitted to the 2x2 tables
+        with the binomial-normal likelihood and averaged, as RoBMA's ``BiBMA`` does.
     skipped : mapping of str to str
         Methods not computed, with the reason.
     warnings : tuple of str
@@ -122,6 +125,7 @@ class BiasAnalysis(ResultDisplay):
     trim_and_fill_r0: TrimFill | None = None
     selection: SelectionModel | None = None
     bma: RobustBMA | None = None
+    bma_binomial: RobustBMA | None = None
     skipped: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
@@ -179,6 +183,7 @@ class BiasAnalysis(ResultDisplay):
                               if tf else None),
             "selection": self.selection.to_dict() if self.selection else None,
             "bma": self.bma.to_dict() if self.bma else None,
+            "bma_binomial": self.bma_binomial.to_dict() if self.bma_binomial else None,
             "skipped": dict(self.skipped),
             "studies": [{"study": r.study, "log_ratio": r.yi, "se": r.se, "n": r.n}
                         for r in self.studies.itertuples()],
@@ -266,6 +271,14 @@ class BiasAnalysis(ResultDisplay):
                 f"{evidence_words(b.inclusion_bf('effect'))} an effect "
                 f"(BF {b.inclusion_bf('effect'):.2f}); averaged {m} {a['estimate']:.2f} "
                 f"({a['ci_low']:.2f}-{a['ci_high']:.2f}), {benefit} = {a['p_benefit']:.2f}.")
+        if self.bma_binomial is not None:
+            b = self.bma_binomial
+            a = b.averaged()
+            parts.append(
+                "Without bias models, on the 2x2 tables (binomial-normal, as RoBMA's BiBMA): "
+                f"{evidence_words(b.inclusion_bf('effect'))} an effect "
+                f"(BF {b.inclusion_bf('effect'):.2f}); averaged OR {a['estimate']:.2f} "
+                f"({a['ci_low']:.2f}-{a['ci_high']:.2f}), mean {a['mean']:.2f}.")
         return " ".join(parts)
 
     def _table(self) -> pd.DataFrame:
@@ -320,6 +333,17 @@ class BiasAnalysis(ResultDisplay):
                           f"{c} {b.inclusion_bf(c):.3g}" for c in
                           ("effect", "heterogeneity", "bias", "PET", "PEESE", "selection")),
                       ""]
+        if self.bma_binomial is not None:
+            b = self.bma_binomial
+            a = b.averaged()
+            lines += ["## Without bias models, on the 2x2 tables", "",
+                      f"{len(b.fits)} models (effect x heterogeneity), {b.likelihood_note}, "
+                      "each study's baseline risk uniform (RoBMA's BiBMA): inclusion Bayes "
+                      f"factors effect {b.inclusion_bf('effect'):.3g}, heterogeneity "
+                      f"{b.inclusion_bf('heterogeneity'):.3g}; averaged OR {a['estimate']:.2f} "
+                      f"({a['ci_low']:.2f}-{a['ci_high']:.2f}), mean {a['mean']:.2f}. Its Bayes "
+                      "factors are not comparable with the robust average's, whose models "
+                      "see the log ORs, not the counts.", ""]
         return "\n".join(lines)
 
     def bma_text(self) -> str:
@@ -483,7 +507,8 @@ def bias_analysis(
         )
     if not direction.declared:
         warnings.append("the direction of benefit is not declared: the bias models assume "
-                        f"that exaggeration favours {measure} > 1")
+                        f"that exaggeration favours {measure} < 1 (the side the probabilities "
+                        "name)")
     dl = fit_meta_regression(yi, vi, method="DL")
     low, high = dl.ci(0)
     unadjusted = {"estimate": float(np.exp(dl.coef[0])), "ci_low": float(np.exp(low)),
@@ -499,11 +524,21 @@ def bias_analysis(
     if selection is not None and selection.at_bound:
         warnings.append("the selection model's weight sits at its bound: the data cannot "
                         "estimate it (its adjusted estimate is not to be trusted)")
-    bma = None
+    bma = bma_binomial = None
     if bayesian:
         bma = _attempt(skipped, "robust Bayesian model average",
                        lambda: _robust(yi, vi, sign, measure, subfield, effect_prior,
                                        no_bias_engine))
+        if measure == "OR":
+            # The no-bias models on the 2x2 tables themselves, as RoBMA's BiBMA fits them. A
+            # separate average: a marginal likelihood of the counts and one of the log ORs
+            # are densities of different data, which one average may not weigh together.
+            from rebayes.bayes.robust.binomial import binomial_normal_engine
+
+            bma_binomial = _attempt(
+                skipped, "model average on the 2x2 tables",
+                lambda: _robust(yi, vi, sign, measure, subfield, effect_prior,
+                                binomial_normal_engine(counts, sign), ("none",)))
     return BiasAnalysis(
         dataset=name, measure=measure, direction=direction, studies=studies,
         excluded=excluded, unadjusted=unadjusted,
@@ -518,12 +553,14 @@ def bias_analysis(
                                lambda: trim_and_fill(yi, vi, "L0")),
         trim_and_fill_r0=_attempt(skipped, "trim-and-fill (R0)",
                                   lambda: trim_and_fill(yi, vi, "R0")),
-        selection=selection, bma=bma, skipped=skipped, warnings=tuple(warnings),
+        selection=selection, bma=bma, bma_binomial=bma_binomial, skipped=skipped,
+        warnings=tuple(warnings),
     )
 
 
 def _robust(yi: np.ndarray, vi: np.ndarray, sign: float, measure: str, subfield: str,
-            effect_prior: str, engine: NoBiasEngine | None) -> RobustBMA:
+            effect_prior: str, engine: NoBiasEngine | None,
+            bias_kinds: tuple[str, ...] | None = None) -> RobustBMA:
     from rebayes.bayes.priors import PriorError, van_zwet_prior
     from rebayes.bayes.robust.averaging import robust_bma
     from rebayes.bayes.robust.space import default_priors
@@ -535,4 +572,7 @@ def _robust(yi: np.ndarray, vi: np.ndarray, sign: float, measure: str, subfield:
         priors = default_priors(scale, subfield, effect)
     except PriorError as exc:
         raise AnalysisError(str(exc)) from None
-    return robust_bma(yi, vi, sign, measure, priors, no_bias_engine=engine)
+    if bias_kinds is None:
+        return robust_bma(yi, vi, sign, measure, priors, no_bias_engine=engine)
+    return robust_bma(yi, vi, sign, measure, priors, no_bias_engine=engine,
+                      bias_kinds=bias_kinds)

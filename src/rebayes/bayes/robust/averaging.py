@@ -130,7 +130,7 @@ class RobustBMA:
         return grid, np.maximum.accumulate(probs)
 
     def averaged(self, conditional: bool = False) -> dict[str, float]:
-        """Model-averaged ratio (median, mean of the log, 95% interval) and P(benefit).
+        """Model-averaged ratio (median, mean, mean of the log, 95% interval) and P(benefit).
 
         Parameters
         ----------
@@ -148,8 +148,12 @@ class RobustBMA:
                        for f, p in keep) / mass
         # P(benefit) = P(mu > 0): the no-effect models' mass at 0 is no benefit.
         benefit = sum(p * float(1 - f.cdf(np.array([0.0]))[0]) for f, p in keep) / mass
+        # The posterior mean of the ratio itself (RoBMA's "Mean" on the OR scale).
+        mean = sum(p * float((np.exp(self.sign * f.draws["mu"]) * f.weights).sum())
+                   for f, p in keep) / mass
         return {
             "estimate": float(np.exp(median)),
+            "mean": float(mean),
             "ci_low": float(np.exp(low)),
             "ci_high": float(np.exp(high)),
             "log_mean": float(log_mean),
