@@ -554,3 +554,18 @@ def test_a_killed_imports_staging_folder_is_removed_by_the_next_import(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [".1.1.import.foreign", "1.1"]
     assert sorted(p.name for p in (tmp_path / "1.1").iterdir()) == [
         MARKER, "dataset.toml", "reported.csv", "trials.csv"]
+
+
+def test_a_file_name_with_a_line_break_cannot_add_keys_to_dataset_toml(tmp_path):
+    # The name is written into dataset.toml's first comment: quoted, its line break escaped.
+    import tomllib
+
+    from rebayes.data.revman import import_rm5
+
+    evil = tmp_path / 'x.rm5\nhigher_is_better = true\nmeasure = "OR"\n#.rm5'
+    evil.write_bytes((TEST_DATA / "Fleiss1993.rm5").read_bytes())
+    import_rm5(evil, tmp_path / "out")
+    text = (tmp_path / "out" / "1.1" / "dataset.toml").read_text(encoding="utf-8")
+    toml = tomllib.loads(text)  # one of each key, as the file itself says
+    assert toml["higher_is_better"] is False and text.count("\nhigher_is_better =") == 1
+    assert text.splitlines()[0].startswith('# Written by `rebayes import` from "x.rm5\\n')

@@ -480,7 +480,10 @@ def dataset_toml(outcome: DichotomousOutcome, review: Review) -> str:
     """Return the outcome's ``dataset.toml`` text (checked against :mod:`rebayes.data.schema`)."""
     q = _toml_string
     lines = [
-        f"# Written by `rebayes import` from {review.path.name}, analysis {outcome.number}.",
+        # The file's name as a quoted string: a name may hold a line break, which in a
+        # comment would start a key of its own.
+        f"# Written by `rebayes import` from {_toml_string(review.path.name)}, analysis "
+        f"{outcome.number}.",
         f"title = {q(f'{outcome.comparison}: {outcome.name}')}",
         "# RevMan's outcome title; sentences quote it (\"a lower risk of the outcome '...'\").",
         "# A short noun for the event counted reads better: outcome = \"death\".",
