@@ -264,5 +264,21 @@ def test_folder_of_inputs_expands(tmp_path):
     # The same input twice is one task.
     assert [t.id for t in expand_inputs([BCG_CSV, BCG_CSV])] == [BCG_CSV]
     (tmp_path / "notes.txt").write_text("x")
-    with pytest.raises(BatchError, match="a folder with no dataset, CSV or .rm5 file"):
+    with pytest.raises(BatchError, match="a folder with no dataset, CSV, .rm5 or .zip file"):
         expand_inputs([tmp_path])
+
+
+def test_review_files_of_every_format_give_one_task_per_dichotomous_analysis(tmp_path):
+    # R meta's Fleiss1993.zip (a data package: 1 dichotomous, 1 continuous analysis) and its
+    # RevMan 5 CSV export; the folder holding them stands for both.
+    from rebayes.batch import expand_inputs
+
+    revman = Path(__file__).parent / "data" / "revman"
+    folder = tmp_path / "reviews"
+    folder.mkdir()
+    for name in ("Fleiss1993.zip", "Fleiss93_CR.csv"):
+        (folder / name).write_bytes((revman / name).read_bytes())
+    ids = [t.id for t in expand_inputs([folder])]
+    assert ids == [f"{folder}/Fleiss1993.zip:1.1", f"{folder}/Fleiss93_CR.csv:1.1"]
+    one = expand_inputs([f"{folder}/Fleiss1993.zip:1.1"])
+    assert [t.source for t in one] == [f"{(folder / 'Fleiss1993.zip').resolve()}:1.1"]

@@ -114,7 +114,7 @@ class BatchTask:
     Attributes
     ----------
     id : str
-        The input as named: a folder or CSV path, or ``file.rm5:NUMBER``.
+        The input as named: a folder or CSV path, or ``review.rm5:NUMBER`` (.zip, .csv too).
     source : str
         What :func:`rebayes.load_trials` reads (an absolute path, ``:NUMBER`` for RevMan).
     key : str
@@ -191,30 +191,35 @@ def _one_line(exc: BaseException) -> str:
 
 
 def expand_inputs(inputs: Iterable[str | Path]) -> list[BatchTask]:
-    """One task per input; a RevMan 5 file gives one task per dichotomous outcome.
+    """One task per input; a review file gives one task per dichotomous analysis.
 
-    A folder that is not a dataset folder stands for its CSVs, .rm5 files and dataset
-    folders (one level).
+    A review file is a RevMan 5 file, a Cochrane data package (``.zip``) or RevMan 5's
+    analyses export (``.csv``); ``file:1.2`` names one of its analyses. A folder that is not
+    a dataset folder stands for its CSVs, review files and dataset folders (one level).
 
     Raises
     ------
     BatchError
         An input that does not exist (nothing has been run yet).
     """
-    from rebayes.data.revman import read_rm5
+    from rebayes.data.reviews import read_review, review_spec
 
     tasks: dict[str, BatchTask] = {}
     for raw in _expand_folders(inputs):
         text = os.path.normpath(str(raw))
-        path_text, sep, number = text.partition(".rm5:")
-        path = Path(path_text + ".rm5" if sep else text)
+        review = review_spec(text)
+        path = review[0] if review else Path(text)
         if not path.exists():
             raise BatchError(f"{raw}: no such file or folder")
         if not (path.is_dir() or path.is_file()):
             raise BatchError(f"{raw}: not a file or folder")
-        if path.suffix.lower() == ".rm5" and not sep:
+        if review is None:
+            tasks.setdefault(text, BatchTask(text, str(path.resolve())))
+        elif review[1]:
+            tasks.setdefault(text, BatchTask(text, f"{path.resolve()}:{review[1]}"))
+        else:
             try:
-                numbers = [o.number for o in read_rm5(path).outcomes]
+                numbers = [o.number for o in read_review(path).outcomes]
             except RebayesError as exc:
                 tasks.setdefault(text, BatchTask(text, str(path.resolve()), error=_one_line(exc)))
                 continue
@@ -225,10 +230,6 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[BatchTask]:
                 )
             for n in numbers:
                 tasks.setdefault(f"{text}:{n}", BatchTask(f"{text}:{n}", f"{path.resolve()}:{n}"))
-        elif sep:
-            tasks.setdefault(text, BatchTask(text, f"{path.resolve()}:{number}"))
-        else:
-            tasks.setdefault(text, BatchTask(text, str(path.resolve())))
     return list(tasks.values())
 
 
@@ -237,7 +238,7 @@ def _is_dataset_folder(path: Path) -> bool:
 
 
 def _expand_folders(inputs: Iterable[str | Path]) -> list[str]:
-    """Replace a folder that is not a dataset folder by its CSVs, .rm5 files and datasets.
+    """Replace a folder that is not a dataset folder by its CSVs, review files and datasets.
 
     ``rebayes import review.rm5 DIR`` writes one dataset folder per outcome into ``DIR``:
     ``rebayes batch DIR`` then runs them all (one level, sorted by name).
@@ -253,13 +254,13 @@ def _expand_folders(inputs: Iterable[str | Path]) -> list[str]:
             for p in path.iterdir()
             if not p.name.startswith(".")
             and (
-                (p.is_file() and p.suffix.lower() in (".csv", ".rm5"))
+                (p.is_file() and p.suffix.lower() in (".csv", ".rm5", ".zip"))
                 or (p.is_dir() and _is_dataset_folder(p))
             )
         )
         if not children:
             raise BatchError(
-                f"{raw}: a folder with no dataset, CSV or .rm5 file (a dataset folder holds "
+                f"{raw}: a folder with no dataset, CSV, .rm5 or .zip file (a dataset folder holds "
                 "trials.csv and dataset.toml)"
             )
         out.extend(str(p) for p in children)

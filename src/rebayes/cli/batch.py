@@ -16,8 +16,9 @@ totals per arm, pooled RR and OR, P(benefit) and the literal P(RR < 1), the dire
 (higher_is_better, lower_is_better or undeclared: then P(benefit) is empty), tau,
 diagnostics, RevMan's estimate, status) and one JSON per meta-analysis (DIR/results/).
 
-INPUTS are dataset folders, CSVs and RevMan 5 files (each of a file's dichotomous outcomes is
-one meta-analysis; file.rm5:1.1 picks one). A folder's overall analysis may be declared in its
+INPUTS are dataset folders, CSVs and review files: RevMan 5 (.rm5), Cochrane data packages
+(.zip) and RevMan 5's analyses export (.csv); each of a file's dichotomous analyses is one
+meta-analysis, file.rm5:1.1 picks one. A folder's overall analysis may be declared in its
 dataset.toml ([[analyses]] named overall) or, if trusted, a models/overall.py script
 (--allow-scripts, or rebayes trust DIR); either is part of the rerun check. An input that
 fails (a bad CSV, a single trial, only double-zero trials) is a 'failed' row with its
@@ -49,7 +50,7 @@ def register(subparsers: Any) -> None:
         "inputs",
         nargs="+",
         metavar="INPUT",
-        help="dataset folder, CSV, RevMan 5 file or file.rm5:NUMBER",
+        help="dataset folder, CSV, review file (.rm5, .zip, RevMan CSV export) or FILE:NUMBER",
     )
     parser.add_argument(
         "--output",
