@@ -368,6 +368,72 @@ def _check_until(unchecked: queue.SimpleQueue[Any], stop: Callable[[], bool],
         compared_fit(fit)
 
 
+@dataclass
+class Reanalysis:
+    """Everything a report shows, computed (:func:`analyse`), before a page is written.
+
+    Attributes
+    ----------
+    meta : Dataset
+        The dataset as loaded (its folder, reported figures, variants).
+    schema : DatasetSchema
+        Its ``dataset.toml``, with a command-line direction applied.
+    variants : list of str
+        The data variants; the first is the audit's and the analyses'.
+    tables : dict of str to pandas.DataFrame
+        The trial table of each variant.
+    direction : Direction
+    conflicts : tuple
+        Conflicts in the evidence no prior removes (:mod:`rebayes.sensitivity.conflicts`).
+    analyses : list of AnalysisReport
+        One per analysis, in report order, with their comparisons and sections.
+    influence : Influence or None
+        Leave-one-out refits of the overall analysis.
+    tools : list
+        The decision tools' views (absolute effects, credibility, cumulative, planning).
+    audit_rows : sequence of AuditRow
+        The audit of the published figures (empty without ``reported.csv``).
+    freq : list
+        RevMan's tables (:func:`rebayes.report.frequentist.frequentist_tables`).
+    bias : BiasSection
+        "Is the evidence distorted?" (:mod:`rebayes.report.bias`).
+    """
+
+    meta: Any
+    schema: DatasetSchema
+    variants: list[str]
+    tables: dict[str, pd.DataFrame]
+    direction: Direction
+    conflicts: Any
+    analyses: list[AnalysisReport]
+    influence: Influence | None
+    tools: list[_ToolView]
+    audit_rows: Sequence[AuditRow]
+    freq: Any
+    bias: Any
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The analyses a report will run, on which tables and variants (:func:`_plan`)."""
+
+    source: str | Path  # the dataset as the user named it
+    meta: Any
+    schema: DatasetSchema
+    variants: list[str]
+    tables: dict[str, pd.DataFrame]
+    specs: list[Any]
+
+    def variants_of(self, spec: Any) -> list[str | None]:
+        """Return the variants an analysis is fitted on (a script fixing its variant: that one)."""
+        return list(self.variants) if spec.variant is None else [None]
+
+    @property
+    def overall_spec(self) -> Any:
+        """The analysis named ``overall``, if the report has one."""
+        return next((spec for spec in self.specs if spec.name == "overall"), None)
+
+
 def build_report(
     output: Path,
     dataset: str | Path,
@@ -412,32 +478,45 @@ def build_report(
     BuiltReport
         The files written (inside ``output``) and the failing diagnostic gates, if any.
     """
-    from rebayes.bayes.analyses import analysis_specs
-    from rebayes.bayes.sampling import compile_in_background, fit_priors
-    from rebayes.bayes.spec import load_script
-    from rebayes.plots.forest import fit_forest
-    from rebayes.plots.sensitivity import posterior_overlay_data
-    from rebayes.report.analysis import (
-        AnalysisReport,
-        analysis_page,
-        fit_coefficients,
-        fit_or_probabilities,
-        key_sentence,
-        result_headers,
-        results_markdown,
-        results_rows,
-        save_figure,
-        save_fit_figure,
-    )
-    from rebayes.report.sections import diagnostics_section, flip_table, sensitivity_section
-    from rebayes.sensitivity.comparison import compare_fits
-    from rebayes.sensitivity.conflicts import evidence_conflicts
+    from rebayes.bayes.sampling import compile_in_background
 
     check_output_directory(output)  # refuse a directory not ours before minutes of fitting
+    plan = _plan(dataset, variants, scripts, higher_is_better, allow_scripts)
+    # Compilation runs in a child process, beside the audit (rebayes.bayes.compilation).
+    compile_in_background(((spec, v) for spec in plan.specs for v in plan.variants_of(spec)),
+                          priors, settings)
+    with staging_directory(output) as staging:
+        figures = staging / "figures"
+        figures.mkdir()
+        reanalysis = analyse(plan, figures, priors, settings, progress, log)
+        files = write_report(reanalysis, Path(output), figures)
+        for name, text in files.items():
+            (staging / name).write_text(text, encoding="utf-8")
+        written = [Path(output) / p.relative_to(staging) for p in sorted(staging.rglob("*"))
+                   if p.is_file()]
+    analyses = reanalysis.analyses
+    failures = tuple(
+        f"{a.spec.name}: {failure}"
+        for a in analyses if a.comparison is not None
+        for failure in a.comparison.diagnostic_failures
+    )
+    unreliable = tuple(
+        f"{a.spec.name} ({name}): {s.unreliable_message()}"
+        for a in analyses for name, s in a.summaries.items() if not s.reliable
+    )
+    return BuiltReport(tuple(written), failures, unreliable)
+
+
+def _plan(dataset: str | Path, variants: Sequence[str] | None,
+          scripts: Sequence[Path] | None, higher_is_better: bool | None,
+          allow_scripts: bool) -> _Plan:
+    """Load the dataset and its tables once; the analyses to run, checked as file names."""
+    from rebayes.bayes.analyses import analysis_specs
+    from rebayes.bayes.spec import load_script
+
     meta = load_dataset(dataset)
     schema = meta.schema
     data = meta.reference
-    citation = schema.citation.get("text", "")
     variants = list(variants or schema.report_variants)
     with phase("loading the table"):
         tables = {v: load_trials(meta, v) for v in variants}
@@ -459,313 +538,404 @@ def build_report(
         schema = schema.with_direction(higher_is_better)
         for trials_table in tables.values():
             trials_table.attrs["schema"] = schema
+    return _Plan(dataset, meta, schema, variants, tables, specs)
 
-    def variants_of(spec: Any) -> list[str | None]:
-        # A script that fixes its variant is fitted on that one only.
-        return list(variants) if spec.variant is None else [None]
+
+def analyse(plan: _Plan, figures: Path, priors: Sequence[str] | None,
+            settings: SamplerSettings | None, progress: bool,
+            log: Callable[[str], None]) -> Reanalysis:
+    """Run the audit, RevMan's tables, the bias section and every analysis of a plan.
+
+    The fits sample in a background thread, one analysis ahead of this one, which checks and
+    draws the analysis before (:mod:`rebayes.report.ahead`); each analysis's figures go into
+    ``figures`` as soon as it is done. The influence and decision-tool refits run in a second
+    thread: queued behind the analyses they kept this thread waiting at the end; run between
+    them they would delay the next one.
+    """
+    from rebayes.bayes.sampling import fit_priors
+    from rebayes.sensitivity.conflicts import evidence_conflicts
+
+    specs, variants, trials = plan.specs, plan.variants, plan.tables[plan.variants[0]]
+    direction = plan.schema.direction  # with the asked direction
+    # Conflicts in the evidence no prior removes: shown with the overall analysis (else the
+    # first), on its page and leading the index.
+    conflicts = evidence_conflicts(trials, direction)
+    conflicts_spec = plan.overall_spec or specs[0]
 
     def fit_variants(spec: Any, wanted: threading.Event,
                      unchecked: queue.SimpleQueue[Any]) -> dict[str | None, list[Any]]:
-        names = variants_of(spec)
         # On one core: the other is the main thread's, which checks and draws meanwhile
         # (nutpie's two threads slowed it more than they gained; the draws are the same).
         fitted = {v: fit_priors(spec, priors, variant=v, settings=settings, progress=progress,
                                 on_fit=unchecked.put, cores=1)
-                  for v in names}
+                  for v in plan.variants_of(spec)}
         # While the main thread is busy with the analysis before, check these fits too; as
         # soon as it waits for them, hand them over (it checks the rest itself).
         _check_until(unchecked, wanted.is_set, wait=False)
         return fitted
 
-    analyses: list[AnalysisReport] = []
-    influence = None
-    tools: list[_ToolView] = []
-    overall_spec = next((spec for spec in specs if spec.name == "overall"), None)
-    trials = tables[variants[0]]
-    # Conflicts in the evidence no prior removes: shown with the overall analysis (else the
-    # first), on its page and leading the index.
-    direction = schema.direction  # with the asked direction (above)
-    conflicts = evidence_conflicts(trials, direction)
-    conflicts_spec = overall_spec or specs[0]
-    # Compilation runs in a child process, beside the audit (rebayes.bayes.compilation).
-    compile_in_background(((spec, v) for spec in specs for v in variants_of(spec)),
-                          priors, settings)
-    # The fits sample in a background thread, one analysis ahead of the main thread, which
-    # checks and draws the analysis before (rebayes.report.ahead). The influence and
-    # decision-tool refits run in a second thread: queued behind the analyses they kept the
-    # main thread waiting at the end; run between them they would delay the next one.
-    with staging_directory(output) as staging, Ahead(limit=1) as ahead, Ahead() as refits:
+    with Ahead(limit=1) as ahead, Ahead() as refits:
         wanted = [threading.Event() for _ in specs]
         # Each fit is checked once, by whichever thread takes it from its analysis's queue.
         unchecked: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in specs]
-        jobs = [(spec, ahead.submit(fit_variants, spec, waiting, fits))
+        jobs = [ahead.submit(fit_variants, spec, waiting, fits)
                 for spec, waiting, fits in zip(specs, wanted, unchecked, strict=True)]
-        loo_job = tools_job = None
         audit_rows: Sequence[AuditRow] = ()
-        if meta.reported_path is not None:
+        if plan.meta.reported_path is not None:
             log("audit: recomputing the published figures")
-            audit_rows = audit(dataset, variants[0])
-        freq = frequentist_tables(tables, analyses_of(schema))
-        figures = staging / "figures"
-        figures.mkdir()
+            audit_rows = audit(plan.source, variants[0])
+        freq = frequentist_tables(plan.tables, analyses_of(plan.schema))
         # "Is the evidence distorted?" (rebayes.report.bias): computed in the refits thread
         # while the first fits sample, or read from the cache.
         bias = bias_section(trials, figures, refits)
-        for (spec, job), waiting, fits_queue in zip(jobs, wanted, unchecked, strict=True):
-            log(f"fit: {spec.name}")
-            waiting.set()
-            if spec is specs[0] and not job.done():
-                # The first analysis samples: import the plotting libraries meanwhile, not
-                # when the first figure is drawn (a report from cached fits draws none).
-                import arviz_plots  # noqa: F401
-                import matplotlib.pyplot  # noqa: F401
+        runner = _AnalysisRunner(plan, figures, settings, ahead, refits, log,
+                                 conflicts, conflicts_spec)
+        for spec, job, waiting, fits_queue in zip(specs, jobs, wanted, unchecked, strict=True):
+            runner.run(spec, job, waiting, fits_queue)
+        influence, tools = runner.finish()
+    return Reanalysis(plan.meta, plan.schema, variants, plan.tables, direction, conflicts,
+                      runner.analyses, influence, tools, audit_rows, freq, bias)
 
-            # Check the fits already sampled while the others sample (the first analysis's
-            # are sampled while this thread has nothing else to do).
-            _check_until(fits_queue, job.done)
-            by_variant = ahead.take(job)
-            fits = next(iter(by_variant.values()))
-            if spec is overall_spec:
-                from rebayes.sensitivity.influence import leave_one_out_bayesian
 
-                # The refits keep only their summaries: no slot.
-                loo_job = refits.submit(leave_one_out_bayesian, trials, overall_spec,
-                                        fits[0].prior, settings=settings, slot=False)
-            log(f"compare: {spec.name} across priors and variants (diagnostics, psense, BF)")
-            comparison = compare_fits([f for group in by_variant.values() for f in group],
-                                      conflicts=conflicts if spec is conflicts_spec else ())
-            # What the pages need from every fit, while its draws are in memory; then the
-            # draws of all but the default prior's fit (its diagnostics figures) leave memory.
-            posterior_overlay_data(comparison)
-            for f in fits:
-                fit_coefficients(f)
-                fit_or_probabilities(f)
-            for f in (f for group in by_variant.values() for f in group):
-                if f is not fits[0]:
-                    f.release()
-            # Its figures now, while the next analysis samples.
-            forest = save_fit_figure(fits[0], partial(fit_forest, fits[0]), figures,
-                                     f"{spec.name}_forest.png")
-            analyses.append(AnalysisReport(
-                spec=spec, fits=tuple(fits), comparison=comparison,
-                gates_ok=comparison.diagnostics_ok,
-                figures={"forest": f"figures/{forest}"},
-                sections=(
-                    ("Prior sensitivity and data variants",
-                     sensitivity_section(comparison, figures)),
-                    ("Diagnostics", diagnostics_section(comparison, figures)),
-                ),
-            ))
-            allocator.release_free_memory()  # the draws just released (~60 MB at the peak)
-            if spec is overall_spec and not _decision_tools_kept(trials, analyses[-1],
-                                                                  settings):
-                # The tools' refits join the queue; the main thread no longer uses the
-                # overall analysis's fits until it takes their results.
-                tools_job = refits.submit(_decision_tools, trials, analyses[-1], settings,
-                                          slot=False)
+class _AnalysisRunner:
+    """Takes each analysis's fits from the sampling thread, compares and draws them."""
 
-        overall = next((a for a in analyses if a.spec is overall_spec), None)
-        if overall is not None and loo_job is not None:
-            from rebayes.sensitivity.influence import influence_table, leave_one_out_frequentist
+    def __init__(self, plan: _Plan, figures: Path, settings: SamplerSettings | None,
+                 ahead: Ahead, refits: Ahead, log: Callable[[str], None], conflicts: Any,
+                 conflicts_spec: Any) -> None:
+        self.plan, self.figures, self.settings = plan, figures, settings
+        self.ahead, self.refits, self.log = ahead, refits, log
+        self.conflicts, self.conflicts_spec = conflicts, conflicts_spec
+        self.trials = plan.tables[plan.variants[0]]
+        self.analyses: list[AnalysisReport] = []
+        self.loo_job: Any = None
+        self.tools_job: Any = None
 
-            log("influence: refitting the overall analysis without each trial")
-            influence = influence_table(refits.take(loo_job), leave_one_out_frequentist(trials),
-                                        overall.default.direction)
-            log("decision tools: absolute effects, credibility, cumulative analysis, the next "
-                "trial")
-            tools = _decision_tool_views(
-                trials, overall, settings,
-                refits.take(tools_job) if tools_job is not None else None)
-
-        env = environment(tables[variants[0]].attrs["data_hash"])
-        names = [a.spec.name for a in analyses]
-        nav = _nav(names, audited=bool(audit_rows))
-        # Every page's footer carries the versions and the data hash, once; the pages'
-        # reproducibility tables list the rest.
-        footer = "Reproducibility: " + "; ".join(f"{k} {v}" for k, v in env)
-        versions = [(k, v) for k, v in env if "hash" not in k]
-
-        # reports/calibration/ is benchmarks/sbc.py's (never touched here); the index links it.
-        calibration = Path(output) / "calibration" / "summary.md"
-        has_calibration = calibration.is_file()
-        pages: dict[str, str] = {}
-        results: dict[str, object] = {}
-        for i, report in enumerate(analyses):
-            name = report.spec.name
-            compared = report.comparison
-            assert compared is not None  # every analysis of a report is compared
-            if name == "overall" and influence is not None:
-                report = replace(report, sections=(
-                    *report.sections,
-                    ("Influence: leave one trial out",
-                     _influence_section(influence, figures, report.fits[0].prior.name,
-                                        report.default.direction)),
-                    *[(tool.title, tool_section(
-                        tool.sentence, tool.frame, f"figures/{_write(figures, tool)}",
-                        report.default.direction))
-                      for tool in tools],
-                ))
-            analyses[i] = report
-            prior_notes = {f.prior.name: _justification(f.prior.description) for f in report.fits}
-            pages[f"{name}.html"] = analysis_page(report, env, prior_notes, nav, footer)
-            results[name] = {
-                "title": report.spec.title,
-                "priors": {
-                    f.prior.name: {
-                        **report.summaries[f.prior.name].to_dict(),
-                        "coefficients": {c.name: c.to_dict() for c in fit_coefficients(f)},
-                        "p_pooled_or_gt": fit_or_probabilities(f),
-                    }
-                    for f in report.fits
-                },
-                "comparison": compared.to_dict(),
-            }
-        from rebayes.plots import decision_heatmap
-        from rebayes.report.overview import overview
-        from rebayes.sensitivity.comparison import decision_table
-
-        comparisons = [a.comparison for a in analyses if a.comparison]
-        decisions = decision_table(comparisons)
-        lead = overview(comparisons, decisions, direction, conflicts)
-        # A map whose every cell shows one value is said in a sentence instead.
-        headline = save_figure(
-            decision_heatmap(decisions, direction, lead.panels),
-            figures, "decision_heatmap.png") if lead.panels else None
-        control_risk = _control_risks(analyses)
-        overall_forest = next((a.figures["forest"].removeprefix("figures/") for a in analyses
-                               if a.spec.name == "overall"), None)
-        notes = (*schema.notes, *tables[variants[0]].attrs.get("notes", ()))
-        # A related report is linked only where it exists (no dead links).
-        links = [x for x in schema.links if (Path(output) / x["href"]).is_file()]
-        counts = {v: sum(r.verdict == v for r in audit_rows)
-                  for v in ("reproduced", "differs", "not_recomputable")}
-        pages["index.html"] = render_page(
-            "index.html", "rebayes: summary", nav, footer,
-            heading=schema.title,
-            citation=citation,
-            notes=list(notes),
-            direction_sentence=direction.sentence(),
-            control_risk=control_risk,
-            lead=lead,
-            links=links,
-            rebayes_version=dict(env).get("rebayes", ""),
-            variant=variants[0],
-            sensitivity_variants=", ".join(variants[1:]) or "none",
-            headline=figure(
-                f"figures/{headline}",
-                "The decision probabilities of every analysis (a meta-regression: every "
-                "subgroup, never its row average) under every prior and data variant; framed "
-                "cells are at or above 0.95.") if headline else None,
-            overall_forest=figure(
-                f"figures/{overall_forest}",
-                "The overall analysis: observed and shrunken trial RRs, the pooled and "
-                "predictive RR, RevMan's M-H estimate.") if overall_forest else None,
-            analyses=[
-                {
-                    "name": a.spec.name,
-                    "title": a.spec.title,
-                    "sentence": _with_conflicts(
-                        key_sentence(a.default, schema, fit_coefficients(a.fits[0])), a),
-                    "results": table(
-                        (*result_headers(a.default.direction, a.default.pooled_kind),
-                         "all gates"),
-                        results_rows(a.summaries, a.comparison)),
-                    "flips": ([flip_table(c) for c in a.comparison.conclusions if c.flips]
-                              if a.comparison is not None and a.comparison.flips else []),
-                }
-                for a in analyses
-            ],
-            influence=_influence_verdict(influence) if influence is not None else None,
-            tools=[(tool.title, tool.sentence) for tool in tools],
-            failing=", ".join(a.spec.name for a in analyses if not a.gates_ok),
-            gate_sentence=DEFAULT_THRESHOLDS.sentence(),
-            loo_tables=_loo_tables(analyses),
-            has_calibration=has_calibration,
-            calibration=_calibration_table(calibration.parent) if has_calibration else None,
-            audit=table(
-                ("id", "reported", "recomputed", "verdict"),
-                [(r.id, r.reported, r.recomputed, Cell(r.verdict, r.verdict))
-                 for r in audit_rows],
-            ) if audit_rows else None,
-            audit_counts=counts,
-            versions=table(("item", "value"), versions),
-            bias=bias,
+    def run(self, spec: Any, job: Any, waiting: threading.Event,
+            fits_queue: queue.SimpleQueue[Any]) -> None:
+        """Compare one analysis's fits, draw its figures, queue the overall one's refits."""
+        from rebayes.plots.forest import fit_forest
+        from rebayes.plots.sensitivity import posterior_overlay_data
+        from rebayes.report.analysis import (
+            AnalysisReport,
+            fit_coefficients,
+            fit_or_probabilities,
+            save_fit_figure,
         )
-        if audit_rows:
-            pages["audit.html"] = _audit_page(audit_rows, variants[0], nav, footer, schema)
-        pages["frequentist.html"] = frequentist_page(freq, schema, nav, footer)
-        summary_md = [
-            f"# rebayes: {schema.title}",
-            "",
-            citation,
-            "",
-            direction.sentence(),
-            "",
-            f"Risk ratios, risk differences and NNTs are stated {control_risk}.",
-            "",
-            "Open `index.html` for the full report (figures, diagnostics, every prior).",
-            "",
-            *lead.markdown(),
-            "## What each analysis says",
-            "",
-            *[f"- **{a.spec.title}**: "
-              + _with_conflicts(key_sentence(a.default, schema, fit_coefficients(a.fits[0])), a)
-              for a in analyses],
-            "",
-        ]
-        if influence is not None:
-            summary_md += [f"Influence (overall analysis): {_influence_verdict(influence)}", ""]
-        summary_md += bias.markdown
-        for a in analyses:
-            summary_md += [f"### {a.spec.title}", "", results_markdown(a.summaries), ""]
-        if audit_rows:
-            summary_md += [
-                "## Audit of the published figures",
-                "",
-                f"{counts['reproduced']} reproduced, {counts['differs']} differ, "
-                f"{counts['not_recomputable']} not recomputable (details: `audit.md`).",
-                "",
-                markdown_table(("id", "reported", "recomputed", "verdict"),
-                               [(r.id, r.reported, r.recomputed, r.verdict) for r in audit_rows]),
-                "",
-            ]
-        summary_md += [
-            "## Reproducibility",
-            "",
-            markdown_table(("item", "value"), env),
-            "",
-        ]
-        files = {
-            **pages,
-            "SUMMARY.md": "\n".join(summary_md),
-            "frequentist.md": frequentist_markdown(freq, schema),
-            "results.json": json.dumps(
-                {
-                    "dataset": {**schema.to_dict(), "variants": variants},
-                    "analyses": results,
-                    "influence": (influence.to_dict()
-                                  if influence is not None else None),
-                    "audit": [r.to_dict() for r in audit_rows],
-                    "bias": bias.record,
-                },
-                indent=2, allow_nan=False,
-            ) + "\n",
+        from rebayes.report.sections import diagnostics_section, sensitivity_section
+        from rebayes.sensitivity.comparison import compare_fits
+
+        overall_spec = self.plan.overall_spec
+        self.log(f"fit: {spec.name}")
+        waiting.set()
+        if spec is self.plan.specs[0] and not job.done():
+            # The first analysis samples: import the plotting libraries meanwhile, not
+            # when the first figure is drawn (a report from cached fits draws none).
+            import arviz_plots  # noqa: F401
+            import matplotlib.pyplot  # noqa: F401
+
+        # Check the fits already sampled while the others sample (the first analysis's
+        # are sampled while this thread has nothing else to do).
+        _check_until(fits_queue, job.done)
+        by_variant = self.ahead.take(job)
+        fits = next(iter(by_variant.values()))
+        if spec is overall_spec:
+            from rebayes.sensitivity.influence import leave_one_out_bayesian
+
+            # The refits keep only their summaries: no slot.
+            self.loo_job = self.refits.submit(leave_one_out_bayesian, self.trials,
+                                              overall_spec, fits[0].prior,
+                                              settings=self.settings, slot=False)
+        self.log(f"compare: {spec.name} across priors and variants (diagnostics, psense, BF)")
+        comparison = compare_fits(
+            [f for group in by_variant.values() for f in group],
+            conflicts=self.conflicts if spec is self.conflicts_spec else ())
+        # What the pages need from every fit, while its draws are in memory; then the
+        # draws of all but the default prior's fit (its diagnostics figures) leave memory.
+        posterior_overlay_data(comparison)
+        for f in fits:
+            fit_coefficients(f)
+            fit_or_probabilities(f)
+        for f in (f for group in by_variant.values() for f in group):
+            if f is not fits[0]:
+                f.release()
+        # Its figures now, while the next analysis samples.
+        forest = save_fit_figure(fits[0], partial(fit_forest, fits[0]), self.figures,
+                                 f"{spec.name}_forest.png")
+        self.analyses.append(AnalysisReport(
+            spec=spec, fits=tuple(fits), comparison=comparison,
+            gates_ok=comparison.diagnostics_ok,
+            figures={"forest": f"figures/{forest}"},
+            sections=(
+                ("Prior sensitivity and data variants",
+                 sensitivity_section(comparison, self.figures)),
+                ("Diagnostics", diagnostics_section(comparison, self.figures)),
+            ),
+        ))
+        allocator.release_free_memory()  # the draws just released (~60 MB at the peak)
+        if spec is overall_spec and not _decision_tools_kept(self.trials, self.analyses[-1],
+                                                              self.settings):
+            # The tools' refits join the queue; the main thread no longer uses the
+            # overall analysis's fits until it takes their results.
+            self.tools_job = self.refits.submit(_decision_tools, self.trials,
+                                                self.analyses[-1], self.settings, slot=False)
+
+    def finish(self) -> tuple[Influence | None, list[_ToolView]]:
+        """Return the influence table and decision tools of the overall analysis, if any."""
+        overall = next((a for a in self.analyses if a.spec is self.plan.overall_spec), None)
+        if overall is None or self.loo_job is None:
+            return None, []
+        from rebayes.sensitivity.influence import influence_table, leave_one_out_frequentist
+
+        self.log("influence: refitting the overall analysis without each trial")
+        influence = influence_table(self.refits.take(self.loo_job),
+                                    leave_one_out_frequentist(self.trials),
+                                    overall.default.direction)
+        self.log("decision tools: absolute effects, credibility, cumulative analysis, the "
+                 "next trial")
+        tools = _decision_tool_views(
+            self.trials, overall, self.settings,
+            self.refits.take(self.tools_job) if self.tools_job is not None else None)
+        return influence, tools
+
+
+def write_report(reanalysis: Reanalysis, output: Path, figures: Path) -> dict[str, str]:
+    """Return the report's pages and files (name -> text) for a computed re-analysis.
+
+    Figures the pages need beyond the analyses' own (the decision heat map, the influence
+    and decision tools' figures) are drawn into ``figures``. ``output`` is where the report
+    will be: a related report (``links``) and the calibration study are linked only where
+    they exist there.
+    """
+    from rebayes.plots import decision_heatmap
+    from rebayes.report.analysis import save_figure
+    from rebayes.report.overview import overview
+    from rebayes.sensitivity.comparison import decision_table
+
+    r = reanalysis
+    meta, schema, variants, tables = r.meta, r.schema, r.variants, r.tables
+    direction, conflicts, analyses = r.direction, r.conflicts, list(r.analyses)
+    influence, audit_rows, freq, bias = r.influence, r.audit_rows, r.freq, r.bias
+    citation = schema.citation.get("text", "")
+    env = environment(tables[variants[0]].attrs["data_hash"])
+    names = [a.spec.name for a in analyses]
+    nav = _nav(names, audited=bool(audit_rows))
+    # Every page's footer carries the versions and the data hash, once; the pages'
+    # reproducibility tables list the rest.
+    footer = "Reproducibility: " + "; ".join(f"{k} {v}" for k, v in env)
+    pages, results = _analysis_pages(r, analyses, env, nav, footer, figures)
+    comparisons = [a.comparison for a in analyses if a.comparison]
+    decisions = decision_table(comparisons)
+    lead = overview(comparisons, decisions, direction, conflicts)
+    # A map whose every cell shows one value is said in a sentence instead.
+    headline = save_figure(
+        decision_heatmap(decisions, direction, lead.panels),
+        figures, "decision_heatmap.png") if lead.panels else None
+    control_risk = _control_risks(analyses)
+    counts = {v: sum(row.verdict == v for row in audit_rows)
+              for v in ("reproduced", "differs", "not_recomputable")}
+    pages["index.html"] = _index_page(r, analyses, lead, headline, control_risk, counts,
+                                      env, nav, footer, output)
+    if audit_rows:
+        pages["audit.html"] = _audit_page(audit_rows, variants[0], nav, footer, schema)
+    pages["frequentist.html"] = frequentist_page(freq, schema, nav, footer)
+    summary_md = _summary_markdown(r, analyses, lead, control_risk, counts, env)
+    files = {
+        **pages,
+        "SUMMARY.md": summary_md,
+        "frequentist.md": frequentist_markdown(freq, schema),
+        "results.json": json.dumps(
+            {
+                "dataset": {**schema.to_dict(), "variants": variants},
+                "analyses": results,
+                "influence": (influence.to_dict()
+                              if influence is not None else None),
+                "audit": [r.to_dict() for r in audit_rows],
+                "bias": bias.record,
+            },
+            indent=2, allow_nan=False,
+        ) + "\n",
+    }
+    if audit_rows:
+        files["audit.md"] = audit_markdown(audit_rows, variants[0], citation,
+                                           n_variants=len(variant_combinations(meta)),
+                                           schema=schema)
+    return files
+
+
+
+def _index_page(r: Reanalysis, analyses: Sequence[AnalysisReport], lead: Any,
+                headline: str | None, control_risk: str, counts: dict[str, int],
+                env: Sequence[tuple[str, str]], nav: Sequence[tuple[str, str]], footer: str,
+                output: Path) -> str:
+    """Return index.html: the lead, the heat map, every analysis's row and sentence, audit."""
+    from rebayes.report.analysis import (
+        fit_coefficients,
+        key_sentence,
+        result_headers,
+        results_rows,
+    )
+    from rebayes.report.sections import flip_table
+
+    schema, direction, variants, tables = r.schema, r.direction, r.variants, r.tables
+    influence, tools, audit_rows, bias = r.influence, r.tools, r.audit_rows, r.bias
+    citation = schema.citation.get("text", "")
+    versions = [(k, v) for k, v in env if "hash" not in k]
+    # reports/calibration/ is benchmarks/sbc.py's (never touched here); the index links it.
+    calibration = Path(output) / "calibration" / "summary.md"
+    has_calibration = calibration.is_file()
+    overall_forest = next((a.figures["forest"].removeprefix("figures/") for a in analyses
+                           if a.spec.name == "overall"), None)
+    notes = (*schema.notes, *tables[variants[0]].attrs.get("notes", ()))
+    # A related report is linked only where it exists (no dead links).
+    links = [x for x in schema.links if (Path(output) / x["href"]).is_file()]
+    return render_page(
+        "index.html", "rebayes: summary", nav, footer,
+        heading=schema.title,
+        citation=citation,
+        notes=list(notes),
+        direction_sentence=direction.sentence(),
+        control_risk=control_risk,
+        lead=lead,
+        links=links,
+        rebayes_version=dict(env).get("rebayes", ""),
+        variant=variants[0],
+        sensitivity_variants=", ".join(variants[1:]) or "none",
+        headline=figure(
+            f"figures/{headline}",
+            "The decision probabilities of every analysis (a meta-regression: every "
+            "subgroup, never its row average) under every prior and data variant; framed "
+            "cells are at or above 0.95.") if headline else None,
+        overall_forest=figure(
+            f"figures/{overall_forest}",
+            "The overall analysis: observed and shrunken trial RRs, the pooled and "
+            "predictive RR, RevMan's M-H estimate.") if overall_forest else None,
+        analyses=[
+            {
+                "name": a.spec.name,
+                "title": a.spec.title,
+                "sentence": _with_conflicts(
+                    key_sentence(a.default, schema, fit_coefficients(a.fits[0])), a),
+                "results": table(
+                    (*result_headers(a.default.direction, a.default.pooled_kind),
+                     "all gates"),
+                    results_rows(a.summaries, a.comparison)),
+                "flips": ([flip_table(c) for c in a.comparison.conclusions if c.flips]
+                          if a.comparison is not None and a.comparison.flips else []),
+            }
+            for a in analyses
+        ],
+        influence=_influence_verdict(influence) if influence is not None else None,
+        tools=[(tool.title, tool.sentence) for tool in tools],
+        failing=", ".join(a.spec.name for a in analyses if not a.gates_ok),
+        gate_sentence=DEFAULT_THRESHOLDS.sentence(),
+        loo_tables=_loo_tables(analyses),
+        has_calibration=has_calibration,
+        calibration=_calibration_table(calibration.parent) if has_calibration else None,
+        audit=table(
+            ("id", "reported", "recomputed", "verdict"),
+            [(r.id, r.reported, r.recomputed, Cell(r.verdict, r.verdict))
+             for r in audit_rows],
+        ) if audit_rows else None,
+        audit_counts=counts,
+        versions=table(("item", "value"), versions),
+        bias=bias,
+    )
+
+def _analysis_pages(r: Reanalysis, analyses: list[AnalysisReport],
+                    env: Sequence[tuple[str, str]], nav: Sequence[tuple[str, str]],
+                    footer: str, figures: Path) -> tuple[dict[str, str], dict[str, object]]:
+    """Return each analysis's page and results.json record.
+
+    The overall analysis's page gains the influence and decision-tool sections (their
+    figures drawn into ``figures``); ``analyses`` is updated with it.
+    """
+    from rebayes.report.analysis import analysis_page, fit_coefficients, fit_or_probabilities
+
+    influence, tools = r.influence, r.tools
+    pages: dict[str, str] = {}
+    results: dict[str, object] = {}
+    for i, report in enumerate(analyses):
+        name = report.spec.name
+        compared = report.comparison
+        assert compared is not None  # every analysis of a report is compared
+        if name == "overall" and influence is not None:
+            report = replace(report, sections=(
+                *report.sections,
+                ("Influence: leave one trial out",
+                 _influence_section(influence, figures, report.fits[0].prior.name,
+                                    report.default.direction)),
+                *[(tool.title, tool_section(
+                    tool.sentence, tool.frame, f"figures/{_write(figures, tool)}",
+                    report.default.direction))
+                  for tool in tools],
+            ))
+        analyses[i] = report
+        prior_notes = {f.prior.name: _justification(f.prior.description) for f in report.fits}
+        pages[f"{name}.html"] = analysis_page(report, env, prior_notes, nav, footer)
+        results[name] = {
+            "title": report.spec.title,
+            "priors": {
+                f.prior.name: {
+                    **report.summaries[f.prior.name].to_dict(),
+                    "coefficients": {c.name: c.to_dict() for c in fit_coefficients(f)},
+                    "p_pooled_or_gt": fit_or_probabilities(f),
+                }
+                for f in report.fits
+            },
+            "comparison": compared.to_dict(),
         }
-        if audit_rows:
-            files["audit.md"] = audit_markdown(audit_rows, variants[0], citation,
-                                               n_variants=len(variant_combinations(meta)),
-                                               schema=schema)
-        for name, text in files.items():
-            (staging / name).write_text(text, encoding="utf-8")
-        written = [Path(output) / p.relative_to(staging) for p in sorted(staging.rglob("*"))
-                   if p.is_file()]
-    failures = tuple(
-        f"{a.spec.name}: {failure}"
-        for a in analyses if a.comparison is not None
-        for failure in a.comparison.diagnostic_failures
-    )
-    unreliable = tuple(
-        f"{a.spec.name} ({name}): {s.unreliable_message()}"
-        for a in analyses for name, s in a.summaries.items() if not s.reliable
-    )
-    return BuiltReport(tuple(written), failures, unreliable)
+    return pages, results
+
+
+def _summary_markdown(r: Reanalysis, analyses: Sequence[AnalysisReport], lead: Any,
+                      control_risk: str, counts: dict[str, int],
+                      env: Sequence[tuple[str, str]]) -> str:
+    """Return SUMMARY.md: the lead, each analysis's sentence and table, audit, versions."""
+    from rebayes.report.analysis import fit_coefficients, key_sentence, results_markdown
+
+    schema, direction, influence, bias, audit_rows = (r.schema, r.direction, r.influence,
+                                                      r.bias, r.audit_rows)
+    citation = schema.citation.get("text", "")
+    summary_md = [
+        f"# rebayes: {schema.title}",
+        "",
+        citation,
+        "",
+        direction.sentence(),
+        "",
+        f"Risk ratios, risk differences and NNTs are stated {control_risk}.",
+        "",
+        "Open `index.html` for the full report (figures, diagnostics, every prior).",
+        "",
+        *lead.markdown(),
+        "## What each analysis says",
+        "",
+        *[f"- **{a.spec.title}**: "
+          + _with_conflicts(key_sentence(a.default, schema, fit_coefficients(a.fits[0])), a)
+          for a in analyses],
+        "",
+    ]
+    if influence is not None:
+        summary_md += [f"Influence (overall analysis): {_influence_verdict(influence)}", ""]
+    summary_md += bias.markdown
+    for a in analyses:
+        summary_md += [f"### {a.spec.title}", "", results_markdown(a.summaries), ""]
+    if audit_rows:
+        summary_md += [
+            "## Audit of the published figures",
+            "",
+            f"{counts['reproduced']} reproduced, {counts['differs']} differ, "
+            f"{counts['not_recomputable']} not recomputable (details: `audit.md`).",
+            "",
+            markdown_table(("id", "reported", "recomputed", "verdict"),
+                           [(r.id, r.reported, r.recomputed, r.verdict) for r in audit_rows]),
+            "",
+        ]
+    summary_md += [
+        "## Reproducibility",
+        "",
+        markdown_table(("item", "value"), env),
+        "",
+    ]
+    return "\n".join(summary_md)
