@@ -49,7 +49,7 @@ def at_the_line(p: float, mcse: float, threshold: float) -> bool:
 
 
 def line_note(threshold: float) -> str:
-    """The one wording: ``"at the line: within 2 MCSE of 0.95"``."""
+    """Return the one wording: ``"at the line: within 2 MCSE of 0.95"``."""
     return f"at the line: within {LINE_MCSES} MCSE of {threshold:g}"
 
 

@@ -1,0 +1,103 @@
+"""A probability within two Monte Carlo standard errors of its line is printed "at the line".
+
+The rule is checked by hand; the story on a hand-made fit of a harmful treatment whose outcome
+is death (fewer events is better, as in metadat's dat.axfors2021, tests/data/hcq), with
+probabilities and MCSEs set by hand next to 0.95.
+"""
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import logit
+
+from rebayes.bayes.mcse import at_the_line, line_note, with_line
+from rebayes.bayes.quantities import summarize
+from rebayes.data.direction import Direction
+from rebayes.data.schema import DatasetSchema
+from rebayes.report.analysis import key_sentence
+from rebayes.sensitivity.conclusions import Rule, assess
+from test_quantities import CHAINS, DRAWS, const, make_tree
+
+DEATH = Direction(higher_is_better=False, outcome="death", treatment="hydroxychloroquine",
+                  control="standard of care")
+NOTE = "at the line: within 2 MCSE of 0.95"
+
+
+@pytest.mark.parametrize(("p", "mcse", "line", "expected"), [
+    (0.946, 0.003, 0.95, True),    # |0.946 - 0.95| = 0.004 < 2 x 0.003 = 0.006
+    (0.93, 0.004, 0.95, False),    # 0.020 >= 0.008
+    (0.9539, 0.002, 0.95, True),   # above the line too: 0.0039 < 0.004
+    (0.955, 0.002, 0.95, False),   # 0.005 >= 0.004
+    (0.81, 0.004, 0.8, False),     # 0.010 >= 0.008
+    (0.806, 0.004, 0.8, True),     # 0.006 < 0.008
+    (0.946, math.nan, 0.95, False),  # no MCSE known: nothing to flag
+    (math.nan, 0.01, 0.95, False),
+    (0.95, 0.0, 0.95, False),      # no Monte Carlo error: exactly on the line is not "near"
+])
+def test_the_rule_by_hand(p, mcse, line, expected):
+    assert at_the_line(p, mcse, line) is expected
+
+
+def test_the_one_wording():
+    assert line_note(0.95) == NOTE
+    assert line_note(0.8) == "at the line: within 2 MCSE of 0.8"
+    assert with_line(0.946, 0.003, 0.95) == f"0.946 ({NOTE})"
+    assert with_line(0.93, 0.004, 0.95) == "0.930"
+    assert with_line(0.9461, 0.003, 0.95, digits=2) == f"0.95 ({NOTE})"
+
+
+def _hand_fit(**changes):
+    """A hand-made fit's summary, then its probabilities and MCSEs set by hand."""
+    rng = np.random.default_rng(3)
+    alpha = np.stack([const(0.0), const(logit(0.3))], axis=-1)
+    tree = make_tree(rng.normal(0.1, 0.05, (CHAINS, DRAWS)),
+                     np.abs(rng.normal(0, 0.1, (CHAINS, DRAWS))),
+                     rng.normal(size=(CHAINS, DRAWS, 2)), alpha, study_index=[0, 1])
+    return dataclasses.replace(summarize(tree), direction=DEATH, prior="vague", **changes)
+
+
+def test_fit_text_and_json_mark_a_harm_at_the_line():
+    # Deaths rise with the treatment: P(harm) = 0.947, MCSE 0.003 -> within 0.006 of 0.95.
+    s = _hand_fit(p_benefit=0.053, p_harm=0.947, p_benefit_beyond_1_1=0.02,
+                  mcse={"p_benefit": 0.003, "p_benefit_beyond_1_1": 0.002})
+    text = str(s)
+    assert f"P(harm) = P(RR > 1) = 0.947 ({NOTE})" in text
+    assert "P(harm) = P(RR > 1) = 0.947:" not in text  # never the plain verdict
+    assert "P(benefit) = P(RR < 1) = 0.053   " in text  # far from its own line
+    record = s.to_dict()
+    assert record["mcse"]["p_benefit"] == 0.003 and record["mcse"]["p_harm"] == 0.003
+    assert [a["name"] for a in record["at_the_line"]] == ["p_harm"]
+    assert record["at_the_line"][0]["line"] == 0.95
+    json.dumps(record, allow_nan=False)
+    sentence = key_sentence(s, DatasetSchema(higher_is_better=False, outcome="death"))
+    assert f"P(harm, RR > 1) = 0.95 ({NOTE})" in sentence
+
+
+def test_fit_text_is_plain_away_from_the_line_and_marks_the_beyond_line():
+    s = _hand_fit(p_benefit=0.03, p_harm=0.97, p_benefit_beyond_1_1=0.49,
+                  mcse={"p_benefit": 0.003, "p_benefit_beyond_1_1": 0.008})
+    text = str(s)
+    assert "P(harm) = P(RR > 1) = 0.970:" in text and "0.970 (at the line" not in text
+    assert "P(RR < 0.91) = 0.490 (at the line: within 2 MCSE of 0.5)" in text
+    assert [a["name"] for a in s.to_dict()["at_the_line"]] == ["p_benefit_beyond_1_1"]
+
+
+def test_undeclared_direction_names_the_literal_side():
+    s = dataclasses.replace(_hand_fit(), direction=Direction(), p_benefit=0.951, p_harm=0.049,
+                            mcse={"p_benefit": 0.002})
+    assert f"P(RR < 1) = 0.951 ({NOTE})" in str(s)
+    assert [a["name"] for a in s.to_dict()["at_the_line"]] == ["p_rr_lt_1"]
+
+
+def test_conclusions_table_uses_the_same_rule():
+    rule = Rule("P(benefit) > 0.95", "p_benefit", 0.95, "p_benefit_mcse")
+    t = pd.DataFrame({"prior": ["a", "b", "c"], "variant": ["v"] * 3,
+                      "p_benefit": [0.946, 0.93, 0.9539],
+                      "p_benefit_mcse": [0.003, 0.004, 0.002]})
+    (conclusion,) = assess(t, [rule])
+    assert [r.near for r in conclusion.rows] == [True, False, True]
+    assert f"a (0.946, {NOTE})" in conclusion.sentence()
