@@ -101,3 +101,39 @@ def test_conclusions_table_uses_the_same_rule():
     (conclusion,) = assess(t, [rule])
     assert [r.near for r in conclusion.rows] == [True, False, True]
     assert f"a (0.946, {NOTE})" in conclusion.sentence()
+
+
+def _decisions(rows):
+    return pd.DataFrame.from_records(rows, columns=[
+        "label", "analysis", "variant", "prior", "p_benefit", "p_beyond", "p_benefit_mcse",
+        "p_beyond_mcse"])
+
+
+def test_the_index_lead_names_the_cases_at_the_line():
+    from rebayes.report.overview import at_the_line_sentence
+
+    decisions = _decisions([
+        ("overall", "overall", "published", "vague", 0.052, 0.01, 0.002, 0.001),  # harm 0.948
+        ("overall", "overall", "published", "skeptical", 0.90, 0.30, 0.004, 0.005),
+        ("by dose", "by_dose", "published", "vague", 0.9539, 0.6, 0.002, 0.01),
+    ])
+    sentence = at_the_line_sentence(decisions, DEATH)
+    assert sentence.startswith("In 2 of the 3 cases P(benefit, RR < 1) or P(harm, RR > 1) is "
+                               f"{NOTE} (overall, vague prior, published data: P(harm, RR > 1) "
+                               "= 0.948; by dose, vague prior, published data: P(benefit, "
+                               "RR < 1) = 0.954)")
+    assert at_the_line_sentence(decisions.iloc[[1]], DEATH) == ""
+
+
+def test_the_heat_map_frames_cells_at_the_line_with_dashes():
+    from rebayes.plots.heatmap import decision_heatmap
+
+    decisions = _decisions([
+        ("overall", "overall", "published", "vague", 0.946, 0.3, 0.003, 0.01),   # at the line
+        ("overall", "overall", "published", "skeptical", 0.97, 0.3, 0.001, 0.01),  # framed
+        ("overall", "overall", "published", "flat", 0.93, 0.3, 0.004, 0.01),     # neither
+    ])
+    fig = decision_heatmap(decisions, DEATH, panels=("p_benefit",))
+    frames = [(round(p.get_x() + 0.5), p.get_linestyle()) for p in fig.axes[0].patches]
+    assert sorted(frames) == [(0, "--"), (1, "solid")]
+    assert NOTE in fig._suptitle.get_text()
