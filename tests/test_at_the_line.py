@@ -137,3 +137,30 @@ def test_the_heat_map_frames_cells_at_the_line_with_dashes():
     frames = [(round(p.get_x() + 0.5), p.get_linestyle()) for p in fig.axes[0].patches]
     assert sorted(frames) == [(0, "--"), (1, "solid")]
     assert NOTE in fig._suptitle.get_text()
+
+
+def test_a_cumulative_crossing_at_the_line_says_so():
+    from rebayes.bayes.quantities import Estimate
+    from rebayes.tools.cumulative import CumulativeAnalysis, CumulativeStep
+
+    rr = Estimate(0.8, 0.8, 0.6, 1.1, 0.6, 1.1)
+    # Fewer deaths is better. It crosses 0.95 at T3 by 0.002 with an MCSE of 0.004 (at the
+    # line), then at T5 clearly (0.99, MCSE 0.001), after falling back at T4 (0.90).
+    values = [(0.90, 0.004), (0.952, 0.004), (0.90, 0.004), (0.99, 0.001)]
+    steps = tuple(CumulativeStep(f"T{k}", str(1980 + k), k, rr, p, 0.1, 0.8, 0.6, 1.1, 0.2, m)
+                  for k, (p, m) in enumerate(values, start=2))
+    cum = CumulativeAnalysis(steps, tuple(f"T{k}" for k in range(1, 6)), "year", DEATH)
+    text = cum.sentence()
+    assert (f"it first exceeded 0.95 after T3 (year 1983, 3 trials, P(benefit) 0.952 ({NOTE}))"
+            in text)
+    assert "rose above it after T5 (year 1985, 5 trials)." in text  # 0.99: a plain crossing
+    assert "above 0.95 at the last step (2 reversals)" in text
+    record = cum.to_dict()
+    assert [c["at_the_line"] for c in record["crossings"]] == [True, False, False]
+    assert record["steps"][1]["p_benefit_mcse"] == 0.004
+    printed = str(cum)
+    assert "0.952 ≈" in printed and "0.990 ≈" not in printed and f"≈ {NOTE}" in printed
+    # Ending at the line: the last step's verdict says so.
+    last = dataclasses.replace(steps[-1], p_benefit=0.953, p_benefit_mcse=0.002)
+    ends = CumulativeAnalysis((*steps[:-1], last), cum.order, "year", DEATH).sentence()
+    assert f"above 0.95 at the last step, {NOTE} (2 reversals)" in ends

@@ -250,8 +250,9 @@ class TrialPlan(ResultDisplay):
         }
 
     def to_dataframe(self) -> pd.DataFrame:
-        """One row per trial size."""
-        return pd.DataFrame([r.to_dict() for r in self.rows])
+        """One row per trial size: the probabilities and the row's largest MCSE ``mc_se``."""
+        return pd.DataFrame([r.to_dict() for r in self.rows]).drop(
+            columns=["mcse", "mc_se_simulation"])
 
     def __str__(self) -> str:
         d = self.direction
