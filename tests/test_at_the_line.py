@@ -164,3 +164,19 @@ def test_a_cumulative_crossing_at_the_line_says_so():
     last = dataclasses.replace(steps[-1], p_benefit=0.953, p_benefit_mcse=0.002)
     ends = CumulativeAnalysis((*steps[:-1], last), cum.order, "year", DEATH).sentence()
     assert f"above 0.95 at the last step, {NOTE} (2 reversals)" in ends
+
+
+def test_influence_marks_a_left_out_probability_at_the_line():
+    from rebayes.sensitivity.influence import influence_table
+
+    # Leaving out A moves P(benefit) from 0.90 to 0.952 (MCSE 0.004: at the line), B to 0.87.
+    bayes = pd.DataFrame({"left_out": ["(none)", "A", "B"], "rr_median": 1.0, "rr_low": 0.9,
+                          "rr_high": 1.1, "tau_median": 0.1, "p_benefit": [0.90, 0.952, 0.87],
+                          "p_benefit_mcse": [0.004, 0.004, 0.004]})
+    freq = pd.DataFrame({"left_out": ["(none)", "A", "B"], "estimate": 1.0, "ci_low": 0.9,
+                         "ci_high": 1.1, "p": 0.5, "i2": 0.0, "tau2": 0.0, "k": 2})
+    influence = influence_table(bayes, freq, DEATH)
+    assert influence.at_the_line() == [False, True, False]
+    verdict = influence.verdict()
+    assert f"for: A (to 0.952 ({NOTE}), +0.052)." in verdict  # B moves it by 0.03 only
+    assert f"Left out in turn, A leaves P(benefit) {NOTE}." in verdict

@@ -139,10 +139,11 @@ def _influence_section(table_: Influence, figures: Path, prior: str,
     p = (direction or table_.direction).p_name()
     rows = [
         (r.left_out, f"{r.rr_median:.2f} ({r.rr_low:.2f} to {r.rr_high:.2f})",
-         Cell(f"{r.p_benefit:.3f}", "num fail" if r.influential else "num"),
+         Cell(f"{r.p_benefit:.3f}" + (" ≈" if line else ""),
+              "num fail" if r.influential else "num"),
          Cell(f"{r.delta_p_benefit:+.3f}", "num"), f"{r.tau_median:.2f}",
          f"{r.mh_rr:.2f} [{r.mh_low:.2f}, {r.mh_high:.2f}]", Cell(f"{r.mh_p:.3f}", "num"))
-        for r in table_.table.itertuples()
+        for r, line in zip(table_.table.itertuples(), table_.at_the_line(), strict=True)
     ]
     return render(
         "section_influence.html",
