@@ -52,7 +52,7 @@ def decision_heatmap(
         analyses in report order, columns the priors grouped by data variant. Each cell
         prints its probability; cells at or above 0.95 are framed, and cells at the line
         (within 2 MCSE of 0.95, from the table's ``<panel>_mcse`` columns:
-        :mod:`rebayes.bayes.mcse`) get a dashed frame instead, on either side of 0.95. A
+        :mod:`rebayes.bayes.mcse`) get a dashed orange frame instead, on either side of 0.95. A
         missing cell (a variant an analysis was not fitted on) is blank.
     """
     labels = list(dict.fromkeys(table["label"]))
@@ -84,8 +84,9 @@ def decision_heatmap(
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7.5,
                         color="white" if abs(v - 0.5) > 0.3 else "black")
                 if at_the_line(v, mcses[i, j], DECISION):
-                    ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=1.4,
-                                           ec="black", ls="--"))
+                    # Orange, not black: a dashed black frame vanishes on the dark cells.
+                    ax.add_patch(Rectangle((j - 0.45, i - 0.45), 0.9, 0.9, fill=False, lw=1.8,
+                                           ec="darkorange", ls="--"))
                 elif v >= DECISION:
                     ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=1.4,
                                            ec="black"))
@@ -103,7 +104,7 @@ def decision_heatmap(
             start += count
         ax.set_title(title, fontsize=10, pad=18)
         ax.tick_params(length=0)
-    fig.suptitle(f"Every analysis x prior x data variant\n(framed: ≥ {DECISION}; dashed: "
+    fig.suptitle(f"Every analysis x prior x data variant\n(framed: ≥ {DECISION}; dashed orange: "
                  f"{line_note(DECISION)})", fontsize=9.5)
     fig.tight_layout()
     return fig

@@ -656,7 +656,7 @@ def build_report(
                 f"figures/{headline}",
                 "The decision probabilities of every analysis (a meta-regression: every "
                 "subgroup, never its row average) under every prior and data variant; framed "
-                "cells are at or above 0.95; dashed frames mark cells at the line (within 2 "
+                "cells are at or above 0.95; dashed orange frames mark cells at the line (within 2 "
                 "MCSE of 0.95): another run could put them on either side.") if headline else None,
             overall_forest=figure(
                 f"figures/{overall_forest}",
