@@ -193,3 +193,9 @@ def test_planning_probabilities_at_the_line_say_so():
     text = str(plan)
     assert "0.810 ≈" in text and "0.600 ≈" not in text
     assert "≈ at the line: within 2 MCSE of 0.8" in text
+    # Conclusive already, but only by a hair: the verdict says it is at the line.
+    settled = TrialPlan(rows, {"p_conclusive": 400}, lower, 1.1,
+                        {**current, "p_benefit": 0.953}, 4000, 1).sentence()
+    assert ("conclusive already (P(benefit) > 0.95, at the line: within 2 MCSE of 0.95)"
+            in settled)
+    assert "leave P(benefit) at or below 0.95 with probability" in settled

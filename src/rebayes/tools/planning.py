@@ -208,7 +208,10 @@ class TrialPlan(ResultDisplay):
             side = "P(harm)" if p_harm > p_benefit else "P(benefit)"
             top = self.rows[-1]
             keep = top.p_conclusive_harm if p_harm > p_benefit else top.p_conclusive_benefit
-            return (f"{now}: the meta-analysis is conclusive already ({side} > 0.95). By the "
+            verdict = f"{side} > 0.95" + (
+                f", {line_note(DECISION)}"
+                if at_the_line(max(p_benefit, p_harm), mcse, DECISION) else "")
+            return (f"{now}: the meta-analysis is conclusive already ({verdict}). By the "
                     f"model's own predictions (a new trial like the old ones), a trial of "
                     f"{top.n_per_arm} per arm would keep it so with probability "
                     f"{_probability(keep)} and leave {side} at or below 0.95 with probability "
