@@ -180,3 +180,16 @@ def test_influence_marks_a_left_out_probability_at_the_line():
     verdict = influence.verdict()
     assert f"for: A (to 0.952 ({NOTE}), +0.052)." in verdict  # B moves it by 0.03 only
     assert f"Left out in turn, A leaves P(benefit) {NOTE}." in verdict
+
+
+def test_a_subgroup_leaning_to_harm_is_at_the_line_of_0_05():
+    from rebayes.bayes.quantities import Estimate, SubgroupEffect
+
+    rr = Estimate(1.2, 1.2, 1.0, 1.4, 1.0, 1.4)
+    s = _hand_fit(subgroups=(SubgroupEffect("early", rr, 0.052),
+                             SubgroupEffect("late", rr, 0.30)),
+                  mcse={"p_subgroup_benefit[early]": 0.002, "p_subgroup_benefit[late]": 0.002})
+    # P(benefit | early) = 0.052 is 0.002 from 0.05: its P(harm) 0.948 is within 2 MCSE of 0.95.
+    assert "P(RR < 1 | early) = 0.052 (at the line: within 2 MCSE of 0.05)" in str(s)
+    assert "P(RR < 1 | late) = 0.300\n" in str(s) + "\n"
+    assert [a["name"] for a in s.to_dict()["at_the_line"]] == ["subgroups[early].p_benefit"]

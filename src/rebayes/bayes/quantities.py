@@ -739,11 +739,13 @@ class FitSummary:
             ("p_benefit_beyond_1_1" if declared else "p_rr_lt_0_91", self.p_benefit_beyond_1_1,
              self.mcse.get("p_benefit_beyond_1_1", nan), BEYOND_LINE),
         ]
+        # A subgroup's P(benefit) or a ratio's P(> 1) near 0.05 is its other side near 0.95.
         out += [(f"subgroups[{g.name}].{'p_benefit' if declared else 'p_rr_lt_1'}",
-                 g.p_benefit, self.mcse.get(f"p_subgroup_benefit[{g.name}]", nan), DECISION)
-                for g in self.subgroups]
+                 g.p_benefit, self.mcse.get(f"p_subgroup_benefit[{g.name}]", nan),
+                 _either_side(g.p_benefit)) for g in self.subgroups]
         out += [(f"subgroup_ratios[{r.name}].p_gt_1", r.p_gt_1,
-                 self.mcse.get(f"p_ratio_gt_1[{r.name}]", nan), DECISION) for r in self.ratios]
+                 self.mcse.get(f"p_ratio_gt_1[{r.name}]", nan), _either_side(r.p_gt_1))
+                for r in self.ratios]
         return out
 
     def at_the_line(self) -> list[dict[str, float | str]]:
@@ -870,6 +872,11 @@ class FitSummary:
         ]
         lines += [f"Note: {note}" for note in self.notes]
         return "\n".join(lines)
+
+
+def _either_side(p: float) -> float:
+    """The line a probability of one side or the other is read against: 0.95, or 0.05."""
+    return DECISION if p >= 0.5 else round(1 - DECISION, 10)
 
 
 def summarize(tree: xr.DataTree, report: Any = None) -> FitSummary:
