@@ -875,7 +875,7 @@ class FitSummary:
 
 
 def _either_side(p: float) -> float:
-    """The line a probability of one side or the other is read against: 0.95, or 0.05."""
+    """Return the line a one-sided probability is read against: 0.95, or 0.05 (its other side)."""
     return DECISION if p >= 0.5 else round(1 - DECISION, 10)
 
 
