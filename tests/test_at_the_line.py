@@ -193,3 +193,15 @@ def test_a_subgroup_leaning_to_harm_is_at_the_line_of_0_05():
     assert "P(RR < 1 | early) = 0.052 (at the line: within 2 MCSE of 0.05)" in str(s)
     assert "P(RR < 1 | late) = 0.300\n" in str(s) + "\n"
     assert [a["name"] for a in s.to_dict()["at_the_line"]] == ["subgroups[early].p_benefit"]
+
+
+def test_the_results_table_marks_values_at_the_line():
+    from rebayes.report.analysis import results_markdown
+
+    near = _hand_fit(p_benefit=0.946, p_harm=0.054, mcse={"p_benefit": 0.003})
+    far = _hand_fit(p_benefit=0.90, p_harm=0.10, mcse={"p_benefit": 0.003})
+    text = results_markdown({"vague": near, "skeptical": far})
+    assert "0.946 ≈" in text and "0.900 ≈" not in text
+    assert text.endswith("≈ at the line: within 2 MCSE of the line it is read against (0.95; "
+                         "0.5 for the benefit beyond 1.1).")
+    assert "≈" not in results_markdown({"skeptical": far})
