@@ -205,3 +205,17 @@ def test_the_results_table_marks_values_at_the_line():
     assert text.endswith("≈ at the line: within 2 MCSE of the line it is read against (0.95; "
                          "0.5 for the benefit beyond 1.1).")
     assert "≈" not in results_markdown({"skeptical": far})
+
+
+def test_fit_prior_table_marks_values_at_the_line():
+    from rebayes.bayes.mcse import marked
+    from rebayes.cli.fit import _comparison
+
+    assert marked(0.946, 0.003, 0.95) == "0.946 ≈" and marked(0.93, 0.004, 0.95) == "0.930"
+    near = _hand_fit(p_benefit=0.946, p_harm=0.054, mcse={"p_benefit": 0.003})
+    far = dataclasses.replace(near, prior="skeptical", p_benefit=0.90, p_harm=0.10)
+    text = _comparison([near, far])
+    assert "0.946 ≈" in text and "0.900 ≈" not in text
+    assert text.endswith("≈ at the line: within 2 MCSE of the line it is read against (0.95; "
+                         "0.5 for P(RR < 0.91)).")
+    assert "≈" not in _comparison([far])

@@ -22,8 +22,10 @@ from arviz_stats.base import array_stats
 
 __all__ = [
     "LINE_MCSES",
+    "MARK",
     "at_the_line",
     "line_note",
+    "marked",
     "probability_mcse",
     "resampled_mean_mcse",
     "with_line",
@@ -65,6 +67,22 @@ def with_line(p: float, mcse: float, threshold: float, digits: int = 3) -> str:
     """
     text = f"{p:.{digits}f}"
     return f"{text} ({line_note(threshold)})" if at_the_line(p, mcse, threshold) else text
+
+
+#: The short mark a table cell at the line carries (its legend: :func:`line_note`).
+MARK = "≈"
+
+
+def marked(p: float, mcse: float, threshold: float, digits: int = 3) -> str:
+    """Print a probability for a table: ``"0.946 ≈"`` when it is at the line.
+
+    Examples
+    --------
+    >>> marked(0.946, 0.003, 0.95), marked(0.93, 0.004, 0.95)
+    ('0.946 ≈', '0.930')
+    """
+    text = f"{p:.{digits}f}"
+    return f"{text} {MARK}" if at_the_line(p, mcse, threshold) else text
 
 
 def probability_mcse(indicator: np.ndarray) -> float:
