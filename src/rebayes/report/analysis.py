@@ -18,7 +18,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from rebayes.bayes.coefficients import Coefficient, coefficients, pooled_or_probabilities
-from rebayes.bayes.mcse import at_the_line, with_line
+from rebayes.bayes.mcse import MARK, marked, with_line
 from rebayes.bayes.quantities import DECISION, FitSummary
 from rebayes.bayes.sampling import Fit
 from rebayes.bayes.spec import AnalysisSpec
@@ -147,7 +147,7 @@ def results_rows(
 
 def probability_cell(p: float, mcse: float, line: float) -> Cell:
     """Return a table's probability cell, marked ``≈`` when it is at the line."""
-    return Cell(f"{p:.3f}" + (" ≈" if at_the_line(p, mcse, line) else ""), "num")
+    return Cell(marked(p, mcse, line), "num")
 
 
 def key_sentence(
@@ -322,8 +322,8 @@ def results_markdown(summaries: Mapping[str, FitSummary]) -> str:
     first = next(iter(summaries.values()))
     text = markdown_table(result_headers(first.direction, first.pooled_kind),
                           results_rows(summaries))
-    if " ≈" in text:
-        text += ("\n\n≈ at the line: within 2 MCSE of the line it is read against (0.95; 0.5 "
+    if f" {MARK}" in text:
+        text += (f"\n\n{MARK} at the line: within 2 MCSE of the line it is read against (0.95; 0.5 "
                  "for the benefit beyond 1.1).")
     return text
 

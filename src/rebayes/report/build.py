@@ -30,6 +30,7 @@ import pandas as pd
 from rebayes import allocator
 from rebayes.atomic import check_output_directory, staging_directory
 from rebayes.audit.paper import AuditRow, audit, audit_intro, audit_markdown
+from rebayes.bayes.mcse import MARK
 from rebayes.checks.gates import DEFAULT_THRESHOLDS
 from rebayes.data.direction import Direction
 from rebayes.data.schema import DatasetSchema
@@ -139,7 +140,7 @@ def _influence_section(table_: Influence, figures: Path, prior: str,
     p = (direction or table_.direction).p_name()
     rows = [
         (r.left_out, f"{r.rr_median:.2f} ({r.rr_low:.2f} to {r.rr_high:.2f})",
-         Cell(f"{r.p_benefit:.3f}" + (" ≈" if line else ""),
+         Cell(f"{r.p_benefit:.3f}" + (f" {MARK}" if line else ""),
               "num fail" if r.influential else "num"),
          Cell(f"{r.delta_p_benefit:+.3f}", "num"), f"{r.tau_median:.2f}",
          f"{r.mh_rr:.2f} [{r.mh_low:.2f}, {r.mh_high:.2f}]", Cell(f"{r.mh_p:.3f}", "num"))

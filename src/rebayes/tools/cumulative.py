@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from rebayes import tables
-from rebayes.bayes.mcse import at_the_line, line_note, with_line
+from rebayes.bayes.mcse import MARK, at_the_line, line_note, marked, with_line
 from rebayes.bayes.quantities import Estimate
 from rebayes.data.direction import Direction
 from rebayes.data.schema import schema_of
@@ -280,7 +280,7 @@ class CumulativeAnalysis(ResultDisplay):
             ("k", t["k"].astype(str)),
             ("pooled RR (95% CrI)", [interval(*v) for v in
                                      zip(t["rr_median"], t["rr_low"], t["rr_high"], strict=True)]),
-            (f"P({d.benefit})", [f"{s.p_benefit:.3f}" + (" ≈" if s.at_the_line else "")
+            (f"P({d.benefit})", [marked(s.p_benefit, s.p_benefit_mcse, THRESHOLD)
                                  for s in self.steps]),
             (f"{self.frequentist_label} {self.measure_label} (95% CI)", [
                 interval(*v, digits) if not np.isnan(v[0]) else "not estimable"
@@ -296,7 +296,7 @@ class CumulativeAnalysis(ResultDisplay):
             self.sentence(),
         ]
         if any(s.at_the_line for s in self.steps):
-            lines.append(f"≈ {line_note(THRESHOLD)}: another run could put it on either side.")
+            lines.append(f"{MARK} {line_note(THRESHOLD)}: another run could put it on either side.")
         if not d.declared:
             lines.append(d.sentence())
         return "\n".join(lines)

@@ -60,6 +60,7 @@ from scipy import special, stats
 
 from rebayes import tables
 from rebayes.bayes.mcse import (
+    MARK,
     at_the_line,
     line_note,
     probability_mcse,
@@ -263,7 +264,7 @@ class TrialPlan(ResultDisplay):
             ["n/arm", "MA conclusive", f"{d.p_name()}>0.95", f"{d.harm_name()}>0.95",
              "trial sig.", f"sig. {d.benefit_noun}", f"rules out {d.beyond(self.threshold)}"],
             [(f"{r.n_per_arm}",
-              *(f"{getattr(r, key):.3f}" + (" ≈" if r.at_the_line(key) else "")
+              *(f"{getattr(r, key):.3f}" + (f" {MARK}" if r.at_the_line(key) else "")
                 for key in OUTCOMES)) for r in self.rows],
         )
         lines = [
@@ -278,7 +279,7 @@ class TrialPlan(ResultDisplay):
                   "draws' own error included (the simulations' alone: at most "
                   f"{max(r.mc_se_simulation for r in self.rows):.3f})."]
         if any(r.at_the_line(key) for r in self.rows for key in OUTCOMES):
-            lines.append(f"≈ {line_note(POWER)} (80% power): more simulations or draws could "
+            lines.append(f"{MARK} {line_note(POWER)} (80% power): more simulations or draws could "
                          "put it on either side.")
         return "\n".join(lines)
 
