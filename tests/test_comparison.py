@@ -117,10 +117,12 @@ def test_values_within_monte_carlo_error_are_called_out():
     t = pd.DataFrame({"prior": ["a", "b"], "variant": ["v", "v"], "p_benefit": [0.952, 0.99],
                       "p_benefit_mcse": [0.003, 0.001]})
     assert assess(t, [rule])[0].sentence() == (
-        "P(benefit) > 0.95 under every prior (0.952 to 0.990; a within Monte Carlo error of 0.95)."
+        "P(benefit) > 0.95 under every prior (0.952 to 0.990; a at the line: within 2 MCSE of "
+        "0.95)."
     )
     t.loc[1, "p_benefit"] = 0.94
-    assert "a (0.952, within Monte Carlo error) but not under b (0.940)" in find_flips(t, [rule])[0]
+    assert ("a (0.952, at the line: within 2 MCSE of 0.95) but not under b (0.940)"
+            in find_flips(t, [rule])[0])
 
 
 def test_missing_values_do_not_count_as_flips():

@@ -126,3 +126,76 @@ def test_the_sentence_leads_with_the_side_the_evidence_is_on():
     assert "conclusive already (P(benefit) > 0.95)" in text
     row = settled.rows[-1]
     assert f"keep it so with probability {row.p_conclusive_benefit:.2f}" in text
+
+
+# --- Monte Carlo error: the posterior draws' own, not only the simulations' ------------------
+
+def _two_point_plan(signs, chains):
+    """Each draw decides the trial: log OR +3 or -3, tau 0, 2000 per arm at control risk 0.5.
+
+    A trial from a +3 draw (treated risk 0.95) moves the updated meta-analysis to P(benefit)
+    about 1, from a -3 draw to P(harm) about 1, so the indicator of "P(benefit) > 0.95" is
+    the draw's sign: its probability given the draw, g, is 0 or 1.
+    """
+    effect = 3.0 * np.asarray(signs, dtype=float)
+    return simulate_next_trial(effect, np.zeros_like(effect), [0.5], [2000], n_sim=4000,
+                               seed=2, chains=chains, direction=Direction(higher_is_better=True))
+
+
+def test_planning_mcse_counts_the_posterior_draws_error():
+    rng = np.random.default_rng(8)
+    draws, chains, repeat = 4000, 4, 10
+    independent = np.where(rng.random(draws) < 0.5, 1, -1)
+    # The same number of draws, but each of 400 independent ones repeated 10 times in a row
+    # (a chain that sticks): 400 effective draws.
+    sticky = np.repeat(np.where(rng.random(draws // repeat) < 0.5, 1, -1), repeat)
+    for signs, k in ((independent, 1), (sticky, repeat)):
+        row = _two_point_plan(signs, chains).rows[0]
+        assert row.p_conclusive == 1.0 and row.mcse["p_conclusive"] == 0.0  # every draw decides
+        q = float(np.mean(signs > 0))
+        assert row.p_conclusive_benefit == pytest.approx(q, abs=0.05)
+        # By hand: Var(p) = p (1 - p) / n_sim (the simulations) + Var(g) / ESS (the draws),
+        # with Var(g) = q (1 - q) and ESS = draws / k.
+        p = row.p_conclusive_benefit
+        binomial = np.sqrt(p * (1 - p) / 4000)
+        expected = np.sqrt(binomial**2 + q * (1 - q) * k / draws)
+        assert row.mcse["p_conclusive_benefit"] == pytest.approx(expected, rel=0.2)
+        assert row.mcse["p_conclusive_benefit"] >= binomial
+        assert row.mc_se_simulation == pytest.approx(binomial)
+        assert row.mc_se >= row.mc_se_simulation
+    # The sticky chain's error grows as the square root of its repeat factor, on the draws' part:
+    # sqrt((1 + 10) / (1 + 1)) = 2.35 in all, with as many simulations as draws.
+    ratio = (_two_point_plan(sticky, chains).rows[0].mcse["p_conclusive_benefit"]
+             / _two_point_plan(independent, chains).rows[0].mcse["p_conclusive_benefit"])
+    assert ratio == pytest.approx(np.sqrt(11 / 2), rel=0.2)
+
+
+def test_draws_that_do_not_split_into_chains_are_refused():
+    with pytest.raises(rb.RebayesError, match="do not split into 3 chains"):
+        _two_point_plan(np.ones(100), chains=3)
+
+
+def test_planning_probabilities_at_the_line_say_so():
+    from rebayes.tools.planning import PlanRow, TrialPlan
+
+    lower = Direction(higher_is_better=False, outcome="death")
+    keys = dict(p_conclusive_benefit=0.41, p_conclusive_harm=0.40, p_significant=0.5,
+                p_significant_benefit=0.1, p_futile=0.2)
+    rows = (PlanRow(100, p_conclusive=0.60, **keys, mc_se=0.01, mcse={"p_conclusive": 0.01}),
+            PlanRow(400, p_conclusive=0.81, **keys, mc_se=0.01, mcse={"p_conclusive": 0.01}))
+    current = {"mean": -0.3, "sd": 0.2, "tau": 0.01, "p_benefit": 0.946, "p_benefit_mcse": 0.003,
+               "p_benefit_normal": 0.93, "typical_control_risk": 0.2, "threshold_log_or": -0.1}
+    plan = TrialPlan(rows, {"p_conclusive": 400}, lower, 1.1, current, 4000, 1)
+    sentence = plan.sentence()
+    # 0.946 is 0.004 from 0.95, within 2 x 0.003; 0.81 is 0.01 from 0.8, within 2 x 0.01.
+    assert "P(RR < 1) is 0.946 (at the line: within 2 MCSE of 0.95) now" in sentence
+    assert "with probability 0.81 (at the line: within 2 MCSE of 0.8)" in sentence
+    text = str(plan)
+    assert "0.810 ≈" in text and "0.600 ≈" not in text
+    assert "≈ at the line: within 2 MCSE of 0.8" in text
+    # Conclusive already, but only by a hair: the verdict says it is at the line.
+    settled = TrialPlan(rows, {"p_conclusive": 400}, lower, 1.1,
+                        {**current, "p_benefit": 0.953}, 4000, 1).sentence()
+    assert ("conclusive already (P(benefit) > 0.95, at the line: within 2 MCSE of 0.95)"
+            in settled)
+    assert "leave P(benefit) at or below 0.95 with probability" in settled

@@ -37,6 +37,7 @@ from typing import Any
 import pandas as pd
 
 from rebayes.atomic import atomic_path, write_text_atomic
+from rebayes.bayes.mcse import line_note
 from rebayes.errors import RebayesError
 from rebayes.folders import check_output_folder
 from rebayes.json_io import dumps, plain, stable_hash
@@ -82,6 +83,8 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "pooled_or_high",
     "p_benefit",
     "p_rr_lt_1",
+    "p_rr_lt_1_mcse",  # also P(benefit)'s: 1 - P(RR < 1) or P(RR < 1) itself
+    "at_the_line",  # the probabilities within 2 MCSE of their line (rebayes.bayes.mcse)
     "direction",
     "tau",
     "tau_low",
@@ -488,6 +491,9 @@ def _rows_of(record: dict[str, Any]) -> list[dict[str, Any]]:
                 pooled_or_high=pooled_or.get("ci_high"),
                 p_benefit=s.get("p_benefit"),  # None when no direction is declared
                 p_rr_lt_1=s.get("p_rr_lt_1"),
+                p_rr_lt_1_mcse=(s.get("mcse") or {}).get(
+                    "p_benefit" if direction.get("declared") else "p_rr_lt_1"),
+                at_the_line=", ".join(a["name"] for a in s.get("at_the_line") or ()),
                 direction=_direction_name(direction),
                 tau=s["tau"]["median"],
                 tau_low=s["tau"]["ci_low"],
@@ -554,6 +560,16 @@ def _direction_name(direction: dict[str, Any]) -> str:
     return "higher_is_better" if direction.get("higher_is_better") else "lower_is_better"
 
 
+def _line_words(summary: dict[str, Any]) -> str:
+    """``" (at the line: ...)"`` when P(benefit) (or P(RR < 1)), or its complement, is."""
+    near = {a["name"] for a in summary.get("at_the_line") or ()}
+    if near & {"p_benefit", "p_rr_lt_1"}:
+        return f" ({line_note(0.95)})"
+    if near & {"p_harm", "p_rr_gt_1"}:
+        return f" ({'P(harm)' if 'p_harm' in near else 'P(RR > 1)'} {line_note(0.95)})"
+    return ""
+
+
 def _progress_line(done: int, total: int, record: dict[str, Any]) -> str:
     head = f"[{done}/{total}] {record['id']}"
     if record["status"] != "ok":
@@ -562,8 +578,9 @@ def _progress_line(done: int, total: int, record: dict[str, Any]) -> str:
     for prior, s in record["fits"].items():
         rr = s["pooled_rr"]
         gates = "" if s.get("gates_ok") else ", CHECK diagnostics"
-        p = (f"P(benefit) {s['p_benefit']:.3f}" if s.get("p_benefit") is not None
-             else f"P(RR < 1) {s['p_rr_lt_1']:.3f} (no direction declared)")
+        line = _line_words(s)
+        p = (f"P(benefit) {s['p_benefit']:.3f}{line}" if s.get("p_benefit") is not None
+             else f"P(RR < 1) {s['p_rr_lt_1']:.3f}{line} (no direction declared)")
         parts.append(
             f"{prior} RR {rr['median']:.2f} ({rr['ci_low']:.2f} to {rr['ci_high']:.2f}), "
             f"{p}{gates}"

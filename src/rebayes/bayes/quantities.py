@@ -59,6 +59,7 @@ from scipy import special
 from rebayes import tables
 from rebayes.bayes.baseline import ControlRisk
 from rebayes.bayes.baseline import control_risk as control_risk_of_rows
+from rebayes.bayes.mcse import at_the_line, with_line
 from rebayes.bayes.model import arm_risks, linear_predictor
 from rebayes.data.direction import Direction
 
@@ -90,6 +91,9 @@ __all__ = [
 ]
 
 PROB = 0.95
+#: The line P(benefit), P(harm), P(benefit | subgroup) and P(RR ratio > 1) are read against,
+#: and the one P(benefit beyond RR 1.1) is (a better-than-even chance of a worthwhile effect).
+DECISION, BEYOND_LINE = 0.95, 0.5
 SAMPLE_DIMS = ("chain", "draw")
 # Stream of the fit's seed used for the new-trial draws (the fit itself uses 1-3).
 _PREDICTIVE_STREAM = 4
@@ -622,6 +626,12 @@ class FitSummary:
     P(RR < 0.91), P(RR < 0.8)) and print under those literal names; the JSON record then has
     no benefit keys (None) and gives the literal ``p_rr_lt_1``, ``p_rr_gt_1``,
     ``p_rr_lt_0_91``, ``p_rr_lt_0_8``.
+
+    ``mcse`` holds the Monte Carlo standard errors of the decision probabilities (arviz-stats'
+    MCSE of the mean of each indicator: ``p_benefit``, ``p_benefit_beyond_1_1``,
+    ``p_rr_gt_1_1``, ``p_subgroup_benefit[name]``, ``p_ratio_gt_1[name]``); a probability
+    within two of them of its line is *at the line* (:mod:`rebayes.bayes.mcse`) and is printed
+    so (:meth:`decisions`).
     """
 
     analysis: str
@@ -657,6 +667,7 @@ class FitSummary:
     pooled_kind: str = "pooled"
     average_note: str = ""
     control_risk: ControlRisk | None = None
+    mcse: dict[str, float] = field(default_factory=dict)
 
     @property
     def at_control_risk(self) -> str:
@@ -704,6 +715,41 @@ class FitSummary:
         d = self.direction
         return f"{d.treatment} {d.certainty(self.p_harm)} {d.effect_phrase(harmful=True)}"
 
+    def decisions(self) -> list[tuple[str, float, float, float]]:
+        """Every probability read against a line: ``(name, value, mcse, line)``.
+
+        Names as in :meth:`to_dict` (``p_benefit``, or the literal ``p_rr_lt_1`` when the
+        direction is undeclared; ``subgroups[name].p_benefit``,
+        ``subgroup_ratios[name].p_gt_1``). P(harm) is 1 - P(benefit): the same MCSE.
+        """
+        nan = math.nan
+        declared = self.direction.declared
+        benefit = self.mcse.get("p_benefit", nan)
+        out = [
+            ("p_benefit" if declared else "p_rr_lt_1", self.p_benefit, benefit, DECISION),
+            ("p_harm" if declared else "p_rr_gt_1", self.p_harm, benefit, DECISION),
+            ("p_benefit_beyond_1_1" if declared else "p_rr_lt_0_91", self.p_benefit_beyond_1_1,
+             self.mcse.get("p_benefit_beyond_1_1", nan), BEYOND_LINE),
+        ]
+        # A subgroup's P(benefit) or a ratio's P(> 1) near 0.05 is its other side near 0.95.
+        out += [(f"subgroups[{g.name}].{'p_benefit' if declared else 'p_rr_lt_1'}",
+                 g.p_benefit, self.mcse.get(f"p_subgroup_benefit[{g.name}]", nan),
+                 _either_side(g.p_benefit)) for g in self.subgroups]
+        out += [(f"subgroup_ratios[{r.name}].p_gt_1", r.p_gt_1,
+                 self.mcse.get(f"p_ratio_gt_1[{r.name}]", nan), _either_side(r.p_gt_1))
+                for r in self.ratios]
+        return out
+
+    def at_the_line(self) -> list[dict[str, float | str]]:
+        """Return the probabilities within two MCSEs of their line: ``[{name, value, ...}]``."""
+        return [{"name": name, "value": p, "mcse": mcse, "line": line}
+                for name, p, mcse, line in self.decisions() if at_the_line(p, mcse, line)]
+
+    def printed(self, digits: int = 3) -> dict[str, str]:
+        """Print each of :meth:`decisions`: ``"0.946 (at the line: within 2 MCSE of 0.95)"``."""
+        return {name: with_line(p, mcse, line, digits)
+                for name, p, mcse, line in self.decisions()}
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready record (the keys the issue lists, plus context)."""
         return {
@@ -723,6 +769,9 @@ class FitSummary:
             "predictive_rr": self.predictive_rr.to_dict(),
             "tau": self.tau.to_dict(),
             **self._probabilities(),
+            "mcse": {name: (None if math.isnan(mcse) else mcse)
+                     for name, _, mcse, _ in self.decisions()},
+            "at_the_line": self.at_the_line(),
             "direction": self.direction.to_dict(),
             "typical_control_risk": self.typical_control_risk.to_dict(),
             "control_risk": (self.control_risk.to_dict() if self.control_risk is not None
@@ -785,10 +834,12 @@ class FitSummary:
             "and the NNT).",
         ]
         d = self.direction
-        benefit = (f"{d.p_text()} = {self.p_benefit:.3f}   "
-                   f"P({d.beyond(1.1)}) = {self.p_benefit_beyond_1_1:.3f}   "
+        shown = self.printed()
+        benefit_name, harm_name, beyond_name = list(shown)[:3]
+        benefit = (f"{d.p_text()} = {shown[benefit_name]}   "
+                   f"P({d.beyond(1.1)}) = {shown[beyond_name]}   "
                    f"P({d.beyond(1.25)}) = {self.p_benefit_beyond_1_25:.3f}")
-        harm = f"{d.harm_text()} = {self.p_harm:.3f}"
+        harm = f"{d.harm_text()} = {shown[harm_name]}"
         lines += ["", d.sentence()]
         if self.leans_to_harm and d.declared:
             # The evidence points to harm: say so first, benefit second.
@@ -796,10 +847,10 @@ class FitSummary:
         else:
             lines.append(f"{benefit}   {harm}")
         lines.append(f"NNT: {self.nnt}")
-        for s in self.subgroups:
-            lines.append(f"P({d.benefit} | {s.name}) = {s.p_benefit:.3f}")
-        for r in self.ratios:
-            lines.append(f"P(RR ratio > 1 | {r.name}) = {r.p_gt_1:.3f}")
+        for name, text in list(shown.items())[3:]:
+            group = name[name.index("[") + 1:name.rindex("]")]
+            which = "RR ratio > 1" if name.startswith("subgroup_ratios") else d.benefit
+            lines.append(f"P({which} | {group}) = {text}")
         lines += ["", "Trial-specific (shrunken) RR at the trial's own baseline risk:"]
         if self.trials:
             trial_cells = tables.frame(["trial", "RR (95% CrI)"],
@@ -813,6 +864,11 @@ class FitSummary:
         ]
         lines += [f"Note: {note}" for note in self.notes]
         return "\n".join(lines)
+
+
+def _either_side(p: float) -> float:
+    """Return the line a one-sided probability is read against: 0.95, or 0.05 (its other side)."""
+    return DECISION if p >= 0.5 else round(1 - DECISION, 10)
 
 
 def summary_of(tree: xr.DataTree, report: Any) -> FitSummary:
@@ -843,6 +899,7 @@ def summary_of(tree: xr.DataTree, report: Any) -> FitSummary:
     subgroup_predictive = subgroup_predictive_rrs(tree)
     ratios = subgroup_ratios(tree)
     rd = risk_difference(tree)
+    mcse = report.table["mcse_mean"]
     return FitSummary(
         analysis=str(attrs.get("analysis", "")),
         title=str(attrs.get("title", "")),
@@ -886,4 +943,7 @@ def summary_of(tree: xr.DataTree, report: Any) -> FitSummary:
         pooled_kind=pooled_kind(tree),
         average_note=average_description(tree),
         control_risk=control_risk(tree),
+        mcse={str(name): float(value) for name, value in mcse.items()
+              if str(name).startswith(("p_benefit", "p_rr_gt_1_1", "p_subgroup_benefit[",
+                                       "p_ratio_gt_1["))},
     )

@@ -252,7 +252,7 @@ class Fit(ResultDisplay):
             object.__setattr__(self, "_tree", None)
 
     def summary(self) -> FitSummary:
-        """Return the posterior summaries (:func:`~rebayes.bayes.quantities.summarize`), once."""
+        """Return the posterior summaries (:func:`~rebayes.bayes.summary.summarize`), once."""
         from rebayes.bayes.summary import summarize
 
         return self.derived("summary", lambda: summarize(self.tree, self.diagnostics()))

@@ -1,6 +1,6 @@
 """What is computed from a cached fit (summary, verdict, sensitivity), kept on disk beside it.
 
-Summarising a fit (:func:`rebayes.bayes.quantities.summarize`), checking it
+Summarising a fit (:func:`rebayes.bayes.summary.summarize`), checking it
 (:func:`rebayes.checks.convergence.diagnose`: R-hat, bulk and tail ESS and MCSE of every
 reported quantity) and power-scaling it (:func:`rebayes.sensitivity.psense.prior_sensitivity`)
 takes ~0.5 s of xarray and arviz-stats work, longer than reading the fit. A report does that

@@ -13,6 +13,7 @@ from typing import Any
 
 from rebayes import tables
 from rebayes.bayes.analyses import resolve_spec
+from rebayes.bayes.mcse import MARK, marked
 from rebayes.bayes.spec import AnalysisSpec, load_script
 from rebayes.cli._common import (
     EXIT_GATE_FAILED,
@@ -201,13 +202,17 @@ def _comparison(summaries: list[Any]) -> str:
     table = tables.frame(
         ["prior", "pooled RR (95% CrI)", f"P({d.benefit})", f"P({d.beyond(1.1)})", "tau",
          "diagnostics"],
-        [(s.prior, s.pooled_rr.format(), f"{s.p_benefit:.3f}", f"{s.p_benefit_beyond_1_1:.3f}",
+        [(s.prior, s.pooled_rr.format(), marked(*s.decisions()[0][1:]),
+          marked(*s.decisions()[2][1:]),
           f"{s.tau.median:.2f}", "ok" if s.diagnostics.ok else f"CHECK ({s.diagnostics})")
          for s in summaries],
     )
+    near = any(MARK in marked(*s.decisions()[i][1:]) for s in summaries for i in (0, 2))
     return "\n".join([
         f"Sensitivity to the prior ({summaries[0].analysis}; RR {summaries[0].at_control_risk})",
         tables.text(table, align="lrrrrl"),
+        *([f"{MARK} at the line: within 2 MCSE of the line it is read against (0.95; 0.5 for "
+           f"P({d.beyond(1.1)}))."] if near else []),
     ])
 
 

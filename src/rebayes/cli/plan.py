@@ -43,7 +43,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--n", type=int, nargs="+", default=[50, 100, 200, 400, 800],
                         metavar="N", help="participants per arm (default 50 100 200 400 800)")
     parser.add_argument("--sims", type=int, default=4000,
-                        help="simulated trials per size (default 4000)")
+                        help="simulated trials per size (default 4000); the stated Monte "
+                             "Carlo SE also counts the posterior draws' own error, which more "
+                             "simulations do not reduce")
     parser.add_argument("--threshold", type=float, default=1.1,
                         help="futility: rule out benefit beyond this RR (default 1.1)")
     parser.set_defaults(func=run)

@@ -16,6 +16,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from rebayes.bayes.mcse import at_the_line, line_note
+
 if TYPE_CHECKING:
     from rebayes.data.direction import Direction
 
@@ -48,8 +50,10 @@ def decision_heatmap(
     matplotlib.figure.Figure
         One panel per entry of ``panels`` (two by default), one above the other; rows are
         analyses in report order, columns the priors grouped by data variant. Each cell
-        prints its probability; cells at or above 0.95 are framed. A missing cell (a variant
-        an analysis was not fitted on) is blank.
+        prints its probability; cells at or above 0.95 are framed, and cells at the line
+        (within 2 MCSE of 0.95, from the table's ``<panel>_mcse`` columns:
+        :mod:`rebayes.bayes.mcse`) get a dashed orange frame instead, on either side of 0.95. A
+        missing cell (a variant an analysis was not fitted on) is blank.
     """
     labels = list(dict.fromkeys(table["label"]))
     columns = list(dict.fromkeys(zip(table["variant"], table["prior"], strict=True)))
@@ -64,10 +68,13 @@ def decision_heatmap(
     indexed = table.set_index(["label", "variant", "prior"])
     for ax, (column, title) in zip(axes[:, 0], shown, strict=True):
         values = np.full((len(labels), len(columns)), np.nan)
+        mcses = np.full_like(values, np.nan)
         for i, label in enumerate(labels):
             for j, key in enumerate(columns):
                 if (label, *key) in indexed.index:
                     values[i, j] = float(indexed.loc[(label, *key), column])
+                    if f"{column}_mcse" in indexed.columns:
+                        mcses[i, j] = float(indexed.loc[(label, *key), f"{column}_mcse"])
         ax.imshow(values, cmap="RdBu", vmin=0.0, vmax=1.0, aspect="auto")
         for i in range(len(labels)):
             for j in range(len(columns)):
@@ -76,7 +83,11 @@ def decision_heatmap(
                     continue
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7.5,
                         color="white" if abs(v - 0.5) > 0.3 else "black")
-                if v >= DECISION:
+                if at_the_line(v, mcses[i, j], DECISION):
+                    # Orange, not black: a dashed black frame vanishes on the dark cells.
+                    ax.add_patch(Rectangle((j - 0.45, i - 0.45), 0.9, 0.9, fill=False, lw=1.8,
+                                           ec="darkorange", ls="--"))
+                elif v >= DECISION:
                     ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=1.4,
                                            ec="black"))
         ax.set_yticks(range(len(labels)), labels, fontsize=8.5)
@@ -93,6 +104,7 @@ def decision_heatmap(
             start += count
         ax.set_title(title, fontsize=10, pad=18)
         ax.tick_params(length=0)
-    fig.suptitle(f"Every analysis x prior x data variant (framed: ≥ {DECISION})", fontsize=10)
+    fig.suptitle(f"Every analysis x prior x data variant\n(framed: ≥ {DECISION}; dashed orange: "
+                 f"{line_note(DECISION)})", fontsize=9.5)
     fig.tight_layout()
     return fig

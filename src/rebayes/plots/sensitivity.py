@@ -24,7 +24,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FixedLocator, NullFormatter  # noqa: E402
 
-from rebayes.bayes.quantities import pooled_rr  # noqa: E402
+from rebayes.bayes.mcse import MARK, line_note, marked  # noqa: E402
+from rebayes.bayes.quantities import DECISION, pooled_rr  # noqa: E402
 from rebayes.plots.forest import ratio_ticks  # noqa: E402
 from rebayes.sensitivity.conclusions import indexed_names  # noqa: E402
 from rebayes.sensitivity.psense import implied_prior_rr  # noqa: E402
@@ -283,16 +284,16 @@ def sensitivity_plot(comparison: Comparison, title: str = "") -> Figure:
         text_ax.text(x, n - 0.3, header, fontsize=9, weight="bold", va="bottom")
     for yi, (_, row) in zip(y, table.iterrows(), strict=True):
         cells = [f"{row['rr_median']:.2f} ({row['rr_low']:.2f}-{row['rr_high']:.2f})"]
-        cells.append(f"{row['p_benefit']:.3f}")
+        cells.append(marked(row["p_benefit"], row.get("p_benefit_mcse", math.nan), DECISION))
         for name in ratio_names:
             p = row[f"p_ratio_gt_1[{name}]"]
             cells.append("" if math.isnan(p) else f"{p:.3f}")
         for j, (x, cell) in enumerate(zip(columns, cells, strict=True)):
-            bold = j == 1 and row["p_benefit"] > 0.95
+            bold = j == 1 and row["p_benefit"] > DECISION
             text_ax.text(x, yi, cell, fontsize=9, va="center", weight="bold" if bold else "normal")
     heading = title or (
         f"{comparison.analysis}: sensitivity of the posterior to the prior and the data "
-        f"({p_label} > 0.95 in bold)"
+        f"({p_label} > 0.95 in bold; {MARK} {line_note(DECISION)})"
     )
     fig.suptitle(heading, fontsize=11)
     # Margins in inches, whatever the number of rows.

@@ -12,12 +12,14 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from math import nan
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 
 from rebayes.bayes.coefficients import Coefficient, coefficients, pooled_or_probabilities
-from rebayes.bayes.quantities import FitSummary
+from rebayes.bayes.mcse import MARK, marked, with_line
+from rebayes.bayes.quantities import DECISION, FitSummary
 from rebayes.bayes.sampling import Fit
 from rebayes.bayes.spec import AnalysisSpec
 from rebayes.checks.gates import DEFAULT_THRESHOLDS as GATE
@@ -128,8 +130,8 @@ def results_rows(
             [
                 name if s.reliable else Cell(f"{name}: UNRELIABLE (divergences)", "fail"),
                 _fmt_est(s.pooled_rr),
-                Cell(f"{s.p_benefit:.3f}", "num"),
-                Cell(f"{s.p_benefit_beyond_1_1:.3f}", "num"),
+                probability_cell(*s.decisions()[0][1:]),
+                probability_cell(*s.decisions()[2][1:]),
                 Cell(f"{s.p_benefit_beyond_1_25:.3f}", "num"),
                 _fmt_est(s.tau),
                 _fmt_est(s.predictive_rr),
@@ -141,6 +143,11 @@ def results_rows(
             ]
         )
     return rows
+
+
+def probability_cell(p: float, mcse: float, line: float) -> Cell:
+    """Return a table's probability cell, marked ``≈`` when it is at the line."""
+    return Cell(marked(p, mcse, line), "num")
 
 
 def key_sentence(
@@ -157,7 +164,6 @@ def key_sentence(
     schema = schema or DatasetSchema()
     d = s.direction
     threshold = d.beyond(1.1)
-    important = s.p_benefit_beyond_1_1
     prior = f"Under the {s.prior.replace('_', ' ')} prior"
     if not s.reliable:
         prior = f"UNRELIABLE ({s.divergences} divergent transitions). {prior}"
@@ -173,23 +179,26 @@ def key_sentence(
     if s.subgroups and s.ratios:
         groups = "; ".join(
             f"{g.name.replace('_', ' ')}: RR {g.rr.median:.2f} ({g.rr.ci_low:.2f} to "
-            f"{g.rr.ci_high:.2f}), {_lean(g.p_benefit, s.direction)}" for g in s.subgroups
+            f"{g.rr.ci_high:.2f}), "
+            f"{_lean(g.p_benefit, s.direction, s.mcse.get(f'p_subgroup_benefit[{g.name}]', nan))}"
+            for g in s.subgroups
         )
         r = s.ratios[0]
         return (
             f"{prior}, the risk ratio of {what} by subgroup is {groups}; the RR in "
             f"{r.numerator.replace('_', ' ')} is {r.ratio.median:.2f} times that in "
             f"{r.denominator.replace('_', ' ')} (95% CrI {r.ratio.ci_low:.2f} to "
-            f"{r.ratio.ci_high:.2f}), P(ratio > 1) = {r.p_gt_1:.2f}."
+            f"{r.ratio.ci_high:.2f}), P(ratio > 1) = {_ratio_p(s, r.name, r.p_gt_1)}."
         )
     rr = (f"the pooled risk ratio of {what} is {s.pooled_rr.median:.2f} (95% CrI "
           f"{s.pooled_rr.ci_low:.2f} to {s.pooled_rr.ci_high:.2f})")
+    p_benefit, p_harm, important = list(s.printed(2).values())[:3]
     benefit = ((f"P(any benefit, {d.benefit})" if d.declared else f"P({d.benefit})")
-               + f" = {s.p_benefit:.2f}, P({threshold}) = {important:.2f}")
+               + f" = {p_benefit}, P({threshold}) = {important}")
     if s.leans_to_harm and d.declared:
         # The evidence points to harm: harm first, with its NNTH; benefit second.
         base = (
-            f"{prior}, P(harm, {d.harm}) = {s.p_harm:.2f}: {s.harm_sentence()}; "
+            f"{prior}, P(harm, {d.harm}) = {p_harm}: {s.harm_sentence()}; "
             f"{rr} {s.at_control_risk}, {s.nnt}; {benefit}"
         )
     else:
@@ -199,19 +208,24 @@ def key_sentence(
         base += (
             f"; the RR in {r.numerator.replace('_', ' ')} is {r.ratio.median:.2f} times that in "
             f"{r.denominator.replace('_', ' ')} (95% CrI {r.ratio.ci_low:.2f} to "
-            f"{r.ratio.ci_high:.2f}), P(ratio > 1) = {r.p_gt_1:.2f}"
+            f"{r.ratio.ci_high:.2f}), P(ratio > 1) = {_ratio_p(s, r.name, r.p_gt_1)}"
         )
     return base + "."
 
 
-def _lean(p_benefit: float, direction: Direction) -> str:
+def _ratio_p(s: FitSummary, name: str, p: float) -> str:
+    return with_line(p, s.mcse.get(f"p_ratio_gt_1[{name}]", nan), DECISION, 2)
+
+
+def _lean(p_benefit: float, direction: Direction, mcse: float = nan) -> str:
     """``"P(benefit) = 0.93"``, or ``"P(harm) = 0.74"`` where a subgroup leans to harm.
 
-    Undeclared: the literal side, ``"P(RR < 1) = 0.93"``.
+    Undeclared: the literal side, ``"P(RR < 1) = 0.93"``. Either is marked at the line when
+    within two MCSEs of 0.95 (:func:`rebayes.bayes.mcse.with_line`).
     """
     if p_benefit < 0.5 and direction.declared:
-        return f"P(harm) = {1 - p_benefit:.2f}"
-    return f"{direction.p_name()} = {p_benefit:.2f}"
+        return f"P(harm) = {with_line(1 - p_benefit, mcse, DECISION, 2)}"
+    return f"{direction.p_name()} = {with_line(p_benefit, mcse, DECISION, 2)}"
 
 
 def _used_priors(fit: Fit) -> str:
@@ -306,8 +320,12 @@ def save_fit_figure(
 def results_markdown(summaries: Mapping[str, FitSummary]) -> str:
     """Return the per-prior results table in markdown."""
     first = next(iter(summaries.values()))
-    return markdown_table(result_headers(first.direction, first.pooled_kind),
+    text = markdown_table(result_headers(first.direction, first.pooled_kind),
                           results_rows(summaries))
+    if f" {MARK}" in text:
+        text += (f"\n\n{MARK} at the line: within 2 MCSE of the line it is read against (0.95; 0.5 "
+                 "for the benefit beyond 1.1).")
+    return text
 
 
 def analysis_page(
@@ -332,14 +350,17 @@ def analysis_page(
     subgroup_table = table(
         ("subgroup", "RR (95% CrI)", f"P({s.direction.benefit})",
          "predictive RR, new trial in the subgroup (95% PrI)"),
-        [(g.name.replace("_", " "), _fmt_est(g.rr), Cell(f"{g.p_benefit:.3f}", "num"),
+        [(g.name.replace("_", " "), _fmt_est(g.rr),
+          probability_cell(g.p_benefit, s.mcse.get(f"p_subgroup_benefit[{g.name}]", nan),
+                           DECISION),
           _fmt_est(g.predictive) if g.predictive is not None else "-")
          for g in s.subgroups],
     ) if s.subgroups else None
     ratio_table = table(
         ("contrast", "ratio of RRs (95% CrI)", "P(ratio>1)"),
         [(f"{r.numerator} vs {r.denominator}", _fmt_est(r.ratio),
-          Cell(f"{r.p_gt_1:.3f}", "num")) for r in s.ratios],
+          probability_cell(r.p_gt_1, s.mcse.get(f"p_ratio_gt_1[{r.name}]", nan), DECISION))
+         for r in s.ratios],
     ) if s.ratios else None
     decision_table = table(
         ("quantity", "value"),
@@ -351,7 +372,7 @@ def analysis_page(
             ("risk difference at p0", _fmt_est(s.nnt.risk_difference, 3)),
             ("number needed to treat (Altman 1998)", str(s.nnt)),
             (f"P({s.direction.harm})" + (" (harm)" if s.direction.declared else ""),
-             f"{s.p_harm:.3f}"),
+             with_line(*s.decisions()[1][1:])),
             *[(f"P({s.pooled_kind} OR > {t})", f"{p:.3f}")
               for t, p in fit_or_probabilities(first).items()],
         ],

@@ -30,6 +30,7 @@ import pandas as pd
 from rebayes import allocator
 from rebayes.atomic import check_output_directory, staging_directory
 from rebayes.audit.paper import AuditRow, audit, audit_intro, audit_markdown
+from rebayes.bayes.mcse import MARK
 from rebayes.checks.gates import DEFAULT_THRESHOLDS
 from rebayes.data.direction import Direction
 from rebayes.data.schema import DatasetSchema
@@ -139,10 +140,11 @@ def _influence_section(table_: Influence, figures: Path, prior: str,
     p = (direction or table_.direction).p_name()
     rows = [
         (r.left_out, f"{r.rr_median:.2f} ({r.rr_low:.2f} to {r.rr_high:.2f})",
-         Cell(f"{r.p_benefit:.3f}", "num fail" if r.influential else "num"),
+         Cell(f"{r.p_benefit:.3f}" + (f" {MARK}" if line else ""),
+              "num fail" if r.influential else "num"),
          Cell(f"{r.delta_p_benefit:+.3f}", "num"), f"{r.tau_median:.2f}",
          f"{r.mh_rr:.2f} [{r.mh_low:.2f}, {r.mh_high:.2f}]", Cell(f"{r.mh_p:.3f}", "num"))
-        for r in table_.table.itertuples()
+        for r, line in zip(table_.table.itertuples(), table_.at_the_line(), strict=True)
     ]
     return render(
         "section_influence.html",
@@ -805,7 +807,8 @@ def _index_page(r: Reanalysis, analyses: Sequence[AnalysisReport], lead: Any,
             f"figures/{headline}",
             "The decision probabilities of every analysis (a meta-regression: every "
             "subgroup, never its row average) under every prior and data variant; framed "
-            "cells are at or above 0.95.") if headline else None,
+            "cells are at or above 0.95; dashed orange frames mark cells at the line (within 2 "
+            "MCSE of 0.95): another run could put them on either side.") if headline else None,
         overall_forest=figure(
             f"figures/{overall_forest}",
             "The overall analysis: observed and shrunken trial RRs, the pooled and "

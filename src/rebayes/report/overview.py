@@ -15,15 +15,21 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from rebayes.bayes.mcse import at_the_line, line_note
 from rebayes.data.direction import Direction
 from rebayes.sensitivity.comparison import Comparison
 from rebayes.sensitivity.conclusions import multiplicity_sentence, probabilities_at_the_line
 from rebayes.sensitivity.conflicts import Conflict
 
-__all__ = ["Overview", "overview", "uniform_panels"]
+__all__ = ["Overview", "at_the_line_sentence", "overview", "uniform_panels"]
+
+#: At most this many cases at the line are named; the rest are counted.
+NAMED_AT_THE_LINE = 6
 
 #: The heat map's panels: decision-table column -> what it shows.
 PANELS = ("p_benefit", "p_beyond")
+#: The line P(benefit) and P(harm) are read against.
+DECISION = 0.95
 
 
 def uniform_panels(decision: pd.DataFrame, digits: int = 2) -> dict[str, float]:
@@ -47,6 +53,44 @@ def uniform_panels(decision: pd.DataFrame, digits: int = 2) -> dict[str, float]:
         if len(values) == 1:
             out[column] = float(values[0])
     return out
+
+
+def at_the_line_sentence(decision: pd.DataFrame, direction: Direction) -> str:
+    """Return which values of P(benefit) or P(harm) are at the 0.95 line ("" if none are).
+
+    Parameters
+    ----------
+    decision : pandas.DataFrame
+        :func:`rebayes.sensitivity.comparison.decision_table` (with ``p_benefit_mcse``).
+    direction : Direction
+
+    Returns
+    -------
+    str
+        ``"In 2 of the 14 cases P(benefit, RR > 1) or P(harm, RR < 1) is at the line: within
+        2 MCSE of 0.95 (...)"``,
+        naming each case (analysis, prior, data variant and value), at most
+        :data:`NAMED_AT_THE_LINE` of them.
+    """
+    if "p_benefit_mcse" not in decision.columns:
+        return ""
+    d = direction
+    cases = []
+    for r in decision.itertuples():
+        p, mcse = float(r.p_benefit), float(r.p_benefit_mcse)
+        for name, value in ((f"P(benefit, {d.benefit})", p), (f"P(harm, {d.harm})", 1 - p)):
+            if at_the_line(value, mcse, DECISION) and (d.declared or value == p):
+                cases.append(f"{r.label}, {str(r.prior).replace('_', ' ')} prior, {r.variant} "
+                             f"data: {name} = {value:.3f}")
+    if not cases:
+        return ""
+    named = "; ".join(cases[:NAMED_AT_THE_LINE])
+    more = f"; and {len(cases) - NAMED_AT_THE_LINE} more" if len(cases) > NAMED_AT_THE_LINE else ""
+    what = (f"P(benefit, {d.benefit}) or P(harm, {d.harm})" if d.declared
+            else f"P({d.benefit})")
+    return (f"In {len(cases)} of the {len(decision)} cases {what} is {line_note(DECISION)} "
+            f"({named}{more}): another run of the sampler could put "
+            f"{'it' if len(cases) == 1 else 'them'} on either side of {DECISION:g}.")
 
 
 @dataclass(frozen=True)
@@ -132,6 +176,9 @@ def overview(
         harm = 1 - decision["p_benefit"]
         varies.append(f"P(harm, {d.harm}) runs from {_span(harm)}: the evidence leans to harm "
                       f"in {int((harm > 0.5).sum())} of the {len(harm)} cases.")
+    near = at_the_line_sentence(decision, d)
+    if near:
+        varies.append(near)
     flips = tuple(f"{c.analysis.replace('_', ' ')}: {sentence}"
                   for c in comparisons for sentence in c.flips)
     if flips:

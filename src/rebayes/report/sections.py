@@ -13,6 +13,7 @@ from pathlib import Path
 
 from markupsafe import Markup
 
+from rebayes.bayes.mcse import MARK
 from rebayes.bayes.sampling import Fit
 from rebayes.checks.loo import loo_by_trial
 from rebayes.checks.ppc import ppc_table, trial_ppc_table
@@ -64,7 +65,7 @@ def flip_table(conclusion: Conclusion) -> FlipTable:
             if r is None or r.value != r.value:
                 cells.append("-")
                 continue
-            mark = " ≈" if r.near else ""
+            mark = f" {MARK}" if r.near else ""
             cells.append(Cell(f"{r.value:.{d}f}{mark}", "num pass" if r.holds else "num fail"))
         rows.append(cells)
     return FlipTable(conclusion.rule.label,

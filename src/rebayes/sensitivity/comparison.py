@@ -522,7 +522,9 @@ def decision_table(comparisons: Sequence[Comparison]) -> pd.DataFrame:
     pandas.DataFrame
         ``label`` (the analysis's name; for a meta-regression or separate subgroup effects,
         one row per subgroup, ``"<name>: <subgroup>"``, never its row average), ``analysis``,
-        ``variant``, ``prior``, ``p_benefit``, ``p_beyond``.
+        ``variant``, ``prior``, ``p_benefit``, ``p_beyond`` and their Monte Carlo standard
+        errors ``p_benefit_mcse``, ``p_beyond_mcse`` (NaN where none is computed: a
+        subgroup's benefit beyond RR 1.1).
     """
     records = []
     for c in comparisons:
@@ -537,15 +539,20 @@ def decision_table(comparisons: Sequence[Comparison]) -> pd.DataFrame:
                         "variant": row["variant"], "prior": row["prior"],
                         "p_benefit": row[f"p_subgroup_benefit[{g}]"],
                         "p_beyond": row.get(f"p_subgroup_beyond_1_1[{g}]", math.nan),
+                        "p_benefit_mcse": row.get(f"p_subgroup_benefit_mcse[{g}]", math.nan),
+                        "p_beyond_mcse": math.nan,
                     })
             else:
                 records.append({
                     "label": title, "analysis": c.analysis, "variant": row["variant"],
                     "prior": row["prior"], "p_benefit": row["p_benefit"],
                     "p_beyond": row["p_benefit_beyond_1_1"],
+                    "p_benefit_mcse": row.get("p_benefit_mcse", math.nan),
+                    "p_beyond_mcse": row.get("p_benefit_beyond_1_1_mcse", math.nan),
                 })
     return pd.DataFrame.from_records(
-        records, columns=["label", "analysis", "variant", "prior", "p_benefit", "p_beyond"])
+        records, columns=["label", "analysis", "variant", "prior", "p_benefit", "p_beyond",
+                          "p_benefit_mcse", "p_beyond_mcse"])
 
 
 def _sensitivity(fit: Fit) -> PriorSensitivity:

@@ -19,6 +19,7 @@ from typing import Any, Literal, NamedTuple
 
 import pandas as pd
 
+from rebayes.bayes.mcse import at_the_line, line_note
 from rebayes.data.direction import Direction
 
 __all__ = [
@@ -220,7 +221,7 @@ class Conclusion:
             groups.setdefault(getattr(r, key) if key else self._label(r), []).append(r)
         return ", ".join(
             f"{name} ({self._span(members)}"
-            + (", within Monte Carlo error" if any(m.near for m in members) else "")
+            + (f", {line_note(self.rule.threshold)}" if any(m.near for m in members) else "")
             + ")"
             for name, members in groups.items()
         )
@@ -247,11 +248,7 @@ class Conclusion:
         if not (yes and no):
             which = "every" if yes else "no"
             near = [self._label(r) for r in rows if r.near]
-            caveat = (
-                f"; {', '.join(near)} within Monte Carlo error of {self.rule.threshold:g}"
-                if near
-                else ""
-            )
+            caveat = f"; {', '.join(near)} {line_note(self.rule.threshold)}" if near else ""
             return f"{label} under {which} {self.dimension} ({self._span(rows)}{caveat})."
         if self.dimension == "prior and data variant":
             # Say which of the two drives the flip when one of them alone does.
@@ -331,7 +328,7 @@ def assess(
                     variant=str(record.get("variant", "")),
                     value=value,
                     holds=rule.holds(value),
-                    near=math.isfinite(mcse) and abs(value - rule.threshold) < 2 * mcse,
+                    near=at_the_line(value, mcse, rule.threshold),
                 )
             )
         out.append(Conclusion(rule, tuple(rows)))

@@ -7,12 +7,14 @@ second), and :func:`influence_table` puts the two side by side in an :class:`Inf
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from rebayes.bayes.mcse import at_the_line, line_note, with_line
 from rebayes.data.direction import Direction
 from rebayes.data.trials import table_hash, trial_ids, trial_totals
 from rebayes.display import ResultDisplay
@@ -37,6 +39,8 @@ __all__ = [
 
 # A trial is "influential" when leaving it out moves P(benefit) by more than this.
 INFLUENCE_THRESHOLD = 0.05
+#: The line P(benefit) is read against.
+DECISION = 0.95
 
 
 def leave_one_out_frequentist(
@@ -120,9 +124,10 @@ def leave_one_out_bayesian(
     Returns
     -------
     pandas.DataFrame
-        ``left_out, rr_median, rr_low, rr_high, p_benefit, tau_median``; ``p_benefit`` is
-        P(benefit) in the dataset's direction (P(RR > 1), or P(RR < 1) when lower is better;
-        :class:`rebayes.data.direction.Direction`).
+        ``left_out, rr_median, rr_low, rr_high, p_benefit, p_benefit_mcse, tau_median``;
+        ``p_benefit`` is P(benefit) in the dataset's direction (P(RR > 1), or P(RR < 1) when
+        lower is better; :class:`rebayes.data.direction.Direction`), ``p_benefit_mcse`` its
+        Monte Carlo standard error.
     """
     from rebayes.bayes.design import build_design
     from rebayes.bayes.sampling import fit
@@ -132,6 +137,7 @@ def leave_one_out_bayesian(
         s = result.summary()
         return dict(rr_median=s.pooled_rr.median, rr_low=s.pooled_rr.ci_low,
                     rr_high=s.pooled_rr.ci_high, p_benefit=s.p_benefit,
+                    p_benefit_mcse=s.mcse.get("p_benefit", math.nan),
                     tau_median=s.tau.median)
 
     return leave_one_out(trials, summarise)
@@ -161,6 +167,20 @@ class Influence(ResultDisplay):
     threshold: float = INFLUENCE_THRESHOLD
     direction: Direction = field(default=Direction())
 
+    def _mcse(self) -> pd.Series:
+        """P(benefit)'s MCSE per row (NaN for a table without them)."""
+        return self.table.get("p_benefit_mcse", pd.Series(math.nan, index=self.table.index))
+
+    def at_the_line(self) -> list[bool]:
+        """Per row, whether P(benefit) is within two MCSEs of 0.95 (no MCSE column: False)."""
+        return [at_the_line(float(p), float(m), DECISION)
+                for p, m in zip(self.table["p_benefit"], self._mcse(), strict=True)]
+
+    def _p(self, row: int) -> str:
+        """Row ``row``'s P(benefit), with the one wording when it is at the line."""
+        return with_line(float(self.table["p_benefit"].iloc[row]),
+                         float(self._mcse().iloc[row]), DECISION)
+
     @property
     def influential(self) -> list[str]:
         """The trials whose removal moves P(benefit) by more than :attr:`threshold`."""
@@ -172,15 +192,19 @@ class Influence(ResultDisplay):
         P(benefit) is named by the direction (``P(RR < 1)`` when it is undeclared).
         """
         p = self.direction.p_name()
-        base = self.table["p_benefit"].iloc[0]
-        moved = [r for r in self.table.itertuples() if r.influential]
+        base = self._p(0)
+        moved = [(i, r) for i, r in enumerate(self.table.itertuples()) if r.influential]
+        near = [r.left_out for r, line in zip(self.table.itertuples(), self.at_the_line(),
+                                              strict=True) if line and r.left_out != "(none)"]
+        caveat = (f" Left out in turn, {', '.join(near)} leave{'s' if len(near) == 1 else ''} "
+                  f"{p} {line_note(DECISION)}." if near else "")
         if not moved:
-            return (f"No single trial moves {p} ({base:.3f}) by more than "
-                    f"{self.threshold} when left out.")
-        lines = "; ".join(f"{r.left_out} (to {r.p_benefit:.3f}, {r.delta_p_benefit:+.3f})"
-                          for r in moved)
-        return (f"Leaving out a single trial moves {p} from {base:.3f} by more than "
-                f"{self.threshold} for: {lines}.")
+            return (f"No single trial moves {p} ({base}) by more than "
+                    f"{self.threshold} when left out.{caveat}")
+        lines = "; ".join(f"{r.left_out} (to {self._p(i)}, {r.delta_p_benefit:+.3f})"
+                          for i, r in moved)
+        return (f"Leaving out a single trial moves {p} from {base} by more than "
+                f"{self.threshold} for: {lines}.{caveat}")
 
     def _short(self) -> str:
         trials = self.table.iloc[1:]

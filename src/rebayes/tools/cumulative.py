@@ -21,6 +21,7 @@ stands with every trial.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from rebayes import tables
+from rebayes.bayes.mcse import MARK, at_the_line, line_note, marked, with_line
 from rebayes.bayes.quantities import Estimate
 from rebayes.data.direction import Direction
 from rebayes.data.schema import schema_of
@@ -76,6 +78,9 @@ class CumulativeStep:
     freq_estimate, freq_low, freq_high, freq_p : float
         RevMan's pooled estimate (in the analysis's measure: a ratio, or a difference for the
         RD), its CI and the p value of its Z test (NaN when no trial is estimable yet).
+    p_benefit_mcse : float
+        The Monte Carlo standard error of ``p_benefit`` (NaN: unknown); a step within two of
+        them of 0.95 is at the line (:mod:`rebayes.bayes.mcse`).
     """
 
     added: str
@@ -88,9 +93,15 @@ class CumulativeStep:
     freq_low: float
     freq_high: float
     freq_p: float
+    p_benefit_mcse: float = math.nan
+
+    @property
+    def at_the_line(self) -> bool:
+        """Whether P(benefit) is within two MCSEs of :data:`THRESHOLD`."""
+        return at_the_line(self.p_benefit, self.p_benefit_mcse, THRESHOLD)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return ``{added, order_value, k, rr, p_benefit, tau_median, frequentist}``."""
+        """Return ``{added, order_value, k, rr, p_benefit, p_benefit_mcse, ..., frequentist}``."""
         def plain(x: float) -> float | None:
             return None if np.isnan(x) else float(x)
 
@@ -100,6 +111,8 @@ class CumulativeStep:
             "k": self.k,
             "rr": self.rr.to_dict(),
             "p_benefit": self.p_benefit,
+            "p_benefit_mcse": plain(self.p_benefit_mcse),
+            "at_the_line": self.at_the_line,
             "tau_median": self.tau_median,
             "frequentist": {"estimate": plain(self.freq_estimate),
                             "ci_low": plain(self.freq_low), "ci_high": plain(self.freq_high),
@@ -171,7 +184,8 @@ class CumulativeAnalysis(ResultDisplay):
         last = self.steps[-1]
         crossings = self.crossings
         text = (
-            f"With all {last.k} trials {d.p_text()} = {last.p_benefit:.3f} "
+            f"With all {last.k} trials {d.p_text()} = "
+            f"{with_line(last.p_benefit, last.p_benefit_mcse, THRESHOLD)} "
             f"(pooled RR {last.rr.format()})"
         )
         if not crossings:
@@ -179,22 +193,27 @@ class CumulativeAnalysis(ResultDisplay):
 
         def where(c: Crossing) -> str:
             step = c.step
+            # A crossing at the line may be Monte Carlo error alone: it says so.
+            line = (f", {d.p_name()} {with_line(step.p_benefit, step.p_benefit_mcse, THRESHOLD)}"
+                    if step.at_the_line else "")
             if step.added.endswith(f"({step.order_value})"):  # "Shechter (1991)"
-                return f"{step.added[:-1]}; {step.k} trials)"
-            return f"{step.added} ({self.order_by} {step.order_value}, {step.k} trials)"
+                return f"{step.added[:-1]}; {step.k} trials{line})"
+            return f"{step.added} ({self.order_by} {step.order_value}, {step.k} trials{line})"
 
         first, later = crossings[0], crossings[1:]
         text += f"; it first exceeded {THRESHOLD:g} after {where(first)}"
+        # The verdict at the last step, never plain when it is at the line.
+        caveat = f", {line_note(THRESHOLD)}" if last.at_the_line else ""
         if not later:
-            return text + " and stayed above it to the last step."
+            return text + f" and stayed above it to the last step{caveat}."
         moves = ", then ".join(
             f"{'rose above' if c.up else 'fell back below'} it after {where(c)}" for c in later
         )
         holds = last.p_benefit > THRESHOLD
         return (
             text + f", then {moves}. {name} is "
-            + (f"above {THRESHOLD:g} at the last step" if holds else
-               f"below {THRESHOLD:g} at the last step: the early crossing does not hold")
+            + (f"above {THRESHOLD:g} at the last step{caveat}" if holds else
+               f"below {THRESHOLD:g} at the last step{caveat}: the early crossing does not hold")
             + f" ({len(later)} reversal{'s' if len(later) > 1 else ''})."
         )
 
@@ -213,8 +232,8 @@ class CumulativeAnalysis(ResultDisplay):
             "frequentist": {"analysis": self.frequentist_label, "measure": self.measure},
             "steps": [s.to_dict() for s in self.steps],
             "threshold": THRESHOLD,
-            "crossings": [{"added": c.step.added, "k": c.step.k, "up": c.up}
-                          for c in self.crossings],
+            "crossings": [{"added": c.step.added, "k": c.step.k, "up": c.up,
+                           "at_the_line": c.step.at_the_line} for c in self.crossings],
             "holds_at_last_step": bool(self.steps[-1].p_benefit > THRESHOLD),
             "sentence": self.sentence(),
         }
@@ -261,7 +280,8 @@ class CumulativeAnalysis(ResultDisplay):
             ("k", t["k"].astype(str)),
             ("pooled RR (95% CrI)", [interval(*v) for v in
                                      zip(t["rr_median"], t["rr_low"], t["rr_high"], strict=True)]),
-            (f"P({d.benefit})", [f"{v:.3f}" for v in t["p_benefit"]]),
+            (f"P({d.benefit})", [marked(s.p_benefit, s.p_benefit_mcse, THRESHOLD)
+                                 for s in self.steps]),
             (f"{self.frequentist_label} {self.measure_label} (95% CI)", [
                 interval(*v, digits) if not np.isnan(v[0]) else "not estimable"
                 for v in zip(t["freq_estimate"], t["freq_low"], t["freq_high"], strict=True)
@@ -275,6 +295,8 @@ class CumulativeAnalysis(ResultDisplay):
             tables.text(table, align="lrrrrr"),
             self.sentence(),
         ]
+        if any(s.at_the_line for s in self.steps):
+            lines.append(f"{MARK} {line_note(THRESHOLD)}: another run could put it on either side.")
         if not d.declared:
             lines.append(d.sentence())
         return "\n".join(lines)
@@ -476,6 +498,7 @@ def cumulative_meta_analysis(
         s = result.summary()
         direction, prior_name, analysis = s.direction, s.prior, s.analysis
         steps.append(CumulativeStep(study, value, k, s.pooled_rr, s.p_benefit, s.tau.median,
-                                    row.estimate, row.ci_low, row.ci_high, row.p))
+                                    row.estimate, row.ci_low, row.ci_high, row.p,
+                                    s.mcse.get("p_benefit", math.nan)))
     return CumulativeAnalysis(tuple(steps), tuple(s for s, _ in order), order_by, direction,
                               prior_name, analysis, freq.attrs["label"], freq.attrs["measure"])

@@ -35,10 +35,21 @@ Reported per n, as probabilities over the simulated trials:
 
 and, for each, the smallest n of the grid where it reaches 80%. Everything is seeded: the
 same seed gives the same numbers.
+
+Monte Carlo error. Each probability is an average over ``n_sim`` simulated trials, each drawn
+from one posterior draw picked at random; it inherits the simulations' binomial error *and*
+the posterior draws' own Monte Carlo error (a finite, autocorrelated sample of the
+posterior). Its MCSE counts both (:func:`rebayes.bayes.mcse.resampled_mean_mcse`): the
+simulations are grouped by the posterior draw they came from, and the per-draw residuals,
+in the chains' order, give the MCSE by the effective sample size (arviz-stats), so that a
+posterior with few effective draws gives a larger MCSE than ``sqrt(p (1 - p) / n_sim)``; the
+reported MCSE is never below that binomial one. A probability within two MCSEs of the 80%
+power line, or of 0.95 (P(benefit) now), is *at the line* and is printed so.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -48,6 +59,14 @@ import pandas as pd
 from scipy import special, stats
 
 from rebayes import tables
+from rebayes.bayes.mcse import (
+    MARK,
+    at_the_line,
+    line_note,
+    probability_mcse,
+    resampled_mean_mcse,
+    with_line,
+)
 from rebayes.data.direction import Direction
 from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
@@ -77,6 +96,8 @@ OUTCOMES = {
     "p_futile": "updated meta-analysis: P(benefit beyond threshold) < 0.05",
 }
 POWER = 0.8
+#: The line the updated P(benefit) or P(harm) is read against.
+DECISION = 0.95
 
 
 def outcome_words(direction: Direction, threshold: float = 1.1) -> dict[str, str]:
@@ -106,9 +127,20 @@ class PlanRow:
     p_significant_benefit: float
     p_futile: float
     mc_se: float
+    mcse: dict[str, float] = field(default_factory=dict)
+    mc_se_simulation: float = float("nan")
+
+    def at_the_line(self, outcome: str, line: float = 0.8) -> bool:
+        """Whether the outcome's probability is within two MCSEs of ``line`` (80% power)."""
+        return at_the_line(getattr(self, outcome), self.mcse.get(outcome, self.mc_se), line)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return ``{n_per_arm, p_conclusive, p_conclusive_benefit, ..., mc_se}``."""
+        """Return ``{n_per_arm, p_conclusive, ..., mc_se, mc_se_simulation, mcse {...}}``.
+
+        ``mc_se`` is the largest MCSE of the row, posterior draws' error included;
+        ``mc_se_simulation`` the largest binomial one (the simulations' alone); ``mcse`` the
+        MCSE of each probability.
+        """
         return {
             "n_per_arm": self.n_per_arm,
             "p_conclusive": self.p_conclusive,
@@ -118,6 +150,8 @@ class PlanRow:
             "p_significant_benefit": self.p_significant_benefit,
             "p_futile": self.p_futile,
             "mc_se": self.mc_se,
+            "mc_se_simulation": self.mc_se_simulation,
+            "mcse": dict(self.mcse),
         }
 
 
@@ -162,10 +196,12 @@ class TrialPlan(ResultDisplay):
         d = self.direction
         p_benefit = self.current["p_benefit"]
         p_harm = 1.0 - p_benefit
+        mcse = self.current.get("p_benefit_mcse", math.nan)
         if p_harm > p_benefit:
-            now = f"P(harm) is {p_harm:.3f} now (P({d.benefit}) {p_benefit:.3f})"
+            now = (f"P(harm) is {with_line(p_harm, mcse, DECISION)} now "
+                   f"(P({d.benefit}) {p_benefit:.3f})")
         else:
-            now = f"P({d.benefit}) is {p_benefit:.3f} now"
+            now = f"P({d.benefit}) is {with_line(p_benefit, mcse, DECISION)} now"
         now += (f", {self.current['p_benefit_normal']:.3f} for P(benefit) under the normal "
                 "approximation the update uses")
         if max(p_benefit, p_harm) > 0.95:
@@ -173,7 +209,10 @@ class TrialPlan(ResultDisplay):
             side = "P(harm)" if p_harm > p_benefit else "P(benefit)"
             top = self.rows[-1]
             keep = top.p_conclusive_harm if p_harm > p_benefit else top.p_conclusive_benefit
-            return (f"{now}: the meta-analysis is conclusive already ({side} > 0.95). By the "
+            verdict = f"{side} > 0.95" + (
+                f", {line_note(DECISION)}"
+                if at_the_line(max(p_benefit, p_harm), mcse, DECISION) else "")
+            return (f"{now}: the meta-analysis is conclusive already ({verdict}). By the "
                     f"model's own predictions (a new trial like the old ones), a trial of "
                     f"{top.n_per_arm} per arm would keep it so with probability "
                     f"{_probability(keep)} and leave {side} at or below 0.95 with probability "
@@ -183,16 +222,17 @@ class TrialPlan(ResultDisplay):
         sides = (f"P(harm) > 0.95 with probability {_probability(row.p_conclusive_harm)}, "
                  f"P(benefit) > 0.95 with probability "
                  f"{_probability(row.p_conclusive_benefit)}")
+        conclusive = _probability(row.p_conclusive, row.mcse.get("p_conclusive", row.mc_se))
         if n is not None:
             return (f"{now}; a new trial of {n} per arm (the smallest size of the grid reaching "
                     f"80%) settles the question either way with probability "
-                    f"{_probability(row.p_conclusive)} ({sides}).")
+                    f"{conclusive} ({sides}).")
         why = (f": with tau about {self.current['tau']:.2f}, one new trial weighs at most about "
                "1/tau^2 in the update, however large it is" if self.current["tau"] >= 0.05
                else "")
         return (f"{now}; no trial size of the grid settles the question either way with 80% "
                 f"probability: one of {row.n_per_arm} per arm does so with probability "
-                f"{_probability(row.p_conclusive)} ({sides}){why}.")
+                f"{conclusive} ({sides}){why}.")
 
     def _row(self, n: int) -> PlanRow:
         return next(r for r in self.rows if r.n_per_arm == n)
@@ -214,18 +254,18 @@ class TrialPlan(ResultDisplay):
         }
 
     def to_dataframe(self) -> pd.DataFrame:
-        """One row per trial size."""
-        return pd.DataFrame([r.to_dict() for r in self.rows])
+        """One row per trial size: the probabilities and the row's largest MCSE ``mc_se``."""
+        return pd.DataFrame([r.to_dict() for r in self.rows]).drop(
+            columns=["mcse", "mc_se_simulation"])
 
     def __str__(self) -> str:
         d = self.direction
-        t = self.to_dataframe()
         table = tables.frame(
             ["n/arm", "MA conclusive", f"{d.p_name()}>0.95", f"{d.harm_name()}>0.95",
              "trial sig.", f"sig. {d.benefit_noun}", f"rules out {d.beyond(self.threshold)}"],
-            [(f"{r.n_per_arm}", f"{r.p_conclusive:.3f}", f"{r.p_conclusive_benefit:.3f}",
-              f"{r.p_conclusive_harm:.3f}", f"{r.p_significant:.3f}",
-              f"{r.p_significant_benefit:.3f}", f"{r.p_futile:.3f}") for r in t.itertuples()],
+            [(f"{r.n_per_arm}",
+              *(f"{getattr(r, key):.3f}" + (f" {MARK}" if r.at_the_line(key) else "")
+                for key in OUTCOMES)) for r in self.rows],
         )
         lines = [
             f"The next trial ({self.n_sim} simulated trials per size; seed {self.seed}; "
@@ -235,7 +275,12 @@ class TrialPlan(ResultDisplay):
         reached = ", ".join(f"{k}: {v if v is not None else 'not reached'}"
                             for k, v in self.n_for_80.items())
         lines += [f"n per arm for 80%: {reached}", self.sentence(),
-                  f"Monte Carlo SE at most {max(r.mc_se for r in self.rows):.3f}."]
+                  f"Monte Carlo SE at most {max(r.mc_se for r in self.rows):.3f}, the posterior "
+                  "draws' own error included (the simulations' alone: at most "
+                  f"{max(r.mc_se_simulation for r in self.rows):.3f})."]
+        if any(r.at_the_line(key) for r in self.rows for key in OUTCOMES):
+            lines.append(f"{MARK} {line_note(POWER)} (80% power): more simulations or draws could "
+                         "put it on either side.")
         return "\n".join(lines)
 
     def plot(self) -> Figure:
@@ -248,9 +293,12 @@ class TrialPlan(ResultDisplay):
         return self.sentence()
 
 
-def _probability(p: float) -> str:
-    """``"0.53"``; ``"below 0.01"`` rather than a bare ``"0.00"`` that reads as a verdict."""
-    return f"{p:.2f}" if p >= 0.005 else "below 0.01"
+def _probability(p: float, mcse: float = math.nan, line: float = POWER) -> str:
+    """``"0.53"``; ``"below 0.01"`` rather than a bare ``"0.00"`` that reads as a verdict.
+
+    With its MCSE, a probability at the ``line`` says so (:func:`rebayes.bayes.mcse.with_line`).
+    """
+    return with_line(p, mcse, line, 2) if p >= 0.005 else "below 0.01"
 
 
 def _threshold_log_or(p0: float, ratio: float, direction: Direction) -> float:
@@ -289,6 +337,7 @@ def simulate_next_trial(
     seed: int = 0,
     prior: str = "",
     analysis: str = "",
+    chains: int = 1,
 ) -> TrialPlan:
     """Simulate the next trial from the posterior predictive and update the meta-analysis.
 
@@ -308,10 +357,14 @@ def simulate_next_trial(
     threshold : float
         Futility: the updated P(benefit beyond this RR) < 0.05.
     n_sim : int
-        Simulated trials per size (Monte Carlo SE <= 0.5 / sqrt(n_sim)).
+        Simulated trials per size (the simulations' own Monte Carlo SE <= 0.5 / sqrt(n_sim);
+        the posterior draws' error comes on top, see the module docstring).
     seed : int
         The same seed gives the same numbers; every size uses the same draws of (d, tau, eps,
         p0), so the curves are smooth in n.
+    chains : int
+        Chains the draws come from, chain after chain, in the sampler's order (their
+        autocorrelation sets the posterior draws' share of the Monte Carlo error).
 
     Returns
     -------
@@ -327,6 +380,8 @@ def simulate_next_trial(
         raise RebayesError("--n: give trial sizes of at least 2 per arm")
     if n_sim < 100:
         raise RebayesError(f"--sims {n_sim}: use at least 100 simulated trials")
+    if chains < 1 or effect.size % chains:
+        raise RebayesError(f"{effect.size} posterior draws do not split into {chains} chains")
     sizes = sorted({int(n) for n in n_per_arm})
     mean, sd = float(effect.mean()), float(effect.std(ddof=1))
     tau_hat = float(np.median(tau))
@@ -334,6 +389,8 @@ def simulate_next_trial(
     thr = _threshold_log_or(p_typical, threshold, direction)
     sign = 1.0 if direction.higher else -1.0
     p_now = direction.p_benefit(np.exp(effect))  # OR > 1 exactly when RR > 1
+    now_benefit = (effect > 0) if direction.higher else (effect < 0)
+    p_now_mcse = probability_mcse(now_benefit.reshape(chains, -1))
     p_now_normal = float(stats.norm.sf(-sign * mean / sd))
 
     rows = []
@@ -356,23 +413,31 @@ def simulate_next_trial(
         p_beyond = stats.norm.sf(sign * (thr - post_mean) / post_sd)
         wald = np.where(np.isfinite(v), y / np.sqrt(v), 0.0)
         significant = np.abs(wald) > Z95
-        benefit, harm = float(np.mean(p_benefit > 0.95)), float(np.mean(p_harm > 0.95))
-        probs = {
-            "p_conclusive": benefit + harm,  # exclusive: both cannot exceed 0.95
-            "p_conclusive_benefit": benefit,
-            "p_conclusive_harm": harm,
-            "p_significant": float(np.mean(significant)),
-            "p_significant_benefit": float(np.mean(significant & (sign * wald > 0))),
-            "p_futile": float(np.mean(p_beyond < 0.05)),
+        indicators = {
+            # exclusive: both cannot exceed 0.95
+            "p_conclusive": (p_benefit > 0.95) | (p_harm > 0.95),
+            "p_conclusive_benefit": p_benefit > 0.95,
+            "p_conclusive_harm": p_harm > 0.95,
+            "p_significant": significant,
+            "p_significant_benefit": significant & (sign * wald > 0),
+            "p_futile": p_beyond < 0.05,
         }
-        mc_se = max(float(np.sqrt(p * (1 - p) / n_sim)) for p in probs.values())
-        rows.append(PlanRow(n, **probs, mc_se=mc_se))
+        probs = {key: float(np.mean(x)) for key, x in indicators.items()}
+        probs["p_conclusive"] = probs["p_conclusive_benefit"] + probs["p_conclusive_harm"]
+        binomial = {key: float(np.sqrt(p * (1 - p) / n_sim)) for key, p in probs.items()}
+        mcse = {}
+        for key, x in indicators.items():
+            total = resampled_mean_mcse(x, pick, effect.size, chains)
+            # Never below the simulations' own error (an ESS estimate is itself noisy).
+            mcse[key] = max(total, binomial[key]) if np.isfinite(total) else binomial[key]
+        rows.append(PlanRow(n, **probs, mc_se=max(mcse.values()), mcse=mcse,
+                            mc_se_simulation=max(binomial.values())))
     n_for_80 = {
         key: next((r.n_per_arm for r in rows if getattr(r, key) >= POWER), None)
         for key in OUTCOMES
     }
     current = {"mean": mean, "sd": sd, "tau": tau_hat, "p_benefit": p_now,
-               "p_benefit_normal": p_now_normal,
+               "p_benefit_mcse": p_now_mcse, "p_benefit_normal": p_now_normal,
                "typical_control_risk": p_typical, "threshold_log_or": thr}
     return TrialPlan(tuple(rows), n_for_80, direction, threshold, current, n_sim, seed,
                      prior, analysis)
@@ -432,8 +497,8 @@ def plan_next_trial(
 
     if not is_binomial(tree):
         raise RebayesError("plan needs the binomial model (the overall analysis), not log RRs")
-    effect = pooled_effect(tree).values
-    tau = np.asarray(tree["posterior"]["tau"])
+    effect = pooled_effect(tree).transpose("chain", "draw").values
+    tau = tree["posterior"]["tau"].transpose("chain", "draw").values
     p0 = control_risk(tree).value
     risks = observed_control_risks(tree)
     risks = risks[(risks > 0) & (risks < 1)]
@@ -444,4 +509,5 @@ def plan_next_trial(
         threshold=threshold, n_sim=n_sim,
         seed=int(tree.attrs.get("seed", 0)) if seed is None else seed,
         prior=str(tree.attrs.get("prior", "")), analysis=str(tree.attrs.get("analysis", "")),
+        chains=effect.shape[0],
     )
