@@ -16,6 +16,7 @@ import pytest
 from scipy import integrate, special, stats
 
 import rebayes as rb
+from conftest import ivig_spec
 from exact_reference import binomial_reference
 from rebayes.bayes.design import build_design
 from rebayes.bayes.exact import (
@@ -30,10 +31,9 @@ from rebayes.bayes.exact import (
     risk_ratio_at,
 )
 from rebayes.bayes.priors import HalfCauchy, HalfNormal, LogNormalTau2, Normal
-from rebayes.bayes.spec import AnalysisSpec, load_script
+from rebayes.bayes.spec import AnalysisSpec
 
 DATA = Path(__file__).resolve().parent / "data"
-IVIG_MODELS = Path(__file__).resolve().parents[1] / "src/rebayes/data/datasets/ivig_rsa/models"
 DEFAULT = rb.get_prior("weakly_informative")
 
 # Crins et al. (2014), acute rejection: log ORs and variances from metafor 3.8.1,
@@ -178,7 +178,7 @@ def test_grid_engine_matches_the_closed_form_on_a_meta_regression_with_strata():
     from rebayes.bayes.exact import problem_from_design
     from rebayes.bayes.sampling import prior_on_model_scale
 
-    spec = replace(load_script(IVIG_MODELS / "rsa_type.py"), likelihood="normal")
+    spec = replace(ivig_spec("rsa_type"), likelihood="normal")
     design = build_design(spec, rb.load_trials("ivig_rsa"))
     assert len(design.studies) < design.n_rows
     problem = problem_from_design(design, prior_on_model_scale(DEFAULT, design))
@@ -296,7 +296,7 @@ def test_trial_integrals_match_quadrature_for_far_from_normal_rows():
 
 
 def test_ivig_overall_analysis():
-    design = build_design(load_script(IVIG_MODELS / "overall.py"), rb.load_trials("ivig_rsa"))
+    design = build_design(ivig_spec("overall"), rb.load_trials("ivig_rsa"))
     post = exact_posterior(design, DEFAULT)
     d = post.coefficient("d")
     # tests/exact_reference.py: binomial_reference(design.events, design.n) (theta step 0.01,
@@ -407,9 +407,9 @@ def test_refining_every_rule_changes_probabilities_by_less_than_1e_5(table):
 
 
 def test_refinement_on_ivig_and_a_meta_regression():
-    design = build_design(load_script(IVIG_MODELS / "overall.py"), rb.load_trials("ivig_rsa"))
+    design = build_design(ivig_spec("overall"), rb.load_trials("ivig_rsa"))
     assert _refinement_gap(design)[0] < 1e-5
-    timing = build_design(load_script(IVIG_MODELS / "timing.py"), rb.load_trials("ivig_rsa"))
+    timing = build_design(ivig_spec("timing"), rb.load_trials("ivig_rsa"))
     assert _refinement_gap(timing)[0] < 1e-5
 
 
@@ -433,12 +433,16 @@ def test_meta_regression_on_latitude_and_its_reach():
     slope = post.coefficient("ablat")
     # BCG protects more far from the equator (fewer cases is better): the slope is negative.
     assert slope.prob_greater(0.0) < 0.01
-    # The effect at latitude 40 is a linear combination: its marginal is d + 40 beta's.
-    at_40 = post.linear({"d": 1.0, "ablat": 40.0})
-    assert at_40.median < 0 < post.coefficient("d").median
+    # The design centres latitude at the trials' mean, so d is the effect there and the
+    # effect at latitude 40 is d + (40 - mean) beta, a linear combination.
+    assert design.centres == pytest.approx((33.46153846153846,))
+    shift = 40.0 - design.centres[0]
+    at_40 = post.linear({"d": 1.0, "ablat": shift})
+    # Near the mean latitude BCG protects (d < 0); at 40 degrees more so.
+    assert at_40.median < post.coefficient("d").median < 0
     draws = post.draws(2, 500, seed=3)
     assert draws["beta"].shape == (2, 500, 1)
-    mc = draws["d"] + 40 * draws["beta"][..., 0]
+    mc = draws["d"] + shift * draws["beta"][..., 0]
     assert abs(mc.mean() - at_40.mean) < 4 * at_40.sd / np.sqrt(mc.size) * 3
     four = build_design(AnalysisSpec(name="all", data=str(DATA / "bcg"),
                                      covariates=("ablat", "alloc"), effect="contrast"))
@@ -459,7 +463,7 @@ def test_separate_effects_per_group():
 
 
 def test_a_trial_whose_strata_differ_in_covariates_has_no_exact_shrunken_effect():
-    design = build_design(load_script(IVIG_MODELS / "rsa_type.py"), rb.load_trials("ivig_rsa"))
+    design = build_design(ivig_spec("rsa_type"), rb.load_trials("ivig_rsa"))
     post = exact_posterior(design, DEFAULT)
     split = [i for i, s in enumerate(design.row_study) if design.row_study.count(s) == 2]
     with pytest.raises(BeyondReach, match="strata differ"):
@@ -595,7 +599,7 @@ def test_nuts_agrees_within_3_mcse_on_real_tables(folder):
 @pytest.mark.slow
 @pytest.mark.parametrize("script", ["overall.py", "timing.py", "rsa_type.py"])
 def test_nuts_agrees_within_3_mcse_on_ivig(script):
-    spec = load_script(IVIG_MODELS / script)
+    spec = ivig_spec(script.removesuffix(".py"))
     design = build_design(spec, rb.load_trials("ivig_rsa"))
     assert _nuts_agrees(design, spec) == []
 
