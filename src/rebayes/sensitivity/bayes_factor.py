@@ -252,7 +252,6 @@ def prior_density_at(
 def _meanings(tree: xr.DataTree) -> dict[str, str]:
     """Say in words what ``d = 0`` and ``beta = 0`` mean in this analysis."""
     scale = str(tree.attrs.get("effect_scale", "log OR"))
-    subgroups = json.loads(tree.attrs.get("subgroups_json", "[]"))
     effect = str(tree.attrs.get("effect", "common"))
     at = str(tree.attrs.get("intercept_at", ""))
     if effect == "contrast" and at:
