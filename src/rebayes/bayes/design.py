@@ -98,8 +98,9 @@ class Design:
         centres`` are the columns as coded (an interaction: the product of its centred main
         effects). Empty for a design built elsewhere with its columns as they are.
     intercept_at : str
-        What ``d`` is the effect at, in words ("ablat = 33.46 degree", "the row-weighted
-        average of allocation: random 0.54, ..."); empty without covariates.
+        Where ``d`` sits, in words: "at ablat = 33.46 degree (the mean of the 13 analysed
+        rows)", "averaged over allocation (random 0.54, alternate 0.15, systematic 0.31) with
+        the levels' shares of the 13 analysed rows"; empty without covariates.
     """
 
     spec: AnalysisSpec
