@@ -107,8 +107,7 @@ __all__ = [
 # parameter assertions in the graph (a third less to compile; other rounding); 7: the
 # likelihood as its kernel (no binomial coefficients or normal constants: other rounding);
 # 8: Student-t effect and inverse-gamma tau families in the graph (a fit under the earlier
-# families is bit for bit what version 7 sampled: tests/test_model.py); 9: covariate columns
-# centred at their row means, so d (and the effect prior) is the average effect.
+# families is bit for bit what version 7 sampled: tests/test_model.py).
 MODEL_VERSION = "9"
 
 #: Target acceptance of the re-run after a run with divergent transitions.
