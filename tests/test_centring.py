@@ -56,6 +56,28 @@ def test_categorical_coding_keeps_the_subgroup_effects_and_makes_d_their_row_ave
     assert effect["systematic"] - effect["random"] == pytest.approx(beta[1])
 
 
+def test_an_interaction_multiplies_the_centred_main_effects():
+    # IVIG's seed_fit variant identifies RSA type x timing (tests/test_design.py).
+    design = build_design(ivig_spec("timing_within_type"), variant="seed_fit")
+    assert design.coefs == ("secondary", "pre_conception", "secondary:pre_conception")
+    coded = design.X + np.asarray(design.centres)
+    secondary, pre = coded[:, 0], coded[:, 1]
+    assert set(secondary) == {0.0, 1.0} and set(pre) == {0.0, 1.0}
+    product = (secondary - secondary.mean()) * (pre - pre.mean())
+    np.testing.assert_allclose(coded[:, 2], product)
+    np.testing.assert_allclose(design.X.mean(axis=0), 0.0, atol=1e-12)
+    # So the timing coefficient is the pre- vs post-conception difference at the rows' mean
+    # share of secondary RSA: for any beta, the rows' effects differ by beta_pre + beta_int *
+    # (secondary - mean), which averages to beta_pre over the rows.
+    beta = np.array([0.2, -0.5, 0.8])
+    mu = design.X @ beta
+    cell = {(a, b): mu[(secondary == a) & (pre == b)].mean() for a in (0, 1) for b in (0, 1)}
+    share = secondary.mean()
+    timing = (1 - share) * (cell[0, 1] - cell[0, 0]) + share * (cell[1, 1] - cell[1, 0])
+    assert timing == pytest.approx(beta[1])
+    assert design.intercept_at.endswith("interaction terms at their means over the rows")
+
+
 def test_separate_effects_have_no_columns_to_centre():
     design = build_design(ivig_spec("placebo"))
     assert design.separate and design.X.shape[1] == 0
@@ -133,6 +155,7 @@ def test_bcg_latitude_matches_a_hand_written_model_and_the_exact_engine():
 
     from rebayes.bayes.coefficients import coefficients
     from rebayes.report.analysis import key_sentence, model_formula
+    from rebayes.sensitivity.bayes_factor import savage_dickey
 
     spec = _bcg_latitude()
     prior = rb.get_prior("enthusiastic")
@@ -158,3 +181,5 @@ def test_bcg_latitude_matches_a_hand_written_model_and_the_exact_engine():
     assert f"so d is the effect {at}" in model_formula(fit)
     sentence = key_sentence(summary, fit.design.schema, coefficients(fit.tree))
     assert "per degree of ablat" in sentence and f"the RR {at}" in sentence
+    (bf,) = savage_dickey(fit.tree, ["d"])
+    assert bf.meaning.startswith(f"no effect {at}")
