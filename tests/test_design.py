@@ -24,9 +24,17 @@ def test_overall_design_sums_strata_like_trial_totals():
 def test_timing_design_codes_pre_conception_as_one():
     design = build_design(ivig_spec("timing"))
     assert design.coefs == ("pre_conception",)
-    pre = {row for row, x in zip(design.rows, design.X[:, 0], strict=True) if x == 1}
+    coded = design.X + np.asarray(design.centres)  # the indicator before centring
+    pre = {row for row, x in zip(design.rows, coded[:, 0], strict=True) if x == 1}
     # The three trials that started IVIG before conception (trials.csv, timing column).
     assert pre == {"Coulam 1995", "Stephenson 1998", "Stephenson 2010"}
+    # Centred at its share of the 10 trials: d is the average of the two timings' effects
+    # weighted 7:3, and the column's coefficient is still pre- against post-conception.
+    assert design.centres == pytest.approx((0.3,))
+    np.testing.assert_allclose(design.X[:, 0], np.where(coded[:, 0] == 1, 0.7, -0.3))
+    assert design.intercept_at == ("averaged over timing of IVIG (post_conception 0.70, "
+                                   "pre_conception 0.30) with the levels' shares of the 10 "
+                                   "analysed rows")
     assert design.subgroups == ("post_conception", "pre_conception")
     assert design.ratios == (
         ("pre_conception vs post_conception", "pre_conception", "post_conception"),
@@ -43,7 +51,8 @@ def test_rsa_type_excludes_mixed_strata_and_splits_trials():
     b = design.study_index[design.rows.index("Jablonowska 1999 (secondary)")]
     assert a == b
     assert len(design.studies) == 7
-    assert design.X[:, 0].tolist() == [float(s == "secondary") for s in design.row_stratum]
+    secondary = np.array([float(s == "secondary") for s in design.row_stratum])
+    np.testing.assert_allclose(design.X[:, 0], secondary - secondary.mean())
     assert any("Christiansen 1995, Coulam 1995, Perino 1997" in n for n in design.notes)
 
 
@@ -59,7 +68,11 @@ def test_rsa_type_share_uses_known_share_and_drops_unknown():
     )
     design = build_design(spec)
     row = design.rows.index("Christiansen 1995 (mixed)")
-    assert design.X[row, 0] == pytest.approx(0.76)  # dataset.toml: rsa_type shares
+    coded = design.X[:, 0] + design.centres[0]
+    assert coded[row] == pytest.approx(0.76)  # dataset.toml: rsa_type shares
+    # The centre is the rows' mean share of secondary RSA, the known share included.
+    assert design.centres[0] == pytest.approx(coded.mean())
+    assert abs(design.X[:, 0].mean()) < 1e-12
     assert design.row_subgroup[row] == ""  # in neither RSA-type subgroup
     assert "Coulam 1995 (mixed)" not in design.rows
     assert any("left out (share unknown): Coulam 1995, Perino 1997" in n for n in design.notes)
@@ -109,4 +122,5 @@ def test_design_errors_name_the_problem(write_csv):
     with pytest.raises(SpecError, match="rsa_type varies within trials: set split_by_stratum"):
         build_design(AnalysisSpec("x", data="ivig_rsa", effect="contrast", covariates="rsa_type"))
     numeric = build_design(AnalysisSpec("x", data=str(path), effect="contrast", covariates="dose"))
-    assert numeric.coefs == ("dose",) and numeric.X[:, 0].tolist() == [1.0, 2.0]
+    assert numeric.coefs == ("dose",) and numeric.X[:, 0].tolist() == [-0.5, 0.5]
+    assert numeric.centres == (1.5,) and numeric.intercept_at.startswith("at dose = 1.5 (")

@@ -433,12 +433,16 @@ def test_meta_regression_on_latitude_and_its_reach():
     slope = post.coefficient("ablat")
     # BCG protects more far from the equator (fewer cases is better): the slope is negative.
     assert slope.prob_greater(0.0) < 0.01
-    # The effect at latitude 40 is a linear combination: its marginal is d + 40 beta's.
-    at_40 = post.linear({"d": 1.0, "ablat": 40.0})
-    assert at_40.median < 0 < post.coefficient("d").median
+    # The design centres latitude at the trials' mean, so d is the effect there and the
+    # effect at latitude 40 is d + (40 - mean) beta, a linear combination.
+    assert design.centres == pytest.approx((33.46153846153846,))
+    shift = 40.0 - design.centres[0]
+    at_40 = post.linear({"d": 1.0, "ablat": shift})
+    # Near the mean latitude BCG protects (d < 0); at 40 degrees more so.
+    assert at_40.median < post.coefficient("d").median < 0
     draws = post.draws(2, 500, seed=3)
     assert draws["beta"].shape == (2, 500, 1)
-    mc = draws["d"] + 40 * draws["beta"][..., 0]
+    mc = draws["d"] + shift * draws["beta"][..., 0]
     assert abs(mc.mean() - at_40.mean) < 4 * at_40.sd / np.sqrt(mc.size) * 3
     four = build_design(AnalysisSpec(name="all", data=str(DATA / "bcg"),
                                      covariates=("ablat", "alloc"), effect="contrast"))

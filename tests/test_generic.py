@@ -12,6 +12,7 @@ import re
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import rebayes as rb
@@ -145,7 +146,11 @@ def test_default_analyses_follow_the_declared_covariates():
     ablat = next(s for s in specs if s.name == "ablat")
     assert ablat.covariates == ("ablat",) and not ablat.subgroup  # continuous: a slope
     design = build_design(ablat)
-    assert design.coefs == ("ablat",) and design.X[:, 0].tolist()[:3] == [44, 55, 42]
+    # metafor's dat.bcg latitudes: 44 55 42 52 13 44 19 13 27 42 18 33 33, sum 435, mean
+    # 435 / 13 = 33.4615...: the design centres the slope's column there.
+    assert design.coefs == ("ablat",) and design.centres == pytest.approx((435 / 13,))
+    np.testing.assert_allclose(design.X[:3, 0], np.array([44, 55, 42]) - 435 / 13)
+    assert design.intercept_at == "at ablat = 33.46 degree (the mean of the 13 analysed rows)"
     alloc = build_design(next(s for s in specs if s.name == "alloc"))
     # Reference level first (random), then the declared order.
     assert alloc.coefs == ("alternate", "systematic")

@@ -320,15 +320,24 @@ def test_meta_regression_average_is_named_with_its_row_weights():
     assert pooled_kind(two_row_tree()) == "pooled" and average_description(two_row_tree()) == ""
 
 
-def test_continuous_meta_regression_average_is_at_the_mean_covariate():
+def test_continuous_meta_regression_average_is_d_at_the_mean_covariate(write_csv):
+    from rebayes.bayes.design import build_design
     from rebayes.bayes.quantities import average_description
+    from rebayes.bayes.spec import AnalysisSpec
 
+    path = write_csv("study,events_treat,n_treat,events_control,n_control,dose\n"
+                     "A,5,10,4,10,20\nB,6,10,5,10,50\n")
+    design = build_design(AnalysisSpec("x", data=str(path), effect="contrast", covariates="dose"))
     alpha = np.stack([const(0.0), const(0.0)], axis=-1)
     tree = make_tree(const(0.2), const(0.0), np.zeros((CHAINS, DRAWS, 2)), alpha,
-                     study_index=[0, 1], beta=const(0.5, 1), X=[[20.0], [50.0]])
-    # Mean of X over the rows: (20 + 50) / 2 = 35 (the hand tree's coefficient is named 0).
+                     study_index=[0, 1], beta=const(0.5, 1), X=design.X.tolist())
+    tree.attrs["intercept_at"] = design.intercept_at
+    # Mean dose over the rows: (20 + 50) / 2 = 35; the design centres the column there.
     assert average_description(tree).startswith(
-        "the effect at the mean covariate values of the 2 analysed rows (0 35);")
+        "the effect at dose = 35 (the mean of the 2 analysed rows);")
+    # The row average of the log ORs, 0.2 + 0.5 * (-15 + 15) / 2, is d itself.
+    np.testing.assert_allclose(pooled_or(tree), math.exp(0.2))
+    assert summarize(tree).intercept_at == "at dose = 35 (the mean of the 2 analysed rows)"
 
 
 def test_subgroup_predictive_rr_by_hand():

@@ -12,7 +12,19 @@ reference level first:
 - A continuous covariate, or any undeclared column of numbers: its values (the slope is per
   unit).
 - Any other undeclared column: indicators ``column[level]`` against its first level.
-- ``"a:b"``: the products of a's and b's columns.
+- ``"a:b"``: the products of a's and b's (centred) columns.
+
+Every column is then centred at its mean over the analysed rows (:attr:`Design.centres`), so
+that the effect prior acts on an effect someone means. ``d`` is then the average over the
+analysed rows of each row's expected effect: for a continuous covariate the effect at its mean
+(latitude 33.5 rather than latitude 0, outside the data), for a categorical one the average of
+its levels' effects weighted by their shares of the rows (weighted effect coding: Te Grotenhuis
+M et al. When size matters: advantages of weighted effect coding in observational studies. Int
+J Public Health 2017;62:163-7). A centred indicator still has the same coefficient: the
+difference between its level and the reference level, so the covariate prior keeps its meaning
+(a prior on the difference between subgroups) whatever the subgroups' sizes. The rows, not the
+trials, weigh the same, as in the row average the fit reports
+(:func:`rebayes.bayes.quantities.pooled_effect`), which is then ``d`` itself.
 
 A column that is constant, or collinear with the intercept and earlier columns in the analysed
 rows, carries no information about its coefficient; it is left out and the design's ``notes``
@@ -65,6 +77,7 @@ class Design:
         Names of the design-matrix columns (a declared covariate's level, ``ablat``,
         ``alloc[systematic]``, ...).
     X : ndarray, shape (row, coef)
+        The columns centred at their means over the analysed rows (each column's mean is 0).
     groups : tuple of str
         Subgroups with their own ``d`` (effect ``separate``); empty otherwise.
     group_index : ndarray of int, shape (row,)
@@ -78,6 +91,16 @@ class Design:
         reference level, within each level of the other subgroup columns.
     notes : tuple of str
         Rows or columns left out, and why.
+    schema : DatasetSchema
+    centres : tuple of float
+        What was subtracted from each column: its mean over the analysed rows before centring
+        (a continuous covariate's mean value, an indicator's share of the rows). ``X +
+        centres`` are the columns as coded (an interaction: the product of its centred main
+        effects). Empty for a design built elsewhere with its columns as they are.
+    intercept_at : str
+        Where ``d`` sits, in words: "at ablat = 33.46 degree (the mean of the 13 analysed
+        rows)", "averaged over allocation (random 0.54, alternate 0.15, systematic 0.31) with
+        the levels' shares of the 13 analysed rows"; empty without covariates.
     """
 
     spec: AnalysisSpec
@@ -102,6 +125,8 @@ class Design:
     ratios: tuple[tuple[str, str, str], ...]
     notes: tuple[str, ...]
     schema: DatasetSchema = DatasetSchema()
+    centres: tuple[float, ...] = ()
+    intercept_at: str = ""
 
     @property
     def likelihood(self) -> str:
@@ -224,7 +249,7 @@ def build_design(
             f"{where}: a random-effects meta-analysis needs at least 2 trials, the analysed "
             f"rows hold {n_trials} (rebayes frequentist summarises a single trial)"
         )
-    coefs, X = _design_matrix(frame, spec, schema, shares, notes)
+    coefs, X, centres, intercept_at = _design_matrix(frame, spec, schema, shares, notes)
     row_subgroup, subgroups, ratios = _subgroups(frame, spec, schema)
     if spec.effect == "separate":
         groups = subgroups
@@ -255,6 +280,8 @@ def build_design(
         ratios=ratios,
         notes=tuple(notes),
         schema=schema,
+        centres=centres,
+        intercept_at=intercept_at,
     )
 
 
@@ -323,8 +350,8 @@ def _main_effect(
     spec: AnalysisSpec,
     schema: DatasetSchema,
     shares: dict[str, pd.Series],
-) -> dict[str, np.ndarray]:
-    """Design columns of one main effect, by name."""
+) -> tuple[dict[str, np.ndarray], str | None]:
+    """Design columns of one main effect, by name, and the reference level (None: continuous)."""
     cov = schema.covariates.get(term)
     column = cov.column if cov is not None else term
     if column not in frame.columns:
@@ -339,19 +366,19 @@ def _main_effect(
         if numbers.isna().any():
             row = frame.loc[numbers.isna(), "row"].iloc[0]
             raise SpecError(f"spec '{spec.name}': covariate {term!r} is not a number for {row}")
-        return {term: numbers.to_numpy(float)}
+        return {term: numbers.to_numpy(float)}, None
     text = values.astype(str)
     if cov is not None and term in shares:
         # Rows at the pooled level carry their share of the non-reference level.
         other = _other_level(cov)
         share = shares[term].to_numpy(float)
         x = np.where(np.isnan(share), (text == other).to_numpy(float), share)
-        return {other: x}
+        return {other: x}, cov.reference_level or ""
     levels = _levels(cov, text)
     return {
         (level if cov is not None else f"{term}[{level}]"): (text == level).to_numpy(float)
         for level in levels[1:]
-    }
+    }, levels[0]
 
 
 def _design_matrix(
@@ -360,20 +387,28 @@ def _design_matrix(
     schema: DatasetSchema,
     shares: dict[str, pd.Series],
     notes: list[str],
-) -> tuple[tuple[str, ...], np.ndarray]:
-    columns: dict[str, np.ndarray] = {}
+) -> tuple[tuple[str, ...], np.ndarray, tuple[float, ...], str]:
+    """Names, centred columns, their centres and what ``d`` is the effect at."""
     mains = {
         t: _main_effect(frame, t, spec, schema, shares) for t in spec.covariates if ":" not in t
     }
+    # An interaction multiplies centred main effects, so that each main effect's coefficient
+    # is its effect at the other covariate's mean, not at its zero.
+    centred = {t: {k: x - x.mean() for k, x in cols.items()} for t, (cols, _) in mains.items()}
+    columns: dict[str, np.ndarray] = {}
+    term_of: dict[str, str] = {}
     for term in spec.covariates:
         if ":" not in term:
-            columns.update(mains[term])
+            columns.update(mains[term][0])
+            term_of.update(dict.fromkeys(mains[term][0], term))
             continue
         left, right = term.split(":")
-        for (a, x), (b, y) in itertools.product(mains[left].items(), mains[right].items()):
+        for (a, x), (b, y) in itertools.product(centred[left].items(), centred[right].items()):
             columns[f"{a}:{b}"] = x * y
+            term_of[f"{a}:{b}"] = term
     # Keep a column only if it adds a dimension to the intercept (or subgroup indicators) and
     # the columns kept so far; otherwise its coefficient is informed by the prior alone.
+    # Centring changes no rank: the base spans the constant column.
     n = len(frame)
     if spec.effect == "separate":
         row_subgroup, subgroups, _ = _subgroups(frame, spec, schema)
@@ -394,8 +429,52 @@ def _design_matrix(
         raise SpecError(
             f"spec '{spec.name}': no covariate varies in the analysed rows, nothing to contrast"
         )
-    X = np.column_stack(list(kept.values())) if kept else np.zeros((n, 0))
-    return tuple(kept), X
+    if not kept:
+        return (), np.zeros((n, 0)), (), ""
+    coded = np.column_stack(list(kept.values()))
+    centres = coded.mean(axis=0)
+    kept_terms = {term_of[name]: None for name in kept}
+    at = _intercept_at(kept_terms, mains, schema, n)
+    return tuple(kept), coded - centres, tuple(float(c) for c in centres), at
+
+
+def _intercept_at(
+    terms: dict[str, None],
+    mains: dict[str, tuple[dict[str, np.ndarray], str | None]],
+    schema: DatasetSchema,
+    n: int,
+) -> str:
+    """Say what ``d`` is the effect at once every column is centred (see the module docstring).
+
+    ``"at ablat = 33.46 degree (the mean of the 13 analysed rows)"``, ``"averaged over
+    allocation (random 0.54, alternate 0.15, systematic 0.31) with the levels' shares of the 13
+    analysed rows"``.
+    """
+    at: list[str] = []
+    over: list[str] = []
+    for term in terms:
+        if term not in mains:
+            continue
+        cols, reference = mains[term]
+        cov = schema.covariates.get(term)
+        if reference is None:
+            unit = f" {cov.unit}" if cov is not None and cov.unit else ""
+            at.append(f"{term} = {cols[term].mean():.4g}{unit}")
+            continue
+        shares = {name: float(x.mean()) for name, x in cols.items()}
+        levels = [f"{reference} {1 - sum(shares.values()):.2f}"]
+        levels += [f"{name} {share:.2f}" for name, share in shares.items()]
+        over.append(f"{cov.title if cov is not None else term} ({', '.join(levels)})")
+    parts = []
+    if at:
+        mean = "mean" if len(at) == 1 else "means"
+        parts.append(f"at {', '.join(at)} (the {mean} of the {n} analysed rows)")
+    if over:
+        parts.append(f"averaged over {' and '.join(over)} with the levels' shares of the {n} "
+                     "analysed rows")
+    if any(":" in term for term in terms):
+        parts.append("interaction terms at their means over the rows")
+    return "; ".join(parts)
 
 
 def _subgroups(

@@ -9,7 +9,9 @@ For row s (a study, or a study x stratum) of a :class:`~rebayes.bayes.design.Des
                events_treat[s]   ~ Binomial(n_treat[s],   logit^-1(alpha[s] + theta[s] / 2))
     normal:    log_rr[s] ~ Normal(theta[s], sqrt(vi[s]))     (bayesmeta's normal-normal model)
 
-so the random effect is per trial and shared by its strata.
+so the random effect is per trial and shared by its strata. The columns of ``X`` are centred at
+their means over the analysed rows (:mod:`rebayes.bayes.design`), so ``d`` and its prior are the
+average effect, not the effect at covariate values of 0 or at a reference level.
 
 The arms are coded -1/2 and +1/2 (:func:`arm_log_odds`), not 0 and 1: ``alpha[s]`` is the
 mean of the two arms' log odds, and swapping the arms' labels turns the posterior of the log

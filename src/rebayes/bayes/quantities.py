@@ -16,7 +16,8 @@ Conventions (the binomial model works on the log-odds scale):
   subgroup weighs by its number of rows (:func:`average_weights`), and it is not the overall
   analysis's pooled effect. It is reported under that name (:func:`pooled_kind`,
   :func:`average_description`); a meta-regression's answers are its subgroup RRs, their
-  ratios and its slopes.
+  ratios and its slopes. The design centres its columns at their row means
+  (:mod:`rebayes.bayes.design`), so this average is ``d`` itself, on which the effect prior acts.
 - **Pooled RR** at p0: ``expit(logit(p0) + theta) / p0``, a monotone function of the pooled
   log OR ``theta``, so P(RR < 1) = P(theta < 0) and RR quantiles are transformed OR
   quantiles; pooled OR ``exp(theta)``. (Normal model: RR ``exp(theta)``, no OR.)
@@ -498,7 +499,8 @@ def average_description(tree: xr.DataTree) -> str:
 
     E.g. ``"average over the 10 analysed rows, each weighing the same: early 7 rows
     (weight 0.70), late 3 rows (weight 0.30); ..."``, or, for a continuous
-    covariate, ``"the effect at the rows' mean latitude (33.5)"``.
+    covariate, ``"the effect at ablat = 33.46 degree (the mean of the 13 analysed rows); ..."``
+    (the fit's ``intercept_at``, from :attr:`rebayes.bayes.design.Design.intercept_at`).
     """
     constant = _constant(tree)
     if not _by_covariate(tree):
@@ -514,16 +516,13 @@ def average_description(tree: xr.DataTree) -> str:
             f"average over the {labels.size} analysed rows, each weighing the same: {counts}; "
             "a mix of the subgroups, not the overall analysis's pooled effect"
         )
-    if "X" not in constant:
+    at = str(tree.attrs.get("intercept_at", ""))
+    if "X" not in constant or not at:
         return (f"average over the {labels.size} analysed rows, each weighing the same; not "
                 "the overall analysis's pooled effect")
-    means = constant["X"].mean("row")
-    at = ", ".join(f"{c} {float(v):.3g}" for c, v in zip(means["coef"].values, means.values,
-                                                          strict=True))
-    return (
-        f"the effect at the mean covariate values of the {labels.size} analysed rows ({at}); "
-        "not the overall analysis's pooled effect"
-    )
+    # The design centres its columns at the rows' means (rebayes.bayes.design): the row
+    # average is the effect there, d.
+    return f"the effect {at}; not the overall analysis's pooled effect"
 
 
 @per_tree
@@ -632,6 +631,8 @@ class FitSummary:
     ``p_rr_gt_1_1``, ``p_subgroup_benefit[name]``, ``p_ratio_gt_1[name]``); a probability
     within two of them of its line is *at the line* (:mod:`rebayes.bayes.mcse`) and is printed
     so (:meth:`decisions`).
+    ``intercept_at`` says where a meta-regression's ``d`` (its row average, on which the effect
+    prior acts) sits: :attr:`rebayes.bayes.design.Design.intercept_at`; empty otherwise.
     """
 
     analysis: str
@@ -668,6 +669,7 @@ class FitSummary:
     average_note: str = ""
     control_risk: ControlRisk | None = None
     mcse: dict[str, float] = field(default_factory=dict)
+    intercept_at: str = ""
 
     @property
     def at_control_risk(self) -> str:
@@ -765,6 +767,7 @@ class FitSummary:
             "pooled_rr": self.pooled_rr.to_dict(),
             "pooled_kind": self.pooled_kind,
             "average_note": self.average_note,
+            "intercept_at": self.intercept_at,
             "pooled_or": self.pooled_or.to_dict() if self.pooled_or is not None else None,
             "predictive_rr": self.predictive_rr.to_dict(),
             "tau": self.tau.to_dict(),
@@ -942,6 +945,7 @@ def summary_of(tree: xr.DataTree, report: Any) -> FitSummary:
         target_accept=float(attrs.get("target_accept", 0.9)),
         pooled_kind=pooled_kind(tree),
         average_note=average_description(tree),
+        intercept_at=str(tree.attrs.get("intercept_at", "")),
         control_risk=control_risk(tree),
         mcse={str(name): float(value) for name, value in mcse.items()
               if str(name).startswith(("p_benefit", "p_rr_gt_1_1", "p_subgroup_benefit[",

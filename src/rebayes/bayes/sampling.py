@@ -99,7 +99,7 @@ __all__ = [
 
 #: Bump when the model or the saved groups change: cached fits of older versions are ignored
 #: (the history: docs/changelog.md).
-MODEL_VERSION = "8"
+MODEL_VERSION = "9"
 
 #: Target acceptance of the re-run after a run with divergent transitions.
 DIVERGENCE_TARGET_ACCEPT = 0.99
@@ -962,6 +962,7 @@ def assemble_tree(
         "subgroups_json": json.dumps(list(design.subgroups)),
         "ratios_json": json.dumps([list(r) for r in design.ratios]),
         "notes_json": json.dumps(list(design.notes)),
+        "intercept_at": design.intercept_at,
         **Direction.from_schema(design.schema).attrs(),
     }
     return with_derived_groups(tree)

@@ -338,9 +338,11 @@ def _panels(tree: xr.DataTree, prior: PriorSet) -> list[tuple[str, np.ndarray, A
     """(label, posterior draws, prior distribution, x label) per scalar d, beta and tau."""
     posterior = tree["posterior"].to_dataset()
     scale = str(tree.attrs.get("effect_scale", "log OR"))
+    # In a meta-regression d (and its prior) is the effect where the design centres X.
+    at = str(tree.attrs.get("intercept_at", ""))
     out = []
     for name, dist, unit in (
-        ("d", prior.effect, f"{scale}"),
+        ("d", prior.effect, f"{scale}" + (f"\n{textwrap.fill(at, 45)}" if at else "")),
         ("beta", prior.covariate, "log ratio of ORs" if scale == "log OR" else "log ratio of RRs"),
         ("tau", prior.tau, f"between-trial SD, {scale} scale"),
     ):

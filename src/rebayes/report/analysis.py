@@ -171,10 +171,14 @@ def key_sentence(
     units = {c.name: c.unit for c in schema.covariates.values()}
     if coefs and not s.subgroups:
         c = coefs[0]
+        # The slope, then the effect where the design centres the covariate (d).
+        centre = (f"; the RR {s.intercept_at} is {s.pooled_rr.median:.2f} (95% CrI "
+                  f"{s.pooled_rr.ci_low:.2f} to {s.pooled_rr.ci_high:.2f})"
+                  if s.intercept_at else "")
         return (
             f"{prior}, the {c.scale} of {what} is multiplied by {c.median:.3f} per "
             f"{units.get(c.name) or 'unit'} of {c.name} (95% CrI {c.ci_low:.3f} to "
-            f"{c.ci_high:.3f}); {c.p_name} = {c.p_towards_benefit:.3f}."
+            f"{c.ci_high:.3f}); {c.p_name} = {c.p_towards_benefit:.3f}{centre}."
         )
     if s.subgroups and s.ratios:
         groups = "; ".join(
@@ -266,7 +270,8 @@ def model_formula(fit: Fit) -> str:
         f"({len(design.studies)} trials)",
     ]
     if design.coefs:
-        lines.append(f"X columns: {', '.join(design.coefs)} (reference levels are 0)")
+        lines.append(f"X columns: {', '.join(design.coefs)}, each centred at its mean over the "
+                     f"analysed rows, so d is the effect {design.intercept_at}")
     if spec.effect == "separate":
         lines.append(f"g(s) = subgroup of row s: {', '.join(design.groups)}")
     return "\n".join(lines)

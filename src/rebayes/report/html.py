@@ -240,7 +240,7 @@ _LABELS = {
     "p_rr_gt_1_1": "P(RR > 1.1) indicator",
     "typical_control_risk": "control risk p0",
     "tau": "τ",
-    "d": "d (pooled log effect)",
+    "d": "d (pooled, or row-average, log effect)",
 }
 _INDEXED = {
     "subgroup_rr": "RR in {}",

@@ -252,12 +252,13 @@ def prior_density_at(
 def _meanings(tree: xr.DataTree) -> dict[str, str]:
     """Say in words what ``d = 0`` and ``beta = 0`` mean in this analysis."""
     scale = str(tree.attrs.get("effect_scale", "log OR"))
-    subgroups = json.loads(tree.attrs.get("subgroups_json", "[]"))
     effect = str(tree.attrs.get("effect", "common"))
-    if effect == "contrast" and subgroups:
-        d = f"no effect in the reference subgroup {subgroups[0]} (d = 0, {scale})"
+    at = str(tree.attrs.get("intercept_at", ""))
+    if effect == "contrast" and at:
+        # The design centres the covariates: d is the average effect over the rows.
+        d = f"no effect {at} (d = 0, {scale})"
     elif effect == "contrast":
-        d = f"no effect at the reference covariate values (d = 0, {scale})"
+        d = f"no average effect over the analysed rows (d = 0, {scale})"
     else:
         d = f"no effect (d = 0, {scale})"
     ratio = "ORs" if scale == "log OR" else "RRs"
