@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import rebayes as rb
-from rebayes.bayes import quantities, summaries
+from rebayes.bayes import quantities, summaries, summary as summary_module
 from rebayes.bayes.cache import cache_info, summaries_dir
 from rebayes.bayes.sampling import SamplerSettings, flush_cache
 from rebayes.checks import convergence
@@ -42,7 +42,7 @@ def test_a_later_process_reads_the_summary_instead_of_computing_it(monkeypatch):
     assert again.from_cache and "_derived" not in again.__dict__
     assert again._tree is None  # the draws are not read: nothing here needs them
     monkeypatch.setattr(convergence, "diagnose", _refuse)
-    monkeypatch.setattr(quantities, "summarize", _refuse)
+    monkeypatch.setattr(summary_module, "summarize", _refuse)
     assert again.summary() == summary
     assert again.diagnostics().table.equals(report.table)
     # A result asked for the first time is computed once and added to the same file.
@@ -159,7 +159,7 @@ def test_a_copy_of_the_data_elsewhere_reuses_what_is_kept(tmp_path, monkeypatch)
     copy.write_bytes(BCG.read_bytes())
     moved = rb.fit(rb.AnalysisSpec(name="bcg", title="", data=str(copy)), "vague", settings=QUICK)
     assert moved.from_cache and moved.key == fit.key
-    monkeypatch.setattr(quantities, "summarize", _refuse)
+    monkeypatch.setattr(summary_module, "summarize", _refuse)
     monkeypatch.setattr(convergence, "diagnose", _refuse)
     assert moved.summary() == expected
     assert cache_info().summaries == 1
