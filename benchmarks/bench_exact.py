@@ -5,6 +5,8 @@ machine. Every time is also printed as a ratio to the bare import of PyMC + nutp
 a fresh process in the same run, so that runs on machines of different speed (or load)
 compare. It measures, each in a fresh process:
 
+- ``rebayes fit --engine exact`` (IVIG under its three priors; hcq under one), the whole
+  command; target <= 1 s;
 - the bare import of PyMC + nutpie (the reference), and of ``rebayes.bayes.exact``
   (``python -X importtime``: the package's own modules, and in total with what
   ``import rebayes`` loads);
@@ -146,6 +148,16 @@ def main(argv: list[str] | None = None) -> int:
     fit_import = fresh("import rebayes.bayes.exact, rebayes.bayes.design")
     print(f"import exact engine + design (pandas), fresh process    {fit_import:7.3f} s "
           f"({fit_import / reference:.3f})", flush=True)
+
+    for label, argv in (("IVIG, 3 priors", "['fit', '--data', 'ivig_rsa', '--engine', 'exact']"),
+                        ("hcq (33 rows), 1 prior",
+                         f"['fit', '--data', {str(ROOT / 'tests/data/hcq')!r}, '--engine', "
+                         "'exact', '--prior', 'weakly_informative']")):
+        command = fresh(f"import rebayes.cli, io, contextlib\n"
+                        f"with contextlib.redirect_stdout(io.StringIO()):\n"
+                        f"    rebayes.cli.main({argv})")
+        print(f"rebayes fit --engine exact, {label:<22}, fresh process {command:7.3f} s "
+              f"({command / reference:.3f}; target <= 1 s)", flush=True)
 
     import rebayes as rb
     from rebayes.bayes.design import build_design

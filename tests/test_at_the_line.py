@@ -140,7 +140,7 @@ def test_the_heat_map_frames_cells_at_the_line_with_dashes():
 
 
 def test_a_cumulative_crossing_at_the_line_says_so():
-    from rebayes.bayes.quantities import Estimate
+    from rebayes.bayes.records import Estimate
     from rebayes.tools.cumulative import CumulativeAnalysis, CumulativeStep
 
     rr = Estimate(0.8, 0.8, 0.6, 1.1, 0.6, 1.1)
@@ -183,7 +183,7 @@ def test_influence_marks_a_left_out_probability_at_the_line():
 
 
 def test_a_subgroup_leaning_to_harm_is_at_the_line_of_0_05():
-    from rebayes.bayes.quantities import Estimate, SubgroupEffect
+    from rebayes.bayes.records import Estimate, SubgroupEffect
 
     rr = Estimate(1.2, 1.2, 1.0, 1.4, 1.0, 1.4)
     s = _hand_fit(subgroups=(SubgroupEffect("early", rr, 0.052),

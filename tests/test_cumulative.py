@@ -222,7 +222,7 @@ def test_other_measure_and_model_on_request():
 
 def _analysis(p_values, direction):
     """A cumulative analysis whose steps have these P(benefit) values (no fit needed)."""
-    from rebayes.bayes.quantities import Estimate
+    from rebayes.bayes.records import Estimate
 
     rr = Estimate(0.8, 0.8, 0.6, 1.1, 0.6, 1.1)
     steps = tuple(

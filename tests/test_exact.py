@@ -175,8 +175,8 @@ def test_grid_engine_matches_the_closed_form_on_a_meta_regression_with_strata():
     # share its random effect): the grid's multi-row trials and turned grids for p = 2.
     from dataclasses import replace
 
+    from rebayes.bayes.design import prior_on_model_scale
     from rebayes.bayes.exact import problem_from_design
-    from rebayes.bayes.sampling import prior_on_model_scale
 
     spec = replace(ivig_spec("rsa_type"), likelihood="normal")
     design = build_design(spec, rb.load_trials("ivig_rsa"))
@@ -526,7 +526,7 @@ def test_the_package_imports_numpy_and_scipy_only():
 
 
 def test_normal_likelihood_from_a_design_matches_brute_force():
-    from rebayes.bayes.sampling import prior_on_model_scale
+    from rebayes.bayes.design import prior_on_model_scale
 
     spec = AnalysisSpec(name="n", data=str(DATA / "bcg"), likelihood="normal")
     design = build_design(spec)

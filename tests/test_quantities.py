@@ -10,7 +10,6 @@ from scipy.special import expit, logit
 
 from rebayes.bayes.baseline import ControlRisk
 from rebayes.bayes.quantities import (
-    NNT,
     control_risk,
     estimate,
     number_needed_to_treat,
@@ -22,6 +21,7 @@ from rebayes.bayes.quantities import (
     trial_rrs,
     typical_control_risk,
 )
+from rebayes.bayes.records import NNT
 from rebayes.bayes.summary import summarize
 
 CHAINS, DRAWS = 2, 50

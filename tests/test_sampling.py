@@ -10,7 +10,7 @@ import xarray as xr
 from scipy import integrate, stats
 
 from conftest import ivig_spec
-from rebayes.bayes.design import build_design
+from rebayes.bayes.design import build_design, prior_on_model_scale
 from rebayes.bayes.priors import get_prior
 from rebayes.bayes.sampling import (
     SamplerSettings,
@@ -18,7 +18,6 @@ from rebayes.bayes.sampling import (
     fit_priors,
     flush_cache,
     load_fit,
-    prior_on_model_scale,
 )
 from rebayes.bayes.summary import summarize
 from rebayes.errors import RebayesError

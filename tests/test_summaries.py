@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import rebayes as rb
-from rebayes.bayes import quantities, summaries, summary as summary_module
+from rebayes.bayes import quantities, summaries
+from rebayes.bayes import summary as summary_module
 from rebayes.bayes.cache import cache_info, summaries_dir
 from rebayes.bayes.sampling import SamplerSettings, flush_cache
 from rebayes.checks import convergence

@@ -16,14 +16,13 @@ from scipy import stats
 from scipy.special import log_expit, logsumexp
 
 import rebayes as rb
-from rebayes.bayes.design import build_design
+from rebayes.bayes.design import build_design, prior_on_model_scale
 from rebayes.bayes.model import build_model, centred_studies
 from rebayes.bayes.priors import HalfNormal, get_prior
 from rebayes.bayes.sampling import (
     DIVERGENCE_TARGET_ACCEPT,
     SamplerSettings,
     fit,
-    prior_on_model_scale,
 )
 
 TEST_DATA = Path(__file__).resolve().parent / "data"

@@ -39,12 +39,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from rebayes.bayes.priors import PriorSet, median_control_risk
 from rebayes.bayes.spec import AnalysisSpec, SpecError
 from rebayes.data.schema import Covariate, DatasetSchema, schema_of
 from rebayes.data.trials import load_trials, row_labels, trial_ids, trial_totals
 from rebayes.frequentist.pooling import study_effects
 
-__all__ = ["ARMS", "Design", "build_design"]
+__all__ = ["ARMS", "Design", "build_design", "prior_on_model_scale"]
 
 ARMS: tuple[str, ...] = ("control", "treat")
 
@@ -515,3 +516,15 @@ def _subgroups(
                 context = f"{'/'.join(prefix)}: " if prefix else ""
                 ratios.append((f"{context}{level} vs {levels[-1][0]}", numerator, reference))
     return labels, subgroups, tuple(ratios)
+
+
+def prior_on_model_scale(prior: PriorSet, design: Design) -> PriorSet:
+    """Return the prior set as the model uses it: on the log RR for the normal likelihood.
+
+    The built-in sets speak of log odds ratios; the normal model works on the log RR, where
+    the same numbers would mean larger effects. They are mapped at the design's median
+    observed control risk (:meth:`rebayes.bayes.priors.PriorSet.on_scale`).
+    """
+    if design.likelihood != "normal" or prior.scale != "log OR":
+        return prior
+    return prior.on_scale("log RR", median_control_risk(design.events[:, 0], design.n[:, 0]))

@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from arviz_stats.base import array_stats
 
 __all__ = [
     "LINE_MCSES",
@@ -96,6 +95,8 @@ def probability_mcse(indicator: np.ndarray) -> float:
         values = values[np.newaxis, :]
     if values.size and np.ptp(values) == 0:
         return 0.0
+    from arviz_stats.base import array_stats  # loaded with the draws, not by the exact engine
+
     return float(array_stats.mcse(values, method="mean"))
 
 

@@ -52,7 +52,7 @@ from rebayes.bayes.cache import (
     remove_empty_folder,
     warn_unwritable,
 )
-from rebayes.bayes.design import ARMS, Design, build_design
+from rebayes.bayes.design import ARMS, Design, build_design, prior_on_model_scale
 from rebayes.bayes.model import (
     log_prior,
     model_data,
@@ -67,7 +67,6 @@ from rebayes.bayes.priors import (
     PriorSet,
     get_prior,
     load_prior_file,
-    median_control_risk,
     resolve_priors,
 )
 from rebayes.bayes.spec import AnalysisSpec
@@ -81,7 +80,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from rebayes.bayes.quantities import FitSummary
+    from rebayes.bayes.records import FitSummary
     from rebayes.checks.convergence import DiagnosticReport
 
 __all__ = [
@@ -513,18 +512,6 @@ def _provenance(design: Design, prior: PriorSet, key: str) -> dict[str, Any]:
         "data_hash": design.data_hash,
         "fit_key": key,
     }
-
-
-def prior_on_model_scale(prior: PriorSet, design: Design) -> PriorSet:
-    """Return the prior set as the model uses it: on the log RR for the normal likelihood.
-
-    The built-in sets speak of log odds ratios; the normal model works on the log RR, where
-    the same numbers would mean larger effects. They are mapped at the design's median
-    observed control risk (:meth:`rebayes.bayes.priors.PriorSet.on_scale`).
-    """
-    if design.likelihood != "normal" or prior.scale != "log OR":
-        return prior
-    return prior.on_scale("log RR", median_control_risk(design.events[:, 0], design.n[:, 0]))
 
 
 def fit(

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rebayes.bayes.quantities import FitSummary, summary_of
+from rebayes.bayes.quantities import summary_of
+from rebayes.bayes.records import FitSummary
 from rebayes.checks.convergence import DiagnosticReport, diagnose
 
 if TYPE_CHECKING:

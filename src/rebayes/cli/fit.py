@@ -43,6 +43,10 @@ The model is compiled once per structure; each further prior takes well under a 
 Fits are cached (rebayes cache info), keyed by the analysed rows and every setting: the same
 command twice reads the second result from the cache.
 
+--engine exact answers by quadrature instead (no Monte Carlo error, no PyMC; analyses with
+one pooled effect): the same record, each trial's shrunken effect as an odds ratio, and log
+p(y). --engine auto uses it where it can and NUTS elsewhere.
+
 A fit that diverges is re-run at target acceptance 0.99, then with more draws; one that still
 diverges is printed with a first line "UNRELIABLE: ..." ("reliable": false in --json) and
 the exit status is 3, unless --allow-divergences is given.
@@ -56,6 +60,7 @@ Examples:
   rebayes fit my_model.py --data mydata/ --prior vague skeptical --prior-file my_priors.toml
   rebayes fit --data mydata/ --variant itt            another data variant
   rebayes fit --data mydata/ --json > fit.json        machine-readable, one record per prior
+  rebayes fit --data mydata/ --engine exact           exact, by quadrature, in about a second
 """
 
 
@@ -86,6 +91,14 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         help="draws per chain, 4 chains (default 1000; re-run at target acceptance 0.99 "
         "after divergences, doubled, up to 4000, while any parameter's bulk ESS is below 1000 "
         "or a transition diverged)",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("nuts", "exact", "auto"),
+        default="nuts",
+        help="what answers: nuts (PyMC's sampler, the default), exact (quadrature, no Monte "
+        "Carlo error, no PyMC: analyses with one pooled effect, every prior family), auto "
+        "(exact where it can, else nuts, saying so)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
@@ -134,14 +147,21 @@ def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
     Returns 0; 3 when a fit still diverged after the sampler's re-runs (unless
     ``--allow-divergences``), or with ``--strict`` when a diagnostic gate fails.
     """
-    from rebayes.bayes.coefficients import coefficients, pooled_or_probabilities
-    from rebayes.bayes.sampling import SamplerSettings, fit_priors, flush_cache
-
     if args.prior_file:
         spec = replace(spec, prior_file=args.prior_file)
     if args.seed is not None and args.seed < 0:
         raise RebayesError(f"--seed {args.seed} must be a non-negative integer")
     names = args.prior if args.prior else (None if args.all_priors else spec.priors)
+    engine = getattr(args, "engine", "nuts")
+    if engine != "nuts":
+        exact = _exact_summaries(spec, names, args.variant, engine)
+        if exact is not None:
+            _print(spec, exact[0], args.json, [{} for _ in exact[0]], exact[1])
+            return 0
+
+    from rebayes.bayes.coefficients import coefficients, pooled_or_probabilities
+    from rebayes.bayes.sampling import SamplerSettings, fit_priors, flush_cache
+
     fits = fit_priors(
         spec,
         names,
@@ -166,34 +186,61 @@ def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
                 print(f"diagnostic gate failed ({f.prior.name}): {failure}", file=sys.stderr)
                 code = EXIT_GATE_FAILED
     if args.json:
-        record = {
+        extras = [{"coefficients": {c.name: c.to_dict() for c in coefficients(f.tree)},
+                   "p_pooled_or_gt": pooled_or_probabilities(f.tree)} for f in fits]
+    else:
+        extras = []
+        for f in fits:
+            units = {c.name: c.unit for c in f.design.schema.covariates.values()}
+            lines = [c.sentence(units.get(c.name, "")) for c in coefficients(f.tree)]
+            extras.append({"text": "\nMeta-regression coefficients:\n  " + "\n  ".join(lines)
+                           if lines else ""})
+    _print(spec, summaries, args.json, extras, fits[0].design.schema.title)
+    return code
+
+
+def _exact_summaries(
+    spec: AnalysisSpec, names: Any, variant: str | None, engine: str
+) -> tuple[list[Any], str] | None:
+    """Return the exact engine's records and the dataset's title (None: ``auto`` chose NUTS).
+
+    ``--engine exact`` on an analysis beyond its reach is an error naming why.
+    """
+    from rebayes.bayes.design import build_design
+    from rebayes.bayes.exact_fit import exact_reach, exact_summary
+    from rebayes.bayes.priors import resolve_priors
+
+    design = build_design(spec, variant=variant)
+    sets = resolve_priors(names, spec.prior_file, outcome_type=design.schema.outcome_type)
+    why = next((w for w in (exact_reach(design, p) for p in sets) if w), None)
+    if why is not None:
+        if engine == "exact":
+            raise RebayesError(f"--engine exact: {why}; use --engine nuts or auto")
+        print(f"--engine auto: NUTS answers ({why})", file=sys.stderr)
+        return None
+    with phase(f"integrating {spec.name} exactly under {len(sets)} prior set(s)"):
+        return [exact_summary(design, prior) for prior in sets], design.schema.title
+
+
+def _print(spec: AnalysisSpec, summaries: list[Any], json: bool, extras: list[dict[str, Any]],
+           title: str = "") -> None:
+    """Print the records: one JSON record, or each summary's text and the comparison."""
+    if json:
+        print_json({
             "analysis": spec.name,
             "title": spec.title,
-            "variant": fits[0].design.variant,
-            "seed": fits[0].seed,
-            "priors": {
-                s.prior: {
-                    **s.to_dict(),
-                    "coefficients": {c.name: c.to_dict() for c in coefficients(f.tree)},
-                    "p_pooled_or_gt": pooled_or_probabilities(f.tree),
-                }
-                for s, f in zip(summaries, fits, strict=True)
-            },
-        }
-        print_json(record)
-        return code
-    texts = []
-    for s, f in zip(summaries, fits, strict=True):
-        coefs = coefficients(f.tree)
-        units = {c.name: c.unit for c in f.design.schema.covariates.values()}
-        lines = [c.sentence(units.get(c.name, "")) for c in coefs]
-        texts.append(str(s) + ("\nMeta-regression coefficients:\n  " + "\n  ".join(lines)
-                               if lines else ""))
-    title = fits[0].design.schema.title
+            "variant": summaries[0].variant,
+            "engine": summaries[0].engine,
+            "seed": summaries[0].to_dict()["seed"],
+            "priors": {s.prior: {**s.to_dict(), **{k: v for k, v in extra.items()
+                                                    if k != "text"}}
+                       for s, extra in zip(summaries, extras, strict=True)},
+        })
+        return
+    texts = [str(s) + extra.get("text", "") for s, extra in zip(summaries, extras, strict=True)]
     print("\n\n".join([title, *texts] if title else texts))
     if len(summaries) > 1:
         print("\n" + _comparison(summaries))
-    return code
 
 
 def _comparison(summaries: list[Any]) -> str:
@@ -204,7 +251,9 @@ def _comparison(summaries: list[Any]) -> str:
          "diagnostics"],
         [(s.prior, s.pooled_rr.format(), marked(*s.decisions()[0][1:]),
           marked(*s.decisions()[2][1:]),
-          f"{s.tau.median:.2f}", "ok" if s.diagnostics.ok else f"CHECK ({s.diagnostics})")
+          f"{s.tau.median:.2f}",
+          "exact" if s.engine == "exact" else
+          "ok" if s.diagnostics.ok else f"CHECK ({s.diagnostics})")
          for s in summaries],
     )
     near = any(MARK in marked(*s.decisions()[i][1:]) for s in summaries for i in (0, 2))

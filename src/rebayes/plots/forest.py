@@ -21,7 +21,7 @@ from rebayes.data.direction import Direction  # noqa: E402
 from rebayes.frequentist.pooling import Z95, MetaResult, meta_analysis, study_effects  # noqa: E402
 
 if TYPE_CHECKING:
-    from rebayes.bayes.quantities import Estimate
+    from rebayes.bayes.records import Estimate
     from rebayes.bayes.sampling import Fit
     from rebayes.frequentist.pooling import SubgroupAnalysis
 

@@ -25,7 +25,8 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FixedLocator, NullFormatter  # noqa: E402
 
 from rebayes.bayes.mcse import MARK, line_note, marked  # noqa: E402
-from rebayes.bayes.quantities import DECISION, pooled_rr  # noqa: E402
+from rebayes.bayes.quantities import pooled_rr  # noqa: E402
+from rebayes.bayes.records import DECISION  # noqa: E402
 from rebayes.plots.forest import ratio_ticks  # noqa: E402
 from rebayes.sensitivity.conclusions import indexed_names  # noqa: E402
 from rebayes.sensitivity.psense import implied_prior_rr  # noqa: E402

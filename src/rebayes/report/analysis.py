@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 
 from rebayes.bayes.coefficients import Coefficient, coefficients, pooled_or_probabilities
 from rebayes.bayes.mcse import MARK, marked, with_line
-from rebayes.bayes.quantities import DECISION, FitSummary
+from rebayes.bayes.records import DECISION, FitSummary
 from rebayes.bayes.sampling import Fit
 from rebayes.bayes.spec import AnalysisSpec
 from rebayes.checks.gates import DEFAULT_THRESHOLDS as GATE

@@ -51,7 +51,7 @@ from rebayes.sensitivity.bayes_factor import BayesFactor, check_one_likelihood, 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from rebayes.bayes.quantities import FitSummary
+    from rebayes.bayes.records import FitSummary
     from rebayes.bayes.sampling import Fit, SamplerSettings
 
 from rebayes.sensitivity.conclusions import (

@@ -34,7 +34,8 @@ import pandas as pd
 from scipy import special
 
 from rebayes import tables
-from rebayes.bayes.quantities import Estimate, estimate
+from rebayes.bayes.quantities import estimate
+from rebayes.bayes.records import Estimate
 from rebayes.data.direction import Direction
 from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError

@@ -30,7 +30,7 @@ import pandas as pd
 
 from rebayes import tables
 from rebayes.bayes.mcse import MARK, at_the_line, line_note, marked, with_line
-from rebayes.bayes.quantities import Estimate
+from rebayes.bayes.records import Estimate
 from rebayes.data.direction import Direction
 from rebayes.data.schema import schema_of
 from rebayes.data.trials import table_hash, trial_ids

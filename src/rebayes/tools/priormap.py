@@ -736,8 +736,8 @@ def prior_map(
     >>> result = rb.fit(resolve_spec("overall", "my/"))                # doctest: +SKIP
     >>> prior_map(result).sentence()                                        # doctest: +SKIP
     """
+    from rebayes.bayes.design import prior_on_model_scale
     from rebayes.bayes.priors import resolve_priors
-    from rebayes.bayes.sampling import prior_on_model_scale
 
     started = time.perf_counter()
     if not (isinstance(threshold, int | float) and math.isfinite(threshold) and threshold > 1):

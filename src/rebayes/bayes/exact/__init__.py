@@ -80,7 +80,7 @@ def exact_posterior(
         The analysed rows (:func:`rebayes.bayes.design.build_design`).
     prior : PriorSet
         On the model's scale, as :func:`rebayes.bayes.model.build_model` gets it
-        (:func:`rebayes.bayes.sampling.prior_on_model_scale` maps a log OR set for the normal
+        (:func:`rebayes.bayes.design.prior_on_model_scale` maps a log OR set for the normal
         likelihood).
     settings : ExactSettings, optional
         Quadrature sizes.

@@ -105,7 +105,7 @@ def problem_from_design(design: Design, prior: PriorSet) -> ExactProblem:
     """Return the arrays of ``design`` under ``prior``.
 
     ``prior`` is on the model's scale, as :func:`rebayes.bayes.model.build_model` gets it
-    (see :func:`rebayes.bayes.sampling.prior_on_model_scale`).
+    (see :func:`rebayes.bayes.design.prior_on_model_scale`).
     """
     n_rows = design.n_rows
     if design.separate:
