@@ -18,7 +18,7 @@ import pytest
 import rebayes as rb
 from conftest import TEST_DATA
 from rebayes.cli import main
-from rebayes.frequentist.pooling import AnalysisError
+from rebayes.errors import AnalysisError
 from rebayes.tools.bias import bias_analysis
 from rebayes.tools.bias_batch import BATCH_COLUMNS, batch_columns, bias_record
 

@@ -19,8 +19,8 @@ from numpy.testing import assert_allclose
 
 import rebayes as rb
 from conftest import TEST_DATA
+from rebayes.errors import AnalysisError
 from rebayes.frequentist.pooling import (
-    AnalysisError,
     analyze,
     meta_analysis,
     study_effects,

@@ -354,7 +354,8 @@ def _prepare(
 
 def _revman(trials: pd.DataFrame) -> dict[str, Any]:
     """RevMan's pooled estimate with the dataset's declared method, else MH RR."""
-    from rebayes.frequentist.pooling import AnalysisError, analyze
+    from rebayes.errors import AnalysisError
+    from rebayes.frequentist.pooling import analyze
 
     try:
         return analyze(trials).overall.to_dict()

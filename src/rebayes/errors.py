@@ -6,11 +6,15 @@ import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["RebayesError", "RebayesWarning", "check_keys", "unknown_key_message"]
+__all__ = ["AnalysisError", "RebayesError", "RebayesWarning", "check_keys", "unknown_key_message"]
 
 
 class RebayesError(ValueError):
     """Base of all errors caused by user input (data, priors, specs, names, paths)."""
+
+
+class AnalysisError(RebayesError):
+    """An analysis request that cannot be carried out (unknown option, empty selection)."""
 
 
 class RebayesWarning(UserWarning):

@@ -57,14 +57,13 @@ from rebayes.data.trials import (
     variant_combinations,
 )
 from rebayes.display import ResultDisplay
-from rebayes.errors import RebayesError
+from rebayes.errors import AnalysisError, RebayesError
 from rebayes.frequentist.heterogeneity import TAU2_METHODS
 from rebayes.frequentist.pooling import (
     MEASURES,
     METHODS,
     MODELS,
     Z95,
-    AnalysisError,
     analyze,
     difference_test,
     meta_analysis,

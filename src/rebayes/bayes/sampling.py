@@ -383,8 +383,8 @@ class Fit(ResultDisplay):
         return pd.DataFrame(rows).set_index("quantity")
 
     def forest(self) -> Figure:
-        """Draw the fit's forest plot (:func:`rebayes.plots.forest.fit_forest`)."""
-        from rebayes.plots.forest import fit_forest
+        """Draw the fit's forest plot (:func:`rebayes.plots.fit_forest.fit_forest`)."""
+        from rebayes.plots.fit_forest import fit_forest
 
         return fit_forest(self)
 

@@ -33,7 +33,7 @@ from typing import Literal
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from rebayes.frequentist.pooling import AnalysisError
+from rebayes.errors import AnalysisError
 
 __all__ = ["Z975", "MetaRegression", "fit_meta_regression"]
 

@@ -54,7 +54,7 @@ from rebayes.data.multiarm import (
 from rebayes.data.schema import schema_of
 from rebayes.data.trials import COUNT_COLUMNS, row_labels, trial_totals
 from rebayes.display import ResultDisplay
-from rebayes.errors import RebayesError
+from rebayes.errors import AnalysisError
 from rebayes.frequentist.heterogeneity import TAU2_METHODS, Tau2Method, random_effects
 
 if TYPE_CHECKING:
@@ -86,10 +86,6 @@ MODELS = ("fixed", "random")
 EVENTS = ("events", "non_events")
 RATIO_MEASURES = ("RR", "OR", "PETO_OR")
 METHOD_LABELS = {"MH": "M-H", "IV": "IV", "PETO": "Peto"}
-
-
-class AnalysisError(RebayesError):
-    """An analysis request that cannot be carried out (unknown option, empty selection)."""
 
 
 def z_quantile(ci_level: float = 0.95) -> float:

@@ -34,8 +34,8 @@ from typing import Any, Literal
 import numpy as np
 from scipy.special import chdtrc, ndtr, ndtri
 
+from rebayes.errors import AnalysisError
 from rebayes.frequentist.meta_regression import Z975, fit_meta_regression
-from rebayes.frequentist.pooling import AnalysisError
 
 __all__ = [
     "SelectionModel",

@@ -54,8 +54,8 @@ from typing import Any, Literal
 import numpy as np
 from scipy.special import stdtr, stdtrit
 
+from rebayes.errors import AnalysisError
 from rebayes.frequentist.meta_regression import fit_meta_regression
-from rebayes.frequentist.pooling import AnalysisError
 
 __all__ = [
     "MIN_STUDIES",

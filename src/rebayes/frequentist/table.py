@@ -10,12 +10,15 @@ draws it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
 from rebayes.data.trials import COUNT_COLUMNS
-from rebayes.frequentist.pooling import MetaResult, SubgroupAnalysis
+
+if TYPE_CHECKING:
+    # The results call this module (their to_dataframe()); it reads them without importing.
+    from rebayes.frequentist.pooling import MetaResult, SubgroupAnalysis
 
 __all__ = ["TABLE_COLUMNS", "analysis_table"]
 
@@ -38,12 +41,13 @@ def analysis_table(result: MetaResult | SubgroupAnalysis) -> pd.DataFrame:
         overall analysis and a subtotal's weight is their sum, as RevMan prints them; a
         subgroup with no estimable study has a subtotal row without numbers.
     """
-    if isinstance(result, MetaResult):
+    if not hasattr(result, "subgroups"):  # one analysis, not a split one
+        one = cast("MetaResult", result)
         return pd.concat(
-            [_study_rows(result), *_not_estimable_rows(result),
-             _pooled_row(result, "total", "Total")],
+            [_study_rows(one), *_not_estimable_rows(one), _pooled_row(one, "total", "Total")],
             ignore_index=True,
         ).reindex(columns=TABLE_COLUMNS)
+    result = cast("SubgroupAnalysis", result)
     if result.by is None:
         return analysis_table(result.overall)
     weights = _weights_by_study(result.overall)

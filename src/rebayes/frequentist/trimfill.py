@@ -33,8 +33,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from rebayes.errors import AnalysisError
 from rebayes.frequentist.meta_regression import TauMethod, fit_meta_regression
-from rebayes.frequentist.pooling import AnalysisError
 
 __all__ = ["TrimFill", "trim_and_fill"]
 

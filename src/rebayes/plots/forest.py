@@ -10,7 +10,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -18,14 +18,13 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from rebayes.data.direction import Direction  # noqa: E402
-from rebayes.frequentist.pooling import Z95, MetaResult, meta_analysis, study_effects  # noqa: E402
+from rebayes.errors import AnalysisError  # noqa: E402
 
 if TYPE_CHECKING:
-    from rebayes.bayes.records import Estimate
-    from rebayes.bayes.sampling import Fit
-    from rebayes.frequentist.pooling import SubgroupAnalysis
+    # The results call this module (their forest()); it reads them without importing.
+    from rebayes.frequentist.pooling import MetaResult, SubgroupAnalysis
 
-__all__ = ["SummaryRow", "fit_forest", "forest_plot", "revman_forest"]
+__all__ = ["SummaryRow", "forest_plot", "revman_forest"]
 
 OBSERVED = "#1f4e79"
 SHRUNKEN = "#c0504d"
@@ -250,16 +249,15 @@ def revman_forest(
 
     Raises
     ------
-    rebayes.frequentist.pooling.AnalysisError
+    rebayes.errors.AnalysisError
         For a risk difference, which needs a linear axis.
     """
-    from rebayes.frequentist.pooling import AnalysisError
-
-    overall = result if isinstance(result, MetaResult) else result.overall
+    split = cast("SubgroupAnalysis", result) if hasattr(result, "subgroups") else None
+    overall = cast("MetaResult", result) if split is None else split.overall
     if overall.measure not in MEASURE_NAMES:
         raise AnalysisError(f"no forest plot of a {overall.measure}: it needs a ratio measure")
-    if direction is None and not isinstance(result, MetaResult):
-        direction = result.direction
+    if direction is None and split is not None:
+        direction = split.direction
     table = result.to_dataframe()
     studies = table[table["kind"] == "study"]
     frame = pd.DataFrame(
@@ -275,89 +273,16 @@ def revman_forest(
     ).reset_index(drop=True)
     ci = f"{100 * overall.ci_level:g}% CI"
     subtotals: dict[str, SummaryRow] = {}
-    if not isinstance(result, MetaResult) and result.by is not None:
+    if split is not None and split.by is not None:
         frame["group"] = list(studies["subgroup"])
         subtotals = {
             name: SummaryRow(f"Subtotal ({ci})", res.estimate, res.ci_low, res.ci_high)
-            for name, res in result.subgroups.items()
+            for name, res in split.subgroups.items()
         }
     total = SummaryRow(f"Total ({overall.label}, {ci})", overall.estimate, overall.ci_low,
                        overall.ci_high)
     return forest_plot(frame, [total], title=title, direction=direction,
                        subtotals=subtotals or None, measure=overall.measure)
-
-
-def fit_forest(fit: Fit) -> Figure:
-    """Forest plot of one fit: observed RR per analysed row, shrunken RR, pooled rows.
-
-    Parameters
-    ----------
-    fit : rebayes.Fit
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        Observed RR and 95% CI per analysed row (RevMan's, with its zero-cell correction) and
-        the shrunken posterior RR below it; the pooled posterior RR, the predictive RR of a
-        new trial and RevMan's MH fixed-effect RR for reference; subgroups under their
-        posterior subtotal, as RevMan draws them.
-    """
-    design = fit.design
-    rows = design.table()
-    observed = study_effects(rows.assign(study=rows["row"]))
-    s = fit.summary()
-    post = {t.row: t.rr for t in s.trials}
-    frame = pd.DataFrame(
-        {
-            "label": rows["row"],
-            "events_treat": rows["events_treat"],
-            "n_treat": rows["n_treat"],
-            "events_control": rows["events_control"],
-            "n_control": rows["n_control"],
-        }
-    )
-    se = np.sqrt(observed["vi"].to_numpy())
-    frame["rr"] = np.exp(observed["yi"].to_numpy())
-    frame["rr_low"] = np.exp(observed["yi"].to_numpy() - Z95 * se)
-    frame["rr_high"] = np.exp(observed["yi"].to_numpy() + Z95 * se)
-    frame["post_rr"] = [post[r].median for r in rows["row"]]
-    frame["post_low"] = [post[r].ci_low for r in rows["row"]]
-    frame["post_high"] = [post[r].ci_high for r in rows["row"]]
-    mh = meta_analysis(rows.assign(study=rows["row"]), measure="RR", method="MH")
-    d = s.direction
-    summaries = [
-        SummaryRow(f"{s.pooled_kind.capitalize()} RR (posterior)", s.pooled_rr.median,
-                   s.pooled_rr.ci_low,
-                   s.pooled_rr.ci_high, "diamond",
-                   f"{_fmt_est(s.pooled_rr)}  P({d.benefit}) {s.p_benefit:.2f}"),
-        SummaryRow("Predictive RR, new trial" + (" (row average)" if s.pooled_kind != "pooled"
-                                                 else ""),
-                   s.predictive_rr.median, s.predictive_rr.ci_low,
-                   s.predictive_rr.ci_high, "interval"),
-        SummaryRow("RevMan MH, fixed (for reference)", mh.estimate, mh.ci_low, mh.ci_high,
-                   "interval"),
-    ]
-    # Subgroups: each trial under its subgroup, with the subgroup's posterior RR as its
-    # subtotal, as RevMan draws subgroups.
-    subtotals = {
-        g.name: SummaryRow(f"Subtotal: {g.name.replace('_', ' ')}", g.rr.median, g.rr.ci_low,
-                           g.rr.ci_high, "diamond",
-                           f"{_fmt_est(g.rr)}  P({d.benefit}) {g.p_benefit:.2f}")
-        for g in s.subgroups
-    }
-    if subtotals:
-        frame["group"] = list(rows["subgroup"])
-    return forest_plot(
-        frame,
-        summaries,
-        title=f"{fit.spec.title or fit.spec.name} — prior: {fit.prior.name}",
-        direction=d,
-        subtotals=subtotals or None,
-    )
-
-
-def _fmt_est(est: Estimate) -> str:
-    return f"{est.median:.2f} ({est.ci_low:.2f} to {est.ci_high:.2f})"
 
 
 _TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)

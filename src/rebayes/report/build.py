@@ -616,7 +616,7 @@ class _AnalysisRunner:
     def run(self, spec: Any, job: Any, waiting: threading.Event,
             fits_queue: queue.SimpleQueue[Any]) -> None:
         """Compare one analysis's fits, draw its figures, queue the overall one's refits."""
-        from rebayes.plots.forest import fit_forest
+        from rebayes.plots.fit_forest import fit_forest
         from rebayes.plots.sensitivity import posterior_overlay_data
         from rebayes.report.analysis import (
             AnalysisReport,

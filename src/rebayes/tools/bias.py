@@ -34,8 +34,9 @@ from rebayes.data.direction import Direction
 from rebayes.data.schema import schema_of
 from rebayes.data.trials import trial_totals
 from rebayes.display import ResultDisplay
+from rebayes.errors import AnalysisError
 from rebayes.frequentist.meta_regression import fit_meta_regression
-from rebayes.frequentist.pooling import AnalysisError, study_effects
+from rebayes.frequentist.pooling import study_effects
 from rebayes.frequentist.selection import SelectionModel, one_sided_p, step_selection_model
 from rebayes.frequentist.small_study import (
     MIN_STUDIES,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from rebayes.frequentist.pooling import AnalysisError
+from rebayes.errors import AnalysisError
 
 if TYPE_CHECKING:
     import pandas as pd

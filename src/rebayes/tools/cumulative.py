@@ -35,8 +35,8 @@ from rebayes.data.direction import Direction
 from rebayes.data.schema import schema_of
 from rebayes.data.trials import table_hash, trial_ids
 from rebayes.display import ResultDisplay
-from rebayes.errors import RebayesError
-from rebayes.frequentist.pooling import AnalysisError, analyze
+from rebayes.errors import AnalysisError, RebayesError
+from rebayes.frequentist.pooling import analyze
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

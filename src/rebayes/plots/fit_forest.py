@@ -1,0 +1,96 @@
+"""The forest plot of a Bayesian fit: observed and shrunken RRs per trial, pooled and predictive.
+
+Reads the fit's record and RevMan's per-study effects (:mod:`rebayes.frequentist.pooling`) and
+draws them with :func:`rebayes.plots.forest.forest_plot`, which knows no result classes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from rebayes.frequentist.pooling import Z95, meta_analysis, study_effects
+from rebayes.plots.forest import SummaryRow, forest_plot
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from rebayes.bayes.records import Estimate
+    from rebayes.bayes.sampling import Fit
+
+__all__ = ["fit_forest"]
+
+
+def fit_forest(fit: Fit) -> Figure:
+    """Forest plot of one fit: observed RR per analysed row, shrunken RR, pooled rows.
+
+    Parameters
+    ----------
+    fit : rebayes.Fit
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Observed RR and 95% CI per analysed row (RevMan's, with its zero-cell correction) and
+        the shrunken posterior RR below it; the pooled posterior RR, the predictive RR of a
+        new trial and RevMan's MH fixed-effect RR for reference; subgroups under their
+        posterior subtotal, as RevMan draws them.
+    """
+    design = fit.design
+    rows = design.table()
+    observed = study_effects(rows.assign(study=rows["row"]))
+    s = fit.summary()
+    post = {t.row: t.rr for t in s.trials}
+    frame = pd.DataFrame(
+        {
+            "label": rows["row"],
+            "events_treat": rows["events_treat"],
+            "n_treat": rows["n_treat"],
+            "events_control": rows["events_control"],
+            "n_control": rows["n_control"],
+        }
+    )
+    se = np.sqrt(observed["vi"].to_numpy())
+    frame["rr"] = np.exp(observed["yi"].to_numpy())
+    frame["rr_low"] = np.exp(observed["yi"].to_numpy() - Z95 * se)
+    frame["rr_high"] = np.exp(observed["yi"].to_numpy() + Z95 * se)
+    frame["post_rr"] = [post[r].median for r in rows["row"]]
+    frame["post_low"] = [post[r].ci_low for r in rows["row"]]
+    frame["post_high"] = [post[r].ci_high for r in rows["row"]]
+    mh = meta_analysis(rows.assign(study=rows["row"]), measure="RR", method="MH")
+    d = s.direction
+    summaries = [
+        SummaryRow(f"{s.pooled_kind.capitalize()} RR (posterior)", s.pooled_rr.median,
+                   s.pooled_rr.ci_low,
+                   s.pooled_rr.ci_high, "diamond",
+                   f"{_fmt_est(s.pooled_rr)}  P({d.benefit}) {s.p_benefit:.2f}"),
+        SummaryRow("Predictive RR, new trial" + (" (row average)" if s.pooled_kind != "pooled"
+                                                 else ""),
+                   s.predictive_rr.median, s.predictive_rr.ci_low,
+                   s.predictive_rr.ci_high, "interval"),
+        SummaryRow("RevMan MH, fixed (for reference)", mh.estimate, mh.ci_low, mh.ci_high,
+                   "interval"),
+    ]
+    # Subgroups: each trial under its subgroup, with the subgroup's posterior RR as its
+    # subtotal, as RevMan draws subgroups.
+    subtotals = {
+        g.name: SummaryRow(f"Subtotal: {g.name.replace('_', ' ')}", g.rr.median, g.rr.ci_low,
+                           g.rr.ci_high, "diamond",
+                           f"{_fmt_est(g.rr)}  P({d.benefit}) {g.p_benefit:.2f}")
+        for g in s.subgroups
+    }
+    if subtotals:
+        frame["group"] = list(rows["subgroup"])
+    return forest_plot(
+        frame,
+        summaries,
+        title=f"{fit.spec.title or fit.spec.name} — prior: {fit.prior.name}",
+        direction=d,
+        subtotals=subtotals or None,
+    )
+
+
+def _fmt_est(est: Estimate) -> str:
+    return f"{est.median:.2f} ({est.ci_low:.2f} to {est.ci_high:.2f})"
