@@ -23,7 +23,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
 from rebayes.bayes.exact.draws import inverse_cdf, sample_grid
 from rebayes.bayes.exact.grid import FINE, TauGrid, refine_log_density
@@ -109,14 +108,17 @@ class GridConditionals:
         half = (self.slices.radius + 1.0) * np.sqrt(post_var)
         out_start, out_step = start.copy(), step.copy()
         out = np.empty_like(density)
+        top = np.max(log_q, axis=1)
         for j in range(len(tau)):
             if tau[j] >= step[j]:
                 out_start[j] = post_mean[j] - half[j]
                 out_step[j] = 2 * half[j] / (n - 1)
                 theta = out_start[j] + out_step[j] * np.arange(n)
-                terms = log_q[j] - 0.5 * ((theta[:, None] - eta[j]) / tau[j]) ** 2
+                # sum_k q_k N(theta - eta_k; 0, tau^2) as a matrix product, q scaled by its
+                # largest value (the terms it drops to 0 lie beyond e^-745 of the peak).
+                kernel = np.exp(-0.5 * ((theta[:, None] - eta[j]) / tau[j]) ** 2)
                 with np.errstate(divide="ignore"):
-                    log_conv = special.logsumexp(terms, axis=-1)
+                    log_conv = np.log(kernel @ np.exp(log_q[j] - top[j])) + top[j]
             else:
                 theta = eta[j]
                 first = np.gradient(log_q[j], step[j])
@@ -124,7 +126,7 @@ class GridConditionals:
                 with np.errstate(invalid="ignore"):
                     log_conv = log_q[j] + np.log1p(
                         np.maximum(0.5 * tau[j] ** 2 * (second + first**2), -0.5))
-            value, _, _ = rows.evaluate(trial_rows[:, None], theta[None, :])
+            value, _, _ = rows.evaluate(trial_rows[:, None], theta[None, :], order=0)
             log_p = np.nan_to_num(value.sum(axis=0) + log_conv, nan=-np.inf)
             out[j] = np.exp(log_p - np.max(log_p))
         return GridMixture.from_density(self.weight, out_start, out_step, out)
