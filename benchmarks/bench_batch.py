@@ -9,6 +9,10 @@ worker processes and on a 2-worker Dask LocalCluster. For each it prints the wal
 meta-analyses per minute, meta-analyses per hour per worker (goal: >= 1,000), the median time
 of one task inside a worker, and the compile-and-start overhead (wall time minus the tasks'
 own time divided among the workers). Fits use a private temporary cache.
+
+``--engine exact`` runs the same batch with the exact engine instead (no sampling: issue 25's
+target is >= 50,000 meta-analyses per hour per core), on 1 and 2 local workers, with and
+without the bias analysis (``--no-bias``), which takes most of an exact task's time.
 """
 
 from __future__ import annotations
@@ -87,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=200, help="meta-analyses (default 200)")
     parser.add_argument("--draws", type=int, default=None, help="draws per chain (default 1000)")
     parser.add_argument("--no-dask", action="store_true", help="skip the LocalCluster run")
+    parser.add_argument("--engine", choices=("nuts", "exact"), default="nuts",
+                        help="what answers (default nuts)")
     args = parser.parse_args(argv)
 
     from rebayes.bayes.sampling import SamplerSettings
@@ -97,14 +103,17 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["REBAYES_CACHE"] = str(tmp / "cache")
         (tmp / "inputs").mkdir()
         inputs = simulate(args.n, tmp / "inputs")
-        print(
-            f"{args.n} simulated meta-analyses, {settings.chains} chains x {settings.draws} "
-            f"draws (+{settings.tune} tuning), {os.cpu_count()} CPUs",
-            flush=True,
-        )
-        measure("1 local worker", inputs, tmp / "w1", 1, settings=settings)
-        measure("2 local workers", inputs, tmp / "w2", 2, settings=settings)
-        if not args.no_dask:
+        how = ("the exact engine" if args.engine == "exact" else
+               f"{settings.chains} chains x {settings.draws} draws (+{settings.tune} tuning)")
+        print(f"{args.n} simulated meta-analyses, {how}, {os.cpu_count()} CPUs", flush=True)
+        measure("1 local worker", inputs, tmp / "w1", 1, settings=settings, engine=args.engine)
+        measure("2 local workers", inputs, tmp / "w2", 2, settings=settings, engine=args.engine)
+        if args.engine == "exact":
+            measure("1 worker, --no-bias", inputs, tmp / "nb1", 1, settings=settings,
+                    engine="exact", bias=False)
+            measure("2 workers, --no-bias", inputs, tmp / "nb2", 2, settings=settings,
+                    engine="exact", bias=False)
+        if not args.no_dask and args.engine == "nuts":
             from dask.distributed import LocalCluster
 
             with LocalCluster(

@@ -282,3 +282,46 @@ def test_review_files_of_every_format_give_one_task_per_dichotomous_analysis(tmp
     assert ids == [f"{folder}/Fleiss1993.zip:1.1", f"{folder}/Fleiss93_CR.csv:1.1"]
     one = expand_inputs([f"{folder}/Fleiss1993.zip:1.1"])
     assert [t.source for t in one] == [f"{(folder / 'Fleiss1993.zip').resolve()}:1.1"]
+
+
+def test_the_exact_engine_answers_a_batch(tmp_path, bad_csv):
+    out = tmp_path / "exact"
+    result = run_batch([BCG_CSV, FLEISS, bad_csv], out, workers=1, seed=7, engine="exact")
+    summary = result.summary
+    bare = _row(summary, "bcg.csv")
+    assert bare["status"] == "ok" and bare["engine"] == "exact"
+    # tests/exact_reference.py, binomial_reference(events, n) of bcg.csv's 13 trials (brute
+    # force: theta step 0.01, tau step 0.005, d ~ N(0, 1), tau ~ HalfNormal(0.5), the default
+    # prior): P(d > 0) = 0.00041138007, so P(RR < 1) = 0.99958862.
+    assert bare["p_rr_lt_1"] == pytest.approx(0.99958862, abs=2e-6)
+    assert bare["p_rr_lt_1_mcse"] == 0 and bare["at_the_line"] == "" and bare["gates_ok"]
+    assert _row(summary, "Fleiss1993.rm5:1.1")["engine"] == "exact"
+    assert _row(summary, "bad.csv")["status"] == "failed"
+    record = json.loads(next((out / "results").glob("*bcg.csv-*.json")).read_text())
+    assert record["engine"] == "exact" and record["fits"]["weakly_informative"]["trials"] == {}
+    # The same inputs again: every task is up to date (its key names the engine).
+    again = run_batch([BCG_CSV, FLEISS, bad_csv], out, workers=1, seed=7, engine="exact")
+    assert again.skipped == 3 and again.fitted == 0
+
+
+def test_the_engine_is_part_of_a_task_key():
+    from rebayes.batch import task_key
+    from rebayes.bayes.priors import get_prior
+
+    args = ("rows", [get_prior("weakly_informative")], 7, SMALL)
+    assert len({task_key(*args), task_key(*args, engine="exact"),
+                task_key(*args, engine="auto")}) == 3
+    assert task_key(*args) == task_key(*args, engine="nuts")
+
+
+def test_no_bias_leaves_its_columns_empty_and_changes_the_key(tmp_path):
+    from rebayes.batch import task_key
+    from rebayes.bayes.priors import get_prior
+    from rebayes.tools.bias_batch import BATCH_COLUMNS
+
+    result = run_batch([BCG_CSV], tmp_path / "nb", workers=1, engine="exact", bias=False)
+    row = _row(result.summary, "bcg.csv")
+    assert row["status"] == "ok" and row["p_rr_lt_1"] == pytest.approx(0.99958862, abs=2e-6)
+    assert all(pd.isna(row[c]) for c in BATCH_COLUMNS)
+    args = ("rows", [get_prior("weakly_informative")], 7, SMALL)
+    assert task_key(*args, bias=False) != task_key(*args)

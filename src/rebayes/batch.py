@@ -37,6 +37,7 @@ from typing import Any
 import pandas as pd
 
 from rebayes.atomic import atomic_path, write_text_atomic
+from rebayes.bayes.exact_fit import ENGINES
 from rebayes.bayes.mcse import line_note
 from rebayes.errors import RebayesError
 from rebayes.folders import check_output_folder
@@ -94,6 +95,7 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "ess_tail_min",
     "divergences",
     "gates_ok",
+    "engine",  # what answered: nuts (draws, MCSE) or exact (quadrature)
     "revman_measure",
     "revman_method",
     "revman_model",
@@ -129,6 +131,10 @@ class BatchTask:
     spec : AnalysisSpec, optional
         The input's overall analysis, resolved where the batch was started (where its model
         scripts' trust is decided, :mod:`rebayes.data.trust`); None until prepared.
+    engine : {"nuts", "exact", "auto"}
+        What answers (:mod:`rebayes.bayes.exact_fit`); part of the key.
+    bias : bool
+        Whether the record holds the bias analysis (``--no-bias``: not); part of the key.
     """
 
     id: str
@@ -137,6 +143,8 @@ class BatchTask:
     seed: int = 0
     error: str = ""
     spec: Any = None
+    engine: str = "nuts"
+    bias: bool = True
 
     @property
     def file_name(self) -> str:
@@ -297,12 +305,15 @@ def task_seed(seed: int, rows_hash: str) -> int:
 
 
 def task_key(
-    rows_hash: str, priors: Sequence[Any], seed: int, settings: Any, spec: Any = None
+    rows_hash: str, priors: Sequence[Any], seed: int, settings: Any, spec: Any = None,
+    engine: str = "nuts", bias: bool = True,
 ) -> str:
     """Hash of everything that changes a task's record: rows, priors, seed, settings, model.
 
     ``spec`` is the overall analysis fitted (a declaration or a trusted script may change
-    it); its ``data`` path is left out, as the rows are keyed already.
+    it); its ``data`` path is left out, as the rows are keyed already. ``engine`` is what
+    answers (a NUTS record is not an exact one); ``bias`` whether the record holds the bias
+    analysis.
     """
     from rebayes import __version__
     from rebayes.bayes.sampling import MODEL_VERSION
@@ -318,6 +329,10 @@ def task_key(
     }
     if spec is not None:
         payload["analysis"] = {k: v for k, v in spec.to_dict().items() if k != "data"}
+    if engine != "nuts":  # NUTS records keep the keys they had
+        payload["engine"] = engine
+    if not bias:
+        payload["bias"] = False
     return stable_hash(payload)
 
 
@@ -327,6 +342,8 @@ def _prepare(
     seed: int,
     settings: Any,
     allow_scripts: bool = False,
+    engine: str = "nuts",
+    bias: bool = True,
 ) -> list[BatchTask]:
     """Give every task its key, seed and spec; an input that does not load keeps its message."""
     from rebayes.bayes.analyses import resolve_spec
@@ -344,8 +361,8 @@ def _prepare(
                 task = BatchTask(task.id, task.source, error=_one_line(exc))
                 rows = "error:" + task.error
         s = task_seed(seed, rows) if not task.error else 0
-        key = task_key(rows, priors, seed, settings, spec)
-        out.append(BatchTask(task.id, task.source, key, s, task.error, spec))
+        key = task_key(rows, priors, seed, settings, spec, engine, bias)
+        out.append(BatchTask(task.id, task.source, key, s, task.error, spec, engine, bias))
     return out
 
 
@@ -405,13 +422,13 @@ def _failed_record(
         "totals": None,
         "revman": None,
         "fits": {},
+        "engine": task.engine,
         "seconds": 0.0,
     }
 
 
 def _analyse(task: BatchTask, priors: Sequence[Any], settings: Any) -> dict[str, Any]:
     from rebayes.bayes.analyses import resolve_spec
-    from rebayes.bayes.sampling import fit_priors
     from rebayes.data.trials import load_trials, trial_totals
 
     trials = load_trials(task.source)
@@ -422,8 +439,15 @@ def _analyse(task: BatchTask, priors: Sequence[Any], settings: Any) -> dict[str,
     out: dict[str, Any] = {"totals": totals, "fits": {}}
     # A table RevMan cannot pool (only double-zero trials) has no effect to estimate.
     out["revman"] = _revman(trials)
-    out["bias"] = bias_record(trials)
+    out["bias"] = bias_record(trials) if task.bias else None
     spec = task.spec if task.spec is not None else resolve_spec(None, task.source)
+    exact = _exact_fits(task, spec, priors)
+    if exact is not None:
+        out["fits"], out["engine"] = exact, "exact"
+        return out
+    from rebayes.bayes.sampling import fit_priors
+
+    out["engine"] = "nuts"
     fits = fit_priors(spec, list(priors), seed=task.seed, settings=settings, cache=False)
     for f in fits:
         summary = f.summary().to_dict()
@@ -431,6 +455,31 @@ def _analyse(task: BatchTask, priors: Sequence[Any], settings: Any) -> dict[str,
         summary["gates"] = dict(report.gates)
         summary["gates_ok"] = bool(report.ok)
         out["fits"][f.prior.name] = summary
+    return out
+
+
+def _exact_fits(task: BatchTask, spec: Any, priors: Sequence[Any]) -> dict[str, Any] | None:
+    """Return the exact engine's records per prior, or None where NUTS answers (``auto``).
+
+    Without the trials' shrunken effects (the summary table has no column for them, and
+    they would cost more than the rest): ``"trials": {}``. No draws, so no gates to fail.
+    """
+    if task.engine == "nuts":
+        return None
+    from rebayes.bayes.design import build_design
+    from rebayes.bayes.exact_fit import exact_reach, exact_summary
+
+    design = build_design(spec)
+    why = next((w for w in (exact_reach(design, p) for p in priors) if w), None)
+    if why is not None:
+        if task.engine == "exact":
+            raise RebayesError(f"--engine exact: {why}")
+        return None
+    out = {}
+    for prior in priors:
+        record = exact_summary(design, prior, trials=False).to_dict()
+        record["gates"], record["gates_ok"] = {}, True
+        out[prior.name] = record
     return out
 
 
@@ -504,6 +553,7 @@ def _rows_of(record: dict[str, Any]) -> list[dict[str, Any]]:
                 ess_tail_min=diag.get("ess_tail_min"),
                 divergences=diag.get("divergences"),
                 gates_ok=s.get("gates_ok"),
+                engine=s.get("engine", "nuts"),
             )
         rows.append(row)
     return rows
@@ -611,7 +661,8 @@ def _run_local(
         task = todo[index]
         message = f"worker process died ({death}) while analysing {task.id}"
         # retry: a crash may be the machine's (memory), so the next run tries again.
-        on_record(_failed_record(BatchTask(task.id, task.source, task.key, task.seed, message),
+        on_record(_failed_record(BatchTask(task.id, task.source, task.key, task.seed, message,
+                                           engine=task.engine),
                                  priors, settings, seed, retry=True))
 
     counter = multiprocessing.get_context("spawn").Value("i", 0)
@@ -656,7 +707,8 @@ def _collect(
         return future.result()
     except Exception as exc:  # noqa: BLE001 - a dead worker fails its task, not the batch
         message = f"worker failed: {_one_line(exc)}"
-        return _failed_record(BatchTask(task.id, task.source, task.key, task.seed, message),
+        return _failed_record(BatchTask(task.id, task.source, task.key, task.seed, message,
+                                           engine=task.engine),
                               priors, settings, seed, retry=True)
 
 
@@ -774,6 +826,8 @@ def run_batch(
     settings: Any = None,
     progress: Callable[[str], None] | None = None,
     allow_scripts: bool = False,
+    engine: str = "nuts",
+    bias: bool = True,
 ) -> BatchResult:
     """Run the overall analysis of every input under each prior; write the table and JSONs.
 
@@ -797,6 +851,13 @@ def run_batch(
     allow_scripts : bool
         Run dataset folders' model scripts even when not trusted (``--allow-scripts``; see
         :mod:`rebayes.data.trust`); they run here, not on the workers.
+    engine : {"nuts", "exact", "auto"}
+        ``exact``: every record by quadrature (:mod:`rebayes.bayes.exact_fit`), no PyMC in
+        the workers; an input beyond its reach is a failed row. ``auto``: exact where it
+        can, NUTS elsewhere. The record and the summary row say which answered.
+    bias : bool
+        Run the bias analysis of each input (:mod:`rebayes.tools.bias_batch`; most of a task's
+        time with the exact engine); False leaves its columns empty.
 
     Returns
     -------
@@ -828,6 +889,8 @@ def run_batch(
         raise BatchError(f"--seed {seed} must be a non-negative integer")
     if workers is not None and workers < 1:
         raise BatchError(f"--workers {workers} must be at least 1")
+    if engine not in ENGINES:
+        raise BatchError(f"--engine {engine}: one of {', '.join(ENGINES)}")
     prior_sets = resolve_priors(list(priors) if priors else [DEFAULT_PRIOR])
     output = Path(output).resolve()
     tasks = expand_inputs(inputs)
@@ -838,7 +901,7 @@ def run_batch(
     client = _connect(scheduler) if scheduler else None
     try:
         return _run(tasks, output, prior_sets, settings, seed, workers, client, progress, start,
-                    allow_scripts)
+                    allow_scripts, engine, bias)
     finally:
         if client is not None:
             client.close()
@@ -855,6 +918,8 @@ def _run(
     progress: Callable[[str], None] | None,
     start: float,
     allow_scripts: bool = False,
+    engine: str = "nuts",
+    bias: bool = True,
 ) -> BatchResult:
     output.mkdir(parents=True, exist_ok=True)
     results = output / "results"
@@ -871,7 +936,7 @@ def _run(
         )
         + "\n",
     )
-    tasks = _prepare(tasks, prior_sets, seed, settings, allow_scripts)
+    tasks = _prepare(tasks, prior_sets, seed, settings, allow_scripts, engine, bias)
     todo = [t for t in tasks if not _up_to_date(results / t.file_name, t)]
     skipped = len(tasks) - len(todo)
     state = {"done": 0, "failed": 0}

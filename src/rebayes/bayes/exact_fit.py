@@ -62,7 +62,7 @@ def exact_reach(design: Design, prior: PriorSet) -> str | None:
 
 
 def exact_summary(
-    design: Design, prior: PriorSet, settings: ExactSettings | None = None
+    design: Design, prior: PriorSet, settings: ExactSettings | None = None, trials: bool = True
 ) -> FitSummary:
     """Return the record of one analysis under one prior set, computed exactly.
 
@@ -76,6 +76,9 @@ def exact_summary(
         (:func:`rebayes.bayes.design.prior_on_model_scale`).
     settings : ExactSettings, optional
         Quadrature sizes.
+    trials : bool
+        Whether to compute each trial's shrunken effect (each its own marginal: most of the
+        time on a large table; a batch leaves them out).
 
     Returns
     -------
@@ -128,7 +131,7 @@ def exact_summary(
         nnt=NNT.from_risk_difference(estimate_of(rd), direction.higher_is_better),
         subgroups=(),
         ratios=(),
-        trials=_trials(post, binomial),
+        trials=_trials(post, binomial) if trials else (),
         diagnostics=Diagnostics(math.nan, math.nan, math.nan, 0),
         notes=tuple(design.notes),
         direction=direction,

@@ -75,6 +75,20 @@ def register(subparsers: Any) -> None:
         help="run on an existing Dask cluster (e.g. tcp://host:8786)",
     )
     parser.add_argument("--seed", type=int, default=0, help="batch seed (default 0)")
+    parser.add_argument(
+        "--engine",
+        choices=("nuts", "exact", "auto"),
+        default="nuts",
+        help="what answers: nuts (PyMC's sampler, the default), exact (quadrature: no Monte "
+        "Carlo error, no PyMC in the workers; records without the trials' shrunken effects), "
+        "auto (exact where it can, else nuts); the summary's engine column says which",
+    )
+    parser.add_argument(
+        "--no-bias",
+        action="store_true",
+        help="leave out the bias analysis (Egger, Begg, trim and fill, selection model, "
+        "robust BMA: most of a task's time with --engine exact); its columns stay empty",
+    )
     add_scripts_option(parser)
     parser.add_argument("--quiet", action="store_true", help="no line per finished task")
     # Shorter sampling for tests and benchmarks; not part of the documented interface.
@@ -105,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
             settings=settings,
             progress=None if args.quiet else progress,
             allow_scripts=args.allow_scripts,
+            engine=args.engine,
+            bias=not args.no_bias,
         )
     except KeyboardInterrupt:
         # Every finished meta-analysis has its JSON, and summary.csv lists them.

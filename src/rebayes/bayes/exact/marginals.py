@@ -175,8 +175,8 @@ class Marginal:
         low, high = 0.0, float(f[top])
         for _ in range(3):
             levels = np.linspace(low, high, 257)
-            lo, hi = ends(levels)
-            k = int(np.clip(np.searchsorted(spline(lo) - spline(hi), -prob), 1, 256))
+            lower, upper = ends(levels)
+            k = int(np.clip(np.searchsorted(spline(lower) - spline(upper), -prob), 1, 256))
             low, high = float(levels[k - 1]), float(levels[k])
         start = np.array(ends(0.5 * (low + high)), dtype=float)
 
