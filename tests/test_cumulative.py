@@ -269,3 +269,24 @@ def test_cli_measure_options_and_bad_combinations(capsys):
     assert code == 2
     assert err == ("rebayes cumulative: error: Peto's method is fixed-effect only "
                    "(as in RevMan)\n")
+
+
+def test_the_exact_engine_answers_every_step(capsys):
+    import json
+
+    from rebayes.cli import main
+
+    assert main(["cumulative", "--data", str(BCG), "--engine", "exact", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["engine"] == "exact" and len(record["steps"]) == 12
+    last = record["steps"][-1]
+    # tests/exact_reference.py, binomial_reference(events, n) of the 13 BCG trials (the
+    # default prior; fewer cases is better): P(d > 0) = 0.00041138007, so P(benefit) =
+    # P(RR < 1) = 0.99958862 once every trial is in.
+    assert last["k"] == 13 and last["p_benefit"] == pytest.approx(0.99958862, abs=2e-6)
+    assert not any(s["at_the_line"] for s in record["steps"])
+    assert all(s["p_benefit_mcse"] is None or s["p_benefit_mcse"] == 0 for s in record["steps"])
+    # RevMan's column does not depend on the engine: MH RR of the first two trials.
+    first_two = rb.load_trials(BCG).query("study in ['Aronson', 'Ferguson & Simes']")
+    assert record["steps"][0]["frequentist"]["estimate"] == pytest.approx(
+        analyze(first_two).overall.estimate, rel=1e-12)

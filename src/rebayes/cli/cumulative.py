@@ -124,13 +124,15 @@ def register(subparsers: Any) -> None:
                         help="RevMan's method (default: the dataset's)")
     parser.add_argument("--model", type=str.lower, choices=MODELS,
                         help="fixed or random effects (default: the dataset's)")
+    parser.add_argument("--engine", choices=("nuts", "exact", "auto"), default="nuts",
+                        help="what answers each step: nuts (the default), exact (quadrature: "
+                        "no Monte Carlo error, no PyMC), auto (exact where it can)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``rebayes cumulative``."""
     from rebayes.bayes.analyses import resolve_spec
-    from rebayes.bayes.sampling import flush_cache
     from rebayes.data.trials import load_trials
     from rebayes.tools.cumulative import cumulative_meta_analysis
 
@@ -140,6 +142,9 @@ def run(args: argparse.Namespace) -> int:
     result = cumulative_meta_analysis(trials, spec, args.prior, args.order_by,
                                       settings=sampler(args), seed=args.seed,
                                       method=args.method, model=args.model,
-                                      measure=args.measure)
-    flush_cache()
+                                      measure=args.measure, engine=args.engine)
+    if result.engine == "nuts":
+        from rebayes.bayes.sampling import flush_cache
+
+        flush_cache()
     return emit(result, args, output)

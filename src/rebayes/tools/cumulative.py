@@ -145,6 +145,9 @@ class CumulativeAnalysis(ResultDisplay):
         RevMan's name of the frequentist method (``"M-H, Fixed"``).
     measure : str
         The frequentist column's measure (``RR``, ``OR``, ``RD``, ``PETO_OR``).
+    engine : {"nuts", "exact"}
+        What answered each step (:mod:`rebayes.bayes.exact_fit`): exact steps carry no Monte
+        Carlo error, so none is at the line.
     """
 
     steps: tuple[CumulativeStep, ...]
@@ -155,6 +158,7 @@ class CumulativeAnalysis(ResultDisplay):
     analysis: str = ""
     frequentist_label: str = "M-H, Fixed"
     measure: str = "RR"
+    engine: str = "nuts"
 
     @property
     def measure_label(self) -> str:
@@ -226,6 +230,7 @@ class CumulativeAnalysis(ResultDisplay):
         return {
             "analysis": self.analysis,
             "prior": self.prior,
+            "engine": self.engine,
             "order_by": self.order_by,
             "order": list(self.order),
             "direction": self.direction.to_dict(),
@@ -291,7 +296,8 @@ class CumulativeAnalysis(ResultDisplay):
                              zip(*(values for _, values in columns), strict=True))
         lines = [
             f"Cumulative meta-analysis by {self.order_by} (prior {self.prior or '?'}; first "
-            f"trial {self.order[0]})",
+            f"trial {self.order[0]}"
+            + ("; exact: no Monte Carlo error)" if self.engine == "exact" else ")"),
             tables.text(table, align="lrrrrr"),
             self.sentence(),
         ]
@@ -453,6 +459,7 @@ def cumulative_meta_analysis(
     method: str | None = None,
     model: str | None = None,
     measure: str | None = None,
+    engine: str = "nuts",
 ) -> CumulativeAnalysis:
     """Refit the analysis after each trial, in order of ``order_by``.
 
@@ -471,6 +478,9 @@ def cumulative_meta_analysis(
         RevMan's method (``MH``, ``IV``, ``PETO``), model (``fixed``, ``random``) and measure
         (``RR``, ``OR``, ``RD``, ``PETO_OR``) of the frequentist column; default: the
         dataset's (``dataset.toml``), as :func:`rebayes.frequentist.pooling.analyze`.
+    engine : {"nuts", "exact", "auto"}
+        ``exact``: every step by quadrature (:func:`rebayes.bayes.exact_fit.exact_summary`; an
+        error for an analysis beyond its reach); ``auto``: exact where it can, else NUTS.
 
     Returns
     -------
@@ -483,7 +493,6 @@ def cumulative_meta_analysis(
         offer (Peto's method with random effects, Peto's method with a risk ratio).
     """
     from rebayes.bayes.design import build_design
-    from rebayes.bayes.sampling import fit
 
     # The frequentist column first: a bad --measure fails before any fit.
     freq = cumulative_frequentist(trials, order_by, method=method, model=model, measure=measure)
@@ -491,14 +500,45 @@ def cumulative_meta_analysis(
     steps = []
     prior_name = analysis = ""
     direction = schema_of(trials).direction
+    exact = _exact_prior(spec, prior, build_design(spec, trials), engine)
     for (study, value, k, table), row in zip(_step_tables(trials, order),
                                              freq.itertuples(), strict=True):
-        result = fit(spec, prior, seed=seed, settings=settings, cache=cache,
-                     design=build_design(spec, table))
-        s = result.summary()
+        design = build_design(spec, table)
+        if exact is not None:
+            from rebayes.bayes.exact_fit import exact_summary
+
+            s = exact_summary(design, exact, trials=False)
+        else:
+            from rebayes.bayes.sampling import fit
+
+            s = fit(spec, prior, seed=seed, settings=settings, cache=cache,
+                    design=design).summary()
         direction, prior_name, analysis = s.direction, s.prior, s.analysis
         steps.append(CumulativeStep(study, value, k, s.pooled_rr, s.p_benefit, s.tau.median,
                                     row.estimate, row.ci_low, row.ci_high, row.p,
                                     s.mcse.get("p_benefit", math.nan)))
     return CumulativeAnalysis(tuple(steps), tuple(s for s, _ in order), order_by, direction,
-                              prior_name, analysis, freq.attrs["label"], freq.attrs["measure"])
+                              prior_name, analysis, freq.attrs["label"], freq.attrs["measure"],
+                              "exact" if exact is not None else "nuts")
+
+
+def _exact_prior(spec: AnalysisSpec, prior: str | PriorSet, design: Any,
+                 engine: str) -> PriorSet | None:
+    """Return the prior set when the exact engine answers every step, else None (NUTS).
+
+    Every step has the full analysis's structure on fewer trials, so the full design says
+    whether the engine reaches it.
+    """
+    if engine == "nuts":
+        return None
+    from rebayes.bayes.exact_fit import exact_reach
+    from rebayes.bayes.priors import PriorSet as Prior
+    from rebayes.bayes.priors import resolve_priors
+
+    prior_set = prior if isinstance(prior, Prior) else resolve_priors([prior], spec.prior_file)[0]
+    why = exact_reach(design, prior_set)
+    if why is None:
+        return prior_set
+    if engine == "exact":
+        raise RebayesError(f"--engine exact: {why}")
+    return None
