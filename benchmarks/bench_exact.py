@@ -175,17 +175,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"one exact fit, {label:<24} first {first * 1e3:7.1f} ms ({first / reference:.4f})"
               f"  median {median * 1e3:7.1f} ms ({median / reference:.4f})  P(d > 0) {p:.5f}",
               flush=True)
-    models = ROOT / "src/rebayes/data/datasets/ivig_rsa/models"
     bcg = str(ROOT / "tests/data/bcg")
-    from rebayes.bayes.spec import load_script
+    from rebayes.bayes.analyses import resolve_spec
 
     covariate_designs = {
         "p=2 bcg latitude (slope)": build_design(AnalysisSpec(
             name="lat", data=bcg, covariates=("ablat",), effect="contrast")),
-        "p=2 IVIG timing (2 levels)": build_design(load_script(models / "timing.py"),
-                                                   rb.load_trials("ivig_rsa")),
-        "p=2 IVIG RSA type (strata)": build_design(load_script(models / "rsa_type.py"),
-                                                   rb.load_trials("ivig_rsa")),
+        "p=2 IVIG timing (2 levels)": build_design(resolve_spec("timing", "ivig_rsa")),
+        "p=2 IVIG RSA type (strata)": build_design(resolve_spec("rsa_type", "ivig_rsa")),
         "p=3 bcg allocation (3 levels)": build_design(AnalysisSpec(
             name="alloc", data=bcg, covariates=("alloc",), effect="contrast")),
         "p=3 bcg separate (3 groups)": build_design(AnalysisSpec(
