@@ -54,6 +54,18 @@ def add_scripts_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_engine_option(parser: argparse.ArgumentParser, note: str = "") -> None:
+    """Add ``--engine nuts|exact|auto`` (:mod:`rebayes.bayes.exact_fit`); ``note`` ends its help."""
+    parser.add_argument(
+        "--engine",
+        choices=("nuts", "exact", "auto"),
+        default="nuts",
+        help="what answers: nuts (PyMC's sampler, the default), exact (quadrature: no Monte "
+        "Carlo error, no PyMC; analyses with one pooled effect), auto (exact where it can, "
+        "else nuts)" + (f"; {note}" if note else ""),
+    )
+
+
 def print_json(payload: object) -> None:
     """Print JSON with a stable layout (sorted keys are not used: the order is meaningful)."""
     print(dumps(payload))

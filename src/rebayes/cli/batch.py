@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from rebayes.cli._common import add_scripts_option
+from rebayes.cli._common import add_engine_option, add_scripts_option
 
 DESCRIPTION = """\
 Run the overall analysis (binomial model, trial random effects) of many meta-analyses under
@@ -75,14 +75,8 @@ def register(subparsers: Any) -> None:
         help="run on an existing Dask cluster (e.g. tcp://host:8786)",
     )
     parser.add_argument("--seed", type=int, default=0, help="batch seed (default 0)")
-    parser.add_argument(
-        "--engine",
-        choices=("nuts", "exact", "auto"),
-        default="nuts",
-        help="what answers: nuts (PyMC's sampler, the default), exact (quadrature: no Monte "
-        "Carlo error, no PyMC in the workers; records without the trials' shrunken effects), "
-        "auto (exact where it can, else nuts); the summary's engine column says which",
-    )
+    add_engine_option(parser, "exact records leave out the trials' shrunken effects; the "
+                      "summary's engine column says which answered")
     parser.add_argument(
         "--no-bias",
         action="store_true",

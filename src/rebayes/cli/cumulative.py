@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from rebayes.cli._common import add_data_option, add_scripts_option, print_json
+from rebayes.cli._common import add_data_option, add_engine_option, add_scripts_option, print_json
 from rebayes.errors import RebayesError
 from rebayes.folders import check_writable
 from rebayes.frequentist.pooling import MEASURES, MODELS
@@ -124,9 +124,7 @@ def register(subparsers: Any) -> None:
                         help="RevMan's method (default: the dataset's)")
     parser.add_argument("--model", type=str.lower, choices=MODELS,
                         help="fixed or random effects (default: the dataset's)")
-    parser.add_argument("--engine", choices=("nuts", "exact", "auto"), default="nuts",
-                        help="what answers each step: nuts (the default), exact (quadrature: "
-                        "no Monte Carlo error, no PyMC), auto (exact where it can)")
+    add_engine_option(parser, "for every step")
     parser.set_defaults(func=run)
 
 

@@ -19,6 +19,7 @@ from rebayes.cli._common import (
     EXIT_GATE_FAILED,
     add_data_option,
     add_direction_options,
+    add_engine_option,
     add_scripts_option,
     print_json,
 )
@@ -92,14 +93,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         "after divergences, doubled, up to 4000, while any parameter's bulk ESS is below 1000 "
         "or a transition diverged)",
     )
-    parser.add_argument(
-        "--engine",
-        choices=("nuts", "exact", "auto"),
-        default="nuts",
-        help="what answers: nuts (PyMC's sampler, the default), exact (quadrature, no Monte "
-        "Carlo error, no PyMC: analyses with one pooled effect, every prior family), auto "
-        "(exact where it can, else nuts, saying so)",
-    )
+    add_engine_option(parser, "every prior family; auto says on stderr when nuts answers")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     parser.add_argument(
