@@ -19,7 +19,7 @@ from numpy.testing import assert_allclose
 import rebayes as rb
 from conftest import ROOT, TEST_DATA
 from rebayes.audit.paper import Audit, AuditRow, audit
-from rebayes.bayes.sampling import SamplerSettings
+from rebayes.bayes.settings import SamplerSettings
 from rebayes.display import short_repr
 from rebayes.frequentist.pooling import Z95, analyze, meta_analysis
 from rebayes.sensitivity.comparison import compare_fits

@@ -25,7 +25,8 @@ from rebayes.bayes.priors import (
     StudentT,
     get_prior,
 )
-from rebayes.bayes.sampling import SamplerSettings, _constant_data, _observed_data, fit
+from rebayes.bayes.sampling import _constant_data, _observed_data, fit
+from rebayes.bayes.settings import SamplerSettings
 from rebayes.bayes.spec import AnalysisSpec
 
 

@@ -12,13 +12,8 @@ from scipy import integrate, stats
 from conftest import ivig_spec
 from rebayes.bayes.design import build_design, prior_on_model_scale
 from rebayes.bayes.priors import get_prior
-from rebayes.bayes.sampling import (
-    SamplerSettings,
-    fit,
-    fit_priors,
-    flush_cache,
-    load_fit,
-)
+from rebayes.bayes.sampling import fit, fit_priors, flush_cache, load_fit
+from rebayes.bayes.settings import SamplerSettings
 from rebayes.bayes.summary import summarize
 from rebayes.errors import RebayesError
 
@@ -264,7 +259,8 @@ def test_raw_trace_conversion_equals_nutpies_own(data):
     import nutpie
 
     import rebayes as rb
-    from rebayes.bayes.sampling import SAMPLE_STATS, _trace_to_tree, compiled_model
+    from rebayes.bayes.sampling import _trace_to_tree, compiled_model
+    from rebayes.bayes.settings import SAMPLE_STATS
 
     specs = {"ivig": OVERALL, "ivig normal": NORMAL,
              "bcg": rb.AnalysisSpec(name="bcg", data=str(BCG))}

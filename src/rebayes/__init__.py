@@ -23,7 +23,7 @@ from rebayes.bayes.spec import AnalysisSpec, SpecError, load_script  # noqa: E40
 
 _LAZY = {
     "Fit": "rebayes.bayes.sampling",
-    "SamplerSettings": "rebayes.bayes.sampling",
+    "SamplerSettings": "rebayes.bayes.settings",
     "fit": "rebayes.bayes.sampling",
     "fit_priors": "rebayes.bayes.sampling",
     "build_design": "rebayes.bayes.design",

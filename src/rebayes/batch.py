@@ -305,7 +305,7 @@ def task_key(
     it); its ``data`` path is left out, as the rows are keyed already.
     """
     from rebayes import __version__
-    from rebayes.bayes.sampling import MODEL_VERSION
+    from rebayes.bayes.settings import MODEL_VERSION
 
     payload = {
         "format": BATCH_FORMAT,
@@ -820,7 +820,7 @@ def run_batch(
     >>> result.summary[["id", "pooled_rr", "p_benefit", "revman_estimate"]]  # doctest: +SKIP
     """
     from rebayes.bayes.priors import DEFAULT_PRIOR, resolve_priors
-    from rebayes.bayes.sampling import SamplerSettings
+    from rebayes.bayes.settings import SamplerSettings
 
     start = time.perf_counter()
     settings = settings or SamplerSettings()

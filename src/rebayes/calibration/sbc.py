@@ -20,7 +20,8 @@ import xarray as xr
 
 from rebayes import tables
 from rebayes.bayes.priors import PriorSet, get_prior
-from rebayes.bayes.sampling import SamplerSettings, fit
+from rebayes.bayes.sampling import fit
+from rebayes.bayes.settings import SamplerSettings
 from rebayes.calibration.ranks import (
     Coverage,
     UniformityTest,

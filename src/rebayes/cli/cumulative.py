@@ -71,8 +71,8 @@ def check_output(output: str | None) -> Path | None:
 
 
 def sampler(args: argparse.Namespace) -> Any:
-    """Return the :class:`rebayes.bayes.sampling.SamplerSettings` of ``--draws``."""
-    from rebayes.bayes.sampling import SamplerSettings
+    """Return the :class:`rebayes.bayes.settings.SamplerSettings` of ``--draws``."""
+    from rebayes.bayes.settings import SamplerSettings
 
     if args.seed is not None and args.seed < 0:
         raise RebayesError(f"--seed {args.seed} must be a non-negative integer")

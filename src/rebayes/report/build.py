@@ -59,7 +59,7 @@ from rebayes.report.html import (
 from rebayes.sensitivity.influence import Influence
 
 if TYPE_CHECKING:
-    from rebayes.bayes.sampling import SamplerSettings
+    from rebayes.bayes.settings import SamplerSettings
     from rebayes.report.analysis import AnalysisReport
 
 __all__ = ["BuiltReport", "build_report", "environment", "model_scripts"]

@@ -52,7 +52,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from rebayes.bayes.records import FitSummary
-    from rebayes.bayes.sampling import Fit, SamplerSettings
+    from rebayes.bayes.sampling import Fit
+    from rebayes.bayes.settings import SamplerSettings
 
 from rebayes.sensitivity.conclusions import (
     DECISION,

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from rebayes.bayes.priors import PriorSet
-    from rebayes.bayes.sampling import SamplerSettings
+    from rebayes.bayes.settings import SamplerSettings
     from rebayes.bayes.spec import AnalysisSpec
 
 __all__ = [
