@@ -16,8 +16,9 @@
   ``<cache>/fits/<key>.nc`` (:func:`rebayes.bayes.cache.cache_dir`: ``$REBAYES_CACHE`` or the user
   cache directory). The file holds the sampled groups only (posterior, sample statistics,
   observed and constant data, zlib-compressed); the others are numpy functions of those, the
-  prior and the seed (:func:`derived_groups`), recomputed on reading in a few milliseconds,
-  the same way a fresh fit computes them, so a cached fit is identical to a fresh one.
+  prior and the seed (:func:`rebayes.bayes.trees.derived_groups`), recomputed on reading in
+  a few milliseconds, the same way a fresh fit computes them, so a cached fit is identical to
+  a fresh one.
   The key (:func:`fit_key`) hashes the analysed rows themselves, never the dataset's name,
   with the model-relevant spec fields, prior, seed, sampler settings and
   :data:`MODEL_VERSION`; names and titles are re-stamped on a cached fit when it is read.
@@ -52,15 +53,10 @@ from rebayes.bayes.cache import (
     remove_empty_folder,
     warn_unwritable,
 )
-from rebayes.bayes.design import ARMS, Design, build_design, prior_on_model_scale
+from rebayes.bayes.design import Design, build_design, prior_on_model_scale
 from rebayes.bayes.model import (
-    log_prior,
     model_data,
-    pointwise_log_likelihood,
-    predictive_draws,
-    prior_draws,
     structure_key,
-    unpad_posterior,
 )
 from rebayes.bayes.priors import (
     DEFAULT_PRIOR,
@@ -76,7 +72,7 @@ from rebayes.bayes.settings import (
     SamplerSettings,
 )
 from rebayes.bayes.spec import AnalysisSpec
-from rebayes.data.direction import Direction
+from rebayes.bayes.trees import STORED_GROUPS, assemble_tree, provenance, with_derived_groups
 from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
 from rebayes.json_io import plain, stable_hash
@@ -154,7 +150,7 @@ class Fit(ResultDisplay):
                 tree = _sample_tree(self.design, self.prior, self.seed, self.settings,
                                     self.key, self.path)
             # The same rows may have been fitted under other names: name them as asked now.
-            tree.attrs.update(_provenance(self.design, self.prior, self.key))
+            tree.attrs.update(provenance(self.design, self.prior, self.key))
             object.__setattr__(self, "_tree", tree)
             return tree
         return self._tree
@@ -231,11 +227,12 @@ class Fit(ResultDisplay):
     def _names(self) -> dict[str, Any]:
         """Return the names what is kept beside this fit is keyed by (:meth:`derived`).
 
-        The attributes naming the fit as asked now (:func:`_provenance`) without the data's
-        location: the rows are keyed already (the fit key) and no kept result shows the path,
-        so a checkout elsewhere, or a copy of the data, reuses what is kept.
+        The attributes naming the fit as asked now (:func:`~rebayes.bayes.trees.provenance`)
+        without the data's location: the rows are keyed already (the fit key) and no kept
+        result shows the path, so a checkout elsewhere, or a copy of the data, reuses what is
+        kept.
         """
-        names = _provenance(self.design, self.prior, self.key)
+        names = provenance(self.design, self.prior, self.key)
         spec = {k: v for k, v in self.design.spec.to_dict().items() if k != "data"}
         return {**names, "spec_json": json.dumps(spec)}
 
@@ -414,25 +411,6 @@ def fit_key(design: Design, prior: PriorSet, seed: int, settings: SamplerSetting
         "settings": asdict(settings),
     }
     return stable_hash(payload)
-
-
-def _provenance(design: Design, prior: PriorSet, key: str) -> dict[str, Any]:
-    """Attributes naming a fit's inputs, stamped on every fit, sampled or read from the cache."""
-    spec = design.spec
-    return {
-        "analysis": spec.name,
-        "title": spec.title,
-        "prior": prior.name,
-        "prior_summary": prior.describe(Direction.from_schema(design.schema),
-                                        baseline=design.likelihood == "binomial",
-                                        covariate=bool(design.coefs)),
-        "prior_json": json.dumps(prior.to_dict()),
-        "spec_json": json.dumps(spec.to_dict()),
-        "dataset": design.dataset,
-        "variant": design.variant,
-        "data_hash": design.data_hash,
-        "fit_key": key,
-    }
 
 
 def fit(
@@ -780,149 +758,6 @@ def fit_priors(
         if bar is not None:
             bar.close()
     return fits
-
-
-def _row_coords(design: Design) -> dict[str, Any]:
-    """Coordinates of the ``row`` dim: its label, study, stratum and reporting subgroup.
-
-    Only ``constant_data``, ``observed_data`` and ``log_likelihood`` carry the study, stratum
-    and subgroup labels (enough to group log-likelihood terms by trial for PSIS-LOO).
-    """
-    return {
-        "row": list(design.rows),
-        "row_study": ("row", list(design.row_study)),
-        "row_stratum": ("row", list(design.row_stratum)),
-        "row_subgroup": ("row", list(design.row_subgroup)),
-    }
-
-
-def _constant_data(design: Design) -> xr.Dataset:
-    data: dict[str, Any] = {"study_index": ("row", design.study_index)}
-    coords: dict[str, Any] = {**_row_coords(design), "study": list(design.studies)}
-    if design.separate:
-        data["group_index"] = ("row", design.group_index)
-        coords["subgroup"] = list(design.groups)
-    if design.coefs:
-        data["X"] = (("row", "coef"), design.X)
-        coords["coef"] = list(design.coefs)
-    data["n"] = (("row", "arm"), design.n)
-    coords["arm"] = list(ARMS)
-    if design.vi is not None:
-        data["vi"] = ("row", design.vi)
-        # The normal model observes log RRs; the counts stay available as constants.
-        data["events"] = (("row", "arm"), design.events)
-    return xr.Dataset(data, coords=coords)
-
-
-def _observed_data(design: Design) -> xr.Dataset:
-    data: dict[str, Any]
-    if design.likelihood == "binomial":
-        data = {"events": (("row", "arm"), design.events)}
-        coords = {**_row_coords(design), "arm": list(ARMS)}
-    else:
-        data = {"log_rr": ("row", design.yi)}
-        coords = _row_coords(design)
-    return xr.Dataset(data, coords=coords)
-
-
-def assemble_tree(
-    raw: xr.DataTree,
-    design: Design,
-    prior: PriorSet,
-    seed: int,
-    settings: SamplerSettings,
-    key: str = "",
-) -> xr.DataTree:
-    """Build the saved DataTree from nutpie's output: relabel, then add the derived groups.
-
-    The compiled model is padded and may come from another design of the same shape, so the
-    padding is stripped and the coordinates are taken from ``design``. The attrs carry the
-    dataset's direction of benefit and labels (``higher_is_better``, ``direction_declared``,
-    ``outcome``, ``treatment``, ``control``; see :class:`rebayes.data.direction.Direction`).
-    """
-    posterior = unpad_posterior(raw["posterior"].to_dataset(), design)
-    posterior.attrs = {"sample_dims": ["chain", "draw"]}
-    stats = raw["sample_stats"].to_dataset()[list(SAMPLE_STATS)]
-    stats.attrs = {
-        k: v for k, v in raw["sample_stats"].attrs.items() if isinstance(v, str | int | float)
-    }
-    tree = xr.DataTree.from_dict(
-        {
-            "posterior": posterior,
-            "sample_stats": stats,
-            "observed_data": _observed_data(design),
-            "constant_data": _constant_data(design),
-        }
-    )
-    spec = design.spec
-    tree.attrs = {
-        **_provenance(design, prior, key),
-        "likelihood": design.likelihood,
-        "effect_scale": "log OR" if design.likelihood == "binomial" else "log RR",
-        "effect": spec.effect,
-        "seed": seed,
-        "draws": int(posterior.sizes["draw"]),
-        "tune": settings.tune,
-        "chains": settings.chains,
-        "target_accept": float(raw.attrs.get("target_accept", settings.target_accept)),
-        "attempts": int(raw.attrs.get("attempt", 1)),
-        "model_version": MODEL_VERSION,
-        "subgroups_json": json.dumps(list(design.subgroups)),
-        "ratios_json": json.dumps([list(r) for r in design.ratios]),
-        "notes_json": json.dumps(list(design.notes)),
-        "intercept_at": design.intercept_at,
-        **Direction.from_schema(design.schema).attrs(),
-    }
-    return with_derived_groups(tree)
-
-
-#: Groups a fit file stores; :func:`derived_groups` recomputes the others.
-STORED_GROUPS = ("posterior", "sample_stats", "observed_data", "constant_data")
-
-
-def derived_groups(tree: xr.DataTree) -> dict[str, xr.Dataset]:
-    """Compute the groups not stored: from the stored ones, the tree's prior and its seed.
-
-    Log likelihood and log prior per draw, prior draws and the prior and posterior
-    predictive draws, each from its own numpy stream seeded by ``(seed, stream)``: pure
-    functions of the stored groups, so a fit read from the cache gets exactly the numbers the
-    fresh fit had.
-    """
-    from rebayes.checks.loo import prior_from_tree
-
-    posterior = tree["posterior"].to_dataset()
-    constant = tree["constant_data"].to_dataset()
-    observed = tree["observed_data"].to_dataset()
-    # The prior as the model used it: its effect mean turned towards benefit.
-    prior = prior_from_tree(tree).oriented(Direction.of(tree).higher_is_better)
-    seed = int(tree.attrs["seed"])
-    rng_prior, rng_prior_pred, rng_post_pred = (
-        np.random.default_rng([seed, stream]) for stream in (1, 2, 3)
-    )
-    row_coords = {
-        name: constant.coords[name] for name in ("row", "row_study", "row_stratum", "row_subgroup")
-    }
-    prior_ds = prior_draws(posterior, prior, rng_prior)
-    return {
-        "log_likelihood": pointwise_log_likelihood(posterior, constant, observed).assign_coords(
-            row_coords
-        ),
-        "log_prior": log_prior(posterior, prior),
-        "prior": prior_ds,
-        "prior_predictive": predictive_draws(prior_ds, constant, rng_prior_pred),
-        "posterior_predictive": predictive_draws(posterior, constant, rng_post_pred),
-    }
-
-
-def with_derived_groups(tree: xr.DataTree) -> xr.DataTree:
-    """Return the stored groups of ``tree`` with :func:`derived_groups` added, in ArviZ order."""
-    groups = {name: tree[name].to_dataset() for name in STORED_GROUPS}
-    groups.update(derived_groups(tree))
-    order = ("posterior", "sample_stats", "log_likelihood", "log_prior", "prior",
-             "prior_predictive", "posterior_predictive", "observed_data", "constant_data")
-    out = xr.DataTree.from_dict({name: groups[name] for name in order})
-    out.attrs = dict(tree.attrs)
-    return out
 
 
 def _stored(tree: xr.DataTree) -> tuple[xr.DataTree, dict[str, Any]]:
