@@ -23,7 +23,7 @@ import pytest
 import rebayes as rb
 from conftest import without_progress
 from rebayes import interrupt
-from rebayes.bayes.sampling import flush_cache
+from rebayes.bayes.fit_store import flush_cache
 from rebayes.bayes.settings import SamplerSettings
 from rebayes.report.ahead import Ahead
 

@@ -11,8 +11,9 @@ from scipy import integrate, stats
 
 from conftest import ivig_spec
 from rebayes.bayes.design import build_design, prior_on_model_scale
+from rebayes.bayes.fit_store import flush_cache, load_fit
 from rebayes.bayes.priors import get_prior
-from rebayes.bayes.sampling import fit, fit_priors, flush_cache, load_fit
+from rebayes.bayes.sampling import fit, fit_priors
 from rebayes.bayes.settings import SamplerSettings
 from rebayes.bayes.summary import summarize
 from rebayes.errors import RebayesError

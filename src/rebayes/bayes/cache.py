@@ -22,7 +22,7 @@ these modes do not exist, nothing is checked.
 An entry that cannot be read back as written is a miss: the caller computes it again and
 replaces it, with one note (:class:`CacheNote`). Compiled models and summaries carry a
 SHA-256 of their bytes (:func:`write_entry`), so damage never reaches the unpickler; a fit
-file carries one of its values (:mod:`rebayes.bayes.sampling`). A cache that cannot be
+file carries one of its values (:mod:`rebayes.bayes.fit_store`). A cache that cannot be
 written (full disk, read-only) costs only the reuse: the command prints its result and one
 warning (:class:`CacheWarning`, once per process).
 """

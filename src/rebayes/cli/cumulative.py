@@ -130,7 +130,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``rebayes cumulative``."""
     from rebayes.bayes.analyses import resolve_spec
-    from rebayes.bayes.sampling import flush_cache
+    from rebayes.bayes.fit_store import flush_cache
     from rebayes.data.trials import load_trials
     from rebayes.tools.cumulative import cumulative_meta_analysis
 

@@ -674,7 +674,8 @@ def compare_posteriors(
     >>> cmp = compare_posteriors(spec, ["weakly_informative", "skeptical"])    # doctest: +SKIP
     >>> print(cmp.flips)                                                       # doctest: +SKIP
     """
-    from rebayes.bayes.sampling import fit_priors, flush_cache
+    from rebayes.bayes.fit_store import flush_cache
+    from rebayes.bayes.sampling import fit_priors
 
     prior_list = list(priors) if priors is not None else spec.priors
     variant_list = list(variants) if variants is not None else [spec.variant]
