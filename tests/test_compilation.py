@@ -125,10 +125,10 @@ def test_the_stored_callback_reads_the_data_it_is_given():
     equal PyTensor's own function of the same graph on the same data, for two datasets."""
     from nutpie.compile_pymc import _make_functions
 
+    from rebayes.bayes.compilation import compiled_model
     from rebayes.bayes.design import prior_on_model_scale
     from rebayes.bayes.model import build_model
     from rebayes.bayes.priors import get_prior
-    from rebayes.bayes.sampling import compiled_model
 
     overall = build_design(ivig_spec("overall"))
     halved = replace(overall, events=overall.events // 2)
@@ -148,10 +148,10 @@ def test_the_stored_callback_reads_the_data_it_is_given():
 
 
 def test_data_of_another_shape_is_refused():
+    from rebayes.bayes.compilation import compiled_model
     from rebayes.bayes.design import prior_on_model_scale
     from rebayes.bayes.model import model_data
     from rebayes.bayes.priors import get_prior
-    from rebayes.bayes.sampling import compiled_model
 
     design = build_design(ivig_spec("overall"))
     prior = prior_on_model_scale(get_prior("skeptical"), design)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from rebayes import progress
-from rebayes.bayes import sampling
+from rebayes.bayes import compilation, sampling
 from rebayes.cli import main
 
 BCG = Path(__file__).resolve().parent / "data" / "bcg.csv"
@@ -52,7 +52,7 @@ def test_outside_a_command_a_phase_prints_nothing(capsys):
 def test_a_fit_announces_loading_compiling_and_sampling_when_they_last(
         quick, monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("REBAYES_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(sampling, "_COMPILED", {})  # compiled in this process afresh
+    monkeypatch.setattr(compilation, "_COMPILED", {})  # compiled in this process afresh
     real = sampling.build_design
 
     def slow_design(*args, **kwargs):  # as a 50,000-row table's design takes seconds

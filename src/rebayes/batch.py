@@ -18,7 +18,7 @@ in flight.
 Each task's seed is derived from the batch seed and the task's rows (:func:`task_seed`), so
 the numbers do not depend on the number of workers, their order, or the file's name. Tasks
 run in a long-lived pool of local worker processes or on a Dask cluster; either way a worker
-compiles each model structure once (:func:`rebayes.bayes.sampling.compiled_model`) and reuses it
+compiles each model structure once (:func:`rebayes.bayes.compilation.compiled_model`) and reuses it
 for every later task.
 """
 

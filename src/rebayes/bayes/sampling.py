@@ -29,9 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import threading
-import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +42,7 @@ from rebayes.bayes.cache import (
     cache_dir,
     note_unreadable,
 )
+from rebayes.bayes.compilation import compiled_model, is_compiled
 from rebayes.bayes.design import Design, build_design, prior_on_model_scale
 from rebayes.bayes.fit_store import (
     fit_path,
@@ -53,10 +52,7 @@ from rebayes.bayes.fit_store import (
     read_failure,
     save_in_background,
 )
-from rebayes.bayes.model import (
-    model_data,
-    structure_key,
-)
+from rebayes.bayes.nuts import run_nuts
 from rebayes.bayes.priors import (
     DEFAULT_PRIOR,
     PriorSet,
@@ -65,9 +61,7 @@ from rebayes.bayes.priors import (
     resolve_priors,
 )
 from rebayes.bayes.settings import (
-    DIVERGENCE_TARGET_ACCEPT,
     MODEL_VERSION,
-    SAMPLE_STATS,
     SamplerSettings,
 )
 from rebayes.bayes.spec import AnalysisSpec
@@ -87,7 +81,6 @@ if TYPE_CHECKING:
 __all__ = [
     "Fit",
     "cache_dir",
-    "compiled_model",
     "fit",
     "fit_priors",
     "compile_in_background",
@@ -304,27 +297,6 @@ class Fit(ResultDisplay):
         return fit_forest(self)
 
 
-# One compiled model per structure, for the life of the process.
-_COMPILED: dict[Any, Any] = {}
-_COMPILE_LOCK = threading.Lock()
-
-
-def compiled_model(design: Design, prior: PriorSet) -> Any:
-    """Return the nutpie-compiled model for the design's structure, with this data and prior.
-
-    The first call for a structure in a process loads its compilation from the compile cache
-    (:func:`rebayes.bayes.compilation.load_or_compile`: ~0.5 s), or compiles it there the
-    first time on this machine; later calls reuse it and only replace the ``pm.Data`` values.
-    """
-    from rebayes.bayes.compilation import load_or_compile
-
-    key = structure_key(design)
-    with _COMPILE_LOCK:
-        if key not in _COMPILED:
-            _COMPILED[key] = load_or_compile(design, prior)
-    return _COMPILED[key].with_data(**model_data(design, prior))
-
-
 def compile_in_background(
     analyses: Iterable[tuple[AnalysisSpec, str | None]],
     priors: Iterable[str | PriorSet] | None = None,
@@ -352,7 +324,7 @@ def compile_in_background(
         cached = all(
             is_fit_file(fit_path(fit_key(design, p, spec.seed, settings))) for p in on_scale
         )
-        if structure_key(design) not in _COMPILED and not cached:
+        if not is_compiled(design) and not cached:
             # Any prior will do: the compiled code depends on the structure only.
             jobs.append((design, on_scale[0]))
     compile_ahead(jobs)  # without jobs: ends a spare child (compilation.start_compiler)
@@ -500,148 +472,11 @@ def _sample_tree(
 ) -> xr.DataTree:
     """Sample a fit and queue it for the cache (when ``path`` is given)."""
     compiled = compiled_model(design, prior)
-    raw = _sample(compiled, settings, seed, on_progress, cores)
+    raw = run_nuts(compiled, settings, seed, on_progress, cores)
     tree = assemble_tree(raw, design, prior, seed, settings, key)
     if path is not None:
         save_in_background(tree, path)
     return tree
-
-
-def _sample(
-    compiled: Any,
-    settings: SamplerSettings,
-    seed: int,
-    on_progress: Callable[[int], None] | None,
-    cores: int | None = None,
-) -> xr.DataTree:
-    """Run nutpie, longer if the first run misses the ESS target or diverges."""
-    import nutpie
-
-    callback = None
-    if on_progress is not None:
-
-        def callback(chains: Sequence[Any]) -> None:
-            on_progress(int(sum(c.finished_draws for c in chains)))
-
-    target_accept, draws, attempt = settings.target_accept, settings.draws, 0
-    while True:
-        attempt += 1
-        interrupt.check()
-        sampler = nutpie.sample(
-            compiled,
-            draws=draws,
-            tune=settings.tune,
-            chains=settings.chains,
-            seed=seed,
-            target_accept=target_accept,
-            progress_bar=False,
-            save_warmup=False,
-            progress_callback=callback,
-            progress_rate=50,
-            return_raw_trace=True,
-            cores=cores,
-            blocking=False,
-        )
-        raw = _trace_to_tree(_wait(sampler), compiled)
-        divergences = int(raw["sample_stats"]["diverging"].sum())
-        ess_min = _min_bulk_ess(raw["posterior"].to_dataset())
-        raw.attrs.update(attempt=attempt, target_accept=target_accept, draws=draws)
-        if ess_min >= settings.min_ess and divergences == 0:
-            return raw
-        if divergences and target_accept < DIVERGENCE_TARGET_ACCEPT:
-            # Divergences call for smaller steps before more draws: same draws, re-run.
-            target_accept = DIVERGENCE_TARGET_ACCEPT
-            continue
-        if not settings.min_ess or draws * 2 > settings.max_draws:
-            return raw
-        draws *= 2
-
-
-# How often a sampling thread looks whether it should stop (rebayes.interrupt).
-_STOP_POLL_SECONDS = 0.25
-
-
-def _wait(sampler: Any) -> Any:
-    """Return the trace of nutpie's background sampler once it has finished.
-
-    Waited for here, not in nutpie: nutpie's own wait answers Ctrl-C by returning the draws
-    made so far, which would be taken for a whole fit (chains of unequal length, or a short
-    fit cached under the full fit's key). On Ctrl-C, or when the process or this thread's job
-    is asked to stop (:func:`rebayes.interrupt.check`), the sampler is cancelled (its threads
-    end within milliseconds: ~20 ms measured, long before the process can) and nothing is
-    kept.
-    """
-    try:
-        while True:
-            interrupt.check()
-            try:
-                return sampler.wait(timeout=_STOP_POLL_SECONDS)
-            except TimeoutError:
-                continue
-    except BaseException:
-        sampler.cancel()
-        raise
-
-
-def _min_bulk_ess(posterior: xr.Dataset) -> float:
-    """Return the smallest bulk ESS over every scalar of ``posterior`` (NaN ones skipped)."""
-    from rebayes.checks.batched import draws_array, ess_bulk
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # every one NaN: NaN, as before
-        return float(np.nanmin(ess_bulk(draws_array(posterior))))
-
-
-def _trace_to_tree(trace: Any, compiled: Any) -> xr.DataTree:
-    """Nutpie's raw (Arrow) trace as a tree of the draws after tuning and :data:`SAMPLE_STATS`.
-
-    The posterior holds the ``compiled`` model's variables with their dims and coordinates,
-    without the unconstrained values of its transformed ones (``tau_log__``), as nutpie's own
-    conversion does; ``chain`` and ``draw`` are numbered from 0.
-
-    nutpie's own conversion builds every one of its ~30 statistics as xarray objects (~70 ms a
-    fit, measured: as long as sampling a small model); this takes the columns a fit keeps.
-    Each value column holds one row per draw, tuning included; a vector variable's column is
-    a list with the variable's shape in the field's metadata.
-    """
-    import nutpie
-    import pyarrow as pa
-
-    draw_batches, stat_batches = trace.get_arrow_trace()
-    posterior: dict[str, list[np.ndarray]] = {}
-    stats: dict[str, list[np.ndarray]] = {name: [] for name in SAMPLE_STATS}
-    for draws, stat in zip(draw_batches, stat_batches, strict=True):
-        kept = ~pa.array(stat.column("tuning")).to_numpy(zero_copy_only=False)
-        for name in draws.column_names:
-            if name in compiled.reparameterized_names:
-                continue
-            field = draws.schema.field(name)
-            shape = field.metadata.get(b"shape", b"")
-            shape = tuple(int(n) for n in shape.decode().split(",")) if shape else ()
-            column = pa.array(draws.column(name))
-            if shape:
-                column = column.flatten()
-            values = column.to_numpy(zero_copy_only=False).reshape(-1, *shape)
-            posterior.setdefault(name, []).append(values[kept])
-        for name in SAMPLE_STATS:
-            column = pa.array(stat.column(name)).to_numpy(zero_copy_only=False)
-            stats[name].append(column[kept])
-    sample = ("chain", "draw")
-    kept_draws = xr.Dataset({
-        name: ((*sample, *compiled.dims.get(name, ())), np.stack(chains))
-        for name, chains in posterior.items()
-    })
-    index = {dim: np.arange(size) for dim, size in kept_draws.sizes.items()}
-    return xr.DataTree.from_dict({
-        "posterior": kept_draws.assign_coords({**index, **{
-            dim: np.asarray(values) for dim, values in compiled.coords.items()
-            if dim in kept_draws.dims
-        }}),
-        "sample_stats": xr.Dataset({
-            name: (sample, np.stack(chains)) for name, chains in stats.items()
-        }, coords={dim: index[dim] for dim in sample},
-            attrs={"inference_library": "nutpie", "inference_library_version": nutpie.__version__}),
-    })
 
 
 def fit_priors(
@@ -696,7 +531,7 @@ def fit_priors(
             on_progress = None
             done = [0]
             if bar is not None:
-                compiling = structure_key(design) not in _COMPILED
+                compiling = not is_compiled(design)
                 bar.set_postfix_str(
                     prior_set.name + (" (compiling the model once)" if compiling else "")
                 )
