@@ -21,7 +21,7 @@ import sys
 import numpy as np
 import rebayes as rb
 from rebayes.bayes.settings import SamplerSettings
-from rebayes.bayes.sampling import fit
+from rebayes.bayes.fit import fit
 
 spec = rb.resolve_spec(sys.argv[2], "ivig_rsa")
 result = fit(spec, "skeptical", cache=False, settings=SamplerSettings(draws=200, min_ess=0))
@@ -170,7 +170,7 @@ import sys
 import rebayes as rb
 from rebayes.bayes.cache import compiled_dir
 from rebayes.bayes.settings import SamplerSettings
-from rebayes.bayes.sampling import compile_in_background, fit
+from rebayes.bayes.fit import compile_in_background, fit
 
 spec = rb.resolve_spec(sys.argv[1], "ivig_rsa")
 compile_in_background([(spec, "published"), (spec, "seed_fit")])  # one structure
@@ -208,7 +208,7 @@ import sys
 import rebayes as rb
 from rebayes.bayes import compilation
 from rebayes.bayes.settings import SamplerSettings
-from rebayes.bayes.sampling import compile_in_background, fit
+from rebayes.bayes.fit import compile_in_background, fit
 
 spec = rb.resolve_spec(sys.argv[1], "ivig_rsa")
 settings = SamplerSettings(draws=200, min_ess=0)

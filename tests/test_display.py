@@ -207,7 +207,7 @@ def test_readme_notebook_example_runs_as_written(monkeypatch):
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     assert len(code.strip().splitlines()) < 10
     # As written, but with the quick sampler (the default takes ~40 s).
-    monkeypatch.setattr("rebayes.bayes.sampling.SamplerSettings", lambda: QUICK)
+    monkeypatch.setattr("rebayes.bayes.fit.SamplerSettings", lambda: QUICK)
     monkeypatch.chdir(ROOT)
     namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)

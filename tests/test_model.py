@@ -8,6 +8,7 @@ from scipy.special import expit
 
 from conftest import IVIG_ANALYSES, ivig_spec
 from rebayes.bayes.design import build_design
+from rebayes.bayes.fit import fit
 from rebayes.bayes.model import (
     arm_risks,
     build_model,
@@ -25,7 +26,6 @@ from rebayes.bayes.priors import (
     StudentT,
     get_prior,
 )
-from rebayes.bayes.sampling import fit
 from rebayes.bayes.settings import SamplerSettings
 from rebayes.bayes.spec import AnalysisSpec
 from rebayes.bayes.trees import constant_data, observed_data

@@ -11,9 +11,9 @@ from scipy import integrate, stats
 
 from conftest import ivig_spec
 from rebayes.bayes.design import build_design, prior_on_model_scale
+from rebayes.bayes.fit import fit, fit_priors
 from rebayes.bayes.fit_store import flush_cache, load_fit
 from rebayes.bayes.priors import get_prior
-from rebayes.bayes.sampling import fit, fit_priors
 from rebayes.bayes.settings import SamplerSettings
 from rebayes.bayes.summary import summarize
 from rebayes.errors import RebayesError
@@ -234,16 +234,16 @@ def test_a_fit_that_still_diverges_is_marked_unreliable():
 
 @pytest.mark.parametrize("command", ["fit", "compare"])
 def test_cli_exits_3_on_a_diverged_fit_unless_allowed(command, monkeypatch, capsys):
-    import rebayes.bayes.sampling
+    import rebayes.bayes.fit
     from rebayes.cli import main
 
-    real = rebayes.bayes.sampling.fit_priors
+    real = rebayes.bayes.fit.fit_priors
 
     def fit_priors(*args, **kwargs):
         kwargs["settings"] = QUICK
         return [_diverged(f) for f in real(*args, **kwargs)]
 
-    monkeypatch.setattr(rebayes.bayes.sampling, "fit_priors", fit_priors)
+    monkeypatch.setattr(rebayes.bayes.fit, "fit_priors", fit_priors)
     argv = [command, "--data", str(BCG), "--no-cache", "--json"]
     argv += ["--prior", "weakly_informative"] if command == "fit" else []
     assert main(argv) == 3

@@ -411,7 +411,7 @@ def _failed_record(
 
 def _analyse(task: BatchTask, priors: Sequence[Any], settings: Any) -> dict[str, Any]:
     from rebayes.bayes.analyses import resolve_spec
-    from rebayes.bayes.sampling import fit_priors
+    from rebayes.bayes.fit import fit_priors
     from rebayes.data.trials import load_trials, trial_totals
 
     trials = load_trials(task.source)

@@ -4,7 +4,7 @@ Fits live in ``$REBAYES_CACHE/fits/`` or, without that variable, in the user cac
 (``platformdirs.user_cache_dir("rebayes")``: ``~/.cache/rebayes`` on Linux,
 ``~/Library/Caches/rebayes`` on macOS, ``%LOCALAPPDATA%\rebayes\Cache`` on Windows), never
 in the source tree or the working directory. Each fit is one NetCDF file named by its key
-(:func:`rebayes.bayes.sampling.fit_key`); :func:`clear_cache` removes only files with that name
+(:func:`rebayes.bayes.fit.fit_key`); :func:`clear_cache` removes only files with that name
 pattern (and the temporary files of an interrupted write), nothing else that may share the
 folder.
 

@@ -82,7 +82,7 @@ def sampler(args: argparse.Namespace) -> Any:
 def fit_overall(args: argparse.Namespace) -> Any:
     """Fit the dataset's overall analysis under ``--prior``; return the Fit."""
     from rebayes.bayes.analyses import resolve_spec
-    from rebayes.bayes.sampling import fit
+    from rebayes.bayes.fit import fit
 
     spec = resolve_spec("overall", args.data, allow_scripts=args.allow_scripts)
     return fit(spec, args.prior, seed=args.seed, settings=sampler(args))

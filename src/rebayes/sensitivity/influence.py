@@ -130,7 +130,7 @@ def leave_one_out_bayesian(
         Monte Carlo standard error.
     """
     from rebayes.bayes.design import build_design
-    from rebayes.bayes.sampling import fit
+    from rebayes.bayes.fit import fit
 
     def summarise(table: pd.DataFrame) -> dict[str, float]:
         result = fit(spec, prior, seed=seed, settings=settings, design=build_design(spec, table))

@@ -483,7 +483,7 @@ def cumulative_meta_analysis(
         offer (Peto's method with random effects, Peto's method with a risk ratio).
     """
     from rebayes.bayes.design import build_design
-    from rebayes.bayes.sampling import fit
+    from rebayes.bayes.fit import fit
 
     # The frequentist column first: a bad --measure fails before any fit.
     freq = cumulative_frequentist(trials, order_by, method=method, model=model, measure=measure)

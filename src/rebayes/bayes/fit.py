@@ -1,27 +1,20 @@
-"""Sampling: compile each model structure once, fit under many priors, cache the fits.
+"""Fitting: one analysis under one or several prior sets, sampled or read from the cache.
 
-- Compilation: :func:`compiled_model` keeps one nutpie-compiled model per
-  :func:`~rebayes.bayes.model.structure_key` for the life of the process; a further prior or data
-  variant of the same shape only swaps ``pm.Data`` values (``with_data``), which takes
-  microseconds instead of the 5-10 s numba compilation.
-- Sampling: nutpie's NUTS, 4 chains x 1000 draws after 1000 tuning steps, target acceptance
-  0.9; a run that diverged is re-run at target acceptance 0.99, and draws are doubled (up to
-  4000) while a parameter's bulk ESS is below 1000 or a transition diverged
-  (:class:`SamplerSettings`). Seeded: the same seed gives the same draws,
-  and everything derived from them (prior draws, replicated data) uses numpy generators
-  seeded from it, so a fit is reproducible bit for bit.
-- Fits: an ArviZ DataTree with the groups the checks need (``posterior``, ``sample_stats``,
-  ``log_likelihood``, ``log_prior``, ``prior``, ``prior_predictive``,
-  ``posterior_predictive``, ``observed_data``, ``constant_data``), saved as NetCDF under
-  ``<cache>/fits/<key>.nc`` (:func:`rebayes.bayes.cache.cache_dir`: ``$REBAYES_CACHE`` or the user
-  cache directory). The file holds the sampled groups only (posterior, sample statistics,
-  observed and constant data, zlib-compressed); the others are numpy functions of those, the
-  prior and the seed (:func:`rebayes.bayes.trees.derived_groups`), recomputed on reading in
-  a few milliseconds, the same way a fresh fit computes them, so a cached fit is identical to
-  a fresh one.
-  The key (:func:`fit_key`) hashes the analysed rows themselves, never the dataset's name,
-  with the model-relevant spec fields, prior, seed, sampler settings and
-  :data:`MODEL_VERSION`; names and titles are re-stamped on a cached fit when it is read.
+:func:`fit` builds the design, puts the prior on the model's scale and keys the fit
+(:func:`fit_key`); a fit already in the cache is read from it on first use
+(:mod:`rebayes.bayes.fit_store`), any other is sampled: the structure's compiled model
+(:func:`rebayes.bayes.compilation.compiled_model`), nutpie's run
+(:func:`rebayes.bayes.nuts.run_nuts`, under :class:`~rebayes.bayes.settings.SamplerSettings`),
+the fit's DataTree (:func:`rebayes.bayes.trees.assemble_tree`), queued for the cache. Seeded:
+the same seed gives the same draws, and everything derived from them (prior draws,
+replicated data) uses numpy generators seeded from it, so a fit is reproducible bit for bit.
+:func:`fit_priors` fits one analysis under several prior sets, compiling its structure once;
+:func:`compile_in_background` starts compiling, in a child process, what a report will need.
+
+The key (:func:`fit_key`) hashes the analysed rows themselves, never the dataset's name,
+with the model-relevant spec fields, prior, seed, sampler settings and
+:data:`~rebayes.bayes.settings.MODEL_VERSION`; names and titles are re-stamped on a cached
+fit when it is read (:func:`rebayes.bayes.trees.provenance`).
 """
 
 from __future__ import annotations
@@ -38,10 +31,7 @@ import numpy as np
 import xarray as xr
 
 from rebayes import interrupt
-from rebayes.bayes.cache import (
-    cache_dir,
-    note_unreadable,
-)
+from rebayes.bayes.cache import note_unreadable
 from rebayes.bayes.compilation import compiled_model, is_compiled
 from rebayes.bayes.design import Design, build_design, prior_on_model_scale
 from rebayes.bayes.fit_store import (
@@ -60,10 +50,7 @@ from rebayes.bayes.priors import (
     load_prior_file,
     resolve_priors,
 )
-from rebayes.bayes.settings import (
-    MODEL_VERSION,
-    SamplerSettings,
-)
+from rebayes.bayes.settings import MODEL_VERSION, SamplerSettings
 from rebayes.bayes.spec import AnalysisSpec
 from rebayes.bayes.trees import assemble_tree, provenance
 from rebayes.display import ResultDisplay
@@ -78,13 +65,7 @@ if TYPE_CHECKING:
     from rebayes.bayes.records import FitSummary
     from rebayes.checks.convergence import DiagnosticReport
 
-__all__ = [
-    "Fit",
-    "cache_dir",
-    "fit",
-    "fit_priors",
-    "compile_in_background",
-]
+__all__ = ["Fit", "compile_in_background", "fit", "fit_key", "fit_priors"]
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -101,7 +82,7 @@ class Fit(ResultDisplay):
     prior : PriorSet
     design : Design
     tree : xarray.DataTree
-        ArviZ groups (see the module docstring); ``tree.attrs`` records spec, prior, data
+        ArviZ groups (:mod:`rebayes.bayes.trees`); ``tree.attrs`` records spec, prior, data
         hash, variant, seed and sampler settings. A fit read from the cache loads its file
         on first use: its summary, diagnostics and sensitivity come from
         :meth:`derived` without the draws.
@@ -297,39 +278,6 @@ class Fit(ResultDisplay):
         return fit_forest(self)
 
 
-def compile_in_background(
-    analyses: Iterable[tuple[AnalysisSpec, str | None]],
-    priors: Iterable[str | PriorSet] | None = None,
-    settings: SamplerSettings | None = None,
-) -> None:
-    """Start compiling the structures these (spec, variant) pairs need, in a child process.
-
-    For a caller about to fit many analyses (a report): see
-    :func:`rebayes.bayes.compilation.compile_ahead`. Structures already compiled in this
-    process or on disk are skipped, and so are those whose fits under ``priors`` (as for
-    :func:`fit_priors`) are all in the fit cache: a report from cached fits then loads
-    neither numba nor the compiled models. :func:`fit` waits for the child when it needs one.
-    """
-    from rebayes.bayes.compilation import compile_ahead
-
-    settings = settings or SamplerSettings()
-    jobs = []
-    for spec, variant in analyses:
-        try:
-            design = build_design(spec, variant=variant)
-            sets = _prior_sets(spec, priors, design)
-        except RebayesError:
-            continue  # reported where the analysis is fitted, as before
-        on_scale = [prior_on_model_scale(p, design) for p in sets]
-        cached = all(
-            is_fit_file(fit_path(fit_key(design, p, spec.seed, settings))) for p in on_scale
-        )
-        if not is_compiled(design) and not cached:
-            # Any prior will do: the compiled code depends on the structure only.
-            jobs.append((design, on_scale[0]))
-    compile_ahead(jobs)  # without jobs: ends a spare child (compilation.start_compiler)
-
-
 # Design fields naming where the rows came from; the rows themselves are keyed instead.
 _PROVENANCE_FIELDS = frozenset({"spec", "dataset", "variant", "data_hash"})
 # Spec fields that only name or locate things: the design's rows, the prior's parameters and
@@ -362,10 +310,11 @@ def fit_key(design: Design, prior: PriorSet, seed: int, settings: SamplerSetting
     Keyed: every array and label of the design (counts, log RRs and variances, design matrix,
     study and subgroup indices, row labels, coefficient and subgroup names, ratios, notes),
     the spec fields that shape the model (likelihood, effect, strata, covariates, ...), the
-    prior's parameters, the seed, the sampler settings and :data:`MODEL_VERSION`. Not keyed:
-    the dataset's name or path, the variant's name, the table's hash and the spec's name and
-    title, so the same rows share one fit whatever they are called, and two different tables
-    never do (those names are re-stamped on a fit read from the cache).
+    prior's parameters, the seed, the sampler settings and
+    :data:`~rebayes.bayes.settings.MODEL_VERSION`. Not keyed: the dataset's name or path, the
+    variant's name, the table's hash and the spec's name and title, so the same rows share one
+    fit whatever they are called, and two different tables never do (those names are
+    re-stamped on a fit read from the cache).
     """
     payload = {
         "model_version": MODEL_VERSION,
@@ -447,17 +396,6 @@ def fit(
         note_unreadable(path, "cached fit", why)
     tree = _sample_tree(design, prior, seed, settings, key, path, on_progress, cores)
     return Fit(spec, prior, design, tree, seed, settings, key, path, False)
-
-
-def _prior_sets(
-    spec: AnalysisSpec, priors: Iterable[str | PriorSet] | None, design: Design
-) -> list[PriorSet]:
-    """Return the prior sets :func:`fit_priors` fits: ``priors``, else the spec's, resolved.
-
-    Without names: the sets that fit the dataset's outcome type (its Turner set only).
-    """
-    names = priors if priors is not None else spec.priors
-    return resolve_priors(names, spec.prior_file, outcome_type=design.schema.outcome_type)
 
 
 def _sample_tree(
@@ -572,3 +510,47 @@ def fit_priors(
         if bar is not None:
             bar.close()
     return fits
+
+
+def _prior_sets(
+    spec: AnalysisSpec, priors: Iterable[str | PriorSet] | None, design: Design
+) -> list[PriorSet]:
+    """Return the prior sets :func:`fit_priors` fits: ``priors``, else the spec's, resolved.
+
+    Without names: the sets that fit the dataset's outcome type (its Turner set only).
+    """
+    names = priors if priors is not None else spec.priors
+    return resolve_priors(names, spec.prior_file, outcome_type=design.schema.outcome_type)
+
+
+def compile_in_background(
+    analyses: Iterable[tuple[AnalysisSpec, str | None]],
+    priors: Iterable[str | PriorSet] | None = None,
+    settings: SamplerSettings | None = None,
+) -> None:
+    """Start compiling the structures these (spec, variant) pairs need, in a child process.
+
+    For a caller about to fit many analyses (a report): see
+    :func:`rebayes.bayes.compilation.compile_ahead`. Structures already compiled in this
+    process or on disk are skipped, and so are those whose fits under ``priors`` (as for
+    :func:`fit_priors`) are all in the fit cache: a report from cached fits then loads
+    neither numba nor the compiled models. :func:`fit` waits for the child when it needs one.
+    """
+    from rebayes.bayes.compilation import compile_ahead
+
+    settings = settings or SamplerSettings()
+    jobs = []
+    for spec, variant in analyses:
+        try:
+            design = build_design(spec, variant=variant)
+            sets = _prior_sets(spec, priors, design)
+        except RebayesError:
+            continue  # reported where the analysis is fitted, as before
+        on_scale = [prior_on_model_scale(p, design) for p in sets]
+        cached = all(
+            is_fit_file(fit_path(fit_key(design, p, spec.seed, settings))) for p in on_scale
+        )
+        if not is_compiled(design) and not cached:
+            # Any prior will do: the compiled code depends on the structure only.
+            jobs.append((design, on_scale[0]))
+    compile_ahead(jobs)  # without jobs: ends a spare child (compilation.start_compiler)
