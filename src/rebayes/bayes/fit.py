@@ -32,7 +32,7 @@ import xarray as xr
 
 from rebayes import interrupt
 from rebayes.bayes.cache import note_unreadable
-from rebayes.bayes.compilation import compiled_model, is_compiled
+from rebayes.bayes.compilation import compile_ahead, compiled_model, is_compiled
 from rebayes.bayes.design import Design, build_design, prior_on_model_scale
 from rebayes.bayes.fit_store import (
     fit_path,
@@ -536,8 +536,6 @@ def compile_in_background(
     :func:`fit_priors`) are all in the fit cache: a report from cached fits then loads
     neither numba nor the compiled models. :func:`fit` waits for the child when it needs one.
     """
-    from rebayes.bayes.compilation import compile_ahead
-
     settings = settings or SamplerSettings()
     jobs = []
     for spec, variant in analyses:
