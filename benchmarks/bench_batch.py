@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="what answers (default nuts)")
     args = parser.parse_args(argv)
 
-    from rebayes.bayes.sampling import SamplerSettings
+    from rebayes.bayes.settings import SamplerSettings
 
     settings = SamplerSettings(**({"draws": args.draws} if args.draws else {}))
     with tempfile.TemporaryDirectory(prefix="rebayes-bench-batch-") as tmp:

@@ -51,7 +51,7 @@ def test_a_control_risk_outside_0_1_is_a_user_error():
 
 @pytest.fixture(scope="module")
 def bcg_fit():
-    from rebayes.bayes.sampling import SamplerSettings
+    from rebayes.bayes.settings import SamplerSettings
 
     spec = rb.resolve_spec("overall", TEST_DATA / "bcg")
     return rb.fit(spec, seed=1, settings=SamplerSettings(**QUICK), cache=False)

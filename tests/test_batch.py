@@ -14,7 +14,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from rebayes.batch import BATCH_MARKER, SUMMARY_COLUMNS, BatchError, run_batch, safe_name
-from rebayes.bayes.sampling import SamplerSettings
+from rebayes.bayes.settings import SamplerSettings
 from rebayes.cli import main
 from rebayes.data.trials import load_trials
 from rebayes.frequentist.pooling import analyze

@@ -22,7 +22,8 @@ import rebayes as rb
 from conftest import without_progress
 from rebayes.bayes import cache
 from rebayes.bayes.cache import CacheNote, CacheWarning, read_entry, summaries_dir
-from rebayes.bayes.sampling import SamplerSettings, flush_cache, load_fit
+from rebayes.bayes.fit_store import flush_cache, load_fit
+from rebayes.bayes.settings import SamplerSettings
 from rebayes.cli import main
 
 DATA = Path(__file__).resolve().parent / "data"

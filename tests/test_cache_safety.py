@@ -20,7 +20,8 @@ import pytest
 import rebayes as rb
 from rebayes.bayes import cache
 from rebayes.bayes.cache import UnsafeCacheError, write_entry
-from rebayes.bayes.sampling import SamplerSettings, flush_cache
+from rebayes.bayes.fit_store import flush_cache
+from rebayes.bayes.settings import SamplerSettings
 
 DATA = Path(__file__).resolve().parent / "data"
 BCG = DATA / "bcg.csv"

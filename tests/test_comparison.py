@@ -10,7 +10,7 @@ import xarray as xr
 from scipy import stats
 
 from conftest import ivig_spec, pipe_rows
-from rebayes.bayes.sampling import SamplerSettings
+from rebayes.bayes.settings import SamplerSettings
 from rebayes.cli import main
 from rebayes.data.direction import Direction
 from rebayes.errors import RebayesError
@@ -226,10 +226,10 @@ def test_compare_user_errors():
 @pytest.fixture
 def quick_cli(monkeypatch):
     """`rebayes compare` with a short sampler (2 chains, 300 tuning steps, no extension)."""
-    import rebayes.bayes.sampling
+    import rebayes.bayes.settings
 
     monkeypatch.setattr(
-        rebayes.bayes.sampling,
+        rebayes.bayes.settings,
         "SamplerSettings",
         lambda draws: SamplerSettings(draws=draws, tune=300, chains=2, min_ess=0),
     )

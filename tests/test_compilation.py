@@ -20,7 +20,8 @@ FIT_SCRIPT = """
 import sys
 import numpy as np
 import rebayes as rb
-from rebayes.bayes.sampling import SamplerSettings, fit
+from rebayes.bayes.settings import SamplerSettings
+from rebayes.bayes.fit import fit
 
 spec = rb.resolve_spec(sys.argv[2], "ivig_rsa")
 result = fit(spec, "skeptical", cache=False, settings=SamplerSettings(draws=200, min_ess=0))
@@ -124,10 +125,10 @@ def test_the_stored_callback_reads_the_data_it_is_given():
     equal PyTensor's own function of the same graph on the same data, for two datasets."""
     from nutpie.compile_pymc import _make_functions
 
+    from rebayes.bayes.compilation import compiled_model
     from rebayes.bayes.design import prior_on_model_scale
     from rebayes.bayes.model import build_model
     from rebayes.bayes.priors import get_prior
-    from rebayes.bayes.sampling import compiled_model
 
     overall = build_design(ivig_spec("overall"))
     halved = replace(overall, events=overall.events // 2)
@@ -147,10 +148,10 @@ def test_the_stored_callback_reads_the_data_it_is_given():
 
 
 def test_data_of_another_shape_is_refused():
+    from rebayes.bayes.compilation import compiled_model
     from rebayes.bayes.design import prior_on_model_scale
     from rebayes.bayes.model import model_data
     from rebayes.bayes.priors import get_prior
-    from rebayes.bayes.sampling import compiled_model
 
     design = build_design(ivig_spec("overall"))
     prior = prior_on_model_scale(get_prior("skeptical"), design)
@@ -168,7 +169,8 @@ AHEAD_SCRIPT = """
 import sys
 import rebayes as rb
 from rebayes.bayes.cache import compiled_dir
-from rebayes.bayes.sampling import SamplerSettings, compile_in_background, fit
+from rebayes.bayes.settings import SamplerSettings
+from rebayes.bayes.fit import compile_in_background, fit
 
 spec = rb.resolve_spec(sys.argv[1], "ivig_rsa")
 compile_in_background([(spec, "published"), (spec, "seed_fit")])  # one structure
@@ -205,7 +207,8 @@ CACHED_SCRIPT = """
 import sys
 import rebayes as rb
 from rebayes.bayes import compilation
-from rebayes.bayes.sampling import SamplerSettings, compile_in_background, fit
+from rebayes.bayes.settings import SamplerSettings
+from rebayes.bayes.fit import compile_in_background, fit
 
 spec = rb.resolve_spec(sys.argv[1], "ivig_rsa")
 settings = SamplerSettings(draws=200, min_ess=0)

@@ -10,7 +10,7 @@ from numpy.testing import assert_allclose
 
 import rebayes as rb
 from conftest import TEST_DATA
-from rebayes.bayes.sampling import SamplerSettings
+from rebayes.bayes.settings import SamplerSettings
 from rebayes.frequentist.pooling import analyze
 from rebayes.tools.cumulative import (
     CumulativeAnalysis,

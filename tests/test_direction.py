@@ -24,8 +24,9 @@ from scipy.special import logit
 import rebayes as rb
 from conftest import TEST_DATA
 from rebayes.bayes.design import build_design
+from rebayes.bayes.fit import fit
 from rebayes.bayes.quantities import number_needed_to_treat
-from rebayes.bayes.sampling import SamplerSettings, fit
+from rebayes.bayes.settings import SamplerSettings
 from rebayes.bayes.summary import summarize
 from rebayes.data.direction import (
     HOW_TO_DECLARE,

@@ -19,7 +19,8 @@ import pytest
 import rebayes as rb
 from conftest import TEST_DATA
 from rebayes.bayes.design import build_design
-from rebayes.bayes.sampling import SamplerSettings, fit
+from rebayes.bayes.fit import fit
+from rebayes.bayes.settings import SamplerSettings
 from rebayes.cli import main
 from rebayes.data.direction import HOW_TO_DECLARE
 from rebayes.data.revman import import_rm5

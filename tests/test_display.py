@@ -19,7 +19,7 @@ from numpy.testing import assert_allclose
 import rebayes as rb
 from conftest import ROOT, TEST_DATA
 from rebayes.audit.paper import Audit, AuditRow, audit
-from rebayes.bayes.sampling import SamplerSettings
+from rebayes.bayes.settings import SamplerSettings
 from rebayes.display import short_repr
 from rebayes.frequentist.pooling import Z95, analyze, meta_analysis
 from rebayes.sensitivity.comparison import compare_fits
@@ -207,7 +207,7 @@ def test_readme_notebook_example_runs_as_written(monkeypatch):
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     assert len(code.strip().splitlines()) < 10
     # As written, but with the quick sampler (the default takes ~40 s).
-    monkeypatch.setattr("rebayes.bayes.sampling.SamplerSettings", lambda: QUICK)
+    monkeypatch.setattr("rebayes.bayes.fit.SamplerSettings", lambda: QUICK)
     monkeypatch.chdir(ROOT)
     namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)

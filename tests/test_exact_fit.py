@@ -142,7 +142,7 @@ def test_a_fresh_process_answers_without_pymc():
 
 @pytest.mark.slow
 def test_nuts_agrees_with_the_exact_record_on_ivig():
-    from rebayes.bayes.sampling import fit
+    from rebayes.bayes.fit import fit
 
     spec = resolve_spec("overall", "ivig_rsa", None, False)
     nuts = fit(spec, "weakly_informative").summary()

@@ -62,7 +62,8 @@ def test_influence_table_flags_moves_beyond_the_threshold():
 def test_bayesian_refit_without_a_trial_equals_a_fit_on_the_reduced_table():
     import rebayes as rb
     from rebayes.bayes.design import build_design
-    from rebayes.bayes.sampling import SamplerSettings, fit
+    from rebayes.bayes.fit import fit
+    from rebayes.bayes.settings import SamplerSettings
     from rebayes.sensitivity.influence import leave_one_out_bayesian
 
     spec = ivig_spec("overall")

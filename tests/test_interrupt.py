@@ -23,7 +23,8 @@ import pytest
 import rebayes as rb
 from conftest import without_progress
 from rebayes import interrupt
-from rebayes.bayes.sampling import SamplerSettings, flush_cache
+from rebayes.bayes.fit_store import flush_cache
+from rebayes.bayes.settings import SamplerSettings
 from rebayes.report.ahead import Ahead
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -69,9 +70,10 @@ def test_waiting_for_the_sampler_ourselves_gives_nutpies_own_draws():
     import nutpie
     import pyarrow as pa
 
+    from rebayes.bayes.compilation import compiled_model
     from rebayes.bayes.design import build_design
+    from rebayes.bayes.nuts import _wait
     from rebayes.bayes.priors import get_prior
-    from rebayes.bayes.sampling import _wait, compiled_model
 
     design = build_design(_spec())
     model = compiled_model(design, get_prior("vague"))

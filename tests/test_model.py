@@ -8,6 +8,7 @@ from scipy.special import expit
 
 from conftest import IVIG_ANALYSES, ivig_spec
 from rebayes.bayes.design import build_design
+from rebayes.bayes.fit import fit
 from rebayes.bayes.model import (
     arm_risks,
     build_model,
@@ -25,8 +26,9 @@ from rebayes.bayes.priors import (
     StudentT,
     get_prior,
 )
-from rebayes.bayes.sampling import SamplerSettings, _constant_data, _observed_data, fit
+from rebayes.bayes.settings import SamplerSettings
 from rebayes.bayes.spec import AnalysisSpec
+from rebayes.bayes.trees import constant_data, observed_data
 
 
 def test_all_analyses_share_one_compiled_structure_per_likelihood():
@@ -104,7 +106,7 @@ def test_numpy_log_likelihood_equals_the_models_up_to_its_constant(analysis):
             }
         )
         draws = unpad_posterior(padded, design)
-        ours = pointwise_log_likelihood(draws, _constant_data(design), _observed_data(design))
+        ours = pointwise_log_likelihood(draws, constant_data(design), observed_data(design))
         total = float(next(iter(ours.data_vars.values())).values[0, 0].sum())
         # Padded rows enter neither: no women, or a masked normal row with y = 0.
         assert float(value) == pytest.approx(total - constant, rel=1e-12, abs=1e-9)

@@ -75,7 +75,7 @@ def test_user_errors(posterior_draws):
 
 
 def test_bcg_plan_from_a_fit():
-    from rebayes.bayes.sampling import SamplerSettings
+    from rebayes.bayes.settings import SamplerSettings
 
     spec = rb.resolve_spec("overall", TEST_DATA / "bcg")
     fit = rb.fit(spec, seed=2, settings=SamplerSettings(draws=300, tune=300, chains=2,

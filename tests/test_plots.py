@@ -7,7 +7,7 @@ from matplotlib.figure import Figure
 
 from conftest import ivig_spec
 from rebayes.bayes.priors import get_prior
-from rebayes.bayes.sampling import SamplerSettings
+from rebayes.bayes.settings import SamplerSettings
 from rebayes.checks.loo import loo_by_trial
 from rebayes.plots import (
     pareto_k_plot,

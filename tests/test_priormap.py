@@ -17,9 +17,9 @@ from scipy import stats
 import rebayes as rb
 from conftest import TEST_DATA
 from rebayes.bayes.analyses import resolve_spec
+from rebayes.bayes.fit import fit
 from rebayes.bayes.priors import Normal, get_prior
 from rebayes.bayes.quantities import pooled_rr
-from rebayes.bayes.sampling import fit
 from rebayes.cli import main
 from rebayes.tools.priormap import (
     K_MAX,

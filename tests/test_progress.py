@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from rebayes import progress
-from rebayes.bayes import sampling
+from rebayes.bayes import compilation, fit
 from rebayes.cli import main
 
 BCG = Path(__file__).resolve().parent / "data" / "bcg.csv"
@@ -52,14 +52,14 @@ def test_outside_a_command_a_phase_prints_nothing(capsys):
 def test_a_fit_announces_loading_compiling_and_sampling_when_they_last(
         quick, monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("REBAYES_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(sampling, "_COMPILED", {})  # compiled in this process afresh
-    real = sampling.build_design
+    monkeypatch.setattr(compilation, "_COMPILED", {})  # compiled in this process afresh
+    real = fit.build_design
 
     def slow_design(*args, **kwargs):  # as a 50,000-row table's design takes seconds
         time.sleep(1.5)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(sampling, "build_design", slow_design)
+    monkeypatch.setattr(fit, "build_design", slow_design)
     assert main(["fit", "--data", str(BCG), "--prior", "vague", "--draws", "4000"]) == 0
     out, err = capsys.readouterr()
     phases = [LINE.fullmatch(line).group(1) for line in err.splitlines()]

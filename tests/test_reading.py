@@ -26,7 +26,7 @@ from scipy import stats
 import rebayes as rb
 from conftest import TEST_DATA
 from rebayes.bayes.quantities import control_risk, pooled_effect, pooled_rr
-from rebayes.bayes.sampling import SamplerSettings
+from rebayes.bayes.settings import SamplerSettings
 from rebayes.data.direction import Direction
 from rebayes.report.analysis import key_sentence
 from rebayes.report.overview import overview, uniform_panels

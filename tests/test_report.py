@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import TEST_DATA
-from rebayes.bayes.sampling import SamplerSettings
+from rebayes.bayes.settings import SamplerSettings
 from rebayes.errors import RebayesError
 from rebayes.report.build import build_report
 

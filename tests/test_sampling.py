@@ -11,14 +11,10 @@ from scipy import integrate, stats
 
 from conftest import ivig_spec
 from rebayes.bayes.design import build_design, prior_on_model_scale
+from rebayes.bayes.fit import fit, fit_priors
+from rebayes.bayes.fit_store import flush_cache, load_fit
 from rebayes.bayes.priors import get_prior
-from rebayes.bayes.sampling import (
-    SamplerSettings,
-    fit,
-    fit_priors,
-    flush_cache,
-    load_fit,
-)
+from rebayes.bayes.settings import SamplerSettings
 from rebayes.bayes.summary import summarize
 from rebayes.errors import RebayesError
 
@@ -195,11 +191,11 @@ def test_bad_sampler_settings(kwargs, message):
 
 
 def test_design_reuse_and_variant_change_keep_one_compilation():
+    from rebayes.bayes.compilation import is_compiled
     from rebayes.bayes.model import structure_key
-    from rebayes.bayes.sampling import _COMPILED
 
     fit(OVERALL, "vague", cache=False, variant="seed_fit+itt", settings=SamplerSettings(min_ess=0))
-    assert structure_key(build_design(OVERALL, variant="seed_fit+itt")) in _COMPILED
+    assert is_compiled(build_design(OVERALL, variant="seed_fit+itt"))
     assert structure_key(build_design(OVERALL)) == structure_key(
         build_design(OVERALL, variant="seed_fit+itt")
     )
@@ -238,16 +234,16 @@ def test_a_fit_that_still_diverges_is_marked_unreliable():
 
 @pytest.mark.parametrize("command", ["fit", "compare"])
 def test_cli_exits_3_on_a_diverged_fit_unless_allowed(command, monkeypatch, capsys):
-    import rebayes.bayes.sampling
+    import rebayes.bayes.fit
     from rebayes.cli import main
 
-    real = rebayes.bayes.sampling.fit_priors
+    real = rebayes.bayes.fit.fit_priors
 
     def fit_priors(*args, **kwargs):
         kwargs["settings"] = QUICK
         return [_diverged(f) for f in real(*args, **kwargs)]
 
-    monkeypatch.setattr(rebayes.bayes.sampling, "fit_priors", fit_priors)
+    monkeypatch.setattr(rebayes.bayes.fit, "fit_priors", fit_priors)
     argv = [command, "--data", str(BCG), "--no-cache", "--json"]
     argv += ["--prior", "weakly_informative"] if command == "fit" else []
     assert main(argv) == 3
@@ -264,7 +260,9 @@ def test_raw_trace_conversion_equals_nutpies_own(data):
     import nutpie
 
     import rebayes as rb
-    from rebayes.bayes.sampling import SAMPLE_STATS, _trace_to_tree, compiled_model
+    from rebayes.bayes.compilation import compiled_model
+    from rebayes.bayes.nuts import _trace_to_tree
+    from rebayes.bayes.settings import SAMPLE_STATS
 
     specs = {"ivig": OVERALL, "ivig normal": NORMAL,
              "bcg": rb.AnalysisSpec(name="bcg", data=str(BCG))}

@@ -9,7 +9,8 @@ import rebayes as rb
 from rebayes.bayes import quantities, summaries
 from rebayes.bayes import summary as summary_module
 from rebayes.bayes.cache import cache_info, summaries_dir
-from rebayes.bayes.sampling import SamplerSettings, flush_cache
+from rebayes.bayes.fit_store import flush_cache
+from rebayes.bayes.settings import SamplerSettings
 from rebayes.checks import convergence
 
 BCG = Path(__file__).resolve().parent / "data" / "bcg.csv"

@@ -17,13 +17,10 @@ from scipy.special import log_expit, logsumexp
 
 import rebayes as rb
 from rebayes.bayes.design import build_design, prior_on_model_scale
+from rebayes.bayes.fit import fit
 from rebayes.bayes.model import build_model, centred_studies
 from rebayes.bayes.priors import HalfNormal, get_prior
-from rebayes.bayes.sampling import (
-    DIVERGENCE_TARGET_ACCEPT,
-    SamplerSettings,
-    fit,
-)
+from rebayes.bayes.settings import DIVERGENCE_TARGET_ACCEPT, SamplerSettings
 
 TEST_DATA = Path(__file__).resolve().parent / "data"
 # 12 small trials, 55 women per arm: 8 events among 660 treated, 1 among 660 controls (the

@@ -285,7 +285,7 @@ def test_declarations_are_checked_on_load(tmp_path, extra, message):
 def test_batch_resolves_the_overall_analysis_in_the_main_process(downloaded, tmp_path):
     from rebayes.batch import _prepare, expand_inputs
     from rebayes.bayes.priors import resolve_priors
-    from rebayes.bayes.sampling import SamplerSettings
+    from rebayes.bayes.settings import SamplerSettings
 
     folder, marker = downloaded
     overall = folder / "models" / "overall.py"

@@ -17,7 +17,7 @@ import pytest
 
 import crashing
 from rebayes import batch
-from rebayes.bayes.sampling import SamplerSettings
+from rebayes.bayes.settings import SamplerSettings
 from rebayes.workers import WorkerDeath, run_isolated
 
 DATA = Path(__file__).resolve().parent / "data"

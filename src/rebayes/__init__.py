@@ -22,10 +22,10 @@ from rebayes.bayes.priors import PRIOR_SETS, PriorSet, get_prior, load_prior_fil
 from rebayes.bayes.spec import AnalysisSpec, SpecError, load_script  # noqa: E402
 
 _LAZY = {
-    "Fit": "rebayes.bayes.sampling",
-    "SamplerSettings": "rebayes.bayes.sampling",
-    "fit": "rebayes.bayes.sampling",
-    "fit_priors": "rebayes.bayes.sampling",
+    "Fit": "rebayes.bayes.fit",
+    "SamplerSettings": "rebayes.bayes.settings",
+    "fit": "rebayes.bayes.fit",
+    "fit_priors": "rebayes.bayes.fit",
     "build_design": "rebayes.bayes.design",
     "summarize": "rebayes.bayes.summary",
     "run_script": "rebayes.cli.fit",

@@ -18,7 +18,7 @@ in flight.
 Each task's seed is derived from the batch seed and the task's rows (:func:`task_seed`), so
 the numbers do not depend on the number of workers, their order, or the file's name. Tasks
 run in a long-lived pool of local worker processes or on a Dask cluster; either way a worker
-compiles each model structure once (:func:`rebayes.bayes.sampling.compiled_model`) and reuses it
+compiles each model structure once (:func:`rebayes.bayes.compilation.compiled_model`) and reuses it
 for every later task.
 """
 
@@ -316,7 +316,7 @@ def task_key(
     analysis.
     """
     from rebayes import __version__
-    from rebayes.bayes.sampling import MODEL_VERSION
+    from rebayes.bayes.settings import MODEL_VERSION
 
     payload = {
         "format": BATCH_FORMAT,
@@ -445,7 +445,7 @@ def _analyse(task: BatchTask, priors: Sequence[Any], settings: Any) -> dict[str,
     if exact is not None:
         out["fits"], out["engine"] = exact, "exact"
         return out
-    from rebayes.bayes.sampling import fit_priors
+    from rebayes.bayes.fit import fit_priors
 
     out["engine"] = "nuts"
     fits = fit_priors(spec, list(priors), seed=task.seed, settings=settings, cache=False)
@@ -881,7 +881,7 @@ def run_batch(
     >>> result.summary[["id", "pooled_rr", "p_benefit", "revman_estimate"]]  # doctest: +SKIP
     """
     from rebayes.bayes.priors import DEFAULT_PRIOR, resolve_priors
-    from rebayes.bayes.sampling import SamplerSettings
+    from rebayes.bayes.settings import SamplerSettings
 
     start = time.perf_counter()
     settings = settings or SamplerSettings()

@@ -3,7 +3,7 @@
 metafor and bayesmeta print a result as a few readable numbers; statsmodels'
 ``CombineResults`` gives the table behind them with ``summary_frame()``. Every rebayes result
 (:class:`~rebayes.frequentist.pooling.SubgroupAnalysis`,
-:class:`~rebayes.frequentist.pooling.MetaResult`, :class:`~rebayes.bayes.sampling.Fit`,
+:class:`~rebayes.frequentist.pooling.MetaResult`, :class:`~rebayes.bayes.fit.Fit`,
 :class:`~rebayes.sensitivity.comparison.Comparison`, :class:`~rebayes.audit.paper.Audit`,
 :class:`~rebayes.sensitivity.influence.Influence`) supplies two things, its one line
 (``_short``) and its table (``to_dataframe``); :class:`ResultDisplay` turns them into

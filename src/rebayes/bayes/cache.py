@@ -4,7 +4,7 @@ Fits live in ``$REBAYES_CACHE/fits/`` or, without that variable, in the user cac
 (``platformdirs.user_cache_dir("rebayes")``: ``~/.cache/rebayes`` on Linux,
 ``~/Library/Caches/rebayes`` on macOS, ``%LOCALAPPDATA%\rebayes\Cache`` on Windows), never
 in the source tree or the working directory. Each fit is one NetCDF file named by its key
-(:func:`rebayes.bayes.sampling.fit_key`); :func:`clear_cache` removes only files with that name
+(:func:`rebayes.bayes.fit.fit_key`); :func:`clear_cache` removes only files with that name
 pattern (and the temporary files of an interrupted write), nothing else that may share the
 folder.
 
@@ -22,7 +22,7 @@ these modes do not exist, nothing is checked.
 An entry that cannot be read back as written is a miss: the caller computes it again and
 replaces it, with one note (:class:`CacheNote`). Compiled models and summaries carry a
 SHA-256 of their bytes (:func:`write_entry`), so damage never reaches the unpickler; a fit
-file carries one of its values (:mod:`rebayes.bayes.sampling`). A cache that cannot be
+file carries one of its values (:mod:`rebayes.bayes.fit_store`). A cache that cannot be
 written (full disk, read-only) costs only the reuse: the command prints its result and one
 warning (:class:`CacheWarning`, once per process).
 """

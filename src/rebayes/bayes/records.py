@@ -385,7 +385,7 @@ class FitSummary:
     def reliable(self) -> bool:
         """False when the fit still diverged after the sampler's remedies.
 
-        :func:`rebayes.bayes.sampling.fit` re-runs a diverging fit at target acceptance 0.99 and
+        :func:`rebayes.bayes.fit.fit` re-runs a diverging fit at target acceptance 0.99 and
         with more draws; divergences that remain mean the sampler missed part of the
         posterior, and its intervals can be too narrow (seen: a 95% CrI 30% too narrow).
         """

@@ -61,7 +61,7 @@ def summary_key(fit_key: str, names: Mapping[str, Any]) -> str:
     """Hash of everything a fit's summary depends on (see the module docstring).
 
     ``names`` are the attributes a fit is stamped with under the names it is read as
-    (:func:`rebayes.bayes.sampling._provenance`); every other attribute is a function of the
+    (:func:`rebayes.bayes.trees.provenance`); every other attribute is a function of the
     fit's key.
     """
     return stable_hash({"fit": fit_key, "names": plain(dict(names)), "code": _code_digest()})

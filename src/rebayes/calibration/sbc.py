@@ -19,8 +19,9 @@ import pandas as pd
 import xarray as xr
 
 from rebayes import tables
+from rebayes.bayes.fit import fit
 from rebayes.bayes.priors import PriorSet, get_prior
-from rebayes.bayes.sampling import SamplerSettings, fit
+from rebayes.bayes.settings import SamplerSettings
 from rebayes.calibration.ranks import (
     Coverage,
     UniformityTest,

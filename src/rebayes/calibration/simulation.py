@@ -20,7 +20,7 @@ from scipy import special, stats
 from rebayes.bayes.design import Design
 from rebayes.bayes.model import arm_log_odds
 from rebayes.bayes.priors import DEFAULT_PRIOR, Normal, PriorSet, get_prior
-from rebayes.bayes.sampling import SamplerSettings
+from rebayes.bayes.settings import SamplerSettings
 from rebayes.bayes.spec import AnalysisSpec
 
 __all__ = [

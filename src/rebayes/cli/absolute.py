@@ -40,7 +40,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``rebayes absolute``."""
-    from rebayes.bayes.sampling import flush_cache
+    from rebayes.bayes.fit_store import flush_cache
     from rebayes.errors import RebayesError
     from rebayes.tools.absolute import absolute_effects
 

@@ -94,7 +94,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``rebayes batch``; exit status 0 even when some meta-analyses failed."""
     from rebayes.batch import run_batch
-    from rebayes.bayes.sampling import SamplerSettings
+    from rebayes.bayes.settings import SamplerSettings
 
     overrides = {k: v for k, v in (("draws", args.draws), ("tune", args.tune)) if v is not None}
     settings = SamplerSettings(**overrides)

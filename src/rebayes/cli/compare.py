@@ -135,7 +135,7 @@ def _check_output(directory: str) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``rebayes compare``."""
-    from rebayes.bayes.sampling import SamplerSettings
+    from rebayes.bayes.settings import SamplerSettings
     from rebayes.sensitivity.comparison import compare_posteriors
 
     spec = resolve_spec(args.script, args.data, args.higher_is_better, args.allow_scripts)

@@ -71,8 +71,8 @@ def check_output(output: str | None) -> Path | None:
 
 
 def sampler(args: argparse.Namespace) -> Any:
-    """Return the :class:`rebayes.bayes.sampling.SamplerSettings` of ``--draws``."""
-    from rebayes.bayes.sampling import SamplerSettings
+    """Return the :class:`rebayes.bayes.settings.SamplerSettings` of ``--draws``."""
+    from rebayes.bayes.settings import SamplerSettings
 
     if args.seed is not None and args.seed < 0:
         raise RebayesError(f"--seed {args.seed} must be a non-negative integer")
@@ -82,7 +82,7 @@ def sampler(args: argparse.Namespace) -> Any:
 def fit_overall(args: argparse.Namespace) -> Any:
     """Fit the dataset's overall analysis under ``--prior``; return the Fit."""
     from rebayes.bayes.analyses import resolve_spec
-    from rebayes.bayes.sampling import fit
+    from rebayes.bayes.fit import fit
 
     spec = resolve_spec("overall", args.data, allow_scripts=args.allow_scripts)
     return fit(spec, args.prior, seed=args.seed, settings=sampler(args))
@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
                                       method=args.method, model=args.model,
                                       measure=args.measure, engine=args.engine)
     if result.engine == "nuts":
-        from rebayes.bayes.sampling import flush_cache
+        from rebayes.bayes.fit_store import flush_cache
 
         flush_cache()
     return emit(result, args, output)

@@ -154,7 +154,9 @@ def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
             return 0
 
     from rebayes.bayes.coefficients import coefficients, pooled_or_probabilities
-    from rebayes.bayes.sampling import SamplerSettings, fit_priors, flush_cache
+    from rebayes.bayes.fit import fit_priors
+    from rebayes.bayes.fit_store import flush_cache
+    from rebayes.bayes.settings import SamplerSettings
 
     fits = fit_priors(
         spec,

@@ -27,7 +27,7 @@ undeclared fit are the literal P(RR < 1) its words name:
   RR < 0.8 in the other.
 
 A fit stores the direction in its DataTree's attrs (:meth:`Direction.attrs`, written by
-:func:`rebayes.bayes.sampling.assemble_tree` from the design's schema); :meth:`Direction.of` reads
+:func:`rebayes.bayes.trees.assemble_tree` from the design's schema); :meth:`Direction.of` reads
 it back (undeclared, with the generic labels, for a tree that has none).
 
 RevMan 5 stores a forest plot's two labels; :func:`direction_from_labels` reads RevMan's

@@ -17,8 +17,8 @@ from rebayes.plots.forest import SummaryRow, forest_plot
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from rebayes.bayes.fit import Fit
     from rebayes.bayes.records import Estimate
-    from rebayes.bayes.sampling import Fit
 
 __all__ = ["fit_forest"]
 

@@ -34,7 +34,7 @@ from rebayes.sensitivity.psense import implied_prior_rr  # noqa: E402
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from rebayes.bayes.sampling import Fit
+    from rebayes.bayes.fit import Fit
     from rebayes.sensitivity.comparison import Comparison
 
 __all__ = ["posterior_overlay", "posterior_overlay_data", "sensitivity_plot"]

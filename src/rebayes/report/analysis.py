@@ -18,9 +18,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from rebayes.bayes.coefficients import Coefficient, coefficients, pooled_or_probabilities
+from rebayes.bayes.fit import Fit
 from rebayes.bayes.mcse import MARK, marked, with_line
 from rebayes.bayes.records import DECISION, FitSummary
-from rebayes.bayes.sampling import Fit
 from rebayes.bayes.spec import AnalysisSpec
 from rebayes.checks.gates import DEFAULT_THRESHOLDS as GATE
 from rebayes.data.direction import Direction

@@ -59,7 +59,7 @@ from rebayes.report.html import (
 from rebayes.sensitivity.influence import Influence
 
 if TYPE_CHECKING:
-    from rebayes.bayes.sampling import SamplerSettings
+    from rebayes.bayes.settings import SamplerSettings
     from rebayes.report.analysis import AnalysisReport
 
 __all__ = ["BuiltReport", "build_report", "environment", "model_scripts"]
@@ -480,7 +480,7 @@ def build_report(
     BuiltReport
         The files written (inside ``output``) and the failing diagnostic gates, if any.
     """
-    from rebayes.bayes.sampling import compile_in_background
+    from rebayes.bayes.fit import compile_in_background
 
     check_output_directory(output)  # refuse a directory not ours before minutes of fitting
     plan = _plan(dataset, variants, scripts, higher_is_better, allow_scripts)
@@ -554,7 +554,7 @@ def analyse(plan: _Plan, figures: Path, priors: Sequence[str] | None,
     thread: queued behind the analyses they kept this thread waiting at the end; run between
     them they would delay the next one.
     """
-    from rebayes.bayes.sampling import fit_priors
+    from rebayes.bayes.fit import fit_priors
     from rebayes.sensitivity.conflicts import evidence_conflicts
 
     specs, variants, trials = plan.specs, plan.variants, plan.tables[plan.variants[0]]

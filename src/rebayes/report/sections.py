@@ -13,8 +13,8 @@ from pathlib import Path
 
 from markupsafe import Markup
 
+from rebayes.bayes.fit import Fit
 from rebayes.bayes.mcse import MARK
-from rebayes.bayes.sampling import Fit
 from rebayes.checks.loo import loo_by_trial
 from rebayes.checks.ppc import ppc_table, trial_ppc_table
 from rebayes.report.analysis import save_fit_figure

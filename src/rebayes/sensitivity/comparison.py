@@ -51,8 +51,9 @@ from rebayes.sensitivity.bayes_factor import BayesFactor, check_one_likelihood, 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from rebayes.bayes.fit import Fit
     from rebayes.bayes.records import FitSummary
-    from rebayes.bayes.sampling import Fit, SamplerSettings
+    from rebayes.bayes.settings import SamplerSettings
 
 from rebayes.sensitivity.conclusions import (
     DECISION,
@@ -673,7 +674,8 @@ def compare_posteriors(
     >>> cmp = compare_posteriors(spec, ["weakly_informative", "skeptical"])    # doctest: +SKIP
     >>> print(cmp.flips)                                                       # doctest: +SKIP
     """
-    from rebayes.bayes.sampling import fit_priors, flush_cache
+    from rebayes.bayes.fit import fit_priors
+    from rebayes.bayes.fit_store import flush_cache
 
     prior_list = list(priors) if priors is not None else spec.priors
     variant_list = list(variants) if variants is not None else [spec.variant]

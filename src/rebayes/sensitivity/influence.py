@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from rebayes.bayes.priors import PriorSet
-    from rebayes.bayes.sampling import SamplerSettings
+    from rebayes.bayes.settings import SamplerSettings
     from rebayes.bayes.spec import AnalysisSpec
 
 __all__ = [
@@ -130,7 +130,7 @@ def leave_one_out_bayesian(
         Monte Carlo standard error.
     """
     from rebayes.bayes.design import build_design
-    from rebayes.bayes.sampling import fit
+    from rebayes.bayes.fit import fit
 
     def summarise(table: pd.DataFrame) -> dict[str, float]:
         result = fit(spec, prior, seed=seed, settings=settings, design=build_design(spec, table))

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from rebayes.bayes.priors import PriorSet
-    from rebayes.bayes.sampling import SamplerSettings
+    from rebayes.bayes.settings import SamplerSettings
     from rebayes.bayes.spec import AnalysisSpec
 
 __all__ = [
@@ -509,7 +509,7 @@ def cumulative_meta_analysis(
 
             s = exact_summary(design, exact, trials=False)
         else:
-            from rebayes.bayes.sampling import fit
+            from rebayes.bayes.fit import fit
 
             s = fit(spec, prior, seed=seed, settings=settings, cache=cache,
                     design=design).summary()

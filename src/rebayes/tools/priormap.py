@@ -63,8 +63,8 @@ from rebayes.tools.credibility import CredibilityRow, credibility
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from rebayes.bayes.fit import Fit
     from rebayes.bayes.priors import PriorSet
-    from rebayes.bayes.sampling import Fit
 
 __all__ = [
     "K_MAX",
@@ -590,8 +590,8 @@ def _map_one(
     k_max: float,
     cache: bool,
 ) -> tuple[TauMap, int]:
+    from rebayes.bayes.fit import fit as run_fit
     from rebayes.bayes.priors import Normal
-    from rebayes.bayes.sampling import fit as run_fit
 
     towards_benefit = _towards_benefit(fit)
 

@@ -1,0 +1,554 @@
+"""Fitting: one analysis under one or several prior sets, sampled or read from the cache.
+
+:func:`fit` builds the design, puts the prior on the model's scale and keys the fit
+(:func:`fit_key`); a fit already in the cache is read from it on first use
+(:mod:`rebayes.bayes.fit_store`), any other is sampled: the structure's compiled model
+(:func:`rebayes.bayes.compilation.compiled_model`), nutpie's run
+(:func:`rebayes.bayes.nuts.run_nuts`, under :class:`~rebayes.bayes.settings.SamplerSettings`),
+the fit's DataTree (:func:`rebayes.bayes.trees.assemble_tree`), queued for the cache. Seeded:
+the same seed gives the same draws, and everything derived from them (prior draws,
+replicated data) uses numpy generators seeded from it, so a fit is reproducible bit for bit.
+:func:`fit_priors` fits one analysis under several prior sets, compiling its structure once;
+:func:`compile_in_background` starts compiling, in a child process, what a report will need.
+
+The key (:func:`fit_key`) hashes the analysed rows themselves, never the dataset's name,
+with the model-relevant spec fields, prior, seed, sampler settings and
+:data:`~rebayes.bayes.settings.MODEL_VERSION`; names and titles are re-stamped on a cached
+fit when it is read (:func:`rebayes.bayes.trees.provenance`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, fields, is_dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import xarray as xr
+
+from rebayes import interrupt
+from rebayes.bayes.cache import note_unreadable
+from rebayes.bayes.compilation import compile_ahead, compiled_model, is_compiled
+from rebayes.bayes.design import Design, build_design, prior_on_model_scale
+from rebayes.bayes.fit_store import (
+    fit_path,
+    flush_cache,
+    is_fit_file,
+    load_fit,
+    read_failure,
+    save_in_background,
+)
+from rebayes.bayes.nuts import run_nuts
+from rebayes.bayes.priors import (
+    DEFAULT_PRIOR,
+    PriorSet,
+    get_prior,
+    load_prior_file,
+    resolve_priors,
+)
+from rebayes.bayes.settings import MODEL_VERSION, SamplerSettings
+from rebayes.bayes.spec import AnalysisSpec
+from rebayes.bayes.trees import assemble_tree, provenance
+from rebayes.display import ResultDisplay
+from rebayes.errors import RebayesError
+from rebayes.json_io import plain, stable_hash
+from rebayes.progress import phase
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from rebayes.bayes.records import FitSummary
+    from rebayes.checks.convergence import DiagnosticReport
+
+__all__ = ["Fit", "compile_in_background", "fit", "fit_key", "fit_priors"]
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Fit(ResultDisplay):
+    """One analysis under one prior set: the DataTree and what produced it.
+
+    ``repr`` is one line (analysis, prior, rows, pooled RR and P(benefit), led by
+    ``UNRELIABLE`` or ``DIAGNOSTICS FAIL`` when the fit is either), :meth:`to_dataframe` the
+    summary's quantities and :meth:`forest` the fit's forest plot.
+
+    Attributes
+    ----------
+    spec : AnalysisSpec
+    prior : PriorSet
+    design : Design
+    tree : xarray.DataTree
+        ArviZ groups (:mod:`rebayes.bayes.trees`); ``tree.attrs`` records spec, prior, data
+        hash, variant, seed and sampler settings. A fit read from the cache loads its file
+        on first use: its summary, diagnostics and sensitivity come from
+        :meth:`derived` without the draws.
+    seed : int
+    settings : SamplerSettings
+    key : str
+        Hash identifying the fit (file name in the cache).
+    path : Path or None
+        Where the fit is cached (None when caching is off). What :meth:`derived` keeps is
+        tied to the cached fit, so a Fit made by hand around other draws needs
+        ``path=None``.
+    from_cache : bool
+        True when the fit was read from the cache rather than sampled.
+    """
+
+    spec: AnalysisSpec
+    prior: PriorSet
+    design: Design
+    _tree: xr.DataTree | None
+    seed: int
+    settings: SamplerSettings
+    key: str
+    path: Path | None
+    from_cache: bool
+
+    @property
+    def tree(self) -> xr.DataTree:
+        """The fit's DataTree, read from the cache file on first use."""
+        if self._tree is None:
+            assert self.path is not None  # only a cached fit starts without its tree
+            try:
+                tree = load_fit(self.path)
+            except Exception as exc:  # noqa: BLE001 - damaged, truncated, foreign: a miss
+                # Sample again (the same seed gives the same draws) and replace the file.
+                note_unreadable(self.path, "cached fit", read_failure(exc))
+                tree = _sample_tree(self.design, self.prior, self.seed, self.settings,
+                                    self.key, self.path)
+            # The same rows may have been fitted under other names: name them as asked now.
+            tree.attrs.update(provenance(self.design, self.prior, self.key))
+            object.__setattr__(self, "_tree", tree)
+            return tree
+        return self._tree
+
+    def release(self) -> None:
+        """Free the draws from memory when the fit is on disk; :attr:`tree` reads them again.
+
+        A report holds a hundred fits but needs the draws of a few once their summaries are
+        made (:meth:`derived`); releasing the others keeps its memory to that of a few fits.
+        """
+        if self.path is None or self._tree is None:
+            return
+        flush_cache()  # the file must be complete before the draws in memory may go
+        if is_fit_file(self.path):
+            object.__setattr__(self, "_tree", None)
+
+    def summary(self) -> FitSummary:
+        """Return the posterior summaries (:func:`~rebayes.bayes.summary.summarize`), once."""
+        from rebayes.bayes.summary import summarize
+
+        return self.derived("summary", lambda: summarize(self.tree, self.diagnostics()))
+
+    def diagnostics(self) -> DiagnosticReport:
+        """Return the convergence gates (:func:`~rebayes.checks.convergence.diagnose`), once."""
+        from rebayes.checks.convergence import diagnose
+
+        return self.derived("diagnostics", lambda: diagnose(self.tree))
+
+    def derived[T](self, name: str, compute: Callable[[], T], inputs: object = None) -> T:
+        """Return ``compute()``, a pure function of this fit, computed once and kept.
+
+        Kept in memory and, for a fit cached on disk, beside it
+        (:mod:`rebayes.bayes.summaries`: keyed by the fit, its attributes and the package's
+        source), so later processes read it instead of computing it again.
+
+        Parameters
+        ----------
+        name : str
+            What it is (``"summary"``, ``"diagnostics"``, ``"sensitivity"``, ...): one name,
+            one computation.
+        compute : callable
+            Computes it from this fit alone, or from this fit and ``inputs``.
+        inputs : JSON-able, optional
+            Anything else the result depends on (other fits' keys, a table's hash, labels):
+            kept under ``name`` and a hash of ``inputs``, so other inputs compute it afresh.
+        """
+        from rebayes.bayes.summaries import store_derived
+
+        memo = self._memo()
+        name = self._derived_name(name, inputs)
+        if name not in memo:
+            memo[name] = compute()
+            if self.path is not None:
+                store_derived(self.key, self._names(), memo)
+        return memo[name]  # type: ignore[no-any-return]
+
+    def has_derived(self, name: str, inputs: object = None) -> bool:
+        """Whether :meth:`derived` has ``name`` (for ``inputs``) kept, in memory or on disk."""
+        return self._derived_name(name, inputs) in self._memo()
+
+    def _memo(self) -> dict[str, Any]:
+        from rebayes.bayes.summaries import load_derived
+
+        if "_derived" not in self.__dict__:
+            # A Fit is frozen; the memo is not a field (it is derived from ``tree``).
+            stored = load_derived(self.key, self._names()) if self.path is not None else {}
+            object.__setattr__(self, "_derived", stored)
+        return self.__dict__["_derived"]  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _derived_name(name: str, inputs: object) -> str:
+        return name if inputs is None else f"{name} {stable_hash(plain(inputs))}"
+
+    def _names(self) -> dict[str, Any]:
+        """Return the names what is kept beside this fit is keyed by (:meth:`derived`).
+
+        The attributes naming the fit as asked now (:func:`~rebayes.bayes.trees.provenance`)
+        without the data's location: the rows are keyed already (the fit key) and no kept
+        result shows the path, so a checkout elsewhere, or a copy of the data, reuses what is
+        kept.
+        """
+        names = provenance(self.design, self.prior, self.key)
+        spec = {k: v for k, v in self.design.spec.to_dict().items() if k != "data"}
+        return {**names, "spec_json": json.dumps(spec)}
+
+    def _short(self) -> str:
+        s = self.summary()
+        # A fit that failed its checks must never read like a plain result: say so first.
+        if not s.reliable:
+            flag = f"UNRELIABLE: {s.divergences} divergent transitions; "
+        elif not s.diagnostics.ok:
+            flag = f"DIAGNOSTICS FAIL ({len(s.diagnostics.failures)} gates); "
+        else:
+            flag = ""
+        return (
+            f"{flag}{self.spec.name}, prior {self.prior.name}, {self.design.n_rows} rows: "
+            f"{s.pooled_kind} RR {s.pooled_rr.median:.2f} "
+            f"[{s.pooled_rr.ci_low:.2f}, {s.pooled_rr.ci_high:.2f}], "
+            + (f"P(harm: {s.direction.harm}) {s.p_harm:.3f}"
+               if s.leans_to_harm and s.direction.declared
+               else f"P({s.direction.benefit}) {s.p_benefit:.3f}")
+        )
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """Return the summary's quantities, one row each, indexed by ``quantity``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``estimate`` (posterior median; the probability itself for a
+            probability), ``ci_low``, ``ci_high`` (95% equal-tailed), ``hdi_low``,
+            ``hdi_high``, ``mean``. Rows: pooled RR and OR, predictive RR, tau, typical
+            control risk, risk difference, subgroup RRs and ratios, then the decision
+            probabilities in the dataset's direction of benefit.
+        """
+        import pandas as pd
+
+        s = self.summary()
+        d = s.direction
+        kind = s.pooled_kind
+        estimates = [(f"{kind} RR", s.pooled_rr)]
+        if s.pooled_or is not None:
+            estimates.append((f"{kind} OR", s.pooled_or))
+        estimates += [
+            ("predictive RR (new trial)", s.predictive_rr),
+            (f"tau ({s.effect_scale})", s.tau),
+            ("control risk p0", s.typical_control_risk),
+            ("risk difference", s.nnt.risk_difference),
+            *((f"RR {g.name}", g.rr) for g in s.subgroups),
+            *((f"predictive RR {g.name}", g.predictive) for g in s.subgroups
+              if g.predictive is not None),
+            *((f"RR ratio {r.name}", r.ratio) for r in s.ratios),
+        ]
+        probabilities = [
+            (f"P({d.benefit})", s.p_benefit),
+            (f"P({d.beyond(1.1)})", s.p_benefit_beyond_1_1),
+            (f"P({d.beyond(1.25)})", s.p_benefit_beyond_1_25),
+            (f"P({d.harm})", s.p_harm),
+            *((f"P({d.benefit} | {g.name})", g.p_benefit) for g in s.subgroups),
+            *((f"P(RR ratio > 1 | {r.name})", r.p_gt_1) for r in s.ratios),
+        ]
+        rows = [
+            {"quantity": name, "estimate": e.median, "ci_low": e.ci_low, "ci_high": e.ci_high,
+             "hdi_low": e.hdi_low, "hdi_high": e.hdi_high, "mean": e.mean}
+            for name, e in estimates
+        ]
+        rows += [{"quantity": name, "estimate": p} for name, p in probabilities]
+        return pd.DataFrame(rows).set_index("quantity")
+
+    def forest(self) -> Figure:
+        """Draw the fit's forest plot (:func:`rebayes.plots.fit_forest.fit_forest`)."""
+        from rebayes.plots.fit_forest import fit_forest
+
+        return fit_forest(self)
+
+
+# Design fields naming where the rows came from; the rows themselves are keyed instead.
+_PROVENANCE_FIELDS = frozenset({"spec", "dataset", "variant", "data_hash"})
+# Spec fields that only name or locate things: the design's rows, the prior's parameters and
+# the seed (keyed on their own) carry what they change.
+_NAMING_SPEC_FIELDS = frozenset(
+    {"name", "title", "data", "variant", "priors", "prior_file", "seed"}
+)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready form of a design field; arrays keep their dtype and shape.
+
+    A dataclass (the dataset's schema: labels, direction, covariate coding) is keyed by its
+    content except its ``title``, which is the dataset's name.
+    """
+    if isinstance(value, np.ndarray):
+        return {"dtype": value.dtype.str, "shape": list(value.shape), "values": value.tolist()}
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value) if f.name != "title"}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def fit_key(design: Design, prior: PriorSet, seed: int, settings: SamplerSettings) -> str:
+    """Hash of everything that changes a fit's numbers or its reported rows and labels.
+
+    Keyed: every array and label of the design (counts, log RRs and variances, design matrix,
+    study and subgroup indices, row labels, coefficient and subgroup names, ratios, notes),
+    the spec fields that shape the model (likelihood, effect, strata, covariates, ...), the
+    prior's parameters, the seed, the sampler settings and
+    :data:`~rebayes.bayes.settings.MODEL_VERSION`. Not keyed: the dataset's name or path, the
+    variant's name, the table's hash and the spec's name and title, so the same rows share one
+    fit whatever they are called, and two different tables never do (those names are
+    re-stamped on a fit read from the cache).
+    """
+    payload = {
+        "model_version": MODEL_VERSION,
+        "design": {
+            f.name: _plain(getattr(design, f.name))
+            for f in fields(design)
+            if f.name not in _PROVENANCE_FIELDS
+        },
+        "spec": {k: v for k, v in design.spec.to_dict().items() if k not in _NAMING_SPEC_FIELDS},
+        "prior": prior.to_dict(),
+        "seed": seed,
+        "settings": asdict(settings),
+    }
+    return stable_hash(payload)
+
+
+def fit(
+    spec: AnalysisSpec,
+    prior: str | PriorSet = DEFAULT_PRIOR,
+    *,
+    variant: str | None = None,
+    seed: int | None = None,
+    settings: SamplerSettings | None = None,
+    cache: bool = True,
+    design: Design | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    cores: int | None = None,
+) -> Fit:
+    """Fit one analysis under one prior set (or read it from the cache).
+
+    Parameters
+    ----------
+    spec : AnalysisSpec
+    prior : str or PriorSet
+        A registry name (user sets: give ``spec.prior_file``) or a PriorSet.
+    variant : str, optional
+        Data variant; default ``spec.variant``.
+    seed : int, optional
+        Default ``spec.seed``.
+    settings : SamplerSettings, optional
+        Draws, tuning steps and chains.
+    cache : bool
+        Read and write the fit cache.
+    design : Design, optional
+        A design already built for this spec and variant (saves rebuilding it).
+    on_progress : callable, optional
+        Called from a background thread with the number of draws done so far (all chains,
+        tuning included), for progress bars.
+    cores : int, optional
+        Threads the chains are sampled on (default: one per core, up to one per chain). The
+        draws do not depend on it: each chain has its own random stream.
+
+    Returns
+    -------
+    Fit
+
+    Examples
+    --------
+    >>> import rebayes as rb
+    >>> spec = rb.load_script("models/overall.py")                     # doctest: +SKIP
+    >>> rb.fit(spec, "skeptical").summary().p_benefit                  # doctest: +SKIP
+    0.83
+    """
+    settings = settings or SamplerSettings()
+    seed = spec.seed if seed is None else seed
+    if not isinstance(prior, PriorSet):
+        extra = load_prior_file(spec.prior_file) if spec.prior_file else None
+        prior = get_prior(prior, extra)
+    if design is None:
+        design = build_design(spec, variant=variant)
+    prior = prior_on_model_scale(prior, design)
+    key = fit_key(design, prior, seed, settings)
+    path = fit_path(key) if cache else None
+    if path is not None and is_fit_file(path):
+        # Read on first use (Fit.tree): a cached report needs most fits' summaries only.
+        return Fit(spec, prior, design, None, seed, settings, key, path, True)
+    if path is not None and os.path.lexists(path):
+        why = "a folder, not a file" if path.is_dir() else "not a NetCDF file"
+        note_unreadable(path, "cached fit", why)
+    tree = _sample_tree(design, prior, seed, settings, key, path, on_progress, cores)
+    return Fit(spec, prior, design, tree, seed, settings, key, path, False)
+
+
+def _sample_tree(
+    design: Design,
+    prior: PriorSet,
+    seed: int,
+    settings: SamplerSettings,
+    key: str,
+    path: Path | None,
+    on_progress: Callable[[int], None] | None = None,
+    cores: int | None = None,
+) -> xr.DataTree:
+    """Sample a fit and queue it for the cache (when ``path`` is given)."""
+    compiled = compiled_model(design, prior)
+    raw = run_nuts(compiled, settings, seed, on_progress, cores)
+    tree = assemble_tree(raw, design, prior, seed, settings, key)
+    if path is not None:
+        save_in_background(tree, path)
+    return tree
+
+
+def fit_priors(
+    spec: AnalysisSpec,
+    priors: Iterable[str | PriorSet] | None = None,
+    *,
+    variant: str | None = None,
+    seed: int | None = None,
+    settings: SamplerSettings | None = None,
+    cache: bool = True,
+    progress: bool = False,
+    on_fit: Callable[[Fit], None] | None = None,
+    cores: int | None = None,
+) -> list[Fit]:
+    """Fit one analysis under several prior sets, compiling its structure once.
+
+    Parameters
+    ----------
+    spec : AnalysisSpec
+    priors : iterable of str or PriorSet, optional
+        Default: ``spec.priors``, or every built-in set (and the spec's user sets).
+    variant, seed, settings, cache
+        As for :func:`fit`.
+    progress : bool
+        Show one progress bar (stderr) over all the fits.
+    on_fit : callable, optional
+        Called with each fit as soon as it is sampled (or read from the cache).
+    cores : int, optional
+        As for :func:`fit`.
+
+    Returns
+    -------
+    list of Fit
+        In the order of ``priors``.
+    """
+    settings = settings or SamplerSettings()
+    with phase("loading the table and building the design"):
+        design = build_design(spec, variant=variant)
+    prior_sets = _prior_sets(spec, priors, design)
+    bar = None
+    per_fit = settings.chains * (settings.tune + settings.draws)
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            total=per_fit * len(prior_sets), unit="draw", desc=spec.name, leave=False, disable=None
+        )
+    fits = []
+    try:
+        for i, prior_set in enumerate(prior_sets):
+            interrupt.check()
+            on_progress = None
+            done = [0]
+            if bar is not None:
+                compiling = not is_compiled(design)
+                bar.set_postfix_str(
+                    prior_set.name + (" (compiling the model once)" if compiling else "")
+                )
+                done_before = i * per_fit
+
+                def on_progress(draws: int, _base: int = done_before, _done: list[int] = done
+                                ) -> None:
+                    _done[0] = draws
+                    # An extended run restarts its count: never move the bar backwards.
+                    bar.n = max(bar.n, _base + min(draws, per_fit))
+                    bar.refresh()
+
+            def share(_done: list[int] = done) -> str:
+                return f"{min(100, 100 * _done[0] // per_fit)}% of the draws"
+
+            # Without a bar on the screen (not a terminal), a line now and then instead.
+            sampling = (phase(f"sampling {spec.name}, prior {prior_set.name}", share)
+                        if bar is not None and bar.disable else contextlib.nullcontext())
+            with sampling:
+                fitted = fit(
+                    spec,
+                    prior_set,
+                    variant=variant,
+                    seed=seed,
+                    settings=settings,
+                    cache=cache,
+                    design=design,
+                    on_progress=on_progress,
+                    cores=cores,
+                )
+            fits.append(fitted)
+            if on_fit is not None:
+                on_fit(fits[-1])
+            if bar is not None:
+                bar.n = (i + 1) * per_fit
+                bar.refresh()
+    finally:
+        if bar is not None:
+            bar.close()
+    return fits
+
+
+def _prior_sets(
+    spec: AnalysisSpec, priors: Iterable[str | PriorSet] | None, design: Design
+) -> list[PriorSet]:
+    """Return the prior sets :func:`fit_priors` fits: ``priors``, else the spec's, resolved.
+
+    Without names: the sets that fit the dataset's outcome type (its Turner set only).
+    """
+    names = priors if priors is not None else spec.priors
+    return resolve_priors(names, spec.prior_file, outcome_type=design.schema.outcome_type)
+
+
+def compile_in_background(
+    analyses: Iterable[tuple[AnalysisSpec, str | None]],
+    priors: Iterable[str | PriorSet] | None = None,
+    settings: SamplerSettings | None = None,
+) -> None:
+    """Start compiling the structures these (spec, variant) pairs need, in a child process.
+
+    For a caller about to fit many analyses (a report): see
+    :func:`rebayes.bayes.compilation.compile_ahead`. Structures already compiled in this
+    process or on disk are skipped, and so are those whose fits under ``priors`` (as for
+    :func:`fit_priors`) are all in the fit cache: a report from cached fits then loads
+    neither numba nor the compiled models. :func:`fit` waits for the child when it needs one.
+    """
+    settings = settings or SamplerSettings()
+    jobs = []
+    for spec, variant in analyses:
+        try:
+            design = build_design(spec, variant=variant)
+            sets = _prior_sets(spec, priors, design)
+        except RebayesError:
+            continue  # reported where the analysis is fitted, as before
+        on_scale = [prior_on_model_scale(p, design) for p in sets]
+        cached = all(
+            is_fit_file(fit_path(fit_key(design, p, spec.seed, settings))) for p in on_scale
+        )
+        if not is_compiled(design) and not cached:
+            # Any prior will do: the compiled code depends on the structure only.
+            jobs.append((design, on_scale[0]))
+    compile_ahead(jobs)  # without jobs: ends a spare child (compilation.start_compiler)
