@@ -64,6 +64,7 @@ from rebayes.frequentist.pooling import (
     METHODS,
     MODELS,
     Z95,
+    SubgroupAnalysis,
     analyze,
     difference_test,
     meta_analysis,
@@ -542,6 +543,7 @@ def _rows_key(table: pd.DataFrame) -> tuple[object, ...]:
 def _from_trials(
     fig: ReportedFigure, trials: pd.DataFrame, variant: str, memo: dict | None = None
 ) -> Recomputed | None:
+    """Return the figure recomputed from the trial table (None: the table cannot give it)."""
     if not fig.analysis:
         return None
     kind, where, by, options = _parse_analysis(fig.analysis)
@@ -551,7 +553,32 @@ def _from_trials(
     memo = {} if memo is None else memo
     if ("population", id(trials)) not in memo:  # the tables live as long as the memo
         memo["population", id(trials)] = _with_population(trials, strata)
-    table = memo["population", id(trials)]
+    table = _selected_rows(fig, memo["population", id(trials)], trials, where, row)
+    if table is None or table.empty:
+        return None
+    label = f"trial table ({variant})"
+    if fig.statistic in STUDY_STATISTICS:
+        return _study_figure(fig.statistic, trials, table, label, options, memo)
+    if kind in ("n_trials", "n_women", "arm_rate"):
+        return _count_figure(kind, table, arm, label)
+    base, keep = _pooling_rows(trials, table, strata, where)
+    if fig.statistic == "counts":
+        # Every study in scope, estimable or not, as RevMan's total rows count them.
+        return Recomputed(label, counts=_counts_text(base))
+    result = _shared_analysis(memo, base, by, keep, options)
+    if result is None:
+        return None
+    return _pooled_figure(fig.statistic, result, label, keep)
+
+
+def _selected_rows(
+    fig: ReportedFigure,
+    table: pd.DataFrame,
+    trials: pd.DataFrame,
+    where: Mapping[str, str],
+    row: str | None,
+) -> pd.DataFrame | None:
+    """Return the rows the figure's filters (and ``row``) select; None: a variant lacks the row."""
     for column, value in where.items():
         if column not in table.columns:
             raise AuditError(f"{fig.id}: analysis filters on unknown column {column!r}")
@@ -561,31 +588,42 @@ def _from_trials(
         if row not in labels:
             return None  # a variant without the row
         table = table[table.index == trials.index[labels.index(row)]]
-    if table.empty:
-        return None
-    label = f"trial table ({variant})"
-    if fig.statistic in STUDY_STATISTICS:
-        return _study_figure(fig.statistic, trials, table, label, options, memo)
+    return table
+
+
+def _count_figure(kind: str, table: pd.DataFrame, arm: str | None, label: str) -> Recomputed:
+    """Return a count of the rows: trials, participants, or an arm's event rate (percent)."""
     if kind == "n_trials":
         # Trials as the dataset defines them: a trial's strata rows count once, and rows
         # that share a study name without declared strata are separate trials.
         return Recomputed(label, float(len(set(trial_ids(table)))))
     if kind == "n_women":
         return Recomputed(label, float(table["n_treat"].sum() + table["n_control"].sum()))
-    if kind == "arm_rate":
-        events, n = table[f"events_{arm}"].sum(), table[f"n_{arm}"].sum()
-        return Recomputed(label, 100 * events / n, counts=f"{events}/{n}")
-    if strata is not None:
-        # Filters select whole trials; only a filter on the strata column selects rows.
-        base = trials[trials["study"].isin(table["study"])]
-        if strata in where:
-            base = base[base[strata].astype(str) == where[strata]]
-        keep = {strata: where[strata]} if strata in where else None
-    else:
-        base, keep = trials.loc[table.index], None
-    if fig.statistic == "counts":
-        # Every study in scope, estimable or not, as RevMan's total rows count them.
-        return Recomputed(label, counts=_counts_text(base))
+    events, n = table[f"events_{arm}"].sum(), table[f"n_{arm}"].sum()
+    return Recomputed(label, 100 * events / n, counts=f"{events}/{n}")
+
+
+def _pooling_rows(
+    trials: pd.DataFrame, table: pd.DataFrame, strata: str | None, where: Mapping[str, str]
+) -> tuple[pd.DataFrame, dict[str, str] | None]:
+    """Return the trial rows to pool and the strata filter the analysis keeps (None: none)."""
+    if strata is None:
+        return trials.loc[table.index], None
+    # Filters select whole trials; only a filter on the strata column selects rows.
+    base = trials[trials["study"].isin(table["study"])]
+    if strata in where:
+        base = base[base[strata].astype(str) == where[strata]]
+    return base, ({strata: where[strata]} if strata in where else None)
+
+
+def _shared_analysis(
+    memo: dict,
+    base: pd.DataFrame,
+    by: str | None,
+    keep: dict[str, str] | None,
+    options: Mapping[str, str],
+) -> SubgroupAnalysis | None:
+    """Return the analysis of ``base`` (None: no estimable study), pooled once per memo."""
     # Figures of one analysis, and variants that leave its rows alone, share one pooling (the
     # audit tries every variant on every figure: 351 poolings for the shipped dataset, 156
     # distinct).
@@ -606,11 +644,15 @@ def _from_trials(
             if not str(exc).startswith("no estimable study"):
                 raise
             memo[key] = None
-    result = memo[key]
-    if result is None:
-        return None
+    return memo[key]
+
+
+def _pooled_figure(
+    statistic: str, result: SubgroupAnalysis, label: str, keep: dict[str, str] | None
+) -> Recomputed | None:
+    """Return the figure ``statistic`` names from an analysis (None: it has no such test)."""
     total = result.overall
-    if fig.statistic.startswith("subgroup_"):
+    if statistic.startswith("subgroup_"):
         test = result.test
         if test is None:
             return None
@@ -620,8 +662,8 @@ def _from_trials(
             "subgroup_df": Recomputed(name, float(test.df)),
             "subgroup_p": Recomputed(name, p=test.p),
             "subgroup_i2": Recomputed(name, test.i2),
-        }[fig.statistic]
-    if fig.statistic == "i2_below_50":
+        }[statistic]
+    if statistic == "i2_below_50":
         return Recomputed(label, total.i2)
     note = f"{label}: {total.label} over {total.k} {'strata' if keep else 'studies'}"
     single = {
@@ -638,8 +680,8 @@ def _from_trials(
         "prediction_interval": Recomputed(note, ci_low=_defined(total.pi_low),
                                           ci_high=_defined(total.pi_high)),
     }
-    if fig.statistic in single:
-        return single[fig.statistic]
+    if statistic in single:
+        return single[statistic]
     counts = f"{total.events_treat}/{total.n_treat} vs {total.events_control}/{total.n_control}"
     return Recomputed(note, total.estimate, total.ci_low, total.ci_high, total.p, counts,
                       total.measure)

@@ -201,28 +201,9 @@ def build_design(
     notes: list[str] = []
     strata = schema.strata if schema.strata in trials else None
 
-    frame = trials.copy()
-    if spec.strata is not None:
-        if strata is None:
-            raise SpecError(f"{where}: strata= needs a dataset that declares a strata column")
-        frame = frame[frame[strata].isin(spec.strata)]
-        if frame.empty:
-            raise SpecError(f"{where}: the table has no rows in strata {', '.join(spec.strata)}")
-    if spec.split_by_stratum and strata is None:
-        raise SpecError(f"{where}: split_by_stratum needs a dataset that declares strata")
+    frame = _stratum_rows(trials, spec, strata, where)
     frame.attrs = attrs
-    pooled_values: dict[str, pd.Series] = {}
-    for term in spec.terms:
-        cov = schema.covariates.get(term)
-        if cov is None or cov.pooled is None or cov.column not in frame:
-            continue
-        if cov.column == strata and not spec.split_by_stratum:
-            raise SpecError(
-                f"{where}: {term} varies within trials: set split_by_stratum=True to use it"
-            )
-        frame, pooled_values[term] = _handle_pooled(frame, spec, cov, notes)
-        if frame.empty:
-            raise SpecError(f"{where}: no rows left once rows pooling {term} are handled")
+    frame, pooled_values = _pooled_rows(frame, spec, schema, strata, notes)
     if not spec.split_by_stratum:
         frame = trial_totals(frame)
     labels = row_labels(frame, split=spec.split_by_stratum)
@@ -231,17 +212,7 @@ def build_design(
 
     yi = vi = None
     if spec.likelihood == "normal":
-        effects = study_effects(frame.assign(study=frame["row"]), "RR")
-        keep = effects["estimable"].to_numpy(bool)
-        if not keep.all():
-            left = ", ".join(frame.loc[~keep, "row"])
-            notes.append(f"no events in either arm, left out of the log RR model: {left}")
-        frame = frame[keep].reset_index(drop=True)
-        shares = {t: v[keep].reset_index(drop=True) for t, v in shares.items()}
-        yi = effects.loc[keep, "yi"].to_numpy(float)
-        vi = effects.loc[keep, "vi"].to_numpy(float)
-        if frame.empty:
-            raise SpecError(f"{where}: no row has an estimable log RR")
+        frame, shares, yi, vi = _estimable_log_rr(frame, shares, notes, where)
 
     n_trials = frame["trial"].nunique()
     if n_trials < 2:
@@ -252,11 +223,7 @@ def build_design(
         )
     coefs, X, centres, intercept_at = _design_matrix(frame, spec, schema, shares, notes)
     row_subgroup, subgroups, ratios = _subgroups(frame, spec, schema)
-    if spec.effect == "separate":
-        groups = subgroups
-        group_index = np.array([groups.index(g) for g in row_subgroup], dtype=np.int64)
-    else:
-        groups, group_index = (), np.zeros(len(frame), dtype=np.int64)
+    groups, group_index = _effect_groups(spec, subgroups, row_subgroup, len(frame))
     codes, studies = pd.factorize(frame["trial"])
     return Design(
         spec=spec,
@@ -284,6 +251,73 @@ def build_design(
         centres=centres,
         intercept_at=intercept_at,
     )
+
+
+def _stratum_rows(
+    trials: pd.DataFrame, spec: AnalysisSpec, strata: str | None, where: str
+) -> pd.DataFrame:
+    """Return a copy of the rows in the spec's strata (every row when it names none)."""
+    frame = trials.copy()
+    if spec.strata is not None:
+        if strata is None:
+            raise SpecError(f"{where}: strata= needs a dataset that declares a strata column")
+        frame = frame[frame[strata].isin(spec.strata)]
+        if frame.empty:
+            raise SpecError(f"{where}: the table has no rows in strata {', '.join(spec.strata)}")
+    if spec.split_by_stratum and strata is None:
+        raise SpecError(f"{where}: split_by_stratum needs a dataset that declares strata")
+    return frame
+
+
+def _pooled_rows(
+    frame: pd.DataFrame,
+    spec: AnalysisSpec,
+    schema: DatasetSchema,
+    strata: str | None,
+    notes: list[str],
+) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
+    """Return the rows once pooled levels are handled, and each such term's shares per row."""
+    where = f"spec '{spec.name}'"
+    pooled_values: dict[str, pd.Series] = {}
+    for term in spec.terms:
+        cov = schema.covariates.get(term)
+        if cov is None or cov.pooled is None or cov.column not in frame:
+            continue
+        if cov.column == strata and not spec.split_by_stratum:
+            raise SpecError(
+                f"{where}: {term} varies within trials: set split_by_stratum=True to use it"
+            )
+        frame, pooled_values[term] = _handle_pooled(frame, spec, cov, notes)
+        if frame.empty:
+            raise SpecError(f"{where}: no rows left once rows pooling {term} are handled")
+    return frame, pooled_values
+
+
+def _estimable_log_rr(
+    frame: pd.DataFrame, shares: dict[str, pd.Series], notes: list[str], where: str
+) -> tuple[pd.DataFrame, dict[str, pd.Series], np.ndarray, np.ndarray]:
+    """Return the rows with a log RR, their shares, and their log RRs and RevMan variances."""
+    effects = study_effects(frame.assign(study=frame["row"]), "RR")
+    keep = effects["estimable"].to_numpy(bool)
+    if not keep.all():
+        left = ", ".join(frame.loc[~keep, "row"])
+        notes.append(f"no events in either arm, left out of the log RR model: {left}")
+    frame = frame[keep].reset_index(drop=True)
+    shares = {t: v[keep].reset_index(drop=True) for t, v in shares.items()}
+    yi = effects.loc[keep, "yi"].to_numpy(float)
+    vi = effects.loc[keep, "vi"].to_numpy(float)
+    if frame.empty:
+        raise SpecError(f"{where}: no row has an estimable log RR")
+    return frame, shares, yi, vi
+
+
+def _effect_groups(
+    spec: AnalysisSpec, subgroups: tuple[str, ...], row_subgroup: tuple[str, ...], n: int
+) -> tuple[tuple[str, ...], np.ndarray]:
+    """Return the groups with an effect of their own, and each row's group (0: one effect)."""
+    if spec.effect == "separate":
+        return subgroups, np.array([subgroups.index(g) for g in row_subgroup], dtype=np.int64)
+    return (), np.zeros(n, dtype=np.int64)
 
 
 def _handle_pooled(

@@ -34,7 +34,7 @@ import io
 import re
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -354,8 +354,65 @@ def _outcome(
     rob: tuple[dict[str, dict[str, str]], list[ExtraColumn]],
     label: str,
 ) -> DichotomousOutcome:
+    """Return one dichotomous analysis: its settings, study rows and stored results."""
     number = _number(settings, f"{label}: overall-estimates-and-settings")
     where = f"{label}: analysis {number}"
+    method, measure, model, tau2_method, hksj = _analysis_options(settings, where)
+    level = _float(settings, "Estimate CI", "CI/PI level", where=where) or 95.0
+    swap = _flag(settings, "Swap event and non-event", False)
+    group = (settings.get("Analysis group", ""), settings.get("Analysis number", ""))
+    subgroup_rows = sorted(
+        (r for r in files.tables.get("subgroup-estimates", []) if _in_analysis(r, group)),
+        key=lambda r: _float(r, "Subgroup number", where=where) or 0.0,
+    )
+    by_study, extra_columns = rob
+    rows, dropped, subgroup_names = _study_rows(
+        (r for r in files.tables["data-rows"] if _in_analysis(r, group)), where, swap, years,
+        by_study, [r.get("Subgroup", "").strip() for r in subgroup_rows],
+    )
+    if not rows:
+        raise RevManError(f"{where}: no study with participants in both arms")
+    subtotals = tuple(
+        _stored(r, r.get("Subgroup", "").strip(), f"{number}.{j}", f"{where}, subgroup {j}")
+        for j, r in enumerate(subgroup_rows, start=1)
+    ) if _flag(settings, "Subgroup estimates", True) else ()
+    overall = (_stored(settings, "Total", number, where)
+               if _flag(settings, "Overall estimates", True) else None)
+    test = _subgroup_test(settings, where, len(subgroup_names))
+    labels = _graph_labels(settings, files, number)
+    if swap:
+        subtotals = tuple(s.swapped() for s in subtotals)
+        overall = overall.swapped() if overall is not None else None
+    used = [c for c in extra_columns if any(dict(r.extra).get(c.name) for r in rows)]
+    return DichotomousOutcome(
+        number=number,
+        comparison=settings.get("Analysis group name", "").strip(),
+        name=settings.get("Analysis name", "").strip(),
+        measure=measure,
+        method=method,
+        model=model,
+        ci_level=level / 100,
+        treatment=settings.get("Experimental group label", "").strip() or "experimental",
+        control=settings.get("Control group label", "").strip() or "control",
+        graph_labels=labels,
+        swap_events=swap,
+        subgroups=tuple(subgroup_names) if any(r.subgroup for r in rows) else (),
+        rows=tuple(rows),
+        overall=overall,
+        subtotals=subtotals,
+        subgroup_test=test,
+        dropped=tuple(dropped),
+        tau2_method=tau2_method if model == "random" else "DL",
+        hksj=hksj and model == "random",
+        extra_columns=tuple(used),
+        sensitivity=_low_risk_sensitivity(used),
+    )
+
+
+def _analysis_options(
+    settings: Mapping[str, str], where: str
+) -> tuple[str, str, str, str, bool]:
+    """Return the analysis' method, measure, model, tau^2 estimator and whether HKSJ."""
     method = _METHODS.get(settings.get("Statistical method", "").strip().upper())
     measure = _MEASURES.get(settings.get("Effect measure", "").strip().lower())
     if method is None or measure is None:
@@ -368,22 +425,31 @@ def _outcome(
     tau2_method = ("REML" if "reml" in estimator or "restricted" in estimator
                    else "PM" if "paule" in estimator else "DL")
     hksj = any(w in settings.get("CI method", "").lower() for w in ("hartung", "hksj", "knapp"))
-    level = _float(settings, "Estimate CI", "CI/PI level", where=where) or 95.0
-    swap = _flag(settings, "Swap event and non-event", False)
-    group = (settings.get("Analysis group", ""), settings.get("Analysis number", ""))
+    return method, measure, model, tau2_method, hksj
 
-    def mine(row: Mapping[str, str]) -> bool:
-        return (row.get("Analysis group", ""), row.get("Analysis number", "")) == group
 
-    subgroup_rows = sorted(
-        (r for r in files.tables.get("subgroup-estimates", []) if mine(r)),
-        key=lambda r: _float(r, "Subgroup number", where=where) or 0.0,
-    )
-    subgroup_names = [r.get("Subgroup", "").strip() for r in subgroup_rows]
-    by_study, extra_columns = rob
+def _in_analysis(row: Mapping[str, str], group: tuple[str, str]) -> bool:
+    """Return whether a row belongs to the analysis numbered ``group`` (group, number)."""
+    return (row.get("Analysis group", ""), row.get("Analysis number", "")) == group
+
+
+def _study_rows(
+    data_rows: Iterable[Mapping[str, str]],
+    where: str,
+    swap: bool,
+    years: Mapping[str, str],
+    by_study: Mapping[str, Mapping[str, str]],
+    subgroup_names: list[str],
+) -> tuple[list[StudyRow], list[str], list[str]]:
+    """Return the studies with both arms, those without, and the subgroups (stored ones first).
+
+    A study with no participants in an arm is dropped; with ``swap`` the non-events are
+    counted.
+    """
+    subgroup_names = list(subgroup_names)
     rows: list[StudyRow] = []
     dropped: list[str] = []
-    for i, row in enumerate((r for r in files.tables["data-rows"] if mine(r)), start=1):
+    for i, row in enumerate(data_rows, start=1):
         study = row.get("Study", "").strip() or f"study {i}"
         at = f"{where}, study {study!r}"
         e1, n1 = _count(row, "Experimental cases", at), _count(row, "Experimental N", at)
@@ -409,56 +475,40 @@ def _outcome(
             weight=_float(row, "Weight", where=at),
             extra=tuple(sorted(by_study.get(study, {}).items())),
         ))
-    if not rows:
-        raise RevManError(f"{where}: no study with participants in both arms")
-    subtotals = tuple(
-        _stored(r, r.get("Subgroup", "").strip(), f"{number}.{j}", f"{where}, subgroup {j}")
-        for j, r in enumerate(subgroup_rows, start=1)
-    ) if _flag(settings, "Subgroup estimates", True) else ()
-    overall = (_stored(settings, "Total", number, where)
-               if _flag(settings, "Overall estimates", True) else None)
-    test = None
-    if _flag(settings, "Test for subgroup differences", True) and len(subgroup_names) > 1:
-        q, p, i2 = (_float(settings, key, where=where) for key in
-                    ("Subgroup Chi²", "Subgroup P", "Subgroup I²"))
-        if q is not None and p is not None and i2 is not None:
-            test = (q, p, i2)
+    return rows, dropped, subgroup_names
+
+
+def _subgroup_test(
+    settings: Mapping[str, str], where: str, n_subgroups: int
+) -> tuple[float, float, float] | None:
+    """Return the stored test for subgroup differences (Chi², P, I²), if shown and complete."""
+    if not (_flag(settings, "Test for subgroup differences", True) and n_subgroups > 1):
+        return None
+    q, p, i2 = (_float(settings, key, where=where) for key in
+                ("Subgroup Chi²", "Subgroup P", "Subgroup I²"))
+    if q is not None and p is not None and i2 is not None:
+        return (q, p, i2)
+    return None
+
+
+def _graph_labels(
+    settings: Mapping[str, str], files: PackageFiles, number: str
+) -> tuple[str, str]:
+    """Return the forest plot's (left, right) labels: the settings', else the SVG's."""
     labels = (settings.get("Graph label (left)", "").strip(),
               settings.get("Graph label (right)", "").strip())
     if not any(labels) and number in files.svgs:
         labels = _labels_from_svg(files.svgs[number])
-    if swap:
-        subtotals = tuple(s.swapped() for s in subtotals)
-        overall = overall.swapped() if overall is not None else None
-    used = [c for c in extra_columns if any(dict(r.extra).get(c.name) for r in rows)]
-    sensitivity = None
+    return labels
+
+
+def _low_risk_sensitivity(used: list[ExtraColumn]) -> tuple[str, str] | None:
+    """Return (column, "low") of the overall risk-of-bias judgement, if it has a low level."""
     overall_rob = next((c for c in used if c.name == "rob_overall"
                         or c.label.lower().startswith("risk of bias: overall")), None)
     if overall_rob is not None and "low" in overall_rob.levels:
-        sensitivity = (overall_rob.name, "low")
-    return DichotomousOutcome(
-        number=number,
-        comparison=settings.get("Analysis group name", "").strip(),
-        name=settings.get("Analysis name", "").strip(),
-        measure=measure,
-        method=method,
-        model=model,
-        ci_level=level / 100,
-        treatment=settings.get("Experimental group label", "").strip() or "experimental",
-        control=settings.get("Control group label", "").strip() or "control",
-        graph_labels=labels,
-        swap_events=swap,
-        subgroups=tuple(subgroup_names) if any(r.subgroup for r in rows) else (),
-        rows=tuple(rows),
-        overall=overall,
-        subtotals=subtotals,
-        subgroup_test=test,
-        dropped=tuple(dropped),
-        tau2_method=tau2_method if model == "random" else "DL",
-        hksj=hksj and model == "random",
-        extra_columns=tuple(used),
-        sensitivity=sensitivity,
-    )
+        return (overall_rob.name, "low")
+    return None
 
 
 def read_package(path: str | Path) -> Review:

@@ -302,116 +302,50 @@ class DatasetSchema:
         SchemaError
             One line naming the file and the key.
         """
-
-        def fail(key: str, message: str) -> SchemaError:
-            return SchemaError(f"{where}: {key}: {message}")
-
-        def text(key: str, default: str = "") -> str:
-            value = raw.get(key, default)
-            if not isinstance(value, str):
-                raise fail(key, f"must be a string, not {value!r}")
-            return value
-
-        def choice(key: str, allowed: tuple[str, ...], default: str) -> str:
-            value = text(key, default)
-            if value not in allowed:
-                raise fail(key, f"{value!r} is not one of {', '.join(allowed)}")
-            return value
-
-        def names(key: str, default: tuple[str, ...]) -> tuple[str, ...]:
-            value = raw.get(key, list(default))
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise fail(key, "must be a list of strings")
-            return tuple(value)
-
         check_keys(raw, TOP_KEYS, where, error=SchemaError)
         direction = raw.get("higher_is_better")
         if direction is not None and not isinstance(direction, bool):
-            raise fail("higher_is_better", f"must be true or false, not {direction!r}")
-        ci_level = raw.get("ci_level", 0.95)
-        if (
-            isinstance(ci_level, bool)
-            or not isinstance(ci_level, int | float)
-            or not 0.5 <= ci_level < 1
-        ):
-            raise fail("ci_level", f"{ci_level!r} must be a number in [0.5, 1), e.g. 0.95")
-        citation = raw.get("citation", {})
-        if isinstance(citation, str):
-            citation = {"text": citation}
-        if not isinstance(citation, dict):
-            raise fail("citation", "must be a string or a table")
-        check_keys(citation, CITATION_KEYS, where, "citation.", SchemaError)
+            raise _fail(where, "higher_is_better", f"must be true or false, not {direction!r}")
+        ci_level = _ci_level(raw, where)
+        citation = _citation(raw, where)
         strata = raw.get("strata")
         if strata is not None and (not isinstance(strata, str) or not strata):
-            raise fail("strata", "must be the name of a column")
+            raise _fail(where, "strata", "must be the name of a column")
         covariates = _parse_columns(raw.get("covariates", {}), where, "covariates", True)
         columns = _parse_columns(raw.get("columns", {}), where, "columns", False)
         notes = raw.get("notes", [])
         if isinstance(notes, str):
             notes = [notes]
-        frequentist = raw.get("frequentist", [])
-        if not isinstance(frequentist, list) or not all(
-            isinstance(a, dict) and isinstance(a.get("title"), str) for a in frequentist
-        ):
-            raise fail("frequentist", "must be a list of tables with a title ([[frequentist]])")
-        for i, analysis in enumerate(frequentist, start=1):
-            check_keys(analysis, FREQUENTIST_KEYS, where, f"frequentist[{i}].", SchemaError)
-        source = raw.get("source", {})
-        if not isinstance(source, dict) or (
-            source and (not isinstance(source.get("dataset"), str)
-                        or not isinstance(source.get("studies", []), list))
-        ):
-            raise fail("source", "must be a table with dataset = NAME and studies = [...]")
-        check_keys(source, SOURCE_KEYS, where, "source.", SchemaError)
-        model = choice("model", MODELS, "fixed")
-        tau2 = choice("tau2", TAU2_METHODS, "DL")
-        hksj = raw.get("hksj", False)
-        if not isinstance(hksj, bool):
-            raise fail("hksj", f"must be true or false, not {hksj!r}")
-        if model == "fixed" and (tau2 != "DL" or hksj):
-            raise fail("tau2" if tau2 != "DL" else "hksj",
-                       'belongs to the random-effects model (set model = "random")')
-        links = raw.get("links", [])
-        if not isinstance(links, list) or not all(
-            isinstance(x, dict) and isinstance(x.get("text"), str)
-            and isinstance(x.get("href"), str) for x in links
-        ):
-            raise fail("links", "must be a list of tables with text and href ([[links]])")
-        for i, link in enumerate(links, start=1):
-            check_keys(link, LINK_KEYS, where, f"links[{i}].", SchemaError)
+        frequentist = _frequentist(raw, where)
+        source = _source(raw, where)
+        model, tau2, hksj = _random_effects(raw, where)
+        links = _links(raw, where)
         check_analyses(raw, where)
-        measure = choice("measure", MEASURES, "RR")
-        method = choice("method", METHODS, "MH")
-        peto = method == "PETO" or measure == "PETO_OR"
-        if method == "PETO" and measure not in ("OR", "PETO_OR"):
-            raise fail("measure", f"Peto's method pools odds ratios only, not {measure}")
-        if peto and model == "random":
-            raise fail("model", "Peto's method is fixed-effect only (as in RevMan): use "
-                       'model = "fixed"')
+        measure, method = _measure_and_method(raw, where, model)
         return cls(
-            title=text("title"),
-            outcome=text("outcome"),
-            outcome_title=text("outcome_title"),
-            treatment=text("treatment", "treatment"),
-            control=text("control", "control"),
+            title=_text(raw, where, "title"),
+            outcome=_text(raw, where, "outcome"),
+            outcome_title=_text(raw, where, "outcome_title"),
+            treatment=_text(raw, where, "treatment", "treatment"),
+            control=_text(raw, where, "control", "control"),
             higher_is_better=direction,
-            direction_evidence=text("direction_evidence"),
-            trials_origin=text("trials_origin", "the trial table"),
-            publication=text("publication", "the publication"),
-            measure="PETO_OR" if peto else measure,
-            method="PETO" if peto else method,
+            direction_evidence=_text(raw, where, "direction_evidence"),
+            trials_origin=_text(raw, where, "trials_origin", "the trial table"),
+            publication=_text(raw, where, "publication", "the publication"),
+            measure=measure,
+            method=method,
             model=model,
             tau2=tau2,
             hksj=hksj,
-            ci_level=float(ci_level),
-            outcome_type=choice("outcome_type", OUTCOME_TYPES, "unspecified"),
+            ci_level=ci_level,
+            outcome_type=_choice(raw, where, "outcome_type", OUTCOME_TYPES, "unspecified"),
             citation={str(k): str(v) for k, v in citation.items()},
             strata=strata,
             covariates=covariates,
             columns=columns,
-            default_variant=text("default_variant", "published"),
-            report_variants=names("report_variants", ("published",)),
-            analysis_order=names("analysis_order", ()),
+            default_variant=_text(raw, where, "default_variant", "published"),
+            report_variants=_names(raw, where, "report_variants", ("published",)),
+            analysis_order=_names(raw, where, "analysis_order", ()),
             notes=tuple(str(n) for n in notes),
             frequentist=tuple(frequentist),
             source=source,
@@ -487,6 +421,126 @@ class DatasetSchema:
             "model": self.model,
             **({"tau2": self.tau2, "hksj": self.hksj} if self.model == "random" else {}),
         }
+
+
+def _fail(where: str, key: str, message: str) -> SchemaError:
+    """Return the error naming the file and the key."""
+    return SchemaError(f"{where}: {key}: {message}")
+
+
+def _text(raw: Mapping[str, Any], where: str, key: str, default: str = "") -> str:
+    """Return a string key's value (``default`` when absent)."""
+    value = raw.get(key, default)
+    if not isinstance(value, str):
+        raise _fail(where, key, f"must be a string, not {value!r}")
+    return value
+
+
+def _choice(
+    raw: Mapping[str, Any], where: str, key: str, allowed: tuple[str, ...], default: str
+) -> str:
+    """Return a key's value, one of ``allowed`` (``default`` when absent)."""
+    value = _text(raw, where, key, default)
+    if value not in allowed:
+        raise _fail(where, key, f"{value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def _names(
+    raw: Mapping[str, Any], where: str, key: str, default: tuple[str, ...]
+) -> tuple[str, ...]:
+    """Return a list-of-strings key's value (``default`` when absent)."""
+    value = raw.get(key, list(default))
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _fail(where, key, "must be a list of strings")
+    return tuple(value)
+
+
+def _ci_level(raw: Mapping[str, Any], where: str) -> float:
+    """Return ``ci_level``, a number in [0.5, 1) (0.95 when absent)."""
+    ci_level = raw.get("ci_level", 0.95)
+    if (
+        isinstance(ci_level, bool)
+        or not isinstance(ci_level, int | float)
+        or not 0.5 <= ci_level < 1
+    ):
+        raise _fail(where, "ci_level", f"{ci_level!r} must be a number in [0.5, 1), e.g. 0.95")
+    return float(ci_level)
+
+
+def _citation(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Return ``[citation]`` as a table (a bare string is its ``text``)."""
+    citation = raw.get("citation", {})
+    if isinstance(citation, str):
+        citation = {"text": citation}
+    if not isinstance(citation, dict):
+        raise _fail(where, "citation", "must be a string or a table")
+    check_keys(citation, CITATION_KEYS, where, "citation.", SchemaError)
+    return citation
+
+
+def _frequentist(raw: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
+    """Return the ``[[frequentist]]`` tables, each with a title."""
+    frequentist = raw.get("frequentist", [])
+    if not isinstance(frequentist, list) or not all(
+        isinstance(a, dict) and isinstance(a.get("title"), str) for a in frequentist
+    ):
+        raise _fail(where, "frequentist",
+                    "must be a list of tables with a title ([[frequentist]])")
+    for i, analysis in enumerate(frequentist, start=1):
+        check_keys(analysis, FREQUENTIST_KEYS, where, f"frequentist[{i}].", SchemaError)
+    return frequentist
+
+
+def _source(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Return ``[source]``: a dataset's name and its studies (empty when absent)."""
+    source = raw.get("source", {})
+    if not isinstance(source, dict) or (
+        source and (not isinstance(source.get("dataset"), str)
+                    or not isinstance(source.get("studies", []), list))
+    ):
+        raise _fail(where, "source", "must be a table with dataset = NAME and studies = [...]")
+    check_keys(source, SOURCE_KEYS, where, "source.", SchemaError)
+    return source
+
+
+def _random_effects(raw: Mapping[str, Any], where: str) -> tuple[str, str, bool]:
+    """Return ``model``, ``tau2`` and ``hksj``; the last two only under random effects."""
+    model = _choice(raw, where, "model", MODELS, "fixed")
+    tau2 = _choice(raw, where, "tau2", TAU2_METHODS, "DL")
+    hksj = raw.get("hksj", False)
+    if not isinstance(hksj, bool):
+        raise _fail(where, "hksj", f"must be true or false, not {hksj!r}")
+    if model == "fixed" and (tau2 != "DL" or hksj):
+        raise _fail(where, "tau2" if tau2 != "DL" else "hksj",
+                    'belongs to the random-effects model (set model = "random")')
+    return model, tau2, hksj
+
+
+def _links(raw: Mapping[str, Any], where: str) -> list[dict[str, str]]:
+    """Return the ``[[links]]`` tables, each with text and href."""
+    links = raw.get("links", [])
+    if not isinstance(links, list) or not all(
+        isinstance(x, dict) and isinstance(x.get("text"), str)
+        and isinstance(x.get("href"), str) for x in links
+    ):
+        raise _fail(where, "links", "must be a list of tables with text and href ([[links]])")
+    for i, link in enumerate(links, start=1):
+        check_keys(link, LINK_KEYS, where, f"links[{i}].", SchemaError)
+    return links
+
+
+def _measure_and_method(raw: Mapping[str, Any], where: str, model: str) -> tuple[str, str]:
+    """Return ``measure`` and ``method``; either naming Peto makes both Peto's."""
+    measure = _choice(raw, where, "measure", MEASURES, "RR")
+    method = _choice(raw, where, "method", METHODS, "MH")
+    peto = method == "PETO" or measure == "PETO_OR"
+    if method == "PETO" and measure not in ("OR", "PETO_OR"):
+        raise _fail(where, "measure", f"Peto's method pools odds ratios only, not {measure}")
+    if peto and model == "random":
+        raise _fail(where, "model", "Peto's method is fixed-effect only (as in RevMan): use "
+                    'model = "fixed"')
+    return ("PETO_OR", "PETO") if peto else (measure, method)
 
 
 def check_analyses(raw: Mapping[str, Any], where: str = "dataset.toml") -> None:

@@ -33,7 +33,7 @@ them. DerSimonian-Laird with RevMan 5's Q stays the default.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -51,11 +51,16 @@ from rebayes.data.multiarm import (
     shared_controls,
     split_shared_controls,
 )
-from rebayes.data.schema import schema_of
+from rebayes.data.schema import DatasetSchema, schema_of
 from rebayes.data.trials import COUNT_COLUMNS, row_labels, trial_totals
 from rebayes.display import ResultDisplay
 from rebayes.errors import AnalysisError
-from rebayes.frequentist.heterogeneity import TAU2_METHODS, Tau2Method, random_effects
+from rebayes.frequentist.heterogeneity import (
+    TAU2_METHODS,
+    RandomEffects,
+    Tau2Method,
+    random_effects,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -646,15 +651,7 @@ def meta_analysis(
     """
     asked = method
     method, measure, model = _options(method, measure, model)  # type: ignore[assignment]
-    if tau2_method not in TAU2_METHODS:
-        raise AnalysisError(
-            f"unknown tau2 estimator {tau2_method!r} (use one of {', '.join(TAU2_METHODS)})"
-        )
-    if model == "fixed" and (tau2_method != "DL" or hksj):
-        raise AnalysisError(
-            "a tau2 estimator and HKSJ intervals belong to the random-effects model "
-            "(add --model random)"
-        )
+    _check_tau2_options(model, tau2_method, hksj)
     eff = study_effects(studies, measure, event, ci_level)
     used = eff[eff["estimable"]].reset_index(drop=True)
     excluded = tuple(eff.loc[~eff["estimable"], "study"])
@@ -662,19 +659,9 @@ def meta_analysis(
     if k == 0:
         raise AnalysisError(f"no estimable study ({_not_estimable_reason(eff, measure)})")
     yi, vi = used["yi"].to_numpy(), used["vi"].to_numpy()
-    w_iv = 1 / vi
-    est_iv = float((w_iv * yi).sum() / w_iv.sum())
-    if method in ("IV", "PETO"):
-        # Peto's pooled log OR sum(O-E)/sum(V) is the IV mean of (O-E)/V with weights V.
-        est_fixed, var_fixed, weights = est_iv, float(1 / w_iv.sum()), w_iv
-    else:
-        est_fixed, var_fixed, weights = _mantel_haenszel(used, measure)
+    est_iv, (est_fixed, var_fixed, weights) = _fixed_effect(used, method, measure)
     centre = est_iv if heterogeneity == "iv" else est_fixed
-    q = float((w_iv * (yi - centre) ** 2).sum())
-    df = k - 1
-    i2 = _i_squared(q, df)
-    c_dl = w_iv.sum() - (w_iv**2).sum() / w_iv.sum()
-    tau2 = max(0.0, (q - df) / c_dl) if df > 0 and c_dl > 0 and method != "PETO" else 0.0
+    q, df, i2, tau2 = _heterogeneity(yi, vi, centre, method)
     zq = z_quantile(ci_level)
     back = (lambda x: x) if measure == "RD" else np.exp
     extra: dict[str, Any] = {}
@@ -686,11 +673,7 @@ def meta_analysis(
         ci_low, ci_high, z, p = re.ci_low, re.ci_high, re.statistic, re.p
         if tau2_method != "DL":
             tau2, i2 = re.tau2, re.i2  # RevMan Web: I^2 from tau^2
-        extra = dict(
-            tau2_method=tau2_method, hksj=hksj, test_df=re.df,
-            tau2_ci_low=re.tau2_ci[0], tau2_ci_high=re.tau2_ci[1],
-            pi_low=float(back(re.pi_low)), pi_high=float(back(re.pi_high)),
-        )
+        extra = _random_effects_fields(re, tau2_method, hksj, back)
     else:
         est, se = est_fixed, var_fixed**0.5
         z = est / se
@@ -721,6 +704,55 @@ def meta_analysis(
         model=model,
         ci_level=ci_level,
         **extra,
+    )
+
+
+def _check_tau2_options(model: str, tau2_method: str, hksj: bool) -> None:
+    """Raise AnalysisError for an unknown tau^2 estimator, or tau^2 options on a fixed model."""
+    if tau2_method not in TAU2_METHODS:
+        raise AnalysisError(
+            f"unknown tau2 estimator {tau2_method!r} (use one of {', '.join(TAU2_METHODS)})"
+        )
+    if model == "fixed" and (tau2_method != "DL" or hksj):
+        raise AnalysisError(
+            "a tau2 estimator and HKSJ intervals belong to the random-effects model "
+            "(add --model random)"
+        )
+
+
+def _fixed_effect(
+    used: pd.DataFrame, method: str, measure: str
+) -> tuple[float, tuple[float, float, np.ndarray]]:
+    """Return the inverse-variance estimate and the method's (estimate, variance, weights)."""
+    yi, vi = used["yi"].to_numpy(), used["vi"].to_numpy()
+    w_iv = 1 / vi
+    est_iv = float((w_iv * yi).sum() / w_iv.sum())
+    if method in ("IV", "PETO"):
+        # Peto's pooled log OR sum(O-E)/sum(V) is the IV mean of (O-E)/V with weights V.
+        return est_iv, (est_iv, float(1 / w_iv.sum()), w_iv)
+    return est_iv, _mantel_haenszel(used, measure)
+
+
+def _heterogeneity(
+    yi: np.ndarray, vi: np.ndarray, centre: float, method: str
+) -> tuple[float, int, float, float]:
+    """Return Cochran's Q about ``centre``, its df, I^2 and DL's tau^2 (0 for Peto)."""
+    w_iv = 1 / vi
+    q = float((w_iv * (yi - centre) ** 2).sum())
+    df = len(yi) - 1
+    c_dl = w_iv.sum() - (w_iv**2).sum() / w_iv.sum()
+    tau2 = max(0.0, (q - df) / c_dl) if df > 0 and c_dl > 0 and method != "PETO" else 0.0
+    return q, df, _i_squared(q, df), tau2
+
+
+def _random_effects_fields(
+    re: RandomEffects, tau2_method: str, hksj: bool, back: Callable[[Any], Any]
+) -> dict[str, Any]:
+    """Return the fields only a random-effects MetaResult has (tau^2 CI, prediction interval)."""
+    return dict(
+        tau2_method=tau2_method, hksj=hksj, test_df=re.df,
+        tau2_ci_low=re.tau2_ci[0], tau2_ci_high=re.tau2_ci[1],
+        pi_low=float(back(re.pi_low)), pi_high=float(back(re.pi_high)),
     )
 
 
@@ -856,91 +888,147 @@ def analyze(
     SubgroupAnalysis
     """
     schema = schema_of(trials)
-    method = method or schema.method  # type: ignore[assignment]
-    measure = measure or schema.measure  # type: ignore[assignment]
-    model = model or schema.model  # type: ignore[assignment]
-    ci_level = ci_level or schema.ci_level
-    random = model == "random" or method == "DL"
-    tau2_method = tau2_method or (schema.tau2 if random else "DL")  # type: ignore[assignment]
-    hksj = (schema.hksj and random) if hksj is None else hksj
+    options = _pooling_options(schema, method, measure, model, ci_level, tau2_method, hksj)
+    options.update(event=event, heterogeneity=heterogeneity)
     where = dict(where or {})
-    column = by
-    pooled = None
-    if by is not None and by not in trials.columns and schema.declared(by) is not None:
-        column = schema.declared(by).column  # type: ignore[union-attr]
-    if column is not None:
-        pooled = next(
-            (c.pooled for c in (*schema.covariates.values(), *schema.columns.values())
-             if c.column == column and c.pooled),
-            None,
-        )
-    strata = schema.strata
-    uses_strata = strata is not None and (column == strata or strata in where)
-    labels: pd.Series | None = None
-    if uses_strata:
-        table = trials
-    else:
-        # One row per trial, named as everywhere else ("Shechter (1991)", "ARCHAIC #2") once
-        # shared control arms, which belong to one study name, have been found.
-        table = trial_totals(trials).reset_index(drop=True)
-        labels = pd.Series(row_labels(table, split=False), index=table.index)
-    table = _select(table, where)
+    column, pooled = _subgroup_column(trials, schema, by)
+    table, labels = _analysed_rows(trials, schema, column, where)
     left_out: tuple[str, ...] = ()
     if column is not None:
         if column not in table.columns:
             raise AnalysisError(
                 f"--by {by}: no column {by!r} (columns: {', '.join(trials.columns)})"
             )
-        unlabeled = table[column].isna() | (table[column].astype(str) == str(pooled))
-        names = table["study"] if labels is None else labels.loc[table.index]
-        left_out = tuple(names[unlabeled])
-        table = table[~unlabeled]
+        table, left_out = _without_unsplit_rows(table, column, pooled, labels)
     if table.empty:
         raise AnalysisError(f"no trials left after selecting {where or 'all'} by {by}")
-    notes: list[str] = []
-    shared = shared_controls(table)
-    if shared:
-        notes.append(shared_control_note(shared, split_shared_control))
-        if split_shared_control:
-            try:
-                table = split_shared_controls(table, shared)
-            except SplitError as exc:
-                raise AnalysisError(f"--split-shared-control: {exc}") from None
+    table, notes = _shared_control_arms(table, split_shared_control)
     if labels is not None:
         table = table.assign(study=labels.loc[table.index].to_numpy())
-
-    def pool(rows: pd.DataFrame) -> MetaResult:
-        return meta_analysis(
-            rows, method, measure, event, heterogeneity,  # type: ignore[arg-type]
-            model=model, ci_level=ci_level,  # type: ignore[arg-type]
-            tau2_method=tau2_method, hksj=bool(hksj),  # type: ignore[arg-type]
-        )
-
-    overall = pool(table)
+    overall = meta_analysis(table, **options)
     subgroups: dict[str, MetaResult] = {}
     not_estimable: dict[str, str] = {}
     test = None
     if column is not None:
-        for level in _level_order(table, column):
-            rows = table[table[column].astype(str) == level]
-            try:
-                subgroups[level] = pool(rows)
-            except AnalysisError as exc:
-                if not str(exc).startswith("no estimable study"):
-                    raise
-                not_estimable[level] = str(exc).partition("(")[2].rstrip(")")
-        if len(subgroups) >= 2:
-            test = subgroup_difference_test(subgroups)
-    scope = ", ".join(f"{k}={v}" for k, v in where.items()) or "all trials"
+        subgroups, not_estimable, test = _pool_subgroups(table, column, options)
     direction = Direction.from_schema(schema)
     if event == "non_events":
         # Counting the complement turns benefit around: fewer deaths is more survivors.
         direction = direction.complement()
+    return SubgroupAnalysis(
+        overall, by, subgroups, test, left_out, _description(overall, direction, where, by),
+        not_estimable, direction, tuple(notes),
+    )
+
+
+def _pooling_options(
+    schema: DatasetSchema,
+    method: Method | None,
+    measure: Measure | None,
+    model: Model | None,
+    ci_level: float | None,
+    tau2_method: Tau2Method | None,
+    hksj: bool | None,
+) -> dict[str, Any]:
+    """Return :func:`meta_analysis`'s options: those given, else the dataset's."""
+    method = method or schema.method  # type: ignore[assignment]
+    model = model or schema.model  # type: ignore[assignment]
+    random = model == "random" or method == "DL"
+    return dict(
+        method=method,
+        measure=measure or schema.measure,
+        model=model,
+        ci_level=ci_level or schema.ci_level,
+        tau2_method=tau2_method or (schema.tau2 if random else "DL"),
+        hksj=bool((schema.hksj and random) if hksj is None else hksj),
+    )
+
+
+def _subgroup_column(
+    trials: pd.DataFrame, schema: DatasetSchema, by: str | None
+) -> tuple[str | None, str | None]:
+    """Return the column ``by`` names (a column, or a declared covariate's) and its pooled level."""
+    column = by
+    if by is not None and by not in trials.columns and schema.declared(by) is not None:
+        column = schema.declared(by).column  # type: ignore[union-attr]
+    if column is None:
+        return None, None
+    pooled = next(
+        (c.pooled for c in (*schema.covariates.values(), *schema.columns.values())
+         if c.column == column and c.pooled),
+        None,
+    )
+    return column, pooled
+
+
+def _analysed_rows(
+    trials: pd.DataFrame, schema: DatasetSchema, column: str | None, where: Mapping[str, str]
+) -> tuple[pd.DataFrame, pd.Series | None]:
+    """Return the rows ``where`` selects, one per trial unless split by strata, and their names.
+
+    The names (None for strata rows, which keep theirs) are the trials' labels, given once
+    the shared control arms are found.
+    """
+    strata = schema.strata
+    if strata is not None and (column == strata or strata in where):
+        return _select(trials, where), None
+    # One row per trial, named as everywhere else ("Shechter (1991)", "ARCHAIC #2") once
+    # shared control arms, which belong to one study name, have been found.
+    table = trial_totals(trials).reset_index(drop=True)
+    labels = pd.Series(row_labels(table, split=False), index=table.index)
+    return _select(table, where), labels
+
+
+def _without_unsplit_rows(
+    table: pd.DataFrame, column: str, pooled: str | None, labels: pd.Series | None
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Return the rows with a subgroup, and the names of those without (missing, or pooled)."""
+    unlabeled = table[column].isna() | (table[column].astype(str) == str(pooled))
+    names = table["study"] if labels is None else labels.loc[table.index]
+    return table[~unlabeled], tuple(names[unlabeled])
+
+
+def _shared_control_arms(
+    table: pd.DataFrame, split: bool
+) -> tuple[pd.DataFrame, list[str]]:
+    """Return the rows, their shared control arms split if asked, and the note naming them."""
+    notes: list[str] = []
+    shared = shared_controls(table)
+    if shared:
+        notes.append(shared_control_note(shared, split))
+        if split:
+            try:
+                table = split_shared_controls(table, shared)
+            except SplitError as exc:
+                raise AnalysisError(f"--split-shared-control: {exc}") from None
+    return table, notes
+
+
+def _pool_subgroups(
+    table: pd.DataFrame, column: str, options: Mapping[str, Any]
+) -> tuple[dict[str, MetaResult], dict[str, str], SubgroupTest | None]:
+    """Return each subgroup's result, why others have none, and the test between them."""
+    subgroups: dict[str, MetaResult] = {}
+    not_estimable: dict[str, str] = {}
+    for level in _level_order(table, column):
+        rows = table[table[column].astype(str) == level]
+        try:
+            subgroups[level] = meta_analysis(rows, **options)
+        except AnalysisError as exc:
+            if not str(exc).startswith("no estimable study"):
+                raise
+            not_estimable[level] = str(exc).partition("(")[2].rstrip(")")
+    test = subgroup_difference_test(subgroups) if len(subgroups) >= 2 else None
+    return subgroups, not_estimable, test
+
+
+def _description(
+    overall: MetaResult, direction: Direction, where: Mapping[str, str], by: str | None
+) -> str:
+    """Return the analysis in words: method, measure, outcome, selection and split."""
+    scope = ", ".join(f"{k}={v}" for k, v in where.items()) or "all trials"
     measure_name = "Peto OR" if overall.measure == "PETO_OR" else overall.measure
     description = f"{overall.label} {measure_name} of {direction.outcome}, {scope}"
     if by is not None:
         description += f", by {by}"
-    return SubgroupAnalysis(
-        overall, by, subgroups, test, left_out, description, not_estimable, direction,
-        tuple(notes),
-    )
+    return description

@@ -138,50 +138,82 @@ def forest_plot(
         if kind == "header":
             text_ax.text(0.0, y, str(item), va="center", fontsize=9, fontweight="bold",
                          style="italic")
-            continue
-        if kind == "subtotal":
+        elif kind == "subtotal":
             _summary_row(ax, text_ax, est_ax, item, y, xlim, size=8.5)
-            continue
-        row, weight = rows[item], weights[item]
-        offset = 0.17 if has_post else 0.0
-        _interval(ax, row.rr, row.rr_low, row.rr_high, y + offset, OBSERVED, xlim)
-        ax.plot(row.rr, y + offset, "s", color=OBSERVED, ms=4 + 8 * np.sqrt(weight / 100))
-        if has_post:
-            _interval(ax, row.post_rr, row.post_low, row.post_high, y - offset, SHRUNKEN, xlim)
-            ax.plot(row.post_rr, y - offset, "o", color=SHRUNKEN, ms=5)
-        label, size = _fit_label(str(row.label))
-        text_ax.text(0.0, y, label, va="center", fontsize=size, linespacing=0.95)
-        text_ax.text(
-            0.64, y, f"{row.events_treat}/{row.n_treat}", va="center", ha="right", fontsize=9
-        )
-        text_ax.text(
-            0.95, y, f"{row.events_control}/{row.n_control}", va="center", ha="right", fontsize=9
-        )
-        est_ax.text(
-            0.02,
-            y + (0.17 if has_post else 0),
-            _fmt_ci(row.rr, row.rr_low, row.rr_high),
-            va="center",
-            fontsize=9,
-            color=OBSERVED,
-        )
-        if has_post:
-            est_ax.text(
-                0.02,
-                y - 0.17,
-                _fmt_ci(row.post_rr, row.post_low, row.post_high),
-                va="center",
-                fontsize=9,
-                color=SHRUNKEN,
-            )
+        else:
+            _trial_row(ax, text_ax, est_ax, rows[item], weights[item], y, xlim, has_post)
     for y, row in zip(y_summary, summaries, strict=True):
         _summary_row(ax, text_ax, est_ax, row, y, xlim)
-    top = n_rows + 0.2
+    _column_headers(text_ax, est_ax, n_rows + 0.2, (treatment, control), abbreviation)
+    _ratio_axis(ax, xlim, summaries, axis_name, favours)
+    _strip_frames(text_ax, ax, est_ax, n_rows)
+    if has_post:
+        _posterior_legend(ax)
+    if title:
+        fig.suptitle(title, fontsize=11, fontweight="bold", x=0.02, ha="left")
+    fig.subplots_adjust(
+        left=0.02,
+        right=0.99,
+        top=1 - 0.75 / (0.42 * n_rows + 1.6),
+        bottom=1.25 / (0.42 * n_rows + 1.6),
+    )
+    return fig
+
+
+def _trial_row(
+    ax, text_ax, est_ax, row: Any, weight: float, y: float, xlim, has_post: bool
+) -> None:
+    """Draw one trial: its interval(s) and marker(s), its label, counts and numbers."""
+    # With a shrunken row the observed one sits just above it, the shrunken one just below.
+    offset = 0.17 if has_post else 0.0
+    _interval(ax, row.rr, row.rr_low, row.rr_high, y + offset, OBSERVED, xlim)
+    ax.plot(row.rr, y + offset, "s", color=OBSERVED, ms=4 + 8 * np.sqrt(weight / 100))
+    if has_post:
+        _interval(ax, row.post_rr, row.post_low, row.post_high, y - offset, SHRUNKEN, xlim)
+        ax.plot(row.post_rr, y - offset, "o", color=SHRUNKEN, ms=5)
+    label, size = _fit_label(str(row.label))
+    text_ax.text(0.0, y, label, va="center", fontsize=size, linespacing=0.95)
+    text_ax.text(
+        0.64, y, f"{row.events_treat}/{row.n_treat}", va="center", ha="right", fontsize=9
+    )
+    text_ax.text(
+        0.95, y, f"{row.events_control}/{row.n_control}", va="center", ha="right", fontsize=9
+    )
+    est_ax.text(
+        0.02,
+        y + offset,
+        _fmt_ci(row.rr, row.rr_low, row.rr_high),
+        va="center",
+        fontsize=9,
+        color=OBSERVED,
+    )
+    if has_post:
+        est_ax.text(
+            0.02,
+            y - offset,
+            _fmt_ci(row.post_rr, row.post_low, row.post_high),
+            va="center",
+            fontsize=9,
+            color=SHRUNKEN,
+        )
+
+
+def _column_headers(
+    text_ax, est_ax, top: float, arms: tuple[str, str], abbreviation: str
+) -> None:
+    """Write the bold column headers: study, the two arms' counts, the estimate."""
+    treatment, control = arms
     text_ax.text(0.0, top, "Study", fontweight="bold", fontsize=9, va="center")
     text_ax.text(0.64, top, treatment, fontweight="bold", fontsize=9, ha="right", va="center")
     text_ax.text(0.95, top, control, fontweight="bold", fontsize=9, ha="right", va="center")
     est_ax.text(0.02, top, f"{abbreviation} [95% interval]", fontweight="bold", fontsize=9,
                 va="center")
+
+
+def _ratio_axis(
+    ax, xlim, summaries: Sequence[SummaryRow], axis_name: str, favours: tuple[str, str]
+) -> None:
+    """Set up the log ratio axis: the null line, the pooled line, round ticks, the label."""
     ax.axvline(1.0, color="#888888", lw=0.8)
     if summaries:
         ax.axvline(summaries[0].estimate, color=POOLED, lw=0.6, ls=":")
@@ -194,6 +226,10 @@ def forest_plot(
         f"{axis_name} (log scale)\n\u2190 {favours[0]}    |    {favours[1]} \u2192",
         fontsize=9,
     )
+
+
+def _strip_frames(text_ax, ax, est_ax, n_rows: int) -> None:
+    """Give the three panels the rows' height and take off every frame but the ratio axis."""
     for a in (text_ax, ax, est_ax):
         a.set_ylim(-0.5, n_rows + 0.7)
         a.set_yticks([])
@@ -203,27 +239,21 @@ def forest_plot(
         a.set_xlim(0, 1)
         a.set_xticks([])
         a.spines["bottom"].set_visible(False)
-    if has_post:
-        ax.plot([], [], "s", color=OBSERVED, label="observed (95% CI)")
-        ax.plot([], [], "o", color=SHRUNKEN, label="shrunken posterior (95% CrI)")
-        ax.legend(
-            loc="lower center",
-            bbox_to_anchor=(0.5, 1.0),
-            ncol=2,
-            fontsize=8,
-            frameon=False,
-            handletextpad=0.3,
-            columnspacing=1.0,
-        )
-    if title:
-        fig.suptitle(title, fontsize=11, fontweight="bold", x=0.02, ha="left")
-    fig.subplots_adjust(
-        left=0.02,
-        right=0.99,
-        top=1 - 0.75 / (0.42 * n_rows + 1.6),
-        bottom=1.25 / (0.42 * n_rows + 1.6),
+
+
+def _posterior_legend(ax) -> None:
+    """Add the legend telling observed from shrunken rows, above the ratio axis."""
+    ax.plot([], [], "s", color=OBSERVED, label="observed (95% CI)")
+    ax.plot([], [], "o", color=SHRUNKEN, label="shrunken posterior (95% CrI)")
+    ax.legend(
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        ncol=2,
+        fontsize=8,
+        frameon=False,
+        handletextpad=0.3,
+        columnspacing=1.0,
     )
-    return fig
 
 
 def revman_forest(

@@ -32,6 +32,7 @@ from rebayes.sensitivity.conclusions import indexed_names  # noqa: E402
 from rebayes.sensitivity.psense import implied_prior_rr  # noqa: E402
 
 if TYPE_CHECKING:
+    import pandas as pd
     from matplotlib.axes import Axes
 
     from rebayes.bayes.fit import Fit
@@ -224,44 +225,10 @@ def sensitivity_plot(comparison: Comparison, title: str = "") -> Figure:
     axes = [fig.add_subplot(grid[0, i]) for i in range(panels + 1)]
     text_ax = axes[-1]
 
-    rr_low = min(table["rr_low"].min(), table["pred_low"].min())
-    rr_high = max(table["rr_high"].max(), table["pred_high"].max())
-    _interval_panel(
-        axes[0],
-        y,
-        table["rr_median"].to_numpy(),
-        table["rr_low"].to_numpy(),
-        table["rr_high"].to_numpy(),
-        (table["pred_low"].to_numpy(), table["pred_high"].to_numpy()),
-    )
-    _log_axis(axes[0], min(rr_low / 1.1, 0.8), max(rr_high * 1.1, 1.25))
-    kind = comparison.pooled_kind
-    left, right = direction.favours
-    axes[0].set_xlabel(f"{kind} RR of {direction.outcome} (log scale)\n< {left} | {right} >")
-    axes[0].set_title(f"{kind} RR: 95% CrI (dark), 95% predictive (light)", fontsize=9)
-    labels = (
-        table["prior"]
-        if table["variant"].nunique() == 1
-        else table["prior"] + " | " + table["variant"]
-    )
-    axes[0].set_yticks(y, labels, fontsize=9)
+    _pooled_panel(axes[0], comparison, y)
     for i, name in enumerate(ratio_names, start=1):
-        med, lo, hi = (table[f"ratio_{k}[{name}]"].to_numpy() for k in ("median", "low", "high"))
-        # A ratio a data variant cannot identify (no trial in one of its cells) is NaN in
-        # that variant's rows: draw the rows that have it and mark the others.
-        have = ~np.isnan(med)
-        _interval_panel(axes[i], y[have], med[have], lo[have], hi[have])
-        for yy in y[~have]:
-            axes[i].text(
-                1.0, yy, "not identified", fontsize=8, color="#777777", ha="center", va="center"
-            )
-        low_lim = np.nanmin(lo) / 1.1 if have.any() else 0.8
-        high_lim = np.nanmax(hi) * 1.1 if have.any() else 1.25
-        _log_axis(axes[i], min(low_lim, 0.8), max(high_lim, 1.25))
-        axes[i].set_yticks(y, [""] * n)
-        axes[i].set_xlabel("ratio of subgroup RRs (log scale)")
         number = f"#{i}: " if len(ratio_names) > 1 else ""
-        axes[i].set_title(f"{number}RR ratio {name}", fontsize=9)
+        _ratio_panel(axes[i], table, y, name, number)
     variants = table["variant"].tolist()
     for ax in axes[:-1]:
         ax.set_ylim(-0.7, n - 0.3)
@@ -270,12 +237,83 @@ def sensitivity_plot(comparison: Comparison, title: str = "") -> Figure:
             if variants[i] != variants[i - 1]:
                 ax.axhline(y[i] + 0.5, color="#bbbbbb", lw=0.8)
 
+    _number_columns(text_ax, table, y, ratio_names, widths[-1], p_label)
+    heading = title or (
+        f"{comparison.analysis}: sensitivity of the posterior to the prior and the data "
+        f"({p_label} > 0.95 in bold; {MARK} {line_note(DECISION)})"
+    )
+    fig.suptitle(heading, fontsize=11)
+    # Margins in inches, whatever the number of rows.
+    fig.subplots_adjust(
+        left=2.8 / fig.get_figwidth(), right=0.98, top=1 - 0.75 / height, bottom=0.6 / height
+    )
+    return fig
+
+
+def _pooled_panel(ax: Axes, comparison: Comparison, y: np.ndarray) -> None:
+    """Draw the pooled RR panel: one row per prior x variant, named on the left."""
+    table = comparison.table
+    direction = comparison.direction
+    rr_low = min(table["rr_low"].min(), table["pred_low"].min())
+    rr_high = max(table["rr_high"].max(), table["pred_high"].max())
+    _interval_panel(
+        ax,
+        y,
+        table["rr_median"].to_numpy(),
+        table["rr_low"].to_numpy(),
+        table["rr_high"].to_numpy(),
+        (table["pred_low"].to_numpy(), table["pred_high"].to_numpy()),
+    )
+    _log_axis(ax, min(rr_low / 1.1, 0.8), max(rr_high * 1.1, 1.25))
+    kind = comparison.pooled_kind
+    left, right = direction.favours
+    ax.set_xlabel(f"{kind} RR of {direction.outcome} (log scale)\n< {left} | {right} >")
+    ax.set_title(f"{kind} RR: 95% CrI (dark), 95% predictive (light)", fontsize=9)
+    labels = (
+        table["prior"]
+        if table["variant"].nunique() == 1
+        else table["prior"] + " | " + table["variant"]
+    )
+    ax.set_yticks(y, labels, fontsize=9)
+
+
+def _ratio_panel(
+    ax: Axes, table: pd.DataFrame, y: np.ndarray, name: str, number: str
+) -> None:
+    """Draw the panel of one subgroup ratio (``number`` tells several apart in the title)."""
+    med, lo, hi = (table[f"ratio_{k}[{name}]"].to_numpy() for k in ("median", "low", "high"))
+    # A ratio a data variant cannot identify (no trial in one of its cells) is NaN in
+    # that variant's rows: draw the rows that have it and mark the others.
+    have = ~np.isnan(med)
+    _interval_panel(ax, y[have], med[have], lo[have], hi[have])
+    for yy in y[~have]:
+        ax.text(
+            1.0, yy, "not identified", fontsize=8, color="#777777", ha="center", va="center"
+        )
+    low_lim = np.nanmin(lo) / 1.1 if have.any() else 0.8
+    high_lim = np.nanmax(hi) * 1.1 if have.any() else 1.25
+    _log_axis(ax, min(low_lim, 0.8), max(high_lim, 1.25))
+    ax.set_yticks(y, [""] * len(table))
+    ax.set_xlabel("ratio of subgroup RRs (log scale)")
+    ax.set_title(f"{number}RR ratio {name}", fontsize=9)
+
+
+def _number_columns(
+    text_ax: Axes,
+    table: pd.DataFrame,
+    y: np.ndarray,
+    ratio_names: list[str],
+    width: float,
+    p_label: str,
+) -> None:
+    """Write the numbers at the right: RR (95% CrI), P(benefit), each P(ratio > 1)."""
+    n = len(table)
     text_ax.set_ylim(-0.7, n - 0.3)
     text_ax.axis("off")
     # Text columns at fixed offsets in inches: RR (95% CrI), P(benefit), one P(ratio>1) per
     # ratio.
     inches = [0.0, 1.45, *(2.25 + 0.8 * i for i in range(len(ratio_names)))]
-    columns = [x / widths[-1] for x in inches]
+    columns = [x / width for x in inches]
     ratio_headers = (
         ["P(ratio>1)"]
         if len(ratio_names) == 1
@@ -292,13 +330,3 @@ def sensitivity_plot(comparison: Comparison, title: str = "") -> Figure:
         for j, (x, cell) in enumerate(zip(columns, cells, strict=True)):
             bold = j == 1 and row["p_benefit"] > DECISION
             text_ax.text(x, yi, cell, fontsize=9, va="center", weight="bold" if bold else "normal")
-    heading = title or (
-        f"{comparison.analysis}: sensitivity of the posterior to the prior and the data "
-        f"({p_label} > 0.95 in bold; {MARK} {line_note(DECISION)})"
-    )
-    fig.suptitle(heading, fontsize=11)
-    # Margins in inches, whatever the number of rows.
-    fig.subplots_adjust(
-        left=2.8 / fig.get_figwidth(), right=0.98, top=1 - 0.75 / height, bottom=0.6 / height
-    )
-    return fig

@@ -25,7 +25,15 @@ from rebayes.bayes.spec import AnalysisSpec
 from rebayes.checks.gates import DEFAULT_THRESHOLDS as GATE
 from rebayes.data.direction import Direction
 from rebayes.data.schema import DatasetSchema
-from rebayes.report.html import Cell, figure, markdown_table, readable, render_page, table
+from rebayes.report.html import (
+    Cell,
+    Table,
+    figure,
+    markdown_table,
+    readable,
+    render_page,
+    table,
+)
 from rebayes.sensitivity.comparison import Comparison
 
 __all__ = [
@@ -345,43 +353,10 @@ def analysis_page(
     schema = first.design.schema
     s = first.summary()
     coefs = fit_coefficients(first)
-    units = {c.name: c.unit for c in schema.covariates.values()}
-    coefficient_table = table(
-        ("coefficient", f"ratio of {coefs[0].scale}s (95% CrI)", coefs[0].p_name),
-        [(c.name + (f" (per {units[c.name]})" if units.get(c.name) else ""),
-          f"{c.median:.3f} ({c.ci_low:.3f} to {c.ci_high:.3f})",
-          Cell(f"{c.p_towards_benefit:.3f}", "num")) for c in coefs],
-    ) if coefs else None
-    subgroup_table = table(
-        ("subgroup", "RR (95% CrI)", f"P({s.direction.benefit})",
-         "predictive RR, new trial in the subgroup (95% PrI)"),
-        [(g.name.replace("_", " "), _fmt_est(g.rr),
-          probability_cell(g.p_benefit, s.mcse.get(f"p_subgroup_benefit[{g.name}]", nan),
-                           DECISION),
-          _fmt_est(g.predictive) if g.predictive is not None else "-")
-         for g in s.subgroups],
-    ) if s.subgroups else None
-    ratio_table = table(
-        ("contrast", "ratio of RRs (95% CrI)", "P(ratio>1)"),
-        [(f"{r.numerator} vs {r.denominator}", _fmt_est(r.ratio),
-          probability_cell(r.p_gt_1, s.mcse.get(f"p_ratio_gt_1[{r.name}]", nan), DECISION))
-         for r in s.ratios],
-    ) if s.ratios else None
-    decision_table = table(
-        ("quantity", "value"),
-        [
-            ("control risk p0 (RRs, risk difference, NNT)",
-             s.at_control_risk.removeprefix("at a control risk of ")),
-            (f"{s.pooled_kind} OR",
-             _fmt_est(s.pooled_or) if s.pooled_or else "n/a (log RR model)"),
-            ("risk difference at p0", _fmt_est(s.nnt.risk_difference, 3)),
-            ("number needed to treat (Altman 1998)", str(s.nnt)),
-            (f"P({s.direction.harm})" + (" (harm)" if s.direction.declared else ""),
-             with_line(*s.decisions()[1][1:])),
-            *[(f"P({s.pooled_kind} OR > {t})", f"{p:.3f}")
-              for t, p in fit_or_probabilities(first).items()],
-        ],
-    )
+    coefficient_table = _coefficient_table(coefs, schema) if coefs else None
+    subgroup_table = _subgroup_table(s) if s.subgroups else None
+    ratio_table = _ratio_table(s) if s.ratios else None
+    decision_table = _decision_table(s, first)
     forest = figure(
         report.figures["forest"],
         "Observed RR per analysed row (blue, 95% CI, RevMan's 0.5 correction) and "
@@ -432,11 +407,71 @@ def analysis_page(
         decision=decision_table,
         forest=forest,
         sections=list(report.sections),
-        reproducibility=table(("item", "value"), [
-            ("seed", str(first.seed)),
-            ("sampler", f"nutpie NUTS, {s.chains} chains × {s.draws} draws after "
-                        f"{first.settings.tune} tuning steps, target acceptance "
-                        f"{first.settings.target_accept}"),
-            *[(k, v) for k, v in environment if "hash" not in k],  # the footer has it
-        ]),
+        reproducibility=_reproducibility_table(first, s, environment),
     )
+
+
+def _coefficient_table(coefs: list[Coefficient], schema: DatasetSchema) -> Table:
+    """Return the table of covariate coefficients: ratio (95% CrI) and P(towards benefit)."""
+    units = {c.name: c.unit for c in schema.covariates.values()}
+    return table(
+        ("coefficient", f"ratio of {coefs[0].scale}s (95% CrI)", coefs[0].p_name),
+        [(c.name + (f" (per {units[c.name]})" if units.get(c.name) else ""),
+          f"{c.median:.3f} ({c.ci_low:.3f} to {c.ci_high:.3f})",
+          Cell(f"{c.p_towards_benefit:.3f}", "num")) for c in coefs],
+    )
+
+
+def _subgroup_table(s: FitSummary) -> Table:
+    """Return the table of subgroups: RR (95% CrI), P(benefit) and the predictive RR."""
+    return table(
+        ("subgroup", "RR (95% CrI)", f"P({s.direction.benefit})",
+         "predictive RR, new trial in the subgroup (95% PrI)"),
+        [(g.name.replace("_", " "), _fmt_est(g.rr),
+          probability_cell(g.p_benefit, s.mcse.get(f"p_subgroup_benefit[{g.name}]", nan),
+                           DECISION),
+          _fmt_est(g.predictive) if g.predictive is not None else "-")
+         for g in s.subgroups],
+    )
+
+
+def _ratio_table(s: FitSummary) -> Table:
+    """Return the table of subgroup contrasts: ratio of RRs (95% CrI) and P(ratio > 1)."""
+    return table(
+        ("contrast", "ratio of RRs (95% CrI)", "P(ratio>1)"),
+        [(f"{r.numerator} vs {r.denominator}", _fmt_est(r.ratio),
+          probability_cell(r.p_gt_1, s.mcse.get(f"p_ratio_gt_1[{r.name}]", nan), DECISION))
+         for r in s.ratios],
+    )
+
+
+def _decision_table(s: FitSummary, first: Fit) -> Table:
+    """Return the table of decision quantities: p0, pooled OR, risk difference, NNT, P(harm)."""
+    return table(
+        ("quantity", "value"),
+        [
+            ("control risk p0 (RRs, risk difference, NNT)",
+             s.at_control_risk.removeprefix("at a control risk of ")),
+            (f"{s.pooled_kind} OR",
+             _fmt_est(s.pooled_or) if s.pooled_or else "n/a (log RR model)"),
+            ("risk difference at p0", _fmt_est(s.nnt.risk_difference, 3)),
+            ("number needed to treat (Altman 1998)", str(s.nnt)),
+            (f"P({s.direction.harm})" + (" (harm)" if s.direction.declared else ""),
+             with_line(*s.decisions()[1][1:])),
+            *[(f"P({s.pooled_kind} OR > {t})", f"{p:.3f}")
+              for t, p in fit_or_probabilities(first).items()],
+        ],
+    )
+
+
+def _reproducibility_table(
+    first: Fit, s: FitSummary, environment: Sequence[tuple[str, str]]
+) -> Table:
+    """Return the table of what reproduces the fit: seed, sampler settings, environment."""
+    return table(("item", "value"), [
+        ("seed", str(first.seed)),
+        ("sampler", f"nutpie NUTS, {s.chains} chains × {s.draws} draws after "
+                    f"{first.settings.tune} tuning steps, target acceptance "
+                    f"{first.settings.target_accept}"),
+        *[(k, v) for k, v in environment if "hash" not in k],  # the footer has it
+    ])

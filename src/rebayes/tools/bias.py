@@ -470,12 +470,7 @@ def bias_analysis(
     """
     measure = _measure(trials, measure)
     if bayesian:  # a bad name fails before any work
-        from rebayes.bayes.priors import bartos_prior_set
-
-        bartos_prior_set(subfield)
-        if effect_prior not in ("bartos", "van_zwet"):
-            raise AnalysisError(f"unknown effect prior {effect_prior!r} (use bartos or "
-                                "van_zwet)")
+        _check_average_options(subfield, effect_prior)
     schema = schema_of(trials)
     direction = schema.with_direction(higher_is_better).direction
     name = str(trials.attrs.get("dataset", "trials"))
@@ -495,6 +490,43 @@ def bias_analysis(
         "study": used["study"].astype(str), "yi": yi, "vi": vi, "se": np.sqrt(vi), "n": n,
         "p_one_sided": one_sided_p(yi, vi, alternative),
     })
+    warnings = _data_warnings(used, direction, measure)
+    unadjusted = _unadjusted(yi, vi)
+    skipped: dict[str, str] = {}
+    counts = [used[c].to_numpy(float) for c in
+              ("events_treat", "n_treat", "events_control", "n_control")]
+    selection = _attempt(skipped, "selection model",
+                         lambda: step_selection_model(yi, vi, tuple(selection_steps),
+                                                      alternative))
+    if selection is not None and selection.at_bound:
+        warnings.append("the selection model's weight sits at its bound: the data cannot "
+                        "estimate it (its adjusted estimate is not to be trusted)")
+    bma = bma_binomial = None
+    if bayesian:
+        bma, bma_binomial = _model_averages(
+            skipped, yi, vi, sign, measure, subfield, effect_prior, no_bias_engine, counts
+        )
+    return BiasAnalysis(
+        dataset=name, measure=measure, direction=direction, studies=studies,
+        excluded=excluded, unadjusted=unadjusted,
+        **_asymmetry_tests(skipped, yi, vi, n, counts),
+        selection=selection, bma=bma, bma_binomial=bma_binomial, skipped=skipped,
+        warnings=tuple(warnings),
+    )
+
+
+def _check_average_options(subfield: str, effect_prior: str) -> None:
+    """Raise for a subfield without Bartoš et al.'s priors, or an unknown effect prior."""
+    from rebayes.bayes.priors import bartos_prior_set
+
+    bartos_prior_set(subfield)
+    if effect_prior not in ("bartos", "van_zwet"):
+        raise AnalysisError(f"unknown effect prior {effect_prior!r} (use bartos or "
+                            "van_zwet)")
+
+
+def _data_warnings(used: pd.DataFrame, direction: Direction, measure: str) -> list[str]:
+    """Return what limits the analysis of these studies: few, zero cells, no direction."""
     warnings = []
     if len(used) < MIN_STUDIES_FOR_POWER:
         warnings.append(
@@ -510,39 +542,26 @@ def bias_analysis(
         warnings.append("the direction of benefit is not declared: the bias models assume "
                         f"that exaggeration favours {measure} < 1 (the side the probabilities "
                         "name)")
+    return warnings
+
+
+def _unadjusted(yi: np.ndarray, vi: np.ndarray) -> dict[str, float]:
+    """Return the DerSimonian-Laird pooled ratio, its 95% CI and tau^2, before any adjustment."""
     dl = fit_meta_regression(yi, vi, method="DL")
     low, high = dl.ci(0)
-    unadjusted = {"estimate": float(np.exp(dl.coef[0])), "ci_low": float(np.exp(low)),
-                  "ci_high": float(np.exp(high)), "tau2": dl.tau2}
-    skipped: dict[str, str] = {}
-    counts = [used[c].to_numpy(float) for c in
-              ("events_treat", "n_treat", "events_control", "n_control")]
+    return {"estimate": float(np.exp(dl.coef[0])), "ci_low": float(np.exp(low)),
+            "ci_high": float(np.exp(high)), "tau2": dl.tau2}
+
+
+def _asymmetry_tests(
+    skipped: dict[str, str], yi: np.ndarray, vi: np.ndarray, n: np.ndarray,
+    counts: list[np.ndarray],
+) -> dict[str, Any]:
+    """Return the small-study tests and trim-and-fill by BiasAnalysis field (None: skipped)."""
+    # Peters' weights need events and non-events in each study (small_study.peters_weights).
     informative = (counts[0] + counts[2] > 0) & (counts[1] - counts[0] + counts[3] - counts[2]
                                                  > 0)
-    selection = _attempt(skipped, "selection model",
-                         lambda: step_selection_model(yi, vi, tuple(selection_steps),
-                                                      alternative))
-    if selection is not None and selection.at_bound:
-        warnings.append("the selection model's weight sits at its bound: the data cannot "
-                        "estimate it (its adjusted estimate is not to be trusted)")
-    bma = bma_binomial = None
-    if bayesian:
-        bma = _attempt(skipped, "robust Bayesian model average",
-                       lambda: _robust(yi, vi, sign, measure, subfield, effect_prior,
-                                       no_bias_engine))
-        if measure == "OR":
-            # The no-bias models on the 2x2 tables themselves, as RoBMA's BiBMA fits them. A
-            # separate average: a marginal likelihood of the counts and one of the log ORs
-            # are densities of different data, which one average may not weigh together.
-            from rebayes.bayes.robust.binomial import binomial_normal_engine
-
-            bma_binomial = _attempt(
-                skipped, "model average on the 2x2 tables",
-                lambda: _robust(yi, vi, sign, measure, subfield, effect_prior,
-                                binomial_normal_engine(counts, sign), ("none",)))
-    return BiasAnalysis(
-        dataset=name, measure=measure, direction=direction, studies=studies,
-        excluded=excluded, unadjusted=unadjusted,
+    return dict(
         egger=_attempt(skipped, "Egger (lm)", lambda: egger_test(yi, vi, "lm")),
         egger_rma=_attempt(skipped, "Egger (rma)", lambda: egger_test(yi, vi, "rma")),
         peters=_attempt(skipped, "Peters", lambda: peters_test(
@@ -554,9 +573,28 @@ def bias_analysis(
                                lambda: trim_and_fill(yi, vi, "L0")),
         trim_and_fill_r0=_attempt(skipped, "trim-and-fill (R0)",
                                   lambda: trim_and_fill(yi, vi, "R0")),
-        selection=selection, bma=bma, bma_binomial=bma_binomial, skipped=skipped,
-        warnings=tuple(warnings),
     )
+
+
+def _model_averages(
+    skipped: dict[str, str], yi: np.ndarray, vi: np.ndarray, sign: float, measure: str,
+    subfield: str, effect_prior: str, engine: NoBiasEngine | None, counts: list[np.ndarray],
+) -> tuple[RobustBMA | None, RobustBMA | None]:
+    """Return the robust Bayesian model average and, for the OR, the one on the 2x2 tables."""
+    bma = _attempt(skipped, "robust Bayesian model average",
+                   lambda: _robust(yi, vi, sign, measure, subfield, effect_prior, engine))
+    if measure != "OR":
+        return bma, None
+    # The no-bias models on the 2x2 tables themselves, as RoBMA's BiBMA fits them. A
+    # separate average: a marginal likelihood of the counts and one of the log ORs
+    # are densities of different data, which one average may not weigh together.
+    from rebayes.bayes.robust.binomial import binomial_normal_engine
+
+    bma_binomial = _attempt(
+        skipped, "model average on the 2x2 tables",
+        lambda: _robust(yi, vi, sign, measure, subfield, effect_prior,
+                        binomial_normal_engine(counts, sign), ("none",)))
+    return bma, bma_binomial
 
 
 def _robust(yi: np.ndarray, vi: np.ndarray, sign: float, measure: str, subfield: str,

@@ -374,14 +374,7 @@ def simulate_next_trial(
     effect = np.asarray(effect, dtype=float).ravel()
     tau = np.asarray(tau, dtype=float).ravel()
     risks = np.clip(np.asarray(control_risks, dtype=float).ravel(), 1e-6, 1 - 1e-6)
-    if effect.size != tau.size or effect.size < 2:
-        raise RebayesError("need matching posterior draws of the effect and tau")
-    if not n_per_arm or any(int(n) < 2 for n in n_per_arm):
-        raise RebayesError("--n: give trial sizes of at least 2 per arm")
-    if n_sim < 100:
-        raise RebayesError(f"--sims {n_sim}: use at least 100 simulated trials")
-    if chains < 1 or effect.size % chains:
-        raise RebayesError(f"{effect.size} posterior draws do not split into {chains} chains")
+    _check_plan_inputs(effect, tau, n_per_arm, n_sim, chains)
     sizes = sorted({int(n) for n in n_per_arm})
     mean, sd = float(effect.mean()), float(effect.std(ddof=1))
     tau_hat = float(np.median(tau))
@@ -392,55 +385,101 @@ def simulate_next_trial(
     now_benefit = (effect > 0) if direction.higher else (effect < 0)
     p_now_mcse = probability_mcse(now_benefit.reshape(chains, -1))
     p_now_normal = float(stats.norm.sf(-sign * mean / sd))
+    current = {"mean": mean, "sd": sd, "tau": tau_hat, "p_benefit": p_now,
+               "p_benefit_mcse": p_now_mcse, "p_benefit_normal": p_now_normal,
+               "typical_control_risk": p_typical, "threshold_log_or": thr}
 
     rows = []
     for n in sizes:
-        rng = np.random.default_rng([seed, 0])  # the same (d, tau, eps, p0) for every n
-        pick = rng.integers(effect.size, size=n_sim)
-        theta = effect[pick] + tau[pick] * rng.standard_normal(n_sim)
-        p0 = risks[rng.integers(risks.size, size=n_sim)]
-        p_treat = special.expit(special.logit(p0) + theta)
-        counts = np.random.default_rng([seed, 1, n])
-        events_t = counts.binomial(n, p_treat)
-        events_c = counts.binomial(n, p0)
-        y, v = _trial_log_or(events_t, events_c, n)
-        w_trial = 1 / (v + tau_hat**2)
-        post_prec = 1 / sd**2 + w_trial
-        post_mean = (mean / sd**2 + y * w_trial) / post_prec
-        post_sd = 1 / np.sqrt(post_prec)
-        p_benefit = stats.norm.sf(-sign * post_mean / post_sd)
-        p_harm = stats.norm.sf(sign * post_mean / post_sd)
-        p_beyond = stats.norm.sf(sign * (thr - post_mean) / post_sd)
-        wald = np.where(np.isfinite(v), y / np.sqrt(v), 0.0)
-        significant = np.abs(wald) > Z95
-        indicators = {
-            # exclusive: both cannot exceed 0.95
-            "p_conclusive": (p_benefit > 0.95) | (p_harm > 0.95),
-            "p_conclusive_benefit": p_benefit > 0.95,
-            "p_conclusive_harm": p_harm > 0.95,
-            "p_significant": significant,
-            "p_significant_benefit": significant & (sign * wald > 0),
-            "p_futile": p_beyond < 0.05,
-        }
-        probs = {key: float(np.mean(x)) for key, x in indicators.items()}
-        probs["p_conclusive"] = probs["p_conclusive_benefit"] + probs["p_conclusive_harm"]
-        binomial = {key: float(np.sqrt(p * (1 - p) / n_sim)) for key, p in probs.items()}
-        mcse = {}
-        for key, x in indicators.items():
-            total = resampled_mean_mcse(x, pick, effect.size, chains)
-            # Never below the simulations' own error (an ESS estimate is itself noisy).
-            mcse[key] = max(total, binomial[key]) if np.isfinite(total) else binomial[key]
-        rows.append(PlanRow(n, **probs, mc_se=max(mcse.values()), mcse=mcse,
-                            mc_se_simulation=max(binomial.values())))
+        indicators, pick = _simulated_outcomes(n, effect, tau, risks, current, sign, n_sim, seed)
+        rows.append(_plan_row(n, indicators, pick, effect.size, chains, n_sim))
     n_for_80 = {
         key: next((r.n_per_arm for r in rows if getattr(r, key) >= POWER), None)
         for key in OUTCOMES
     }
-    current = {"mean": mean, "sd": sd, "tau": tau_hat, "p_benefit": p_now,
-               "p_benefit_mcse": p_now_mcse, "p_benefit_normal": p_now_normal,
-               "typical_control_risk": p_typical, "threshold_log_or": thr}
     return TrialPlan(tuple(rows), n_for_80, direction, threshold, current, n_sim, seed,
                      prior, analysis)
+
+
+def _check_plan_inputs(
+    effect: np.ndarray, tau: np.ndarray, n_per_arm: Sequence[int], n_sim: int, chains: int
+) -> None:
+    """Raise RebayesError for draws, trial sizes, simulations or chains a plan cannot use."""
+    if effect.size != tau.size or effect.size < 2:
+        raise RebayesError("need matching posterior draws of the effect and tau")
+    if not n_per_arm or any(int(n) < 2 for n in n_per_arm):
+        raise RebayesError("--n: give trial sizes of at least 2 per arm")
+    if n_sim < 100:
+        raise RebayesError(f"--sims {n_sim}: use at least 100 simulated trials")
+    if chains < 1 or effect.size % chains:
+        raise RebayesError(f"{effect.size} posterior draws do not split into {chains} chains")
+
+
+def _simulated_outcomes(
+    n: int,
+    effect: np.ndarray,
+    tau: np.ndarray,
+    risks: np.ndarray,
+    current: dict[str, float],
+    sign: float,
+    n_sim: int,
+    seed: int,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Return each outcome's indicator per simulated trial of ``n`` per arm, and the draws used.
+
+    ``current`` holds the posterior's normal summary (``mean``, ``sd``), ``tau`` and the
+    futility threshold's log OR, which the trial's update is computed with.
+    """
+    mean, sd, tau_hat = current["mean"], current["sd"], current["tau"]
+    rng = np.random.default_rng([seed, 0])  # the same (d, tau, eps, p0) for every n
+    pick = rng.integers(effect.size, size=n_sim)
+    theta = effect[pick] + tau[pick] * rng.standard_normal(n_sim)
+    p0 = risks[rng.integers(risks.size, size=n_sim)]
+    p_treat = special.expit(special.logit(p0) + theta)
+    counts = np.random.default_rng([seed, 1, n])
+    events_t = counts.binomial(n, p_treat)
+    events_c = counts.binomial(n, p0)
+    y, v = _trial_log_or(events_t, events_c, n)
+    w_trial = 1 / (v + tau_hat**2)
+    post_prec = 1 / sd**2 + w_trial
+    post_mean = (mean / sd**2 + y * w_trial) / post_prec
+    post_sd = 1 / np.sqrt(post_prec)
+    p_benefit = stats.norm.sf(-sign * post_mean / post_sd)
+    p_harm = stats.norm.sf(sign * post_mean / post_sd)
+    p_beyond = stats.norm.sf(sign * (current["threshold_log_or"] - post_mean) / post_sd)
+    wald = np.where(np.isfinite(v), y / np.sqrt(v), 0.0)
+    significant = np.abs(wald) > Z95
+    indicators = {
+        # exclusive: both cannot exceed 0.95
+        "p_conclusive": (p_benefit > 0.95) | (p_harm > 0.95),
+        "p_conclusive_benefit": p_benefit > 0.95,
+        "p_conclusive_harm": p_harm > 0.95,
+        "p_significant": significant,
+        "p_significant_benefit": significant & (sign * wald > 0),
+        "p_futile": p_beyond < 0.05,
+    }
+    return indicators, pick
+
+
+def _plan_row(
+    n: int,
+    indicators: dict[str, np.ndarray],
+    pick: np.ndarray,
+    n_draws: int,
+    chains: int,
+    n_sim: int,
+) -> PlanRow:
+    """Return the row of one trial size: each outcome's probability and its Monte Carlo SE."""
+    probs = {key: float(np.mean(x)) for key, x in indicators.items()}
+    probs["p_conclusive"] = probs["p_conclusive_benefit"] + probs["p_conclusive_harm"]
+    binomial = {key: float(np.sqrt(p * (1 - p) / n_sim)) for key, p in probs.items()}
+    mcse = {}
+    for key, x in indicators.items():
+        total = resampled_mean_mcse(x, pick, n_draws, chains)
+        # Never below the simulations' own error (an ESS estimate is itself noisy).
+        mcse[key] = max(total, binomial[key]) if np.isfinite(total) else binomial[key]
+    return PlanRow(n, **probs, mc_se=max(mcse.values()), mcse=mcse,
+                   mc_se_simulation=max(binomial.values()))
 
 
 def analytic_p_conclusive(mean: float, sd: float, v: float, higher_is_better: bool = True) -> float:

@@ -736,14 +736,43 @@ def prior_map(
     >>> result = rb.fit(resolve_spec("overall", "my/"))                # doctest: +SKIP
     >>> prior_map(result).sentence()                                        # doctest: +SKIP
     """
-    from rebayes.bayes.design import prior_on_model_scale
-    from rebayes.bayes.priors import resolve_priors
-
     started = time.perf_counter()
     if not (isinstance(threshold, int | float) and math.isfinite(threshold) and threshold > 1):
         raise RebayesError(f"--threshold {threshold:g}: give a ratio above 1 (e.g. 1.1)")
     if not 0 < k_max <= 1:
         raise RebayesError(f"k_max={k_max!r}: give a Pareto k cut-off in (0, 1]")
+    grid_means, grid_sds = _grid_axes(grid, means, sds)
+    anchors = list(anchors) if anchors is not None else default_anchors(grid_means, grid_sds)
+    if not anchors:
+        raise RebayesError("give at least one anchor prior")
+
+    design = fit.design
+    groups = _tau_prior_groups(fit, tau_priors)
+    direction = Direction.of(fit.tree)
+    towards = _towards_benefit(fit)
+    cred = _credibility_row(fit)
+    cred_mark = _credibility_mark(cred)
+    maps, n_fits, notes = [], 0, []
+    for members in groups.values():
+        tau_map, n = _map_one(fit, members[0], grid_means, grid_sds, anchors, direction,
+                              threshold, k_max, cache)
+        n_fits += n
+        marks = _marks(members, towards, cred_mark, grid_means, grid_sds)
+        maps.append(replace(tau_map, marks=tuple(marks)))
+    if design.likelihood == "normal":
+        notes.append("normal likelihood: d is the log RR; the named sets' effect and tau priors "
+                     f"are mapped to it at control risk {fit.prior.control_risk:.3g} "
+                     "(PriorSet.on_scale)")
+    return PriorMap(
+        tuple(maps), direction, float(threshold), fit.prior.scale, cred, k_max, n_fits,
+        time.perf_counter() - started, fit.prior.name, fit.spec.name, tuple(notes),
+    )
+
+
+def _grid_axes(
+    grid: int, means: Sequence[float] | None, sds: Sequence[float] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the grid's prior means and SDs: those given, else :func:`prior_grid`'s."""
     grid_means, grid_sds = prior_grid(grid)
     if means is not None:
         grid_means = np.sort(np.asarray(means, dtype=float))
@@ -751,9 +780,15 @@ def prior_map(
         grid_sds = np.sort(np.asarray(sds, dtype=float))
     if grid_means.size < 2 or grid_sds.size < 2 or not (grid_sds > 0).all():
         raise RebayesError("the prior grid needs at least 2 means and 2 positive SDs")
-    anchors = list(anchors) if anchors is not None else default_anchors(grid_means, grid_sds)
-    if not anchors:
-        raise RebayesError("give at least one anchor prior")
+    return grid_means, grid_sds
+
+
+def _tau_prior_groups(
+    fit: Fit, tau_priors: Iterable[str | PriorSet] | None
+) -> dict[Any, list[PriorSet]]:
+    """Return the prior sets to map, grouped by their tau, baseline and covariate priors."""
+    from rebayes.bayes.design import prior_on_model_scale
+    from rebayes.bayes.priors import resolve_priors
 
     design = fit.design
     offered = resolve_priors(
@@ -771,34 +806,27 @@ def prior_map(
         wanted = {(p.tau, p.baseline, p.covariate) for p in
                   (prior_on_model_scale(q, design) for q in offered)}
         groups = {k: v for k, v in groups.items() if k in wanted}
+    return groups
 
-    direction = Direction.of(fit.tree)
-    towards = _towards_benefit(fit)
-    cred = _credibility_row(fit)
-    cred_mark = _credibility_mark(cred)
-    maps, n_fits, notes = [], 0, []
-    for members in groups.values():
-        tau_map, n = _map_one(fit, members[0], grid_means, grid_sds, anchors, direction,
-                              threshold, k_max, cache)
-        n_fits += n
-        marks = [
-            PriorMark(p.name, towards * p.effect.mu, p.effect.sigma, "named",
-                      _inside(towards * p.effect.mu, p.effect.sigma, grid_means, grid_sds))
-            for p in members if p.name != _GRID_PRIOR
-        ]
-        if cred_mark is not None:
-            marks.append(replace(cred_mark,
-                                 on_map=_inside(cred_mark.mean, cred_mark.sd, grid_means,
-                                                grid_sds)))
-        maps.append(replace(tau_map, marks=tuple(marks)))
-    if design.likelihood == "normal":
-        notes.append("normal likelihood: d is the log RR; the named sets' effect and tau priors "
-                     f"are mapped to it at control risk {fit.prior.control_risk:.3g} "
-                     "(PriorSet.on_scale)")
-    return PriorMap(
-        tuple(maps), direction, float(threshold), fit.prior.scale, cred, k_max, n_fits,
-        time.perf_counter() - started, fit.prior.name, fit.spec.name, tuple(notes),
-    )
+
+def _marks(
+    members: list[PriorSet],
+    towards: float,
+    cred_mark: PriorMark | None,
+    grid_means: np.ndarray,
+    grid_sds: np.ndarray,
+) -> list[PriorMark]:
+    """Return the marks of one map: its named effect priors, then the credibility prior."""
+    marks = [
+        PriorMark(p.name, towards * p.effect.mu, p.effect.sigma, "named",
+                  _inside(towards * p.effect.mu, p.effect.sigma, grid_means, grid_sds))
+        for p in members if p.name != _GRID_PRIOR
+    ]
+    if cred_mark is not None:
+        marks.append(replace(cred_mark,
+                             on_map=_inside(cred_mark.mean, cred_mark.sd, grid_means,
+                                            grid_sds)))
+    return marks
 
 
 # --- the figure -----------------------------------------------------------------------------
