@@ -15,7 +15,7 @@ import pytest
 from scipy import integrate, stats
 
 from rebayes.bayes.priors import InverseGamma, StudentT
-from rebayes.bayes.robust.averaging import PENDING_NOTE, robust_bma
+from rebayes.bayes.robust.averaging import LOG_RATIO_NOTE, robust_bma
 from rebayes.bayes.robust.likelihood import StudyData
 from rebayes.bayes.robust.models import normal_approximation, weighted_quantiles
 from rebayes.bayes.robust.space import (
@@ -202,7 +202,7 @@ def test_model_probabilities_and_inclusion_bayes_factors_by_definition():
         prior = np.array([r["prior_probability"] for r in rows])
         expected = (post[inc].sum() / post[~inc].sum()) / (prior[inc].sum() / prior[~inc].sum())
         assert result.inclusion_bf(component) == pytest.approx(expected, rel=1e-12)
-    assert result.likelihood_note == PENDING_NOTE
+    assert result.likelihood_note == LOG_RATIO_NOTE
 
 
 def test_mirror_image_data_give_the_same_evidence():

@@ -16,8 +16,9 @@ and a Bayesian answer that weighs them:
   selection) with Bartoš et al.'s Cochrane priors (:mod:`rebayes.bayes.robust`).
 
 With fewer than 10 studies the tests cannot rule asymmetry out (Sterne et al. 2011), and
-the result says so. Everything is on the normal approximation of the log ratio for now
-(:data:`rebayes.bayes.robust.averaging.PENDING_NOTE`).
+the result says so. The tests and the robust average work on the normal approximation of the
+log ratio (:data:`rebayes.bayes.robust.averaging.LOG_RATIO_NOTE`); for the OR the no-bias
+models on the 2x2 tables form a second average (``bma_binomial``).
 """
 
 from __future__ import annotations

@@ -39,8 +39,9 @@ from rebayes.bayes.robust.space import BIAS_KINDS, RobustPriors, model_space
 
 __all__ = ["RobustBMA", "robust_bma"]
 
-#: What the output says while the no-bias models use the normal approximation too.
-PENDING_NOTE = "all models on the normal approximation (binomial-normal no-bias models pending)"
+#: What the output says when the no-bias models use the normal approximation too.
+LOG_RATIO_NOTE = ("all models on the normal approximation of the log ratio (for the OR, the "
+                  "no-bias models on the 2x2 tables form a separate average)")
 
 
 @dataclass(frozen=True)
@@ -245,7 +246,7 @@ def robust_bma(
     )
     log_post = np.array([np.log(f.model.prior_probability) + f.log_marginal for f in fits])
     posterior = np.exp(log_post - logsumexp(log_post))
-    note = (PENDING_NOTE if no_bias_engine is None and bias_kinds != ("none",) else
+    note = (LOG_RATIO_NOTE if no_bias_engine is None and bias_kinds != ("none",) else
             NORMAL_APPROXIMATION if no_bias_engine is None else
             f"no-bias models: {fits[0].likelihood}; bias models: {NORMAL_APPROXIMATION}")
     return RobustBMA(fits, posterior, priors, float(sign), measure, note)
