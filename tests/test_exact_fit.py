@@ -53,6 +53,9 @@ def test_ivig_record_is_the_exact_integral(capsys):
     rd = r["nnt"]["risk_difference"]["median"]
     assert rd == pytest.approx(p0 * (r["pooled_rr"]["median"] - 1), abs=1e-6)
     assert r["nnt"]["nnt"] == pytest.approx(1 / rd) and r["nnt"]["kind"] == "benefit"
+    # P(pooled OR > 1) is P(d > 0) again; the keys are those of the NUTS record.
+    assert r["p_pooled_or_gt"]["1"] == pytest.approx(0.93645787, abs=2e-6)
+    assert list(r["p_pooled_or_gt"]) == ["1", "1.25", "1.5", "2"] and r["coefficients"] == {}
     # Ten trials, each its shrunken odds ratio (the baselines are integrated out).
     assert len(r["trials"]) == 10 and all("or" in t for t in r["trials"].values())
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from rebayes.bayes.records import OR_THRESHOLDS
 from rebayes.data.direction import Direction
 
 __all__ = ["OR_THRESHOLDS", "Coefficient", "coefficients", "pooled_or_probabilities"]
@@ -103,8 +104,6 @@ def coefficients(tree: xr.DataTree) -> list[Coefficient]:
     return out
 
 
-#: Pooled-OR thresholds whose posterior probabilities ``rebayes fit --json`` reports.
-OR_THRESHOLDS: tuple[float, ...] = (1.0, 1.25, 1.5, 2.0)
 
 
 def pooled_or_probabilities(

@@ -33,11 +33,26 @@ from rebayes.bayes.exact import (
     reach,
 )
 from rebayes.bayes.priors import PriorSet, resolve_priors
-from rebayes.bayes.records import NNT, Diagnostics, Estimate, FitSummary, TrialEffect
+from rebayes.bayes.records import (
+    NNT,
+    OR_THRESHOLDS,
+    Diagnostics,
+    Estimate,
+    FitSummary,
+    TrialEffect,
+)
 from rebayes.bayes.spec import AnalysisSpec
 from rebayes.data.direction import Direction
 
-__all__ = ["ENGINES", "Engine", "exact_fits", "exact_reach", "exact_summary", "estimate_of"]
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "estimate_of",
+    "exact_fits",
+    "exact_or_probabilities",
+    "exact_reach",
+    "exact_summary",
+]
 
 Engine = Literal["nuts", "exact", "auto"]
 #: The engines a command can be asked for: ``auto`` is exact where :func:`exact_reach` allows.
@@ -62,7 +77,11 @@ def exact_reach(design: Design, prior: PriorSet) -> str | None:
 
 
 def exact_summary(
-    design: Design, prior: PriorSet, settings: ExactSettings | None = None, trials: bool = True
+    design: Design,
+    prior: PriorSet,
+    settings: ExactSettings | None = None,
+    trials: bool = True,
+    posterior: ExactPosterior | None = None,
 ) -> FitSummary:
     """Return the record of one analysis under one prior set, computed exactly.
 
@@ -79,6 +98,8 @@ def exact_summary(
     trials : bool
         Whether to compute each trial's shrunken effect (each its own marginal: most of the
         time on a large table; a batch leaves them out).
+    posterior : ExactPosterior, optional
+        This design's posterior under this prior on the model's scale, if already integrated.
 
     Returns
     -------
@@ -96,7 +117,7 @@ def exact_summary(
     if why is not None:
         raise BeyondReach(why)
     prior = prior_on_model_scale(prior, design)
-    post = exact_posterior(design, prior, settings)
+    post = posterior if posterior is not None else exact_posterior(design, prior, settings)
     direction = Direction.from_schema(design.schema)
     binomial = design.likelihood == "binomial"
     p0 = control_risk(design.events[:, 0], design.n[:, 0], design.study_index)
@@ -160,6 +181,19 @@ def exact_fits(
     names = priors if priors is not None else spec.priors
     sets = resolve_priors(names, spec.prior_file, outcome_type=design.schema.outcome_type)
     return [exact_summary(design, prior, settings) for prior in sets]
+
+
+def exact_or_probabilities(
+    posterior: ExactPosterior, thresholds: tuple[float, ...] = OR_THRESHOLDS
+) -> dict[str, float]:
+    """P(pooled OR > t) for each threshold, exactly (binomial model; empty for the normal one).
+
+    As :func:`rebayes.bayes.coefficients.pooled_or_probabilities` gives them from draws.
+    """
+    if posterior.problem.likelihood != "binomial":
+        return {}
+    d = posterior.coefficient("d")
+    return {f"{t:g}": float(d.prob_greater(math.log(t))) for t in thresholds}
 
 
 class _Side:

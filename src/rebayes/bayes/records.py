@@ -20,6 +20,7 @@ from rebayes.data.direction import Direction
 __all__ = [
     "BEYOND_LINE",
     "DECISION",
+    "OR_THRESHOLDS",
     "NNT",
     "PROB",
     "Diagnostics",
@@ -34,6 +35,8 @@ PROB = 0.95
 #: The line P(benefit), P(harm), P(benefit | subgroup) and P(RR ratio > 1) are read against,
 #: and the one P(benefit beyond RR 1.1) is (a better-than-even chance of a worthwhile effect).
 DECISION, BEYOND_LINE = 0.95, 0.5
+#: Pooled-OR thresholds whose posterior probabilities ``rebayes fit --json`` reports.
+OR_THRESHOLDS: tuple[float, ...] = (1.0, 1.25, 1.5, 2.0)
 
 
 @dataclass(frozen=True)

@@ -148,9 +148,9 @@ def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
     names = args.prior if args.prior else (None if args.all_priors else spec.priors)
     engine = getattr(args, "engine", "nuts")
     if engine != "nuts":
-        exact = _exact_summaries(spec, names, args.variant, engine)
+        exact = _exact_summaries(spec, names, args.variant, engine, args.json)
         if exact is not None:
-            _print(spec, exact[0], args.json, [{} for _ in exact[0]], exact[1])
+            _print(spec, *exact)
             return 0
 
     from rebayes.bayes.coefficients import coefficients, pooled_or_probabilities
@@ -196,14 +196,15 @@ def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
 
 
 def _exact_summaries(
-    spec: AnalysisSpec, names: Any, variant: str | None, engine: str
-) -> tuple[list[Any], str] | None:
-    """Return the exact engine's records and the dataset's title (None: ``auto`` chose NUTS).
+    spec: AnalysisSpec, names: Any, variant: str | None, engine: str, json: bool
+) -> tuple[list[Any], bool, list[dict[str, Any]], str] | None:
+    """Return what :func:`_print` needs from the exact engine (None: ``auto`` chose NUTS).
 
     ``--engine exact`` on an analysis beyond its reach is an error naming why.
     """
-    from rebayes.bayes.design import build_design
-    from rebayes.bayes.exact_fit import exact_reach, exact_summary
+    from rebayes.bayes.design import build_design, prior_on_model_scale
+    from rebayes.bayes.exact import exact_posterior
+    from rebayes.bayes.exact_fit import exact_or_probabilities, exact_reach, exact_summary
     from rebayes.bayes.priors import resolve_priors
 
     design = build_design(spec, variant=variant)
@@ -215,7 +216,13 @@ def _exact_summaries(
         print(f"--engine auto: NUTS answers ({why})", file=sys.stderr)
         return None
     with phase(f"integrating {spec.name} exactly under {len(sets)} prior set(s)"):
-        return [exact_summary(design, prior) for prior in sets], design.schema.title
+        posts = [exact_posterior(design, prior_on_model_scale(p, design)) for p in sets]
+        summaries = [exact_summary(design, p, posterior=post)
+                     for p, post in zip(sets, posts, strict=True)]
+    # The JSON's keys as NUTS gives them: no covariates within reach, so no coefficients.
+    extras = [{"coefficients": {}, "p_pooled_or_gt": exact_or_probabilities(post)}
+              if json else {} for post in posts]
+    return summaries, json, extras, design.schema.title
 
 
 def _print(spec: AnalysisSpec, summaries: list[Any], json: bool, extras: list[dict[str, Any]],
