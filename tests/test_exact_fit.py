@@ -153,3 +153,13 @@ def test_nuts_agrees_with_the_exact_record_on_ivig():
     assert abs(nuts.p_benefit - exact.p_benefit) < 3 * nuts.mcse["p_benefit"]
     assert nuts.pooled_rr.median == pytest.approx(exact.pooled_rr.median, rel=0.01)
     assert nuts.predictive_rr.ci_high == pytest.approx(exact.predictive_rr.ci_high, rel=0.03)
+
+
+def test_auto_leaves_a_meta_regression_to_nuts_and_says_so(capsys):
+    code = main(["fit", "ablat", "--data", str(TEST_DATA / "bcg"), "--engine", "auto",
+                 "--prior", "vague", "--draws", "200", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert "--engine auto: NUTS answers (ablat has covariates (ablat)" in err
+    record = json.loads(out)
+    assert record["engine"] == "nuts" and record["priors"]["vague"]["diagnostics"] is not None
