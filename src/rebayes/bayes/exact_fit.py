@@ -5,7 +5,7 @@ marginals with the conventions of :mod:`rebayes.bayes.quantities` (one control r
 median observed control risk; RRs at p0; benefit on the dataset's declared side; NNT from the
 risk difference at p0), so that ``rebayes fit --engine exact`` and ``--engine nuts`` print the
 same record, one with Monte Carlo error and one without. It imports no PyMC, PyTensor, ArviZ
-or xarray: a fresh process answers in about a second.
+or xarray: a fresh process answers in 2-3 s, most of it importing pandas and scipy.
 
 Within reach: analyses whose only coefficient is the pooled effect ``d`` (the overall and
 normal-approximation analyses, and declared analyses without covariates). The engine itself

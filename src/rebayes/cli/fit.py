@@ -61,7 +61,7 @@ Examples:
   rebayes fit my_model.py --data mydata/ --prior vague skeptical --prior-file my_priors.toml
   rebayes fit --data mydata/ --variant itt            another data variant
   rebayes fit --data mydata/ --json > fit.json        machine-readable, one record per prior
-  rebayes fit --data mydata/ --engine exact           exact, by quadrature, in about a second
+  rebayes fit --data mydata/ --engine exact           exact, by quadrature (no PyMC imported)
 """
 
 
