@@ -467,13 +467,10 @@ def _exact_fits(task: BatchTask, spec: Any, priors: Sequence[Any]) -> dict[str, 
     if task.engine == "nuts":
         return None
     from rebayes.bayes.design import build_design
-    from rebayes.bayes.exact_fit import exact_reach, exact_summary
+    from rebayes.bayes.exact_fit import exact_answers, exact_summary
 
     design = build_design(spec)
-    why = next((w for w in (exact_reach(design, p) for p in priors) if w), None)
-    if why is not None:
-        if task.engine == "exact":
-            raise RebayesError(f"--engine exact: {why}")
+    if not exact_answers(design, priors, task.engine):
         return None
     out = {}
     for prior in priors:

@@ -16,14 +16,13 @@ their subgroup records are read from draws for now, so ``auto`` sends them to NU
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Literal
 
 import numpy as np
-from scipy import special
 
 from rebayes.bayes.baseline import control_risk
-from rebayes.bayes.design import Design, build_design, prior_on_model_scale
+from rebayes.bayes.design import Design, prior_on_model_scale
 from rebayes.bayes.exact import (
     ExactPosterior,
     ExactSettings,
@@ -32,7 +31,7 @@ from rebayes.bayes.exact import (
     ratio,
     reach,
 )
-from rebayes.bayes.priors import PriorSet, resolve_priors
+from rebayes.bayes.priors import PriorSet
 from rebayes.bayes.records import (
     NNT,
     OR_THRESHOLDS,
@@ -41,14 +40,14 @@ from rebayes.bayes.records import (
     FitSummary,
     TrialEffect,
 )
-from rebayes.bayes.spec import AnalysisSpec
 from rebayes.data.direction import Direction
+from rebayes.errors import RebayesError
 
 __all__ = [
     "ENGINES",
     "Engine",
     "estimate_of",
-    "exact_fits",
+    "exact_answers",
     "exact_or_probabilities",
     "exact_reach",
     "exact_summary",
@@ -124,7 +123,7 @@ def exact_summary(
     d = post.coefficient("d")
     rr = post.risk_ratio(d, p0.value)
     rd = _risk_difference(rr, p0.value, binomial)
-    side = _Side(d, p0.value, binomial, direction.higher)
+    benefit = _benefit(rr, direction.higher)
     spec = design.spec
     return FitSummary(
         analysis=spec.name,
@@ -142,13 +141,13 @@ def exact_summary(
         pooled_or=estimate_of(ratio(d)) if binomial else None,
         predictive_rr=estimate_of(post.risk_ratio(post.predictive(), p0.value)),
         tau=estimate_of(post.tau),
-        p_benefit=side.benefit(1.0),
-        p_rr_gt_1_1=side.above(1.1),
-        p_rr_gt_1_25=side.above(1.25),
-        p_rr_lt_1=1.0 - side.above(1.0),
-        p_harm=1.0 - side.benefit(1.0),
-        p_benefit_beyond_1_1=side.benefit(1.1),
-        p_benefit_beyond_1_25=side.benefit(1.25),
+        p_benefit=benefit(1.0),
+        p_rr_gt_1_1=rr.prob_greater(1.1),
+        p_rr_gt_1_25=rr.prob_greater(1.25),
+        p_rr_lt_1=1.0 - rr.prob_greater(1.0),
+        p_harm=1.0 - benefit(1.0),
+        p_benefit_beyond_1_1=benefit(1.1),
+        p_benefit_beyond_1_25=benefit(1.25),
         nnt=NNT.from_risk_difference(estimate_of(rd), direction.higher_is_better),
         subgroups=(),
         ratios=(),
@@ -165,22 +164,28 @@ def exact_summary(
     )
 
 
-def exact_fits(
-    spec: AnalysisSpec,
-    priors: Iterable[str | PriorSet] | None = None,
-    *,
-    variant: str | None = None,
-    settings: ExactSettings | None = None,
-) -> list[FitSummary]:
-    """Return :func:`exact_summary` for each prior set, as :func:`rebayes.fit_priors` fits them.
+def exact_answers(
+    design: Design,
+    priors: Iterable[PriorSet],
+    engine: str,
+    on_fallback: Callable[[str], None] | None = None,
+) -> bool:
+    """Whether the exact engine answers ``design`` under every prior set, as ``engine`` asks.
 
-    ``priors``: names or sets (None: the spec's, else the dataset's built-in sets and those of
-    ``spec.prior_file``).
+    ``"nuts"``: no. ``"exact"``: yes, or a :class:`~rebayes.errors.RebayesError` naming why it
+    cannot (:func:`exact_reach`). ``"auto"``: yes where it can, else no, with the reason passed
+    to ``on_fallback`` (the command says it on stderr).
     """
-    design = build_design(spec, variant=variant)
-    names = priors if priors is not None else spec.priors
-    sets = resolve_priors(names, spec.prior_file, outcome_type=design.schema.outcome_type)
-    return [exact_summary(design, prior, settings) for prior in sets]
+    if engine == "nuts":
+        return False
+    why = next((w for w in (exact_reach(design, p) for p in priors) if w), None)
+    if why is None:
+        return True
+    if engine == "exact":
+        raise RebayesError(f"--engine exact: {why}; use --engine nuts or auto")
+    if on_fallback is not None:
+        on_fallback(why)
+    return False
 
 
 def exact_or_probabilities(
@@ -196,31 +201,9 @@ def exact_or_probabilities(
     return {f"{t:g}": float(d.prob_greater(math.log(t))) for t in thresholds}
 
 
-class _Side:
-    """P(RR > r) and P(benefit beyond r) from the pooled effect's exact marginal.
-
-    The RR at p0 increases with the effect, so each is a tail probability of the effect at
-    the effect a ratio r corresponds to (none beyond the RR's ceiling 1/p0).
-    """
-
-    def __init__(self, effect: Marginal, p0: float, binomial: bool, higher: bool) -> None:
-        self.effect, self.p0, self.binomial, self.higher = effect, p0, binomial, higher
-
-    def _theta(self, rr: float) -> float:
-        if not self.binomial:
-            return math.log(rr)
-        if rr * self.p0 >= 1.0:
-            return math.inf
-        return float(special.logit(rr * self.p0) - special.logit(self.p0))
-
-    def above(self, rr: float) -> float:
-        """P(RR > rr)."""
-        theta = self._theta(rr)
-        return 0.0 if math.isinf(theta) else float(self.effect.prob_greater(theta))
-
-    def benefit(self, r: float) -> float:
-        """P(RR > r) when higher is better, else P(RR < 1/r) (undeclared: that side)."""
-        return self.above(r) if self.higher else 1.0 - self.above(1.0 / r)
+def _benefit(rr: Marginal, higher: bool) -> Callable[[float], float]:
+    """P(benefit beyond r): P(RR > r) when higher is better, else P(RR < 1/r) (undeclared too)."""
+    return lambda r: rr.prob_greater(r) if higher else 1.0 - rr.prob_greater(1.0 / r)
 
 
 def _risk_difference(rr: Marginal, p0: float, binomial: bool) -> Marginal:

@@ -204,16 +204,14 @@ def _exact_summaries(
     """
     from rebayes.bayes.design import build_design, prior_on_model_scale
     from rebayes.bayes.exact import exact_posterior
-    from rebayes.bayes.exact_fit import exact_or_probabilities, exact_reach, exact_summary
+    from rebayes.bayes.exact_fit import exact_answers, exact_or_probabilities, exact_summary
     from rebayes.bayes.priors import resolve_priors
 
     design = build_design(spec, variant=variant)
     sets = resolve_priors(names, spec.prior_file, outcome_type=design.schema.outcome_type)
-    why = next((w for w in (exact_reach(design, p) for p in sets) if w), None)
-    if why is not None:
-        if engine == "exact":
-            raise RebayesError(f"--engine exact: {why}; use --engine nuts or auto")
-        print(f"--engine auto: NUTS answers ({why})", file=sys.stderr)
+    if not exact_answers(design, sets, engine,
+                         lambda why: print(f"--engine auto: NUTS answers ({why})",
+                                           file=sys.stderr)):
         return None
     with phase(f"integrating {spec.name} exactly under {len(sets)} prior set(s)"):
         posts = [exact_posterior(design, prior_on_model_scale(p, design)) for p in sets]

@@ -500,7 +500,7 @@ def cumulative_meta_analysis(
     steps = []
     prior_name = analysis = ""
     direction = schema_of(trials).direction
-    exact = _exact_prior(spec, prior, build_design(spec, trials), engine)
+    exact = _exact_prior(spec, prior, trials, engine)
     for (study, value, k, table), row in zip(_step_tables(trials, order),
                                              freq.itertuples(), strict=True):
         design = build_design(spec, table)
@@ -522,7 +522,7 @@ def cumulative_meta_analysis(
                               "exact" if exact is not None else "nuts")
 
 
-def _exact_prior(spec: AnalysisSpec, prior: str | PriorSet, design: Any,
+def _exact_prior(spec: AnalysisSpec, prior: str | PriorSet, trials: pd.DataFrame,
                  engine: str) -> PriorSet | None:
     """Return the prior set when the exact engine answers every step, else None (NUTS).
 
@@ -531,14 +531,10 @@ def _exact_prior(spec: AnalysisSpec, prior: str | PriorSet, design: Any,
     """
     if engine == "nuts":
         return None
-    from rebayes.bayes.exact_fit import exact_reach
+    from rebayes.bayes.design import build_design
+    from rebayes.bayes.exact_fit import exact_answers
     from rebayes.bayes.priors import PriorSet as Prior
     from rebayes.bayes.priors import resolve_priors
 
     prior_set = prior if isinstance(prior, Prior) else resolve_priors([prior], spec.prior_file)[0]
-    why = exact_reach(design, prior_set)
-    if why is None:
-        return prior_set
-    if engine == "exact":
-        raise RebayesError(f"--engine exact: {why}")
-    return None
+    return prior_set if exact_answers(build_design(spec, trials), [prior_set], engine) else None
