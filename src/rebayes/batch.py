@@ -37,8 +37,8 @@ from typing import Any
 import pandas as pd
 
 from rebayes.atomic import atomic_path, write_text_atomic
-from rebayes.bayes.exact_fit import ENGINES
 from rebayes.bayes.mcse import line_note
+from rebayes.bayes.settings import ENGINES
 from rebayes.errors import RebayesError
 from rebayes.folders import check_output_folder
 from rebayes.json_io import dumps, plain, stable_hash

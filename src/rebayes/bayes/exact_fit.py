@@ -44,19 +44,12 @@ from rebayes.data.direction import Direction
 from rebayes.errors import RebayesError
 
 __all__ = [
-    "ENGINES",
-    "Engine",
     "estimate_of",
     "exact_answers",
     "exact_or_probabilities",
     "exact_reach",
     "exact_summary",
 ]
-
-Engine = Literal["nuts", "exact", "auto"]
-#: The engines a command can be asked for: ``auto`` is exact where :func:`exact_reach` allows.
-ENGINES: tuple[str, ...] = ("nuts", "exact", "auto")
-
 
 def estimate_of(marginal: Marginal) -> Estimate:
     """Return an exact marginal's :class:`~rebayes.bayes.records.Estimate` (95% intervals)."""

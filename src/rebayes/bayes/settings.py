@@ -16,11 +16,21 @@ from dataclasses import dataclass
 
 from rebayes.errors import RebayesError
 
-__all__ = ["DIVERGENCE_TARGET_ACCEPT", "MODEL_VERSION", "SAMPLE_STATS", "SamplerSettings"]
+__all__ = [
+    "DIVERGENCE_TARGET_ACCEPT",
+    "ENGINES",
+    "MODEL_VERSION",
+    "SAMPLE_STATS",
+    "SamplerSettings",
+]
 
 #: Bump when the model or the saved groups change: cached fits of older versions are ignored
 #: (the history: docs/changelog.md).
 MODEL_VERSION = "9"
+
+#: What can answer a command (``--engine``): PyMC's NUTS, the exact engine
+#: (:mod:`rebayes.bayes.exact_fit`), or the exact engine where it can and NUTS elsewhere.
+ENGINES: tuple[str, ...] = ("nuts", "exact", "auto")
 
 #: Target acceptance of the re-run after a run with divergent transitions.
 DIVERGENCE_TARGET_ACCEPT = 0.99

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from rebayes.atomic import write_text_atomic as write_atomic
+from rebayes.bayes.settings import ENGINES
 from rebayes.errors import RebayesError
 from rebayes.json_io import dumps
 
@@ -58,7 +59,7 @@ def add_engine_option(parser: argparse.ArgumentParser, note: str = "") -> None:
     """Add ``--engine nuts|exact|auto`` (:mod:`rebayes.bayes.exact_fit`); ``note`` ends its help."""
     parser.add_argument(
         "--engine",
-        choices=("nuts", "exact", "auto"),
+        choices=ENGINES,
         default="nuts",
         help="what answers: nuts (PyMC's sampler, the default), exact (quadrature: no Monte "
         "Carlo error, no PyMC; analyses with one pooled effect), auto (exact where it can, "
