@@ -31,9 +31,9 @@ import rebayes as rb  # noqa: E402
 from rebayes.bayes.compilation import is_compiled  # noqa: E402
 from rebayes.bayes.design import build_design  # noqa: E402
 from rebayes.bayes.fit import fit  # noqa: E402
-from rebayes.bayes.fit_store import flush_cache  # noqa: E402
 from rebayes.bayes.model import structure_key  # noqa: E402
 from rebayes.bayes.summary import summarize  # noqa: E402
+from rebayes.store.fits import flush_cache  # noqa: E402
 
 IMPORT_S = time.perf_counter() - T_START
 

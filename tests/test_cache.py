@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 import rebayes as rb
-from rebayes.bayes.cache import cache_dir, cache_info, clear_cache, fits_dir
 from rebayes.bayes.design import build_design
 from rebayes.bayes.fit import fit_key
-from rebayes.bayes.fit_store import flush_cache
 from rebayes.bayes.priors import get_prior
 from rebayes.bayes.settings import SamplerSettings
 from rebayes.cli import main
+from rebayes.store.fits import flush_cache
+from rebayes.store.paths import cache_dir, cache_info, clear_cache, fits_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 BCG = Path(__file__).resolve().parent / "data" / "bcg.csv"

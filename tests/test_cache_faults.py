@@ -20,11 +20,11 @@ import pytest
 
 import rebayes as rb
 from conftest import without_progress
-from rebayes.bayes import cache
-from rebayes.bayes.cache import CacheNote, CacheWarning, read_entry, summaries_dir
-from rebayes.bayes.fit_store import flush_cache, load_fit
 from rebayes.bayes.settings import SamplerSettings
 from rebayes.cli import main
+from rebayes.store import paths
+from rebayes.store.fits import flush_cache, load_fit
+from rebayes.store.paths import CacheNote, CacheWarning, read_entry, summaries_dir
 
 DATA = Path(__file__).resolve().parent / "data"
 BCG = DATA / "bcg.csv"
@@ -36,7 +36,7 @@ FIT_COMMAND = ["fit", "--data", str(BCG), "--prior", "vague", "--draws", "200"]
 @pytest.fixture(autouse=True)
 def _cache(tmp_path, monkeypatch):
     monkeypatch.setenv("REBAYES_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(cache, "_WARNED", [])  # the once-per-process warning, per test
+    monkeypatch.setattr(paths, "_WARNED", [])  # the once-per-process warning, per test
 
 
 def _fit():
@@ -169,7 +169,7 @@ def test_a_damaged_compiled_model_is_compiled_again_and_replaced():
     design = build_design(rb.AnalysisSpec(name="bcg", data=str(BCG)))
     prior = get_prior("vague")
     compilation.load_or_compile(design, prior)
-    path = cache.compiled_dir() / f"{compilation.compile_key(design)}.pkl"
+    path = paths.compiled_dir() / f"{compilation.compile_key(design)}.pkl"
     _flip_middle(path)
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
@@ -183,7 +183,7 @@ def test_a_damaged_compiled_model_is_compiled_again_and_replaced():
 def test_the_command_prints_one_note_for_a_damaged_fit(capsys):
     assert main(FIT_COMMAND) == 0
     first = capsys.readouterr().out
-    (path,) = cache.fits_dir().iterdir()
+    (path,) = paths.fits_dir().iterdir()
     _flip_middle(path)
     assert main(FIT_COMMAND) == 0
     out, err = capsys.readouterr()
@@ -203,7 +203,7 @@ def test_a_cache_that_cannot_be_written_prints_the_result_and_one_warning(
     real = tempfile.mkstemp
 
     def full_disk(*args, **kwargs):
-        if str(kwargs.get("dir", "")).startswith(str(cache.cache_dir())):
+        if str(kwargs.get("dir", "")).startswith(str(paths.cache_dir())):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real(*args, **kwargs)
 
@@ -212,9 +212,9 @@ def test_a_cache_that_cannot_be_written_prints_the_result_and_one_warning(
     out, err = capsys.readouterr()
     err = without_progress(err)
     assert "P(RR < 1)" in out  # the result, in the dataset's direction words
-    assert err == (f"rebayes fit: warning: cannot write the cache {cache.cache_dir()} (the "
+    assert err == (f"rebayes fit: warning: cannot write the cache {paths.cache_dir()} (the "
                    "disk is full); results are not kept for later runs\n")
-    assert not list(cache.fits_dir().glob("*.nc"))
+    assert not list(paths.fits_dir().glob("*.nc"))
 
 
 def _unshare() -> list[str]:
@@ -266,6 +266,6 @@ def test_a_full_or_read_only_cache_disk_prints_the_result_and_one_warning(
 def test_a_failed_write_is_a_warning_for_library_users_too():
     """Outside the command it is a Python warning they can filter (CacheWarning)."""
     with pytest.warns(CacheWarning, match="cannot write the cache"):
-        cache.warn_unwritable(OSError(30, "Read-only file system"))
+        paths.warn_unwritable(OSError(30, "Read-only file system"))
     assert not issubclass(CacheWarning, RuntimeWarning)  # silencing numerics keeps it
     assert issubclass(CacheNote, CacheWarning)

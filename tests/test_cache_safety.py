@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 import rebayes as rb
-from rebayes.bayes import cache
-from rebayes.bayes.cache import UnsafeCacheError, write_entry
-from rebayes.bayes.fit_store import flush_cache
 from rebayes.bayes.settings import SamplerSettings
+from rebayes.store import paths
+from rebayes.store.fits import flush_cache
+from rebayes.store.paths import UnsafeCacheError, write_entry
 
 DATA = Path(__file__).resolve().parent / "data"
 BCG = DATA / "bcg.csv"
@@ -32,7 +32,7 @@ ROOT_ONLY = pytest.mark.skipif(os.getuid() != 0, reason="chown to another user n
 @pytest.fixture(autouse=True)
 def _cache(tmp_path, monkeypatch):
     monkeypatch.setenv("REBAYES_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(cache, "_SAFE", set())  # each test checks as a new process would
+    monkeypatch.setattr(paths, "_SAFE", set())  # each test checks as a new process would
 
 
 def _mode(path: Path) -> int:
@@ -56,7 +56,7 @@ def _plant(tmp_path: Path) -> tuple[Path, Path]:
 
     marker = tmp_path / "code-ran"
     design = build_design(rb.AnalysisSpec(name="bcg", data=str(BCG)))
-    entry = cache.compiled_dir() / f"{compile_key(design)}.pkl"
+    entry = paths.compiled_dir() / f"{compile_key(design)}.pkl"
     assert write_entry(entry, pickle.dumps(_Planted(marker)))
     return entry, marker
 
@@ -64,7 +64,7 @@ def _plant(tmp_path: Path) -> tuple[Path, Path]:
 def test_the_cache_and_its_folders_are_created_private():
     rb.fit(rb.AnalysisSpec(name="bcg", data=str(BCG)), "vague", settings=QUICK).summary()
     flush_cache()
-    root = cache.cache_dir()
+    root = paths.cache_dir()
     assert _mode(root) == 0o700
     for name in ("fits", "summaries"):
         assert _mode(root / name) == 0o700, name
@@ -78,12 +78,12 @@ def test_a_planted_entry_runs_in_a_cache_that_passes_and_is_never_read_in_one_th
 
     entry, marker = _plant(tmp_path)
     # The control: the cache is private, the entry is whole, so loading it runs its code.
-    with pytest.warns(cache.CacheNote):  # it ran, and then was no compiled model
+    with pytest.warns(paths.CacheNote):  # it ran, and then was no compiled model
         compilation._read(entry)
     assert marker.exists()
     marker.unlink()
 
-    folder = cache.compiled_dir()
+    folder = paths.compiled_dir()
     folder.chmod(0o770)
     done = subprocess.run(
         [sys.executable, "-m", "rebayes", "fit", "--data", str(BCG), "--prior", "vague"],
@@ -103,12 +103,12 @@ def test_rebayes_cache_pointing_at_a_folder_others_can_write_is_refused(tmp_path
     shared.chmod(0o777)
     monkeypatch.setenv("REBAYES_CACHE", str(shared))
     with pytest.raises(UnsafeCacheError) as error:
-        cache.fits_dir()
+        paths.fits_dir()
     assert str(error.value) == (
         f"cache folder {shared} is writable by others; refusing to use it (it holds code "
         f"rebayes runs): run 'chmod go-w {shared}' or set REBAYES_CACHE to another folder")
     shared.chmod(0o755)  # readable by others is fine: only who may write matters
-    assert cache.fits_dir() == shared / "fits"
+    assert paths.fits_dir() == shared / "fits"
 
 
 @ROOT_ONLY
@@ -120,7 +120,7 @@ def test_a_cache_folder_owned_by_another_user_is_refused(tmp_path, monkeypatch):
     with pytest.raises(UnsafeCacheError, match=(
             r"cache folder .*theirs is owned by another user \(uid 12345\); refusing to use it "
             r"\(it holds code rebayes runs\): set REBAYES_CACHE to a folder of your own$")):
-        cache.summaries_dir()
+        paths.summaries_dir()
 
 
 def test_a_folder_above_the_cache_that_others_can_write_is_refused_unless_sticky(
@@ -132,12 +132,12 @@ def test_a_folder_above_the_cache_that_others_can_write_is_refused_unless_sticky
     above.chmod(0o777)
     monkeypatch.setenv("REBAYES_CACHE", str(above / "cache"))
     with pytest.raises(UnsafeCacheError) as error:
-        cache.make_folder(cache.cache_dir() / "fits")
+        paths.make_folder(paths.cache_dir() / "fits")
     assert str(error.value) == (
         f"cache folder {above / 'cache'}: {above} is writable by others; refusing to use it "
         "(it holds code rebayes runs): set REBAYES_CACHE to a folder only you can change")
     above.chmod(0o1777)
-    cache.make_folder(cache.cache_dir() / "fits")
+    paths.make_folder(paths.cache_dir() / "fits")
     assert _mode(above / "cache" / "fits") == 0o700
 
 
@@ -147,12 +147,12 @@ def test_a_link_to_a_private_folder_is_followed(tmp_path, monkeypatch):
     link = tmp_path / "link"
     link.symlink_to(real)
     monkeypatch.setenv("REBAYES_CACHE", str(link))
-    cache.make_folder(cache.fits_dir())
+    paths.make_folder(paths.fits_dir())
     assert (real / "fits").is_dir()
     real.chmod(0o777)
-    monkeypatch.setattr(cache, "_SAFE", set())  # a later process
+    monkeypatch.setattr(paths, "_SAFE", set())  # a later process
     with pytest.raises(UnsafeCacheError, match=f"cache folder {link} is writable by others"):
-        cache.fits_dir()
+        paths.fits_dir()
 
 
 @ROOT_ONLY
@@ -161,6 +161,6 @@ def test_an_entry_another_user_owns_is_not_loaded(tmp_path):
 
     entry, marker = _plant(tmp_path)
     os.chown(entry, 12345, 12345)
-    with pytest.warns(cache.CacheNote, match=r"not used \(it is owned by another user"):
+    with pytest.warns(paths.CacheNote, match=r"not used \(it is owned by another user"):
         assert compilation._read(entry) is None
     assert not marker.exists()

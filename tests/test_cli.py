@@ -6,8 +6,8 @@ import shutil
 import pytest
 
 from conftest import TEST_DATA, pipe_rows
-from rebayes.bayes.cache import summaries_dir
 from rebayes.cli import main
+from rebayes.store.paths import summaries_dir
 
 
 def run(capsys, *argv):
@@ -166,7 +166,7 @@ def test_fit_strict_exits_3_when_a_gate_fails(capsys, monkeypatch):
     assert "diagnostic gate failed (weakly_informative): R-hat <= 1.01 fails" in err
     assert json.loads(out)["priors"]["weakly_informative"]["p_benefit"] > 0
     monkeypatch.undo()
-    # The patched verdict was kept beside the cached fit (rebayes.bayes.summaries) as if the
+    # The patched verdict was kept beside the cached fit (rebayes.store.derived) as if the
     # code had said so; forget it, as a change of the code would.
     shutil.rmtree(summaries_dir())
     code, _, err = run(capsys, *argv)

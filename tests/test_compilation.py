@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from conftest import ivig_spec
-from rebayes.bayes.cache import CacheNote
 from rebayes.bayes.compilation import compile_key
 from rebayes.bayes.design import build_design
+from rebayes.store.paths import CacheNote
 
 # Fits with 200 draws, writes the posterior draws of every variable to argv[1] (.npz) and
 # prints whether PyMC was imported (it is not needed when the compilation is loaded).
@@ -79,16 +79,17 @@ def test_compile_key_follows_the_structure_not_the_data(monkeypatch):
 
 
 def test_compile_key_follows_library_versions(monkeypatch):
-    from rebayes.bayes import compilation
+    from rebayes.store import keys
 
     design = build_design(ivig_spec("overall"))
     key = compile_key(design)
-    real_version = compilation.metadata.version
+    real_versions = keys.library_versions
 
-    def other_numba(name: str) -> str:
-        return "0.0.0" if name == "numba" else real_version(name)
+    def other_numba(names: tuple[str, ...]) -> dict[str, str]:
+        assert "numba" in names
+        return {**real_versions(names), "numba": "0.0.0"}
 
-    monkeypatch.setattr(compilation.metadata, "version", other_numba)
+    monkeypatch.setattr(keys, "library_versions", other_numba)
     assert compile_key(design) != key
 
 
@@ -168,7 +169,7 @@ def test_data_of_another_shape_is_refused():
 AHEAD_SCRIPT = """
 import sys
 import rebayes as rb
-from rebayes.bayes.cache import compiled_dir
+from rebayes.store.paths import compiled_dir
 from rebayes.bayes.settings import SamplerSettings
 from rebayes.bayes.fit import compile_in_background, fit
 

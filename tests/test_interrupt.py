@@ -23,9 +23,9 @@ import pytest
 import rebayes as rb
 from conftest import without_progress
 from rebayes import interrupt
-from rebayes.bayes.fit_store import flush_cache
 from rebayes.bayes.settings import SamplerSettings
 from rebayes.report.ahead import Ahead
+from rebayes.store.fits import flush_cache
 
 DATA = Path(__file__).resolve().parent / "data"
 BCG = DATA / "bcg.csv"

@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 
 import rebayes as rb
-from rebayes.bayes import quantities, summaries
+from rebayes.bayes import quantities
 from rebayes.bayes import summary as summary_module
-from rebayes.bayes.cache import cache_info, summaries_dir
-from rebayes.bayes.fit_store import flush_cache
 from rebayes.bayes.settings import SamplerSettings
 from rebayes.checks import convergence
+from rebayes.store import derived, keys
+from rebayes.store.fits import flush_cache
+from rebayes.store.paths import cache_info, summaries_dir
 
 BCG = Path(__file__).resolve().parent / "data" / "bcg.csv"
 QUICK = SamplerSettings(draws=200, tune=300, chains=2, min_ess=0)
@@ -64,9 +65,9 @@ def test_another_name_or_other_code_gets_its_own_entry(monkeypatch):
     assert renamed.summary().analysis == "renamed"  # not the stored summary of "bcg"
     assert cache_info().summaries == 2
     names = {"analysis": "bcg"}
-    old = summaries.summary_key(fit.key, names)
-    monkeypatch.setattr(summaries, "_code_digest", lambda: "another version of the package")
-    assert summaries.summary_key(fit.key, names) != old
+    old = derived.derived_key(fit.key, names)
+    monkeypatch.setattr(keys, "code_digest", lambda modules, root=None: "other summary code")
+    assert derived.derived_key(fit.key, names) != old
 
 
 def test_an_unreadable_entry_is_computed_again():

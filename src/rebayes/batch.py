@@ -12,8 +12,8 @@ takes dataset folders, CSVs and RevMan 5 files (one task per dichotomous outcome
 A failure of one input (a bad CSV, a single trial, only double-zero trials) is a ``failed``
 row with its one-line message, never a stop. A rerun skips every task whose JSON holds the
 same key (:func:`task_key`: the analysed rows and the dataset's declarations, the priors, the
-seed, the sampler settings, the model version), so an interrupted run loses at most the tasks
-in flight.
+seed, the sampler settings and the code that computes a record), so an interrupted run loses
+at most the tasks in flight.
 
 Each task's seed is derived from the batch seed and the task's rows (:func:`task_seed`), so
 the numbers do not depend on the number of workers, their order, or the file's name. Tasks
@@ -30,7 +30,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from rebayes.bayes.mcse import line_note
 from rebayes.bayes.settings import ENGINES
 from rebayes.errors import RebayesError
 from rebayes.folders import check_output_folder
-from rebayes.json_io import dumps, plain, stable_hash
+from rebayes.store.keys import content_key, dumps, key_form, plain, stable_hash
 from rebayes.tools.bias_batch import BATCH_COLUMNS, batch_columns, bias_record
 
 __all__ = [
@@ -278,23 +278,12 @@ def _expand_folders(inputs: Iterable[str | Path]) -> list[str]:
     return out
 
 
-def _plain(value: Any) -> Any:
-    """JSON-ready form of a schema or prior (dataclasses by field; its title is a name)."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return {k: _plain(v) for k, v in asdict(value).items() if k != "title"}
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    return value
-
-
 def _rows_hash(source: str) -> str:
     """Hash of the rows a task analyses and the dataset's declarations (not its name)."""
     from rebayes.data.trials import load_trials
 
     trials = load_trials(source)
-    payload = {"rows": trials.attrs["data_hash"], "schema": _plain(trials.attrs["schema"])}
+    payload = {"rows": trials.attrs["data_hash"], "schema": key_form(trials.attrs["schema"])}
     return stable_hash(payload, length=64)
 
 
@@ -308,20 +297,16 @@ def task_key(
     rows_hash: str, priors: Sequence[Any], seed: int, settings: Any, spec: Any = None,
     engine: str = "nuts", bias: bool = True,
 ) -> str:
-    """Hash of everything that changes a task's record: rows, priors, seed, settings, model.
+    """Hash of everything that changes a task's record: rows, priors, seed, settings, code.
 
     ``spec`` is the overall analysis fitted (a declaration or a trusted script may change
     it); its ``data`` path is left out, as the rows are keyed already. ``engine`` is what
     answers (a NUTS record is not an exact one); ``bias`` whether the record holds the bias
-    analysis.
+    analysis. The one key rule (:func:`rebayes.store.keys.content_key`, kind ``"batch"``)
+    adds the libraries' versions and the source of the modules that compute a record.
     """
-    from rebayes import __version__
-    from rebayes.bayes.settings import MODEL_VERSION
-
     payload = {
         "format": BATCH_FORMAT,
-        "rebayes": __version__,
-        "model_version": MODEL_VERSION,
         "rows": rows_hash,
         "priors": [p.to_dict() for p in priors],
         "seed": seed,
@@ -333,7 +318,7 @@ def task_key(
         payload["engine"] = engine
     if not bias:
         payload["bias"] = False
-    return stable_hash(payload)
+    return content_key("batch", payload)
 
 
 def _prepare(

@@ -2,7 +2,7 @@
 
 A report compiles in a child process (:mod:`rebayes.bayes.compilation`), samples in a
 background thread (:mod:`rebayes.report.ahead`) and writes fits from a writer thread
-(:mod:`rebayes.bayes.fit_store`). Python does not wait for daemon threads at exit, and it
+(:mod:`rebayes.store.fits`). Python does not wait for daemon threads at exit, and it
 cannot stop the native code they run: after Ctrl-C, nutpie's sampler threads went on calling
 compiled model code while the interpreter was freeing it, and the command ended with a
 segmentation fault (exit 139) after printing "interrupted".

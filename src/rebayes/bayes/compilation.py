@@ -14,7 +14,7 @@ nutpie's wrappers and the earlier graph: ~12 s), ~8 s on a machine with that cac
 
 Here the compiled callbacks are stored with numba's own serialisation (the object code and
 function descriptor a ``CompileResult`` reduces to, what numba's on-disk cache stores) under
-``<cache>/compiled/<key>.pkl`` (:func:`rebayes.bayes.cache.compiled_dir`), next to what
+``<cache>/compiled/<key>.pkl`` (:func:`rebayes.store.paths.compiled_dir`), next to what
 nutpie needs around them: the sizes and names of the parameter vector, the layout of the
 ``pm.Data`` record the callbacks read. A later process loads that in ~0.5 s and builds
 nutpie's ``CompiledPyMCModel`` without PyTensor compiling anything.
@@ -24,12 +24,14 @@ Within a process, :func:`compiled_model` keeps one compiled model per
 shape only swaps ``pm.Data`` values (``with_data``), which takes microseconds instead of
 loading (~0.5 s) or compiling.
 
-- The key (:func:`compile_key`) hashes the padded structure
+- The key (:func:`compile_key`, under the one key rule
+  :func:`rebayes.store.keys.content_key`, kind ``"compiled"``) hashes the padded structure
   (:func:`rebayes.bayes.model.structure_key`), the source of the modules that build the
-  graph and its callbacks (this one and :mod:`rebayes.bayes.model`), the versions of
-  every library in the chain (nutpie, PyMC, PyTensor, numba, llvmlite, NumPy, Python) and
-  numba's target (CPU name and features, optimisation level; fastmath is always off): a
-  change to any of them compiles afresh rather than load code built for something else.
+  graph and its callbacks (this one, :mod:`rebayes.bayes.model` and what they import), the
+  versions of every library in the chain (nutpie, PyMC, PyTensor, numba, llvmlite, NumPy,
+  Python) and numba's target (CPU name and features, optimisation level; fastmath is always
+  off): a change to any of them compiles afresh rather than load code built for something
+  else.
 - Reproducible by construction: a cold process also samples with the code it stored, loaded
   back from the bytes it wrote, so a seed gives the same draws whether the compilation is
   fresh or read from disk. The initial point does not depend on the data either
@@ -44,7 +46,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import pickle
 import platform
 import subprocess
@@ -52,14 +53,16 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rebayes import interrupt
-from rebayes.bayes.cache import (
+from rebayes.bayes.design import Design
+from rebayes.progress import phase
+from rebayes.store.keys import content_key
+from rebayes.store.paths import (
     compiled_dir,
     make_folder,
     note_unreadable,
@@ -67,12 +70,8 @@ from rebayes.bayes.cache import (
     warn_unwritable,
     write_entry,
 )
-from rebayes.bayes.design import Design
-from rebayes.json_io import stable_hash
-from rebayes.progress import phase
 
 __all__ = [
-    "COMPILE_FORMAT",
     "compile_ahead",
     "compile_key",
     "compiled_model",
@@ -80,12 +79,6 @@ __all__ = [
     "load_or_compile",
     "start_compiler",
 ]
-
-#: Bump when what is stored (or how the callbacks are built) changes.
-COMPILE_FORMAT = "3"
-
-# Every library whose code ends up in, or is called around, the compiled callbacks.
-_LIBRARIES = ("nutpie", "pymc", "pytensor", "numba", "llvmlite", "numpy")
 
 
 def _reproducible_numba() -> None:
@@ -101,16 +94,6 @@ def _reproducible_numba() -> None:
     import pytensor
 
     pytensor.config.numba__fastmath = False
-
-
-def _source_digest() -> str:
-    """Hash of the modules that build the graph and its callbacks."""
-    from rebayes.bayes import model
-
-    digest = hashlib.sha256()
-    for path in (Path(model.__file__), Path(__file__)):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def _target() -> list[Any]:
@@ -136,15 +119,12 @@ def compile_key(design: Design) -> str:
     from rebayes.bayes.model import structure_key
 
     payload = {
-        "format": COMPILE_FORMAT,
         "structure": asdict(structure_key(design)),
-        "source": _source_digest(),
-        "versions": {name: metadata.version(name) for name in _LIBRARIES},
         "python": sys.version,
         "machine": platform.machine(),
         "target": _target(),
     }
-    return stable_hash(payload)
+    return content_key("compiled", payload)
 
 
 @dataclass(frozen=True)
@@ -428,7 +408,7 @@ _WHAT = "compiled model"
 def _read(path: Path) -> Any | None:
     """Return the model stored at ``path``, or None when it is missing or unreadable.
 
-    Its checksum is verified first (:func:`rebayes.bayes.cache.read_entry`): damaged bytes
+    Its checksum is verified first (:func:`rebayes.store.paths.read_entry`): damaged bytes
     would be machine code run by the sampler. A damaged or foreign file is noted once and
     compiled again.
     """

@@ -2,7 +2,7 @@
 
 :func:`fit` builds the design, puts the prior on the model's scale and keys the fit
 (:func:`fit_key`); a fit already in the cache is read from it on first use
-(:mod:`rebayes.bayes.fit_store`), any other is sampled: the structure's compiled model
+(:mod:`rebayes.store.fits`), any other is sampled: the structure's compiled model
 (:func:`rebayes.bayes.compilation.compiled_model`), nutpie's run
 (:func:`rebayes.bayes.nuts.run_nuts`, under :class:`~rebayes.bayes.settings.SamplerSettings`),
 the fit's DataTree (:func:`rebayes.bayes.trees.assemble_tree`), queued for the cache. Seeded:
@@ -11,10 +11,11 @@ replicated data) uses numpy generators seeded from it, so a fit is reproducible 
 :func:`fit_priors` fits one analysis under several prior sets, compiling its structure once;
 :func:`compile_in_background` starts compiling, in a child process, what a report will need.
 
-The key (:func:`fit_key`) hashes the analysed rows themselves, never the dataset's name,
-with the model-relevant spec fields, prior, seed, sampler settings and
-:data:`~rebayes.bayes.settings.MODEL_VERSION`; names and titles are re-stamped on a cached
-fit when it is read (:func:`rebayes.bayes.trees.provenance`).
+The key (:func:`fit_key`, under the one key rule :func:`rebayes.store.keys.content_key`)
+hashes the analysed rows themselves, never the dataset's name, with the model-relevant spec
+fields, prior, seed, sampler settings, the sampling libraries' versions and the source of the
+modules that sample; names and titles are re-stamped on a cached fit when it is read
+(:func:`rebayes.bayes.trees.provenance`).
 """
 
 from __future__ import annotations
@@ -23,25 +24,15 @@ import contextlib
 import json
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, fields, is_dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import xarray as xr
 
 from rebayes import interrupt
-from rebayes.bayes.cache import note_unreadable
 from rebayes.bayes.compilation import compile_ahead, compiled_model, is_compiled
 from rebayes.bayes.design import Design, build_design, prior_on_model_scale
-from rebayes.bayes.fit_store import (
-    fit_path,
-    flush_cache,
-    is_fit_file,
-    load_fit,
-    read_failure,
-    save_in_background,
-)
 from rebayes.bayes.nuts import run_nuts
 from rebayes.bayes.priors import (
     DEFAULT_PRIOR,
@@ -50,13 +41,22 @@ from rebayes.bayes.priors import (
     load_prior_file,
     resolve_priors,
 )
-from rebayes.bayes.settings import MODEL_VERSION, SamplerSettings
+from rebayes.bayes.settings import SamplerSettings
 from rebayes.bayes.spec import AnalysisSpec
-from rebayes.bayes.trees import assemble_tree, provenance
+from rebayes.bayes.trees import assemble_tree, provenance, with_derived_groups
 from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
-from rebayes.json_io import plain, stable_hash
 from rebayes.progress import phase
+from rebayes.store.fits import (
+    fit_path,
+    flush_cache,
+    is_fit_file,
+    load_fit,
+    read_failure,
+    save_in_background,
+)
+from rebayes.store.keys import content_key, key_form, plain, stable_hash
+from rebayes.store.paths import note_unreadable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -114,7 +114,7 @@ class Fit(ResultDisplay):
         if self._tree is None:
             assert self.path is not None  # only a cached fit starts without its tree
             try:
-                tree = load_fit(self.path)
+                tree = with_derived_groups(load_fit(self.path))
             except Exception as exc:  # noqa: BLE001 - damaged, truncated, foreign: a miss
                 # Sample again (the same seed gives the same draws) and replace the file.
                 note_unreadable(self.path, "cached fit", read_failure(exc))
@@ -154,7 +154,7 @@ class Fit(ResultDisplay):
         """Return ``compute()``, a pure function of this fit, computed once and kept.
 
         Kept in memory and, for a fit cached on disk, beside it
-        (:mod:`rebayes.bayes.summaries`: keyed by the fit, its attributes and the package's
+        (:mod:`rebayes.store.derived`: keyed by the fit, its attributes and the package's
         source), so later processes read it instead of computing it again.
 
         Parameters
@@ -168,7 +168,7 @@ class Fit(ResultDisplay):
             Anything else the result depends on (other fits' keys, a table's hash, labels):
             kept under ``name`` and a hash of ``inputs``, so other inputs compute it afresh.
         """
-        from rebayes.bayes.summaries import store_derived
+        from rebayes.store.derived import store_derived
 
         memo = self._memo()
         name = self._derived_name(name, inputs)
@@ -183,7 +183,7 @@ class Fit(ResultDisplay):
         return self._derived_name(name, inputs) in self._memo()
 
     def _memo(self) -> dict[str, Any]:
-        from rebayes.bayes.summaries import load_derived
+        from rebayes.store.derived import load_derived
 
         if "_derived" not in self.__dict__:
             # A Fit is frozen; the memo is not a field (it is derived from ``tree``).
@@ -287,39 +287,22 @@ _NAMING_SPEC_FIELDS = frozenset(
 )
 
 
-def _plain(value: Any) -> Any:
-    """JSON-ready form of a design field; arrays keep their dtype and shape.
-
-    A dataclass (the dataset's schema: labels, direction, covariate coding) is keyed by its
-    content except its ``title``, which is the dataset's name.
-    """
-    if isinstance(value, np.ndarray):
-        return {"dtype": value.dtype.str, "shape": list(value.shape), "values": value.tolist()}
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value) if f.name != "title"}
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    return value
-
-
 def fit_key(design: Design, prior: PriorSet, seed: int, settings: SamplerSettings) -> str:
     """Hash of everything that changes a fit's numbers or its reported rows and labels.
 
     Keyed: every array and label of the design (counts, log RRs and variances, design matrix,
     study and subgroup indices, row labels, coefficient and subgroup names, ratios, notes),
     the spec fields that shape the model (likelihood, effect, strata, covariates, ...), the
-    prior's parameters, the seed, the sampler settings and
-    :data:`~rebayes.bayes.settings.MODEL_VERSION`. Not keyed: the dataset's name or path, the
+    prior's parameters, the seed and the sampler settings, under
+    :func:`~rebayes.store.keys.content_key` (which adds the sampling libraries' versions and
+    the source of the modules that sample). Not keyed: the dataset's name or path, the
     variant's name, the table's hash and the spec's name and title, so the same rows share one
     fit whatever they are called, and two different tables never do (those names are
     re-stamped on a fit read from the cache).
     """
     payload = {
-        "model_version": MODEL_VERSION,
         "design": {
-            f.name: _plain(getattr(design, f.name))
+            f.name: key_form(getattr(design, f.name))
             for f in fields(design)
             if f.name not in _PROVENANCE_FIELDS
         },
@@ -328,7 +311,7 @@ def fit_key(design: Design, prior: PriorSet, seed: int, settings: SamplerSetting
         "seed": seed,
         "settings": asdict(settings),
     }
-    return stable_hash(payload)
+    return content_key("fit", payload)
 
 
 def fit(

@@ -3,8 +3,8 @@
 nutpie's NUTS, 4 chains x 1000 draws after 1000 tuning steps, target acceptance 0.9; a run
 that diverged is re-run at target acceptance 0.99, and draws are doubled (up to 4000) while a
 parameter's bulk ESS is below 1000 or a transition diverged (:class:`SamplerSettings`; the
-run itself: :func:`rebayes.bayes.nuts.run_nuts`). The settings, :data:`MODEL_VERSION` and
-the seed are part of every fit's key (:func:`rebayes.bayes.fit.fit_key`).
+run itself: :func:`rebayes.bayes.nuts.run_nuts`). The settings and the seed are part of every
+fit's key (:func:`rebayes.bayes.fit.fit_key`).
 
 Light on purpose: most modules that take a :class:`SamplerSettings` never sample, so this
 imports neither xarray nor PyMC nor nutpie.
@@ -19,14 +19,9 @@ from rebayes.errors import RebayesError
 __all__ = [
     "DIVERGENCE_TARGET_ACCEPT",
     "ENGINES",
-    "MODEL_VERSION",
     "SAMPLE_STATS",
     "SamplerSettings",
 ]
-
-#: Bump when the model or the saved groups change: cached fits of older versions are ignored
-#: (the history: docs/changelog.md).
-MODEL_VERSION = "9"
 
 #: What can answer a command (``--engine``): PyMC's NUTS, the exact engine
 #: (:mod:`rebayes.bayes.exact_fit`), or the exact engine where it can and NUTS elsewhere.

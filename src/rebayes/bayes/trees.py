@@ -2,11 +2,11 @@
 
 A fit is an ArviZ DataTree with the groups the checks need (``posterior``, ``sample_stats``,
 ``log_likelihood``, ``log_prior``, ``prior``, ``prior_predictive``, ``posterior_predictive``,
-``observed_data``, ``constant_data``). Only :data:`STORED_GROUPS` come from sampling (and
-are what a fit file keeps: :mod:`rebayes.bayes.fit_store`); the others are numpy functions
-of those, the prior and the seed (:func:`derived_groups`), computed the same way for a fresh
-fit and for one read from the cache, so the two are identical. The tree's attributes name
-its inputs (:func:`provenance`) and record how it was sampled.
+``observed_data``, ``constant_data``). Only :data:`~rebayes.store.fits.STORED_GROUPS` come
+from sampling (and are what a fit file keeps: :mod:`rebayes.store.fits`); the others are
+numpy functions of those, the prior and the seed (:func:`derived_groups`), computed the
+same way for a fresh fit and for one read from the cache, so the two are identical. The
+tree's attributes name its inputs (:func:`provenance`) and record how it was sampled.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from rebayes.bayes.model import (
     unpad_posterior,
 )
 from rebayes.bayes.priors import PriorSet
-from rebayes.bayes.settings import MODEL_VERSION, SAMPLE_STATS, SamplerSettings
+from rebayes.bayes.settings import SAMPLE_STATS, SamplerSettings
 from rebayes.data.direction import Direction
+from rebayes.store.fits import STORED_GROUPS
 
 __all__ = [
-    "STORED_GROUPS",
     "assemble_tree",
     "constant_data",
     "derived_groups",
@@ -163,7 +163,6 @@ def assemble_tree(
         "chains": settings.chains,
         "target_accept": float(raw.attrs.get("target_accept", settings.target_accept)),
         "attempts": int(raw.attrs.get("attempt", 1)),
-        "model_version": MODEL_VERSION,
         "subgroups_json": json.dumps(list(design.subgroups)),
         "ratios_json": json.dumps([list(r) for r in design.ratios]),
         "notes_json": json.dumps(list(design.notes)),
@@ -171,10 +170,6 @@ def assemble_tree(
         **Direction.from_schema(design.schema).attrs(),
     }
     return with_derived_groups(tree)
-
-
-#: Groups a fit file stores; :func:`derived_groups` recomputes the others.
-STORED_GROUPS = ("posterior", "sample_stats", "observed_data", "constant_data")
 
 
 def derived_groups(tree: xr.DataTree) -> dict[str, xr.Dataset]:

@@ -36,7 +36,7 @@ from rebayes.checks import batched
 from rebayes.checks.gates import DEFAULT_THRESHOLDS, Thresholds
 from rebayes.data.direction import Direction
 from rebayes.errors import RebayesError
-from rebayes.json_io import plain
+from rebayes.store.keys import plain
 
 __all__ = [
     "DiagnosticReport",

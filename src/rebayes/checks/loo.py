@@ -33,7 +33,7 @@ from rebayes.bayes.priors import Normal, PriorSet
 from rebayes.bayes.quantities import per_tree
 from rebayes.checks.convergence import SAMPLE_DIMS, DiagnosticsError
 from rebayes.checks.gates import DEFAULT_THRESHOLDS, Thresholds
-from rebayes.json_io import plain
+from rebayes.store.keys import plain
 
 __all__ = [
     "LOOComparison",

@@ -133,10 +133,10 @@ def main(argv: list[str] | None = None) -> int:
 def _cache_warnings_in_one_line(command: str) -> Iterator[None]:
     """Print the cache's notes and warnings as ``rebayes COMMAND: note: ...`` (one line).
 
-    :mod:`rebayes.bayes.cache` issues them as warnings (a library user sees Python's usual
+    :mod:`rebayes.store.paths` issues them as warnings (a library user sees Python's usual
     two lines, and may filter them); other warnings are shown as usual.
     """
-    from rebayes.bayes.cache import CacheNote, CacheWarning
+    from rebayes.store.paths import CacheNote, CacheWarning
 
     original = warnings.showwarning
 

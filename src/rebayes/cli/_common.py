@@ -7,7 +7,7 @@ import argparse
 from rebayes.atomic import write_text_atomic as write_atomic
 from rebayes.bayes.settings import ENGINES
 from rebayes.errors import RebayesError
-from rebayes.json_io import dumps
+from rebayes.store.keys import dumps
 
 __all__ = [
     "EXIT_GATE_FAILED",

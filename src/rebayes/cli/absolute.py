@@ -40,8 +40,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``rebayes absolute``."""
-    from rebayes.bayes.fit_store import flush_cache
     from rebayes.errors import RebayesError
+    from rebayes.store.fits import flush_cache
     from rebayes.tools.absolute import absolute_effects
 
     output = check_output(args.output)

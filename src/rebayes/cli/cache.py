@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from rebayes.bayes.cache import cache_info, clear_cache, format_size
 from rebayes.cli._common import print_json
+from rebayes.store.paths import cache_info, clear_cache, format_size
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
                                       method=args.method, model=args.model,
                                       measure=args.measure, engine=args.engine)
     if result.engine == "nuts":
-        from rebayes.bayes.fit_store import flush_cache
+        from rebayes.store.fits import flush_cache
 
         flush_cache()
     return emit(result, args, output)

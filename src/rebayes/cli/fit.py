@@ -155,8 +155,8 @@ def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
 
     from rebayes.bayes.coefficients import coefficients, pooled_or_probabilities
     from rebayes.bayes.fit import fit_priors
-    from rebayes.bayes.fit_store import flush_cache
     from rebayes.bayes.settings import SamplerSettings
+    from rebayes.store.fits import flush_cache
 
     fits = fit_priors(
         spec,

@@ -53,7 +53,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``rebayes plan``."""
-    from rebayes.bayes.fit_store import flush_cache
+    from rebayes.store.fits import flush_cache
     from rebayes.tools.planning import plan_next_trial
 
     output = check_output(args.output)

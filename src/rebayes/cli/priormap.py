@@ -52,7 +52,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``rebayes priormap``."""
-    from rebayes.bayes.fit_store import flush_cache
+    from rebayes.store.fits import flush_cache
     from rebayes.tools.priormap import prior_map
 
     started = time.perf_counter()

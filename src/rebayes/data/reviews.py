@@ -22,10 +22,8 @@ from rebayes.data.cochrane_package import read_package
 from rebayes.data.revman import ImportResult, Review, RevManError, import_review, read_rm5
 from rebayes.data.revman_csv import is_revman_csv, read_revman_csv
 
-__all__ = ["IMPORT_FORMAT", "import_file", "read_review", "review_spec"]
+__all__ = ["import_file", "read_review", "review_spec"]
 
-#: Version of what an import writes; part of the cache key of ``--data review.zip``.
-IMPORT_FORMAT = 2
 _SPEC = re.compile(r"^(?P<path>.+\.(?:rm5|zip|csv)):(?P<number>\d+(?:\.\d+)*)$", re.IGNORECASE)
 
 

@@ -337,13 +337,15 @@ def _review_folder(source: Path, outcome: str) -> tuple[Path, str]:
     """Import a review file once (into the cache); return one analysis' folder and its origin.
 
     A RevMan 5 file, a Cochrane data package or RevMan 5's CSV export
-    (:mod:`rebayes.data.reviews`); the cache entry is keyed by the file's bytes and the
-    import's format version. The origin (``review.rm5:1.1``, the file as the user named it)
+    (:mod:`rebayes.data.reviews`); the cache entry is keyed by the file's bytes under the one
+    key rule (:func:`rebayes.store.keys.content_key`, kind ``"import"``: the readers' source
+    and library versions). The origin (``review.rm5:1.1``, the file as the user named it)
     is what messages name instead of the folder in the cache.
     """
-    from rebayes.bayes.cache import cache_folder, make_folder
-    from rebayes.data.reviews import IMPORT_FORMAT, read_review
+    from rebayes.data.reviews import read_review
     from rebayes.data.revman import import_review
+    from rebayes.store.keys import content_key
+    from rebayes.store.paths import cache_folder, make_folder
 
     path = str(source)
     if not source.is_file():
@@ -361,9 +363,9 @@ def _review_folder(source: Path, outcome: str) -> tuple[Path, str]:
         raise DataError(
             f"{path}: no dichotomous outcome {outcome} (outcomes: {', '.join(numbers)})"
         )
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    key = content_key("import", {"file": hashlib.sha256(source.read_bytes()).hexdigest()})
     # checked, and created private, as the cache is
-    folder = cache_folder("imports") / f"{digest}-v{IMPORT_FORMAT}"
+    folder = cache_folder("imports") / key
     if not (folder / outcome / "trials.csv").is_file():
         make_folder(folder.parent)
         import_review(review, folder)

@@ -205,7 +205,7 @@ class MetaResult(ResultDisplay):
             "method": self.method,
             "model": self.model,
         }
-        out.update({key: _plain(getattr(self, key)) for key in keys})
+        out.update({key: _python_scalar(getattr(self, key)) for key in keys})
         out["excluded"] = list(self.excluded)
         if self.model == "random":
             out.update(
@@ -415,7 +415,8 @@ class SubgroupAnalysis(ResultDisplay):
         return revman_forest(self, title=title, direction=self.direction)
 
 
-def _plain(value: object) -> object:
+def _python_scalar(value: object) -> object:
+    """Return a numpy scalar as the Python one (NaN stays NaN: ``to_dict``'s callers see it)."""
     if isinstance(value, np.generic):
         return value.item()
     return value

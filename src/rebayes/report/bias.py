@@ -6,8 +6,10 @@
 (:func:`rebayes.tools.bias.bias_analysis`, a few seconds of numpy) runs in the report's
 background thread while the fits sample; its figure is drawn in the main thread when the
 section is first read. Both are kept in the derived-results cache
-(:mod:`rebayes.bayes.summaries`) under a key of the analysed rows, the direction, the settings
-and the package's code, so a report from cached fits reads them back instead.
+(:mod:`rebayes.store.derived`, kind ``"bias"`` of the one key rule
+:func:`rebayes.store.keys.content_key`) under a key of the analysed rows and the direction,
+the versions of numpy, scipy, pandas and matplotlib and the source of the modules that
+compute the section, so a report from cached fits reads them back instead.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from markupsafe import Markup
 
-from rebayes.bayes.summaries import load_derived, store_derived
 from rebayes.errors import RebayesError
-from rebayes.json_io import stable_hash
 from rebayes.report.html import Cell, figure, render, table
+from rebayes.store.derived import load_derived, store_derived
+from rebayes.store.keys import stable_hash
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,23 +37,16 @@ if TYPE_CHECKING:
 __all__ = ["BiasSection", "bias_section"]
 
 FIGURE = "funnel.png"
-#: Bump when what is stored changes shape.
-SECTION_FORMAT = "1"
+# What the section is kept under (rebayes.store.keys.KINDS).
+_KIND = "bias"
 
 
 def _key(trials: pd.DataFrame) -> str:
-    """Everything the section depends on but the code and numpy/scipy (the cache keys those).
-
-    The figure's bytes also depend on matplotlib's version.
-    """
-    from importlib import metadata
-
+    """Everything the section depends on but the code and libraries (the cache keys those)."""
     from rebayes.data.schema import schema_of
 
     schema = schema_of(trials)
     return stable_hash({
-        "format": SECTION_FORMAT,
-        "matplotlib": metadata.version("matplotlib"),
         "rows": trials.attrs.get("data_hash", ""),
         "measure": schema.measure,
         "direction": [schema.higher_is_better, schema.direction_declared, schema.outcome,
@@ -98,7 +93,7 @@ class BiasSection:
             assert self.job is not None and self.background is not None
             analysis = self.background.take(self.job)
             parts = _render(analysis)
-            store_derived(self.key, self.names, {"bias_section": parts})
+            store_derived(self.key, self.names, {"bias_section": parts}, _KIND)
         if parts.get("png"):
             (self.figures / FIGURE).write_bytes(parts["png"])
         return parts
@@ -208,12 +203,12 @@ def bias_section(trials: pd.DataFrame, figures: Path,
     """
     key = _key(trials)
     names = {"section": "bias", "dataset": str(trials.attrs.get("dataset", ""))}
-    stored = load_derived(key, names).get("bias_section")
+    stored = load_derived(key, names, _KIND).get("bias_section")
     if isinstance(stored, dict) and {"html", "markdown", "record", "png"} <= set(stored):
         return BiasSection(figures, key, names, stored=stored)
     if background is None:
         parts = _render(_safe_analysis(trials))
-        store_derived(key, names, {"bias_section": parts})
+        store_derived(key, names, {"bias_section": parts}, _KIND)
         return BiasSection(figures, key, names, stored=parts)
     job = background.submit(_safe_analysis, trials, slot=False)
     return BiasSection(figures, key, names, job=job, background=background)

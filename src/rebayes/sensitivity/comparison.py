@@ -45,8 +45,8 @@ from rebayes.checks.convergence import DiagnosticReport
 from rebayes.data.direction import Direction
 from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
-from rebayes.json_io import plain
 from rebayes.sensitivity.bayes_factor import BayesFactor, check_one_likelihood, savage_dickey
+from rebayes.store.keys import plain
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -675,7 +675,7 @@ def compare_posteriors(
     >>> print(cmp.flips)                                                       # doctest: +SKIP
     """
     from rebayes.bayes.fit import fit_priors
-    from rebayes.bayes.fit_store import flush_cache
+    from rebayes.store.fits import flush_cache
 
     prior_list = list(priors) if priors is not None else spec.priors
     variant_list = list(variants) if variants is not None else [spec.variant]

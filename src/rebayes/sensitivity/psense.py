@@ -27,7 +27,7 @@ from rebayes.bayes import quantities
 from rebayes.checks.batched import draws_array
 from rebayes.checks.convergence import reported_quantities, stack_quantities
 from rebayes.errors import RebayesError
-from rebayes.json_io import plain
+from rebayes.store.keys import plain
 
 __all__ = [
     "PriorSensitivity",

@@ -51,7 +51,7 @@ from rebayes.frequentist.small_study import (
     peters_weights,
 )
 from rebayes.frequentist.trimfill import TrimFill, trim_and_fill
-from rebayes.json_io import plain
+from rebayes.store.keys import plain
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -22,7 +22,7 @@ these modes do not exist, nothing is checked.
 An entry that cannot be read back as written is a miss: the caller computes it again and
 replaces it, with one note (:class:`CacheNote`). Compiled models and summaries carry a
 SHA-256 of their bytes (:func:`write_entry`), so damage never reaches the unpickler; a fit
-file carries one of its values (:mod:`rebayes.bayes.fit_store`). A cache that cannot be
+file carries one of its values (:mod:`rebayes.store.fits`). A cache that cannot be
 written (full disk, read-only) costs only the reuse: the command prints its result and one
 warning (:class:`CacheWarning`, once per process).
 """
@@ -110,7 +110,7 @@ def fits_dir() -> Path:
 def summaries_dir() -> Path:
     """Return the folder of cached fit summaries (``<cache_dir>/summaries``), checked.
 
-    One file per fit, names and code version (:mod:`rebayes.bayes.summaries`).
+    One file per fit, names and code version (:mod:`rebayes.store.derived`).
     """
     return cache_folder("summaries")
 
@@ -342,7 +342,7 @@ class CacheInfo:
     compiled_bytes : int
         Their total size, with lock and partial files.
     summaries : int
-        Number of cached fit summaries (``<cache>/summaries``: :mod:`rebayes.bayes.summaries`).
+        Number of cached fit summaries (``<cache>/summaries``: :mod:`rebayes.store.derived`).
     summaries_bytes : int
         Their total size, with partial files.
     """

@@ -1,12 +1,12 @@
 """Fit files on disk: where a fit is cached, writing it in the background, reading it back.
 
 A fit is saved as NetCDF under ``<cache>/fits/<key>.nc`` (:func:`fit_path`;
-:func:`rebayes.bayes.cache.cache_dir`: ``$REBAYES_CACHE`` or the user cache directory, the key:
+:func:`rebayes.store.paths.cache_dir`: ``$REBAYES_CACHE`` or the user cache directory, the key:
 :func:`rebayes.bayes.fit.fit_key`). The file holds the sampled groups only
-(:data:`rebayes.bayes.trees.STORED_GROUPS`: posterior, sample statistics, observed and
-constant data, zlib-compressed) with a checksum of their values; :func:`load_fit` checks it
-and recomputes the other groups (:func:`rebayes.bayes.trees.derived_groups`) in a few
-milliseconds, so a cached fit is identical to a fresh one.
+(:data:`STORED_GROUPS`: posterior, sample statistics, observed and constant data,
+zlib-compressed) with a checksum of their values; :func:`load_fit` checks it and returns
+those groups, from which :func:`rebayes.bayes.trees.with_derived_groups` recomputes the
+others in a few milliseconds, so a cached fit is identical to a fresh one.
 
 Fits are written by one background thread (:func:`save_in_background`), started by the first
 save, so that writing one does not hold up sampling the next; :func:`flush_cache` waits for
@@ -30,16 +30,16 @@ import xarray as xr
 
 from rebayes import interrupt
 from rebayes.atomic import atomic_path
-from rebayes.bayes.cache import (
+from rebayes.store.paths import (
     entry_owner_problem,
     fits_dir,
     make_folder,
     remove_empty_folder,
     warn_unwritable,
 )
-from rebayes.bayes.trees import STORED_GROUPS, with_derived_groups
 
 __all__ = [
+    "STORED_GROUPS",
     "DamagedFitError",
     "fit_path",
     "flush_cache",
@@ -48,6 +48,10 @@ __all__ = [
     "read_failure",
     "save_in_background",
 ]
+
+
+#: Groups a fit file stores; :func:`rebayes.bayes.trees.derived_groups` recomputes the others.
+STORED_GROUPS = ("posterior", "sample_stats", "observed_data", "constant_data")
 
 
 def fit_path(key: str) -> Path:
@@ -123,7 +127,7 @@ def _content_digest(tree: xr.DataTree) -> str:
 def _save_atomic(tree: xr.DataTree, path: Path) -> None:
     """Write a fit as NetCDF: to a temporary file first, then rename over the target.
 
-    Only :data:`~rebayes.bayes.trees.STORED_GROUPS` are written (:func:`load_fit` recomputes
+    Only :data:`STORED_GROUPS` are written (:func:`load_fit` recomputes
     the rest), with their checksum.
     """
     stored, encoding = _stored(tree)
@@ -200,7 +204,7 @@ def flush_cache() -> None:
     """Wait until every fit queued for the cache is written.
 
     A failed write only costs a refit later: it is one warning (a
-    :class:`~rebayes.bayes.cache.CacheWarning`, once per process), not an error.
+    :class:`~rebayes.store.paths.CacheWarning`, once per process), not an error.
     """
     with _PENDING_LOCK:
         pending = list(_PENDING)
@@ -216,7 +220,10 @@ class DamagedFitError(ValueError):
 
 
 def load_fit(path: str | Path) -> xr.DataTree:
-    """Read a saved fit into memory, with its derived groups (the file is closed on return).
+    """Read a saved fit's stored groups into memory, checked (the file is closed on return).
+
+    The groups not stored are recomputed from these by
+    :func:`rebayes.bayes.trees.with_derived_groups`.
 
     Raises
     ------
@@ -236,14 +243,14 @@ def load_fit(path: str | Path) -> xr.DataTree:
         raise DamagedFitError("no checksum: written by an older rebayes")
     if written != _content_digest(stored):
         raise DamagedFitError("damaged: its checksum does not match")
-    return with_derived_groups(stored)
+    return stored
 
 
 def read_failure(exc: BaseException) -> str:
     """Return one line saying why a cache file was not read.
 
     For the note a damaged or unreadable file gets
-    (:func:`rebayes.bayes.cache.note_unreadable`).
+    (:func:`rebayes.store.paths.note_unreadable`).
 
     Parameters
     ----------
