@@ -91,6 +91,9 @@ def test_the_closures_hold_what_computes_each_kind_and_nothing_of_the_command_li
     fit = imported_modules(KINDS["fit"].modules)
     assert {"rebayes.bayes.model", "rebayes.bayes.nuts", "rebayes.bayes.design"} <= set(fit)
     assert "rebayes.bayes.summary" not in fit
+    # report.sections reads ppc_plot from rebayes.plots, whose __getattr__ loads it on first
+    # use from this module: a lazy name is followed to the module that defines it.
+    assert "rebayes.plots.diagnostic_plots" in imported_modules(KINDS["derived"].modules)
     imports = imported_modules(KINDS["import"].modules)
     assert {"rebayes.data.revman", "rebayes.data.revman_csv",
             "rebayes.data.cochrane_package"} <= set(imports)
@@ -118,3 +121,8 @@ def test_data_and_store_never_import_bayes(subpackage):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
                      [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             assert not [n for n in names if n.startswith("rebayes.bayes")], path
+
+
+def test_library_versions_are_those_importlib_reads():
+    names = tuple(sorted({name for kind in KINDS.values() for name in kind.libraries}))
+    assert keys.library_versions(names) == {name: metadata.version(name) for name in names}
