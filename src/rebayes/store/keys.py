@@ -297,23 +297,25 @@ def _module_files(root: Path) -> dict[str, Path]:
     return out
 
 
-def _import_statements(text: str, package: str) -> Iterator[str]:
+def _import_statements(source: bytes, package: bytes) -> Iterator[bytes]:
     """Yield the text of every line that may import a module of ``package`` (one line each).
 
-    Parsing these alone is much faster than parsing whole modules; a docstring line that looks
-    like one fails to parse or names no module of the package, and is ignored.
+    Parsing these alone is much faster than parsing whole modules (and the bytes are not
+    decoded); a docstring line that looks like one fails to parse or names no module of the
+    package, and is ignored.
     """
-    pos = text.find("import")
+    pos = source.find(b"import")
     while pos != -1:
-        start, end = text.rfind("\n", 0, pos) + 1, text.find("\n", pos)
-        end = len(text) if end == -1 else end
-        line = text[start:end].strip()
-        if line.startswith(("from ", "import ")) and (package in line or line.startswith("from .")):
-            if "(" in line and ")" not in line:
-                end = text.find(")", pos) + 1 or len(text)
-                line = " ".join(part.strip() for part in text[start:end].splitlines())
+        start, end = source.rfind(b"\n", 0, pos) + 1, source.find(b"\n", pos)
+        end = len(source) if end == -1 else end
+        line = source[start:end].strip()
+        if line.startswith((b"from ", b"import ")) and (package in line
+                                                        or line.startswith(b"from .")):
+            if b"(" in line and b")" not in line:
+                end = source.find(b")", pos) + 1 or len(source)
+                line = b" ".join(part.strip() for part in source[start:end].splitlines())
             yield line
-        pos = text.find("import", end)
+        pos = source.find(b"import", end)
 
 
 @functools.cache
@@ -322,10 +324,9 @@ def _imports(name: str, root: Path) -> tuple[str, ...]:
     files = _module_files(root)
     path = files[name]
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    text = _source(path).decode("utf-8")
-    lines = list(_import_statements(text, name.partition(".")[0]))
+    lines = list(_import_statements(_source(path), name.partition(".")[0].encode()))
     try:
-        statements = ast.parse("\n".join(lines)).body
+        statements = ast.parse(b"\n".join(lines)).body
     except SyntaxError:  # one line was not an import after all: parse them one by one
         statements = []
         for line in lines:
