@@ -83,3 +83,58 @@ def test_bayesian_refit_without_a_trial_equals_a_fit_on_the_reduced_table():
                                                                  rel=1e-12)
     # The full-table fit is not reused for the reduced tables (distinct cache keys).
     assert loo.loc["(none)", "rr_median"] != loo.loc["Coulam 1995", "rr_median"]
+
+
+def _bcg_without(study):
+    """bcg's overall analysis, its table, and the arrays of the table without ``study``."""
+    from conftest import TEST_DATA
+    from rebayes.bayes.analyses import resolve_spec
+
+    folder = str(TEST_DATA / "bcg")
+    trials = rb.load_trials(folder)
+    kept = trials[trials.study != study]
+    events = kept[["events_control", "events_treat"]].to_numpy()
+    n = kept[["n_control", "n_treat"]].to_numpy()
+    return resolve_spec("overall", folder, None, False), trials, events, n
+
+
+def test_exact_refit_without_a_trial_is_the_brute_force_posterior():
+    from scipy import special
+
+    from exact_reference import binomial_reference
+    from rebayes.sensitivity.influence import influence_table, leave_one_out_bayesian
+
+    spec, trials, events, n = _bcg_without("Hart & Sutherland")
+    loo = leave_one_out_bayesian(trials, spec, engine="exact").set_index("left_out")
+    row = loo.loc["Hart & Sutherland"]
+    assert row.engine == "exact" and row.p_benefit_mcse == 0.0
+    # The pooled RR's median is the image of d's at p0, the median observed control risk of
+    # the 12 trials left: back to d's median, where the brute force's P(d > m) is 1/2.
+    p0 = np.median(events[:, 0] / n[:, 0])
+    d_median = special.logit(row.rr_median * p0) - special.logit(p0)
+    # Default prior on the model's scale: d ~ N(0, 1), tau ~ HalfNormal(0.5); TB cases, so
+    # benefit is RR < 1, P(d < 0).
+    # The reference integrates on a grid of step 0.01 in d: its P(d > t) at the three grid
+    # points nearest the median, interpolated by a parabola (error O(step^3)).
+    near = np.round(d_median, 2) + np.array([-0.01, 0.0, 0.01])
+    ref = binomial_reference(events, n, thresholds=(0.0, *near), span=10.0, tau_max=3.0)
+    assert row.p_benefit == pytest.approx(1 - ref.p_d_greater[0.0], abs=2e-6)
+    parabola = np.polyfit(near, [ref.p_d_greater[t] for t in near], 2)
+    assert np.polyval(parabola, d_median) == pytest.approx(0.5, abs=2e-5)
+    table = influence_table(loo.reset_index(), leave_one_out_frequentist(trials))
+    assert table.exact and not any(table.at_the_line())
+    assert "exact engine (quadrature: no Monte Carlo error)" in table.verdict()
+
+
+@pytest.mark.slow
+def test_nuts_refit_without_a_trial_agrees_with_the_exact_one():
+    from rebayes.sensitivity.influence import leave_one_out_bayesian
+
+    spec, trials, _, _ = _bcg_without("Hart & Sutherland")
+    exact = leave_one_out_bayesian(trials, spec, engine="exact").set_index("left_out")
+    nuts = leave_one_out_bayesian(trials, spec, engine="nuts").set_index("left_out")
+    for study in ("(none)", "Hart & Sutherland"):
+        e, s = exact.loc[study], nuts.loc[study]
+        assert s.engine == "nuts" and s.p_benefit_mcse > 0
+        assert abs(s.p_benefit - e.p_benefit) < 3 * s.p_benefit_mcse
+        assert s.rr_median == pytest.approx(e.rr_median, rel=0.02)

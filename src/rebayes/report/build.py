@@ -647,7 +647,8 @@ class _AnalysisRunner:
             # The refits keep only their summaries: no slot.
             self.loo_job = self.refits.submit(leave_one_out_bayesian, self.trials,
                                               overall_spec, fits[0].prior,
-                                              settings=self.settings, slot=False)
+                                              settings=self.settings, engine="auto",
+                                              slot=False)
         self.log(f"compare: {spec.name} across priors and variants (diagnostics, psense, BF)")
         comparison = compare_fits(
             [f for group in by_variant.values() for f in group],

@@ -77,7 +77,7 @@ def leave_one_out_frequentist(
 
 def leave_one_out(
     trials: pd.DataFrame,
-    summarise: Callable[[pd.DataFrame], Mapping[str, float]],
+    summarise: Callable[[pd.DataFrame], Mapping[str, Any]],
 ) -> pd.DataFrame:
     """Apply ``summarise`` to the table without each trial (all of its strata) in turn.
 
@@ -109,6 +109,8 @@ def leave_one_out_bayesian(
     prior: str | PriorSet = "weakly_informative",
     settings: SamplerSettings | None = None,
     seed: int | None = None,
+    engine: str = "nuts",
+    on_fallback: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """Refit an analysis without each trial (the compiled model is reused for every refit).
 
@@ -120,25 +122,42 @@ def leave_one_out_bayesian(
     prior : str or PriorSet
     settings : SamplerSettings, optional
     seed : int, optional
+    engine : {"nuts", "exact", "auto"}
+        What answers each refit (:func:`rebayes.bayes.exact_fit.exact_answers`, decided once
+        on the full table): the exact engine's refits carry no Monte Carlo error.
+    on_fallback : callable, optional
+        Told why, when ``engine="auto"`` leaves the refits to NUTS.
 
     Returns
     -------
     pandas.DataFrame
-        ``left_out, rr_median, rr_low, rr_high, p_benefit, p_benefit_mcse, tau_median``;
-        ``p_benefit`` is P(benefit) in the dataset's direction (P(RR > 1), or P(RR < 1) when
-        lower is better; :class:`rebayes.data.direction.Direction`), ``p_benefit_mcse`` its
-        Monte Carlo standard error.
+        ``left_out, rr_median, rr_low, rr_high, p_benefit, p_benefit_mcse, tau_median,
+        engine``; ``p_benefit`` is P(benefit) in the dataset's direction (P(RR > 1), or
+        P(RR < 1) when lower is better; :class:`rebayes.data.direction.Direction`),
+        ``p_benefit_mcse`` its Monte Carlo standard error (0 for the exact engine), ``engine``
+        ``"nuts"`` or ``"exact"``.
     """
     from rebayes.bayes.design import build_design
-    from rebayes.bayes.fit import fit
+    from rebayes.bayes.exact_fit import exact_answers
+    from rebayes.bayes.priors import get_prior
 
-    def summarise(table: pd.DataFrame) -> dict[str, float]:
-        result = fit(spec, prior, seed=seed, settings=settings, design=build_design(spec, table))
-        s = result.summary()
+    prior_set = get_prior(prior) if isinstance(prior, str) else prior
+    exact = exact_answers(build_design(spec, trials), [prior_set], engine, on_fallback)
+
+    def summarise(table: pd.DataFrame) -> dict[str, Any]:
+        design = build_design(spec, table)
+        if exact:
+            from rebayes.bayes.exact_fit import exact_summary
+
+            s = exact_summary(design, prior_set, trials=False)
+        else:
+            from rebayes.bayes.fit import fit
+
+            s = fit(spec, prior_set, seed=seed, settings=settings, design=design).summary()
         return dict(rr_median=s.pooled_rr.median, rr_low=s.pooled_rr.ci_low,
                     rr_high=s.pooled_rr.ci_high, p_benefit=s.p_benefit,
                     p_benefit_mcse=s.mcse.get("p_benefit", math.nan),
-                    tau_median=s.tau.median)
+                    tau_median=s.tau.median, engine=s.engine)
 
     return leave_one_out(trials, summarise)
 
@@ -156,7 +175,8 @@ class Influence(ResultDisplay):
         One row per left-out trial (first row: ``(none)``, all trials): ``left_out``,
         ``rr_median``, ``rr_low``, ``rr_high``, ``p_benefit``, ``tau_median``, ``mh_rr``,
         ``mh_low``, ``mh_high``, ``mh_p``, ``i2``, ``dl_tau2``, ``k``, ``delta_p_benefit``
-        (leaving the trial out minus all trials) and ``influential``.
+        (leaving the trial out minus all trials) and ``influential``; ``p_benefit_mcse`` and
+        ``engine`` (what answered the refits) when :func:`leave_one_out_bayesian` gave them.
     threshold : float
         |delta P(benefit)| beyond which a trial is influential.
     direction : Direction
@@ -182,6 +202,12 @@ class Influence(ResultDisplay):
                          float(self._mcse().iloc[row]), DECISION)
 
     @property
+    def exact(self) -> bool:
+        """Whether the exact engine answered every refit (an ``engine`` column of "exact")."""
+        engine = self.table.get("engine")
+        return engine is not None and bool((engine == "exact").all())
+
+    @property
     def influential(self) -> list[str]:
         """The trials whose removal moves P(benefit) by more than :attr:`threshold`."""
         return self.table.loc[self.table["influential"], "left_out"].tolist()
@@ -198,6 +224,8 @@ class Influence(ResultDisplay):
                                               strict=True) if line and r.left_out != "(none)"]
         caveat = (f" Left out in turn, {', '.join(near)} leave{'s' if len(near) == 1 else ''} "
                   f"{p} {line_note(DECISION)}." if near else "")
+        if self.exact:
+            caveat += " Refits by the exact engine (quadrature: no Monte Carlo error)."
         if not moved:
             return (f"No single trial moves {p} ({base}) by more than "
                     f"{self.threshold} when left out.{caveat}")
