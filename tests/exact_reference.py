@@ -23,6 +23,7 @@ class Reference:
     d_mean: float
     p_tau_greater: dict[float, float]
     p_predictive_greater: dict[float, float]
+    d_density: dict[float, float]
 
 
 def row_likelihoods(events, n, theta, baseline_sd=2.0, nodes=600):
@@ -73,6 +74,9 @@ def binomial_reference(events, n, *, d_sd=1.0, tau_prior=None, tau_max=4.0, tau_
     taus = np.arange(0.0, tau_max + tau_step / 2, tau_step)
     evidence, above, mean, predictive = [], {t: [] for t in thresholds}, [], {t: [] for t in
                                                                                 thresholds}
+    # d's posterior density at each threshold: the integrand at the nearest grid point.
+    nearest = {t: int(np.argmin(np.abs(d - t))) for t in thresholds}
+    at = {t: [] for t in thresholds}
     for tau in taus:
         if tau < 4 * theta_step:
             conv = L + 0.5 * tau**2 * second
@@ -85,6 +89,7 @@ def binomial_reference(events, n, *, d_sd=1.0, tau_prior=None, tau_max=4.0, tau_
         for t in thresholds:
             upper = d >= t - 1e-12
             above[t].append(integrate.simpson(f[upper], x=d[upper]))
+            at[t].append(f[nearest[t]])
             tail = special.ndtr((d - t) / tau) if tau > 0 else (d > t) + 0.5 * (d == t)
             predictive[t].append(integrate.simpson(f * tail, x=d))
     evidence = np.array(evidence)
@@ -102,4 +107,6 @@ def binomial_reference(events, n, *, d_sd=1.0, tau_prior=None, tau_max=4.0, tau_
         p_tau_greater=p_tau,
         p_predictive_greater={t: integrate.simpson(np.array(v) * weight, x=taus) / Z
                               for t, v in predictive.items()},
+        d_density={t: integrate.simpson(np.array(v) * weight, x=taus) / Z
+                   for t, v in at.items()},
     )

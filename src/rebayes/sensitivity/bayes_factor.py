@@ -61,6 +61,7 @@ __all__ = [
     "BF01_BANDS",
     "BayesFactor",
     "check_one_likelihood",
+    "hypothesis_meanings",
     "posterior_density_at",
     "prior_density_at",
     "savage_dickey",
@@ -115,6 +116,9 @@ class BayesFactor:
         The model the factor belongs to (``binomial``, ``log OR``; ``normal``, ``log RR``).
     note : str
         Why the number may be imprecise (reference outside the draws), or empty.
+    engine : {"nuts", "exact"}
+        What gave the posterior density: a kernel estimate from NUTS draws, or the exact
+        engine's marginal (:mod:`rebayes.sensitivity.exact_bayes_factor`; MCSE 0).
     """
 
     parameter: str
@@ -129,6 +133,7 @@ class BayesFactor:
     likelihood: str = ""
     effect_scale: str = ""
     note: str = ""
+    engine: str = "nuts"
 
     @property
     def bf01_mcse(self) -> float:
@@ -152,7 +157,9 @@ class BayesFactor:
     @property
     def verdict(self) -> str:
         """Plain words: ``moderate evidence for no effect (d = 0, log OR) (BF01 = 4.1, ...)``."""
-        numbers = f"BF01 = {self.bf01:.3g}, MC interval {self.bf01_low:.3g} to {self.bf01_high:.3g}"
+        numbers = (f"BF01 = {self.bf01:.3g}, exact" if self.engine == "exact" else
+                   f"BF01 = {self.bf01:.3g}, MC interval {self.bf01_low:.3g} to "
+                   f"{self.bf01_high:.3g}")
         if self.evidence == INCONCLUSIVE:
             return f"{INCONCLUSIVE} on {self.meaning} ({numbers})"
         return f"{self.evidence} {self.meaning} ({numbers})"
@@ -175,6 +182,7 @@ class BayesFactor:
             "evidence": self.evidence,
             "verdict": self.verdict,
             "note": self.note,
+            "engine": self.engine,
         }
 
     def __str__(self) -> str:
@@ -250,10 +258,24 @@ def prior_density_at(
 
 
 def _meanings(tree: xr.DataTree) -> dict[str, str]:
-    """Say in words what ``d = 0`` and ``beta = 0`` mean in this analysis."""
-    scale = str(tree.attrs.get("effect_scale", "log OR"))
-    effect = str(tree.attrs.get("effect", "common"))
-    at = str(tree.attrs.get("intercept_at", ""))
+    """Say in words what ``d = 0`` and ``beta = 0`` mean in this fit."""
+    return hypothesis_meanings(str(tree.attrs.get("effect_scale", "log OR")),
+                               str(tree.attrs.get("effect", "common")),
+                               str(tree.attrs.get("intercept_at", "")))
+
+
+def hypothesis_meanings(scale: str, effect: str = "common", at: str = "") -> dict[str, str]:
+    """Say in words what ``d = 0`` and ``beta = 0`` mean in an analysis.
+
+    Parameters
+    ----------
+    scale : {"log OR", "log RR"}
+        The effect's scale (the likelihood's).
+    effect : {"common", "contrast", "separate"}
+        The analysis's effect structure.
+    at : str
+        Where a meta-regression's intercept is (its centred covariates), or empty.
+    """
     if effect == "contrast" and at:
         # The design centres the covariates: d is the average effect over the rows.
         d = f"no effect {at} (d = 0, {scale})"
