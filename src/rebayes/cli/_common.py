@@ -55,15 +55,19 @@ def add_scripts_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_engine_option(parser: argparse.ArgumentParser, note: str = "") -> None:
+def add_engine_option(parser: argparse.ArgumentParser, note: str = "",
+                      default: str = "nuts") -> None:
     """Add ``--engine nuts|exact|auto`` (:mod:`rebayes.bayes.exact_fit`); ``note`` ends its help."""
+    words = {"nuts": "nuts (PyMC's sampler)", "exact": "exact (quadrature: no Monte Carlo "
+             "error, no PyMC; analyses with one pooled effect)",
+             "auto": "auto (exact where it can, else nuts)"}
     parser.add_argument(
         "--engine",
         choices=ENGINES,
-        default="nuts",
-        help="what answers: nuts (PyMC's sampler, the default), exact (quadrature: no Monte "
-        "Carlo error, no PyMC; analyses with one pooled effect), auto (exact where it can, "
-        "else nuts)" + (f"; {note}" if note else ""),
+        default=default,
+        help="what answers: " + ", ".join(
+            words[e] + (", the default" if e == default else "") for e in ENGINES)
+        + (f"; {note}" if note else ""),
     )
 
 

@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
-from rebayes.cli.cumulative import add_tool_options, check_output, emit, fit_overall
+from rebayes.cli._common import add_engine_option
+from rebayes.cli.cumulative import add_tool_options, check_output, emit, fit_overall, sampler
 from rebayes.errors import RebayesError
 
 DESCRIPTION = """\
 Simulate a new two-arm trial of each size (participants per arm) from the posterior
 predictive distribution of the overall analysis (its true effect d + tau * eps, its control
 risk one of the trials' observed control risks between 0 and 1), update the meta-analysis
-with it (normal approximation of the pooled log OR, random-effects weight), and print the
-probability that
+with it, and print the probability that
   - the updated meta-analysis is conclusive either way: P(benefit) > 0.95 or P(harm) > 0.95
     (each side shown; where the evidence leans to harm, harm is what a trial would settle;
     P(RR < 1) and P(RR > 1) when the dataset declares no direction of benefit),
   - the new trial alone is significant at 5% (two-sided; and in the direction of benefit),
   - the updated meta-analysis rules out a benefit beyond --threshold (futility),
 with the smallest size reaching 80% (Sutton et al. Stat Med 2007;26:2479-500). Seeded.
+
+The update: with the exact engine (--engine auto, the default, or exact) the whole posterior
+of (d, tau) is updated with each simulated trial by quadrature, the trials simulated from the
+exact posterior's draws; with --engine nuts, from NUTS draws, by a normal approximation of the
+pooled log OR with tau fixed at its posterior median. The JSON's "engine" says which.
 """
 
 EPILOG = """\
@@ -48,17 +54,31 @@ def register(subparsers: Any) -> None:
                              "simulations do not reduce")
     parser.add_argument("--threshold", type=float, default=1.1,
                         help="futility: rule out benefit beyond this RR (default 1.1)")
+    add_engine_option(parser, "the update of the meta-analysis", default="auto")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``rebayes plan``."""
+    from rebayes.bayes.analyses import resolve_spec
+    from rebayes.bayes.design import build_design
+    from rebayes.bayes.exact_fit import exact_answers
+    from rebayes.bayes.priors import get_prior, load_prior_file
     from rebayes.store.fits import flush_cache
-    from rebayes.tools.planning import plan_next_trial
+    from rebayes.tools.planning import plan_next_trial, plan_next_trial_exact
 
     output = check_output(args.output)
     if args.threshold <= 1:
         raise RebayesError(f"--threshold {args.threshold:g}: give a ratio above 1 (e.g. 1.1)")
+    sampler(args)  # --seed checked before any work
+    spec = resolve_spec("overall", args.data, allow_scripts=args.allow_scripts)
+    design = build_design(spec)
+    prior = get_prior(args.prior, load_prior_file(spec.prior_file) if spec.prior_file else None)
+    if exact_answers(design, [prior], args.engine,
+                     lambda why: print(f"--engine auto: NUTS answers ({why})", file=sys.stderr)):
+        plan = plan_next_trial_exact(design, prior, args.n, threshold=args.threshold,
+                                     n_sim=args.sims, seed=args.seed)
+        return emit(plan, args, output)
     result = fit_overall(args)
     flush_cache()
     plan = plan_next_trial(result.tree, args.n, threshold=args.threshold, n_sim=args.sims,

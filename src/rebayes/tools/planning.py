@@ -15,11 +15,16 @@ updated meta-analysis. Stat Med 2007;26:2479-500). Per simulated trial:
    added to every cell when one is 0, as RevMan does; a trial with no events, or only
    events, in both arms carries no information);
 4. the meta-analysis updated with the trial. Sutton et al. refit the full model for every
-   simulated trial; here the current posterior of the pooled log OR is approximated by a
-   normal N(m, s^2) (its posterior mean and SD) and updated with the trial as a random-effects
-   meta-analysis would weigh it, ``y ~ N(d, v + tau^2)`` with tau at its posterior median --
-   the standard fast approximation (a conjugate normal update), exact when the posterior is
-   normal and tau is known.
+   simulated trial. With the exact engine (:func:`plan_next_trial_exact`, ``rebayes plan
+   --engine exact|auto``, the default) so does this module, in effect: the whole (d, tau)
+   posterior is updated with the trial's binomial likelihood, its baseline and random effect
+   integrated out (:mod:`rebayes.bayes.exact.update`; no tau held fixed, no normal
+   approximation), and the simulated trials come from the exact posterior's seeded draws.
+   From NUTS draws (:func:`plan_next_trial`) the current posterior of the pooled log OR is
+   approximated by a normal N(m, s^2) (its posterior mean and SD) and updated with the trial
+   as a random-effects meta-analysis would weigh it, ``y ~ N(d, v + tau^2)`` with tau at its
+   posterior median -- the standard fast approximation (a conjugate normal update), exact
+   when the posterior is normal and tau is known.
 
 Reported per n, as probabilities over the simulated trials:
 
@@ -50,7 +55,7 @@ power line, or of 0.95 (P(benefit) now), is *at the line* and is printed so.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +81,13 @@ if TYPE_CHECKING:
     import xarray as xr
     from matplotlib.figure import Figure
 
+    from rebayes.bayes.design import Design
+    from rebayes.bayes.priors import PriorSet
+
+#: An update of the meta-analysis with simulated trials: (events_t, events_c, n) -> P(benefit),
+#: P(harm) and P(benefit beyond the threshold) after each.
+TrialUpdate = Callable[[np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
 __all__ = [
     "OUTCOMES",
     "PlanRow",
@@ -83,6 +95,7 @@ __all__ = [
     "analytic_p_conclusive",
     "outcome_words",
     "plan_next_trial",
+    "plan_next_trial_exact",
     "simulate_next_trial",
 ]
 
@@ -113,6 +126,9 @@ def outcome_words(direction: Direction, threshold: float = 1.1) -> dict[str, str
 
 
 Z_ONE_SIDED_95 = float(stats.norm.ppf(0.95))
+NORMAL_UPDATE = "normal update of the pooled log OR (random effects)"
+EXACT_UPDATE = ("exact update of the (d, tau) posterior with each simulated trial (quadrature), "
+                "the trials simulated from the exact posterior's draws")
 
 
 @dataclass(frozen=True)
@@ -184,7 +200,8 @@ class TrialPlan(ResultDisplay):
     seed: int
     prior: str = ""
     analysis: str = ""
-    method: str = field(default="normal update of the pooled log OR (random effects)")
+    method: str = field(default=NORMAL_UPDATE)
+    engine: str = "nuts"
 
     def sentence(self) -> str:
         """Return the headline: the trial size that settles the question either way.
@@ -202,8 +219,9 @@ class TrialPlan(ResultDisplay):
                    f"(P({d.benefit}) {p_benefit:.3f})")
         else:
             now = f"P({d.benefit}) is {with_line(p_benefit, mcse, DECISION)} now"
-        now += (f", {self.current['p_benefit_normal']:.3f} for P(benefit) under the normal "
-                "approximation the update uses")
+        if self.engine == "nuts":
+            now += (f", {self.current['p_benefit_normal']:.3f} for P(benefit) under the "
+                    "normal approximation the update uses")
         if max(p_benefit, p_harm) > 0.95:
             # Conclusive already: what a new trial would do is keep it so, or unsettle it.
             side = "P(harm)" if p_harm > p_benefit else "P(benefit)"
@@ -245,6 +263,7 @@ class TrialPlan(ResultDisplay):
             "direction": self.direction.to_dict(),
             "threshold": self.threshold,
             "method": self.method,
+            "engine": self.engine,
             "current": dict(self.current),
             "n_sim": self.n_sim,
             "seed": self.seed,
@@ -269,7 +288,7 @@ class TrialPlan(ResultDisplay):
         )
         lines = [
             f"The next trial ({self.n_sim} simulated trials per size; seed {self.seed}; "
-            f"prior {self.prior or '?'})",
+            f"prior {self.prior or '?'}; {self.method})",
             tables.text(table, align="rrrrrrr"),
         ]
         reached = ", ".join(f"{k}: {v if v is not None else 'not reached'}"
@@ -338,6 +357,8 @@ def simulate_next_trial(
     prior: str = "",
     analysis: str = "",
     chains: int = 1,
+    update: TrialUpdate | None = None,
+    now: dict[str, float] | None = None,
 ) -> TrialPlan:
     """Simulate the next trial from the posterior predictive and update the meta-analysis.
 
@@ -365,6 +386,13 @@ def simulate_next_trial(
     chains : int
         Chains the draws come from, chain after chain, in the sampler's order (their
         autocorrelation sets the posterior draws' share of the Monte Carlo error).
+    update : callable, optional
+        The update of the meta-analysis with the simulated trials (:data:`TrialUpdate`);
+        default the normal update of the module docstring. Given, the plan is the exact
+        engine's (:func:`plan_next_trial_exact`).
+    now : dict, optional
+        ``p_benefit`` and ``p_benefit_mcse`` now, when known better than from the draws
+        (the exact engine's, MCSE 0).
 
     Returns
     -------
@@ -385,20 +413,25 @@ def simulate_next_trial(
     now_benefit = (effect > 0) if direction.higher else (effect < 0)
     p_now_mcse = probability_mcse(now_benefit.reshape(chains, -1))
     p_now_normal = float(stats.norm.sf(-sign * mean / sd))
+    if now is not None:
+        p_now, p_now_mcse = now["p_benefit"], now["p_benefit_mcse"]
     current = {"mean": mean, "sd": sd, "tau": tau_hat, "p_benefit": p_now,
                "p_benefit_mcse": p_now_mcse, "p_benefit_normal": p_now_normal,
                "typical_control_risk": p_typical, "threshold_log_or": thr}
 
     rows = []
     for n in sizes:
-        indicators, pick = _simulated_outcomes(n, effect, tau, risks, current, sign, n_sim, seed)
+        indicators, pick = _simulated_outcomes(n, effect, tau, risks, current, sign, n_sim, seed,
+                                               update)
         rows.append(_plan_row(n, indicators, pick, effect.size, chains, n_sim))
     n_for_80 = {
         key: next((r.n_per_arm for r in rows if getattr(r, key) >= POWER), None)
         for key in OUTCOMES
     }
+    exact = update is not None
     return TrialPlan(tuple(rows), n_for_80, direction, threshold, current, n_sim, seed,
-                     prior, analysis)
+                     prior, analysis, EXACT_UPDATE if exact else NORMAL_UPDATE,
+                     "exact" if exact else "nuts")
 
 
 def _check_plan_inputs(
@@ -424,11 +457,13 @@ def _simulated_outcomes(
     sign: float,
     n_sim: int,
     seed: int,
+    update: TrialUpdate | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Return each outcome's indicator per simulated trial of ``n`` per arm, and the draws used.
 
     ``current`` holds the posterior's normal summary (``mean``, ``sd``), ``tau`` and the
-    futility threshold's log OR, which the trial's update is computed with.
+    futility threshold's log OR, which the trial's update is computed with; ``update``, when
+    given, updates the meta-analysis instead (the exact engine).
     """
     mean, sd, tau_hat = current["mean"], current["sd"], current["tau"]
     rng = np.random.default_rng([seed, 0])  # the same (d, tau, eps, p0) for every n
@@ -440,13 +475,16 @@ def _simulated_outcomes(
     events_t = counts.binomial(n, p_treat)
     events_c = counts.binomial(n, p0)
     y, v = _trial_log_or(events_t, events_c, n)
-    w_trial = 1 / (v + tau_hat**2)
-    post_prec = 1 / sd**2 + w_trial
-    post_mean = (mean / sd**2 + y * w_trial) / post_prec
-    post_sd = 1 / np.sqrt(post_prec)
-    p_benefit = stats.norm.sf(-sign * post_mean / post_sd)
-    p_harm = stats.norm.sf(sign * post_mean / post_sd)
-    p_beyond = stats.norm.sf(sign * (current["threshold_log_or"] - post_mean) / post_sd)
+    if update is not None:
+        p_benefit, p_harm, p_beyond = update(events_t, events_c, n)
+    else:
+        w_trial = 1 / (v + tau_hat**2)
+        post_prec = 1 / sd**2 + w_trial
+        post_mean = (mean / sd**2 + y * w_trial) / post_prec
+        post_sd = 1 / np.sqrt(post_prec)
+        p_benefit = stats.norm.sf(-sign * post_mean / post_sd)
+        p_harm = stats.norm.sf(sign * post_mean / post_sd)
+        p_beyond = stats.norm.sf(sign * (current["threshold_log_or"] - post_mean) / post_sd)
     wald = np.where(np.isfinite(v), y / np.sqrt(v), 0.0)
     significant = np.abs(wald) > Z95
     indicators = {
@@ -549,4 +587,79 @@ def plan_next_trial(
         seed=int(tree.attrs.get("seed", 0)) if seed is None else seed,
         prior=str(tree.attrs.get("prior", "")), analysis=str(tree.attrs.get("analysis", "")),
         chains=effect.shape[0],
+    )
+
+
+def plan_next_trial_exact(
+    design: Design,
+    prior: PriorSet,
+    n_per_arm: Sequence[int],
+    *,
+    threshold: float = 1.1,
+    n_sim: int = 4000,
+    seed: int | None = None,
+    draws: int = 1000,
+    chains: int = 4,
+) -> TrialPlan:
+    """Simulate the next trial and update the exact (d, tau) posterior with each.
+
+    As :func:`plan_next_trial`, with the exact engine: the simulated trials come from seeded
+    draws of the exact posterior (independent: their share of the Monte Carlo error is that
+    of ``chains * draws`` independent draws) and each update is exact
+    (:mod:`rebayes.bayes.exact.update`); P(benefit) now is exact (MCSE 0).
+
+    Parameters
+    ----------
+    design : Design
+        The overall analysis (binomial model, one pooled effect).
+    prior : PriorSet
+        As the registry gives it.
+    n_per_arm : sequence of int
+    threshold : float
+        Futility ratio (default 1.1).
+    n_sim : int
+    seed : int, optional
+        Default: the analysis's seed.
+    draws, chains : int
+        The exact posterior's draws the trials are simulated from.
+
+    Returns
+    -------
+    TrialPlan
+        ``engine="exact"``.
+    """
+    from rebayes.bayes.baseline import control_risk, trial_control_risks
+    from rebayes.bayes.design import prior_on_model_scale
+    from rebayes.bayes.exact import exact_posterior
+    from rebayes.bayes.exact.update import predictive_weights, updated_probabilities
+
+    if design.likelihood != "binomial":
+        raise RebayesError("plan needs the binomial model (the overall analysis), not log RRs")
+    seed = design.spec.seed if seed is None else seed
+    post = exact_posterior(design, prior_on_model_scale(prior, design))
+    direction = Direction.from_schema(design.schema)
+    p0 = control_risk(design.events[:, 0], design.n[:, 0], design.study_index).value
+    risks = trial_control_risks(design.events[:, 0], design.n[:, 0], design.study_index)
+    risks = risks[(risks > 0) & (risks < 1)]
+    thr = _threshold_log_or(p0, threshold, direction)
+    # A step small against the largest trial's standard error of its log OR (~2 / sqrt(n)).
+    step = min(0.01, 0.3 / math.sqrt(max(n_per_arm)))
+    weights = predictive_weights(post, (0.0, thr), step)
+    higher = direction.higher
+
+    def update(events_t: np.ndarray, events_c: np.ndarray, n: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        above = updated_probabilities(weights, np.column_stack([events_c, events_t]),
+                                      np.full((events_t.size, 2), n))
+        benefit = above[0.0] if higher else 1.0 - above[0.0]
+        beyond = above[thr] if higher else 1.0 - above[thr]
+        return benefit, 1.0 - benefit, beyond
+
+    sample = post.draws(chains=chains, draws=draws, seed=seed)
+    d_now = post.coefficient("d").prob_greater(0.0)
+    return simulate_next_trial(
+        sample["d"], sample["tau"], risks if risks.size else [p0], n_per_arm,
+        direction=direction, typical_control_risk=p0, threshold=threshold, n_sim=n_sim,
+        seed=seed, prior=prior.name, analysis=design.spec.name, chains=chains, update=update,
+        now={"p_benefit": d_now if higher else 1.0 - d_now, "p_benefit_mcse": 0.0},
     )
