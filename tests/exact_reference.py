@@ -55,12 +55,12 @@ def row_likelihoods(events, n, theta, baseline_sd=2.0, nodes=600):
     return np.array(out)
 
 
-def binomial_reference(events, n, *, d_sd=1.0, tau_prior=None, tau_max=4.0, tau_step=0.005,
-                       theta_step=0.01, span=10.0, d_span=(-4.0, 4.0), thresholds=(0.0,),
-                       tau_thresholds=(0.2,)):
+def binomial_reference(events, n, *, d_sd=1.0, d_mean=0.0, tau_prior=None, tau_max=4.0,
+                       tau_step=0.005, theta_step=0.01, span=10.0, d_span=(-4.0, 4.0),
+                       thresholds=(0.0,), tau_thresholds=(0.2,)):
     """Posterior summaries of the common-effect binomial-normal model by brute force.
 
-    d ~ N(0, d_sd), tau ~ ``tau_prior`` (a scipy.stats frozen distribution; default
+    d ~ N(d_mean, d_sd), tau ~ ``tau_prior`` (a scipy.stats frozen distribution; default
     HalfNormal(0.5)), alpha ~ N(0, 2) per row, one trial per row.
     """
     tau_prior = tau_prior or stats.halfnorm(scale=0.5)
@@ -69,7 +69,7 @@ def binomial_reference(events, n, *, d_sd=1.0, tau_prior=None, tau_max=4.0, tau_
     second = (np.roll(L, -1, 1) - 2 * L + np.roll(L, 1, 1)) / theta_step**2
     keep = (theta >= d_span[0] - 1e-9) & (theta <= d_span[1] + 1e-9)
     d = theta[keep]
-    log_prior_d = stats.norm.logpdf(d, 0, d_sd)
+    log_prior_d = stats.norm.logpdf(d, d_mean, d_sd)
     kernel_x = np.arange(-int(2 * span / theta_step), int(2 * span / theta_step) + 1) * theta_step
     taus = np.arange(0.0, tau_max + tau_step / 2, tau_step)
     evidence, above, mean, predictive = [], {t: [] for t in thresholds}, [], {t: [] for t in

@@ -135,9 +135,10 @@ def test_outputs(bcg_map):
 def test_cli_json_and_figure(tmp_path, capsys):
     out = tmp_path / "map.png"
     code = main(["priormap", "--data", BCG, "--grid", "4", "--tau-priors", "heavy_tailed",
-                 "--threshold", "1.25", "--json", "--output", str(out)])
+                 "--threshold", "1.25", "--json", "--output", str(out), "--engine", "nuts"])
     assert code == 0
     record = json.loads(capsys.readouterr().out)
+    assert record["engine"] == "nuts"
     assert out.is_file() and out.stat().st_size > 10_000
     assert record["threshold"] == 1.25 and record["beyond"] == "RR < 0.8"
     assert record["scale"] == "log OR"
@@ -193,3 +194,29 @@ def test_ivig_default_grid_against_refits():
         var = p_ref * (1 - p_ref)
         se = math.sqrt(var / m.ess[i, j] + var / 1000) + 2e-3
         assert abs(m.p_benefit[i, j] - p_ref) < 4 * se
+
+
+def test_exact_map_is_the_brute_force_posterior_at_a_grid_point(capsys):
+    from exact_reference import binomial_reference
+    from rebayes.bayes.design import build_design
+    from rebayes.tools.priormap import prior_map_exact
+
+    # IVIG: live births, higher is better, so the model's d ~ N(mean, sd) as mapped.
+    spec = resolve_spec("overall", "ivig_rsa")
+    design = build_design(spec)
+    result = prior_map_exact(design, get_prior("weakly_informative"), ["weakly_informative"],
+                             means=[-0.2, 0.0, 0.3], sds=[0.1, 0.4])
+    (only,) = result.maps
+    assert result.engine == "exact" and only.engine == "exact" and result.n_fits == 6
+    assert only.n_reweighted == only.n_refitted == 0 and math.isnan(result.max_k)
+    # d ~ N(0.3, 0.4), tau ~ HalfNormal(0.5), alpha ~ N(0, 2): P(RR > 1) = P(d > 0).
+    ref = binomial_reference(design.events, design.n, d_mean=0.3, d_sd=0.4)
+    assert only.p_benefit[2, 1] == pytest.approx(ref.p_d_greater[0.0], abs=2e-6)
+    assert only.p_benefit[0, 0] < only.p_benefit[1, 0] < only.p_benefit[2, 0]
+    assert (only.p_beyond < only.p_benefit).all()
+    assert "integrated exactly" in str(result)
+    code = main(["priormap", "--data", "ivig_rsa", "--grid", "2", "--tau-priors",
+                 "weakly_informative", "--json"])
+    record = json.loads(capsys.readouterr().out)
+    assert code == 0 and record["engine"] == "exact" and record["maps"][0]["engine"] == "exact"
+    assert record["n_reweighted"] == record["n_refitted"] == 0

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any
 
+from rebayes.cli._common import add_engine_option
 from rebayes.cli.cumulative import add_tool_options, check_output, emit, fit_overall
 from rebayes.errors import RebayesError
 
@@ -18,6 +20,10 @@ prior of the dataset's prior sets (or of --tau-priors). A few anchor priors are 
 full and each grid point is estimated by Pareto-smoothed importance reweighting of the
 anchor with the smallest Pareto k, or refitted where every k is 0.7 or more. The named
 priors and the analysis of credibility's sceptical (or advocacy) prior are marked.
+
+With the exact engine (--engine auto, the default, or exact; analyses with one pooled effect)
+every grid point is integrated by quadrature instead: no anchors, no reweighting, no Monte
+Carlo error. The JSON's "engine" says which answered.
 """
 
 EPILOG = """\
@@ -47,13 +53,18 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--tau-priors", nargs="+", default=None, metavar="NAME",
                         help="prior sets whose heterogeneity priors to map (default: every "
                         "distinct one of the dataset's sets)")
+    add_engine_option(parser, "every grid point", default="auto")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``rebayes priormap``."""
+    from rebayes.bayes.analyses import resolve_spec
+    from rebayes.bayes.design import build_design
+    from rebayes.bayes.exact_fit import exact_answers
+    from rebayes.bayes.priors import get_prior, load_prior_file, resolve_priors
     from rebayes.store.fits import flush_cache
-    from rebayes.tools.priormap import prior_map
+    from rebayes.tools.priormap import prior_map, prior_map_exact
 
     started = time.perf_counter()
     if args.threshold <= 1:
@@ -61,15 +72,19 @@ def run(args: argparse.Namespace) -> int:
     if args.grid < 2:
         raise RebayesError(f"--grid {args.grid}: give at least 2 points per axis")
     output = check_output(args.output)
+    spec = resolve_spec("overall", args.data, allow_scripts=args.allow_scripts)
     if args.tau_priors is not None:  # an unknown name is one line, before any fit
-        from rebayes.bayes.analyses import resolve_spec
-        from rebayes.bayes.priors import resolve_priors
-
-        spec = resolve_spec("overall", args.data, allow_scripts=args.allow_scripts)
         resolve_priors(args.tau_priors, spec.prior_file)
-    result = fit_overall(args)
-    result = prior_map(result, args.tau_priors, grid=args.grid, threshold=args.threshold)
-    flush_cache()
+    design = build_design(spec)
+    prior = get_prior(args.prior, load_prior_file(spec.prior_file) if spec.prior_file else None)
+    if exact_answers(design, [prior], args.engine,
+                     lambda why: print(f"--engine auto: NUTS answers ({why})", file=sys.stderr)):
+        result = prior_map_exact(design, prior, args.tau_priors, grid=args.grid,
+                                 threshold=args.threshold)
+    else:
+        result = prior_map(fit_overall(args), args.tau_priors, grid=args.grid,
+                           threshold=args.threshold)
+        flush_cache()
     status = emit(result, args, output)
     if not args.json:
         print(f"wall time {time.perf_counter() - started:.1f} s (this command)")

@@ -63,8 +63,10 @@ from rebayes.tools.credibility import CredibilityRow, credibility
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from rebayes.bayes.design import Design
     from rebayes.bayes.fit import Fit
     from rebayes.bayes.priors import PriorSet
+    from rebayes.bayes.spec import AnalysisSpec
 
 __all__ = [
     "K_MAX",
@@ -75,6 +77,7 @@ __all__ = [
     "importance_weights",
     "prior_grid",
     "prior_map",
+    "prior_map_exact",
 ]
 
 #: Pareto k below which a reweighted estimate is used (Vehtari et al. 2024); else refit.
@@ -147,6 +150,9 @@ class TauMap:
     anchors : tuple of (float, float)
         The anchor priors (mean, sd) fitted in full.
     marks : tuple of PriorMark
+    engine : {"nuts", "exact"}
+        ``exact``: every point integrated by quadrature (:func:`prior_map_exact`): no anchors,
+        no Pareto k, no Monte Carlo error.
     """
 
     tau_prior: str
@@ -161,11 +167,12 @@ class TauMap:
     anchor: np.ndarray
     anchors: tuple[tuple[float, float], ...]
     marks: tuple[PriorMark, ...] = ()
+    engine: str = "nuts"
 
     @property
     def n_reweighted(self) -> int:
-        """Grid points estimated by reweighting an anchor fit."""
-        return int((~self.refitted).sum())
+        """Grid points estimated by reweighting an anchor fit (none with the exact engine)."""
+        return 0 if self.engine == "exact" else int((~self.refitted).sum())
 
     @property
     def n_refitted(self) -> int:
@@ -230,6 +237,7 @@ class TauMap:
             "n_reweighted": self.n_reweighted,
             "n_refitted": self.n_refitted,
             "max_k": None if math.isnan(self.max_k) else self.max_k,
+            "engine": self.engine,
             "sceptical_sd": self.sceptical_sd(),
             "marks": [m.to_dict() for m in self.marks],
         }
@@ -272,6 +280,8 @@ class PriorMap(ResultDisplay):
         Wall time of :func:`prior_map`.
     prior, analysis : str
         The input fit's prior set and analysis.
+    engine : {"nuts", "exact"}
+        What answered (:func:`prior_map` or :func:`prior_map_exact`).
     """
 
     maps: tuple[TauMap, ...]
@@ -285,6 +295,7 @@ class PriorMap(ResultDisplay):
     prior: str = ""
     analysis: str = ""
     notes: tuple[str, ...] = field(default=())
+    engine: str = "nuts"
 
     @property
     def ratio(self) -> str:
@@ -353,6 +364,7 @@ class PriorMap(ResultDisplay):
         return {
             "analysis": self.analysis,
             "prior": self.prior,
+            "engine": self.engine,
             "direction": self.direction.to_dict(),
             "scale": self.scale,
             "threshold": self.threshold,
@@ -373,7 +385,7 @@ class PriorMap(ResultDisplay):
         """One row per map and grid point.
 
         Columns: ``tau_prior, prior_mean, prior_sd, prior_mean_ratio, p_benefit, p_beyond,
-        method`` (``reweighted`` or ``refit``), ``pareto_k, ess``.
+        method`` (``reweighted``, ``refit`` or ``exact``), ``pareto_k, ess``.
         """
         rows = []
         for m in self.maps:
@@ -384,7 +396,8 @@ class PriorMap(ResultDisplay):
                         "prior_sd": float(sd), "prior_mean_ratio": math.exp(mean),
                         "p_benefit": float(m.p_benefit[i, j]),
                         "p_beyond": float(m.p_beyond[i, j]),
-                        "method": "refit" if m.refitted[i, j] else "reweighted",
+                        "method": ("exact" if m.engine == "exact" else
+                                   "refit" if m.refitted[i, j] else "reweighted"),
                         "pareto_k": float(m.pareto_k[i, j]), "ess": float(m.ess[i, j]),
                     })
         return pd.DataFrame(rows)
@@ -414,14 +427,21 @@ class PriorMap(ResultDisplay):
             f"Prior-space map (prior {self.prior or '?'}; effect priors N(mean, sd) on the "
             f"{self.scale}; P({d.benefit}) and P({d.beyond(self.threshold)}))",
             self.summary_frame().to_string(index=False, float_format=lambda x: f"{x:.3g}"),
-            f"{self.n_reweighted} grid points reweighted (Pareto k < {self.k_max:g}, max "
-            f"{self.max_k:.2f}), {self.n_refitted} refitted; {self.n_fits} full fits; "
-            f"{self.seconds:.1f} s",
+            self._how(),
             self.credibility.sentence(self.direction),
             self.sentence(),
         ]
         lines += [f"Note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+    def _how(self) -> str:
+        """How the map was computed, in a line."""
+        if self.engine == "exact":
+            return (f"{self.n_fits} grid points integrated exactly (quadrature: no Monte Carlo "
+                    f"error); {self.seconds:.1f} s")
+        return (f"{self.n_reweighted} grid points reweighted (Pareto k < {self.k_max:g}, max "
+                f"{self.max_k:.2f}), {self.n_refitted} refitted; {self.n_fits} full fits; "
+                f"{self.seconds:.1f} s")
 
     def plot(self) -> Figure:
         """Draw filled contours of P(benefit) per heterogeneity prior, named priors marked."""
@@ -657,7 +677,8 @@ def _towards_benefit(fit: Fit) -> float:
     return 1.0 if fit.design.schema.direction.higher else -1.0
 
 
-def _credibility_row(fit: Fit) -> CredibilityRow:
+def _credibility_row(spec: AnalysisSpec, design: Design, direction: Direction
+                     ) -> CredibilityRow:
     """AnCred of RevMan's 95% CI of exp(d)'s measure (OR, or RR for the normal model).
 
     The frequentist interval of the fit's rows, with the dataset's method and model: the
@@ -667,11 +688,11 @@ def _credibility_row(fit: Fit) -> CredibilityRow:
     from rebayes.data.trials import load_trials
     from rebayes.frequentist.pooling import analyze
 
-    trials = load_trials(fit.spec.data, fit.design.variant)
-    measure: Any = "OR" if fit.design.likelihood == "binomial" else "RR"
-    method: Any = "MH" if fit.design.schema.method == "PETO" else None  # Peto: the OR only
+    trials = load_trials(spec.data, design.variant)
+    measure: Any = "OR" if design.likelihood == "binomial" else "RR"
+    method: Any = "MH" if design.schema.method == "PETO" else None  # Peto: the OR only
     revman = analyze(trials, measure=measure, method=method, ci_level=0.95).overall
-    return credibility(revman, Direction.of(fit.tree)).rows[0]
+    return credibility(revman, direction).rows[0]
 
 
 def _credibility_mark(row: CredibilityRow) -> PriorMark | None:
@@ -747,10 +768,10 @@ def prior_map(
         raise RebayesError("give at least one anchor prior")
 
     design = fit.design
-    groups = _tau_prior_groups(fit, tau_priors)
+    groups = _tau_prior_groups(fit.spec, design, fit.prior, tau_priors)
     direction = Direction.of(fit.tree)
     towards = _towards_benefit(fit)
-    cred = _credibility_row(fit)
+    cred = _credibility_row(fit.spec, design, direction)
     cred_mark = _credibility_mark(cred)
     maps, n_fits, notes = [], 0, []
     for members in groups.values():
@@ -769,6 +790,95 @@ def prior_map(
     )
 
 
+def prior_map_exact(
+    design: Design,
+    prior: PriorSet,
+    tau_priors: Iterable[str | PriorSet] | None = None,
+    *,
+    grid: int = DEFAULT_GRID,
+    means: Sequence[float] | None = None,
+    sds: Sequence[float] | None = None,
+    threshold: float = 1.1,
+) -> PriorMap:
+    """:func:`prior_map` by the exact engine: every grid point integrated by quadrature.
+
+    No anchors and no reweighting: each effect prior of the grid gets its own exact posterior
+    (:func:`rebayes.bayes.exact.exact_posterior`), so the map's probabilities carry no Monte
+    Carlo error and no Pareto k. For an analysis with one pooled effect
+    (:func:`rebayes.bayes.exact_fit.exact_reach`).
+
+    Parameters
+    ----------
+    design : Design
+        The analysis's rows (usually the overall analysis).
+    prior : PriorSet
+        The input prior set, as the registry gives it: its tau prior's map comes first.
+    tau_priors, grid, means, sds, threshold
+        As :func:`prior_map`.
+
+    Returns
+    -------
+    PriorMap
+        ``engine="exact"``; ``n_fits`` counts the grid points integrated.
+    """
+    from rebayes.bayes.baseline import control_risk
+    from rebayes.bayes.design import prior_on_model_scale
+
+    started = time.perf_counter()
+    if not (isinstance(threshold, int | float) and math.isfinite(threshold) and threshold > 1):
+        raise RebayesError(f"--threshold {threshold:g}: give a ratio above 1 (e.g. 1.1)")
+    grid_means, grid_sds = _grid_axes(grid, means, sds)
+    scaled = prior_on_model_scale(prior, design)
+    direction = Direction.from_schema(design.schema)
+    towards = 1.0 if direction.higher else -1.0
+    cred_mark = _credibility_mark(cred := _credibility_row(design.spec, design, direction))
+    p0 = control_risk(design.events[:, 0], design.n[:, 0], design.study_index).value
+    maps = []
+    for members in _tau_prior_groups(design.spec, design, scaled, tau_priors).values():
+        p_benefit, p_beyond = _exact_grid(design, members[0], grid_means, grid_sds, towards,
+                                          p0, direction, threshold)
+        nan = np.full(p_benefit.shape, np.nan)
+        maps.append(TauMap(
+            str(members[0].tau), members[0].name, grid_means, grid_sds, p_benefit, p_beyond,
+            nan, np.full(p_benefit.shape, np.inf), np.zeros(p_benefit.shape, dtype=bool),
+            np.full(p_benefit.shape, -1), (),
+            tuple(_marks(members, towards, cred_mark, grid_means, grid_sds)), "exact"))
+    notes = []
+    if design.likelihood == "normal":
+        notes.append("normal likelihood: d is the log RR; the named sets' effect and tau priors "
+                     f"are mapped to it at control risk {scaled.control_risk:.3g} "
+                     "(PriorSet.on_scale)")
+    return PriorMap(
+        tuple(maps), direction, float(threshold), scaled.scale, cred, K_MAX,
+        sum(m.p_benefit.size for m in maps), time.perf_counter() - started, scaled.name,
+        design.spec.name, tuple(notes), "exact",
+    )
+
+
+def _exact_grid(
+    design: Design, base: PriorSet, means: np.ndarray, sds: np.ndarray, towards: float,
+    p0: float, direction: Direction, threshold: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """P(benefit) and P(benefit beyond ``threshold``) of the pooled RR at p0, per grid prior."""
+    from rebayes.bayes.exact import exact_posterior
+    from rebayes.bayes.priors import Normal
+
+    p_benefit = np.empty((means.size, sds.size))
+    p_beyond = np.empty_like(p_benefit)
+    for i, mean in enumerate(means):
+        for j, sd in enumerate(sds):
+            # The sign that makes the model's prior on d exactly N(mean, sd), as prior_map.
+            prior = replace(base, name=_GRID_PRIOR, effect=Normal(towards * float(mean),
+                                                                  float(sd)))
+            post = exact_posterior(design, prior)
+            rr = post.risk_ratio(post.coefficient("d"), p0)
+            above = rr.prob_greater(direction.margin(1.0))
+            beyond = rr.prob_greater(direction.margin(threshold))
+            p_benefit[i, j] = above if direction.higher else 1.0 - above
+            p_beyond[i, j] = beyond if direction.higher else 1.0 - beyond
+    return p_benefit, p_beyond
+
+
 def _grid_axes(
     grid: int, means: Sequence[float] | None, sds: Sequence[float] | None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -784,19 +894,22 @@ def _grid_axes(
 
 
 def _tau_prior_groups(
-    fit: Fit, tau_priors: Iterable[str | PriorSet] | None
+    spec: AnalysisSpec, design: Design, prior: PriorSet,
+    tau_priors: Iterable[str | PriorSet] | None,
 ) -> dict[Any, list[PriorSet]]:
-    """Return the prior sets to map, grouped by their tau, baseline and covariate priors."""
+    """Return the prior sets to map, grouped by their tau, baseline and covariate priors.
+
+    ``prior`` is the input fit's, on the model's scale.
+    """
     from rebayes.bayes.design import prior_on_model_scale
     from rebayes.bayes.priors import resolve_priors
 
-    design = fit.design
     offered = resolve_priors(
         list(tau_priors) if tau_priors is not None else None,
-        fit.spec.prior_file, outcome_type=design.schema.outcome_type,
+        spec.prior_file, outcome_type=design.schema.outcome_type,
     )
     # The input fit's prior first; sets differing only in the effect prior share a map.
-    sets = [fit.prior, *(prior_on_model_scale(p, design) for p in offered)]
+    sets = [prior, *(prior_on_model_scale(p, design) for p in offered)]
     groups: dict[Any, list[PriorSet]] = {}
     for prior in sets:
         key = (prior.tau, prior.baseline, prior.covariate)
