@@ -177,7 +177,7 @@ def test_a_damaged_compiled_model_is_compiled_again_and_replaced():
     assert _notes(record) == [f"compiled model {path} not used (damaged: its checksum does "
                               "not match); computing it again"]
     assert compiled.n_dim > 0
-    assert compilation._read(path) is not None  # replaced by the new compilation
+    assert compilation.read_compiled(path) is not None  # replaced by the new compilation
 
 
 def test_the_command_prints_one_note_for_a_damaged_fit(capsys):

@@ -79,7 +79,7 @@ def test_a_planted_entry_runs_in_a_cache_that_passes_and_is_never_read_in_one_th
     entry, marker = _plant(tmp_path)
     # The control: the cache is private, the entry is whole, so loading it runs its code.
     with pytest.warns(paths.CacheNote):  # it ran, and then was no compiled model
-        compilation._read(entry)
+        compilation.read_compiled(entry)
     assert marker.exists()
     marker.unlink()
 
@@ -162,5 +162,5 @@ def test_an_entry_another_user_owns_is_not_loaded(tmp_path):
     entry, marker = _plant(tmp_path)
     os.chown(entry, 12345, 12345)
     with pytest.warns(paths.CacheNote, match=r"not used \(it is owned by another user"):
-        assert compilation._read(entry) is None
+        assert compilation.read_compiled(entry) is None
     assert not marker.exists()

@@ -102,7 +102,7 @@ def test_an_unreadable_compiled_model_is_compiled_again(tmp_path, monkeypatch):
     path.parent.mkdir(parents=True)
     path.write_bytes(b"not a pickle")
     with pytest.warns(CacheNote, match="not a rebayes cache entry"):
-        assert compilation._read(path) is None
+        assert compilation.read_compiled(path) is None
 
 
 def _logp_callback(compiled, x: np.ndarray) -> tuple[int, float, np.ndarray]:
@@ -191,11 +191,11 @@ def test_a_report_compiles_in_a_child_process_and_never_imports_pymc(tmp_path):
 
 
 def test_waiting_for_the_child_ends_with_its_keys_or_its_exit():
-    from rebayes.bayes.compilation import _Child
+    from rebayes.bayes.compilation import CompilerChild
 
     process = subprocess.Popen([sys.executable, "-c", "print('noise'); print('a'); print('b')"],
                                stdout=subprocess.PIPE)
-    child = _Child(["a", "b", "c"], process)
+    child = CompilerChild(["a", "b", "c"], process)
     child.wait_for("a")
     assert child.pending == {"b", "c"}
     # "c" never comes: the child's exit ends the wait, and what is left compiles in-process.

@@ -72,7 +72,7 @@ def test_waiting_for_the_sampler_ourselves_gives_nutpies_own_draws():
 
     from rebayes.bayes.compilation import compiled_model
     from rebayes.bayes.design import build_design
-    from rebayes.bayes.nuts import _wait
+    from rebayes.bayes.nuts import wait_for_sampler
     from rebayes.bayes.priors import get_prior
 
     design = build_design(_spec())
@@ -80,7 +80,7 @@ def test_waiting_for_the_sampler_ourselves_gives_nutpies_own_draws():
     options = dict(draws=200, tune=200, chains=2, seed=5, progress_bar=False,
                    save_warmup=False, return_raw_trace=True, cores=2)
     blocking = nutpie.sample(model, **options).get_arrow_trace()[0]
-    waited = _wait(nutpie.sample(model, blocking=False, **options)).get_arrow_trace()[0]
+    waited = wait_for_sampler(nutpie.sample(model, blocking=False, **options)).get_arrow_trace()[0]
     for ours, theirs in zip(waited, blocking, strict=True):
         for name in theirs.column_names:
             assert pa.array(ours.column(name)).equals(pa.array(theirs.column(name))), name
@@ -123,24 +123,24 @@ def test_leaving_an_ahead_block_by_an_error_stops_the_fit_it_samples():
             job = ahead.submit(rb.fit, _spec(), "vague", settings=LONG, on_progress=on_progress)
             assert sampling.wait(600)
             raise KeyboardInterrupt
-    thread = ahead._thread
+    thread = ahead.thread
     thread.join(10)
     assert not thread.is_alive()
     assert isinstance(job.exception(), interrupt.Interrupted)
     assert _until(lambda: _samplers() == 0, 10)
 
 
-def test_shutdown_ends_a_compiling_child_and_the_jobs_in_order(monkeypatch):
+def test_shutdown_ends_a_compiling_child_and_the_jobs_in_order():
     from rebayes.bayes import compilation
 
-    monkeypatch.setattr(interrupt, "_STOPPERS", list(interrupt._STOPPERS))
-    child = compilation._spawn()
-    order: list[str] = []
-    interrupt.on_shutdown(interrupt.WRITER, lambda deadline: order.append("writer") or True)
-    interrupt.on_shutdown(interrupt.CHILDREN,
-                          lambda deadline: order.append(f"child ended: {child.poll() is not None}")
-                          or True)
-    assert interrupt.shutdown(seconds=10)
+    with interrupt.separate_shutdown_steps():
+        child = compilation.spawn_compiler()
+        order: list[str] = []
+        interrupt.on_shutdown(interrupt.WRITER, lambda deadline: order.append("writer") or True)
+        interrupt.on_shutdown(interrupt.CHILDREN,
+                              lambda deadline: order.append(
+                                  f"child ended: {child.poll() is not None}") or True)
+        assert interrupt.shutdown(seconds=10)
     assert order == ["child ended: True", "writer"]  # killed and waited for, first
     with pytest.raises(interrupt.Interrupted):
         interrupt.check()

@@ -263,7 +263,7 @@ def test_raw_trace_conversion_equals_nutpies_own(data):
 
     import rebayes as rb
     from rebayes.bayes.compilation import compiled_model
-    from rebayes.bayes.nuts import _trace_to_tree
+    from rebayes.bayes.nuts import trace_to_tree
     from rebayes.bayes.settings import SAMPLE_STATS
 
     specs = {"ivig": OVERALL, "ivig normal": NORMAL,
@@ -271,7 +271,7 @@ def test_raw_trace_conversion_equals_nutpies_own(data):
     design = build_design(specs[data])
     compiled = compiled_model(design, get_prior("weakly_informative"))
     options = {"draws": 50, "tune": 30, "chains": 3, "seed": 7, "progress_bar": False}
-    ours = _trace_to_tree(nutpie.sample(compiled, return_raw_trace=True, **options), compiled)
+    ours = trace_to_tree(nutpie.sample(compiled, return_raw_trace=True, **options), compiled)
     theirs = nutpie.sample(compiled, **options)
     xr.testing.assert_identical(ours["posterior"].to_dataset().drop_attrs(),
                                 theirs["posterior"].to_dataset().drop_attrs())

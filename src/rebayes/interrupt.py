@@ -30,6 +30,7 @@ __all__ = [
     "check",
     "on_shutdown",
     "reset",
+    "separate_shutdown_steps",
     "shutdown",
     "stop_requested",
     "track",
@@ -126,3 +127,19 @@ def shutdown(seconds: float = SHUTDOWN_SECONDS) -> bool:
 def reset() -> None:
     """Clear a stop asked for by :func:`shutdown`: for a process that goes on (a test)."""
     _STOP.clear()
+
+
+@contextlib.contextmanager
+def separate_shutdown_steps() -> Iterator[None]:
+    """Keep the steps registered with :func:`on_shutdown` inside the block apart.
+
+    Steps registered inside are forgotten on leaving it, so a test (or an embedding
+    application) can run :func:`shutdown` on its own steps without adding to the process's.
+    """
+    with _LOCK:
+        saved = list(_STOPPERS)
+    try:
+        yield
+    finally:
+        with _LOCK:
+            _STOPPERS[:] = saved

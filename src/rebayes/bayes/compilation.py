@@ -76,7 +76,10 @@ __all__ = [
     "compile_key",
     "compiled_model",
     "is_compiled",
+    "CompilerChild",
     "load_or_compile",
+    "read_compiled",
+    "spawn_compiler",
     "start_compiler",
 ]
 
@@ -405,7 +408,7 @@ def _locked(path: Path) -> Iterator[None]:
 _WHAT = "compiled model"
 
 
-def _read(path: Path) -> Any | None:
+def read_compiled(path: Path) -> Any | None:
     """Return the model stored at ``path``, or None when it is missing or unreadable.
 
     Its checksum is verified first (:func:`rebayes.store.paths.read_entry`): damaged bytes
@@ -451,7 +454,7 @@ def load_or_compile(design: Design, prior: Any) -> Any:
     with phase("waiting for the model compiled in the background"):
         _wait_for_child(key)
     seen = _stamp(path)
-    compiled = _read(path)
+    compiled = read_compiled(path)
     if compiled is not None:
         return compiled
     with contextlib.ExitStack() as stack:
@@ -461,7 +464,7 @@ def load_or_compile(design: Design, prior: Any) -> Any:
         except OSError as exc:
             warn_unwritable(exc)  # compiled without the lock; stored if it can be
         # Another process may have compiled it while we waited for the lock (a new file).
-        compiled = _read(path) if _stamp(path) != seen else None
+        compiled = read_compiled(path) if _stamp(path) != seen else None
         if compiled is not None:
             return compiled
         # Not when stopping: a compiling child killed by the stop is no reason to compile
@@ -517,7 +520,7 @@ def is_compiled(design: Design) -> bool:
 # --- compiling ahead, in a child process ---------------------------------------------------
 
 
-class _Child:
+class CompilerChild:
     """A child process compiling structures; it prints each one's key when it is on disk."""
 
     def __init__(self, keys: list[str], process: subprocess.Popen[bytes]) -> None:
@@ -538,7 +541,7 @@ class _Child:
                 self.pending.discard(line.decode().strip())
 
 
-_CHILDREN: list[_Child] = []
+_CHILDREN: list[CompilerChild] = []
 
 
 def _wait_for_child(key: str) -> None:
@@ -551,7 +554,7 @@ _SPARE: list[subprocess.Popen[bytes]] = []
 _PROCESSES: list[subprocess.Popen[bytes]] = []
 
 
-def _spawn() -> subprocess.Popen[bytes]:
+def spawn_compiler() -> subprocess.Popen[bytes]:
     """Start a compiling child (:func:`_compile_jobs`); it ends when this process does."""
     process = subprocess.Popen(
         [sys.executable, "-c", "from rebayes.bayes.compilation import _compile_jobs; "
@@ -602,7 +605,7 @@ def start_compiler() -> None:
     """
     if _SPARE or any(compiled_dir().glob("*.pkl")):
         return
-    _SPARE.append(_spawn())
+    _SPARE.append(spawn_compiler())
 
 
 def compile_ahead(jobs: list[tuple[Design, Any]]) -> None:
@@ -625,7 +628,7 @@ def compile_ahead(jobs: list[tuple[Design, Any]]) -> None:
         key = compile_key(design)
         if key not in wanted and not (folder / f"{key}.pkl").is_file():
             wanted[key] = (design, prior)
-    process = _SPARE.pop() if _SPARE else (_spawn() if wanted else None)
+    process = _SPARE.pop() if _SPARE else (spawn_compiler() if wanted else None)
     if process is None:
         return
     # From a thread: the child reads once it has imported PyMC, and a pipe holds 64 kB, so
@@ -633,7 +636,7 @@ def compile_ahead(jobs: list[tuple[Design, Any]]) -> None:
     threading.Thread(target=_send, args=(process, pickle.dumps(list(wanted.values()))),
                      daemon=True).start()
     if wanted:
-        _CHILDREN.append(_Child(list(wanted), process))
+        _CHILDREN.append(CompilerChild(list(wanted), process))
 
 
 def _send(process: subprocess.Popen[bytes], jobs: bytes) -> None:

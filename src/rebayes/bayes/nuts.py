@@ -23,7 +23,7 @@ import xarray as xr
 from rebayes import interrupt
 from rebayes.bayes.settings import DIVERGENCE_TARGET_ACCEPT, SAMPLE_STATS, SamplerSettings
 
-__all__ = ["run_nuts"]
+__all__ = ["run_nuts", "trace_to_tree", "wait_for_sampler"]
 
 
 def run_nuts(
@@ -79,7 +79,7 @@ def run_nuts(
             cores=cores,
             blocking=False,
         )
-        raw = _trace_to_tree(_wait(sampler), compiled)
+        raw = trace_to_tree(wait_for_sampler(sampler), compiled)
         divergences = int(raw["sample_stats"]["diverging"].sum())
         ess_min = _min_bulk_ess(raw["posterior"].to_dataset())
         raw.attrs.update(attempt=attempt, target_accept=target_accept, draws=draws)
@@ -98,7 +98,7 @@ def run_nuts(
 _STOP_POLL_SECONDS = 0.25
 
 
-def _wait(sampler: Any) -> Any:
+def wait_for_sampler(sampler: Any) -> Any:
     """Return the trace of nutpie's background sampler once it has finished.
 
     Waited for here, not in nutpie: nutpie's own wait answers Ctrl-C by returning the draws
@@ -129,7 +129,7 @@ def _min_bulk_ess(posterior: xr.Dataset) -> float:
         return float(np.nanmin(ess_bulk(draws_array(posterior))))
 
 
-def _trace_to_tree(trace: Any, compiled: Any) -> xr.DataTree:
+def trace_to_tree(trace: Any, compiled: Any) -> xr.DataTree:
     """Nutpie's raw (Arrow) trace as a tree of the draws after tuning and :data:`SAMPLE_STATS`.
 
     The posterior holds the ``compiled`` model's variables with their dims and coordinates,

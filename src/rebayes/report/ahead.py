@@ -58,6 +58,11 @@ class Ahead:
         self._thread.start()
         interrupt.track(self._thread)
 
+    @property
+    def thread(self) -> threading.Thread:
+        """The thread that runs the submitted jobs (ends when the object is closed)."""
+        return self._thread
+
     def submit[T](self, function: Callable[..., T], /, *args: Any, slot: bool = True,
                   **kwargs: Any) -> Future[T]:
         """Queue ``function(*args, **kwargs)``.
