@@ -174,7 +174,7 @@ from rebayes.bayes.settings import SamplerSettings
 from rebayes.bayes.fit import compile_in_background, fit
 
 spec = rb.resolve_spec(sys.argv[1], "ivig_rsa")
-compile_in_background([(spec, "published"), (spec, "seed_fit")])  # one structure
+compile_in_background([(spec, "published", None), (spec, "seed_fit", None)])  # one structure
 result = fit(spec, "skeptical", cache=False, settings=SamplerSettings(draws=200, min_ess=0))
 assert result.tree["posterior"]["tau"].shape == (4, 200)
 print("pymc" in sys.modules, len(list(compiled_dir().glob("*.pkl"))))
@@ -216,7 +216,7 @@ settings = SamplerSettings(draws=200, min_ess=0)
 if sys.argv[2] == "fit":
     fit(spec, "skeptical", settings=settings)
 else:
-    compile_in_background([(spec, None)], ["skeptical"], settings)
+    compile_in_background([(spec, None, None)], ["skeptical"], settings)
     print(len(compilation._CHILDREN), "numba" in sys.modules)
 """
 

@@ -2,7 +2,8 @@
 
 from rebayes.data.direction import Direction
 from rebayes.data.schema import DatasetSchema
-from rebayes.data.trials import DataError, load_dataset, load_trials, trial_totals
+from rebayes.data.trial_table import TrialTable
+from rebayes.data.trials import DataError, load_dataset, load_table, load_trials, trial_totals
 from rebayes.errors import RebayesError
 
 __all__ = [
@@ -10,7 +11,9 @@ __all__ = [
     "DatasetSchema",
     "Direction",
     "RebayesError",
+    "TrialTable",
     "load_dataset",
+    "load_table",
     "load_trials",
     "trial_totals",
 ]

@@ -135,6 +135,9 @@ class BatchTask:
         What answers (:mod:`rebayes.bayes.exact_fit`); part of the key.
     bias : bool
         Whether the record holds the bias analysis (``--no-bias``: not); part of the key.
+    table : TrialTable, optional
+        The rows, loaded once where the task was prepared (its key hashes them) and analysed
+        by the task; None until prepared.
     """
 
     id: str
@@ -145,6 +148,7 @@ class BatchTask:
     spec: Any = None
     engine: str = "nuts"
     bias: bool = True
+    table: Any = None
 
     @property
     def file_name(self) -> str:
@@ -278,12 +282,9 @@ def _expand_folders(inputs: Iterable[str | Path]) -> list[str]:
     return out
 
 
-def _rows_hash(source: str) -> str:
+def _rows_hash(table: Any) -> str:
     """Hash of the rows a task analyses and the dataset's declarations (not its name)."""
-    from rebayes.data.trials import load_trials
-
-    trials = load_trials(source)
-    payload = {"rows": trials.attrs["data_hash"], "schema": key_form(trials.attrs["schema"])}
+    payload = {"rows": table.data_hash, "schema": key_form(table.schema)}
     return stable_hash(payload, length=64)
 
 
@@ -332,22 +333,25 @@ def _prepare(
 ) -> list[BatchTask]:
     """Give every task its key, seed and spec; an input that does not load keeps its message."""
     from rebayes.bayes.analyses import resolve_spec
+    from rebayes.data.trials import load_table
 
     out = []
     for task in tasks:
-        spec = None
+        spec = table = None
         if task.error:
             rows = "error:" + task.error
         else:
             try:
-                rows = _rows_hash(task.source)
+                table = load_table(task.source)
+                rows = _rows_hash(table)
                 spec = resolve_spec(None, task.source, allow_scripts=allow_scripts)
             except Exception as exc:  # noqa: BLE001 - an unreadable input is a failed row
                 task = BatchTask(task.id, task.source, error=_one_line(exc))
                 rows = "error:" + task.error
         s = task_seed(seed, rows) if not task.error else 0
         key = task_key(rows, priors, seed, settings, spec, engine, bias)
-        out.append(BatchTask(task.id, task.source, key, s, task.error, spec, engine, bias))
+        out.append(BatchTask(task.id, task.source, key, s, task.error, spec, engine, bias,
+                             table if not task.error else None))
     return out
 
 
@@ -414,10 +418,11 @@ def _failed_record(
 
 def _analyse(task: BatchTask, priors: Sequence[Any], settings: Any) -> dict[str, Any]:
     from rebayes.bayes.analyses import resolve_spec
-    from rebayes.data.trials import load_trials, trial_totals
+    from rebayes.data.trials import load_table, trial_totals
 
-    trials = load_trials(task.source)
-    totals_table = trial_totals(trials)
+    table = task.table if task.table is not None else load_table(task.source)
+    trials = table.to_frame()  # RevMan's pooling and the bias analysis take a DataFrame
+    totals_table = trial_totals(table)
     totals = {"k": len(totals_table)}
     for column in ("events_treat", "n_treat", "events_control", "n_control"):
         totals[column] = int(totals_table[column].sum())
@@ -426,14 +431,19 @@ def _analyse(task: BatchTask, priors: Sequence[Any], settings: Any) -> dict[str,
     out["revman"] = _revman(trials)
     out["bias"] = bias_record(trials) if task.bias else None
     spec = task.spec if task.spec is not None else resolve_spec(None, task.source)
-    exact = _exact_fits(task, spec, priors)
+    # A trusted script may fit other rows (its own data or variant): those it loads itself.
+    if (spec.data not in (None, task.source, table.source)
+            or spec.variant not in (None, table.variant)):
+        table = None
+    exact = _exact_fits(task, spec, priors, table)
     if exact is not None:
         out["fits"], out["engine"] = exact, "exact"
         return out
     from rebayes.bayes.fit import fit_priors
 
     out["engine"] = "nuts"
-    fits = fit_priors(spec, list(priors), seed=task.seed, settings=settings, cache=False)
+    fits = fit_priors(spec, list(priors), seed=task.seed, settings=settings, cache=False,
+                      trials=table)
     for f in fits:
         summary = f.summary().to_dict()
         report = f.diagnostics()
@@ -443,7 +453,9 @@ def _analyse(task: BatchTask, priors: Sequence[Any], settings: Any) -> dict[str,
     return out
 
 
-def _exact_fits(task: BatchTask, spec: Any, priors: Sequence[Any]) -> dict[str, Any] | None:
+def _exact_fits(
+    task: BatchTask, spec: Any, priors: Sequence[Any], table: Any
+) -> dict[str, Any] | None:
     """Return the exact engine's records per prior, or None where NUTS answers (``auto``).
 
     Without the trials' shrunken effects (the summary table has no column for them, and
@@ -454,7 +466,7 @@ def _exact_fits(task: BatchTask, spec: Any, priors: Sequence[Any]) -> dict[str, 
     from rebayes.bayes.design import build_design
     from rebayes.bayes.exact_fit import exact_answers, exact_summary
 
-    design = build_design(spec)
+    design = build_design(spec, table)
     if not exact_answers(design, priors, task.engine):
         return None
     out = {}

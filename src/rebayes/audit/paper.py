@@ -49,9 +49,10 @@ from scipy import stats
 from rebayes import tables
 from rebayes.data.schema import DatasetSchema, schema_of
 from rebayes.data.text import forbidden_field, separator_message
+from rebayes.data.trial_table import TrialTable
 from rebayes.data.trials import (
     load_dataset,
-    load_trials,
+    load_table,
     row_labels,
     trial_ids,
     variant_combinations,
@@ -889,6 +890,7 @@ def audit(
     dataset: str | Path,
     variant: str | None = None,
     variants: Iterable[str] | None = None,
+    tables: Mapping[str, TrialTable] | None = None,
 ) -> Audit:
     """Recompute every reported figure and give a verdict for each.
 
@@ -907,6 +909,8 @@ def audit(
     variants : iterable of str, optional
         Variants to try for ``variants_reproducing`` (default: every variant of the dataset
         and every composition of variants that override disjoint rows).
+    tables : mapping of str to TrialTable, optional
+        Tables of the dataset already loaded, by variant (a report's); the others are loaded.
 
     Returns
     -------
@@ -923,8 +927,16 @@ def audit(
     found = load_dataset(dataset)
     outcome = found.schema.outcome
     names = list(variants) if variants is not None else variant_combinations(found)
-    others = {name: load_trials(dataset, name) for name in names}
-    table = others[variant] if variant in others else load_trials(dataset, variant)
+    loaded = dict(tables or {})
+
+    def frame(name: str | None) -> pd.DataFrame:
+        # The recomputations take a DataFrame (the schema in its attrs).
+        if name is None or name not in loaded:
+            return load_table(found, name).to_frame()
+        return loaded[name].to_frame()
+
+    others = {name: frame(name) for name in names}
+    table = others[variant] if variant in others else frame(variant)
     variant = table.attrs["variant"]
     rows = []
     memo: dict = {}

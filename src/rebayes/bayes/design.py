@@ -41,8 +41,9 @@ import pandas as pd
 
 from rebayes.bayes.priors import PriorSet, median_control_risk
 from rebayes.bayes.spec import AnalysisSpec, SpecError
-from rebayes.data.schema import Covariate, DatasetSchema, schema_of
-from rebayes.data.trials import load_trials, row_labels, trial_ids, trial_totals
+from rebayes.data.schema import Covariate, DatasetSchema
+from rebayes.data.trial_table import TrialTable, as_table
+from rebayes.data.trials import load_table, row_labels, trial_ids, trial_totals
 from rebayes.frequentist.pooling import study_effects
 
 __all__ = ["ARMS", "Design", "build_design", "prior_on_model_scale"]
@@ -166,18 +167,25 @@ class Design:
 
 
 def build_design(
-    spec: AnalysisSpec, trials: pd.DataFrame | None = None, variant: str | None = None
+    spec: AnalysisSpec,
+    trials: TrialTable | pd.DataFrame | None = None,
+    variant: str | None = None,
+    *,
+    schema: DatasetSchema | None = None,
 ) -> Design:
     """Turn a trial table into the arrays of one analysis.
 
     Parameters
     ----------
     spec : AnalysisSpec
-    trials : pandas.DataFrame, optional
-        A table from :func:`rebayes.load_trials` (or any DataFrame with the count columns);
-        default: load ``spec.data``.
+    trials : TrialTable or pandas.DataFrame, optional
+        The table from :func:`rebayes.load_table` (a DataFrame: see ``schema``); default:
+        load ``spec.data``.
     variant : str, optional
         Data variant when loading (overrides ``spec.variant``).
+    schema : DatasetSchema, optional
+        What a DataFrame's rows mean, when it does not carry its schema in ``attrs``
+        (:func:`rebayes.data.trial_table.as_table`).
 
     Returns
     -------
@@ -187,27 +195,27 @@ def build_design(
     ------
     SpecError
         The spec asks for something the table cannot give (one line).
+    DataError
+        A DataFrame whose schema is unknown (neither ``schema=`` nor ``attrs``).
     """
     where = f"spec '{spec.name}'"
     if trials is None:
         if spec.data is None:
             raise SpecError(f"{where}: names no dataset (give --data, or data= in the spec)")
-        trials = load_trials(spec.data, variant or spec.variant)
-    attrs = dict(trials.attrs)
-    schema = schema_of(trials)
-    if schema.with_direction(spec.higher_is_better) is not schema:
-        schema = schema.with_direction(spec.higher_is_better)
-        attrs["schema"] = schema
+        table = load_table(spec.data, variant or spec.variant)
+    else:
+        table = as_table(trials, schema, where)
+    table = table.with_direction(spec.higher_is_better)
+    schema = table.schema
     notes: list[str] = []
-    strata = schema.strata if schema.strata in trials else None
+    strata = schema.strata if schema.strata in table.frame else None
 
-    frame = _stratum_rows(trials, spec, strata, where)
-    frame.attrs = attrs
+    frame = _stratum_rows(table.frame, spec, strata, where)
     frame, pooled_values = _pooled_rows(frame, spec, schema, strata, notes)
     if not spec.split_by_stratum:
-        frame = trial_totals(frame)
-    labels = row_labels(frame, split=spec.split_by_stratum)
-    frame = frame.reset_index(drop=True).assign(row=labels, trial=trial_ids(frame))
+        frame = trial_totals(frame, schema)
+    labels = row_labels(frame, split=spec.split_by_stratum, schema=schema)
+    frame = frame.reset_index(drop=True).assign(row=labels, trial=trial_ids(frame, schema))
     shares = {term: values.reindex(frame.index) for term, values in pooled_values.items()}
 
     yi = vi = None
@@ -227,9 +235,9 @@ def build_design(
     codes, studies = pd.factorize(frame["trial"])
     return Design(
         spec=spec,
-        dataset=str(attrs.get("dataset", spec.data or "")),
-        variant=str(attrs.get("variant", variant or spec.variant or "published")),
-        data_hash=str(attrs.get("data_hash", "")),
+        dataset=table.dataset or str(spec.data or ""),
+        variant=table.variant,
+        data_hash=table.data_hash,
         rows=tuple(frame["row"]),
         row_study=tuple(frame["trial"]),
         row_stratum=tuple(frame[strata].astype(str)) if strata else ("",) * len(frame),

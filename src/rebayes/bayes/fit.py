@@ -44,6 +44,7 @@ from rebayes.bayes.priors import (
 from rebayes.bayes.settings import SamplerSettings
 from rebayes.bayes.spec import AnalysisSpec
 from rebayes.bayes.trees import assemble_tree, provenance, with_derived_groups
+from rebayes.data.trial_table import TrialTable
 from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
 from rebayes.progress import phase
@@ -325,6 +326,7 @@ def fit(
     design: Design | None = None,
     on_progress: Callable[[int], None] | None = None,
     cores: int | None = None,
+    trials: TrialTable | None = None,
 ) -> Fit:
     """Fit one analysis under one prior set (or read it from the cache).
 
@@ -349,6 +351,9 @@ def fit(
     cores : int, optional
         Threads the chains are sampled on (default: one per core, up to one per chain). The
         draws do not depend on it: each chain has its own random stream.
+    trials : TrialTable, optional
+        The table already loaded (:func:`rebayes.load_table`, the variant applied); default:
+        load ``spec.data`` under ``variant``. Unused when ``design`` is given.
 
     Returns
     -------
@@ -367,7 +372,7 @@ def fit(
         extra = load_prior_file(spec.prior_file) if spec.prior_file else None
         prior = get_prior(prior, extra)
     if design is None:
-        design = build_design(spec, variant=variant)
+        design = build_design(spec, trials, variant=variant)
     prior = prior_on_model_scale(prior, design)
     key = fit_key(design, prior, seed, settings)
     path = fit_path(key) if cache else None
@@ -411,6 +416,7 @@ def fit_priors(
     progress: bool = False,
     on_fit: Callable[[Fit], None] | None = None,
     cores: int | None = None,
+    trials: TrialTable | None = None,
 ) -> list[Fit]:
     """Fit one analysis under several prior sets, compiling its structure once.
 
@@ -425,7 +431,7 @@ def fit_priors(
         Show one progress bar (stderr) over all the fits.
     on_fit : callable, optional
         Called with each fit as soon as it is sampled (or read from the cache).
-    cores : int, optional
+    cores, trials : optional
         As for :func:`fit`.
 
     Returns
@@ -435,7 +441,7 @@ def fit_priors(
     """
     settings = settings or SamplerSettings()
     with phase("loading the table and building the design"):
-        design = build_design(spec, variant=variant)
+        design = build_design(spec, trials, variant=variant)
     prior_sets = _prior_sets(spec, priors, design)
     bar = None
     per_fit = settings.chains * (settings.tune + settings.draws)
@@ -507,23 +513,24 @@ def _prior_sets(
 
 
 def compile_in_background(
-    analyses: Iterable[tuple[AnalysisSpec, str | None]],
+    analyses: Iterable[tuple[AnalysisSpec, str | None, TrialTable | None]],
     priors: Iterable[str | PriorSet] | None = None,
     settings: SamplerSettings | None = None,
 ) -> None:
-    """Start compiling the structures these (spec, variant) pairs need, in a child process.
+    """Start compiling the structures these (spec, variant, table) need, in a child process.
 
     For a caller about to fit many analyses (a report): see
     :func:`rebayes.bayes.compilation.compile_ahead`. Structures already compiled in this
     process or on disk are skipped, and so are those whose fits under ``priors`` (as for
     :func:`fit_priors`) are all in the fit cache: a report from cached fits then loads
     neither numba nor the compiled models. :func:`fit` waits for the child when it needs one.
+    A table given is the variant's, already loaded (None: load ``spec.data``).
     """
     settings = settings or SamplerSettings()
     jobs = []
-    for spec, variant in analyses:
+    for spec, variant, table in analyses:
         try:
-            design = build_design(spec, variant=variant)
+            design = build_design(spec, table, variant=variant)
             sets = _prior_sets(spec, priors, design)
         except RebayesError:
             continue  # reported where the analysis is fitted, as before

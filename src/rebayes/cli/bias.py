@@ -73,12 +73,12 @@ def _check_output(output: str | None) -> Path | None:
 def run(args: argparse.Namespace) -> int:
     """Run ``rebayes bias``."""
     from rebayes.atomic import atomic_path, write_text_atomic
-    from rebayes.data.trials import load_trials
+    from rebayes.data.trials import load_table
     from rebayes.tools.bias import bias_analysis
 
     output = _check_output(args.output)
-    trials = load_trials(args.data, args.variant)
-    result = bias_analysis(trials, args.measure, bayesian=not args.no_bayes,
+    table = load_table(args.data, args.variant)
+    result = bias_analysis(table.to_frame(), args.measure, bayesian=not args.no_bayes,
                            subfield=args.subfield, effect_prior=args.effect_prior,
                            higher_is_better=args.higher_is_better)
     if output is not None:
@@ -89,9 +89,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         payload = result.to_dict()
         payload["data"] = {
-            "dataset": trials.attrs["dataset"],
-            "variant": trials.attrs["variant"],
-            "data_hash": trials.attrs["data_hash"],
+            "dataset": table.dataset,
+            "variant": table.variant,
+            "data_hash": table.data_hash,
         }
         print_json(payload)
     else:

@@ -51,11 +51,10 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``rebayes credibility``."""
-    from rebayes.data.schema import schema_of
-    from rebayes.data.trials import load_trials
+    from rebayes.data.trials import load_table
     from rebayes.tools.credibility import dataset_credibility
 
     output = check_output(args.output)
-    trials = load_trials(args.data, args.variant)
-    direction = schema_of(trials).with_direction(args.higher_is_better).direction
-    return emit(dataset_credibility(trials, direction), args, output)
+    table = load_table(args.data, args.variant)
+    direction = table.schema.with_direction(args.higher_is_better).direction
+    return emit(dataset_credibility(table.to_frame(), direction), args, output)

@@ -131,12 +131,12 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``rebayes cumulative``."""
     from rebayes.bayes.analyses import resolve_spec
-    from rebayes.data.trials import load_trials
+    from rebayes.data.trials import load_table
     from rebayes.tools.cumulative import cumulative_meta_analysis
 
     output = check_output(args.output)
     spec = resolve_spec("overall", args.data, allow_scripts=args.allow_scripts)
-    trials = load_trials(spec.data, spec.variant)
+    trials = load_table(spec.data, spec.variant)
     result = cumulative_meta_analysis(trials, spec, args.prior, args.order_by,
                                       settings=sampler(args), seed=args.seed,
                                       method=args.method, model=args.model,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 from rebayes.cli._common import add_data_options, parse_where, print_json
-from rebayes.data.schema import schema_of
-from rebayes.data.trials import load_trials
+from rebayes.data.trials import load_table
 from rebayes.errors import RebayesError
 from rebayes.frequentist.heterogeneity import TAU2_METHODS
 from rebayes.frequentist.pooling import EVENTS, MEASURES, METHODS, MODELS, analyze
@@ -85,7 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the analysis and print it."""
-    trials = load_trials(args.data, args.variant)
+    table = load_table(args.data, args.variant)
     if args.method == "DL" and args.model == "fixed":
         raise RebayesError("--method DL is 'M-H, Random': it takes no --model fixed")
     measure = args.measure
@@ -98,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
                                "not --model fixed")
         model = "random"
     result = analyze(
-        trials,
+        table.to_frame(),
         by=args.by,
         where=parse_where(args.where),
         method=args.method,
@@ -113,12 +112,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         payload = result.to_dict()
         payload["data"] = {
-            "dataset": trials.attrs["dataset"],
-            "variant": trials.attrs["variant"],
-            "data_hash": trials.attrs["data_hash"],
+            "dataset": table.dataset,
+            "variant": table.variant,
+            "data_hash": table.data_hash,
         }
         print_json(payload)
     else:
-        title = schema_of(trials).title or trials.attrs["dataset"]
-        print(f"{title} ({trials.attrs['variant']}): {result}")
+        title = table.schema.title or table.dataset
+        print(f"{title} ({table.variant}): {result}")
     return 0

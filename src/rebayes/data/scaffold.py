@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rebayes.data.trials import COUNT_COLUMNS, load_trials
+from rebayes.data.trials import COUNT_COLUMNS, load_table
 from rebayes.folders import check_output_folder
 
 __all__ = ["ColumnGuess", "analyses_example", "dataset_toml", "guess_columns", "init_dataset"]
@@ -48,7 +48,8 @@ def guess_columns(trials: pd.DataFrame) -> list[ColumnGuess]:
     Parameters
     ----------
     trials : pandas.DataFrame
-        A table from :func:`rebayes.load_trials` (bare CSV: every extra column is text).
+        The rows of a table from :func:`rebayes.load_table` (bare CSV: every extra column is
+        text).
 
     Returns
     -------
@@ -198,9 +199,10 @@ def init_dataset(csv: str | Path, directory: str | Path,
     """
     target = Path(directory)
     check_output_folder(target, "init")  # missing or empty only: init never overwrites
-    trials = load_trials(csv)
+    loaded = load_table(csv)
+    trials = loaded.frame
     guesses = guess_columns(trials)
-    renamed = trials.attrs.get("column_names", "")
+    renamed = loaded.column_names
     # Another package's column names: the table is written under rebayes's own.
     table = trials.to_csv(index=False) if renamed else Path(csv).read_text(encoding="utf-8-sig")
     files = {

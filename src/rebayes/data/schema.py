@@ -637,12 +637,19 @@ def _parse_columns(raw: Any, where: str, part: str, analysed: bool) -> dict[str,
 
 
 def schema_of(trials: Any) -> DatasetSchema:
-    """Return the schema a table carries in ``attrs["schema"]`` (defaults when it has none).
+    """Return the schema of a table: a TrialTable's own, else a DataFrame's ``attrs["schema"]``.
+
+    A DataFrame without one gets the defaults of a bare CSV (no strata, undeclared
+    direction). Where the direction of benefit matters, take the table through
+    :func:`rebayes.data.trial_table.as_table` instead, which refuses such a frame.
 
     Parameters
     ----------
-    trials : pandas.DataFrame
-        A table from :func:`rebayes.load_trials`, or any DataFrame.
+    trials : TrialTable or pandas.DataFrame
+        A table from :func:`rebayes.load_table` or :func:`rebayes.load_trials`, or any
+        DataFrame.
     """
-    schema = getattr(trials, "attrs", {}).get("schema")
+    schema = getattr(trials, "schema", None)
+    if not isinstance(schema, DatasetSchema):
+        schema = getattr(trials, "attrs", {}).get("schema")
     return schema if isinstance(schema, DatasetSchema) else DatasetSchema.defaults()

@@ -34,6 +34,7 @@ from rebayes.data.column_names import ColumnMapping, NeedsCounts, resolve_column
 from rebayes.data.counts import COUNT_COLUMNS, MAX_COUNT, DataError, parse_count
 from rebayes.data.schema import DatasetSchema, SchemaError, schema_of
 from rebayes.data.text import forbidden_field, forbidden_toml_text, separator_message
+from rebayes.data.trial_table import TrialTable, table_hash
 from rebayes.errors import DataNote, check_keys
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "data_root",
     "list_datasets",
     "load_dataset",
+    "load_table",
     "load_trials",
     "parse_count",
     "row_labels",
@@ -375,15 +377,20 @@ def _review_folder(source: Path, outcome: str) -> tuple[Path, str]:
 def load_trials(
     path_or_name: str | Path | Dataset | None, variant: str | None = None
 ) -> pd.DataFrame:
-    """Load a trial table, apply a data variant and validate it.
+    """Load a trial table as a DataFrame, its metadata in ``attrs`` (for notebooks).
+
+    The analyses take the :class:`~rebayes.data.trial_table.TrialTable` of
+    :func:`load_table`, which carries the schema as a field. This DataFrame form is
+    :meth:`TrialTable.to_frame`: pandas drops ``attrs`` on ``merge``, ``concat`` and other
+    operations, and a function given a frame whose schema is gone asks for it (``schema=``)
+    rather than guess the direction of benefit.
 
     Parameters
     ----------
     path_or_name : str, Path or Dataset
         Shipped dataset name, dataset folder, or path to a CSV.
     variant : str, optional
-        Name of a variant in the dataset's ``variants.toml``; several compose with ``+``
-        (``"a+b"`` applies ``a`` then ``b``). Default: the dataset's ``default_variant``.
+        As for :func:`load_table`.
 
     Returns
     -------
@@ -407,6 +414,41 @@ def load_trials(
     >>> int(trials["n_treat"].sum())                             # doctest: +SKIP
     191064
     """
+    return load_table(path_or_name, variant).to_frame()
+
+
+def load_table(
+    path_or_name: str | Path | Dataset | None, variant: str | None = None
+) -> TrialTable:
+    """Load a trial table, apply a data variant and validate it: the rows an analysis uses.
+
+    Parameters
+    ----------
+    path_or_name : str, Path or Dataset
+        Shipped dataset name, dataset folder, or path to a CSV (see :func:`load_dataset`).
+    variant : str, optional
+        Name of a variant in the dataset's ``variants.toml``; several compose with ``+``
+        (``"a+b"`` applies ``a`` then ``b``). Default: the dataset's ``default_variant``.
+
+    Returns
+    -------
+    TrialTable
+        The rows (one per study, or study x stratum, counts as int64) with the dataset's
+        schema, name, variant, data hash (SHA-256 of the table after the variant), notes
+        and how another package's column names were read.
+
+    Raises
+    ------
+    DataError
+        With a one-line message naming file, line and field.
+
+    Examples
+    --------
+    >>> import rebayes as rb
+    >>> table = rb.load_table("tests/data/bcg")                  # doctest: +SKIP
+    >>> int(table.frame["n_treat"].sum())                        # doctest: +SKIP
+    191064
+    """
     dataset = path_or_name if isinstance(path_or_name, Dataset) else load_dataset(path_or_name)
     schema = dataset.schema
     variant = variant or schema.default_variant
@@ -425,7 +467,7 @@ def load_trials(
         source_variant = "+".join(
             v for n in names if (v := known[n].get("source_variant"))
         ) or None
-        base = load_trials(dataset.source, source_variant)
+        base = load_table(dataset.source, source_variant).frame
         studies = list(schema.source.get("studies", [])) or list(dict.fromkeys(base["study"]))
         missing = [s for s in studies if s not in set(base["study"])]
         if missing:
@@ -460,19 +502,16 @@ def load_trials(
     for cov in (*schema.covariates.values(), *schema.columns.values()):
         if cov.kind == "continuous" and cov.column in frame:
             frame[cov.column] = pd.to_numeric(frame[cov.column])
-    frame.attrs.update(
-        dataset=dataset.name,
-        path=str(dataset.trials_path),
-        variant=variant,
-        schema=schema,
-        notes=tuple(notes),
-        data_hash=table_hash(frame),
-        column_names=renamed,
+    return TrialTable(
+        frame, schema, dataset.name, variant, table_hash(frame), str(dataset.trials_path),
+        tuple(notes), renamed, dataset.reference,
     )
-    return frame
 
 
-def row_labels(trials: pd.DataFrame, split: bool | None = None) -> list[str]:
+def row_labels(
+    trials: pd.DataFrame | TrialTable, split: bool | None = None,
+    schema: DatasetSchema | None = None,
+) -> list[str]:
     """Return a unique label per row: the study, its stratum where split, its year if repeated.
 
     One notion of a row everywhere (fits, RevMan tables, the audit, cumulative steps): without
@@ -484,10 +523,12 @@ def row_labels(trials: pd.DataFrame, split: bool | None = None) -> list[str]:
 
     Parameters
     ----------
-    trials : pandas.DataFrame
+    trials : TrialTable or pandas.DataFrame
     split : bool, optional
         Whether the rows are a trial's strata shown separately (default: whether the dataset
         declares a strata column and a study has several rows).
+    schema : DatasetSchema, optional
+        Which column names the strata; default the table's own (:func:`schema_of`).
 
     Returns
     -------
@@ -495,7 +536,9 @@ def row_labels(trials: pd.DataFrame, split: bool | None = None) -> list[str]:
         ``"Smith 2001"``; ``"Smith 2001 (b)"`` for its stratum ``b``; ``"Shechter (1991)"``
         or ``"Shechter #2"`` for a repeated study name.
     """
-    strata = schema_of(trials).strata
+    strata = (schema or schema_of(trials)).strata
+    if isinstance(trials, TrialTable):
+        trials = trials.frame
     studies = trials["study"].astype(str).tolist()
     # Plain Python lookups: a pandas lookup per row took seconds on a 50,000-row table.
     counts = Counter(studies)
@@ -541,7 +584,9 @@ def _years(trials: pd.DataFrame) -> list[str]:
     return out
 
 
-def trial_ids(trials: pd.DataFrame) -> list[str]:
+def trial_ids(
+    trials: pd.DataFrame | TrialTable, schema: DatasetSchema | None = None
+) -> list[str]:
     """Return the trial each row belongs to, as the dataset defines trials.
 
     With a declared strata column (present in the table) a trial is a study name and its rows
@@ -551,20 +596,27 @@ def trial_ids(trials: pd.DataFrame) -> list[str]:
 
     Parameters
     ----------
-    trials : pandas.DataFrame
+    trials : TrialTable or pandas.DataFrame
+    schema : DatasetSchema, optional
+        Which column names the strata; default the table's own (:func:`schema_of`).
 
     Returns
     -------
     list of str
         One entry per row.
     """
-    strata = schema_of(trials).strata
+    schema = schema or schema_of(trials)
+    if isinstance(trials, TrialTable):
+        trials = trials.frame
+    strata = schema.strata
     if strata is not None and strata in trials:
         return trials["study"].astype(str).tolist()
-    return row_labels(trials, split=False)
+    return row_labels(trials, split=False, schema=schema)
 
 
-def trial_totals(trials: pd.DataFrame) -> pd.DataFrame:
+def trial_totals(
+    trials: pd.DataFrame | TrialTable, schema: DatasetSchema | None = None
+) -> pd.DataFrame:
     """Sum each trial's strata rows into one row per trial (as RevMan sees a trial).
 
     Only a dataset that declares a ``strata`` column has strata: without one, every row is a
@@ -574,15 +626,19 @@ def trial_totals(trials: pd.DataFrame) -> pd.DataFrame:
 
     Parameters
     ----------
-    trials : pandas.DataFrame
-        A table from :func:`load_trials`.
+    trials : TrialTable or pandas.DataFrame
+        A table from :func:`load_table` (or :func:`load_trials`).
+    schema : DatasetSchema, optional
+        Which column names the strata; default the table's own (:func:`schema_of`).
 
     Returns
     -------
     pandas.DataFrame
-        One row per trial, in first-appearance order, with the same ``attrs``.
+        One row per trial, in first-appearance order (a DataFrame's ``attrs`` kept).
     """
-    schema = schema_of(trials)
+    schema = schema or schema_of(trials)
+    if isinstance(trials, TrialTable):
+        trials = trials.frame
     strata = schema.strata
     if strata is None or strata not in trials or not trials["study"].duplicated().any():
         out = trials.copy()
@@ -881,7 +937,3 @@ def _apply_variant(
     return records, locs
 
 
-def table_hash(frame: pd.DataFrame) -> str:
-    """SHA-256 of a trial table's contents."""
-    payload = frame.to_csv(index=False).encode("utf-8")
-    return hashlib.sha256(payload).hexdigest()

@@ -34,7 +34,8 @@ from rebayes.bayes.mcse import MARK
 from rebayes.checks.gates import DEFAULT_THRESHOLDS
 from rebayes.data.direction import Direction
 from rebayes.data.schema import DatasetSchema
-from rebayes.data.trials import load_dataset, load_trials, variant_combinations
+from rebayes.data.trial_table import TrialTable
+from rebayes.data.trials import load_dataset, load_table, variant_combinations
 from rebayes.errors import RebayesError
 from rebayes.folders import unsafe_file_name
 from rebayes.progress import phase
@@ -226,17 +227,17 @@ class _ToolView:
     png: bytes
 
 
-def _decision_tools_kept(trials: pd.DataFrame, overall: Any, settings: Any) -> bool:
+def _decision_tools_kept(trials: TrialTable, overall: Any, settings: Any) -> bool:
     """Whether the decision tools' views are kept beside the overall default fit."""
     return bool(overall.fits[0].has_derived("decision tools", _tool_inputs(trials, settings)))
 
 
-def _tool_inputs(trials: pd.DataFrame, settings: Any) -> dict[str, str]:
-    return {"rows": trials.attrs["data_hash"], "settings": repr(settings)}
+def _tool_inputs(trials: TrialTable, settings: Any) -> dict[str, str]:
+    return {"rows": trials.data_hash, "settings": repr(settings)}
 
 
 def _decision_tool_views(
-    trials: pd.DataFrame, overall: Any, settings: Any,
+    trials: TrialTable, overall: Any, settings: Any,
     results: list[tuple[tuple[str, str], Any]] | None = None,
 ) -> list[_ToolView]:
     """Return the decision tools' views, computed once per overall fit and table.
@@ -262,7 +263,7 @@ def _decision_tool_views(
 
 
 def _decision_tools(
-    trials: pd.DataFrame, overall: Any, settings: Any
+    table: TrialTable, overall: Any, settings: Any
 ) -> list[tuple[tuple[str, str], Any]]:
     """Run the tools that tell a doubter more (overall analysis, default prior).
 
@@ -275,6 +276,7 @@ def _decision_tools(
     from rebayes.tools.planning import plan_next_trial
 
     fit = overall.fits[0]
+    trials = table.to_frame()  # the tools below take a DataFrame (schema in its attrs)
     out: list[tuple[tuple[str, str], Any]] = [
         (("Absolute effects (GRADE summary of findings)", "absolute"),
          absolute_effects(fit.tree)),
@@ -292,7 +294,7 @@ def _decision_tools(
 
         # The default prior's heterogeneity prior only, on the full grid (about 7 fits);
         # `rebayes priormap` maps every heterogeneity prior.
-        out.append((("Prior-space map", "priormap"), prior_map(fit, [fit.prior])))
+        out.append((("Prior-space map", "priormap"), prior_map(fit, [fit.prior], trials=table)))
     return out
 
 
@@ -382,7 +384,7 @@ class Reanalysis:
         Its ``dataset.toml``, with a command-line direction applied.
     variants : list of str
         The data variants; the first is the audit's and the analyses'.
-    tables : dict of str to pandas.DataFrame
+    tables : dict of str to TrialTable
         The trial table of each variant.
     direction : Direction
     conflicts : tuple
@@ -404,7 +406,7 @@ class Reanalysis:
     meta: Any
     schema: DatasetSchema
     variants: list[str]
-    tables: dict[str, pd.DataFrame]
+    tables: dict[str, TrialTable]
     direction: Direction
     conflicts: Any
     analyses: list[AnalysisReport]
@@ -423,12 +425,18 @@ class _Plan:
     meta: Any
     schema: DatasetSchema
     variants: list[str]
-    tables: dict[str, pd.DataFrame]
+    tables: dict[str, TrialTable]
     specs: list[Any]
+    fixed: dict[str, TrialTable]  # the tables of variants only a script fixes
 
     def variants_of(self, spec: Any) -> list[str | None]:
         """Return the variants an analysis is fitted on (a script fixing its variant: that one)."""
         return list(self.variants) if spec.variant is None else [None]
+
+    def table(self, spec: Any, variant: str | None) -> TrialTable:
+        """Return the table an analysis is fitted on under ``variant`` (loaded once)."""
+        name = variant or spec.variant
+        return self.tables[name] if name in self.tables else self.fixed[name]
 
     @property
     def overall_spec(self) -> Any:
@@ -485,8 +493,8 @@ def build_report(
     check_output_directory(output)  # refuse a directory not ours before minutes of fitting
     plan = _plan(dataset, variants, scripts, higher_is_better, allow_scripts)
     # Compilation runs in a child process, beside the audit (rebayes.bayes.compilation).
-    compile_in_background(((spec, v) for spec in plan.specs for v in plan.variants_of(spec)),
-                          priors, settings)
+    compile_in_background(((spec, v, plan.table(spec, v)) for spec in plan.specs
+                           for v in plan.variants_of(spec)), priors, settings)
     with staging_directory(output) as staging:
         figures = staging / "figures"
         figures.mkdir()
@@ -521,7 +529,7 @@ def _plan(dataset: str | Path, variants: Sequence[str] | None,
     data = meta.reference
     variants = list(variants or schema.report_variants)
     with phase("loading the table"):
-        tables = {v: load_trials(meta, v) for v in variants}
+        tables = {v: load_table(meta, v) for v in variants}
     specs = [load_script(s) for s in scripts] if scripts else analysis_specs(meta, allow_scripts)
     # Every analysis of the report runs on the report's dataset.
     specs = [replace(spec, data=data) for spec in specs]
@@ -538,9 +546,11 @@ def _plan(dataset: str | Path, variants: Sequence[str] | None,
         specs = [replace(spec, higher_is_better=higher_is_better) for spec in specs]
         # The pages' words follow the direction asked for, as the fits do.
         schema = schema.with_direction(higher_is_better)
-        for trials_table in tables.values():
-            trials_table.attrs["schema"] = schema
-    return _Plan(dataset, meta, schema, variants, tables, specs)
+        tables = {v: t.with_direction(higher_is_better) for v, t in tables.items()}
+    # A script fixing a variant the report does not show: its table, loaded once too.
+    fixed = {s.variant: load_table(meta, s.variant).with_direction(higher_is_better)
+             for s in specs if s.variant is not None and s.variant not in tables}
+    return _Plan(dataset, meta, schema, variants, tables, specs, fixed)
 
 
 def analyse(plan: _Plan, figures: Path, priors: Sequence[str] | None,
@@ -561,7 +571,7 @@ def analyse(plan: _Plan, figures: Path, priors: Sequence[str] | None,
     direction = plan.schema.direction  # with the asked direction
     # Conflicts in the evidence no prior removes: shown with the overall analysis (else the
     # first), on its page and leading the index.
-    conflicts = evidence_conflicts(trials, direction)
+    conflicts = evidence_conflicts(trials.to_frame(), direction)
     conflicts_spec = plan.overall_spec or specs[0]
 
     def fit_variants(spec: Any, wanted: threading.Event,
@@ -569,7 +579,7 @@ def analyse(plan: _Plan, figures: Path, priors: Sequence[str] | None,
         # On one core: the other is the main thread's, which checks and draws meanwhile
         # (nutpie's two threads slowed it more than they gained; the draws are the same).
         fitted = {v: fit_priors(spec, priors, variant=v, settings=settings, progress=progress,
-                                on_fit=unchecked.put, cores=1)
+                                on_fit=unchecked.put, cores=1, trials=plan.table(spec, v))
                   for v in plan.variants_of(spec)}
         # While the main thread is busy with the analysis before, check these fits too; as
         # soon as it waits for them, hand them over (it checks the rest itself).
@@ -585,11 +595,12 @@ def analyse(plan: _Plan, figures: Path, priors: Sequence[str] | None,
         audit_rows: Sequence[AuditRow] = ()
         if plan.meta.reported_path is not None:
             log("audit: recomputing the published figures")
-            audit_rows = audit(plan.source, variants[0])
-        freq = frequentist_tables(plan.tables, analyses_of(plan.schema))
+            audit_rows = audit(plan.source, variants[0], tables=plan.tables)
+        freq = frequentist_tables({v: t.to_frame() for v, t in plan.tables.items()},
+                                  analyses_of(plan.schema))
         # "Is the evidence distorted?" (rebayes.report.bias): computed in the refits thread
         # while the first fits sample, or read from the cache.
-        bias = bias_section(trials, figures, refits)
+        bias = bias_section(trials.to_frame(), figures, refits)
         runner = _AnalysisRunner(plan, figures, settings, ahead, refits, log,
                                  conflicts, conflicts_spec)
         for spec, job, waiting, fits_queue in zip(specs, jobs, wanted, unchecked, strict=True):
@@ -720,7 +731,7 @@ def write_report(reanalysis: Reanalysis, output: Path, figures: Path) -> dict[st
     direction, conflicts, analyses = r.direction, r.conflicts, list(r.analyses)
     influence, audit_rows, freq, bias = r.influence, r.audit_rows, r.freq, r.bias
     citation = schema.citation.get("text", "")
-    env = environment(tables[variants[0]].attrs["data_hash"])
+    env = environment(tables[variants[0]].data_hash)
     names = [a.spec.name for a in analyses]
     nav = _nav(names, audited=bool(audit_rows))
     # Every page's footer carries the versions and the data hash, once; the pages'
@@ -789,7 +800,7 @@ def _index_page(r: Reanalysis, analyses: Sequence[AnalysisReport], lead: Any,
     has_calibration = calibration.is_file()
     overall_forest = next((a.figures["forest"].removeprefix("figures/") for a in analyses
                            if a.spec.name == "overall"), None)
-    notes = (*schema.notes, *tables[variants[0]].attrs.get("notes", ()))
+    notes = (*schema.notes, *tables[variants[0]].notes)
     # A related report is linked only where it exists (no dead links).
     links = [x for x in schema.links if (Path(output) / x["href"]).is_file()]
     return render_page(

@@ -681,6 +681,12 @@ def compare_posteriors(
     variant_list = list(variants) if variants is not None else [spec.variant]
     if not variant_list:
         raise RebayesError("no data variant to compare (give at least one)")
+    from rebayes.data.trials import load_table
+
+    # Each variant's table loaded once, for its fits and the conflicts (a spec naming no
+    # dataset fails in fit_priors, as it always did).
+    tables = {v: load_table(spec.data, v or spec.variant) if spec.data is not None else None
+              for v in variant_list}
     fits: list[Fit] = []
     for variant in variant_list:
         fits += fit_priors(
@@ -691,10 +697,11 @@ def compare_posteriors(
             settings=settings,
             cache=cache,
             progress=progress,
+            trials=tables[variant],
         )
     if cache:
         flush_cache()
-    from rebayes.data.trials import load_trials
-
-    trials = load_trials(spec.data, variant_list[0] or spec.variant)
-    return compare_fits(fits, rules, evidence_conflicts(trials, fits[0].summary().direction))
+    trials = tables[variant_list[0]]
+    assert trials is not None  # fit_priors raised for a spec naming no dataset
+    return compare_fits(fits, rules, evidence_conflicts(trials.to_frame(),
+                                                        fits[0].summary().direction))

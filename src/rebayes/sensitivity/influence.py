@@ -16,7 +16,9 @@ import pandas as pd
 
 from rebayes.bayes.mcse import at_the_line, line_note, with_line
 from rebayes.data.direction import Direction
-from rebayes.data.trials import table_hash, trial_ids, trial_totals
+from rebayes.data.schema import schema_of
+from rebayes.data.trial_table import TrialTable, as_table, table_hash
+from rebayes.data.trials import trial_ids, trial_totals
 from rebayes.display import ResultDisplay
 from rebayes.frequentist.pooling import Method, meta_analysis
 
@@ -44,13 +46,13 @@ DECISION = 0.95
 
 
 def leave_one_out_frequentist(
-    trials: pd.DataFrame, method: Method = "MH", measure: str = "RR"
+    trials: TrialTable | pd.DataFrame, method: Method = "MH", measure: str = "RR"
 ) -> pd.DataFrame:
     """Return the pooled estimate without each trial in turn (RevMan's sensitivity analysis).
 
     Parameters
     ----------
-    trials : pandas.DataFrame
+    trials : TrialTable or pandas.DataFrame
         A trial table; each trial's strata are summed first.
     method : {"MH", "IV", "DL"}
     measure : {"RR", "OR"}
@@ -61,9 +63,10 @@ def leave_one_out_frequentist(
         One row per left-out trial plus a first row ``(none)`` with all trials: ``left_out,
         estimate, ci_low, ci_high, p, i2, tau2, k``.
     """
-    totals = trial_totals(trials)
+    schema = schema_of(trials)
+    totals = trial_totals(trials, schema)
     # One row per trial, named as everywhere else ("Shechter (1991)"): each leaves alone.
-    totals = totals.assign(study=trial_ids(totals))
+    totals = totals.assign(study=trial_ids(totals, schema))
     rows = []
     for left_out in ["(none)", *totals["study"]]:
         kept = totals[totals["study"] != left_out]
@@ -76,35 +79,41 @@ def leave_one_out_frequentist(
 
 
 def leave_one_out(
-    trials: pd.DataFrame,
-    summarise: Callable[[pd.DataFrame], Mapping[str, Any]],
+    trials: TrialTable | pd.DataFrame,
+    summarise: Callable[[Any], Mapping[str, Any]],
 ) -> pd.DataFrame:
     """Apply ``summarise`` to the table without each trial (all of its strata) in turn.
 
     Parameters
     ----------
-    trials : pandas.DataFrame
+    trials : TrialTable or pandas.DataFrame
     summarise : callable
         Table -> mapping of named numbers (e.g. a Bayesian refit returning the pooled RR
-        median, P(benefit) and tau).
+        median, P(benefit) and tau). It is given a :class:`TrialTable` of the kept rows
+        (:meth:`TrialTable.with_rows`) when ``trials`` is one, else a DataFrame.
 
     Returns
     -------
     pandas.DataFrame
         ``left_out`` plus the summary's keys; the first row, ``(none)``, uses every trial.
     """
+    frame = trials.frame if isinstance(trials, TrialTable) else trials
     rows = []
-    ids = pd.Series(trial_ids(trials), index=trials.index)
+    ids = pd.Series(trial_ids(frame, schema_of(trials)), index=frame.index)
     for left_out in ["(none)", *dict.fromkeys(ids)]:
-        kept = trials[(ids != left_out).to_numpy()].reset_index(drop=True)
+        kept = frame[(ids != left_out).to_numpy()].reset_index(drop=True)
         # A new hash, so that a cached fit of the full table is never taken for this one.
-        kept.attrs = {**trials.attrs, "data_hash": table_hash(kept)}
-        rows.append({"left_out": left_out, **summarise(kept)})
+        if isinstance(trials, TrialTable):
+            part: Any = trials.with_rows(kept)
+        else:
+            kept.attrs = {**frame.attrs, "data_hash": table_hash(kept)}
+            part = kept
+        rows.append({"left_out": left_out, **summarise(part)})
     return pd.DataFrame(rows)
 
 
 def leave_one_out_bayesian(
-    trials: pd.DataFrame,
+    trials: TrialTable | pd.DataFrame,
     spec: AnalysisSpec,
     prior: str | PriorSet = "weakly_informative",
     settings: SamplerSettings | None = None,
@@ -116,8 +125,9 @@ def leave_one_out_bayesian(
 
     Parameters
     ----------
-    trials : pandas.DataFrame
-        The table the analysis uses (its variant applied).
+    trials : TrialTable or pandas.DataFrame
+        The table the analysis uses (its variant applied), from :func:`rebayes.load_table`
+        (a DataFrame must carry its schema: :func:`rebayes.data.trial_table.as_table`).
     spec : AnalysisSpec
     prior : str or PriorSet
     settings : SamplerSettings, optional
@@ -141,11 +151,12 @@ def leave_one_out_bayesian(
     from rebayes.bayes.exact_fit import exact_answers
     from rebayes.bayes.priors import get_prior
 
+    table = as_table(trials, where="leave_one_out_bayesian")
     prior_set = get_prior(prior) if isinstance(prior, str) else prior
-    exact = exact_answers(build_design(spec, trials), [prior_set], engine, on_fallback)
+    exact = exact_answers(build_design(spec, table), [prior_set], engine, on_fallback)
 
-    def summarise(table: pd.DataFrame) -> dict[str, Any]:
-        design = build_design(spec, table)
+    def summarise(part: TrialTable) -> dict[str, Any]:
+        design = build_design(spec, part)
         if exact:
             from rebayes.bayes.exact_fit import exact_summary
 
@@ -159,7 +170,7 @@ def leave_one_out_bayesian(
                     p_benefit_mcse=s.mcse.get("p_benefit", math.nan),
                     tau_median=s.tau.median, engine=s.engine)
 
-    return leave_one_out(trials, summarise)
+    return leave_one_out(table, summarise)
 
 
 @dataclass(frozen=True, eq=False, repr=False)

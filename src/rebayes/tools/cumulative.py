@@ -33,7 +33,8 @@ from rebayes.bayes.mcse import MARK, at_the_line, line_note, marked, with_line
 from rebayes.bayes.records import Estimate
 from rebayes.data.direction import Direction
 from rebayes.data.schema import schema_of
-from rebayes.data.trials import table_hash, trial_ids
+from rebayes.data.trial_table import TrialTable, as_table, table_hash
+from rebayes.data.trials import trial_ids
 from rebayes.display import ResultDisplay
 from rebayes.errors import AnalysisError, RebayesError
 from rebayes.frequentist.pooling import analyze
@@ -448,7 +449,7 @@ def cumulative_frequentist(
 
 
 def cumulative_meta_analysis(
-    trials: pd.DataFrame,
+    trials: TrialTable | pd.DataFrame,
     spec: AnalysisSpec,
     prior: str | PriorSet = "weakly_informative",
     order_by: str = "year",
@@ -465,8 +466,9 @@ def cumulative_meta_analysis(
 
     Parameters
     ----------
-    trials : pandas.DataFrame
-        The table the analysis uses (its variant applied), from :func:`rebayes.load_trials`.
+    trials : TrialTable or pandas.DataFrame
+        The table the analysis uses (its variant applied), from :func:`rebayes.load_table`
+        (a DataFrame must carry its schema: :func:`rebayes.data.trial_table.as_table`).
     spec : AnalysisSpec
         Usually the dataset's ``overall`` analysis.
     prior : str or PriorSet
@@ -494,16 +496,18 @@ def cumulative_meta_analysis(
     """
     from rebayes.bayes.design import build_design
 
+    table = as_table(trials, where="the cumulative analysis")
+    trials = table.to_frame()  # the frequentist column's form (its schema in attrs)
     # The frequentist column first: a bad --measure fails before any fit.
     freq = cumulative_frequentist(trials, order_by, method=method, model=model, measure=measure)
     order = trial_order(trials, order_by)
     steps = []
     prior_name = analysis = ""
     direction = schema_of(trials).direction
-    exact = _exact_prior(spec, prior, trials, engine)
-    for (study, value, k, table), row in zip(_step_tables(trials, order),
-                                             freq.itertuples(), strict=True):
-        design = build_design(spec, table)
+    exact = _exact_prior(spec, prior, table, engine)
+    for (study, value, k, rows), row in zip(_step_tables(trials, order),
+                                            freq.itertuples(), strict=True):
+        design = build_design(spec, table if rows is trials else table.with_rows(rows))
         if exact is not None:
             from rebayes.bayes.exact_fit import exact_summary
 
@@ -522,7 +526,7 @@ def cumulative_meta_analysis(
                               "exact" if exact is not None else "nuts")
 
 
-def _exact_prior(spec: AnalysisSpec, prior: str | PriorSet, trials: pd.DataFrame,
+def _exact_prior(spec: AnalysisSpec, prior: str | PriorSet, trials: TrialTable,
                  engine: str) -> PriorSet | None:
     """Return the prior set when the exact engine answers every step, else None (NUTS).
 

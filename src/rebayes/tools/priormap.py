@@ -55,6 +55,7 @@ import pandas as pd
 from scipy.special import logsumexp
 
 from rebayes.data.direction import Direction
+from rebayes.data.trial_table import TrialTable
 from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
 from rebayes.frequentist.pooling import Z95
@@ -677,18 +678,20 @@ def _towards_benefit(fit: Fit) -> float:
     return 1.0 if fit.design.schema.direction.higher else -1.0
 
 
-def _credibility_row(spec: AnalysisSpec, design: Design, direction: Direction
-                     ) -> CredibilityRow:
+def _credibility_row(spec: AnalysisSpec, design: Design, direction: Direction,
+                     table: TrialTable | None = None) -> CredibilityRow:
     """AnCred of RevMan's 95% CI of exp(d)'s measure (OR, or RR for the normal model).
 
     The frequentist interval of the fit's rows, with the dataset's method and model: the
     reverse-Bayes prior is combined with the likelihood, never with a posterior (whose prior
     it would count twice; :mod:`rebayes.tools.credibility`).
     """
-    from rebayes.data.trials import load_trials
+    from rebayes.data.trials import load_table
     from rebayes.frequentist.pooling import analyze
 
-    trials = load_trials(spec.data, design.variant)
+    if table is None or table.data_hash != design.data_hash:
+        table = load_table(spec.data, design.variant)
+    trials = table.to_frame()  # RevMan's pooling takes a DataFrame (its schema in attrs)
     measure: Any = "OR" if design.likelihood == "binomial" else "RR"
     method: Any = "MH" if design.schema.method == "PETO" else None  # Peto: the OR only
     revman = analyze(trials, measure=measure, method=method, ci_level=0.95).overall
@@ -720,6 +723,7 @@ def prior_map(
     anchors: Sequence[tuple[float, float]] | None = None,
     k_max: float = K_MAX,
     cache: bool = True,
+    trials: TrialTable | None = None,
 ) -> PriorMap:
     """Map P(benefit) over a grid of effect priors, for each heterogeneity prior.
 
@@ -745,6 +749,9 @@ def prior_map(
         Pareto k cut-off: a point is reweighted only where its best anchor's k is below it.
     cache : bool
         Read and write the fit cache.
+    trials : TrialTable, optional
+        The fit's table, already loaded (:func:`rebayes.load_table`); default (or a table
+        whose rows are not the fit's): load ``fit.spec.data`` under the fit's variant.
 
     Returns
     -------
@@ -771,7 +778,7 @@ def prior_map(
     groups = _tau_prior_groups(fit.spec, design, fit.prior, tau_priors)
     direction = Direction.of(fit.tree)
     towards = _towards_benefit(fit)
-    cred = _credibility_row(fit.spec, design, direction)
+    cred = _credibility_row(fit.spec, design, direction, trials)
     cred_mark = _credibility_mark(cred)
     maps, n_fits, notes = [], 0, []
     for members in groups.values():
