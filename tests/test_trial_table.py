@@ -108,3 +108,16 @@ def test_a_report_reads_each_variant_once(tmp_path, csv_reads):
                  settings=QUICK, progress=False, log=lambda _: None)
     # bcg reports one variant (published): before TrialTable the CSV was read 10 times.
     assert csv_reads == {"trials.csv": 1}
+
+
+def test_direction_dependent_tools_ask_for_a_lost_direction():
+    from rebayes.sensitivity.conflicts import evidence_conflicts
+    from rebayes.tools.credibility import dataset_credibility
+
+    frame = _merged(rb.load_trials("ivig_rsa"))
+    for tool in (dataset_credibility, evidence_conflicts):
+        with pytest.raises(rb.DataError, match="without its schema"):
+            tool(frame)
+    # Given the direction, they run: IVIG's declared one says benefit is RR > 1.
+    declared = rb.load_table("ivig_rsa").schema.direction
+    assert dataset_credibility(frame, declared).direction.benefit == "RR > 1"

@@ -24,7 +24,7 @@ import pandas as pd
 from rebayes.data.counts import DataError
 from rebayes.data.schema import DatasetSchema
 
-__all__ = ["TrialTable", "as_table", "table_hash"]
+__all__ = ["TrialTable", "as_table", "declared_schema", "table_hash"]
 
 
 def table_hash(frame: pd.DataFrame) -> str:
@@ -134,6 +134,34 @@ class TrialTable:
                 f"{len(self.frame)} rows, hash {self.data_hash[:12]})")
 
 
+def declared_schema(trials: TrialTable | pd.DataFrame, where: str = "the table") -> DatasetSchema:
+    """Return a table's schema: a TrialTable's own, or the one in a DataFrame's ``attrs``.
+
+    For a function whose result depends on the direction of benefit and that was given no
+    direction: a DataFrame without a schema is an error, not the undeclared direction.
+
+    Raises
+    ------
+    DataError
+        A DataFrame without a schema in its ``attrs`` (see :func:`as_table`).
+    """
+    if isinstance(trials, TrialTable):
+        return trials.schema
+    schema = getattr(trials, "attrs", {}).get("schema")
+    if not isinstance(schema, DatasetSchema):
+        raise DataError(_no_schema(where))
+    return schema
+
+
+def _no_schema(where: str) -> str:
+    return (
+        f"{where}: a DataFrame without its schema (pandas drops DataFrame.attrs on merge, "
+        "concat and other operations), so its direction of benefit is unknown: pass the "
+        "TrialTable from rebayes.load_table, the direction, or schema= "
+        "(DatasetSchema.defaults() for a bare table)"
+    )
+
+
 def as_table(trials: TrialTable | pd.DataFrame, schema: DatasetSchema | None = None,
              where: str = "the table") -> TrialTable:
     """Return ``trials`` as a :class:`TrialTable`, its schema explicit.
@@ -157,15 +185,7 @@ def as_table(trials: TrialTable | pd.DataFrame, schema: DatasetSchema | None = N
     if isinstance(trials, TrialTable):
         return trials
     attrs: dict[str, Any] = dict(getattr(trials, "attrs", {}))
-    if schema is None:
-        schema = attrs.get("schema")
-    if not isinstance(schema, DatasetSchema):
-        raise DataError(
-            f"{where}: a DataFrame without its schema (pandas drops DataFrame.attrs on merge, "
-            "concat and other operations), so its direction of benefit is unknown: pass the "
-            "TrialTable from rebayes.load_table, or schema= (DatasetSchema.defaults() for a "
-            "bare table)"
-        )
+    schema = schema or declared_schema(trials, where)
     # The hash of the rows as they are now (attrs survive a filter that changed them).
     return TrialTable(
         trials, schema, str(attrs.get("dataset", "")), str(attrs.get("variant", "published")),

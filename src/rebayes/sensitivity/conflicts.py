@@ -30,6 +30,7 @@ import numpy as np
 
 from rebayes.data.direction import Direction
 from rebayes.data.schema import schema_of
+from rebayes.data.trial_table import declared_schema
 from rebayes.data.trials import row_labels, trial_totals
 from rebayes.errors import RebayesError
 from rebayes.frequentist.pooling import analyze
@@ -129,7 +130,7 @@ def fixed_vs_random(trials: pd.DataFrame, direction: Direction | None = None) ->
     -------
     Conflict or None
     """
-    direction = direction or schema_of(trials).direction
+    direction = direction or declared_schema(trials, "the conflicts").direction
     measure, method = _measure(trials)
     try:
         fixed, random = (analyze(trials, measure=measure, method=method,  # type: ignore[arg-type]
@@ -196,7 +197,7 @@ def largest_trial_vs_rest(
     -------
     Conflict or None
     """
-    direction = direction or schema_of(trials).direction
+    direction = direction or declared_schema(trials, "the conflicts").direction
     measure, method = _measure(trials)
     table = trial_totals(trials).reset_index(drop=True)
     table.attrs = dict(trials.attrs)

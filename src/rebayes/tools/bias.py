@@ -33,6 +33,7 @@ import pandas as pd
 from rebayes import tables
 from rebayes.data.direction import Direction
 from rebayes.data.schema import schema_of
+from rebayes.data.trial_table import declared_schema
 from rebayes.data.trials import trial_totals
 from rebayes.display import ResultDisplay
 from rebayes.errors import AnalysisError
@@ -472,7 +473,9 @@ def bias_analysis(
     measure = _measure(trials, measure)
     if bayesian:  # a bad name fails before any work
         _check_average_options(subfield, effect_prior)
-    schema = schema_of(trials)
+    # The direction the bias models assume exaggeration favours: given, or declared.
+    schema = (schema_of(trials) if higher_is_better is not None
+              else declared_schema(trials, "bias_analysis"))
     direction = schema.with_direction(higher_is_better).direction
     name = str(trials.attrs.get("dataset", "trials"))
     effects = study_effects(trial_totals(trials), measure)  # type: ignore[arg-type]

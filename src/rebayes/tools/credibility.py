@@ -448,9 +448,11 @@ def dataset_credibility(trials: pd.DataFrame, direction: Direction | None = None
     Credibility
     """
     from rebayes.data.schema import schema_of
+    from rebayes.data.trial_table import declared_schema
     from rebayes.frequentist.pooling import analyze
 
     schema = schema_of(trials)
     measure = "OR" if schema.measure == "RD" else schema.measure
     revman = analyze(trials, measure=measure, ci_level=0.95).overall  # type: ignore[arg-type]
-    return credibility(revman, direction or schema.direction, "overall")
+    direction = direction or declared_schema(trials, "dataset_credibility").direction
+    return credibility(revman, direction, "overall")
