@@ -50,7 +50,7 @@ class TrialTable:
     dataset : str
         The dataset's name (folder name, or the CSV's stem).
     variant : str
-        The data variant applied (``"published"``, ``"seed_fit+itt"``).
+        The data variant applied (``"published"``, or composed ones as ``"a+b"``).
     data_hash : str
         SHA-256 of the rows (:func:`table_hash`); keys the caches.
     path : str
