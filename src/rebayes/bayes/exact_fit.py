@@ -49,6 +49,7 @@ __all__ = [
     "exact_or_probabilities",
     "exact_reach",
     "exact_summary",
+    "method_of",
 ]
 
 def estimate_of(marginal: Marginal) -> Estimate:
@@ -152,7 +153,7 @@ def exact_summary(
         mcse={"p_benefit": 0.0, "p_benefit_beyond_1_1": 0.0},
         intercept_at=design.intercept_at,
         engine="exact",
-        method=_method(post),
+        method=method_of(post),
         log_marginal_likelihood=float(post.log_marginal_likelihood),
     )
 
@@ -215,6 +216,6 @@ def _trials(post: ExactPosterior, binomial: bool) -> tuple[TrialEffect, ...]:
                  for i, row in enumerate(rows))
 
 
-def _method(post: ExactPosterior) -> str:
+def method_of(post: ExactPosterior) -> str:
     """How the posterior was integrated, in one phrase."""
     return f"{post.method}, {post.grid.n} tau nodes"

@@ -33,6 +33,7 @@ import xarray as xr
 from rebayes import interrupt
 from rebayes.bayes.compilation import compile_ahead, compiled_model, is_compiled
 from rebayes.bayes.design import Design, build_design, prior_on_model_scale
+from rebayes.bayes.exact_fit import exact_answers
 from rebayes.bayes.nuts import run_nuts
 from rebayes.bayes.priors import (
     DEFAULT_PRIOR,
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
+    from rebayes.bayes.exact import ExactPosterior
     from rebayes.bayes.records import FitSummary
     from rebayes.checks.convergence import DiagnosticReport
 
@@ -97,6 +99,11 @@ class Fit(ResultDisplay):
         ``path=None``.
     from_cache : bool
         True when the fit was read from the cache rather than sampled.
+    exact : ExactPosterior or None
+        The exact posterior when the exact engine answered (``--engine exact|auto``): then
+        :meth:`summary` is computed from it by quadrature, the tree holds inverse-CDF draws
+        for figures (:func:`rebayes.bayes.exact_tree.exact_tree`), :meth:`diagnostics` says
+        there is no chain to check, and the fit is not cached (it takes tens of ms).
     """
 
     spec: AnalysisSpec
@@ -108,6 +115,12 @@ class Fit(ResultDisplay):
     key: str
     path: Path | None
     from_cache: bool
+    exact: ExactPosterior | None = None
+
+    @property
+    def engine(self) -> str:
+        """What answered: ``"exact"`` (quadrature) or ``"nuts"`` (sampled)."""
+        return "nuts" if self.exact is None else "exact"
 
     @property
     def tree(self) -> xr.DataTree:
@@ -140,16 +153,31 @@ class Fit(ResultDisplay):
             object.__setattr__(self, "_tree", None)
 
     def summary(self) -> FitSummary:
-        """Return the posterior summaries (:func:`~rebayes.bayes.summary.summarize`), once."""
+        """Return the posterior summaries, once.
+
+        From the draws (:func:`~rebayes.bayes.summary.summarize`), or, when the exact engine
+        answered, by quadrature (:func:`~rebayes.bayes.exact_fit.exact_summary`: no Monte
+        Carlo error; nothing is read from the draws).
+        """
+        if self.exact is not None:
+            from rebayes.bayes.exact_fit import exact_summary
+
+            post = self.exact
+            return self.derived("summary",
+                                lambda: exact_summary(self.design, self.prior, posterior=post))
         from rebayes.bayes.summary import summarize
 
         return self.derived("summary", lambda: summarize(self.tree, self.diagnostics()))
 
     def diagnostics(self) -> DiagnosticReport:
-        """Return the convergence gates (:func:`~rebayes.checks.convergence.diagnose`), once."""
-        from rebayes.checks.convergence import diagnose
+        """Return the convergence gates (:func:`~rebayes.checks.convergence.diagnose`), once.
 
-        return self.derived("diagnostics", lambda: diagnose(self.tree))
+        An exact fit has no Markov chain to check (:func:`~rebayes.checks.convergence.no_chain`).
+        """
+        from rebayes.checks.convergence import diagnose, no_chain
+
+        check = diagnose if self.exact is None else no_chain
+        return self.derived("diagnostics", lambda: check(self.tree))
 
     def derived[T](self, name: str, compute: Callable[[], T], inputs: object = None) -> T:
         """Return ``compute()``, a pure function of this fit, computed once and kept.
@@ -288,7 +316,9 @@ _NAMING_SPEC_FIELDS = frozenset(
 )
 
 
-def fit_key(design: Design, prior: PriorSet, seed: int, settings: SamplerSettings) -> str:
+def fit_key(
+    design: Design, prior: PriorSet, seed: int, settings: SamplerSettings, engine: str = "nuts"
+) -> str:
     """Hash of everything that changes a fit's numbers or its reported rows and labels.
 
     Keyed: every array and label of the design (counts, log RRs and variances, design matrix,
@@ -299,9 +329,10 @@ def fit_key(design: Design, prior: PriorSet, seed: int, settings: SamplerSetting
     the source of the modules that sample). Not keyed: the dataset's name or path, the
     variant's name, the table's hash and the spec's name and title, so the same rows share one
     fit whatever they are called, and two different tables never do (those names are
-    re-stamped on a fit read from the cache).
+    re-stamped on a fit read from the cache). The engine is keyed when it is not NUTS (a NUTS
+    fit keeps the key it always had).
     """
-    payload = {
+    payload: dict[str, Any] = {
         "design": {
             f.name: key_form(getattr(design, f.name))
             for f in fields(design)
@@ -312,6 +343,8 @@ def fit_key(design: Design, prior: PriorSet, seed: int, settings: SamplerSetting
         "seed": seed,
         "settings": asdict(settings),
     }
+    if engine != "nuts":
+        payload["engine"] = engine
     return content_key("fit", payload)
 
 
@@ -327,6 +360,8 @@ def fit(
     on_progress: Callable[[int], None] | None = None,
     cores: int | None = None,
     trials: TrialTable | None = None,
+    engine: str = "nuts",
+    on_fallback: Callable[[str], None] | None = None,
 ) -> Fit:
     """Fit one analysis under one prior set (or read it from the cache).
 
@@ -354,6 +389,12 @@ def fit(
     trials : TrialTable, optional
         The table already loaded (:func:`rebayes.load_table`, the variant applied); default:
         load ``spec.data`` under ``variant``. Unused when ``design`` is given.
+    engine : {"nuts", "exact", "auto"}
+        What answers (:func:`rebayes.bayes.exact_fit.exact_answers`): NUTS (the default),
+        the exact engine (an error when the analysis is beyond its reach), or the exact
+        engine where it can answer and NUTS otherwise. An exact fit is never cached.
+    on_fallback : callable, optional
+        With ``engine="auto"``: called with the reason when NUTS answers instead.
 
     Returns
     -------
@@ -374,6 +415,8 @@ def fit(
     if design is None:
         design = build_design(spec, trials, variant=variant)
     prior = prior_on_model_scale(prior, design)
+    if exact_answers(design, [prior], engine, on_fallback):
+        return _exact_fit(spec, design, prior, seed, settings)
     key = fit_key(design, prior, seed, settings)
     path = fit_path(key) if cache else None
     if path is not None and is_fit_file(path):
@@ -384,6 +427,20 @@ def fit(
         note_unreadable(path, "cached fit", why)
     tree = _sample_tree(design, prior, seed, settings, key, path, on_progress, cores)
     return Fit(spec, prior, design, tree, seed, settings, key, path, False)
+
+
+def _exact_fit(
+    spec: AnalysisSpec, design: Design, prior: PriorSet, seed: int, settings: SamplerSettings
+) -> Fit:
+    """Answer a fit by quadrature: its exact posterior and inverse-CDF draws for figures."""
+    from rebayes.bayes.exact import exact_posterior
+    from rebayes.bayes.exact_tree import exact_tree
+
+    with phase(f"integrating {spec.name}, prior {prior.name} (exact engine)"):
+        post = exact_posterior(design, prior)
+        key = fit_key(design, prior, seed, settings, engine="exact")
+        tree = exact_tree(post, design, prior, seed, settings, key)
+    return Fit(spec, prior, design, tree, seed, settings, key, None, False, post)
 
 
 def _sample_tree(
@@ -417,6 +474,8 @@ def fit_priors(
     on_fit: Callable[[Fit], None] | None = None,
     cores: int | None = None,
     trials: TrialTable | None = None,
+    engine: str = "nuts",
+    on_fallback: Callable[[str], None] | None = None,
 ) -> list[Fit]:
     """Fit one analysis under several prior sets, compiling its structure once.
 
@@ -431,8 +490,9 @@ def fit_priors(
         Show one progress bar (stderr) over all the fits.
     on_fit : callable, optional
         Called with each fit as soon as it is sampled (or read from the cache).
-    cores, trials : optional
-        As for :func:`fit`.
+    cores, trials, engine, on_fallback : optional
+        As for :func:`fit`; the engine is chosen per prior set (one may be within the exact
+        engine's reach and another not).
 
     Returns
     -------
@@ -488,6 +548,8 @@ def fit_priors(
                     design=design,
                     on_progress=on_progress,
                     cores=cores,
+                    engine=engine,
+                    on_fallback=on_fallback,
                 )
             fits.append(fitted)
             if on_fit is not None:
@@ -516,6 +578,7 @@ def compile_in_background(
     analyses: Iterable[tuple[AnalysisSpec, str | None, TrialTable | None]],
     priors: Iterable[str | PriorSet] | None = None,
     settings: SamplerSettings | None = None,
+    engine: str = "nuts",
 ) -> None:
     """Start compiling the structures these (spec, variant, table) need, in a child process.
 
@@ -523,7 +586,8 @@ def compile_in_background(
     :func:`rebayes.bayes.compilation.compile_ahead`. Structures already compiled in this
     process or on disk are skipped, and so are those whose fits under ``priors`` (as for
     :func:`fit_priors`) are all in the fit cache: a report from cached fits then loads
-    neither numba nor the compiled models. :func:`fit` waits for the child when it needs one.
+    neither numba nor the compiled models, and so are those the exact engine answers under
+    ``engine`` (as for :func:`fit`). :func:`fit` waits for the child when it needs one.
     A table given is the variant's, already loaded (None: load ``spec.data``).
     """
     settings = settings or SamplerSettings()
@@ -535,6 +599,10 @@ def compile_in_background(
         except RebayesError:
             continue  # reported where the analysis is fitted, as before
         on_scale = [prior_on_model_scale(p, design) for p in sets]
+        with contextlib.suppress(RebayesError):  # --engine exact: said where it is fitted
+            on_scale = [p for p in on_scale if not exact_answers(design, [p], engine)]
+        if not on_scale:
+            continue
         cached = all(
             is_fit_file(fit_path(fit_key(design, p, spec.seed, settings))) for p in on_scale
         )

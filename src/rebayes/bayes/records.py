@@ -20,6 +20,7 @@ from rebayes.data.direction import Direction
 __all__ = [
     "BEYOND_LINE",
     "DECISION",
+    "EXACT_WORDS",
     "OR_THRESHOLDS",
     "NNT",
     "PROB",
@@ -32,6 +33,8 @@ __all__ = [
 ]
 
 PROB = 0.95
+#: What a report says of a fit the exact engine answered, where a NUTS fit shows its gates.
+EXACT_WORDS = "exact (quadrature, no Monte Carlo error)"
 #: The line P(benefit), P(harm), P(benefit | subgroup) and P(RR ratio > 1) are read against,
 #: and the one P(benefit beyond RR 1.1) is (a better-than-even chance of a worthwhile effect).
 DECISION, BEYOND_LINE = 0.95, 0.5

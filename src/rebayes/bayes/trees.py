@@ -34,6 +34,7 @@ __all__ = [
     "assemble_tree",
     "constant_data",
     "derived_groups",
+    "fit_attrs",
     "observed_data",
     "provenance",
     "with_derived_groups",
@@ -151,25 +152,45 @@ def assemble_tree(
             "constant_data": constant_data(design),
         }
     )
-    spec = design.spec
-    tree.attrs = {
-        **provenance(design, prior, key),
-        "likelihood": design.likelihood,
-        "effect_scale": "log OR" if design.likelihood == "binomial" else "log RR",
-        "effect": spec.effect,
-        "seed": seed,
+    tree.attrs = fit_attrs(design, prior, seed, key, {
         "draws": int(posterior.sizes["draw"]),
         "tune": settings.tune,
         "chains": settings.chains,
         "target_accept": float(raw.attrs.get("target_accept", settings.target_accept)),
         "attempts": int(raw.attrs.get("attempt", 1)),
+    })
+    return with_derived_groups(tree)
+
+
+def fit_attrs(
+    design: Design, prior: PriorSet, seed: int, key: str, run: dict[str, Any]
+) -> dict[str, Any]:
+    """Return a fit tree's attributes: its inputs, ``run`` (how it was computed), the model.
+
+    Parameters
+    ----------
+    design : Design
+    prior : PriorSet
+    seed : int
+    key : str
+        The fit's key.
+    run : dict
+        What produced the draws: the sampler's draws, tuning and chains (NUTS), or the engine
+        and its method (the exact engine).
+    """
+    return {
+        **provenance(design, prior, key),
+        "likelihood": design.likelihood,
+        "effect_scale": "log OR" if design.likelihood == "binomial" else "log RR",
+        "effect": design.spec.effect,
+        "seed": seed,
+        **run,
         "subgroups_json": json.dumps(list(design.subgroups)),
         "ratios_json": json.dumps([list(r) for r in design.ratios]),
         "notes_json": json.dumps(list(design.notes)),
         "intercept_at": design.intercept_at,
         **Direction.from_schema(design.schema).attrs(),
     }
-    return with_derived_groups(tree)
 
 
 def derived_groups(tree: xr.DataTree) -> dict[str, xr.Dataset]:
@@ -207,11 +228,14 @@ def derived_groups(tree: xr.DataTree) -> dict[str, xr.Dataset]:
 
 
 def with_derived_groups(tree: xr.DataTree) -> xr.DataTree:
-    """Return the stored groups of ``tree`` with :func:`derived_groups` added, in ArviZ order."""
-    groups = {name: tree[name].to_dataset() for name in STORED_GROUPS}
+    """Return the stored groups of ``tree`` with :func:`derived_groups` added, in ArviZ order.
+
+    A fit the exact engine answered has no ``sample_stats`` (no sampler ran); it stays without.
+    """
+    groups = {name: tree[name].to_dataset() for name in STORED_GROUPS if name in tree.children}
     groups.update(derived_groups(tree))
     order = ("posterior", "sample_stats", "log_likelihood", "log_prior", "prior",
              "prior_predictive", "posterior_predictive", "observed_data", "constant_data")
-    out = xr.DataTree.from_dict({name: groups[name] for name in order})
+    out = xr.DataTree.from_dict({name: groups[name] for name in order if name in groups})
     out.attrs = dict(tree.attrs)
     return out

@@ -32,6 +32,7 @@ import xarray as xr
 
 from rebayes import tables
 from rebayes.bayes import quantities
+from rebayes.bayes.records import EXACT_WORDS
 from rebayes.checks import batched
 from rebayes.checks.gates import DEFAULT_THRESHOLDS, Thresholds
 from rebayes.data.direction import Direction
@@ -41,6 +42,7 @@ from rebayes.store.keys import plain
 __all__ = [
     "DiagnosticReport",
     "diagnose",
+    "no_chain",
     "reported_quantities",
     "stack_quantities",
     "without_extra_coords",
@@ -194,6 +196,11 @@ class DiagnosticReport:
     thresholds : Thresholds
     analysis, prior, variant : str
         Which fit this is (from the tree's attributes).
+    engine : str
+        ``"nuts"``, or ``"exact"`` for a fit the exact engine answered (:func:`no_chain`):
+        no Markov chain, so no gates, an empty table and every MCSE 0.
+    method : str
+        How an exact fit was integrated ("" for NUTS).
     """
 
     table: pd.DataFrame
@@ -205,10 +212,28 @@ class DiagnosticReport:
     analysis: str = ""
     prior: str = ""
     variant: str = ""
+    engine: str = "nuts"
+    method: str = ""
+
+    @property
+    def exact(self) -> bool:
+        """Whether the exact engine answered: there is no chain to check."""
+        return self.engine == "exact"
+
+    def mcse(self, quantity: str) -> float:
+        """Return a reported quantity's MCSE: 0 for an exact fit, NaN where none is computed."""
+        if self.exact:
+            return 0.0
+        return float(self.table["mcse_mean"].get(quantity, math.nan))
 
     @property
     def gates(self) -> dict[str, bool]:
-        """Gate name -> passed: ``rhat``, ``ess_bulk``, ``ess_tail``, ``divergences``, ``ebfmi``."""
+        """Gate name -> passed: ``rhat``, ``ess_bulk``, ``ess_tail``, ``divergences``, ``ebfmi``.
+
+        None for an exact fit: there is no Markov chain to check.
+        """
+        if self.exact:
+            return {}
         t = self.thresholds
         return {
             "rhat": bool(self.table["rhat_ok"].all()),
@@ -306,6 +331,8 @@ class DiagnosticReport:
             "n_draws": self.n_draws,
             "ebfmi": [plain(v) for v in self.ebfmi],
             "treedepth_saturated": self.treedepth_saturated,
+            # A NUTS record stays as it was; an exact one says what answered.
+            **({"engine": self.engine, "method": self.method} if self.exact else {}),
             "quantities": {
                 str(name): {c: plain(row[c]) for c in columns}
                 for name, row in self.table.iterrows()
@@ -343,6 +370,8 @@ class DiagnosticReport:
 
     def __str__(self) -> str:
         head = f"Diagnostics: {self.analysis}, prior {self.prior}, variant {self.variant}"
+        if self.exact:
+            return f"{head} -- {EXACT_WORDS}: no Markov chain to check ({self.method})"
         lines = [head + (" -- all gates pass" if self.ok else " -- GATES FAIL")]
         lines.append(tables.text(self._gate_frame(fail="FAIL"), indent="  ", header=False))
         shown = self.reported()
@@ -362,6 +391,8 @@ class DiagnosticReport:
 
     def to_markdown(self) -> str:
         """Gates and reported quantities as markdown tables (failing gates in bold)."""
+        if self.exact:
+            return f"{EXACT_WORDS}: no Markov chain to check ({self.method})."
         return "\n".join([
             tables.markdown(self._gate_frame(fail="**FAIL**")),
             "",
@@ -419,3 +450,30 @@ def diagnose(tree: xr.DataTree, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> 
     )
 
 
+def no_chain(tree: xr.DataTree) -> DiagnosticReport:
+    """Return the diagnostics of a fit the exact engine answered: no Markov chain to check.
+
+    Its draws (:func:`rebayes.bayes.exact_tree.exact_tree`) are independent inverse-CDF
+    draws for figures, and every reported number is computed by quadrature, not from them:
+    no R-hat, ESS, divergence or E-BFMI gate applies, none fails, and every MCSE is 0.
+    """
+    params = tree["posterior"].to_dataset()
+    attrs = tree.attrs
+    return DiagnosticReport(
+        table=pd.DataFrame(
+            {"kind": pd.Series(dtype=str),
+             **{c: pd.Series(dtype=float) for c in ("mean", "sd", "ci_low", "ci_high",
+                                                      "mcse_mean", "mcse_sd", "ess_bulk",
+                                                      "ess_tail", "rhat")},
+             **{c: pd.Series(dtype=bool) for c in ("constant", "rhat_ok", "ess_bulk_ok",
+                                                     "ess_tail_ok")}},
+            index=pd.Index([], name="quantity", dtype=str)),
+        divergences=0,
+        n_draws=int(np.prod([params.sizes[d] for d in SAMPLE_DIMS])),
+        ebfmi=(),
+        analysis=str(attrs.get("analysis", "")),
+        prior=str(attrs.get("prior", "")),
+        variant=str(attrs.get("variant", "")),
+        engine="exact",
+        method=str(attrs.get("method", "")),
+    )

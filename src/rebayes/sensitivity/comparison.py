@@ -126,7 +126,7 @@ class ComparedFit:
 def _row(compared: ComparedFit) -> dict[str, Any]:
     """Return the comparison-table row of one fit."""
     s, diag = compared.summary, compared.diagnostics
-    mcse = diag.table["mcse_mean"]
+    mcse = diag.mcse
     row: dict[str, Any] = {
         "prior": compared.prior,
         "variant": compared.variant,
@@ -134,11 +134,11 @@ def _row(compared: ComparedFit) -> dict[str, Any]:
         "rr_low": s.pooled_rr.ci_low,
         "rr_high": s.pooled_rr.ci_high,
         "p_benefit": s.p_benefit,
-        "p_benefit_mcse": float(mcse.get("p_benefit", math.nan)),
+        "p_benefit_mcse": mcse("p_benefit"),
         "p_benefit_beyond_1_1": s.p_benefit_beyond_1_1,
-        "p_benefit_beyond_1_1_mcse": float(mcse.get("p_benefit_beyond_1_1", math.nan)),
+        "p_benefit_beyond_1_1_mcse": mcse("p_benefit_beyond_1_1"),
         "p_rr_gt_1_1": s.p_rr_gt_1_1,
-        "p_rr_gt_1_1_mcse": float(mcse.get("p_rr_gt_1_1", math.nan)),
+        "p_rr_gt_1_1_mcse": mcse("p_rr_gt_1_1"),
         "tau_median": s.tau.median,
         "pred_low": s.predictive_rr.ci_low,
         "pred_high": s.predictive_rr.ci_high,
@@ -146,17 +146,13 @@ def _row(compared: ComparedFit) -> dict[str, Any]:
     for group in s.subgroups:
         row[f"p_subgroup_benefit[{group.name}]"] = group.p_benefit
         row[f"p_subgroup_beyond_1_1[{group.name}]"] = group.p_benefit_beyond_1_1
-        row[f"p_subgroup_benefit_mcse[{group.name}]"] = float(
-            mcse.get(f"p_subgroup_benefit[{group.name}]", math.nan)
-        )
+        row[f"p_subgroup_benefit_mcse[{group.name}]"] = mcse(f"p_subgroup_benefit[{group.name}]")
     for ratio in s.ratios:
         row[f"ratio_median[{ratio.name}]"] = ratio.ratio.median
         row[f"ratio_low[{ratio.name}]"] = ratio.ratio.ci_low
         row[f"ratio_high[{ratio.name}]"] = ratio.ratio.ci_high
         row[f"p_ratio_gt_1[{ratio.name}]"] = ratio.p_gt_1
-        row[f"p_ratio_gt_1_mcse[{ratio.name}]"] = float(
-            mcse.get(f"p_ratio_gt_1[{ratio.name}]", math.nan)
-        )
+        row[f"p_ratio_gt_1_mcse[{ratio.name}]"] = mcse(f"p_ratio_gt_1[{ratio.name}]")
     by_name = {bf.parameter: bf for bf in compared.bayes_factors}
     if "d" in by_name:
         bf = by_name["d"]
