@@ -10,6 +10,7 @@ from rebayes.cli._common import (
     EXIT_GATE_FAILED,
     add_data_option,
     add_direction_options,
+    add_engine_option,
     add_scripts_option,
 )
 
@@ -36,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--prior", nargs="+", default=None, metavar="NAME",
                         help="prior sets (default: every built-in set)")
+    add_engine_option(parser, "per analysis and prior set; every page says which answered",
+                      default="auto")
     parser.add_argument(
         "--allow-divergences", action="store_true",
         help="exit 0 even when a fit still diverged (its page marks it UNRELIABLE either way)",
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     scripts = model_scripts(args.models) if args.models else None
     built = build_report(args.output, args.data, scripts=scripts, priors=args.prior,
                          higher_is_better=args.higher_is_better,
-                         allow_scripts=args.allow_scripts)
+                         allow_scripts=args.allow_scripts, engine=args.engine)
     print(f"wrote {len(built.files)} files to {args.output}/ (open {args.output}/index.html)")
     for failure in built.gate_failures:
         print(f"diagnostic gate failed: {failure}", file=sys.stderr)

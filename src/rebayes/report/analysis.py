@@ -18,9 +18,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from rebayes.bayes.coefficients import Coefficient, coefficients, pooled_or_probabilities
+from rebayes.bayes.exact_fit import exact_or_probabilities
 from rebayes.bayes.fit import Fit
 from rebayes.bayes.mcse import MARK, marked, with_line
-from rebayes.bayes.records import DECISION, FitSummary
+from rebayes.bayes.records import DECISION, EXACT_WORDS, FitSummary
 from rebayes.bayes.spec import AnalysisSpec
 from rebayes.checks.gates import DEFAULT_THRESHOLDS as GATE
 from rebayes.data.direction import Direction
@@ -130,9 +131,9 @@ def results_rows(
         gates = {f.prior: f.diagnostics for f in comparison.fits if f.variant == first_variant}
     rows: list[list[object]] = []
     for name, s in summaries.items():
-        d = s.diagnostics
         report = gates.get(name)
-        verdict = (Cell("all pass", "pass") if report.ok else
+        verdict = (Cell(EXACT_WORDS) if s.engine == "exact" else Cell("all pass", "pass")
+                   if report.ok else
                    Cell("FAIL: " + readable("; ".join(report.failures)), "fail")) if report else ""
         rows.append(
             [
@@ -143,14 +144,24 @@ def results_rows(
                 Cell(f"{s.p_benefit_beyond_1_25:.3f}", "num"),
                 _fmt_est(s.tau),
                 _fmt_est(s.predictive_rr),
-                _gate_cell(d.rhat_max, d.rhat_max <= GATE.rhat_max, ".3f"),
-                _gate_cell(min(d.ess_bulk_min, d.ess_tail_min),
-                           min(d.ess_bulk_min, d.ess_tail_min) >= GATE.ess_min, ".0f"),
-                _gate_cell(d.divergences, d.divergences == 0, "d"),
+                *_convergence_cells(s),
                 *([verdict] if gates else []),
             ]
         )
     return rows
+
+
+def _convergence_cells(s: FitSummary) -> list[Cell]:
+    """R-hat, the smaller ESS and divergences; an exact fit has none (no Markov chain)."""
+    if s.engine == "exact":
+        return [Cell("exact"), Cell("-", "num"), Cell("-", "num")]
+    d = s.diagnostics
+    return [
+        _gate_cell(d.rhat_max, d.rhat_max <= GATE.rhat_max, ".3f"),
+        _gate_cell(min(d.ess_bulk_min, d.ess_tail_min),
+                   min(d.ess_bulk_min, d.ess_tail_min) >= GATE.ess_min, ".0f"),
+        _gate_cell(d.divergences, d.divergences == 0, "d"),
+    ]
 
 
 def probability_cell(p: float, mcse: float, line: float) -> Cell:
@@ -292,7 +303,10 @@ def fit_coefficients(fit: Fit) -> list[Coefficient]:
 
 
 def fit_or_probabilities(fit: Fit) -> dict[str, float]:
-    """Return P(pooled OR > t) per threshold (kept beside the fit)."""
+    """Return P(pooled OR > t) per threshold (kept beside the fit); exact where it answered."""
+    if fit.exact is not None:
+        post = fit.exact
+        return fit.derived("p_pooled_or_gt", lambda: exact_or_probabilities(post))
     return fit.derived("p_pooled_or_gt", lambda: pooled_or_probabilities(fit.tree))
 
 
@@ -468,10 +482,14 @@ def _reproducibility_table(
     first: Fit, s: FitSummary, environment: Sequence[tuple[str, str]]
 ) -> Table:
     """Return the table of what reproduces the fit: seed, sampler settings, environment."""
+    engine = (("engine", f"{EXACT_WORDS}: {s.method}; figures from {first.settings.chains} "
+                         f"× {first.settings.draws} inverse-CDF draws")
+              if s.engine == "exact" else
+              ("sampler", f"nutpie NUTS, {s.chains} chains × {s.draws} draws after "
+                          f"{first.settings.tune} tuning steps, target acceptance "
+                          f"{first.settings.target_accept}"))
     return table(("item", "value"), [
         ("seed", str(first.seed)),
-        ("sampler", f"nutpie NUTS, {s.chains} chains × {s.draws} draws after "
-                    f"{first.settings.tune} tuning steps, target acceptance "
-                    f"{first.settings.target_accept}"),
+        engine,
         *[(k, v) for k, v in environment if "hash" not in k],  # the footer has it
     ])

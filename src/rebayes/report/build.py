@@ -455,6 +455,7 @@ def build_report(
     log: Callable[[str], None] = lambda message: print(message, file=sys.stderr),
     higher_is_better: bool | None = None,
     allow_scripts: bool = False,
+    engine: str = "nuts",
 ) -> BuiltReport:
     """Run the audit (where the dataset has ``reported.csv``) and every analysis; write the report.
 
@@ -482,6 +483,10 @@ def build_report(
         Overrides the dataset's direction of benefit.
     allow_scripts : bool
         Run the dataset folder's model scripts even when not trusted (``--allow-scripts``).
+    engine : {"nuts", "exact", "auto"}
+        What answers each analysis's fits, per prior set (:func:`rebayes.bayes.fit.fit`;
+        ``rebayes report`` asks for ``auto``). With ``auto`` one line in ``log`` says why NUTS
+        answers an analysis beyond the exact engine's reach.
 
     Returns
     -------
@@ -494,11 +499,11 @@ def build_report(
     plan = _plan(dataset, variants, scripts, higher_is_better, allow_scripts)
     # Compilation runs in a child process, beside the audit (rebayes.bayes.compilation).
     compile_in_background(((spec, v, plan.table(spec, v)) for spec in plan.specs
-                           for v in plan.variants_of(spec)), priors, settings)
+                           for v in plan.variants_of(spec)), priors, settings, engine)
     with staging_directory(output) as staging:
         figures = staging / "figures"
         figures.mkdir()
-        reanalysis = analyse(plan, figures, priors, settings, progress, log)
+        reanalysis = analyse(plan, figures, priors, settings, progress, log, engine)
         files = write_report(reanalysis, Path(output), figures)
         for name, text in files.items():
             (staging / name).write_text(text, encoding="utf-8")
@@ -555,14 +560,15 @@ def _plan(dataset: str | Path, variants: Sequence[str] | None,
 
 def analyse(plan: _Plan, figures: Path, priors: Sequence[str] | None,
             settings: SamplerSettings | None, progress: bool,
-            log: Callable[[str], None]) -> Reanalysis:
+            log: Callable[[str], None], engine: str = "nuts") -> Reanalysis:
     """Run the audit, RevMan's tables, the bias section and every analysis of a plan.
 
     The fits sample in a background thread, one analysis ahead of this one, which checks and
     draws the analysis before (:mod:`rebayes.report.ahead`); each analysis's figures go into
     ``figures`` as soon as it is done. The influence and decision-tool refits run in a second
     thread: queued behind the analyses they kept this thread waiting at the end; run between
-    them they would delay the next one.
+    them they would delay the next one. ``engine`` answers each analysis's fits
+    (:func:`rebayes.bayes.fit.fit`); why NUTS answers where ``auto`` falls back is logged once.
     """
     from rebayes.bayes.fit import fit_priors
     from rebayes.sensitivity.conflicts import evidence_conflicts
@@ -574,12 +580,22 @@ def analyse(plan: _Plan, figures: Path, priors: Sequence[str] | None,
     conflicts = evidence_conflicts(trials.to_frame(), direction)
     conflicts_spec = plan.overall_spec or specs[0]
 
+    said: set[str] = set()
+
+    def fall_back(spec: Any) -> Callable[[str], None]:
+        def say(why: str) -> None:
+            if why not in said:  # once, not once per prior set and variant
+                said.add(why)
+                log(f"fit: NUTS answers {spec.name}: {why}")
+        return say
+
     def fit_variants(spec: Any, wanted: threading.Event,
                      unchecked: queue.SimpleQueue[Any]) -> dict[str | None, list[Any]]:
         # On one core: the other is the main thread's, which checks and draws meanwhile
         # (nutpie's two threads slowed it more than they gained; the draws are the same).
         fitted = {v: fit_priors(spec, priors, variant=v, settings=settings, progress=progress,
-                                on_fit=unchecked.put, cores=1, trials=plan.table(spec, v))
+                                on_fit=unchecked.put, cores=1, trials=plan.table(spec, v),
+                                engine=engine, on_fallback=fall_back(spec))
                   for v in plan.variants_of(spec)}
         # While the main thread is busy with the analysis before, check these fits too; as
         # soon as it waits for them, hand them over (it checks the rest itself).

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from markupsafe import Markup
 
 from rebayes.bayes.fit import Fit
 from rebayes.bayes.mcse import MARK
+from rebayes.bayes.records import EXACT_WORDS
 from rebayes.checks.loo import loo_by_trial
 from rebayes.checks.ppc import ppc_table, trial_ppc_table
 from rebayes.report.analysis import save_fit_figure
@@ -29,7 +31,7 @@ from rebayes.report.html import (
     render,
     table,
 )
-from rebayes.sensitivity.comparison import Comparison
+from rebayes.sensitivity.comparison import ComparedFit, Comparison
 from rebayes.sensitivity.conclusions import Conclusion, indexed_names
 
 __all__ = ["FlipTable", "diagnostics_section", "flip_table", "sensitivity_section"]
@@ -91,7 +93,8 @@ def sensitivity_section(comparison: Comparison, figures: Path) -> Markup:
     headers += [f"P(ratio {r} > 1)" for r in ratio_names]
     headers += ["BF01 (d = 0)", "gates"]
     rows = []
-    for row in t.to_dict(orient="records"):
+    # The table has one row per compared fit, in their order.
+    for row, compared in zip(t.to_dict(orient="records"), comparison.fits, strict=True):
         cells: list[object] = [
             row["prior"], row["variant"],
             f"{row['rr_median']:.2f} ({row['rr_low']:.2f} to {row['rr_high']:.2f})",
@@ -113,7 +116,8 @@ def sensitivity_section(comparison: Comparison, figures: Path) -> Markup:
         bf = row.get("bf01_d")
         cells.append(Cell(f"{bf:.2f}" if bf is not None and bf == bf else "-", "num"))
         ok = bool(row["diagnostics_ok"])
-        cells.append(Cell("pass" if ok else "FAIL", "pass" if ok else "fail"))
+        cells.append(Cell("exact") if compared.diagnostics.exact else
+                     Cell("pass" if ok else "FAIL", "pass" if ok else "fail"))
         rows.append(cells)
     first = comparison.fits[0]
     # The two comparison figures show every fit of the comparison, under its labels.
@@ -158,22 +162,59 @@ def sensitivity_section(comparison: Comparison, figures: Path) -> Markup:
 
 
 def diagnostics_section(comparison: Comparison, figures: Path) -> Markup:
-    """Convergence gates of every fit, the default fit's details, PPC and PSIS-LOO."""
-    from rebayes.plots import pareto_k_plot, ppc_plot, rank_plot, trace_plot, trial_ppc_plot
+    """Convergence gates of every fit, the default fit's details, PPC and PSIS-LOO.
 
+    A fit the exact engine answered has no Markov chain: its gate row says so, and when it is
+    the default fit, the page says how it was integrated instead of its chains' details.
+    """
     name = comparison.analysis
     d = comparison.direction
     first = comparison.fits[0]
-    gate_names = list(first.diagnostics.gates)
-    headers = ["prior", "variant", *[first.diagnostics.gate_label(g) for g in gate_names]]
+    gate_names, headers = _gate_headers(comparison)
     rows = []
     for f in comparison.fits:
+        if f.diagnostics.exact:  # no Markov chain: no gate applies, none fails
+            rows.append([f.prior, f.variant, Cell(EXACT_WORDS),
+                         *[Cell("-") for _ in gate_names[1:]]])
+            continue
         details = f.diagnostics.gate_details()
         rows.append([
             f.prior, f.variant,
             *[Cell(readable(details[g], d), "pass" if f.diagnostics.gates[g] else "fail")
               for g in gate_names],
         ])
+    fit = first.fit
+    return render(
+        "section_diagnostics.html",
+        gates=table(headers, rows),
+        failures=[readable(s, d) for s in comparison.diagnostic_failures],
+        declared=d.declared,
+        prior=first.prior,
+        variant=first.variant,
+        exact=first.diagnostics.method if first.diagnostics.exact else None,
+        **({} if first.diagnostics.exact else _chain_details(first, figures, name)),
+        **_model_checks(fit, figures, name),
+    )
+
+
+def _gate_headers(comparison: Comparison) -> tuple[list[str], list[str]]:
+    """Return the gates of the comparison's NUTS fits and the gate table's headers.
+
+    Without a NUTS fit (every fit exact), one column says what answered.
+    """
+    nuts = next((f for f in comparison.fits if not f.diagnostics.exact), None)
+    if nuts is None:
+        return [], ["prior", "variant", "engine"]
+    gate_names = list(nuts.diagnostics.gates)
+    return gate_names, ["prior", "variant", *[nuts.diagnostics.gate_label(g) for g in gate_names]]
+
+
+def _chain_details(first: ComparedFit, figures: Path, name: str) -> dict[str, Any]:
+    """Return the default NUTS fit's reported quantities, sampler facts and chain figures."""
+    from rebayes.plots import rank_plot, trace_plot
+
+    d = first.summary.direction
+    fit = first.fit
     reported = first.diagnostics.reported()
     reported_table = table(
         ("quantity", "mean", "sd", "95% interval", "MCSE", "ESS bulk", "ESS tail", "R-hat"),
@@ -187,7 +228,24 @@ def diagnostics_section(comparison: Comparison, figures: Path) -> Markup:
             for q, r in reported.iterrows()
         ],
     )
-    fit = first.fit
+    return {
+        "reported": reported_table,
+        "ebfmi": ", ".join(f"{v:.2f}" for v in first.diagnostics.ebfmi),
+        "divergences": first.diagnostics.divergences,
+        "n_draws": first.diagnostics.n_draws,
+        "chain_figures": [
+            _fig(fit, lambda: rank_plot(fit.tree), figures, f"{name}_rank.png",
+                 "Rank plots: each chain's ranks should be uniform."),
+            _fig(fit, lambda: trace_plot(fit.tree), figures, f"{name}_trace.png",
+                 "Trace plots."),
+        ],
+    }
+
+
+def _model_checks(fit: Fit, figures: Path, name: str) -> dict[str, Any]:
+    """Return the default fit's posterior predictive checks and PSIS-LOO by trial."""
+    from rebayes.plots import pareto_k_plot, ppc_plot, trial_ppc_plot
+
     ppc = fit.derived("ppc_table", lambda: ppc_table(fit.tree))
     outside = ppc.loc[~ppc["within"]]
     sentence = (
@@ -207,23 +265,7 @@ def diagnostics_section(comparison: Comparison, figures: Path) -> Markup:
         + f" About {0.05 * len(trial):.1f} of {len(trial)} would lie outside by chance."
     )
     loo = fit.derived("loo_by_trial", lambda: loo_by_trial(fit.tree))
-    return render(
-        "section_diagnostics.html",
-        gates=table(headers, rows),
-        failures=[readable(s, d) for s in comparison.diagnostic_failures],
-        declared=d.declared,
-        prior=first.prior,
-        variant=first.variant,
-        reported=reported_table,
-        ebfmi=", ".join(f"{v:.2f}" for v in first.diagnostics.ebfmi),
-        divergences=first.diagnostics.divergences,
-        n_draws=first.diagnostics.n_draws,
-        chain_figures=[
-            _fig(fit, lambda: rank_plot(fit.tree), figures, f"{name}_rank.png",
-                 "Rank plots: each chain's ranks should be uniform."),
-            _fig(fit, lambda: trace_plot(fit.tree), figures, f"{name}_trace.png",
-                 "Trace plots."),
-        ],
+    return dict(
         ppc_sentence=sentence,
         ppc_figure=_fig(fit, lambda: ppc_plot(fit.tree), figures, f"{name}_ppc.png",
                         "Observed events per arm (points) against replicated data (95% and 50% "
