@@ -534,9 +534,11 @@ def fit_priors(
             def share(_done: list[int] = done) -> str:
                 return f"{min(100, 100 * _done[0] // per_fit)}% of the draws"
 
-            # Without a bar on the screen (not a terminal), a line now and then instead.
+            # Without a bar on the screen (not a terminal), a line now and then instead; an
+            # exact fit says its own phase (_exact_fit).
             sampling = (phase(f"sampling {spec.name}, prior {prior_set.name}", share)
-                        if bar is not None and bar.disable else contextlib.nullcontext())
+                        if bar is not None and bar.disable and not _exact_reaches(
+                            design, prior_set, engine) else contextlib.nullcontext())
             with sampling:
                 fitted = fit(
                     spec,
@@ -561,6 +563,13 @@ def fit_priors(
         if bar is not None:
             bar.close()
     return fits
+
+
+def _exact_reaches(design: Design, prior: PriorSet, engine: str) -> bool:
+    """Whether :func:`fit` will answer by quadrature (its decision, without a word said)."""
+    with contextlib.suppress(RebayesError):  # --engine exact beyond reach: fit() says it
+        return exact_answers(design, [prior_on_model_scale(prior, design)], engine)
+    return False
 
 
 def _prior_sets(
@@ -599,8 +608,7 @@ def compile_in_background(
         except RebayesError:
             continue  # reported where the analysis is fitted, as before
         on_scale = [prior_on_model_scale(p, design) for p in sets]
-        with contextlib.suppress(RebayesError):  # --engine exact: said where it is fitted
-            on_scale = [p for p in on_scale if not exact_answers(design, [p], engine)]
+        on_scale = [p for p in on_scale if not _exact_reaches(design, p, engine)]
         if not on_scale:
             continue
         cached = all(
