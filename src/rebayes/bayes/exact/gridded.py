@@ -135,8 +135,10 @@ class GridConditionals:
         slices = self.slices
         problem = slices.problem
         p = problem.p
-        node = np.clip(np.rint(np.arcsinh(tau / self.grid.scale) / self.grid.step), 0,
-                       self.grid.n - 1).astype(np.int64)
+        # The nearest node: v = (first + j) * step (a grid may start above tau = 0).
+        grid = self.grid
+        node = np.clip(np.rint(np.arcsinh(tau / grid.scale) / grid.step) - grid.first, 0,
+                       grid.n - 1).astype(np.int64)
         phi = np.empty((len(tau), p))
         for j in np.unique(node):
             mine = node == j
