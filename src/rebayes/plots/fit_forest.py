@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from rebayes.bayes.quantities import estimate, trial_rrs
 from rebayes.frequentist.pooling import Z95, meta_analysis, study_effects
 from rebayes.plots.forest import SummaryRow, forest_plot
 
@@ -43,6 +44,11 @@ def fit_forest(fit: Fit) -> Figure:
     observed = study_effects(rows.assign(study=rows["row"]))
     s = fit.summary()
     post = {t.row: t.rr for t in s.trials}
+    if any(t.scale != "rr" for t in s.trials):
+        # The exact record gives each trial's shrunken odds ratio; the figure shows the RR at
+        # the row's own baseline, read from the fit's draws as NUTS's record reads it.
+        rrs = trial_rrs(fit.tree)
+        post = {str(row): estimate(rrs.sel(row=row)) for row in rrs["row"].values}
     frame = pd.DataFrame(
         {
             "label": rows["row"],
