@@ -37,6 +37,7 @@ from typing import Any
 import pandas as pd
 
 from rebayes.atomic import atomic_path, write_text_atomic
+from rebayes.bayes.fit_record import fit_record
 from rebayes.bayes.mcse import line_note
 from rebayes.bayes.settings import ENGINES
 from rebayes.errors import RebayesError
@@ -439,17 +440,16 @@ def _analyse(task: BatchTask, priors: Sequence[Any], settings: Any) -> dict[str,
     if exact is not None:
         out["fits"], out["engine"] = exact, "exact"
         return out
+    from rebayes.bayes.coefficients import coefficients, pooled_or_probabilities
     from rebayes.bayes.fit import fit_priors
 
     out["engine"] = "nuts"
     fits = fit_priors(spec, list(priors), seed=task.seed, settings=settings, cache=False,
                       trials=table)
     for f in fits:
-        summary = f.summary().to_dict()
-        report = f.diagnostics()
-        summary["gates"] = dict(report.gates)
-        summary["gates_ok"] = bool(report.ok)
-        out["fits"][f.prior.name] = summary
+        out["fits"][f.prior.name] = fit_record(f.summary(), coefficients(f.tree),
+                                               pooled_or_probabilities(f.tree),
+                                               f.diagnostics().gates)
     return out
 
 
@@ -463,17 +463,19 @@ def _exact_fits(
     """
     if task.engine == "nuts":
         return None
-    from rebayes.bayes.design import build_design
-    from rebayes.bayes.exact_fit import exact_answers, exact_summary
+    from rebayes.bayes.design import build_design, prior_on_model_scale
+    from rebayes.bayes.exact import exact_posterior
+    from rebayes.bayes.exact_fit import exact_answers, exact_or_probabilities, exact_summary
 
     design = build_design(spec, table)
     if not exact_answers(design, priors, task.engine):
         return None
     out = {}
     for prior in priors:
-        record = exact_summary(design, prior, trials=False).to_dict()
-        record["gates"], record["gates_ok"] = {}, True
-        out[prior.name] = record
+        post = exact_posterior(design, prior_on_model_scale(prior, design))
+        out[prior.name] = fit_record(
+            exact_summary(design, prior, trials=False, posterior=post), [],
+            exact_or_probabilities(post), gates={})
     return out
 
 

@@ -182,7 +182,7 @@ def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
                 print(f"diagnostic gate failed ({f.prior.name}): {failure}", file=sys.stderr)
                 code = EXIT_GATE_FAILED
     if args.json:
-        extras = [{"coefficients": {c.name: c.to_dict() for c in coefficients(f.tree)},
+        extras = [{"coefficients": coefficients(f.tree),
                    "p_pooled_or_gt": pooled_or_probabilities(f.tree)} for f in fits]
     else:
         extras = []
@@ -218,23 +218,28 @@ def _exact_summaries(
         summaries = [exact_summary(design, p, posterior=post)
                      for p, post in zip(sets, posts, strict=True)]
     # The JSON's keys as NUTS gives them: no covariates within reach, so no coefficients.
-    extras = [{"coefficients": {}, "p_pooled_or_gt": exact_or_probabilities(post)}
+    extras = [{"coefficients": [], "p_pooled_or_gt": exact_or_probabilities(post)}
               if json else {} for post in posts]
     return summaries, json, extras, design.schema.title
 
 
 def _print(spec: AnalysisSpec, summaries: list[Any], json: bool, extras: list[dict[str, Any]],
            title: str = "") -> None:
-    """Print the records: one JSON record, or each summary's text and the comparison."""
+    """Print the records: one JSON record, or each summary's text and the comparison.
+
+    ``extras``: per summary, its ``coefficients`` and ``p_pooled_or_gt`` (JSON) or the
+    coefficients' ``text``.
+    """
     if json:
+        from rebayes.bayes.fit_record import fit_record
+
         print_json({
             "analysis": spec.name,
             "title": spec.title,
             "variant": summaries[0].variant,
             "engine": summaries[0].engine,
             "seed": summaries[0].to_dict()["seed"],
-            "priors": {s.prior: {**s.to_dict(), **{k: v for k, v in extra.items()
-                                                    if k != "text"}}
+            "priors": {s.prior: fit_record(s, extra["coefficients"], extra["p_pooled_or_gt"])
                        for s, extra in zip(summaries, extras, strict=True)},
         })
         return

@@ -881,6 +881,7 @@ def _analysis_pages(r: Reanalysis, analyses: list[AnalysisReport],
     The overall analysis's page gains the influence and decision-tool sections (their
     figures drawn into ``figures``); ``analyses`` is updated with it.
     """
+    from rebayes.bayes.fit_record import fit_record
     from rebayes.report.analysis import analysis_page, fit_coefficients, fit_or_probabilities
 
     influence, tools = r.influence, r.tools
@@ -907,11 +908,8 @@ def _analysis_pages(r: Reanalysis, analyses: list[AnalysisReport],
         results[name] = {
             "title": report.spec.title,
             "priors": {
-                f.prior.name: {
-                    **report.summaries[f.prior.name].to_dict(),
-                    "coefficients": {c.name: c.to_dict() for c in fit_coefficients(f)},
-                    "p_pooled_or_gt": fit_or_probabilities(f),
-                }
+                f.prior.name: fit_record(report.summaries[f.prior.name], fit_coefficients(f),
+                                         fit_or_probabilities(f))
                 for f in report.fits
             },
             "comparison": compared.to_dict(),
