@@ -304,6 +304,25 @@ def test_the_exact_engine_answers_a_batch(tmp_path, bad_csv):
     assert again.skipped == 3 and again.fitted == 0
 
 
+def test_a_batch_fit_record_is_rebayes_fit_json_s_record_with_its_gates(tmp_path, capsys):
+    # One builder (rebayes.bayes.fit_record): the same fields with the same values; batch
+    # adds its gates and leaves out the trials' shrunken effects.
+    assert main(["fit", "--data", BCG_CSV, "--engine", "exact", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)["priors"]["weakly_informative"]
+    run_batch([BCG_CSV], tmp_path / "out", workers=1, seed=7, engine="exact")
+    record = json.loads(next((tmp_path / "out" / "results").glob("*bcg.csv-*.json")).read_text())
+    batch = record["fits"]["weakly_informative"]
+    assert set(batch) - set(printed) == {"gates", "gates_ok"}
+    assert set(printed) == set(batch) - {"gates", "gates_ok"}
+    assert {k: v for k, v in batch.items() if k in printed and k != "trials"} == {
+        k: v for k, v in printed.items() if k != "trials"}
+    assert batch["trials"] == {} and len(printed["trials"]) == 13
+    # P(pooled OR > 1) = P(d > 0) = 0.00041138007 by brute force (tests/exact_reference.py,
+    # as in test_the_exact_engine_answers_a_batch).
+    assert batch["p_pooled_or_gt"]["1"] == pytest.approx(0.00041138007, abs=2e-6)
+    assert batch["gates"] == {} and batch["gates_ok"] is True
+
+
 def test_the_engine_is_part_of_a_task_key():
     from rebayes.batch import task_key
     from rebayes.bayes.priors import get_prior
