@@ -70,7 +70,7 @@ def test_bcg_fewer_tb_cases_read_as_benefit(bcg_fit):
     record = out.to_dict()
     assert record["rows"][0]["reading"] == "benefit"
     assert record["direction"]["higher_is_better"] is False
-    assert "fewer tuberculosis" in out.sentence()
+    assert "fewer tuberculosis" in out.summary()
     assert len(out.to_dataframe()) == 3
     assert "per 1000" in str(out)
     assert out.plot().axes

@@ -150,7 +150,7 @@ def test_a_cumulative_crossing_at_the_line_says_so():
     steps = tuple(CumulativeStep(f"T{k}", str(1980 + k), k, rr, p, 0.1, 0.8, 0.6, 1.1, 0.2, m)
                   for k, (p, m) in enumerate(values, start=2))
     cum = CumulativeAnalysis(steps, tuple(f"T{k}" for k in range(1, 6)), "year", DEATH)
-    text = cum.sentence()
+    text = cum.summary()
     assert (f"it first exceeded 0.95 after T3 (year 1983, 3 trials, P(benefit) 0.952 ({NOTE}))"
             in text)
     assert "rose above it after T5 (year 1985, 5 trials)." in text  # 0.99: a plain crossing
@@ -162,7 +162,7 @@ def test_a_cumulative_crossing_at_the_line_says_so():
     assert "0.952 ≈" in printed and "0.990 ≈" not in printed and f"≈ {NOTE}" in printed
     # Ending at the line: the last step's verdict says so.
     last = dataclasses.replace(steps[-1], p_benefit=0.953, p_benefit_mcse=0.002)
-    ends = CumulativeAnalysis((*steps[:-1], last), cum.order, "year", DEATH).sentence()
+    ends = CumulativeAnalysis((*steps[:-1], last), cum.order, "year", DEATH).summary()
     assert f"above 0.95 at the last step, {NOTE} (2 reversals)" in ends
 
 
@@ -177,7 +177,7 @@ def test_influence_marks_a_left_out_probability_at_the_line():
                          "ci_high": 1.1, "p": 0.5, "i2": 0.0, "tau2": 0.0, "k": 2})
     influence = influence_table(bayes, freq, DEATH)
     assert influence.at_the_line() == [False, True, False]
-    verdict = influence.verdict()
+    verdict = influence.summary()
     assert f"for: A (to 0.952 ({NOTE}), +0.052)." in verdict  # B moves it by 0.03 only
     assert f"Left out in turn, A leaves P(benefit) {NOTE}." in verdict
 

@@ -63,7 +63,7 @@ def test_the_classic_case_is_found_distorted(magnesium):
     # The unadjusted pooled OR 0.48 (0.33-0.71) does not survive: the averaged OR's
     # interval reaches no effect and P(benefit) is far from 0.95.
     assert averaged["ci_high"] >= 1 and averaged["p_benefit"] < 0.5
-    text = r.verdict()
+    text = r.summary()
     assert "strong evidence for publication bias" in text and "P(benefit, OR < 1)" in text
 
 
@@ -98,10 +98,10 @@ def test_fewer_than_ten_studies_warn_and_fewer_than_three_refuse(tmp_path):
 def test_undeclared_direction_gets_neutral_words(tmp_path):
     r = bias_analysis(table(SMALL, tmp_path / "bare"))
     assert not r.direction.declared
-    text = r.verdict() + r.to_dataframe()["note"].str.cat()
+    text = r.summary() + r.to_dataframe()["note"].str.cat()
     assert "benefit" not in text and "harm" not in text
     # Undeclared: the literal side RR < 1 (averaged RR 1.15, so its probability is small).
-    assert "P(RR < 1) = 0.01" in r.verdict()
+    assert "P(RR < 1) = 0.01" in r.summary()
     assert any("not declared" in w for w in r.warnings)
 
 

@@ -106,8 +106,8 @@ def test_sentences_and_outputs():
     lower = Direction(higher_is_better=False, outcome="death")
     result = Credibility(rows[:1], lower)
     sl = rows[0].sceptical_limit
-    assert f"between {1 / sl:.2f} and {sl:.2f}" in result.sentence()
-    assert "shows benefit (OR < 1)" in result.sentence()
+    assert f"between {1 / sl:.2f} and {sl:.2f}" in result.summary()
+    assert "shows benefit (OR < 1)" in result.summary()
     assert "to conclude benefit" in rows[1].sentence(lower)
     assert result.to_dict()["rows"][0]["sceptical_limit"] == sl
     assert len(result.to_dataframe()) == 1
@@ -225,15 +225,15 @@ def test_the_story_on_real_data():
     # Hydroxychloroquine (fewer deaths is better): the interval leans to harm, and an
     # advocate of harm, not of benefit, is asked for.
     hcq = dataset_credibility(rb.load_trials(TEST_DATA / "hcq"))
-    assert "leans to harm (OR > 1)" in hcq.sentence() and "to conclude harm" in hcq.sentence()
+    assert "leans to harm (OR > 1)" in hcq.summary() and "to conclude harm" in hcq.summary()
     assert hcq.rows[0].advocacy_limit > 1
     # BCG: significant benefit, intrinsically credible by both criteria (p = 6.5e-5).
     bcg = dataset_credibility(rb.load_trials(TEST_DATA / "bcg"))
-    assert "shows benefit (RR < 1)" in bcg.sentence()
+    assert "shows benefit (RR < 1)" in bcg.summary()
     assert bcg.rows[0].matthews_credible and bcg.rows[0].held_credible
     # Magnesium's fixed-effect OR 1.006 (0.948 to 1.068): not significant, leaning to harm.
     magnesium = dataset_credibility(rb.load_trials(TEST_DATA / "magnesium"))
-    assert "leans to harm" in magnesium.sentence()
+    assert "leans to harm" in magnesium.summary()
     assert not magnesium.rows[0].matthews_credible and not magnesium.rows[0].held_credible
 
 

@@ -241,7 +241,7 @@ def test_sentence_reports_reversals_and_whether_the_crossing_holds():
     cum = _analysis([0.90, 0.96, 0.97, 0.93, 0.99, 0.98, 0.80], lower)
     assert [(c.step.added, c.up) for c in cum.crossings] == [
         ("T3", True), ("T5", False), ("T6", True), ("T8", False)]
-    text = cum.sentence()
+    text = cum.summary()
     assert "it first exceeded 0.95 after T3 (year 1983, 3 trials)" in text
     assert ("then fell back below it after T5 (year 1985, 5 trials), then rose above it after "
             "T6 (year 1986, 6 trials), then fell back below it after T8 (year 1988, 8 trials)"
@@ -251,13 +251,13 @@ def test_sentence_reports_reversals_and_whether_the_crossing_holds():
     assert len(cum.to_dict()["crossings"]) == 4
     # Crosses once and stays: no reversal.
     stays = _analysis([0.5, 0.96, 0.99], lower)
-    assert stays.sentence().endswith("after T3 (year 1983, 3 trials) and stayed above it to "
+    assert stays.summary().endswith("after T3 (year 1983, 3 trials) and stayed above it to "
                                      "the last step.")
     never = _analysis([0.5, 0.6], lower)
-    assert never.sentence().endswith("it never exceeded 0.95 as the trials accumulated.")
+    assert never.summary().endswith("it never exceeded 0.95 as the trials accumulated.")
     # Undeclared: the probability is named literally, never "benefit".
     neutral = _analysis([0.96, 0.5], Direction())
-    assert "P(RR < 1)" in neutral.sentence() and "benefit" not in neutral.sentence()
+    assert "P(RR < 1)" in neutral.summary() and "benefit" not in neutral.summary()
 
 
 def test_cli_measure_options_and_bad_combinations(capsys):

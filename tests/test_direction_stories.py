@@ -110,7 +110,7 @@ def test_unstandard_labels_leave_every_word_neutral(fleiss_unlabelled):
     assert "no direction of benefit declared" in str(comparison)
     assert "p_rr_lt_1" in comparison.to_dict()["table"][0]
     assert "p_benefit" not in comparison.to_dict()["table"][0]
-    axis = next(ax for ax in result.forest().axes if ax.get_xscale() == "log")
+    axis = next(ax for ax in result.plot().axes if ax.get_xscale() == "log")
     assert "lower risk with Aspirin" in axis.get_xlabel() and "favours" not in axis.get_xlabel()
     trials = rb.load_trials(fleiss_unlabelled)
     page = frequentist_markdown(frequentist_tables({"published": trials}, analyses_of(schema)),

@@ -103,8 +103,8 @@ def test_subgroup_analysis_table_repr_html_and_forest(bcg):
                         rtol=1e-12)
     html = result._repr_html_()
     assert "<table" in html and "Subtotal: alternate" in html and "Frimodt-Moller" in html
-    assert closes(result.forest())
-    assert closes(result.overall.forest())
+    assert closes(result.plot())
+    assert closes(result.overall.plot())
 
 
 def test_random_effects_total_is_metafor_s_dersimonian_laird():
@@ -170,7 +170,7 @@ def test_fit_repr_dataframe_html_and_forest(fits):
                     1.0, atol=1e-12)
     html = fit._repr_html_()
     assert "<table" in html and "pooled RR" in html and "P(RR &lt; 1)" in html
-    assert closes(fit.forest())
+    assert closes(fit.plot())
 
 
 def test_a_fit_that_diverged_never_reads_like_a_plain_result(fits):
@@ -260,10 +260,110 @@ def test_influence_names_the_most_influential_trial():
     # |0.96 - 0.90| = 0.06 is the largest move; A and B pass 0.05.
     assert "most influential: A (to 0.960, +0.060)" in text and "2 beyond ±0.05" in text
     assert result.influential == ["A", "B"]
-    assert "A (to 0.960, +0.060); B (to 0.849, -0.051)" in result.verdict()
+    assert "A (to 0.960, +0.060); B (to 0.849, -0.051)" in result.summary()
     table = result.to_dataframe()
     assert list(table.left_out) == ["(none)", "A", "B", "C"]
     assert {"mh_rr", "delta_p_benefit", "influential"} <= set(table)
     assert "<table" in result._repr_html_()
     assert result.to_dict()[1]["left_out"] == "A"
+    assert closes(result.plot())
+
+
+# --- the vocabulary every result shares (rebayes.results.Result) ----------------------------
+
+
+def _cumulative(fits):
+    from rebayes.tools.cumulative import cumulative_meta_analysis
+
+    trials = rb.load_trials(BCG)
+    return cumulative_meta_analysis(trials, rb.AnalysisSpec("overall", data=str(BCG)),
+                                    engine="exact")
+
+
+def _prior_map(fits):
+    from rebayes.tools.priormap import prior_map
+
+    # Wide priors near one anchor: reweighted from its draws (k < 1), one further fit.
+    return prior_map(fits[0], ["weakly_informative"], means=[-0.2, 0.0], sds=[1.0, 2.0],
+                     anchors=[(0.0, 2.0)], k_max=1.0, cache=False)
+
+
+def _absolute(fits):
+    from rebayes.tools.absolute import absolute_effects_from_draws
+
+    return absolute_effects_from_draws(np.full(100, np.log(0.5)), [("given", 0.2)])
+
+
+def _bias(fits):
+    from rebayes.tools.bias import bias_analysis
+
+    return bias_analysis(rb.load_trials("ivig_rsa"), bayesian=False)
+
+
+def _credibility(fits):
+    from rebayes.tools.credibility import dataset_credibility
+
+    return dataset_credibility(rb.load_trials(BCG))
+
+
+def _plan(fits):
+    from rebayes.tools.planning import plan_next_trial
+
+    return plan_next_trial(fits[0].tree, [100, 1000], n_sim=500, seed=1)
+
+
+# name: (build from the module's fits, (a path into to_dict(), an independent number, its
+# tolerance) or None)
+RESULTS = {
+    # metafor, rma(measure="RR", method="DL") on dat.bcg: 0.4896 (README).
+    "MetaResult": (lambda fits: analyze(rb.load_trials(BCG), method="IV", model="random").overall,
+                   (("estimate",), 0.4896, 5e-5)),
+    "SubgroupAnalysis": (lambda fits: analyze(rb.load_trials(BCG), by="alloc", method="IV",
+                                              model="random"),
+                         (("overall", "estimate"), 0.4896, 5e-5)),
+    "Fit": (lambda fits: fits[0], None),
+    "Comparison": (lambda fits: compare_fits(fits), None),
+    # Nissen & Wolski's table: its three figures reproduced (test_audit_is_a_sequence_...).
+    "Audit": (lambda fits: audit(TEST_DATA / "rosiglitazone"),
+              (("counts", "reproduced"), 3, 0)),
+    # Leaving out A moves P(RR < 1) (no direction declared) from 0.90 to 0.96, by hand.
+    "Influence": (lambda fits: influence_example(), ((1, "delta_p_rr_lt_1"), 0.06, 1e-12)),
+    # OR 0.5 at a control risk of 0.2: 1000 / 9 treated per 1000 (test_absolute).
+    "AbsoluteEffects": (_absolute,
+                        (("rows", 0, "treatment_per_1000", "median"), 1000 / 9, 1e-9)),
+    # Egger's test on ivig_rsa, t = 2.73 (the issue's number, test_bias).
+    "BiasAnalysis": (_bias, (("egger", "statistic"), 2.73, 5e-3)),
+    # metafor's interval of the DL RR on dat.bcg, to the methods' difference (test_credibility).
+    "Credibility": (_credibility, (("rows", 0, "ci_low"), 0.344919135222, 2e-4)),
+    # dat.bcg's 13 trials, all in by the last step.
+    "CumulativeAnalysis": (_cumulative, (("steps", -1, "k"), 13, 0)),
+    "TrialPlan": (_plan, None),
+    "PriorMap": (_prior_map, None),
+}
+
+
+@pytest.mark.parametrize("name", RESULTS)
+def test_every_result_offers_the_same_vocabulary(name, fits):
+    from rebayes.results import Result
+    from rebayes.store.keys import dumps
+
+    build, reference = RESULTS[name]
+    result = build(fits)
+    assert type(result).__name__ == name
+    assert isinstance(result, Result)
+    table = result.to_dataframe()
+    assert isinstance(table, pd.DataFrame) and not table.empty
+    record = result.to_dict()
+    text = dumps(record)
+    assert text.startswith(("{", "["))
+    if reference is not None:
+        path, expected, tolerance = reference
+        value = record
+        for key in path:
+            value = value[key]
+        assert value == pytest.approx(expected, abs=tolerance)
+    assert one_short_line(repr(result), name)
+    summary = result.summary()
+    assert str(summary).strip() if name == "Fit" else (isinstance(summary, str) and summary)
+    assert "<table" in result._repr_html_()
     assert closes(result.plot())

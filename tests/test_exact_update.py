@@ -56,7 +56,7 @@ def test_the_exact_plan_of_a_harmful_treatment(capsys):
     assert plan.current["p_benefit"] == pytest.approx(1 - d.prob_greater(0.0), abs=1e-12)
     assert plan.rows[1].p_conclusive_harm >= plan.rows[0].p_conclusive_harm
     assert plan.rows[0].p_conclusive_benefit == 0.0
-    assert "normal approximation" not in plan.sentence()
+    assert "normal approximation" not in plan.summary()
     again = plan_next_trial_exact(design, prior, [100, 400], n_sim=400, seed=3)
     assert again.to_dict() == plan.to_dict()
     code = main(["plan", "--data", str(TEST_DATA / "hcq"), "--n", "100", "400", "--sims",

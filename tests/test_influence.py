@@ -123,7 +123,7 @@ def test_exact_refit_without_a_trial_is_the_brute_force_posterior():
     assert np.polyval(parabola, d_median) == pytest.approx(0.5, abs=2e-5)
     table = influence_table(loo.reset_index(), leave_one_out_frequentist(trials))
     assert table.exact and not any(table.at_the_line())
-    assert "exact engine (quadrature: no Monte Carlo error)" in table.verdict()
+    assert "exact engine (quadrature: no Monte Carlo error)" in table.summary()
 
 
 @pytest.mark.slow

@@ -115,14 +115,14 @@ def test_the_sentence_leads_with_the_side_the_evidence_is_on():
     # Fewer deaths is better; the pooled log OR lies above 0 (harm) with P about 0.84.
     harm = simulate_next_trial(rng.normal(0.1, 0.1, 20_000), np.full(20_000, 0.2), [0.2],
                                [100, 400], direction=lower, n_sim=2000, seed=1)
-    text = harm.sentence()
+    text = harm.summary()
     assert text.startswith("P(harm) is 0.8") and "either way" in text
     assert "P(harm) > 0.95 with probability" in text and "0.00" not in text
     assert "with tau about 0.20" in text  # no size reaches 80%: the heterogeneity says why
     # Conclusive already (P(benefit) about 1): the sentence says so, and what a trial would do.
     settled = simulate_next_trial(rng.normal(-0.7, 0.1, 20_000), np.full(20_000, 0.1), [0.2],
                                   [100, 400], direction=lower, n_sim=2000, seed=1)
-    text = settled.sentence()
+    text = settled.summary()
     assert "conclusive already (P(benefit) > 0.95)" in text
     row = settled.rows[-1]
     assert f"keep it so with probability {row.p_conclusive_benefit:.2f}" in text
@@ -186,7 +186,7 @@ def test_planning_probabilities_at_the_line_say_so():
     current = {"mean": -0.3, "sd": 0.2, "tau": 0.01, "p_benefit": 0.946, "p_benefit_mcse": 0.003,
                "p_benefit_normal": 0.93, "typical_control_risk": 0.2, "threshold_log_or": -0.1}
     plan = TrialPlan(rows, {"p_conclusive": 400}, lower, 1.1, current, 4000, 1)
-    sentence = plan.sentence()
+    sentence = plan.summary()
     # 0.946 is 0.004 from 0.95, within 2 x 0.003; 0.81 is 0.01 from 0.8, within 2 x 0.01.
     assert "P(RR < 1) is 0.946 (at the line: within 2 MCSE of 0.95) now" in sentence
     assert "with probability 0.81 (at the line: within 2 MCSE of 0.8)" in sentence
@@ -195,7 +195,7 @@ def test_planning_probabilities_at_the_line_say_so():
     assert "≈ at the line: within 2 MCSE of 0.8" in text
     # Conclusive already, but only by a hair: the verdict says it is at the line.
     settled = TrialPlan(rows, {"p_conclusive": 400}, lower, 1.1,
-                        {**current, "p_benefit": 0.953}, 4000, 1).sentence()
+                        {**current, "p_benefit": 0.953}, 4000, 1).summary()
     assert ("conclusive already (P(benefit) > 0.95, at the line: within 2 MCSE of 0.95)"
             in settled)
     assert "leave P(benefit) at or below 0.95 with probability" in settled

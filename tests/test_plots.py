@@ -11,12 +11,10 @@ from rebayes.bayes.settings import SamplerSettings
 from rebayes.checks.loo import loo_by_trial
 from rebayes.plots import (
     pareto_k_plot,
-    posterior_overlay,
     ppc_plot,
     prior_from_tree,
     prior_posterior_plot,
     rank_plot,
-    sensitivity_plot,
     trace_plot,
 )
 from rebayes.sensitivity.comparison import compare_posteriors
@@ -122,7 +120,7 @@ def test_pareto_k_plot(tree, tmp_path):
 
 
 def test_posterior_overlay_has_a_panel_per_variant(comparison, tmp_path):
-    fig = saved(posterior_overlay(comparison), tmp_path, "overlay")
+    fig = saved(comparison.plot(kind="posteriors"), tmp_path, "overlay")
     assert titles(fig) == ["published data", "seed_fit data"]
     ax = fig.axes[0]
     assert ax.get_xscale() == "log"
@@ -132,7 +130,7 @@ def test_posterior_overlay_has_a_panel_per_variant(comparison, tmp_path):
 
 
 def test_sensitivity_plot_rows_and_ratio_panel(comparison, tmp_path):
-    fig = saved(sensitivity_plot(comparison), tmp_path, "sensitivity")
+    fig = saved(comparison.plot(), tmp_path, "sensitivity")
     rows = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert rows == [
         "weakly_informative | published", "skeptical | published",

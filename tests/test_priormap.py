@@ -125,7 +125,7 @@ def test_outputs(bcg_map):
     assert marks["weakly_informative"].sd == 1.0
     # Marks are on the scale of d: BCG's benefit is a negative log OR.
     assert bcg_map.maps[0].marks[0].mean == 0.0
-    assert "P(RR < 1)" in bcg_map.sentence()
+    assert "P(RR < 1)" in bcg_map.summary()
     fig = bcg_map.plot()
     assert fig.axes
     assert "<table" in bcg_map._repr_html_() and repr(bcg_map).startswith("PriorMap(")

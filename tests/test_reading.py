@@ -91,7 +91,7 @@ def test_hcq_plans_a_trial_that_settles_the_question_either_way(hcq):
         assert row.p_conclusive <= 1
         # The evidence leans to harm: a new trial would far more often confirm harm.
         assert row.p_conclusive_harm > row.p_conclusive_benefit
-    sentence = plan.sentence()
+    sentence = plan.summary()
     assert sentence.startswith("P(harm) is") and "either way" in sentence
     assert "0.00" not in sentence
 
@@ -129,7 +129,6 @@ def test_bcg_enthusiastic_prior_draws_and_density_are_the_model_s(bcg_enthusiast
 
 def test_bcg_enthusiastic_prior_is_drawn_on_the_benefit_side(bcg_enthusiastic):
     from rebayes.plots import prior_posterior_plot
-    from rebayes.plots.sensitivity import posterior_overlay, posterior_overlay_data
     from rebayes.sensitivity.comparison import compare_fits
 
     fig = prior_posterior_plot(bcg_enthusiastic.tree)
@@ -143,9 +142,9 @@ def test_bcg_enthusiastic_prior_is_drawn_on_the_benefit_side(bcg_enthusiastic):
     assert "OR centred on 0.67, towards a lower risk of tuberculosis (benefit)" in title
     plt.close(fig)
     comparison = compare_fits([bcg_enthusiastic])
-    (draws, (grid, density)), = posterior_overlay_data(comparison).values()
+    (draws, (grid, density)), = comparison.overlay_data().values()
     assert grid[np.argmax(density)] < 1  # the implied prior RR peaks below 1
-    fig = posterior_overlay(comparison)
+    fig = comparison.plot(kind="posteriors")
     assert "favours BCG" in [t.get_text() for t in fig.axes[0].texts]
     plt.close(fig)
 

@@ -7,7 +7,8 @@ metafor and bayesmeta print a result as a few readable numbers; statsmodels'
 :class:`~rebayes.sensitivity.comparison.Comparison`, :class:`~rebayes.audit.paper.Audit`,
 :class:`~rebayes.sensitivity.influence.Influence`) supplies two things, its one line
 (``_short``) and its table (``to_dataframe``); :class:`ResultDisplay` turns them into
-``repr`` and Jupyter's ``_repr_html_``.
+``repr`` and Jupyter's ``_repr_html_``. The rest of what a result offers is the protocol
+:class:`rebayes.results.Result`.
 """
 
 from __future__ import annotations

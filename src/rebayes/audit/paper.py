@@ -41,7 +41,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import overload
+from typing import TYPE_CHECKING, overload
 
 import pandas as pd
 from scipy import stats
@@ -71,6 +71,9 @@ from rebayes.frequentist.pooling import (
     meta_analysis,
     study_effects,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "Audit",
@@ -271,6 +274,10 @@ class Audit(ResultDisplay, Sequence[AuditRow]):
             f"{c['not_recomputable']} not recomputable"
         )
 
+    def summary(self) -> str:
+        """Return how many figures were reproduced, differ and are not recomputable."""
+        return self._short()
+
     def to_dataframe(self) -> pd.DataFrame:
         """Return one row per figure, indexed by ``id``.
 
@@ -288,6 +295,17 @@ class Audit(ResultDisplay, Sequence[AuditRow]):
             for r in self.rows
         ]
         return pd.DataFrame.from_records(records, columns=columns).set_index("id")
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON record: ``{dataset, variant, counts, rows: [AuditRow.to_dict(), ...]}``."""
+        return {"dataset": self.dataset, "variant": self.variant, "counts": self.counts,
+                "rows": [r.to_dict() for r in self.rows]}
+
+    def plot(self) -> Figure:
+        """Draw how many figures were reproduced, differ or could not be recomputed."""
+        from rebayes.plots.audit import verdict_plot
+
+        return verdict_plot(self.counts, title=f"Audit of {self.dataset or 'the paper'}")
 
 
 class AuditError(RebayesError):

@@ -77,7 +77,8 @@ class Fit(ResultDisplay):
 
     ``repr`` is one line (analysis, prior, rows, pooled RR and P(benefit), led by
     ``UNRELIABLE`` or ``DIAGNOSTICS FAIL`` when the fit is either), :meth:`to_dataframe` the
-    summary's quantities and :meth:`forest` the fit's forest plot.
+    summary's quantities, :meth:`to_dict` its JSON record and :meth:`plot` the fit's forest
+    plot (:class:`rebayes.results.Result`).
 
     Attributes
     ----------
@@ -300,11 +301,24 @@ class Fit(ResultDisplay):
         rows += [{"quantity": name, "estimate": p} for name, p in probabilities]
         return pd.DataFrame(rows).set_index("quantity")
 
-    def forest(self) -> Figure:
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fit's JSON record (:func:`rebayes.bayes.fit_record.fit_record`).
+
+        What ``rebayes fit --json`` prints per prior: the summary's fields, the
+        meta-regression coefficients and P(pooled OR > t).
+        """
+        from rebayes.bayes.coefficients import coefficients, pooled_or_probabilities
+        from rebayes.bayes.fit_record import fit_record
+
+        return fit_record(self.summary(), coefficients(self.tree),
+                          pooled_or_probabilities(self.tree))
+
+    def plot(self) -> Figure:
         """Draw the fit's forest plot (:func:`rebayes.plots.fit_forest.fit_forest`)."""
         from rebayes.plots.fit_forest import fit_forest
 
-        return fit_forest(self)
+        return fit_forest(self.design.table(), self.summary(),
+                          f"{self.spec.title or self.spec.name} — prior: {self.prior.name}")
 
 
 # Design fields naming where the rows came from; the rows themselves are keyed instead.

@@ -165,10 +165,8 @@ def run(args: argparse.Namespace) -> int:
     if output is not None:
         import matplotlib.pyplot as plt
 
-        from rebayes.plots.sensitivity import posterior_overlay, sensitivity_plot
-
-        for suffix, make in (("posteriors", posterior_overlay), ("sensitivity", sensitivity_plot)):
-            figure = make(comparison)
+        for suffix in ("posteriors", "sensitivity"):
+            figure = comparison.plot(kind=suffix)
             target = output / f"{comparison.analysis}_{suffix}.png"
             _save_png_atomic(figure, target)
             plt.close(figure)

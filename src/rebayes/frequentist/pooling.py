@@ -65,6 +65,8 @@ from rebayes.frequentist.heterogeneity import (
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from rebayes.plots.forest import SummaryRow
+
 __all__ = [
     "MetaResult",
     "SubgroupAnalysis",
@@ -260,6 +262,10 @@ class MetaResult(ResultDisplay):
             + (f", τ²={self.tau2:.3g}" if self.model == "random" else "")
         )
 
+    def summary(self) -> str:
+        """Return the pooled estimate in a line: measure, method, model, k, CI, I² (τ²)."""
+        return self._short()
+
     def to_dataframe(self) -> pd.DataFrame:
         """Return RevMan's analysis table: one row per study, then the total.
 
@@ -281,7 +287,7 @@ class MetaResult(ResultDisplay):
 
         return analysis_table(self)
 
-    def forest(self, title: str = "", direction: Direction | None = None) -> Figure:
+    def plot(self, title: str = "", direction: Direction | None = None) -> Figure:
         """Draw RevMan's forest plot of this analysis (ratio measures; log axis).
 
         Parameters
@@ -296,7 +302,8 @@ class MetaResult(ResultDisplay):
         """
         from rebayes.plots.forest import revman_forest
 
-        return revman_forest(self, title=title, direction=direction)
+        return revman_forest(self.to_dataframe(), self.measure, _forest_row(self, True),
+                             title=title, direction=direction)
 
 
 @dataclass(frozen=True)
@@ -382,6 +389,10 @@ class SubgroupAnalysis(ResultDisplay):
                 text += f", test for subgroup differences P={_fmt_p(self.test.p)}"
         return text
 
+    def summary(self) -> str:
+        """Return the overall estimate and the test for subgroup differences in a line."""
+        return self._short()
+
     def to_dataframe(self) -> pd.DataFrame:
         """Return RevMan's analysis table: studies by subgroup, subtotals, then the total.
 
@@ -397,7 +408,7 @@ class SubgroupAnalysis(ResultDisplay):
 
         return analysis_table(self)
 
-    def forest(self, title: str | None = None) -> Figure:
+    def plot(self, title: str | None = None) -> Figure:
         """Draw RevMan's forest plot: studies under their subgroup, subtotals, the total.
 
         Parameters
@@ -412,7 +423,20 @@ class SubgroupAnalysis(ResultDisplay):
         from rebayes.plots.forest import revman_forest
 
         title = self.description if title is None else title
-        return revman_forest(self, title=title, direction=self.direction)
+        subtotals = ({name: _forest_row(res, False) for name, res in self.subgroups.items()}
+                     if self.by is not None else None)
+        return revman_forest(self.to_dataframe(), self.overall.measure,
+                             _forest_row(self.overall, True), subtotals, title=title,
+                             direction=self.direction)
+
+
+def _forest_row(result: MetaResult, total: bool) -> SummaryRow:
+    """RevMan's pooled row: ``Total (method, 95% CI)``, or a subgroup's ``Subtotal (95% CI)``."""
+    from rebayes.plots.forest import SummaryRow
+
+    ci = f"{100 * result.ci_level:g}% CI"
+    return SummaryRow(f"Total ({result.label}, {ci})" if total else f"Subtotal ({ci})",
+                      result.estimate, result.ci_low, result.ci_high)
 
 
 def _python_scalar(value: object) -> object:

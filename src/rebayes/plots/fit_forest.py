@@ -1,7 +1,8 @@
 """The forest plot of a Bayesian fit: observed and shrunken RRs per trial, pooled and predictive.
 
-Reads the fit's record and RevMan's per-study effects (:mod:`rebayes.frequentist.pooling`) and
-draws them with :func:`rebayes.plots.forest.forest_plot`, which knows no result classes.
+Reads the fit's rows and record (:class:`~rebayes.bayes.records.FitSummary`, not the fit) and
+RevMan's per-study effects (:mod:`rebayes.frequentist.pooling`) and draws them with
+:func:`rebayes.plots.forest.forest_plot`.
 """
 
 from __future__ import annotations
@@ -18,18 +19,21 @@ from rebayes.plots.forest import SummaryRow, forest_plot
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from rebayes.bayes.fit import Fit
-    from rebayes.bayes.records import Estimate
+    from rebayes.bayes.records import Estimate, FitSummary
 
 __all__ = ["fit_forest"]
 
 
-def fit_forest(fit: Fit) -> Figure:
+def fit_forest(rows: pd.DataFrame, s: FitSummary, title: str = "") -> Figure:
     """Forest plot of one fit: observed RR per analysed row, shrunken RR, pooled rows.
 
     Parameters
     ----------
-    fit : rebayes.Fit
+    rows : pandas.DataFrame
+        The analysed rows (:meth:`rebayes.bayes.design.Design.table`).
+    s : FitSummary
+        The fit's record (:meth:`rebayes.bayes.fit.Fit.summary`), with its trials' effects.
+    title : str
 
     Returns
     -------
@@ -39,10 +43,7 @@ def fit_forest(fit: Fit) -> Figure:
         new trial and RevMan's MH fixed-effect RR for reference; subgroups under their
         posterior subtotal, as RevMan draws them.
     """
-    design = fit.design
-    rows = design.table()
     observed = study_effects(rows.assign(study=rows["row"]))
-    s = fit.summary()
     post = {t.row: t.rr for t in s.trials}
     if any(t.scale != "rr" for t in s.trials):
         # The exact record gives each trial's shrunken odds ratio; the figure shows the RR at
@@ -92,7 +93,7 @@ def fit_forest(fit: Fit) -> Figure:
     return forest_plot(
         frame,
         summaries,
-        title=f"{fit.spec.title or fit.spec.name} — prior: {fit.prior.name}",
+        title=title,
         direction=d,
         subtotals=subtotals or None,
     )

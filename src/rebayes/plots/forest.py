@@ -10,7 +10,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -19,10 +19,6 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from rebayes.data.direction import Direction  # noqa: E402
 from rebayes.errors import AnalysisError  # noqa: E402
-
-if TYPE_CHECKING:
-    # The results call this module (their forest()); it reads them without importing.
-    from rebayes.frequentist.pooling import MetaResult, SubgroupAnalysis
 
 __all__ = ["SummaryRow", "forest_plot", "revman_forest"]
 
@@ -257,7 +253,10 @@ def _posterior_legend(ax) -> None:
 
 
 def revman_forest(
-    result: MetaResult | SubgroupAnalysis,
+    table: pd.DataFrame,
+    measure: str,
+    total: SummaryRow,
+    subtotals: Mapping[str, SummaryRow] | None = None,
     title: str = "",
     direction: Direction | None = None,
 ) -> Figure:
@@ -265,13 +264,19 @@ def revman_forest(
 
     Parameters
     ----------
-    result : MetaResult or SubgroupAnalysis
-        From :func:`rebayes.frequentist.pooling.analyze` (or its ``overall``); a split
-        analysis is drawn subgroup by subgroup, each with its subtotal diamond.
+    table : pandas.DataFrame
+        RevMan's analysis table (:func:`rebayes.frequentist.table.analysis_table`, a
+        result's ``to_dataframe()``); its ``kind == "study"`` rows are drawn.
+    measure : str
+        ``"RR"`` or ``"OR"``.
+    total : SummaryRow
+        The pooled row.
+    subtotals : mapping of str to SummaryRow, optional
+        Per subgroup (the table's ``subgroup`` column), its subtotal diamond: the studies
+        are then drawn subgroup by subgroup.
     title : str
     direction : Direction, optional
-        Default: the analysis' own (a :class:`SubgroupAnalysis` carries the dataset's), else
-        higher is better.
+        Default: higher is better.
 
     Returns
     -------
@@ -282,13 +287,8 @@ def revman_forest(
     rebayes.errors.AnalysisError
         For a risk difference, which needs a linear axis.
     """
-    split = cast("SubgroupAnalysis", result) if hasattr(result, "subgroups") else None
-    overall = cast("MetaResult", result) if split is None else split.overall
-    if overall.measure not in MEASURE_NAMES:
-        raise AnalysisError(f"no forest plot of a {overall.measure}: it needs a ratio measure")
-    if direction is None and split is not None:
-        direction = split.direction
-    table = result.to_dataframe()
+    if measure not in MEASURE_NAMES:
+        raise AnalysisError(f"no forest plot of a {measure}: it needs a ratio measure")
     studies = table[table["kind"] == "study"]
     frame = pd.DataFrame(
         {
@@ -301,18 +301,10 @@ def revman_forest(
             "weight": studies["weight"],
         }
     ).reset_index(drop=True)
-    ci = f"{100 * overall.ci_level:g}% CI"
-    subtotals: dict[str, SummaryRow] = {}
-    if split is not None and split.by is not None:
+    if subtotals is not None:
         frame["group"] = list(studies["subgroup"])
-        subtotals = {
-            name: SummaryRow(f"Subtotal ({ci})", res.estimate, res.ci_low, res.ci_high)
-            for name, res in split.subgroups.items()
-        }
-    total = SummaryRow(f"Total ({overall.label}, {ci})", overall.estimate, overall.ci_low,
-                       overall.ci_high)
     return forest_plot(frame, [total], title=title, direction=direction,
-                       subtotals=subtotals or None, measure=overall.measure)
+                       subtotals=subtotals or None, measure=measure)
 
 
 _TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)

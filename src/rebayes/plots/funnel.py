@@ -28,7 +28,9 @@ from matplotlib.figure import Figure
 from scipy.special import ndtri
 
 if TYPE_CHECKING:
-    from rebayes.tools.bias import BiasAnalysis
+    import pandas as pd
+
+    from rebayes.data.direction import Direction
 
 __all__ = ["funnel_plot"]
 
@@ -39,25 +41,43 @@ OBSERVED = "#1f4e79"
 FILLED = "#b03a2e"
 
 
-def funnel_plot(result: BiasAnalysis) -> Figure:
+def funnel_plot(
+    studies: pd.DataFrame,
+    pooled: float,
+    measure: str,
+    direction: Direction,
+    dataset: str,
+    filled: pd.DataFrame | None = None,
+    adjusted: float | None = None,
+) -> Figure:
     """Draw the contour-enhanced funnel plot of a bias analysis.
 
     Parameters
     ----------
-    result : BiasAnalysis
-        :func:`rebayes.tools.bias.bias_analysis`.
+    studies : pandas.DataFrame
+        One row per study: ``yi`` (log ratio) and ``se``
+        (:attr:`rebayes.tools.bias.BiasAnalysis.studies`).
+    pooled : float
+        The unadjusted random-effects (DL) ratio.
+    measure : str
+        ``"RR"`` or ``"OR"``.
+    direction : Direction
+    dataset : str
+        Named in the title.
+    filled : pandas.DataFrame, optional
+        Trim-and-fill's imputed studies, ``yi`` and ``se``.
+    adjusted : float, optional
+        Trim-and-fill's pooled log ratio (drawn when it imputed a study).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    studies = result.studies
     yi, se = studies["yi"].to_numpy(), studies["se"].to_numpy()
-    tf = result.trim_and_fill
-    filled_y = tf.filled_yi if tf is not None else np.empty(0)
-    filled_se = np.sqrt(tf.filled_vi) if tf is not None else np.empty(0)
+    filled_y = filled["yi"].to_numpy() if filled is not None else np.empty(0)
+    filled_se = filled["se"].to_numpy() if filled is not None else np.empty(0)
     se_max = 1.08 * float(np.max(np.concatenate([se, filled_se])))
-    centre = float(np.log(result.unadjusted["estimate"]))
+    centre = float(np.log(pooled))
     spread = np.abs(np.concatenate([yi, filled_y, [centre]])).max()
     z95 = float(ndtri(0.975))
     reach = max(spread, abs(centre) + z95 * se_max) * 1.05
@@ -75,25 +95,25 @@ def funnel_plot(result: BiasAnalysis) -> Figure:
     ax.plot(centre - z95 * grid, grid, color="black", lw=0.7, ls=":")
     ax.plot(centre + z95 * grid, grid, color="black", lw=0.7, ls=":")
     ax.axvline(centre, color="black", lw=1.0,
-               label=f"random effects (DL) {result.measure} {np.exp(centre):.2f}")
+               label=f"random effects (DL) {measure} {np.exp(centre):.2f}")
     ax.axvline(0.0, color="grey", lw=0.6)
     ax.scatter(yi, se, s=28, color=OBSERVED, zorder=3, label=f"studies ({len(yi)})")
-    if tf is not None and tf.k0 > 0:
+    if len(filled_y) and adjusted is not None:
         ax.scatter(filled_y, filled_se, s=28, facecolors="white", edgecolors=FILLED, zorder=3,
-                   label=f"imputed by trim-and-fill ({tf.k0})")
-        ax.axvline(tf.estimate, color=FILLED, lw=1.0, ls="--",
-                   label=f"trim-and-fill {result.measure} {np.exp(tf.estimate):.2f}")
+                   label=f"imputed by trim-and-fill ({len(filled_y)})")
+        ax.axvline(adjusted, color=FILLED, lw=1.0, ls="--",
+                   label=f"trim-and-fill {measure} {np.exp(adjusted):.2f}")
     ax.set_ylim(se_max, 0)
     ax.set_xlim(-reach, reach)
     candidates = ((0.33, 0.5, 0.67, 0.8, 1, 1.25, 1.5, 2, 3) if reach < 1.2 else
                   (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100))
     ticks = [t for t in candidates if abs(np.log(t)) <= reach]
     ax.set_xticks(np.log(ticks), [f"{t:g}" for t in ticks])
-    left, right = result.direction.favours
-    ax.set_xlabel(f"{result.measure} (log scale)   <- {left} | {right} ->"
-                  if result.direction.declared else f"{result.measure} (log scale)")
-    ax.set_ylabel(f"standard error of the log {result.measure}")
+    left, right = direction.favours
+    ax.set_xlabel(f"{measure} (log scale)   <- {left} | {right} ->"
+                  if direction.declared else f"{measure} (log scale)")
+    ax.set_ylabel(f"standard error of the log {measure}")
     ax.legend(loc="best", fontsize="x-small", framealpha=0.9)
-    ax.set_title(f"Contour-enhanced funnel plot: {result.dataset}", fontsize=10)
+    ax.set_title(f"Contour-enhanced funnel plot: {dataset}", fontsize=10)
     fig.tight_layout()
     return fig

@@ -5,15 +5,15 @@
 - :func:`sensitivity_plot`: forest-like rows prior x variant with the pooled RR's median
   and 95% interval (and any subgroup ratio), with P(benefit) printed.
 
-Both take a :class:`rebayes.sensitivity.comparison.Comparison`; its ``direction`` gives the
-labels and the
-side of RR = 1 that is benefit.
+Both take what a :class:`rebayes.sensitivity.comparison.Comparison` holds (its table, its
+posterior draws), not the comparison; its ``direction`` gives the labels and the side of RR = 1
+that is benefit.
 """
 
 from __future__ import annotations
 
 import math
-from functools import partial
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import matplotlib
@@ -25,20 +25,21 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FixedLocator, NullFormatter  # noqa: E402
 
 from rebayes.bayes.mcse import MARK, line_note, marked  # noqa: E402
-from rebayes.bayes.quantities import pooled_rr  # noqa: E402
 from rebayes.bayes.records import DECISION  # noqa: E402
 from rebayes.plots.forest import ratio_ticks  # noqa: E402
 from rebayes.sensitivity.conclusions import indexed_names  # noqa: E402
-from rebayes.sensitivity.psense import implied_prior_rr  # noqa: E402
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
-    from rebayes.bayes.fit import Fit
-    from rebayes.sensitivity.comparison import Comparison
+    from rebayes.bayes.baseline import ControlRisk
+    from rebayes.data.direction import Direction
 
-__all__ = ["posterior_overlay", "posterior_overlay_data", "sensitivity_plot"]
+__all__ = ["density_on_log_scale", "posterior_overlay", "sensitivity_plot"]
+
+#: Per (prior, variant): the pooled-RR draws and the prior-implied RR's density (x, y).
+OverlayData = Mapping[tuple[str, str], tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]]
 
 RR_TICKS = (0.25, 0.33, 0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0)
 INTERVAL = "#1f4e79"
@@ -58,45 +59,42 @@ def _log_axis(ax: Axes, low: float, high: float, axis: str = "x") -> None:
     target.set_minor_formatter(NullFormatter())
 
 
-def _density_on_log_scale(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """KDE of log(values), returned against values: density per unit log RR."""
+def density_on_log_scale(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the KDE of log(values) against values: density per unit log RR."""
     grid, pdf, _ = array_stats.kde(np.log(values[np.isfinite(values) & (values > 0)]))
     return np.exp(grid), pdf
 
 
-def _pooled_draws(fit: Fit) -> np.ndarray:
-    return np.asarray(pooled_rr(fit.tree)).ravel()
-
-
-def _implied_density(fit: Fit) -> tuple[np.ndarray, np.ndarray]:
-    return _density_on_log_scale(np.asarray(implied_prior_rr(fit.tree)).ravel())
-
-
-def posterior_overlay_data(
-    comparison: Comparison,
-) -> dict[tuple[str, str], tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]]:
-    """Return what :func:`posterior_overlay` draws, per (prior, variant).
-
-    The pooled-RR draws and the prior-implied RR's density of each fit, kept with the fit
-    (:meth:`rebayes.Fit.derived`): a report asks for them once, while the draws are in
-    memory, and a report from cached fits reads no fit file for them.
-    """
-    return {
-        (f.prior, f.variant): (
-            f.fit.derived("pooled_rr_draws", partial(_pooled_draws, f.fit)),
-            f.fit.derived("implied_prior_rr_density", partial(_implied_density, f.fit)),
-        )
-        for f in comparison.fits
-    }
-
-
-def posterior_overlay(comparison: Comparison, title: str = "") -> Figure:
+def posterior_overlay(
+    data: OverlayData,
+    p_benefit: Mapping[tuple[str, str], float],
+    *,
+    priors: Sequence[str],
+    variants: Sequence[str],
+    direction: Direction,
+    analysis: str,
+    pooled_kind: str,
+    control_risk: ControlRisk | None,
+    title: str = "",
+) -> Figure:
     """Posterior pooled-RR densities under each prior (solid), prior-implied RR dashed.
 
     Parameters
     ----------
-    comparison : Comparison
-        From :func:`rebayes.sensitivity.comparison.compare_posteriors`; one panel per data variant.
+    data : mapping
+        Per (prior, variant), in the comparison's order: the pooled-RR draws and the
+        prior-implied RR's density
+        (:meth:`rebayes.sensitivity.comparison.Comparison.overlay_data`).
+    p_benefit : mapping
+        P(benefit) per (prior, variant).
+    priors, variants : sequence of str
+        One colour per prior, one panel per data variant.
+    direction : Direction
+    analysis : str
+    pooled_kind : str
+        ``"pooled"``, or what the RR is in a meta-regression (its row average).
+    control_risk : ControlRisk or None
+        The control risk the RR is at.
     title : str
         Overrides the default title.
 
@@ -106,16 +104,12 @@ def posterior_overlay(comparison: Comparison, title: str = "") -> Figure:
         Log RR axis with a line at RR = 1; densities are per unit log RR, so areas compare
         across the axis. The legend gives each prior's P(benefit).
     """
-    variants = comparison.variants
-    direction = comparison.direction
     left, right = direction.favours
     p_label = f"P({direction.benefit})".replace(" ", "")
     fig, axes = plt.subplots(
         1, len(variants), figsize=(6.4 * len(variants) + 3.6, 5.0), squeeze=False, sharey=True
     )
-    priors = comparison.priors
     colors = {p: f"C{i % 10}" for i, p in enumerate(priors)}
-    data = posterior_overlay_data(comparison)
     posteriors = {key: draws for key, (draws, _) in data.items()}
     everything = np.concatenate(list(posteriors.values()))
     low, high = np.quantile(everything, [0.0005, 0.9995])
@@ -124,41 +118,26 @@ def posterior_overlay(comparison: Comparison, title: str = "") -> Figure:
     handles: list[Any] = []
     for ax, variant in zip(axes[0], variants, strict=True):
         labelled = not handles
-        for f in (f for f in comparison.fits if f.variant == variant):
-            color = colors[f.prior]
-            x, y = _density_on_log_scale(posteriors[(f.prior, f.variant)])
+        for prior, _ in (key for key in data if key[1] == variant):
+            color = colors[prior]
+            x, y = density_on_log_scale(posteriors[(prior, variant)])
             ax.plot(x, y, color=color, lw=2)
             top = max(top, float(y.max()))
-            px, py = data[(f.prior, f.variant)][1]
+            px, py = data[(prior, variant)][1]
             keep = (px >= low) & (px <= high)
             ax.plot(px[keep], py[keep], color=color, lw=1.3, ls="--", alpha=0.8)
             if labelled:
                 # With one variant the legend can carry each prior's P(benefit).
-                extra = f", {p_label} = {f.summary.p_benefit:.3f}" if len(variants) == 1 else ""
-                handles.append(Line2D([], [], color=color, lw=2, label=f"{f.prior}{extra}"))
+                extra = (f", {p_label} = {p_benefit[(prior, variant)]:.3f}"
+                         if len(variants) == 1 else "")
+                handles.append(Line2D([], [], color=color, lw=2, label=f"{prior}{extra}"))
         ax.axvline(1.0, color="#444444", lw=1)
         _log_axis(ax, low, high)
         ax.set_xlabel(f"pooled {direction.ratio_label}\n(log scale)", fontsize=9)
         ax.set_title(f"{variant} data", fontsize=10)
-        ax.text(
-            0.01,
-            0.98,
-            left,
-            transform=ax.transAxes,
-            va="top",
-            fontsize=8,
-            color="#666666",
-        )
-        ax.text(
-            0.99,
-            0.98,
-            right,
-            transform=ax.transAxes,
-            va="top",
-            ha="right",
-            fontsize=8,
-            color="#666666",
-        )
+        ax.text(0.01, 0.98, left, transform=ax.transAxes, va="top", fontsize=8, color="#666666")
+        ax.text(0.99, 0.98, right, transform=ax.transAxes, va="top", ha="right", fontsize=8,
+                color="#666666")
         ax.grid(axis="x", alpha=0.3)
     axes[0][0].set_ylabel("density per unit log RR")
     axes[0][0].set_ylim(0, top * 1.1)
@@ -167,10 +146,10 @@ def posterior_overlay(comparison: Comparison, title: str = "") -> Figure:
         Line2D([], [], color="black", lw=1.3, ls="--", label="prior (implied RR)"),
     ]
     fig.legend(handles=handles, fontsize=9, frameon=False, loc="center right", title="prior set")
-    risk = comparison.fits[0].summary.control_risk
-    p0 = f"at control risk {risk.percent}" if risk is not None else "at the control risk"
+    p0 = (f"at control risk {control_risk.percent}" if control_risk is not None
+          else "at the control risk")
     heading = title or (
-        f"{comparison.analysis}: {comparison.pooled_kind} RR under each prior ({p0})\n"
+        f"{analysis}: {pooled_kind} RR under each prior ({p0})\n"
         "dashed: the RR each prior implies, its mean towards benefit"
     )
     fig.suptitle(heading, fontsize=11)
@@ -195,12 +174,19 @@ def _interval_panel(
     ax.grid(axis="x", alpha=0.3)
 
 
-def sensitivity_plot(comparison: Comparison, title: str = "") -> Figure:
+def sensitivity_plot(
+    table: pd.DataFrame, direction: Direction, analysis: str, pooled_kind: str,
+    title: str = "",
+) -> Figure:
     """Forest-like plot of the pooled RR (and subgroup ratios) per prior x data variant.
 
     Parameters
     ----------
-    comparison : Comparison
+    table : pandas.DataFrame
+        :attr:`rebayes.sensitivity.comparison.Comparison.table`: one row per prior x variant.
+    direction : Direction
+    analysis : str
+    pooled_kind : str
     title : str
         Overrides the default title.
 
@@ -211,8 +197,6 @@ def sensitivity_plot(comparison: Comparison, title: str = "") -> Figure:
         interval for a new trial (light); the numbers and P(benefit) are printed at the right.
         A second panel shows each subgroup ratio when the analysis has one.
     """
-    table = comparison.table
-    direction = comparison.direction
     p_label = f"P({direction.benefit})".replace(" ", "")
     ratio_names = indexed_names(table.columns, "ratio_median")
     n = len(table)
@@ -225,7 +209,7 @@ def sensitivity_plot(comparison: Comparison, title: str = "") -> Figure:
     axes = [fig.add_subplot(grid[0, i]) for i in range(panels + 1)]
     text_ax = axes[-1]
 
-    _pooled_panel(axes[0], comparison, y)
+    _pooled_panel(axes[0], table, direction, pooled_kind, y)
     for i, name in enumerate(ratio_names, start=1):
         number = f"#{i}: " if len(ratio_names) > 1 else ""
         _ratio_panel(axes[i], table, y, name, number)
@@ -239,7 +223,7 @@ def sensitivity_plot(comparison: Comparison, title: str = "") -> Figure:
 
     _number_columns(text_ax, table, y, ratio_names, widths[-1], p_label)
     heading = title or (
-        f"{comparison.analysis}: sensitivity of the posterior to the prior and the data "
+        f"{analysis}: sensitivity of the posterior to the prior and the data "
         f"({p_label} > 0.95 in bold; {MARK} {line_note(DECISION)})"
     )
     fig.suptitle(heading, fontsize=11)
@@ -250,10 +234,10 @@ def sensitivity_plot(comparison: Comparison, title: str = "") -> Figure:
     return fig
 
 
-def _pooled_panel(ax: Axes, comparison: Comparison, y: np.ndarray) -> None:
+def _pooled_panel(
+    ax: Axes, table: pd.DataFrame, direction: Direction, kind: str, y: np.ndarray
+) -> None:
     """Draw the pooled RR panel: one row per prior x variant, named on the left."""
-    table = comparison.table
-    direction = comparison.direction
     rr_low = min(table["rr_low"].min(), table["pred_low"].min())
     rr_high = max(table["rr_high"].max(), table["pred_high"].max())
     _interval_panel(
@@ -265,7 +249,6 @@ def _pooled_panel(ax: Axes, comparison: Comparison, y: np.ndarray) -> None:
         (table["pred_low"].to_numpy(), table["pred_high"].to_numpy()),
     )
     _log_axis(ax, min(rr_low / 1.1, 0.8), max(rr_high * 1.1, 1.25))
-    kind = comparison.pooled_kind
     left, right = direction.favours
     ax.set_xlabel(f"{kind} RR of {direction.outcome} (log scale)\n< {left} | {right} >")
     ax.set_title(f"{kind} RR: 95% CrI (dark), 95% predictive (light)", fontsize=9)

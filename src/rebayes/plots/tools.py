@@ -1,7 +1,8 @@
 """Figures of the decision tools: absolute effects, cumulative meta-analysis, credibility, planning.
 
-Each function takes a result object and returns a matplotlib Figure built without pyplot
-(no global state is touched; save it with ``fig.savefig``).
+Each function takes a result's table (its ``to_dataframe()``) and the labels it needs, never
+the result itself, and returns a matplotlib Figure built without pyplot (no global state is
+touched; save it with ``fig.savefig``).
 """
 
 from __future__ import annotations
@@ -9,13 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
-    from rebayes.tools.absolute import AbsoluteEffects
-    from rebayes.tools.credibility import Credibility
-    from rebayes.tools.cumulative import CumulativeAnalysis
-    from rebayes.tools.planning import TrialPlan
+    from rebayes.data.direction import Direction
 
 __all__ = [
     "absolute_plot",
@@ -27,23 +26,25 @@ __all__ = [
 BAYES = "#1f4e79"
 FREQ = "#b03a2e"
 
-def absolute_plot(result: AbsoluteEffects) -> Figure:
-    """Events per 1000: assumed control risk and treated risk (95% CrI), one row per risk."""
-    frame = result.to_dataframe()
+def absolute_plot(frame: pd.DataFrame, direction: Direction) -> Figure:
+    """Events per 1000: assumed control risk and treated risk (95% CrI), one row per risk.
+
+    ``frame``: :meth:`rebayes.tools.absolute.AbsoluteEffects.to_dataframe`.
+    """
     fig = Figure(figsize=(7, 0.6 * len(frame) + 1.6))
     ax = fig.add_subplot()
     y = np.arange(len(frame))[::-1]
     ax.scatter(frame["control_per_1000"], y, marker="s", color="grey",
-               label=result.direction.control)
+               label=direction.control)
     ax.errorbar(
         frame["treatment_per_1000"], y,
         xerr=[frame["treatment_per_1000"] - frame["treatment_low"],
               frame["treatment_high"] - frame["treatment_per_1000"]],
-        fmt="o", color=BAYES, capsize=3, label=f"{result.direction.treatment} (95% CrI)",
+        fmt="o", color=BAYES, capsize=3, label=f"{direction.treatment} (95% CrI)",
     )
     ax.set_yticks(y, [f"{r:.3f} ({lab})" for r, lab in zip(frame["control_risk"],
                                                              frame["label"], strict=True)])
-    ax.set_xlabel(f"{result.direction.outcome} per 1000")
+    ax.set_xlabel(f"{direction.outcome} per 1000")
     ax.set_ylabel("control risk")
     ax.legend(loc="best", fontsize="small")
     ax.set_title("Absolute effects")
@@ -64,14 +65,17 @@ def _log_axis(ax: Any) -> None:
     ax.minorticks_off()
 
 
-def cumulative_plot(result: CumulativeAnalysis) -> Figure:
+def cumulative_plot(
+    frame: pd.DataFrame, direction: Direction, order_by: str, measure: str,
+    measure_label: str, frequentist_label: str,
+) -> Figure:
     """Pooled RR after each trial (Bayesian 95% CrI and RevMan's 95% CI) and P(benefit).
 
-    A ratio measure shares the Bayesian RR's log axis; a risk difference gets its own panel
-    (linear, centred on 0).
+    ``frame``: :meth:`rebayes.tools.cumulative.CumulativeAnalysis.to_dataframe`; the other
+    arguments are its attributes. A ratio measure shares the Bayesian RR's log axis; a risk
+    difference gets its own panel (linear, centred on 0).
     """
-    frame = result.to_dataframe()
-    difference = result.measure == "RD"
+    difference = measure == "RD"
     width = [3, 2, 1] if difference else [3, 1]
     fig = Figure(figsize=(11 if difference else 9, 0.35 * len(frame) + 1.8))
     axes = fig.subplots(1, len(width), sharey=True, gridspec_kw={"width_ratios": width})
@@ -86,11 +90,11 @@ def cumulative_plot(result: CumulativeAnalysis) -> Figure:
                  xerr=[frame["freq_estimate"] - frame["freq_low"],
                        frame["freq_high"] - frame["freq_estimate"]],
                  fmt="s", color=FREQ, capsize=2,
-                 label=f"RevMan {result.frequentist_label} {result.measure_label} (95% CI)")
+                 label=f"RevMan {frequentist_label} {measure_label} (95% CI)")
     _log_axis(ax)
-    left, right = result.direction.favours
-    ratio = ("pooled RR" if difference or result.measure == "RR"
-             else f"pooled RR (Bayesian), {result.measure_label} (RevMan)")
+    left, right = direction.favours
+    ratio = ("pooled RR" if difference or measure == "RR"
+             else f"pooled RR (Bayesian), {measure_label} (RevMan)")
     ax.set_xlabel(f"{ratio}   <- {left} | {right} ->")
     if difference:
         axf.axvline(0.0, color="black", lw=0.8)
@@ -107,20 +111,23 @@ def cumulative_plot(result: CumulativeAnalysis) -> Figure:
     axp.plot(frame["p_benefit"], y, "o-", color=BAYES)
     axp.axvline(0.95, color="grey", ls=":", lw=0.8)
     axp.set_xlim(0, 1)
-    axp.set_xlabel(f"P({result.direction.benefit})")
-    fig.suptitle(f"Cumulative meta-analysis by {result.order_by}")
+    axp.set_xlabel(f"P({direction.benefit})")
+    fig.suptitle(f"Cumulative meta-analysis by {order_by}")
     fig.tight_layout()
     return fig
 
 
-def credibility_plot(result: Credibility, plausible: float) -> Figure:
+def credibility_plot(frame: pd.DataFrame, direction: Direction, plausible: float) -> Figure:
     """Each interval with its sceptical (or advocacy) prior interval on the ratio scale.
 
-    Limits beyond any plausible ratio (``plausible``: the caller's
-    :data:`rebayes.tools.credibility.PLAUSIBLE_RATIO`) are drawn to the axis's edge, not to
-    absurd values.
+    ``frame``: :meth:`rebayes.tools.credibility.Credibility.to_dataframe` (a limit that
+    does not apply is missing). Limits beyond any plausible ratio (``plausible``: the
+    caller's :data:`rebayes.tools.credibility.PLAUSIBLE_RATIO`) are drawn to the axis's edge,
+    not to absurd values.
     """
-    rows = result.rows
+    rows = [r._replace(sceptical_limit=_given(r.sceptical_limit),
+                       advocacy_limit=_given(r.advocacy_limit))
+            for r in frame.itertuples(index=False)]
     fig = Figure(figsize=(7, 0.9 * len(rows) + 1.6))
     ax = fig.add_subplot()
     for i, r in enumerate(rows[::-1]):
@@ -142,7 +149,7 @@ def credibility_plot(result: Credibility, plausible: float) -> Figure:
                             ha="right" if al > 1 else "left", va="bottom")
     ax.set_yticks(range(len(rows)), [r.label for r in rows[::-1]])
     _log_axis(ax)
-    left, right = result.direction.favours
+    left, right = direction.favours
     measure = "odds ratio" if rows[0].measure == "OR" else "risk ratio"
     ax.set_xlabel(f"{measure}   <- {left} | {right} ->")
     ax.set_ylim(-0.6, len(rows) - 0.4)
@@ -155,12 +162,20 @@ def credibility_plot(result: Credibility, plausible: float) -> Figure:
     return fig
 
 
-def plan_plot(result: TrialPlan) -> Figure:
-    """Probability of each outcome of the next trial against its size per arm."""
-    frame = result.to_dataframe()
+def _given(value: Any) -> float | None:
+    """Return a table's missing limit (None or NaN) as None."""
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def plan_plot(frame: pd.DataFrame, direction: Direction, threshold: float) -> Figure:
+    """Probability of each outcome of the next trial against its size per arm.
+
+    ``frame``: :meth:`rebayes.tools.planning.TrialPlan.to_dataframe`; ``threshold``: its
+    futility ratio.
+    """
     fig = Figure(figsize=(7, 4.2))
     ax = fig.add_subplot()
-    d = result.direction
+    d = direction
     side = "benefit's direction" if d.declared else f"the direction {d.benefit}"
     labels = {
         "p_conclusive": "meta-analysis conclusive either way",
@@ -168,7 +183,7 @@ def plan_plot(result: TrialPlan) -> Figure:
         "p_conclusive_harm": f"... with {d.harm_name()} > 0.95",
         "p_significant_benefit": f"new trial significant, in {side}",
         "p_significant": "new trial significant (two-sided 5%)",
-        "p_futile": f"meta-analysis rules out {d.beyond(result.threshold)}",
+        "p_futile": f"meta-analysis rules out {d.beyond(threshold)}",
     }
     for key, label in labels.items():
         ax.plot(frame["n_per_arm"], frame[key], "o-", label=label)

@@ -170,7 +170,7 @@ def _render(analysis: BiasAnalysis | str) -> dict[str, Any]:
                       "imputed studies (open), the random-effects and trim-and-fill "
                       "estimates; shading: each study's own two-sided p value."),
         methods=methods,
-        verdict=analysis.verdict(),
+        verdict=analysis.summary(),
         models=models,
         bfs=bfs,
         priors=analysis.bma.priors.source if analysis.bma else "",

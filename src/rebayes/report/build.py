@@ -20,7 +20,6 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,7 +126,7 @@ def _justification(description: str) -> str:
 
 def _influence_verdict(influence: Influence) -> str:
     """Say in one sentence which trials move P(benefit) (P(RR < 1)) beyond the threshold."""
-    return influence.verdict()
+    return influence.summary()
 
 
 def _influence_section(table_: Influence, figures: Path, prior: str,
@@ -252,8 +251,7 @@ def _decision_tool_views(
     def views() -> list[_ToolView]:
         computed = results if results is not None else _decision_tools(trials, overall, settings)
         return [
-            _ToolView(title, key, result.sentence(),
-                      getattr(result, "report_frame", result.to_dataframe)(),
+            _ToolView(title, key, result.summary(), result.report_frame(),
                       figure_png(result.plot()))
             for (title, key), result in computed
         ]
@@ -643,8 +641,6 @@ class _AnalysisRunner:
     def run(self, spec: Any, job: Any, waiting: threading.Event,
             fits_queue: queue.SimpleQueue[Any]) -> None:
         """Compare one analysis's fits, draw its figures, queue the overall one's refits."""
-        from rebayes.plots.fit_forest import fit_forest
-        from rebayes.plots.sensitivity import posterior_overlay_data
         from rebayes.report.analysis import (
             AnalysisReport,
             fit_coefficients,
@@ -682,7 +678,7 @@ class _AnalysisRunner:
             conflicts=self.conflicts if spec is self.conflicts_spec else ())
         # What the pages need from every fit, while its draws are in memory; then the
         # draws of all but the default prior's fit (its diagnostics figures) leave memory.
-        posterior_overlay_data(comparison)
+        comparison.overlay_data()
         for f in fits:
             fit_coefficients(f)
             fit_or_probabilities(f)
@@ -690,7 +686,7 @@ class _AnalysisRunner:
             if f is not fits[0]:
                 f.release()
         # Its figures now, while the next analysis samples.
-        forest = save_fit_figure(fits[0], partial(fit_forest, fits[0]), self.figures,
+        forest = save_fit_figure(fits[0], fits[0].plot, self.figures,
                                  f"{spec.name}_forest.png")
         self.analyses.append(AnalysisReport(
             spec=spec, fits=tuple(fits), comparison=comparison,

@@ -76,7 +76,7 @@ def flip_table(conclusion: Conclusion) -> FlipTable:
 
 def sensitivity_section(comparison: Comparison, figures: Path) -> Markup:
     """Posteriors across priors and data variants, flips in words, psense, Bayes factors."""
-    from rebayes.plots import posterior_overlay, prior_posterior_plot, sensitivity_plot
+    from rebayes.plots import prior_posterior_plot
 
     name = comparison.analysis
     t = comparison.table
@@ -131,12 +131,12 @@ def sensitivity_section(comparison: Comparison, figures: Path) -> Markup:
         conflicts=[str(c) for c in comparison.conflicts],
         multiplicity=comparison.multiplicity,
         figures=[
-            _fig(first.fit, lambda: posterior_overlay(comparison), figures,
+            _fig(first.fit, lambda: comparison.plot(kind="posteriors"), figures,
                  f"{name}_posteriors.png",
                  "Posterior densities of the pooled RR under each prior (solid) and the "
                  "RR each prior implies before seeing data (dashed), per data variant.",
                  shown),
-            _fig(first.fit, lambda: sensitivity_plot(comparison), figures,
+            _fig(first.fit, comparison.plot, figures,
                  f"{name}_sensitivity.png",
                  "Pooled RR (95% CrI; thin: 95% predictive interval) under each prior and "
                  f"data variant, with P({d.benefit}).", shown),

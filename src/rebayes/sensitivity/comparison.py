@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -409,6 +410,10 @@ class Comparison(ResultDisplay):
                if self.conflicts else "")
         )
 
+    def summary(self) -> str:
+        """Return the conclusions in words: those that flip with the prior or data first."""
+        return " ".join([*self.flips, *self.stable]) or self._short()
+
     def to_dataframe(self) -> pd.DataFrame:
         """Return :attr:`table` with the column names a reader knows (as in the report).
 
@@ -460,11 +465,52 @@ class Comparison(ResultDisplay):
                 base.removesuffix("_mcse") + (f"[{group}]" if group else ""))
         return names.get(base, column)
 
-    def plot(self, title: str = "") -> Figure:
-        """Draw the sensitivity figure (:func:`rebayes.plots.sensitivity.sensitivity_plot`)."""
-        from rebayes.plots.sensitivity import sensitivity_plot
+    def plot(self, title: str = "", kind: str = "sensitivity") -> Figure:
+        """Draw the comparison's figure.
 
-        return sensitivity_plot(self, title)
+        Parameters
+        ----------
+        title : str
+            Overrides the default title.
+        kind : {"sensitivity", "posteriors"}
+            ``sensitivity``: the pooled RR per prior x variant
+            (:func:`rebayes.plots.sensitivity.sensitivity_plot`); ``posteriors``: its
+            posterior density under each prior over the density each prior implies
+            (:func:`rebayes.plots.sensitivity.posterior_overlay`).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from rebayes.plots.sensitivity import posterior_overlay, sensitivity_plot
+
+        if kind == "sensitivity":
+            return sensitivity_plot(self.table, self.direction, self.analysis, self.pooled_kind,
+                                    title)
+        if kind != "posteriors":
+            raise ValueError(f"kind={kind!r}: 'sensitivity' or 'posteriors'")
+        return posterior_overlay(
+            self.overlay_data(), {(f.prior, f.variant): f.summary.p_benefit for f in self.fits},
+            priors=self.priors, variants=self.variants, direction=self.direction,
+            analysis=self.analysis, pooled_kind=self.pooled_kind,
+            control_risk=self.fits[0].summary.control_risk, title=title)
+
+    def overlay_data(
+        self,
+    ) -> dict[tuple[str, str], tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]]:
+        """Return what ``plot(kind="posteriors")`` draws, per (prior, variant).
+
+        The pooled-RR draws and the prior-implied RR's density of each fit, kept with the fit
+        (:meth:`rebayes.Fit.derived`): a report asks for them once, while the draws are in
+        memory, and a report from cached fits reads no fit file for them.
+        """
+        return {
+            (f.prior, f.variant): (
+                f.fit.derived("pooled_rr_draws", partial(_pooled_draws, f.fit)),
+                f.fit.derived("implied_prior_rr_density", partial(_implied_density, f.fit)),
+            )
+            for f in self.fits
+        }
 
     def to_markdown(self) -> str:
         """Table, conclusions, sensitivity and Bayes factors as markdown."""
@@ -701,3 +747,16 @@ def compare_posteriors(
     assert trials is not None  # fit_priors raised for a spec naming no dataset
     return compare_fits(fits, rules, evidence_conflicts(trials.to_frame(),
                                                         fits[0].summary().direction))
+
+
+def _pooled_draws(fit: Fit) -> np.ndarray:
+    from rebayes.bayes.quantities import pooled_rr
+
+    return np.asarray(pooled_rr(fit.tree)).ravel()
+
+
+def _implied_density(fit: Fit) -> tuple[np.ndarray, np.ndarray]:
+    from rebayes.plots.sensitivity import density_on_log_scale
+    from rebayes.sensitivity.psense import implied_prior_rr
+
+    return density_on_log_scale(np.asarray(implied_prior_rr(fit.tree)).ravel())

@@ -223,7 +223,7 @@ class Influence(ResultDisplay):
         """The trials whose removal moves P(benefit) by more than :attr:`threshold`."""
         return self.table.loc[self.table["influential"], "left_out"].tolist()
 
-    def verdict(self) -> str:
+    def summary(self) -> str:
         """Say in one sentence which trials move P(benefit) by more than the threshold.
 
         P(benefit) is named by the direction (``P(RR < 1)`` when it is undeclared).

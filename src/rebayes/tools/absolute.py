@@ -134,7 +134,7 @@ class AbsoluteEffects(ResultDisplay):
         """``"P(benefit)"``, or ``"P(difference < 0)"`` when the direction is undeclared."""
         return "P(benefit)" if self.direction.declared else "P(difference < 0)"
 
-    def sentence(self, row: AbsoluteEffect | None = None) -> str:
+    def summary(self, row: AbsoluteEffect | None = None) -> str:
         """One sentence for the first row (or ``row``), GRADE's wording."""
         row = row or self.rows[0]
         d, diff = self.direction, row.difference_per_1000
@@ -206,10 +206,10 @@ class AbsoluteEffects(ResultDisplay):
         """Events per 1000 with control and with treatment (95% CrI), one row per risk."""
         from rebayes.plots.tools import absolute_plot
 
-        return absolute_plot(self)
+        return absolute_plot(self.to_dataframe(), self.direction)
 
     def _short(self) -> str:
-        return self.sentence()
+        return self.summary()
 
     def report_frame(self) -> pd.DataFrame:
         """Return the table the report shows (the control risk is in the sentence)."""

@@ -194,10 +194,6 @@ class BiasAnalysis(ResultDisplay):
 
     # --- tables and text ------------------------------------------------------------------
 
-    def summary(self) -> str:
-        """Return the whole analysis as text (what ``print`` shows)."""
-        return str(self)
-
     def to_dataframe(self) -> pd.DataFrame:
         """One row per method: statistic, p, the adjusted ratio and its 95% interval, a note."""
         rows: list[dict[str, Any]] = []
@@ -244,7 +240,7 @@ class BiasAnalysis(ResultDisplay):
             add(method, note=f"not computed: {reason}")
         return pd.DataFrame(rows)
 
-    def verdict(self) -> str:
+    def summary(self) -> str:
         """Say what the analysis finds, in a few sentences (no 'benefit' without a direction)."""
         m, parts = self.measure, []
         u = self.unadjusted
@@ -311,7 +307,7 @@ class BiasAnalysis(ResultDisplay):
     def __str__(self) -> str:
         lines = [f"Is the evidence distorted? {self.heading()}",
                  *[f"Warning: {w}" for w in self.warnings],
-                 tables.text(self._table(), align="lrrrl"), "", self.verdict()]
+                 tables.text(self._table(), align="lrrrl"), "", self.summary()]
         if self.bma is not None:
             lines += ["", self.bma_text()]
         return "\n".join(lines)
@@ -323,7 +319,7 @@ class BiasAnalysis(ResultDisplay):
             lines += [f"> **Warning**: {warning}", ""]
         if figure:
             lines += [f"![Contour-enhanced funnel plot]({figure})", ""]
-        lines += [tables.markdown(self._table(), align="lrrrl"), "", self.verdict(), ""]
+        lines += [tables.markdown(self._table(), align="lrrrl"), "", self.summary(), ""]
         if self.bma is not None:
             b = self.bma
             lines += ["## Robust Bayesian model averaging", "",
@@ -391,7 +387,12 @@ class BiasAnalysis(ResultDisplay):
         """Draw the contour-enhanced funnel plot, with trim-and-fill's imputed studies."""
         from rebayes.plots.funnel import funnel_plot
 
-        return funnel_plot(self)
+        tf = self.trim_and_fill
+        filled = (pd.DataFrame({"yi": tf.filled_yi, "se": np.sqrt(tf.filled_vi)})
+                  if tf is not None else None)
+        return funnel_plot(self.studies, self.unadjusted["estimate"], self.measure,
+                           self.direction, self.dataset, filled,
+                           tf.estimate if tf is not None else None)
 
 
 def _studies(n: int) -> str:

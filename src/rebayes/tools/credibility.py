@@ -332,7 +332,7 @@ class Credibility(ResultDisplay):
     direction: Direction
     analysis: str = ""
 
-    def sentence(self) -> str:
+    def summary(self) -> str:
         """Return the first row's sentences (limit, then both intrinsic criteria)."""
         return self.rows[0].sentence(self.direction)
 
@@ -385,7 +385,7 @@ class Credibility(ResultDisplay):
         """Each interval beside its sceptical or advocacy prior interval."""
         from rebayes.plots.tools import credibility_plot
 
-        return credibility_plot(self, PLAUSIBLE_RATIO)
+        return credibility_plot(self.to_dataframe(), self.direction, PLAUSIBLE_RATIO)
 
     def _short(self) -> str:
         return self.rows[0].limit_sentence(self.direction)

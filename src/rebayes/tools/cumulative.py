@@ -182,7 +182,7 @@ class CumulativeAnalysis(ResultDisplay):
                 above = now
         return tuple(out)
 
-    def sentence(self) -> str:
+    def summary(self) -> str:
         """When P(benefit) first passed 0.95, when it fell back or rose again, where it ended."""
         d = self.direction
         name = d.p_name()
@@ -241,7 +241,7 @@ class CumulativeAnalysis(ResultDisplay):
             "crossings": [{"added": c.step.added, "k": c.step.k, "up": c.up,
                            "at_the_line": c.step.at_the_line} for c in self.crossings],
             "holds_at_last_step": bool(self.steps[-1].p_benefit > THRESHOLD),
-            "sentence": self.sentence(),
+            "sentence": self.summary(),
         }
 
     def to_dataframe(self) -> pd.DataFrame:
@@ -300,7 +300,7 @@ class CumulativeAnalysis(ResultDisplay):
             f"trial {self.order[0]}"
             + ("; exact: no Monte Carlo error)" if self.engine == "exact" else ")"),
             tables.text(table, align="lrrrrr"),
-            self.sentence(),
+            self.summary(),
         ]
         if any(s.at_the_line for s in self.steps):
             lines.append(f"{MARK} {line_note(THRESHOLD)}: another run could put it on either side.")
@@ -312,10 +312,11 @@ class CumulativeAnalysis(ResultDisplay):
         """Pooled RR (Bayesian and RevMan) and P(benefit) after each trial."""
         from rebayes.plots.tools import cumulative_plot
 
-        return cumulative_plot(self)
+        return cumulative_plot(self.to_dataframe(), self.direction, self.order_by, self.measure,
+                               self.measure_label, self.frequentist_label)
 
     def _short(self) -> str:
-        return self.sentence()
+        return self.summary()
 
 
 def trial_order(trials: pd.DataFrame, order_by: str = "year") -> list[tuple[str, str]]:

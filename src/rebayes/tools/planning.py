@@ -203,7 +203,7 @@ class TrialPlan(ResultDisplay):
     method: str = field(default=NORMAL_UPDATE)
     engine: str = "nuts"
 
-    def sentence(self) -> str:
+    def summary(self) -> str:
         """Return the headline: the trial size that settles the question either way.
 
         It says where the evidence stands now (harm first when it leans to harm), then the
@@ -293,7 +293,7 @@ class TrialPlan(ResultDisplay):
         ]
         reached = ", ".join(f"{k}: {v if v is not None else 'not reached'}"
                             for k, v in self.n_for_80.items())
-        lines += [f"n per arm for 80%: {reached}", self.sentence(),
+        lines += [f"n per arm for 80%: {reached}", self.summary(),
                   f"Monte Carlo SE at most {max(r.mc_se for r in self.rows):.3f}, the posterior "
                   "draws' own error included (the simulations' alone: at most "
                   f"{max(r.mc_se_simulation for r in self.rows):.3f})."]
@@ -306,10 +306,14 @@ class TrialPlan(ResultDisplay):
         """Probability of each outcome against the trial size."""
         from rebayes.plots.tools import plan_plot
 
-        return plan_plot(self)
+        return plan_plot(self.to_dataframe(), self.direction, self.threshold)
 
     def _short(self) -> str:
-        return self.sentence()
+        return self.summary()
+
+    def report_frame(self) -> pd.DataFrame:
+        """Return the table the report shows: :meth:`to_dataframe` itself."""
+        return self.to_dataframe()
 
 
 def _probability(p: float, mcse: float = math.nan, line: float = POWER) -> str:

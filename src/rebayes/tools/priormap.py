@@ -324,7 +324,7 @@ class PriorMap(ResultDisplay):
         ks = [m.max_k for m in self.maps if not math.isnan(m.max_k)]
         return max(ks) if ks else math.nan
 
-    def sentence(self) -> str:
+    def summary(self) -> str:
         """How sceptical (or enthusiastic) an effect prior must be to change the answer."""
         first, d, r = self.maps[0], self.direction, self.ratio
         share = float((first.p_benefit > 0.95).mean())
@@ -377,7 +377,7 @@ class PriorMap(ResultDisplay):
             "max_k": None if math.isnan(self.max_k) else self.max_k,
             "seconds": self.seconds,
             "credibility": self.credibility.to_dict(),
-            "sentence": self.sentence(),
+            "sentence": self.summary(),
             "notes": list(self.notes),
             "maps": [m.to_dict() for m in self.maps],
         }
@@ -430,7 +430,7 @@ class PriorMap(ResultDisplay):
             self.summary_frame().to_string(index=False, float_format=lambda x: f"{x:.3g}"),
             self._how(),
             self.credibility.sentence(self.direction),
-            self.sentence(),
+            self.summary(),
         ]
         lines += [f"Note: {n}" for n in self.notes]
         return "\n".join(lines)
@@ -446,10 +446,12 @@ class PriorMap(ResultDisplay):
 
     def plot(self) -> Figure:
         """Draw filled contours of P(benefit) per heterogeneity prior, named priors marked."""
-        return prior_map_plot(self)
+        from rebayes.plots.priormap import prior_map_plot
+
+        return prior_map_plot(self.maps, self.direction, self.ratio, self.threshold, self.scale)
 
     def _short(self) -> str:
-        return self.sentence()
+        return self.summary()
 
     def report_frame(self) -> pd.DataFrame:
         """Return the table the report shows: one row per map (the grid is in the figure)."""
@@ -762,7 +764,7 @@ def prior_map(
     >>> import rebayes as rb
     >>> from rebayes.bayes.analyses import resolve_spec
     >>> result = rb.fit(resolve_spec("overall", "my/"))                # doctest: +SKIP
-    >>> prior_map(result).sentence()                                        # doctest: +SKIP
+    >>> prior_map(result).summary()                                        # doctest: +SKIP
     """
     started = time.perf_counter()
     if not (isinstance(threshold, int | float) and math.isfinite(threshold) and threshold > 1):
@@ -947,96 +949,3 @@ def _marks(
                              on_map=_inside(cred_mark.mean, cred_mark.sd, grid_means,
                                             grid_sds)))
     return marks
-
-
-# --- the figure -----------------------------------------------------------------------------
-
-_LEVELS = (0.0, 0.5, 0.8, 0.9, 0.95, 0.975, 0.99, 1.0)
-_RATIO_TICKS = (1 / 3, 0.4, 0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0)
-_SD_TICKS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
-
-
-def prior_map_plot(result: PriorMap) -> Figure:
-    """Draw P(benefit) over prior mean (as a ratio) and SD, filled contours, a panel per map.
-
-    Lines at P = 0.95 (solid) and 0.5 (dashed), and at P(benefit beyond the threshold) =
-    0.5 (dotted); the named priors sharing the panel's heterogeneity prior are marked and
-    labelled, and so is the analysis of credibility's prior (star).
-    """
-    from matplotlib.colors import BoundaryNorm
-    from matplotlib.figure import Figure
-
-    n = len(result.maps)
-    cols = min(n, 2)
-    rows = math.ceil(n / cols)
-    fig = Figure(figsize=(6.2 * cols, 4.8 * rows + 0.4), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
-    d, r = result.direction, result.ratio
-    cmap = _cmap()
-    norm = BoundaryNorm(_LEVELS, cmap.N)
-    filled = None
-    for ax, m in zip(axes, result.maps, strict=False):
-        x, y = np.exp(m.means), m.sds
-        # Weights sum to 1 only up to rounding: keep P = 1 inside the top level.
-        filled = ax.contourf(x, y, np.clip(m.p_benefit, 0, 1).T, levels=_LEVELS, cmap=cmap,
-                             norm=norm)
-        lines = ax.contour(x, y, m.p_benefit.T, levels=[0.5, 0.95], colors="black",
-                           linestyles=["dashed", "solid"], linewidths=[1.0, 1.6])
-        ax.clabel(lines, fmt={0.5: "0.5", 0.95: "0.95"}, fontsize="small")
-        if (m.p_beyond > 0.5).any() and (m.p_beyond < 0.5).any():
-            beyond = ax.contour(x, y, m.p_beyond.T, levels=[0.5], colors="#444444",
-                                linestyles="dotted", linewidths=1.2)
-            ax.clabel(beyond, fmt={0.5: f"P({d.beyond(result.threshold)}) 0.5"},
-                      fontsize="x-small")
-        if m.refitted.any():
-            ax.scatter(x[np.nonzero(m.refitted)[0]], y[np.nonzero(m.refitted)[1]],
-                       marker=".", s=6, color="white", label="refitted")
-        off = []
-        for mark in m.marks:
-            if not mark.on_map:
-                off.append(f"{mark.label} N({mark.mean:.2g}, {mark.sd:.2g})")
-                continue
-            star = mark.kind == "credibility"
-            ax.scatter(math.exp(mark.mean), mark.sd, marker="*" if star else "o",
-                       s=120 if star else 40, color="white", edgecolors="black", zorder=3)
-            ax.annotate(mark.label, (math.exp(mark.mean), mark.sd), xytext=(5, 4),
-                        textcoords="offset points", fontsize="small", zorder=4,
-                        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.7,
-                              "lw": 0})
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ticks = [t for t in _RATIO_TICKS if x.min() * 0.999 <= t <= x.max() * 1.001]
-        ax.set_xticks(ticks, [f"{t:.2g}" for t in ticks])
-        ax.xaxis.set_minor_locator(_null_locator())
-        sd_ticks = [t for t in _SD_TICKS if y.min() * 0.999 <= t <= y.max() * 1.001]
-        ax.set_yticks(sd_ticks, [f"{t:g}" for t in sd_ticks])
-        ax.yaxis.set_minor_locator(_null_locator())
-        ax.set_xlabel(f"prior mean, as {r} (exp of the mean of d)")
-        ax.set_ylabel(f"prior SD of d ({result.scale})")
-        title = f"tau ~ {m.tau_prior}"
-        if m.n_refitted:
-            title += f" ({m.n_refitted} point{'s' if m.n_refitted > 1 else ''} refitted)"
-        ax.set_title(title, fontsize="medium")
-        if off:
-            ax.text(0.01, 0.01, "off the map: " + "; ".join(off), transform=ax.transAxes,
-                    fontsize="x-small", va="bottom")
-    for ax in axes[n:]:
-        ax.set_visible(False)
-    if filled is not None:
-        bar = fig.colorbar(filled, ax=axes[:n].tolist(), shrink=0.9)
-        bar.set_label(f"P({d.benefit}) = P(benefit)" if d.declared else f"P({d.benefit})")
-    fig.suptitle(f"Prior-space map: {d.p_name()} under effect priors N(mean, SD) on the "
-                 f"{result.scale}")
-    return fig
-
-
-def _cmap() -> Any:
-    from matplotlib import colormaps
-
-    return colormaps["RdYlBu"]
-
-
-def _null_locator() -> Any:
-    from matplotlib.ticker import NullLocator
-
-    return NullLocator()
