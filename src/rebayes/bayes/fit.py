@@ -317,8 +317,17 @@ class Fit(ResultDisplay):
         """Draw the fit's forest plot (:func:`rebayes.plots.fit_forest.fit_forest`)."""
         from rebayes.plots.fit_forest import fit_forest
 
-        return fit_forest(self.design.table(), self.summary(),
-                          f"{self.spec.title or self.spec.name} — prior: {self.prior.name}")
+        s = self.summary()
+        rrs = None
+        if any(t.scale != "rr" for t in s.trials):
+            # The exact record gives each trial's shrunken odds ratio; the figure shows the RR
+            # at the row's own baseline, read from the fit's draws as NUTS's record reads it.
+            from rebayes.bayes.quantities import estimate, trial_rrs
+
+            draws = trial_rrs(self.tree)
+            rrs = {str(row): estimate(draws.sel(row=row)) for row in draws["row"].values}
+        return fit_forest(self.design.table(), s,
+                          f"{self.spec.title or self.spec.name} — prior: {self.prior.name}", rrs)
 
 
 # Design fields naming where the rows came from; the rows themselves are keyed instead.

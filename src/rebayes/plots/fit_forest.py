@@ -7,12 +7,12 @@ RevMan's per-study effects (:mod:`rebayes.frequentist.pooling`) and draws them w
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from rebayes.bayes.quantities import estimate, trial_rrs
 from rebayes.frequentist.pooling import Z95, meta_analysis, study_effects
 from rebayes.plots.forest import SummaryRow, forest_plot
 
@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 __all__ = ["fit_forest"]
 
 
-def fit_forest(rows: pd.DataFrame, s: FitSummary, title: str = "") -> Figure:
+def fit_forest(rows: pd.DataFrame, s: FitSummary, title: str = "",
+               trial_rrs: Mapping[str, Estimate] | None = None) -> Figure:
     """Forest plot of one fit: observed RR per analysed row, shrunken RR, pooled rows.
 
     Parameters
@@ -34,6 +35,9 @@ def fit_forest(rows: pd.DataFrame, s: FitSummary, title: str = "") -> Figure:
     s : FitSummary
         The fit's record (:meth:`rebayes.bayes.fit.Fit.summary`), with its trials' effects.
     title : str
+    trial_rrs : mapping of str to Estimate, optional
+        Each row's shrunken RR at its own baseline, where the record's trials are odds ratios
+        (the exact engine's record: the caller reads them from the fit's draws).
 
     Returns
     -------
@@ -44,12 +48,7 @@ def fit_forest(rows: pd.DataFrame, s: FitSummary, title: str = "") -> Figure:
         posterior subtotal, as RevMan draws them.
     """
     observed = study_effects(rows.assign(study=rows["row"]))
-    post = {t.row: t.rr for t in s.trials}
-    if any(t.scale != "rr" for t in s.trials):
-        # The exact record gives each trial's shrunken odds ratio; the figure shows the RR at
-        # the row's own baseline, read from the fit's draws as NUTS's record reads it.
-        rrs = trial_rrs(fit.tree)
-        post = {str(row): estimate(rrs.sel(row=row)) for row in rrs["row"].values}
+    post = dict(trial_rrs) if trial_rrs is not None else {t.row: t.rr for t in s.trials}
     frame = pd.DataFrame(
         {
             "label": rows["row"],
