@@ -531,9 +531,8 @@ def fit_priors(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(
-            total=per_fit * len(prior_sets), unit="draw", desc=spec.name, leave=False, disable=None
-        )
+        bar = tqdm(total=per_fit * len(prior_sets), unit="draw", desc=spec.name, leave=False,
+                   disable=None)
     fits = []
     try:
         for i, prior_set in enumerate(prior_sets):
@@ -542,9 +541,8 @@ def fit_priors(
             done = [0]
             if bar is not None:
                 compiling = not is_compiled(design)
-                bar.set_postfix_str(
-                    prior_set.name + (" (compiling the model once)" if compiling else "")
-                )
+                bar.set_postfix_str(prior_set.name
+                                    + (" (compiling the model once)" if compiling else ""))
                 done_before = i * per_fit
 
                 def on_progress(draws: int, _base: int = done_before, _done: list[int] = done

@@ -15,6 +15,7 @@ from rebayes.cli._common import (
     EXIT_GATE_FAILED,
     add_data_option,
     add_direction_options,
+    add_engine_option,
     add_scripts_option,
     print_json,
 )
@@ -117,6 +118,8 @@ def register(subparsers: Any) -> None:
         f"(without this option the exit status is {EXIT_DIAGNOSTICS})",
     )
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    add_engine_option(parser, "per prior set and variant; the table's diagnostics column says "
+                      "which answered", default="auto")
     parser.set_defaults(func=run)
 
 
@@ -131,6 +134,18 @@ def _check_output(directory: str) -> Path:
     path = Path(directory)
     check_writable_folder(path)
     return path
+
+
+def _say_once() -> Any:
+    """Return a callback printing each reason NUTS answers instead of the exact engine once."""
+    said: set[str] = set()
+
+    def say(why: str) -> None:
+        if why not in said:
+            said.add(why)
+            print(f"--engine auto: NUTS answers ({why})", file=sys.stderr)
+
+    return say
 
 
 def run(args: argparse.Namespace) -> int:
@@ -160,6 +175,8 @@ def run(args: argparse.Namespace) -> int:
         settings=SamplerSettings(draws=args.draws),
         cache=not args.no_cache,
         progress=not args.json,
+        engine=args.engine,
+        on_fallback=_say_once(),
     )
     written = []
     if output is not None:

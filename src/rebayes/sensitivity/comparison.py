@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -308,7 +308,9 @@ class Comparison(ResultDisplay):
             cells.append(
                 f"{row['bf01_d']:.2f} ({row['bf01_d_low']:.2f} to {row['bf01_d_high']:.2f})"
             )
-        cells.append("ok" if row["diagnostics_ok"] else "FAIL")
+        exact = any(f.diagnostics.engine == "exact" for f in self.fits
+                    if (f.prior, f.variant) == (row["prior"], row["variant"]))
+        cells.append("exact" if exact else "ok" if row["diagnostics_ok"] else "FAIL")
         return cells
 
     @property
@@ -603,6 +605,10 @@ def _sensitivity(fit: Fit) -> PriorSensitivity:
 
 
 def _bayes_factors(fit: Fit) -> tuple[BayesFactor, ...]:
+    if fit.exact is not None:  # the density at d = 0 from the exact marginal: no MC interval
+        from rebayes.sensitivity.exact_bayes_factor import exact_savage_dickey
+
+        return exact_savage_dickey(fit.design, fit.prior, posterior=fit.exact)
     return savage_dickey(fit.tree)
 
 
@@ -684,6 +690,8 @@ def compare_posteriors(
     cache: bool = True,
     progress: bool = False,
     rules: Sequence[Rule] | None = None,
+    engine: str = "nuts",
+    on_fallback: Callable[[str], None] | None = None,
 ) -> Comparison:
     """Fit one analysis under several priors and data variants and compare the posteriors.
 
@@ -703,6 +711,11 @@ def compare_posteriors(
         Show a progress bar per variant.
     rules : sequence of Rule, optional
         Conclusions to check for flips; default :func:`default_rules`.
+    engine : {"nuts", "exact", "auto"}
+        What answers each fit (:func:`rebayes.bayes.fit.fit`): per prior set and variant, the
+        exact engine where ``exact`` or ``auto`` asks for it and it can answer.
+    on_fallback : callable, optional
+        With ``engine="auto"``: called with the reason when NUTS answers instead.
 
     Returns
     -------
@@ -740,6 +753,8 @@ def compare_posteriors(
             cache=cache,
             progress=progress,
             trials=tables[variant],
+            engine=engine,
+            on_fallback=on_fallback,
         )
     if cache:
         flush_cache()
