@@ -136,7 +136,7 @@ def test_the_heat_map_frames_cells_at_the_line_with_dashes():
     fig = decision_heatmap(decisions, DEATH, panels=("p_benefit",))
     frames = [(round(p.get_x() + 0.5), p.get_linestyle()) for p in fig.axes[0].patches]
     assert sorted(frames) == [(0, "--"), (1, "solid")]
-    assert NOTE in fig._suptitle.get_text()
+    assert NOTE in fig.get_suptitle()
 
 
 def test_a_cumulative_crossing_at_the_line_says_so():
@@ -209,13 +209,13 @@ def test_the_results_table_marks_values_at_the_line():
 
 def test_fit_prior_table_marks_values_at_the_line():
     from rebayes.bayes.mcse import marked
-    from rebayes.cli.fit import _comparison
+    from rebayes.cli.fit import comparison_table
 
     assert marked(0.946, 0.003, 0.95) == "0.946 ≈" and marked(0.93, 0.004, 0.95) == "0.930"
     near = _hand_fit(p_benefit=0.946, p_harm=0.054, mcse={"p_benefit": 0.003})
     far = dataclasses.replace(near, prior="skeptical", p_benefit=0.90, p_harm=0.10)
-    text = _comparison([near, far])
+    text = comparison_table([near, far])
     assert "0.946 ≈" in text and "0.900 ≈" not in text
     assert text.endswith("≈ at the line: within 2 MCSE of the line it is read against (0.95; "
                          "0.5 for P(RR < 0.91)).")
-    assert "≈" not in _comparison([far])
+    assert "≈" not in comparison_table([far])

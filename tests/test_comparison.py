@@ -238,7 +238,7 @@ def quick_cli(monkeypatch):
 def test_cli_json_layout_and_figures(quick_cli, capsys, tmp_path):
     out = tmp_path / "figs"
     code = main(["compare", *OVERALL, "--priors", "weakly_informative", "skeptical",
-                 "--draws", "300", "--json", "--output", str(out)])
+                 "--draws", "300", "--json", "--output", str(out), "--engine", "nuts"])
     assert code == 0
     record = json.loads(capsys.readouterr().out)
     assert record["analysis"] == "overall"
@@ -258,9 +258,28 @@ def test_cli_json_layout_and_figures(quick_cli, capsys, tmp_path):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_cli_compare_by_the_exact_engine(capsys):
+    """``compare`` answers by quadrature where it can (auto, the default): IVIG's overall
+    P(benefit) is the exact 0.93645787 (two independent integrations, test_exact.py), its BF01
+    carries no Monte Carlo interval and the table says which engine answered."""
+    code = main(["compare", *OVERALL, "--priors", "weakly_informative", "--json"])
+    assert code == 0
+    record = json.loads(capsys.readouterr().out)
+    row = record["table"][0]
+    assert row["p_benefit"] == pytest.approx(0.93645787, abs=2e-6)
+    assert row["bf01_d_low"] == row["bf01_d"] == row["bf01_d_high"]
+    fit = record["fits"][0]
+    assert fit["summary"]["engine"] == "exact" and fit["diagnostics"]["engine"] == "exact"
+    assert [bf["engine"] for bf in fit["bayes_factors"]] == ["exact"]
+    assert main(["compare", *OVERALL, "--priors", "weakly_informative"]) == 0
+    table = capsys.readouterr().out
+    row = next(line for line in table.splitlines() if line.startswith("weakly_informative"))
+    assert "0.936" in row and row.rstrip().endswith("exact")
+
+
 def test_cli_strict_exits_3_when_a_gate_fails(quick_cli, capsys):
     # 2 chains x 40 draws cannot reach ESS 400.
-    argv = ["compare", *OVERALL, "--priors", "vague", "--draws", "40"]
+    argv = ["compare", *OVERALL, "--priors", "vague", "--draws", "40", "--engine", "nuts"]
     assert main(argv) == 0
     capsys.readouterr()
     assert main([*argv, "--strict"]) == 3

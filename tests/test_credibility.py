@@ -18,7 +18,7 @@ from scipy import stats
 import rebayes as rb
 from conftest import TEST_DATA
 from rebayes.data.direction import Direction
-from rebayes.frequentist.pooling import Z95
+from rebayes.frequentist.effects import Z95
 from rebayes.tools.credibility import (
     GOLDEN,
     HELD_P,

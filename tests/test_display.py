@@ -21,7 +21,8 @@ from conftest import ROOT, TEST_DATA
 from rebayes.audit.paper import Audit, AuditRow, audit
 from rebayes.bayes.settings import SamplerSettings
 from rebayes.display import short_repr
-from rebayes.frequentist.pooling import Z95, analyze, meta_analysis
+from rebayes.frequentist.effects import Z95
+from rebayes.frequentist.pooling import analyze, meta_analysis
 from rebayes.sensitivity.comparison import compare_fits
 from rebayes.sensitivity.influence import Influence, influence_table
 

@@ -26,6 +26,7 @@ from numpy.testing import assert_allclose
 from conftest import TEST_DATA
 from rebayes.data.trials import load_trials
 from rebayes.errors import AnalysisError
+from rebayes.frequentist.effects import study_effects
 from rebayes.frequentist.heterogeneity import (
     generalised_q,
     hksj_se,
@@ -34,7 +35,7 @@ from rebayes.frequentist.heterogeneity import (
     tau2_confidence_interval,
     tau2_estimate,
 )
-from rebayes.frequentist.pooling import analyze, meta_analysis, study_effects
+from rebayes.frequentist.pooling import analyze, meta_analysis
 
 # (estimate, se, ci.lb, ci.ub, zval, pval, tau2, I2, pi.lb, pi.ub) per (data, method, test).
 METAFOR = {

@@ -20,12 +20,8 @@ from numpy.testing import assert_allclose
 import rebayes as rb
 from conftest import TEST_DATA
 from rebayes.errors import AnalysisError
-from rebayes.frequentist.pooling import (
-    analyze,
-    meta_analysis,
-    study_effects,
-    subgroup_difference_test,
-)
+from rebayes.frequentist.effects import study_effects
+from rebayes.frequentist.pooling import analyze, meta_analysis, subgroup_difference_test
 
 
 @pytest.fixture(scope="module")

@@ -71,9 +71,9 @@ def test_tool_section_shows_the_frame_through_pandas():
 
 
 def test_a_prior_note_reads_without_docstring_markup():
-    from rebayes.report.build import _justification
+    from rebayes.report.build import prior_justification
 
-    note = _justification(
+    note = prior_justification(
         "One line.\n\nFor datasets declaring ``outcome_type = \"obstetric\"``; mapped with\n"
         ":meth:`PriorSet.on_scale` and :func:`~rebayes.x.y`.\n\nReferences\n----------\nA B. 2015."
     )

@@ -247,7 +247,7 @@ def test_cli_exits_3_on_a_diverged_fit_unless_allowed(command, monkeypatch, caps
 
     monkeypatch.setattr(rebayes.bayes.fit, "fit_priors", fit_priors)
     argv = [command, "--data", str(BCG), "--no-cache", "--json"]
-    argv += ["--prior", "weakly_informative"] if command == "fit" else []
+    argv += ["--prior", "weakly_informative"] if command == "fit" else ["--engine", "nuts"]
     assert main(argv) == 3
     out, err = capsys.readouterr()
     assert "UNRELIABLE: 7 divergent transitions" in err

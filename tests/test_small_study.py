@@ -23,8 +23,8 @@ import rebayes as rb
 from conftest import TEST_DATA
 from rebayes.data.trials import trial_totals
 from rebayes.errors import AnalysisError
+from rebayes.frequentist.effects import study_effects
 from rebayes.frequentist.meta_regression import fit_meta_regression
-from rebayes.frequentist.pooling import study_effects
 from rebayes.frequentist.selection import (
     interval_index,
     interval_probabilities,

@@ -43,7 +43,7 @@ def test_a_later_process_reads_the_summary_instead_of_computing_it(monkeypatch):
 
     again = _fit()  # a new Fit object, read from the fit cache, as a new process would
     assert again.from_cache and "_derived" not in again.__dict__
-    assert again._tree is None  # the draws are not read: nothing here needs them
+    assert not again.draws_loaded  # the draws are not read: nothing here needs them
     monkeypatch.setattr(convergence, "diagnose", _refuse)
     monkeypatch.setattr(summary_module, "summarize", _refuse)
     assert again.summary() == summary
@@ -52,7 +52,7 @@ def test_a_later_process_reads_the_summary_instead_of_computing_it(monkeypatch):
     assert again.derived("answer", lambda: 42) == 42
     assert _fit().derived("answer", _refuse) == 42
     assert cache_info().summaries == 1
-    assert again._tree is None
+    assert not again.draws_loaded
     np.testing.assert_array_equal(again.tree["posterior"]["d"], first.tree["posterior"]["d"])
 
 
@@ -109,12 +109,12 @@ def test_a_released_fit_reads_the_same_draws_again():
     fit = _fit()
     draws = fit.tree["posterior"]["tau"].values.copy()
     fit.release()  # waits for the background write, then lets the draws go
-    assert fit._tree is None
+    assert not fit.draws_loaded
     np.testing.assert_array_equal(fit.tree["posterior"]["tau"].values, draws)
     uncached = rb.fit(rb.AnalysisSpec(name="bcg", data=str(BCG)), "vague", settings=QUICK,
                       cache=False)
     uncached.release()  # nothing on disk to read back: kept
-    assert uncached._tree is not None
+    assert uncached.draws_loaded
 
 
 def test_a_figure_is_drawn_once_per_fit_and_copied_after(tmp_path):
@@ -146,7 +146,7 @@ def test_a_figure_is_drawn_once_per_fit_and_copied_after(tmp_path):
     again = _fit()
     (out / "tau.png").unlink()
     save_fit_figure(again, _refuse, out, "tau.png")
-    assert (out / "tau.png").read_bytes() == drawn and again._tree is None
+    assert (out / "tau.png").read_bytes() == drawn and not again.draws_loaded
     # Other inputs (e.g. other fits shown beside this one): drawn afresh.
     save_fit_figure(again, lambda: draw("other"), out, "tau.png", inputs=["another fit"])
     assert calls == ["tau", "tau", "other"]

@@ -283,7 +283,7 @@ def test_declarations_are_checked_on_load(tmp_path, extra, message):
 
 
 def test_batch_resolves_the_overall_analysis_in_the_main_process(downloaded, tmp_path):
-    from rebayes.batch import _prepare, expand_inputs
+    from rebayes.batch import expand_inputs, prepare_tasks
     from rebayes.bayes.priors import resolve_priors
     from rebayes.bayes.settings import SamplerSettings
 
@@ -294,7 +294,7 @@ def test_batch_resolves_the_overall_analysis_in_the_main_process(downloaded, tmp
     priors, settings = resolve_priors(["weakly_informative"]), SamplerSettings()
 
     def prepared(allow):
-        [task] = _prepare(expand_inputs([folder]), priors, 0, settings, allow)
+        [task] = prepare_tasks(expand_inputs([folder]), priors, 0, settings, allow)
         return task
 
     with pytest.warns(UntrustedScriptsWarning):

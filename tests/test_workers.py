@@ -95,7 +95,7 @@ def test_a_batch_with_an_input_that_kills_its_worker_fails_only_that_input(
     from rebayes.bayes.priors import DEFAULT_PRIOR, resolve_priors
 
     priors = resolve_priors([DEFAULT_PRIOR])  # the batch's default
-    for task in batch._prepare(batch.expand_inputs(inputs[::2]), priors, 7, SMALL):
+    for task in batch.prepare_tasks(batch.expand_inputs(inputs[::2]), priors, 7, SMALL):
         alone = batch.summary_table([crashing.run_task(task, priors, SMALL, 7)])
         columns = ["status", "pooled_rr", "pooled_rr_low", "pooled_rr_high", "p_benefit", "tau"]
         # A bare CSV declares no direction: its P(benefit) is missing (None in a one-row

@@ -53,6 +53,7 @@ __all__ = [
     "BatchResult",
     "BatchTask",
     "expand_inputs",
+    "prepare_tasks",
     "run_batch",
     "run_task",
     "safe_name",
@@ -323,7 +324,7 @@ def task_key(
     return content_key("batch", payload)
 
 
-def _prepare(
+def prepare_tasks(
     tasks: list[BatchTask],
     priors: Sequence[Any],
     seed: int,
@@ -932,7 +933,7 @@ def _run(
         )
         + "\n",
     )
-    tasks = _prepare(tasks, prior_sets, seed, settings, allow_scripts, engine, bias)
+    tasks = prepare_tasks(tasks, prior_sets, seed, settings, allow_scripts, engine, bias)
     todo = [t for t in tasks if not _up_to_date(results / t.file_name, t)]
     skipped = len(tasks) - len(todo)
     state = {"done": 0, "failed": 0}

@@ -59,17 +59,15 @@ from rebayes.data.trials import (
 )
 from rebayes.display import ResultDisplay
 from rebayes.errors import AnalysisError, RebayesError
+from rebayes.frequentist.effects import MEASURES, Z95, study_effects
 from rebayes.frequentist.heterogeneity import TAU2_METHODS
 from rebayes.frequentist.pooling import (
-    MEASURES,
     METHODS,
     MODELS,
-    Z95,
     SubgroupAnalysis,
     analyze,
     difference_test,
     meta_analysis,
-    study_effects,
 )
 
 if TYPE_CHECKING:

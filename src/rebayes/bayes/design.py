@@ -44,7 +44,7 @@ from rebayes.bayes.spec import AnalysisSpec, SpecError
 from rebayes.data.schema import Covariate, DatasetSchema
 from rebayes.data.trial_table import TrialTable, as_table
 from rebayes.data.trials import load_table, row_labels, trial_ids, trial_totals
-from rebayes.frequentist.pooling import study_effects
+from rebayes.frequentist.effects import study_effects
 
 __all__ = ["ARMS", "Design", "build_design", "prior_on_model_scale"]
 

@@ -141,6 +141,15 @@ class Fit(ResultDisplay):
             return tree
         return self._tree
 
+    @property
+    def draws_loaded(self) -> bool:
+        """Whether the draws are in memory.
+
+        A cached fit reads its file on first use of :attr:`tree`; :meth:`release` lets the
+        draws go again.
+        """
+        return self._tree is not None
+
     def release(self) -> None:
         """Free the draws from memory when the fit is on disk; :attr:`tree` reads them again.
 

@@ -104,12 +104,12 @@ _TRIAL_PPC_STREAM = 5
 def _log_or(events: np.ndarray, n: np.ndarray) -> np.ndarray:
     """Log OR of each (..., arm) table, control arm first, as RevMan computes it.
 
-    :func:`rebayes.frequentist.pooling.study_effects` on the flattened tables: 0.5 added to
+    :func:`rebayes.frequentist.effects.study_effects` on the flattened tables: 0.5 added to
     every cell
     of a table with a zero cell; NaN where RevMan has no OR (no events, or only events, in
     both arms).
     """
-    from rebayes.frequentist.pooling import study_effects
+    from rebayes.frequentist.effects import study_effects
 
     shape = events.shape[:-1]
     e, m = events.reshape(-1, 2), np.broadcast_to(n, events.shape).reshape(-1, 2)

@@ -14,7 +14,8 @@ from typing import Any
 from rebayes.cli._common import add_data_option, add_engine_option, add_scripts_option, print_json
 from rebayes.errors import RebayesError
 from rebayes.folders import check_writable
-from rebayes.frequentist.pooling import MEASURES, MODELS
+from rebayes.frequentist.effects import MEASURES
+from rebayes.frequentist.pooling import MODELS
 
 DESCRIPTION = """\
 Add the trials one at a time in order of a numeric column (year of publication by default,

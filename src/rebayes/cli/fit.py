@@ -246,10 +246,10 @@ def _print(spec: AnalysisSpec, summaries: list[Any], json: bool, extras: list[di
     texts = [str(s) + extra.get("text", "") for s, extra in zip(summaries, extras, strict=True)]
     print("\n\n".join([title, *texts] if title else texts))
     if len(summaries) > 1:
-        print("\n" + _comparison(summaries))
+        print("\n" + comparison_table(summaries))
 
 
-def _comparison(summaries: list[Any]) -> str:
+def comparison_table(summaries: list[Any]) -> str:
     """One line per prior: pooled RR, P(benefit), P(benefit beyond 1.1), tau, diagnostics."""
     d = summaries[0].direction
     table = tables.frame(

@@ -7,8 +7,9 @@ import argparse
 from rebayes.cli._common import add_data_options, parse_where, print_json
 from rebayes.data.trials import load_table
 from rebayes.errors import RebayesError
+from rebayes.frequentist.effects import EVENTS, MEASURES
 from rebayes.frequentist.heterogeneity import TAU2_METHODS
-from rebayes.frequentist.pooling import EVENTS, MEASURES, METHODS, MODELS, analyze
+from rebayes.frequentist.pooling import METHODS, MODELS, analyze
 
 
 def _ci_level(text: str) -> float:

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from rebayes.frequentist.pooling import Z95, meta_analysis, study_effects
+from rebayes.frequentist.effects import Z95, study_effects
+from rebayes.frequentist.pooling import meta_analysis
 from rebayes.plots.forest import SummaryRow, forest_plot
 
 if TYPE_CHECKING:

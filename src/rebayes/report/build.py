@@ -62,7 +62,7 @@ if TYPE_CHECKING:
     from rebayes.bayes.settings import SamplerSettings
     from rebayes.report.analysis import AnalysisReport
 
-__all__ = ["BuiltReport", "build_report", "environment", "model_scripts"]
+__all__ = ["BuiltReport", "build_report", "environment", "model_scripts", "prior_justification"]
 
 PACKAGES = ("numpy", "scipy", "pandas", "pymc", "pytensor", "nutpie", "arviz-base",
             "arviz-stats", "arviz-plots", "xarray", "matplotlib")
@@ -108,7 +108,7 @@ _RST_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
 _RST_LITERAL = re.compile(r"``([^`]+)``")
 
 
-def _justification(description: str) -> str:
+def prior_justification(description: str) -> str:
     """Return a prior set's reasoning and sources from its docstring, as one paragraph.
 
     The docstring's markup is dropped for readers (``:meth:`PriorSet.on_scale``` reads
@@ -616,7 +616,7 @@ def analyse(plan: _Plan, figures: Path, priors: Sequence[str] | None,
         # while the first fits sample, or read from the cache.
         bias = bias_section(trials.to_frame(), figures, refits)
         runner = _AnalysisRunner(plan, figures, settings, ahead, refits, log,
-                                 conflicts, conflicts_spec)
+                                 conflicts, conflicts_spec, engine)
         for spec, job, waiting, fits_queue in zip(specs, jobs, wanted, unchecked, strict=True):
             runner.run(spec, job, waiting, fits_queue)
         influence, tools = runner.finish()
@@ -629,8 +629,11 @@ class _AnalysisRunner:
 
     def __init__(self, plan: _Plan, figures: Path, settings: SamplerSettings | None,
                  ahead: Ahead, refits: Ahead, log: Callable[[str], None], conflicts: Any,
-                 conflicts_spec: Any) -> None:
+                 conflicts_spec: Any, engine: str = "nuts") -> None:
         self.plan, self.figures, self.settings = plan, figures, settings
+        # The influence refits follow the report's engine: NUTS asked is NUTS everywhere;
+        # otherwise each refit is exact where it can be (auto).
+        self.refit_engine = "nuts" if engine == "nuts" else "auto"
         self.ahead, self.refits, self.log = ahead, refits, log
         self.conflicts, self.conflicts_spec = conflicts, conflicts_spec
         self.trials = plan.tables[plan.variants[0]]
@@ -670,7 +673,7 @@ class _AnalysisRunner:
             # The refits keep only their summaries: no slot.
             self.loo_job = self.refits.submit(leave_one_out_bayesian, self.trials,
                                               overall_spec, fits[0].prior,
-                                              settings=self.settings, engine="auto",
+                                              settings=self.settings, engine=self.refit_engine,
                                               slot=False)
         self.log(f"compare: {spec.name} across priors and variants (diagnostics, psense, BF)")
         comparison = compare_fits(
@@ -899,7 +902,7 @@ def _analysis_pages(r: Reanalysis, analyses: list[AnalysisReport],
                   for tool in tools],
             ))
         analyses[i] = report
-        prior_notes = {f.prior.name: _justification(f.prior.description) for f in report.fits}
+        prior_notes = {f.prior.name: prior_justification(f.prior.description) for f in report.fits}
         pages[f"{name}.html"] = analysis_page(report, env, prior_notes, nav, footer)
         results[name] = {
             "title": report.spec.title,

@@ -14,7 +14,8 @@ import pandas as pd
 
 from rebayes.data.direction import HOW_TO_DECLARE
 from rebayes.data.schema import DatasetSchema
-from rebayes.frequentist.pooling import Measure, MetaResult, Method, Model, analyze
+from rebayes.frequentist.effects import Measure
+from rebayes.frequentist.pooling import MetaResult, Method, Model, analyze
 from rebayes.report.html import markdown_table, render_page, table
 
 __all__ = [

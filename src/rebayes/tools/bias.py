@@ -4,7 +4,7 @@ One call, :func:`bias_analysis`, asks of a trial table what a reviewer of a meta
 first, with the frequentist tools a paper's bias analysis uses (so that it can be audited)
 and a Bayesian answer that weighs them:
 
-- the per-study log ratios (RevMan's, :func:`rebayes.frequentist.pooling.study_effects`: 0.5
+- the per-study log ratios (RevMan's, :func:`rebayes.frequentist.effects.study_effects`: 0.5
   added to every cell of a study with a zero cell; double-zero studies left out), one row per
   trial (declared strata summed);
 - Egger's test (``lm`` and ``rma``), Peters', Harbord's and Begg's
@@ -37,8 +37,8 @@ from rebayes.data.trial_table import declared_schema
 from rebayes.data.trials import trial_totals
 from rebayes.display import ResultDisplay
 from rebayes.errors import AnalysisError
+from rebayes.frequentist.effects import study_effects
 from rebayes.frequentist.meta_regression import fit_meta_regression
-from rebayes.frequentist.pooling import study_effects
 from rebayes.frequentist.selection import SelectionModel, one_sided_p, step_selection_model
 from rebayes.frequentist.small_study import (
     MIN_STUDIES,

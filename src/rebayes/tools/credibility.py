@@ -60,7 +60,7 @@ from rebayes import tables
 from rebayes.data.direction import Direction
 from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
-from rebayes.frequentist.pooling import Z95
+from rebayes.frequentist.effects import Z95
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -75,7 +75,7 @@ from rebayes.bayes.mcse import (
 from rebayes.data.direction import Direction
 from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
-from rebayes.frequentist.pooling import Z95
+from rebayes.frequentist.effects import Z95
 
 if TYPE_CHECKING:
     import xarray as xr

@@ -58,7 +58,7 @@ from rebayes.data.direction import Direction
 from rebayes.data.trial_table import TrialTable
 from rebayes.display import ResultDisplay
 from rebayes.errors import RebayesError
-from rebayes.frequentist.pooling import Z95
+from rebayes.frequentist.effects import Z95
 from rebayes.tools.credibility import CredibilityRow, credibility
 
 if TYPE_CHECKING:
