@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable
 
 from rebayes.atomic import write_text_atomic as write_atomic
 from rebayes.bayes.settings import ENGINES
@@ -69,6 +71,18 @@ def add_engine_option(parser: argparse.ArgumentParser, note: str = "",
             words[e] + (", the default" if e == default else "") for e in ENGINES)
         + (f"; {note}" if note else ""),
     )
+
+
+def auto_fallback() -> Callable[[str], None]:
+    """Return ``--engine auto``'s ``on_fallback``: each reason NUTS answers, once, on stderr."""
+    said: set[str] = set()
+
+    def say(why: str) -> None:
+        if why not in said:  # once, not once per prior set or variant
+            said.add(why)
+            print(f"--engine auto: NUTS answers ({why})", file=sys.stderr)
+
+    return say
 
 
 def print_json(payload: object) -> None:

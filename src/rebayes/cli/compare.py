@@ -17,6 +17,7 @@ from rebayes.cli._common import (
     add_direction_options,
     add_engine_option,
     add_scripts_option,
+    auto_fallback,
     print_json,
 )
 from rebayes.errors import RebayesError
@@ -136,18 +137,6 @@ def _check_output(directory: str) -> Path:
     return path
 
 
-def _say_once() -> Any:
-    """Return a callback printing each reason NUTS answers instead of the exact engine once."""
-    said: set[str] = set()
-
-    def say(why: str) -> None:
-        if why not in said:
-            said.add(why)
-            print(f"--engine auto: NUTS answers ({why})", file=sys.stderr)
-
-    return say
-
-
 def run(args: argparse.Namespace) -> int:
     """Run ``rebayes compare``."""
     from rebayes.bayes.settings import SamplerSettings
@@ -176,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
         cache=not args.no_cache,
         progress=not args.json,
         engine=args.engine,
-        on_fallback=_say_once(),
+        on_fallback=auto_fallback(),
     )
     written = []
     if output is not None:

@@ -8,10 +8,17 @@ Also holds the options and output helpers the decision-tool commands share (``cu
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rebayes.cli._common import add_data_option, add_engine_option, add_scripts_option, print_json
+from rebayes.cli._common import (
+    add_data_option,
+    add_engine_option,
+    add_scripts_option,
+    auto_fallback,
+    print_json,
+)
 from rebayes.errors import RebayesError
 from rebayes.folders import check_writable
 from rebayes.frequentist.effects import MEASURES
@@ -80,11 +87,46 @@ def sampler(args: argparse.Namespace) -> Any:
     return SamplerSettings(draws=args.draws)
 
 
-def fit_overall(args: argparse.Namespace) -> Any:
-    """Fit the dataset's overall analysis under ``--prior``; return the Fit."""
+@dataclass(frozen=True)
+class Overall:
+    """The dataset's overall analysis as a tool command uses it (:func:`overall_analysis`)."""
+
+    spec: Any
+    design: Any
+    prior: Any
+    exact: bool  # whether the exact engine answers it (``--engine``)
+
+
+def overall_analysis(args: argparse.Namespace, spec: Any = None) -> Overall:
+    """Build the overall analysis of ``--data`` under ``--prior`` and decide its ``--engine``.
+
+    ``spec``: the overall analysis when the caller has resolved it already.
+    """
+    from rebayes.bayes.analyses import resolve_spec
+    from rebayes.bayes.design import build_design
+    from rebayes.bayes.exact_fit import exact_answers
+    from rebayes.bayes.priors import get_prior, load_prior_file
+
+    if spec is None:
+        spec = resolve_spec("overall", args.data, allow_scripts=args.allow_scripts)
+    design = build_design(spec)
+    prior = get_prior(args.prior, load_prior_file(spec.prior_file) if spec.prior_file else None)
+    return Overall(spec, design, prior,
+                   exact_answers(design, [prior], args.engine, auto_fallback()))
+
+
+def fit_overall(args: argparse.Namespace, overall: Overall | None = None) -> Any:
+    """Fit the dataset's overall analysis under ``--prior`` by NUTS; return the Fit.
+
+    ``overall``: its design already built (:func:`overall_analysis`), so the table is not
+    loaded again.
+    """
     from rebayes.bayes.analyses import resolve_spec
     from rebayes.bayes.fit import fit
 
+    if overall is not None:
+        return fit(overall.spec, overall.prior, seed=args.seed, settings=sampler(args),
+                   design=overall.design)
     spec = resolve_spec("overall", args.data, allow_scripts=args.allow_scripts)
     return fit(spec, args.prior, seed=args.seed, settings=sampler(args))
 

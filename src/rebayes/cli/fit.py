@@ -21,6 +21,7 @@ from rebayes.cli._common import (
     add_direction_options,
     add_engine_option,
     add_scripts_option,
+    auto_fallback,
     print_json,
 )
 from rebayes.errors import RebayesError
@@ -209,9 +210,7 @@ def _exact_summaries(
 
     design = build_design(spec, variant=variant)
     sets = resolve_priors(names, spec.prior_file, outcome_type=design.schema.outcome_type)
-    if not exact_answers(design, sets, engine,
-                         lambda why: print(f"--engine auto: NUTS answers ({why})",
-                                           file=sys.stderr)):
+    if not exact_answers(design, sets, engine, auto_fallback()):
         return None
     with phase(f"integrating {spec.name} exactly under {len(sets)} prior set(s)"):
         posts = [exact_posterior(design, prior_on_model_scale(p, design)) for p in sets]

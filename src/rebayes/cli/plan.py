@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from rebayes.cli._common import add_engine_option
-from rebayes.cli.cumulative import add_tool_options, check_output, emit, fit_overall, sampler
+from rebayes.cli.cumulative import (
+    add_tool_options,
+    check_output,
+    emit,
+    fit_overall,
+    overall_analysis,
+    sampler,
+)
 from rebayes.errors import RebayesError
 
 DESCRIPTION = """\
@@ -60,10 +66,6 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``rebayes plan``."""
-    from rebayes.bayes.analyses import resolve_spec
-    from rebayes.bayes.design import build_design
-    from rebayes.bayes.exact_fit import exact_answers
-    from rebayes.bayes.priors import get_prior, load_prior_file
     from rebayes.store.fits import flush_cache
     from rebayes.tools.planning import plan_next_trial, plan_next_trial_exact
 
@@ -71,15 +73,12 @@ def run(args: argparse.Namespace) -> int:
     if args.threshold <= 1:
         raise RebayesError(f"--threshold {args.threshold:g}: give a ratio above 1 (e.g. 1.1)")
     sampler(args)  # --seed checked before any work
-    spec = resolve_spec("overall", args.data, allow_scripts=args.allow_scripts)
-    design = build_design(spec)
-    prior = get_prior(args.prior, load_prior_file(spec.prior_file) if spec.prior_file else None)
-    if exact_answers(design, [prior], args.engine,
-                     lambda why: print(f"--engine auto: NUTS answers ({why})", file=sys.stderr)):
-        plan = plan_next_trial_exact(design, prior, args.n, threshold=args.threshold,
-                                     n_sim=args.sims, seed=args.seed)
+    overall = overall_analysis(args)
+    if overall.exact:
+        plan = plan_next_trial_exact(overall.design, overall.prior, args.n,
+                                     threshold=args.threshold, n_sim=args.sims, seed=args.seed)
         return emit(plan, args, output)
-    result = fit_overall(args)
+    result = fit_overall(args, overall)
     flush_cache()
     plan = plan_next_trial(result.tree, args.n, threshold=args.threshold, n_sim=args.sims,
                            seed=args.seed)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from typing import Any
 
 from rebayes.cli._common import add_engine_option
-from rebayes.cli.cumulative import add_tool_options, check_output, emit, fit_overall
+from rebayes.cli.cumulative import (
+    add_tool_options,
+    check_output,
+    emit,
+    fit_overall,
+    overall_analysis,
+)
 from rebayes.errors import RebayesError
 
 DESCRIPTION = """\
@@ -60,9 +65,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``rebayes priormap``."""
     from rebayes.bayes.analyses import resolve_spec
-    from rebayes.bayes.design import build_design
-    from rebayes.bayes.exact_fit import exact_answers
-    from rebayes.bayes.priors import get_prior, load_prior_file, resolve_priors
+    from rebayes.bayes.priors import resolve_priors
     from rebayes.store.fits import flush_cache
     from rebayes.tools.priormap import prior_map, prior_map_exact
 
@@ -75,14 +78,12 @@ def run(args: argparse.Namespace) -> int:
     spec = resolve_spec("overall", args.data, allow_scripts=args.allow_scripts)
     if args.tau_priors is not None:  # an unknown name is one line, before any fit
         resolve_priors(args.tau_priors, spec.prior_file)
-    design = build_design(spec)
-    prior = get_prior(args.prior, load_prior_file(spec.prior_file) if spec.prior_file else None)
-    if exact_answers(design, [prior], args.engine,
-                     lambda why: print(f"--engine auto: NUTS answers ({why})", file=sys.stderr)):
-        result = prior_map_exact(design, prior, args.tau_priors, grid=args.grid,
-                                 threshold=args.threshold)
+    overall = overall_analysis(args, spec)
+    if overall.exact:
+        result = prior_map_exact(overall.design, overall.prior, args.tau_priors,
+                                 grid=args.grid, threshold=args.threshold)
     else:
-        result = prior_map(fit_overall(args), args.tau_priors, grid=args.grid,
+        result = prior_map(fit_overall(args, overall), args.tau_priors, grid=args.grid,
                            threshold=args.threshold)
         flush_cache()
     status = emit(result, args, output)
