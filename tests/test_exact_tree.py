@@ -58,11 +58,13 @@ def test_exact_tree_has_the_layout_of_a_nuts_fit(likelihood):
     assert _layout(exact.tree) == expected
     assert "sample_stats" not in exact.tree.children
     assert exact.tree.attrs["engine"] == "exact" and "engine" not in nuts.tree.attrs
-    # The same labels of the fit's inputs; another key (the engine is keyed), never cached.
+    # The same labels of the fit's inputs; another key (the engine is keyed); its draws are
+    # never written to the cache.
     for name in ("analysis", "prior", "prior_json", "data_hash", "seed", "draws", "chains",
                  "likelihood", "effect_scale", "higher_is_better"):
         assert exact.tree.attrs[name] == nuts.tree.attrs[name], name
-    assert exact.key != nuts.key and exact.path is None and not exact.from_cache
+    assert exact.key != nuts.key and not exact.from_cache
+    assert exact.path is not None and not exact.path.exists()
     prior = nuts.prior
     assert nuts.key == fit_key(nuts.design, prior, nuts.seed, QUICK)
     assert exact.key == fit_key(nuts.design, prior, nuts.seed, QUICK, engine="exact")
@@ -165,3 +167,24 @@ def test_exact_report_runs_without_nuts_and_says_so(tmp_path, monkeypatch):
     spec = _spec()
     assert record["p_benefit"] == exact_summary(build_design(spec),
                                                 get_prior("weakly_informative")).p_benefit
+
+
+def test_an_exact_fit_keeps_what_is_derived_and_makes_its_draws_again(monkeypatch):
+    from rebayes.bayes import exact_fit
+
+    spec = _spec()
+    first = fit(spec, settings=QUICK, engine="exact")
+    summary = first.summary()
+    draws = first.tree.posterior["d"].values.copy()
+    first.release()
+    assert not first.draws_loaded
+    np.testing.assert_array_equal(first.tree.posterior["d"].values, draws)  # seeded
+
+    # A later process reads the record from the cache: nothing is integrated for it again.
+    def refuse(*args, **kwargs):
+        raise AssertionError("the cached summary was computed again")
+
+    monkeypatch.setattr(exact_fit, "exact_summary", refuse)
+    again = fit(spec, settings=QUICK, engine="exact")
+    assert repr(again.summary()) == repr(summary)  # (NaN diagnostics: no ==)
+    assert not again.draws_loaded and not again.path.exists()

@@ -100,11 +100,12 @@ class Fit(ResultDisplay):
         ``path=None``.
     from_cache : bool
         True when the fit was read from the cache rather than sampled.
-    exact : ExactPosterior or None
-        The exact posterior when the exact engine answered (``--engine exact|auto``): then
-        :meth:`summary` is computed from it by quadrature, the tree holds inverse-CDF draws
-        for figures (:func:`rebayes.bayes.exact_tree.exact_tree`), :meth:`diagnostics` says
-        there is no chain to check, and the fit is not cached (it takes tens of ms).
+    engine : {"nuts", "exact"}
+        What answered. ``"exact"`` (``--engine exact|auto``): :attr:`exact` is the exact
+        posterior, :meth:`summary` is computed from it by quadrature, the tree holds
+        inverse-CDF draws for figures (:func:`rebayes.bayes.exact_tree.exact_tree`),
+        :meth:`diagnostics` says there is no chain to check; its draws are made from the
+        seed when first used and never stored, what is derived from it is (:meth:`derived`).
     """
 
     spec: AnalysisSpec
@@ -116,16 +117,39 @@ class Fit(ResultDisplay):
     key: str
     path: Path | None
     from_cache: bool
-    exact: ExactPosterior | None = None
+    engine: str = "nuts"
 
     @property
-    def engine(self) -> str:
-        """What answered: ``"exact"`` (quadrature) or ``"nuts"`` (sampled)."""
-        return "nuts" if self.exact is None else "exact"
+    def exact(self) -> ExactPosterior | None:
+        """The exact posterior when the exact engine answered, else None.
+
+        Integrated on first use (tens of ms at 10 trials, about half a second at 136): a
+        report that reads an exact fit's summary from the cache never integrates it.
+        """
+        if self.engine != "exact":
+            return None
+        if "_exact" not in self.__dict__:
+            from rebayes.bayes.exact import exact_posterior
+
+            with phase(f"integrating {self.spec.name}, prior {self.prior.name} (exact engine)"):
+                post = exact_posterior(self.design, self.prior)
+            # A Fit is frozen; the posterior is a pure function of its design and prior.
+            object.__setattr__(self, "_exact", post)
+        return self.__dict__["_exact"]  # type: ignore[no-any-return]
 
     @property
     def tree(self) -> xr.DataTree:
         """The fit's DataTree, read from the cache file on first use."""
+        if self._tree is None and self.engine == "exact":
+            from rebayes.bayes.exact_tree import exact_tree
+
+            # Seeded draws from the exact posterior: the same tree every time it is built.
+            post = self.exact
+            assert post is not None  # the engine is "exact"
+            tree = exact_tree(post, self.design, self.prior, self.seed, self.settings,
+                              self.key)
+            object.__setattr__(self, "_tree", tree)
+            return tree
         if self._tree is None:
             assert self.path is not None  # only a cached fit starts without its tree
             try:
@@ -158,6 +182,9 @@ class Fit(ResultDisplay):
         """
         if self.path is None or self._tree is None:
             return
+        if self.engine == "exact":  # its draws are made again from the seed when needed
+            object.__setattr__(self, "_tree", None)
+            return
         flush_cache()  # the file must be complete before the draws in memory may go
         if is_fit_file(self.path):
             object.__setattr__(self, "_tree", None)
@@ -169,12 +196,11 @@ class Fit(ResultDisplay):
         answered, by quadrature (:func:`~rebayes.bayes.exact_fit.exact_summary`: no Monte
         Carlo error; nothing is read from the draws).
         """
-        if self.exact is not None:
+        if self.engine == "exact":
             from rebayes.bayes.exact_fit import exact_summary
 
-            post = self.exact
-            return self.derived("summary",
-                                lambda: exact_summary(self.design, self.prior, posterior=post))
+            return self.derived("summary", lambda: exact_summary(self.design, self.prior,
+                                                                 posterior=self.exact))
         from rebayes.bayes.summary import summarize
 
         return self.derived("summary", lambda: summarize(self.tree, self.diagnostics()))
@@ -186,7 +212,7 @@ class Fit(ResultDisplay):
         """
         from rebayes.checks.convergence import diagnose, no_chain
 
-        check = diagnose if self.exact is None else no_chain
+        check = diagnose if self.engine == "nuts" else no_chain
         return self.derived("diagnostics", lambda: check(self.tree))
 
     def derived[T](self, name: str, compute: Callable[[], T], inputs: object = None) -> T:
@@ -424,7 +450,8 @@ def fit(
     engine : {"nuts", "exact", "auto"}
         What answers (:func:`rebayes.bayes.exact_fit.exact_answers`): NUTS (the default),
         the exact engine (an error when the analysis is beyond its reach), or the exact
-        engine where it can answer and NUTS otherwise. An exact fit is never cached.
+        engine where it can answer and NUTS otherwise. An exact fit's draws are never
+        stored; what is derived from it is cached as for a NUTS fit.
     on_fallback : callable, optional
         With ``engine="auto"``: called with the reason when NUTS answers instead.
 
@@ -448,7 +475,7 @@ def fit(
         design = build_design(spec, trials, variant=variant)
     prior = prior_on_model_scale(prior, design)
     if exact_answers(design, [prior], engine, on_fallback):
-        return _exact_fit(spec, design, prior, seed, settings)
+        return _exact_fit(spec, design, prior, seed, settings, cache)
     key = fit_key(design, prior, seed, settings)
     path = fit_path(key) if cache else None
     if path is not None and is_fit_file(path):
@@ -462,17 +489,18 @@ def fit(
 
 
 def _exact_fit(
-    spec: AnalysisSpec, design: Design, prior: PriorSet, seed: int, settings: SamplerSettings
+    spec: AnalysisSpec, design: Design, prior: PriorSet, seed: int, settings: SamplerSettings,
+    cache: bool,
 ) -> Fit:
-    """Answer a fit by quadrature: its exact posterior and inverse-CDF draws for figures."""
-    from rebayes.bayes.exact import exact_posterior
-    from rebayes.bayes.exact_tree import exact_tree
+    """Answer a fit by quadrature: its exact posterior and draws integrated when first used.
 
-    with phase(f"integrating {spec.name}, prior {prior.name} (exact engine)"):
-        post = exact_posterior(design, prior)
-        key = fit_key(design, prior, seed, settings, engine="exact")
-        tree = exact_tree(post, design, prior, seed, settings, key)
-    return Fit(spec, prior, design, tree, seed, settings, key, None, False, post)
+    Its draws are not stored (the seed makes them again, in about a second at 136 rows):
+    with ``cache`` only what is derived from it (summary, checks, sensitivity) is kept, under
+    its key (:meth:`Fit.derived`), so a cached exact fit takes kilobytes whatever its size.
+    """
+    key = fit_key(design, prior, seed, settings, engine="exact")
+    path = fit_path(key) if cache else None
+    return Fit(spec, prior, design, None, seed, settings, key, path, False, "exact")
 
 
 def _sample_tree(

@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--prior", nargs="+", default=None, metavar="NAME",
                         help="prior sets (default: every built-in set)")
     add_engine_option(parser, "per analysis and prior set, the influence refits too; every "
-                      "page says which answered")
+                      "page says which answered", default="auto")
     parser.add_argument(
         "--allow-divergences", action="store_true",
         help="exit 0 even when a fit still diverged (its page marks it UNRELIABLE either way)",

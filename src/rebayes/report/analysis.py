@@ -304,9 +304,13 @@ def fit_coefficients(fit: Fit) -> list[Coefficient]:
 
 def fit_or_probabilities(fit: Fit) -> dict[str, float]:
     """Return P(pooled OR > t) per threshold (kept beside the fit); exact where it answered."""
-    if fit.exact is not None:
-        post = fit.exact
-        return fit.derived("p_pooled_or_gt", lambda: exact_or_probabilities(post))
+    def exact() -> dict[str, float]:
+        post = fit.exact  # integrated only when nothing is kept (Fit.exact is lazy)
+        assert post is not None
+        return exact_or_probabilities(post)
+
+    if fit.engine == "exact":
+        return fit.derived("p_pooled_or_gt", exact)
     return fit.derived("p_pooled_or_gt", lambda: pooled_or_probabilities(fit.tree))
 
 

@@ -454,7 +454,7 @@ def build_report(
     log: Callable[[str], None] = lambda message: print(message, file=sys.stderr),
     higher_is_better: bool | None = None,
     allow_scripts: bool = False,
-    engine: str = "nuts",
+    engine: str = "auto",
 ) -> BuiltReport:
     """Run the audit (where the dataset has ``reported.csv``) and every analysis; write the report.
 
@@ -482,10 +482,10 @@ def build_report(
         Overrides the dataset's direction of benefit.
     allow_scripts : bool
         Run the dataset folder's model scripts even when not trusted (``--allow-scripts``).
-    engine : {"nuts", "exact", "auto"}
-        What answers each analysis's fits, per prior set (:func:`rebayes.bayes.fit.fit`;
-        ``rebayes report`` asks for ``auto``). With ``auto`` one line in ``log`` says why NUTS
-        answers an analysis beyond the exact engine's reach.
+    engine : {"auto", "exact", "nuts"}
+        What answers each analysis's fits, per prior set (:func:`rebayes.bayes.fit.fit`):
+        by default the exact engine where the analysis is within its reach and NUTS
+        elsewhere, one line in ``log`` saying why NUTS answers an analysis.
 
     Returns
     -------

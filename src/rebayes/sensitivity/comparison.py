@@ -605,7 +605,7 @@ def _sensitivity(fit: Fit) -> PriorSensitivity:
 
 
 def _bayes_factors(fit: Fit) -> tuple[BayesFactor, ...]:
-    if fit.exact is not None:  # the density at d = 0 from the exact marginal: no MC interval
+    if fit.engine == "exact":  # the density at d = 0 from the exact marginal: no MC interval
         from rebayes.sensitivity.exact_bayes_factor import exact_savage_dickey
 
         return exact_savage_dickey(fit.design, fit.prior, posterior=fit.exact)

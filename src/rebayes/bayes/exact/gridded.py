@@ -24,7 +24,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rebayes.bayes.exact.draws import inverse_cdf, sample_grid
+from rebayes.bayes.exact.draws import (
+    blended_inverse_cdf,
+    bracket,
+    inverse_cdf,
+    quantile_nodes,
+    sample_grid,
+)
 from rebayes.bayes.exact.grid import FINE, TauGrid, refine_log_density
 from rebayes.bayes.exact.marginals import GridMixture, Marginal
 from rebayes.bayes.exact.rows import RowLikelihoods
@@ -34,6 +40,8 @@ from rebayes.bayes.exact.slices import Slices
 __all__ = ["GridConditionals"]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+#: The standardised grid conditional densities are drawn from (step 0.2 sd).
+_GRID = np.linspace(-8.0, 8.0, 81)
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,7 +60,17 @@ class GridConditionals:
     grid: TauGrid
 
     def _fine(self, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``c @ phi``'s conditional densities on fine grids: start, step, density (normalised)."""
+        """``c @ phi``'s conditional densities on fine grids: start, step, density (normalised).
+
+        Kept per ``c``: every trial of a one-coefficient analysis asks for the same one.
+        """
+        memo = self.__dict__.setdefault("_fine_memo", {})
+        key = np.asarray(c, dtype=float).tobytes()
+        if key not in memo:
+            memo[key] = self._fine_uncached(c)
+        return memo[key]  # type: ignore[no-any-return]
+
+    def _fine_uncached(self, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         centre, scale, axis, _ = self.slices.axis_log_density(c)
         fine = np.exp(refine_log_density(axis, FINE))
         step = scale * self.slices.step / FINE
@@ -156,41 +174,81 @@ class GridConditionals:
                         ) -> dict[str, np.ndarray]:
         """Draw each trial's z given the rows' expected effects and tau.
 
-        By inverse CDF on a grid around the mode of its log-concave conditional density.
+        By inverse CDF on a grid around the mode of its log-concave conditional density
+        (centre and width from the rows' normal approximations, exact for every draw). Where
+        the trial's rows share one expected effect (every analysis without strata that differ
+        in covariates) its shape is tabulated on a grid of that effect and tau (nodes at their
+        draws' quantiles) and interpolated (:func:`~rebayes.bayes.exact.draws.
+        blended_inverse_cdf`): 17 x 17 densities instead of one per draw.
         """
         problem = self.slices.problem
-        rows = self.slices.trials.rows
         z = np.empty((len(tau), problem.n_studies))
-        grid = np.linspace(-8.0, 8.0, 81)
         for k in range(problem.n_studies):
             trial_rows = np.flatnonzero(problem.study == k)
-            precision = rows.precision[trial_rows][:, None]
-            q = 1.0 + tau**2 * precision.sum(axis=0)
-            centre = tau * (precision * (rows.mode[trial_rows][:, None] - eta[:, trial_rows].T)
-                            ).sum(axis=0) / q
-            width = np.sqrt(1.0 / q)
-            points = centre[:, None] + width[:, None] * grid  # (draw, point)
-            theta = eta[:, trial_rows].T[:, :, None] + tau[None, :, None] * points[None]
-            value, _, _ = rows.evaluate(trial_rows[:, None, None], theta)
-            log_d = value.sum(axis=0) - 0.5 * points**2
-            z[:, k] = inverse_cdf(log_d, points[:, 0], width * (grid[1] - grid[0]), u[:, k],
-                                  factor=1)
+            own = eta[:, trial_rows]
+            if np.all(own == own[:, :1]):
+                x_nodes, t_nodes = quantile_nodes(own[:, 0], 17), quantile_nodes(tau, 17)
+                kx, fx = bracket(own[:, 0], x_nodes)
+                kt, ft = bracket(tau, t_nodes)
+                x, t = (a.ravel() for a in np.meshgrid(x_nodes, t_nodes, indexing="ij"))
+                same = np.repeat(x[:, None], len(trial_rows), axis=1)
+                log_d = self._z_log_density(trial_rows, same, t)
+                n_t = t_nodes.size
+                corners = np.stack([kx * n_t + kt, kx * n_t + kt + 1,
+                                    (kx + 1) * n_t + kt, (kx + 1) * n_t + kt + 1], axis=1)
+                weights = np.stack([(1 - fx) * (1 - ft), (1 - fx) * ft, fx * (1 - ft), fx * ft],
+                                   axis=1)
+                centre, width = self._z_frame(trial_rows, own, tau)
+                z[:, k] = centre + width * blended_inverse_cdf(log_d, _GRID, corners, weights,
+                                                                u[:, k])
+            else:
+                centre, width = self._z_frame(trial_rows, own, tau)
+                log_d = self._z_log_density(trial_rows, own, tau)
+                z[:, k] = inverse_cdf(log_d, centre + width * _GRID[0],
+                                      width * (_GRID[1] - _GRID[0]), u[:, k], factor=1)
         return {"z": z}
 
+    def _z_frame(self, trial_rows: np.ndarray, eta: np.ndarray, tau: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """Centre and width of z's conditional given the rows' ``eta`` (draw, row) and tau."""
+        rows = self.slices.trials.rows
+        precision = rows.precision[trial_rows][:, None]
+        q = 1.0 + tau**2 * precision.sum(axis=0)
+        centre = tau * (precision * (rows.mode[trial_rows][:, None] - eta.T)).sum(axis=0) / q
+        return centre, np.sqrt(1.0 / q)
+
+    def _z_log_density(self, trial_rows: np.ndarray, eta: np.ndarray, tau: np.ndarray
+                       ) -> np.ndarray:
+        """Unnormalised log conditional density of z on each case's frame (case, point)."""
+        centre, width = self._z_frame(trial_rows, eta, tau)
+        points = centre[:, None] + width[:, None] * _GRID
+        theta = eta.T[:, :, None] + tau[None, :, None] * points[None]
+        value, _, _ = self.slices.trials.rows.evaluate(trial_rows[:, None, None], theta, order=0)
+        return np.asarray(value.sum(axis=0) - 0.5 * points**2)
+
     def _baselines(self, theta: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """Each row's alpha given its effect, by inverse CDF on a grid around its mode."""
+        """Each row's alpha given its effect, by inverse CDF around its mode.
+
+        The mode and curvature are exact for every draw; the standardised shape is tabulated
+        at 33 values of the row's effect (its draws' quantiles) and interpolated
+        (:func:`~rebayes.bayes.exact.draws.blended_inverse_cdf`).
+        """
         rows = self.slices.trials.rows
         assert isinstance(rows, RowLikelihoods)
         index = np.broadcast_to(np.arange(theta.shape[1]), theta.shape)
         centre, width = rows.baseline_mode(index, theta)
-        grid = np.linspace(-8.0, 8.0, 81)
-        points = centre[..., None] + width[..., None] * grid
-        log_d = rows.baseline_log_density(index[..., None], theta[..., None], points)
-        shape = theta.shape
-        flat = inverse_cdf(log_d.reshape(-1, len(grid)), points[..., 0].ravel(),
-                           (width * (grid[1] - grid[0])).ravel(), u[:, : shape[1]].ravel(),
-                           factor=1)
-        return flat.reshape(shape)
+        out = np.empty_like(theta)
+        for s in range(theta.shape[1]):
+            nodes = quantile_nodes(theta[:, s], 33)
+            k, frac = bracket(theta[:, s], nodes)
+            row = np.full(nodes.size, s)
+            node_centre, node_width = rows.baseline_mode(row, nodes)
+            points = node_centre[:, None] + node_width[:, None] * _GRID
+            log_d = rows.baseline_log_density(row[:, None], nodes[:, None], points)
+            xi = blended_inverse_cdf(log_d, _GRID, np.stack([k, k + 1], axis=1),
+                                     np.stack([1 - frac, frac], axis=1), u[:, s])
+            out[:, s] = centre[:, s] + width[:, s] * xi
+        return out
 
 
 def _second_difference(values: np.ndarray, step: float) -> np.ndarray:
