@@ -1,6 +1,8 @@
-"""Benchmark: ``rebayes report --data ivig_rsa`` in fresh processes, cold and cached.
+"""Benchmark: ``rebayes report`` in fresh processes, cold and cached.
 
-Run ``python benchmarks/bench_report.py [--repeats 3]`` on an otherwise idle machine. With a
+Run ``python benchmarks/bench_report.py [--repeats 3] [--data ivig_rsa] [--engine auto]`` on an
+otherwise idle machine (``--data tests/data/hcq`` for 33 trials, ``tests/data/nrt.csv`` for 136
+rows; ``--engine`` as the report's, default its own default). With a
 private cache folder (``REBAYES_CACHE``) it times, each in a new process as a user meets it:
 
 - cold: empty fit, summary and compiled-model caches (PyTensor's own op cache as it is on
@@ -11,7 +13,11 @@ private cache folder (``REBAYES_CACHE``) it times, each in a new process as a us
 For each it prints the wall time; the peak memory of the report process (exact), and of the
 process with the child that compiles its models (sampled; Pss, which counts the libraries
 both map once, and Rss, which counts them twice); the load average and the machine's speed.
-Targets (issue "Seconds, not minutes"): cold <= 60 s, cached <= 10 s, peak memory <= 800 MB.
+It also prints the cache's sizes after the cold run (each NUTS fit file, each exact fit's
+derived entry) and the bare import of PyMC + nutpie in a fresh process, the unit of issue 25's
+targets. Targets (issue "Seconds, not minutes"): IVIG cold <= 60 s, cached <= 10 s, peak
+memory <= 800 MB; issue 25: a 33-trial report from nothing <= 10 x the import (<= 1 GB), a
+136-row one <= 20 x (<= 1.5 GB), a cached fit <= 2 MB.
 """
 
 from __future__ import annotations
@@ -26,8 +32,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-REPORT = ["-m", "rebayes", "report", "--data", "ivig_rsa"]
 
 
 def _tree(pid: int) -> list[int]:
@@ -70,7 +74,7 @@ class _Run:
     rss_mb: float   # peak Rss summed over the same (sampled; shared libraries counted twice)
 
 
-def _run(output: Path, cache: Path) -> _Run:
+def _run(output: Path, cache: Path, report: list[str]) -> _Run:
     """Time one fresh ``rebayes report`` process and measure its memory.
 
     A cold report compiles the model in a child process (rebayes.bayes.compilation), so its
@@ -81,7 +85,7 @@ def _run(output: Path, cache: Path) -> _Run:
     shutil.rmtree(output, ignore_errors=True)
     env = {**os.environ, "REBAYES_CACHE": str(cache)}
     start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, *REPORT, "--output", str(output)], env=env,
+    process = subprocess.Popen([sys.executable, *report, "--output", str(output)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     pss = rss = 0
     while True:
@@ -123,20 +127,52 @@ def _load() -> str:
     return f"{load}; loop {float(loop.stdout):.2f} s"
 
 
+def _bare_import() -> float:
+    """Seconds to import PyMC and nutpie in a fresh process, less an empty one (best of 3)."""
+    def run(code: str) -> float:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+        return time.perf_counter() - start
+
+    return min(run("import pymc, nutpie") for _ in range(3)) - min(run("pass") for _ in range(3))
+
+
+def _sizes(cache: Path) -> None:
+    """Print the sizes of the cache's fit files and derived entries."""
+    for folder, what in (("fits", "NUTS fit files"), ("summaries", "derived entries")):
+        files = [f.stat().st_size for f in (cache / folder).glob("*") if f.is_file()]
+        if files:
+            print(f"  cache: {len(files)} {what}, largest {max(files) / 1e6:.2f} MB, median "
+                  f"{statistics.median(files) / 1e6:.3f} MB", flush=True)
+
+
 def main() -> int:
     """Time the report cold, with compiled models, and cached; print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs of the cached report")
+    parser.add_argument("--data", default="ivig_rsa", help="the report's --data (ivig_rsa)")
+    parser.add_argument("--engine", default=None, help="the report's --engine (its default)")
+    parser.add_argument("--skip-compiled", action="store_true",
+                        help="skip the run with compiled models kept and fits sampled")
     args = parser.parse_args()
+    report = ["-m", "rebayes", "report", "--data", args.data]
+    report += ["--engine", args.engine] if args.engine else []
     work = Path(tempfile.mkdtemp(prefix="rebayes-report-"))
     cache, output = work / "cache", work / "report"
     try:
-        print(f"cores: {os.cpu_count()}; python {sys.version.split()[0]}")
-        _line("report, cold (no rebayes cache)", [_run(output, cache)], _load())
-        shutil.rmtree(cache / "fits")
-        shutil.rmtree(cache / "summaries", ignore_errors=True)
-        _line("report, compiled models kept, fits sampled", [_run(output, cache)], _load())
-        runs = [_run(output, cache) for _ in range(args.repeats)]
+        bare = _bare_import()
+        print(f"cores: {os.cpu_count()}; python {sys.version.split()[0]}; "
+              f"{' '.join(report[3:])}; bare import of PyMC + nutpie {bare:.2f} s", flush=True)
+        cold = _run(output, cache, report)
+        _line("report, cold (no rebayes cache)", [cold], _load())
+        print(f"  = {cold.seconds / bare:.1f} x the bare import", flush=True)
+        _sizes(cache)
+        if not args.skip_compiled:
+            shutil.rmtree(cache / "fits", ignore_errors=True)
+            shutil.rmtree(cache / "summaries", ignore_errors=True)
+            _line("report, compiled models kept, fits sampled", [_run(output, cache, report)],
+                  _load())
+        runs = [_run(output, cache, report) for _ in range(args.repeats)]
         _line("report, every fit cached", runs, _load())
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -171,7 +171,7 @@ def test_flip_rules_follow_the_direction():
     assert labels == [
         "P(benefit) > 0.95",
         "P(RR < 0.91) > 0.5",
-        "the 95% interval of the pooled RR lies below 1",
+        "the 95% interval of the pooled RR lies below 1 (upper end shown)",
     ]
     interval = rules[-1]
     assert (interval.column, interval.sense) == ("rr_high", "below")
@@ -179,9 +179,42 @@ def test_flip_rules_follow_the_direction():
     (conclusion,) = assess(table, [interval])
     assert [r.holds for r in conclusion.rows] == [True, False]
     assert conclusion.sentence() == (
-        "The 95% interval of the pooled RR lies below 1 under a (0.70) but not under b (1.05)."
+        "The 95% interval of the pooled RR lies below 1 (upper end shown) under a (0.70) but not "
+        "under b (1.05)."
     )
     assert Rule("x", "c", 1.0).holds(1.5) and not Rule("x", "c", 1.0, sense="below").holds(1.5)
+
+
+def test_harm_leaning_evidence_is_judged_on_the_harm_side_first():
+    # hcq's comparison (rebayes compare --data tests/data/hcq, exact engine): death, fewer is
+    # better, the drug raised mortality; P(benefit) 0.198-0.475 over six priors.
+    table = pd.DataFrame({
+        "prior": ["a", "b", "c"], "variant": ["v"] * 3,
+        "p_benefit": [0.198, 0.03, 0.475], "p_benefit_mcse": [0.0, 0.0, 0.0],
+        "rr_low": [0.81, 1.02, 0.89], "rr_high": [1.34, 1.40, 1.16],
+    })
+    rules = default_rules(table, LOWER)
+    assert [r.label for r in rules[:3]] == [
+        "P(harm) > 0.95",
+        "the 95% interval of the pooled RR lies above 1 (harm; lower end shown)",
+        "P(benefit) > 0.95",
+    ]
+    harm, interval = assess(table, rules[:2])
+    assert [round(r.value, 3) for r in harm.rows] == [0.802, 0.97, 0.525]  # 1 - P(benefit)
+    assert harm.sentence() == (
+        "P(harm) > 0.95 under b (0.970) but not under a (0.802), c (0.525).")
+    assert harm.to_dict()["column"] == "1 - p_benefit"
+    assert [r.holds for r in interval.rows] == [False, True, False]
+    # Higher is better: harm is RR < 1, read at the interval's upper end.
+    higher = dataclasses.replace(LOWER, higher_is_better=True)
+    assert [r.label for r in default_rules(table.assign(p_benefit=0.2), higher)[:2]] == [
+        "P(harm) > 0.95",
+        "the 95% interval of the pooled RR lies below 1 (harm; upper end shown)",
+    ]
+    # Undeclared: neutral names; evidence leaning to benefit: no harm rules.
+    assert default_rules(table, Direction())[0].label == "P(RR > 1) > 0.95"
+    assert "harm" not in default_rules(table, Direction())[1].label
+    assert default_rules(table.assign(p_benefit=0.9), LOWER)[0].label == "P(benefit) > 0.95"
 
 
 def test_forest_favours_labels_follow_the_direction():
@@ -258,7 +291,8 @@ def test_bcg_comparison_states_the_direction(bcg_fit):
     assert comparison.to_dict()["direction"]["higher_is_better"] is False
     sentences = " ".join(comparison.stable)
     assert "P(benefit) > 0.95 under every prior" in sentences
-    assert "The 95% interval of the pooled RR lies below 1 under every prior" in sentences
+    assert ("The 95% interval of the pooled RR lies below 1 (upper end shown) under every prior"
+            in sentences)
     text = str(comparison)
     assert "RR of tuberculosis, BCG over no vaccine (benefit: RR < 1)" in text
     assert "P(RR<1)" in text and "P(RR<0.91)" in text

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rebayes import tables
 from rebayes.bayes.analyses import resolve_spec
@@ -26,6 +26,9 @@ from rebayes.cli._common import (
 )
 from rebayes.errors import RebayesError
 from rebayes.progress import phase
+
+if TYPE_CHECKING:
+    from rebayes.data.trial_table import TrialTable
 
 DESCRIPTION = """\
 Fit one analysis of a dataset under one or more named prior sets, and print for each: the
@@ -148,8 +151,13 @@ def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
         raise RebayesError(f"--seed {args.seed} must be a non-negative integer")
     names = args.prior if args.prior else (None if args.all_priors else spec.priors)
     engine = getattr(args, "engine", "nuts")
+    table = None
     if engine != "nuts":
-        exact = _exact_summaries(spec, names, args.variant, engine, args.json)
+        from rebayes.data.trials import load_table
+
+        # Loaded once: a fallback to NUTS (auto) analyses the same table.
+        table = load_table(spec.data, args.variant or spec.variant)
+        exact = _exact_summaries(spec, names, table, engine, args.json)
         if exact is not None:
             _print(spec, *exact)
             return 0
@@ -167,6 +175,7 @@ def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
         settings=SamplerSettings(draws=args.draws),
         cache=not args.no_cache,
         progress=True,
+        trials=table,
     )
     with phase("summarising the fits and checking every reported quantity"):
         summaries = [f.summary() for f in fits]
@@ -197,7 +206,7 @@ def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
 
 
 def _exact_summaries(
-    spec: AnalysisSpec, names: Any, variant: str | None, engine: str, json: bool
+    spec: AnalysisSpec, names: Any, table: TrialTable, engine: str, json: bool
 ) -> tuple[list[Any], bool, list[dict[str, Any]], str] | None:
     """Return what :func:`_print` needs from the exact engine (None: ``auto`` chose NUTS).
 
@@ -208,7 +217,7 @@ def _exact_summaries(
     from rebayes.bayes.exact_fit import exact_answers, exact_or_probabilities, exact_summary
     from rebayes.bayes.priors import resolve_priors
 
-    design = build_design(spec, variant=variant)
+    design = build_design(spec, table)
     sets = resolve_priors(names, spec.prior_file, outcome_type=design.schema.outcome_type)
     if not exact_answers(design, sets, engine, auto_fallback()):
         return None

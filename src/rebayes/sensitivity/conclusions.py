@@ -62,6 +62,9 @@ class Rule:
         Decimals when printing values.
     sense : {"above", "below"}
         Whether the conclusion holds above the threshold or below it.
+    complement : bool
+        Judge ``1 - column`` instead (P(harm) from the ``p_benefit`` column; its MCSE is the
+        same): the value printed is the complement too.
     """
 
     label: str
@@ -70,6 +73,12 @@ class Rule:
     mcse_column: str | None = None
     digits: int = 3
     sense: Literal["above", "below"] = "above"
+    complement: bool = False
+
+    def value(self, record: Any) -> float:
+        """Return the value this rule judges in one table row."""
+        value = float(record[self.column])
+        return 1.0 - value if self.complement else value
 
     def holds(self, value: float) -> bool:
         """Whether the conclusion holds for a value of the column."""
@@ -108,6 +117,9 @@ def default_rules(table: pd.DataFrame, direction: Direction | None = None) -> tu
 
     Notes
     -----
+    Where the evidence leans to harm (P(benefit) below 0.5 in the median row) the harm side's
+    rules come first: ``P(harm) > 0.95`` and the pooled RR's interval on the harm side of 1.
+
     A meta-regression with subgroups (columns ``p_subgroup_benefit[name]``) is judged by
     ``P(benefit in <subgroup>) > 0.95`` per subgroup and by its ratios, never by its row
     average.
@@ -117,16 +129,18 @@ def default_rules(table: pd.DataFrame, direction: Direction | None = None) -> tu
     if beyond not in table.columns and direction.higher:
         beyond = "p_rr_gt_1_1"
     if direction.higher:
-        interval = Rule("the 95% interval of the pooled RR lies above 1", "rr_low", 1.0, digits=2)
+        interval = Rule("the 95% interval of the pooled RR lies above 1 (lower end shown)",
+                        "rr_low", 1.0, digits=2)
     else:
         interval = Rule(
-            "the 95% interval of the pooled RR lies below 1",
+            "the 95% interval of the pooled RR lies below 1 (upper end shown)",
             "rr_high",
             1.0,
             digits=2,
             sense="below",
         )
     rules = [
+        *_harm_rules(table, direction),
         Rule(f"{direction.p_name()} > 0.95", "p_benefit", DECISION, "p_benefit_mcse"),
         Rule(f"P({direction.beyond(1.1)}) > 0.5", beyond, 0.5, f"{beyond}_mcse"),
         interval,
@@ -154,6 +168,27 @@ def default_rules(table: pd.DataFrame, direction: Direction | None = None) -> tu
         rules.append(Rule(f"P(RR ratio {name} > 1) > 0.95", f"p_ratio_gt_1[{name}]", DECISION,
                           f"p_ratio_gt_1_mcse[{name}]"))
     return tuple(r for r in rules if r.column in table.columns)
+
+
+def _harm_rules(table: pd.DataFrame, direction: Direction) -> list[Rule]:
+    """Return the harm side's conclusions, first, where the evidence leans to harm.
+
+    Leaning to harm as :attr:`rebayes.bayes.records.FitSummary.leans_to_harm` says, in the
+    median row (P(benefit) below 0.5): a reader of a harmful treatment asks whether harm is
+    shown, and "P(benefit) > 0.95 under no prior" does not say it. Undeclared, the names stay
+    neutral (``P(RR > 1) > 0.95``).
+    """
+    if "p_benefit" not in table.columns or not float(table["p_benefit"].median()) < 0.5:
+        return []
+    side = "harm; " if direction.declared else ""
+    if direction.higher:
+        interval = Rule(f"the 95% interval of the pooled RR lies below 1 ({side}upper end shown)",
+                        "rr_high", 1.0, digits=2, sense="below")
+    else:
+        interval = Rule(f"the 95% interval of the pooled RR lies above 1 ({side}lower end shown)",
+                        "rr_low", 1.0, digits=2)
+    return [Rule(f"{direction.harm_name()} > 0.95", "p_benefit", DECISION, "p_benefit_mcse",
+                 complement=True), interval]
 
 
 class Outcome(NamedTuple):
@@ -270,10 +305,13 @@ class Conclusion:
         return f"{label} under {self._grouped(yes, None)} but not under {self._grouped(no, None)}."
 
     def to_dict(self) -> dict[str, Any]:
-        """``{rule, column, threshold, flips, sentence, rows [{prior, variant, value, ...}]}``."""
+        """``{rule, column, threshold, flips, sentence, rows [{prior, variant, value, ...}]}``.
+
+        ``column`` is ``"1 - p_benefit"`` for a rule judging the complement (P(harm)).
+        """
         return {
             "rule": self.rule.label,
-            "column": self.rule.column,
+            "column": f"1 - {self.rule.column}" if self.rule.complement else self.rule.column,
             "threshold": self.rule.threshold,
             "flips": self.flips,
             "sentence": self.sentence(),
@@ -316,7 +354,7 @@ def assess(
     for rule in rules:
         rows = []
         for _, record in table.iterrows():
-            value = float(record[rule.column])
+            value = rule.value(record)
             mcse = (
                 float(record[rule.mcse_column])
                 if rule.mcse_column is not None and rule.mcse_column in record
