@@ -128,6 +128,17 @@ def test_bcg_report_flags_the_largest_trial(bcg_report_dir):
         encoding="utf-8")
 
 
+def test_decision_tools_follow_the_engine_of_the_overall_fit(report_dir):
+    # The report's default engine (auto) answers IVIG's overall analysis exactly: its
+    # cumulative steps and the next trial's updates are exact too, and the page says so.
+    page = unescape((report_dir / "overall.html").read_text(encoding="utf-8"))
+    for title in ("Cumulative meta-analysis by year", "The next trial: what would it settle?"):
+        assert f"{title} (exact engine: no Monte Carlo error)" in page, title
+    results = json.loads((report_dir / "results.json").read_text(encoding="utf-8"))
+    assert results["analyses"]["overall"]["priors"]["weakly_informative"]["engine"] == "exact"
+    assert results["analyses"]["timing"]["priors"]["weakly_informative"]["engine"] == "nuts"
+
+
 def test_failure_leaves_the_previous_report(report_dir, tmp_path):
     before = {p: p.read_bytes() for p in report_dir.rglob("*") if p.is_file()}
     bad = tmp_path / "broken.py"

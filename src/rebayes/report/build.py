@@ -252,8 +252,9 @@ def _decision_tool_views(
     def views() -> list[_ToolView]:
         computed = results if results is not None else _decision_tools(trials, overall, settings)
         return [
-            _ToolView(title, key, result.summary(), result.report_frame(),
-                      figure_png(result.plot()))
+            _ToolView(title + (" (exact engine: no Monte Carlo error)"
+                               if getattr(result, "engine", "nuts") == "exact" else ""),
+                      key, result.summary(), result.report_frame(), figure_png(result.plot()))
             for (title, key), result in computed
         ]
 
@@ -267,12 +268,14 @@ def _decision_tools(
     """Run the tools that tell a doubter more (overall analysis, default prior).
 
     Absolute effects per 1000, the analysis of credibility, the cumulative analysis (when
-    the table has a numeric ``year``) and the next trial's chances (binomial model).
+    the table has a numeric ``year``) and the next trial's chances (binomial model). Where
+    the exact engine answered the overall fit, the cumulative steps and the next trial's
+    updates are exact too (the engine follows the fit's, so the fit's key covers it).
     """
     from rebayes.tools.absolute import absolute_effects
     from rebayes.tools.credibility import dataset_credibility
     from rebayes.tools.cumulative import cumulative_meta_analysis
-    from rebayes.tools.planning import plan_next_trial
+    from rebayes.tools.planning import plan_next_trial, plan_next_trial_exact
 
     fit = overall.fits[0]
     trials = table.to_frame()  # the tools below take a DataFrame (schema in its attrs)
@@ -282,13 +285,18 @@ def _decision_tools(
         (("Credibility (reverse-Bayes, of RevMan's 95% CI)", "credibility"),
          dataset_credibility(trials, fit.summary().direction)),
     ]
+    exact = fit.engine == "exact"
     if "year" in trials and pd.api.types.is_numeric_dtype(trials["year"]):
         out.append((("Cumulative meta-analysis by year", "cumulative"),
                     cumulative_meta_analysis(trials, fit.spec, fit.prior, "year",
-                                             settings=settings)))
+                                             settings=settings,
+                                             engine="auto" if exact else "nuts")))
     if fit.design.likelihood == "binomial":
+        sizes = [50, 100, 200, 400, 800, 1600]
         out.append((("The next trial: what would it settle?", "plan"),
-                    plan_next_trial(fit.tree, [50, 100, 200, 400, 800, 1600])))
+                    plan_next_trial_exact(fit.design, fit.prior, sizes, seed=fit.seed,
+                                          draws=fit.settings.draws, chains=fit.settings.chains)
+                    if exact else plan_next_trial(fit.tree, sizes)))
         from rebayes.tools.priormap import prior_map
 
         # The default prior's heterogeneity prior only, on the full grid (about 7 fits);
