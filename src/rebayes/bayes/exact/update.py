@@ -39,7 +39,7 @@ __all__ = ["PredictiveWeights", "predictive_weights", "updated_probabilities"]
 TAIL = 1e-10
 SQRT_2PI = math.sqrt(2 * math.pi)
 #: Rows of new trials whose likelihoods are tabulated at once (memory: rows x grid x nodes).
-#: IVIG's plan (6 sizes x 4,000 trials): 1,024 rows peaked at 622 MB in 12.3 s, 256 at 309 MB
+#: A 10-trial plan (6 sizes x 4,000 trials): 1,024 rows peaked at 622 MB in 12.3 s, 256 at 309 MB
 #: in 9.4 s (the process itself 171 MB before).
 CHUNK = 256
 
