@@ -139,6 +139,17 @@ def test_decision_tools_follow_the_engine_of_the_overall_fit(report_dir):
     assert results["analyses"]["timing"]["priors"]["weakly_informative"]["engine"] == "nuts"
 
 
+def test_bayes_factor_notes_say_how_each_was_computed(report_dir):
+    overall = unescape((report_dir / "overall.html").read_text(encoding="utf-8"))
+    timing = unescape((report_dir / "timing.html").read_text(encoding="utf-8"))
+    # Exact fits: the posterior density at d = 0 is exact too, so no Monte Carlo interval.
+    assert "none (exact)" in overall
+    assert "the prior's and the posterior's densities at the null are both exact" in overall
+    assert "a kernel estimate with its Monte Carlo interval" not in overall
+    assert "the posterior's a kernel estimate with its Monte Carlo interval" in timing
+    assert "none (exact)" not in timing
+
+
 def test_failure_leaves_the_previous_report(report_dir, tmp_path):
     before = {p: p.read_bytes() for p in report_dir.rglob("*") if p.is_file()}
     bad = tmp_path / "broken.py"

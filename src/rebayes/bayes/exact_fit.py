@@ -50,6 +50,7 @@ __all__ = [
     "exact_reach",
     "exact_summary",
     "method_of",
+    "risk_difference",
 ]
 
 def estimate_of(marginal: Marginal) -> Estimate:
@@ -116,7 +117,7 @@ def exact_summary(
     p0 = control_risk(design.events[:, 0], design.n[:, 0], design.study_index)
     d = post.coefficient("d")
     rr = post.risk_ratio(d, p0.value)
-    rd = _risk_difference(rr, p0.value, binomial)
+    rd = risk_difference(rr, p0.value, binomial)
     benefit = _benefit(rr, direction.higher)
     spec = design.spec
     return FitSummary(
@@ -200,8 +201,8 @@ def _benefit(rr: Marginal, higher: bool) -> Callable[[float], float]:
     return lambda r: rr.prob_greater(r) if higher else 1.0 - rr.prob_greater(1.0 / r)
 
 
-def _risk_difference(rr: Marginal, p0: float, binomial: bool) -> Marginal:
-    """Return the marginal of the risk difference ``p0 (RR - 1)`` at p0."""
+def risk_difference(rr: Marginal, p0: float, binomial: bool) -> Marginal:
+    """Return the marginal of the risk difference ``p0 (RR - 1)`` at p0 (treated - control)."""
     top = 1.0 - p0 if binomial else math.inf
     return rr.map(lambda r: p0 * (r - 1.0), lambda x: x / p0 + 1.0,
                   lambda x: np.full_like(np.asarray(x, dtype=float), 1.0 / p0),

@@ -272,20 +272,21 @@ def _decision_tools(
     the exact engine answered the overall fit, the cumulative steps and the next trial's
     updates are exact too (the engine follows the fit's, so the fit's key covers it).
     """
-    from rebayes.tools.absolute import absolute_effects
+    from rebayes.tools.absolute import absolute_effects, absolute_effects_exact
     from rebayes.tools.credibility import dataset_credibility
     from rebayes.tools.cumulative import cumulative_meta_analysis
     from rebayes.tools.planning import plan_next_trial, plan_next_trial_exact
 
     fit = overall.fits[0]
     trials = table.to_frame()  # the tools below take a DataFrame (schema in its attrs)
+    exact = fit.engine == "exact"
     out: list[tuple[tuple[str, str], Any]] = [
         (("Absolute effects (GRADE summary of findings)", "absolute"),
-         absolute_effects(fit.tree)),
+         absolute_effects_exact(fit.design, fit.prior, fit.exact) if exact
+         else absolute_effects(fit.tree)),
         (("Credibility (reverse-Bayes, of RevMan's 95% CI)", "credibility"),
          dataset_credibility(trials, fit.summary().direction)),
     ]
-    exact = fit.engine == "exact"
     if "year" in trials and pd.api.types.is_numeric_dtype(trials["year"]):
         out.append((("Cumulative meta-analysis by year", "cumulative"),
                     cumulative_meta_analysis(trials, fit.spec, fit.prior, "year",

@@ -120,6 +120,8 @@ def sensitivity_section(comparison: Comparison, figures: Path) -> Markup:
                      Cell("pass" if ok else "FAIL", "pass" if ok else "fail"))
         rows.append(cells)
     first = comparison.fits[0]
+    shown_factors = [(bf, f) for f in comparison.fits if f.variant == comparison.variants[0]
+                     for bf in f.bayes_factors]
     # The two comparison figures show every fit of the comparison, under its labels.
     shown = [(f.fit.key, f.prior, f.variant) for f in comparison.fits]
     return render(
@@ -152,13 +154,28 @@ def sensitivity_section(comparison: Comparison, figures: Path) -> Markup:
             ("prior", "variant", "hypothesis", "BF01", "Monte Carlo interval", "in words"),
             [
                 (f.prior, f.variant, bf.meaning, Cell(f"{bf.bf01:.2f}", "num"),
+                 Cell("none (exact)") if bf.engine == "exact" else
                  Cell(f"{bf.bf01_low:.2f} to {bf.bf01_high:.2f}", "num"),
                  bf.verdict + (f" ({bf.note})" if bf.note else ""))
-                for f in comparison.fits if f.variant == comparison.variants[0]
-                for bf in f.bayes_factors
+                for bf, f in shown_factors
             ],
         ),
+        bayes_factor_note=_bayes_factor_note({bf.engine for bf, _ in shown_factors}),
     )
+
+
+def _bayes_factor_note(engines: set[str]) -> str:
+    """How the table's Bayes factors were computed, by the engines that answered."""
+    if engines == {"exact"}:
+        return ("the prior's and the posterior's densities at the null are both exact "
+                "(quadrature: no Monte Carlo interval)")
+    if "exact" in engines:
+        return ("the prior's density at the null is exact; the posterior's is exact where "
+                "the exact engine answered and elsewhere a kernel estimate with its Monte "
+                "Carlo interval, and words are given only when that interval lies in one band")
+    return ("the prior's density at the null is exact, the posterior's a kernel estimate with "
+            "its Monte Carlo interval, and words are given only when that interval lies in one "
+            "band")
 
 
 def diagnostics_section(comparison: Comparison, figures: Path) -> Markup:

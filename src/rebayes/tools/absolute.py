@@ -26,7 +26,7 @@ population" choice and the risk the fit's RRs and NNT are stated at; users add t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -44,10 +44,15 @@ if TYPE_CHECKING:
     import xarray as xr
     from matplotlib.figure import Figure
 
+    from rebayes.bayes.design import Design
+    from rebayes.bayes.exact import ExactPosterior
+    from rebayes.bayes.priors import PriorSet
+
 __all__ = [
     "AbsoluteEffect",
     "AbsoluteEffects",
     "absolute_effects",
+    "absolute_effects_exact",
     "absolute_effects_from_draws",
     "median_control_risk",
     "observed_control_risks",
@@ -110,6 +115,8 @@ class AbsoluteEffects(ResultDisplay):
     analysis : str
     baseline : str
         Where the first row's control risk comes from (a phrase; "" when given by hand).
+    engine : {"nuts", "exact"}
+        What answered: from draws, or by quadrature (:func:`absolute_effects_exact`).
     """
 
     rows: tuple[AbsoluteEffect, ...]
@@ -118,6 +125,7 @@ class AbsoluteEffects(ResultDisplay):
     prior: str = ""
     analysis: str = ""
     baseline: str = ""
+    engine: str = "nuts"
 
     def reading(self, row: AbsoluteEffect) -> str:
         """``"benefit"`` or ``"harm"``: how the median difference reads in the direction.
@@ -153,10 +161,11 @@ class AbsoluteEffects(ResultDisplay):
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON record: ``{analysis, prior, effect_scale, direction, per, rows: [...]}``."""
+        """JSON record: ``{analysis, prior, engine, effect_scale, direction, per, rows}``."""
         return {
             "analysis": self.analysis,
             "prior": self.prior,
+            "engine": self.engine,
             "effect_scale": self.effect_scale,
             "direction": self.direction.to_dict(),
             "per": PER,
@@ -275,6 +284,54 @@ def absolute_effects_from_draws(
             )
         )
     return AbsoluteEffects(tuple(rows), direction, effect_scale, prior, analysis, baseline)
+
+
+def absolute_effects_exact(
+    design: Design, prior: PriorSet, posterior: ExactPosterior | None = None,
+    risks: Sequence[float] = (),
+) -> AbsoluteEffects:
+    """:func:`absolute_effects` by the exact engine: every number by quadrature.
+
+    The events per 1000 with treatment and the difference are monotone maps of the pooled
+    RR's exact marginal at each control risk (:func:`rebayes.bayes.exact_fit.risk_difference`),
+    so their quantiles, mean and HDI carry no Monte Carlo error, and P(benefit) is the record's.
+
+    Parameters
+    ----------
+    design : Design
+        An analysis with one pooled effect (the overall one).
+    prior : PriorSet
+    posterior : ExactPosterior, optional
+        The design's exact posterior under ``prior``, if already integrated.
+    risks : sequence of float
+        Further assumed control risks (proportions).
+    """
+    from rebayes.bayes.baseline import control_risk
+    from rebayes.bayes.design import prior_on_model_scale
+    from rebayes.bayes.exact import exact_posterior
+    from rebayes.bayes.exact_fit import estimate_of, risk_difference
+
+    prior = prior_on_model_scale(prior, design)
+    post = posterior if posterior is not None else exact_posterior(design, prior)
+    direction = Direction.from_schema(design.schema)
+    binomial = design.likelihood == "binomial"
+    p0 = control_risk(design.events[:, 0], design.n[:, 0], design.study_index)
+    label = "median control risk" if p0.source == "median" else "pooled control risk"
+    d = post.coefficient("d")
+    rows = []
+    for name, risk in [(label, p0.value), *(("given", float(r)) for r in risks)]:
+        if not 0 < risk < 1:
+            raise RebayesError(f"control risk {risk!r} must be strictly between 0 and 1")
+        rr = post.risk_ratio(d, risk)
+        diff = estimate_of(risk_difference(rr, risk, binomial))
+        per = Estimate(*(PER * v for v in astuple(diff)))
+        # The treated risk is the control risk plus the difference (capped at 1 for the
+        # normal model's RR, as the draws' version caps it).
+        treat = Estimate(*(min(PER * risk + v, PER) for v in astuple(per)))
+        benefit = rr.prob_greater(1.0) if direction.higher else 1.0 - rr.prob_greater(1.0)
+        rows.append(AbsoluteEffect(name, float(risk), PER * float(risk), treat, per, benefit))
+    return AbsoluteEffects(tuple(rows), direction, "log OR" if binomial else "log RR",
+                           prior.name, design.spec.name, p0.describe(), engine="exact")
 
 
 def observed_control_risks(tree: xr.DataTree) -> np.ndarray:
