@@ -132,8 +132,15 @@ def test_decision_tools_follow_the_engine_of_the_overall_fit(report_dir):
     # The report's default engine (auto) answers IVIG's overall analysis exactly: its
     # cumulative steps and the next trial's updates are exact too, and the page says so.
     page = unescape((report_dir / "overall.html").read_text(encoding="utf-8"))
-    for title in ("Cumulative meta-analysis by year", "The next trial: what would it settle?"):
+    for title in ("Absolute effects (GRADE summary of findings)",
+                  "Cumulative meta-analysis by year", "Prior-space map"):
         assert f"{title} (exact engine: no Monte Carlo error)" in page, title
+    # The plan simulates trials: each update is exact, the simulation is not.
+    assert ("The next trial: what would it settle? (exact engine for each update; the "
+            "simulated trials carry Monte Carlo error)") in page
+    # One P(benefit) under the default prior on the page: the record's, the absolute
+    # effects' and the prior map's (exact: 0.93646 for IVIG's overall analysis).
+    assert "P(benefit) = 0.936." in page and "weakly informative 0.936" in page
     results = json.loads((report_dir / "results.json").read_text(encoding="utf-8"))
     assert results["analyses"]["overall"]["priors"]["weakly_informative"]["engine"] == "exact"
     assert results["analyses"]["timing"]["priors"]["weakly_informative"]["engine"] == "nuts"

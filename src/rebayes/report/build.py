@@ -252,14 +252,24 @@ def _decision_tool_views(
     def views() -> list[_ToolView]:
         computed = results if results is not None else _decision_tools(trials, overall, settings)
         return [
-            _ToolView(title + (" (exact engine: no Monte Carlo error)"
-                               if getattr(result, "engine", "nuts") == "exact" else ""),
-                      key, result.summary(), result.report_frame(), figure_png(result.plot()))
+            _ToolView(title + _engine_note(result), key, result.summary(),
+                      result.report_frame(), figure_png(result.plot()))
             for (title, key), result in computed
         ]
 
     return overall.fits[0].derived(  # type: ignore[no-any-return]
         "decision tools", views, _tool_inputs(trials, settings))
+
+
+def _engine_note(result: Any) -> str:
+    """Return what a tool's title adds when the exact engine answered it ("" otherwise)."""
+    from rebayes.tools.planning import TrialPlan
+
+    if getattr(result, "engine", "nuts") != "exact":
+        return ""
+    if isinstance(result, TrialPlan):  # exact updates of simulated trials: MC error remains
+        return " (exact engine for each update; the simulated trials carry Monte Carlo error)"
+    return " (exact engine: no Monte Carlo error)"
 
 
 def _decision_tools(
@@ -298,11 +308,14 @@ def _decision_tools(
                     plan_next_trial_exact(fit.design, fit.prior, sizes, seed=fit.seed,
                                           draws=fit.settings.draws, chains=fit.settings.chains)
                     if exact else plan_next_trial(fit.tree, sizes)))
-        from rebayes.tools.priormap import prior_map
+        from rebayes.tools.priormap import prior_map, prior_map_exact
 
-        # The default prior's heterogeneity prior only, on the full grid (about 7 fits);
-        # `rebayes priormap` maps every heterogeneity prior.
-        out.append((("Prior-space map", "priormap"), prior_map(fit, [fit.prior], trials=table)))
+        # The default prior's heterogeneity prior only, on the full grid (exact: every point
+        # integrated, so the map's P(benefit) at the default prior is the record's; else
+        # about 7 NUTS fits reweighted); `rebayes priormap` maps every heterogeneity prior.
+        out.append((("Prior-space map", "priormap"),
+                    prior_map_exact(fit.design, fit.prior, [fit.prior]) if exact
+                    else prior_map(fit, [fit.prior], trials=table)))
     return out
 
 

@@ -412,14 +412,17 @@ class PriorMap(ResultDisplay):
                 f"{k.label} {m.at(k.mean, k.sd)[0]:.3f}" for k in m.marks
                 if k.kind == "named" and k.on_map
             )
-            rows.append({
+            row: dict[str, Any] = {
                 "tau prior": m.tau_prior,
                 f"P({d.benefit}) at named priors": named or "-",
                 "sceptical SD for P < 0.95": m.sceptical_sd(),
-                "reweighted": m.n_reweighted,
-                "refitted": m.n_refitted,
-                "max Pareto k": m.max_k,
-            })
+            }
+            if m.engine == "exact":  # no anchors, no reweighting, no Pareto k
+                row["integrated exactly"] = int(m.p_benefit.size)
+            else:
+                row.update({"reweighted": m.n_reweighted, "refitted": m.n_refitted,
+                            "max Pareto k": m.max_k})
+            rows.append(row)
         return pd.DataFrame(rows)
 
     def __str__(self) -> str:
