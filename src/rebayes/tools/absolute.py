@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     import xarray as xr
     from matplotlib.figure import Figure
 
+    from rebayes.bayes.baseline import ControlRisk
     from rebayes.bayes.design import Design
     from rebayes.bayes.exact import ExactPosterior
     from rebayes.bayes.priors import PriorSet
@@ -266,8 +267,7 @@ def absolute_effects_from_draws(
     draws = np.asarray(effect, dtype=float).ravel()
     rows = []
     for label, p0 in control_risks:
-        if not 0 < p0 < 1:
-            raise RebayesError(f"control risk {p0!r} must be strictly between 0 and 1")
+        _check_risk(p0)
         if effect_scale == "log OR":
             treat = special.expit(special.logit(p0) + draws)
         else:
@@ -284,6 +284,17 @@ def absolute_effects_from_draws(
             )
         )
     return AbsoluteEffects(tuple(rows), direction, effect_scale, prior, analysis, baseline)
+
+
+def _check_risk(p0: float) -> None:
+    if not 0 < p0 < 1:
+        raise RebayesError(f"control risk {p0!r} must be strictly between 0 and 1")
+
+
+def _control_risks(p0: ControlRisk, risks: Sequence[float]) -> list[tuple[str, float]]:
+    """Return the fit's control risk p0, labelled by where it comes from, then the given ones."""
+    label = "median control risk" if p0.source == "median" else "pooled control risk"
+    return [(label, p0.value), *(("given", float(r)) for r in risks)]
 
 
 def absolute_effects_exact(
@@ -316,12 +327,10 @@ def absolute_effects_exact(
     direction = Direction.from_schema(design.schema)
     binomial = design.likelihood == "binomial"
     p0 = control_risk(design.events[:, 0], design.n[:, 0], design.study_index)
-    label = "median control risk" if p0.source == "median" else "pooled control risk"
     d = post.coefficient("d")
     rows = []
-    for name, risk in [(label, p0.value), *(("given", float(r)) for r in risks)]:
-        if not 0 < risk < 1:
-            raise RebayesError(f"control risk {risk!r} must be strictly between 0 and 1")
+    for name, risk in _control_risks(p0, risks):
+        _check_risk(risk)
         rr = post.risk_ratio(d, risk)
         diff = estimate_of(risk_difference(rr, risk, binomial))
         per = Estimate(*(PER * v for v in astuple(diff)))
@@ -372,11 +381,9 @@ def absolute_effects(tree: xr.DataTree, risks: Sequence[float] = ()) -> Absolute
     from rebayes.bayes.quantities import control_risk, is_binomial, pooled_effect
 
     p0 = control_risk(tree)
-    label = "median control risk" if p0.source == "median" else "pooled control risk"
-    baselines = [(label, p0.value), *(("given", float(r)) for r in risks)]
     return absolute_effects_from_draws(
         pooled_effect(tree).values,
-        baselines,
+        _control_risks(p0, risks),
         Direction.of(tree),
         "log OR" if is_binomial(tree) else "log RR",
         prior=str(tree.attrs.get("prior", "")),

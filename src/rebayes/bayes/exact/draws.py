@@ -31,20 +31,28 @@ def inverse_cdf(log_density: np.ndarray, start: np.ndarray, step: np.ndarray,
     Returns
     -------
     ndarray, shape (draw,)
-        The quantiles, linear within the cells of the (refined) grid.
+        The quantiles, the density log-linear within the cells of the (refined) grid.
     """
     if factor > 1:
         fine = np.exp(refine_log_density(log_density, factor))
     else:
         fine = np.exp(log_density - np.max(log_density, axis=1, keepdims=True))
     fine_step = np.asarray(step, dtype=float) / factor
-    cdf = cumulative_integral(fine, fine_step)
-    cdf /= cdf[:, -1:]
-    cdf = np.maximum.accumulate(cdf, axis=1)
+    return np.asarray(start + fine_step * _position(_cdf(fine, fine_step), fine, u))
+
+
+def _cdf(density: np.ndarray, step: np.ndarray | float) -> np.ndarray:
+    """Each row's distribution function on its grid, normalised and non-decreasing."""
+    cdf = cumulative_integral(density, np.broadcast_to(step, density.shape[:1]))
+    return np.maximum.accumulate(cdf / cdf[:, -1:], axis=1)
+
+
+def _position(cdf: np.ndarray, density: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Where each row's distribution function reaches ``u``, in grid steps from its start."""
     k = np.clip((cdf < u[:, None]).sum(axis=1) - 1, 0, cdf.shape[1] - 2)
     rows = np.arange(len(u))
-    frac = _within_cell(cdf[rows, k], cdf[rows, k + 1], fine[rows, k], fine[rows, k + 1], u)
-    return np.asarray(start + fine_step * (k + frac))
+    return k + _within_cell(cdf[rows, k], cdf[rows, k + 1], density[rows, k],
+                            density[rows, k + 1], u)
 
 
 def _within_cell(lo: np.ndarray, hi: np.ndarray, f_lo: np.ndarray, f_hi: np.ndarray,
@@ -136,15 +144,9 @@ def blended_inverse_cdf(log_density: np.ndarray, x: np.ndarray, corners: np.ndar
     """
     step = x[1] - x[0]
     density = np.exp(log_density - np.max(log_density, axis=1, keepdims=True))
-    cdf = cumulative_integral(density, np.full(len(density), step))
-    cdf = np.maximum.accumulate(cdf / cdf[:, -1:], axis=1)
-    rows = np.arange(len(u))
+    cdf = _cdf(density, step)
     out = np.zeros(len(u))
     for c in range(corners.shape[1]):
         node = corners[:, c]
-        table = cdf[node]
-        k = np.clip((table < u[:, None]).sum(axis=1) - 1, 0, x.size - 2)
-        frac = _within_cell(table[rows, k], table[rows, k + 1], density[node, k],
-                            density[node, k + 1], u)
-        out += weights[:, c] * (x[0] + step * (k + frac))
+        out += weights[:, c] * (x[0] + step * _position(cdf[node], density[node], u))
     return out

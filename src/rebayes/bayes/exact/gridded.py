@@ -192,7 +192,8 @@ class GridConditionals:
                 kt, ft = bracket(tau, t_nodes)
                 x, t = (a.ravel() for a in np.meshgrid(x_nodes, t_nodes, indexing="ij"))
                 same = np.repeat(x[:, None], len(trial_rows), axis=1)
-                log_d = self._z_log_density(trial_rows, same, t)
+                log_d = self._z_log_density(trial_rows, same, t,
+                                            *self._z_frame(trial_rows, same, t))
                 n_t = t_nodes.size
                 corners = np.stack([kx * n_t + kt, kx * n_t + kt + 1,
                                     (kx + 1) * n_t + kt, (kx + 1) * n_t + kt + 1], axis=1)
@@ -203,7 +204,7 @@ class GridConditionals:
                                                                 u[:, k])
             else:
                 centre, width = self._z_frame(trial_rows, own, tau)
-                log_d = self._z_log_density(trial_rows, own, tau)
+                log_d = self._z_log_density(trial_rows, own, tau, centre, width)
                 z[:, k] = inverse_cdf(log_d, centre + width * _GRID[0],
                                       width * (_GRID[1] - _GRID[0]), u[:, k], factor=1)
         return {"z": z}
@@ -217,10 +218,9 @@ class GridConditionals:
         centre = tau * (precision * (rows.mode[trial_rows][:, None] - eta.T)).sum(axis=0) / q
         return centre, np.sqrt(1.0 / q)
 
-    def _z_log_density(self, trial_rows: np.ndarray, eta: np.ndarray, tau: np.ndarray
-                       ) -> np.ndarray:
-        """Unnormalised log conditional density of z on each case's frame (case, point)."""
-        centre, width = self._z_frame(trial_rows, eta, tau)
+    def _z_log_density(self, trial_rows: np.ndarray, eta: np.ndarray, tau: np.ndarray,
+                       centre: np.ndarray, width: np.ndarray) -> np.ndarray:
+        """Unnormalised log conditional density of z on each case's frame (:meth:`_z_frame`)."""
         points = centre[:, None] + width[:, None] * _GRID
         theta = eta.T[:, :, None] + tau[None, :, None] * points[None]
         value, _, _ = self.slices.trials.rows.evaluate(trial_rows[:, None, None], theta, order=0)
