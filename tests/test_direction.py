@@ -217,6 +217,29 @@ def test_harm_leaning_evidence_is_judged_on_the_harm_side_first():
     assert default_rules(table.assign(p_benefit=0.9), LOWER)[0].label == "P(benefit) > 0.95"
 
 
+def test_a_subgroup_leaning_to_harm_is_judged_on_the_harm_side_first():
+    # hcq's drug meta-regression (exact engine, six priors): P(benefit in hcq) 0.264 to 0.553,
+    # P(benefit in cq) 0.132 to 0.292; P(RR ratio cq vs hcq > 1) 0.722 to 0.827.
+    table = pd.DataFrame({
+        "prior": list("abcdef"), "variant": ["v"] * 6,
+        "p_subgroup_benefit[hcq]": [0.279, 0.285, 0.275, 0.264, 0.313, 0.553],
+        "p_subgroup_benefit[cq]": [0.159, 0.161, 0.158, 0.132, 0.174, 0.292],
+        "p_ratio_gt_1[cq vs hcq]": [0.800, 0.799, 0.801, 0.827, 0.787, 0.722],
+    })
+    rules = default_rules(table, LOWER)
+    assert [r.label for r in rules] == [
+        "P(harm in hcq) > 0.95", "P(benefit in hcq) > 0.95",
+        "P(harm in cq) > 0.95", "P(benefit in cq) > 0.95",
+        "P(RR ratio cq vs hcq > 1) > 0.95",
+    ]
+    harm_cq = assess(table, [rules[2]])[0]
+    assert harm_cq.sentence() == "P(harm in cq) > 0.95 under no prior (0.708 to 0.868)."
+    # Undeclared: the literal side; leaning to benefit: no harm rule.
+    assert default_rules(table, Direction())[0].label == "P(RR > 1 in hcq) > 0.95"
+    flipped = table.assign(**{"p_subgroup_benefit[hcq]": 0.9})
+    assert default_rules(flipped, LOWER)[0].label == "P(benefit in hcq) > 0.95"
+
+
 def test_forest_favours_labels_follow_the_direction():
     rows = pd.DataFrame(
         {
@@ -235,6 +258,23 @@ def test_forest_favours_labels_follow_the_direction():
     assert "\u2190 favours BCG    |    favours no vaccine \u2192" in axis.get_xlabel()
     headers = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert "BCG" in headers and "no vaccine" in headers
+
+
+def test_forest_wraps_long_arm_names_and_says_a_double_zero_row_is_not_estimable():
+    # hcq's labels; NCT04384380 had no death in either arm: RevMan's "not estimable".
+    rows = pd.DataFrame({
+        "label": ["HYDRA", "NCT04384380"], "events_treat": [28, 0], "n_treat": [75, 21],
+        "events_control": [29, 0], "n_control": [77, 12], "rr": [0.99, np.nan],
+        "rr_low": [0.66, np.nan], "rr_high": [1.49, np.nan],
+    })
+    direction = dataclasses.replace(LOWER, treatment="hydroxychloroquine or chloroquine",
+                                    control="standard of care or placebo")
+    texts = [t.get_text() for ax in forest_plot(rows, direction=direction).axes
+             for t in ax.texts]
+    assert "hydroxychloroquine\nor chloroquine" in texts
+    assert "standard of\ncare or\nplacebo" in texts
+    assert "not estimable" in texts and "0.99 [0.66, 1.49]" in texts
+    assert not any("nan" in t for t in texts)
 
 
 # --- BCG, sampled briefly --------------------------------------------------------------------

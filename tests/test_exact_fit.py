@@ -20,6 +20,7 @@ from rebayes.bayes.analyses import resolve_spec
 from rebayes.bayes.design import build_design, prior_on_model_scale
 from rebayes.bayes.exact_fit import exact_reach, exact_summary
 from rebayes.bayes.priors import get_prior
+from rebayes.bayes.spec import AnalysisSpec
 from rebayes.cli import main
 
 HCQ = TEST_DATA / "hcq"  # deaths, fewer is better; the drugs raised mortality
@@ -119,12 +120,18 @@ def test_an_undeclared_direction_is_worded_neutrally(tmp_path, capsys):
 
 
 def test_an_analysis_beyond_the_record_is_refused_or_left_to_nuts(capsys):
-    spec = resolve_spec("ablat", str(TEST_DATA / "bcg"), None, False)
-    assert "covariates (ablat)" in exact_reach(build_design(spec), get_prior("vague"))
-    code = main(["fit", "ablat", "--data", str(TEST_DATA / "bcg"), "--engine", "exact"])
+    # Four coefficients (latitude and a three-level allocation) are beyond the grid.
+    four = build_design(AnalysisSpec(name="both", data=str(TEST_DATA / "bcg"),
+                                     covariates=("ablat", "alloc"), effect="contrast"))
+    assert "4 coefficients" in exact_reach(four, get_prior("vague"))
+    # A trial whose strata differ in their covariates has no exact shrunken effect.
+    spec = resolve_spec("rsa_type", "ivig_rsa", None, False)
+    assert "the strata of Jablonowska 1999 differ" in exact_reach(build_design(spec),
+                                                                  get_prior("vague"))
+    code = main(["fit", "rsa_type", "--data", "ivig_rsa", "--engine", "exact"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
-    assert "--engine exact: ablat has covariates (ablat)" in err
+    assert "--engine exact: rsa_type: the strata of Jablonowska 1999 differ" in err
 
 
 def test_a_fresh_process_answers_without_pymc():
@@ -155,11 +162,11 @@ def test_nuts_agrees_with_the_exact_record_on_ivig():
     assert nuts.predictive_rr.ci_high == pytest.approx(exact.predictive_rr.ci_high, rel=0.03)
 
 
-def test_auto_leaves_a_meta_regression_to_nuts_and_says_so(capsys):
-    code = main(["fit", "ablat", "--data", str(TEST_DATA / "bcg"), "--engine", "auto",
+def test_auto_leaves_a_meta_regression_beyond_reach_to_nuts_and_says_so(capsys):
+    code = main(["fit", "rsa_type", "--data", "ivig_rsa", "--engine", "auto",
                  "--prior", "vague", "--draws", "200", "--json"])
     out, err = capsys.readouterr()
     assert code == 0
-    assert "--engine auto: NUTS answers (ablat has covariates (ablat)" in err
+    assert "--engine auto: NUTS answers (rsa_type: the strata of Jablonowska 1999" in err
     record = json.loads(out)
     assert record["engine"] == "nuts" and record["priors"]["vague"]["diagnostics"] is not None

@@ -117,9 +117,10 @@ def test_draws_follow_the_exact_posterior(which):
 
 
 def test_engines_decide_per_prior(monkeypatch):
-    spec = AnalysisSpec(name="ablat", data=str(BCG), covariates=("ablat",),
+    # Latitude and a three-level allocation: 4 coefficients, beyond the grid.
+    spec = AnalysisSpec(name="both", data=str(BCG), covariates=("ablat", "alloc"),
                         split_by_stratum=False, effect="contrast")
-    with pytest.raises(RebayesError, match="--engine exact"):
+    with pytest.raises(RebayesError, match="--engine exact: 4 coefficients"):
         fit(spec, settings=QUICK, engine="exact")
     said = []
 
@@ -130,7 +131,7 @@ def test_engines_decide_per_prior(monkeypatch):
     monkeypatch.setattr(fit_module, "compiled_model", no_sampling)
     with pytest.raises(RuntimeError, match="NUTS was asked"):
         fit(spec, settings=QUICK, engine="auto", on_fallback=said.append, cache=False)
-    assert said and "covariates" in said[0]
+    assert said and "4 coefficients (d, ablat, alternate, systematic)" in said[0]
 
 
 def _script(folder: Path, name: str, likelihood: str) -> Path:
@@ -151,13 +152,25 @@ def test_exact_report_runs_without_nuts_and_says_so(tmp_path, monkeypatch):
     monkeypatch.setattr(fit_module, "compiled_model", no_sampling)
     scripts = [_script(tmp_path, "pooled", "binomial"),
                _script(tmp_path, "normal_approximation", "normal")]
+    # A meta-regression on the three-level allocation: 3 coefficients, two RR ratios.
+    (tmp_path / "allocation.py").write_text(
+        "import rebayes as rb\n"
+        "SPEC = rb.AnalysisSpec(name='allocation', title='allocation', covariates=('alloc',),\n"
+        "                        subgroup=('alloc',), split_by_stratum=False,\n"
+        "                        effect='contrast')\n", encoding="utf-8")
+    scripts.append(tmp_path / "allocation.py")
     out = tmp_path / "report"
     built = build_report(out, BCG, scripts=scripts, priors=["weakly_informative", "skeptical"],
                          settings=QUICK, progress=False, log=lambda _: None, engine="exact")
     assert built.ok and not built.unreliable
     words = "exact (quadrature, no Monte Carlo error)"
-    for page in ("index.html", "pooled.html", "normal_approximation.html"):
-        assert words in (out / page).read_text(encoding="utf-8"), page
+    for page in ("index.html", "pooled.html", "normal_approximation.html", "allocation.html"):
+        text = (out / page).read_text(encoding="utf-8")
+        assert words in text, page
+        if page != "index.html":
+            assert "no convergence gate applies" in text and "Gates (Vehtari" not in text
+    allocation = (out / "allocation.html").read_text(encoding="utf-8")
+    assert "Meta-regression coefficients" in allocation and "systematic vs random" in allocation
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     for name in ("pooled", "normal_approximation"):
         for record in results["analyses"][name]["priors"].values():
@@ -167,6 +180,14 @@ def test_exact_report_runs_without_nuts_and_says_so(tmp_path, monkeypatch):
     spec = _spec()
     assert record["p_benefit"] == exact_summary(build_design(spec),
                                                 get_prior("weakly_informative")).p_benefit
+    # The meta-regression's ratios are the exact record's too.
+    record = results["analyses"]["allocation"]["priors"]["skeptical"]
+    assert record["engine"] == "exact"
+    alloc = AnalysisSpec(name="allocation", data=str(BCG), covariates=("alloc",),
+                         subgroup=("alloc",), split_by_stratum=False, effect="contrast")
+    exact = exact_summary(build_design(alloc), get_prior("skeptical"), trials=False)
+    assert [record["subgroup_ratios"][r.name]["p_gt_1"] for r in exact.ratios] == [
+        r.p_gt_1 for r in exact.ratios]
 
 
 def test_an_exact_fit_keeps_what_is_derived_and_makes_its_draws_again(monkeypatch):

@@ -466,7 +466,12 @@ def _exact_fits(
         return None
     from rebayes.bayes.design import build_design, prior_on_model_scale
     from rebayes.bayes.exact import exact_posterior
-    from rebayes.bayes.exact_fit import exact_answers, exact_or_probabilities, exact_summary
+    from rebayes.bayes.exact_fit import (
+        exact_answers,
+        exact_coefficients,
+        exact_or_probabilities,
+        exact_summary,
+    )
 
     design = build_design(spec, table)
     if not exact_answers(design, priors, task.engine):
@@ -475,8 +480,8 @@ def _exact_fits(
     for prior in priors:
         post = exact_posterior(design, prior_on_model_scale(prior, design))
         out[prior.name] = fit_record(
-            exact_summary(design, prior, trials=False, posterior=post), [],
-            exact_or_probabilities(post), gates={})
+            exact_summary(design, prior, trials=False, posterior=post),
+            exact_coefficients(post, design), exact_or_probabilities(post), gates={})
     return out
 
 

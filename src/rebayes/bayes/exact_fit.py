@@ -7,10 +7,14 @@ risk difference at p0), so that ``rebayes fit --engine exact`` and ``--engine nu
 same record, one with Monte Carlo error and one without. It imports no PyMC, PyTensor, ArviZ
 or xarray: a fresh process answers in 2-3 s, most of it importing pandas and scipy.
 
-Within reach: analyses whose only coefficient is the pooled effect ``d`` (the overall and
-normal-approximation analyses, and declared analyses without covariates). The engine itself
-integrates covariates and separate subgroup effects too (:func:`rebayes.bayes.exact.reach`);
-their subgroup records are read from draws for now, so ``auto`` sends them to NUTS.
+Within reach: every analysis the engine integrates (:func:`rebayes.bayes.exact.reach`: at
+most three coefficients, or the normal-normal model with normal priors), covariates and
+separate subgroup effects included, except a meta-regression in which one trial's strata
+differ in their covariates (its shrunken effect is not one of the engine's marginals). A
+meta-regression's record is NUTS's (:mod:`rebayes.bayes.quantities`): the row-average effect
+(:mod:`rebayes.bayes.averages`), each subgroup's RR and a new trial's in it, at the same p0,
+and the ratios of subgroups' RRs, whose marginals the engine integrates over the plane of the
+two subgroups' effects (:meth:`rebayes.bayes.exact.ExactPosterior.risk_ratio_ratio`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Literal
 
 import numpy as np
 
+from rebayes.bayes.averages import average_description
 from rebayes.bayes.baseline import control_risk
 from rebayes.bayes.design import Design, prior_on_model_scale
 from rebayes.bayes.exact import (
@@ -35,9 +40,12 @@ from rebayes.bayes.priors import PriorSet
 from rebayes.bayes.records import (
     NNT,
     OR_THRESHOLDS,
+    Coefficient,
     Diagnostics,
     Estimate,
     FitSummary,
+    SubgroupEffect,
+    SubgroupRatio,
     TrialEffect,
 )
 from rebayes.data.direction import Direction
@@ -46,6 +54,7 @@ from rebayes.errors import RebayesError
 __all__ = [
     "estimate_of",
     "exact_answers",
+    "exact_coefficients",
     "exact_or_probabilities",
     "exact_reach",
     "exact_summary",
@@ -62,12 +71,17 @@ def estimate_of(marginal: Marginal) -> Estimate:
 
 def exact_reach(design: Design, prior: PriorSet) -> str | None:
     """Why ``rebayes fit --engine exact`` cannot answer this analysis, or None when it can."""
-    if design.coefs or design.separate:
-        what = (f"covariates ({', '.join(design.coefs)})" if design.coefs
-                else "one effect per subgroup")
-        return (f"{design.spec.name} has {what}; the exact engine's record covers analyses "
-                "with one pooled effect so far")
-    return reach(design, prior_on_model_scale(prior, design))
+    why = reach(design, prior_on_model_scale(prior, design))
+    if why is not None or not design.coefs:
+        return why
+    X = np.asarray(design.X, dtype=float).reshape(design.n_rows, -1)
+    study = np.asarray(design.study_index)
+    for k, name in enumerate(design.studies):
+        own = X[study == k]
+        if not np.allclose(own, own[:1]):
+            return (f"{design.spec.name}: the strata of {name} differ in their covariates, and "
+                    "such a trial's shrunken effect is beyond the exact record")
+    return None
 
 
 def exact_summary(
@@ -82,8 +96,8 @@ def exact_summary(
     Parameters
     ----------
     design : Design
-        The analysed rows (:func:`rebayes.bayes.design.build_design`); one pooled effect
-        (:func:`exact_reach`).
+        The analysed rows (:func:`rebayes.bayes.design.build_design`), within the exact
+        record's reach (:func:`exact_reach`).
     prior : PriorSet
         As the registry gives it; put on the model's scale here as for NUTS
         (:func:`rebayes.bayes.design.prior_on_model_scale`).
@@ -115,16 +129,32 @@ def exact_summary(
     direction = Direction.from_schema(design.schema)
     binomial = design.likelihood == "binomial"
     p0 = control_risk(design.events[:, 0], design.n[:, 0], design.study_index)
-    d = post.coefficient("d")
-    rr = post.risk_ratio(d, p0.value)
+    A = post.problem.A
+    # The mean over rows of each row's expected effect: d itself without covariates.
+    average = A.mean(axis=0)
+    pooled = post.linear(average)
+    rr = post.risk_ratio(pooled, p0.value)
     rd = risk_difference(rr, p0.value, binomial)
     benefit = _benefit(rr, direction.higher)
+    by_covariate = bool(design.coefs) or design.separate
+    labels = np.asarray(design.row_subgroup).astype(str)
+    rows_of = {name: A[labels == name].mean(axis=0) for name in design.subgroups
+               if (labels == name).any()}
+    subgroups = tuple(_subgroup(post, name, c, p0.value, direction.higher)
+                      for name, c in rows_of.items())
+    ratios = tuple(
+        _ratio(post, name, num, den, rows_of, p0.value) for name, num, den in design.ratios
+        if num in rows_of and den in rows_of
+    )
     spec = design.spec
+    mcse = {"p_benefit": 0.0, "p_benefit_beyond_1_1": 0.0}
+    mcse.update({f"p_subgroup_benefit[{g.name}]": 0.0 for g in subgroups})
+    mcse.update({f"p_ratio_gt_1[{r.name}]": 0.0 for r in ratios})
     return FitSummary(
         analysis=spec.name,
         title=spec.title,
         prior=prior.name,
-        prior_summary=prior.describe(direction, baseline=binomial, covariate=False),
+        prior_summary=prior.describe(direction, baseline=binomial, covariate=bool(design.coefs)),
         variant=design.variant,
         seed=0,
         likelihood=design.likelihood,
@@ -133,8 +163,8 @@ def exact_summary(
         chains=0,
         typical_control_risk=Estimate(*(p0.value,) * 6),
         pooled_rr=estimate_of(rr),
-        pooled_or=estimate_of(ratio(d)) if binomial else None,
-        predictive_rr=estimate_of(post.risk_ratio(post.predictive(), p0.value)),
+        pooled_or=estimate_of(ratio(pooled)) if binomial else None,
+        predictive_rr=estimate_of(post.risk_ratio(post.predictive(average), p0.value)),
         tau=estimate_of(post.tau),
         p_benefit=benefit(1.0),
         p_rr_gt_1_1=rr.prob_greater(1.1),
@@ -144,19 +174,38 @@ def exact_summary(
         p_benefit_beyond_1_1=benefit(1.1),
         p_benefit_beyond_1_25=benefit(1.25),
         nnt=NNT.from_risk_difference(estimate_of(rd), direction.higher_is_better),
-        subgroups=(),
-        ratios=(),
+        subgroups=subgroups,
+        ratios=ratios,
         trials=_trials(post, binomial) if trials else (),
         diagnostics=Diagnostics(math.nan, math.nan, math.nan, 0),
         notes=tuple(design.notes),
         direction=direction,
+        pooled_kind="row-average" if by_covariate else "pooled",
+        average_note=average_description(labels.tolist(), design.subgroups, by_covariate,
+                                         bool(design.coefs), design.intercept_at),
         control_risk=p0,
-        mcse={"p_benefit": 0.0, "p_benefit_beyond_1_1": 0.0},
+        mcse=mcse,
         intercept_at=design.intercept_at,
         engine="exact",
         method=method_of(post),
         log_marginal_likelihood=float(post.log_marginal_likelihood),
     )
+
+
+def _subgroup(post: ExactPosterior, name: str, c: np.ndarray, p0: float,
+              higher: bool) -> SubgroupEffect:
+    """One subgroup's RR at p0 (its rows' average expected effect ``c @ phi``) and a new trial's."""
+    rr = post.risk_ratio(post.linear(c), p0)
+    benefit = _benefit(rr, higher)
+    return SubgroupEffect(name, estimate_of(rr), benefit(1.0),
+                          estimate_of(post.risk_ratio(post.predictive(c), p0)), benefit(1.1))
+
+
+def _ratio(post: ExactPosterior, name: str, numerator: str, denominator: str,
+           rows_of: dict[str, np.ndarray], p0: float) -> SubgroupRatio:
+    """Return the ratio of two subgroups' RRs at p0 and P(ratio > 1), exactly."""
+    r = post.risk_ratio_ratio(rows_of[numerator], rows_of[denominator], p0)
+    return SubgroupRatio(name, numerator, denominator, estimate_of(r), r.prob_greater(1.0))
 
 
 def exact_answers(
@@ -188,12 +237,32 @@ def exact_or_probabilities(
 ) -> dict[str, float]:
     """P(pooled OR > t) for each threshold, exactly (binomial model; empty for the normal one).
 
-    As :func:`rebayes.bayes.coefficients.pooled_or_probabilities` gives them from draws.
+    As :func:`rebayes.bayes.coefficients.pooled_or_probabilities` gives them from draws: the
+    pooled OR is that of the row-average effect (``d`` without covariates).
     """
     if posterior.problem.likelihood != "binomial":
         return {}
-    d = posterior.coefficient("d")
-    return {f"{t:g}": float(d.prob_greater(math.log(t))) for t in thresholds}
+    pooled = posterior.linear(posterior.problem.A.mean(axis=0))
+    return {f"{t:g}": float(pooled.prob_greater(math.log(t))) for t in thresholds}
+
+
+def exact_coefficients(posterior: ExactPosterior, design: Design) -> list[Coefficient]:
+    """Each covariate's coefficient on the ratio scale, from its exact marginal.
+
+    As :func:`rebayes.bayes.coefficients.coefficients` gives them from draws: ``exp(beta)``'s
+    median and 95% interval, and P(towards benefit) (towards a lower risk undeclared).
+    """
+    direction = Direction.from_schema(design.schema)
+    towards = "benefit" if direction.declared else "a lower risk"
+    scale = "RR" if design.likelihood == "normal" else "OR"
+    out = []
+    for name in design.coefs:
+        beta = posterior.coefficient(name)
+        low, mid, high = np.exp(beta.quantiles())
+        above = beta.prob_greater(0.0)
+        out.append(Coefficient(name, scale, float(mid), float(low), float(high),
+                               above if direction.higher else 1.0 - above, towards))
+    return out
 
 
 def _benefit(rr: Marginal, higher: bool) -> Callable[[float], float]:

@@ -342,8 +342,15 @@ class Fit(ResultDisplay):
         What ``rebayes fit --json`` prints per prior: the summary's fields, the
         meta-regression coefficients and P(pooled OR > t).
         """
-        from rebayes.bayes.coefficients import coefficients, pooled_or_probabilities
         from rebayes.bayes.fit_record import fit_record
+
+        if self.engine == "exact":
+            from rebayes.bayes.exact_fit import exact_coefficients, exact_or_probabilities
+
+            assert self.exact is not None
+            return fit_record(self.summary(), exact_coefficients(self.exact, self.design),
+                              exact_or_probabilities(self.exact))
+        from rebayes.bayes.coefficients import coefficients, pooled_or_probabilities
 
         return fit_record(self.summary(), coefficients(self.tree),
                           pooled_or_probabilities(self.tree))

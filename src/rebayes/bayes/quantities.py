@@ -55,6 +55,7 @@ import xarray as xr
 from arviz_stats.base import array_stats
 from scipy import special
 
+from rebayes.bayes import averages
 from rebayes.bayes.baseline import ControlRisk
 from rebayes.bayes.baseline import control_risk as control_risk_of_rows
 from rebayes.bayes.model import arm_risks, linear_predictor
@@ -250,47 +251,19 @@ def pooled_kind(tree: xr.DataTree) -> str:
 
 
 def average_weights(tree: xr.DataTree) -> dict[str, float]:
-    """Weight of each subgroup in a meta-regression's row average: its share of the rows.
-
-    Empty without subgroups. Rows outside every reported subgroup (e.g. a mixed stratum
-    entered with its share) carry the remaining weight.
-    """
-    names = json.loads(tree.attrs.get("subgroups_json", "[]"))
-    if not names or not _by_covariate(tree):
-        return {}
-    labels = np.asarray(_constant(tree)["row_subgroup"].values).astype(str)
-    return {name: float(np.mean(labels == name)) for name in names}
+    """Weight of each subgroup in a fit's row average (:mod:`rebayes.bayes.averages`)."""
+    return averages.average_weights(
+        np.asarray(_constant(tree)["row_subgroup"].values).astype(str).tolist(),
+        json.loads(tree.attrs.get("subgroups_json", "[]")), _by_covariate(tree))
 
 
 def average_description(tree: xr.DataTree) -> str:
-    """Say what a meta-regression's row-average RR is, with its weights ("" otherwise).
-
-    E.g. ``"average over the 10 analysed rows, each weighing the same: early 7 rows
-    (weight 0.70), late 3 rows (weight 0.30); ..."``, or, for a continuous
-    covariate, ``"the effect at ablat = 33.46 degree (the mean of the 13 analysed rows); ..."``
-    (the fit's ``intercept_at``, from :attr:`rebayes.bayes.design.Design.intercept_at`).
-    """
+    """Say what a fit's row-average RR is, with its weights (:mod:`rebayes.bayes.averages`)."""
     constant = _constant(tree)
-    if not _by_covariate(tree):
-        return ""
-    labels = np.asarray(constant["row_subgroup"].values).astype(str)
-    weights = average_weights(tree)
-    if weights:
-        counts = ", ".join(
-            f"{name} {int(round(w * labels.size))} rows (weight {w:.2f})"
-            for name, w in weights.items()
-        )
-        return (
-            f"average over the {labels.size} analysed rows, each weighing the same: {counts}; "
-            "a mix of the subgroups, not the overall analysis's pooled effect"
-        )
-    at = str(tree.attrs.get("intercept_at", ""))
-    if "X" not in constant or not at:
-        return (f"average over the {labels.size} analysed rows, each weighing the same; not "
-                "the overall analysis's pooled effect")
-    # The design centres its columns at the rows' means (rebayes.bayes.design): the row
-    # average is the effect there, d.
-    return f"the effect {at}; not the overall analysis's pooled effect"
+    return averages.average_description(
+        np.asarray(constant["row_subgroup"].values).astype(str).tolist(),
+        json.loads(tree.attrs.get("subgroups_json", "[]")), _by_covariate(tree),
+        "X" in constant, str(tree.attrs.get("intercept_at", "")))
 
 
 @per_tree

@@ -24,6 +24,7 @@ __all__ = [
     "OR_THRESHOLDS",
     "NNT",
     "PROB",
+    "Coefficient",
     "Diagnostics",
     "Estimate",
     "FitSummary",
@@ -148,6 +149,60 @@ class NNT:
             )
         label = "NNTB" if self.kind == "benefit" else "NNTH"
         return f"{label} {self.value:.1f} ({self.interval})"
+
+
+@dataclass(frozen=True)
+class Coefficient:
+    """One meta-regression coefficient on the ratio scale.
+
+    Attributes
+    ----------
+    name : str
+        The design column (a level, or a continuous covariate's name).
+    scale : str
+        ``"OR"`` (binomial model) or ``"RR"`` (normal model): ``exp(beta)`` is a ratio of them.
+    median, ci_low, ci_high : float
+        ``exp(beta)``: posterior median and 95% equal-tailed interval.
+    p_towards_benefit : float
+        P(the coefficient moves the effect towards benefit): P(beta > 0) when higher is
+        better, P(beta < 0) when lower is or when no direction is declared.
+    towards : str
+        What ``p_towards_benefit`` is towards: ``"benefit"``, or ``"a lower risk"`` when the
+        direction is undeclared.
+    """
+
+    name: str
+    scale: str
+    median: float
+    ci_low: float
+    ci_high: float
+    p_towards_benefit: float
+    towards: str = "benefit"
+
+    @property
+    def p_name(self) -> str:
+        """``"P(towards benefit)"`` or ``"P(towards a lower risk)"``."""
+        return f"P(towards {self.towards})"
+
+    def to_dict(self) -> dict[str, float | str]:
+        """JSON layout (``p_towards_lower_risk`` instead of ``p_towards_benefit`` undeclared)."""
+        key = "p_towards_benefit" if self.towards == "benefit" else "p_towards_lower_risk"
+        return {
+            "scale": f"ratio of {self.scale}s per unit",
+            "median": self.median,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            key: self.p_towards_benefit,
+        }
+
+    def sentence(self, unit: str = "") -> str:
+        """One line: 'ablat: OR x0.97 per degree (0.95 to 0.99)'."""
+        per = f" per {unit}" if unit else ""
+        return (
+            f"{self.name}: {self.scale} multiplied by {self.median:.3f}{per} "
+            f"(95% CrI {self.ci_low:.3f} to {self.ci_high:.3f}); "
+            f"{self.p_name} = {self.p_towards_benefit:.3f}"
+        )
 
 
 @dataclass(frozen=True)

@@ -191,16 +191,8 @@ def fit_and_print(spec: AnalysisSpec, args: argparse.Namespace) -> int:
             for failure in f.summary().diagnostics.failures:
                 print(f"diagnostic gate failed ({f.prior.name}): {failure}", file=sys.stderr)
                 code = EXIT_GATE_FAILED
-    if args.json:
-        extras = [{"coefficients": coefficients(f.tree),
-                   "p_pooled_or_gt": pooled_or_probabilities(f.tree)} for f in fits]
-    else:
-        extras = []
-        for f in fits:
-            units = {c.name: c.unit for c in f.design.schema.covariates.values()}
-            lines = [c.sentence(units.get(c.name, "")) for c in coefficients(f.tree)]
-            extras.append({"text": "\nMeta-regression coefficients:\n  " + "\n  ".join(lines)
-                           if lines else ""})
+    extras = [_extras(coefficients(f.tree), pooled_or_probabilities(f.tree) if args.json else {},
+                      f.design, args.json) for f in fits]
     _print(spec, summaries, args.json, extras, fits[0].design.schema.title)
     return code
 
@@ -214,7 +206,12 @@ def _exact_summaries(
     """
     from rebayes.bayes.design import build_design, prior_on_model_scale
     from rebayes.bayes.exact import exact_posterior
-    from rebayes.bayes.exact_fit import exact_answers, exact_or_probabilities, exact_summary
+    from rebayes.bayes.exact_fit import (
+        exact_answers,
+        exact_coefficients,
+        exact_or_probabilities,
+        exact_summary,
+    )
     from rebayes.bayes.priors import resolve_priors
 
     design = build_design(spec, table)
@@ -225,10 +222,19 @@ def _exact_summaries(
         posts = [exact_posterior(design, prior_on_model_scale(p, design)) for p in sets]
         summaries = [exact_summary(design, p, posterior=post)
                      for p, post in zip(sets, posts, strict=True)]
-    # The JSON's keys as NUTS gives them: no covariates within reach, so no coefficients.
-    extras = [{"coefficients": [], "p_pooled_or_gt": exact_or_probabilities(post)}
-              if json else {} for post in posts]
+    extras = [_extras(exact_coefficients(post, design), exact_or_probabilities(post), design,
+                      json) for post in posts]
     return summaries, json, extras, design.schema.title
+
+
+def _extras(coefficients: list[Any], or_probabilities: dict[str, float], design: Any,
+            json: bool) -> dict[str, Any]:
+    """Return what a record shows beside its summary: JSON keys, or the coefficients' text."""
+    if json:
+        return {"coefficients": coefficients, "p_pooled_or_gt": or_probabilities}
+    units = {c.name: c.unit for c in design.schema.covariates.values()}
+    lines = [c.sentence(units.get(c.name, "")) for c in coefficients]
+    return {"text": "\nMeta-regression coefficients:\n  " + "\n  ".join(lines) if lines else ""}
 
 
 def _print(spec: AnalysisSpec, summaries: list[Any], json: bool, extras: list[dict[str, Any]],

@@ -62,6 +62,8 @@ def ratio_ticks(
 
 
 def _fmt_ci(est: float, low: float, high: float) -> str:
+    if not np.isfinite(est):  # no events in either arm (or only events): RevMan's words
+        return "not estimable"
     return f"{est:.2f} [{low:.2f}, {high:.2f}]"
 
 
@@ -198,10 +200,13 @@ def _column_headers(
     text_ax, est_ax, top: float, arms: tuple[str, str], abbreviation: str
 ) -> None:
     """Write the bold column headers: study, the two arms' counts, the estimate."""
-    treatment, control = arms
+    # Long arm names wrap: on one line they run into each other and into "Study".
+    treatment, control = (textwrap.fill(a, 14, break_long_words=False) for a in arms)
     text_ax.text(0.0, top, "Study", fontweight="bold", fontsize=9, va="center")
-    text_ax.text(0.64, top, treatment, fontweight="bold", fontsize=9, ha="right", va="center")
-    text_ax.text(0.95, top, control, fontweight="bold", fontsize=9, ha="right", va="center")
+    text_ax.text(0.64, top, treatment, fontweight="bold", fontsize=9, ha="right", va="center",
+                 multialignment="right")
+    text_ax.text(0.95, top, control, fontweight="bold", fontsize=9, ha="right", va="center",
+                 multialignment="right")
     est_ax.text(0.02, top, f"{abbreviation} [95% interval]", fontweight="bold", fontsize=9,
                 va="center")
 

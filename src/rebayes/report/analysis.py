@@ -18,7 +18,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from rebayes.bayes.coefficients import Coefficient, coefficients, pooled_or_probabilities
-from rebayes.bayes.exact_fit import exact_or_probabilities
+from rebayes.bayes.exact_fit import exact_coefficients, exact_or_probabilities
 from rebayes.bayes.fit import Fit
 from rebayes.bayes.mcse import MARK, marked, with_line
 from rebayes.bayes.records import DECISION, EXACT_WORDS, FitSummary
@@ -298,7 +298,14 @@ def model_formula(fit: Fit) -> str:
 
 # Kept with each fit (Fit.derived): a report from cached fits then reads no draws for these.
 def fit_coefficients(fit: Fit) -> list[Coefficient]:
-    """Return the fit's meta-regression coefficients (kept beside the fit)."""
+    """Return the fit's meta-regression coefficients (kept beside it); exact where it answered."""
+    def exact() -> list[Coefficient]:
+        post = fit.exact  # integrated only when nothing is kept (Fit.exact is lazy)
+        assert post is not None
+        return exact_coefficients(post, fit.design)
+
+    if fit.engine == "exact":
+        return fit.derived("coefficients", exact)
     return fit.derived("coefficients", lambda: coefficients(fit.tree))
 
 
@@ -415,6 +422,7 @@ def analysis_page(
         results=table((*headers, "all gates") if report.comparison else headers,
                       results_rows(report.summaries, report.comparison)),
         gate_sentence=GATE.sentence(),
+        all_exact=all(summary.engine == "exact" for summary in report.summaries.values()),
         pooled_kind=s.pooled_kind,
         average_note=s.average_note,
         prior=s.prior,

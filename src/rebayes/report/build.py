@@ -605,8 +605,8 @@ def analyse(plan: _Plan, figures: Path, priors: Sequence[str] | None,
 
     def fall_back(spec: Any) -> Callable[[str], None]:
         def say(why: str) -> None:
-            if why not in said:  # once, not once per prior set and variant
-                said.add(why)
+            if spec.name not in said:  # once, not once per prior set and variant
+                said.add(spec.name)
                 log(f"fit: NUTS answers {spec.name}: {why}")
         return say
 

@@ -204,6 +204,7 @@ def diagnostics_section(comparison: Comparison, figures: Path) -> Markup:
     return render(
         "section_diagnostics.html",
         gates=table(headers, rows),
+        all_exact=not gate_names,
         failures=[readable(s, d) for s in comparison.diagnostic_failures],
         declared=d.declared,
         prior=first.prior,

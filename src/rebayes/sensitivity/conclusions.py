@@ -121,8 +121,8 @@ def default_rules(table: pd.DataFrame, direction: Direction | None = None) -> tu
     rules come first: ``P(harm) > 0.95`` and the pooled RR's interval on the harm side of 1.
 
     A meta-regression with subgroups (columns ``p_subgroup_benefit[name]``) is judged by
-    ``P(benefit in <subgroup>) > 0.95`` per subgroup and by its ratios, never by its row
-    average.
+    ``P(benefit in <subgroup>) > 0.95`` per subgroup (after ``P(harm in <subgroup>) > 0.95``
+    where the subgroup leans to harm) and by its ratios, never by its row average.
     """
     direction = direction or table.attrs.get("direction") or Direction()
     beyond = "p_benefit_beyond_1_1"
@@ -158,12 +158,7 @@ def default_rules(table: pd.DataFrame, direction: Direction | None = None) -> tu
         # A meta-regression's "pooled" RR is only a row average of its subgroups (weighted by
         # their numbers of rows), and its d the reference level's effect: its conclusions are
         # the subgroups' own.
-        rules = [
-            Rule(f"P({direction.benefit_noun} in {name}) > 0.95",
-                 f"p_subgroup_benefit[{name}]", DECISION,
-                 f"p_subgroup_benefit_mcse[{name}]")
-            for name in subgroups
-        ]
+        rules = [rule for name in subgroups for rule in _subgroup_rules(table, direction, name)]
     for name in indexed_names(table.columns, "p_ratio_gt_1"):
         rules.append(Rule(f"P(RR ratio {name} > 1) > 0.95", f"p_ratio_gt_1[{name}]", DECISION,
                           f"p_ratio_gt_1_mcse[{name}]"))
@@ -189,6 +184,21 @@ def _harm_rules(table: pd.DataFrame, direction: Direction) -> list[Rule]:
                         "rr_low", 1.0, digits=2)
     return [Rule(f"{direction.harm_name()} > 0.95", "p_benefit", DECISION, "p_benefit_mcse",
                  complement=True), interval]
+
+
+def _subgroup_rules(table: pd.DataFrame, direction: Direction, name: str) -> list[Rule]:
+    """Return a subgroup's conclusions, harm's first where it leans to harm.
+
+    ``P(benefit in <name>) > 0.95``; before it ``P(harm in <name>) > 0.95`` where the
+    subgroup's P(benefit) is below 0.5 in the median row (neutral names undeclared).
+    """
+    column, mcse = f"p_subgroup_benefit[{name}]", f"p_subgroup_benefit_mcse[{name}]"
+    rules = [Rule(f"P({direction.benefit_noun} in {name}) > 0.95", column, DECISION, mcse)]
+    if column in table.columns and float(table[column].median()) < 0.5:
+        harm = "harm" if direction.declared else direction.harm
+        rules.insert(0, Rule(f"P({harm} in {name}) > 0.95", column, DECISION, mcse,
+                             complement=True))
+    return rules
 
 
 class Outcome(NamedTuple):

@@ -7,8 +7,9 @@ density from ``d``'s exact marginal, so ``BF01 = p(d = 0 | y) / p(d = 0)`` is ex
 the two models' marginal likelihoods, ``p(y | d = 0) / p(y)``, as the engine's log p(y)
 gives them (the tests check both, and an independent integration).
 
-Within reach: the analyses :func:`rebayes.bayes.exact_fit.exact_reach` accepts (one pooled
-effect), the decision being :func:`rebayes.bayes.exact_fit.exact_answers`'s.
+Within reach: the analyses :func:`rebayes.bayes.exact_fit.exact_reach` accepts, the decision
+being :func:`rebayes.bayes.exact_fit.exact_answers`'s; as NUTS's, one factor per coefficient
+(``d``, each ``d[subgroup]``, each covariate's ``beta``).
 """
 
 from __future__ import annotations
@@ -31,12 +32,12 @@ def exact_savage_dickey(
     reference: float = 0.0,
     posterior: ExactPosterior | None = None,
 ) -> tuple[BayesFactor, ...]:
-    """BF01 for ``d = reference`` from the exact posterior density (one factor, as NUTS's).
+    """BF01 for each coefficient ``= reference`` from the exact posterior density.
 
     Parameters
     ----------
     design : Design
-        An analysis with one pooled effect (:func:`rebayes.bayes.exact_fit.exact_reach`).
+        An analysis within the exact record's reach (:func:`rebayes.bayes.exact_fit.exact_reach`).
     prior : PriorSet
         As the registry gives it; put on the model's scale here.
     reference : float
@@ -47,30 +48,38 @@ def exact_savage_dickey(
     Returns
     -------
     tuple of BayesFactor
-        ``engine="exact"``; the interval is the point (MCSE 0).
+        One per coefficient, in the order of NUTS's (``d`` or ``d[subgroup]``, then
+        ``beta[covariate]``); ``engine="exact"``; the interval is the point (MCSE 0).
     """
     from rebayes.bayes.design import prior_on_model_scale
     from rebayes.bayes.exact import exact_posterior
 
     scaled = prior_on_model_scale(prior, design)
     post = posterior if posterior is not None else exact_posterior(design, scaled)
-    density = float(post.coefficient("d").pdf(reference))
-    prior_density = prior_density_at(scaled, "d", reference,
-                                     higher_is_better=bool(design.schema.higher_is_better))
     binomial = design.likelihood == "binomial"
     scale = "log OR" if binomial else "log RR"
-    bf01 = density / prior_density
-    return (BayesFactor(
-        parameter="d",
-        meaning=hypothesis_meanings(scale, design.spec.effect, design.intercept_at)["d"],
-        reference=float(reference),
-        bf01=bf01,
-        bf01_low=bf01,
-        bf01_high=bf01,
-        posterior_density=density,
-        posterior_density_mcse=0.0,
-        prior_density=prior_density,
-        likelihood=design.likelihood,
-        effect_scale=scale,
-        engine="exact",
-    ),)
+    meanings = hypothesis_meanings(scale, design.spec.effect, design.intercept_at)
+    higher = bool(design.schema.higher_is_better)
+    out = []
+    for name in post.names:
+        # As NUTS labels them: d, d[subgroup], and beta[covariate].
+        kind = "d" if name == "d" or name.startswith("d[") else "beta"
+        label = name if kind == "d" else f"beta[{name}]"
+        density = float(post.coefficient(name).pdf(reference))
+        prior_density = prior_density_at(scaled, kind, reference, higher_is_better=higher)
+        bf01 = density / prior_density
+        out.append(BayesFactor(
+            parameter=label,
+            meaning=meanings[kind],
+            reference=float(reference),
+            bf01=bf01,
+            bf01_low=bf01,
+            bf01_high=bf01,
+            posterior_density=density,
+            posterior_density_mcse=0.0,
+            prior_density=prior_density,
+            likelihood=design.likelihood,
+            effect_scale=scale,
+            engine="exact",
+        ))
+    return tuple(out)

@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special
 
 from rebayes.bayes.exact.draws import (
     blended_inverse_cdf,
@@ -97,6 +98,64 @@ class GridConditionals:
             else:
                 out[j] = density[j] + 0.5 * tau[j] ** 2 * _second_difference(density[j], step[j])
         return GridMixture.from_density(self.weight, out_start, out_step, np.maximum(out, 0.0))
+
+    def log_rr_contrast(self, a: np.ndarray, b: np.ndarray, base: float) -> Marginal:
+        """Marginal of ``s = log expit(base + x) - log expit(base + y)``, x = a @ phi, y = b @ phi.
+
+        The log ratio of two effects' risk ratios at control log odds ``base`` (normal
+        likelihood: ``x - y``, :meth:`linear`). Given tau_j, on the plane of
+        :meth:`~rebayes.bayes.exact.slices.Slices.plane_log_density` (``y`` along ``u_1``;
+        at a fixed ``u_1``, ``x`` and so ``s`` increase with ``u_2``) the density of s is
+
+            f(s) = integral of f(u_1, u_2(s, u_1)) |du_2 / ds| du_1,
+
+        ``u_2(s, u_1)`` solving ``x = logit(e^s expit(base + y)) - base``, and
+        ``dx / ds = 1 / (1 - e^s expit(base + y))``. The joint log density is refined from
+        the plane's step to 1/4 of it along ``u_1`` (the trapezoid rule over u_1, exact to
+        far below 1e-6 for a conditional spread down to 0.2 sd) and to 1/32 along ``u_2``
+        (read by linear interpolation of the log density: a relative error below 1e-4), and
+        the integral is taken at 241 values of s spanning the plane's mass.
+        """
+        a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+        if self.slices.problem.likelihood == "normal":
+            return self.linear(a - b)
+        axis, lines, log_d = self.slices.plane_log_density(a, b)
+        h = axis[1] - axis[0]
+        along, across = 32, 4
+        fine = refine_log_density(log_d, along) + log_d.max(axis=2, keepdims=True)
+        turned = np.swapaxes(fine, 1, 2)
+        fine = np.swapaxes(refine_log_density(turned, across)
+                           + turned.max(axis=2, keepdims=True), 1, 2)  # (node, u_1, u_2)
+        u1 = axis[0] + h / across * np.arange(fine.shape[1])
+        h2 = h / along
+        size = 241
+        nodes = self.slices.n_nodes
+        start, step = np.empty(nodes), np.empty(nodes)
+        density = np.zeros((nodes, size))
+        coarse_1, coarse_2 = np.meshgrid(axis, axis, indexing="ij")
+        for j in range(nodes):
+            y0, y1, x0, x1, x2 = lines[j]
+            s = (special.log_expit(base + x0 + x1 * coarse_1 + x2 * coarse_2)
+                 - special.log_expit(base + y0 + y1 * coarse_1))
+            held = s[log_d[j] > log_d[j].max() - 30.0]
+            lo, hi = float(held.min()), float(held.max())
+            start[j], step[j] = lo, (hi - lo) / (size - 1)
+            values = lo + step[j] * np.arange(size)
+            log_py = special.log_expit(base + y0 + y1 * u1)  # (u_1,)
+            q = np.exp(values[:, None] + log_py[None, :])  # e^s expit(base + y)
+            ok = q < 1.0
+            q = np.where(ok, q, 0.5)
+            x = np.log(q) - np.log1p(-q) - base
+            pos = ((x - x0 - x1 * u1[None, :]) / x2 - axis[0]) / h2
+            k = np.clip(np.floor(pos), 0, fine.shape[2] - 2).astype(np.int64)
+            t = pos - k
+            inside = ok & (pos >= 0) & (pos <= fine.shape[2] - 1)
+            row = np.broadcast_to(np.arange(u1.size), k.shape)
+            top = fine[j].max()
+            log_f = (1 - t) * fine[j][row, k] + t * fine[j][row, k + 1] - top
+            jacobian = 1.0 / ((1.0 - q) * x2)
+            density[j] = np.where(inside, np.exp(log_f) * jacobian, 0.0).sum(axis=1)
+        return GridMixture.from_density(self.weight, start, step, density)
 
     def trial_effect(self, row: int) -> Marginal:  # noqa: D102
         problem = self.slices.problem

@@ -159,7 +159,9 @@ class Marginal:
         starts there and ends at ``ppf(prob)``, as bayesmeta's does.
         """
         xs, F, f = self.table()
-        keep = np.concatenate([[True], np.diff(xs) > 0]) & np.isfinite(xs)
+        # Points closer than rounding (a table's bracketing ends) would overflow the spline.
+        keep = np.concatenate([[True], np.diff(xs) > 1e-12 * (1.0 + np.abs(xs[1:]))]) \
+            & np.isfinite(xs)
         xs, F, f = xs[keep], F[keep], f[keep]
         top = int(np.argmax(f))
         if top == 0:

@@ -187,6 +187,10 @@ class NormalConditionals:
             variance = variance + self.tau**2
         return NormalMixture(self.weight, self.mean @ c, np.sqrt(variance))
 
+    def log_rr_contrast(self, a: np.ndarray, b: np.ndarray, base: float) -> Marginal:
+        """Marginal of ``(a - b) @ phi``: the normal likelihood's effects are log RRs."""
+        return self.linear(np.asarray(a, dtype=float) - np.asarray(b, dtype=float))
+
     def trial_effect(self, row: int) -> Marginal:
         """Marginal of row ``row``'s shrunken effect ``theta[row]``."""
         mean, variance = self.model.effects(self.tau, self.mean, self.covariance)

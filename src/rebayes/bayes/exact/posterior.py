@@ -46,6 +46,10 @@ class Conditionals(Protocol):
         """Marginal of a row's shrunken effect."""
         ...
 
+    def log_rr_contrast(self, a: np.ndarray, b: np.ndarray, base: float) -> Marginal:
+        """Marginal of ``log(RR(a @ phi) / RR(b @ phi))`` at control log odds ``base``."""
+        ...
+
     def draws(self, tau: np.ndarray, uniforms: np.ndarray) -> dict[str, np.ndarray]:
         """Draws of ``phi``, ``z`` (and ``alpha``) given tau draws and uniforms."""
         ...
@@ -157,6 +161,34 @@ class ExactPosterior:
         """Marginal of a row's shrunken effect ``theta[row]`` (its random effect included)."""
         index = self.problem.rows.index(row) if isinstance(row, str) else int(row)
         return self._cached(("trial", index), lambda: self.conditionals.trial_effect(index))
+
+    def risk_ratio_ratio(
+        self,
+        numerator: np.ndarray | Mapping[str, float] | str,
+        denominator: np.ndarray | Mapping[str, float] | str,
+        control_risk: float | None = None,
+    ) -> Marginal:
+        """Return the marginal of the ratio of two effects' risk ratios at one control risk.
+
+        ``RR(a @ phi) / RR(b @ phi)`` with ``a`` and ``b`` given as for :meth:`linear` (e.g.
+        two subgroups' average rows). Normal likelihood: ``exp((a - b) @ phi)``, a map of a
+        linear combination. Binomial: ``expit(logit p0 + a @ phi) / expit(logit p0 + b @ phi)``
+        depends on both combinations, not on their difference alone; its density is
+        integrated over their joint density on each tau node's plane
+        (:meth:`~rebayes.bayes.exact.gridded.GridConditionals.log_rr_contrast`). It exceeds 1
+        exactly when ``a @ phi > b @ phi``.
+        """
+        a, b = self._vector(numerator), self._vector(denominator)
+        if self.problem.likelihood == "normal":
+            return ratio(self.linear(a - b))
+        if control_risk is None:
+            raise ValueError("the binomial model's risk ratio needs a control risk p0")
+        p0 = float(control_risk)
+        if not 0.0 < p0 < 1.0:
+            raise ValueError(f"control risk {p0!r} is not in (0, 1)")
+        key = ("contrast", tuple(a), tuple(b), p0)
+        return self._cached(key, lambda: ratio(
+            self.conditionals.log_rr_contrast(a, b, float(special.logit(p0)))))
 
     def _cached(self, key: tuple[Any, ...], compute: Any) -> Marginal:
         cache = self.__dict__.setdefault("_marginals", {})

@@ -285,3 +285,53 @@ class Slices:
         """Largest density at a grid's outermost axis nodes relative to its peak (log)."""
         return np.asarray(np.maximum(log_density[:, 0], log_density[:, -1])
                           - np.max(log_density, axis=1))
+
+    def plane_log_density(self, a: np.ndarray, b: np.ndarray, nodes: np.ndarray | None = None
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Joint log density of ``(b @ phi, a @ phi)`` on a square grid at each tau node.
+
+        Each node's frame is turned so that its first axis ``u_1`` runs along ``b @ phi`` and
+        its first two axes span ``a @ phi`` too: ``b @ phi = lines[:, 0] + lines[:, 1] u_1``
+        and ``a @ phi = lines[:, 2] + lines[:, 3] u_1 + lines[:, 4] u_2`` with
+        ``lines[:, 4] > 0``, so that at a fixed ``b @ phi``, ``a @ phi`` increases with
+        ``u_2``. The other axes are summed over on a full cube of the grid's step and radius
+        (the ball of :meth:`axis_log_density` would leave the square's corners empty).
+
+        Returns
+        -------
+        axis : ndarray, shape (point,)
+            The square's nodes on either axis (standardised units).
+        lines : ndarray, shape (node, 5)
+        log_density : ndarray, shape (node, point, point)
+            Unnormalised, indexed ``[node, u_1, u_2]``.
+        """
+        p = self.problem.p
+        if p < 2:
+            raise ValueError("a plane of two combinations needs two or more coefficients")
+        nodes = np.arange(self.n_nodes) if nodes is None else np.asarray(nodes)
+        h = self.step
+        half = int(round(self.radius / h))
+        axis = h * np.arange(-half, half + 1)
+        n = axis.size
+        chol = self.chol[nodes]
+        ctb = np.einsum("jpq,p->jq", chol, b)  # C' b
+        cta = np.einsum("jpq,p->jq", chol, a)
+        stack = np.concatenate([ctb[..., None], cta[..., None],
+                                np.broadcast_to(np.eye(p), (len(nodes), p, p))], axis=2)
+        frame = np.linalg.qr(stack)[0][..., :p]  # orthonormal; columns 0, 1 span C'b, C'a
+        frame[..., 0] *= np.sign(np.einsum("jp,jp->j", frame[..., 0], ctb))[:, None]
+        frame[..., 1] *= np.sign(np.einsum("jp,jp->j", frame[..., 1], cta))[:, None]
+        basis = np.einsum("jpq,jqr->jpr", chol, frame)
+        mean = self.mean[nodes]
+        lines = np.stack([mean @ b, np.einsum("jp,jp->j", frame[..., 0], ctb), mean @ a,
+                          np.einsum("jp,jp->j", frame[..., 0], cta),
+                          np.einsum("jp,jp->j", frame[..., 1], cta)], axis=1)
+        cube = np.stack(np.meshgrid(*([axis] * p), indexing="ij"), axis=-1).reshape(-1, p)
+        out = np.empty((len(nodes), n, n))
+        for j in range(len(nodes)):  # one node at a time: a cube of 3 axes is 6,859 points
+            phi = mean[j] + cube @ basis[j].T
+            log_d = self.log_density(phi[None], nodes[j:j + 1])[0].reshape(n, n, -1)
+            peak = log_d.max()
+            with np.errstate(divide="ignore"):
+                out[j] = np.log(np.exp(log_d - peak).sum(axis=2)) + peak
+        return axis, lines, out + (p - 2) * math.log(h)
