@@ -183,29 +183,32 @@ class GridConditionals:
         post_var = 1.0 / (1.0 / prior_var + precision)
         post_mean = post_var * (eta_mean / prior_var + precision * own)
         half = (self.slices.radius + 1.0) * np.sqrt(post_var)
-        out_start, out_step = start.copy(), step.copy()
-        out = np.empty_like(density)
-        top = np.max(log_q, axis=1)
-        for j in range(len(tau)):
-            if tau[j] >= step[j]:
-                out_start[j] = post_mean[j] - half[j]
-                out_step[j] = 2 * half[j] / (n - 1)
-                theta = out_start[j] + out_step[j] * np.arange(n)
-                # sum_k q_k N(theta - eta_k; 0, tau^2) as a matrix product, q scaled by its
-                # largest value (the terms it drops to 0 lie beyond e^-745 of the peak).
-                kernel = np.exp(-0.5 * ((theta[:, None] - eta[j]) / tau[j]) ** 2)
-                with np.errstate(divide="ignore"):
-                    log_conv = np.log(kernel @ np.exp(log_q[j] - top[j])) + top[j]
-            else:
-                theta = eta[j]
-                first = np.gradient(log_q[j], step[j])
-                second = _second_difference(log_q[j], step[j])
-                with np.errstate(invalid="ignore"):
-                    log_conv = log_q[j] + np.log1p(
-                        np.maximum(0.5 * tau[j] ** 2 * (second + first**2), -0.5))
-            value, _, _ = rows.evaluate(trial_rows[:, None], theta[None, :], order=0)
-            log_p = np.nan_to_num(value.sum(axis=0) + log_conv, nan=-np.inf)
-            out[j] = np.exp(log_p - np.max(log_p))
+        # Where tau is at least the grid's step: the trapezoid rule over eta's fine grid, all
+        # nodes at once, sum_k q_k N(theta - eta_k; 0, tau^2) with q scaled by its largest
+        # value (the terms it drops to 0 lie beyond e^-745 of the peak). Below it: the
+        # expansion f + tau^2 (f'' + f'^2) / 2 of the log, on eta's own grid.
+        wide = tau >= step
+        out_start = np.where(wide, post_mean - half, start)
+        out_step = np.where(wide, 2 * half / (n - 1), step)
+        theta = out_start[:, None] + out_step[:, None] * np.arange(n)
+        log_conv = np.empty_like(density)
+        top = np.max(log_q, axis=1, keepdims=True)
+        if wide.any():
+            kernel = np.exp(-0.5 * ((theta[wide][:, :, None] - eta[wide][:, None, :])
+                                    / tau[wide][:, None, None]) ** 2)
+            with np.errstate(divide="ignore"):
+                log_conv[wide] = np.log(np.matmul(
+                    kernel, np.exp(log_q[wide] - top[wide])[:, :, None])[:, :, 0]) + top[wide]
+        if (~wide).any():
+            narrow = log_q[~wide]
+            first = np.gradient(narrow, axis=1) / step[~wide][:, None]
+            second = _second_difference(narrow, step[~wide][:, None])
+            with np.errstate(invalid="ignore"):
+                log_conv[~wide] = narrow + np.log1p(np.maximum(
+                    0.5 * tau[~wide][:, None] ** 2 * (second + first**2), -0.5))
+        value, _, _ = rows.evaluate(trial_rows[:, None, None], theta[None], order=0)
+        log_p = np.nan_to_num(value.sum(axis=0) + log_conv, nan=-np.inf)
+        out = np.exp(log_p - np.max(log_p, axis=1, keepdims=True))
         return GridMixture.from_density(self.weight, out_start, out_step, out)
 
     def draws(self, tau: np.ndarray, uniforms: np.ndarray) -> dict[str, np.ndarray]:  # noqa: D102
@@ -310,6 +313,7 @@ class GridConditionals:
         return out
 
 
-def _second_difference(values: np.ndarray, step: float) -> np.ndarray:
-    padded = np.concatenate([[values[0]], values, [values[-1]]])
-    return np.asarray((padded[2:] - 2 * padded[1:-1] + padded[:-2]) / step**2)
+def _second_difference(values: np.ndarray, step: np.ndarray | float) -> np.ndarray:
+    """Second differences along the last axis (the ends repeated), divided by step^2."""
+    padded = np.concatenate([values[..., :1], values, values[..., -1:]], axis=-1)
+    return np.asarray((padded[..., 2:] - 2 * padded[..., 1:-1] + padded[..., :-2]) / step**2)

@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
-from scipy import optimize, special
-from scipy.interpolate import CubicHermiteSpline
+from scipy import special
 
 __all__ = ["GridMixture", "Marginal", "NormalMixture", "Transformed", "cumulative_integral"]
 
@@ -154,7 +153,7 @@ class Marginal:
         The interval where the density exceeds the level whose mass is ``prob``: located on
         the quantile table (:meth:`table`; the distribution function between its points the
         cubic Hermite interpolant with the density as slope), then solved exactly for
-        ``cdf(hi) - cdf(lo) = prob`` and ``pdf(lo) = pdf(hi)`` (scipy's ``root``). When the
+        ``cdf(hi) - cdf(lo) = prob`` and ``pdf(lo) = pdf(hi)`` (:meth:`_hdi_newton`). When the
         density falls from the support's lower end (tau with its mode at 0) the interval
         starts there and ends at ``ppf(prob)``, as bayesmeta's does.
         """
@@ -169,7 +168,6 @@ class Marginal:
             return float(lo), float(self.ppf(prob))
         rise_f, rise_x = np.maximum.accumulate(f[:top + 1]), xs[:top + 1]
         fall_f, fall_x = np.maximum.accumulate(f[top:][::-1]), xs[top:][::-1]
-        spline = CubicHermiteSpline(xs, F, f)
 
         def ends(level: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
             return np.interp(level, rise_f, rise_x), np.interp(level, fall_f, fall_x)
@@ -178,21 +176,56 @@ class Marginal:
         for _ in range(3):
             levels = np.linspace(low, high, 257)
             lower, upper = ends(levels)
-            k = int(np.clip(np.searchsorted(spline(lower) - spline(upper), -prob), 1, 256))
+            mass = _hermite(xs, F, f, upper) - _hermite(xs, F, f, lower)
+            k = int(np.clip(np.searchsorted(-mass, -prob), 1, 256))
             low, high = float(levels[k - 1]), float(levels[k])
         start = np.array(ends(0.5 * (low + high)), dtype=float)
+        solved = self._hdi_newton(start, prob, (float(xs[0]), float(xs[-1])))
+        return (float(solved[0]), float(solved[1])) if solved is not None \
+            else (float(start[0]), float(start[1]))
 
-        def conditions(x: np.ndarray) -> np.ndarray:
-            if not (np.all(np.isfinite(x)) and xs[0] <= x[0] < x[1] <= xs[-1]):
-                return np.array([1.0, 1.0])  # outside the table: far from the solution
+    def _hdi_newton(self, start: np.ndarray, prob: float, table: tuple[float, float]
+                    ) -> np.ndarray | None:
+        """Solve ``cdf(hi) - cdf(lo) = prob`` and ``log pdf(lo) = log pdf(hi)`` from ``start``.
+
+        Newton's method with the Jacobian ``[[-f(lo), f(hi)], [(log f)'(lo),
+        -(log f)'(hi)]]`` (the slopes of log f by central differences), each step halved
+        until the residual falls. Returns None when it does not converge to 1e-9, or leaves
+        the table.
+        """
+        def residual(x: np.ndarray) -> np.ndarray:
+            if not (np.all(np.isfinite(x)) and table[0] <= x[0] < x[1] <= table[1]):
+                return np.array([np.inf, np.inf])
             cdf, pdf = self.cdf(x), self.pdf(x)
-            with np.errstate(divide="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore"):
                 return np.array([cdf[1] - cdf[0] - prob, np.log(pdf[0]) - np.log(pdf[1])])
 
-        solved = optimize.root(conditions, start, method="hybr", options={"xtol": 1e-12})
-        if solved.success and np.all(np.abs(conditions(solved.x)) < 1e-9):
-            return float(solved.x[0]), float(solved.x[1])
-        return float(start[0]), float(start[1])
+        x = start
+        r = residual(x)
+        for _ in range(40):
+            size = float(np.max(np.abs(r)))
+            if size < 1e-12 or not np.isfinite(size):
+                break
+            h = 1e-6 * (x[1] - x[0])
+            around = np.concatenate([x - h, x, x + h])
+            with np.errstate(divide="ignore"):
+                log_f = np.log(self.pdf(around))
+            slope = (log_f[4:] - log_f[:2]) / (2 * h)
+            f = np.exp(log_f[2:4])
+            jacobian = np.array([[-f[0], f[1]], [slope[0], -slope[1]]])
+            try:
+                step = np.linalg.solve(jacobian, -r)
+            except np.linalg.LinAlgError:
+                break
+            for _ in range(30):
+                trial = residual(x + step)
+                if np.max(np.abs(trial)) < size:
+                    x, r = x + step, trial
+                    break
+                step = step / 2
+            else:
+                break
+        return x if np.all(np.abs(r) < 1e-9) else None
 
     def quantiles(self, probs: tuple[float, ...] = (0.025, 0.5, 0.975)) -> np.ndarray:
         """Quantiles at ``probs``."""
@@ -293,6 +326,16 @@ class NormalMixture(Marginal):
         )
 
 
+def _hermite(xs: np.ndarray, F: np.ndarray, f: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Cubic Hermite interpolant of ``F`` (slopes ``f``) at the nodes ``xs``, read at ``x``."""
+    k = np.clip(np.searchsorted(xs, x, side="right") - 1, 0, len(xs) - 2)
+    h = xs[k + 1] - xs[k]
+    t = np.clip((x - xs[k]) / h, 0.0, 1.0)
+    t2, t3 = t * t, t * t * t
+    return np.asarray((2 * t3 - 3 * t2 + 1) * F[k] + (t3 - 2 * t2 + t) * h * f[k]
+                      + (-2 * t3 + 3 * t2) * F[k + 1] + (t3 - t2) * h * f[k + 1])
+
+
 def cumulative_integral(
     values: np.ndarray, step: np.ndarray | float, even_start: bool = False
 ) -> np.ndarray:
@@ -380,8 +423,8 @@ class GridMixture(Marginal):
         return k, t, pos >= n - 1
 
     def _gather(self, table: np.ndarray, k: np.ndarray) -> np.ndarray:
-        rows = np.broadcast_to(np.arange(table.shape[0]), k.shape)
-        return table[rows, k]
+        """``table[node, k[..., node]]``, read from the flat table (no index arrays built)."""
+        return np.take(table, k + table.shape[1] * np.arange(table.shape[0]))
 
     def cdf(self, x: np.ndarray | float) -> np.ndarray:  # noqa: D102
         k, t, past = self._locate(x)
