@@ -131,7 +131,7 @@ def test_an_analysis_beyond_the_record_is_refused_or_left_to_nuts(capsys):
     code = main(["fit", "rsa_type", "--data", "ivig_rsa", "--engine", "exact"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
-    assert "--engine exact: rsa_type: the strata of Jablonowska 1999 differ" in err
+    assert "--engine exact: the strata of Jablonowska 1999 differ" in err
 
 
 def test_a_fresh_process_answers_without_pymc():
@@ -167,6 +167,6 @@ def test_auto_leaves_a_meta_regression_beyond_reach_to_nuts_and_says_so(capsys):
                  "--prior", "vague", "--draws", "200", "--json"])
     out, err = capsys.readouterr()
     assert code == 0
-    assert "--engine auto: NUTS answers (rsa_type: the strata of Jablonowska 1999" in err
+    assert "--engine auto: NUTS answers (the strata of Jablonowska 1999" in err
     record = json.loads(out)
     assert record["engine"] == "nuts" and record["priors"]["vague"]["diagnostics"] is not None

@@ -79,7 +79,7 @@ def exact_reach(design: Design, prior: PriorSet) -> str | None:
     for k, name in enumerate(design.studies):
         own = X[study == k]
         if not np.allclose(own, own[:1]):
-            return (f"{design.spec.name}: the strata of {name} differ in their covariates, and "
+            return (f"the strata of {name} differ in their covariates, and "
                     "such a trial's shrunken effect is beyond the exact record")
     return None
 
