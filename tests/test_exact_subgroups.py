@@ -111,6 +111,16 @@ def test_three_separate_subgroup_effects():
     assert record.average_note.startswith("average over the 13 analysed rows")
 
 
+def test_a_trial_whose_strata_fall_in_different_subgroups_is_left_to_nuts():
+    # IVIG's primary and secondary strata as separate subgroup effects: Jablonowska 1999 has
+    # both, so its shrunken effect is no single row's (no exact marginal for it).
+    split = AnalysisSpec(name="sep", data="ivig_rsa", split_by_stratum=True,
+                         strata=("primary", "secondary"), subgroup="rsa_type",
+                         effect="separate")
+    assert exact_reach(build_design(split), PRIOR).startswith(
+        "the strata of Jablonowska 1999 differ in their covariates or subgroups")
+
+
 def test_the_exact_record_of_a_meta_regression(drug):
     design, post, cq, hcq = drug
     record = exact_summary(design, PRIOR, trials=False, posterior=post)
