@@ -33,6 +33,7 @@ from rebayes.bayes.exact import (
     ExactSettings,
     Marginal,
     exact_posterior,
+    problem_from_design,
     ratio,
     reach,
 )
@@ -71,20 +72,14 @@ def estimate_of(marginal: Marginal) -> Estimate:
 
 def exact_reach(design: Design, prior: PriorSet) -> str | None:
     """Why ``rebayes fit --engine exact`` cannot answer this analysis, or None when it can."""
-    why = reach(design, prior_on_model_scale(prior, design))
-    if why is not None or not (design.coefs or design.separate):
+    scaled = prior_on_model_scale(prior, design)
+    why = reach(design, scaled)
+    if why is not None:
         return why
-    # Each row's coefficients on (d..., beta...): its covariates, and its group's d.
-    columns = [np.asarray(design.X, dtype=float).reshape(design.n_rows, -1)]
-    if design.separate:
-        columns.append(np.eye(len(design.groups))[np.asarray(design.group_index)])
-    A = np.column_stack(columns)
-    study = np.asarray(design.study_index)
-    for k, name in enumerate(design.studies):
-        own = A[study == k]
-        if not np.allclose(own, own[:1]):
-            return (f"the strata of {name} differ in their covariates or subgroups, and "
-                    "such a trial's shrunken effect is beyond the exact record")
+    mixed = problem_from_design(design, scaled).mixed_trials()
+    if mixed:
+        return (f"the strata of {design.studies[mixed[0]]} differ in their covariates or "
+                "subgroups, and such a trial's shrunken effect is beyond the exact record")
     return None
 
 

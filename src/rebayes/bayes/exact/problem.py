@@ -86,6 +86,15 @@ class ExactProblem:
         """Whether every coefficient's prior is normal (normal-normal: analytic given tau)."""
         return all(isinstance(p, Normal) for p in self.priors)
 
+    def mixed_trials(self) -> tuple[int, ...]:
+        """Return the trials whose rows differ in their coefficients.
+
+        Strata of different covariates or subgroups: such a trial's likelihood depends on more
+        than one combination of ``phi``, and its shrunken effect is no single row's.
+        """
+        return tuple(k for k in range(self.n_studies)
+                     if not np.allclose(self.A[self.study == k], self.A[self.study == k][:1]))
+
     def log_prior(self, phi: np.ndarray) -> np.ndarray:
         """Log prior density of coefficient vectors (last axis of ``phi``)."""
         out = np.zeros(phi.shape[:-1])

@@ -116,14 +116,9 @@ class Slices:
 
     def __post_init__(self) -> None:
         A, study = self.problem.A, self.problem.study
-        single, multi, coefs = [], [], []
-        for k in range(self.problem.n_studies):
-            rows = np.flatnonzero(study == k)
-            if np.allclose(A[rows], A[rows[0]]):
-                single.append(k)
-                coefs.append(A[rows[0]])
-            else:
-                multi.append(k)
+        multi = list(self.problem.mixed_trials())
+        single = [k for k in range(self.problem.n_studies) if k not in multi]
+        coefs = [A[np.flatnonzero(study == k)[0]] for k in single]
         tables: dict[str, np.ndarray] = {
             "single": np.asarray(single, dtype=np.int64),
             "coef": np.asarray(coefs, dtype=float).reshape(len(single), self.problem.p),
