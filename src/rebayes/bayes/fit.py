@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from rebayes.bayes.exact import ExactPosterior
-    from rebayes.bayes.records import FitSummary
+    from rebayes.bayes.records import Coefficient, FitSummary
     from rebayes.checks.convergence import DiagnosticReport
 
 __all__ = ["Fit", "compile_in_background", "fit", "fit_key", "fit_priors"]
@@ -344,16 +344,37 @@ class Fit(ResultDisplay):
         """
         from rebayes.bayes.fit_record import fit_record
 
+        return fit_record(self.summary(), self.coefficients(), self.or_probabilities())
+
+    def coefficients(self) -> list[Coefficient]:
+        """Return the meta-regression coefficients: exact where the exact engine answered.
+
+        :func:`~rebayes.bayes.exact_fit.exact_coefficients`, else from the draws
+        (:func:`~rebayes.bayes.coefficients.coefficients`); empty without covariates.
+        """
         if self.engine == "exact":
-            from rebayes.bayes.exact_fit import exact_coefficients, exact_or_probabilities
+            from rebayes.bayes.exact_fit import exact_coefficients
 
             assert self.exact is not None
-            return fit_record(self.summary(), exact_coefficients(self.exact, self.design),
-                              exact_or_probabilities(self.exact))
-        from rebayes.bayes.coefficients import coefficients, pooled_or_probabilities
+            return exact_coefficients(self.exact, self.design)
+        from rebayes.bayes.coefficients import coefficients
 
-        return fit_record(self.summary(), coefficients(self.tree),
-                          pooled_or_probabilities(self.tree))
+        return coefficients(self.tree)
+
+    def or_probabilities(self) -> dict[str, float]:
+        """Return P(pooled OR > t) per threshold: exact where the exact engine answered.
+
+        :func:`~rebayes.bayes.exact_fit.exact_or_probabilities`, else from the draws
+        (:func:`~rebayes.bayes.coefficients.pooled_or_probabilities`).
+        """
+        if self.engine == "exact":
+            from rebayes.bayes.exact_fit import exact_or_probabilities
+
+            assert self.exact is not None
+            return exact_or_probabilities(self.exact)
+        from rebayes.bayes.coefficients import pooled_or_probabilities
+
+        return pooled_or_probabilities(self.tree)
 
     def plot(self) -> Figure:
         """Draw the fit's forest plot (:func:`rebayes.plots.fit_forest.fit_forest`)."""

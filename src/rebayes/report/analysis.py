@@ -17,8 +17,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from rebayes.bayes.coefficients import Coefficient, coefficients, pooled_or_probabilities
-from rebayes.bayes.exact_fit import exact_coefficients, exact_or_probabilities
+from rebayes.bayes.coefficients import Coefficient
 from rebayes.bayes.fit import Fit
 from rebayes.bayes.mcse import MARK, marked, with_line
 from rebayes.bayes.records import DECISION, EXACT_WORDS, FitSummary
@@ -298,27 +297,13 @@ def model_formula(fit: Fit) -> str:
 
 # Kept with each fit (Fit.derived): a report from cached fits then reads no draws for these.
 def fit_coefficients(fit: Fit) -> list[Coefficient]:
-    """Return the fit's meta-regression coefficients (kept beside it); exact where it answered."""
-    def exact() -> list[Coefficient]:
-        post = fit.exact  # integrated only when nothing is kept (Fit.exact is lazy)
-        assert post is not None
-        return exact_coefficients(post, fit.design)
-
-    if fit.engine == "exact":
-        return fit.derived("coefficients", exact)
-    return fit.derived("coefficients", lambda: coefficients(fit.tree))
+    """Return the fit's meta-regression coefficients (:meth:`rebayes.Fit.coefficients`, kept)."""
+    return fit.derived("coefficients", fit.coefficients)
 
 
 def fit_or_probabilities(fit: Fit) -> dict[str, float]:
-    """Return P(pooled OR > t) per threshold (kept beside the fit); exact where it answered."""
-    def exact() -> dict[str, float]:
-        post = fit.exact  # integrated only when nothing is kept (Fit.exact is lazy)
-        assert post is not None
-        return exact_or_probabilities(post)
-
-    if fit.engine == "exact":
-        return fit.derived("p_pooled_or_gt", exact)
-    return fit.derived("p_pooled_or_gt", lambda: pooled_or_probabilities(fit.tree))
+    """Return P(pooled OR > t) per threshold (:meth:`rebayes.Fit.or_probabilities`, kept)."""
+    return fit.derived("p_pooled_or_gt", fit.or_probabilities)
 
 
 def figure_png(fig: plt.Figure) -> bytes:

@@ -102,8 +102,10 @@ class GridConditionals:
     def log_rr_contrast(self, a: np.ndarray, b: np.ndarray, base: float) -> Marginal:
         """Marginal of ``s = log expit(base + x) - log expit(base + y)``, x = a @ phi, y = b @ phi.
 
-        The log ratio of two effects' risk ratios at control log odds ``base`` (normal
-        likelihood: ``x - y``, :meth:`linear`). Given tau_j, on the plane of
+        The log ratio of two effects' risk ratios at control log odds ``base``, for the
+        binomial likelihood (under the normal one it is ``x - y``, a :meth:`linear`
+        combination, which :meth:`~rebayes.bayes.exact.ExactPosterior.risk_ratio_ratio` asks
+        for instead). Given tau_j, on the plane of
         :meth:`~rebayes.bayes.exact.slices.Slices.plane_log_density` (``y`` along ``u_1``;
         at a fixed ``u_1``, ``x`` and so ``s`` increase with ``u_2``) the density of s is
 
@@ -116,10 +118,8 @@ class GridConditionals:
         (read by linear interpolation of the log density: a relative error below 1e-4), and
         the integral is taken at 241 values of s spanning the plane's mass.
         """
-        a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-        if self.slices.problem.likelihood == "normal":
-            return self.linear(a - b)
-        axis, lines, log_d = self.slices.plane_log_density(a, b)
+        axis, lines, log_d = self.slices.plane_log_density(np.asarray(a, dtype=float),
+                                                           np.asarray(b, dtype=float))
         h = axis[1] - axis[0]
         along, across = 32, 4
         fine = refine_log_density(log_d, along) + log_d.max(axis=2, keepdims=True)

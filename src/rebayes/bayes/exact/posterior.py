@@ -181,11 +181,7 @@ class ExactPosterior:
         a, b = self._vector(numerator), self._vector(denominator)
         if self.problem.likelihood == "normal":
             return ratio(self.linear(a - b))
-        if control_risk is None:
-            raise ValueError("the binomial model's risk ratio needs a control risk p0")
-        p0 = float(control_risk)
-        if not 0.0 < p0 < 1.0:
-            raise ValueError(f"control risk {p0!r} is not in (0, 1)")
+        p0 = _control_risk(control_risk)
         key = ("contrast", tuple(a), tuple(b), p0)
         return self._cached(key, lambda: ratio(
             self.conditionals.log_rr_contrast(a, b, float(special.logit(p0)))))
@@ -205,9 +201,7 @@ class ExactPosterior:
         """
         if self.problem.likelihood == "normal":
             return ratio(effect)
-        if control_risk is None:
-            raise ValueError("the binomial model's risk ratio needs a control risk p0")
-        return risk_ratio_at(effect, control_risk)
+        return risk_ratio_at(effect, _control_risk(control_risk))
 
     def draws(self, chains: int = 4, draws: int = 1000, seed: int = 0) -> dict[str, np.ndarray]:
         """Seeded draws from the exact posterior, for figures (inverse-CDF sampling).
@@ -275,9 +269,7 @@ def ratio(effect: Marginal) -> Marginal:
 
 def risk_ratio_at(effect: Marginal, control_risk: float) -> Marginal:
     """Return the marginal of ``expit(logit p0 + theta) / p0`` for a log odds ratio."""
-    p0 = float(control_risk)
-    if not 0.0 < p0 < 1.0:
-        raise ValueError(f"control risk {p0!r} is not in (0, 1)")
+    p0 = _control_risk(control_risk)
     base = special.logit(p0)
 
     def forward(theta: np.ndarray) -> np.ndarray:
@@ -290,3 +282,13 @@ def risk_ratio_at(effect: Marginal, control_risk: float) -> Marginal:
         return np.asarray(1.0 / (rr * (1.0 - rr * p0)))
 
     return effect.map(forward, inverse, slope, support=(0.0, 1.0 / p0))
+
+
+def _control_risk(control_risk: float | None) -> float:
+    """Return the binomial model's control risk p0, checked: given, and in (0, 1)."""
+    if control_risk is None:
+        raise ValueError("the binomial model's risk ratio needs a control risk p0")
+    p0 = float(control_risk)
+    if not 0.0 < p0 < 1.0:
+        raise ValueError(f"control risk {p0!r} is not in (0, 1)")
+    return p0
