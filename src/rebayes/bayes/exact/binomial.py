@@ -26,12 +26,13 @@ two or three (a covariate, two or three groups) take a ball of grid points; more
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from scipy import special
 
 from rebayes.bayes.exact.densities import log_density
-from rebayes.bayes.exact.grid import MAX_TAU_NODES, next_grid, place_tau_grid
+from rebayes.bayes.exact.grid import MAX_TAU_NODES, TauGrid, next_grid, place_tau_grid
 from rebayes.bayes.exact.gridded import GridConditionals
 from rebayes.bayes.exact.normal import GaussianLinear
 from rebayes.bayes.exact.posterior import ExactPosterior
@@ -41,11 +42,14 @@ from rebayes.bayes.exact.settings import BeyondReach, ExactSettings
 from rebayes.bayes.exact.slices import Slices, ball_grid
 from rebayes.bayes.exact.trials import TrialLikelihoods
 
-__all__ = ["grid_posterior"]
+__all__ = ["grid_posterior", "reweighted"]
 
 #: The coefficients' grid is re-centred when the density at its rim exceeds this share of its
 #: peak (log); a normal density there is exp(-(R - h)^2 / 2) = 2e-11 of its peak.
 RIM = math.log(1e-8)
+#: A tau node whose posterior weight is below this share of the largest (log) adds less than
+#: that to any probability: :func:`reweighted` does not ask its grid to hold the posterior.
+NEGLIGIBLE = math.log(1e-10)
 #: Steps of the tau grid per posterior sd of v below which the grid is refined.
 MIN_STEPS_PER_SD = 2.5
 
@@ -214,20 +218,84 @@ def grid_posterior(problem: ExactProblem, settings: ExactSettings | None = None)
             break
         grid = following
     slices = Slices.join(parts, [done[int(k)][:2] for k in keys])
+    return _assemble(slices, grid, joint, log_v, {"recentred": recentred})
+
+
+def _assemble(slices: Slices, grid: TauGrid, joint: np.ndarray, log_v: np.ndarray,
+              checks: dict[str, Any]) -> ExactPosterior:
+    """Return the posterior from its slices and tau grid (``joint``: log p(tau_j, y))."""
+    problem = slices.problem
     log_q = joint + grid.log_weight
     log_evidence = float(special.logsumexp(log_q))
     weight = np.exp(log_q - log_evidence)
-    conditionals = GridConditionals(slices, weight, grid)
     return ExactPosterior(
         problem=problem,
         grid=grid,
         log_density=log_v,
         weight=weight,
         log_marginal_likelihood=log_evidence,
-        conditionals=conditionals,
+        conditionals=GridConditionals(slices, weight, grid),
         method=f"{problem.likelihood}-normal: nested quadrature, "
                f"{problem.p} coefficient{'s' if problem.p > 1 else ''} on a grid given tau",
         checks={"tau_nodes": grid.n, "tau_step": grid.step, "tau_scale": grid.scale,
                 "edge_log_density": float(log_v[-1] - np.max(log_v)),
-                "recentred": recentred, "settings": settings},
+                **checks, "settings": slices.settings},
     )
+
+
+def _same_data(a: ExactProblem, b: ExactProblem) -> bool:
+    """Whether two problems hold the same likelihood (they may differ in phi's and tau's priors)."""
+    arrays = ("A", "study", "events", "n", "y", "v")
+    return (a.likelihood == b.likelihood and a.baseline == b.baseline
+            and all(np.array_equal(getattr(a, k), getattr(b, k)) if getattr(a, k) is not None
+                    else getattr(b, k) is None for k in arrays))
+
+
+def reweighted(posterior: ExactPosterior, problem: ExactProblem) -> ExactPosterior | None:
+    """Return the posterior of the same data under other priors, on ``posterior``'s grids.
+
+    Other priors of phi and tau: the baseline prior is part of the rows' likelihoods.
+
+    Given tau, each trial's likelihood of phi does not depend on the priors of phi or tau, so
+    the grids that integrate one posterior integrate another of the same data by its own
+    prior density, with no new likelihood evaluated, as long as they still hold it. That is
+    checked as :func:`grid_posterior` checks its own grids: at every tau node of weight above
+    :data:`NEGLIGIBLE` the conditional density at the coefficients' rim is below :data:`RIM`
+    of its peak and no narrower than 0.6 of the frame's sd along any axis (so the trapezoid
+    rule keeps its accuracy), and the tau grid holds the new tau posterior (its ends
+    negligible, its step fine: :func:`~rebayes.bayes.exact.grid.next_grid`). Where they do
+    not, ``None``: compute it with :func:`grid_posterior`.
+
+    Parameters
+    ----------
+    posterior : ExactPosterior
+        Of the nested grids (not the normal-normal model's closed form).
+    problem : ExactProblem
+        The same data as ``posterior.problem`` (same rows, trials, coefficients and baseline
+        prior), under other priors of phi and tau.
+
+    Returns
+    -------
+    ExactPosterior or None
+    """
+    conditionals = posterior.conditionals
+    if not isinstance(conditionals, GridConditionals):
+        raise ValueError("reweighting needs a posterior on the nested grids")
+    if not _same_data(posterior.problem, problem):
+        raise ValueError("reweighting needs the same data and baseline prior")
+    slices = conditionals.slices.with_problem(problem)
+    _, covariance, edge, evidence = _moments(slices, np.arange(slices.n_nodes))
+    chol = slices.chol
+    ratio = np.linalg.eigvalsh(np.linalg.solve(chol, np.linalg.solve(
+        chol, covariance).transpose(0, 2, 1)))
+    grid = posterior.grid
+    with np.errstate(divide="ignore"):
+        joint = log_density(problem.tau_prior, grid.tau) + evidence
+    log_q = joint + grid.log_weight
+    held = log_q - np.max(log_q) > NEGLIGIBLE
+    if (ratio.min(axis=1)[held] < 0.36).any() or (edge[held] > RIM).any():
+        return None
+    log_v = joint + np.log(grid.scale * np.cosh(grid.v))
+    if not np.isfinite(np.max(log_v)) or next_grid(grid, log_v, MIN_STEPS_PER_SD) is not grid:
+        return None
+    return _assemble(slices, grid, joint, log_v, {"recentred": 0, "reweighted": True})

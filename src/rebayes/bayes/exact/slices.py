@@ -151,6 +151,18 @@ class Slices:
         object.__setattr__(out, "_tables", tables)
         return out
 
+    def with_problem(self, problem: ExactProblem) -> Slices:
+        """Return the same nodes, frames and trial tables under ``problem``'s priors.
+
+        ``problem`` must hold the same data as this one's (rows, trials, coefficients and
+        baseline prior): the tables are its likelihoods, which no other prior changes.
+        """
+        out = object.__new__(type(self))
+        for name in ("trials", "settings", "tau", "mean", "chol", "_tables"):
+            object.__setattr__(out, name, getattr(self, name))
+        object.__setattr__(out, "problem", problem)
+        return out
+
     @property
     def step(self) -> float:
         """The grids' step in standardised units."""
