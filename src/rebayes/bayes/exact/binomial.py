@@ -89,19 +89,25 @@ def _tabulate_rows(problem: ExactProblem, rows: RowLikelihoods | NormalRowLikeli
     rows.tabulate((centre - reach).min(axis=0), (centre + reach).max(axis=0))
 
 
-def _moments(slices: Slices, nodes: np.ndarray
+def _moments(slices: Slices, nodes: np.ndarray, kept: bool = False
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Return conditional moments, rim density and evidence at the given tau nodes.
 
     That is: the exact conditional mean and covariance of phi, the log density at the rim of
     each grid relative to its peak, and ``log int prior * likelihood dphi`` (the trapezoid rule
-    on the grid).
+    on the grid). ``kept``: read the likelihood the slices keep at their grid points
+    (:meth:`Slices.ball`) instead of evaluating it at the nodes asked.
     """
     p = slices.problem.p
     points, _, _ = ball_grid(p, slices.step, slices.radius)
     chol = slices.chol[nodes]
-    phi = slices.mean[nodes][:, None, :] + np.einsum("jpq,nq->jnp", chol, points)
-    log_d = slices.log_density(phi, nodes)
+    if kept:
+        phi, likelihood = slices.ball()
+        phi = phi[nodes]
+        log_d = slices.problem.log_prior(phi) + likelihood[nodes]
+    else:
+        phi = slices.mean[nodes][:, None, :] + np.einsum("jpq,nq->jnp", chol, points)
+        log_d = slices.log_density(phi, nodes)
     peak = np.max(log_d, axis=1, keepdims=True)
     w = np.exp(log_d - peak)
     total = w.sum(axis=1, keepdims=True)
@@ -284,7 +290,7 @@ def reweighted(posterior: ExactPosterior, problem: ExactProblem) -> ExactPosteri
     if not _same_data(posterior.problem, problem):
         raise ValueError("reweighting needs the same data and baseline prior")
     slices = conditionals.slices.with_problem(problem)
-    _, covariance, edge, evidence = _moments(slices, np.arange(slices.n_nodes))
+    _, covariance, edge, evidence = _moments(slices, np.arange(slices.n_nodes), kept=True)
     chol = slices.chol
     ratio = np.linalg.eigvalsh(np.linalg.solve(chol, np.linalg.solve(
         chol, covariance).transpose(0, 2, 1)))

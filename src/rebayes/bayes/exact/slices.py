@@ -113,6 +113,8 @@ class Slices:
     mean: np.ndarray
     chol: np.ndarray
     _tables: dict[str, np.ndarray] = field(init=False, repr=False)
+    # Likelihoods at the frames' grid points, shared with the copies of :meth:`with_problem`.
+    _kept: dict[str, np.ndarray] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         A, study = self.problem.A, self.problem.study
@@ -125,6 +127,7 @@ class Slices:
             "multi_rows": np.flatnonzero(np.isin(study, multi)),
         }
         object.__setattr__(self, "_tables", tables)
+        object.__setattr__(self, "_kept", {})
         if single:
             self._tabulate()
 
@@ -149,6 +152,7 @@ class Slices:
             for k in cls._PER_NODE:
                 tables[k] = np.array([parts[i]._tables[k][j] for i, j in pick])
         object.__setattr__(out, "_tables", tables)
+        object.__setattr__(out, "_kept", {})
         return out
 
     def with_problem(self, problem: ExactProblem) -> Slices:
@@ -158,7 +162,7 @@ class Slices:
         baseline prior): the tables are its likelihoods, which no other prior changes.
         """
         out = object.__new__(type(self))
-        for name in ("trials", "settings", "tau", "mean", "chol", "_tables"):
+        for name in ("trials", "settings", "tau", "mean", "chol", "_tables", "_kept"):
             object.__setattr__(out, name, getattr(self, name))
         object.__setattr__(out, "problem", problem)
         return out
@@ -226,9 +230,16 @@ class Slices:
             Coefficient vectors at each tau node (``nodes`` selects which tau nodes the first
             axis stands for; default all).
         """
+        return self._plus_likelihood(self.problem.log_prior(phi), phi, nodes)
+
+    def log_likelihood(self, phi: np.ndarray, nodes: np.ndarray | None = None) -> np.ndarray:
+        """``sum_k log l_k(phi, tau)``: :meth:`log_density` without the prior."""
+        return self._plus_likelihood(np.zeros(phi.shape[:2]), phi, nodes)
+
+    def _plus_likelihood(self, out: np.ndarray, phi: np.ndarray, nodes: np.ndarray | None
+                         ) -> np.ndarray:
         nodes = np.arange(self.n_nodes) if nodes is None else np.asarray(nodes)
         t = self._tables
-        out = self.problem.log_prior(phi)
         if len(t["single"]):
             eta = np.einsum("jnp,kp->jkn", phi, t["coef"])  # (node, trial, point)
             out = out + _hermite(t["start"][nodes], t["step"][nodes], t["value"][nodes],
@@ -240,6 +251,18 @@ class Slices:
             _, log_l, _ = self.trials.log_likelihood(rows, eta.reshape(len(rows), -1), tau)
             out = out + log_l.sum(axis=0).reshape(phi.shape[:2])
         return np.asarray(out)
+
+    def ball(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each node's grid points ``phi = mean + chol @ u`` and the likelihood there.
+
+        Returns ``phi`` (node, point, p) and :meth:`log_likelihood` at it (node, point),
+        computed once and shared by the copies under other priors (:meth:`with_problem`).
+        """
+        if "ball" not in self._kept:
+            points, _, _ = ball_grid(self.problem.p, self.step, self.radius)
+            phi = self.mean[:, None, :] + np.einsum("jpq,nq->jnp", self.chol, points)
+            self._kept["phi"], self._kept["ball"] = phi, self.log_likelihood(phi)
+        return self._kept["phi"], self._kept["ball"]
 
     def axis_frame(self, c: np.ndarray, nodes: np.ndarray | None = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -276,8 +299,12 @@ class Slices:
         points, first, size = ball_grid(p, h, self.radius)
         nodes = np.arange(self.n_nodes) if nodes is None else np.asarray(nodes)
         centre, scale, basis = self.axis_frame(c, nodes)
-        phi = self.mean[nodes][:, None, :] + np.einsum("jpq,nq->jnp", basis, points)
-        log_d = self.log_density(phi, nodes)
+        if p == 1 and c[0] > 0:  # the frame's own grid: its likelihood is kept
+            phi, likelihood = self.ball()
+            log_d = self.problem.log_prior(phi[nodes]) + likelihood[nodes]
+        else:
+            phi = self.mean[nodes][:, None, :] + np.einsum("jpq,nq->jnp", basis, points)
+            log_d = self.log_density(phi, nodes)
         peak = np.max(log_d, axis=1, keepdims=True)
         mass = np.exp(log_d - peak)
         indicator = np.zeros((len(points), size))
