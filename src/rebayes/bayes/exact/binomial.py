@@ -50,6 +50,10 @@ RIM = math.log(1e-8)
 #: A tau node whose posterior weight is below this share of the largest (log) adds less than
 #: that to any probability: :func:`reweighted` does not ask its grid to hold the posterior.
 NEGLIGIBLE = math.log(1e-10)
+#: A conditional posterior's variance along an axis of its frame must lie within these
+#: multiples of the frame's: narrower, the grid's step is coarse against it; wider, it is
+#: re-centred (the rim check catches mass it would leave out).
+NARROWEST, WIDEST = 0.36, 2.25
 #: Steps of the tau grid per posterior sd of v below which the grid is refined.
 MIN_STEPS_PER_SD = 2.5
 
@@ -102,9 +106,7 @@ def _moments(slices: Slices, nodes: np.ndarray, kept: bool = False
     points, _, _ = ball_grid(p, slices.step, slices.radius)
     chol = slices.chol[nodes]
     if kept:
-        phi, likelihood = slices.ball()
-        phi = phi[nodes]
-        log_d = slices.problem.log_prior(phi) + likelihood[nodes]
+        phi, log_d = slices.ball_log_density(nodes)
     else:
         phi = slices.mean[nodes][:, None, :] + np.einsum("jpq,nq->jnp", chol, points)
         log_d = slices.log_density(phi, nodes)
@@ -121,6 +123,20 @@ def _moments(slices: Slices, nodes: np.ndarray, kept: bool = False
     rim = norm > slices.radius - slices.step - 1e-9
     edge = np.max(np.where(rim, log_d, -np.inf), axis=1) - peak[:, 0]
     return mean, covariance, edge, evidence
+
+
+def _variance_ratio(chol: np.ndarray, covariance: np.ndarray) -> np.ndarray:
+    """Eigenvalues of each covariance in units of its frame ``chol`` (node, p), ascending."""
+    return np.asarray(np.linalg.eigvalsh(np.linalg.solve(chol, np.linalg.solve(
+        chol, covariance).transpose(0, 2, 1))))
+
+
+def _tau_log_density(problem: ExactProblem, grid: TauGrid, evidence: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``log p(tau_j, y)`` at the grid's nodes and the log posterior density in v."""
+    with np.errstate(divide="ignore"):
+        joint = log_density(problem.tau_prior, grid.tau) + evidence
+    return joint, joint + np.log(grid.scale * np.cosh(grid.v))
 
 
 def _build_slices(problem: ExactProblem, rows: RowLikelihoods | NormalRowLikelihoods,
@@ -144,11 +160,10 @@ def _build_slices(problem: ExactProblem, rows: RowLikelihoods | NormalRowLikelih
         exact_mean, exact_cov, edge, evidence[todo] = _moments(slices, todo)
         frame_chol = slices.chol[todo]
         shift = np.linalg.solve(frame_chol, (exact_mean - slices.mean[todo])[..., None])[..., 0]
-        ratio = np.linalg.eigvalsh(np.linalg.solve(frame_chol, np.linalg.solve(
-            frame_chol, exact_cov).transpose(0, 2, 1)))
+        ratio = _variance_ratio(frame_chol, exact_cov)
         off = (
             (np.linalg.norm(shift, axis=1) > 0.5)
-            | (ratio.min(axis=1) < 0.36) | (ratio.max(axis=1) > 2.25)
+            | (ratio.min(axis=1) < NARROWEST) | (ratio.max(axis=1) > WIDEST)
             | (edge > RIM)
         )
         if not off.any() or attempt == 3:
@@ -216,9 +231,7 @@ def grid_posterior(problem: ExactProblem, settings: ExactSettings | None = None)
                 done[int(keys[i])] = (len(parts), j, float(value))
             parts.append(part)
         evidence = np.array([done[int(k)][2] for k in keys])
-        with np.errstate(divide="ignore"):
-            joint = log_density(problem.tau_prior, grid.tau) + evidence
-        log_v = joint + np.log(grid.scale * np.cosh(grid.v))
+        joint, log_v = _tau_log_density(problem, grid, evidence)
         following = next_grid(grid, log_v, MIN_STEPS_PER_SD)
         if following is grid or following.n > MAX_TAU_NODES:
             break
@@ -267,10 +280,11 @@ def reweighted(posterior: ExactPosterior, problem: ExactProblem) -> ExactPosteri
     prior density, with no new likelihood evaluated, as long as they still hold it. That is
     checked as :func:`grid_posterior` checks its own grids: at every tau node of weight above
     :data:`NEGLIGIBLE` the conditional density at the coefficients' rim is below :data:`RIM`
-    of its peak and no narrower than 0.6 of the frame's sd along any axis (so the trapezoid
-    rule keeps its accuracy), and the tau grid holds the new tau posterior (its ends
-    negligible, its step fine: :func:`~rebayes.bayes.exact.grid.next_grid`). Where they do
-    not, ``None``: compute it with :func:`grid_posterior`.
+    of its peak and its variance along no axis below :data:`NARROWEST` of the frame's (0.6 of
+    its sd: the trapezoid rule keeps its accuracy), and the tau grid holds the new tau
+    posterior (its ends negligible, its step fine:
+    :func:`~rebayes.bayes.exact.grid.next_grid`). Where they do not, ``None``: compute it
+    with :func:`grid_posterior`.
 
     Parameters
     ----------
@@ -291,17 +305,13 @@ def reweighted(posterior: ExactPosterior, problem: ExactProblem) -> ExactPosteri
         raise ValueError("reweighting needs the same data and baseline prior")
     slices = conditionals.slices.with_problem(problem)
     _, covariance, edge, evidence = _moments(slices, np.arange(slices.n_nodes), kept=True)
-    chol = slices.chol
-    ratio = np.linalg.eigvalsh(np.linalg.solve(chol, np.linalg.solve(
-        chol, covariance).transpose(0, 2, 1)))
+    ratio = _variance_ratio(slices.chol, covariance)
     grid = posterior.grid
-    with np.errstate(divide="ignore"):
-        joint = log_density(problem.tau_prior, grid.tau) + evidence
+    joint, log_v = _tau_log_density(problem, grid, evidence)
     log_q = joint + grid.log_weight
     held = log_q - np.max(log_q) > NEGLIGIBLE
-    if (ratio.min(axis=1)[held] < 0.36).any() or (edge[held] > RIM).any():
+    if (ratio.min(axis=1)[held] < NARROWEST).any() or (edge[held] > RIM).any():
         return None
-    log_v = joint + np.log(grid.scale * np.cosh(grid.v))
     if not np.isfinite(np.max(log_v)) or next_grid(grid, log_v, MIN_STEPS_PER_SD) is not grid:
         return None
     return _assemble(slices, grid, joint, log_v, {"recentred": 0, "reweighted": True})

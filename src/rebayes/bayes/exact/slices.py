@@ -264,6 +264,11 @@ class Slices:
             self._kept["phi"], self._kept["ball"] = phi, self.log_likelihood(phi)
         return self._kept["phi"], self._kept["ball"]
 
+    def ball_log_density(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return the given nodes' grid points and :meth:`log_density` there (:meth:`ball`)."""
+        phi, likelihood = self.ball()
+        return phi[nodes], self.problem.log_prior(phi[nodes]) + likelihood[nodes]
+
     def axis_frame(self, c: np.ndarray, nodes: np.ndarray | None = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each node's frame turned so that its first axis runs along ``c @ phi``.
@@ -300,8 +305,7 @@ class Slices:
         nodes = np.arange(self.n_nodes) if nodes is None else np.asarray(nodes)
         centre, scale, basis = self.axis_frame(c, nodes)
         if p == 1 and c[0] > 0:  # the frame's own grid: its likelihood is kept
-            phi, likelihood = self.ball()
-            log_d = self.problem.log_prior(phi[nodes]) + likelihood[nodes]
+            phi, log_d = self.ball_log_density(nodes)
         else:
             phi = self.mean[nodes][:, None, :] + np.einsum("jpq,nq->jnp", basis, points)
             log_d = self.log_density(phi, nodes)
